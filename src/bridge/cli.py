@@ -1,0 +1,200 @@
+"""The `bridge` command. Every user-facing error leaves here as a message and an exit code.
+
+Exit codes: 0 ok; 1 a tracker or the store failed; 2 a user error (bad config, bad flag, unset
+variable). Errors are one paragraph without a traceback; `--debug` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+
+from bridge import __version__
+from bridge.config import CONFIG_ENV, BridgeConfig, default_config_path, load_config
+from bridge.errors import BridgeError, ConfigError
+
+log = logging.getLogger("bridge")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_debug = False
+
+app = typer.Typer(
+    name="bridge",
+    help="Milestone Bridge: value ranks, OKR links and bottlenecks, synced with Jira, Trello and Asana.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help=f"The TOML config (default: ${CONFIG_ENV}, then ./bridge.toml).",
+        show_default=False,
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bridge (milestone-bridge) {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Log debug detail and show tracebacks.")] = False,
+) -> None:
+    global _debug
+    _debug = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    log.setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the bridge's errors into one message on stderr and the error's exit code."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as exc:
+            _fail(exc.render(), exc)
+            raise typer.Exit(exc.exit_code) from None
+        except BridgeError as exc:
+            _fail(f"error: {exc}", exc)
+            raise typer.Exit(exc.exit_code) from None
+
+    return run
+
+
+def _fail(message: str, exc: BaseException) -> None:
+    if _debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    typer.echo(message, err=True)
+
+
+def _load(config: Path | None) -> BridgeConfig:
+    return load_config(default_config_path(config))
+
+
+@app.command()
+@reports_errors
+def check(config: ConfigOption = None) -> None:
+    """Validate the config and say what it configures."""
+    cfg = _load(config)
+    typer.echo(f"{cfg.path}: ok")
+    for name, tracker in cfg.trackers.items():
+        state = "" if tracker.enabled else " (disabled)"
+        typer.echo(
+            f"  tracker {name}: {tracker.kind} at {tracker.url}, {len(tracker.status_map)} statuses{state}"
+        )
+        for var in tracker.missing_secrets():
+            typer.echo(f"    note: {var} is not set; commands that contact {name} will need it")
+    objectives = cfg.okrs.objectives
+    key_results = sum(len(objective.key_results) for objective in objectives)
+    typer.echo(f"  okrs: {len(objectives)} objectives, {key_results} key results")
+    if cfg.store.url_env is not None and not os.environ.get(cfg.store.url_env):
+        typer.echo(
+            f"  store: from ${cfg.store.url_env} (note: not set; commands that use the store will need it)"
+        )
+    else:
+        from bridge.store import redact_url
+
+        typer.echo(f"  store: {redact_url(cfg.store_url())}")
+
+
+@app.command()
+@reports_errors
+def connectors() -> None:
+    """List the installed tracker connectors and what each can do."""
+    from bridge.connector import ConnectorError, ConnectorRegistry
+
+    registry = ConnectorRegistry.default()
+    broken = 0
+    for kind in registry.kinds():
+        point = registry.entry_point(kind)
+        dist = f"{point.dist.name} {point.dist.version}" if point.dist is not None else "unknown distribution"
+        try:
+            connector = registry.load(kind)
+        except ConnectorError as exc:
+            broken += 1
+            typer.echo(f"{kind}  {point.value}  ({dist})  BROKEN: {exc}")
+            continue
+        abilities = ", ".join(connector.capabilities.names()) or "none yet"
+        typer.echo(f"{kind}  {point.value}  ({dist})  capabilities: {abilities}")
+    if not registry.kinds():
+        typer.echo("no connectors installed")
+    if broken:
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+@reports_errors
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Create or migrate the store's schema to the newest revision (safe to run from several processes)."""
+    from bridge.store import Store, redact_url
+
+    cfg = _load(config)
+    url = cfg.store_url()
+    store = Store(url, echo=cfg.store.echo, pool_size=cfg.store.pool_size)
+    try:
+        store.ping()
+        before = store.current_revision()
+        after = store.upgrade()
+    finally:
+        store.close()
+    change = "already current" if before == after else f"migrated from {before or 'an empty database'}"
+    typer.echo(f"store {redact_url(url)}: at revision {after} ({change})")
+
+
+@db_app.command("current")
+@reports_errors
+def db_current(config: ConfigOption = None) -> None:
+    """Print the store's schema revision and the newest one this version knows."""
+    from bridge.store import Store, redact_url
+    from bridge.store.migrate import head_revision
+
+    cfg = _load(config)
+    url = cfg.store_url()
+    store = Store(url)
+    try:
+        store.ping()
+        current = store.current_revision()
+    finally:
+        store.close()
+    head = head_revision()
+    state = "up to date" if current == head else "needs `bridge db upgrade`"
+    typer.echo(f"store {redact_url(url)}: revision {current or 'none'}, newest {head} ({state})")
+    if current != head:
+        raise typer.Exit(1)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point."""
+    app(args=list(sys.argv[1:] if argv is None else argv), prog_name="bridge")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,785 @@
+"""The admin's TOML file as pydantic models, validated with every problem reported at once.
+
+Each problem is named by its dotted path (`trackers.acme-jira.status_map.Done`,
+`okrs.objectives[1].key_results[0].id`). Tracker tables are validated by the model their connector
+registers, so a third-party connector brings its own keys. Secrets never live in the file: the file
+names environment variables (`token_env`, `url_env`), read only by commands that need them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import tomllib
+import types
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
+
+from bridge.domain import StatusCategory
+from bridge.durations import Duration
+from bridge.errors import ConfigError, Problem
+
+CONFIG_ENV = "BRIDGE_CONFIG"
+DEFAULT_CONFIG = "bridge.toml"
+CONFIG_SOURCE = "config"
+"""The `source` of objectives and key results defined in the file rather than in a tracker."""
+
+Loc = tuple[str | int, ...]
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TRACKER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SECRET_KEYS = ("token", "password", "secret", "api_key", "apikey", "key", "pat", "email", "username")
+
+
+def _env_name(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise ValueError(
+            f"{_shorten(value)!r} is not an environment variable name (letters, digits and _); "
+            "the file names the variable that holds a secret, never the secret itself"
+        )
+    return value
+
+
+def _identifier(value: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise ValueError(
+            f"{_shorten(value)!r} is not a valid id (letters, digits, '.', '_' and '-', at most 64)"
+        )
+    return value
+
+
+def _http_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{_shorten(value)!r} is not an http(s) URL")
+    if parts.username or parts.password:
+        raise ValueError("the URL carries credentials; name them by environment variable instead")
+    return value.rstrip("/")
+
+
+def _shorten(value: str, limit: int = 60) -> str:
+    return value if len(value) <= limit else value[: limit - 3] + "..."
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+Identifier = Annotated[str, AfterValidator(_identifier)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class Section(BaseModel):
+    """A table of the config: unknown keys are errors, values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    def problems(self) -> Iterator[tuple[Loc, str]]:
+        """Checks across fields, each yielded with the path (relative to this table) it concerns."""
+        yield from ()
+
+
+SectionT = TypeVar("SectionT", bound=Section)
+
+
+class StoreConfig(Section):
+    url: str | None = None
+    """SQLAlchemy URL. Default: `sqlite:///bridge.db` beside the config file."""
+    url_env: EnvName | None = None
+    """Name of the variable holding the URL, for URLs that carry a password."""
+    pool_size: int = Field(default=5, ge=1, le=100)
+    echo: bool = False
+
+    def problems(self) -> Iterator[tuple[Loc, str]]:
+        if self.url is not None and self.url_env is not None:
+            yield ("url",), "set url or url_env, not both"
+        if self.url is not None:
+            yield from ((("url",), message) for message in check_store_url(self.url, literal=True))
+
+    def resolved_url(
+        self, base_dir: Path, environ: Mapping[str, str] | None = None, source: str = "config"
+    ) -> str:
+        """The URL to connect to; relative SQLite paths are read from the config file's folder."""
+        if self.url_env is not None:
+            env = os.environ if environ is None else environ
+            value = env.get(self.url_env)
+            if not value:
+                raise ConfigError(
+                    source, [Problem("store.url_env", f"environment variable {self.url_env} is not set")]
+                )
+            messages = check_store_url(value, literal=False)
+            if messages:
+                raise ConfigError(source, [Problem(f"store.url_env ({self.url_env})", m) for m in messages])
+            return value
+        url = self.url or f"sqlite:///{DEFAULT_DATABASE}"
+        return _anchor_sqlite(url, base_dir)
+
+
+DEFAULT_DATABASE = "bridge.db"
+
+
+def check_store_url(url: str, *, literal: bool) -> list[str]:
+    """What is wrong with a store URL: unparsable, an unsupported database, or a password in the file."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return [f"{_shorten(url)!r} is not a database URL (sqlite:///path or postgresql+psycopg://...)"]
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        return [f"{parsed.get_backend_name()!r} is not supported; use sqlite or postgresql"]
+    if literal and parsed.password:
+        return ["the URL carries a password; put the whole URL in an environment variable named by url_env"]
+    return []
+
+
+def _anchor_sqlite(url: str, base_dir: Path) -> str:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return url
+    path = Path(parsed.database)
+    if not path.is_absolute():
+        path = (base_dir / path).resolve()
+    return parsed.set(database=str(path)).render_as_string(hide_password=False)
+
+
+class ScheduleConfig(Section):
+    interval: Duration | None = None
+    """How often a tracker's cycle runs (default 15m); or use `cron`."""
+    cron: str | None = None
+    """A five-field crontab expression, read in UTC."""
+    jitter: Duration = timedelta(seconds=30)
+    misfire_grace: Duration = timedelta(minutes=5)
+
+    def problems(self) -> Iterator[tuple[Loc, str]]:
+        if self.interval is not None and self.cron is not None:
+            yield ("cron",), "set interval or cron, not both"
+        if self.interval is not None and self.interval < timedelta(seconds=10):
+            yield ("interval",), "must be at least 10s"
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(self.cron, timezone="UTC")
+            except ValueError as exc:
+                yield ("cron",), f"{self.cron!r} is not a crontab expression: {exc}"
+
+    @property
+    def effective_interval(self) -> timedelta | None:
+        if self.cron is not None:
+            return None
+        return self.interval or timedelta(minutes=15)
+
+
+class DaemonConfig(Section):
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=9464, ge=0, le=65535)
+    shutdown_timeout: Duration = timedelta(seconds=30)
+    lease_ttl: Duration = timedelta(seconds=60)
+    heartbeat: Duration = timedelta(seconds=15)
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def problems(self) -> Iterator[tuple[Loc, str]]:
+        if self.heartbeat >= self.lease_ttl:
+            yield ("heartbeat",), "must be shorter than lease_ttl, or a lease expires while its holder lives"
+
+
+class AnalyticsConfig(Section):
+    rank_strategy: Literal["value", "wsjf", "okr"] = "value"
+    rank_scope: Literal["team", "portfolio"] = "portfolio"
+    window: Duration = timedelta(days=90)
+    percentile: float = Field(default=85.0, gt=0, lt=100)
+    bottleneck_ratio: float = Field(default=1.5, gt=1.0)
+    bottleneck_min_sample: int = Field(default=5, ge=2)
+    bottleneck_test: Literal["bootstrap", "mann_whitney"] = "bootstrap"
+    bottleneck_confidence: float = Field(default=0.95, ge=0.5, lt=1.0)
+    max_milestones_in_progress: int = Field(default=3, ge=1)
+    forecast_runs: int = Field(default=2000, ge=100, le=100_000)
+    at_risk_below: float = Field(default=0.7, gt=0, le=1)
+    """A milestone is at risk when its chance of finishing by its due date is below this."""
+    suggest_min_score: float = Field(default=0.25, ge=0, le=1)
+
+
+class PushConfig(Section):
+    enabled: bool = True
+    label_prefix: str = Field(default="mb-", min_length=1, max_length=20)
+    bottleneck_label: NonEmpty = "bottleneck"
+    at_risk_label: NonEmpty = "at-risk"
+    bottleneck_color: str = "red"
+    at_risk_color: str = "orange"
+    opt_out_label: NonEmpty = "bridge-ignore"
+    write_budget: int = Field(default=500, ge=0)
+    max_change_share: float = Field(default=0.5, gt=0, le=1)
+
+    def problems(self) -> Iterator[tuple[Loc, str]]:
+        for name in ("label_prefix", "bottleneck_label", "at_risk_label", "opt_out_label"):
+            if any(ch.isspace() for ch in getattr(self, name)):
+                yield (name,), "labels cannot contain spaces (Jira rejects them)"
+
+
+class KeyResultConfig(Section):
+    id: Identifier
+    title: NonEmpty
+    target: float | None = None
+    current: float | None = None
+    start: float = 0.0
+    unit: str | None = None
+    weight: float = Field(default=1.0, gt=0)
+    url: HttpUrl | None = None
+    """The OKR tool's page for this key result, used in links written back."""
+    keywords: list[NonEmpty] = Field(default_factory=list)
+
+    def problems(self) -> Iterator[tuple[Loc, str]]:
+        if self.current is not None and self.target is None:
+            yield ("target",), "is required when current is set (progress is current against target)"
+        if self.target is not None and self.target == self.start:
+            yield ("target",), "equals start, so progress cannot be measured"
+
+
+class ObjectiveConfig(Section):
+    id: Identifier
+    title: NonEmpty
+    weight: float = Field(default=1.0, gt=0)
+    url: HttpUrl | None = None
+    key_results: list[KeyResultConfig] = Field(default_factory=list)
+
+
+class OkrsConfig(Section):
+    objectives: list[ObjectiveConfig] = Field(default_factory=list)
+
+    def problems(self) -> Iterator[tuple[Loc, str]]:
+        seen: dict[str, str] = {}
+        for i, objective in enumerate(self.objectives):
+            here = f"okrs.objectives[{i}]"
+            yield from _duplicate(seen, objective.id, here, ("objectives", i, "id"))
+            if not objective.key_results:
+                yield ("objectives", i, "key_results"), "an objective needs at least one key result"
+            for j, key_result in enumerate(objective.key_results):
+                where = f"{here}.key_results[{j}]"
+                yield from _duplicate(seen, key_result.id, where, ("objectives", i, "key_results", j, "id"))
+
+    def key_result_ids(self) -> list[str]:
+        return [kr.id for objective in self.objectives for kr in objective.key_results]
+
+
+def _duplicate(seen: dict[str, str], ident: str, where: str, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    if ident in seen:
+        yield loc, f"{ident!r} is already used by {seen[ident]}"
+    else:
+        seen[ident] = where
+
+
+MatchKey = Literal[
+    "project", "board", "component", "label", "tag", "issue_type", "list", "section", "epic", "field"
+]
+MATCH_KEYS: tuple[str, ...] = get_args(MatchKey)
+
+
+class MatchRule(Section):
+    """Matches tracker items; every key given must match. Which keys apply depends on the tracker kind."""
+
+    project: str | None = None
+    board: str | None = None
+    component: str | None = None
+    label: str | None = None
+    tag: str | None = None
+    issue_type: str | None = None
+    list: str | None = None
+    section: str | None = None
+    epic: str | None = None
+    field: str | None = None
+    """A custom field id or name; with `value`, the item matches when the field holds it."""
+    value: str | float | bool | None = None
+
+    def matchers(self) -> dict[str, object]:
+        return {key: getattr(self, key) for key in MATCH_KEYS if getattr(self, key) is not None}
+
+    def rule_problems(self, allowed: tuple[str, ...], kind: str) -> Iterator[tuple[Loc, str]]:
+        given = self.matchers()
+        if not given:
+            yield (), f"a rule needs at least one of {', '.join(allowed)}"
+        for key in given:
+            if key not in allowed:
+                yield (key,), f"{kind} trackers cannot match on {key}; use one of {', '.join(allowed)}"
+        if self.value is not None and self.field is None:
+            yield ("value",), "needs field (the custom field whose value to compare)"
+
+
+class TeamRule(MatchRule):
+    name: NonEmpty
+
+
+class WorkTypeRule(MatchRule):
+    name: NonEmpty
+
+
+class OkrRule(MatchRule):
+    key_result: NonEmpty
+    """A key result id from [okrs], or `TRACKER:ID` for one held in a tracker."""
+
+
+class ValueFields(Section):
+    value: str | None = None
+    """The field holding a milestone's customer value (id or name)."""
+    effort: str | None = None
+    """The field holding a milestone's effort estimate (id or name)."""
+    due: str | None = None
+    """A field holding the due date, when not the tracker's own due date."""
+
+
+class WriteConfig(Section):
+    """What the bridge writes to this tracker; it touches nothing it is not told to manage."""
+
+    rank_field: str | None = None
+    """A number field that receives the milestone's value rank."""
+    okr_field: str | None = None
+    """A text or URL field that receives the linked key result."""
+    okr_links: bool = True
+    """Also add a clickable link (Jira remote link, Trello attachment, Asana goal relationship)."""
+    labels: bool = True
+    """Add and remove the bottleneck and at-risk labels (only those carrying the bridge's prefix)."""
+    native_order: bool = False
+    """Reorder the backlog, board list or project by value rank."""
+    tasks_inherit: bool = True
+    """Write the rank field on tasks too (they inherit their milestone's rank)."""
+
+
+def _check_status_map(value: dict[str, StatusCategory]) -> dict[str, StatusCategory]:
+    if not value:
+        raise ValueError("maps no status; list each raw status (id or name) with its category")
+    if StatusCategory.DONE not in value.values():
+        raise ValueError("no status maps to done, so no item could ever finish")
+    return value
+
+
+class TrackerConfig(Section):
+    """Keys every tracker table has; each connector's model adds its own."""
+
+    kind: str
+    match_keys: ClassVar[tuple[str, ...]] = MATCH_KEYS
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+    requires_secrets: ClassVar[tuple[str, ...]] = ()
+
+    url: HttpUrl
+    enabled: bool = True
+    team: str | None = None
+    """A team for every item of this tracker that no team rule matches."""
+    status_map: Annotated[dict[NonEmpty, StatusCategory], AfterValidator(_check_status_map)]
+    """Raw status id or name -> todo | in_progress | waiting | done, listed in stage order."""
+    teams: list[TeamRule] = Field(default_factory=list)
+    work_types: list[WorkTypeRule] = Field(default_factory=list)
+    okr_rules: list[OkrRule] = Field(default_factory=list)
+    fields: ValueFields = Field(default_factory=ValueFields)
+    write: WriteConfig = Field(default_factory=WriteConfig)
+    schedule: ScheduleConfig | None = None
+    timeout: Duration = timedelta(seconds=30)
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    """A PEM file of private certificate authorities to trust."""
+    max_requests_per_second: float | None = Field(default=None, gt=0)
+    page_size: int = Field(default=100, ge=1, le=1000)
+
+    def problems(self) -> Iterator[tuple[Loc, str]]:
+        for section, rules in (
+            ("teams", self.teams),
+            ("work_types", self.work_types),
+            ("okr_rules", self.okr_rules),
+        ):
+            for i, rule in enumerate(rules):
+                for loc, message in rule.rule_problems(self.match_keys, self.kind):
+                    yield (section, i, *loc), message
+        if self.ca_bundle is not None and not Path(self.ca_bundle).is_file():
+            yield ("ca_bundle",), f"{self.ca_bundle!r} is not a file"
+        if not self.verify_tls and self.ca_bundle is not None:
+            yield ("ca_bundle",), "is ignored when verify_tls is false; remove one of them"
+        if self.schedule is not None:
+            for loc, message in self.schedule.problems():
+                yield ("schedule", *loc), message
+
+    def secret_env_names(self) -> dict[str, str]:
+        """Config key -> environment variable name, for every credential this tracker uses."""
+        names = {}
+        for key in self.secret_fields:
+            value = getattr(self, key)
+            if value is not None:
+                names[key] = value
+        return names
+
+    def missing_secrets(self, environ: Mapping[str, str] | None = None) -> list[str]:
+        env = os.environ if environ is None else environ
+        return [name for name in self.secret_env_names().values() if not env.get(name)]
+
+
+class BridgeConfig(BaseModel):
+    """The whole validated configuration."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
+    push: PushConfig = Field(default_factory=PushConfig)
+    okrs: OkrsConfig = Field(default_factory=OkrsConfig)
+    trackers: dict[str, TrackerConfig] = Field(default_factory=dict)
+    path: Path | None = None
+    """The file it came from; relative paths in it are read from that file's folder."""
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path is not None else Path.cwd()
+
+    def store_url(self, environ: Mapping[str, str] | None = None) -> str:
+        return self.store.resolved_url(self.base_dir, environ, source=str(self.path or "config"))
+
+    def tracker(self, name: str) -> TrackerConfig:
+        from bridge.errors import UserError
+
+        if name not in self.trackers:
+            known = ", ".join(sorted(self.trackers)) or "none"
+            raise UserError(
+                f"no tracker named {name!r} in the config{_did_you_mean(name, self.trackers)}; known: {known}"
+            )
+        return self.trackers[name]
+
+    def schedule_for(self, name: str) -> ScheduleConfig:
+        return self.trackers[name].schedule or self.schedule
+
+    def require_secrets(self, name: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The tracker's credentials from the environment; every unset variable is named at once."""
+        tracker = self.tracker(name)
+        env = os.environ if environ is None else environ
+        problems = [
+            Problem(f"trackers.{name}.{key}", f"environment variable {var} is not set")
+            for key, var in tracker.secret_env_names().items()
+            if not env.get(var)
+        ]
+        if problems:
+            raise ConfigError(str(self.path or "config"), problems)
+        return {key: env[var] for key, var in tracker.secret_env_names().items()}
+
+
+class _TopLevel(Section):
+    """Everything but the trackers, validated in one go."""
+
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
+    push: PushConfig = Field(default_factory=PushConfig)
+    okrs: OkrsConfig = Field(default_factory=OkrsConfig)
+    trackers: dict[str, Any] = Field(default_factory=dict)
+
+
+def default_config_path(explicit: str | Path | None, environ: Mapping[str, str] | None = None) -> Path:
+    """`--config`, else `$BRIDGE_CONFIG`, else `./bridge.toml`."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ if environ is None else environ
+    return Path(env.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_config(path: str | Path) -> BridgeConfig:
+    """Read and validate a config file; raise `ConfigError` listing every problem found."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        hint = f" (set --config or ${CONFIG_ENV}; config.example.toml is a starting point)"
+        raise ConfigError(str(file), [Problem("", f"file not found{hint}")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(file), [Problem("", f"cannot read the file: {exc}")]) from None
+    return parse_config(text, source=str(file), path=file.resolve())
+
+
+def parse_config(text: str, *, source: str = "config", path: Path | None = None) -> BridgeConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [_syntax_problem(exc)]) from None
+    return validate_config(data, source=source, path=path)
+
+
+def _syntax_problem(exc: tomllib.TOMLDecodeError) -> Problem:
+    message = str(exc)
+    found = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    if found:
+        reason = message[: found.start()].strip()
+        return Problem("", f"TOML syntax error at line {found.group(1)}, column {found.group(2)}: {reason}")
+    return Problem("", f"TOML syntax error: {message}")
+
+
+def validate_config(
+    data: dict[str, Any], *, source: str = "config", path: Path | None = None
+) -> BridgeConfig:
+    from bridge.connector import ConnectorRegistry
+
+    problems: list[Problem] = []
+    top = _validate(_TopLevel, data, (), problems)
+    raw_trackers = data.get("trackers", {})
+    trackers: dict[str, TrackerConfig] = {}
+    if isinstance(raw_trackers, dict):
+        registry = ConnectorRegistry.default()
+        for name, raw in raw_trackers.items():
+            tracker = _validate_tracker(registry, name, raw, problems)
+            if tracker is not None:
+                trackers[name] = tracker
+        if not raw_trackers:
+            problems.append(Problem("trackers", "no tracker configured; add a [trackers.NAME] table"))
+    if top is not None:
+        problems.extend(_cross_checks(top.okrs, trackers))
+    if problems or top is None:
+        raise ConfigError(source, problems)
+    return BridgeConfig(
+        store=top.store,
+        schedule=top.schedule,
+        daemon=top.daemon,
+        analytics=top.analytics,
+        push=top.push,
+        okrs=top.okrs,
+        trackers=trackers,
+        path=path,
+    )
+
+
+def _validate_tracker(registry: Any, name: str, raw: Any, problems: list[Problem]) -> TrackerConfig | None:
+    loc: Loc = ("trackers", name)
+    if not _TRACKER_NAME.match(name) or name == CONFIG_SOURCE:
+        problems.append(
+            Problem(
+                format_path(loc),
+                "a tracker's name is lowercase letters, digits, '-' and '_' (at most 40), and not 'config'",
+            )
+        )
+    if not isinstance(raw, dict):
+        problems.append(Problem(format_path(loc), "must be a table ([trackers.NAME])"))
+        return None
+    kind = raw.get("kind")
+    kinds = registry.kinds()
+    if kind is None:
+        problems.append(Problem(format_path((*loc, "kind")), f"is required; one of {', '.join(kinds)}"))
+        return None
+    if not isinstance(kind, str) or kind not in kinds:
+        hint = _did_you_mean(str(kind), kinds)
+        problems.append(
+            Problem(
+                format_path((*loc, "kind")),
+                f"{kind!r} is not an installed connector{hint}; one of {', '.join(kinds)}",
+            )
+        )
+        return None
+    model = registry.config_model(kind)
+    return _validate(model, raw, loc, problems)
+
+
+def _validate(model: type[SectionT], data: Any, loc: Loc, problems: list[Problem]) -> SectionT | None:
+    try:
+        instance = model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        problems.extend(_problem_from_error(model, error, loc) for error in errors)
+        problems.extend(
+            Problem(format_path((*loc, *rel)), message) for rel, message in _salvage(model, data, errors)
+        )
+        return None
+    problems.extend(Problem(format_path((*loc, *rel)), message) for rel, message in _all_problems(instance))
+    return instance
+
+
+def _salvage(model: type[BaseModel], data: Any, errors: list[ErrorDetails]) -> Iterator[tuple[Loc, str]]:
+    """Checks across fields in the parts of a table that are valid on their own.
+
+    A table with a type error cannot run its own checks, but its nested tables still can, so that
+    one pass reports every problem it can find.
+    """
+    if not isinstance(data, dict):
+        return
+    for name, field_info in model.model_fields.items():
+        if name not in data:
+            continue
+        failed = [_shift(error, name) for error in errors if error["loc"][:1] == (name,)]
+        annotation = _unwrap(field_info.annotation)
+        value = data[name]
+        if _is_section(annotation):
+            yield from _prefixed((name,), _section_checks(annotation, value, failed))
+        elif (
+            get_origin(annotation) is list
+            and _is_section(_unwrap(get_args(annotation)[0]))
+            and isinstance(value, list)
+        ):
+            item_model = _unwrap(get_args(annotation)[0])
+            for i, item in enumerate(value):
+                item_failed = [_shift(error, i) for error in failed if error["loc"][:1] == (i,)]
+                if issubclass(item_model, MatchRule) and issubclass(model, TrackerConfig):
+                    if not item_failed:
+                        rule = item_model.model_validate(item)
+                        yield from _prefixed(
+                            (name, i), rule.rule_problems(model.match_keys, str(data.get("kind")))
+                        )
+                else:
+                    yield from _prefixed((name, i), _section_checks(item_model, item, item_failed))
+
+
+def _section_checks(
+    model: type[Section], value: Any, failed: list[ErrorDetails]
+) -> Iterator[tuple[Loc, str]]:
+    if failed:
+        yield from _salvage(model, value, failed)
+    else:
+        yield from _all_problems(model.model_validate(value))
+
+
+def _shift(error: ErrorDetails, part: str | int) -> ErrorDetails:
+    shifted = dict(error)
+    shifted["loc"] = error["loc"][1:] if error["loc"][:1] == (part,) else error["loc"]
+    return shifted  # type: ignore[return-value]
+
+
+def _prefixed(prefix: Loc, items: Iterable[tuple[Loc, str]]) -> Iterator[tuple[Loc, str]]:
+    for rel, message in items:
+        yield (*prefix, *rel), message
+
+
+def _is_section(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, Section)
+
+
+def _all_problems(section: Section) -> Iterator[tuple[Loc, str]]:
+    """`problems()` of a table and of every table nested in it (a parent may add its own)."""
+    yield from section.problems()
+    for name in type(section).model_fields:
+        value = getattr(section, name)
+        if name == "schedule" and isinstance(section, TrackerConfig):
+            continue  # TrackerConfig.problems() covers its schedule
+        if isinstance(value, Section):
+            yield from (((name, *rel), message) for rel, message in _all_problems(value))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, Section) and not isinstance(item, MatchRule):
+                    yield from (((name, i, *rel), message) for rel, message in _all_problems(item))
+
+
+def _cross_checks(okrs: OkrsConfig, trackers: Mapping[str, TrackerConfig]) -> Iterator[Problem]:
+    known = okrs.key_result_ids()
+    for name, tracker in trackers.items():
+        for i, rule in enumerate(tracker.okr_rules):
+            target = rule.key_result
+            path = format_path(("trackers", name, "okr_rules", i, "key_result"))
+            if ":" in target:
+                source = target.split(":", 1)[0]
+                if source not in trackers:
+                    yield Problem(path, f"{target!r} names tracker {source!r}, which is not configured")
+            elif target not in known:
+                yield Problem(path, f"{target!r} is not a key result in [okrs]{_did_you_mean(target, known)}")
+
+
+def format_path(loc: Loc) -> str:
+    """`('okrs', 'objectives', 1, 'id')` -> `okrs.objectives[1].id`; odd keys are quoted."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            text = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else json.dumps(part, ensure_ascii=False)
+            out += f".{text}" if out else text
+    return out
+
+
+def _did_you_mean(word: str, options: Any) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _problem_from_error(root: type[BaseModel], error: ErrorDetails, prefix: Loc) -> Problem:
+    loc: Loc = tuple(part for part in error["loc"] if part != "[key]")
+    kind = error["type"]
+    value = error.get("input")
+    message = error["msg"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        fields = _fields_at(root, loc[:-1])
+        message = _unknown_key_message(key, fields)
+    elif kind == "missing":
+        message = "is required"
+    elif kind in ("literal_error", "enum"):
+        options = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+        message = (
+            f"{_shorten(str(value))!r} is not one of {', '.join(options)}{_did_you_mean(str(value), options)}"
+        )
+    elif kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    elif kind == "too_short":
+        count = error.get("ctx", {}).get("min_length", 1)
+        message = f"must have at least {count} {'entry' if count == 1 else 'entries'}"
+    elif kind.endswith("_type") or kind.endswith("_parsing") or message.startswith("Input should be"):
+        message = f"{message.replace('Input should be', 'must be')}, got {_describe(value)}"
+    return Problem(format_path((*prefix, *loc)), message)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return _shorten(repr(value))
+
+
+def _unknown_key_message(key: str, fields: list[str]) -> str:
+    if key.lower() in _SECRET_KEYS or f"{key}_env" in fields:
+        if f"{key}_env" in fields:
+            return (
+                f"{key!r} would keep a secret in the file; put it in an environment variable "
+                f"and name that variable with {key}_env"
+            )
+        return f"unknown key {key!r}; secrets are never read from the file (name an environment variable)"
+    hint = _did_you_mean(key, fields)
+    return f"unknown key {key!r}{hint}"
+
+
+def _fields_at(root: type[BaseModel], loc: Loc) -> list[str]:
+    current: Any = root
+    for part in loc:
+        current = _descend(_unwrap(current), part)
+        if current is None:
+            return []
+    model = _unwrap(current)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+        elif origin in (Union, types.UnionType):
+            members = [arg for arg in get_args(tp) if arg is not type(None)]
+            models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+            tp = models[0] if models else members[0]
+        else:
+            return tp
+
+
+def _descend(tp: Any, part: str | int) -> Any:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        field = tp.model_fields.get(str(part))
+        return field.annotation if field is not None else None
+    origin = get_origin(tp)
+    if origin is list and isinstance(part, int):
+        return get_args(tp)[0]
+    if origin is dict:
+        return get_args(tp)[1]
+    return None

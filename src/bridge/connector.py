@@ -1,0 +1,206 @@
+"""The contract every tracker connector meets, and the registry that finds them.
+
+Connectors are found through the entry-point group `bridge.connectors`, built-in ones included, so a
+third party adds a tracker the same way: register a class meeting `Connector`. Entry points are loaded
+lazily (listing the kinds imports nothing) and checked when loaded, so a broken plugin is named plainly
+instead of failing somewhere deep in a cycle.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol, runtime_checkable
+
+from bridge.errors import UserError
+
+if TYPE_CHECKING:
+    from bridge.config import TrackerConfig
+    from bridge.domain import FieldWrite, RemotePage, WriteOutcome
+
+ENTRY_POINT_GROUP = "bridge.connectors"
+
+log = logging.getLogger(__name__)
+
+
+class Capability(enum.Flag):
+    """What a connector can do; the bridge only asks for what a connector declares."""
+
+    NONE = 0
+    DISCOVER = enum.auto()
+    PULL = enum.auto()
+    PULL_HISTORY = enum.auto()
+    PULL_DEPENDENCIES = enum.auto()
+    PULL_OKRS = enum.auto()
+    WRITE_FIELDS = enum.auto()
+    WRITE_LABELS = enum.auto()
+    WRITE_LINKS = enum.auto()
+    NATIVE_ORDER = enum.auto()
+
+    def names(self) -> list[str]:
+        return [
+            member.name.lower() for member in Capability if member.value and member in self and member.name
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveredField:
+    id: str
+    name: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """What `bridge discover` shows an admin writing a mapping."""
+
+    containers: Sequence[tuple[str, str]] = ()
+    """Projects, boards or workspaces as (id, name)."""
+    statuses: Sequence[tuple[str, str]] = ()
+    item_types: Sequence[str] = ()
+    labels: Sequence[str] = ()
+    fields: Sequence[DiscoveredField] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """A tracker client that speaks the vendor's API and translates to `bridge.domain`, nothing more."""
+
+    kind: ClassVar[str]
+    """The value of `kind` in a tracker table; also the entry point's name."""
+    capabilities: ClassVar[Capability]
+    config_model: ClassVar[type[TrackerConfig]]
+    """The pydantic model of this kind's tracker table (a `TrackerConfig` subclass)."""
+
+    @classmethod
+    def open(cls, name: str, config: TrackerConfig, secrets: Mapping[str, str]) -> Connector:
+        """A connected client for tracker `name`; `secrets` come from the variables the config names."""
+        ...
+
+    def discover(self) -> Discovery: ...
+
+    def pull(self, stream: str, cursor: str | None, signpost: datetime) -> Iterator[RemotePage]:
+        """Pages of `stream` changed since `cursor`, never past `signpost` (the cycle's start)."""
+        ...
+
+    def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]: ...
+
+    def close(self) -> None: ...
+
+
+class ConnectorError(UserError):
+    """An installed connector is broken or missing."""
+
+
+class ConnectorRegistry:
+    """Kinds of tracker known through entry points; each loaded and checked on first use."""
+
+    _default: ClassVar[ConnectorRegistry | None] = None
+
+    def __init__(self, points: Iterable[EntryPoint]) -> None:
+        self._points: dict[str, EntryPoint] = {}
+        for point in points:
+            if point.name in self._points:
+                log.warning(
+                    "connector kind %s is registered twice (%s and %s); using the first",
+                    point.name,
+                    self._points[point.name].value,
+                    point.value,
+                )
+                continue
+            self._points[point.name] = point
+        self._loaded: dict[str, type[Connector]] = {}
+
+    @classmethod
+    def default(cls) -> ConnectorRegistry:
+        """The registry of installed connectors (read once per process)."""
+        if cls._default is None:
+            cls._default = cls(entry_points(group=ENTRY_POINT_GROUP))
+        return cls._default
+
+    def kinds(self) -> list[str]:
+        return sorted(self._points)
+
+    def entry_point(self, kind: str) -> EntryPoint:
+        try:
+            return self._points[kind]
+        except KeyError:
+            known = ", ".join(self.kinds()) or "none"
+            raise ConnectorError(
+                f"no connector for kind {kind!r} is installed (installed: {known})"
+            ) from None
+
+    def load(self, kind: str) -> type[Connector]:
+        if kind not in self._loaded:
+            point = self.entry_point(kind)
+            try:
+                target = point.load()
+            except Exception as exc:  # a plugin may fail in any way on import
+                raise ConnectorError(f"connector {kind!r} ({point.value}) failed to load: {exc}") from exc
+            self._loaded[kind] = check_connector(kind, point.value, target)
+        return self._loaded[kind]
+
+    def config_model(self, kind: str) -> type[TrackerConfig]:
+        return self.load(kind).config_model
+
+
+def check_connector(kind: str, origin: str, target: object) -> type[Connector]:
+    """Raise `ConnectorError` naming what a connector class lacks."""
+    from bridge.config import TrackerConfig
+
+    if not isinstance(target, type):
+        raise ConnectorError(f"connector {kind!r} ({origin}) is not a class")
+    problems = []
+    if getattr(target, "kind", None) != kind:
+        problems.append(f"its kind is {getattr(target, 'kind', None)!r}, but it is registered as {kind!r}")
+    if not isinstance(getattr(target, "capabilities", None), Capability):
+        problems.append("capabilities is not a bridge.connector.Capability")
+    model = getattr(target, "config_model", None)
+    if not (isinstance(model, type) and issubclass(model, TrackerConfig)):
+        problems.append("config_model is not a subclass of bridge.config.TrackerConfig")
+    for method in ("open", "discover", "pull", "push", "close"):
+        if not callable(getattr(target, method, None)):
+            problems.append(f"it has no {method}()")
+    if problems:
+        raise ConnectorError(f"connector {kind!r} ({origin}) is broken: {'; '.join(problems)}")
+    return target
+
+
+class BuiltinConnector:
+    """Shared base of the bundled connectors: an operation a connector does not offer says so plainly."""
+
+    kind: ClassVar[str] = ""
+    capabilities: ClassVar[Capability] = Capability.NONE
+    config_model: ClassVar[type[TrackerConfig]]
+
+    def __init__(self, name: str, config: TrackerConfig, secrets: Mapping[str, str]) -> None:
+        self.name = name
+        self.config = config
+        self._secrets = dict(secrets)
+
+    @classmethod
+    def open(cls, name: str, config: TrackerConfig, secrets: Mapping[str, str]) -> Connector:
+        cls._unavailable("connecting")
+
+    def discover(self) -> Discovery:
+        self._unavailable("discover")
+
+    def pull(self, stream: str, cursor: str | None, signpost: datetime) -> Iterator[RemotePage]:
+        self._unavailable("pull")
+
+    def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
+        self._unavailable("push")
+
+    def close(self) -> None:
+        return None
+
+    @classmethod
+    def _unavailable(cls, what: str) -> NoReturn:
+        from bridge.errors import FatalAPIError
+
+        raise FatalAPIError(f"the {cls.kind} connector does not support {what} in this version")

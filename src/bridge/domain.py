@@ -1,0 +1,275 @@
+"""Plain, frozen values passed between the layers: connectors, store, analytics and planning.
+
+Nothing here does I/O. Every datetime is timezone-aware UTC; constructors reject naive ones so that a
+mistake surfaces where it is made, not three layers later.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+
+class StatusCategory(enum.StrEnum):
+    """The four categories every raw tracker status maps to, in stage order."""
+
+    TODO = "todo"
+    IN_PROGRESS = "in_progress"
+    WAITING = "waiting"
+    DONE = "done"
+
+    @property
+    def started(self) -> bool:
+        """Whether entering this category starts the cycle-time clock."""
+        return self in (StatusCategory.IN_PROGRESS, StatusCategory.WAITING)
+
+
+STATUS_CATEGORIES: tuple[str, ...] = tuple(category.value for category in StatusCategory)
+
+
+class LinkOrigin(enum.StrEnum):
+    """Where a milestone's link to a key result came from."""
+
+    TRACKER = "tracker"
+    RULE = "rule"
+    SUGGESTED = "suggested"
+    CONFIRMED = "confirmed"
+
+
+def require_utc(value: datetime, what: str = "datetime") -> datetime:
+    """Return `value` converted to UTC; a naive datetime is a programming error."""
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError(f"{what} must be timezone-aware, got naive {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+def _utc_fields(obj: object, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None:
+            object.__setattr__(obj, name, require_utc(value, f"{type(obj).__name__}.{name}"))
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A tracker item's identity: the tracker's name in the config and the item's id there."""
+
+    source: str
+    remote_id: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.remote_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    source: str
+    remote_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Objective:
+    source: str
+    remote_id: str
+    title: str
+    weight: float = 1.0
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyResult:
+    source: str
+    remote_id: str
+    objective_id: str
+    title: str
+    target: float | None = None
+    current: float | None = None
+    start: float = 0.0
+    unit: str | None = None
+    weight: float = 1.0
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Milestone:
+    source: str
+    remote_id: str
+    key: str
+    title: str
+    team: str | None = None
+    value: float | None = None
+    effort: float | None = None
+    due: datetime | None = None
+    raw_status: str | None = None
+    category: StatusCategory = StatusCategory.TODO
+    created: datetime | None = None
+    updated: datetime | None = None
+    url: str | None = None
+    deleted: bool = False
+
+    def __post_init__(self) -> None:
+        _utc_fields(self, "due", "created", "updated")
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    source: str
+    remote_id: str
+    key: str
+    title: str
+    milestone_id: str | None = None
+    team: str | None = None
+    work_type: str | None = None
+    raw_status: str | None = None
+    category: StatusCategory = StatusCategory.TODO
+    created: datetime | None = None
+    updated: datetime | None = None
+    started: datetime | None = None
+    done: datetime | None = None
+    url: str | None = None
+    labels: tuple[str, ...] = ()
+    deleted: bool = False
+
+    def __post_init__(self) -> None:
+        _utc_fields(self, "created", "updated", "started", "done")
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """One move of an item from one raw status to another, with both categories."""
+
+    source: str
+    remote_id: str
+    item_id: str
+    at: datetime
+    from_status: str | None
+    to_status: str
+    from_category: StatusCategory | None
+    to_category: StatusCategory
+
+    def __post_init__(self) -> None:
+        _utc_fields(self, "at")
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """`blocker_id` has to finish before `blocked_id` can."""
+
+    source: str
+    blocker_id: str
+    blocked_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyResultLink:
+    milestone: Ref
+    key_result: Ref
+    origin: LinkOrigin
+    score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedItem:
+    """An item a connector could not read; logged with its key and counted, the page goes on."""
+
+    source: str
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemotePage:
+    """One page of a pull stream, stored in one transaction together with the cursor it reaches."""
+
+    source: str
+    stream: str
+    milestones: Sequence[Milestone] = ()
+    tasks: Sequence[Task] = ()
+    status_changes: Sequence[StatusChange] = ()
+    dependencies: Sequence[Dependency] = ()
+    teams: Sequence[Team] = ()
+    objectives: Sequence[Objective] = ()
+    key_results: Sequence[KeyResult] = ()
+    links: Sequence[KeyResultLink] = ()
+    skipped: Sequence[SkippedItem] = ()
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldWrite:
+    """One value the bridge wants a tracker item to hold."""
+
+    item: Ref
+    field: str
+    value: Any
+    previous: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    write: FieldWrite
+    ok: bool
+    error: str | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        _utc_fields(self, "at")
+
+
+@dataclass(frozen=True, slots=True)
+class FlowTimes:
+    """An item's start, finish, cycle time and active time (cycle time less time spent waiting)."""
+
+    started: datetime
+    finished: datetime
+    cycle_time: timedelta
+    active_time: timedelta
+
+
+def flow_times(
+    changes: Iterable[tuple[datetime, StatusCategory]],
+    current: StatusCategory | None = None,
+) -> FlowTimes | None:
+    """Cycle time from the first entry into `in_progress` or `waiting` to the last entry into `done`.
+
+    `changes` are (when, category entered) pairs in any order. `current` is the item's category now;
+    when omitted, the last change decides. Items that never started, or are not done now, have none.
+    Active time leaves out the time spent in `waiting` between start and finish.
+    """
+    ordered = sorted((require_utc(at, "change time"), category) for at, category in changes)
+    if not ordered:
+        return None
+    now_category = current if current is not None else ordered[-1][1]
+    if now_category is not StatusCategory.DONE:
+        return None
+    started = next((at for at, category in ordered if category.started), None)
+    finished = next((at for at, category in reversed(ordered) if category is StatusCategory.DONE), None)
+    if started is None or finished is None or finished < started:
+        return None
+    waiting = timedelta()
+    for (at, category), (next_at, _) in itertools.pairwise(ordered):
+        if category is StatusCategory.WAITING and at >= started and next_at <= finished:
+            waiting += next_at - at
+    cycle = finished - started
+    return FlowTimes(started=started, finished=finished, cycle_time=cycle, active_time=cycle - waiting)
+
+
+def categorise(
+    raw: str | None, name: str | None, status_map: Mapping[str, StatusCategory]
+) -> StatusCategory | None:
+    """Map a raw status to its category: the id wins over the name (Jira names are localised)."""
+    if raw is not None and raw in status_map:
+        return status_map[raw]
+    if name is not None:
+        if name in status_map:
+            return status_map[name]
+        folded = name.casefold()
+        for key, category in status_map.items():
+            if key.casefold() == folded:
+                return category
+    return None

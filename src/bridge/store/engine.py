@@ -1,0 +1,169 @@
+"""Connecting to the store, migrating it under a lock, and bulk upserts.
+
+SQLite runs in WAL mode with explicit transactions (`BEGIN`, or `BEGIN IMMEDIATE` for writers, so a
+writer waits for the lock up front instead of failing half-way). PostgreSQL serialises migrations with a
+transaction-level advisory lock, which also works behind PgBouncer's transaction pooling.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, or_, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from bridge.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK_ID = 0x6D62_7269_6467_6501 & 0x7FFF_FFFF_FFFF_FFFF
+"""The PostgreSQL advisory lock key held while migrating ("mbridge" in hex, kept positive)."""
+UPSERT_CHUNK = 5000
+SQLITE_BUSY_TIMEOUT_S = 60
+
+
+def redact_url(url: str) -> str:
+    """A URL safe to print: the password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is printed as nothing but its scheme
+        return url.split(":", 1)[0] + ":..."
+
+
+class Store:
+    """The normalised store behind one SQLAlchemy engine."""
+
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
+        self.url = url
+        self.engine = _create_engine(url, echo=echo, pool_size=pool_size)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def __repr__(self) -> str:
+        return f"Store({redact_url(self.url)})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        """Raise `StoreError` unless the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except (OperationalError, DBAPIError) as exc:
+            raise StoreError(f"the store at {redact_url(self.url)} is unreachable: {_reason(exc)}") from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction."""
+        with self._guard(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: everything in it lands together or not at all."""
+        with self._guard(), self.engine.connect() as raw:
+            conn = raw.execution_options(sqlite_begin="IMMEDIATE") if self.dialect == "sqlite" else raw
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            raise StoreError(f"the store at {redact_url(self.url)} failed: {_reason(exc)}") from exc
+
+    def upgrade(self, revision: str = "head") -> str | None:
+        """Bring the schema to `revision` under a lock, so concurrent starters do not race."""
+        from bridge.store.migrate import run_upgrade
+
+        try:
+            return run_upgrade(self, revision)
+        except OperationalError as exc:
+            raise StoreError(f"migrating the store at {redact_url(self.url)} failed: {_reason(exc)}") from exc
+
+    def current_revision(self) -> str | None:
+        from bridge.store.migrate import current_revision
+
+        with self.read() as conn:
+            return current_revision(conn)
+
+
+def _reason(exc: DBAPIError) -> str:
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    return reason or type(exc).__name__
+
+
+def _create_engine(url: str, *, echo: bool, pool_size: int) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        _sqlite_setup(engine, memory=database in ("", ":memory:"))
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, echo=echo, pool_size=pool_size, pool_pre_ping=True, future=True)
+
+
+def _sqlite_setup(engine: Engine, *, memory: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin (see "begin" below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def upsert(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, stamp: str | None = None
+) -> int:
+    """Insert `rows`, or update the stored row with the same primary key where any value differs.
+
+    Rows whose values all equal the stored ones are left alone (their `stamp` column, `synced_at` by
+    default, does not move). Returns how many rows were inserted or changed. Runs as executemany in
+    chunks inside the caller's transaction.
+    """
+    if not rows:
+        return 0
+    stamp = stamp if stamp is not None else ("synced_at" if "synced_at" in table.c else None)
+    keys = [column.name for column in table.primary_key.columns]
+    columns = list(rows[0].keys())
+    compared = [name for name in columns if name not in keys and name != stamp]
+    dialect = conn.dialect.name
+    insert_fn: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    stmt = insert_fn(table)
+    updates = {name: stmt.excluded[name] for name in columns if name not in keys}
+    if updates:
+        changed = [table.c[name].is_distinct_from(stmt.excluded[name]) for name in compared]
+        where = or_(*changed) if changed else None
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=updates, where=where)
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    total = 0
+    for start in range(0, len(rows), UPSERT_CHUNK):
+        chunk = rows[start : start + UPSERT_CHUNK]
+        result = conn.execute(stmt, list(chunk))
+        total += max(result.rowcount, 0)
+    return total

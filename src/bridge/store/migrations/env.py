@@ -1,0 +1,20 @@
+"""Alembic environment: migrations run on a connection the store hands over (see migrate.py)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from bridge.store.models import metadata
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through `bridge db upgrade`, which passes a connection")
+
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,231 @@
+"""The normalised store's tables.
+
+Every tracker item is keyed by `(source, remote_id)`: `source` is the tracker's name in the config (or
+`config` for objectives and key results the admin defines), `remote_id` the tracker's own id, so three
+trackers can hold the same numbers without clashing. `synced_at` moves only when a row's content changes.
+
+(No `from __future__ import annotations` here: SQLModel reads these annotations at class creation.)
+"""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Column, Index, Integer, String, Text
+from sqlmodel import Field, SQLModel
+
+from bridge.store.types import JSONList, UTCDateTime
+
+CATEGORY_CHECK = "IN ('todo', 'in_progress', 'waiting', 'done')"
+
+
+def _utc(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _category(nullable: bool = False) -> Any:
+    return Field(default=None if nullable else "todo", sa_type=String(16), nullable=nullable)
+
+
+class TeamRow(SQLModel, table=True):
+    __tablename__ = "team"
+
+    source: str = Field(primary_key=True, max_length=64)
+    remote_id: str = Field(primary_key=True, max_length=255)
+    name: str
+    synced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class ObjectiveRow(SQLModel, table=True):
+    __tablename__ = "objective"
+
+    source: str = Field(primary_key=True, max_length=64)
+    remote_id: str = Field(primary_key=True, max_length=255)
+    title: str
+    weight: float = 1.0
+    url: str | None = None
+    synced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class KeyResultRow(SQLModel, table=True):
+    __tablename__ = "key_result"
+
+    source: str = Field(primary_key=True, max_length=64)
+    remote_id: str = Field(primary_key=True, max_length=255)
+    objective_id: str = Field(max_length=255)
+    title: str
+    target: float | None = None
+    current: float | None = None
+    start: float = 0.0
+    unit: str | None = Field(default=None, max_length=32)
+    weight: float = 1.0
+    url: str | None = None
+    synced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class MilestoneRow(SQLModel, table=True):
+    __tablename__ = "milestone"
+    __table_args__ = (
+        CheckConstraint(f"category {CATEGORY_CHECK}", name="ck_milestone_category"),
+        Index("ix_milestone_team", "source", "team"),
+    )
+
+    source: str = Field(primary_key=True, max_length=64)
+    remote_id: str = Field(primary_key=True, max_length=255)
+    key: str = Field(max_length=255)
+    title: str
+    team: str | None = Field(default=None, max_length=255)
+    value: float | None = None
+    effort: float | None = None
+    due: datetime | None = _utc()
+    raw_status: str | None = Field(default=None, max_length=255)
+    category: str = _category()
+    created: datetime | None = _utc()
+    updated: datetime | None = _utc()
+    url: str | None = None
+    deleted: bool = False
+    synced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class MilestoneKeyResultRow(SQLModel, table=True):
+    """A milestone moves a key result; `origin` says who said so (tracker, rule, suggested, confirmed)."""
+
+    __tablename__ = "milestone_key_result"
+    __table_args__ = (
+        CheckConstraint("origin IN ('tracker', 'rule', 'suggested', 'confirmed')", name="ck_mkr_origin"),
+        Index("ix_mkr_key_result", "kr_source", "kr_id"),
+    )
+
+    milestone_source: str = Field(primary_key=True, max_length=64)
+    milestone_id: str = Field(primary_key=True, max_length=255)
+    kr_source: str = Field(primary_key=True, max_length=64)
+    kr_id: str = Field(primary_key=True, max_length=255)
+    origin: str = Field(sa_type=String(16))
+    score: float | None = None
+    synced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class TaskRow(SQLModel, table=True):
+    __tablename__ = "task"
+    __table_args__ = (
+        CheckConstraint(f"category {CATEGORY_CHECK}", name="ck_task_category"),
+        Index("ix_task_milestone", "source", "milestone_id"),
+        Index("ix_task_team_work_type", "team", "work_type"),
+    )
+
+    source: str = Field(primary_key=True, max_length=64)
+    remote_id: str = Field(primary_key=True, max_length=255)
+    key: str = Field(max_length=255)
+    title: str
+    milestone_id: str | None = Field(default=None, max_length=255)
+    team: str | None = Field(default=None, max_length=255)
+    work_type: str | None = Field(default=None, max_length=255)
+    raw_status: str | None = Field(default=None, max_length=255)
+    category: str = _category()
+    created: datetime | None = _utc()
+    updated: datetime | None = _utc()
+    started: datetime | None = _utc()
+    done: datetime | None = _utc()
+    url: str | None = None
+    labels: list[str] | None = Field(default=None, sa_type=JSONList)
+    deleted: bool = False
+    synced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class StatusChangeRow(SQLModel, table=True):
+    """One move between raw statuses; the history that cycle times come from.
+
+    `remote_id` is the tracker's id for the change (Jira history id and item index, Trello action id,
+    Asana story gid), so a re-read history is de-duplicated by it.
+    """
+
+    __tablename__ = "status_change"
+    __table_args__ = (
+        CheckConstraint(f"to_category {CATEGORY_CHECK}", name="ck_status_change_to"),
+        Index("ix_status_change_item", "source", "item_id", "at"),
+    )
+
+    source: str = Field(primary_key=True, max_length=64)
+    remote_id: str = Field(primary_key=True, max_length=255)
+    item_id: str = Field(max_length=255)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    from_status: str | None = Field(default=None, max_length=255)
+    to_status: str = Field(max_length=255)
+    from_category: str | None = _category(nullable=True)
+    to_category: str = _category()
+
+
+class DependencyRow(SQLModel, table=True):
+    """`blocker_id` must finish before `blocked_id` can (Jira "blocks", Asana dependencies)."""
+
+    __tablename__ = "dependency"
+    __table_args__ = (Index("ix_dependency_blocked", "source", "blocked_id"),)
+
+    source: str = Field(primary_key=True, max_length=64)
+    blocker_id: str = Field(primary_key=True, max_length=255)
+    blocked_id: str = Field(primary_key=True, max_length=255)
+    synced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class CursorRow(SQLModel, table=True):
+    """How far a tracker's stream has been read; advanced in the same transaction as its rows."""
+
+    __tablename__ = "cursor"
+
+    source: str = Field(primary_key=True, max_length=64)
+    stream: str = Field(primary_key=True, max_length=64)
+    value: str | None = None
+    signpost: datetime | None = _utc()
+    """The start of the cycle that set `value`; a cursor never passes it."""
+    updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class RunRow(SQLModel, table=True):
+    """One cycle of one tracker, with its counts and error."""
+
+    __tablename__ = "run"
+    __table_args__ = (Index("ix_run_source_started", "source", "started_at"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    source: str = Field(max_length=64)
+    kind: str = Field(default="cycle", max_length=16)
+    started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    finished_at: datetime | None = _utc()
+    status: str = Field(default="running", max_length=16)
+    items_pulled: int = 0
+    items_skipped: int = 0
+    writes_planned: int = 0
+    writes_done: int = 0
+    writes_failed: int = 0
+    requests: int = 0
+    error: str | None = Field(default=None, sa_type=Text)
+
+
+class WrittenRow(SQLModel, table=True):
+    """What the bridge last wrote into a tracker field, so it can tell its own writes from a user's."""
+
+    __tablename__ = "written"
+
+    source: str = Field(primary_key=True, max_length=64)
+    remote_id: str = Field(primary_key=True, max_length=255)
+    field: str = Field(primary_key=True, max_length=128)
+    value_hash: str = Field(max_length=64)
+    value: str | None = Field(default=None, sa_type=Text)
+    generation: int = 0
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+metadata = SQLModel.metadata
+
+TABLES = {
+    "team": TeamRow,
+    "objective": ObjectiveRow,
+    "key_result": KeyResultRow,
+    "milestone": MilestoneRow,
+    "milestone_key_result": MilestoneKeyResultRow,
+    "task": TaskRow,
+    "status_change": StatusChangeRow,
+    "dependency": DependencyRow,
+    "cursor": CursorRow,
+    "run": RunRow,
+    "written": WrittenRow,
+}

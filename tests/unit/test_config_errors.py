@@ -1,0 +1,173 @@
+"""Malformed configurations: each problem named by its dotted path, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.config import parse_config
+from bridge.errors import ConfigError
+
+BASE = """
+[trackers.acme-jira]
+kind = "jira"
+url = "https://acme.atlassian.net"
+email_env = "JIRA_EMAIL"
+token_env = "JIRA_TOKEN"
+projects = ["PAY"]
+
+[trackers.acme-jira.status_map]
+"10000" = "todo"
+"3" = "in_progress"
+"10001" = "done"
+
+[trackers.cards]
+kind = "trello"
+api_key_env = "TRELLO_KEY"
+token_env = "TRELLO_TOKEN"
+boards = ["abc123"]
+status_map = { "Doing" = "in_progress", "Done" = "done" }
+
+[[okrs.objectives]]
+id = "O1"
+title = "Make checkout effortless"
+
+[[okrs.objectives.key_results]]
+id = "KR1"
+title = "Conversion to 70%"
+target = 70
+"""
+
+# (id, text appended to or replacing BASE, expected path, expected words in the message)
+CASES: list[tuple[str, str, str, str]] = [
+    ("unknown-top-level-key", BASE + '\n[schedul]\ninterval = "5m"\n', "schedul", "did you mean 'schedule'"),
+    ("unknown-tracker-key", BASE.replace('projects = ["PAY"]', 'projects = ["PAY"]\nprojets = ["X"]'),
+     "trackers.acme-jira.projets", "did you mean 'projects'"),
+    ("literal-token", BASE.replace('token_env = "JIRA_TOKEN"', 'token_env = "JIRA_TOKEN"\ntoken = "s3cr3t"'),
+     "trackers.acme-jira.token", "token_env"),
+    ("secret-in-env-name", BASE.replace('token_env = "JIRA_TOKEN"', 'token_env = "ATATT3x-secret-token"'),
+     "trackers.acme-jira.token_env", "not an environment variable name"),
+    ("missing-token-env", BASE.replace('token_env = "JIRA_TOKEN"\n', "", 1),
+     "trackers.acme-jira.token_env", "is required"),
+    ("bad-category", BASE.replace('"3" = "in_progress"', '"3" = "in_progres"'),
+     'trackers.acme-jira.status_map.3', "did you mean 'in_progress'"),
+    ("status-key-with-space", BASE.replace('"3" = "in_progress"', '"In Review" = "reviewing"'),
+     'trackers.acme-jira.status_map."In Review"', "not one of todo, in_progress, waiting, done"),
+    ("no-done-status", BASE.replace('"10001" = "done"', '"10001" = "waiting"'),
+     "trackers.acme-jira.status_map", "no status maps to done"),
+    ("empty-projects", BASE.replace('projects = ["PAY"]', "projects = []"),
+     "trackers.acme-jira.projects", "at least 1"),
+    ("unknown-kind", BASE.replace('kind = "trello"', 'kind = "trelo"'),
+     "trackers.cards.kind", "did you mean 'trello'"),
+    ("missing-kind", BASE.replace('kind = "trello"\n', ""), "trackers.cards.kind", "is required"),
+    ("bad-tracker-name", BASE.replace("[trackers.cards]", "[trackers.Cards]"),
+     "trackers.Cards", "lowercase"),
+    ("url-not-http", BASE.replace('url = "https://acme.atlassian.net"', 'url = "acme.atlassian.net"'),
+     "trackers.acme-jira.url", "not an http(s) URL"),
+    ("url-with-credentials", BASE.replace("https://acme.atlassian.net", "https://me:pw@acme.atlassian.net"),
+     "trackers.acme-jira.url", "credentials"),
+    ("store-password", BASE + '\n[store]\nurl = "postgresql+psycopg://bridge:hunter2@db/bridge"\n',
+     "store.url", "url_env"),
+    ("store-url-and-env", BASE + '\n[store]\nurl = "sqlite:///x.db"\nurl_env = "DB_URL"\n',
+     "store.url", "not both"),
+    ("store-unsupported", BASE + '\n[store]\nurl = "mysql://db/bridge"\n', "store.url", "not supported"),
+    ("bad-duration", BASE + '\n[schedule]\ninterval = "every five minutes"\n', "schedule.interval",
+     "not a duration"),
+    ("interval-too-short", BASE + '\n[schedule]\ninterval = "2s"\n', "schedule.interval", "at least 10s"),
+    ("bad-cron", BASE + '\n[schedule]\ncron = "*/5 * * *"\n', "schedule.cron", "not a crontab expression"),
+    ("interval-and-cron", BASE + '\n[schedule]\ninterval = "5m"\ncron = "*/5 * * * *"\n', "schedule.cron",
+     "not both"),
+    ("ratio-too-low", BASE + "\n[analytics]\nbottleneck_ratio = 0.8\n", "analytics.bottleneck_ratio",
+     "greater than 1"),
+    ("bad-strategy", BASE + '\n[analytics]\nrank_strategy = "wjsf"\n', "analytics.rank_strategy",
+     "did you mean 'wsjf'"),
+    ("wrong-type", BASE + '\n[analytics]\nbottleneck_min_sample = "five"\n', "analytics.bottleneck_min_sample",
+     "'five'"),
+    ("heartbeat-too-long", BASE + '\n[daemon]\nheartbeat = "2m"\nlease_ttl = "1m"\n', "daemon.heartbeat",
+     "shorter than lease_ttl"),
+    ("label-with-space", BASE + '\n[push]\nlabel_prefix = "bridge "\n', "push.label_prefix", "spaces"),
+    ("duplicate-kr-id", BASE + '\n[[okrs.objectives]]\nid = "O2"\ntitle = "t"\n'
+     '[[okrs.objectives.key_results]]\nid = "KR1"\ntitle = "again"\n',
+     "okrs.objectives[1].key_results[0].id", "already used by okrs.objectives[0].key_results[0]"),
+    ("kr-missing-title", BASE + '\n[[okrs.objectives]]\nid = "O2"\ntitle = "t"\n'
+     '[[okrs.objectives.key_results]]\nid = "KR9"\n',
+     "okrs.objectives[1].key_results[0].title", "is required"),
+    ("kr-current-without-target", BASE.replace("target = 70", "current = 40"),
+     "okrs.objectives[0].key_results[0].target", "required when current is set"),
+    ("objective-without-krs", BASE + '\n[[okrs.objectives]]\nid = "O2"\ntitle = "t"\n',
+     "okrs.objectives[1].key_results", "at least one key result"),
+    ("rule-key-wrong-kind", BASE + '\n[[trackers.cards.teams]]\nname = "design"\ncomponent = "UI"\n',
+     "trackers.cards.teams[0].component", "trello trackers cannot match on component"),
+    ("rule-without-matcher", BASE + '\n[[trackers.acme-jira.work_types]]\nname = "backend"\n',
+     "trackers.acme-jira.work_types[0]", "at least one of"),
+    ("okr-rule-unknown-kr", BASE + '\n[[trackers.acme-jira.okr_rules]]\nlabel = "x"\nkey_result = "KR2"\n',
+     "trackers.acme-jira.okr_rules[0].key_result", "not a key result in [okrs]"),
+    ("cloud-without-email", BASE.replace('email_env = "JIRA_EMAIL"\n', 'flavour = "cloud"\n'),
+     "trackers.acme-jira.email_env", "Jira Cloud"),
+    ("milestone-type-missing", BASE + '\n[trackers.acme-jira.milestones]\nsource = "issue_type"\n',
+     "trackers.acme-jira.milestones.issue_type", "required when source is 'issue_type'"),
+    ("no-trackers", '[store]\nurl = "sqlite:///x.db"\n', "trackers", "no tracker configured"),
+    ("tracker-not-a-table", BASE + "\n[trackers]\nextra = \"jira\"\n", "trackers.extra", "must be a table"),
+    ("missing-ca-bundle", BASE.replace('projects = ["PAY"]', 'projects = ["PAY"]\nca_bundle = "/nope/ca.pem"'),
+     "trackers.acme-jira.ca_bundle", "not a file"),
+]
+
+
+@pytest.mark.parametrize(("text", "path", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_each_problem_is_named_by_its_path(text: str, path: str, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="bad.toml")
+    rendered = caught.value.render()
+    if not path:  # the case only needs to fail cleanly
+        return
+    matching = [p for p in caught.value.problems if p.path == path]
+    assert matching, f"no problem at {path}; got:\n{rendered}"
+    assert any(words in p.message for p in matching), rendered
+
+
+def test_at_least_twenty_distinct_cases() -> None:
+    assert len({c[0] for c in CASES}) >= 20
+
+
+def test_every_problem_in_a_file_is_reported_at_once() -> None:
+    text = (
+        BASE.replace('"3" = "in_progress"', '"3" = "doing"').replace('kind = "trello"', 'kind = "trelo"')
+        + '\n[analytics]\nrank_strategy = "best"\n[schedule]\ninterval = "soon"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    paths = {p.path for p in caught.value.problems}
+    assert {
+        "trackers.acme-jira.status_map.3",
+        "trackers.cards.kind",
+        "analytics.rank_strategy",
+        "schedule.interval",
+    } <= paths
+
+
+def test_syntax_error_is_one_problem_with_line_and_column() -> None:
+    text = '[store]\nurl = "sqlite:///x.db"\n[trackers.a\nkind = "jira"\n'
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert len(caught.value.problems) == 1
+    assert "line 3, column" in caught.value.problems[0].message
+
+
+@pytest.mark.parametrize(("case_id", "text", "path", "words"), [CASES[0], CASES[5], CASES[14]], ids=lambda v: "")
+def test_cli_exits_2_with_paths_and_no_traceback(
+    run_cli: object, tmp_path: Path, case_id: str, text: str, path: str, words: str
+) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text(text)
+    result = run_cli("check", "--config", str(config))  # type: ignore[operator]
+    assert result.exit_code == 2
+    assert path in result.stderr and words in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_missing_file_is_a_user_error(run_cli: object, tmp_path: Path) -> None:
+    result = run_cli("check", "--config", str(tmp_path / "absent.toml"))  # type: ignore[operator]
+    assert result.exit_code == 2
+    assert "file not found" in result.stderr

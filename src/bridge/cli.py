@@ -161,12 +161,13 @@ def db_upgrade(config: ConfigOption = None) -> None:
     store = Store(url, echo=cfg.store.echo, pool_size=cfg.store.pool_size)
     try:
         store.ping()
-        before = store.current_revision()
-        after = store.upgrade()
+        migration = store.upgrade()
     finally:
         store.close()
-    change = "already current" if before == after else f"migrated from {before or 'an empty database'}"
-    typer.echo(f"store {redact_url(url)}: at revision {after} ({change})")
+    change = "already current"
+    if migration.changed:
+        change = f"migrated from {migration.before or 'an empty database'}"
+    typer.echo(f"store {redact_url(url)}: at revision {migration.after} ({change})")
 
 
 @db_app.command("current")

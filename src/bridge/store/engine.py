@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, or_, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,6 +19,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bridge.errors import StoreError
+
+if TYPE_CHECKING:
+    from bridge.store.migrate import Migration
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,7 @@ class Store:
         except OperationalError as exc:
             raise StoreError(f"the store at {redact_url(self.url)} failed: {_reason(exc)}") from exc
 
-    def upgrade(self, revision: str = "head") -> str | None:
+    def upgrade(self, revision: str = "head") -> Migration:
         """Bring the schema to `revision` under a lock, so concurrent starters do not race."""
         from bridge.store.migrate import run_upgrade
 
@@ -142,8 +145,8 @@ def upsert(
     """Insert `rows`, or update the stored row with the same primary key where any value differs.
 
     Rows whose values all equal the stored ones are left alone (their `stamp` column, `synced_at` by
-    default, does not move). Returns how many rows were inserted or changed. Runs as executemany in
-    chunks inside the caller's transaction.
+    default, does not move). Returns how many rows were inserted or changed. Runs in chunks inside the
+    caller's transaction. All rows must have the same keys.
     """
     if not rows:
         return 0
@@ -161,9 +164,13 @@ def upsert(
         stmt = stmt.on_conflict_do_update(index_elements=keys, set_=updates, where=where)
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    # SQLite reports executemany's rowcount faithfully and executemany is its fastest path; psycopg
+    # does not sum rowcounts through SQLAlchemy, so PostgreSQL counts the rows RETURNING hands back
+    # (batched by SQLAlchemy's insertmanyvalues, its fastest path there).
+    counted = stmt.returning(table.c[keys[0]]) if dialect == "postgresql" else stmt
     total = 0
     for start in range(0, len(rows), UPSERT_CHUNK):
-        chunk = rows[start : start + UPSERT_CHUNK]
-        result = conn.execute(stmt, list(chunk))
-        total += max(result.rowcount, 0)
+        chunk = list(rows[start : start + UPSERT_CHUNK])
+        result = conn.execute(counted, chunk)
+        total += len(result.all()) if dialect == "postgresql" else max(result.rowcount, 0)
     return total

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,19 @@ def current_revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
-def run_upgrade(store: Store, revision: str = "head") -> str | None:
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """The schema revision before and after an upgrade, both read under the migration lock."""
+
+    before: str | None
+    after: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def run_upgrade(store: Store, revision: str = "head") -> Migration:
     """Upgrade inside one transaction that first takes the migration lock.
 
     SQLite: `BEGIN IMMEDIATE` holds the database's write lock (DDL is transactional there).
@@ -52,4 +65,4 @@ def run_upgrade(store: Store, revision: str = "head") -> str | None:
         after = current_revision(conn)
     if before != after:
         log.info("store migrated from %s to %s", before or "empty", after)
-    return after
+    return Migration(before, after)

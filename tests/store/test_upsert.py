@@ -1,0 +1,137 @@
+"""Bulk upserts insert, update, and leave unchanged rows alone; datetimes stay aware UTC."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import StatementError
+
+from bridge.store import Store, upsert
+from bridge.store.models import StatusChangeRow, TaskRow
+
+TASK = TaskRow.__table__  # type: ignore[attr-defined]
+CHANGE = StatusChangeRow.__table__  # type: ignore[attr-defined]
+T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    s = Store(store_url)
+    s.upgrade()
+    yield s
+    s.close()
+
+
+def _task(n: int, *, title: str | None = None, synced: datetime = T0, **extra: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "source": "acme-jira",
+        "remote_id": str(10000 + n),
+        "key": f"PAY-{n}",
+        "title": title or f"Task {n}",
+        "milestone_id": "9000",
+        "team": "payments",
+        "work_type": "backend",
+        "raw_status": "3",
+        "category": "in_progress",
+        "created": T0 - timedelta(days=n),
+        "updated": T0,
+        "started": None,
+        "done": None,
+        "url": None,
+        "labels": ["ui", "mb-bottleneck"],
+        "deleted": False,
+        "synced_at": synced,
+    }
+    row.update(extra)
+    return row
+
+
+def _rows(store: Store) -> dict[str, dict[str, object]]:
+    with store.read() as conn:
+        return {r.remote_id: dict(r._mapping) for r in conn.execute(select(TASK))}
+
+
+def test_insert_update_and_unchanged(store: Store) -> None:
+    with store.write() as conn:
+        assert upsert(conn, TASK, [_task(1), _task(2), _task(3)]) == 3
+    later = T0 + timedelta(hours=1)
+    with store.write() as conn:
+        changed = upsert(
+            conn,
+            TASK,
+            [
+                _task(1, synced=later),  # same content
+                _task(2, title="Task 2, renamed", synced=later),  # changed
+                _task(3, synced=later, labels=["ui"]),  # changed list
+                _task(4, synced=later),  # new
+            ],
+        )
+    assert changed == 3
+    rows = _rows(store)
+    assert rows["10001"]["synced_at"] == T0, "an unchanged row must not be rewritten"
+    assert rows["10002"]["title"] == "Task 2, renamed" and rows["10002"]["synced_at"] == later
+    assert rows["10003"]["labels"] == ["ui"] and rows["10003"]["synced_at"] == later
+    assert rows["10004"]["synced_at"] == later
+    assert len(rows) == 4
+
+
+def test_null_to_value_and_back_counts_as_change(store: Store) -> None:
+    with store.write() as conn:
+        upsert(conn, TASK, [_task(1)])
+    done = T0 + timedelta(days=2)
+    with store.write() as conn:
+        assert upsert(conn, TASK, [_task(1, done=done, category="done")]) == 1
+    with store.write() as conn:
+        assert upsert(conn, TASK, [_task(1, done=None)]) == 1
+    with store.write() as conn:
+        assert upsert(conn, TASK, [_task(1, done=None)]) == 0
+    assert _rows(store)["10001"]["done"] is None
+
+
+def test_many_rows_in_chunks(store: Store) -> None:
+    rows = [_task(n) for n in range(12_345)]
+    with store.write() as conn:
+        assert upsert(conn, TASK, rows) == len(rows)
+    with store.write() as conn:
+        assert upsert(conn, TASK, rows) == 0
+    assert len(_rows(store)) == len(rows)
+
+
+def test_aware_datetimes_round_trip_as_utc(store: Store) -> None:
+    plus_eight = timezone(timedelta(hours=8))
+    local = datetime(2020, 6, 12, 8, 13, 13, 360000, tzinfo=plus_eight)  # Jira's "+0800" timestamps
+    with store.write() as conn:
+        upsert(conn, TASK, [_task(1, created=local)])
+    created = _rows(store)["10001"]["created"]
+    assert isinstance(created, datetime)
+    assert created.tzinfo is not None and created.utcoffset() == timedelta(0)
+    assert created == local
+    assert created.hour == 0 and created.microsecond == 360000
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    with pytest.raises(StatementError, match="naive datetime"), store.write() as conn:
+        upsert(conn, TASK, [_task(1, created=datetime(2026, 1, 1))])  # noqa: DTZ001
+    assert _rows(store) == {}, "the failed transaction leaves nothing behind"
+
+
+def test_status_changes_are_deduplicated_by_id(store: Store) -> None:
+    change = {
+        "source": "acme-jira",
+        "remote_id": "5001:0",
+        "item_id": "10001",
+        "at": T0,
+        "from_status": "10000",
+        "to_status": "3",
+        "from_category": "todo",
+        "to_category": "in_progress",
+    }
+    with store.write() as conn:
+        assert upsert(conn, CHANGE, [change, {**change, "remote_id": "5002:0", "at": T0 + timedelta(1)}]) == 2
+    with store.write() as conn:
+        assert upsert(conn, CHANGE, [change]) == 0
+    with store.read() as conn:
+        assert len(conn.execute(select(CHANGE)).all()) == 2

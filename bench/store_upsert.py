@@ -118,7 +118,11 @@ def run(url: str, tasks: int, changes: int, seed: int) -> dict[str, Any]:
             "status_changes_rows_per_s": round(changes / t_changes),
             "rows_written": w_tasks + w_changes,
         },
-        "resync_unchanged": {"seconds": round(t_same, 3), "rows_per_s": round(tasks / t_same), "rows_written": w_same},
+        "resync_unchanged": {
+            "seconds": round(t_same, 3),
+            "rows_per_s": round(tasks / t_same),
+            "rows_written": w_same,
+        },
         "resync_10pct_changed": {
             "seconds": round(t_edit, 3),
             "rows_per_s": round(tasks / t_edit),

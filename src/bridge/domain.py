@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -214,8 +214,8 @@ class FieldWrite:
 class WriteOutcome:
     write: FieldWrite
     ok: bool
+    at: datetime
     error: str | None = None
-    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
         _utc_fields(self, "at")

@@ -77,3 +77,18 @@ def test_concurrent_upgrades_do_not_race(store_url: str, tmp_path: Path) -> None
         assert store.current_revision() == head_revision()
     finally:
         store.close()
+
+
+def test_open_from_config_migrates_on_start(tmp_path: Path) -> None:
+    from bridge.config import parse_config
+    from tests.unit.test_config_errors import BASE
+
+    config = parse_config(
+        BASE + '\n[store]\nurl = "sqlite:///state/bridge.db"\n', path=tmp_path / "bridge.toml"
+    )
+    store = Store.open(config)
+    try:
+        assert store.current_revision() == head_revision()
+        assert (tmp_path / "state" / "bridge.db").exists()
+    finally:
+        store.close()

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from bridge.errors import StoreError
 
 if TYPE_CHECKING:
+    from bridge.config import BridgeConfig
     from bridge.store.migrate import Migration
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,23 @@ class Store:
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
         self.url = url
         self.engine = _create_engine(url, echo=echo, pool_size=pool_size)
+
+    @classmethod
+    def open(cls, config: BridgeConfig, *, upgrade: bool = True) -> Store:
+        """The configured store, reachable and (unless told otherwise) migrated to the newest schema.
+
+        Long-running commands (`sync`, the daemon) open the store this way, so a new version's
+        migrations apply on start, under the migration lock.
+        """
+        store = cls(config.store_url(), echo=config.store.echo, pool_size=config.store.pool_size)
+        try:
+            store.ping()
+            if upgrade:
+                store.upgrade()
+        except BaseException:
+            store.close()
+            raise
+        return store
 
     @property
     def dialect(self) -> str:

@@ -1,0 +1,521 @@
+"""The HTTP machinery every emulator shares: routing, auth, the request log, faults, holds, control API.
+
+An `Emulator` holds one vendor's state and routes; a `SandboxServer` serves one emulator on its own port
+on 127.0.0.1, in a thread (tests) or as the main loop of `bridge sandbox serve` (a subprocess).
+
+The control API lives under `/_sandbox/` on each server and needs no credentials:
+
+    GET    /_sandbox/state                 the emulator's whole state as JSON
+    GET    /_sandbox/requests              {"count": N, "by_route": {...}, "log": [...]}
+    DELETE /_sandbox/requests              forget the log (the counter keeps counting)
+    PUT    /_sandbox/faults                {"rules": [...]}: replace the fault plan (see faults.py)
+    DELETE /_sandbox/faults                no faults
+    POST   /_sandbox/hold                  {"request": N}: request number N waits until released
+    POST   /_sandbox/release               {"request": N} or {} for all
+    GET    /_sandbox/held                  the numbers of requests waiting now
+    POST   /_sandbox/edit                  {"op": ..., ...}: a change as a user would make it
+    POST   /_sandbox/clock                 {"now": ISO} or {"advance": seconds}: the emulator's clock
+
+Every vendor request gets a number (1, 2, ...) in arrival order; holds and fault rules refer to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, TextIO
+from urllib.parse import parse_qs, urlsplit
+
+from bridge.sandbox.faults import Drop, FaultPlan
+
+log = logging.getLogger(__name__)
+
+SECRET_PARAMS = frozenset({"key", "token", "access_token", "api_key"})
+REDACTED = "***"
+
+
+class HTTPError(Exception):
+    """Raised by a handler to answer with a vendor-shaped error body."""
+
+    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    number: int = 0
+    params: dict[str, str] = field(default_factory=dict)
+    principal: str | None = None
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def args(self, name: str) -> list[str]:
+        """Every value of a repeated parameter, comma-separated lists split."""
+        out: list[str] = []
+        for value in self.query.get(name, []):
+            out.extend(part for part in value.split(",") if part)
+        return out
+
+    def int_arg(self, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
+        raw = self.arg(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise HTTPError(400, {"errorMessages": [f"'{name}' must be a number, got {raw!r}"]}) from None
+        if value < low:
+            raise HTTPError(400, {"errorMessages": [f"'{name}' must be at least {low}"]})
+        return min(value, high) if high is not None else value
+
+    def json(self) -> Any:
+        if not self.body:
+            return {}
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise HTTPError(400, {"errorMessages": ["the request body is not JSON"]}) from None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+
+    def encode(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
+        if self.body is None:
+            return b""
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    template: str
+    handler: Handler
+
+
+def route(method: str, template: str) -> Callable[[Handler], Handler]:
+    """Mark an emulator method as the handler of `METHOD /path/{param}`; params arrive as kwargs."""
+
+    def mark(function: Handler) -> Handler:
+        routes: list[tuple[str, str]] = getattr(function, "_sandbox_routes", [])
+        routes.append((method.upper(), template))
+        function._sandbox_routes = routes  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
+    return re.compile(f"^{pattern}/?$")
+
+
+class RequestLog:
+    """Every vendor request: number, method, path, redacted query, status, duration."""
+
+    def __init__(self, record: TextIO | None = None) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[dict[str, Any]] = []
+        self._counter = 0
+        self._by_route: Counter[str] = Counter()
+        self._record = record
+
+    def next_number(self) -> int:
+        with self._lock:
+            self._counter += 1
+            return self._counter
+
+    @property
+    def count(self) -> int:
+        return self._counter
+
+    def add(self, request: Request, route_name: str, status: int, seconds: float, fault: str | None) -> None:
+        entry = {
+            "n": request.number,
+            "method": request.method,
+            "path": request.path,
+            "route": route_name,
+            "query": redact_query(request.query),
+            "status": status,
+            "ms": round(seconds * 1000, 2),
+        }
+        if fault:
+            entry["fault"] = fault
+        with self._lock:
+            self._entries.append(entry)
+            self._by_route[f"{request.method} {route_name}"] += 1
+            if self._record is not None:
+                self._record.write(json.dumps(entry) + "\n")
+                self._record.flush()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"count": len(self._entries), "total": self._counter, "by_route": dict(self._by_route),
+                    "log": list(self._entries)}  # fmt: skip
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._by_route.clear()
+
+
+def redact_query(query: dict[str, list[str]]) -> dict[str, list[str] | str]:
+    return {k: (REDACTED if k in SECRET_PARAMS else v if len(v) > 1 else v[0]) for k, v in query.items()}
+
+
+class Holds:
+    """Requests told to wait at the door until a test releases them."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._wanted: set[int] = set()
+        self._waiting: set[int] = set()
+        self._closed = False
+
+    def hold(self, number: int) -> None:
+        with self._cond:
+            self._wanted.add(number)
+
+    def release(self, number: int | None = None) -> None:
+        with self._cond:
+            if number is None:
+                self._wanted.clear()
+            else:
+                self._wanted.discard(number)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._wanted.clear()
+            self._cond.notify_all()
+
+    def waiting(self) -> list[int]:
+        with self._cond:
+            return sorted(self._waiting)
+
+    def wait_if_held(self, number: int) -> None:
+        with self._cond:
+            if number not in self._wanted:
+                return
+            self._waiting.add(number)
+            try:
+                while number in self._wanted and not self._closed:
+                    self._cond.wait(0.5)
+            finally:
+                self._waiting.discard(number)
+
+
+class Clock:
+    """The emulator's idea of now: real time, optionally shifted or frozen by the control API."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta()
+        self._frozen: datetime | None = None
+        self._lock = threading.Lock()
+        self._last: datetime | None = None
+
+    def now(self) -> datetime:
+        with self._lock:
+            now = self._frozen or (datetime.now(UTC) + self._offset)
+            # Strictly increasing, so that two edits within one millisecond still order.
+            if self._last is not None and now <= self._last:
+                now = self._last + timedelta(milliseconds=1)
+            self._last = now
+            return now
+
+    def set(self, when: datetime) -> None:
+        with self._lock:
+            self._frozen = None
+            self._offset = when - datetime.now(UTC)
+            self._last = None
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._offset += timedelta(seconds=seconds)
+
+
+class Emulator:
+    """One vendor's API: state, routes and auth. Subclasses add routes with `@route`."""
+
+    name: ClassVar[str] = "emulator"
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.clock = Clock()
+        self.faults = FaultPlan()
+        self.holds = Holds()
+        self.requests = RequestLog()
+        self._routes = self._collect_routes()
+
+    # ---- for subclasses -------------------------------------------------------------------------
+
+    def authenticate(self, request: Request) -> str:
+        """Return who is calling, or raise `HTTPError(401)`."""
+        raise NotImplementedError
+
+    def credentials(self) -> dict[str, str]:
+        """What `bridge sandbox serve` prints for clients to use."""
+        raise NotImplementedError
+
+    def dump_state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def edit(self, change: dict[str, Any]) -> Any:
+        """Apply a user's change from the control API; return what it created or changed."""
+        raise HTTPError(400, {"error": f"{self.name} supports no edits"})
+
+    def not_found(self, request: Request) -> HTTPError:
+        return HTTPError(404, {"errorMessages": [f"no route for {request.method} {request.path}"]})
+
+    def error_body(self, status: int, message: str) -> Any:
+        return {"errorMessages": [message], "errors": {}}
+
+    def malform(self, body: Any, rule: dict[str, Any]) -> Any:
+        """Break one item inside a good page (fault kind `malformed`)."""
+        return body
+
+    def rate_limit_key(self, request: Request) -> str | None:
+        """Whose budget a request spends under vendor rate limits (fault kind `vendor_limits`)."""
+        return request.principal
+
+    # ---- dispatch -------------------------------------------------------------------------------
+
+    def _collect_routes(self) -> list[Route]:
+        routes = []
+        for attribute in dir(type(self)):
+            function = getattr(type(self), attribute, None)
+            for method, template in getattr(function, "_sandbox_routes", []):
+                routes.append(Route(method, _compile(template), template, getattr(self, attribute)))
+        # Longer templates first, so `/issue/{key}/changelog` wins over `/issue/{key}`.
+        routes.sort(key=lambda r: (-r.template.count("/"), -len(r.template)))
+        return routes
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for candidate in self._routes:
+            if candidate.method != method:
+                continue
+            found = candidate.pattern.match(path)
+            if found:
+                return candidate, found.groupdict()
+        return None
+
+    def dispatch(self, request: Request) -> Response:
+        if request.path.startswith("/_sandbox/"):
+            return self._control(request)
+        request.number = self.requests.next_number()
+        self.holds.wait_if_held(request.number)
+        started = time.perf_counter()
+        found = self.match(request.method, request.path)
+        route_name = found[0].template if found else request.path
+        try:
+            response, fault_name = self._respond(request, found)
+        except Drop:
+            self.requests.add(request, route_name, 0, time.perf_counter() - started, "drop")
+            raise
+        self.requests.add(request, route_name, response.status, time.perf_counter() - started, fault_name)
+        return response
+
+    def _respond(
+        self, request: Request, found: tuple[Route, dict[str, str]] | None
+    ) -> tuple[Response, str | None]:
+        fault = self.faults.decide(request, self)
+        if fault is not None and fault.response is not None:
+            return fault.response, fault.kind
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        try:
+            request.principal = self.authenticate(request)
+            limited = self.faults.vendor_limit(request, self)
+            if limited is not None:
+                return limited, "vendor_limit"
+            if found is None:
+                raise self.not_found(request)
+            request.params = found[1]
+            result = found[0].handler(request, **found[1])
+        except HTTPError as exc:
+            body = (
+                exc.body
+                if exc.body is not None
+                else self.error_body(exc.status, HTTPStatus(exc.status).phrase)
+            )
+            return Response(exc.status, body, exc.headers), fault.kind if fault else None
+        response = result if isinstance(result, Response) else Response(200, result)
+        if fault is not None and fault.kind == "malformed":
+            response.body = self.malform(response.body, fault.rule)
+        return response, fault.kind if fault else None
+
+    def _control(self, request: Request) -> Response:
+        action = request.path.removeprefix("/_sandbox/").strip("/")
+        try:
+            return Response(200, self._control_action(request.method, action, request))
+        except HTTPError as exc:
+            return Response(exc.status, exc.body)
+
+    def _control_action(self, method: str, action: str, request: Request) -> Any:
+        if (method, action) == ("GET", "state"):
+            with self.lock:
+                return self.dump_state()
+        if (method, action) == ("GET", "requests"):
+            return self.requests.snapshot()
+        if (method, action) == ("DELETE", "requests"):
+            self.requests.clear()
+            return {"ok": True}
+        if (method, action) == ("PUT", "faults"):
+            self.faults.replace(request.json().get("rules", []))
+            return {"ok": True, "rules": self.faults.describe()}
+        if (method, action) == ("GET", "faults"):
+            return {"rules": self.faults.describe(), "injected": self.faults.injected()}
+        if (method, action) == ("DELETE", "faults"):
+            self.faults.replace([])
+            return {"ok": True}
+        if (method, action) == ("POST", "hold"):
+            self.holds.hold(int(request.json()["request"]))
+            return {"ok": True}
+        if (method, action) == ("POST", "release"):
+            number = request.json().get("request")
+            self.holds.release(int(number) if number is not None else None)
+            return {"ok": True}
+        if (method, action) == ("GET", "held"):
+            return {"waiting": self.holds.waiting()}
+        if (method, action) == ("POST", "edit"):
+            with self.lock:
+                return {"ok": True, "result": self.edit(request.json())}
+        if (method, action) == ("POST", "clock"):
+            body = request.json()
+            if "now" in body:
+                self.clock.set(datetime.fromisoformat(body["now"]))
+            if "advance" in body:
+                self.clock.advance(float(body["advance"]))
+            return {"now": self.clock.now().isoformat()}
+        raise HTTPError(404, {"error": f"no control action {method} {action}"})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        request = Request(
+            method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+        try:
+            response = self.server.emulator.dispatch(request)
+        except Drop:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        except Exception:  # a bug in an emulator must not kill the server thread
+            log.exception("sandbox %s failed on %s %s", self.server.emulator.name, self.command, parts.path)
+            response = Response(500, {"errorMessages": ["sandbox internal error"]})
+        payload = response.encode()
+        self.send_response(response.status)
+        headers = {"Content-Type": "application/json;charset=UTF-8", **response.headers}
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload and self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
+        self.emulator = emulator
+        super().__init__(address, _Handler)
+
+
+class SandboxServer:
+    """One emulator on its own port on 127.0.0.1."""
+
+    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.emulator = emulator
+        self._server = _Server((host, port), emulator)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> SandboxServer:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"sandbox-{self.emulator.name}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self.emulator.holds.close()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def iter_pages(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

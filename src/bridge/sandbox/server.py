@@ -494,7 +494,10 @@ class SandboxServer:
 
     def start(self) -> SandboxServer:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"sandbox-{self.emulator.name}", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"sandbox-{self.emulator.name}",
+            daemon=True,
         )
         self._thread.start()
         return self

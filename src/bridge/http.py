@@ -1,0 +1,201 @@
+"""One retry policy, client-side rate limiting, HTTP status mapping and secret redaction.
+
+Every connector turns SDK failures into `RetriableAPIError` / `FatalAPIError` / `AuthError` through
+`error_for_status`, and every call that may be retried goes through `RetryPolicy.call`: tenacity waits
+the server's `Retry-After` (seconds or an HTTP date) when it gives one, else backs off exponentially with
+jitter, and gives up with a clear error. The SDKs' own retries are switched off so nothing retries twice.
+Waits are interruptible (`stop_event`), so a daemon shutting down is not held by a long Retry-After.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+
+from bridge.errors import APIError, AuthError, FatalAPIError, RetriableAPIError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RETRIABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+_SECRET_QUERY = re.compile(r"(?i)([?&](?:key|token|access_token|api_key|apikey)=)[^&#\s'\"]+")
+_AUTH_HEADER = re.compile(r"(?i)('?authorization'?\s*[:=]\s*'?)(basic|bearer)\s+[A-Za-z0-9+/=._-]+")
+REDACTED = "***"
+
+
+class ShutdownRequested(Exception):
+    """A wait was cut short because the process is stopping."""
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def error_for_status(
+    status: int,
+    message: str,
+    *,
+    tracker: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> APIError:
+    """The error to raise for an HTTP status: retriable, authentication, or fatal."""
+    where = f"{tracker}: " if tracker else ""
+    text = redact(f"{where}HTTP {status}: {message}".strip())
+    if status in RETRIABLE_STATUSES:
+        lowered = {k.lower(): v for k, v in (headers or {}).items()}
+        wait = parse_retry_after(lowered.get("retry-after"))
+        return RetriableAPIError(text, status=status, tracker=tracker, retry_after=wait)
+    if status in (401, 403):
+        hint = "the credentials were refused" if status == 401 else "the credentials lack a permission"
+        return AuthError(f"{where}{hint} (HTTP {status}): {redact(message)}", status=status, tracker=tracker)
+    return FatalAPIError(text, status=status, tracker=tracker)
+
+
+@dataclass
+class RetryPolicy:
+    """How often and how long to retry a call that failed in a retriable way."""
+
+    attempts: int = 6
+    max_delay: float = 300.0
+    """Give up once this many seconds have passed since the first try."""
+    base_wait: float = 1.0
+    max_wait: float = 60.0
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    sleep: Callable[[float], None] | None = None
+    rng: random.Random = field(default_factory=random.Random)
+
+    def wait_for(self, state: RetryCallState) -> float:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, RetriableAPIError) and error.retry_after is not None:
+            return min(error.retry_after, self.max_delay)
+        backoff = min(self.max_wait, self.base_wait * 2.0 ** (state.attempt_number - 1))
+        return float(backoff / 2 + self.rng.uniform(0, backoff / 2))  # "equal jitter"
+
+    def _sleep(self, seconds: float) -> None:
+        if self.sleep is not None:
+            self.sleep(seconds)
+            return
+        if self.stop_event.wait(seconds):
+            raise ShutdownRequested()
+
+    def _log(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        log.warning("retrying in %.1fs after attempt %d: %s", wait, state.attempt_number, redact(str(error)))
+
+    def call(self, function: Callable[[], T]) -> T:
+        """Run `function`, retrying `RetriableAPIError` by this policy; the last error is re-raised."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(RetriableAPIError),
+            wait=self.wait_for,
+            stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_delay),
+            sleep=self._sleep,
+            before_sleep=self._log,
+            reraise=True,
+        )
+        return retrying(function)
+
+
+class RateLimiter:
+    """A token bucket: at most `rate` requests a second on average, bursts up to `burst`."""
+
+    def __init__(
+        self, rate: float, burst: int | None = None, stop_event: threading.Event | None = None
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.capacity = float(burst if burst is not None else max(1, int(rate)))
+        self._tokens = self.capacity
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = stop_event or threading.Event()
+        self.waited = 0.0
+
+    def acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                wait = (1 - self._tokens) / self.rate
+            self.waited += wait
+            if self._stop.wait(wait):
+                raise ShutdownRequested()
+
+
+class Secrets:
+    """Secret values seen by this process, so every log line and error can be scrubbed of them."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, *values: str | None) -> None:
+        with self._lock:
+            self._values.update(v for v in values if v and len(v) >= 4)
+
+    def values(self) -> list[str]:
+        with self._lock:
+            return sorted(self._values, key=len, reverse=True)
+
+
+SECRETS = Secrets()
+
+
+def redact(text: str, extra: Iterable[str] = ()) -> str:
+    """`text` with known secrets, tokens in query strings and Authorization headers replaced by ***."""
+    for secret in [*SECRETS.values(), *extra]:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    text = _SECRET_QUERY.sub(rf"\1{REDACTED}", text)
+    return _AUTH_HEADER.sub(rf"\1\2 {REDACTED}", text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that scrubs secrets from every record's message and arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg = cleaned
+            record.args = None
+        return True
+
+
+def install_redaction(logger: logging.Logger | None = None) -> None:
+    """Scrub secrets from every handler of `logger` (the root logger by default)."""
+    target = logger or logging.getLogger()
+    for handler in target.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

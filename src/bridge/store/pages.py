@@ -1,0 +1,231 @@
+"""Storing a pulled page and advancing its cursor in one transaction.
+
+A page's rows and the cursor that covers them land together or not at all: `save_page` runs inside the
+caller's `Store.write()` transaction. A page is complete for the items it carries: their dependencies and
+tracker-held OKR links are replaced by the page's (links from rules or confirmed by an admin stay).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, select
+
+from bridge.domain import LinkOrigin, RemotePage, require_utc
+from bridge.store.engine import upsert
+from bridge.store.models import (
+    CursorRow,
+    DependencyRow,
+    KeyResultRow,
+    MilestoneKeyResultRow,
+    MilestoneRow,
+    ObjectiveRow,
+    StatusChangeRow,
+    TaskRow,
+    TeamRow,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    value: str | None
+    signpost: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PageCounts:
+    """Rows a page carried, and how many of them were new or changed."""
+
+    items: int
+    changed: int
+    skipped: int
+
+
+def _table(model: Any) -> Any:
+    return model.__table__
+
+
+def save_page(
+    conn: Connection, page: RemotePage, *, now: datetime, signpost: datetime | None = None
+) -> PageCounts:
+    """Upsert everything in `page`, then move its stream's cursor to `page.cursor` (when it has one)."""
+    now = require_utc(now, "now")
+    source = page.source
+    changed = 0
+    changed += upsert(conn, _table(TeamRow), [_team(t, now) for t in page.teams])
+    changed += upsert(conn, _table(ObjectiveRow), [_objective(o, now) for o in page.objectives])
+    changed += upsert(conn, _table(KeyResultRow), [_key_result(k, now) for k in page.key_results])
+    changed += upsert(conn, _table(MilestoneRow), [_milestone(m, now) for m in page.milestones])
+    changed += upsert(conn, _table(TaskRow), [_task(t, now) for t in page.tasks])
+    changed += upsert(conn, _table(StatusChangeRow), [_status_change(c) for c in page.status_changes])
+    changed += _replace_dependencies(conn, page, now)
+    changed += _replace_tracker_links(conn, page, now)
+    if page.cursor is not None:
+        set_cursor(conn, source, page.stream, page.cursor, signpost=signpost, now=now)
+    items = len(page.milestones) + len(page.tasks) + len(page.key_results) + len(page.objectives)
+    return PageCounts(items=items, changed=changed, skipped=len(page.skipped))
+
+
+def set_cursor(
+    conn: Connection, source: str, stream: str, value: str | None, *, signpost: datetime | None, now: datetime
+) -> None:
+    row = {"source": source, "stream": stream, "value": value, "signpost": signpost, "updated_at": now}
+    upsert(conn, _table(CursorRow), [row], stamp="updated_at")
+
+
+def get_cursor(conn: Connection, source: str, stream: str) -> Cursor | None:
+    table = _table(CursorRow)
+    row = conn.execute(select(table).where(and_(table.c.source == source, table.c.stream == stream))).first()
+    if row is None:
+        return None
+    return Cursor(value=row.value, signpost=row.signpost, updated_at=row.updated_at)
+
+
+def _replace_dependencies(conn: Connection, page: RemotePage, now: datetime) -> int:
+    table = _table(DependencyRow)
+    covered = {t.remote_id for t in page.tasks} | {d.blocked_id for d in page.dependencies}
+    if covered:
+        _delete_in(conn, table, table.c.source == page.source, table.c.blocked_id, covered)
+    rows = [
+        {"source": d.source, "blocker_id": d.blocker_id, "blocked_id": d.blocked_id, "synced_at": now}
+        for d in page.dependencies
+    ]
+    return upsert(conn, table, rows)
+
+
+def _replace_tracker_links(conn: Connection, page: RemotePage, now: datetime) -> int:
+    table = _table(MilestoneKeyResultRow)
+    covered = {m.remote_id for m in page.milestones}
+    if covered:
+        scope = and_(table.c.milestone_source == page.source, table.c.origin == LinkOrigin.TRACKER.value)
+        _delete_in(conn, table, scope, table.c.milestone_id, covered)
+    rows = [
+        {
+            "milestone_source": link.milestone.source,
+            "milestone_id": link.milestone.remote_id,
+            "kr_source": link.key_result.source,
+            "kr_id": link.key_result.remote_id,
+            "origin": link.origin.value,
+            "score": link.score,
+            "synced_at": now,
+        }
+        for link in page.links
+    ]
+    return upsert(conn, table, rows)
+
+
+def _delete_in(conn: Connection, table: Any, scope: Any, column: Any, values: set[str]) -> None:
+    ordered = sorted(values)
+    for start in range(0, len(ordered), 500):  # stay under SQLite's bound-parameter limit
+        conn.execute(delete(table).where(and_(scope, column.in_(ordered[start : start + 500]))))
+
+
+def _team(team: Any, now: datetime) -> dict[str, Any]:
+    return {"source": team.source, "remote_id": team.remote_id, "name": team.name, "synced_at": now}
+
+
+def _objective(objective: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "source": objective.source,
+        "remote_id": objective.remote_id,
+        "title": objective.title,
+        "weight": objective.weight,
+        "url": objective.url,
+        "synced_at": now,
+    }
+
+
+def _key_result(kr: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "source": kr.source,
+        "remote_id": kr.remote_id,
+        "objective_id": kr.objective_id,
+        "title": kr.title,
+        "target": kr.target,
+        "current": kr.current,
+        "start": kr.start,
+        "unit": kr.unit,
+        "weight": kr.weight,
+        "url": kr.url,
+        "synced_at": now,
+    }
+
+
+def _milestone(m: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "source": m.source,
+        "remote_id": m.remote_id,
+        "key": m.key,
+        "title": m.title,
+        "team": m.team,
+        "value": m.value,
+        "effort": m.effort,
+        "due": m.due,
+        "raw_status": m.raw_status,
+        "category": m.category.value,
+        "created": m.created,
+        "updated": m.updated,
+        "url": m.url,
+        "deleted": m.deleted,
+        "synced_at": now,
+    }
+
+
+def _task(t: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "source": t.source,
+        "remote_id": t.remote_id,
+        "key": t.key,
+        "title": t.title,
+        "milestone_id": t.milestone_id,
+        "team": t.team,
+        "work_type": t.work_type,
+        "raw_status": t.raw_status,
+        "category": t.category.value,
+        "created": t.created,
+        "updated": t.updated,
+        "started": t.started,
+        "done": t.done,
+        "url": t.url,
+        "labels": list(t.labels),
+        "deleted": t.deleted,
+        "synced_at": now,
+    }
+
+
+def _status_change(c: Any) -> dict[str, Any]:
+    return {
+        "source": c.source,
+        "remote_id": c.remote_id,
+        "item_id": c.item_id,
+        "at": c.at,
+        "from_status": c.from_status,
+        "to_status": c.to_status,
+        "from_category": c.from_category.value if c.from_category is not None else None,
+        "to_category": c.to_category.value,
+    }
+
+
+def mark_deleted(conn: Connection, source: str, present: Sequence[str], *, now: datetime) -> int:
+    """After a full census: flag every task and milestone of `source` not in `present` as deleted."""
+    seen = set(present)
+    flagged = 0
+    for model in (TaskRow, MilestoneRow):
+        table = _table(model)
+        stored = conn.execute(
+            select(table.c.remote_id).where(and_(table.c.source == source, table.c.deleted.is_(False)))
+        ).scalars()
+        gone = [remote_id for remote_id in stored if remote_id not in seen]
+        for start in range(0, len(gone), 500):
+            chunk = gone[start : start + 500]
+            result = conn.execute(
+                table.update()
+                .where(and_(table.c.source == source, table.c.remote_id.in_(chunk)))
+                .values(deleted=True, synced_at=now)
+            )
+            flagged += max(result.rowcount, 0)
+    return flagged

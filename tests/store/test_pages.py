@@ -1,0 +1,121 @@
+"""A page and its cursor land together or not at all; dependencies and tracker links follow the tracker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bridge.domain import (
+    Dependency,
+    KeyResultLink,
+    LinkOrigin,
+    Milestone,
+    Ref,
+    RemotePage,
+    StatusCategory,
+    StatusChange,
+    Task,
+)
+from bridge.store import Store, upsert
+from bridge.store.models import DependencyRow, MilestoneKeyResultRow, StatusChangeRow, TaskRow
+from bridge.store.pages import get_cursor, mark_deleted, save_page
+
+T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
+SRC = "acme-jira"
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    s = Store(store_url)
+    s.upgrade()
+    yield s
+    s.close()
+
+
+def _task(n: int, **extra: object) -> Task:
+    return Task(source=SRC, remote_id=str(n), key=f"PAY-{n}", title=f"Task {n}", milestone_id="100",
+                category=StatusCategory.IN_PROGRESS, created=T0, updated=T0, **extra)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _change(n: int, task: int) -> StatusChange:
+    return StatusChange(SRC, f"h{n}", str(task), T0 + timedelta(hours=n), "10000", "3",
+                        StatusCategory.TODO, StatusCategory.IN_PROGRESS)  # fmt: skip
+
+
+def _page(
+    tasks: list[Task], deps: list[Dependency] = (), cursor: str | None = "c1", **extra: object
+) -> RemotePage:  # type: ignore[assignment]
+    milestone = Milestone(SRC, "100", "PAY-100", "Checkout v2", value=40.0)
+    return RemotePage(source=SRC, stream="issues", milestones=[milestone], tasks=tasks,
+                      dependencies=list(deps), cursor=cursor, **extra)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _count(store: Store, model: object) -> int:
+    with store.read() as conn:
+        return len(conn.execute(select(model.__table__)).all())  # type: ignore[attr-defined]
+
+
+def test_rows_and_cursor_land_together(store: Store) -> None:
+    page = _page([_task(1), _task(2)], status_changes=[_change(1, 1), _change(2, 2)])
+    with store.write() as conn:
+        counts = save_page(conn, page, now=T0, signpost=T0)
+    assert counts.items == 3 and counts.changed >= 5
+    with store.read() as conn:
+        cursor = get_cursor(conn, SRC, "issues")
+    assert cursor is not None and cursor.value == "c1" and cursor.signpost == T0
+    assert _count(store, TaskRow) == 2 and _count(store, StatusChangeRow) == 2
+
+
+def test_a_failing_page_leaves_neither_rows_nor_cursor(store: Store) -> None:
+    with store.write() as conn:
+        save_page(conn, _page([_task(1)], cursor="c1"), now=T0)
+    bad = _page([_task(2)], cursor="c2", status_changes=[_change(1, 2), _change(1, 2)])
+    object.__setattr__(bad.status_changes[1], "to_category", "sideways")  # violates the CHECK constraint
+    with pytest.raises(Exception), store.write() as conn:  # noqa: B017 - any database error will do
+        save_page(conn, bad, now=T0)
+    with store.read() as conn:
+        cursor = get_cursor(conn, SRC, "issues")
+    assert cursor is not None and cursor.value == "c1", "the cursor did not move past rows that did not land"
+    assert _count(store, TaskRow) == 1
+
+
+def test_dependencies_follow_the_tracker(store: Store) -> None:
+    first = [Dependency(SRC, "1", "3"), Dependency(SRC, "2", "3")]
+    with store.write() as conn:
+        save_page(conn, _page([_task(1), _task(2), _task(3)], first), now=T0)
+    with store.write() as conn:
+        save_page(conn, _page([_task(3)], [Dependency(SRC, "2", "3")]), now=T0)
+    with store.read() as conn:
+        rows = conn.execute(select(DependencyRow.__table__)).all()  # type: ignore[attr-defined]
+    assert [(r.blocker_id, r.blocked_id) for r in rows] == [("2", "3")]
+
+
+def test_tracker_links_are_replaced_but_admin_links_kept(store: Store) -> None:
+    milestone, kr = Ref(SRC, "100"), Ref("config", "KR1.1")
+    confirmed = {"milestone_source": SRC, "milestone_id": "100", "kr_source": "config", "kr_id": "KR2.1",
+                 "origin": "confirmed", "score": None, "synced_at": T0}  # fmt: skip
+    with store.write() as conn:
+        upsert(conn, MilestoneKeyResultRow.__table__, [confirmed])  # type: ignore[attr-defined]
+        save_page(conn, _page([], links=[KeyResultLink(milestone, kr, LinkOrigin.TRACKER)]), now=T0)
+    with store.write() as conn:
+        save_page(conn, _page([], links=[]), now=T0)
+    with store.read() as conn:
+        rows = conn.execute(select(MilestoneKeyResultRow.__table__)).all()  # type: ignore[attr-defined]
+    assert [(r.kr_id, r.origin) for r in rows] == [("KR2.1", "confirmed")]
+
+
+def test_census_marks_missing_items_deleted(store: Store) -> None:
+    with store.write() as conn:
+        save_page(conn, _page([_task(1), _task(2), _task(3)]), now=T0)
+    with store.write() as conn:
+        assert mark_deleted(conn, SRC, ["1", "3", "100"], now=T0) == 1
+    with store.read() as conn:
+        deleted = (
+            conn.execute(select(TaskRow.__table__.c.remote_id).where(TaskRow.__table__.c.deleted))
+            .scalars()
+            .all()
+        )  # type: ignore[attr-defined]
+    assert deleted == ["2"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from bridge.config import TrackerConfig
 from bridge.connector import BuiltinConnector, Capability
 from bridge_asana.config import AsanaTrackerConfig
 
@@ -11,4 +14,4 @@ __all__ = ["AsanaConnector", "AsanaTrackerConfig"]
 class AsanaConnector(BuiltinConnector):
     kind = "asana"
     capabilities = Capability.NONE
-    config_model = AsanaTrackerConfig
+    config_model: ClassVar[type[TrackerConfig]] = AsanaTrackerConfig

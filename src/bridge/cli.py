@@ -6,26 +6,22 @@ variable). Errors are one paragraph without a traceback; `--debug` adds the trac
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import sys
-import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
 
 from bridge import __version__
+from bridge.cli_errors import reports_errors, set_debug
 from bridge.config import CONFIG_ENV, BridgeConfig, default_config_path, load_config
-from bridge.errors import BridgeError, ConfigError
+from bridge.sandbox.cli import sandbox_app
 
 log = logging.getLogger("bridge")
 
-P = ParamSpec("P")
-R = TypeVar("R")
-_debug = False
 
 app = typer.Typer(
     name="bridge",
@@ -37,6 +33,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(sandbox_app, name="sandbox")
 
 ConfigOption = Annotated[
     Path | None,
@@ -62,37 +59,13 @@ def _root(
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Log debug detail and show tracebacks.")] = False,
 ) -> None:
-    global _debug
-    _debug = debug
+    set_debug(debug)
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     log.setLevel(logging.DEBUG if debug else logging.INFO)
-
-
-def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn the bridge's errors into one message on stderr and the error's exit code."""
-
-    @functools.wraps(command)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except ConfigError as exc:
-            _fail(exc.render(), exc)
-            raise typer.Exit(exc.exit_code) from None
-        except BridgeError as exc:
-            _fail(f"error: {exc}", exc)
-            raise typer.Exit(exc.exit_code) from None
-
-    return run
-
-
-def _fail(message: str, exc: BaseException) -> None:
-    if _debug:
-        traceback.print_exception(exc, file=sys.stderr)
-    typer.echo(message, err=True)
 
 
 def _load(config: Path | None) -> BridgeConfig:
@@ -147,6 +120,43 @@ def connectors() -> None:
     if not registry.kinds():
         typer.echo("no connectors installed")
     if broken:
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def pull(
+    config: ConfigOption = None,
+    tracker: Annotated[str | None, typer.Option(help="Only this tracker (its name in the config).")] = None,
+    full: Annotated[bool, typer.Option(help="Read everything again and look for deleted items.")] = False,
+) -> None:
+    """Bring the trackers' milestones, tasks, histories and links into the store."""
+    from datetime import UTC, datetime
+
+    from bridge.http import install_redaction
+    from bridge.store import Store
+    from bridge.sync.pull import pull_all
+
+    install_redaction()
+    cfg = _load(config)
+    store = Store.open(cfg)
+    try:
+        results = pull_all(store, cfg, now=datetime.now(UTC), tracker=tracker, full=full)
+    finally:
+        store.close()
+    for result in results:
+        state = "ok" if result.ok else f"FAILED: {result.error}"
+        census = f", census: {result.deleted} deleted" if result.census else ""
+        typer.echo(
+            f"{result.tracker}: {result.items} items in {result.pages} pages, {result.changed} rows changed, "
+            f"{result.skipped} skipped{census}, {result.requests} requests "
+            f"(+{result.setup_requests} setup): {state}"
+        )
+        if result.skipped_keys:
+            typer.echo(
+                f"  skipped: {', '.join(result.skipped_keys[:20])}{' ...' if result.skipped > 20 else ''}"
+            )
+    if any(not result.ok for result in results):
         raise typer.Exit(1)
 
 

@@ -389,7 +389,12 @@ class TrackerConfig(Section):
     ca_bundle: str | None = None
     """A PEM file of private certificate authorities to trust."""
     max_requests_per_second: float | None = Field(default=None, gt=0)
+    """Client-side rate limit; the default follows the vendor's published limits."""
     page_size: int = Field(default=100, ge=1, le=1000)
+    lag: Duration = timedelta(minutes=2)
+    """Each incremental pull re-reads this much before its cursor (search indexes lag behind edits)."""
+    census_interval: Duration = timedelta(hours=24)
+    """How often a full listing runs to find items deleted in the tracker."""
 
     def problems(self) -> Iterator[tuple[Loc, str]]:
         for section, rules in (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -78,14 +79,36 @@ class Connector(Protocol):
     """The pydantic model of this kind's tracker table (a `TrackerConfig` subclass)."""
 
     @classmethod
-    def open(cls, name: str, config: TrackerConfig, secrets: Mapping[str, str]) -> Connector:
-        """A connected client for tracker `name`; `secrets` come from the variables the config names."""
+    def open(
+        cls,
+        name: str,
+        config: TrackerConfig,
+        secrets: Mapping[str, str],
+        *,
+        stop: threading.Event | None = None,
+    ) -> Connector:
+        """A connected client for tracker `name`; `secrets` come from the variables the config names.
+
+        `stop`, when set, cuts short any wait (Retry-After, backoff, rate limit) so shutdown is prompt.
+        """
         ...
 
     def discover(self) -> Discovery: ...
 
+    def streams(self) -> Sequence[str]:
+        """The streams `pull` reads, in order; each has its own cursor."""
+        ...
+
     def pull(self, stream: str, cursor: str | None, signpost: datetime) -> Iterator[RemotePage]:
         """Pages of `stream` changed since `cursor`, never past `signpost` (the cycle's start)."""
+        ...
+
+    def census(self) -> Sequence[str]:
+        """The remote ids of every item the tracker still has (to find deletions)."""
+        ...
+
+    def stats(self) -> Mapping[str, int]:
+        """Counters for reports: at least `requests` and `setup_requests`."""
         ...
 
     def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]: ...
@@ -163,7 +186,7 @@ def check_connector(kind: str, origin: str, target: object) -> type[Connector]:
     model = getattr(target, "config_model", None)
     if not (isinstance(model, type) and issubclass(model, TrackerConfig)):
         problems.append("config_model is not a subclass of bridge.config.TrackerConfig")
-    for method in ("open", "discover", "pull", "push", "close"):
+    for method in ("open", "discover", "streams", "pull", "census", "stats", "push", "close"):
         if not callable(getattr(target, method, None)):
             problems.append(f"it has no {method}()")
     if problems:
@@ -184,14 +207,30 @@ class BuiltinConnector:
         self._secrets = dict(secrets)
 
     @classmethod
-    def open(cls, name: str, config: TrackerConfig, secrets: Mapping[str, str]) -> Connector:
+    def open(
+        cls,
+        name: str,
+        config: TrackerConfig,
+        secrets: Mapping[str, str],
+        *,
+        stop: threading.Event | None = None,
+    ) -> Connector:
         cls._unavailable("connecting")
 
     def discover(self) -> Discovery:
         self._unavailable("discover")
 
+    def streams(self) -> Sequence[str]:
+        return ()
+
     def pull(self, stream: str, cursor: str | None, signpost: datetime) -> Iterator[RemotePage]:
         self._unavailable("pull")
+
+    def census(self) -> Sequence[str]:
+        self._unavailable("census")
+
+    def stats(self) -> Mapping[str, int]:
+        return {"requests": 0, "setup_requests": 0}
 
     def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
         self._unavailable("push")

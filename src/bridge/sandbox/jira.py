@@ -30,6 +30,7 @@ import base64
 import binascii
 import json
 import logging
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -538,7 +539,7 @@ class JiraEmulator(Emulator):
         return body
 
     def _encode_token(self, offset: int, query: str) -> str:
-        raw = json.dumps({"o": offset, "q": hash(query) & 0xFFFFFFFF}).encode()
+        raw = json.dumps({"o": offset, "q": zlib.crc32(query.encode())}).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     def _decode_token(self, token: str | None, query: str) -> int:
@@ -546,7 +547,7 @@ class JiraEmulator(Emulator):
             return 0
         try:
             data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-            if data["q"] != hash(query) & 0xFFFFFFFF:
+            if data["q"] != zlib.crc32(query.encode()):
                 raise ValueError("token of another query")
             return int(data["o"])
         except (ValueError, KeyError, TypeError, binascii.Error):

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, TextIO
+from typing import IO, Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from bridge.sandbox.faults import Drop, FaultPlan
@@ -147,7 +147,8 @@ def _compile(template: str) -> re.Pattern[str]:
 class RequestLog:
     """Every vendor request: number, method, path, redacted query, status, duration."""
 
-    def __init__(self, record: TextIO | None = None) -> None:
+    def __init__(self, record: IO[str] | None = None, label: str | None = None) -> None:
+        self._label = label
         self._lock = threading.Lock()
         self._entries: list[dict[str, Any]] = []
         self._counter = 0
@@ -179,7 +180,7 @@ class RequestLog:
             self._entries.append(entry)
             self._by_route[f"{request.method} {route_name}"] += 1
             if self._record is not None:
-                self._record.write(json.dumps(entry) + "\n")
+                self._record.write(json.dumps({"emulator": self._label, **entry}) + "\n")
                 self._record.flush()
 
     def snapshot(self) -> dict[str, Any]:

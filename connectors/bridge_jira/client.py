@@ -1,0 +1,159 @@
+"""The `jira` package, wrapped: one retry policy, a rate limit, counted requests, errors the bridge knows.
+
+The client's own retries are off (`max_retries=0`): its ResilientSession would otherwise retry 429/503
+itself, sleeping up to a minute per try, and retry connection errors on POST too. Every request goes
+through `RetryPolicy`, and every `JIRAError` or `requests` failure becomes a `RetriableAPIError`,
+`AuthError` or `FatalAPIError` whose message names the tracker and carries no secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import requests
+from jira import JIRA, JIRAError
+
+from bridge.errors import RetriableAPIError
+from bridge.http import SECRETS, RateLimiter, RetryPolicy, error_for_status, redact
+from bridge_jira.config import JiraTrackerConfig
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DEFAULT_RATE = 10.0  # requests a second: well inside what Jira Cloud tolerates for one user
+
+
+class JiraSession:
+    """A connected Jira site: `get`/`post`/`put` JSON through the client's session, retried and counted."""
+
+    def __init__(
+        self,
+        name: str,
+        config: JiraTrackerConfig,
+        secrets: Mapping[str, str],
+        *,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.policy = policy or RetryPolicy()
+        rate = config.max_requests_per_second or DEFAULT_RATE
+        self.limiter = RateLimiter(rate, burst=max(1, int(rate)), stop_event=self.policy.stop_event)
+        self.requests = 0
+        self.setup_requests = 0
+        self._in_setup = True
+        token = secrets["token_env"]
+        SECRETS.add(token)
+        email = secrets.get("email_env")
+        auth: dict[str, Any] = {"basic_auth": (email, token)} if email else {"token_auth": token}
+        verify: bool | str = config.ca_bundle or config.verify_tls
+        self.client: JIRA = self.call(
+            lambda: JIRA(
+                server=config.url,
+                options={"verify": verify},
+                max_retries=0,
+                timeout=config.timeout.total_seconds(),
+                **auth,
+            )
+        )
+        self.setup_requests += 1  # serverInfo, made by the constructor before hooks could count it
+        self.session = self.client._session
+        self.session.hooks["response"].append(self._count)
+        self.cloud = self._is_cloud()
+        self.zone = self._user_zone()
+        self._in_setup = False
+
+    def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if self._in_setup:
+            self.setup_requests += 1
+        else:
+            self.requests += 1
+
+    @contextlib.contextmanager
+    def setup(self) -> Iterator[None]:
+        """Requests inside are counted as setup (server info, fields, the user's time zone)."""
+        previous, self._in_setup = self._in_setup, True
+        try:
+            yield
+        finally:
+            self._in_setup = previous
+
+    def _is_cloud(self) -> bool:
+        if self.config.flavour != "auto":
+            return self.config.flavour == "cloud"
+        return bool(self.client.deploymentType == "Cloud")
+
+    def _user_zone(self) -> ZoneInfo:
+        """Jira reads JQL dates in the API user's zone; every cursor is converted to it."""
+        me = self.get("myself")
+        name = str(me.get("timeZone") or "UTC")
+        try:
+            return ZoneInfo(name)
+        except ZoneInfoNotFoundError:
+            log.warning("%s: unknown time zone %r for the API user; assuming UTC", self.name, name)
+            return ZoneInfo("UTC")
+
+    def call(self, function: Callable[[], T]) -> T:
+        """Run one SDK call under the rate limit and the retry policy, with errors translated."""
+
+        def attempt() -> T:
+            self.limiter.acquire()
+            try:
+                return function()
+            except JIRAError as exc:
+                headers = dict(exc.response.headers) if exc.response is not None else {}
+                raise error_for_status(
+                    exc.status_code or 0, _message(exc), tracker=self.name, headers=headers
+                ) from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise RetriableAPIError(
+                    f"{self.name}: {type(exc).__name__}: {redact(str(exc))}", tracker=self.name
+                ) from None
+
+        return self.policy.call(attempt)
+
+    def url(self, path: str) -> str:
+        if path.startswith("/"):
+            return f"{self.config.url}{path}"
+        return f"{self.config.url}/rest/api/2/{path}"
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.call(lambda: _json(self.session.get(self.url(path), params=params)))
+
+    def post(self, path: str, body: Any) -> Any:
+        return self.call(lambda: _json(self.session.post(self.url(path), data=json.dumps(body))))
+
+    def put(self, path: str, body: Any) -> Any:
+        return self.call(lambda: _json(self.session.put(self.url(path), data=json.dumps(body))))
+
+    def delete(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.call(lambda: _json(self.session.delete(self.url(path), params=params)))
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.session.close()
+
+
+def _json(response: requests.Response) -> Any:
+    if response.status_code == 204 or not response.content:
+        return None
+    return response.json()
+
+
+def _message(error: JIRAError) -> str:
+    text = error.text or ""
+    try:
+        body = json.loads(error.response.text) if error.response is not None else {}
+        messages = list(body.get("errorMessages") or []) + [
+            f"{k}: {v}" for k, v in (body.get("errors") or {}).items()
+        ]
+        if messages:
+            return "; ".join(str(m) for m in messages)
+    except (ValueError, AttributeError):
+        pass
+    return str(text)[:500]

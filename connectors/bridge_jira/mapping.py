@@ -1,0 +1,351 @@
+"""Jira issue JSON -> `bridge.domain` objects, by the tracker's mapping. Pure: no I/O.
+
+An issue is a milestone (an epic, an issue of the configured type), a key result or objective (the
+configured OKR issue types), or a task. Histories become status changes keyed by the history id, so a
+re-read history is de-duplicated. Blockers come from the issue's own inward "Blocks" links, so each
+issue reports all of its blockers and none of another issue's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bridge.domain import (
+    Dependency,
+    KeyResult,
+    KeyResultLink,
+    LinkOrigin,
+    Milestone,
+    Objective,
+    Ref,
+    SkippedItem,
+    StatusCategory,
+    StatusChange,
+    Task,
+    flow_times,
+)
+from bridge.mapping import (
+    Facts,
+    end_of_day,
+    key_results_for,
+    number,
+    status_category,
+    team_for,
+    work_type_for,
+)
+from bridge_jira.config import JiraTrackerConfig
+
+JIRA_CATEGORY = {
+    "new": StatusCategory.TODO,
+    "indeterminate": StatusCategory.IN_PROGRESS,
+    "done": StatusCategory.DONE,
+}
+
+
+class MalformedIssue(ValueError):
+    """An issue the mapping cannot read; it is skipped and counted, its page still lands."""
+
+
+def parse_time(text: Any) -> datetime | None:
+    """Jira's `2024-11-26T14:42:25.824-0500` (or ISO 8601 with a colon) as aware UTC."""
+    if text is None or text == "":
+        return None
+    if not isinstance(text, str):
+        raise MalformedIssue(f"timestamp {text!r} is not a string")
+    value = text.strip()
+    if len(value) >= 5 and value[-5] in "+-" and value[-3] != ":":
+        value = f"{value[:-2]}:{value[-2:]}"
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise MalformedIssue(f"timestamp {text!r} is not ISO 8601") from None
+    if parsed.tzinfo is None:
+        raise MalformedIssue(f"timestamp {text!r} has no offset")
+    return parsed.astimezone(UTC)
+
+
+@dataclass
+class Mapped:
+    """What one page of issues turns into."""
+
+    milestones: list[Milestone] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)
+    changes: list[StatusChange] = field(default_factory=list)
+    dependencies: list[Dependency] = field(default_factory=list)
+    objectives: list[Objective] = field(default_factory=list)
+    key_results: list[KeyResult] = field(default_factory=list)
+    links: list[KeyResultLink] = field(default_factory=list)
+    skipped: list[SkippedItem] = field(default_factory=list)
+
+
+@dataclass
+class JiraMapping:
+    """The tracker's mapping with field names resolved to ids."""
+
+    source: str
+    config: JiraTrackerConfig
+    site: str
+    zone: ZoneInfo
+    field_names: dict[str, str]
+    """Custom field id -> name."""
+    value_field: str | None = None
+    effort_field: str | None = None
+    due_field: str | None = None
+    okr_target_field: str | None = None
+    okr_current_field: str | None = None
+
+    def map_issues(self, issues: list[dict[str, Any]]) -> Mapped:
+        out = Mapped()
+        for raw in issues:
+            key = str(raw.get("key") or raw.get("id") or "?") if isinstance(raw, dict) else "?"
+            try:
+                self._map_issue(raw, out)
+            except (MalformedIssue, KeyError, TypeError, ValueError, AttributeError) as exc:
+                out.skipped.append(SkippedItem(self.source, key, f"{type(exc).__name__}: {exc}"))
+        return out
+
+    # ---- one issue ------------------------------------------------------------------------------------
+
+    def _map_issue(self, raw: dict[str, Any], out: Mapped) -> None:
+        issue_id, key = str(raw["id"]), str(raw["key"])
+        fields = raw.get("fields")
+        if not isinstance(fields, dict):
+            raise MalformedIssue("fields is not an object")
+        type_name = str(_name(fields.get("issuetype")))
+        facts = self._facts(fields, type_name)
+        okrs = self.config.okrs
+        if okrs is not None and type_name.casefold() == okrs.key_result_type.casefold():
+            out.key_results.append(self._key_result(issue_id, fields))
+            return
+        if (
+            okrs is not None
+            and okrs.objective_type
+            and type_name.casefold() == okrs.objective_type.casefold()
+        ):
+            out.objectives.append(
+                Objective(self.source, issue_id, str(fields.get("summary") or key), url=self._url(key))
+            )
+            return
+        if self._is_milestone(fields, type_name):
+            out.milestones.append(self._milestone(issue_id, key, fields, facts))
+            out.links.extend(self._links(issue_id, fields, facts))
+            return
+        if self.config.tasks.issue_types and type_name not in self.config.tasks.issue_types:
+            return
+        task, changes = self._task(issue_id, key, raw, fields, facts)
+        out.tasks.append(task)
+        out.changes.extend(changes)
+        out.dependencies.extend(self._blockers(issue_id, fields))
+
+    def _is_milestone(self, fields: dict[str, Any], type_name: str) -> bool:
+        source = self.config.milestones.source
+        if source == "epic":
+            level = (fields.get("issuetype") or {}).get("hierarchyLevel")
+            return type_name.casefold() == "epic" or level == 1
+        if source == "issue_type":
+            return type_name.casefold() == str(self.config.milestones.issue_type).casefold()
+        return False  # fix versions are milestones of their own, read from the project's versions
+
+    def _facts(self, fields: dict[str, Any], type_name: str) -> Facts:
+        facts = Facts()
+        project = fields.get("project") or {}
+        facts.add("project", project.get("key"), project.get("name"), project.get("id"))
+        facts.add("issue_type", type_name)
+        facts.add("label", *(fields.get("labels") or []))
+        facts.add("component", *(_name(c) for c in fields.get("components") or []))
+        facts.add("epic", *self._epic_keys(fields))
+        for field_id, value in fields.items():
+            if field_id.startswith("customfield_"):
+                facts.fields[field_id] = value
+                name = self.field_names.get(field_id)
+                if name:
+                    facts.fields[name] = value
+        return facts
+
+    def _epic_keys(self, fields: dict[str, Any]) -> list[str]:
+        keys = []
+        parent = fields.get("parent")
+        if isinstance(parent, dict) and parent.get("key"):
+            keys.append(str(parent["key"]))
+        link_field = self.config.tasks.epic_link_field
+        if link_field and fields.get(link_field):
+            keys.append(str(fields[link_field]))
+        return keys
+
+    def _url(self, key: str) -> str:
+        return f"{self.site}/browse/{key}"
+
+    def _category(self, status: Any, *, fallback: bool) -> tuple[str, StatusCategory]:
+        if not isinstance(status, dict) or not status.get("id"):
+            raise MalformedIssue("status is missing")
+        status_id, name = str(status["id"]), str(status.get("name") or "")
+        category = status_category(self.config, status_id, name)
+        if category is None and fallback:
+            category = JIRA_CATEGORY.get(
+                str((status.get("statusCategory") or {}).get("key")), StatusCategory.TODO
+            )
+        if category is None:
+            raise MalformedIssue(f"status {name!r} (id {status_id}) is not in status_map")
+        return status_id, category
+
+    def _milestone(self, issue_id: str, key: str, fields: dict[str, Any], facts: Facts) -> Milestone:
+        raw_status, category = self._category(fields.get("status"), fallback=True)
+        due_value = fields.get(self.due_field) if self.due_field else fields.get("duedate")
+        return Milestone(
+            source=self.source,
+            remote_id=issue_id,
+            key=key,
+            title=str(fields.get("summary") or key),
+            team=team_for(self.config, facts),
+            value=number(fields.get(self.value_field)) if self.value_field else None,
+            effort=number(fields.get(self.effort_field)) if self.effort_field else None,
+            due=self._due(due_value),
+            raw_status=raw_status,
+            category=category,
+            created=parse_time(fields.get("created")),
+            updated=parse_time(fields.get("updated")),
+            url=self._url(key),
+        )
+
+    def _due(self, value: Any) -> datetime | None:
+        if value is None or value == "":
+            return None
+        text = str(value)
+        if len(text) > 10:
+            return parse_time(text)
+        return end_of_day(text, self.zone)
+
+    def _task(
+        self, issue_id: str, key: str, raw: dict[str, Any], fields: dict[str, Any], facts: Facts
+    ) -> tuple[Task, list[StatusChange]]:
+        raw_status, category = self._category(fields.get("status"), fallback=False)
+        changes = self._changes(issue_id, raw)
+        flow = flow_times([(c.at, c.to_category) for c in changes], current=category)
+        started = next((c.at for c in sorted(changes, key=lambda c: c.at) if c.to_category.started), None)
+        task = Task(
+            source=self.source,
+            remote_id=issue_id,
+            key=key,
+            title=str(fields.get("summary") or key),
+            milestone_id=self._milestone_of(fields),
+            team=team_for(self.config, facts),
+            work_type=work_type_for(self.config, facts),
+            raw_status=raw_status,
+            category=category,
+            created=parse_time(fields.get("created")),
+            updated=parse_time(fields.get("updated")),
+            started=started,
+            done=flow.finished if flow is not None else None,
+            url=self._url(key),
+            labels=tuple(str(label) for label in fields.get("labels") or []),
+        )
+        return task, changes
+
+    def _milestone_of(self, fields: dict[str, Any]) -> str | None:
+        attach = self.config.tasks.attach
+        if attach == "parent":
+            parent = fields.get("parent")
+            return str(parent["id"]) if isinstance(parent, dict) and parent.get("id") else None
+        if attach == "epic_link":
+            link = fields.get(str(self.config.tasks.epic_link_field))
+            return f"key:{link}" if link else None
+        versions = fields.get("fixVersions") or []
+        return f"version:{versions[0]['id']}" if versions else None
+
+    def _changes(self, issue_id: str, raw: dict[str, Any]) -> list[StatusChange]:
+        histories = (raw.get("changelog") or {}).get("histories") or []
+        changes = []
+        for history in histories:
+            at = parse_time(history.get("created"))
+            if at is None:
+                raise MalformedIssue(f"history {history.get('id')} has no time")
+            for item in history.get("items") or []:
+                if item.get("fieldId", item.get("field")) != "status" and item.get("field") != "status":
+                    continue
+                change = self._change(issue_id, str(history["id"]), at, item)
+                if change is not None:
+                    changes.append(change)
+        changes.sort(key=lambda c: (c.at, c.remote_id))
+        return changes
+
+    def _change(
+        self, issue_id: str, history_id: str, at: datetime, item: dict[str, Any]
+    ) -> StatusChange | None:
+        to_id, to_name = item.get("to"), item.get("toString")
+        to_category = status_category(self.config, _str(to_id), _str(to_name))
+        if to_category is None:
+            return None  # a move into a status the mapping does not know tells nothing about flow
+        from_id, from_name = item.get("from"), item.get("fromString")
+        return StatusChange(
+            source=self.source,
+            remote_id=f"{history_id}:status",
+            item_id=issue_id,
+            at=at,
+            from_status=_str(from_id) or _str(from_name),
+            to_status=_str(to_id) or str(to_name),
+            from_category=status_category(self.config, _str(from_id), _str(from_name)),
+            to_category=to_category,
+        )
+
+    def _blockers(self, issue_id: str, fields: dict[str, Any]) -> list[Dependency]:
+        found = []
+        for link in fields.get("issuelinks") or []:
+            link_type = link.get("type") or {}
+            if str(link_type.get("name", "")).casefold() != "blocks":
+                continue
+            blocker = link.get("inwardIssue")
+            if isinstance(blocker, dict) and blocker.get("id"):
+                found.append(Dependency(self.source, str(blocker["id"]), issue_id))
+        return found
+
+    def _links(self, issue_id: str, fields: dict[str, Any], facts: Facts) -> list[KeyResultLink]:
+        milestone = Ref(self.source, issue_id)
+        links = [
+            KeyResultLink(milestone, _kr_ref(target), LinkOrigin.RULE)
+            for target in key_results_for(self.config, facts)
+        ]
+        okrs = self.config.okrs
+        if okrs is None:
+            return links
+        wanted = okrs.link_type.casefold()
+        for link in fields.get("issuelinks") or []:
+            link_type = link.get("type") or {}
+            names = {str(link_type.get(k, "")).casefold() for k in ("name", "inward", "outward")}
+            other = link.get("outwardIssue") or link.get("inwardIssue") or {}
+            other_type = str(_name((other.get("fields") or {}).get("issuetype"))).casefold()
+            if wanted in names and other.get("id") and other_type == okrs.key_result_type.casefold():
+                links.append(KeyResultLink(milestone, Ref(self.source, str(other["id"])), LinkOrigin.TRACKER))
+        return links
+
+    def _key_result(self, issue_id: str, fields: dict[str, Any]) -> KeyResult:
+        parent = fields.get("parent") or {}
+        return KeyResult(
+            source=self.source,
+            remote_id=issue_id,
+            objective_id=str(parent.get("id") or ""),
+            title=str(fields.get("summary") or issue_id),
+            target=number(fields.get(self.okr_target_field)) if self.okr_target_field else None,
+            current=number(fields.get(self.okr_current_field)) if self.okr_current_field else None,
+        )
+
+
+def _kr_ref(target: str) -> Ref:
+    from bridge.config import CONFIG_SOURCE
+
+    if ":" in target:
+        source, remote_id = target.split(":", 1)
+        return Ref(source, remote_id)
+    return Ref(CONFIG_SOURCE, target)
+
+
+def _name(value: Any) -> Any:
+    if isinstance(value, dict):
+        return value.get("name") or value.get("value") or value.get("key")
+    return value
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,302 @@
+"""Reading a Jira site incrementally: keyset pages by `updated`, complete histories, census.
+
+The `issues` stream's cursor is a minute (UTC), stored as JSON. Each cycle asks for
+`project in (...) AND updated >= "<cursor minus lag, in the API user's zone>" ORDER BY updated, key`.
+After every page the cursor moves to the start of the minute of the page's last issue (never past the
+cycle's start, the signpost), so it never lands inside a minute that was not finished, and whatever is
+re-read is de-duplicated by id. The next page is a fresh query from that minute, which neither offset
+paging (Data Center) nor a search token (Cloud) would survive if issues were edited mid-pull; only when a
+single minute holds more issues than a page does paging continue within the query.
+
+Cloud embeds at most 100 histories per issue: the rest come from `changelog/bulkfetch`. Data Center
+embeds them whole.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bridge.domain import Milestone, RemotePage, StatusCategory
+from bridge.mapping import resolve_field
+from bridge_jira.client import JiraSession
+from bridge_jira.config import JiraTrackerConfig
+from bridge_jira.mapping import JiraMapping, Mapped, parse_time
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 100
+CENSUS_PAGE_SIZE = 1000
+BASE_FIELDS = (
+    "summary", "status", "issuetype", "project", "labels", "components", "fixVersions", "parent",
+    "issuelinks", "duedate", "created", "updated", "resolutiondate",
+)  # fmt: skip
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def floor_minute(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def jql_time(when: datetime, session: JiraSession) -> str:
+    """`when` as a JQL date in the API user's zone; an hour earlier where a DST fold makes it ambiguous."""
+    local = when.astimezone(session.zone)
+    other = local.replace(fold=1 - local.fold)
+    if other.utcoffset() != local.utcoffset():
+        local = (when - timedelta(hours=1)).astimezone(session.zone)
+    return local.strftime("%Y/%m/%d %H:%M")
+
+
+class JiraPuller:
+    def __init__(self, name: str, config: JiraTrackerConfig, session: JiraSession) -> None:
+        self.name = name
+        self.config = config
+        self.session = session
+        with session.setup():
+            fields = session.get("field")
+        names = {str(f["id"]): str(f.get("name", f["id"])) for f in fields if isinstance(f, dict)}
+        self.field_names = {k: v for k, v in names.items() if k.startswith("customfield_")}
+        pairs = list(names.items())
+        okrs = config.okrs
+        self.mapping = JiraMapping(
+            source=name,
+            config=config,
+            site=config.url,
+            zone=session.zone,
+            field_names=self.field_names,
+            value_field=self._resolve(config.fields.value, pairs, "fields.value"),
+            effort_field=self._resolve(config.fields.effort, pairs, "fields.effort"),
+            due_field=self._resolve(config.fields.due, pairs, "fields.due"),
+            okr_target_field=self._resolve(okrs.target_field if okrs else None, pairs, "okrs.target_field"),
+            okr_current_field=self._resolve(
+                okrs.current_field if okrs else None, pairs, "okrs.current_field"
+            ),
+        )
+        self._epic_ids: dict[str, str] = {}
+
+    def _resolve(self, wanted: str | None, pairs: list[tuple[str, str]], where: str) -> str | None:
+        found = resolve_field(wanted, pairs)
+        if wanted is not None and found is None:
+            from bridge.errors import UserError
+
+            raise UserError(
+                f"trackers.{self.name}.{where}: Jira has no field {wanted!r} (see `bridge discover`)"
+            )
+        return found
+
+    def _fields(self) -> list[str]:
+        wanted = list(BASE_FIELDS)
+        m = self.mapping
+        extra = [m.value_field, m.effort_field, m.due_field, m.okr_target_field, m.okr_current_field]
+        extra.append(self.config.tasks.epic_link_field)
+        for rules in (self.config.teams, self.config.work_types, self.config.okr_rules):
+            extra.extend(resolve_field(rule.field, self.field_names.items()) for rule in rules if rule.field)
+        return wanted + sorted({f for f in extra if f})
+
+    def base_jql(self) -> str:
+        projects = ", ".join(json.dumps(p) for p in self.config.projects)
+        clause = f"project in ({projects})"
+        return f"{clause} AND ({self.config.jql})" if self.config.jql else clause
+
+    # ---- the issues stream --------------------------------------------------------------------------
+
+    def pull_issues(self, cursor: str | None, signpost: datetime, lag: timedelta) -> Iterator[RemotePage]:
+        minute = _cursor_minute(cursor)
+        start = max(EPOCH, minute - lag) if minute is not None else None
+        limit = floor_minute(signpost)
+        token: str | None = None
+        seen: set[tuple[str, str]] = set()
+        while True:
+            query = self.base_jql() + (f' AND updated >= "{jql_time(start, self.session)}"' if start else "")
+            page = self._search(query + " ORDER BY updated ASC, key ASC", token)
+            issues = [i for i in page["issues"] if _identity(i) not in seen]
+            seen.update(_identity(i) for i in issues)
+            last_updated = _last_updated(page["issues"])
+            if page["last"]:
+                # Everything updated before the signpost has been seen; the lag re-reads the rest.
+                yield self._page(issues, _cursor_value(limit), len(page["issues"]) - len(issues))
+                return
+            next_minute = min(floor_minute(last_updated), limit) if last_updated else minute
+            yield self._page(issues, _cursor_value(next_minute), len(page["issues"]) - len(issues))
+            if last_updated is not None and (start is None or floor_minute(last_updated) > start):
+                start, token = floor_minute(last_updated), None  # a fresh query from the page's last minute
+            elif page["next"]:
+                token = page["next"]  # one minute holds more than a page: go on within it
+            else:
+                log.warning("%s: the server gave no next page; the lag window will catch up", self.name)
+                return
+
+    def _search(self, jql: str, token: str | None) -> dict[str, Any]:
+        params: dict[str, Any] = {"jql": jql, "maxResults": PAGE_SIZE, "fields": ",".join(self._fields()),
+                                  "expand": "changelog"}  # fmt: skip
+        if self.session.cloud:
+            if token:
+                params["nextPageToken"] = token
+            body = self.session.get("search/jql", params)
+            return {"issues": list(body.get("issues") or []), "last": bool(body.get("isLast", True)),
+                    "next": body.get("nextPageToken")}  # fmt: skip
+        start_at = int(token or 0)
+        params["startAt"] = start_at
+        body = self.session.get("search", params)
+        issues = list(body.get("issues") or [])
+        total = int(body.get("total") or 0)
+        last = start_at + len(issues) >= total or not issues
+        return {"issues": issues, "last": last, "next": str(start_at + len(issues))}
+
+    def _page(self, issues: list[dict[str, Any]], cursor: str | None, reread: int) -> RemotePage:
+        if self.session.cloud:
+            self._complete_histories(issues)
+        mapped = self.mapping.map_issues(issues)
+        self._resolve_epic_links(mapped)
+        for skipped in mapped.skipped:
+            log.warning("%s: skipped issue %s: %s", self.name, skipped.key, skipped.reason)
+        if reread:
+            log.debug("%s: %d issues re-read at a page boundary", self.name, reread)
+        return RemotePage(
+            source=self.name,
+            stream="issues",
+            milestones=mapped.milestones,
+            tasks=mapped.tasks,
+            status_changes=mapped.changes,
+            dependencies=mapped.dependencies,
+            objectives=mapped.objectives,
+            key_results=mapped.key_results,
+            links=mapped.links,
+            skipped=mapped.skipped,
+            cursor=cursor,
+        )
+
+    def _complete_histories(self, issues: list[dict[str, Any]]) -> None:
+        """Fetch what Cloud left out of the embedded changelog (it embeds the newest 100)."""
+        wanted = {}
+        for issue in issues:
+            changelog = issue.get("changelog") if isinstance(issue, dict) else None
+            if isinstance(changelog, dict) and int(changelog.get("total") or 0) > len(
+                changelog.get("histories") or []
+            ):
+                wanted[str(issue["id"])] = changelog
+        if not wanted:
+            return
+        body: dict[str, Any] = {"issueIdsOrKeys": sorted(wanted), "maxResults": 1000}
+        fetched: dict[str, dict[str, Any]] = {issue_id: {} for issue_id in wanted}
+        while True:
+            page = self.session.post("changelog/bulkfetch", body)
+            for log_entry in page.get("issueChangeLogs") or []:
+                bucket = fetched.setdefault(str(log_entry.get("issueId")), {})
+                for history in log_entry.get("changeHistories") or []:
+                    bucket[str(history.get("id"))] = history
+            token = page.get("nextPageToken")
+            if not token:
+                break
+            body["nextPageToken"] = token
+        for issue_id, changelog in wanted.items():
+            merged = {str(h.get("id")): h for h in changelog.get("histories") or []}
+            merged.update(fetched.get(issue_id, {}))
+            changelog["histories"] = list(merged.values())
+            changelog["maxResults"] = changelog["total"] = len(merged)
+
+    def _resolve_epic_links(self, mapped: Mapped) -> None:
+        """Tasks name their epic by key (the Epic Link field); the store keys milestones by issue id."""
+        for milestone in mapped.milestones:
+            self._epic_ids[milestone.key] = milestone.remote_id
+        resolved = []
+        for task in mapped.tasks:
+            if task.milestone_id and task.milestone_id.startswith("key:"):
+                epic_key = task.milestone_id[4:]
+                if epic_key not in self._epic_ids:
+                    found = self.session.get(f"issue/{epic_key}", {"fields": "summary"})
+                    self._epic_ids[epic_key] = str(found["id"])
+                task = _replace(task, milestone_id=self._epic_ids[epic_key])
+            resolved.append(task)
+        mapped.tasks = resolved
+
+    # ---- fix versions as milestones -------------------------------------------------------------------
+
+    def pull_versions(self) -> Iterator[RemotePage]:
+        milestones = []
+        for project in self.config.projects:
+            for version in self.session.get(f"project/{project}/versions") or []:
+                released = bool(version.get("released"))
+                milestones.append(
+                    Milestone(
+                        source=self.name,
+                        remote_id=f"version:{version['id']}",
+                        key=str(version.get("name") or version["id"]),
+                        title=str(version.get("name") or version["id"]),
+                        team=self.config.team,
+                        due=self.mapping._due(version.get("releaseDate")),
+                        raw_status="released" if released else "unreleased",
+                        category=StatusCategory.DONE if released else StatusCategory.IN_PROGRESS,
+                        url=f"{self.config.url}/projects/{project}/versions/{version['id']}",
+                    )
+                )
+        yield RemotePage(source=self.name, stream="versions", milestones=milestones)
+
+    # ---- census ----------------------------------------------------------------------------------------
+
+    def census(self) -> list[str]:
+        """The ids of every issue the site still has, for marking the rest deleted."""
+        ids: list[str] = []
+        token: str | None = None
+        start_at = 0
+        while True:
+            params: dict[str, Any] = {"jql": self.base_jql() + " ORDER BY key ASC", "fields": "id",
+                                      "maxResults": CENSUS_PAGE_SIZE}  # fmt: skip
+            if self.session.cloud:
+                if token:
+                    params["nextPageToken"] = token
+                body = self.session.get("search/jql", params)
+                ids.extend(str(i["id"]) for i in body.get("issues") or [])
+                token = body.get("nextPageToken")
+                if body.get("isLast", True) or not token:
+                    return ids
+            else:
+                params["startAt"] = start_at
+                body = self.session.get("search", params)
+                issues = body.get("issues") or []
+                ids.extend(str(i["id"]) for i in issues)
+                start_at += len(issues)
+                if not issues or start_at >= int(body.get("total") or 0):
+                    return ids
+
+
+def _identity(issue: Any) -> tuple[str, str]:
+    if not isinstance(issue, dict):
+        return ("?", repr(issue)[:50])
+    fields = issue.get("fields")
+    updated = fields.get("updated") if isinstance(fields, dict) else None
+    return (str(issue.get("id")), str(updated))
+
+
+def _last_updated(issues: list[Any]) -> datetime | None:
+    for issue in reversed(issues):
+        fields = issue.get("fields") if isinstance(issue, dict) else None
+        if isinstance(fields, dict):
+            try:
+                return parse_time(fields.get("updated"))
+            except ValueError:
+                continue
+    return None
+
+
+def _cursor_minute(cursor: str | None) -> datetime | None:
+    if not cursor:
+        return None
+    try:
+        return datetime.fromisoformat(json.loads(cursor)["minute"]).astimezone(UTC)
+    except (ValueError, KeyError, TypeError):
+        log.warning("unreadable Jira cursor %r: reading everything again", cursor)
+        return None
+
+
+def _cursor_value(minute: datetime | None) -> str | None:
+    return json.dumps({"minute": minute.isoformat()}) if minute is not None else None
+
+
+def _replace(task: Any, **changes: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(task, **changes)

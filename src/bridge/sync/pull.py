@@ -1,0 +1,186 @@
+"""The pull step: each tracker's streams into the store, page by page, cursor with its page.
+
+A tracker that fails is recorded (its `run` row carries the error) and the others go on. Each page is
+stored in its own transaction together with the cursor that covers it, so a process killed between pages
+resumes from the last page that landed and loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, update
+
+from bridge.config import BridgeConfig
+from bridge.connector import Connector, ConnectorRegistry
+from bridge.domain import require_utc
+from bridge.errors import BridgeError, ConfigError
+from bridge.http import redact
+from bridge.store import Store
+from bridge.store.models import RunRow
+from bridge.store.pages import get_cursor, mark_deleted, save_page, set_cursor
+
+log = logging.getLogger(__name__)
+
+CENSUS_STREAM = "census"
+
+
+@dataclass
+class PullResult:
+    tracker: str
+    pages: int = 0
+    items: int = 0
+    changed: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    requests: int = 0
+    setup_requests: int = 0
+    census: bool = False
+    error: str | None = None
+    skipped_keys: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def pull_all(
+    store: Store,
+    config: BridgeConfig,
+    *,
+    now: datetime,
+    tracker: str | None = None,
+    full: bool = False,
+    stop: threading.Event | None = None,
+    registry: ConnectorRegistry | None = None,
+) -> list[PullResult]:
+    """Pull every enabled tracker (or the one named); one failing does not stop the others."""
+    names = [tracker] if tracker else [n for n, t in config.trackers.items() if t.enabled]
+    if tracker:
+        config.tracker(tracker)  # a clear error for an unknown name
+    return [
+        pull_tracker(store, config, name, now=now, full=full, stop=stop, registry=registry) for name in names
+    ]
+
+
+def pull_tracker(
+    store: Store,
+    config: BridgeConfig,
+    name: str,
+    *,
+    now: datetime,
+    full: bool = False,
+    stop: threading.Event | None = None,
+    registry: ConnectorRegistry | None = None,
+) -> PullResult:
+    now = require_utc(now, "now")
+    result = PullResult(name)
+    run_id = _start_run(store, name, now)
+    connector: Connector | None = None
+    try:
+        tracker = config.tracker(name)
+        secrets = config.require_secrets(name)
+        connector = (
+            (registry or ConnectorRegistry.default())
+            .load(tracker.kind)
+            .open(name, tracker, secrets, stop=stop)
+        )
+        for stream in connector.streams():
+            _pull_stream(store, connector, name, stream, now, full, result, stop)
+        if full or _census_due(store, name, now, tracker.census_interval):
+            _census(store, connector, name, now, result)
+    except ConfigError:
+        _finish_run(store, run_id, now, result, "config")
+        raise
+    except BridgeError as exc:
+        result.error = redact(str(exc))
+        log.error("%s: pull failed: %s", name, result.error)
+    finally:
+        if connector is not None:
+            stats = connector.stats()
+            result.requests = int(stats.get("requests", 0))
+            result.setup_requests = int(stats.get("setup_requests", 0))
+            connector.close()
+    _finish_run(store, run_id, now, result, "ok" if result.ok else "failed")
+    log.info(
+        "%s: pulled %d items in %d pages (%d changed, %d skipped, %d deleted), %d requests + %d setup%s",
+        name, result.items, result.pages, result.changed, result.skipped, result.deleted, result.requests,
+        result.setup_requests, f"; error: {result.error}" if result.error else "",
+    )  # fmt: skip
+    return result
+
+
+def _pull_stream(
+    store: Store,
+    connector: Connector,
+    name: str,
+    stream: str,
+    now: datetime,
+    full: bool,
+    result: PullResult,
+    stop: threading.Event | None,
+) -> None:
+    cursor = None
+    if not full:
+        with store.read() as conn:
+            stored = get_cursor(conn, name, stream)
+        cursor = stored.value if stored is not None else None
+    for page in connector.pull(stream, cursor, now):
+        with store.write() as conn:
+            counts = save_page(conn, page, now=now, signpost=now)
+        result.pages += 1
+        result.items += counts.items
+        result.changed += counts.changed
+        result.skipped += counts.skipped
+        result.skipped_keys.extend(item.key for item in page.skipped)
+        if stop is not None and stop.is_set():
+            log.info("%s: stopping after page %d of %s as asked", name, result.pages, stream)
+            return
+
+
+def _census_due(store: Store, name: str, now: datetime, interval: timedelta) -> bool:
+    with store.read() as conn:
+        last = get_cursor(conn, name, CENSUS_STREAM)
+    return last is None or now - last.updated_at >= interval
+
+
+def _census(store: Store, connector: Connector, name: str, now: datetime, result: PullResult) -> None:
+    present = list(connector.census())
+    with store.write() as conn:
+        result.deleted = mark_deleted(conn, name, present, now=now)
+        set_cursor(conn, name, CENSUS_STREAM, str(len(present)), signpost=now, now=now)
+    result.census = True
+
+
+def _start_run(store: Store, name: str, now: datetime) -> int:
+    with store.write() as conn:
+        row = conn.execute(
+            insert(RunRow.__table__).values(source=name, kind="pull", started_at=now, status="running")  # type: ignore[attr-defined]
+        )
+        key = row.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+
+def _finish_run(store: Store, run_id: int, now: datetime, result: PullResult, status: str) -> None:
+    values: dict[str, Any] = {
+        "finished_at": max(now, _utcnow()),
+        "status": status,
+        "items_pulled": result.items,
+        "items_skipped": result.skipped,
+        "requests": result.requests + result.setup_requests,
+        "error": result.error,
+    }
+    table = RunRow.__table__  # type: ignore[attr-defined]
+    with store.write() as conn:
+        conn.execute(update(table).where(table.c.id == run_id).values(**values))
+
+
+def _utcnow() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)

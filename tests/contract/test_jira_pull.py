@@ -1,0 +1,207 @@
+"""The pull contract for Jira Cloud and Data Center, plus what only Jira has: long histories, JQL in the
+user's time zone across a DST change, and a real export pulled whole."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from bridge.config import load_config
+from bridge.sandbox.generate import STATUSES, build
+from bridge.sandbox.generate_jira import render_jira
+from bridge.sandbox.jira import JiraEmulator
+from bridge.sandbox.server import Emulator, SandboxServer
+from bridge.store import Store
+from bridge.sync.pull import pull_all
+from tests.contract.contract import PullContract, Rig, Truth
+from tests.sandbox.conftest import Control, shared_file
+
+EMAIL, TOKEN = "sandbox@example.com", "sandbox-jira-token"
+CATEGORY = {name: category for name, (_, category) in STATUSES.items()}
+STATUS_MAP = "\n".join(f'"{status_id}" = "{category}"' for status_id, category in STATUSES.values())
+
+
+def jira_table(base_url: str, projects: str = '"PAY", "MOB"', status_map: str = STATUS_MAP) -> str:
+    return f"""
+[trackers.t]
+kind = "jira"
+url = "{base_url}"
+email_env = "T_EMAIL"
+token_env = "T_TOKEN"
+projects = [{projects}]
+max_requests_per_second = 1000
+lag = "1m"
+
+[trackers.t.status_map]
+{status_map}
+
+[trackers.t.fields]
+value = "Value"
+effort = "Story Points"
+
+[[trackers.t.teams]]
+name = "payments"
+project = "PAY"
+
+[[trackers.t.work_types]]
+name = "security-review"
+label = "security-review"
+"""
+
+
+def _tasks(emulator: JiraEmulator) -> list[Any]:
+    return [i for i in emulator.issues.values() if i.fields["issuetype"]["name"] != "Epic"]
+
+
+def jira_truth(emulator: Emulator) -> Truth:
+    assert isinstance(emulator, JiraEmulator)
+    milestones, tasks, changes = {}, {}, set()
+    for issue in emulator.issues.values():
+        category = CATEGORY[issue.fields["status"]["name"]]
+        if issue.fields["issuetype"]["name"] == "Epic":
+            milestones[issue.id] = category
+            continue
+        tasks[issue.id] = category
+        for history in issue.histories:
+            if any(item.get("field") == "status" for item in history["items"]):
+                changes.add(f"{history['id']}:status")
+    return Truth(milestones, tasks, changes)
+
+
+class JiraContract(PullContract):
+    flavour: ClassVar[str] = "cloud"
+
+    def make_emulator(self) -> Emulator:
+        seed = render_jira(build(seed=21, per_tracker=self.seed_items, now=datetime(2026, 6, 1, tzinfo=UTC)))
+        return JiraEmulator.from_search(seed, flavour=self.flavour)
+
+    def tracker_table(self, base_url: str) -> str:
+        return jira_table(base_url)
+
+    def credentials(self, emulator: Emulator) -> dict[str, str]:
+        return {"T_EMAIL": EMAIL, "T_TOKEN": TOKEN}
+
+    def truth(self, emulator: Emulator) -> Truth:
+        return jira_truth(emulator)
+
+    def create_item(self, control: Control) -> str:
+        return str(
+            control.edit(op="create_issue", project="PAY", type="Story", summary="Nouvelle tâche")["id"]
+        )
+
+    def move_item(self, control: Control, remote_id: str, status: str) -> None:
+        control.edit(op="transition", key=remote_id, status=status)
+
+    def delete_item(self, control: Control, remote_id: str) -> None:
+        control.edit(op="delete", key=remote_id)
+
+    def any_task(self, emulator: Emulator) -> str:
+        assert isinstance(emulator, JiraEmulator)
+        return next(i.id for i in _tasks(emulator) if i.fields["status"]["name"] == "To Do")
+
+
+class TestJiraCloudPull(JiraContract):
+    flavour = "cloud"
+
+    def test_changelogs_beyond_the_embedded_hundred_are_complete(self, rig: Rig) -> None:
+        emulator = rig.emulator
+        assert isinstance(emulator, JiraEmulator)
+        long_ones = [i for i in emulator.issues.values() if len(i.histories) > 100]
+        assert long_ones, "the generated seed has issues with long histories"
+        assert rig.pull().ok
+        stored = rig.stored().status_changes
+        for issue in long_ones:
+            assert {f"{h['id']}:status" for h in issue.histories} <= stored
+        log = rig.control.get("requests")["by_route"]
+        assert log.get("POST /rest/api/{version}/changelog/bulkfetch", 0) >= 1
+
+
+class TestJiraDataCenterPull(JiraContract):
+    flavour = "dc"
+
+
+def test_cursor_across_a_dst_change_misses_nothing(tmp_path: Path) -> None:
+    """New York springs forward on 2026-03-08: the cursor minute is converted with the right offset."""
+    emulator = JiraEmulator.from_search(
+        render_jira(build(seed=5, per_tracker=60, now=datetime(2026, 3, 8, tzinfo=UTC)))
+    )
+    with SandboxServer(emulator) as server:
+        control = Control(server.base_url)
+        path = tmp_path / "bridge.toml"
+        path.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n' + jira_table(server.base_url))
+        config = load_config(path)
+        store = Store.open(config)
+        env = {"T_EMAIL": EMAIL, "T_TOKEN": TOKEN}
+        touched: list[str] = []
+
+        def pull_at(moment: datetime) -> None:
+            import os
+
+            os.environ.update(env)
+            (result,) = pull_all(store, config, now=moment)
+            assert result.ok, result.error
+
+        control.send("POST", "clock", {"now": "2026-03-08T06:40:00+00:00"})  # 01:40 EST
+        pull_at(datetime(2026, 3, 8, 6, 41, tzinfo=UTC))
+        for minutes in (2, 30, 60, 75):  # 01:42 EST ... 03:55 EDT: across the missing hour
+            moment = datetime(2026, 3, 8, 6, 40, tzinfo=UTC) + timedelta(minutes=minutes)
+            control.send("POST", "clock", {"now": moment.isoformat()})
+            task = next(i for i in _tasks(emulator) if i.id not in touched)
+            control.edit(op="update", key=task.key, fields={"summary": f"edited at +{minutes}"})
+            touched.append(task.id)
+            pull_at(datetime(2026, 3, 8, 6, 40, tzinfo=UTC) + timedelta(minutes=minutes, seconds=30))
+        from sqlalchemy import select
+
+        from bridge.store.models import TaskRow
+
+        with store.read() as conn:
+            titles = dict(
+                conn.execute(select(TaskRow.__table__.c.remote_id, TaskRow.__table__.c.title)).all()
+            )  # type: ignore[attr-defined]
+        assert all(titles[t].startswith("edited at") for t in touched)
+        store.close()
+
+
+def test_real_export_pulls_whole(tmp_path: Path) -> None:
+    source = shared_file("data/aea-jira/issues.json")
+    expected = json.loads(source.read_text())["issues"]
+    statuses: dict[str, str] = {}
+    for issue in expected:
+        status = issue["fields"]["status"]
+        statuses[status["id"]] = status["name"]
+        for history in issue["changelog"]["histories"]:
+            for item in history["items"]:
+                if item.get("field") == "status":
+                    statuses[str(item["to"])] = str(item["toString"])
+    status_map = "\n".join(
+        f'"{sid}" = "{"done" if name == "Done" else "in_progress"}"' for sid, name in statuses.items()
+    )
+    with SandboxServer(JiraEmulator.from_search(source, flavour="dc")) as server:
+        path = tmp_path / "bridge.toml"
+        table = jira_table(server.base_url, projects='"AEAREP"', status_map=status_map)
+        path.write_text(
+            f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n' + table.split("[trackers.t.fields]")[0]
+        )
+        config = load_config(path)
+        store = Store.open(config)
+        import os
+
+        os.environ.update({"T_EMAIL": EMAIL, "T_TOKEN": TOKEN})
+        (result,) = pull_all(store, config, now=datetime.now(UTC))
+        assert result.ok and result.skipped == 0, result.error
+        from sqlalchemy import func, select
+
+        from bridge.store.models import StatusChangeRow, TaskRow
+
+        with store.read() as conn:
+            tasks = conn.execute(select(func.count()).select_from(TaskRow.__table__)).scalar()  # type: ignore[attr-defined]
+            changes = conn.execute(select(func.count()).select_from(StatusChangeRow.__table__)).scalar()  # type: ignore[attr-defined]
+        store.close()
+    status_items = sum(
+        1 for issue in expected for history in issue["changelog"]["histories"] for item in history["items"]
+        if item.get("field") == "status"
+    )  # fmt: skip
+    assert tasks == len(expected) == 1301
+    assert changes == status_items

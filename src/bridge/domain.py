@@ -25,10 +25,11 @@ class StatusCategory(enum.StrEnum):
     @property
     def started(self) -> bool:
         """Whether entering this category starts the cycle-time clock."""
-        return self in (StatusCategory.IN_PROGRESS, StatusCategory.WAITING)
+        return self in _STARTED
 
 
 STATUS_CATEGORIES: tuple[str, ...] = tuple(category.value for category in StatusCategory)
+_STARTED = frozenset({StatusCategory.IN_PROGRESS, StatusCategory.WAITING})
 
 
 class LinkOrigin(enum.StrEnum):
@@ -42,6 +43,8 @@ class LinkOrigin(enum.StrEnum):
 
 def require_utc(value: datetime, what: str = "datetime") -> datetime:
     """Return `value` converted to UTC; a naive datetime is a programming error."""
+    if value.tzinfo is UTC:  # the common case, kept cheap: histories hold millions of these
+        return value
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise ValueError(f"{what} must be timezone-aware, got naive {value.isoformat()}")
     return value.astimezone(UTC)

@@ -392,3 +392,15 @@ def test_real_export_loads_whole(flavour: str) -> None:
         assert isinstance(emulator, JiraEmulator)
         histories = sum(len(i.histories) for i in emulator.issues.values())
         assert histories == sum(len(e["changelog"]["histories"]) for e in expected) == 17378
+
+
+def test_indexed_updated_bound_answers_like_a_full_scan(client: JIRA) -> None:
+    """The emulator's bisect over the sorted result equals evaluating every issue."""
+    order = " ORDER BY updated ASC, key ASC"
+    for bound in ("2026/03/01 09:00", "2026/03/01 09:10", "2026/03/01 11:59", "2026/03/02 00:00"):
+        for operator in (">=", ">"):
+            fast = client.search_issues(f'project = PAY AND updated {operator} "{bound}"{order}', maxResults=False)
+            scan = client.search_issues(
+                f'(project = PAY OR project = NONE) AND updated {operator} "{bound}"{order}', maxResults=False
+            )
+            assert [i.key for i in fast] == [i.key for i in scan]

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 import logging
+import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -44,6 +46,7 @@ from bridge.sandbox.server import Emulator, HTTPError, Request, Response, route
 log = logging.getLogger(__name__)
 
 CLOUD_EMBEDDED_HISTORIES = 100
+_UPDATED_BOUND = re.compile(r'\s+AND\s+updated\s*(>=|>)\s*"([^"]+)"(?=\s+ORDER\s+BY\s)', re.IGNORECASE)
 SITE = "https://sandbox.atlassian.net"
 RANK_FIELD = "customfield_10019"
 SYSTEM_FIELDS: list[tuple[str, str, str]] = [
@@ -177,7 +180,7 @@ class JiraEmulator(Emulator):
         ]
         self._ids = 100000
         self._version = 0
-        self._search_cache: dict[str, tuple[int, list[str]]] = {}
+        self._search_cache: dict[str, tuple[int, list[str], list[datetime], list[tuple[str, bool]]]] = {}
         self._add_custom_field(RANK_FIELD, "Rank", "any", "com.pyxis.greenhopper.jira:gh-lexo-rank")
         for status_id, status_name, category in DEFAULT_STATUSES:
             self._status(status_id, status_name, category)
@@ -457,9 +460,30 @@ class JiraEmulator(Emulator):
     # ---- search ------------------------------------------------------------------------------------
 
     def _matching(self, query_text: str) -> list[str]:
+        """Keys matching a query, in its order; cached until the next change.
+
+        Incremental syncs send the same query with a moving `updated >=` bound, page after page. Like
+        the real server's index, the emulator answers those from the unbounded query's sorted result by
+        bisecting on the updated minute, instead of scanning every issue for every page.
+        """
+        bound = _UPDATED_BOUND.search(query_text)
+        if bound is not None:
+            base = query_text[: bound.start()] + query_text[bound.end() :]
+            keys, minutes, order = self._sorted(base)
+            # Only a top-level AND clause can be lifted out; OR binds looser and would change the query.
+            if order[:1] == [("updated", False)] and not re.search(r"\bOR\b", base, re.IGNORECASE):
+                try:
+                    limit = jql.parse_date(bound.group(2), self.zone).astimezone(UTC)
+                except jql.JQLError as exc:
+                    raise jira_error(400, str(exc)) from None
+                pick = bisect.bisect_left if bound.group(1) == ">=" else bisect.bisect_right
+                return keys[pick(minutes, limit) :]
+        return self._sorted(query_text)[0]
+
+    def _sorted(self, query_text: str) -> tuple[list[str], list[datetime], list[tuple[str, bool]]]:
         cached = self._search_cache.get(query_text)
         if cached is not None and cached[0] == self._version:
-            return cached[1]
+            return cached[1], cached[2], cached[3]
         try:
             query = jql.parse(query_text, self.zone)
         except jql.JQLError as exc:
@@ -468,8 +492,9 @@ class JiraEmulator(Emulator):
         order = list(query.order) or [("key", True)]  # Jira's default order is newest key first
         for name, descending in reversed(order):
             keys.sort(key=lambda k, n=name: self.issues[k].sort_key(n), reverse=descending)  # type: ignore[misc]
-        self._search_cache[query_text] = (self._version, keys)
-        return keys
+        minutes = [self.issues[k].updated_at.replace(second=0, microsecond=0) for k in keys]
+        self._search_cache[query_text] = (self._version, keys, minutes, order)
+        return keys, minutes, order
 
     def _search_params(self, request: Request) -> dict[str, Any]:
         if request.method == "POST":

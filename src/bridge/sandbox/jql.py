@@ -212,16 +212,7 @@ class _Parser:
         return value.casefold()
 
     def date(self, value: str) -> datetime:
-        for pattern in _DATE_FORMATS:
-            try:
-                local = datetime.strptime(value, pattern)  # noqa: DTZ007 - zone attached below
-            except ValueError:
-                continue
-            return local.replace(tzinfo=self.zone)
-        raise JQLError(
-            f"Date value '{value}' for field is invalid. Valid formats include: 'yyyy/MM/dd HH:mm', "
-            "'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'."
-        )
+        return parse_date(value, self.zone)
 
     def compare(self, field: str, operator: str, value: Any) -> Predicate:
         if field in DATE_FIELDS:
@@ -252,6 +243,20 @@ class _Parser:
         if self.peek() in ("asc", "desc"):
             descending = self.take()[1].lower() == "desc"
         return field, descending
+
+
+def parse_date(value: str, zone: ZoneInfo) -> datetime:
+    """A JQL date literal, read in `zone` (the API user's) as real Jira reads it."""
+    for pattern in _DATE_FORMATS:
+        try:
+            local = datetime.strptime(value, pattern)  # noqa: DTZ007 - zone attached below
+        except ValueError:
+            continue
+        return local.replace(tzinfo=zone)
+    raise JQLError(
+        f"Date value '{value}' for field is invalid. Valid formats include: 'yyyy/MM/dd HH:mm', "
+        "'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'."
+    )
 
 
 def _date_predicate(field: str, operator: str, value: datetime) -> Predicate:

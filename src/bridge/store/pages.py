@@ -166,7 +166,7 @@ def _milestone(m: Any, now: datetime) -> dict[str, Any]:
         "effort": m.effort,
         "due": m.due,
         "raw_status": m.raw_status,
-        "category": m.category.value,
+        "category": m.category,
         "created": m.created,
         "updated": m.updated,
         "url": m.url,
@@ -185,7 +185,7 @@ def _task(t: Any, now: datetime) -> dict[str, Any]:
         "team": t.team,
         "work_type": t.work_type,
         "raw_status": t.raw_status,
-        "category": t.category.value,
+        "category": t.category,
         "created": t.created,
         "updated": t.updated,
         "started": t.started,
@@ -205,8 +205,9 @@ def _status_change(c: Any) -> dict[str, Any]:
         "at": c.at,
         "from_status": c.from_status,
         "to_status": c.to_status,
-        "from_category": c.from_category.value if c.from_category is not None else None,
-        "to_category": c.to_category.value,
+        # StatusCategory is a str enum: the member binds as its text, without the slow `.value`.
+        "from_category": c.from_category,
+        "to_category": c.to_category,
     }
 
 

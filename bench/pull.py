@@ -1,0 +1,182 @@
+"""The initial pull of a large Jira site, against the bare client paging the same issues.
+
+    python bench/pull.py                    # 100,000 generated issues (about 1,000,000 status changes)
+    python bench/pull.py --issues 10000     # a quicker run
+
+In one run, against one Jira sandbox in its own process:
+1. `bridge pull` (its own process, SQLite store) reads everything: seconds, requests (setup apart),
+   and the process's peak RSS;
+2. the bare `jira` client (`json_result=True`) pages through the same issues, same fields and
+   changelogs, storing nothing: seconds and requests;
+3. a second `bridge pull` with nothing changed: its requests and rows written.
+Prints JSON. Targets: pull/bare at most 1.5; the no-change cycle at most one request per stream besides
+setup, and no writes; peak RSS under 500 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from jira import JIRA
+
+SERVE = """
+import json, signal, sys, threading
+from bridge.sandbox.jira import JiraEmulator
+from bridge.sandbox.server import SandboxServer
+server = SandboxServer(JiraEmulator.from_search(sys.argv[1], flavour="cloud")).start()
+print(json.dumps({"url": server.base_url, **server.emulator.credentials()}), flush=True)
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *a: stop.set())
+stop.wait()
+server.stop()
+"""
+FIELDS = (
+    "summary,status,issuetype,project,labels,components,fixVersions,parent,issuelinks,duedate,created,updated"
+)
+STATUS_MAP = {
+    "10000": "todo",
+    "3": "in_progress",
+    "10003": "in_progress",
+    "10002": "waiting",
+    "10001": "done",
+}
+
+
+def write_seed(folder: Path, issues: int, seed: int) -> tuple[Path, int, int]:
+    from bridge.sandbox.generate import build
+    from bridge.sandbox.generate_jira import render_jira
+
+    document = render_jira(build(seed, issues, datetime(2026, 6, 1, tzinfo=UTC)))
+    path = folder / "jira.json"
+    path.write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")
+    changes = sum(len(i["changelog"]["histories"]) for i in document["issues"])
+    return path, len(document["issues"]), changes
+
+
+def write_config(folder: Path, url: str) -> Path:
+    statuses = "\n".join(f'"{k}" = "{v}"' for k, v in STATUS_MAP.items())
+    path = folder / "bridge.toml"
+    path.write_text(
+        f'[store]\nurl = "sqlite:///{folder / "bench.db"}"\n\n[trackers.bench]\nkind = "jira"\nurl = "{url}"\n'
+        'email_env = "BENCH_JIRA_EMAIL"\ntoken_env = "BENCH_JIRA_TOKEN"\nprojects = ["PAY", "MOB"]\n'
+        f"max_requests_per_second = 10000\n\n[trackers.bench.status_map]\n{statuses}\n\n"
+        '[trackers.bench.fields]\nvalue = "Value"\neffort = "Story Points"\n'
+    )
+    return path
+
+
+def request_counts(url: str) -> dict[str, int]:
+    return dict(requests.get(f"{url}/_sandbox/requests", timeout=30).json()["by_route"])
+
+
+def bridge_pull(config: Path, env: dict[str, str]) -> tuple[float, int, str]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "bridge.cli", "pull", "--config", str(config)],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"bridge pull failed: {done.stderr[-2000:]}")
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, peak_kb, done.stdout.strip()
+
+
+def bare_pass(url: str, email: str, token: str) -> tuple[float, int, int]:
+    client = JIRA(server=url, basic_auth=(email, token), max_retries=0)
+    started = time.perf_counter()
+    seen = pages = 0
+    next_token: str | None = None
+    while True:
+        page: Any = client.enhanced_search_issues(
+            "project in (PAY, MOB) ORDER BY updated ASC, key ASC", nextPageToken=next_token, maxResults=100,
+            fields=FIELDS, expand="changelog", json_result=True,
+        )  # fmt: skip
+        pages += 1
+        seen += len(page["issues"])
+        next_token = page.get("nextPageToken")
+        if page.get("isLast", True) or not next_token:
+            break
+    return time.perf_counter() - started, seen, pages
+
+
+def run(issues: int, seed: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        seed_file, count, changes = write_seed(folder, issues, seed)
+        server = subprocess.Popen(
+            [sys.executable, "-c", SERVE, str(seed_file)], stdout=subprocess.PIPE, text=True
+        )
+        assert server.stdout is not None
+        info = json.loads(server.stdout.readline())
+        try:
+            url = info["url"]
+            env = {**os.environ, "BENCH_JIRA_EMAIL": info["email"], "BENCH_JIRA_TOKEN": info["token"]}
+            config = write_config(folder, url)
+            subprocess.run([sys.executable, "-m", "bridge.cli", "db", "upgrade", "--config", str(config)],
+                           env=env, check=True, capture_output=True)  # fmt: skip
+            before = request_counts(url)
+            pull_seconds, peak_kb, summary = bridge_pull(config, env)
+            after_pull = request_counts(url)
+            bare_seconds, bare_issues, bare_pages = bare_pass(url, info["email"], info["token"])
+            after_bare = request_counts(url)
+            _, _, idle_summary = bridge_pull(config, env)
+            after_idle = request_counts(url)
+        finally:
+            server.terminate()
+            server.wait(60)
+    setup_routes = ("serverInfo", "myself", "/field")
+
+    def split(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+        delta = {k: b.get(k, 0) - a.get(k, 0) for k in b}
+        setup = sum(v for k, v in delta.items() if any(s in k for s in setup_routes))
+        return {"requests": sum(delta.values()) - setup, "setup_requests": setup}
+
+    ratio = pull_seconds / bare_seconds
+    idle = split(after_bare, after_idle)
+    return {
+        "benchmark": "pull",
+        "issues": count,
+        "status_changes_in_seed": changes,
+        "bridge_pull": {
+            "seconds": round(pull_seconds, 2),
+            **split(before, after_pull),
+            "peak_rss_mb": round(peak_kb / 1024, 1),
+            "summary": summary,
+        },  # fmt: skip
+        "bare_client": {
+            "seconds": round(bare_seconds, 2),
+            "issues": bare_issues,
+            "pages": bare_pages,
+            **split(after_pull, after_bare),
+        },  # fmt: skip
+        "ratio_pull_to_bare": round(ratio, 3),
+        "no_change_cycle": {**idle, "summary": idle_summary},
+        "targets": {"ratio_at_most": 1.5, "no_change_requests_at_most": 1, "peak_rss_mb_under": 500},
+        "meets_targets": ratio <= 1.5 and idle["requests"] <= 1 and peak_kb / 1024 < 500,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--issues", type=int, default=100_000, help="Jira work items to generate (about)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    json.dump(run(args.issues, args.seed), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -154,13 +154,13 @@ def run(issues: int, seed: int) -> dict[str, Any]:
             **split(before, after_pull),
             "peak_rss_mb": round(peak_kb / 1024, 1),
             "summary": summary,
-        },  # fmt: skip
+        },
         "bare_client": {
             "seconds": round(bare_seconds, 2),
             "issues": bare_issues,
             "pages": bare_pages,
             **split(after_pull, after_bare),
-        },  # fmt: skip
+        },
         "ratio_pull_to_bare": round(ratio, 3),
         "no_change_cycle": {**idle, "summary": idle_summary},
         "targets": {"ratio_at_most": 1.5, "no_change_requests_at_most": 1, "peak_rss_mb_under": 500},

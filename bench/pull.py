@@ -68,7 +68,8 @@ def write_config(folder: Path, url: str) -> Path:
     statuses = "\n".join(f'"{k}" = "{v}"' for k, v in STATUS_MAP.items())
     path = folder / "bridge.toml"
     path.write_text(
-        f'[store]\nurl = "sqlite:///{folder / "bench.db"}"\n\n[trackers.bench]\nkind = "jira"\nurl = "{url}"\n'
+        f'[store]\nurl = "sqlite:///{folder / "bench.db"}"\n\n'
+        f'[trackers.bench]\nkind = "jira"\nurl = "{url}"\n'
         'email_env = "BENCH_JIRA_EMAIL"\ntoken_env = "BENCH_JIRA_TOKEN"\nprojects = ["PAY", "MOB"]\n'
         f"max_requests_per_second = 10000\n\n[trackers.bench.status_map]\n{statuses}\n\n"
         '[trackers.bench.fields]\nvalue = "Value"\neffort = "Story Points"\n'

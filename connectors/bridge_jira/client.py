@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -46,6 +47,7 @@ class JiraSession:
         self.limiter = RateLimiter(rate, burst=max(1, int(rate)), stop_event=self.policy.stop_event)
         self.requests = 0
         self.setup_requests = 0
+        self._count_lock = threading.Lock()
         self._in_setup = True
         token = secrets["token_env"]
         SECRETS.add(token)
@@ -69,10 +71,11 @@ class JiraSession:
         self._in_setup = False
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        if self._in_setup:
-            self.setup_requests += 1
-        else:
-            self.requests += 1
+        with self._count_lock:  # pages are prefetched on another thread
+            if self._in_setup:
+                self.setup_requests += 1
+            else:
+                self.requests += 1
 
     @contextlib.contextmanager
     def setup(self) -> Iterator[None]:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bridge.domain import Milestone, RemotePage, StatusCategory
+from bridge.http import prefetched
 from bridge.mapping import resolve_field
 from bridge_jira.client import JiraSession
 from bridge_jira.config import JiraTrackerConfig
@@ -104,6 +105,14 @@ class JiraPuller:
     # ---- the issues stream --------------------------------------------------------------------------
 
     def pull_issues(self, cursor: str | None, signpost: datetime, lag: timedelta) -> Iterator[RemotePage]:
+        """Pages of changed issues; the next page is fetched while the current one is mapped and stored."""
+        raw = self._raw_pages(cursor, signpost, lag)
+        for issues, cursor_value, reread in prefetched(raw, stop_event=self.session.policy.stop_event):
+            yield self._page(issues, cursor_value, reread)
+
+    def _raw_pages(
+        self, cursor: str | None, signpost: datetime, lag: timedelta
+    ) -> Iterator[tuple[list[dict[str, Any]], str | None, int]]:
         minute = _cursor_minute(cursor)
         start = max(EPOCH, minute - lag) if minute is not None else None
         limit = floor_minute(signpost)
@@ -117,10 +126,10 @@ class JiraPuller:
             last_updated = _last_updated(page["issues"])
             if page["last"]:
                 # Everything updated before the signpost has been seen; the lag re-reads the rest.
-                yield self._page(issues, _cursor_value(limit), len(page["issues"]) - len(issues))
+                yield issues, _cursor_value(limit), len(page["issues"]) - len(issues)
                 return
             next_minute = min(floor_minute(last_updated), limit) if last_updated else minute
-            yield self._page(issues, _cursor_value(next_minute), len(page["issues"]) - len(issues))
+            yield issues, _cursor_value(next_minute), len(page["issues"]) - len(issues)
             if last_updated is not None and (start is None or floor_minute(last_updated) > start):
                 start, token = floor_minute(last_updated), None  # a fresh query from the page's last minute
             elif page["next"]:

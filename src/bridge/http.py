@@ -14,11 +14,12 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from queue import Full, Queue
+from typing import Any, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
@@ -199,3 +200,56 @@ def install_redaction(logger: logging.Logger | None = None) -> None:
     for handler in target.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+
+
+_DONE = object()
+
+
+def prefetched(items: Iterable[T], depth: int = 1, stop_event: threading.Event | None = None) -> Iterator[T]:
+    """Iterate `items` while a thread already fetches the next `depth` of them.
+
+    A pull then stores page k while page k+1 is on the wire. Errors raised while fetching surface at
+    the consumer, in order; closing the iterator early stops the fetching thread.
+    """
+    queue: Queue[Any] = Queue(maxsize=max(1, depth))
+    closing = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not closing.is_set():
+                    try:
+                        queue.put(("item", item), timeout=0.2)
+                        break
+                    except Full:
+                        continue
+                if closing.is_set() or (stop_event is not None and stop_event.is_set()):
+                    break
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            _put_final(queue, closing, ("error", exc))
+            return
+        _put_final(queue, closing, ("done", _DONE))
+
+    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = queue.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        closing.set()
+        worker.join(timeout=30)
+
+
+def _put_final(queue: Queue[Any], closing: threading.Event, message: tuple[str, Any]) -> None:
+    while not closing.is_set():
+        try:
+            queue.put(message, timeout=0.2)
+            return
+        except Full:
+            continue

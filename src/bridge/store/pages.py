@@ -86,42 +86,90 @@ def get_cursor(conn: Connection, source: str, stream: str) -> Cursor | None:
 
 
 def _replace_dependencies(conn: Connection, page: RemotePage, now: datetime) -> int:
+    """Make the stored blockers of the page's items equal the page's; returns rows added or removed."""
     table = _table(DependencyRow)
     covered = {t.remote_id for t in page.tasks} | {d.blocked_id for d in page.dependencies}
-    if covered:
-        _delete_in(conn, table, table.c.source == page.source, table.c.blocked_id, covered)
+    wanted = {(d.blocker_id, d.blocked_id) for d in page.dependencies}
+    stored = _stored_pairs(
+        conn,
+        table,
+        table.c.source == page.source,
+        table.c.blocked_id,
+        covered,
+        (table.c.blocker_id, table.c.blocked_id),
+    )
+    gone = stored - wanted
+    for blocker, blocked in gone:
+        conn.execute(
+            delete(table).where(
+                and_(
+                    table.c.source == page.source,
+                    table.c.blocker_id == blocker,
+                    table.c.blocked_id == blocked,
+                )
+            )
+        )
     rows = [
-        {"source": d.source, "blocker_id": d.blocker_id, "blocked_id": d.blocked_id, "synced_at": now}
-        for d in page.dependencies
+        {"source": page.source, "blocker_id": a, "blocked_id": b, "synced_at": now}
+        for a, b in wanted - stored
     ]
-    return upsert(conn, table, rows)
+    return len(gone) + upsert(conn, table, rows)
 
 
 def _replace_tracker_links(conn: Connection, page: RemotePage, now: datetime) -> int:
+    """Links read from the tracker or derived from rules follow the tracker; admins' links stay."""
     table = _table(MilestoneKeyResultRow)
     covered = {m.remote_id for m in page.milestones}
-    if covered:
-        scope = and_(table.c.milestone_source == page.source, table.c.origin == LinkOrigin.TRACKER.value)
-        _delete_in(conn, table, scope, table.c.milestone_id, covered)
+    derived = (LinkOrigin.TRACKER.value, LinkOrigin.RULE.value)
+    scope = and_(table.c.milestone_source == page.source, table.c.origin.in_(derived))
+    stored = _stored_pairs(
+        conn,
+        table,
+        scope,
+        table.c.milestone_id,
+        covered,
+        (table.c.milestone_id, table.c.kr_source, table.c.kr_id, table.c.origin),
+    )
+    wanted = {
+        (link.milestone.remote_id, link.key_result.source, link.key_result.remote_id, link.origin.value)
+        for link in page.links
+    }
+    gone = stored - wanted
+    for milestone_id, kr_source, kr_id, _origin in gone:
+        conn.execute(
+            delete(table).where(
+                and_(
+                    scope,
+                    table.c.milestone_id == milestone_id,
+                    table.c.kr_source == kr_source,
+                    table.c.kr_id == kr_id,
+                )
+            )
+        )
     rows = [
         {
-            "milestone_source": link.milestone.source,
-            "milestone_id": link.milestone.remote_id,
-            "kr_source": link.key_result.source,
-            "kr_id": link.key_result.remote_id,
-            "origin": link.origin.value,
-            "score": link.score,
+            "milestone_source": page.source,
+            "milestone_id": m,
+            "kr_source": ks,
+            "kr_id": k,
+            "origin": o,
+            "score": None,
             "synced_at": now,
         }
-        for link in page.links
+        for m, ks, k, o in wanted - stored
     ]
-    return upsert(conn, table, rows)
+    return len(gone) + upsert(conn, table, rows)
 
 
-def _delete_in(conn: Connection, table: Any, scope: Any, column: Any, values: set[str]) -> None:
+def _stored_pairs(
+    conn: Connection, table: Any, scope: Any, column: Any, values: set[str], columns: tuple[Any, ...]
+) -> set[tuple[Any, ...]]:
+    found: set[tuple[Any, ...]] = set()
     ordered = sorted(values)
     for start in range(0, len(ordered), 500):  # stay under SQLite's bound-parameter limit
-        conn.execute(delete(table).where(and_(scope, column.in_(ordered[start : start + 500]))))
+        chunk = ordered[start : start + 500]
+        found.update(tuple(r) for r in conn.execute(select(*columns).where(and_(scope, column.in_(chunk)))))
+    return found
 
 
 def _team(team: Any, now: datetime) -> dict[str, Any]:

@@ -8,6 +8,10 @@ persistent 429 then surfaces as urllib3's `MaxRetryError` instead of an `ApiExce
 
 The SDK also sends every request without a timeout unless each call passes `_request_timeout`;
 `make_api_client` gives every request the timeout it is told.
+
+Beware `EventsApi.get_events(...)` as an iterator: once it holds a sync token it never takes the newer one
+an answer carries, so with more than 100 pending events (`has_more`) it repeats pages forever. Call it
+with `full_payload=True` and carry `sync` from answer to answer instead.
 """
 
 from __future__ import annotations

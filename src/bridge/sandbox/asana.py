@@ -65,12 +65,15 @@ Behaviour kept from the real service (each a thing a sync must survive), with it
   seconds (default 900, the `exp - iat` of Asana's documented example); an expired, forged or
   foreign offset gives 400 (developers.asana.com/docs/pagination: "an offset token will expire").
 - Every change stamps the task's `modified_at` and writes the story Asana writes (marked_complete,
-  name_changed, <type>_custom_field_changed, added_to_tag, added_to_project, dependency_added, ...),
-  and an event, as the getTasks `modified_since` note in asana.yaml describes.
+  name_changed, <type>_custom_field_changed, added_to_tag, added_to_project, dependency_added,
+  attachment_added, comment_added, ...) and an event, as the getTasks `modified_since` note in asana.yaml
+  describes ("any of its properties change, or associations ... are modified"; "adding stories").
+  A new task's first values write no change stories.
   QUIRK: moving a task between sections of a project (addTask, a board drag) writes a section_changed
-  story and events but leaves `modified_at` alone, so a `modified_since` poll misses the move. This is
-  how the real service behaves as integrators report it (Asana community forum threads on
-  `modified_since` not catching board-column moves); the API reference does not say so.
+  story and its events but leaves `modified_at` alone, so a `modified_since` poll misses the move.
+  Source: a known behaviour of the real service reported by integrators (the emulator's brief names
+  it); the API reference does not document it, and its own note above suggests the opposite, so re-check
+  it against a live workspace before relying on its exact scope.
 - `sections/{gid}/addTask` puts the task at the top of the section unless `insert_before` or
   `insert_after` names a task of that section (asana.yaml, addTaskForSection).
 - Events (asana.yaml, Events tag and getEvents): a request without a sync token, or with an unknown or
@@ -79,7 +82,9 @@ Behaviour kept from the real service (each a thing a sync must survive), with it
   reach its projects and its parent task ("bubble up").
 - Batch (asana.yaml, Batch API tag): at most 10 actions (400 otherwise, also for none), answered in order
   as `{status_code, headers, body}`; each action counts as one request against the vendor rate limit,
-  and if any would exceed it the whole batch gets 429; attachment uploads are refused per action.
+  and if any would exceed it the whole batch gets 429 and no action runs (the actions charged before the
+  refusal stay spent: Asana counts refused requests against the quota too); attachment uploads are
+  refused per action.
 - Rate limit (developers.asana.com/docs/rate-limits): 150 requests a minute per token on the free tier,
   429 with `Retry-After` and Asana's message; only while the fault plan has `{"kind": "vendor_limits"}`.
 """
@@ -140,35 +145,21 @@ COLORS = frozenset(
     for shade in ("dark", "light")
     for hue in ("pink", "green", "blue", "red", "teal", "brown", "orange", "purple", "warm-gray")
 )
-READ_ONLY_TASK_FIELDS = frozenset(
-    {
-        "gid",
-        "resource_type",
-        "created_at",
-        "modified_at",
-        "completed_at",
-        "memberships",
-        "projects",
-        "tags",
-        "dependencies",
-        "dependents",
-        "num_subtasks",
-        "permalink_url",
-        "workspace",
-        "parent",
-    }
-)
-WRITABLE_TASK_FIELDS = (
-    "name",
-    "notes",
-    "completed",
-    "due_on",
-    "due_at",
-    "start_on",
-    "resource_subtype",
-    "assignee",
-    "custom_fields",
-)
+READ_ONLY_TASK_FIELDS = frozenset((
+    "gid", "resource_type", "created_at", "modified_at", "completed_at", "memberships", "projects", "tags",
+    "dependencies", "dependents", "num_subtasks", "permalink_url", "workspace", "parent",
+))  # fmt: skip
+# Fields of full records that the emulator does not model: always these values.
+FIXED_PROJECT_FIELDS: JSON = {
+    "team": None, "owner": None, "public": True, "completed": False, "completed_at": None,
+    "default_view": "list", "due_on": None, "start_on": None, "privacy_setting": "public_to_workspace",
+    "members": [], "followers": [],
+}  # fmt: skip
+FIXED_TASK_FIELDS: JSON = {"followers": [], "is_rendered_as_separator": False}
+FIXED_GOAL_FIELDS: JSON = {
+    "liked": False, "likes": [], "num_likes": 0, "team": None, "followers": [], "current_status_update": None,
+    "privacy_setting": "public_to_workspace",
+}  # fmt: skip
 PAGING_PARAMS = frozenset({"offset", "limit", "opt_fields", "opt_pretty", "body"})
 
 
@@ -260,6 +251,35 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _check_text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise asana_error(400, f"{name}: Must be a string")
+    return value
+
+
+def _check_boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise asana_error(400, f"{name}: Must be a boolean")
+    return value
+
+
+def _check_date(name: str, value: Any) -> str | None:
+    try:
+        return None if value is None else date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise asana_error(400, f"{name}: Not a valid date: {value}") from None
+
+
+def _check_datetime(name: str, value: Any) -> str | None:
+    return None if value is None else format_time(parse_time(value, name))
+
+
+def _check_subtype(name: str, value: Any) -> str:
+    if value not in TASK_SUBTYPES:
+        raise asana_error(400, f"{name}: Must be one of {', '.join(TASK_SUBTYPES)}")
+    return str(value)
+
+
 # ---- the domain ---------------------------------------------------------------------------------------
 
 
@@ -321,7 +341,8 @@ class OffsetTokens:
     def read(self, token: str, now: datetime) -> JSON:
         """The claims of a token issued here; 400 for a forged, mangled or expired one."""
         parts = token.split(".")
-        if len(parts) != 3 or not hmac.compare_digest(parts[2], self._sign(f"{parts[0]}.{parts[1]}")):
+        expected = self._sign(".".join(parts[:2])).encode()
+        if len(parts) != 3 or not hmac.compare_digest(parts[2].encode(), expected):
             raise asana_error(400, "offset: Not a valid offset token")
         claims: JSON = json.loads(_unb64(parts[1]))
         if float(claims["exp"]) <= now.timestamp():
@@ -345,7 +366,6 @@ class AsanaState:
         self.users: dict[str, JSON] = {}
         self.me = ""
         self.custom_fields: dict[str, JSON] = {}
-        self.enum_options: dict[str, str] = {}  # option gid -> custom field gid
         self.tags: dict[str, JSON] = {}
         self.projects: dict[str, JSON] = {}
         self.sections: dict[str, JSON] = {}
@@ -394,20 +414,23 @@ class AsanaState:
     def task(self, ref: Any, param: str | None = None) -> Task:
         return self.find(self.tasks, ref, param)
 
+    def tables(self) -> dict[str, dict[str, Any]]:
+        """Every kind of object by its `resource_type`, in the order gids are looked up."""
+        return {
+            "task": self.tasks,
+            "project": self.projects,
+            "section": self.sections,
+            "goal": self.goals,
+            "tag": self.tags,
+            "user": self.users,
+            "workspace": self.workspaces,
+            "custom_field": self.custom_fields,
+            "attachment": self.attachments,
+            "goal_relationship": self.relationships,
+        }
+
     def kind_of(self, gid: str) -> str | None:
-        tables: list[tuple[str, dict[str, Any]]] = [
-            ("task", self.tasks),
-            ("project", self.projects),
-            ("section", self.sections),
-            ("goal", self.goals),
-            ("tag", self.tags),
-            ("user", self.users),
-            ("workspace", self.workspaces),
-            ("custom_field", self.custom_fields),
-            ("attachment", self.attachments),
-            ("goal_relationship", self.relationships),
-        ]
-        return next((kind for kind, table in tables if gid in table), None)
+        return next((kind for kind, table in self.tables().items() if gid in table), None)
 
     def project_tasks(self, project: str) -> list[str]:
         return [t for section in self.project_sections.get(project, []) for t in self.section_tasks[section]]
@@ -422,42 +445,26 @@ class AsanaState:
         if gid is None:
             return None
         kind = self.kind_of(gid)
-        if kind == "task":
-            task = self.tasks[gid]
-            return {"gid": gid, "resource_type": "task", "name": task.name, "resource_subtype": task.subtype}
-        if kind == "goal":
-            goal = self.goals[gid]
-            return {
-                "gid": gid,
-                "resource_type": "goal",
-                "name": goal["name"],
-                "owner": self.ref(goal["owner"]),
-            }
-        if kind == "custom_field":
-            return self.render_field(self.custom_fields[gid])
-        if kind == "goal_relationship":
-            return self.relationship_compact(self.relationships[gid])
-        if kind == "attachment":
-            attachment = self.attachments[gid]
-            return {
-                "gid": gid,
-                "resource_type": "attachment",
-                "name": attachment["name"],
-                "resource_subtype": attachment["resource_subtype"],
-            }
         if kind is None:
             return {"gid": gid}
-        table: dict[str, JSON] = getattr(
-            self,
-            {
-                "project": "projects",
-                "section": "sections",
-                "tag": "tags",
-                "user": "users",
-                "workspace": "workspaces",
-            }[kind],
-        )
-        return {"gid": gid, "resource_type": kind, "name": table[gid]["name"]}
+        record = self.tables()[kind][gid]
+        if kind == "task":
+            return {
+                "gid": gid,
+                "resource_type": kind,
+                "name": record.name,
+                "resource_subtype": record.subtype,
+            }
+        if kind == "custom_field":
+            return self.render_field(record)
+        if kind == "goal_relationship":
+            return self.relationship_compact(record)
+        compact = {"gid": gid, "resource_type": kind, "name": record["name"]}
+        if kind == "goal":
+            compact["owner"] = self.ref(record["owner"])
+        if kind == "attachment":
+            compact["resource_subtype"] = record["resource_subtype"]
+        return compact
 
     def refs(self, gids: Iterable[str]) -> list[JSON]:
         return [r for r in (self.ref(g) for g in gids) if r is not None]
@@ -495,10 +502,9 @@ class AsanaState:
             "num_subtasks": len(self.subtasks.get(task.gid, [])),
             "tags": self.refs(task.tags),
             "custom_fields": [self.field_value(g, task) for g in self.task_fields(task)],
-            "followers": [],
             "workspace": self.ref(task.workspace),
-            "is_rendered_as_separator": False,
             "permalink_url": task.permalink_url or f"{APP}/0/{first_project or 0}/{task.gid}",
+            **copy.deepcopy(FIXED_TASK_FIELDS),
         }
 
     def render_field(self, definition: JSON) -> JSON:
@@ -564,19 +570,9 @@ class AsanaState:
             "created_at": format_time(project["created_at"]),
             "modified_at": format_time(project["modified_at"]),
             "workspace": self.ref(project["workspace"]),
-            "team": None,
-            "owner": None,
-            "public": True,
-            "completed": False,
-            "completed_at": None,
-            "default_view": "list",
-            "due_on": None,
-            "start_on": None,
-            "privacy_setting": "public_to_workspace",
-            "members": [],
-            "followers": [],
             "custom_field_settings": [self.render_setting(project, s) for s in project["settings"]],
             "permalink_url": f"{APP}/0/{project['gid']}/list",
+            **copy.deepcopy(FIXED_PROJECT_FIELDS),
         }
 
     def render_setting(self, project: JSON, setting: JSON) -> JSON:
@@ -653,18 +649,12 @@ class AsanaState:
             "due_on": goal["due_on"],
             "start_on": goal["start_on"],
             "is_workspace_level": goal["is_workspace_level"],
-            "liked": False,
-            "likes": [],
-            "num_likes": 0,
-            "team": None,
-            "followers": [],
             "workspace": self.ref(goal["workspace"]),
             "time_period": dict(period) if period else None,
             "metric": copy.deepcopy(goal["metric"]),
             "owner": self.ref(goal["owner"]),
-            "current_status_update": None,
             "status": goal["status"],
-            "privacy_setting": "public_to_workspace",
+            **copy.deepcopy(FIXED_GOAL_FIELDS),
         }
 
     def render_relationship(self, relation: JSON) -> JSON:
@@ -698,7 +688,13 @@ class AsanaState:
     # ---- seeding ----------------------------------------------------------------------------------
 
     def load(self, seed: JSON) -> None:
-        """Take in a seed (see the module docstring); raises ValueError or KeyError on a broken one."""
+        """Take in a seed (see the module docstring); a broken one raises ValueError."""
+        try:
+            self._load(seed)
+        except HTTPError as exc:  # a lookup or a timestamp failed the way a bad request would
+            raise ValueError(f"the Asana seed is inconsistent: {exc.body['errors'][0]['message']}") from None
+
+    def _load(self, seed: JSON) -> None:
         for workspace in seed.get("workspaces") or []:
             self._add_workspace(workspace)
         if not self.workspaces:
@@ -768,7 +764,6 @@ class AsanaState:
             "color": str(raw.get("color") or "none"),
         }
         definition["enum_options"].append(option)
-        self.enum_options[option["gid"]] = definition["gid"]
         return option
 
     def _add_tag(self, raw: JSON) -> JSON:
@@ -854,7 +849,9 @@ class AsanaState:
         created = self._stamp(raw.get("created_at"))
         subtype = str(raw.get("resource_subtype") or "default_task")
         if subtype not in TASK_SUBTYPES:
-            raise ValueError(f"task {gid} has resource_subtype {subtype!r}")
+            raise asana_error(
+                400, f"resource_subtype: Must be one of {', '.join(TASK_SUBTYPES)}, not {subtype}"
+            )
         task = Task(
             gid=gid,
             name=str(raw.get("name") or ""),
@@ -873,23 +870,28 @@ class AsanaState:
             dependencies=[g for g in map(gid_of, raw.get("dependencies") or []) if g],
             workspace=gid_of(raw.get("workspace")) or self.default_workspace(),
         )
+        placements = self._placements(raw)
         self.tasks[gid] = task
-        self._load_memberships(task, raw)
+        for project, section in placements:
+            task.memberships[project] = section
+            self.section_tasks[section].append(task.gid)
+            task.workspace = self.projects[project]["workspace"]
         task.tags = [self._seed_tag(tag) for tag in raw.get("tags") or []]
         for value in raw.get("custom_fields") or []:
             self._load_value(task, value)
         return task
 
-    def _load_memberships(self, task: Task, raw: JSON) -> None:
+    def _placements(self, raw: JSON) -> list[tuple[str, str]]:
+        """A task's (project, section) pairs, checked; a membership without a section takes the first."""
         memberships = raw.get("memberships") or [{"project": p} for p in raw.get("projects") or []]
+        placements = []
         for membership in memberships:
             project = self.find(self.projects, membership.get("project"), "project")["gid"]
             section = gid_of(membership.get("section")) or self.first_section(project)
             if self.find(self.sections, section, "section")["project"] != project:
-                raise ValueError(f"task {task.gid}: section {section} is not in project {project}")
-            task.memberships[project] = section
-            self.section_tasks[section].append(task.gid)
-            task.workspace = self.projects[project]["workspace"]
+                raise asana_error(400, f"section: Section {section} is not in project {project}")
+            placements.append((project, section))
+        return placements
 
     def _seed_tag(self, ref: Any) -> str:
         gid = gid_of(ref)
@@ -928,9 +930,10 @@ class AsanaState:
             gid = gid_of(raw.get("gid"))
             if not order or gid not in self.section_tasks:
                 continue
-            present = self.section_tasks[gid]
-            self.section_tasks[gid] = [g for g in order if g in present] + [
-                g for g in present if g not in order
+            present, ordered = self.section_tasks[gid], set(order)
+            members = set(present)
+            self.section_tasks[gid] = [g for g in order if g in members] + [
+                g for g in present if g not in ordered
             ]
 
     def _load_stories(self, raw: JSON | list[JSON]) -> None:
@@ -945,7 +948,7 @@ class AsanaState:
                 self.stories.setdefault(task.gid, []).append(self._seed_story(task, story))
 
     def _seed_story(self, task: Task, raw: JSON) -> JSON:
-        story = {k: copy.deepcopy(v) for k, v in raw.items() if k not in ("target", "_target")}
+        story = {k: self._seed_ref(v) for k, v in raw.items() if k not in ("target", "_target")}
         creator = gid_of(raw.get("created_by"))
         story.update(
             {
@@ -961,6 +964,13 @@ class AsanaState:
             }
         )
         return story
+
+    def _seed_ref(self, value: Any) -> Any:
+        """A story's reference to a known object (`{"gid": ...}`) as the compact record the API gives."""
+        gid = gid_of(value) if isinstance(value, dict) else None
+        if gid is not None and self.kind_of(gid) is not None:
+            return self.ref(gid)
+        return copy.deepcopy(value)
 
     def _load_goals(self, goals: list[JSON], relationships: list[JSON]) -> None:
         for raw in goals:
@@ -989,7 +999,7 @@ class AsanaState:
             "start_on": raw.get("start_on"),
             "is_workspace_level": bool(raw.get("is_workspace_level", True)),
             "time_period": period_gid,
-            "metric": self._metric(raw.get("metric")),
+            "metric": self.normalise_metric(raw.get("metric")),
         }
         return self.goals[gid]
 
@@ -1006,7 +1016,8 @@ class AsanaState:
         }
         return gid
 
-    def _metric(self, raw: Any) -> JSON | None:
+    def normalise_metric(self, raw: Any) -> JSON | None:
+        """A goal's metric with Asana's defaults filled in and its display value worked out."""
         if not isinstance(raw, dict):
             return None
         metric: JSON = {
@@ -1022,10 +1033,10 @@ class AsanaState:
             "is_custom_weight": False,
         }
         metric.update({k: copy.deepcopy(v) for k, v in raw.items() if k not in ("gid", "resource_type")})
-        current = metric["current_number_value"]
-        metric["current_display_value"] = (
-            None if current is None else f"{float(current):.{metric['precision']}f}"
-        )
+        current, precision = metric["current_number_value"], int(metric["precision"])
+        percent = metric["unit"] == "percentage"  # stored as a fraction, shown as a percentage
+        display = None if current is None else f"{float(current) * (100 if percent else 1):.{precision}f}"
+        metric["current_display_value"] = f"{display}%" if display is not None and percent else display
         return metric
 
     def _relationship(self, goal: str, supporting: str) -> JSON | None:
@@ -1132,34 +1143,41 @@ class AsanaState:
     # ---- task changes -------------------------------------------------------------------------------
 
     def create_task(self, raw: JSON, actor: str) -> Task:
-        """A new task at the bottom of its section (or of its project's first section)."""
-        project = (
-            self.find(self.projects, raw.get("project"), "project")["gid"] if raw.get("project") else None
-        )
+        """A new task at the bottom of its section (or of its project's first section), or a subtask."""
+        project = gid_of(raw.get("project"))
         parent = self.task(raw["parent"], "parent").gid if raw.get("parent") else None
         if project is None and parent is None:
             raise asana_error(400, "project: Missing input")
-        if (raw.get("subtype") or raw.get("resource_subtype") or "default_task") not in TASK_SUBTYPES:
-            raise asana_error(400, f"resource_subtype: Must be one of {', '.join(TASK_SUBTYPES)}")
-        now = self.clock.now()
         seed = {
-            "name": raw.get("name"),
+            "name": _check_text("name", raw.get("name") or ""),
             "resource_subtype": raw.get("subtype") or raw.get("resource_subtype"),
-            "created_at": format_time(now),
+            "created_at": format_time(self.clock.now()),
             "notes": raw.get("notes"),
-            "due_on": raw.get("due_on"),
+            "due_on": _check_date("due_on", raw.get("due_on")),
+            "completed": bool(raw.get("completed")),
             "parent": parent,
+            "memberships": [{"project": project, "section": raw.get("section")}] if project else [],
         }
-        if project is not None:
-            seed["memberships"] = [{"project": project, "section": raw.get("section")}]
         task = self._add_task(seed)
+        try:
+            values = self._check_values(task, raw.get("custom_fields") or {})
+        except HTTPError:
+            self._forget(task)
+            raise
+        # Values given at creation are the task's first values: Asana writes no change stories for them.
+        task.custom_values.update({gid: value for gid, value in values.items() if value is not None})
+        task.completed_at = task.created_at if task.completed else None
         if parent is not None:
             self.subtasks.setdefault(parent, []).append(task.gid)
         for scope in [*task.memberships, parent]:
             if scope is not None:
                 self.event(self.task_scopes(task), self.ref(task.gid), "added", actor, parent=self.ref(scope))
-        self.update_task(task, {k: raw[k] for k in ("completed", "custom_fields") if k in raw}, actor)
         return task
+
+    def _forget(self, task: Task) -> None:
+        for section in task.memberships.values():
+            self.section_tasks[section].remove(task.gid)
+        del self.tasks[task.gid]
 
     def update_task(self, task: Task, fields: JSON, actor: str) -> None:
         """Apply a `PUT /tasks/{gid}` body; every field is checked first, so a bad one changes nothing."""
@@ -1169,32 +1187,28 @@ class AsanaState:
             self.touch(task)
 
     def _check(self, task: Task, name: str, value: Any) -> Any:
+        """A field of a task update, checked (and normalised) before anything changes."""
         if name in READ_ONLY_TASK_FIELDS:
             raise asana_error(400, f"{name}: Cannot write this property")
-        if name not in WRITABLE_TASK_FIELDS:
+        checkers: dict[str, Callable[[str, Any], Any]] = {
+            "name": _check_text,
+            "notes": _check_text,
+            "completed": _check_boolean,
+            "due_on": _check_date,
+            "start_on": _check_date,
+            "due_at": _check_datetime,
+            "resource_subtype": _check_subtype,
+            "assignee": self._check_assignee,
+            "custom_fields": lambda _, values: self._check_values(task, values),
+        }
+        if name not in checkers:
             raise asana_error(400, f"{name}: Unknown property")
-        if name in ("name", "notes") and not isinstance(value, str):
-            raise asana_error(400, f"{name}: Must be a string")
-        if name == "completed" and not isinstance(value, bool):
-            raise asana_error(400, "completed: Must be a boolean")
-        if name in ("due_on", "start_on") and value is not None:
-            try:
-                date.fromisoformat(str(value))
-            except ValueError:
-                raise asana_error(400, f"{name}: Not a valid date: {value}") from None
-        if name == "due_at" and value is not None:
-            return format_time(parse_time(value, name))
-        if name == "resource_subtype" and value not in TASK_SUBTYPES:
-            raise asana_error(400, f"resource_subtype: Must be one of {', '.join(TASK_SUBTYPES)}")
-        if name == "assignee":
-            return (
-                None
-                if value is None
-                else self.find(self.users, self.me if value == "me" else value, "assignee")["gid"]
-            )
-        if name == "custom_fields":
-            return self._check_values(task, value)
-        return value
+        return checkers[name](name, value)
+
+    def _check_assignee(self, name: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        return str(self.find(self.users, self.me if value == "me" else value, name)["gid"])
 
     def _check_values(self, task: Task, values: Any) -> dict[str, Any]:
         if not isinstance(values, dict):
@@ -1505,7 +1519,8 @@ class AsanaState:
 
     def add_supporting(self, goal: JSON, raw: JSON, actor: str) -> JSON:
         supporting = self.supporting(raw.get("supporting_resource"))
-        if supporting == goal["gid"] or goal["gid"] in self._supported_by(supporting):
+        # A cycle would close if the goal already supports, however indirectly, what is to support it.
+        if supporting == goal["gid"] or supporting in self._supported_by(goal["gid"]):
             raise asana_error(400, "supporting_resource: A goal cannot support itself, even indirectly")
         existing = self._relationship(goal["gid"], supporting)
         if existing is not None:
@@ -1731,14 +1746,10 @@ class AsanaEmulator(Emulator):
             return {k: v[0] for k, v in parse_qs(request.body.decode("utf-8")).items()}
         return self._data(request)
 
-    def _one(self, request: Request, record: JSON | None, status: int = 200) -> Any:
+    def _one(self, request: Request, record: JSON | None) -> JSON:
+        """A single-record answer: the full record, or the fields `opt_fields` asks for."""
         fields = parse_opt_fields(request.args("opt_fields"))
-        body = {"data": select_fields(record, fields) if fields is not None else record}
-        return (
-            body
-            if status == 200
-            else Response(status, body, {"Location": f"{BASE}/{(record or {}).get('gid')}"})
-        )
+        return {"data": select_fields(record, fields) if fields is not None else record}
 
     def _compact(self, item: Any) -> JSON:
         return self.state.ref(_item_gid(item)) or {}
@@ -2018,14 +2029,16 @@ class AsanaEmulator(Emulator):
 
     @route("POST", BASE + "/tags")
     def create_tag(self, request: Request) -> Any:
-        tag = self.state.create_tag(self._data(request), None)
-        return self._one(request, self.state.render_tag(tag), status=201)
+        return self._created_tag(request, self.state.create_tag(self._data(request), None))
 
     @route("POST", BASE + "/workspaces/{workspace_gid}/tags")
     def create_workspace_tag(self, request: Request, workspace_gid: str) -> Any:
         workspace = self.state.find(self.state.workspaces, workspace_gid)["gid"]
-        tag = self.state.create_tag(self._data(request), workspace)
-        return self._one(request, self.state.render_tag(tag), status=201)
+        return self._created_tag(request, self.state.create_tag(self._data(request), workspace))
+
+    def _created_tag(self, request: Request, tag: JSON) -> Response:
+        body = self._one(request, self.state.render_tag(tag))
+        return Response(201, body, {"Location": f"{BASE}/tags/{tag['gid']}"})
 
     @route("GET", BASE + "/projects/{project_gid}/custom_field_settings")
     def get_custom_field_settings(self, request: Request, project_gid: str) -> Any:
@@ -2373,7 +2386,7 @@ class AsanaEmulator(Emulator):
         if fields:
             raise asana_error(400, f"{', '.join(sorted(fields))}: Cannot be changed by this edit")
         if isinstance(metric, dict):
-            goal["metric"] = self.state._metric({**(goal["metric"] or {}), **metric})
+            goal["metric"] = self.state.normalise_metric({**(goal["metric"] or {}), **metric})
         self.state.event({goal["gid"]}, self.state.ref(goal["gid"]), "changed", actor)
         return self.state.render_goal(goal)
 

@@ -46,13 +46,21 @@ REDACTED = "***"
 
 
 class HTTPError(Exception):
-    """Raised by a handler to answer with a vendor-shaped error body."""
+    """Raised by a handler to answer with an error: `body` as given, or `message` in the vendor's shape."""
 
-    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        message: str | None = None,
+    ) -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
         self.body = body
         self.headers = headers or {}
+        self.message = message
 
 
 @dataclass
@@ -84,9 +92,9 @@ class Request:
         try:
             value = int(raw)
         except ValueError:
-            raise HTTPError(400, {"errorMessages": [f"'{name}' must be a number, got {raw!r}"]}) from None
+            raise HTTPError(400, message=f"'{name}' must be a number, got {raw!r}") from None
         if value < low:
-            raise HTTPError(400, {"errorMessages": [f"'{name}' must be at least {low}"]})
+            raise HTTPError(400, message=f"'{name}' must be at least {low}")
         return min(value, high) if high is not None else value
 
     def json(self) -> Any:
@@ -95,7 +103,7 @@ class Request:
         try:
             return json.loads(self.body)
         except ValueError:
-            raise HTTPError(400, {"errorMessages": ["the request body is not JSON"]}) from None
+            raise HTTPError(400, message="the request body is not JSON") from None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -301,7 +309,7 @@ class Emulator:
         raise HTTPError(400, {"error": f"{self.name} supports no edits"})
 
     def not_found(self, request: Request) -> HTTPError:
-        return HTTPError(404, {"errorMessages": [f"no route for {request.method} {request.path}"]})
+        return HTTPError(404, message=f"no route for {request.method} {request.path}")
 
     def error_body(self, status: int, message: str) -> Any:
         return {"errorMessages": [message], "errors": {}}
@@ -428,6 +436,8 @@ class Emulator:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Without TCP_NODELAY, a keep-alive client waits ~40 ms on every response for the delayed ACK.
+    disable_nagle_algorithm = True
     server: _Server
 
     def _serve(self) -> None:

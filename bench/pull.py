@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -81,16 +80,28 @@ def request_counts(url: str) -> dict[str, int]:
     return dict(requests.get(f"{url}/_sandbox/requests", timeout=30).json()["by_route"])
 
 
+# The pull reports its own peak RSS from /proc (VmHWM belongs to the process's own memory map): getrusage
+# would also count the moment between fork and exec, when the child still maps this large bench process.
+PULL = """
+import atexit, re, sys
+def peak():
+    status = open("/proc/self/status").read()
+    print("PEAK_RSS_KB", re.search(r"VmHWM:\\s+(\\d+)", status).group(1), file=sys.stderr)
+atexit.register(peak)
+from bridge.cli import main
+main(["pull", "--config", sys.argv[1]])
+"""
+
+
 def bridge_pull(config: Path, env: dict[str, str]) -> tuple[float, int, str]:
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "bridge.cli", "pull", "--config", str(config)],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [sys.executable, "-c", PULL, str(config)], env=env, capture_output=True, text=True, check=False
+    )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"bridge pull failed: {done.stderr[-2000:]}")
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak_kb = int(done.stderr.rsplit("PEAK_RSS_KB", 1)[1].split()[0])
     return seconds, peak_kb, done.stdout.strip()
 
 

@@ -403,3 +403,29 @@ def test_indexed_updated_bound_answers_like_a_full_scan(client: JIRA) -> None:
             fast = client.search_issues(f"project = PAY AND {clause}", maxResults=False)
             scan = client.search_issues(f"(project = PAY OR project = NONE) AND {clause}", maxResults=False)
             assert [i.key for i in fast] == [i.key for i in scan]
+
+
+def test_slow_response_past_the_client_timeout(server: SandboxServer) -> None:
+    Control(server.base_url).faults({"kind": "slow", "count": 1, "delay": 1.5, "path": "/myself"})
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        _raw().get(f"{server.base_url}/rest/api/2/myself", timeout=0.5)
+    assert _raw().get(f"{server.base_url}/rest/api/2/myself", timeout=5).status_code == 200
+
+
+def test_dropped_connection(server: SandboxServer) -> None:
+    Control(server.base_url).faults({"kind": "drop", "count": 1})
+    with pytest.raises(requests.exceptions.ConnectionError):
+        _raw().get(f"{server.base_url}/rest/api/2/myself", timeout=5)
+    assert _raw().get(f"{server.base_url}/rest/api/2/myself", timeout=5).status_code == 200
+    assert Control(server.base_url).get("faults")["injected"] == {"drop": 1}
+
+
+def test_probability_faults_are_reproducible(server: SandboxServer) -> None:
+    control = Control(server.base_url)
+    outcomes = []
+    for _ in range(2):
+        control.faults({"kind": "5xx", "probability": 0.3, "seed": 11})
+        outcomes.append(
+            [_raw().get(f"{server.base_url}/rest/api/2/myself", timeout=5).status_code for _ in range(20)]
+        )
+    assert outcomes[0] == outcomes[1] and 503 in outcomes[0] and 200 in outcomes[0]

@@ -26,6 +26,7 @@ import json
 import logging
 import re
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -485,6 +486,13 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
         self.emulator = emulator
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (a timeout, a killed bridge) is expected here, not an error to print."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
 
 
 class SandboxServer:

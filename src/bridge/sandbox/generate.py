@@ -211,8 +211,12 @@ def build(seed: int, per_tracker: int, now: datetime) -> Organisation:
             tasks.append(_task(rng, team, len(tasks) + 1, team_milestones, now))
     _add_dependencies(rng, tasks)
     _add_awkward_cases(rng, tasks, milestones, now)
+    by_milestone: dict[int, list[TaskPlan]] = {}
+    for task in tasks:
+        if task.milestone is not None:
+            by_milestone.setdefault(task.milestone, []).append(task)
     for milestone in milestones:
-        milestone.status = _milestone_status([t for t in tasks if t.milestone == milestone.number])
+        milestone.status = _milestone_status(by_milestone.get(milestone.number, []))
     return Organisation(seed, now, TEAMS, milestones, tasks)
 
 

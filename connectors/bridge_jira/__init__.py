@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from bridge.config import TrackerConfig
-from bridge.connector import BuiltinConnector, Capability, Connector
+from bridge.connector import BuiltinConnector, Capability, Connector, Discovery
 from bridge.domain import RemotePage
 from bridge.http import RetryPolicy
 from bridge_jira.config import JiraTrackerConfig
@@ -19,7 +19,11 @@ __all__ = ["JiraConnector", "JiraTrackerConfig"]
 class JiraConnector(BuiltinConnector):
     kind = "jira"
     capabilities = (
-        Capability.PULL | Capability.PULL_HISTORY | Capability.PULL_DEPENDENCIES | Capability.PULL_OKRS
+        Capability.DISCOVER
+        | Capability.PULL
+        | Capability.PULL_HISTORY
+        | Capability.PULL_DEPENDENCIES
+        | Capability.PULL_OKRS
     )
     config_model: ClassVar[type[TrackerConfig]] = JiraTrackerConfig
 
@@ -46,6 +50,12 @@ class JiraConnector(BuiltinConnector):
         assert isinstance(config, JiraTrackerConfig)
         policy = RetryPolicy(stop_event=stop) if stop is not None else RetryPolicy()
         return cls(name, config, secrets, JiraSession(name, config, secrets, policy=policy))
+
+    def discover(self) -> Discovery:
+        """Projects, statuses, issue types, labels and custom fields, for writing the mapping."""
+        from bridge_jira.discover import discover
+
+        return discover(self.session)
 
     def streams(self) -> Sequence[str]:
         return ("versions", "issues") if self.jira_config.milestones.source == "fix_version" else ("issues",)

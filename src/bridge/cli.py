@@ -160,6 +160,52 @@ def pull(
         raise typer.Exit(1)
 
 
+@app.command()
+@reports_errors
+def discover(
+    tracker: Annotated[str | None, typer.Argument(help="A tracker named in the config.")] = None,
+    config: ConfigOption = None,
+    kind: Annotated[str | None, typer.Option(help="Without a config: jira, trello or asana.")] = None,
+    url: Annotated[str | None, typer.Option(help="Without a config: the tracker's base URL.")] = None,
+    token_env: Annotated[str | None, typer.Option(help="Variable holding the token.")] = None,
+    email_env: Annotated[
+        str | None, typer.Option(help="Jira Cloud: variable holding the account email.")
+    ] = None,
+    api_key_env: Annotated[str | None, typer.Option(help="Trello: variable holding the API key.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """List what a tracker has that a mapping refers to: projects, statuses, types, labels, custom fields."""
+    import dataclasses
+    import json
+
+    from bridge.discovery import connect_for_discovery
+
+    connector = connect_for_discovery(
+        tracker, None if kind else _load(config), kind=kind, url=url, token_env=token_env,
+        email_env=email_env, api_key_env=api_key_env,
+    )  # fmt: skip
+    try:
+        found = connector.discover()
+    finally:
+        connector.close()
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(found), indent=2, ensure_ascii=False))
+        return
+    sections = [
+        ("Projects / boards / workspaces (id, name)", [f"{i}  {n}" for i, n in found.containers]),
+        ("Statuses (id, name): map them in status_map", [f"{i}  {n}" for i, n in found.statuses]),
+        ("Item types", list(found.item_types)),
+        ("Labels / tags", list(found.labels)),
+        ("Custom fields (id, name, type)", [f"{f.id}  {f.name}  [{f.type}]" for f in found.fields]),
+    ]
+    for title, lines in sections:
+        typer.echo(f"{title}:")
+        for line in lines or ["(none)"]:
+            typer.echo(f"  {line}")
+    for key, value in found.extra.items():
+        typer.echo(f"{key}: {value}")
+
+
 @db_app.command("upgrade")
 @reports_errors
 def db_upgrade(config: ConfigOption = None) -> None:

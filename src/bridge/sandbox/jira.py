@@ -453,6 +453,20 @@ class JiraEmulator(Emulator):
     def link_type_list(self, request: Request, version: str) -> Any:
         return {"issueLinkTypes": self.link_types}
 
+    @route("GET", "/rest/api/{version}/label")
+    def labels(self, request: Request, version: str) -> Any:
+        """Cloud's paged list of every label in use (Data Center has no such endpoint)."""
+        if self.flavour != "cloud":
+            raise self.not_found(request)
+        found = sorted(
+            {str(label) for issue in self.issues.values() for label in issue.fields.get("labels") or []}
+        )
+        start = request.int_arg("startAt", 0)
+        size = request.int_arg("maxResults", 1000, low=1, high=1000)
+        page = found[start : start + size]
+        last = start + size >= len(found)
+        return {"startAt": start, "maxResults": size, "total": len(found), "isLast": last, "values": page}
+
     @route("GET", "/rest/applinks/latest/listApplicationlinks")
     def application_links(self, request: Request) -> Any:
         return []

@@ -1,0 +1,64 @@
+"""What a Jira site has that a mapping refers to: projects, statuses (id and name), issue types, labels and
+custom fields (id, name, type)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.connector import DiscoveredField, Discovery
+from bridge_jira.client import JiraSession
+
+LABEL_SAMPLE = 1000
+
+
+def discover(session: JiraSession) -> Discovery:
+    projects = session.get("project") or []
+    statuses = session.get("status") or []
+    issue_types = session.get("issuetype") or []
+    fields = session.get("field") or []
+    return Discovery(
+        containers=[(str(p.get("key")), str(p.get("name", p.get("key")))) for p in projects],
+        statuses=sorted({(str(s["id"]), str(s.get("name", s["id"]))) for s in statuses}),
+        item_types=sorted({str(t.get("name")) for t in issue_types}),
+        labels=_labels(session, [str(p.get("key")) for p in projects]),
+        fields=[
+            DiscoveredField(str(f["id"]), str(f.get("name", f["id"])), _field_type(f))
+            for f in fields
+            if str(f.get("id", "")).startswith("customfield_")
+        ],
+        extra={"deployment": "cloud" if session.cloud else "data center", "time_zone": session.zone.key},
+    )
+
+
+def _labels(session: JiraSession, projects: list[str]) -> list[str]:
+    if session.cloud:
+        found: list[str] = []
+        start = 0
+        while True:
+            page = session.get("label", {"startAt": start, "maxResults": 1000})
+            found.extend(str(v) for v in page.get("values") or [])
+            if page.get("isLast", True) or not page.get("values"):
+                return sorted(set(found))
+            start += len(page["values"])
+    if not projects:
+        return []
+    # Data Center has no label list: read the labels of the most recently updated issues.
+    keys = ", ".join(f'"{p}"' for p in projects)
+    body = session.get(
+        "search",
+        {"jql": f"project in ({keys}) ORDER BY updated DESC", "fields": "labels", "maxResults": LABEL_SAMPLE},
+    )
+    return sorted(
+        {
+            str(label)
+            for issue in body.get("issues") or []
+            for label in (issue.get("fields") or {}).get("labels") or []
+        }
+    )
+
+
+def _field_type(field: dict[str, Any]) -> str:
+    schema = field.get("schema") or {}
+    kind = str(schema.get("type", "unknown"))
+    custom = str(schema.get("custom", ""))
+    return f"{kind} ({custom.rsplit(':', 1)[-1]})" if custom else kind

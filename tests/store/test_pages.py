@@ -119,3 +119,19 @@ def test_census_marks_missing_items_deleted(store: Store) -> None:
             .all()
         )  # type: ignore[attr-defined]
     assert deleted == ["2"]
+
+
+def test_status_history_round_trips_times_and_is_written_once(store: Store) -> None:
+    from datetime import timezone
+
+    local = datetime(2026, 3, 8, 1, 59, 59, 999000, tzinfo=timezone(timedelta(hours=-5)))
+    change = StatusChange(SRC, "h9", "1", local, None, "3", None, StatusCategory.IN_PROGRESS)
+    with store.write() as conn:
+        assert save_page(conn, _page([_task(1)], status_changes=[change]), now=T0).changed >= 1
+    with store.write() as conn:
+        again = save_page(conn, _page([_task(1)], status_changes=[change]), now=T0)
+    assert again.changed == 0
+    with store.read() as conn:
+        row = conn.execute(select(StatusChangeRow.__table__)).one()  # type: ignore[attr-defined]
+    assert row.at == local and row.at.utcoffset() == timedelta(0)
+    assert row.from_category is None and row.to_category == "in_progress"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,3 +193,37 @@ def upsert(
         result = conn.execute(counted, chunk)
         total += len(result.all()) if dialect == "postgresql" else max(result.rowcount, 0)
     return total
+
+
+def insert_new(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> int:
+    """Insert rows that never change once written (status history), skipping those already stored.
+
+    The fast path for the largest table: on SQLite the rows go to the driver's executemany as tuples,
+    with datetimes already in the store's UTC text form, bypassing per-row type processing. Returns how
+    many rows were new.
+    """
+    if not rows:
+        return 0
+    if conn.dialect.name != "sqlite":
+        dialect_rows = [dict(zip(columns, row, strict=True)) for row in rows]
+        stmt = postgresql.insert(table).on_conflict_do_nothing()
+        counted = stmt.returning(table.primary_key.columns.values()[0])
+        total = 0
+        for start in range(0, len(dialect_rows), UPSERT_CHUNK):
+            total += len(conn.execute(counted, dialect_rows[start : start + UPSERT_CHUNK]).all())
+        return total
+    names = ", ".join(columns)
+    marks = ", ".join("?" for _ in columns)
+    sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+    prepared = [tuple(_sqlite_value(v) for v in row) for row in rows]
+    result = conn.exec_driver_sql(sql, prepared)
+    return max(result.rowcount, 0)
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} refused: the store keeps aware UTC only")
+        # The same text SQLAlchemy's SQLite DateTime writes, so UTCDateTime reads it back.
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    return value

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, select
 
 from bridge.domain import LinkOrigin, RemotePage, require_utc
-from bridge.store.engine import upsert
+from bridge.store.engine import insert_new, upsert
 from bridge.store.models import (
     CursorRow,
     DependencyRow,
@@ -61,7 +61,9 @@ def save_page(
     changed += upsert(conn, _table(KeyResultRow), [_key_result(k, now) for k in page.key_results])
     changed += upsert(conn, _table(MilestoneRow), [_milestone(m, now) for m in page.milestones])
     changed += upsert(conn, _table(TaskRow), [_task(t, now) for t in page.tasks])
-    changed += upsert(conn, _table(StatusChangeRow), [_status_change(c) for c in page.status_changes])
+    changed += insert_new(
+        conn, _table(StatusChangeRow), [_status_change(c) for c in page.status_changes], CHANGE_COLUMNS
+    )
     changed += _replace_dependencies(conn, page, now)
     changed += _replace_tracker_links(conn, page, now)
     if page.cursor is not None:
@@ -245,18 +247,30 @@ def _task(t: Any, now: datetime) -> dict[str, Any]:
     }
 
 
-def _status_change(c: Any) -> dict[str, Any]:
-    return {
-        "source": c.source,
-        "remote_id": c.remote_id,
-        "item_id": c.item_id,
-        "at": c.at,
-        "from_status": c.from_status,
-        "to_status": c.to_status,
-        # StatusCategory is a str enum: the member binds as its text, without the slow `.value`.
-        "from_category": c.from_category,
-        "to_category": c.to_category,
-    }
+CHANGE_COLUMNS = (
+    "source",
+    "remote_id",
+    "item_id",
+    "at",
+    "from_status",
+    "to_status",
+    "from_category",
+    "to_category",
+)
+
+
+def _status_change(c: Any) -> tuple[Any, ...]:
+    # StatusCategory is a str enum: the member binds as its text, without the slow `.value`.
+    return (
+        c.source,
+        c.remote_id,
+        c.item_id,
+        c.at,
+        c.from_status,
+        c.to_status,
+        c.from_category,
+        c.to_category,
+    )
 
 
 def mark_deleted(conn: Connection, source: str, present: Sequence[str], *, now: datetime) -> int:

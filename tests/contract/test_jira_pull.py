@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
+
 from bridge.config import load_config
 from bridge.sandbox.generate import STATUSES, build
 from bridge.sandbox.generate_jira import render_jira
@@ -205,3 +207,35 @@ def test_real_export_pulls_whole(tmp_path: Path) -> None:
     )  # fmt: skip
     assert tasks == len(expected) == 1301
     assert changes == status_items
+
+
+def test_a_failing_tracker_does_not_stop_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import select
+
+    from bridge.store.models import RunRow
+
+    seed = render_jira(build(seed=3, per_tracker=40, now=datetime(2026, 6, 1, tzinfo=UTC)))
+    with (
+        SandboxServer(JiraEmulator.from_search(seed)) as down,
+        SandboxServer(JiraEmulator.from_search(seed)) as up,
+    ):
+        down_table = (
+            jira_table(down.base_url).replace("[trackers.t", "[trackers.down").replace('"T_TOKEN"', '"BAD"')
+        )
+        path = tmp_path / "bridge.toml"
+        path.write_text(
+            f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n' + down_table + jira_table(up.base_url)
+        )
+        monkeypatch.setenv("T_EMAIL", EMAIL)
+        monkeypatch.setenv("T_TOKEN", TOKEN)
+        monkeypatch.setenv("BAD", "not-the-token")
+        config = load_config(path)
+        store = Store.open(config)
+        results = {r.tracker: r for r in pull_all(store, config, now=datetime.now(UTC))}
+        with store.read() as conn:
+            runs = {r.source: r for r in conn.execute(select(RunRow.__table__))}  # type: ignore[attr-defined]
+        store.close()
+    assert not results["down"].ok and "down" in str(results["down"].error)
+    assert results["t"].ok and results["t"].items > 40
+    assert runs["down"].status == "failed" and "credentials" in runs["down"].error
+    assert runs["t"].status == "ok" and runs["t"].error is None

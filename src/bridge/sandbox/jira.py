@@ -439,7 +439,12 @@ class JiraEmulator(Emulator):
 
     @route("GET", "/rest/api/{version}/project/{key}/versions")
     def project_versions(self, request: Request, version: str, key: str) -> Any:
-        return [v for v in self.versions.values() if v.get("projectKey") == key.upper()]
+        # `projectKey` is the emulator's own index: Jira's Version has no such key (the documents forbid it).
+        return [
+            {k: v for k, v in found.items() if k != "projectKey"}
+            for found in self.versions.values()
+            if found.get("projectKey") == key.upper()
+        ]
 
     @route("GET", "/rest/api/{version}/status")
     def status_list(self, request: Request, version: str) -> Any:
@@ -934,7 +939,9 @@ class JiraEmulator(Emulator):
             }
             issue.remote_links.append(link)
             self.record_change(issue, [])
-        return Response(201, {"id": link["id"], "self": link["self"]})
+        # Cloud answers 201 for a new link (its document lists 200 and 201); the Data Center document
+        # lists only 200 ("Returns a link to the created/updated remote issue link").
+        return Response(201 if self.flavour == "cloud" else 200, {"id": link["id"], "self": link["self"]})
 
     @route("DELETE", "/rest/api/{version}/issue/{key}/remotelink/{link_id}")
     def remote_link_delete(self, request: Request, version: str, key: str, link_id: str) -> Any:
@@ -971,14 +978,14 @@ class JiraEmulator(Emulator):
                 "self": f"{SITE}/rest/agile/1.0/board/{index + 1}",
                 "name": f"{key} board",
                 "type": "scrum",
-                "location": {"projectKey": key, "projectId": p.get("id"), "name": p.get("name")},
+                "location": {"projectKey": key, "projectId": _int_id(p.get("id")), "name": p.get("name")},
             }
             for index, (key, p) in enumerate(sorted(self.projects.items()))
         ]
         wanted = request.arg("projectKeyOrId")
         if wanted:
             boards = [
-                b for b in boards if wanted in (b["location"]["projectKey"], b["location"]["projectId"])
+                b for b in boards if wanted in (b["location"]["projectKey"], str(b["location"]["projectId"]))
             ]
         start = request.int_arg("startAt", 0)
         size = request.int_arg("maxResults", 50, low=1, high=50)
@@ -1131,6 +1138,11 @@ def _issue_type(raw: dict[str, Any]) -> dict[str, Any]:
         "subtask": bool(raw.get("subtask", False)),
         "hierarchyLevel": 1 if name.casefold() == "epic" else int(raw.get("hierarchyLevel", 0)),
     }
+
+
+def _int_id(value: Any) -> Any:
+    """A numeric id as the number Jira sends where its documents type the id as an integer."""
+    return int(value) if isinstance(value, str) and value.isdigit() else value
 
 
 def _guess_field_name(field_id: str) -> str:

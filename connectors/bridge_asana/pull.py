@@ -1,0 +1,549 @@
+"""Reading an Asana workspace incrementally: per-project streams driven by events, goals, census.
+
+Each configured project is a stream (`project:<gid>`) whose cursor is JSON:
+`{"modified_since": ISO, "sync": events token, "milestones": {gid: [name, section]}, "links": {...}}`.
+
+A cycle first asks the project's events since the sync token (one request, more only past 100 events).
+- No token yet, or Asana refuses it (412: unknown or older than a day): the answer carries a fresh token,
+  and the whole project is read, as Asana's 412 message asks ("fetch the full dataset"), because section
+  moves in the gap left `modified_at` alone and a `modified_since` read would miss them.
+- Events name tasks: `GET /tasks?project=..&modified_since=(cursor - lag)` is read, and the tasks the events
+  named that it did not return (section moves keep `modified_at`) are read too, ten to a Batch request.
+- No events: nothing is read and only the new sync token is stored. `modified_since` then stays where the
+  last read left it, and once it is `QUIET_POLL` old a `modified_since` read runs anyway, so a change the
+  events never told of is still found (and re-read from that old cursor, nothing lost).
+
+A quiet cycle therefore costs one request per project stream (its events), plus one Batch request for the
+goals stream (the goal list and each known goal's relationships). The cursor's `modified_since` is the
+signpost (the cycle's start), never later; re-read tasks are de-duplicated by gid.
+
+Tasks are listed in full before any page is mapped, so that a task can find its milestone (among its
+`dependents`, by parent, section or field) wherever the milestone sits in the listing; the cursor keeps
+the project's known milestones for incremental cycles. Stories of each page's tasks come ten tasks to a
+Batch request, fetched for the next page while the current one is stored. The listing's pages carry no
+cursor; the last page carries the new one, so a pull killed half way reads the project again.
+
+Key-result links come from goal relationships. Whether a milestone's links changed is not visible on the
+milestone, so each project cursor keeps its milestones' links, and a milestone whose links differ from
+the goals read this cycle is re-read, so that its page (and the links with it) lands with the cursor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bridge.domain import Milestone, RemotePage
+from bridge.errors import FatalAPIError, UserError
+from bridge.http import prefetched
+from bridge.mapping import resolve_field
+from bridge_asana.config import AsanaTrackerConfig
+from bridge_asana.mapping import (
+    READ_ERRORS,
+    AsanaMapping,
+    KnownMilestone,
+    MalformedRecord,
+    Mapped,
+    MappedGoals,
+    map_goals,
+    record_gid,
+)
+from bridge_asana.session import PAGE_LIMIT, Action, AsanaSession, SyncTokenExpired
+
+log = logging.getLogger(__name__)
+
+GOALS_STREAM = "goals"
+PROJECT_STREAM = "project:"
+QUIET_POLL = timedelta(hours=1)
+"""How long events alone may vouch for a project before a `modified_since` read runs anyway."""
+MAX_EVENT_PAGES = 50
+"""Past this many pages of 100 events, reading the whole project is cheaper than following them."""
+EPOCH = datetime(2008, 1, 1, tzinfo=UTC)
+TASK_FIELDS = (
+    "name", "resource_subtype", "completed", "completed_at", "created_at", "modified_at", "due_on",
+    "due_at", "permalink_url", "parent", "num_subtasks", "memberships.project.name",
+    "memberships.section.name", "tags.name", "dependencies", "dependents", "custom_fields.name",
+    "custom_fields.resource_subtype", "custom_fields.number_value", "custom_fields.text_value",
+    "custom_fields.enum_value.name", "custom_fields.multi_enum_values.name", "custom_fields.date_value",
+    "custom_fields.display_value",
+)  # fmt: skip
+STORY_FIELDS = ("resource_subtype", "created_at", "old_section.name", "new_section.name")
+GOAL_FIELDS = (
+    "name", "metric.unit", "metric.initial_number_value", "metric.target_number_value",
+    "metric.current_number_value", "time_period.display_name",
+)  # fmt: skip
+RELATIONSHIP_FIELDS = (
+    "resource_subtype", "supporting_resource.resource_type", "supporting_resource.resource_subtype",
+)  # fmt: skip
+GONE = (400, 404)
+"""Answers meaning "that object is no longer there" for a gid the cursor remembers."""
+
+
+def project_stream(project: str) -> str:
+    return f"{PROJECT_STREAM}{project}"
+
+
+# ---- cursors ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ProjectCursor:
+    modified_since: datetime | None = None
+    sync: str | None = None
+    milestones: dict[str, KnownMilestone] = field(default_factory=dict)
+    links: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, text: str | None) -> ProjectCursor:
+        if not text:
+            return cls()
+        try:
+            raw = json.loads(text)
+            since = raw.get("modified_since")
+            return cls(
+                modified_since=datetime.fromisoformat(since).astimezone(UTC) if since else None,
+                sync=raw.get("sync") or None,
+                milestones={
+                    str(g): KnownMilestone(str(n), s) for g, (n, s) in raw.get("milestones", {}).items()
+                },
+                links={str(g): [str(k) for k in krs] for g, krs in raw.get("links", {}).items()},
+            )
+        except (ValueError, TypeError, AttributeError):
+            log.warning("unreadable Asana cursor: reading the project again")
+            return cls()
+
+    def dump(self) -> str:
+        return json.dumps(
+            {
+                "modified_since": self.modified_since.isoformat() if self.modified_since else None,
+                "sync": self.sync,
+                "milestones": {g: [m.name, m.section] for g, m in sorted(self.milestones.items())},
+                "links": dict(sorted(self.links.items())),
+            },
+            ensure_ascii=False,
+        )
+
+
+@dataclass
+class GoalsCursor:
+    goals: list[str] = field(default_factory=list)
+    digest: str | None = None
+
+    @classmethod
+    def load(cls, text: str | None) -> GoalsCursor:
+        try:
+            raw = json.loads(text) if text else {}
+            return cls([str(g) for g in raw.get("goals", [])], raw.get("digest"))
+        except (ValueError, TypeError, AttributeError):
+            log.warning("unreadable Asana goals cursor: reading the goals again")
+            return cls()
+
+    def dump(self) -> str:
+        return json.dumps({"goals": self.goals, "digest": self.digest})
+
+
+@dataclass
+class EventRead:
+    """What a project's events since the last cycle say."""
+
+    sync: str | None
+    tasks: set[str] = field(default_factory=set)
+    gone: set[str] = field(default_factory=set)
+    whole: bool = False
+    """Read the whole project: no usable token, or a change (a section's) that reaches every task."""
+
+
+# ---- the puller ---------------------------------------------------------------------------------------
+
+
+class AsanaPuller:
+    """The read side of one Asana tracker: streams, goals and census over one `AsanaSession`."""
+
+    def __init__(self, name: str, config: AsanaTrackerConfig, session: AsanaSession) -> None:
+        self.name = name
+        self.config = config
+        self.session = session
+        with session.setup():
+            sections, fields = self._setup()
+        self.sections = sections
+        pairs = sorted(fields.items())
+        self.mapping = AsanaMapping(
+            source=name,
+            config=config,
+            section_projects={gid: project for project, found in sections.items() for gid, _ in found},
+            value_field=self._resolve(config.fields.value, pairs, "fields.value"),
+            effort_field=self._resolve(config.fields.effort, pairs, "fields.effort"),
+            due_field=self._resolve(config.fields.due, pairs, "fields.due"),
+            attach_field=self._resolve(config.tasks.field, pairs, "tasks.field"),
+        )
+        self._supports: dict[str, list[str]] | None = None
+        self._goal_hint: list[str] = []
+        self._milestones: dict[str, dict[str, KnownMilestone]] = {}
+        """Each project's milestones as far as this cycle knows them (a task may wait on another's)."""
+
+    @property
+    def reads_goals(self) -> bool:
+        return self.config.okrs is not None and self.config.okrs.goals
+
+    def streams(self) -> list[str]:
+        projects = [project_stream(p) for p in self.config.projects]
+        # Goals first: project streams attach the key-result links read there.
+        return [GOALS_STREAM, *projects] if self.reads_goals else projects
+
+    # ---- setup --------------------------------------------------------------------------------------
+
+    def _setup(self) -> tuple[dict[str, list[tuple[str, str]]], dict[str, str]]:
+        """Each project's sections, and the custom fields its tasks can carry (gid -> name)."""
+        actions = []
+        for project in self.config.projects:
+            actions.append(Action(f"/projects/{project}/sections", fields=("name",), limit=PAGE_LIMIT))
+            actions.append(
+                Action(
+                    f"/projects/{project}/custom_field_settings",
+                    fields=("custom_field.name",),
+                    limit=PAGE_LIMIT,
+                )
+            )
+        found = self._collect(actions)
+        sections: dict[str, list[tuple[str, str]]] = {}
+        fields: dict[str, str] = {}
+        for i, project in enumerate(self.config.projects):
+            listed, settings = found[2 * i], found[2 * i + 1]
+            if listed is None or settings is None:
+                raise UserError(f"trackers.{self.name}.projects: Asana has no project {project!r}")
+            sections[project] = [(str(s["gid"]), str(s.get("name") or "")) for s in listed if record_gid(s)]
+            for setting in settings:
+                custom = setting.get("custom_field")
+                if isinstance(custom, dict) and record_gid(custom):
+                    fields[str(custom["gid"])] = str(custom.get("name") or custom["gid"])
+        return sections, fields
+
+    def _resolve(self, wanted: str | None, pairs: list[tuple[str, str]], where: str) -> str | None:
+        found = resolve_field(wanted, pairs)
+        if wanted is not None and found is None:
+            raise UserError(
+                f"trackers.{self.name}.{where}: no custom field {wanted!r} on the configured projects "
+                "(see `bridge discover`)"
+            )
+        return found
+
+    # ---- batches that page --------------------------------------------------------------------------
+
+    def _collect(self, actions: Sequence[Action], gone: Sequence[int] = (404,)) -> list[list[Any] | None]:
+        """Every record each listing action returns, following `next_page`; None where it found nothing."""
+        results: list[list[Any] | None] = [[] for _ in actions]
+        pending = list(enumerate(actions))
+        while pending:
+            batch, pending = pending[:10], pending[10:]
+            bodies = self.session.batch([a for _, a in batch], absent=gone)
+            for (index, action), body in zip(batch, bodies, strict=True):
+                bucket = results[index]
+                if body is None or bucket is None:
+                    results[index] = None
+                    continue
+                data = body.get("data") if isinstance(body, dict) else None
+                if not isinstance(data, list):
+                    raise FatalAPIError(f"{self.name}: unexpected answer to {action.describe()}")
+                bucket.extend(data)
+                offset = (body.get("next_page") or {}).get("offset")
+                if offset and offset != action.offset:
+                    pending.append((index, replace(action, offset=offset)))
+        return results
+
+    # ---- goals ----------------------------------------------------------------------------------------
+
+    def pull_goals(self, cursor: str | None) -> Iterator[RemotePage]:
+        """The goals as objectives and key results; no page when nothing about them changed."""
+        state = GoalsCursor.load(cursor)
+        self._goal_hint = state.goals
+        mapped = self._read_goals()
+        digest = mapped.digest()
+        if digest == state.digest:
+            return
+        for skipped in mapped.skipped:
+            log.warning("%s: skipped goal %s: %s", self.name, skipped.key, skipped.reason)
+        goals = sorted([o.remote_id for o in mapped.objectives] + [k.remote_id for k in mapped.key_results])
+        yield RemotePage(
+            source=self.name,
+            stream=GOALS_STREAM,
+            objectives=mapped.objectives,
+            key_results=mapped.key_results,
+            skipped=mapped.skipped,
+            cursor=GoalsCursor(goals, digest).dump(),
+        )
+
+    def _read_goals(self) -> MappedGoals:
+        """The workspace's goals and every goal's relationships: one Batch request when the goals are known.
+
+        The goal list and the relationships of the goals the cursor remembers share a batch; a goal new
+        since then costs another.
+        """
+        params: dict[str, Any] = {"workspace": self.config.workspace}
+        okrs = self.config.okrs
+        if okrs is not None and okrs.time_period:
+            params["time_periods"] = okrs.time_period
+        listing = Action("/goals", params, GOAL_FIELDS, limit=PAGE_LIMIT)
+        hinted = list(self._goal_hint)
+        found = self._collect([listing, *(self._relationships(g) for g in hinted)], gone=GONE)
+        goals = found[0] or []
+        relationships = {g: rel for g, rel in zip(hinted, found[1:], strict=True) if rel is not None}
+        fresh = [g for g in (record_gid(goal) for goal in goals) if g and g not in relationships]
+        for gid, rel in zip(
+            fresh, self._collect([self._relationships(g) for g in fresh], gone=GONE), strict=True
+        ):
+            relationships[gid] = rel or []
+        mapped = map_goals(self.name, goals, relationships)
+        self._supports = mapped.supports
+        return mapped
+
+    @staticmethod
+    def _relationships(goal: str) -> Action:
+        return Action("/goal_relationships", {"supported_goal": goal}, RELATIONSHIP_FIELDS, limit=PAGE_LIMIT)
+
+    def supports(self) -> Mapping[str, Sequence[str]]:
+        """Milestone gid -> the key results it supports, read once per cycle."""
+        if not self.reads_goals:
+            return {}
+        if self._supports is None:
+            self._read_goals()
+        return self._supports or {}
+
+    # ---- a project ------------------------------------------------------------------------------------
+
+    def pull_project(
+        self, project: str, cursor: str | None, signpost: datetime, lag: timedelta
+    ) -> Iterator[RemotePage]:
+        """Pages of the project's changed tasks; see the module docstring for how change is found."""
+        state = ProjectCursor.load(cursor)
+        self._milestones[project] = dict(state.milestones)
+        events = self._events(project, state.sync)
+        supports = self.supports()
+        relinked = _relinked(state, supports)
+        last_read = state.modified_since
+        whole = events.whole or state.sync is None or last_read is None
+        quiet = not (whole or events.tasks or relinked)
+        if quiet and last_read is not None and signpost - last_read < QUIET_POLL:
+            # Only the new sync token is kept; `modified_since` stays for the next read to start from.
+            stream = project_stream(project)
+            yield RemotePage(self.name, stream, cursor=replace(state, sync=events.sync).dump())
+            return
+        since = None if whole or last_read is None else max(EPOCH, last_read - lag)
+        records = self._list_tasks(project, since)
+        listed = {record_gid(r) for r in records}
+        records += self._read_tasks(sorted((events.tasks | relinked) - events.gone - listed))
+        known = self._known(project, {} if whole else state.milestones, records, events.gone)
+        links = {m: list(supports[m]) for m in known if m in supports}
+        after = ProjectCursor(min(signpost, datetime.now(UTC)), events.sync, known, links)
+        log.debug(
+            "%s: project %s: %d tasks to map (%s)",
+            self.name, project, len(records), "whole project" if whole else f"changed since {since}",
+        )  # fmt: skip
+        yield from self._pages(project, records, known, supports, after)
+
+    def _events(self, project: str, sync: str | None) -> EventRead:
+        read = EventRead(sync)
+        token = sync
+        for _ in range(MAX_EVENT_PAGES):
+            try:
+                body = self.session.get_events(project, token)
+            except SyncTokenExpired as refused:
+                if not refused.fresh:
+                    raise FatalAPIError(
+                        f"{self.name}: Asana refused the events token and gave no new one"
+                    ) from None
+                return EventRead(refused.fresh, whole=True)
+            _note_events(read, body["data"])
+            fresh = body.get("sync")
+            read.sync = str(fresh) if fresh else token
+            if not body.get("has_more") or not fresh or fresh == token:
+                return read
+            token = read.sync
+        log.warning("%s: project %s has more than %d pages of events; reading it whole", self.name, project,
+                    MAX_EVENT_PAGES)  # fmt: skip
+        read.whole = True
+        return read
+
+    def _list_tasks(self, project: str, since: datetime | None) -> list[dict[str, Any]]:
+        """The project's tasks modified since `since` (all of them for None), in full, de-duplicated."""
+        params: dict[str, Any] = {
+            "project": project,
+            "opt_fields": ",".join(TASK_FIELDS),
+            "limit": min(self.config.page_size, PAGE_LIMIT),
+        }
+        if since is not None:
+            params["modified_since"] = since.isoformat().replace("+00:00", "Z")
+        by_gid: dict[str, dict[str, Any]] = {}
+        broken: list[dict[str, Any]] = []
+        offset: str | None = None
+        while True:
+            body = self.session.get_tasks({**params, "offset": offset} if offset else params)
+            for record in body["data"]:
+                gid = record_gid(record)
+                if gid is None:
+                    broken.append(record)  # skipped, with a reason, when its page is mapped
+                else:
+                    by_gid[gid] = record
+            following = (body.get("next_page") or {}).get("offset")
+            if not following or following == offset:
+                return broken + list(by_gid.values())
+            offset = following
+
+    def _read_tasks(self, gids: Sequence[str]) -> list[dict[str, Any]]:
+        """Tasks by gid, ten to a Batch request; those deleted meanwhile are left out."""
+        actions = [Action(f"/tasks/{gid}", fields=TASK_FIELDS) for gid in gids]
+        records = []
+        for body in self.session.batches(actions, absent=GONE):
+            data = body.get("data") if isinstance(body, dict) else None
+            if isinstance(data, dict):
+                records.append(data)
+        return records
+
+    def _known(
+        self,
+        project: str,
+        before: Mapping[str, KnownMilestone],
+        records: Sequence[dict[str, Any]],
+        gone: set[str],
+    ) -> dict[str, KnownMilestone]:
+        """The project's milestones after this read: the cursor's, updated by what was read."""
+        known = {g: m for g, m in before.items() if g not in gone}
+        for record in records:
+            gid = record_gid(record)
+            kind = self._kind(record)
+            if gid is None or kind == "malformed":
+                continue  # the mapping skips it, with its reason
+            if kind == "milestone":
+                known[gid] = KnownMilestone(str(record.get("name") or gid), self.mapping.section_of(record))
+            else:
+                known.pop(gid, None)
+        known.update(self._section_milestones(project))
+        self._milestones[project] = known
+        return known
+
+    def _kind(self, record: Any) -> str:
+        """ "milestone", "task", "outside" (no configured project) or "malformed", without raising."""
+        try:
+            if record_gid(record) is None:
+                return "malformed"
+            if self.mapping.home(record) is None:
+                return "outside"
+            return "milestone" if self.mapping.is_milestone(record) else "task"
+        except (MalformedRecord, *READ_ERRORS):
+            return "malformed"
+
+    def _section_milestones(self, project: str) -> dict[str, KnownMilestone]:
+        if self.config.milestones.source != "section":
+            return {}
+        wanted = {s.casefold() for s in self.config.milestones.sections}
+        return {
+            gid: KnownMilestone(name, gid)
+            for gid, name in self.sections.get(project, [])
+            if gid in wanted or name.casefold() in wanted
+        }
+
+    def _pages(
+        self,
+        project: str,
+        records: list[dict[str, Any]],
+        known: dict[str, KnownMilestone],
+        supports: Mapping[str, Sequence[str]],
+        after: ProjectCursor,
+    ) -> Iterator[RemotePage]:
+        size = min(self.config.page_size, PAGE_LIMIT)
+        chunks = [records[i : i + size] for i in range(0, len(records), size)] or [[]]
+        lookup = {g: m for p, found in self._milestones.items() if p != project for g, m in found.items()}
+        lookup.update(known)
+        fetched = prefetched(
+            ((chunk, self._stories(chunk)) for chunk in chunks), stop_event=self.session.policy.stop_event
+        )
+        for index, (chunk, stories) in enumerate(fetched):
+            mapped = self.mapping.map_tasks(chunk, stories, lookup, supports)
+            extra = self._section_pages(project, known) if index == 0 else []
+            last = index == len(chunks) - 1
+            yield self._page(project, mapped, extra, after.dump() if last else None)
+
+    def _stories(self, chunk: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+        """The stories of a chunk's tasks (milestones keep no history), ten tasks to a Batch request."""
+        wanted = [str(record_gid(r)) for r in chunk if self._kind(r) == "task"]
+        actions = [Action(f"/tasks/{gid}/stories", fields=STORY_FIELDS, limit=PAGE_LIMIT) for gid in wanted]
+        found = self._collect(actions, gone=GONE)
+        return {gid: stories or [] for gid, stories in zip(wanted, found, strict=True)}
+
+    def _section_pages(self, project: str, known: Mapping[str, KnownMilestone]) -> list[Milestone]:
+        sections = self._section_milestones(project)
+        return [self.mapping.section_milestone(g, m.name, project) for g, m in sections.items() if g in known]
+
+    def _page(self, project: str, mapped: Mapped, extra: list[Milestone], cursor: str | None) -> RemotePage:
+        for skipped in mapped.skipped:
+            log.warning("%s: skipped task %s: %s", self.name, skipped.key, skipped.reason)
+        if mapped.outside:
+            log.debug("%s: %d records outside the configured projects", self.name, mapped.outside)
+        return RemotePage(
+            source=self.name,
+            stream=project_stream(project),
+            milestones=[*extra, *mapped.milestones],
+            tasks=mapped.tasks,
+            status_changes=mapped.changes,
+            dependencies=mapped.dependencies,
+            links=mapped.links,
+            skipped=mapped.skipped,
+            cursor=cursor,
+        )
+
+    # ---- census -----------------------------------------------------------------------------------------
+
+    def census(self) -> list[str]:
+        """The gids of every task of every configured project (and of section milestones), for deletions."""
+        ids: list[str] = []
+        for project in self.config.projects:
+            params: dict[str, Any] = {"project": project, "limit": PAGE_LIMIT}
+            offset: str | None = None
+            while True:
+                body = self.session.get_tasks({**params, "offset": offset} if offset else params)
+                ids.extend(g for g in (record_gid(r) for r in body["data"]) if g)
+                following = (body.get("next_page") or {}).get("offset")
+                if not following or following == offset:
+                    break
+                offset = following
+            ids.extend(self._section_milestones(project))
+        return ids
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _note_events(read: EventRead, events: Sequence[Any]) -> None:
+    """Which tasks the events touched (directly, through a story, or as a dependency), which are gone."""
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        resource, parent = _object(event.get("resource")), _object(event.get("parent"))
+        kind, gid = resource.get("resource_type"), record_gid(resource)
+        if kind == "task" and gid:
+            (read.gone if event.get("action") == "deleted" else read.tasks).add(gid)
+        elif kind == "story" and parent.get("resource_type") == "task" and record_gid(parent):
+            read.tasks.add(str(parent["gid"]))
+        elif kind == "section" and event.get("action") in ("changed", "deleted"):
+            read.whole = True  # a renamed or removed section changes the status of every task in it
+        change = _object(event.get("change"))
+        for key in ("added_value", "removed_value"):
+            value = change.get(key)
+            # A dependency added or removed changes the other task's dependents, and so its milestone.
+            if isinstance(value, dict) and value.get("resource_type") == "task" and record_gid(value):
+                read.tasks.add(str(value["gid"]))
+    read.tasks -= read.gone
+
+
+def _relinked(state: ProjectCursor, supports: Mapping[str, Sequence[str]]) -> set[str]:
+    """The cursor's milestones whose key-result links differ from the goals read this cycle."""
+    return {
+        gid for gid in state.milestones if sorted(state.links.get(gid, [])) != sorted(supports.get(gid, []))
+    }
+
+
+__all__ = ["GOALS_STREAM", "AsanaPuller", "project_stream"]

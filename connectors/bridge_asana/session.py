@@ -1,0 +1,261 @@
+"""The `asana` v5 SDK, wrapped: one retry policy, Asana's rate limit, counted requests, the bridge's errors.
+
+The SDK's own retries are off (see `bridge_asana.client`), and every call is made with `full_payload=True`
+so that one call is one HTTP request and its paging stays in the bridge's hands: each page is retried on
+its own, under `RetryPolicy`, after `RateLimiter` lets it through. `ApiException` (status, headers with
+Retry-After) and urllib3's connection errors become `RetriableAPIError`, `AuthError` or `FatalAPIError`
+whose message names the tracker and never carries the token.
+
+The Batch API runs up to ten GETs in one HTTP request; each action counts against Asana's quota, so the
+limiter is charged once per action. A batch is retried whole when one of its actions hit a 429 or 5xx
+(every action is a read, so running one twice is harmless).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import asana
+import urllib3
+from asana.rest import ApiException
+
+from bridge.errors import RetriableAPIError
+from bridge.http import SECRETS, RateLimiter, RetryPolicy, error_for_status, redact
+from bridge_asana.client import make_api_client
+from bridge_asana.config import AsanaTrackerConfig
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DEFAULT_RATE = 150 / 60.0  # Asana's published quota on the free tier: 150 requests a minute per token
+MAX_BATCH = 10  # actions in one Batch API request (Asana refuses more)
+PAGE_LIMIT = 100  # the largest page Asana serves
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One GET of a batch: a path under /api/1.0 with its query parameters and fields."""
+
+    path: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    fields: Sequence[str] = ()
+    limit: int | None = None
+    offset: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self.fields:
+            options["fields"] = list(self.fields)
+        if self.limit is not None:
+            options["limit"] = self.limit
+        if self.offset is not None:
+            options["offset"] = self.offset
+        body: dict[str, Any] = {"relative_path": self.path, "method": "get", "data": dict(self.params)}
+        if options:
+            body["options"] = options
+        return body
+
+    def describe(self) -> str:
+        query = f"?{urlencode(dict(self.params))}" if self.params else ""
+        return f"GET {self.path}{query}"
+
+
+class SyncTokenExpired(Exception):
+    """The events endpoint answered 412: the sync token was missing, unknown or too old."""
+
+    def __init__(self, fresh: str | None) -> None:
+        super().__init__("sync token refused")
+        self.fresh = fresh
+
+
+class AsanaSession:
+    """A connected Asana workspace: SDK calls retried, rate limited, counted and translated."""
+
+    def __init__(
+        self,
+        name: str,
+        config: AsanaTrackerConfig,
+        secrets: Mapping[str, str],
+        *,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.policy = policy or RetryPolicy()
+        if config.max_requests_per_second:
+            rate, burst = config.max_requests_per_second, max(1, int(config.max_requests_per_second))
+        else:
+            # A burst of one keeps any 60-second window at Asana's 150 (plus the one in hand).
+            rate, burst = DEFAULT_RATE, 1
+        self.limiter = RateLimiter(rate, burst=burst, stop_event=self.policy.stop_event)
+        self.requests = 0
+        self.setup_requests = 0
+        self.batch_actions = 0
+        self._count_lock = threading.Lock()
+        self._in_setup = False
+        token = secrets["token_env"]
+        SECRETS.add(token)
+        self.client = make_api_client(config.url, token, config.timeout.total_seconds())
+        self._tasks = asana.TasksApi(self.client)
+        self._events = asana.EventsApi(self.client)
+        self._batch = asana.BatchAPIApi(self.client)
+
+    # ---- bookkeeping ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def setup(self) -> Iterator[None]:
+        """Requests inside are counted as setup (sections, custom field settings)."""
+        previous, self._in_setup = self._in_setup, True
+        try:
+            yield
+        finally:
+            self._in_setup = previous
+
+    def _count(self, batched: int) -> None:
+        with self._count_lock:  # stories are fetched on a prefetch thread while pages are stored
+            if self._in_setup:
+                self.setup_requests += 1
+            else:
+                self.requests += 1
+            self.batch_actions += batched
+
+    # ---- calls ---------------------------------------------------------------------------------------
+
+    def call(self, function: Callable[[], T], *, batched: int = 0, what: str = "") -> T:
+        """Run one SDK call, retried and translated: one HTTP request, or a Batch of `batched` actions.
+
+        Each attempt is charged to the rate limit once per request, or once per action of a Batch.
+        """
+
+        def attempt() -> T:
+            for _ in range(max(1, batched)):
+                self.limiter.acquire()
+            self._count(batched)
+            try:
+                return function()
+            except ApiException as exc:
+                raise self._translate(exc, what) from None
+            except urllib3.exceptions.HTTPError as exc:
+                raise RetriableAPIError(
+                    f"{self.name}: {type(exc).__name__}: {redact(str(exc))}", tracker=self.name
+                ) from None
+
+        return self.policy.call(attempt)
+
+    def _translate(self, exc: ApiException, what: str) -> Exception:
+        headers = {str(k): str(v) for k, v in (exc.headers or {}).items()}
+        message = _message(exc.body) or str(exc.reason or "")
+        if what:
+            message = f"{message} ({what})"
+        return error_for_status(int(exc.status or 0), message, tracker=self.name, headers=headers)
+
+    def get_tasks(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """One page of `GET /tasks` (a fresh opts dict each call: the SDK writes into the one it gets)."""
+        body = self.call(lambda: self._tasks.get_tasks(dict(params), full_payload=True), what="GET /tasks")
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise self._bad_answer("GET /tasks")
+        return body
+
+    def get_events(self, resource: str, sync: str | None) -> dict[str, Any]:
+        """One page of events on `resource` since `sync`; `SyncTokenExpired` carries the fresh token."""
+        params = {"sync": sync} if sync else {}
+
+        def request() -> Any:
+            try:
+                return self._events.get_events(resource, dict(params), full_payload=True)
+            except ApiException as exc:
+                if exc.status == 412:
+                    raise SyncTokenExpired(_sync_of(exc.body)) from None
+                raise
+
+        body = self.call(request, what=f"GET /events?resource={resource}")
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise self._bad_answer("GET /events")
+        return body
+
+    def batch(self, actions: Sequence[Action], *, absent: Collection[int] = (404,)) -> list[Any]:
+        """The bodies of up to ten GETs run in one request, in order; None where one answered `absent`."""
+        if not actions:
+            return []
+        if len(actions) > MAX_BATCH:
+            raise ValueError(f"a batch holds at most {MAX_BATCH} actions")
+        payload = {"data": {"actions": [action.payload() for action in actions]}}
+
+        def request() -> list[Any]:
+            body = self._batch.create_batch_request(payload, {}, full_payload=True)
+            results = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(results, list) or len(results) != len(actions):
+                raise self._bad_answer("POST /batch")
+            return [self._action_body(a, r, absent) for a, r in zip(actions, results, strict=True)]
+
+        return self.call(request, batched=len(actions), what="POST /batch")
+
+    def batches(self, actions: Sequence[Action], *, absent: Collection[int] = (404,)) -> list[Any]:
+        """`batch` over any number of actions, ten at a time."""
+        bodies: list[Any] = []
+        for start in range(0, len(actions), MAX_BATCH):
+            bodies.extend(self.batch(actions[start : start + MAX_BATCH], absent=absent))
+        return bodies
+
+    def _action_body(self, action: Action, result: Any, absent: Collection[int]) -> Any:
+        status = int(result.get("status_code") or 0) if isinstance(result, dict) else 0
+        body = result.get("body") if isinstance(result, dict) else None
+        if 200 <= status < 300:
+            return body
+        if status in absent:
+            return None
+        headers = result.get("headers") if isinstance(result, dict) else None
+        message = f"{_message(body) or 'error'} ({action.describe()})"
+        raise error_for_status(status, message, tracker=self.name, headers=dict(headers or {}))
+
+    def _bad_answer(self, what: str) -> Exception:
+        # A body that is not Asana's shape is most likely a proxy or an outage page: worth another try.
+        return RetriableAPIError(f"{self.name}: unexpected answer to {what}", tracker=self.name)
+
+    def close(self) -> None:
+        pool = getattr(self.client, "pool", None)
+        with contextlib.suppress(Exception):
+            if pool is not None:
+                pool.close()
+                pool.join()
+        with contextlib.suppress(Exception):
+            self.client.rest_client.pool_manager.clear()
+
+
+def _decoded(body: Any) -> Any:
+    if isinstance(body, bytes | bytearray):
+        try:
+            return json.loads(body.decode("utf-8"))
+        except ValueError:
+            return None
+    if isinstance(body, str):
+        try:
+            return json.loads(body)
+        except ValueError:
+            return None
+    return body
+
+
+def _message(body: Any) -> str:
+    """The messages of Asana's `{"errors": [{"message": ...}]}`, or the start of the body."""
+    decoded = _decoded(body)
+    if isinstance(decoded, dict) and isinstance(decoded.get("errors"), list):
+        messages = [str(e.get("message")) for e in decoded["errors"] if isinstance(e, dict)]
+        if messages:
+            return "; ".join(messages)
+    if isinstance(body, bytes | bytearray):
+        return body.decode("utf-8", "replace")[:300]
+    return str(body)[:300] if body else ""
+
+
+def _sync_of(body: Any) -> str | None:
+    decoded = _decoded(body)
+    sync = decoded.get("sync") if isinstance(decoded, dict) else None
+    return str(sync) if sync else None

@@ -80,16 +80,19 @@ def serve(
     announcement: dict[str, Any] = {
         name: {"url": server.base_url, **server.emulator.credentials()} for name, server in servers.items()
     }
+    stop = _stop_on_signals()  # before announcing: a caller may send SIGTERM as soon as it reads the line
     sys.stdout.write(json.dumps(announcement) + "\n")
     sys.stdout.flush()
-    _wait_for_stop()
+    while not stop.wait(0.5):
+        pass
     for server in servers.values():
         server.stop()
     if recording is not None:
         recording.close()
 
 
-def _wait_for_stop() -> None:
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or Ctrl-C."""
     stop = threading.Event()
 
     def handle(signum: int, frame: FrameType | None) -> None:
@@ -97,8 +100,7 @@ def _wait_for_stop() -> None:
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
-    while not stop.wait(0.5):
-        pass
+    return stop
 
 
 @sandbox_app.command("generate")

@@ -1,0 +1,282 @@
+"""Reading Trello boards incrementally: one stream per board, driven by the board's actions.
+
+Each configured board is a stream (`board:<id or short link>`) whose cursor is JSON:
+`{"since": newest action id seen, "milestones": {card id: [name, short link]}}` (the second only for
+`milestones.source = "list"`). Trello ids are ObjectIds, whose first digits are the creation second, so
+"newer than the cursor" is `since=<id>`.
+
+- First pull (or an unreadable cursor): every action of the board, newest first, 1000 to a request and
+  paged with `before=<oldest id seen>`; then every card (`boards/{id}/cards/all`, archived ones
+  included, with their custom field items). Actions are read first, so a change made while the cards
+  are read is newer than the cursor and is seen next cycle.
+- Later cycles: the actions `since` the cursor (one request when nothing changed, so a quiet cycle costs
+  one request per board). The cards they touched are read again with their own histories, a card and
+  its actions being two GETs of one `batch` request (five cards a request); past `MANY` touched cards,
+  the board is read whole instead. A `deleteCard` action leaves no card to read: the census marks it.
+  A milestone label made since the cursor (its id is newer) is stored as a milestone too.
+
+The cards are mapped together (a task finds its milestone's label or card wherever it sits), then
+stored `page_size` tasks to a page; milestones go on the first page and only the last page carries the
+new cursor, so a pull killed half way reads the board again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bridge.domain import RemotePage
+from bridge.errors import FatalAPIError, UserError
+from bridge_trello.config import TrelloTrackerConfig
+from bridge_trello.mapping import (
+    LABEL_ID,
+    BoardInfo,
+    Mapped,
+    TrelloMapping,
+    card_of,
+    known_milestones,
+)
+from bridge_trello.session import MAX_BATCH, TrelloSession, batch_url
+
+log = logging.getLogger(__name__)
+
+BOARD_STREAM = "board:"
+ACTION_PAGE = 1000  # the most actions Trello gives in one answer
+CARD_PAGE = 1000  # the most cards Trello gives in one answer
+MANY = 50
+"""Past this many touched cards (ten batch requests), reading the board whole is as cheap."""
+NO_ACTION = "0" * 24
+"""The cursor of a board without any action yet: every real id is newer."""
+
+
+def board_stream(board: str) -> str:
+    return f"{BOARD_STREAM}{board}"
+
+
+@dataclass
+class BoardCursor:
+    since: str | None = None
+    milestones: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, text: str | None) -> BoardCursor:
+        if not text:
+            return cls()
+        try:
+            raw = json.loads(text)
+            since = raw.get("since")
+            return cls(str(since) if since else None, known_milestones(raw.get("milestones") or {}))
+        except (ValueError, TypeError, AttributeError):
+            log.warning("unreadable Trello cursor: reading the board again")
+            return cls()
+
+    def dump(self) -> str:
+        return json.dumps({"since": self.since, "milestones": dict(sorted(self.milestones.items()))})
+
+
+class TrelloPuller:
+    """The read side of one Trello tracker: a stream per board and a census, over one `TrelloSession`."""
+
+    def __init__(self, name: str, config: TrelloTrackerConfig, session: TrelloSession) -> None:
+        self.name = name
+        self.config = config
+        self.session = session
+        with session.setup():
+            self.boards = {ref: self._board_info(ref) for ref in config.boards}
+        self.mappings = {ref: TrelloMapping(name, config, info) for ref, info in self.boards.items()}
+        self._check_fields()
+
+    def streams(self) -> list[str]:
+        return [board_stream(ref) for ref in self.config.boards]
+
+    # ---- setup ----------------------------------------------------------------------------------------
+
+    def _board_info(self, ref: str) -> BoardInfo:
+        """The board's lists, labels and custom field definitions: one request."""
+        params = {"fields": "name,shortLink", "lists": "all", "labels": "all", "labels_limit": "1000",
+                  "customFields": "true"}  # fmt: skip
+        try:
+            body = self.session.get(f"boards/{ref}", params)
+        except FatalAPIError as exc:
+            if exc.status in (400, 404):
+                raise UserError(f"trackers.{self.name}.boards: Trello has no board {ref!r}") from None
+            raise
+        if not isinstance(body, dict) or not body.get("id"):
+            raise FatalAPIError(f"{self.name}: unexpected answer for board {ref!r}", tracker=self.name)
+        return BoardInfo(
+            id=str(body["id"]),
+            name=str(body.get("name") or ref),
+            lists=_names(body.get("lists")),
+            labels=_names(body.get("labels")),
+            fields=_names(body.get("customFields")),
+            options={
+                str(option["id"]): str((option.get("value") or {}).get("text") or "")
+                for definition in body.get("customFields") or []
+                if isinstance(definition, dict)
+                for option in definition.get("options") or []
+                if isinstance(option, dict) and option.get("id")
+            },
+        )
+
+    def _check_fields(self) -> None:
+        """A value or effort field the config names must exist on some board."""
+        for where, wanted in (
+            ("fields.value", self.config.fields.value),
+            ("fields.effort", self.config.fields.effort),
+        ):
+            if wanted is None:
+                continue
+            if not any(
+                wanted in m.board.fields or wanted in m.board.fields.values() for m in self.mappings.values()
+            ):
+                raise UserError(
+                    f"trackers.{self.name}.{where}: no custom field {wanted!r} on the configured boards "
+                    "(see `bridge discover`)"
+                )
+
+    # ---- a board --------------------------------------------------------------------------------------
+
+    def pull_board(self, ref: str, cursor: str | None, signpost: datetime) -> Iterator[RemotePage]:
+        """Pages of the board's changed cards; see the module docstring for how change is found."""
+        state = BoardCursor.load(cursor)
+        board = self.boards[ref]
+        if state.since is None:
+            yield from self._whole(ref)
+            return
+        actions = self._actions(board.id, state.since)
+        if not actions:
+            return
+        touched = list(dict.fromkeys(c for c in (card_of(a) for a in actions) if c))
+        if len(touched) > MANY:
+            log.info("%s: board %s: %d cards changed; reading it whole", self.name, ref, len(touched))
+            yield from self._whole(ref)
+            return
+        cards, histories = self._read_cards(board.id, touched)
+        mapping = self.mappings[ref]
+        # Ids are time-ordered: a milestone label newer than the cursor was made since the last read.
+        fresh = [label for label in mapping.by_label if label.lower() > state.since.lower()]
+        mapped = mapping.map_cards(cards, histories, state.milestones, labels=fresh)
+        after = BoardCursor(str(actions[0]["id"]), {**state.milestones, **mapped.list_milestones})
+        yield from self._pages(ref, mapped, after)
+
+    def _whole(self, ref: str) -> Iterator[RemotePage]:
+        board = self.boards[ref]
+        actions = self._actions(board.id, None)
+        cards = self._all_cards(board.id, self._card_params())
+        histories: dict[str, list[dict[str, Any]]] = {}
+        for action in actions:
+            card = card_of(action)
+            if card:
+                histories.setdefault(card, []).append(action)
+        mapping = self.mappings[ref]
+        mapped = mapping.map_cards(cards, histories, {}, labels=mapping.by_label)
+        newest = str(actions[0]["id"]) if actions else NO_ACTION
+        yield from self._pages(ref, mapped, BoardCursor(newest, mapped.list_milestones))
+
+    def _card_params(self) -> dict[str, str]:
+        params = {"customFieldItems": "true"}
+        if self.config.tasks.attach == "attachment":
+            params["attachments"] = "true"
+        return params
+
+    def _actions(self, board: str, since: str | None) -> list[dict[str, Any]]:
+        """The board's actions newer than `since` (all for None), newest first, paged with `before`."""
+        found: list[dict[str, Any]] = []
+        before: str | None = None
+        while True:
+            params = {"limit": str(ACTION_PAGE)}
+            if since:
+                params["since"] = since
+            if before:
+                params["before"] = before
+            page = self.session.get(f"boards/{board}/actions", params)
+            if not isinstance(page, list):
+                raise FatalAPIError(
+                    f"{self.name}: unexpected answer to the actions of {board}", tracker=self.name
+                )
+            found.extend(a for a in page if isinstance(a, dict) and a.get("id"))
+            if len(page) < ACTION_PAGE or not found or found[-1]["id"] == before:
+                return found
+            before = str(found[-1]["id"])
+
+    def _all_cards(self, board: str, params: Mapping[str, str]) -> list[Any]:
+        """Every card of the board, archived ones included, paged by id when there are more than 1000."""
+        found: list[Any] = []
+        before: str | None = None
+        while True:
+            query = {**params, "limit": str(CARD_PAGE), **({"before": before} if before else {})}
+            page = self.session.get(f"boards/{board}/cards/all", query)
+            if not isinstance(page, list):
+                raise FatalAPIError(
+                    f"{self.name}: unexpected answer to the cards of {board}", tracker=self.name
+                )
+            found.extend(page)
+            ids = [str(c["id"]) for c in page if isinstance(c, dict) and isinstance(c.get("id"), str)]
+            if len(page) < CARD_PAGE or not ids or min(ids) == before:
+                return found
+            before = min(ids)
+
+    def _read_cards(
+        self, board: str, cards: Sequence[str]
+    ) -> tuple[list[Any], dict[str, list[dict[str, Any]]]]:
+        """The cards still on the board and each one's whole history: a card's two GETs share a batch."""
+        params = self._card_params()
+        urls: list[str] = []
+        for card in cards:
+            urls.append(batch_url(f"cards/{card}", params))
+            urls.append(batch_url(f"cards/{card}/actions", {"filter": "all", "limit": str(ACTION_PAGE)}))
+        bodies: list[Any] = []
+        for start in range(0, len(urls), MAX_BATCH):
+            bodies.extend(self.session.batch(urls[start : start + MAX_BATCH]))
+        found: list[Any] = []
+        histories: dict[str, list[dict[str, Any]]] = {}
+        for index, card in enumerate(cards):
+            body, actions = bodies[2 * index], bodies[2 * index + 1]
+            if body is None or (isinstance(body, dict) and body.get("idBoard") not in (None, board)):
+                continue  # deleted or moved away: the census tells the store
+            found.append(body)
+            histories[card] = [a for a in actions or [] if isinstance(a, dict)]
+        return found, histories
+
+    def _pages(self, ref: str, mapped: Mapped, after: BoardCursor) -> Iterator[RemotePage]:
+        for skipped in mapped.skipped:
+            log.warning("%s: skipped card %s: %s", self.name, skipped.key, skipped.reason)
+        size = self.config.page_size
+        chunks = [mapped.tasks[i : i + size] for i in range(0, len(mapped.tasks), size)] or [[]]
+        for index, tasks in enumerate(chunks):
+            ids = {t.remote_id for t in tasks}
+            first, last = index == 0, index == len(chunks) - 1
+            yield RemotePage(
+                source=self.name,
+                stream=board_stream(ref),
+                milestones=mapped.milestones if first else (),
+                tasks=tasks,
+                status_changes=[c for c in mapped.changes if c.item_id in ids],
+                skipped=mapped.skipped if first else (),
+                cursor=after.dump() if last else None,
+            )
+
+    # ---- census -------------------------------------------------------------------------------------------
+
+    def census(self) -> list[str]:
+        """Every card id of every board (archived included), and each milestone label's id."""
+        ids: list[str] = []
+        for ref, board in self.boards.items():
+            cards = self._all_cards(board.id, {"fields": "id"})
+            ids.extend(str(c["id"]) for c in cards if isinstance(c, dict) and isinstance(c.get("id"), str))
+            ids.extend(LABEL_ID + label for label in self.mappings[ref].by_label)
+        return ids
+
+
+def _names(records: Any) -> dict[str, str]:
+    """id -> name of a list of Trello records."""
+    if not isinstance(records, list):
+        return {}
+    return {str(r["id"]): str(r.get("name") or "") for r in records if isinstance(r, dict) and r.get("id")}
+
+
+__all__ = ["BOARD_STREAM", "BoardCursor", "TrelloPuller", "board_stream"]

@@ -1,0 +1,161 @@
+"""py-trello's `TrelloClient`, wrapped: one retry policy, Trello's rate limit, counted requests, the
+bridge's errors, and no key or token in any message.
+
+py-trello hard-codes its base URL, sets no timeout, keeps no headers on errors and puts the key and the
+token in every URL (so every message it makes is a secret). Here a `requests.Session` is handed to it
+(`http_service=`) with `BaseURLAdapter` mounted on Trello's prefix (another base URL, and a timeout), and
+a response hook that turns any failed answer into `RetriableAPIError` / `AuthError` / `FatalAPIError`
+before py-trello sees it, Retry-After included. Each call then runs under `RetryPolicy`, after
+`RateLimiter` lets it through, and is counted (setup reads apart).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import requests
+from trello import ResourceUnavailable, TrelloClient
+
+from bridge.errors import APIError, RetriableAPIError
+from bridge.http import SECRETS, RateLimiter, RetryPolicy, error_for_status, redact
+from bridge_trello.config import TrelloTrackerConfig
+from bridge_trello.transport import TRELLO_API, BaseURLAdapter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RATE = 100 / 10.0  # Trello's published limit: 100 requests per 10 seconds per token
+MAX_BATCH = 10  # GETs in one `batch` request (Trello refuses more)
+
+
+class TrelloSession:
+    """A connected Trello account: GETs retried, rate limited, counted and translated."""
+
+    def __init__(
+        self,
+        name: str,
+        config: TrelloTrackerConfig,
+        secrets: Mapping[str, str],
+        *,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.policy = policy or RetryPolicy()
+        if config.max_requests_per_second:
+            rate, burst = config.max_requests_per_second, max(1, int(config.max_requests_per_second))
+        else:
+            # A burst of one keeps any 10-second window at Trello's 100 (plus the one in hand).
+            rate, burst = DEFAULT_RATE, 1
+        self.limiter = RateLimiter(rate, burst=burst, stop_event=self.policy.stop_event)
+        self.requests = 0
+        self.setup_requests = 0
+        self._in_setup = False
+        self._count_lock = threading.Lock()
+        key, token = secrets["api_key_env"], secrets["token_env"]
+        SECRETS.add(key, token)
+        self.http = requests.Session()
+        self.http.verify = config.ca_bundle or config.verify_tls
+        # The adapter carries the timeout py-trello never sets; for Trello's own URL it rewrites nothing.
+        self.http.mount(TRELLO_API, BaseURLAdapter(config.url, timeout=config.timeout.total_seconds()))
+        self.http.hooks["response"].append(self._check)
+        self.client = TrelloClient(key, api_secret=token, http_service=self.http)
+
+    # ---- bookkeeping ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def setup(self) -> Iterator[None]:
+        """Requests inside are counted as setup (boards' lists, labels and custom fields)."""
+        previous, self._in_setup = self._in_setup, True
+        try:
+            yield
+        finally:
+            self._in_setup = previous
+
+    def _count(self) -> None:
+        with self._count_lock:
+            if self._in_setup:
+                self.setup_requests += 1
+            else:
+                self.requests += 1
+
+    # ---- the response hook -------------------------------------------------------------------------
+
+    def _check(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        """Raise the bridge's error for a failed answer, with its headers (py-trello would drop them)."""
+        if response.status_code < 400:
+            return response
+        body = redact(response.text[:300].strip())
+        message = f"{body} ({_describe(response.request.method, response.url)})"
+        raise error_for_status(
+            response.status_code, message, tracker=self.name, headers=dict(response.headers)
+        )
+
+    # ---- calls ---------------------------------------------------------------------------------------
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """One GET of `/1/<path>`, retried and translated; the decoded JSON body."""
+        what = _describe("GET", f"/1/{path}")
+
+        def attempt() -> Any:
+            self.limiter.acquire()
+            self._count()
+            try:
+                return self.client.fetch_json(path, query_params=dict(params or {}))
+            except APIError:
+                raise
+            except ResourceUnavailable as exc:  # not expected (the hook answers first), but never leak it
+                status = int(getattr(exc, "_status", 0) or 0)
+                raise error_for_status(status, what, tracker=self.name) from None
+            except requests.RequestException as exc:
+                reason = redact(f"{type(exc).__name__}: {exc}")
+                raise RetriableAPIError(f"{self.name}: {reason} ({what})", tracker=self.name) from None
+            except ValueError:
+                # A body that is not JSON is most likely a proxy or an outage page: worth another try.
+                raise RetriableAPIError(
+                    f"{self.name}: unexpected answer to {what}", tracker=self.name
+                ) from None
+
+        return self.policy.call(attempt)
+
+    def batch(self, urls: Sequence[str]) -> list[Any]:
+        """Up to ten GETs in one request, bodies in order; None where one answered 400 or 404 (gone)."""
+        if not urls:
+            return []
+        if len(urls) > MAX_BATCH:
+            raise ValueError(f"a batch holds at most {MAX_BATCH} urls")
+        results = self.get("batch", {"urls": ",".join(urls)})
+        if not isinstance(results, list) or len(results) != len(urls):
+            raise RetriableAPIError(f"{self.name}: unexpected answer to a batch", tracker=self.name)
+        return [self._batch_body(url, result) for url, result in zip(urls, results, strict=True)]
+
+    def _batch_body(self, url: str, result: Any) -> Any:
+        if not isinstance(result, dict) or len(result) != 1:
+            raise RetriableAPIError(f"{self.name}: unexpected answer to a batch", tracker=self.name)
+        ((status, body),) = result.items()
+        code = int(status) if str(status).isdigit() else 0
+        if code == 200:
+            return body
+        if code in (400, 404):
+            return None
+        # A 429 or 5xx inside the batch: the whole batch is retried (every part is a read).
+        raise error_for_status(code, f"{str(body)[:200]} (GET {url})", tracker=self.name)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _describe(method: str | None, url: str | None) -> str:
+    """`GET /1/boards/x` without the query string, which holds the key and the token."""
+    parts = urlsplit(url or "")
+    return f"{method or 'GET'} {parts.path}"
+
+
+def batch_url(path: str, params: Mapping[str, str] | None = None) -> str:
+    """One GET of a batch: `/path?query` (no commas in it: the batch splits its list on them)."""
+    query = urlencode(dict(params or {}))
+    return f"/{path.lstrip('/')}" + (f"?{query}" if query else "")

@@ -1,0 +1,284 @@
+"""The pull contract for Trello, plus what only Trello has: actions as the change feed, label milestones
+with their own cards, archived cards, and py-trello's URL-borne key and token kept out of errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import select
+
+from bridge.config import TrackerConfig
+from bridge.domain import StatusCategory
+from bridge.errors import AuthError
+from bridge.sandbox.generate import STATUSES, build
+from bridge.sandbox.generate_trello import render_trello
+from bridge.sandbox.server import Emulator, SandboxServer
+from bridge.sandbox.trello import TrelloEmulator
+from bridge.store.models import MilestoneRow, TaskRow
+from bridge_trello.config import TrelloTrackerConfig
+from bridge_trello.mapping import BoardInfo, TrelloMapping
+from bridge_trello.session import TrelloSession
+from tests.contract.contract import PullContract, Rig, Truth
+from tests.sandbox.conftest import Control
+
+KEY, TOKEN = "sandbox-key", "sandbox-token"
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+CATEGORY = {name: category for name, (_, category) in STATUSES.items()}
+PREFIX = "M:"
+KEY_RESULTS = "Key Results"
+
+
+def _state(emulator: Emulator) -> TrelloEmulator:
+    assert isinstance(emulator, TrelloEmulator)
+    return emulator
+
+
+def _is_milestone_card(board: Any, card: dict[str, Any]) -> bool:
+    names = [board.labels[i]["name"] for i in card["idLabels"] if i in board.labels]
+    return any(n.startswith(PREFIX) for n in names) and "milestone" in names
+
+
+def trello_truth(emulator: Emulator) -> Truth:
+    """Milestone labels (the list of their card), task cards by their list, and their list moves."""
+    milestones, tasks, changes = {}, {}, set()
+    for board in _state(emulator).boards.values():
+        lists = {i: x["name"] for i, x in board.lists.items()}
+        for label_id, label in board.labels.items():
+            if label["name"].startswith(PREFIX):
+                card = next(
+                    (
+                        c
+                        for c in board.cards.values()
+                        if label_id in c["idLabels"] and _is_milestone_card(board, c)
+                    ),
+                    None,
+                )
+                milestones[f"label:{label_id}"] = CATEGORY[lists[card["idList"]]] if card else "todo"
+        for card in board.cards.values():
+            if lists[card["idList"]] == KEY_RESULTS or _is_milestone_card(board, card):
+                continue
+            tasks[card["id"]] = CATEGORY[lists[card["idList"]]]
+        for action in board.actions:
+            card_id = ((action.get("data") or {}).get("card") or {}).get("id")
+            data = action.get("data") or {}
+            moved = action["type"] == "updateCard" and "listAfter" in data
+            if card_id in tasks and (action["type"] == "createCard" or moved):
+                changes.add(action["id"])
+    return Truth(milestones, tasks, changes)
+
+
+def trello_table(base_url: str, boards: list[str]) -> str:
+    statuses = "\n".join(f'"{name}" = "{category}"' for name, category in CATEGORY.items())
+    listed = ", ".join(f'"{b}"' for b in boards)
+    return f"""
+[trackers.t]
+kind = "trello"
+url = "{base_url}"
+api_key_env = "T_KEY"
+token_env = "T_TOKEN"
+boards = [{listed}]
+max_requests_per_second = 1000
+
+[trackers.t.status_map]
+{statuses}
+
+[trackers.t.fields]
+value = "Value"
+effort = "Effort"
+
+[[trackers.t.teams]]
+name = "design"
+board = "Design"
+
+[[trackers.t.work_types]]
+name = "prototype"
+label = "prototype"
+
+[trackers.t.okrs]
+list = "{KEY_RESULTS}"
+"""
+
+
+class TestTrelloPull(PullContract):
+    seed_items: ClassVar[int] = 250  # two boards of about 125 task cards: two pages each
+    streams: ClassVar[int] = 2
+    page_path: ClassVar[str] = "^/1/boards/[^/]+/cards"
+    kill_at_request: ClassVar[int] = 6  # the second board's first actions page: the first board landed
+
+    def make_emulator(self) -> Emulator:
+        return TrelloEmulator.from_export(render_trello(build(seed=21, per_tracker=self.seed_items, now=NOW)))
+
+    def tracker_table(self, base_url: str) -> str:
+        seed = render_trello(build(seed=21, per_tracker=self.seed_items, now=NOW))
+        return trello_table(base_url, [b["id"] for b in seed["boards"]])
+
+    def credentials(self, emulator: Emulator) -> dict[str, str]:
+        return {"T_KEY": KEY, "T_TOKEN": TOKEN}
+
+    def truth(self, emulator: Emulator) -> Truth:
+        return trello_truth(emulator)
+
+    def create_item(self, control: Control) -> str:
+        created = control.edit(op="create_card", board="Design", list="To Do", name="Nouvelle carte ✨")
+        return str(created["id"])
+
+    def move_item(self, control: Control, remote_id: str, status: str) -> None:
+        control.edit(op="move_card", card=remote_id, list=status)
+
+    def delete_item(self, control: Control, remote_id: str) -> None:
+        control.edit(op="delete_card", card=remote_id)
+
+    def any_task(self, emulator: Emulator) -> str:
+        truth = trello_truth(emulator)
+        return next(card for card, category in truth.tasks.items() if category == "todo")
+
+    # ---- what only Trello has -------------------------------------------------------------------------
+
+    def test_a_quiet_cycle_reads_only_each_boards_actions(self, rig: Rig) -> None:
+        assert rig.pull().ok
+        rig.control.send("DELETE", "requests")
+        result = rig.pull()
+        assert result.ok and result.items == 0
+        routes = rig.control.get("requests")["by_route"]
+        assert routes == {"GET /1/boards/{board}/actions": 2, "GET /1/boards/{board}": 2}
+        assert result.requests == 2 and result.setup_requests == 2
+
+    def test_a_move_is_read_with_the_cards_whole_history(self, rig: Rig) -> None:
+        assert rig.pull().ok
+        task = self.any_task(rig.emulator)
+        self.move_item(rig.control, task, "In Progress")
+        self.move_item(rig.control, task, "Done")
+        rig.control.send("DELETE", "requests")
+        result = rig.pull()
+        assert result.ok, result.error
+        assert result.requests == 3, "each board's actions, and one batch for the moved card"
+        table = TaskRow.__table__  # type: ignore[attr-defined]
+        with rig.store.read() as conn:
+            row = conn.execute(select(table).where(table.c.remote_id == task)).one()
+        assert row.category == "done" and row.started is not None and row.done is not None
+        self.assert_matches(rig)
+
+    def test_label_milestones_take_their_cards_numbers_and_tasks_join_them(self, rig: Rig) -> None:
+        assert rig.pull().ok
+        emulator = _state(rig.emulator)
+        with rig.store.read() as conn:
+            milestones = {r.remote_id: r for r in conn.execute(select(MilestoneRow.__table__))}  # type: ignore[attr-defined]
+            tasks = {r.remote_id: r for r in conn.execute(select(TaskRow.__table__))}  # type: ignore[attr-defined]
+        assert any(
+            m.value is not None and m.effort is not None and m.due is not None for m in milestones.values()
+        )
+        for board in emulator.boards.values():
+            for card in board.cards.values():
+                if card["id"] not in tasks:
+                    continue
+                labels = [i for i in card["idLabels"] if board.labels[i]["name"].startswith(PREFIX)]
+                assert tasks[card["id"]].milestone_id == (f"label:{labels[0]}" if labels else None)
+        assert any(t.team == "design" for t in tasks.values()) and any(t.team is None for t in tasks.values())
+        assert any(t.work_type == "prototype" for t in tasks.values())
+
+    def test_a_new_milestone_label_is_seen_incrementally(self, rig: Rig) -> None:
+        assert rig.pull().ok
+        label = rig.control.edit(op="create_label", board="Design", name="M:Relaunch", color="sky")
+        card = rig.control.edit(
+            op="create_card", board="Design", list="To Do", name="x", labels=["M:Relaunch"]
+        )
+        result = rig.pull()
+        assert result.ok, result.error
+        assert f"label:{label['id']}" in rig.stored().milestones
+        table = TaskRow.__table__  # type: ignore[attr-defined]
+        with rig.store.read() as conn:
+            row = conn.execute(select(table).where(table.c.remote_id == card["id"])).one()
+        assert row.milestone_id == f"label:{label['id']}"
+        self.assert_matches(rig)
+
+    def test_archived_cards_keep_their_lists_category(self, rig: Rig) -> None:
+        emulator = _state(rig.emulator)
+        archived = [c for b in emulator.boards.values() for c in b.cards.values() if c["closed"]]
+        assert archived
+        assert rig.pull().ok
+        stored = rig.stored().tasks
+        assert all(c["id"] in stored for c in archived)
+
+    def test_no_key_or_token_in_an_error(self, rig: Rig) -> None:
+        config = TrelloTrackerConfig.model_validate(
+            {"kind": "trello", "url": rig.server.base_url, "api_key_env": "K", "token_env": "T",
+             "boards": ["x"], "status_map": {"Done": "done"}}
+        )  # fmt: skip
+        session = TrelloSession("t", config, {"api_key_env": "secret-key-1", "token_env": "secret-token-1"})
+        try:
+            session.get("members/me")
+        except AuthError as exc:
+            assert "secret-key-1" not in str(exc) and "secret-token-1" not in str(exc) and "t:" in str(exc)
+        else:
+            raise AssertionError("wrong credentials were accepted")
+        finally:
+            session.close()
+
+
+# ---- the mapping's rules, on records shaped as the API gives them ---------------------------------------
+
+
+def _mapping(**tables: Any) -> TrelloMapping:
+    raw = {"kind": "trello", "api_key_env": "K", "token_env": "T", "boards": ["b"],
+           "status_map": {"To Do": "todo", "Doing": "in_progress", "Done": "done"}, **tables}  # fmt: skip
+    config: TrackerConfig = TrelloTrackerConfig.model_validate(raw)
+    assert isinstance(config, TrelloTrackerConfig)
+    board = BoardInfo("b", "Board", {"l1": "To Do", "l2": "Doing", "l3": "Done", "l4": "Launches"},
+                      {"g1": "M:Launch", "g2": "bug", "g3": "Launch"}, {"f1": "Value"})  # fmt: skip
+    return TrelloMapping("t", config, board)
+
+
+def _card(card_id: str, list_id: str = "l1", labels: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
+    return {"id": card_id, "name": f"card {card_id}", "idList": list_id, "idLabels": list(labels), **extra}
+
+
+def _move(action_id: str, card: str, before: str, after: str, minute: int) -> dict[str, Any]:
+    names = {"l1": "To Do", "l2": "Doing", "l3": "Done"}
+    return {"id": action_id, "type": "updateCard", "date": f"2026-05-01T10:{minute:02d}:00.000Z",
+            "data": {"card": {"id": card}, "listBefore": {"id": before, "name": names[before]},
+                     "listAfter": {"id": after, "name": names[after]}}}  # fmt: skip
+
+
+def test_history_follows_list_moves_and_a_malformed_card_is_skipped() -> None:
+    mapping = _mapping()
+    created = {"id": "a0", "type": "createCard", "date": "2026-05-01T09:00:00.000Z",
+               "data": {"card": {"id": "c1"}, "list": {"id": "l1", "name": "To Do"}}}  # fmt: skip
+    actions = [_move("a2", "c1", "l2", "l3", 5), _move("a1", "c1", "l1", "l2", 1), created]
+    cards = [_card("c1", "l3", ("g1", "g2")), {"name": "no id", "idList": "l1"}, _card("c2", "l4")]
+    mapped = mapping.map_cards(cards, {"c1": actions}, {})
+    (task,) = mapped.tasks
+    assert (task.category, task.milestone_id, task.labels) == ("done", "label:g1", ("M:Launch", "bug"))
+    assert [c.remote_id for c in mapped.changes] == ["a0", "a1", "a2"]
+    assert task.started == datetime(2026, 5, 1, 10, 1, tzinfo=UTC)
+    assert task.done == datetime(2026, 5, 1, 10, 5, tzinfo=UTC)
+    assert [s.key for s in mapped.skipped] == ["no id", "c2"]
+
+
+def test_a_list_milestone_and_a_labelled_task_find_each_other() -> None:
+    mapping = _mapping(milestones={"source": "list", "list": "Launches"}, fields={"value": "Value"})
+    milestone = _card("m1", "l4", customFieldItems=[{"idCustomField": "f1", "value": {"number": "8"}}])
+    milestone["name"] = "Launch"
+    mapped = mapping.map_cards([milestone, _card("c1", "l2", ("g3",))], {}, {})
+    assert [(m.remote_id, m.value, m.category) for m in mapped.milestones] == [
+        ("m1", 8.0, StatusCategory.TODO)
+    ]
+    assert [t.milestone_id for t in mapped.tasks] == ["m1"]
+    later = mapping.map_cards([_card("c2", "l1", ("g3",))], {}, mapped.list_milestones)
+    assert [t.milestone_id for t in later.tasks] == ["m1"]
+
+
+def test_session_counts_setup_apart() -> None:
+    with SandboxServer(TrelloEmulator()) as server:
+        config = TrelloTrackerConfig.model_validate(
+            {"kind": "trello", "url": server.base_url, "api_key_env": "K", "token_env": "T",
+             "boards": ["x"], "status_map": {"Done": "done"}}
+        )  # fmt: skip
+        session = TrelloSession("t", config, {"api_key_env": KEY, "token_env": TOKEN})
+        try:
+            with session.setup():
+                assert session.get("members/me")["id"]
+            assert session.batch(["/members/me", "/cards/000000000000000000000000"])[1] is None
+        finally:
+            session.close()
+    assert (session.setup_requests, session.requests) == (1, 1)

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bridge.config import TrackerConfig
-from bridge.connector import BuiltinConnector, Capability, Connector
+from bridge.connector import Capability, SessionConnector
 from bridge.domain import RemotePage
 from bridge.http import RetryPolicy
 from bridge_asana.config import AsanaTrackerConfig
 
+if TYPE_CHECKING:
+    from bridge_asana.pull import AsanaPuller
+
 __all__ = ["AsanaConnector", "AsanaTrackerConfig"]
 
 
-class AsanaConnector(BuiltinConnector):
+class AsanaConnector(SessionConnector):
     """Reads an Asana workspace: one stream per project (events-driven), goals as OKRs, a census."""
 
     kind = "asana"
@@ -24,35 +26,20 @@ class AsanaConnector(BuiltinConnector):
         Capability.PULL | Capability.PULL_HISTORY | Capability.PULL_DEPENDENCIES | Capability.PULL_OKRS
     )
     config_model: ClassVar[type[TrackerConfig]] = AsanaTrackerConfig
-
-    def __init__(self, name: str, config: TrackerConfig, secrets: Mapping[str, str], session: Any) -> None:
-        from bridge_asana.pull import AsanaPuller
-
-        super().__init__(name, config, secrets)
-        assert isinstance(config, AsanaTrackerConfig)
-        self.asana_config = config
-        self.session = session
-        try:
-            self.puller = AsanaPuller(name, config, session)
-        except BaseException:
-            session.close()
-            raise
+    puller: AsanaPuller
 
     @classmethod
-    def open(
-        cls,
-        name: str,
-        config: TrackerConfig,
-        secrets: Mapping[str, str],
-        *,
-        stop: threading.Event | None = None,
-    ) -> Connector:
+    def make_session(cls, name: str, config: Any, secrets: Mapping[str, str], policy: RetryPolicy) -> Any:
         """Connect, then read each project's sections and custom fields (counted as setup requests)."""
         from bridge_asana.session import AsanaSession
 
-        assert isinstance(config, AsanaTrackerConfig)
-        policy = RetryPolicy(stop_event=stop) if stop is not None else RetryPolicy()
-        return cls(name, config, secrets, AsanaSession(name, config, secrets, policy=policy))
+        return AsanaSession(name, config, secrets, policy=policy)
+
+    def make_puller(self, name: str, config: Any, session: Any) -> Any:
+        from bridge_asana.pull import AsanaPuller
+
+        self.asana_config: AsanaTrackerConfig = config
+        return AsanaPuller(name, config, session)
 
     def streams(self) -> Sequence[str]:
         """`goals` (when goals are read), then `project:<gid>` for each configured project."""
@@ -68,17 +55,6 @@ class AsanaConnector(BuiltinConnector):
                 return self.puller.pull_project(project, cursor, signpost, self.asana_config.lag)
         raise ValueError(f"the asana connector has no stream {stream!r}")
 
-    def census(self) -> Sequence[str]:
-        """Every task gid of every configured project (milestones included)."""
-        return self.puller.census()
-
     def stats(self) -> Mapping[str, int]:
         """HTTP requests (a Batch request counts once) and the Batch actions inside them."""
-        return {
-            "requests": self.session.requests,
-            "setup_requests": self.session.setup_requests,
-            "batch_actions": self.session.batch_actions,
-        }
-
-    def close(self) -> None:
-        self.session.close()
+        return {**super().stats(), "batch_actions": self.session.batch_actions}

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bridge.config import TrackerConfig
-from bridge.connector import BuiltinConnector, Capability, Connector, Discovery
+from bridge.connector import Capability, Discovery, SessionConnector
 from bridge.domain import RemotePage
 from bridge.http import RetryPolicy
 from bridge_jira.config import JiraTrackerConfig
 
+if TYPE_CHECKING:
+    from bridge_jira.pull import JiraPuller
+
 __all__ = ["JiraConnector", "JiraTrackerConfig"]
 
 
-class JiraConnector(BuiltinConnector):
+class JiraConnector(SessionConnector):
     kind = "jira"
     capabilities = (
         Capability.DISCOVER
@@ -26,30 +28,20 @@ class JiraConnector(BuiltinConnector):
         | Capability.PULL_OKRS
     )
     config_model: ClassVar[type[TrackerConfig]] = JiraTrackerConfig
-
-    def __init__(self, name: str, config: TrackerConfig, secrets: Mapping[str, str], session: Any) -> None:
-        from bridge_jira.pull import JiraPuller
-
-        super().__init__(name, config, secrets)
-        assert isinstance(config, JiraTrackerConfig)
-        self.jira_config = config
-        self.session = session
-        self.puller = JiraPuller(name, config, session)
+    puller: JiraPuller
 
     @classmethod
-    def open(
-        cls,
-        name: str,
-        config: TrackerConfig,
-        secrets: Mapping[str, str],
-        *,
-        stop: threading.Event | None = None,
-    ) -> Connector:
+    def make_session(cls, name: str, config: Any, secrets: Mapping[str, str], policy: RetryPolicy) -> Any:
+        """Connect: server info and the API user's time zone (counted as setup requests)."""
         from bridge_jira.client import JiraSession
 
-        assert isinstance(config, JiraTrackerConfig)
-        policy = RetryPolicy(stop_event=stop) if stop is not None else RetryPolicy()
-        return cls(name, config, secrets, JiraSession(name, config, secrets, policy=policy))
+        return JiraSession(name, config, secrets, policy=policy)
+
+    def make_puller(self, name: str, config: Any, session: Any) -> Any:
+        from bridge_jira.pull import JiraPuller
+
+        self.jira_config: JiraTrackerConfig = config
+        return JiraPuller(name, config, session)
 
     def discover(self) -> Discovery:
         """Projects, statuses, issue types, labels and custom fields, for writing the mapping."""
@@ -72,9 +64,3 @@ class JiraConnector(BuiltinConnector):
         if self.jira_config.milestones.source == "fix_version":
             ids.extend(m.remote_id for page in self.puller.pull_versions() for m in page.milestones)
         return ids
-
-    def stats(self) -> Mapping[str, int]:
-        return {"requests": self.session.requests, "setup_requests": self.session.setup_requests}
-
-    def close(self) -> None:
-        self.session.close()

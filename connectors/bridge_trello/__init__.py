@@ -2,55 +2,42 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bridge.config import TrackerConfig
-from bridge.connector import BuiltinConnector, Capability, Connector
+from bridge.connector import Capability, SessionConnector
 from bridge.domain import RemotePage
 from bridge.http import RetryPolicy
 from bridge_trello.config import TrelloTrackerConfig
 
+if TYPE_CHECKING:
+    from bridge_trello.pull import TrelloPuller
+
 __all__ = ["TrelloConnector", "TrelloTrackerConfig"]
 
 
-class TrelloConnector(BuiltinConnector):
+class TrelloConnector(SessionConnector):
     """Reads Trello boards: one stream per board (driven by its actions), and a census of cards."""
 
     kind = "trello"
     capabilities = Capability.PULL | Capability.PULL_HISTORY
     config_model: ClassVar[type[TrackerConfig]] = TrelloTrackerConfig
-
-    def __init__(self, name: str, config: TrackerConfig, secrets: Mapping[str, str], session: Any) -> None:
-        from bridge_trello.pull import TrelloPuller
-
-        super().__init__(name, config, secrets)
-        assert isinstance(config, TrelloTrackerConfig)
-        self.trello_config = config
-        self.session = session
-        try:
-            self.puller = TrelloPuller(name, config, session)
-        except BaseException:
-            session.close()
-            raise
+    puller: TrelloPuller
 
     @classmethod
-    def open(
-        cls,
-        name: str,
-        config: TrackerConfig,
-        secrets: Mapping[str, str],
-        *,
-        stop: threading.Event | None = None,
-    ) -> Connector:
+    def make_session(cls, name: str, config: Any, secrets: Mapping[str, str], policy: RetryPolicy) -> Any:
         """Connect, then read each board's lists, labels and custom fields (counted as setup requests)."""
         from bridge_trello.session import TrelloSession
 
-        assert isinstance(config, TrelloTrackerConfig)
-        policy = RetryPolicy(stop_event=stop) if stop is not None else RetryPolicy()
-        return cls(name, config, secrets, TrelloSession(name, config, secrets, policy=policy))
+        return TrelloSession(name, config, secrets, policy=policy)
+
+    def make_puller(self, name: str, config: Any, session: Any) -> Any:
+        from bridge_trello.pull import TrelloPuller
+
+        self.trello_config: TrelloTrackerConfig = config
+        return TrelloPuller(name, config, session)
 
     def streams(self) -> Sequence[str]:
         """`board:<id>` for each configured board, in the config's order."""
@@ -63,14 +50,3 @@ class TrelloConnector(BuiltinConnector):
             if stream == board_stream(board):
                 return self.puller.pull_board(board, cursor, signpost)
         raise ValueError(f"the trello connector has no stream {stream!r}")
-
-    def census(self) -> Sequence[str]:
-        """Every card id of every configured board, and the ids of label milestones."""
-        return self.puller.census()
-
-    def stats(self) -> Mapping[str, int]:
-        """HTTP requests (a batch request counts once), setup reads apart."""
-        return {"requests": self.session.requests, "setup_requests": self.session.setup_requests}
-
-    def close(self) -> None:
-        self.session.close()

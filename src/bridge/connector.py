@@ -243,3 +243,51 @@ class BuiltinConnector:
         from bridge.errors import FatalAPIError
 
         raise FatalAPIError(f"the {cls.kind} connector does not support {what} in this version")
+
+
+class SessionConnector(BuiltinConnector):
+    """A bundled connector built from a session (HTTP, limits, retries, counts) and a puller (streams).
+
+    Subclasses say how to make both; opening, census, request counts and closing are shared.
+    """
+
+    def __init__(self, name: str, config: TrackerConfig, secrets: Mapping[str, str], session: Any) -> None:
+        super().__init__(name, config, secrets)
+        self.session = session
+        try:
+            self.puller = self.make_puller(name, config, session)
+        except BaseException:
+            session.close()
+            raise
+
+    @classmethod
+    def open(
+        cls,
+        name: str,
+        config: TrackerConfig,
+        secrets: Mapping[str, str],
+        *,
+        stop: threading.Event | None = None,
+    ) -> Connector:
+        from bridge.http import RetryPolicy
+
+        if not isinstance(config, cls.config_model):
+            raise TypeError(f"{cls.kind} connector given a {type(config).__name__}")
+        policy = RetryPolicy(stop_event=stop) if stop is not None else RetryPolicy()
+        return cls(name, config, secrets, cls.make_session(name, config, secrets, policy))
+
+    @classmethod
+    def make_session(cls, name: str, config: Any, secrets: Mapping[str, str], policy: Any) -> Any:
+        raise NotImplementedError
+
+    def make_puller(self, name: str, config: Any, session: Any) -> Any:
+        raise NotImplementedError
+
+    def census(self) -> Sequence[str]:
+        return list(self.puller.census())
+
+    def stats(self) -> Mapping[str, int]:
+        return {"requests": self.session.requests, "setup_requests": self.session.setup_requests}
+
+    def close(self) -> None:
+        self.session.close()

@@ -16,8 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -27,7 +26,7 @@ import urllib3
 from asana.rest import ApiException
 
 from bridge.errors import RetriableAPIError
-from bridge.http import SECRETS, RateLimiter, RetryPolicy, error_for_status, redact
+from bridge.http import SECRETS, RateLimiter, RequestCounter, RetryPolicy, error_for_status, redact
 from bridge_asana.client import make_api_client
 from bridge_asana.config import AsanaTrackerConfig
 
@@ -75,7 +74,7 @@ class SyncTokenExpired(Exception):
         self.fresh = fresh
 
 
-class AsanaSession:
+class AsanaSession(RequestCounter):
     """A connected Asana workspace: SDK calls retried, rate limited, counted and translated."""
 
     def __init__(
@@ -95,11 +94,8 @@ class AsanaSession:
             # A burst of one keeps any 60-second window at Asana's 150 (plus the one in hand).
             rate, burst = DEFAULT_RATE, 1
         self.limiter = RateLimiter(rate, burst=burst, stop_event=self.policy.stop_event)
-        self.requests = 0
-        self.setup_requests = 0
+        super().__init__()
         self.batch_actions = 0
-        self._count_lock = threading.Lock()
-        self._in_setup = False
         token = secrets["token_env"]
         SECRETS.add(token)
         self.client = make_api_client(config.url, token, config.timeout.total_seconds())
@@ -109,21 +105,9 @@ class AsanaSession:
 
     # ---- bookkeeping ---------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def setup(self) -> Iterator[None]:
-        """Requests inside are counted as setup (sections, custom field settings)."""
-        previous, self._in_setup = self._in_setup, True
-        try:
-            yield
-        finally:
-            self._in_setup = previous
-
     def _count(self, batched: int) -> None:
+        self.count()
         with self._count_lock:  # stories are fetched on a prefetch thread while pages are stored
-            if self._in_setup:
-                self.setup_requests += 1
-            else:
-                self.requests += 1
             self.batch_actions += batched
 
     # ---- calls ---------------------------------------------------------------------------------------

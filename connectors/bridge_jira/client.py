@@ -11,8 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,7 +19,7 @@ import requests
 from jira import JIRA, JIRAError
 
 from bridge.errors import RetriableAPIError
-from bridge.http import SECRETS, RateLimiter, RetryPolicy, error_for_status, redact
+from bridge.http import SECRETS, RateLimiter, RequestCounter, RetryPolicy, error_for_status, redact
 from bridge_jira.config import JiraTrackerConfig
 
 log = logging.getLogger(__name__)
@@ -29,7 +28,7 @@ T = TypeVar("T")
 DEFAULT_RATE = 10.0  # requests a second: well inside what Jira Cloud tolerates for one user
 
 
-class JiraSession:
+class JiraSession(RequestCounter):
     """A connected Jira site: `get`/`post`/`put` JSON through the client's session, retried and counted."""
 
     def __init__(
@@ -45,10 +44,7 @@ class JiraSession:
         self.policy = policy or RetryPolicy()
         rate = config.max_requests_per_second or DEFAULT_RATE
         self.limiter = RateLimiter(rate, burst=max(1, int(rate)), stop_event=self.policy.stop_event)
-        self.requests = 0
-        self.setup_requests = 0
-        self._count_lock = threading.Lock()
-        self._in_setup = True
+        super().__init__(in_setup=True)
         token = secrets["token_env"]
         SECRETS.add(token)
         email = secrets.get("email_env")
@@ -71,20 +67,7 @@ class JiraSession:
         self._in_setup = False
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        with self._count_lock:  # pages are prefetched on another thread
-            if self._in_setup:
-                self.setup_requests += 1
-            else:
-                self.requests += 1
-
-    @contextlib.contextmanager
-    def setup(self) -> Iterator[None]:
-        """Requests inside are counted as setup (server info, fields, the user's time zone)."""
-        previous, self._in_setup = self._in_setup, True
-        try:
-            yield
-        finally:
-            self._in_setup = previous
+        self.count()
 
     def _is_cloud(self) -> bool:
         if self.config.flavour != "auto":

@@ -11,10 +11,8 @@ before py-trello sees it, Retry-After included. Each call then runs under `Retry
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -22,7 +20,7 @@ import requests
 from trello import ResourceUnavailable, TrelloClient
 
 from bridge.errors import APIError, RetriableAPIError
-from bridge.http import SECRETS, RateLimiter, RetryPolicy, error_for_status, redact
+from bridge.http import SECRETS, RateLimiter, RequestCounter, RetryPolicy, error_for_status, redact
 from bridge_trello.config import TrelloTrackerConfig
 from bridge_trello.transport import TRELLO_API, BaseURLAdapter
 
@@ -32,7 +30,7 @@ DEFAULT_RATE = 100 / 10.0  # Trello's published limit: 100 requests per 10 secon
 MAX_BATCH = 10  # GETs in one `batch` request (Trello refuses more)
 
 
-class TrelloSession:
+class TrelloSession(RequestCounter):
     """A connected Trello account: GETs retried, rate limited, counted and translated."""
 
     def __init__(
@@ -52,10 +50,7 @@ class TrelloSession:
             # A burst of one keeps any 10-second window at Trello's 100 (plus the one in hand).
             rate, burst = DEFAULT_RATE, 1
         self.limiter = RateLimiter(rate, burst=burst, stop_event=self.policy.stop_event)
-        self.requests = 0
-        self.setup_requests = 0
-        self._in_setup = False
-        self._count_lock = threading.Lock()
+        super().__init__()
         key, token = secrets["api_key_env"], secrets["token_env"]
         SECRETS.add(key, token)
         self.http = requests.Session()
@@ -66,22 +61,6 @@ class TrelloSession:
         self.client = TrelloClient(key, api_secret=token, http_service=self.http)
 
     # ---- bookkeeping ---------------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def setup(self) -> Iterator[None]:
-        """Requests inside are counted as setup (boards' lists, labels and custom fields)."""
-        previous, self._in_setup = self._in_setup, True
-        try:
-            yield
-        finally:
-            self._in_setup = previous
-
-    def _count(self) -> None:
-        with self._count_lock:
-            if self._in_setup:
-                self.setup_requests += 1
-            else:
-                self.requests += 1
 
     # ---- the response hook -------------------------------------------------------------------------
 
@@ -103,7 +82,7 @@ class TrelloSession:
 
         def attempt() -> Any:
             self.limiter.acquire()
-            self._count()
+            self.count()
             try:
                 return self.client.fetch_json(path, query_params=dict(params or {}))
             except APIError:

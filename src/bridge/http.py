@@ -9,6 +9,7 @@ Waits are interruptible (`stop_event`), so a daemon shutting down is not held by
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
@@ -253,3 +254,32 @@ def _put_final(queue: Queue[Any], closing: threading.Event, message: tuple[str, 
             return
         except Full:
             continue
+
+
+class RequestCounter:
+    """Requests a session made, with setup reads (server info, fields, lists) counted apart.
+
+    Thread-safe: pages are prefetched on another thread while the current one is stored.
+    """
+
+    def __init__(self, *, in_setup: bool = False) -> None:
+        self.requests = 0
+        self.setup_requests = 0
+        self._in_setup = in_setup
+        self._count_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def setup(self) -> Iterator[None]:
+        """Requests made inside are counted as setup."""
+        previous, self._in_setup = self._in_setup, True
+        try:
+            yield
+        finally:
+            self._in_setup = previous
+
+    def count(self) -> None:
+        with self._count_lock:
+            if self._in_setup:
+                self.setup_requests += 1
+            else:
+                self.requests += 1

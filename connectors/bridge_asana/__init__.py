@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bridge.config import TrackerConfig
-from bridge.connector import Capability, SessionConnector
+from bridge.connector import Capability, Discovery, SessionConnector
 from bridge.domain import RemotePage
 from bridge.http import RetryPolicy
 from bridge_asana.config import AsanaTrackerConfig
@@ -23,7 +23,11 @@ class AsanaConnector(SessionConnector):
 
     kind = "asana"
     capabilities = (
-        Capability.PULL | Capability.PULL_HISTORY | Capability.PULL_DEPENDENCIES | Capability.PULL_OKRS
+        Capability.DISCOVER
+        | Capability.PULL
+        | Capability.PULL_HISTORY
+        | Capability.PULL_DEPENDENCIES
+        | Capability.PULL_OKRS
     )
     config_model: ClassVar[type[TrackerConfig]] = AsanaTrackerConfig
     puller: AsanaPuller
@@ -40,6 +44,12 @@ class AsanaConnector(SessionConnector):
 
         self.asana_config: AsanaTrackerConfig = config
         return AsanaPuller(name, config, session)
+
+    def discover(self) -> Discovery:
+        """Workspaces and projects, sections, task subtypes, tags, custom fields, goals and time periods."""
+        from bridge_asana.discover import discover
+
+        return discover(self.session, self.asana_config)
 
     def streams(self) -> Sequence[str]:
         """`goals` (when goals are read), then `project:<gid>` for each configured project."""

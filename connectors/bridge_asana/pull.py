@@ -235,24 +235,7 @@ class AsanaPuller:
 
     def _collect(self, actions: Sequence[Action], gone: Sequence[int] = (404,)) -> list[list[Any] | None]:
         """Every record each listing action returns, following `next_page`; None where it found nothing."""
-        results: list[list[Any] | None] = [[] for _ in actions]
-        pending = list(enumerate(actions))
-        while pending:
-            batch, pending = pending[:10], pending[10:]
-            bodies = self.session.batch([a for _, a in batch], absent=gone)
-            for (index, action), body in zip(batch, bodies, strict=True):
-                bucket = results[index]
-                if body is None or bucket is None:
-                    results[index] = None
-                    continue
-                data = body.get("data") if isinstance(body, dict) else None
-                if not isinstance(data, list):
-                    raise FatalAPIError(f"{self.name}: unexpected answer to {action.describe()}")
-                bucket.extend(data)
-                offset = (body.get("next_page") or {}).get("offset")
-                if offset and offset != action.offset:
-                    pending.append((index, replace(action, offset=offset)))
-        return results
+        return self.session.collect(actions, absent=gone)
 
     # ---- goals ----------------------------------------------------------------------------------------
 

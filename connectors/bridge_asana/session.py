@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -25,7 +25,7 @@ import asana
 import urllib3
 from asana.rest import ApiException
 
-from bridge.errors import RetriableAPIError
+from bridge.errors import FatalAPIError, RetriableAPIError
 from bridge.http import SECRETS, RateLimiter, RequestCounter, RetryPolicy, error_for_status, redact
 from bridge_asana.client import make_api_client
 from bridge_asana.config import AsanaTrackerConfig
@@ -187,6 +187,30 @@ class AsanaSession(RequestCounter):
         for start in range(0, len(actions), MAX_BATCH):
             bodies.extend(self.batch(actions[start : start + MAX_BATCH], absent=absent))
         return bodies
+
+    def collect(
+        self, actions: Sequence[Action], *, absent: Collection[int] = (404,), follow: bool = True
+    ) -> list[list[Any] | None]:
+        """Every record each listing action returns, ten actions to a Batch request; None where an
+        action answered `absent`. With `follow`, `next_page` is followed to the end; else one page each."""
+        results: list[list[Any] | None] = [[] for _ in actions]
+        pending = list(enumerate(actions))
+        while pending:
+            batch, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
+            bodies = self.batch([a for _, a in batch], absent=absent)
+            for (index, action), body in zip(batch, bodies, strict=True):
+                bucket = results[index]
+                if body is None or bucket is None:
+                    results[index] = None
+                    continue
+                data = body.get("data") if isinstance(body, dict) else None
+                if not isinstance(data, list):
+                    raise FatalAPIError(f"{self.name}: unexpected answer to {action.describe()}")
+                bucket.extend(data)
+                offset = (body.get("next_page") or {}).get("offset") if follow else None
+                if offset and offset != action.offset:
+                    pending.append((index, replace(action, offset=offset)))
+        return results
 
     def _action_body(self, action: Action, result: Any, absent: Collection[int]) -> Any:
         status = int(result.get("status_code") or 0) if isinstance(result, dict) else 0

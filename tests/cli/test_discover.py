@@ -58,3 +58,90 @@ def test_discover_names_an_unset_variable(run_cli: object, monkeypatch: pytest.M
         "discover", "--kind", "jira", "--url", "https://x.example.com", "--token-env", "NOPE_TOKEN"
     )  # type: ignore[operator]
     assert result.exit_code == 2 and "NOPE_TOKEN" in result.stderr
+
+
+# ---- Asana ------------------------------------------------------------------------------------------------
+
+ASANA_ENV = "D_ASANA_TOKEN"
+BUDGET = "503"
+"""A workspace custom field that no project carries."""
+
+
+@pytest.fixture
+def asana_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
+    from bridge.sandbox.asana import AsanaEmulator
+    from tests.sandbox import test_asana as sandbox
+
+    seed = sandbox._seed()
+    seed["custom_fields"].append({"gid": BUDGET, "name": "Budget", "type": "number", "precision": 2})
+    monkeypatch.setenv(ASANA_ENV, sandbox.TOKEN)
+    with SandboxServer(AsanaEmulator.from_seed(seed)) as s:
+        yield s
+
+
+def _asana_token() -> str:
+    from tests.sandbox.test_asana import TOKEN as ASANA_TOKEN
+
+    return ASANA_TOKEN
+
+
+def test_asana_discover_from_flags_alone(
+    run_cli: object, asana_server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bridge_asana.session.DEFAULT_RATE", 1000.0)  # Asana's 150 a minute, lifted
+    flags = ["--kind", "asana", "--url", asana_server.base_url, "--token-env", ASANA_ENV]
+    result = run_cli("discover", *flags, "--json")  # type: ignore[operator]
+    assert result.exit_code == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["containers"] == [
+        ["100", "workspace: Acme"],
+        ["301", "project: Backlog"],
+        ["300", "project: Roadmap"],
+    ]
+    assert ["400", "Roadmap / To Do"] in found["statuses"] and ["410", "Backlog / Column 0"] in found[
+        "statuses"
+    ]
+    assert found["statuses"][-1][0] == "completed"
+    assert found["item_types"] == ["default_task", "milestone", "approval"]
+    assert found["labels"] == ["ui"]
+    fields = {f["id"]: (f["name"], f["type"]) for f in found["fields"]}
+    assert fields["501"] == ("Priority", "enum, 2 options: Low, High")
+    assert fields["500"] == ("Value", "number, precision 0")
+    assert fields[BUDGET] == ("Budget", "number, precision 2; on none of the projects listed")
+    extra = found["extra"]
+    assert extra["goals"] == "3 (FY26 2, FY27 1)"
+    assert extra["time_periods"].startswith("750 FY26 (2026-01-01 to 2026-12-31)")
+    assert extra["task_subtypes_sampled"].startswith("default_task 103, milestone 1, approval 0")
+    assert _asana_token() not in result.stdout + result.stderr
+
+
+def test_asana_discover_a_configured_tracker(
+    run_cli: object, asana_server: SandboxServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text(
+        f'[trackers.growth]\nkind = "asana"\nurl = "{asana_server.base_url}"\ntoken_env = "{ASANA_ENV}"\n'
+        'workspace = "100"\nprojects = ["300"]\nmax_requests_per_second = 100\n'
+        'status_map = { "To Do" = "todo", "completed" = "done" }\n'
+    )
+    result = run_cli("discover", "growth", "--config", str(config))  # type: ignore[operator]
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "100  workspace: Acme" in out and "300  project: Roadmap" in out and "Backlog" not in out
+    assert "400  To Do" in out and "402  Done" in out and "Column 0" not in out
+    assert "completed  any task marked complete" in out
+    assert "501  Priority  [enum, 2 options: Low, High]" in out
+    assert f"{BUDGET}  Budget  [number, precision 2; on none of the projects listed]" in out
+    assert "goals: 3 (FY26 2, FY27 1)" in out and "750 FY26" in out
+    assert _asana_token() not in out + result.stderr
+
+
+def test_asana_discover_with_a_wrong_token_names_the_tracker(
+    run_cli: object, asana_server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bridge_asana.session.DEFAULT_RATE", 1000.0)
+    monkeypatch.setenv(ASANA_ENV, "0/not-the-sandbox-token")
+    flags = ["--kind", "asana", "--url", asana_server.base_url, "--token-env", ASANA_ENV]
+    result = run_cli("discover", *flags)  # type: ignore[operator]
+    assert result.exit_code == 1 and "asana: the credentials were refused" in result.stderr
+    assert "not-the-sandbox-token" not in result.stdout + result.stderr

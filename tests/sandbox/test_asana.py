@@ -425,6 +425,57 @@ def test_custom_field_settings_and_definitions(client: Any) -> None:
     assert priority["type"] == "enum" and [o["name"] for o in priority["enum_options"]] == ["Low", "High"]
 
 
+def test_workspace_custom_fields() -> None:
+    seed = _seed()
+    seed["workspaces"].append({"gid": "101", "name": "Elsewhere"})
+    seed["custom_fields"].append({"gid": "503", "name": "Budget", "type": "number", "workspace": "101"})
+    with SandboxServer(AsanaEmulator.from_seed(seed)) as running:
+        client = make_api_client(running.base_url, TOKEN, timeout=10)
+        fields = asana.CustomFieldsApi(client)
+        listed = list(
+            fields.get_custom_fields_for_workspace(WS, {"opt_fields": "name,type,enum_options.name"})
+        )
+        assert [f["gid"] for f in listed] == [VALUE, PRIORITY, NOTE]
+        assert [o["name"] for o in listed[1]["enum_options"]] == ["Low", "High"]
+        assert _gids(fields.get_custom_fields_for_workspace("101", {"limit": 1})) == ["503"]
+        with pytest.raises(ApiException) as unknown:
+            list(fields.get_custom_fields_for_workspace("999", {}))
+        assert unknown.value.status == 404
+
+
+def test_time_periods_of_a_workspace(client: Any) -> None:
+    periods = asana.TimePeriodsApi(client)
+    listed = list(periods.get_time_periods(WS, {}))
+    assert [(p["gid"], p["display_name"]) for p in listed] == [(FY26, "FY26"), (FY27, "FY27")]
+    assert set(listed[0]) == {"gid", "resource_type", "display_name", "period", "start_on", "end_on"}
+    assert _gids(periods.get_time_periods(WS, {"start_on": "2026-01-01", "end_on": "2026-12-31"})) == [FY26]
+    full = periods.get_time_period(FY26, {})
+    assert full["period"] == "FY" and full["parent"] is None
+    with pytest.raises(ApiException) as missing:
+        list(periods.get_time_periods("", {}))
+    assert missing.value.status == 400 and "workspace" in _message(missing.value)
+
+
+def test_seeded_time_periods_keep_their_parent_and_workspace() -> None:
+    seed = {
+        "workspaces": [{"gid": "1", "name": "A"}, {"gid": "2", "name": "B"}],
+        "time_periods": [
+            {"gid": "10", "display_name": "FY27", "period": "FY", "start_on": "2027-01-01", "workspace": "2"},
+            {"gid": "11", "display_name": "Q1 FY27", "period": "Q1", "parent": "10", "workspace": "2"},
+        ],
+    }
+    emulator = AsanaEmulator.from_seed(seed)
+    with SandboxServer(emulator) as running:
+        periods = asana.TimePeriodsApi(make_api_client(running.base_url, TOKEN, timeout=10))
+        assert list(periods.get_time_periods("1", {})) == []
+        assert _gids(periods.get_time_periods("2", {})) == ["10", "11"]
+        assert periods.get_time_period("11", {})["parent"]["display_name"] == "FY27"
+    assert (
+        AsanaEmulator.from_seed(emulator.dump_state()).dump_state()["time_periods"]
+        == (emulator.dump_state()["time_periods"])
+    )
+
+
 def test_goals_and_supporting_relationships(client: Any) -> None:
     goals, relations = asana.GoalsApi(client), asana.GoalRelationshipsApi(client)
     assert _gids(goals.get_goals({"workspace": WS, "time_periods": FY26})) == [OBJECTIVE, KEY_RESULT]

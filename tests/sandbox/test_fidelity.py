@@ -667,6 +667,14 @@ def _asana_fields_and_tags(client: Any) -> None:
     assert [t["name"] for t in tags.get_tags({"workspace": WS})] == ["ui"]
 
 
+def _asana_workspace_fields_and_periods(client: Any) -> None:
+    fields = asana.CustomFieldsApi(client).get_custom_fields_for_workspace(WS, {"limit": 2})
+    assert [f["gid"] for f in fields] == [VALUE, PRIORITY, NOTE]  # two pages
+    periods = asana.TimePeriodsApi(client)
+    assert [p["gid"] for p in periods.get_time_periods(WS, {})] == [FY26]
+    assert periods.get_time_period(FY26, {})["display_name"] == "FY26"
+
+
 def _asana_task_writes(client: Any) -> None:
     tasks = asana.TasksApi(client)
     body = {"data": {"custom_fields": {PRIORITY: LOW, NOTE: "on track"}, "completed": True}}
@@ -782,6 +790,14 @@ ASANA_CASES: dict[str, tuple[Callable[[Any], None], set[str]]] = {
             "GET /custom_fields/{custom_field_gid}",
             "GET /workspaces/{workspace_gid}/tags",
             "GET /tags",
+        },
+    ),
+    "workspace-fields-and-periods": (
+        _asana_workspace_fields_and_periods,
+        {
+            "GET /workspaces/{workspace_gid}/custom_fields",
+            "GET /time_periods",
+            "GET /time_periods/{time_period_gid}",
         },
     ),
     "task-writes": (

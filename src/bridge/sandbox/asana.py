@@ -11,7 +11,7 @@ a reference may be `{"gid": "..."}` or a bare gid, unknown keys are ignored, tim
 
     workspaces          [{gid, name, is_organization}]
     users               [{gid, name, email}]          me: the token's user gid (default: the first user)
-    custom_fields       [{gid, name, type: number|text|enum|multi_enum|date, precision,
+    custom_fields       [{gid, name, type: number|text|enum|multi_enum|date, precision, workspace,
                           enum_options: [{gid, name, color, enabled}]}]
     tags                [{gid, name, color, notes, workspace}]
     projects            [{gid, name, workspace, archived, color, notes, created_at, modified_at,
@@ -33,10 +33,13 @@ a reference may be `{"gid": "..."}` or a bare gid, unknown keys are ignored, tim
                                    current_number_value, progress_source}}]
     goal_relationships  [{gid, supported_goal, supporting_resource, resource_subtype,
                           contribution_weight}]   (a goal's `parent` is shorthand for a subgoal link)
+    time_periods        [{gid, display_name, period, start_on, end_on, parent, workspace}]  (a goal's
+                        `time_period` adds its period to the goal's workspace too)
     attachments         [{gid, name, parent, url, resource_subtype: external}]
 
 A custom field used by a task but missing from its project's settings is added to them; a definition
-missing from `custom_fields` is taken from the task's own copy. `dump_state()` writes this same format
+missing from `custom_fields` is taken from the task's own copy. A custom field or time period without a
+`workspace` belongs to the first workspace. `dump_state()` writes this same format
 (with each section's task order), so a dump seeds an equal emulator.
 
 Endpoints
@@ -48,6 +51,7 @@ Endpoints
 `tasks/{gid}/subtasks|dependencies|dependents|stories|tags`, `tasks/{gid}/addTag|removeTag`,
 `tasks/{gid}/addDependencies|removeDependencies`, `tags?workspace=`, `workspaces/{gid}/tags` (GET, POST),
 `tags` (POST), `tags/{gid}`, `projects/{gid}/custom_field_settings`, `custom_fields/{gid}`,
+`workspaces/{gid}/custom_fields`, `time_periods?workspace=&start_on=&end_on=`, `time_periods/{gid}`,
 `goals?workspace=&time_periods=`, `goals/{gid}`, `goals/{gid}/parentGoals`,
 `goals/{gid}/addSupportingRelationship|removeSupportingRelationship`,
 `goal_relationships?supported_goal=`, `goal_relationships/{gid}`, `attachments` (POST multipart or form,
@@ -376,6 +380,8 @@ class AsanaState:
         self.dependents: dict[str, list[str]] = {}
         self.stories: dict[str, list[JSON]] = {}
         self.time_periods: dict[str, JSON] = {}
+        self.period_info: dict[str, JSON] = {}
+        """Per time period: its workspace and parent period (not part of a goal's embedded copy)."""
         self.goals: dict[str, JSON] = {}
         self.relationships: dict[str, JSON] = {}
         self.attachments: dict[str, JSON] = {}
@@ -657,6 +663,12 @@ class AsanaState:
             **copy.deepcopy(FIXED_GOAL_FIELDS),
         }
 
+    def render_period(self, gid: str) -> JSON:
+        """A time period's full record: its compact fields and its parent period (or null)."""
+        parent = self.period_info.get(gid, {}).get("parent")
+        known = self.time_periods.get(parent or "")
+        return {**self.time_periods[gid], "parent": dict(known) if known else None}
+
     def render_relationship(self, relation: JSON) -> JSON:
         return {**self.relationship_compact(relation), "supported_goal": self.ref(relation["supported_goal"])}
 
@@ -715,6 +727,8 @@ class AsanaState:
         self._load_tasks(seed.get("tasks") or [])
         self._order_sections(seed.get("sections") or [])
         self._load_stories(seed.get("stories") or {})
+        for period in seed.get("time_periods") or []:
+            self._add_period(period)
         self._load_goals(seed.get("goals") or [], seed.get("goal_relationships") or [])
         for attachment in seed.get("attachments") or []:
             self._add_attachment(attachment)
@@ -746,6 +760,7 @@ class AsanaState:
             "name": str(raw.get("name") or gid),
             "type": kind,
             "description": str(raw.get("description") or ""),
+            "workspace": gid_of(raw.get("workspace")) or self.default_workspace(),
             "enum_options": [],
         }
         if kind == "number":
@@ -984,15 +999,16 @@ class AsanaState:
 
     def add_goal(self, raw: JSON) -> JSON:
         gid = self.claim(raw.get("gid"))
+        workspace = gid_of(raw.get("workspace")) or self.default_workspace()
         period = raw.get("time_period")
         period_gid = None
         if isinstance(period, dict) or gid_of(period) is not None:
-            period_gid = self._add_period(period if isinstance(period, dict) else {"gid": period})
+            period_gid = self._add_period(period if isinstance(period, dict) else {"gid": period}, workspace)
         self.goals[gid] = {
             "gid": gid,
             "name": str(raw.get("name") or ""),
             "notes": str(raw.get("notes") or ""),
-            "workspace": gid_of(raw.get("workspace")) or self.default_workspace(),
+            "workspace": workspace,
             "owner": gid_of(raw.get("owner")),
             "status": raw.get("status"),
             "due_on": raw.get("due_on"),
@@ -1003,9 +1019,10 @@ class AsanaState:
         }
         return self.goals[gid]
 
-    def _add_period(self, raw: JSON) -> str:
+    def _add_period(self, raw: JSON, workspace: str | None = None) -> str:
         gid = self.claim(raw.get("gid"))
         known = self.time_periods.get(gid, {})
+        info = self.period_info.get(gid, {})
         self.time_periods[gid] = {
             "gid": gid,
             "resource_type": "time_period",
@@ -1013,6 +1030,13 @@ class AsanaState:
             "period": raw.get("period", known.get("period")),
             "start_on": raw.get("start_on", known.get("start_on")),
             "end_on": raw.get("end_on", known.get("end_on")),
+        }
+        self.period_info[gid] = {
+            "workspace": gid_of(raw.get("workspace"))
+            or info.get("workspace")
+            or workspace
+            or self.default_workspace(),
+            "parent": gid_of(raw.get("parent")) or info.get("parent"),
         }
         return gid
 
@@ -1575,7 +1599,10 @@ class AsanaState:
             "workspaces": [self.render_workspace(w) for w in self.workspaces.values()],
             "users": [self.render_user(u) for u in self.users.values()],
             "me": self.me,
-            "custom_fields": [self.render_field(f) for f in self.custom_fields.values()],
+            "custom_fields": [
+                {**self.render_field(f), "workspace": self.ref(f["workspace"])}
+                for f in self.custom_fields.values()
+            ],
             "tags": [self.render_tag(t) for t in self.tags.values()],
             "projects": [self.render_project(p) for p in self.projects.values()],
             "sections": [
@@ -1584,6 +1611,10 @@ class AsanaState:
             ],
             "tasks": [self.render_task(t) for t in self.tasks.values()],
             "stories": {g: [self.render_story(s) for s in stories] for g, stories in self.stories.items()},
+            "time_periods": [
+                {**self.render_period(g), "workspace": self.ref(self.period_info[g]["workspace"])}
+                for g in self.time_periods
+            ],
             "goals": [self.render_goal(g) for g in self.goals.values()],
             "goal_relationships": [self.render_relationship(r) for r in self.relationships.values()],
             "attachments": [self.render_attachment(a) for a in self.attachments.values()],
@@ -2054,7 +2085,37 @@ class AsanaEmulator(Emulator):
         definition = self.state.find(self.state.custom_fields, custom_field_gid)
         return self._one(request, self.state.render_field(definition))
 
-    # ---- goals ----------------------------------------------------------------------------------------
+    @route("GET", BASE + "/workspaces/{workspace_gid}/custom_fields")
+    def get_workspace_custom_fields(self, request: Request, workspace_gid: str) -> Any:
+        workspace = self.state.find(self.state.workspaces, workspace_gid)["gid"]
+        fields = [f for f in self.state.custom_fields.values() if f["workspace"] == workspace]
+        return self._page(request, fields, self._compact, self.state.render_field)
+
+    # ---- time periods and goals -------------------------------------------------------------------------
+
+    @route("GET", BASE + "/time_periods")
+    def get_time_periods(self, request: Request) -> Any:
+        workspace = self.state.find(self.state.workspaces, request.arg("workspace") or None, "workspace")
+        start_on, end_on = request.arg("start_on"), request.arg("end_on")
+        for name, value in (("start_on", start_on), ("end_on", end_on)):
+            if value:
+                try:
+                    date.fromisoformat(value)
+                except ValueError:
+                    raise asana_error(400, f"{name}: Not a valid date: {value}") from None
+        periods = [
+            dict(period)
+            for gid, period in self.state.time_periods.items()
+            if self.state.period_info[gid]["workspace"] == workspace["gid"]
+            and (not start_on or (period["start_on"] or "") >= start_on)
+            and (not end_on or (period["end_on"] or "9999") <= end_on)
+        ]
+        return self._page(request, periods, dict, lambda p: self.state.render_period(p["gid"]))
+
+    @route("GET", BASE + "/time_periods/{time_period_gid}")
+    def get_time_period(self, request: Request, time_period_gid: str) -> Any:
+        period = self.state.find(self.state.time_periods, time_period_gid)
+        return self._one(request, self.state.render_period(period["gid"]))
 
     @route("GET", BASE + "/goals")
     def get_goals(self, request: Request) -> Any:

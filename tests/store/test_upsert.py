@@ -113,7 +113,7 @@ def test_aware_datetimes_round_trip_as_utc(store: Store) -> None:
 
 
 def test_naive_datetimes_are_refused(store: Store) -> None:
-    with pytest.raises(StatementError, match="naive datetime"), store.write() as conn:
+    with pytest.raises((StatementError, ValueError), match="naive datetime"), store.write() as conn:
         upsert(conn, TASK, [_task(1, created=datetime(2026, 1, 1))])  # noqa: DTZ001
     assert _rows(store) == {}, "the failed transaction leaves nothing behind"
 
@@ -135,3 +135,11 @@ def test_status_changes_are_deduplicated_by_id(store: Store) -> None:
         assert upsert(conn, CHANGE, [change]) == 0
     with store.read() as conn:
         assert len(conn.execute(select(CHANGE)).all()) == 2
+
+
+def test_a_key_twice_in_one_call_keeps_the_last_row(store: Store) -> None:
+    """PostgreSQL cannot update one row twice in a statement; both stores keep the later row."""
+    with store.write() as conn:
+        upsert(conn, TASK, [_task(1), _task(2), _task(1, title="Task 1, later")])
+    rows = _rows(store)
+    assert set(rows) == {"10001", "10002"} and rows["10001"]["title"] == "Task 1, later"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, or_, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -174,8 +174,14 @@ def upsert(
     columns = list(rows[0].keys())
     compared = [name for name in columns if name not in keys and name != stamp]
     dialect = conn.dialect.name
-    insert_fn: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
-    stmt = insert_fn(table)
+    if dialect == "sqlite":
+        return _sqlite_upsert(conn, table, rows, keys, columns, compared)
+    # PostgreSQL refuses to update one row twice in a statement (CardinalityViolation) where SQLite
+    # lets the later row win: keep the last row for each key, as SQLite ends up with.
+    by_key = {tuple(row[name] for name in keys): row for row in rows}
+    if len(by_key) < len(rows):
+        rows = list(by_key.values())
+    stmt = postgresql.insert(table)
     updates = {name: stmt.excluded[name] for name in columns if name not in keys}
     if updates:
         changed = [table.c[name].is_distinct_from(stmt.excluded[name]) for name in compared]
@@ -183,15 +189,59 @@ def upsert(
         stmt = stmt.on_conflict_do_update(index_elements=keys, set_=updates, where=where)
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-    # SQLite reports executemany's rowcount faithfully and executemany is its fastest path; psycopg
-    # does not sum rowcounts through SQLAlchemy, so PostgreSQL counts the rows RETURNING hands back
-    # (batched by SQLAlchemy's insertmanyvalues, its fastest path there).
-    counted = stmt.returning(table.c[keys[0]]) if dialect == "postgresql" else stmt
+    # psycopg does not sum rowcounts through SQLAlchemy, so PostgreSQL counts the rows RETURNING hands
+    # back (batched by SQLAlchemy's insertmanyvalues, its fastest path there).
+    counted = stmt.returning(table.c[keys[0]])
     total = 0
     for start in range(0, len(rows), UPSERT_CHUNK):
-        chunk = list(rows[start : start + UPSERT_CHUNK])
-        result = conn.execute(counted, chunk)
-        total += len(result.all()) if dialect == "postgresql" else max(result.rowcount, 0)
+        total += len(conn.execute(counted, list(rows[start : start + UPSERT_CHUNK])).all())
+    return total
+
+
+def _sqlite_upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    keys: list[str],
+    columns: list[str],
+    compared: list[str],
+) -> int:
+    """SQLite's path: one statement text, rows as tuples straight to the driver's executemany.
+
+    Each value still goes through its column type's bind processor (so `UTCDateTime` refuses naive
+    datetimes and `JSONList` writes its JSON), but without SQLAlchemy's per-row parameter handling,
+    which costs more than SQLite's own work. `IS NOT` is SQLite's null-safe "is distinct from";
+    executemany's rowcount counts the rows inserted or changed, not those left alone.
+    """
+    dialect = conn.dialect
+    processors = [table.c[name].type.bind_processor(dialect) for name in columns]
+    quoted = [dialect.identifier_preparer.quote(name) for name in columns]
+    name_of = dict(zip(columns, quoted, strict=True))
+    target = dialect.identifier_preparer.format_table(table)
+    sql = f"INSERT INTO {target} ({', '.join(quoted)}) VALUES ({', '.join('?' for _ in columns)})"
+    conflict = ", ".join(name_of[k] for k in keys)
+    updates = [name_of[name] for name in columns if name not in keys]
+    if updates:
+        assignments = ", ".join(f"{q} = excluded.{q}" for q in updates)
+        sql += f" ON CONFLICT ({conflict}) DO UPDATE SET {assignments}"
+        if compared:
+            sql += " WHERE " + " OR ".join(
+                f"{target}.{name_of[n]} IS NOT excluded.{name_of[n]}" for n in compared
+            )
+    else:
+        sql += f" ON CONFLICT ({conflict}) DO NOTHING"
+    converting = [(i, proc) for i, proc in enumerate(processors) if proc is not None]
+    prepared = []
+    for row in rows:
+        values = [row[name] for name in columns]
+        for i, proc in converting:
+            if values[i] is not None:
+                values[i] = proc(values[i])
+        prepared.append(tuple(values))
+    total = 0
+    for start in range(0, len(prepared), UPSERT_CHUNK):
+        result = conn.exec_driver_sql(sql, prepared[start : start + UPSERT_CHUNK])
+        total += max(result.rowcount, 0)
     return total
 
 

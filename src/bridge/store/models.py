@@ -139,10 +139,9 @@ class StatusChangeRow(SQLModel, table=True):
     """
 
     __tablename__ = "status_change"
-    __table_args__ = (
-        CheckConstraint(f"to_category {CATEGORY_CHECK}", name="ck_status_change_to"),
-        Index("ix_status_change_item", "source", "item_id", "at"),
-    )
+    # No index besides the primary key: the table is written in bulk on every pull and read in bulk by
+    # the analysis; an index by item cost a random B-tree insert per row (migration 0002).
+    __table_args__ = (CheckConstraint(f"to_category {CATEGORY_CHECK}", name="ck_status_change_to"),)
 
     source: str = Field(primary_key=True, max_length=64)
     remote_id: str = Field(primary_key=True, max_length=255)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from bridge.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = ROOT / "config.example.toml"
 PG_ADMIN_URL = os.environ.get("BRIDGE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_TEST_TIMEZONE = "Asia/Kathmandu"
+"""The session zone of each fresh test database: +05:45, so a timestamp read or written as local shows."""
 
 
 @dataclass
@@ -76,6 +79,35 @@ def pg_url(pg_available: None) -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@contextmanager
+def fresh_pg_database(timezone: str = PG_TEST_TIMEZONE) -> Iterator[str]:
+    """A uniquely named empty database (`bridge_test_<hex>`) whose sessions run in `timezone`; its URL.
+
+    Dropped afterwards, even with connections still open (a killed process's, say).
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"bridge_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f"ALTER DATABASE \"{name}\" SET timezone TO '{timezone}'"))
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_database_url(pg_available: None) -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database of its own, dropped afterwards."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture

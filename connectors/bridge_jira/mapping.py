@@ -55,6 +55,14 @@ def parse_time(text: Any) -> datetime | None:
         return None
     if not isinstance(text, str):
         raise MalformedIssue(f"timestamp {text!r} is not a string")
+    try:  # the common case: Python reads Jira's `-0500` offsets itself
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        if parsed.tzinfo is None:
+            raise MalformedIssue(f"timestamp {text!r} has no offset")
+        return parsed.astimezone(UTC)
     value = text.strip()
     if len(value) >= 5 and value[-5] in "+-" and value[-3] != ":":
         value = f"{value[:-2]}:{value[-2:]}"
@@ -96,6 +104,18 @@ class JiraMapping:
     due_field: str | None = None
     okr_target_field: str | None = None
     okr_current_field: str | None = None
+    _categories: dict[tuple[str | None, str | None], StatusCategory | None] = field(
+        default_factory=dict, init=False, repr=False
+    )
+
+    def _status_category(self, status_id: str | None, name: str | None) -> StatusCategory | None:
+        """`status_category`, remembered: a site has a few dozen statuses and millions of moves."""
+        key = (status_id, name)
+        try:
+            return self._categories[key]
+        except KeyError:
+            found = self._categories[key] = status_category(self.config, status_id, name)
+            return found
 
     def map_issues(self, issues: list[dict[str, Any]]) -> Mapped:
         out = Mapped()
@@ -182,7 +202,7 @@ class JiraMapping:
         if not isinstance(status, dict) or not status.get("id"):
             raise MalformedIssue("status is missing")
         status_id, name = str(status["id"]), str(status.get("name") or "")
-        category = status_category(self.config, status_id, name)
+        category = self._status_category(status_id, name)
         if category is None and fallback:
             category = JIRA_CATEGORY.get(
                 str((status.get("statusCategory") or {}).get("key")), StatusCategory.TODO
@@ -224,7 +244,7 @@ class JiraMapping:
         raw_status, category = self._category(fields.get("status"), fallback=False)
         changes = self._changes(issue_id, raw)
         flow = flow_times([(c.at, c.to_category) for c in changes], current=category)
-        started = next((c.at for c in sorted(changes, key=lambda c: c.at) if c.to_category.started), None)
+        started = next((c.at for c in changes if c.to_category.started), None)  # changes are in time order
         task = Task(
             source=self.source,
             remote_id=issue_id,
@@ -258,37 +278,33 @@ class JiraMapping:
     def _changes(self, issue_id: str, raw: dict[str, Any]) -> list[StatusChange]:
         histories = (raw.get("changelog") or {}).get("histories") or []
         changes = []
+        source, category_of = self.source, self._status_category
         for history in histories:
-            at = parse_time(history.get("created"))
-            if at is None:
-                raise MalformedIssue(f"history {history.get('id')} has no time")
-            for item in history.get("items") or []:
-                if item.get("fieldId", item.get("field")) != "status" and item.get("field") != "status":
+            for item in history.get("items") or ():
+                if item.get("field") != "status" and item.get("fieldId") != "status":
                     continue
-                change = self._change(issue_id, str(history["id"]), at, item)
-                if change is not None:
-                    changes.append(change)
-        changes.sort(key=lambda c: (c.at, c.remote_id))
+                to_id, to_name = _str(item.get("to")), _str(item.get("toString"))
+                to_category = category_of(to_id, to_name)
+                if to_category is None:
+                    continue  # a move into a status the mapping does not know tells nothing about flow
+                at = parse_time(history.get("created"))
+                if at is None:
+                    raise MalformedIssue(f"history {history.get('id')} has no time")
+                from_id, from_name = _str(item.get("from")), _str(item.get("fromString"))
+                changes.append(
+                    StatusChange(
+                        source=source,
+                        remote_id=f"{history['id']}:status",
+                        item_id=issue_id,
+                        at=at,
+                        from_status=from_id or from_name,
+                        to_status=to_id or str(to_name),
+                        from_category=category_of(from_id, from_name),
+                        to_category=to_category,
+                    )
+                )
+        changes.sort(key=_change_order)
         return changes
-
-    def _change(
-        self, issue_id: str, history_id: str, at: datetime, item: dict[str, Any]
-    ) -> StatusChange | None:
-        to_id, to_name = item.get("to"), item.get("toString")
-        to_category = status_category(self.config, _str(to_id), _str(to_name))
-        if to_category is None:
-            return None  # a move into a status the mapping does not know tells nothing about flow
-        from_id, from_name = item.get("from"), item.get("fromString")
-        return StatusChange(
-            source=self.source,
-            remote_id=f"{history_id}:status",
-            item_id=issue_id,
-            at=at,
-            from_status=_str(from_id) or _str(from_name),
-            to_status=_str(to_id) or str(to_name),
-            from_category=status_category(self.config, _str(from_id), _str(from_name)),
-            to_category=to_category,
-        )
 
     def _blockers(self, issue_id: str, fields: dict[str, Any]) -> list[Dependency]:
         found = []
@@ -339,6 +355,10 @@ def _kr_ref(target: str) -> Ref:
         source, remote_id = target.split(":", 1)
         return Ref(source, remote_id)
     return Ref(CONFIG_SOURCE, target)
+
+
+def _change_order(change: StatusChange) -> tuple[datetime, str]:
+    return change.at, change.remote_id
 
 
 def _name(value: Any) -> Any:

@@ -206,10 +206,18 @@ class AnalyticsConfig(Section):
     bottleneck_test: Literal["bootstrap", "mann_whitney"] = "bootstrap"
     bottleneck_confidence: float = Field(default=0.95, ge=0.5, lt=1.0)
     max_milestones_in_progress: int = Field(default=3, ge=1)
+    bootstrap_runs: int = Field(default=2000, ge=100, le=100_000)
+    """Resamples behind the bootstrap interval of `bottleneck_test = "bootstrap"`."""
     forecast_runs: int = Field(default=2000, ge=100, le=100_000)
-    at_risk_below: float = Field(default=0.7, gt=0, le=1)
-    """A milestone is at risk when its chance of finishing by its due date is below this."""
+    forecast_window: Duration = timedelta(days=90)
+    """Daily throughput over this many days before now feeds the Monte Carlo forecasts."""
+    seed: int = 0
+    """Seeds the bootstrap and the forecasts, so the same store gives the same report."""
+    at_risk_below: float = Field(default=0.85, gt=0, le=1)
+    """A milestone is at risk when its chance of finishing by its due date is below this (0.85: the
+    85th-percentile finish date is after the due date)."""
     suggest_min_score: float = Field(default=0.25, ge=0, le=1)
+    """OKR suggestions below this text-similarity score (cosine, 0 to 1) are not shown."""
 
 
 class PushConfig(Section):

@@ -156,7 +156,8 @@ class StatusChange:
     to_category: StatusCategory
 
     def __post_init__(self) -> None:
-        _utc_fields(self, "at")
+        if self.at.tzinfo is not UTC:  # histories hold millions of these: the common case stays cheap
+            object.__setattr__(self, "at", require_utc(self.at, "StatusChange.at"))
 
 
 @dataclass(frozen=True, slots=True)

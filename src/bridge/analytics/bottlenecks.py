@@ -1,0 +1,387 @@
+"""Where work is slow and where it waits: cycle times per team and work type, bottleneck verdicts with
+their evidence, time in each status, and ageing work in progress.
+
+A work type is a bottleneck in its team when, over items finished within the window, its median cycle
+time is at least `bottleneck_ratio` times that of the team's other work, both sides have at least
+`bottleneck_min_sample` items, and the difference holds up: a one-sided Mann-Whitney test at
+`bottleneck_confidence`, or the lower end of a bootstrap interval of the ratio of medians above 1.
+Verdicts are weighted by how much later work the type's items block through dependency links.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bridge.analytics.snapshot import Index, Key, Step, first_start
+from bridge.analytics.stats import (
+    bootstrap_ratio_lower,
+    mann_whitney_greater,
+    median,
+    percentile,
+    ratio,
+)
+from bridge.config import AnalyticsConfig
+from bridge.domain import Dependency, FlowTimes, Ref, StatusCategory, Task
+
+DAY = 86400.0
+GroupKey = tuple[str, str | None]
+"""(team, work type); work of no type is None."""
+
+
+def days(span: timedelta) -> float:
+    return span.total_seconds() / DAY
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    count: int
+    median_days: float
+    percentile_days: float
+
+
+def distribution(values: Iterable[float], pct: float) -> Distribution | None:
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    return Distribution(len(ordered), median(ordered), percentile(ordered, pct))
+
+
+@dataclass(frozen=True, slots=True)
+class AgeingItem:
+    task: Ref
+    key: str
+    status: str | None
+    age_days: float
+    limit_days: float
+    basis: str
+    """Whose percentile the age is held against: `work type` or, with too few of those, `team`."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkTypeStats:
+    team: str
+    work_type: str | None
+    finished: int
+    in_progress: int
+    cycle_time: Distribution | None
+    active_time: Distribution | None
+    ageing: tuple[AgeingItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    team: str
+    work_type: str
+    bottleneck: bool
+    sample: int
+    other_sample: int
+    median_days: float | None
+    other_median_days: float | None
+    ratio: float | None
+    test: str
+    p_value: float | None
+    lower_bound: float | None
+    """Bootstrap: the lower end of the one-sided interval of the ratio of medians."""
+    blocks: int
+    """Distinct later tasks that wait, directly or through others, on this type's items."""
+    blocked_share: float
+    weight: float
+    """Ratio scaled up by the share of the team's work it blocks; orders the bottlenecks."""
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusTime:
+    team: str
+    status: str
+    category: StatusCategory
+    days: float
+    items: int
+    share: float
+    """Of the team's in-flight time within the window."""
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """One finished task's figures, in days."""
+
+    task: Key
+    cycle: float
+    active: float
+
+
+def finished_flows(index: Index, now: datetime, window: timedelta) -> dict[GroupKey, list[Flow]]:
+    """Tasks finished within the window, by team and work type."""
+    since = now - window
+    groups: defaultdict[GroupKey, list[Flow]] = defaultdict(list)
+    for key, flow in index.flows.items():
+        if since <= flow.finished <= now:
+            task = index.tasks[key]
+            groups[(index.team_of(task), task.work_type)].append(_flow(key, flow))
+    return dict(groups)
+
+
+def _flow(key: Key, flow: FlowTimes) -> Flow:
+    return Flow(key, days(flow.cycle_time), days(flow.active_time))
+
+
+def work_type_stats(index: Index, now: datetime, settings: AnalyticsConfig) -> list[WorkTypeStats]:
+    """Cycle and active time per team and work type, with the open items older than is usual."""
+    groups = finished_flows(index, now, settings.window)
+    pct = settings.percentile
+    cycle = {key: distribution((f.cycle for f in flows), pct) for key, flows in groups.items()}
+    team_cycle: dict[str, Distribution | None] = {}
+    by_team: defaultdict[str, list[float]] = defaultdict(list)
+    for (team, _), flows in groups.items():
+        by_team[team].extend(f.cycle for f in flows)
+    for team, values in by_team.items():
+        team_cycle[team] = distribution(values, pct)
+    open_items = _open_started(index)
+    stats = []
+    for key in sorted(set(groups) | set(open_items), key=_group_order):
+        team, work_type = key
+        limit, basis = _age_limit(cycle.get(key), team_cycle.get(team), settings.bottleneck_min_sample)
+        ageing = []
+        for task, started, status in open_items.get(key, ()):
+            age = days(now - started)
+            if limit is not None and age > limit:
+                ageing.append(
+                    AgeingItem(Ref(task.source, task.remote_id), task.key, status, age, limit, basis)
+                )
+        ageing.sort(key=lambda a: (-a.age_days, a.key))
+        flows = groups.get(key, [])
+        stats.append(
+            WorkTypeStats(
+                team=team,
+                work_type=work_type,
+                finished=len(flows),
+                in_progress=len(open_items.get(key, ())),
+                cycle_time=cycle.get(key),
+                active_time=distribution((f.active for f in flows), pct),
+                ageing=tuple(ageing),
+            )
+        )
+    return stats
+
+
+def _group_order(key: GroupKey) -> tuple[str, int, str]:
+    return (key[0], 1 if key[1] is None else 0, key[1] or "")
+
+
+def _age_limit(
+    own: Distribution | None, team: Distribution | None, min_sample: int
+) -> tuple[float | None, str]:
+    if own is not None and own.count >= min_sample:
+        return own.percentile_days, "work type"
+    if team is not None and team.count >= min_sample:
+        return team.percentile_days, "team"
+    return None, "too few finished items"
+
+
+def _open_started(index: Index) -> dict[GroupKey, list[tuple[Task, datetime, str | None]]]:
+    """Tasks in progress or waiting now, with when they first started."""
+    found: defaultdict[GroupKey, list[tuple[Task, datetime, str | None]]] = defaultdict(list)
+    empty: list[Step] = []
+    for key, task in index.tasks.items():
+        if not task.category.started:
+            continue
+        started = first_start(task, index.steps.get(key, empty))
+        if started is not None:
+            found[(index.team_of(task), task.work_type)].append((task, started, task.raw_status))
+    return dict(found)
+
+
+# --- verdicts ----------------------------------------------------------------------------------------
+
+
+def blocked_later_work(
+    sources: Mapping[GroupKey, Sequence[Key]], dependencies: Iterable[Dependency], known: Mapping[Key, Task]
+) -> dict[GroupKey, int]:
+    """For each group, the distinct tasks reachable from its items along `blocker -> blocked` links."""
+    blocked: defaultdict[Key, list[Key]] = defaultdict(list)
+    for dep in dependencies:
+        target = (dep.source, dep.blocked_id)
+        if target in known:
+            blocked[(dep.source, dep.blocker_id)].append(target)
+    counts: dict[GroupKey, int] = {}
+    for group, starts in sources.items():
+        reached: set[Key] = set()
+        frontier = [r for r in starts if r in blocked]
+        while frontier:
+            following = []
+            for item in frontier:
+                for nxt in blocked.get(item, ()):
+                    if nxt not in reached:
+                        reached.add(nxt)
+                        following.append(nxt)
+            frontier = following
+        counts[group] = len(reached)
+    return counts
+
+
+def judge(
+    index: Index, dependencies: Iterable[Dependency], now: datetime, settings: AnalyticsConfig
+) -> list[Verdict]:
+    """A verdict for every typed work type with finished items in the window, bottlenecks first."""
+    groups = finished_flows(index, now, settings.window)
+    members = _members(index, now, settings.window)
+    blocks = blocked_later_work(members, dependencies, index.tasks)
+    team_size: defaultdict[str, int] = defaultdict(int)
+    for (team, _), refs in members.items():
+        team_size[team] += len(refs)
+    by_team: defaultdict[str, list[GroupKey]] = defaultdict(list)
+    for key in groups:
+        by_team[key[0]].append(key)
+    verdicts = []
+    for team, keys in by_team.items():
+        cycles = {key: sorted(f.cycle for f in groups[key]) for key in keys}
+        for key in keys:
+            if key[1] is None:
+                continue
+            other = sorted(v for k in keys if k != key for v in cycles[k])
+            share = blocks.get(key, 0) / team_size[team] if team_size[team] else 0.0
+            verdicts.append(_verdict(team, key[1], cycles[key], other, blocks.get(key, 0), share, settings))
+    verdicts.sort(key=lambda v: (not v.bottleneck, -v.weight, v.team, v.work_type))
+    return verdicts
+
+
+def _members(index: Index, now: datetime, window: timedelta) -> dict[GroupKey, list[Key]]:
+    """Each group's items that count for blocking: open now, or finished within the window."""
+    since = now - window
+    found: defaultdict[GroupKey, list[Key]] = defaultdict(list)
+    for key, task in index.tasks.items():
+        flow = index.flows.get(key)
+        if task.category is not StatusCategory.DONE or (flow is not None and since <= flow.finished <= now):
+            found[(index.team_of(task), task.work_type)].append(key)
+    return dict(found)
+
+
+def _verdict(
+    team: str,
+    work_type: str,
+    sample: list[float],
+    other: list[float],
+    blocks: int,
+    share: float,
+    settings: AnalyticsConfig,
+) -> Verdict:
+    need = settings.bottleneck_min_sample
+    evidence = []
+    own_median = median(sample) if sample else None
+    other_median = median(other) if other else None
+    found_ratio = (
+        ratio(own_median, other_median) if own_median is not None and other_median is not None else None
+    )
+    evidence.append(f"{len(sample)} finished in the window (at least {need} needed)")
+    if other_median is None:
+        evidence.append("the team finished no other work in the window to compare with")
+    else:
+        evidence.append(
+            f"{len(other)} of the team's other items finished in the window (at least {need} needed)"
+        )
+        evidence.append(
+            f"median cycle time {own_median:.2f} d against {other_median:.2f} d for the team's other work: "
+            f"ratio {found_ratio:.2f} (bottleneck from {settings.bottleneck_ratio:g})"
+        )
+    enough = len(sample) >= need and len(other) >= need
+    slower = found_ratio is not None and found_ratio >= settings.bottleneck_ratio
+    p_value = lower = None
+    holds = False
+    alpha = 1.0 - settings.bottleneck_confidence
+    if enough and slower:
+        if settings.bottleneck_test == "mann_whitney":
+            p_value = mann_whitney_greater(sample, other)
+            holds = p_value < alpha
+            evidence.append(
+                f"Mann-Whitney one-sided p = {p_value:.4f} ({'below' if holds else 'not below'} {alpha:.2f})"
+            )
+        else:
+            # seeded by the figures, not the names, so renaming a work type changes nothing
+            rng = random.Random(f"{settings.seed}|{len(sample)}|{len(other)}|{sum(sample)!r}|{sum(other)!r}")
+            lower = bootstrap_ratio_lower(
+                sample, other, settings.bottleneck_confidence, settings.bootstrap_runs, rng
+            )
+            holds = lower > 1.0
+            evidence.append(
+                f"bootstrap {settings.bottleneck_confidence:.0%} lower bound of the ratio of medians "
+                f"{lower:.2f} ({'above' if holds else 'not above'} 1, {settings.bootstrap_runs} resamples)"
+            )
+    evidence.append(f"blocks {blocks} later tasks ({share:.0%} of the team's current and recent work)")
+    bottleneck = enough and slower and holds
+    weight = (found_ratio if found_ratio is not None else 0.0) * (1.0 + share)
+    return Verdict(
+        team=team,
+        work_type=work_type,
+        bottleneck=bottleneck,
+        sample=len(sample),
+        other_sample=len(other),
+        median_days=own_median,
+        other_median_days=other_median,
+        ratio=found_ratio,
+        test=settings.bottleneck_test,
+        p_value=p_value,
+        lower_bound=lower,
+        blocks=blocks,
+        blocked_share=share,
+        weight=weight,
+        evidence=tuple(evidence),
+    )
+
+
+# --- time in status ----------------------------------------------------------------------------------
+
+
+def time_in_status(index: Index, now: datetime, window: timedelta) -> list[StatusTime]:
+    """Time items spent in each raw status between starting and finishing, within the window.
+
+    An open item's current status counts up to now. Time before an item first started (the backlog)
+    and time in `done` statuses are left out: this is where work in flight spends its time.
+    """
+    since = now - window
+    totals: defaultdict[tuple[str, str], float] = defaultdict(float)
+    visitors: defaultdict[tuple[str, str], set[Key]] = defaultdict(set)
+    categories: dict[tuple[str, str], StatusCategory] = {}
+    for key, steps in index.steps.items():
+        task = index.tasks.get(key)
+        if task is None:
+            continue
+        flow = index.flows.get(key)
+        if task.category is StatusCategory.DONE and (flow is None or flow.finished < since):
+            continue
+        team = index.team_of(task)
+        started = False
+        last = len(steps) - 1
+        open_until = now if task.category is not StatusCategory.DONE else None
+        for i, (at, status, category) in enumerate(steps):
+            started = started or category.started
+            if not started or category is StatusCategory.DONE:
+                continue
+            end = steps[i + 1][0] if i < last else (open_until or at)
+            spent = (min(end, now) - max(at, since)).total_seconds()
+            if spent <= 0:
+                continue
+            slot = (team, status)
+            totals[slot] += spent / DAY
+            visitors[slot].add(key)
+            categories[slot] = category
+    team_totals: defaultdict[str, float] = defaultdict(float)
+    for (team, _), spent in totals.items():
+        team_totals[team] += spent
+    order = {category: i for i, category in enumerate(StatusCategory)}
+    rows = [
+        StatusTime(
+            team,
+            status,
+            categories[(team, status)],
+            spent,
+            len(visitors[(team, status)]),
+            spent / team_totals[team],
+        )
+        for (team, status), spent in totals.items()
+    ]
+    rows.sort(key=lambda r: (r.team, order[r.category], -r.days, r.status))
+    return rows

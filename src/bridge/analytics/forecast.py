@@ -1,0 +1,262 @@
+"""Monte Carlo forecasts: when each open milestone is likely to finish, from its teams' throughput.
+
+Each team's history gives a daily throughput sample: how many of its tasks finished on each of the
+last `forecast_window` days (quiet days count as zero). A trial replays randomly drawn days until the
+team has finished all its open milestone work, taken in rank order; a milestone is finished on the day
+its last remaining task in that team's queue is. Teams draw from their own seeded generators, so a
+milestone spread over several teams finishes when the slowest does, and the chance that it is done by
+day d is the product of each team's chance. P50 and the configured percentile come from that
+distribution; a milestone is at risk when its chance of finishing by the due date is below
+`at_risk_below`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from array import array
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import accumulate, islice, repeat
+
+from bridge.analytics.ranks import Rank
+from bridge.analytics.snapshot import Index, Key
+from bridge.config import AnalyticsConfig
+from bridge.domain import Ref, StatusCategory, Task
+
+HORIZON_DAYS = 3650
+"""Trials stop after ten years; a finish date beyond that is reported as none."""
+_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    milestone: Ref
+    key: str
+    team: str
+    due: datetime | None
+    remaining: int
+    p50: datetime | None
+    high: datetime | None
+    """The finish date at the configured percentile (85 by default)."""
+    chance_by_due: float | None
+    at_risk: bool
+    explanation: str
+
+
+def daily_throughput(index: Index, now: datetime, window: timedelta) -> dict[str, list[int]]:
+    """Per team, the tasks finished on each of the `window` days before now (oldest first)."""
+    span = max(1, math.ceil(window / _DAY))
+    since = now - span * _DAY
+    counts: defaultdict[str, list[int]] = defaultdict(lambda: [0] * span)
+    for key, flow in index.flows.items():
+        if since <= flow.finished < now:
+            counts[index.team_of(index.tasks[key])][int((flow.finished - since) / _DAY)] += 1
+    return dict(counts)
+
+
+@dataclass(frozen=True, slots=True)
+class TeamRun:
+    """One team's simulated finish days: for each of its queue's milestones, the sorted trial days."""
+
+    days: dict[Ref, array[int]]
+
+
+_SLOTS = 1 << 16
+
+
+class DailyDraws:
+    """Days drawn uniformly from a throughput sample, many at a time.
+
+    Two random bytes pick one of 65,536 slots holding the sample repeated; the few slots past the last
+    whole repeat are rejected, so every day is exactly equally likely. Drawing bytes in bulk keeps the
+    per-day cost in C, which matters at millions of simulated days.
+    """
+
+    def __init__(self, samples: Sequence[int], rng: random.Random) -> None:
+        self.samples = list(samples)
+        self.rng = rng
+        whole = _SLOTS // len(self.samples)
+        self.table = self.samples * whole + [-1] * (_SLOTS - whole * len(self.samples))
+
+    def take(self, count: int) -> list[int]:
+        if len(self.samples) > _SLOTS:
+            return self.rng.choices(self.samples, k=count)
+        drawn: list[int] = []
+        while len(drawn) < count:
+            slots = array("H", self.rng.randbytes(2 * (count - len(drawn))))
+            drawn.extend(filter(_KEPT, map(self.table.__getitem__, slots)))
+        return drawn
+
+
+_KEPT = (-1).__ne__
+
+
+def simulate_team(
+    samples: Sequence[int], thresholds: Mapping[Ref, int], runs: int, rng: random.Random
+) -> TeamRun | None:
+    """Days until the team's cumulative finished count reaches each threshold, over `runs` trials.
+
+    None when the sample holds no finished task at all.
+    """
+    mean = sum(samples) / len(samples) if samples else 0.0
+    if mean <= 0:
+        return None
+    order = sorted(thresholds, key=lambda m: (thresholds[m], str(m)))
+    targets = [thresholds[m] for m in order]
+    total = targets[-1] if targets else 0
+    chunk = min(int(total / mean * 1.2) + 16, HORIZON_DAYS + 1)
+    draws = DailyDraws(samples, rng)
+    trials = []
+    for _ in range(runs):
+        # cumulative[d] is the count finished after d days, so the first d reaching a target is its day
+        cumulative = list(accumulate(draws.take(chunk), initial=0))
+        while cumulative[-1] < total and len(cumulative) <= HORIZON_DAYS:
+            more = accumulate(draws.take(chunk), initial=cumulative[-1])
+            cumulative.extend(islice(more, 1, None))  # `initial` itself is already there
+        trials.append(list(map(bisect_left, repeat(cumulative), targets)))
+    days = {}
+    for milestone, column in zip(order, zip(*trials, strict=True), strict=True):
+        days[milestone] = array("i", sorted(column))
+    return TeamRun(days)
+
+
+class FinishDistribution:
+    """The finish day of a milestone whose work lies with several independently simulated teams."""
+
+    def __init__(self, columns: Sequence[array[int]]) -> None:
+        self.columns = columns
+
+    def chance_by(self, day: int) -> float:
+        """Chance that every team has finished the milestone's work by the end of `day`."""
+        if day < 0:
+            return 0.0
+        chance = 1.0
+        for column in self.columns:
+            chance *= bisect_right(column, day) / len(column)
+        return chance
+
+    def quantile(self, share: float) -> int | None:
+        """The first day by which the milestone is finished with at least this chance."""
+        if self.chance_by(HORIZON_DAYS) < share:
+            return None
+        low, high = 0, HORIZON_DAYS
+        while low < high:
+            mid = (low + high) // 2
+            if self.chance_by(mid) >= share:
+                high = mid
+            else:
+                low = mid + 1
+        return low
+
+
+def team_queues(ranks: Sequence[Rank], index: Index) -> dict[str, dict[Ref, int]]:
+    """Per team, each milestone's position in the team's remaining work taken in rank order: the
+    count of open tasks up to and including the milestone's last one."""
+    remaining: defaultdict[str, defaultdict[Ref, int]] = defaultdict(lambda: defaultdict(int))
+    for rank in ranks:
+        for task in index.tasks_of.get(_key(rank.milestone), ()):
+            if task.category is not StatusCategory.DONE:
+                remaining[index.team_of(task)][rank.milestone] += 1
+    position = {rank.milestone: rank.portfolio_rank for rank in ranks}
+    queues: dict[str, dict[Ref, int]] = {}
+    for team, counts in remaining.items():
+        running = 0
+        queue = {}
+        for milestone in sorted(counts, key=position.__getitem__):
+            running += counts[milestone]
+            queue[milestone] = running
+        queues[team] = queue
+    return queues
+
+
+def forecast(ranks: Sequence[Rank], index: Index, now: datetime, settings: AnalyticsConfig) -> list[Forecast]:
+    """A forecast for every ranked milestone, in rank order."""
+    throughput = daily_throughput(index, now, settings.forecast_window)
+    queues = team_queues(ranks, index)
+    runs: dict[str, TeamRun | None] = {}
+    for team in sorted(queues):
+        rng = random.Random(f"{settings.seed}:{team}")
+        runs[team] = simulate_team(throughput.get(team, []), queues[team], settings.forecast_runs, rng)
+    window_days = max(1, math.ceil(settings.forecast_window / _DAY))
+    return [
+        _milestone_forecast(
+            rank,
+            index.milestones[_key(rank.milestone)].due,
+            index.tasks_of.get(_key(rank.milestone), []),
+            queues,
+            runs,
+            window_days,
+            now,
+            settings,
+        )
+        for rank in ranks
+    ]
+
+
+def _milestone_forecast(
+    rank: Rank,
+    due: datetime | None,
+    tasks: Sequence[Task],
+    queues: Mapping[str, Mapping[Ref, int]],
+    runs: Mapping[str, TeamRun | None],
+    window_days: int,
+    now: datetime,
+    settings: AnalyticsConfig,
+) -> Forecast:
+    teams = sorted(team for team, queue in queues.items() if rank.milestone in queue)
+    remaining = remaining_tasks(tasks)
+
+    def result(p50: int | None, high: int | None, chance: float | None, explanation: str) -> Forecast:
+        at_risk = due is not None and chance is not None and chance < settings.at_risk_below
+        return Forecast(
+            milestone=rank.milestone,
+            key=rank.key,
+            team=rank.team,
+            due=due,
+            remaining=remaining,
+            p50=now + p50 * _DAY if p50 is not None else None,
+            high=now + high * _DAY if high is not None else None,
+            chance_by_due=chance,
+            at_risk=at_risk,
+            explanation=explanation,
+        )
+
+    due_day = math.floor((due - now) / _DAY) if due is not None else None
+    if not tasks:
+        return result(None, None, None, "no tasks to forecast from: cut the milestone into tasks")
+    if not teams:
+        chance = None if due_day is None else (1.0 if due_day >= 0 else 0.0)
+        return result(0, 0, chance, "all its tasks are done")
+    idle = [team for team in teams if runs.get(team) is None]
+    if idle:
+        names = ", ".join(idle)
+        return result(
+            None, None, None, f"cannot forecast: {names} finished no task in the last {window_days} days"
+        )
+    columns = [runs[team].days[rank.milestone] for team in teams]  # type: ignore[union-attr]
+    spread = FinishDistribution(columns)
+    p50 = spread.quantile(0.5)
+    high = spread.quantile(settings.percentile / 100.0)
+    chance = None if due_day is None else spread.chance_by(min(due_day, HORIZON_DAYS))
+    queued = "; ".join(f"{team}: {queues[team][rank.milestone]} tasks queued up to it" for team in teams)
+    text = (
+        f"{remaining} open tasks ({queued}); "
+        f"{settings.forecast_runs} trials over {window_days} days of throughput"
+    )
+    if chance is not None:
+        text += f"; {chance:.0%} chance of finishing by the due date"
+    if high is None:
+        text += f"; at the {settings.percentile:g}th percentile it is not done within {HORIZON_DAYS} days"
+    return result(p50, high, chance, text)
+
+
+def _key(ref: Ref) -> Key:
+    return (ref.source, ref.remote_id)
+
+
+def remaining_tasks(tasks: Iterable[Task]) -> int:
+    return sum(1 for task in tasks if task.category is not StatusCategory.DONE)

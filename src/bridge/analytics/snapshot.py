@@ -1,0 +1,181 @@
+"""The store's contents as analytics sees them, and the lookups every part of the analysis shares.
+
+A `Snapshot` holds the domain values a loader builds from store rows, one row each. `Index` is built
+from it once per analysis: items by reference, each task's status history in time order, its flow times,
+and each milestone's team, so that no part of the analysis scans the whole history twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from operator import attrgetter
+
+from bridge.domain import (
+    Dependency,
+    FlowTimes,
+    KeyResult,
+    KeyResultLink,
+    Milestone,
+    Objective,
+    Ref,
+    StatusCategory,
+    StatusChange,
+    Task,
+    Team,
+    flow_times,
+)
+
+NO_TEAM = "(no team)"
+"""The team name used for work that no team rule matched."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the analysis reads; each field is a list of domain values built from store rows."""
+
+    milestones: Sequence[Milestone] = ()
+    tasks: Sequence[Task] = ()
+    status_changes: Sequence[StatusChange] = ()
+    dependencies: Sequence[Dependency] = ()
+    objectives: Sequence[Objective] = ()
+    key_results: Sequence[KeyResult] = ()
+    links: Sequence[KeyResultLink] = ()
+    teams: Sequence[Team] = ()
+
+
+Key = tuple[str, str]
+"""An item's (source, remote_id): the lookups below use plain tuples, which hash far faster than `Ref`
+over a million status changes."""
+
+Step = tuple[datetime, str, StatusCategory]
+"""One entry into a raw status from an item's history: (when, raw status, category)."""
+
+
+def key_of(item: Milestone | Task) -> Key:
+    return (item.source, item.remote_id)
+
+
+def as_ref(key: Key) -> Ref:
+    return Ref(key[0], key[1])
+
+
+def parent_key(task: Task) -> Key | None:
+    """The milestone a task belongs to (tasks refer to milestones of their own tracker)."""
+    return (task.source, task.milestone_id) if task.milestone_id else None
+
+
+_CHANGE_KEY = attrgetter("source", "item_id")
+_CHANGE_STEP = attrgetter("at", "to_status", "to_category")
+
+
+def histories(changes: Iterable[StatusChange]) -> dict[Key, list[Step]]:
+    """Each item's status entries in time order."""
+    grouped: defaultdict[Key, list[Step]] = defaultdict(list)
+    changes = changes if isinstance(changes, Sequence) else list(changes)
+    # attribute lookups done in C: this loop runs once per status change, a million times in a big store
+    for key, step in zip(map(_CHANGE_KEY, changes), map(_CHANGE_STEP, changes), strict=True):
+        grouped[key].append(step)
+    for steps in grouped.values():
+        steps.sort()
+    return dict(grouped)
+
+
+def task_flow(task: Task, steps: Sequence[Step]) -> FlowTimes | None:
+    """Cycle and active time from the history; a task without history falls back on its dates."""
+    if steps:
+        return flow_times([(at, category) for at, _, category in steps], task.category)
+    if task.category is StatusCategory.DONE and task.started and task.done and task.done >= task.started:
+        cycle = task.done - task.started
+        return FlowTimes(started=task.started, finished=task.done, cycle_time=cycle, active_time=cycle)
+    return None
+
+
+def last_done(task: Task, steps: Sequence[Step]) -> datetime | None:
+    """When a done task last entered `done` (its finish), without computing its whole flow."""
+    for at, _, category in reversed(steps):
+        if category is StatusCategory.DONE:
+            return at
+    return task.done
+
+
+def first_start(task: Task, steps: Sequence[Step]) -> datetime | None:
+    """When the task first entered `in_progress` or `waiting`; its age as work in progress counts from
+    here."""
+    for at, _, category in steps:
+        if category.started:
+            return at
+    return task.started
+
+
+@dataclass
+class Index:
+    """Lookups over one snapshot, computed once. Flow times are kept for tasks finished since `since`."""
+
+    since: datetime | None
+    milestones: dict[Key, Milestone]
+    tasks: dict[Key, Task]
+    steps: dict[Key, list[Step]]
+    flows: dict[Key, FlowTimes]
+    milestone_team: dict[Key, str]
+    tasks_of: dict[Key, list[Task]] = field(default_factory=dict)
+
+    def team_of(self, task: Task) -> str:
+        """A task's team; one with none takes its milestone's."""
+        if task.team:
+            return task.team
+        parent = parent_key(task)
+        if parent is not None and parent in self.milestone_team:
+            return self.milestone_team[parent]
+        return NO_TEAM
+
+
+def build_index(snapshot: Snapshot, since: datetime | None = None) -> Index:
+    """Index a snapshot; flows of tasks that finished before `since` are not computed (no window
+    reaches back that far)."""
+    milestones = {key_of(m): m for m in snapshot.milestones if not m.deleted}
+    tasks = {key_of(t): t for t in snapshot.tasks if not t.deleted}
+    steps = histories(snapshot.status_changes)
+    empty: list[Step] = []
+    flows: dict[Key, FlowTimes] = {}
+    tasks_of: defaultdict[Key, list[Task]] = defaultdict(list)
+    for key, task in tasks.items():
+        if task.category is StatusCategory.DONE:
+            history = steps.get(key, empty)
+            finished = last_done(task, history)
+            if finished is not None and (since is None or finished >= since):
+                flow = task_flow(task, history)
+                if flow is not None:
+                    flows[key] = flow
+        parent = parent_key(task)
+        if parent is not None and parent in milestones:
+            tasks_of[parent].append(task)
+    return Index(
+        since=since,
+        milestones=milestones,
+        tasks=tasks,
+        steps=steps,
+        flows=flows,
+        milestone_team=milestone_teams(milestones, tasks_of),
+        tasks_of=dict(tasks_of),
+    )
+
+
+def milestone_teams(
+    milestones: Mapping[Key, Milestone], tasks_of: Mapping[Key, list[Task]]
+) -> dict[Key, str]:
+    """A milestone's own team, else the team most of its tasks belong to (ties: the first by name)."""
+    teams: dict[Key, str] = {}
+    for key, milestone in milestones.items():
+        if milestone.team:
+            teams[key] = milestone.team
+            continue
+        counts = Counter(task.team for task in tasks_of.get(key, ()) if task.team)
+        if counts:
+            best = max(counts.values())
+            teams[key] = min(team for team, count in counts.items() if count == best)
+        else:
+            teams[key] = NO_TEAM
+    return teams

@@ -1,0 +1,100 @@
+"""Small, dependency-free statistics: percentiles, a rank test and a bootstrap interval of medians."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+
+
+def percentile(ordered: Sequence[float], pct: float) -> float:
+    """The `pct`th percentile of sorted values, interpolating linearly between closest ranks.
+
+    Position `(n - 1) * pct / 100` in the sorted values: the usual spreadsheet and numpy default.
+    """
+    if not ordered:
+        raise ValueError("percentile of no values")
+    position = (len(ordered) - 1) * pct / 100.0
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    fraction = position - low
+    return ordered[low] + (ordered[high] - ordered[low]) * fraction
+
+
+def median(ordered: Sequence[float]) -> float:
+    return percentile(ordered, 50.0)
+
+
+def average_ranks(values: Sequence[float]) -> tuple[list[float], list[int]]:
+    """Ranks (1-based, ties share their average rank) in input order, and the size of each tie group."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    ties: list[int] = []
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        shared = (i + j + 2) / 2.0
+        for k in range(i, j + 1):
+            ranks[order[k]] = shared
+        ties.append(j - i + 1)
+        i = j + 1
+    return ranks, ties
+
+
+def mann_whitney_greater(sample: Sequence[float], other: Sequence[float]) -> float:
+    """One-sided p-value that `sample` tends to be larger than `other` (Mann-Whitney U).
+
+    Normal approximation with tie correction and a continuity correction of one half.
+    """
+    n1, n2 = len(sample), len(other)
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    ranks, ties = average_ranks([*sample, *other])
+    u = sum(ranks[:n1]) - n1 * (n1 + 1) / 2.0
+    n = n1 + n2
+    tie_term = sum(t * t * t - t for t in ties) / (n * (n - 1))
+    variance = n1 * n2 / 12.0 * ((n + 1) - tie_term)
+    if variance <= 0:
+        return 1.0  # every value equal: no evidence either way
+    z = (u - n1 * n2 / 2.0 - 0.5) / math.sqrt(variance)
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def bootstrap_median(ordered: Sequence[float], rng: random.Random) -> float:
+    """The median of one bootstrap resample of sorted values, drawn in constant time.
+
+    A resample's k-th smallest value is the empirical quantile at the k-th smallest of n uniform draws,
+    which follows Beta(k, n - k + 1); the next one up is the smallest of the n - k draws above it.
+    Drawing those two order statistics gives exactly the resample median without resampling n values.
+    """
+    n = len(ordered)
+    if n == 1:
+        return ordered[0]
+    k = (n + 1) // 2
+    u = rng.betavariate(k, n - k + 1)
+    low = ordered[min(int(u * n), n - 1)]
+    if n % 2:
+        return low
+    above = 1.0 - rng.random() ** (1.0 / (n - k))
+    u_next = u + (1.0 - u) * above
+    return (low + ordered[min(int(u_next * n), n - 1)]) / 2.0
+
+
+def ratio(slow: float, fast: float) -> float:
+    """`slow / fast` for durations; zero over zero is no difference, anything over zero is unbounded."""
+    if fast > 0:
+        return slow / fast
+    return 1.0 if slow <= 0 else math.inf
+
+
+def bootstrap_ratio_lower(
+    sample: Sequence[float], other: Sequence[float], confidence: float, runs: int, rng: random.Random
+) -> float:
+    """Lower bound of a one-sided percentile-bootstrap interval for median(sample) / median(other).
+
+    Both inputs must be sorted.
+    """
+    ratios = sorted(ratio(bootstrap_median(sample, rng), bootstrap_median(other, rng)) for _ in range(runs))
+    return ratios[min(int((1.0 - confidence) * runs), runs - 1)]

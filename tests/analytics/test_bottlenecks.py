@@ -1,0 +1,175 @@
+"""Cycle times per work type, bottleneck verdicts, ageing work and time in status."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bridge.analytics.bottlenecks import judge, time_in_status, work_type_stats
+from bridge.analytics.snapshot import Snapshot, build_index
+from bridge.config import AnalyticsConfig
+from bridge.domain import Dependency
+from tests.analytics.build import (
+    DOING,
+    DONE,
+    NOW,
+    SOURCE,
+    TODO,
+    WAITING,
+    finished,
+    flatten,
+    history,
+    milestone,
+    task,
+)
+
+MW = AnalyticsConfig(bottleneck_test="mann_whitney")
+
+
+def core_team() -> Snapshot:
+    pairs = [finished(f"r{i}", "core", "review", days) for i, days in enumerate([4, 6, 7, 8], start=1)]
+    pairs += [finished(f"b{i}", "core", "build", days) for i, days in enumerate([1, 2, 3, 4, 5], start=1)]
+    tasks, changes = flatten(pairs)
+    # r5: 9 days from start to finish, 4 of them waiting -> active time 5
+    tasks.append(task("r5", team="core", work_type="review", category=DONE))
+    changes += history("r5", (11, TODO), (10, DOING), (7, WAITING), (3, DOING), (1, DONE))
+    # open work: two untyped items waiting on review, two builds in progress for 5 and 4 days
+    tasks += [task("x1", team="core"), task("x2", team="core")]
+    tasks += [
+        task("a1", team="core", work_type="build", category=DOING, raw_status="In Progress"),
+        task("a2", team="core", work_type="build", category=DOING, raw_status="In Progress"),
+    ]
+    changes += history("a1", (6, TODO), (5, DOING)) + history("a2", (4, DOING))
+    deps = [Dependency(SOURCE, "r1", "x1"), Dependency(SOURCE, "x1", "x2"), Dependency(SOURCE, "b1", "gone")]
+    return Snapshot(tasks=tasks, status_changes=changes, dependencies=deps)
+
+
+def test_work_type_figures_worked_example() -> None:
+    stats = {s.work_type: s for s in work_type_stats(build_index(core_team()), NOW, MW)}
+    review, build = stats["review"], stats["build"]
+    # review cycle times 4 6 7 8 9: median 7; P85 at position 4 * 0.85 = 3.4 -> 8 + 0.4 * (9 - 8) = 8.4
+    assert review.cycle_time is not None and review.active_time is not None
+    assert (review.cycle_time.count, review.cycle_time.median_days) == (5, 7.0)
+    assert review.cycle_time.percentile_days == pytest.approx(8.4)
+    # active times 4 6 7 8 and 9 - 4 waiting = 5 -> sorted 4 5 6 7 8, median 6
+    assert review.active_time.median_days == 6.0
+    # build 1 2 3 4 5: median 3, P85 = 4 + 0.4 * 1 = 4.4
+    assert build.cycle_time is not None
+    assert build.cycle_time.percentile_days == pytest.approx(4.4)
+    # a1 has been in progress 5 days (> 4.4: ageing), a2 4 days (not)
+    assert build.in_progress == 2
+    assert [(a.key, a.age_days, a.basis) for a in build.ageing] == [("a1", 5.0, "work type")]
+    assert None not in stats  # the untyped items have neither finished nor started
+
+
+def test_verdict_worked_example_with_mann_whitney() -> None:
+    snapshot = core_team()
+    verdicts = {v.work_type: v for v in judge(build_index(snapshot), snapshot.dependencies, NOW, MW)}
+    review = verdicts["review"]
+    # medians 7 against 3: ratio 2.333 >= 1.5; p = 0.0139 (worked in test_stats) < 0.05
+    assert review.bottleneck
+    assert review.ratio == pytest.approx(7 / 3)
+    assert review.p_value == pytest.approx(0.0139, abs=1e-4)
+    # r1 blocks x1, which blocks x2: two later tasks, of the 14 current and recent items in core
+    assert review.blocks == 2
+    assert review.blocked_share == pytest.approx(2 / 14)
+    assert review.weight == pytest.approx(7 / 3 * (1 + 2 / 14))
+    assert review.evidence[0] == "5 finished in the window (at least 5 needed)"
+    assert (
+        "median cycle time 7.00 d against 3.00 d for the team's other work: ratio 2.33" in review.evidence[2]
+    )
+    assert review.evidence[3] == "Mann-Whitney one-sided p = 0.0139 (below 0.05)"
+    build = verdicts["build"]
+    assert not build.bottleneck and build.ratio == pytest.approx(3 / 7) and build.p_value is None
+
+
+def test_too_small_a_sample_is_no_bottleneck() -> None:
+    snapshot = core_team()
+    strict = AnalyticsConfig(bottleneck_test="mann_whitney", bottleneck_min_sample=6)
+    verdicts = judge(build_index(snapshot), snapshot.dependencies, NOW, strict)
+    assert not any(v.bottleneck for v in verdicts)
+    assert "5 finished in the window (at least 6 needed)" in verdicts[0].evidence
+
+
+def test_bootstrap_verdict_on_a_clear_difference() -> None:
+    pairs = [finished(f"s{i}", "t", "slow", 10.0 + i) for i in range(8)]
+    pairs += [finished(f"f{i}", "t", "fast", 1.0 + i % 3) for i in range(8)]
+    tasks, changes = flatten(pairs)
+    snapshot = Snapshot(tasks=tasks, status_changes=changes)
+    verdicts = judge(build_index(snapshot), (), NOW, AnalyticsConfig(seed=3))
+    slow = next(v for v in verdicts if v.work_type == "slow")
+    # every resampled median of slow is >= 10 and of fast <= 3, so the bound is at least 10 / 3
+    assert slow.bottleneck and slow.lower_bound is not None and slow.lower_bound >= 10 / 3
+    assert verdicts[0] is slow  # bottlenecks come first
+
+
+def test_items_finished_outside_the_window_do_not_count() -> None:
+    pairs = [finished(f"r{i}", "t", "review", 9, ended_ago=100) for i in range(6)]
+    pairs += [finished(f"b{i}", "t", "build", 1) for i in range(6)]
+    tasks, changes = flatten(pairs)
+    stats = {
+        s.work_type: s
+        for s in work_type_stats(build_index(Snapshot(tasks=tasks, status_changes=changes)), NOW, MW)
+    }
+    assert "review" not in stats and stats["build"].finished == 6
+
+
+def test_time_in_status_worked_example() -> None:
+    tasks = [
+        task("o1", team="core", category=DOING),
+        task("d1", team="core", category=DONE),
+        task("old", team="core", category=DONE),
+    ]
+    changes = history("o1", (10, TODO), (8, DOING, "Doing"), (5, WAITING, "Blocked"), (2, DOING, "Doing"))
+    changes += history("d1", (100, DOING, "Doing"), (91, DOING, "Review"), (88, DONE))
+    changes += history("old", (300, DOING, "Doing"), (200, DONE))
+    rows = time_in_status(build_index(Snapshot(tasks=tasks, status_changes=changes)), NOW, timedelta(days=90))
+    found = {r.status: (r.category, r.days, r.items) for r in rows}
+    # o1: Doing 8 -> 5 days ago and 2 days ago -> now = 3 + 2 = 5 days; Blocked 5 -> 2 = 3 days; To Do
+    # before starting is backlog, not counted. d1: Review from 91 to 88 days ago, clipped to the
+    # 90-day window = 2 days; its Doing (100 -> 91 days ago) lies wholly before the window.
+    assert found == {"Doing": (DOING, 5.0, 1), "Blocked": (WAITING, 3.0, 1), "Review": (DOING, 2.0, 1)}
+    shares = {r.status: r.share for r in rows}
+    assert shares == pytest.approx({"Doing": 0.5, "Blocked": 0.3, "Review": 0.2})
+    assert [r.status for r in rows] == ["Doing", "Review", "Blocked"]  # stage order, then longest first
+
+
+cycle_lists = st.lists(st.integers(1, 30), min_size=0, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["api", "ui", "qa", "sec"]), cycle_lists, min_size=2, max_size=4),
+    st.permutations(["alpha", "beta", "gamma", "delta"]),
+    st.sampled_from(["bootstrap", "mann_whitney"]),
+)
+def test_renaming_work_types_does_not_change_the_bottlenecks(
+    groups: dict[str, list[int]], names: list[str], test: str
+) -> None:
+    rename = dict(zip(["api", "ui", "qa", "sec"], names, strict=True))
+    config = AnalyticsConfig(bottleneck_test=test, bootstrap_runs=300)  # type: ignore[arg-type]
+
+    def verdicts(naming: dict[str, str]) -> set[str]:
+        pairs = [
+            finished(f"{work_type}{i}", "team", naming[work_type], days, ended_ago=1 + i % 5)
+            for work_type, values in groups.items()
+            for i, days in enumerate(values)
+        ]
+        tasks, changes = flatten(pairs)
+        snapshot = Snapshot(tasks=tasks, status_changes=changes)
+        return {v.work_type for v in judge(build_index(snapshot), (), NOW, config) if v.bottleneck}
+
+    identity = {name: name for name in rename}
+    assert {rename[name] for name in verdicts(identity)} == verdicts(rename)
+
+
+def test_a_task_without_a_team_takes_its_milestones() -> None:
+    _, changes = finished("t1", "unused", "api", 2)
+    orphan = task("t1", milestone_id="M", work_type="api", category=DONE)
+    snapshot = Snapshot(milestones=[milestone("M", team="web")], tasks=[orphan], status_changes=changes)
+    assert [(s.team, s.work_type) for s in work_type_stats(build_index(snapshot), NOW, MW)] == [
+        ("web", "api")
+    ]

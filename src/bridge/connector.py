@@ -21,7 +21,7 @@ from bridge.errors import UserError
 
 if TYPE_CHECKING:
     from bridge.config import TrackerConfig
-    from bridge.domain import FieldWrite, RemotePage, WriteOutcome
+    from bridge.domain import FieldWrite, ItemState, Ref, RemotePage, WriteOutcome
 
 ENTRY_POINT_GROUP = "bridge.connectors"
 
@@ -111,7 +111,21 @@ class Connector(Protocol):
         """Counters for reports: at least `requests` and `setup_requests`."""
         ...
 
-    def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]: ...
+    def read_state(self, items: Sequence[Ref]) -> dict[Ref, ItemState]:
+        """What `items` hold now of what the bridge manages (fields, labels, its links, order).
+
+        Read in as few requests as the vendor allows (search by ids, batch); an item the tracker no
+        longer has is left out of the answer.
+        """
+        ...
+
+    def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
+        """Apply `writes`, batched where the vendor allows; one outcome per write, in order.
+
+        A write that fails is reported in its outcome (`ok=False`, the error redacted) and the others go
+        on; only a failure that stops every write (credentials refused, tracker down) raises.
+        """
+        ...
 
     def close(self) -> None: ...
 
@@ -231,6 +245,9 @@ class BuiltinConnector:
 
     def stats(self) -> Mapping[str, int]:
         return {"requests": 0, "setup_requests": 0}
+
+    def read_state(self, items: Sequence[Ref]) -> dict[Ref, ItemState]:
+        self._unavailable("reading items' state for write-back")
 
     def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
         self._unavailable("push")

@@ -10,6 +10,7 @@ import enum
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -204,14 +205,65 @@ class RemotePage:
     cursor: str | None = None
 
 
+class WriteKind(enum.StrEnum):
+    """What a write does to a tracker item. Every kind is idempotent: applying it twice is applying it once.
+
+    - `field`: set managed field `field` (`rank` or `okr`, the config's `write.rank_field`/`okr_field`)
+      to `value` (a number or text; None clears it).
+    - `label_add` / `label_remove`: add or remove label/tag `field` (always one carrying the bridge's
+      prefix); for `label_add`, `value` is the colour to create it with where labels have colours.
+    - `link`: add or update the link identified by `field` (a stable global id) to `value`, a `LinkTarget`;
+      with `value` None, remove that link.
+    - `order`: move the item within container `field` (backlog, list, project) to just after
+      `value[0]` or, when that is None, just before `value[1]` (both `Ref`s or None).
+    """
+
+    FIELD = "field"
+    LABEL_ADD = "label_add"
+    LABEL_REMOVE = "label_remove"
+    LINK = "link"
+    ORDER = "order"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkTarget:
+    """A clickable link from a tracker item to what explains it (a key result's page)."""
+
+    global_id: str
+    """Stable across cycles, so the same link is updated, never added twice."""
+    url: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemState:
+    """What a tracker item holds now, of what the bridge may manage; read just before planning."""
+
+    item: Ref
+    key: str
+    fields: Mapping[str, Any] = dataclass_field(default_factory=dict)
+    """Managed fields by logical name (`rank`, `okr`) -> their current value (None when empty)."""
+    labels: frozenset[str] = frozenset()
+    """Every label or tag the item carries (the user's too: the plan only touches the bridge's)."""
+    links: Mapping[str, LinkTarget] = dataclass_field(default_factory=dict)
+    """The bridge's links on the item, by global id."""
+    container: str | None = None
+    """Where the item is ordered (Jira board backlog, Trello list, Asana project/section)."""
+    position: Any = None
+    """Its place there, comparable within the container (Jira rank, Trello pos, Asana index)."""
+
+
 @dataclass(frozen=True, slots=True)
 class FieldWrite:
-    """One value the bridge wants a tracker item to hold."""
+    """One change the bridge wants made to a tracker item (see `WriteKind`)."""
 
     item: Ref
     field: str
     value: Any
     previous: Any = None
+    kind: WriteKind = WriteKind.FIELD
+    reason: str = ""
+    """Why: printed by `--dry-run` and `bridge explain`."""
 
 
 @dataclass(frozen=True, slots=True)

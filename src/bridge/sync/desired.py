@@ -1,0 +1,167 @@
+"""What each item of one tracker should hold, from the analysis: its value rank, its OKR link, the
+bridge's labels and its place in the tracker's order. Pure: the report and snapshot in, `Desired` out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bridge.analytics.forecast import Forecast
+from bridge.analytics.okr import catalogue
+from bridge.analytics.ranks import Rank
+from bridge.analytics.report import Report
+from bridge.analytics.snapshot import Snapshot
+from bridge.config import BridgeConfig, TrackerConfig
+from bridge.domain import KeyResult, LinkOrigin, LinkTarget, Ref, StatusCategory
+from bridge.sync.plan import Desired
+
+LINK_ID_PREFIX = "milestone-bridge:"
+"""Global ids of the bridge's links start with this, so it can tell them from a user's."""
+
+
+def link_id(key_result: Ref) -> str:
+    return f"{LINK_ID_PREFIX}kr:{key_result.source}:{key_result.remote_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """The bridge's label names, prefix included."""
+
+    prefix: str
+    bottleneck: str
+    at_risk: str
+    colours: Mapping[str, str]
+
+    @classmethod
+    def of(cls, config: BridgeConfig) -> Labels:
+        push = config.push
+        bottleneck = push.label_prefix + push.bottleneck_label
+        at_risk = push.label_prefix + push.at_risk_label
+        return cls(
+            push.label_prefix,
+            bottleneck,
+            at_risk,
+            {bottleneck: push.bottleneck_color, at_risk: push.at_risk_color},
+        )
+
+
+def desired_state(
+    report: Report, snapshot: Snapshot, source: str, config: BridgeConfig
+) -> dict[Ref, Desired]:
+    """Every live milestone and task of tracker `source`, with what the bridge wants it to hold.
+
+    Items the bridge has nothing to say about are included too (with empty wishes), so a label or value
+    the bridge wrote earlier is taken back when it no longer applies.
+    """
+    tracker = config.tracker(source)
+    write = tracker.write
+    labels = Labels.of(config)
+    ranks = {r.milestone: r for r in report.milestones}
+    risks = {f.milestone: f for f in report.forecasts if f.at_risk}
+    okrs = catalogue(snapshot.objectives, snapshot.key_results, config.okrs)
+    slow = {(v.team, v.work_type): v for v in report.bottlenecks if v.bottleneck}
+    desired: dict[Ref, Desired] = {}
+    for milestone in snapshot.milestones:
+        if milestone.source != source or milestone.deleted:
+            continue
+        ref = Ref(source, milestone.remote_id)
+        rank = ranks.get(ref)
+        fields: dict[str, object] = {}
+        reasons: dict[str, str] = {}
+        if write.rank_field:
+            fields["rank"] = rank.rank if rank is not None else None
+            reasons["rank"] = _rank_reason(rank, milestone.category)
+        linked = _linked(report.links.get(ref, {}), okrs.key_results)
+        if write.okr_field:
+            fields["okr"] = "; ".join(kr.title for _, kr in linked) or None
+            reasons["okr"] = _okr_reason(report.links.get(ref, {}), linked)
+        links: dict[str, LinkTarget] = {}
+        if write.okr_links:
+            for kr_ref, kr in linked:
+                if kr.url:
+                    gid = link_id(kr_ref)
+                    links[gid] = LinkTarget(gid, kr.url, f"Key result: {kr.title}")
+                    reasons[gid] = f"moves key result {kr.title!r}"
+        wanted: set[str] = set()
+        risk = risks.get(ref)
+        if write.labels and risk is not None:
+            wanted.add(labels.at_risk)
+            reasons[labels.at_risk] = _risk_reason(risk)
+        desired[ref] = Desired(
+            item=ref,
+            key=milestone.key,
+            fields=fields,
+            labels=frozenset(wanted),
+            links=links,
+            order=(rank.rank,) if write.native_order and rank is not None else None,
+            reasons=reasons,
+        )
+    for task in snapshot.tasks:
+        if task.source != source or task.deleted:
+            continue
+        ref = Ref(source, task.remote_id)
+        fields = {}
+        reasons = {}
+        task_rank = report.task_rank(task)
+        if write.rank_field and write.tasks_inherit:
+            fields["rank"] = task_rank
+            reasons["rank"] = (
+                f"inherits rank {task_rank} from its milestone"
+                if task_rank is not None
+                else "no ranked milestone"
+            )
+        wanted = set()
+        verdict = slow.get((task.team or "", task.work_type or ""))
+        if write.labels and verdict is not None and task.category is not StatusCategory.DONE:
+            wanted.add(labels.bottleneck)
+            reasons[labels.bottleneck] = (
+                f"{verdict.work_type} work in team {verdict.team} is a bottleneck: "
+                + (verdict.evidence[0] if verdict.evidence else f"median ratio {verdict.ratio}")
+            )
+        desired[ref] = Desired(
+            item=ref,
+            key=task.key,
+            fields=fields,
+            labels=frozenset(wanted),
+            order=(task_rank,)
+            if write.native_order and write.tasks_inherit and task_rank is not None
+            else None,
+            reasons=reasons,
+        )
+    return desired
+
+
+def managed_fields(tracker: TrackerConfig) -> dict[str, str]:
+    """Logical field -> the tracker field the config names for it."""
+    found = {}
+    if tracker.write.rank_field:
+        found["rank"] = tracker.write.rank_field
+    if tracker.write.okr_field:
+        found["okr"] = tracker.write.okr_field
+    return found
+
+
+def _linked(
+    links: Mapping[Ref, LinkOrigin], key_results: Mapping[Ref, KeyResult]
+) -> list[tuple[Ref, KeyResult]]:
+    found = [(ref, key_results[ref]) for ref in links if ref in key_results]
+    return sorted(found, key=lambda pair: (-pair[1].weight, pair[1].title, str(pair[0])))
+
+
+def _rank_reason(rank: Rank | None, category: StatusCategory) -> str:
+    if rank is not None:
+        return rank.explanation
+    if category is StatusCategory.DONE:
+        return "done: no rank"
+    return "not ranked"
+
+
+def _okr_reason(links: Mapping[Ref, LinkOrigin], linked: list[tuple[Ref, KeyResult]]) -> str:
+    if not linked:
+        return "linked to no key result"
+    return "; ".join(f"{kr.title} ({links[ref].value})" for ref, kr in linked)
+
+
+def _risk_reason(risk: Forecast) -> str:
+    return risk.explanation

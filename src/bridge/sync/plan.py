@@ -1,0 +1,366 @@
+"""The write-back plan: a pure diff of what each tracker item should hold against what it holds now and
+what the bridge last wrote.
+
+Three inputs per item, three questions:
+- *desired* (from the analysis): the rank and OKR fields, the bridge's labels, its links, its place;
+- *state* (read from the tracker just before planning): what the item holds now;
+- *written* (from the store): what the bridge wrote there last time.
+
+Only what differs between desired and state is written. When state differs from what the bridge wrote,
+a user edited a managed value: it is restored, and the plan says so. Labels without the bridge's prefix,
+fields it is not told to manage and links it did not make are never part of a plan; an item carrying the
+opt-out label gets no write at all. Order is written with the fewest moves: the longest run of items
+already in the right relative order stays, the rest move next to a neighbour.
+
+No I/O here: `candidates` says which items need their state read, `plan` turns the three inputs into
+writes, and the caller (`bridge.sync.push`) reads, applies and records.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
+
+MIN_GUARDED_ITEMS = 10
+"""Plans changing fewer items than this never need `--force`, whatever their share."""
+
+LABELS_FIELD = "labels"
+"""The `written` row holding the bridge's labels on an item (a sorted JSON list)."""
+LINK_PREFIX = "link:"
+"""`written` rows of links are `link:<global id>`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """What one tracker item should hold, of what the bridge manages, and why."""
+
+    item: Ref
+    key: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    """Logical field (`rank`, `okr`) -> value; only fields the config tells the bridge to manage."""
+    labels: frozenset[str] = frozenset()
+    """The bridge's labels the item should carry (each with the bridge's prefix)."""
+    links: Mapping[str, LinkTarget] = field(default_factory=dict)
+    """The bridge's links the item should carry, by global id."""
+    order: tuple[Any, ...] | None = None
+    """The sort key within its container when the tracker's native order is managed (lower first)."""
+    reasons: Mapping[str, str] = field(default_factory=dict)
+    """Why, by field name / label / link id: shown by `--dry-run` and `bridge explain`."""
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenValue:
+    """A `written` row: what the bridge last wrote into one field of one item."""
+
+    value: Any
+    at: datetime
+    generation: int = 0
+
+
+class Written:
+    """The `written` rows of one tracker, by item: what the bridge last wrote, field by field."""
+
+    def __init__(self, rows: Mapping[tuple[Ref, str], WrittenValue] | None = None) -> None:
+        self.rows: dict[tuple[Ref, str], WrittenValue] = dict(rows or {})
+        self._names: dict[Ref, list[str]] = {}
+        for ref, name in self.rows:
+            self._names.setdefault(ref, []).append(name)
+
+    def get(self, ref: Ref, name: str) -> WrittenValue | None:
+        return self.rows.get((ref, name))
+
+    def value(self, ref: Ref, name: str) -> Any:
+        found = self.rows.get((ref, name))
+        return found.value if found is not None else None
+
+    def fields(self, ref: Ref) -> set[str]:
+        """Managed fields written on `ref` (not its labels or links)."""
+        return {n for n in self._names.get(ref, ()) if n != LABELS_FIELD and not n.startswith(LINK_PREFIX)}
+
+    def links(self, ref: Ref) -> set[str]:
+        return {n[len(LINK_PREFIX) :] for n in self._names.get(ref, ()) if n.startswith(LINK_PREFIX)}
+
+    def last_at(self, ref: Ref) -> datetime | None:
+        times = [self.rows[(ref, n)].at for n in self._names.get(ref, ())]
+        return max(times) if times else None
+
+
+@dataclass
+class Plan:
+    """The writes for one tracker, in the order to apply them, and what the plan left out."""
+
+    source: str
+    writes: list[FieldWrite] = field(default_factory=list)
+    restores: list[FieldWrite] = field(default_factory=list)
+    """Writes that put back a managed value a user changed (also in `writes`)."""
+    deferred: list[FieldWrite] = field(default_factory=list)
+    """Writes past the cycle's write budget: left for the next cycle."""
+    opted_out: list[Ref] = field(default_factory=list)
+    missing: list[Ref] = field(default_factory=list)
+    """Items the tracker no longer has."""
+    items_total: int = 0
+
+    @property
+    def items_changed(self) -> int:
+        return len({w.item for w in self.writes} | {w.item for w in self.deferred})
+
+    @property
+    def change_share(self) -> float:
+        return self.items_changed / self.items_total if self.items_total else 0.0
+
+
+class PlanTooLarge(Exception):
+    """A plan would change more of a tracker's items than the configured share allows."""
+
+    def __init__(self, plan: Plan, limit: float) -> None:
+        self.plan = plan
+        self.limit = limit
+        super().__init__(
+            f"{plan.source}: the plan would change {plan.items_changed} of {plan.items_total} items "
+            f"({plan.change_share:.0%}), more than push.max_change_share ({limit:.0%}); "
+            "look at it with --dry-run, then run again with --force"
+        )
+
+
+def value_text(value: Any) -> str | None:
+    """A value as the `written` table keeps it: canonical JSON (None stays None)."""
+    if value is None:
+        return None
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def value_hash(value: Any) -> str:
+    return hashlib.sha256((value_text(value) or "null").encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, LinkTarget):
+        return {"global_id": value.global_id, "url": value.url, "title": value.title}
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal as the tracker sees it: 3 and 3.0 are one number; '' and None are both empty."""
+    if a in (None, "") and b in (None, ""):
+        return True
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
+        return float(a) == float(b)
+    mixed = (isinstance(a, str) and isinstance(b, int | float)) or (
+        isinstance(b, str) and isinstance(a, int | float)
+    )
+    if mixed:
+        try:
+            return float(a) == float(b)
+        except ValueError:
+            return False
+    return bool(_plain(a) == _plain(b))
+
+
+def candidates(
+    desired: Mapping[Ref, Desired], written: Written, updated: Mapping[Ref, datetime | None]
+) -> list[Ref]:
+    """The items whose state must be read: those where the wish differs from what was last written,
+    and those the tracker changed since the bridge last wrote to them (a user may have edited a managed
+    value). Everything else already holds what the bridge wants. Items whose native order is managed are
+    always read (their neighbours' places matter).
+    """
+    found = []
+    for ref, wish in desired.items():
+        if wish.order is not None or _differs_from_written(wish, written):
+            found.append(ref)
+            continue
+        last = written.last_at(ref)
+        changed = updated.get(ref)
+        if last is not None and changed is not None and changed > last:
+            found.append(ref)
+    return sorted(found, key=lambda r: (r.source, r.remote_id))
+
+
+def _differs_from_written(wish: Desired, written: Written) -> bool:
+    ref = wish.item
+    for name in set(wish.fields) | written.fields(ref):
+        if not same(wish.fields.get(name), written.value(ref, name)):
+            return True
+    if set(wish.labels) != set(written.value(ref, LABELS_FIELD) or ()):
+        return True
+    if set(wish.links) != written.links(ref):
+        return True
+    return any(not same(target, written.value(ref, LINK_PREFIX + gid)) for gid, target in wish.links.items())
+
+
+def plan(
+    source: str,
+    desired: Mapping[Ref, Desired],
+    states: Mapping[Ref, ItemState],
+    written: Written,
+    *,
+    prefix: str,
+    opt_out_label: str,
+    label_colours: Mapping[str, str] | None = None,
+    items_total: int | None = None,
+    budget: int | None = None,
+    max_change_share: float | None = None,
+    force: bool = False,
+) -> Plan:
+    """Writes that make each item in `states` hold what `desired` says.
+
+    `states` holds the items read from the tracker (see `candidates`); a desired item missing from it is
+    gone from the tracker. Raises `PlanTooLarge` when the plan would change more than
+    `max_change_share` of `items_total` items (and at least `MIN_GUARDED_ITEMS`), unless `force`.
+    """
+    result = Plan(source=source, items_total=items_total if items_total is not None else len(desired))
+    colours = label_colours or {}
+    ordered: dict[str, list[tuple[tuple[Any, ...], Any, Ref, str]]] = {}
+    for ref in sorted(desired, key=lambda r: (desired[r].key, r.remote_id)):
+        wish = desired[ref]
+        state = states.get(ref)
+        if state is None:
+            result.missing.append(ref)
+            continue
+        if opt_out_label in state.labels:
+            result.opted_out.append(ref)
+            continue
+        for write in _field_writes(wish, state, written):
+            result.writes.append(write)
+            last = written.get(ref, write.field)
+            if write.kind == WriteKind.FIELD and last is not None and not same(last.value, write.previous):
+                result.restores.append(write)
+        result.writes.extend(_label_writes(wish, state, prefix, colours))
+        result.writes.extend(_link_writes(wish, state, written))
+        if wish.order is not None and state.container is not None:
+            ordered.setdefault(state.container, []).append((wish.order, state.position, ref, wish.key))
+    for container, entries in sorted(ordered.items()):
+        result.writes.extend(order_writes(container, entries))
+    if (
+        not force
+        and max_change_share is not None
+        and result.items_changed >= MIN_GUARDED_ITEMS
+        and result.change_share > max_change_share
+    ):
+        raise PlanTooLarge(result, max_change_share)
+    if budget is not None and len(result.writes) > budget:
+        result.deferred = result.writes[budget:]
+        result.writes = result.writes[:budget]
+    return result
+
+
+def _field_writes(wish: Desired, state: ItemState, written: Written) -> Iterable[FieldWrite]:
+    names = set(wish.fields) | written.fields(wish.item)
+    for name in sorted(names):
+        value = wish.fields.get(name)
+        current = state.fields.get(name)
+        if name not in wish.fields and name not in state.fields:
+            continue  # the field is no longer managed here and the tracker does not show it
+        if not same(current, value):
+            reason = wish.reasons.get(name, "")
+            last = written.get(wish.item, name)
+            if last is not None and not same(last.value, current):
+                reason = f"{reason}; restoring: someone changed it to {current!r}".lstrip("; ")
+            yield FieldWrite(wish.item, name, value, previous=current, kind=WriteKind.FIELD, reason=reason)
+
+
+def _label_writes(
+    wish: Desired, state: ItemState, prefix: str, colours: Mapping[str, str]
+) -> Iterable[FieldWrite]:
+    mine = {label for label in state.labels if label.startswith(prefix)}
+    for label in sorted(wish.labels - mine):
+        yield FieldWrite(
+            wish.item, label, colours.get(label), kind=WriteKind.LABEL_ADD, reason=wish.reasons.get(label, "")
+        )
+    for label in sorted(mine - wish.labels):
+        yield FieldWrite(
+            wish.item, label, None, previous=label, kind=WriteKind.LABEL_REMOVE, reason="no longer applies"
+        )
+
+
+def _link_writes(wish: Desired, state: ItemState, written: Written) -> Iterable[FieldWrite]:
+    current = dict(state.links)
+    for gid, target in sorted(wish.links.items()):
+        if not same(current.get(gid), target):
+            yield FieldWrite(
+                wish.item,
+                gid,
+                target,
+                previous=current.get(gid),
+                kind=WriteKind.LINK,
+                reason=wish.reasons.get(gid, ""),
+            )
+    for gid in sorted((set(current) | written.links(wish.item)) - set(wish.links)):
+        if gid in current:
+            yield FieldWrite(
+                wish.item, gid, None, previous=current[gid], kind=WriteKind.LINK, reason="no longer linked"
+            )
+
+
+def longest_increasing_run(values: Sequence[Any]) -> set[int]:
+    """Indexes of one longest strictly increasing subsequence of `values` (O(n log n))."""
+    tails: list[Any] = []
+    tail_index: list[int] = []
+    parent = [-1] * len(values)
+    for i, value in enumerate(values):
+        at = bisect.bisect_left(tails, value)
+        if at == len(tails):
+            tails.append(value)
+            tail_index.append(i)
+        else:
+            tails[at] = value
+            tail_index[at] = i
+        parent[i] = tail_index[at - 1] if at > 0 else -1
+    kept: set[int] = set()
+    i = tail_index[-1] if tail_index else -1
+    while i >= 0:
+        kept.add(i)
+        i = parent[i]
+    return kept
+
+
+def order_writes(
+    container: str, entries: Sequence[tuple[tuple[Any, ...], Any, Ref, str]]
+) -> list[FieldWrite]:
+    """Moves that put `entries` (sort key, current position, item, key) in sort-key order, fewest first.
+
+    Items keep their current relative order among equal sort keys. Items in the longest run already in
+    order stay; each other item moves just after its predecessor in the wanted order (or, when it comes
+    first, just before the first item that stays), so the moves applied in order give the wanted order.
+    """
+    current = sorted(entries, key=lambda e: (_position_key(e[1]), e[3]))
+    wanted = sorted(range(len(current)), key=lambda i: (current[i][0], i))
+    place = {i: n for n, i in enumerate(wanted)}
+    stays = longest_increasing_run([place[i] for i in range(len(current))])
+    writes = []
+    for n, i in enumerate(wanted):
+        if i in stays:
+            continue
+        ref = current[i][2]
+        if n > 0:
+            after = current[wanted[n - 1]][2]
+            value: tuple[Ref | None, Ref | None] = (after, None)
+        else:
+            first_staying = next(current[j][2] for j in wanted if j in stays)
+            value = (None, first_staying)
+        writes.append(
+            FieldWrite(
+                ref, container, value, previous=current[i][1], kind=WriteKind.ORDER, reason="value rank order"
+            )
+        )
+    return writes
+
+
+def _position_key(position: Any) -> tuple[int, Any]:
+    """Positions sort among their own kind; an item without one sorts last."""
+    if position is None:
+        return (2, 0)
+    if isinstance(position, int | float):
+        return (0, position)
+    return (1, str(position))

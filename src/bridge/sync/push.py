@@ -1,0 +1,178 @@
+"""Pushing one tracker: read what the items hold, plan, apply through the connector, record outcomes.
+
+Only items whose wish differs from what the bridge last wrote, or which changed in the tracker since,
+are read (`plan.candidates`); after the push every item read is recorded as holding what it now holds, so
+the next cycle neither reads nor writes it again unless something changes. A failed write is recorded in
+the result and logged; its `written` row stays as it was, so the next cycle plans it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.analytics.report import Report
+from bridge.analytics.snapshot import Snapshot
+from bridge.config import BridgeConfig
+from bridge.connector import Connector
+from bridge.domain import FieldWrite, ItemState, Ref, WriteKind, WriteOutcome
+from bridge.http import redact
+from bridge.store import Store
+from bridge.store.written import Record, load_written, record_written
+from bridge.sync.desired import Labels, desired_state
+from bridge.sync.plan import LABELS_FIELD, LINK_PREFIX, Desired, Plan, candidates, plan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PushResult:
+    tracker: str
+    plan: Plan
+    read: int = 0
+    """Items whose state was read from the tracker."""
+    done: int = 0
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def push_tracker(
+    store: Store,
+    config: BridgeConfig,
+    name: str,
+    connector: Connector,
+    report: Report,
+    snapshot: Snapshot,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    generation: int = 0,
+) -> PushResult:
+    """Plan and (unless `dry_run`) apply the writes that make tracker `name` hold the analysis."""
+    desired = desired_state(report, snapshot, name, config)
+    with store.read() as conn:
+        written = load_written(conn, name)
+    updated = _updated(snapshot, name)
+    refs = candidates(desired, written, updated)
+    states = connector.read_state(refs) if refs else {}
+    labels = Labels.of(config)
+    the_plan = plan(
+        name,
+        {ref: desired[ref] for ref in refs},
+        states,
+        written,
+        prefix=labels.prefix,
+        opt_out_label=config.push.opt_out_label,
+        label_colours=labels.colours,
+        items_total=len(desired),
+        budget=config.push.write_budget,
+        max_change_share=config.push.max_change_share,
+        force=force,
+    )
+    result = PushResult(name, the_plan, read=len(states), dry_run=dry_run)
+    for write in the_plan.restores:
+        log.info("%s: %s: restoring %s (%s)", name, _key(desired, write.item), write.field, write.reason)
+    if dry_run:
+        return result
+    outcomes = connector.push(the_plan.writes) if the_plan.writes else []
+    for outcome in outcomes:
+        if outcome.ok:
+            result.done += 1
+        else:
+            result.failed += 1
+            message = (
+                f"{_key(desired, outcome.write.item)} {outcome.write.field}: {redact(outcome.error or '')}"
+            )
+            result.failures.append(message)
+            log.warning("%s: write failed: %s", name, message)
+    records = _records(desired, states, the_plan, outcomes, config.push.opt_out_label, labels.prefix)
+    with store.write() as conn:
+        record_written(conn, name, records, at=datetime.now(UTC), generation=generation)
+    if the_plan.deferred:
+        log.info("%s: %d writes wait for the next cycle (write budget)", name, len(the_plan.deferred))
+    return result
+
+
+def _updated(snapshot: Snapshot, source: str) -> dict[Ref, datetime | None]:
+    found: dict[Ref, datetime | None] = {}
+    for milestone in snapshot.milestones:
+        if milestone.source == source:
+            found[Ref(source, milestone.remote_id)] = milestone.updated
+    for task in snapshot.tasks:
+        if task.source == source:
+            found[Ref(source, task.remote_id)] = task.updated
+    return found
+
+
+def _key(desired: dict[Ref, Desired], ref: Ref) -> str:
+    wish = desired.get(ref)
+    return wish.key if wish is not None else str(ref)
+
+
+def _records(
+    desired: dict[Ref, Desired],
+    states: dict[Ref, ItemState],
+    the_plan: Plan,
+    outcomes: Sequence[WriteOutcome],
+    opt_out_label: str,
+    prefix: str,
+) -> list[Record]:
+    """What each item read now holds of what the bridge manages, after the writes that succeeded.
+
+    A failed or deferred write leaves its field's row untouched, so the next cycle plans it again.
+    """
+    failed: set[tuple[Ref, str]] = set()
+    for outcome in outcomes:
+        if not outcome.ok:
+            failed.add((outcome.write.item, _row_of(outcome.write)))
+    for write in the_plan.deferred:
+        failed.add((write.item, _row_of(write)))
+    applied: dict[Ref, list[FieldWrite]] = {}
+    for outcome in outcomes:
+        if outcome.ok:
+            applied.setdefault(outcome.write.item, []).append(outcome.write)
+    records: list[Record] = []
+    for ref, state in states.items():
+        wish = desired.get(ref)
+        if wish is None or opt_out_label in state.labels:
+            continue
+        holds: dict[str, Any] = dict(state.fields)
+        labels = {label for label in state.labels if label.startswith(prefix)}
+        links = dict(state.links)
+        for write in applied.get(ref, ()):
+            if write.kind is WriteKind.FIELD:
+                holds[write.field] = write.value
+            elif write.kind is WriteKind.LABEL_ADD:
+                labels.add(write.field)
+            elif write.kind is WriteKind.LABEL_REMOVE:
+                labels.discard(write.field)
+            elif write.kind is WriteKind.LINK:
+                if write.value is None:
+                    links.pop(write.field, None)
+                else:
+                    links[write.field] = write.value
+        for name in wish.fields:
+            if (ref, name) not in failed:
+                records.append(Record(ref, name, holds.get(name)))
+        if (ref, LABELS_FIELD) not in failed:
+            records.append(Record(ref, LABELS_FIELD, sorted(labels)))
+        for gid in set(links) | set(wish.links):
+            if (ref, LINK_PREFIX + gid) in failed:
+                continue
+            if gid in links:
+                records.append(Record(ref, LINK_PREFIX + gid, links[gid]))
+            else:
+                records.append(Record(ref, LINK_PREFIX + gid, forget=True))
+    return records
+
+
+def _row_of(write: FieldWrite) -> str:
+    if write.kind in (WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE):
+        return LABELS_FIELD
+    if write.kind is WriteKind.LINK:
+        return LINK_PREFIX + write.field
+    return write.field

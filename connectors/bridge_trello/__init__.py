@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bridge.config import TrackerConfig
-from bridge.connector import Capability, SessionConnector
+from bridge.connector import Capability, Discovery, SessionConnector
 from bridge.domain import RemotePage
 from bridge.http import RetryPolicy
 from bridge_trello.config import TrelloTrackerConfig
@@ -19,10 +19,12 @@ __all__ = ["TrelloConnector", "TrelloTrackerConfig"]
 
 
 class TrelloConnector(SessionConnector):
-    """Reads Trello boards: one stream per board (driven by its actions), and a census of cards."""
+    """Reads Trello boards: one stream per board (driven by its actions), and a census of cards.
+
+    Key results (and their objectives) come from the cards of `[okrs] list` on each board's stream."""
 
     kind = "trello"
-    capabilities = Capability.PULL | Capability.PULL_HISTORY
+    capabilities = Capability.DISCOVER | Capability.PULL | Capability.PULL_HISTORY | Capability.PULL_OKRS
     config_model: ClassVar[type[TrackerConfig]] = TrelloTrackerConfig
     puller: TrelloPuller
 
@@ -38,6 +40,12 @@ class TrelloConnector(SessionConnector):
 
         self.trello_config: TrelloTrackerConfig = config
         return TrelloPuller(name, config, session)
+
+    def discover(self) -> Discovery:
+        """Boards, lists, labels and custom fields, for writing the mapping."""
+        from bridge_trello.discover import discover
+
+        return discover(self.session, self.trello_config, self.puller.records)
 
     def streams(self) -> Sequence[str]:
         """`board:<id>` for each configured board, in the config's order."""

@@ -7,6 +7,13 @@ has one) or the cards of one list (`source = "list"`, remote id the card id). A 
 through the milestone's label (`tasks.attach = "label"`), or by carrying an attachment that links to the
 milestone's card (`"attachment"`). History comes from the board's actions: `createCard` (the first list)
 and `updateCard` with `listBefore`/`listAfter`, each keyed by its action id.
+
+Key results (`[okrs] list`): every card of that list, archived ones included as archived tasks are, is a
+key result (remote id the card id), with target and current from the `target_field` / `current_field`
+custom fields when configured. The card's first label that is neither a milestone label nor the
+`milestone` mark names its objective, whose remote id is `objective:<label name>`: one objective per
+name across the tracker's boards, so boards that share an objective label share the objective. A card
+moved into that list from a task list leaves a deleted task behind (it is no task any more).
 """
 
 from __future__ import annotations
@@ -16,11 +23,22 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.domain import Milestone, SkippedItem, StatusCategory, StatusChange, Task, flow_times
+from bridge.domain import (
+    KeyResult,
+    Milestone,
+    Objective,
+    SkippedItem,
+    StatusCategory,
+    StatusChange,
+    Task,
+    flow_times,
+)
 from bridge.mapping import Facts, end_of_day, number, resolve_field, status_category, team_for, work_type_for
 from bridge_trello.config import TrelloTrackerConfig
 
 LABEL_ID = "label:"
+OBJECTIVE_ID = "objective:"
+"""Objectives from key result cards' labels are keyed by the label's name: `objective:<name>`."""
 MILESTONE_MARK = "milestone"
 """A label that marks a card as its milestone's own card (alongside the milestone's label)."""
 HISTORY_TYPES = frozenset({"createCard", "updateCard"})
@@ -54,6 +72,8 @@ class Mapped:
     skipped: list[SkippedItem] = field(default_factory=list)
     list_milestones: dict[str, list[str]] = field(default_factory=dict)
     """Milestone cards of `source = "list"` seen here: card id -> [name, short link]."""
+    objectives: list[Objective] = field(default_factory=list)
+    key_results: list[KeyResult] = field(default_factory=list)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -99,14 +119,18 @@ class TrelloMapping:
         )
         okrs = config.okrs
         self.okr_list = okrs.list.casefold() if okrs is not None else None
+        self.okr_lists = {
+            i for i, n in board.lists.items() if self.okr_list and n.casefold() == self.okr_list
+        }
+        self.target_field = resolve_field(okrs.target_field, pairs) if okrs is not None else None
+        self.current_field = resolve_field(okrs.current_field, pairs) if okrs is not None else None
         wanted = (config.milestones.list or "").casefold()
         self.milestone_lists = {i for i, n in board.lists.items() if wanted and n.casefold() == wanted}
 
     # ---- what a card is -------------------------------------------------------------------------------
 
     def is_key_result(self, card: Mapping[str, Any]) -> bool:
-        name = self.board.lists.get(str(card.get("idList")), "")
-        return self.okr_list is not None and name.casefold() == self.okr_list
+        return str(card.get("idList")) in self.okr_lists
 
     def milestone_label(self, card: Mapping[str, Any]) -> str | None:
         """The id of the first milestone label the card carries (label_prefix source)."""
@@ -141,11 +165,26 @@ class TrelloMapping:
         mapped = Mapped()
         milestone_cards: dict[str, Mapping[str, Any]] = {}
         tasks: list[dict[str, Any]] = []
+        key_results: list[dict[str, Any]] = []
         for card in cards:
             try:
-                self._sort(card, mapped, milestone_cards, tasks)
+                self._sort(card, mapped, milestone_cards, tasks, key_results)
             except READ_ERRORS as exc:
                 mapped.skipped.append(self._skip(card, exc))
+        objectives: dict[str, Objective] = {}
+        for card in key_results:
+            try:
+                key_result, objective = self.key_result(card)
+                left = self.former_task(card, history.get(str(card["id"]), ()))
+            except READ_ERRORS as exc:
+                mapped.skipped.append(self._skip(card, exc))
+                continue
+            mapped.key_results.append(key_result)
+            if objective is not None:
+                objectives.setdefault(objective.remote_id, objective)
+            if left is not None:
+                mapped.tasks.append(left)
+        mapped.objectives.extend(objectives[k] for k in sorted(objectives))
         wanted = {*labels, *milestone_cards} if self.by_label else set()
         for label in sorted(wanted):
             if label in self.by_label:
@@ -167,10 +206,12 @@ class TrelloMapping:
         mapped: Mapped,
         milestone_cards: dict[str, Mapping[str, Any]],
         tasks: list[dict[str, Any]],
+        key_results: list[dict[str, Any]],
     ) -> None:
-        """File a card as a milestone's card, a list milestone, a task, or a key result (left out)."""
+        """File a card as a milestone's card, a list milestone, a task, or a key result."""
         _check(card)
         if self.is_key_result(card):
+            key_results.append(card)
             return
         if self.is_milestone_card(card):
             if self.config.milestones.source == "list":
@@ -226,6 +267,62 @@ class TrelloMapping:
             updated=parse_time(card.get("dateLastActivity")),
             url=_url(card),
         )
+
+    # ---- key results ---------------------------------------------------------------------------------
+
+    def key_result(self, card: Mapping[str, Any]) -> tuple[KeyResult, Objective | None]:
+        """A card of the OKR list as a key result, and the objective its label names (if any)."""
+        facts = self.facts(card)
+        label = self.objective_label(card)
+        objective = Objective(self.source, OBJECTIVE_ID + label, label) if label is not None else None
+        key_result = KeyResult(
+            source=self.source,
+            remote_id=str(card["id"]),
+            objective_id=objective.remote_id if objective is not None else "",
+            title=str(card["name"]),
+            target=number(facts.fields.get(self.target_field)) if self.target_field else None,
+            current=number(facts.fields.get(self.current_field)) if self.current_field else None,
+            url=_url(card),
+        )
+        return key_result, objective
+
+    def objective_label(self, card: Mapping[str, Any]) -> str | None:
+        """The name of the card's first label that is not a milestone label nor the milestone mark."""
+        prefix = self.config.milestones.label_prefix if self.by_label else None
+        for label in _strings(card.get("idLabels")):
+            name = self.board.labels.get(label, "")
+            if not name.strip() or name.casefold() == MILESTONE_MARK or label in self.by_label:
+                continue
+            if prefix and name.startswith(prefix):
+                continue
+            return name
+        return None
+
+    def former_task(self, card: Mapping[str, Any], actions: Iterable[Mapping[str, Any]]) -> Task | None:
+        """A deleted task for a key result card whose history shows it came from a task list."""
+        card_id = str(card["id"])
+        for action in actions:
+            if action.get("type") != "updateCard" or card_of(action) != card_id:
+                continue
+            data = action.get("data") or {}
+            before = data.get("listBefore")
+            if not isinstance(before, dict) or str(before.get("id")) in self.okr_lists:
+                continue
+            name = before.get("name") or self.board.lists.get(str(before.get("id")))
+            if status_category(self.config, str(before.get("id")), name) is None:
+                continue
+            return Task(
+                source=self.source,
+                remote_id=card_id,
+                key=str(card.get("shortLink") or card_id),
+                title=str(card["name"]),
+                raw_status=str(card["idList"]),
+                created=id_time(card_id),
+                updated=parse_time(card.get("dateLastActivity")),
+                url=_url(card),
+                deleted=True,
+            )
+        return None
 
     # ---- tasks -------------------------------------------------------------------------------------------
 

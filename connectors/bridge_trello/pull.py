@@ -16,8 +16,9 @@ Each configured board is a stream (`board:<id or short link>`) whose cursor is J
   A milestone label made since the cursor (its id is newer) is stored as a milestone too.
 
 The cards are mapped together (a task finds its milestone's label or card wherever it sits), then
-stored `page_size` tasks to a page; milestones go on the first page and only the last page carries the
-new cursor, so a pull killed half way reads the board again.
+stored `page_size` tasks to a page; milestones, objectives and key results (the cards of `[okrs] list`)
+go on the first page and only the last page carries the new cursor, so a pull killed half way reads the
+board again. A key result card is read again, like any card, when an action touches it.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ MANY = 50
 """Past this many touched cards (ten batch requests), reading the board whole is as cheap."""
 NO_ACTION = "0" * 24
 """The cursor of a board without any action yet: every real id is newer."""
+BOARD_PARAMS = {"lists": "all", "labels": "all", "labels_limit": "1000", "customFields": "true"}
+"""What a board's setup read nests: every list, label and custom field definition."""
 
 
 def board_stream(board: str) -> str:
@@ -85,6 +88,8 @@ class TrelloPuller:
         self.name = name
         self.config = config
         self.session = session
+        self.records: dict[str, dict[str, Any]] = {}
+        """Each configured board's setup answer as Trello gave it (for `bridge discover`)."""
         with session.setup():
             self.boards = {ref: self._board_info(ref) for ref in config.boards}
         self.mappings = {ref: TrelloMapping(name, config, info) for ref, info in self.boards.items()}
@@ -97,8 +102,7 @@ class TrelloPuller:
 
     def _board_info(self, ref: str) -> BoardInfo:
         """The board's lists, labels and custom field definitions: one request."""
-        params = {"fields": "name,shortLink", "lists": "all", "labels": "all", "labels_limit": "1000",
-                  "customFields": "true"}  # fmt: skip
+        params = {"fields": "name,shortLink,closed", **BOARD_PARAMS}
         try:
             body = self.session.get(f"boards/{ref}", params)
         except FatalAPIError as exc:
@@ -107,26 +111,17 @@ class TrelloPuller:
             raise
         if not isinstance(body, dict) or not body.get("id"):
             raise FatalAPIError(f"{self.name}: unexpected answer for board {ref!r}", tracker=self.name)
-        return BoardInfo(
-            id=str(body["id"]),
-            name=str(body.get("name") or ref),
-            lists=_names(body.get("lists")),
-            labels=_names(body.get("labels")),
-            fields=_names(body.get("customFields")),
-            options={
-                str(option["id"]): str((option.get("value") or {}).get("text") or "")
-                for definition in body.get("customFields") or []
-                if isinstance(definition, dict)
-                for option in definition.get("options") or []
-                if isinstance(option, dict) and option.get("id")
-            },
-        )
+        self.records[ref] = body
+        return board_info(body, ref)
 
     def _check_fields(self) -> None:
-        """A value or effort field the config names must exist on some board."""
+        """A value, effort, target or current field the config names must exist on some board."""
+        okrs = self.config.okrs
         for where, wanted in (
             ("fields.value", self.config.fields.value),
             ("fields.effort", self.config.fields.effort),
+            ("okrs.target_field", okrs.target_field if okrs is not None else None),
+            ("okrs.current_field", okrs.current_field if okrs is not None else None),
         ):
             if wanted is None:
                 continue
@@ -254,6 +249,8 @@ class TrelloPuller:
                 source=self.name,
                 stream=board_stream(ref),
                 milestones=mapped.milestones if first else (),
+                objectives=mapped.objectives if first else (),
+                key_results=mapped.key_results if first else (),
                 tasks=tasks,
                 status_changes=[c for c in mapped.changes if c.item_id in ids],
                 skipped=mapped.skipped if first else (),
@@ -272,6 +269,24 @@ class TrelloPuller:
         return ids
 
 
+def board_info(body: Mapping[str, Any], ref: str) -> BoardInfo:
+    """A `boards/{id}` answer nesting `BOARD_PARAMS` as what the mapping needs of the board."""
+    return BoardInfo(
+        id=str(body["id"]),
+        name=str(body.get("name") or ref),
+        lists=_names(body.get("lists")),
+        labels=_names(body.get("labels")),
+        fields=_names(body.get("customFields")),
+        options={
+            str(option["id"]): str((option.get("value") or {}).get("text") or "")
+            for definition in body.get("customFields") or []
+            if isinstance(definition, dict)
+            for option in definition.get("options") or []
+            if isinstance(option, dict) and option.get("id")
+        },
+    )
+
+
 def _names(records: Any) -> dict[str, str]:
     """id -> name of a list of Trello records."""
     if not isinstance(records, list):
@@ -279,4 +294,4 @@ def _names(records: Any) -> dict[str, str]:
     return {str(r["id"]): str(r.get("name") or "") for r in records if isinstance(r, dict) and r.get("id")}
 
 
-__all__ = ["BOARD_STREAM", "BoardCursor", "TrelloPuller", "board_stream"]
+__all__ = ["BOARD_PARAMS", "BOARD_STREAM", "BoardCursor", "TrelloPuller", "board_info", "board_stream"]

@@ -145,3 +145,109 @@ def test_asana_discover_with_a_wrong_token_names_the_tracker(
     result = run_cli("discover", *flags)  # type: ignore[operator]
     assert result.exit_code == 1 and "asana: the credentials were refused" in result.stderr
     assert "not-the-sandbox-token" not in result.stdout + result.stderr
+
+
+# ---- Trello -----------------------------------------------------------------------------------------------
+
+TRELLO_KEY, TRELLO_TOKEN = "sandbox-key", "sandbox-token"
+
+
+@pytest.fixture
+def trello_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
+    from datetime import UTC, datetime
+
+    from bridge.sandbox.generate import build
+    from bridge.sandbox.generate_trello import render_trello
+    from bridge.sandbox.trello import TrelloEmulator
+
+    seed = render_trello(build(seed=21, per_tracker=30, now=datetime(2026, 6, 1, tzinfo=UTC)))
+    emulator = TrelloEmulator.from_export(seed)
+    emulator.edit({"op": "create_custom_field", "board": "Design", "name": "Size", "type": "list",
+                   "options": ["S", "M", "L"]})  # fmt: skip
+    emulator.edit({"op": "create_label", "board": "Design", "name": "", "color": "red"})
+    monkeypatch.setenv("D_TRELLO_KEY", TRELLO_KEY)
+    monkeypatch.setenv("D_TRELLO_TOKEN", TRELLO_TOKEN)
+    with SandboxServer(emulator) as s:
+        yield s
+
+
+def _trello_board(server: SandboxServer, name: str) -> dict[str, str]:
+    from bridge.sandbox.trello import TrelloEmulator
+
+    emulator = server.emulator
+    assert isinstance(emulator, TrelloEmulator)
+    board = next(b for b in emulator.boards.values() if b.record["name"] == name)
+    lists = {x["name"]: x["id"] for x in board.lists.values()}
+    fields = {f["name"]: f["id"] for f in board.custom_fields.values()}
+    return {"id": board.id, "short": board.record["shortLink"], **lists, **fields}
+
+
+def test_trello_discover_from_flags_alone(run_cli: object, trello_server: SandboxServer) -> None:
+    flags = ["--kind", "trello", "--url", trello_server.base_url, "--token-env", "D_TRELLO_TOKEN",
+             "--api-key-env", "D_TRELLO_KEY"]  # fmt: skip
+    result = run_cli("discover", *flags, "--json")  # type: ignore[operator]
+    assert result.exit_code == 0, result.stderr
+    found = json.loads(result.stdout)
+    design, content = _trello_board(trello_server, "Design"), _trello_board(trello_server, "Content")
+    assert found["containers"] == [
+        [design["id"], f"Design (short link {design['short']})"],
+        [content["id"], f"Content (short link {content['short']})"],
+    ]
+    assert [design["To Do"], "Design / To Do"] in found["statuses"]
+    assert [content["Key Results"], "Content / Key Results"] in found["statuses"]
+    assert len(found["statuses"]) == 12
+    assert found["item_types"] == [] and "no type" in found["extra"]["item_types"]
+    assert {"milestone", "O1", "prototype"} <= set(found["labels"]) and "" not in found["labels"]
+    assert found["extra"]["unnamed_labels"].startswith("1 ")
+    fields = {f["id"]: (f["name"], f["type"]) for f in found["fields"]}
+    assert fields[design["Value"]] == ("Value", "number; board Design")
+    assert fields[content["Key result"]] == ("Key result", "text; board Content")
+    assert fields[design["Size"]] == ("Size", "list, 3 options: S, M, L; board Design")
+    assert requests_by_route(trello_server) == {
+        "GET /1/members/{member}/boards": 1,
+        "GET /1/batch": 1,
+    }, "the boards listed, then both boards' lists, labels and fields in one batch"
+    assert TRELLO_KEY not in result.stdout + result.stderr
+    assert TRELLO_TOKEN not in result.stdout + result.stderr
+
+
+def test_trello_discover_a_configured_tracker(
+    run_cli: object, trello_server: SandboxServer, tmp_path: Path
+) -> None:
+    design = _trello_board(trello_server, "Design")
+    config = tmp_path / "bridge.toml"
+    config.write_text(
+        f'[trackers.boards]\nkind = "trello"\nurl = "{trello_server.base_url}"\n'
+        'api_key_env = "D_TRELLO_KEY"\ntoken_env = "D_TRELLO_TOKEN"\n'
+        f'boards = ["{design["short"]}"]\nmax_requests_per_second = 100\n'
+        'status_map = { "Done" = "done" }\n\n[trackers.boards.okrs]\nlist = "Key Results"\n'
+    )
+    result = run_cli("discover", "boards", "--config", str(config))  # type: ignore[operator]
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert f"{design['id']}  Design (short link {design['short']})" in out and "Content" not in out
+    assert f"{design['To Do']}  To Do" in out and f"{design['Key Results']}  Key Results" in out
+    assert "Item types:\n  (none)\n" in out
+    assert f"{design['Size']}  Size  [list, 3 options: S, M, L]" in out
+    assert f"{design['Effort']}  Effort  [number]" in out
+    assert "okrs_list: 'Key Results' is on every board" in out
+    assert requests_by_route(trello_server) == {"GET /1/boards/{board}": 1}, "the setup read only"
+    assert TRELLO_KEY not in out + result.stderr and TRELLO_TOKEN not in out + result.stderr
+
+
+def test_trello_discover_with_a_wrong_token_names_the_tracker(
+    run_cli: object, trello_server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("D_TRELLO_TOKEN", "not-the-sandbox-token")
+    flags = ["--kind", "trello", "--url", trello_server.base_url, "--token-env", "D_TRELLO_TOKEN",
+             "--api-key-env", "D_TRELLO_KEY"]  # fmt: skip
+    result = run_cli("discover", *flags)  # type: ignore[operator]
+    assert result.exit_code == 1 and "trello: the credentials were refused" in result.stderr
+    assert "not-the-sandbox-token" not in result.stdout + result.stderr
+    assert TRELLO_KEY not in result.stdout + result.stderr
+
+
+def requests_by_route(server: SandboxServer) -> dict[str, int]:
+    from tests.sandbox.conftest import Control
+
+    return dict(Control(server.base_url).get("requests")["by_route"])

@@ -1,5 +1,6 @@
 """The pull contract for Trello, plus what only Trello has: actions as the change feed, label milestones
-with their own cards, archived cards, and py-trello's URL-borne key and token kept out of errors."""
+with their own cards, archived cards, key results from a list, and py-trello's URL-borne key and token
+kept out of errors."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from sqlalchemy import select
 from bridge.config import TrackerConfig
 from bridge.domain import StatusCategory
 from bridge.errors import AuthError
-from bridge.sandbox.generate import STATUSES, build
+from bridge.sandbox.generate import OBJECTIVES, STATUSES, build
 from bridge.sandbox.generate_trello import render_trello
 from bridge.sandbox.server import Emulator, SandboxServer
 from bridge.sandbox.trello import TrelloEmulator
-from bridge.store.models import MilestoneRow, TaskRow
+from bridge.store.models import KeyResultRow, MilestoneRow, ObjectiveRow, TaskRow
 from bridge_trello.config import TrelloTrackerConfig
 from bridge_trello.mapping import BoardInfo, TrelloMapping
 from bridge_trello.session import TrelloSession
@@ -27,6 +28,8 @@ NOW = datetime(2026, 6, 1, tzinfo=UTC)
 CATEGORY = {name: category for name, (_, category) in STATUSES.items()}
 PREFIX = "M:"
 KEY_RESULTS = "Key Results"
+TARGET, CURRENT = "Target", "Current"
+"""Number fields added to every board; the seed's key result cards carry their numbers in them."""
 
 
 def _state(emulator: Emulator) -> TrelloEmulator:
@@ -68,6 +71,40 @@ def trello_truth(emulator: Emulator) -> Truth:
     return Truth(milestones, tasks, changes)
 
 
+def with_okr_fields(emulator: TrelloEmulator) -> TrelloEmulator:
+    """Add the Target and Current fields to every board and fill them on each key result card."""
+    numbers = {kr: (target, current) for _, _, krs in OBJECTIVES for kr, _, _, target, current in krs}
+    for board in list(emulator.boards.values()):
+        for name in (TARGET, CURRENT):
+            emulator.edit({"op": "create_custom_field", "board": board.id, "name": name, "type": "number"})
+        key_results = next(i for i, x in board.lists.items() if x["name"] == KEY_RESULTS)
+        for card in [c for c in board.cards.values() if c["idList"] == key_results]:
+            target, current = numbers[card["name"].split(":")[0]]
+            for name, value in ((TARGET, target), (CURRENT, current)):
+                emulator.edit({"op": "set_custom_field", "card": card["id"], "field": name, "value": value})
+    return emulator
+
+
+def key_result_truth(emulator: Emulator) -> dict[str, tuple[str, str, float | None, float | None]]:
+    """Key result card id -> (objective id, title, target, current), as the store should hold them."""
+    found = {}
+    for board in _state(emulator).boards.values():
+        fields = {f["id"]: f["name"] for f in board.custom_fields.values()}
+        for card in board.cards.values():
+            if board.lists[card["idList"]]["name"] != KEY_RESULTS:
+                continue
+            values = {
+                fields[i["idCustomField"]]: float(i["value"]["number"])
+                for i in card["customFieldItems"]
+                if "value" in i
+            }
+            names = [board.labels[i]["name"] for i in card["idLabels"]]
+            names = [n for n in names if n and not n.startswith(PREFIX) and n != "milestone"]
+            objective = f"objective:{names[0]}" if names else ""
+            found[card["id"]] = (objective, card["name"], values.get(TARGET), values.get(CURRENT))
+    return found
+
+
 def trello_table(base_url: str, boards: list[str]) -> str:
     statuses = "\n".join(f'"{name}" = "{category}"' for name, category in CATEGORY.items())
     listed = ", ".join(f'"{b}"' for b in boards)
@@ -97,6 +134,8 @@ label = "prototype"
 
 [trackers.t.okrs]
 list = "{KEY_RESULTS}"
+target_field = "{TARGET}"
+current_field = "{CURRENT}"
 """
 
 
@@ -107,7 +146,8 @@ class TestTrelloPull(PullContract):
     kill_at_request: ClassVar[int] = 6  # the second board's first actions page: the first board landed
 
     def make_emulator(self) -> Emulator:
-        return TrelloEmulator.from_export(render_trello(build(seed=21, per_tracker=self.seed_items, now=NOW)))
+        seed = render_trello(build(seed=21, per_tracker=self.seed_items, now=NOW))
+        return with_okr_fields(TrelloEmulator.from_export(seed))
 
     def tracker_table(self, base_url: str) -> str:
         seed = render_trello(build(seed=21, per_tracker=self.seed_items, now=NOW))
@@ -200,6 +240,56 @@ class TestTrelloPull(PullContract):
         stored = rig.stored().tasks
         assert all(c["id"] in stored for c in archived)
 
+    def stored_okrs(self, rig: Rig) -> tuple[dict[str, Any], dict[str, str]]:
+        with rig.store.read() as conn:
+            key_results = {
+                r.remote_id: (r.objective_id, r.title, r.target, r.current)
+                for r in conn.execute(select(KeyResultRow.__table__))  # type: ignore[attr-defined]
+            }
+            objectives = {r.remote_id: r.title for r in conn.execute(select(ObjectiveRow.__table__))}  # type: ignore[attr-defined]
+        return key_results, objectives
+
+    def test_key_results_come_from_the_okr_list_with_their_objectives(self, rig: Rig) -> None:
+        assert rig.pull().ok
+        key_results, objectives = self.stored_okrs(rig)
+        expected = key_result_truth(rig.emulator)
+        assert len(expected) == 12, "six key result cards on each of the two boards"
+        assert key_results == expected
+        assert objectives == {f"objective:{o}": o for o, _, _ in OBJECTIVES}
+        assert key_results[next(iter(expected))][2:] == (70.0, 64.0)
+        assert not set(expected) & set(rig.stored().tasks)
+
+    def test_a_changed_key_result_card_is_read_incrementally(self, rig: Rig) -> None:
+        assert rig.pull().ok
+        emulator = _state(rig.emulator)
+        expected = key_result_truth(emulator)
+        changed, archived = list(expected)[:2]
+        rig.control.edit(op="set_custom_field", card=changed, field=CURRENT, value=68)
+        rig.control.edit(op="update_card", card=changed, name="KR1.1: Raise conversion to 70%")
+        rig.control.edit(op="archive_card", card=archived)
+        board = next(b for b in emulator.boards.values() if changed in b.cards)
+        created = rig.control.edit(
+            op="create_card", board=board.id, list=KEY_RESULTS, name="KR2.3: Offline mode", labels=["O2"]
+        )
+        task = self.any_task(emulator)
+        rig.control.edit(op="move_card", card=task, list=KEY_RESULTS)
+        rig.control.send("DELETE", "requests")
+        result = rig.pull()
+        assert result.ok, result.error
+        boards = {b.id for b in emulator.boards.values() if {changed, task} & set(b.cards)}
+        assert result.requests == 2 + len(boards), "each board's actions, and a batch for its cards"
+        key_results, objectives = self.stored_okrs(rig)
+        assert key_results == key_result_truth(emulator)
+        assert key_results[changed] == ("objective:O1", "KR1.1: Raise conversion to 70%", 70.0, 68.0)
+        assert archived in key_results, "an archived card stays what it was, as archived tasks do"
+        assert key_results[created["id"]] == ("objective:O2", "KR2.3: Offline mode", None, None)
+        assert "objective:O2" in objectives
+        assert task in key_results, "a task card moved into the list is a key result"
+        assert task not in rig.stored().tasks, "the card is no task any more"
+        self.assert_matches(rig)
+        quiet = rig.pull()
+        assert quiet.ok and quiet.items == 0
+
     def test_no_key_or_token_in_an_error(self, rig: Rig) -> None:
         config = TrelloTrackerConfig.model_validate(
             {"kind": "trello", "url": rig.server.base_url, "api_key_env": "K", "token_env": "T",
@@ -266,6 +356,40 @@ def test_a_list_milestone_and_a_labelled_task_find_each_other() -> None:
     assert [t.milestone_id for t in mapped.tasks] == ["m1"]
     later = mapping.map_cards([_card("c2", "l1", ("g3",))], {}, mapped.list_milestones)
     assert [t.milestone_id for t in later.tasks] == ["m1"]
+
+
+def test_okr_list_cards_are_key_results_and_their_label_names_the_objective() -> None:
+    raw = {"kind": "trello", "api_key_env": "K", "token_env": "T", "boards": ["b"],
+           "status_map": {"To Do": "todo", "Done": "done"},
+           "okrs": {"list": "key results", "target_field": "Target", "current_field": "f2"}}  # fmt: skip
+    config = TrelloTrackerConfig.model_validate(raw)
+    board = BoardInfo("b", "Board", {"l1": "To Do", "l3": "Done", "l9": "Key Results"},
+                      {"g1": "M:Launch", "g2": "milestone", "g3": "Grow", "g4": "Retain"},
+                      {"f1": "Target", "f2": "Current"})  # fmt: skip
+    mapping = TrelloMapping("t", config, board)
+    numbers = [{"idCustomField": "f1", "value": {"number": "70"}},
+               {"idCustomField": "f2", "value": {"number": "64.5"}}]  # fmt: skip
+    first = _card("k1", "l9", ("g1", "g2", "g3", "g4"), customFieldItems=numbers, url="https://x/c/k1")
+    second = _card("k2", "l9", ("g4",), closed=True)
+    moved_in = _card("k3", "l9")
+    moved = {"id": "a1", "type": "updateCard", "date": "2026-05-01T10:00:00.000Z",
+             "data": {"card": {"id": "k3"}, "listBefore": {"id": "l1", "name": "To Do"},
+                      "listAfter": {"id": "l9", "name": "Key Results"}}}  # fmt: skip
+    history = {"k3": [moved]}
+    mapped = mapping.map_cards([first, second, moved_in, _card("c1", "l1", ("g3",))], history, {})
+    assert [
+        (k.remote_id, k.objective_id, k.title, k.target, k.current, k.url) for k in mapped.key_results
+    ] == [
+        ("k1", "objective:Grow", "card k1", 70.0, 64.5, "https://x/c/k1"),
+        ("k2", "objective:Retain", "card k2", None, None, None),
+        ("k3", "", "card k3", None, None, None),
+    ]
+    assert [(o.remote_id, o.title) for o in mapped.objectives] == [
+        ("objective:Grow", "Grow"),
+        ("objective:Retain", "Retain"),
+    ]
+    assert [(t.remote_id, t.deleted) for t in mapped.tasks] == [("k3", True), ("c1", False)]
+    assert not mapped.skipped and not mapped.milestones
 
 
 def test_session_counts_setup_apart() -> None:

@@ -239,6 +239,28 @@ def suggest(
     return found
 
 
+def suggest_for_unlinked(
+    milestones: Iterable[Milestone],
+    links: Mapping[Ref, Mapping[Ref, LinkOrigin]],
+    okrs: Catalogue,
+    *,
+    min_score: float,
+) -> list[Suggestion]:
+    """Suggestions for the open milestones no link (but a suggestion) ties to a key result, ordered by
+    milestone key, best first within each; `links` are the effective ones."""
+    live = [m for m in milestones if not m.deleted]
+    unlinked = sorted(
+        (
+            m
+            for m in live
+            if m.category is not StatusCategory.DONE and not links.get(Ref(m.source, m.remote_id))
+        ),
+        key=lambda m: (m.key, m.source, m.remote_id),
+    )
+    found = suggest(unlinked, okrs, min_score=min_score, corpus=live)
+    return [s for m in unlinked for s in found.get(Ref(m.source, m.remote_id), ())]
+
+
 # --- progress ----------------------------------------------------------------------------------------
 
 

@@ -29,12 +29,12 @@ from bridge.analytics.okr import (
     effective_links,
     okr_tree,
     okr_weights,
-    suggest,
+    suggest_for_unlinked,
 )
 from bridge.analytics.ranks import Rank, rank_milestones
 from bridge.analytics.snapshot import Snapshot, as_ref, build_index
 from bridge.config import AnalyticsConfig, BridgeConfig
-from bridge.domain import LinkOrigin, Ref, StatusCategory, Task, require_utc
+from bridge.domain import LinkOrigin, Ref, Task, require_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,23 +115,15 @@ def _analyse(snapshot: Snapshot, config: BridgeConfig | AnalyticsConfig, now: da
         teams=index.milestone_team,
         okr_weights=okr_weights(links, okrs) if settings.rank_strategy == "okr" else None,
     )
-    unlinked = sorted(
-        (
-            m
-            for key, m in index.milestones.items()
-            if m.category is not StatusCategory.DONE and not links.get(as_ref(key))
-        ),
-        key=lambda m: (m.key, m.source, m.remote_id),
-    )
-    suggestions = suggest(
-        unlinked, okrs, min_score=settings.suggest_min_score, corpus=index.milestones.values()
+    suggestions = suggest_for_unlinked(
+        index.milestones.values(), links, okrs, min_score=settings.suggest_min_score
     )
     return Report(
         now=now,
         milestones=tuple(ranks),
         links=links,
         okrs=tuple(okr_tree(okrs, links, {as_ref(k): m for k, m in index.milestones.items()})),
-        suggestions=tuple(s for m in unlinked for s in suggestions.get(Ref(m.source, m.remote_id), ())),
+        suggestions=tuple(suggestions),
         work_types=tuple(work_type_stats(index, now, settings)),
         bottlenecks=tuple(judge(index, snapshot.dependencies, now, settings)),
         time_in_status=tuple(time_in_status(index, now, settings.window)),

@@ -1,0 +1,249 @@
+"""What `bridge report` and `bridge okr ...` do, from the store alone: no tracker is contacted."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bridge.analytics import Report, Snapshot, analyse
+from bridge.analytics.okr import Catalogue, Suggestion, catalogue, effective_links, suggest_for_unlinked
+from bridge.config import CONFIG_SOURCE, BridgeConfig
+from bridge.domain import LinkOrigin, Milestone, Ref, StatusCategory
+from bridge.errors import UserError
+from bridge.report.teams import for_team, milestone_team_map, team_names
+from bridge.report.terminal import render
+from bridge.store import Store, redact_url
+from bridge.store.okr_links import (
+    confirm_link,
+    find_milestones,
+    store_suggestions,
+    stored_key_result,
+    stored_key_result_ids,
+)
+from bridge.store.snapshot import (
+    is_empty,
+    load_snapshot,
+    read_key_results,
+    read_links,
+    read_milestones,
+    read_objectives,
+)
+
+
+def _console(out: TextIO) -> Console:
+    # Piped output keeps wide tables readable instead of folding them to 80 columns.
+    return Console(file=out, highlight=False, soft_wrap=False, width=None if out.isatty() else 160)
+
+
+def _empty_message(store: Store) -> str:
+    return (
+        f"the store at {redact_url(store.url)} holds no milestones or tasks yet: "
+        "run `bridge pull` first to bring the trackers' work in"
+    )
+
+
+# --- bridge report -----------------------------------------------------------------------------------
+
+
+def report_command(
+    cfg: BridgeConfig, *, now: datetime, as_json: bool, team: str | None, out: TextIO | None = None
+) -> None:
+    out = out or sys.stdout
+    settings = cfg.analytics
+    store = Store.open(cfg)
+    try:
+        if is_empty(store):
+            # --json still prints the (empty) document, so scripts read the same shape
+            (sys.stderr if as_json else out).write(_empty_message(store) + "\n")
+            if not as_json:
+                return
+            snapshot = Snapshot()
+        else:
+            snapshot = load_snapshot(store, since=now - max(settings.window, settings.forecast_window))
+    finally:
+        store.close()
+    report = analyse(snapshot, cfg, now)
+    if team is not None:
+        report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
+    if as_json:
+        out.write(report.to_json() + "\n")
+    else:
+        render(report, _console(out), team=team, percentile=settings.percentile)
+
+
+def _known_team(report: Report, team: str) -> str:
+    names = team_names(report)
+    if team in names:
+        return team
+    folded = [name for name in names if name.casefold() == team.casefold()]
+    if len(folded) == 1:
+        return folded[0]
+    raise UserError(f"no team named {team!r} in the store; teams: {', '.join(names) or 'none'}")
+
+
+# --- bridge okr suggest ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Okrs:
+    milestones: dict[Ref, Milestone]
+    catalogue: Catalogue
+
+
+def suggest_command(cfg: BridgeConfig, *, now: datetime, as_json: bool, out: TextIO | None = None) -> None:
+    """List and store suggestions for the open milestones without a key result."""
+    out = out or sys.stdout
+    store = Store.open(cfg)
+    try:
+        with store.read() as conn:
+            milestones = read_milestones(conn)
+            okrs = catalogue(read_objectives(conn), read_key_results(conn), cfg.okrs)
+            links = effective_links(read_links(conn))
+        found = suggest_for_unlinked(milestones, links, okrs, min_score=cfg.analytics.suggest_min_score)
+        with store.write() as conn:
+            stored = store_suggestions(conn, ((s.milestone, s.key_result, s.score) for s in found), now=now)
+        empty = not milestones and is_empty(store)
+    finally:
+        store.close()
+    by_ref = _Okrs({Ref(m.source, m.remote_id): m for m in milestones}, okrs)
+    if as_json:
+        document = {
+            "suggestions": [_suggestion(s, by_ref) for s in found],
+            "stored": {"added": stored.added, "removed": stored.removed},
+        }
+        out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        return
+    console = _console(out)
+    if empty:
+        console.print(escape(_empty_message(store)))
+        return
+    if not okrs.key_results:
+        console.print(
+            "no key results to suggest: add [[okrs.objectives]] to the config, or pull a tracker's goals"
+        )
+        return
+    unlinked = sum(1 for m in milestones if _open_and_unlinked(m, links))
+    if not found:
+        console.print(
+            f"no suggestions: {unlinked} open milestones without a key result, none scoring at least "
+            f"{cfg.analytics.suggest_min_score:g} (analytics.suggest_min_score)"
+        )
+    else:
+        table = Table(show_edge=False, pad_edge=False, header_style="bold")
+        for column in ("milestone", "title", "key result", "score", "shared terms"):
+            table.add_column(column, justify="right" if column == "score" else "left", overflow="fold")
+        for s in found:
+            milestone = by_ref.milestones[s.milestone]
+            kr = okrs.key_results.get(s.key_result)
+            table.add_row(
+                escape(_milestone_name(milestone, by_ref)),
+                escape(milestone.title),
+                escape(f"{key_result_name(s.key_result)} {kr.title if kr else ''}".strip()),
+                f"{s.score:.2f}",
+                escape(", ".join(s.shared_terms)),
+            )
+        console.print(table)
+    console.print(
+        f"{len(found)} suggestions for {len({s.milestone for s in found})} of {unlinked} open milestones "
+        f"without a key result; stored as suggested ({stored.added} new or changed, {stored.removed} "
+        "withdrawn). Confirm one with `bridge okr confirm MILESTONE KR`."
+    )
+
+
+def _open_and_unlinked(milestone: Milestone, links: dict[Ref, dict[Ref, LinkOrigin]]) -> bool:
+    return milestone.category is not StatusCategory.DONE and not links.get(
+        Ref(milestone.source, milestone.remote_id)
+    )
+
+
+def key_result_name(ref: Ref) -> str:
+    """How a user names a key result: its config id, or `source:remote_id` for a tracker's."""
+    return ref.remote_id if ref.source == CONFIG_SOURCE else str(ref)
+
+
+def _milestone_name(milestone: Milestone, okrs: _Okrs) -> str:
+    """The milestone's key, or `source:remote_id` when another tracker uses the same key."""
+    same_key = sum(1 for m in okrs.milestones.values() if m.key == milestone.key)
+    return milestone.key if same_key == 1 else f"{milestone.source}:{milestone.remote_id}"
+
+
+def _suggestion(s: Suggestion, okrs: _Okrs) -> dict[str, Any]:
+    milestone = okrs.milestones[s.milestone]
+    kr = okrs.catalogue.key_results.get(s.key_result)
+    return {
+        "milestone": str(s.milestone),
+        "milestone_key": milestone.key,
+        "milestone_title": milestone.title,
+        "key_result": str(s.key_result),
+        "key_result_title": kr.title if kr else None,
+        "score": round(s.score, 3),
+        "shared_terms": list(s.shared_terms),
+    }
+
+
+# --- bridge okr confirm ------------------------------------------------------------------------------
+
+
+def confirm_command(
+    cfg: BridgeConfig, milestone_name: str, kr_name: str, *, now: datetime, out: TextIO | None = None
+) -> None:
+    """Link a milestone to a key result with origin `confirmed`; unknown names are user errors."""
+    out = out or sys.stdout
+    store = Store.open(cfg)
+    try:
+        with store.read() as conn:
+            problems = []
+            milestone: Milestone | None = None
+            try:
+                milestone = _one_milestone(find_milestones(conn, milestone_name), milestone_name)
+            except UserError as exc:
+                problems.append(str(exc))
+            key_result, kr_title = _find_key_result(conn, cfg, kr_name, problems)
+        if problems or milestone is None or key_result is None:
+            raise UserError("; ".join(problems))
+        ref = Ref(milestone.source, milestone.remote_id)
+        with store.write() as conn:
+            before = confirm_link(conn, ref, key_result, now=now)
+    finally:
+        store.close()
+    what = f"{milestone.key} ({ref}) -> {key_result_name(key_result)} ({kr_title})"
+    if before is LinkOrigin.CONFIRMED:
+        out.write(f"{what}: already confirmed\n")
+    elif before is None:
+        out.write(f"{what}: confirmed\n")
+    else:
+        out.write(f"{what}: confirmed (was {before})\n")
+
+
+def _one_milestone(found: list[Milestone], name: str) -> Milestone:
+    if not found:
+        raise UserError(
+            f"no milestone {name!r} in the store: give its key (as in the report) or source:remote_id"
+        )
+    if len(found) > 1:
+        choices = ", ".join(f"{m.source}:{m.remote_id}" for m in found)
+        raise UserError(f"milestone key {name!r} is used by {len(found)} trackers; name one of {choices}")
+    return found[0]
+
+
+def _find_key_result(conn: Any, cfg: BridgeConfig, name: str, problems: list[str]) -> tuple[Ref | None, str]:
+    config_titles = {kr.id: kr.title for o in cfg.okrs.objectives for kr in o.key_results}
+    source, _, remote_id = name.rpartition(":")
+    if source in ("", CONFIG_SOURCE) and remote_id in config_titles:
+        return Ref(CONFIG_SOURCE, remote_id), config_titles[remote_id]
+    if source and source != CONFIG_SOURCE:
+        title = stored_key_result(conn, Ref(source, remote_id))
+        if title is not None:
+            return Ref(source, remote_id), title
+    known = [*config_titles, *(str(ref) for ref in stored_key_result_ids(conn))]
+    problems.append(
+        f"no key result {name!r} in the config's [okrs] or in the store; known: {', '.join(known) or 'none'}"
+    )
+    return None, ""

@@ -1,0 +1,232 @@
+"""The report in a terminal: rich tables and a tree, one section for each part of the analysis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from bridge.analytics import Report
+from bridge.analytics.bottlenecks import Distribution, Verdict
+
+_DONE = "[green]done[/green]"
+
+
+def render(report: Report, console: Console, *, team: str | None = None, percentile: float = 85.0) -> None:
+    """Print every section of `report`; sections with nothing to show say so in one line.
+
+    `percentile` is the configured one, which the cycle-time and forecast columns are named after.
+    """
+    scope = f" for team {team}" if team else ""
+    console.print(f"[bold]Milestone Bridge report{escape(scope)}[/bold], as of {_day(report.now)}")
+    pct = f"{percentile:g}"
+    sections: list[Callable[[Report, Console, str], None]] = [
+        _milestones, _okrs, _work_types, _bottlenecks, _time_in_status, _forecasts, _warnings,
+    ]  # fmt: skip
+    for section in sections:
+        console.print()
+        section(report, console, pct)
+
+
+def _heading(console: Console, title: str, hint: str = "") -> None:
+    console.print(
+        f"[bold underline]{title}[/bold underline]" + (f"  [dim]{escape(hint)}[/dim]" if hint else "")
+    )
+
+
+def _table(*columns: str, right: tuple[str, ...] = ()) -> Table:
+    table = Table(show_edge=False, pad_edge=False, header_style="bold", expand=False)
+    for name in columns:
+        table.add_column(name, justify="right" if name in right else "left", overflow="fold")
+    return table
+
+
+def _milestones(report: Report, console: Console, pct: str) -> None:
+    _heading(console, "Milestones by value", "open milestones, most valuable first; tasks inherit the rank")
+    if not report.milestones:
+        console.print("no open milestones")
+        return
+    table = _table("rank", "milestone", "team", "score", "key results", "why", right=("rank", "score"))
+    for rank in report.milestones:
+        linked = report.links.get(rank.milestone, {})
+        results = ", ".join(f"{kr.remote_id} ({origin})" for kr, origin in sorted(linked.items(), key=str))
+        why = escape(rank.explanation)
+        if rank.flag:
+            why = f"[yellow]{escape(rank.flag)}[/yellow]: {why}"
+        table.add_row(
+            str(rank.rank),
+            f"{escape(rank.key)} {escape(rank.title)}",
+            escape(rank.team),
+            _number(rank.score),
+            escape(results) or "[yellow]none[/yellow]",
+            why,
+        )
+    console.print(table)
+
+
+def _okrs(report: Report, console: Console, pct: str) -> None:
+    _heading(console, "Objectives and key results", "progress from linked milestones unless a metric is set")
+    if not report.okrs:
+        console.print("no objectives: add [[okrs.objectives]] to the config, or pull a tracker's goals")
+    tree = Tree("OKRs", hide_root=True)
+    for objective in report.okrs:
+        branch = tree.add(
+            f"[bold]{escape(objective.title)}[/bold] ({escape(str(objective.objective))}) "
+            f"{_percent(objective.progress)}"
+        )
+        for kr in objective.key_results:
+            leaf = branch.add(
+                f"{escape(kr.title)} ({escape(str(kr.key_result))}) {_percent(kr.progress)}  "
+                f"[dim]{escape(kr.explanation)}[/dim]"
+            )
+            for m in kr.milestones:
+                state = _DONE if m.done else "open"
+                leaf.add(f"{escape(m.key)} {escape(m.title)}  [dim]{m.origin}[/dim]  {state}")
+    if report.okrs:
+        console.print(tree)
+    if report.suggestions:
+        milestones = len({s.milestone for s in report.suggestions})
+        console.print(
+            f"{len(report.suggestions)} suggested links for {milestones} milestones without a key result: "
+            "see `bridge okr suggest`, then `bridge okr confirm MILESTONE KR`"
+        )
+
+
+def _work_types(report: Report, console: Console, pct: str) -> None:
+    _heading(console, "Work types", "cycle time: first start to last done; active time leaves waiting out")
+    if not report.work_types:
+        console.print("no finished or started work in the window")
+        return
+    verdicts = {(v.team, v.work_type): v for v in report.bottlenecks}
+    table = _table(
+        "team", "work type", "finished", "in progress", "cycle median", f"cycle p{pct}", "active median",
+        "ageing", "bottleneck",
+        right=("finished", "in progress", "cycle median", f"cycle p{pct}", "active median", "ageing"),
+    )  # fmt: skip
+    for stats in report.work_types:
+        verdict = verdicts.get((stats.team, stats.work_type or ""))
+        table.add_row(
+            escape(stats.team),
+            escape(stats.work_type or "(none)"),
+            str(stats.finished),
+            str(stats.in_progress),
+            _days(stats.cycle_time, median=True),
+            _days(stats.cycle_time, median=False),
+            _days(stats.active_time, median=True),
+            str(len(stats.ageing)) if stats.ageing else "",
+            _verdict_cell(verdict),
+        )
+    console.print(table)
+    ageing = [(s, a) for s in report.work_types for a in s.ageing]
+    if ageing:
+        console.print(f"{len(ageing)} items in progress longer than is usual for their type:")
+        for stats, item in ageing[:10]:
+            console.print(
+                f"  {escape(item.key)} ({escape(stats.team)}, {escape(stats.work_type or '(none)')}): "
+                f"{item.age_days:.1f} d in flight, usual limit {item.limit_days:.1f} d ({item.basis})"
+            )
+        if len(ageing) > 10:
+            console.print(f"  ... and {len(ageing) - 10} more (see --json)")
+
+
+def _verdict_cell(verdict: Verdict | None) -> str:
+    if verdict is None:
+        return ""
+    if verdict.bottleneck:
+        return "[bold red]yes[/bold red]"
+    return "no"
+
+
+def _bottlenecks(report: Report, console: Console, pct: str) -> None:
+    _heading(console, "Bottlenecks", "work types reliably slower than the rest of their team's work")
+    found = sorted((v for v in report.bottlenecks if v.bottleneck), key=lambda v: (-v.weight, v.team))
+    if not found:
+        judged = len(report.bottlenecks)
+        console.print(f"none found ({judged} team work types judged)")
+        return
+    for verdict in found:
+        console.print(
+            f"[bold red]{escape(verdict.team)} / {escape(verdict.work_type)}[/bold red]  "
+            f"weight {verdict.weight:.2f}"
+        )
+        for line in verdict.evidence:
+            console.print(f"  - {escape(line)}")
+
+
+def _time_in_status(report: Report, console: Console, pct: str) -> None:
+    _heading(console, "Time in status", "where work in flight spent its time in the window")
+    if not report.time_in_status:
+        console.print("no work in flight in the window")
+        return
+    table = _table("team", "status", "category", "days", "items", "share", right=("days", "items", "share"))
+    for row in report.time_in_status:
+        table.add_row(
+            escape(row.team),
+            escape(row.status),
+            str(row.category),
+            f"{row.days:.1f}",
+            str(row.items),
+            _percent(row.share),
+        )
+    console.print(table)
+
+
+def _forecasts(report: Report, console: Console, pct: str) -> None:
+    _heading(console, "Forecasts", "Monte Carlo over each team's daily throughput, milestones in rank order")
+    if not report.forecasts:
+        console.print("no open milestones to forecast")
+        return
+    table = _table(
+        "milestone", "team", "due", "open tasks", "P50", f"P{pct}", "chance by due", "",
+        right=("open tasks", "chance by due"),
+    )  # fmt: skip
+    for found in report.forecasts:
+        table.add_row(
+            escape(found.key),
+            escape(found.team),
+            _day(found.due),
+            str(found.remaining),
+            _day(found.p50),
+            _day(found.high),
+            _percent(found.chance_by_due),
+            "[bold red]at risk[/bold red]" if found.at_risk else "",
+        )
+    console.print(table)
+    unknown = [f for f in report.forecasts if f.p50 is None]
+    if unknown:
+        console.print(f"{len(unknown)} without a date: {escape(unknown[0].explanation)}")
+    at_risk = sum(1 for f in report.forecasts if f.at_risk)
+    if at_risk:
+        console.print(f"{at_risk} of {len(report.forecasts)} milestones at risk of missing their due date")
+
+
+def _warnings(report: Report, console: Console, pct: str) -> None:
+    _heading(console, "Warnings")
+    if not report.warnings:
+        console.print("none: every open milestone moves a key result and every open task has a milestone")
+        return
+    for warning in report.warnings:
+        items = ", ".join(warning.items[:12]) + (" ..." if len(warning.items) > 12 else "")
+        console.print(f"[yellow]![/yellow] {escape(warning.message)}: {escape(items)}")
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def _days(found: Distribution | None, *, median: bool) -> str:
+    if found is None:
+        return ""
+    return f"{found.median_days if median else found.percentile_days:.1f} d"
+
+
+def _day(value: datetime | None) -> str:
+    return value.date().isoformat() if value is not None else "-"

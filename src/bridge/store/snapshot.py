@@ -1,0 +1,307 @@
+"""Reading the store into the `Snapshot` the analytics take: the inverse of `pages.py`.
+
+The status history is by far the largest table (a million rows for a hundred thousand tasks), so it is
+read with Core selects, rows straight into domain values, and the strings repeated on every row (item
+ids, raw statuses) are shared rather than copied a million times. Objectives and key results come from
+the store only: the analysis merges the config's own `[okrs]` itself.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from itertools import chain
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, String, Table, and_, func, or_, select, type_coerce
+
+from bridge.analytics.snapshot import Snapshot
+from bridge.domain import (
+    Dependency,
+    KeyResult,
+    KeyResultLink,
+    LinkOrigin,
+    Milestone,
+    Objective,
+    Ref,
+    StatusCategory,
+    StatusChange,
+    Task,
+    Team,
+    require_utc,
+)
+from bridge.store.engine import Store
+from bridge.store.models import (
+    DependencyRow,
+    KeyResultRow,
+    MilestoneKeyResultRow,
+    MilestoneRow,
+    ObjectiveRow,
+    StatusChangeRow,
+    TaskRow,
+    TeamRow,
+)
+
+_CATEGORY: dict[str | None, StatusCategory | None] = {c.value: c for c in StatusCategory}
+_CATEGORY[None] = None
+_FETCH = 20_000
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def load_snapshot(store: Store, *, since: datetime | None = None) -> Snapshot:
+    """Everything the analysis reads, in one read transaction.
+
+    Deleted milestones and tasks are left out. With `since`, the histories of tasks that were done and
+    last updated before it are left out too (the tasks themselves stay): no analysis window reaches
+    back that far, and in a long-lived store they are most of the history.
+    """
+    since = require_utc(since, "since") if since is not None else None
+    with store.read() as conn, _collector_paused():
+        return Snapshot(
+            milestones=read_milestones(conn),
+            tasks=read_tasks(conn),
+            status_changes=read_status_changes(conn, since=since),
+            dependencies=read_dependencies(conn),
+            objectives=read_objectives(conn),
+            key_results=read_key_results(conn),
+            links=read_links(conn),
+            teams=read_teams(conn),
+        )
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hold back the cyclic garbage collector while a million rows become values: none of them holds
+    a cycle, yet each burst of allocations would start a full collection over all loaded so far."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def is_empty(store: Store) -> bool:
+    """Whether the store holds no milestone and no task yet (nothing has been pulled)."""
+    with store.read() as conn:
+        for model in (MilestoneRow, TaskRow):
+            table = _table(model)
+            if conn.execute(select(table.c.source).limit(1)).first() is not None:
+                return False
+    return True
+
+
+# --- timestamps --------------------------------------------------------------------------------------
+# SQLite keeps timestamps as UTC text. Parsing that text with the zone appended gives aware UTC at a
+# fraction of the cost of the column type's own path (parse, then `replace(tzinfo=...)`), which counts
+# at a million rows. Other databases hand back aware values, which the column type converts to UTC.
+
+
+def _time(column: Any, dialect: str) -> Any:
+    return type_coerce(column, String) if dialect == "sqlite" else column
+
+
+def _time_reader(dialect: str) -> Callable[[Any], datetime | None]:
+    if dialect != "sqlite":
+        return _as_is
+    parse = datetime.fromisoformat
+
+    def read(value: str | None) -> datetime | None:
+        return None if value is None else parse(value + "+00:00")
+
+    return read
+
+
+def _as_is(value: datetime | None) -> datetime | None:
+    return value
+
+
+def read_milestones(conn: Connection, where: ColumnElement[bool] | None = None) -> list[Milestone]:
+    """Milestones that are not deleted, or those `where` selects."""
+    t = _table(MilestoneRow)
+    dialect = conn.dialect.name
+    when = _time_reader(dialect)
+    rows = conn.execute(
+        select(
+            t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.team, t.c.value, t.c.effort,
+            _time(t.c.due, dialect), t.c.raw_status, t.c.category, _time(t.c.created, dialect),
+            _time(t.c.updated, dialect), t.c.url,
+        ).where(t.c.deleted.is_(False) if where is None else where)
+    )  # fmt: skip
+    return [
+        Milestone(
+            source=source,
+            remote_id=remote_id,
+            key=key,
+            title=title,
+            team=team,
+            value=value,
+            effort=effort,
+            due=when(due),
+            raw_status=raw_status,
+            category=_CATEGORY[category],  # type: ignore[arg-type]
+            created=when(created),
+            updated=when(updated),
+            url=url,
+        )
+        for (
+            source, remote_id, key, title, team, value, effort, due, raw_status, category, created,
+            updated, url,
+        ) in rows
+    ]  # fmt: skip
+
+
+def read_tasks(conn: Connection) -> list[Task]:
+    t = _table(TaskRow)
+    dialect = conn.dialect.name
+    when = _time_reader(dialect)
+    rows = conn.execute(
+        select(
+            t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.milestone_id, t.c.team, t.c.work_type,
+            t.c.raw_status, t.c.category, _time(t.c.created, dialect), _time(t.c.updated, dialect),
+            _time(t.c.started, dialect), _time(t.c.done, dialect), t.c.url, type_coerce(t.c.labels, String),
+        ).where(t.c.deleted.is_(False))
+    )  # fmt: skip
+    # One shared string for each source, milestone, team and work type, rather than one a row.
+    shared = sys.intern
+    return [
+        Task(
+            source=shared(source),
+            remote_id=remote_id,
+            key=key,
+            title=title,
+            milestone_id=shared(milestone_id) if milestone_id is not None else None,
+            team=shared(team) if team is not None else None,
+            work_type=shared(work_type) if work_type is not None else None,
+            raw_status=raw_status,
+            category=_CATEGORY[category],  # type: ignore[arg-type]
+            created=when(created),
+            updated=when(updated),
+            started=when(started),
+            done=when(done),
+            url=url,
+            labels=_labels(labels),
+        )
+        for (
+            source, remote_id, key, title, milestone_id, team, work_type, raw_status, category, created,
+            updated, started, done, url, labels,
+        ) in chain.from_iterable(rows.partitions(_FETCH))
+    ]  # fmt: skip
+
+
+def _labels(stored: str | None) -> tuple[str, ...]:
+    if stored is None or stored == "[]":
+        return ()
+    loaded = json.loads(stored)
+    return tuple(loaded) if isinstance(loaded, list) else (loaded,)
+
+
+def read_status_changes(conn: Connection, *, since: datetime | None = None) -> list[StatusChange]:
+    """The history of tasks that are not deleted; with `since`, only of those that were not already
+    done and last updated before it."""
+    t = _table(StatusChangeRow)
+    task = _table(TaskRow)
+    dialect = conn.dialect.name
+    kept: ColumnElement[bool] = task.c.deleted.is_(False)
+    if since is not None:
+        last = func.coalesce(task.c.updated, task.c.done)
+        kept = and_(kept, or_(task.c.category != StatusCategory.DONE.value, last.is_(None), last >= since))
+    query = (
+        select(
+            t.c.source, t.c.remote_id, t.c.item_id, _time(t.c.at, dialect), t.c.from_status, t.c.to_status,
+            t.c.from_category, t.c.to_category,
+        )
+        .join(task, and_(task.c.source == t.c.source, task.c.remote_id == t.c.item_id))
+        .where(kept)
+    )  # fmt: skip
+    # Each item id and raw status becomes one shared string: a task's id repeats on each of its changes.
+    shared = sys.intern
+    category = _CATEGORY
+    changes: list[StatusChange] = []
+    append = changes.append
+    sqlite = dialect == "sqlite"
+    parse = datetime.fromisoformat
+    for rows in conn.execute(query).partitions(_FETCH):
+        for source, remote_id, item_id, at, from_status, to_status, from_category, to_category in rows:
+            append(
+                StatusChange(
+                    shared(source),
+                    remote_id,
+                    shared(item_id),
+                    parse(at + "+00:00") if sqlite else at,
+                    shared(from_status) if from_status is not None else None,
+                    shared(to_status),
+                    category[from_category],
+                    category[to_category],  # type: ignore[arg-type]
+                )
+            )
+    return changes
+
+
+def read_dependencies(conn: Connection) -> list[Dependency]:
+    t = _table(DependencyRow)
+    rows = conn.execute(select(t.c.source, t.c.blocker_id, t.c.blocked_id))
+    return [Dependency(r.source, r.blocker_id, r.blocked_id) for r in rows]
+
+
+def read_objectives(conn: Connection) -> list[Objective]:
+    t = _table(ObjectiveRow)
+    rows = conn.execute(select(t.c.source, t.c.remote_id, t.c.title, t.c.weight, t.c.url))
+    return [Objective(r.source, r.remote_id, r.title, r.weight, r.url) for r in rows]
+
+
+def read_key_results(conn: Connection) -> list[KeyResult]:
+    t = _table(KeyResultRow)
+    rows = conn.execute(
+        select(
+            t.c.source, t.c.remote_id, t.c.objective_id, t.c.title, t.c.target, t.c.current, t.c.start,
+            t.c.unit, t.c.weight, t.c.url,
+        )
+    )  # fmt: skip
+    return [
+        KeyResult(
+            source=r.source,
+            remote_id=r.remote_id,
+            objective_id=r.objective_id,
+            title=r.title,
+            target=r.target,
+            current=r.current,
+            start=r.start,
+            unit=r.unit,
+            weight=r.weight,
+            url=r.url,
+        )
+        for r in rows
+    ]
+
+
+def read_links(conn: Connection, *, origin: LinkOrigin | None = None) -> list[KeyResultLink]:
+    t = _table(MilestoneKeyResultRow)
+    query = select(t.c.milestone_source, t.c.milestone_id, t.c.kr_source, t.c.kr_id, t.c.origin, t.c.score)
+    if origin is not None:
+        query = query.where(and_(t.c.origin == origin.value))
+    return [
+        KeyResultLink(
+            Ref(r.milestone_source, r.milestone_id),
+            Ref(r.kr_source, r.kr_id),
+            LinkOrigin(r.origin),
+            r.score,
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def read_teams(conn: Connection) -> list[Team]:
+    t = _table(TeamRow)
+    return [
+        Team(r.source, r.remote_id, r.name) for r in conn.execute(select(t.c.source, t.c.remote_id, t.c.name))
+    ]

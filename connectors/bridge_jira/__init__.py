@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bridge.config import TrackerConfig
 from bridge.connector import Capability, Discovery, SessionConnector
-from bridge.domain import RemotePage
+from bridge.domain import FieldWrite, ItemState, Ref, RemotePage, WriteOutcome
 from bridge.http import RetryPolicy
 from bridge_jira.config import JiraTrackerConfig
 
 if TYPE_CHECKING:
     from bridge_jira.pull import JiraPuller
+    from bridge_jira.push import JiraWriter
 
 __all__ = ["JiraConnector", "JiraTrackerConfig"]
 
@@ -26,9 +27,14 @@ class JiraConnector(SessionConnector):
         | Capability.PULL_HISTORY
         | Capability.PULL_DEPENDENCIES
         | Capability.PULL_OKRS
+        | Capability.WRITE_FIELDS
+        | Capability.WRITE_LABELS
+        | Capability.WRITE_LINKS
+        | Capability.NATIVE_ORDER
     )
     config_model: ClassVar[type[TrackerConfig]] = JiraTrackerConfig
     puller: JiraPuller
+    _writer: JiraWriter | None = None
 
     @classmethod
     def make_session(cls, name: str, config: Any, secrets: Mapping[str, str], policy: RetryPolicy) -> Any:
@@ -64,3 +70,19 @@ class JiraConnector(SessionConnector):
         if self.jira_config.milestones.source == "fix_version":
             ids.extend(m.remote_id for page in self.puller.pull_versions() for m in page.milestones)
         return ids
+
+    @property
+    def writer(self) -> JiraWriter:
+        """The write side, made on first use (it resolves the `write` fields from the puller's list)."""
+        if self._writer is None:
+            from bridge_jira.push import JiraWriter
+
+            self._writer = JiraWriter(self.name, self.jira_config, self.session, self.puller.field_list)
+        return self._writer
+
+    def read_state(self, items: Sequence[Ref]) -> dict[Ref, ItemState]:
+        """Managed fields, labels, the bridge's remote links, project and Rank of each issue (see push.py)."""
+        return self.writer.read_state(items)
+
+    def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
+        return self.writer.push(writes)

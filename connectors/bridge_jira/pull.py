@@ -58,6 +58,8 @@ class JiraPuller:
         self.session = session
         with session.setup():
             fields = session.get("field")
+        self.field_list: list[Any] = list(fields or [])
+        """Every field the site has, as `GET field` describes it (the write side resolves from it too)."""
         names = {str(f["id"]): str(f.get("name", f["id"])) for f in fields if isinstance(f, dict)}
         self.field_names = {k: v for k, v in names.items() if k.startswith("customfield_")}
         pairs = list(names.items())

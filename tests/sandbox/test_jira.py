@@ -429,3 +429,122 @@ def test_probability_faults_are_reproducible(server: SandboxServer) -> None:
             [_raw().get(f"{server.base_url}/rest/api/2/myself", timeout=5).status_code for _ in range(20)]
         )
     assert outcomes[0] == outcomes[1] and 503 in outcomes[0] and 200 in outcomes[0]
+
+
+def test_rank_field_holds_a_lexorank_and_moves_touch_only_the_moved(
+    client: JIRA, server: SandboxServer
+) -> None:
+    emulator = server.emulator
+    assert isinstance(emulator, JiraEmulator)
+    first = client.issue("PAY-1", fields="customfield_10019").fields.customfield_10019
+    assert first.startswith("0|") and ":" in first
+    ranks = {key: issue.rank for key, issue in emulator.issues.items()}
+    session = _raw()
+    url = f"{server.base_url}/rest/agile/1.0/issue/rank"
+    moved = session.put(url, data=json.dumps({"issues": ["PAY-30", "PAY-20"], "rankAfterIssue": "PAY-1"}))
+    assert moved.status_code == 204
+    order = [i.key for i in client.search_issues("project = PAY ORDER BY Rank ASC", maxResults=4)]
+    assert order == ["PAY-1", "PAY-30", "PAY-20", "PAY-2"]
+    changed = {key for key, issue in emulator.issues.items() if issue.rank != ranks[key]}
+    assert changed == {"PAY-30", "PAY-20"}
+    assert ranks["PAY-1"] < emulator.issues["PAY-30"].rank < emulator.issues["PAY-20"].rank < ranks["PAY-2"]
+    history = client.issue("PAY-30", expand="changelog").changelog.histories
+    assert any(item.field == "Rank" for h in history for item in h.items)
+    with pytest.raises(JIRAError) as caught:
+        client.issue("PAY-3").update(fields={"customfield_10019": "0|000000:"})
+    assert caught.value.status_code == 400
+
+
+def test_rank_anchor_rules(server: SandboxServer) -> None:
+    session = _raw()
+    url = f"{server.base_url}/rest/agile/1.0/issue/rank"
+    itself = session.put(url, data=json.dumps({"issues": ["PAY-5", "PAY-6"], "rankBeforeIssue": "PAY-5"}))
+    assert itself.status_code == 207
+    assert {e["issueKey"]: e["status"] for e in itself.json()["entries"]} == {"PAY-5": 400, "PAY-6": 200}
+    missing = session.put(url, data=json.dumps({"issues": ["PAY-5"], "rankBeforeIssue": "NOPE-9"}))
+    assert missing.status_code == 400
+    wrong_field = session.put(
+        url, data=json.dumps({"issues": ["PAY-5"], "rankAfterIssue": "PAY-9", "rankCustomFieldId": 10100})
+    )
+    assert wrong_field.status_code == 400
+    by_id = session.put(url, data=json.dumps({"issues": ["20007"], "rankAfterIssue": "20009"}))
+    assert by_id.status_code == 204
+
+
+def test_an_edit_that_changes_nothing_leaves_updated_alone(client: JIRA, server: SandboxServer) -> None:
+    client.issue("PAY-3").update(update={"labels": [{"add": "mb-bottleneck"}]})
+    before = client.issue("PAY-3", expand="changelog")
+    client.issue("PAY-3").update(
+        update={"labels": [{"add": "mb-bottleneck"}]}, fields={"customfield_10100": 3.0}
+    )
+    after = client.issue("PAY-3", expand="changelog")
+    assert after.fields.updated == before.fields.updated
+    assert after.changelog.total == before.changelog.total
+    client.issue("PAY-3").update(update={"labels": [{"set": ["ui", "mb-bottleneck"]}]})
+    assert client.issue("PAY-3").fields.labels == ["ui", "mb-bottleneck"]
+
+
+def test_number_fields_and_hidden_fields_refuse_edits(client: JIRA, server: SandboxServer) -> None:
+    with pytest.raises(JIRAError) as text:
+        client.issue("PAY-3").update(fields={"customfield_10100": "high"})
+    assert text.value.status_code == 400 and text.value.response is not None
+    assert "customfield_10100" in text.value.response.json()["errors"]
+    Control(server.base_url).edit(op="hide_field", field="customfield_10100")
+    with pytest.raises(JIRAError) as hidden:
+        client.issue("PAY-3").update(fields={"customfield_10100": 2})
+    assert hidden.value.status_code == 400 and "cannot be set" in hidden.value.text
+
+
+def test_remote_link_updates_replace_content_and_log_history(client: JIRA, server: SandboxServer) -> None:
+    session = _raw()
+    url = f"{server.base_url}/rest/api/2/issue/PAY-4/remotelink"
+    body = {"globalId": "mb:okr", "relationship": "supports",
+            "object": {"url": "https://okr.example.com/1", "title": "KR1"}}  # fmt: skip
+    created = session.post(url, data=json.dumps(body))
+    stamp = client.issue("PAY-4").fields.updated
+    same = session.post(url, data=json.dumps(body))
+    assert same.status_code == 200 and same.json()["id"] == created.json()["id"]
+    assert client.issue("PAY-4").fields.updated == stamp  # nothing changed
+    replaced = {"globalId": "mb:okr", "object": {"url": "https://okr.example.com/2", "title": "KR2"}}
+    assert session.post(url, data=json.dumps(replaced)).status_code == 200
+    (link,) = session.get(url).json()
+    assert link["object"]["title"] == "KR2" and "relationship" not in link  # left out: cleared
+    assert session.get(url, params={"globalId": "mb:okr"}).json()["id"] == link["id"]
+    assert session.delete(f"{url}/{link['id']}").status_code == 204
+    assert session.delete(url, params={"globalId": "mb:okr"}).status_code == 404
+    history = client.issue("PAY-4", expand="changelog").changelog.histories
+    fields = [item.field for h in history for item in h.items]
+    assert fields.count("RemoteIssueLink") == 3  # added, changed, removed
+
+
+def test_bulk_fetch_reads_a_hundred_by_id_or_key(server: SandboxServer, flavour: str) -> None:
+    session = _raw()
+    url = f"{server.base_url}/rest/api/3/issue/bulkfetch"
+    body = {
+        "issueIdsOrKeys": ["PAY-3", "20001", "NOPE-1", "99999"],
+        "fields": ["labels", "customfield_10019"],
+    }
+    answer = session.post(url, data=json.dumps(body))
+    if flavour != "cloud":
+        assert answer.status_code == 404
+        return
+    assert answer.status_code == 200
+    issues = answer.json()["issues"]
+    assert [i["key"] for i in issues] == ["PAY-1", "PAY-3"]  # ascending id, the unknown left out
+    assert set(issues[0]["fields"]) == {"labels", "customfield_10019"}
+    too_many = session.post(url, data=json.dumps({"issueIdsOrKeys": [str(n) for n in range(101)]}))
+    assert too_many.status_code == 400
+
+
+def test_a_query_naming_a_missing_issue(server: SandboxServer, flavour: str) -> None:
+    session = _raw()
+    jql = "id in (20001, 99999) ORDER BY key ASC"
+    if flavour == "cloud":
+        answer = session.get(f"{server.base_url}/rest/api/3/search/jql", params={"jql": jql})
+        assert answer.status_code == 400 and "99999" in answer.json()["errorMessages"][0]
+        return
+    search = f"{server.base_url}/rest/api/2/search"
+    assert session.get(search, params={"jql": jql}).status_code == 400
+    lenient = session.get(search, params={"jql": jql, "validateQuery": "false"}).json()
+    assert [i["key"] for i in lenient["issues"]] == ["PAY-1"]
+    assert "99999" in lenient["warningMessages"][0]

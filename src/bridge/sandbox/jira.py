@@ -11,17 +11,26 @@ so real exports load as they are, and serves what the `jira` package and the bri
 - Cloud (`deploymentType = "Cloud"`): `/rest/api/{2,3}/search/jql` with `nextPageToken`/`isLast` and no
   total; the embedded changelog holds at most the 100 newest histories, newest first, as the real Cloud
   payloads in shared/data/devlake-jira show; `issue/{key}/changelog` (paged, oldest first) and
-  `changelog/bulkfetch` give the rest. The removed `/rest/api/{2,3}/search` answers 410 Gone.
+  `changelog/bulkfetch` give the rest; `issue/bulkfetch` reads up to 100 issues by id or key. The
+  removed `/rest/api/{2,3}/search` answers 410 Gone.
 - Data Center (`deploymentType = "Server"`): `/rest/api/2/search` with `startAt`/`maxResults`/`total`;
   `expand=changelog` embeds whole histories, oldest first; there is no paged changelog endpoint (404).
 
 Behaviour kept from the real servers (each a thing a sync must survive):
 - timestamps look like `2024-11-26T14:42:25.824-0500` (offset without a colon), in the API user's zone;
 - JQL dates are read in the API user's time zone with minute precision (see jql.py);
-- every change, the API client's own writes included, bumps `updated` and adds a changelog history;
+- every change, the API client's own writes included (field edits, labels, remote links added, changed
+  or removed, rank moves), bumps `updated` and adds a changelog history; an edit that changes nothing
+  leaves both alone;
 - `search/jql` takes at most 100 issues a page when fields are asked for (5000 for ids only);
-- the rank API moves at most 50 issues a call and answers 207 with per-issue errors on partial failure;
-- labels cannot contain spaces (400), and a field not on the issue's screen cannot be set (400).
+- a query naming an issue (`key`/`id`) the site lacks is a 400, unless Data Center's `validateQuery` is
+  off (`false`, `warn`, `none`), which runs it and returns `warningMessages`;
+- the Rank field (`customfield_10019`) holds a LexoRank (`0|i000db:`) and `ORDER BY Rank` sorts by it;
+  the rank API moves at most 50 issues a call, in the order given, giving only them new ranks between
+  the anchor and its neighbour, and answers 207 with per-issue errors on partial failure; the Rank
+  field cannot be set by an edit;
+- labels cannot contain spaces (400), a number field takes only numbers (400), and a field not on the
+  issue's screen cannot be set (400; `off_screen` / the `hide_field` edit puts a field there).
 """
 
 from __future__ import annotations
@@ -49,6 +58,10 @@ CLOUD_EMBEDDED_HISTORIES = 100
 _UPDATED_BOUND = re.compile(r'\s+AND\s+updated\s*(>=|>)\s*"([^"]+)"(?=\s+ORDER\s+BY\s)', re.IGNORECASE)
 SITE = "https://sandbox.atlassian.net"
 RANK_FIELD = "customfield_10019"
+_LEXORANK = re.compile(r"^[0-9]\|[0-9a-z]{6}:[0-9a-z]*$")
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+_RANK_WIDTH = 6  # LexoRank's integer part: six base-36 digits, then `:` and any further digits
+_RANK_STEP = 36**2
 SYSTEM_FIELDS: list[tuple[str, str, str]] = [
     ("summary", "Summary", "string"),
     ("description", "Description", "string"),
@@ -109,7 +122,15 @@ class Issue:
     remote_links: list[dict[str, Any]] = field(default_factory=list)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    rank: int = 0
+
+    @property
+    def rank(self) -> str:
+        """The issue's LexoRank (the Rank field's value), which `ORDER BY Rank` sorts by."""
+        return str(self.fields.get(RANK_FIELD) or "")
+
+    @rank.setter
+    def rank(self, value: str) -> None:
+        self.fields[RANK_FIELD] = value
 
     def jql_value(self, name: str) -> Any:
         fields = self.fields
@@ -179,6 +200,9 @@ class JiraEmulator(Emulator):
             {"id": "10003", "name": "Relates", "inward": "relates to", "outward": "relates to"},
         ]
         self._ids = 100000
+        self._top_rank: str | None = None
+        self.off_screen: set[str] = set()
+        """Fields an edit cannot set (not on the issue's edit screen), as an admin may configure."""
         self._version = 0
         self._search_cache: dict[str, tuple[int, list[str], list[datetime], list[tuple[str, bool]]]] = {}
         self._add_custom_field(RANK_FIELD, "Rank", "any", "com.pyxis.greenhopper.jira:gh-lexo-rank")
@@ -214,12 +238,18 @@ class JiraEmulator(Emulator):
         issue = Issue(id=str(raw["id"]), key=str(raw["key"]), fields=fields, histories=histories)
         issue.created_at = parse_time(fields["created"]) if fields.get("created") else self.clock.now()
         issue.updated_at = parse_time(fields["updated"]) if fields.get("updated") else issue.created_at
-        issue.rank = len(self.issues)
+        if not isinstance(fields.get(RANK_FIELD), str) or not _LEXORANK.match(fields[RANK_FIELD]):
+            issue.rank = lexorank_after(self._top_rank)
+        self._note_rank(issue.rank)
         self._register(issue)
         for name, value in fields.items():
             if name.startswith("customfield_") and name not in self.custom_fields:
                 self._add_custom_field(name, names.get(name) or _guess_field_name(name), _schema_type(value))
         self._ids = max(self._ids, int(issue.id) + 1 if issue.id.isdigit() else self._ids)
+
+    def _note_rank(self, rank: str) -> None:
+        if self._top_rank is None or rank > self._top_rank:
+            self._top_rank = rank
 
     def _register(self, issue: Issue) -> None:
         self.issues[issue.key] = issue
@@ -525,6 +555,7 @@ class JiraEmulator(Emulator):
                 "maxResults": body.get("maxResults"),
                 "startAt": body.get("startAt"),
                 "nextPageToken": body.get("nextPageToken"),
+                "validateQuery": body.get("validateQuery"),
             }
         return {
             "jql": request.arg("jql", ""),
@@ -533,7 +564,21 @@ class JiraEmulator(Emulator):
             "maxResults": request.arg("maxResults"),
             "startAt": request.arg("startAt"),
             "nextPageToken": request.arg("nextPageToken"),
+            "validateQuery": request.arg("validateQuery"),
         }
+
+    def _missing_issues(self, query_text: str) -> list[str]:
+        """Jira's validation of a query naming issues by key or id: one message per issue it lacks."""
+        try:
+            query = jql.parse(query_text, self.zone)
+        except jql.JQLError as exc:
+            raise jira_error(400, str(exc)) from None
+        messages = []
+        for name, value in query.references:
+            known = value.upper() in self.issues if name == "key" else value in self.by_id
+            if not known:
+                messages.append(f"An issue with key '{value}' does not exist for field '{name}'.")
+        return messages
 
     @route("GET", "/rest/api/{version}/search/jql")
     @route("POST", "/rest/api/{version}/search/jql")
@@ -546,6 +591,9 @@ class JiraEmulator(Emulator):
         size = _bounded_int(params["maxResults"], 50, 1, limit, "maxResults")
         offset = self._decode_token(params["nextPageToken"], params["jql"])
         with self.lock:
+            missing = self._missing_issues(params["jql"])
+            if missing:  # the enhanced search always validates strictly
+                raise HTTPError(400, {"errorMessages": missing, "errors": {}})
             keys = self._matching(params["jql"])
             page = keys[offset : offset + size]
             issues = [self._issue_json(self.issues[k], fields, params["expand"], version) for k in page]
@@ -567,7 +615,12 @@ class JiraEmulator(Emulator):
         fields = _field_list(params["fields"], default=["*navigable"])
         size = _bounded_int(params["maxResults"], 50, 0, 1000, "maxResults")
         start = _bounded_int(params["startAt"], 0, 0, None, "startAt")
+        validate = params["validateQuery"]
+        strict = validate is None or str(validate).lower() in ("true", "strict")
         with self.lock:
+            missing = self._missing_issues(params["jql"])
+            if missing and strict:
+                raise HTTPError(400, {"errorMessages": missing, "errors": {}})
             keys = self._matching(params["jql"])
             page = keys[start : start + size]
             issues = [self._issue_json(self.issues[k], fields, params["expand"], version) for k in page]
@@ -578,6 +631,8 @@ class JiraEmulator(Emulator):
             "total": len(keys),
             "issues": issues,
         }
+        if missing:  # `validateQuery=false` (or `warn`): the query runs, the problems come back as warnings
+            body["warningMessages"] = missing
         if _expands(params["expand"], "names"):
             body["names"] = self._names()
         return body
@@ -655,6 +710,32 @@ class JiraEmulator(Emulator):
             body["nextPage"] = f"{base}?maxResults={size}&startAt={start + size}"
         return body
 
+    @route("POST", "/rest/api/{version}/issue/bulkfetch")
+    def issue_bulk(self, request: Request, version: str) -> Any:
+        """Cloud's bulk read of up to 100 issues by id or key, by ascending id; unknown ones left out."""
+        if self.flavour != "cloud":
+            raise self.not_found(request)
+        body = request.json()
+        wanted = body.get("issueIdsOrKeys") if isinstance(body, dict) else None
+        if not isinstance(wanted, list) or not wanted or len(wanted) > 100:
+            raise jira_error(400, "Between 1 and 100 issue IDs or keys must be given.")
+        fields = _field_list(body.get("fields"), default=["*navigable"])
+        expand = body.get("expand")
+        expand_text = ",".join(str(e) for e in expand) if isinstance(expand, list) else expand
+        with self.lock:
+            found = {}
+            for key_or_id in wanted:
+                text = str(key_or_id)
+                key = self.by_id.get(text, text.upper())
+                if key in self.issues:
+                    found[key] = self.issues[key]
+            ordered = sorted(found.values(), key=lambda i: int(i.id) if i.id.isdigit() else 0)
+            issues = [self._issue_json(i, fields, expand_text, version) for i in ordered]
+        result: dict[str, Any] = {"issues": issues, "issueErrors": []}
+        if _expands(expand_text, "names"):
+            result["names"] = self._names()
+        return result
+
     @route("POST", "/rest/api/{version}/changelog/bulkfetch")
     def changelog_bulk(self, request: Request, version: str) -> Any:
         if self.flavour != "cloud":
@@ -709,7 +790,8 @@ class JiraEmulator(Emulator):
         with self.lock:
             issue = self._issue(key)
             items = self.apply_update(issue, body.get("fields") or {}, body.get("update") or {})
-            self.record_change(issue, items)
+            if items:  # an edit that changes nothing leaves `updated` and the history alone
+                self.record_change(issue, items)
         return Response(204)
 
     def apply_update(
@@ -725,6 +807,14 @@ class JiraEmulator(Emulator):
             self._check_settable(name, errors)
             current = changes.get(name, issue.fields.get(name))
             changes[name] = _apply_operations(current, operations, errors, name)
+        for name, value in changes.items():
+            kind = (self.custom_fields.get(name) or {}).get("schema", {}).get("type")
+            if (
+                kind == "number"
+                and value is not None
+                and (isinstance(value, bool) or not isinstance(value, int | float))
+            ):
+                errors[name] = "Operation value must be a number."
         for label in changes.get("labels") or []:
             if not isinstance(label, str) or " " in label:
                 errors["labels"] = "The label 'x' contains spaces which is invalid.".replace(
@@ -744,7 +834,7 @@ class JiraEmulator(Emulator):
 
     def _check_settable(self, name: str, errors: dict[str, str]) -> None:
         known = {fid for fid, _, _ in SYSTEM_FIELDS} | set(self.custom_fields)
-        if name in READ_ONLY_FIELDS or name not in known:
+        if name in READ_ONLY_FIELDS or name not in known or name == RANK_FIELD or name in self.off_screen:
             errors[name] = f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
 
     def _normalise_field(self, name: str, value: Any) -> Any:
@@ -812,7 +902,8 @@ class JiraEmulator(Emulator):
         if "parent" in fields:
             issue.fields["parent"] = self._normalise_field("parent", fields["parent"])
         issue.created_at = issue.updated_at = now
-        issue.rank = max((i.rank for i in self.issues.values()), default=0) + 1
+        issue.rank = lexorank_after(self._top_rank)
+        self._note_rank(issue.rank)
         self._register(issue)
         self._changed()
         return issue
@@ -917,10 +1008,19 @@ class JiraEmulator(Emulator):
 
     @route("POST", "/rest/api/{version}/issue/{key}/remotelink")
     def remote_link_upsert(self, request: Request, version: str, key: str) -> Any:
+        """Create a remote link, or update the one with the request's `globalId`.
+
+        An update replaces the link's content: what the request leaves out is cleared, as documented.
+        Adding or removing a link logs a `RemoteIssueLink` history item and bumps `updated`; so does an
+        update that changes something. An update that changes nothing leaves the issue alone.
+        """
         body = request.json()
+        if not isinstance(body, dict):
+            raise jira_error(400, "The request body must be an object.")
         link_object = body.get("object") or {}
-        if not link_object.get("url") or not link_object.get("title"):
+        if not isinstance(link_object, dict) or not link_object.get("url") or not link_object.get("title"):
             raise HTTPError(400, {"errorMessages": [], "errors": {"object": "url and title are required"}})
+        content = {k: v for k, v in body.items() if k not in ("id", "self") and v is not None}
         with self.lock:
             issue = self._issue(key)
             global_id = body.get("globalId")
@@ -928,17 +1028,21 @@ class JiraEmulator(Emulator):
                 (x for x in issue.remote_links if global_id and x.get("globalId") == global_id), None
             )
             if existing is not None:
-                existing.update({k: v for k, v in body.items() if k != "id"})
-                self.record_change(issue, [])
+                before = {k: v for k, v in existing.items() if k not in ("id", "self")}
+                if before != content:
+                    kept = {"id": existing["id"], "self": existing["self"]}
+                    existing.clear()
+                    existing.update(kept | content)
+                    self.record_change(issue, [_remote_link_item(existing, removed=False)])
                 return Response(200, {"id": existing["id"], "self": existing["self"]})
             self._ids += 1
             link: dict[str, Any] = {
                 "id": self._ids,
                 "self": f"{SITE}/rest/api/{version}/issue/{issue.key}/remotelink/{self._ids}",
-                **{k: v for k, v in body.items() if k != "id"},
+                **content,
             }
             issue.remote_links.append(link)
-            self.record_change(issue, [])
+            self.record_change(issue, [_remote_link_item(link, removed=False)])
         # Cloud answers 201 for a new link (its document lists 200 and 201); the Data Center document
         # lists only 200 ("Returns a link to the created/updated remote issue link").
         return Response(201 if self.flavour == "cloud" else 200, {"id": link["id"], "self": link["self"]})
@@ -947,11 +1051,7 @@ class JiraEmulator(Emulator):
     def remote_link_delete(self, request: Request, version: str, key: str, link_id: str) -> Any:
         with self.lock:
             issue = self._issue(key)
-            kept = [x for x in issue.remote_links if str(x["id"]) != link_id]
-            if len(kept) == len(issue.remote_links):
-                raise jira_error(404, "No remote link with that id.")
-            issue.remote_links = kept
-            self.record_change(issue, [])
+            self._remove_links(issue, [x for x in issue.remote_links if str(x["id"]) == link_id], "id")
         return Response(204)
 
     @route("DELETE", "/rest/api/{version}/issue/{key}/remotelink")
@@ -961,12 +1061,16 @@ class JiraEmulator(Emulator):
             raise jira_error(400, "globalId is required.")
         with self.lock:
             issue = self._issue(key)
-            kept = [x for x in issue.remote_links if x.get("globalId") != global_id]
-            if len(kept) == len(issue.remote_links):
-                raise jira_error(404, "No remote link with that globalId.")
-            issue.remote_links = kept
-            self.record_change(issue, [])
+            self._remove_links(
+                issue, [x for x in issue.remote_links if x.get("globalId") == global_id], "globalId"
+            )
         return Response(204)
+
+    def _remove_links(self, issue: Issue, doomed: list[dict[str, Any]], by: str) -> None:
+        if not doomed:
+            raise jira_error(404, f"No remote link with that {by}.")
+        issue.remote_links = [x for x in issue.remote_links if all(x is not d for d in doomed)]
+        self.record_change(issue, [_remote_link_item(link, removed=True) for link in doomed])
 
     # ---- agile -------------------------------------------------------------------------------------------
 
@@ -1000,15 +1104,27 @@ class JiraEmulator(Emulator):
 
     @route("PUT", "/rest/agile/1.0/issue/rank")
     def rank(self, request: Request) -> Any:
+        """Move up to 50 issues, in the order given, just before or just after another issue.
+
+        As with LexoRank, only the moved issues get new ranks (between the anchor and its neighbour); an
+        issue that cannot be moved (unknown, or the anchor itself) is reported in a 207 and the rest move.
+        """
         body = request.json()
+        if not isinstance(body, dict):
+            raise jira_error(400, "The request body must be an object.")
         keys = [str(k) for k in body.get("issues") or []]
         before, after = body.get("rankBeforeIssue"), body.get("rankAfterIssue")
         if not keys or len(keys) > 50:
             raise jira_error(400, "Between 1 and 50 issues can be ranked at once.")
         if bool(before) == bool(after):
             raise jira_error(400, "Give exactly one of rankBeforeIssue or rankAfterIssue.")
+        field_number = body.get("rankCustomFieldId")
+        if field_number is not None and f"customfield_{field_number}" != RANK_FIELD:
+            raise jira_error(400, f"The custom field {field_number} is not a rank field.")
         with self.lock:
-            anchor = self._issue(str(before or after))
+            anchor = self.issues.get(self.by_id.get(str(before or after), str(before or after).upper()))
+            if anchor is None:
+                raise jira_error(400, f"Issue {before or after} does not exist or you cannot see it.")
             return self._rank(keys, anchor, before=bool(before))
 
     def _rank(self, keys: list[str], anchor: Issue, *, before: bool) -> Response:
@@ -1020,28 +1136,24 @@ class JiraEmulator(Emulator):
                     {"issueId": 0, "issueKey": key, "status": 404, "errors": ["Issue does not exist"]}
                 )
                 continue
-            movable.append(target)
-            entries.append({"issueId": int(target.id), "issueKey": target.key, "status": 200})
-        ordered = sorted((i for i in self.issues.values() if i not in movable), key=lambda i: i.rank)
-        position = ordered.index(anchor) + (0 if before else 1) if anchor in ordered else len(ordered)
-        ordered[position:position] = movable
-        for index, item in enumerate(ordered):
-            item.rank = index
-        for item in movable:
-            self.record_change(
-                item,
-                [
-                    {
-                        "field": "Rank",
-                        "fieldtype": "custom",
-                        "fieldId": RANK_FIELD,
-                        "from": "",
-                        "fromString": "",
-                        "to": "",
-                        "toString": "Ranked higher",
-                    }
-                ],
-            )
+            entry: dict[str, Any] = {"issueId": int(target.id), "issueKey": target.key, "status": 200}
+            if target is anchor:
+                entry.update(status=400, errors=["Cannot rank an issue relative to itself."])
+            elif target not in movable:
+                movable.append(target)
+            entries.append(entry)
+        if movable:
+            moving = {id(i) for i in movable}
+            ordered = sorted((i for i in self.issues.values() if id(i) not in moving), key=lambda i: i.rank)
+            position = ordered.index(anchor) + (0 if before else 1)
+            low = ordered[position - 1].rank if position > 0 else None
+            high = ordered[position].rank if position < len(ordered) else None
+            for item, rank in zip(movable, lexoranks_between(low, high, len(movable)), strict=True):
+                previous, item.rank = item.rank, rank
+                self._note_rank(rank)
+                # Jira logs a move as "Ranked higher" or "Ranked lower" on the Rank field.
+                moved = "Ranked higher" if rank < previous else "Ranked lower"
+                self.record_change(item, [_history_item(RANK_FIELD, "", "", "Rank") | {"toString": moved}])
         if any(entry["status"] != 200 for entry in entries):
             return Response(207, {"entries": entries})
         return Response(204)
@@ -1096,6 +1208,22 @@ class JiraEmulator(Emulator):
             return {"ok": True}
         if op == "add_custom_field":
             return {"id": self.add_custom_field(change["name"], change.get("kind", "number"))}
+        if op == "hide_field":  # take a field off the edit screen: edits setting it become 400s
+            with self.lock:
+                self.off_screen.add(str(change["field"]))
+            return {"field": change["field"]}
+        if op == "add_remote_link":  # a link a user (or another app) made
+            with self.lock:
+                issue = self._issue(change["key"])
+                self._ids += 1
+                link = {
+                    "id": self._ids,
+                    "self": f"{SITE}/rest/api/2/issue/{issue.key}/remotelink/{self._ids}",
+                }
+                link |= {k: v for k, v in change.items() if k in ("globalId", "object", "application")}
+                issue.remote_links.append(link)
+                self.record_change(issue, [_remote_link_item(link, removed=False)])
+            return {"id": link["id"]}
         if op == "set_time_zone":
             try:
                 self.zone = ZoneInfo(change["timeZone"])
@@ -1107,7 +1235,7 @@ class JiraEmulator(Emulator):
             400,
             {
                 "error": f"unknown edit op {op!r}; one of create_issue, transition, update, "
-                "delete, link, add_custom_field, set_time_zone"
+                "delete, link, add_custom_field, hide_field, add_remote_link, set_time_zone"
             },
         )
 
@@ -1127,6 +1255,63 @@ class JiraEmulator(Emulator):
 
 
 # ---- module helpers -----------------------------------------------------------------------------------
+
+
+def _rank_digits(rank: str | None) -> str:
+    """A LexoRank's digits (`0|i000db:x` -> `i000dbx`); None is the bottom of the bucket."""
+    if not rank:
+        return ""
+    body = rank.partition("|")[2] if "|" in rank else rank
+    whole, _, rest = body.partition(":")
+    return whole.ljust(_RANK_WIDTH, "0") + rest
+
+
+def _rank_text(digits: str) -> str:
+    whole, rest = digits[:_RANK_WIDTH], digits[_RANK_WIDTH:].rstrip("0")
+    return f"0|{whole}:{rest}"
+
+
+def _rank_int(digits: str, width: int) -> int:
+    value = 0
+    for ch in digits.ljust(width, "0")[:width]:
+        value = value * 36 + _DIGITS.index(ch)
+    return value
+
+
+def _rank_from_int(value: int, width: int) -> str:
+    chars = []
+    for _ in range(width):
+        value, digit = divmod(value, 36)
+        chars.append(_DIGITS[digit])
+    return "".join(reversed(chars))
+
+
+def lexoranks_between(low: str | None, high: str | None, count: int) -> list[str]:
+    """`count` LexoRanks strictly between `low` and `high` (None: either end of the bucket), ascending.
+
+    Like Jira's LexoRank, the ranks of the other issues are left alone: the new ones take as many extra
+    digits after the `:` as the gap needs, evenly spread.
+    """
+    lo, hi = _rank_digits(low), _rank_digits(high)
+    width = max(len(lo), len(hi), _RANK_WIDTH)
+    while True:
+        bottom = _rank_int(lo, width)
+        top = _rank_int(hi, width) if hi else 36**width
+        if top - bottom > count:
+            gap = top - bottom
+            return [
+                _rank_text(_rank_from_int(bottom + gap * (i + 1) // (count + 1), width)) for i in range(count)
+            ]
+        width += 1
+
+
+def lexorank_after(rank: str | None) -> str:
+    """The rank of an issue created last: a fixed step below the top when there is room, else between."""
+    digits = _rank_digits(rank)
+    whole = _rank_int(digits[:_RANK_WIDTH], _RANK_WIDTH) if digits else 36**5 - _RANK_STEP
+    if whole + _RANK_STEP < 36**_RANK_WIDTH:
+        return _rank_text(_rank_from_int(whole + _RANK_STEP, _RANK_WIDTH))
+    return lexoranks_between(rank, None, 1)[0]
 
 
 def _issue_type(raw: dict[str, Any]) -> dict[str, Any]:
@@ -1247,6 +1432,20 @@ def _history_item(name: str, before: Any, after: Any, label: str) -> dict[str, A
         "fromString": _display(before),
         "to": _display(after) if not isinstance(after, list) else None,
         "toString": _display(after),
+    }
+
+
+def _remote_link_item(link: dict[str, Any], *, removed: bool) -> dict[str, Any]:
+    title = str((link.get("object") or {}).get("title") or "")
+    text = f'This issue links to "{title}"'
+    link_id = str(link.get("id"))
+    return {
+        "field": "RemoteIssueLink",
+        "fieldtype": "jira",
+        "from": link_id if removed else None,
+        "fromString": text if removed else None,
+        "to": None if removed else link_id,
+        "toString": None if removed else text,
     }
 
 

@@ -63,6 +63,8 @@ class Query:
     predicate: Predicate
     order: Sequence[tuple[str, bool]]
     """(field, descending) pairs."""
+    references: Sequence[tuple[str, str]] = ()
+    """(field, value) of every issue named by key or id, which Jira checks exist before it searches."""
 
 
 def parse(jql: str, zone: ZoneInfo) -> Query:
@@ -72,7 +74,7 @@ def parse(jql: str, zone: ZoneInfo) -> Query:
     order = parser.order_by()
     if parser.peek() is not None:
         raise JQLError(f"Error in the JQL Query: Expecting end of query but got '{parser.peek_raw()}'.")
-    return Query(predicate, order)
+    return Query(predicate, order, tuple(parser.references))
 
 
 def _tokenise(jql: str) -> list[tuple[str, str]]:
@@ -101,6 +103,7 @@ class _Parser:
         self.tokens = tokens
         self.index = 0
         self.zone = zone
+        self.references: list[tuple[str, str]] = []
 
     def peek(self) -> str | None:
         if self.index >= len(self.tokens):
@@ -169,9 +172,13 @@ class _Parser:
         if operator in ("in", "not in"):
             values = self.value_list()
             wanted = {self.normalise(field, v) for v in values}
+            if field in ("key", "id"):
+                self.references.extend((field, str(v)) for v in wanted)
             negate = operator == "not in"
             return lambda issue: _contains(issue.jql_value(field), wanted) != negate
         value = self.normalise(field, self.value())
+        if field in ("key", "id"):
+            self.references.append((field, str(value)))
         return self.compare(field, operator, value)
 
     def operator(self) -> str:

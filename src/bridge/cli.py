@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -162,6 +162,196 @@ def pull(
 
 @app.command()
 @reports_errors
+def sync(
+    config: ConfigOption = None,
+    tracker: Annotated[str | None, typer.Option(help="Only this tracker (its name in the config).")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the plan as a table and write nothing.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Apply a plan that changes more than push.max_change_share of the items.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary per tracker.")] = False,
+) -> None:
+    """Run one whole cycle: pull, analyse, plan and push back ranks, OKR links and labels."""
+    import json
+    from datetime import UTC, datetime
+
+    from bridge.http import install_redaction
+    from bridge.store import Store
+    from bridge.sync.cycle import run_cycle
+
+    install_redaction()
+    cfg = _load(config)
+    store = Store.open(cfg)
+    try:
+        result = run_cycle(store, cfg, now=datetime.now(UTC), tracker=tracker, dry_run=dry_run, force=force)
+    finally:
+        store.close()
+    if json_output:
+        typer.echo(
+            json.dumps({"dry_run": dry_run, "trackers": [t.summary() for t in result.trackers]}, indent=2)
+        )
+    else:
+        _print_cycle(result, dry_run=dry_run)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def purge(
+    tracker: Annotated[str, typer.Option(help="The tracker to take the bridge's writes back from.")],
+    config: ConfigOption = None,
+    dry_run: Annotated[bool, typer.Option(help="Print what would be removed and change nothing.")] = False,
+) -> None:
+    """Remove everything the bridge ever wrote into a tracker: its labels, field values and links."""
+    from bridge.connector import ConnectorRegistry
+    from bridge.http import install_redaction
+    from bridge.store import Store
+    from bridge.sync.push import purge_tracker
+
+    install_redaction()
+    cfg = _load(config)
+    settings = cfg.tracker(tracker)
+    store = Store.open(cfg)
+    connector = None
+    try:
+        connector = (
+            ConnectorRegistry.default()
+            .load(settings.kind)
+            .open(tracker, settings, cfg.require_secrets(tracker))
+        )
+        result = purge_tracker(store, tracker, connector, dry_run=dry_run)
+    finally:
+        if connector is not None:
+            connector.close()
+        store.close()
+    writes = result.plan.writes
+    if dry_run:
+        for write in writes:
+            now, _ = _describe(write)
+            typer.echo(
+                f"{result.keys.get(write.item, str(write.item))}: remove {_field_name(write)} {now}".rstrip()
+            )
+        typer.echo(f"{tracker}: {len(writes)} removals planned, nothing changed (dry run)")
+        return
+    typer.echo(f"{tracker}: {result.done} removed, {result.failed} failed")
+    for failure in result.failures[:20]:
+        typer.echo(f"  failed: {failure}")
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def explain(
+    item: Annotated[str, typer.Argument(help="An item's key (PAY-12) or tracker:id.")],
+    config: ConfigOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Why an item has its rank, OKR link and labels, from the store (no tracker is contacted)."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from bridge.analytics.report import analyse
+    from bridge.store import Store
+    from bridge.store.snapshot import load_snapshot
+    from bridge.store.written import load_written
+    from bridge.sync.explain import explain as explain_item
+    from bridge.sync.explain import find_item
+
+    cfg = _load(config)
+    store = Store.open(cfg, upgrade=False)
+    now = datetime.now(UTC)
+    try:
+        settings = cfg.analytics
+        snapshot = load_snapshot(
+            store, since=now - max(settings.window, settings.forecast_window, timedelta(0))
+        )
+        found = find_item(snapshot, item)
+        with store.read() as conn:
+            written = load_written(conn, found.source)
+    finally:
+        store.close()
+    result = explain_item(analyse(snapshot, cfg, now), snapshot, cfg, item, written)
+    if json_output:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    typer.echo(f"{result.key} ({result.kind}, {result.item}): {result.title}")
+    for what, value, why in result.lines:
+        typer.echo(f"  {what}: {value}" + (f" - {why}" if why else ""))
+    for name, value, at in result.written:
+        typer.echo(f"  last written {name} = {value} at {at}")
+
+
+def _print_cycle(result: Any, *, dry_run: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    for entry in result.trackers:
+        plan = entry.plan
+        line = (
+            f"{entry.tracker}: {entry.pull.items if entry.pull else 0} items pulled, "
+            f"{len(plan.writes) if plan else 0} writes planned"
+        )
+        if plan is not None and plan.deferred:
+            line += f" (+{len(plan.deferred)} over the write budget)"
+        if entry.push is not None and not dry_run:
+            line += f", {entry.push.done} done, {entry.push.failed} failed"
+        line += f", {entry.requests} requests"
+        if entry.error:
+            line += f": FAILED: {entry.error}"
+        elif entry.note:
+            line += f" ({entry.note})"
+        console.print(line, markup=False)
+        if dry_run and plan is not None and plan.writes:
+            keys = entry.push.keys if entry.push is not None else {}
+            table = Table("item", "field", "now", "will be", "why")
+            for write in plan.writes:
+                now, later = _describe(write)
+                table.add_row(
+                    keys.get(write.item, str(write.item)), _field_name(write), now, later, write.reason
+                )
+            console.print(table)
+        if entry.push is not None:
+            for failure in entry.push.failures[:20]:
+                console.print(f"  failed: {failure}", markup=False)
+
+
+def _field_name(write: Any) -> str:
+    from bridge.domain import WriteKind
+
+    names: dict[WriteKind, str] = {
+        WriteKind.FIELD: write.field,
+        WriteKind.LABEL_ADD: f"label {write.field}",
+        WriteKind.LABEL_REMOVE: f"label {write.field}",
+        WriteKind.LINK: "link",
+        WriteKind.ORDER: f"order in {write.field}",
+    }
+    return names[write.kind]
+
+
+def _describe(write: Any) -> tuple[str, str]:
+    from bridge.domain import WriteKind
+
+    def show(value: Any) -> str:
+        return "" if value is None else str(value)
+
+    if write.kind is WriteKind.LABEL_ADD:
+        return "", write.field
+    if write.kind is WriteKind.LABEL_REMOVE:
+        return write.field, ""
+    if write.kind is WriteKind.LINK:
+        before = write.previous.url if write.previous is not None else ""
+        return before, write.value.url if write.value is not None else ""
+    if write.kind is WriteKind.ORDER:
+        after, before = write.value
+        return show(write.previous), f"after {after.remote_id}" if after else f"before {before.remote_id}"
+    return show(write.previous), show(write.value)
+
+
+@app.command()
+@reports_errors
 def discover(
     tracker: Annotated[str | None, typer.Argument(help="A tracker named in the config.")] = None,
     config: ConfigOption = None,
@@ -246,6 +436,56 @@ def db_current(config: ConfigOption = None) -> None:
     typer.echo(f"store {redact_url(url)}: revision {current or 'none'}, newest {head} ({state})")
     if current != head:
         raise typer.Exit(1)
+
+
+# --- report and OKR links: read from the store only, no tracker is contacted -------------------------
+
+okr_app = typer.Typer(help="Suggest and confirm which key result each milestone moves.", no_args_is_help=True)
+app.add_typer(okr_app, name="okr")
+
+
+@app.command()
+@reports_errors
+def report(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    team: Annotated[str | None, typer.Option(help="Only this team's milestones, work and warnings.")] = None,
+) -> None:
+    """Show value ranks, the OKR tree, work types and bottlenecks, time in status, forecasts, warnings."""
+    from datetime import UTC, datetime
+
+    from bridge.report.commands import report_command
+
+    report_command(_load(config), now=datetime.now(UTC), as_json=as_json, team=team)
+
+
+@okr_app.command("suggest")
+@reports_errors
+def okr_suggest(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Suggest key results for open milestones without one, by text similarity; store them as suggested."""
+    from datetime import UTC, datetime
+
+    from bridge.report.commands import suggest_command
+
+    suggest_command(_load(config), now=datetime.now(UTC), as_json=as_json)
+
+
+@okr_app.command("confirm")
+@reports_errors
+def okr_confirm(
+    milestone: Annotated[str, typer.Argument(help="The milestone's key (PAY-12) or source:remote_id.")],
+    key_result: Annotated[str, typer.Argument(help="The key result's config id (KR1) or source:remote_id.")],
+    config: ConfigOption = None,
+) -> None:
+    """Link MILESTONE to KEY_RESULT with origin `confirmed`: later pulls keep the link."""
+    from datetime import UTC, datetime
+
+    from bridge.report.commands import confirm_command
+
+    confirm_command(_load(config), milestone, key_result, now=datetime.now(UTC))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -23,7 +23,7 @@ from bridge.http import redact
 from bridge.store import Store
 from bridge.store.written import Record, load_written, record_written
 from bridge.sync.desired import Labels, desired_state
-from bridge.sync.plan import LABELS_FIELD, LINK_PREFIX, Desired, Plan, candidates, plan
+from bridge.sync.plan import LABELS_FIELD, LINK_PREFIX, Desired, Plan, candidates, plan, same
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ class PushResult:
     failed: int = 0
     failures: list[str] = field(default_factory=list)
     dry_run: bool = False
+    keys: dict[Ref, str] = field(default_factory=dict)
+    """Item -> its key in the tracker, for messages and the dry-run table."""
 
 
 def push_tracker(
@@ -74,6 +76,7 @@ def push_tracker(
         force=force,
     )
     result = PushResult(name, the_plan, read=len(states), dry_run=dry_run)
+    result.keys = {ref: desired[ref].key for ref in refs}
     for write in the_plan.restores:
         log.info("%s: %s: restoring %s (%s)", name, _key(desired, write.item), write.field, write.reason)
     if dry_run:
@@ -176,3 +179,66 @@ def _row_of(write: FieldWrite) -> str:
     if write.kind is WriteKind.LINK:
         return LINK_PREFIX + write.field
     return write.field
+
+
+def purge_tracker(store: Store, name: str, connector: Connector, *, dry_run: bool = False) -> PushResult:
+    """Take back everything the bridge ever wrote into tracker `name`, as the `written` table records it.
+
+    Managed fields it wrote are cleared (only where they still hold what it wrote: a value a user typed
+    since is theirs), its labels and its links removed. Rows whose writes succeed are forgotten; a
+    failed write keeps its row, so running purge again finishes the job.
+    """
+    with store.read() as conn:
+        written = load_written(conn, name)
+    refs = sorted({ref for ref, _ in written.rows}, key=lambda r: r.remote_id)
+    states = connector.read_state(refs) if refs else {}
+    writes: list[FieldWrite] = []
+    forget: list[Record] = []
+    for ref in refs:
+        state = states.get(ref)
+        names = [field_name for (r, field_name) in written.rows if r == ref]
+        if state is None:  # gone from the tracker: nothing left to take back
+            forget.extend(Record(ref, n, forget=True) for n in names)
+            continue
+        for field_name in sorted(names):
+            value = written.value(ref, field_name)
+            if field_name == LABELS_FIELD:
+                for label in sorted(set(value or ()) & state.labels):
+                    writes.append(
+                        FieldWrite(
+                            ref, label, None, previous=label, kind=WriteKind.LABEL_REMOVE, reason="purge"
+                        )
+                    )
+            elif field_name.startswith(LINK_PREFIX):
+                gid = field_name[len(LINK_PREFIX) :]
+                if gid in state.links:
+                    writes.append(
+                        FieldWrite(
+                            ref, gid, None, previous=state.links[gid], kind=WriteKind.LINK, reason="purge"
+                        )
+                    )
+            elif value is not None and same(state.fields.get(field_name), value):
+                writes.append(
+                    FieldWrite(ref, field_name, None, previous=value, kind=WriteKind.FIELD, reason="purge")
+                )
+            forget.append(Record(ref, field_name, forget=True))
+    the_plan = Plan(source=name, writes=writes, items_total=len(refs))
+    result = PushResult(name, the_plan, read=len(states), dry_run=dry_run)
+    result.keys = {ref: state.key for ref, state in states.items()}
+    if dry_run:
+        return result
+    outcomes = connector.push(writes) if writes else []
+    kept = set()
+    for outcome in outcomes:
+        if outcome.ok:
+            result.done += 1
+        else:
+            result.failed += 1
+            result.failures.append(
+                f"{result.keys.get(outcome.write.item, outcome.write.item)} "
+                f"{outcome.write.field}: {redact(outcome.error or '')}"
+            )
+            kept.add((outcome.write.item, _row_of(outcome.write)))
+    with store.write() as conn:
+        record_written(conn, name, [r for r in forget if (r.item, r.field) not in kept], at=datetime.now(UTC))
+    return result

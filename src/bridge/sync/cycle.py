@@ -1,0 +1,133 @@
+"""One whole cycle: pull every tracker, analyse the whole store, plan and push each tracker.
+
+`bridge sync` runs one; the daemon runs them on a schedule. The analysis reads one snapshot of the whole
+store, so ranks span the portfolio; each tracker's push then writes its share. A tracker that fails
+(pulling or pushing) is recorded and the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bridge.analytics.report import Report, analyse
+from bridge.config import BridgeConfig
+from bridge.connector import Capability, ConnectorRegistry
+from bridge.errors import BridgeError
+from bridge.http import redact
+from bridge.store import Store
+from bridge.store.snapshot import load_snapshot
+from bridge.sync.plan import Plan, PlanTooLarge
+from bridge.sync.pull import PullResult, pull_all
+from bridge.sync.push import PushResult, push_tracker
+
+log = logging.getLogger(__name__)
+
+WRITES = Capability.WRITE_FIELDS | Capability.WRITE_LABELS | Capability.WRITE_LINKS | Capability.NATIVE_ORDER
+
+
+@dataclass
+class TrackerCycle:
+    """What one cycle did for one tracker."""
+
+    tracker: str
+    pull: PullResult | None = None
+    push: PushResult | None = None
+    requests: int = 0
+    error: str | None = None
+    note: str | None = None
+
+    @property
+    def plan(self) -> Plan | None:
+        return self.push.plan if self.push is not None else None
+
+    def summary(self) -> dict[str, Any]:
+        plan = self.plan
+        return {
+            "tracker": self.tracker,
+            "items_pulled": self.pull.items if self.pull else 0,
+            "writes_planned": len(plan.writes) if plan else 0,
+            "writes_deferred": len(plan.deferred) if plan else 0,
+            "writes_done": self.push.done if self.push else 0,
+            "writes_failed": self.push.failed if self.push else 0,
+            "requests": self.requests,
+            "error": self.error,
+            "note": self.note,
+        }
+
+
+@dataclass
+class CycleResult:
+    trackers: list[TrackerCycle] = field(default_factory=list)
+    report: Report | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(t.error is None for t in self.trackers)
+
+
+def run_cycle(
+    store: Store,
+    config: BridgeConfig,
+    *,
+    now: datetime,
+    tracker: str | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    stop: threading.Event | None = None,
+    registry: ConnectorRegistry | None = None,
+    generation: int = 0,
+) -> CycleResult:
+    """Pull, analyse, plan and (unless `dry_run`) push; `tracker` limits pull and push to one."""
+    registry = registry or ConnectorRegistry.default()
+    result = CycleResult()
+    pulls = pull_all(store, config, now=now, tracker=tracker, stop=stop, registry=registry)
+    for pulled in pulls:
+        entry = TrackerCycle(pulled.tracker, pull=pulled, requests=pulled.requests + pulled.setup_requests)
+        entry.error = pulled.error
+        result.trackers.append(entry)
+    if stop is not None and stop.is_set():
+        return result
+    settings = config.analytics
+    snapshot = load_snapshot(store, since=now - max(settings.window, settings.forecast_window, timedelta(0)))
+    report = analyse(snapshot, config, now)
+    result.report = report
+    for entry in result.trackers:
+        if entry.error is not None or not config.push.enabled:
+            continue
+        settings_t = config.tracker(entry.tracker)
+        connector_class = registry.load(settings_t.kind)
+        if not connector_class.capabilities & WRITES:
+            entry.note = f"the {settings_t.kind} connector does not write back yet"
+            continue
+        connector = None
+        try:
+            connector = connector_class.open(
+                entry.tracker, settings_t, config.require_secrets(entry.tracker), stop=stop
+            )
+            entry.push = push_tracker(
+                store,
+                config,
+                entry.tracker,
+                connector,
+                report,
+                snapshot,
+                dry_run=dry_run,
+                force=force,
+                generation=generation,
+            )
+        except PlanTooLarge as exc:
+            entry.error = str(exc)
+            log.error("%s", exc)
+        except BridgeError as exc:
+            entry.error = redact(str(exc))
+            log.error("%s: push failed: %s", entry.tracker, entry.error)
+        finally:
+            if connector is not None:
+                stats = connector.stats()
+                entry.requests += int(stats.get("requests", 0)) + int(stats.get("setup_requests", 0))
+                connector.close()
+    return result

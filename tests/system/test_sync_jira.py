@@ -1,0 +1,193 @@
+"""Whole cycles against the Jira sandbox: `bridge sync` pulls, analyses, plans and pushes; a second cycle
+writes nothing; a user's edit of a managed field is restored; a user's labels and links stay; an opted-out
+issue is left alone; `--dry-run` writes nothing; `bridge purge` takes everything back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from bridge.config import BridgeConfig, load_config
+from bridge.sandbox.generate import build
+from bridge.sandbox.generate_jira import render_jira
+from bridge.sandbox.jira import JiraEmulator
+from bridge.sandbox.server import SandboxServer
+from bridge.store import Store
+from bridge.store.written import load_written
+from bridge.sync.cycle import CycleResult, run_cycle
+from tests.contract.test_jira_pull import EMAIL, TOKEN, jira_table
+from tests.sandbox.conftest import Control
+
+WRITE_ROUTES = ("PUT /rest/api/{version}/issue/{key}", "POST /rest/api/{version}/issue/{key}/remotelink")
+
+OKRS = """
+[push]
+max_change_share = 1.0
+
+[[okrs.objectives]]
+id = "O1"
+title = "Take payments everywhere"
+
+[[okrs.objectives.key_results]]
+id = "KR1"
+title = "Card payments in ten new countries"
+url = "https://okr.example.com/kr/1"
+
+[[trackers.t.okr_rules]]
+key_result = "KR1"
+project = "PAY"
+
+[trackers.t.write]
+rank_field = "Value Rank"
+okr_field = "Key Result"
+okr_links = true
+labels = true
+"""
+
+
+@dataclass
+class Sync:
+    server: SandboxServer
+    emulator: JiraEmulator
+    control: Control
+    config: BridgeConfig
+    config_path: Path
+    store: Store
+    rank_field: str
+    okr_field: str
+
+    def cycle(self, **options: Any) -> CycleResult:
+        result = run_cycle(self.store, self.config, now=datetime.now(UTC), **options)
+        assert result.ok, [t.error for t in result.trackers]
+        return result
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        response = requests.request(
+            method, f"{self.server.base_url}/rest/api/2/{path}", json=body, auth=(EMAIL, TOKEN), timeout=10
+        )
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def writes_sent(self) -> int:
+        routes = self.control.get("requests")["by_route"]
+        return sum(count for route, count in routes.items() if route.startswith(WRITE_ROUTES))
+
+    def epics(self) -> list[Any]:
+        return [i for i in self.emulator.issues.values() if i.fields["issuetype"]["name"] == "Epic"]
+
+
+@pytest.fixture
+def sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sync]:
+    seed = render_jira(build(seed=5, per_tracker=120, now=datetime(2026, 6, 1, tzinfo=UTC)))
+    emulator = JiraEmulator.from_search(seed, flavour="cloud")
+    rank_field = emulator.add_custom_field("Value Rank", "number")
+    okr_field = emulator.add_custom_field("Key Result", "string")
+    monkeypatch.setenv("T_EMAIL", EMAIL)
+    monkeypatch.setenv("T_TOKEN", TOKEN)
+    with SandboxServer(emulator) as server:
+        path = tmp_path / "bridge.toml"
+        path.write_text(
+            f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\n' + jira_table(server.base_url) + OKRS
+        )
+        config = load_config(path)
+        store = Store.open(config)
+        try:
+            yield Sync(server, emulator, Control(server.base_url), config, path, store, rank_field, okr_field)
+        finally:
+            store.close()
+
+
+def test_a_cycle_writes_ranks_links_and_labels_then_nothing_more(sync: Sync) -> None:
+    first = sync.cycle()
+    (entry,) = first.trackers
+    assert entry.push is not None and entry.push.failed == 0 and entry.push.done > 0
+    report = first.report
+    assert report is not None
+    ranked = {r.milestone.remote_id: r.rank for r in report.milestones}
+    for epic in sync.epics():
+        if epic.id in ranked:
+            assert epic.fields[sync.rank_field] == ranked[epic.id], epic.key
+    pay_epics = [e for e in sync.epics() if e.key.startswith("PAY-") and e.id in ranked]
+    assert pay_epics, "the seed has ranked PAY epics"
+    for epic in pay_epics:
+        assert epic.fields[sync.okr_field] == "Card payments in ten new countries"
+        links = sync.api("GET", f"issue/{epic.key}/remotelink")
+        assert [link["object"]["url"] for link in links] == ["https://okr.example.com/kr/1"]
+
+    before = sync.writes_sent()
+    second = sync.cycle()
+    assert second.trackers[0].plan is not None and second.trackers[0].plan.writes == []
+    assert sync.writes_sent() == before, "the bridge's own writes do not make it write again"
+
+
+def test_a_user_edit_of_a_managed_field_is_restored_and_theirs_are_kept(sync: Sync) -> None:
+    first = sync.cycle()
+    assert first.report is not None
+    epic = next(e for e in sync.epics() if e.fields.get(sync.rank_field) is not None)
+    rank = epic.fields[sync.rank_field]
+    sync.api(
+        "PUT",
+        f"issue/{epic.key}",
+        {"fields": {sync.rank_field: rank + 40}, "update": {"labels": [{"add": "customer-x"}]}},
+    )
+    sync.api(
+        "POST",
+        f"issue/{epic.key}/remotelink",
+        {"globalId": "user:design-doc", "object": {"url": "https://docs.example.com/x", "title": "Design"}},
+    )
+    third = sync.cycle()
+    plan = third.trackers[0].plan
+    assert plan is not None and [(w.field, w.value) for w in plan.writes] == [("rank", rank)]
+    assert plan.restores == plan.writes
+    assert epic.fields[sync.rank_field] == rank
+    assert "customer-x" in epic.fields["labels"]
+    urls = {link["object"]["url"] for link in sync.api("GET", f"issue/{epic.key}/remotelink")}
+    assert "https://docs.example.com/x" in urls
+
+
+def test_an_opted_out_issue_is_never_written(sync: Sync) -> None:
+    epic = sync.epics()[0]
+    sync.api("PUT", f"issue/{epic.key}", {"update": {"labels": [{"add": "bridge-ignore"}]}})
+    sync.cycle()
+    assert epic.fields.get(sync.rank_field) is None
+    assert epic.fields.get(sync.okr_field) is None
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(
+    sync: Sync, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = run_cli("sync", "--config", str(sync.config_path), "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert "writes planned" in result.stdout and "will be" in result.stdout
+    assert sync.writes_sent() == 0
+    summary = run_cli("sync", "--config", str(sync.config_path), "--json")
+    assert summary.exit_code == 0, summary.stderr
+    (tracker,) = json.loads(summary.stdout)["trackers"]
+    assert tracker["writes_done"] == tracker["writes_planned"] > 0 and tracker["writes_failed"] == 0
+    assert tracker["requests"] > 0
+    assert TOKEN not in summary.stdout + summary.stderr
+
+
+def test_purge_takes_back_everything_the_bridge_wrote(sync: Sync, run_cli: Any) -> None:
+    sync.cycle()
+    epic = next(
+        e for e in sync.epics() if e.key.startswith("PAY-") and e.fields.get(sync.rank_field) is not None
+    )
+    sync.api("PUT", f"issue/{epic.key}", {"update": {"labels": [{"add": "customer-x"}]}})
+    result = run_cli("purge", "--tracker", "t", "--config", str(sync.config_path))
+    assert result.exit_code == 0, result.stderr + result.stdout
+    for issue in sync.emulator.issues.values():
+        assert issue.fields.get(sync.rank_field) is None, issue.key
+        assert issue.fields.get(sync.okr_field) is None, issue.key
+        assert not [label for label in issue.fields.get("labels") or [] if label.startswith("mb-")]
+    assert sync.api("GET", f"issue/{epic.key}/remotelink") == []
+    assert "customer-x" in epic.fields["labels"]
+    with sync.store.read() as conn:
+        assert load_written(conn, "t").rows == {}

@@ -79,6 +79,10 @@ GOAL_FIELDS = (
 RELATIONSHIP_FIELDS = (
     "resource_subtype", "supporting_resource.resource_type", "supporting_resource.resource_subtype",
 )  # fmt: skip
+SETTING_FIELDS = (
+    "custom_field.name", "custom_field.resource_subtype", "custom_field.enum_options.name",
+    "custom_field.enum_options.enabled",
+)  # fmt: skip
 GONE = (400, 404)
 """Answers meaning "that object is no longer there" for a gid the cursor remembers."""
 
@@ -170,7 +174,9 @@ class AsanaPuller:
         with session.setup():
             sections, fields = self._setup()
         self.sections = sections
-        pairs = sorted(fields.items())
+        self.custom_fields = fields
+        """Custom fields the configured projects' tasks can carry: gid -> {name, resource_subtype, ...}."""
+        pairs = sorted((gid, str(f.get("name") or gid)) for gid, f in fields.items())
         self.mapping = AsanaMapping(
             source=name,
             config=config,
@@ -196,21 +202,21 @@ class AsanaPuller:
 
     # ---- setup --------------------------------------------------------------------------------------
 
-    def _setup(self) -> tuple[dict[str, list[tuple[str, str]]], dict[str, str]]:
-        """Each project's sections, and the custom fields its tasks can carry (gid -> name)."""
+    def _setup(self) -> tuple[dict[str, list[tuple[str, str]]], dict[str, dict[str, Any]]]:
+        """Each project's sections, and the custom fields its tasks can carry (gid -> definition)."""
         actions = []
         for project in self.config.projects:
             actions.append(Action(f"/projects/{project}/sections", fields=("name",), limit=PAGE_LIMIT))
             actions.append(
                 Action(
                     f"/projects/{project}/custom_field_settings",
-                    fields=("custom_field.name",),
+                    fields=SETTING_FIELDS,
                     limit=PAGE_LIMIT,
                 )
             )
         found = self._collect(actions)
         sections: dict[str, list[tuple[str, str]]] = {}
-        fields: dict[str, str] = {}
+        fields: dict[str, dict[str, Any]] = {}
         for i, project in enumerate(self.config.projects):
             listed, settings = found[2 * i], found[2 * i + 1]
             if listed is None or settings is None:
@@ -219,7 +225,7 @@ class AsanaPuller:
             for setting in settings:
                 custom = setting.get("custom_field")
                 if isinstance(custom, dict) and record_gid(custom):
-                    fields[str(custom["gid"])] = str(custom.get("name") or custom["gid"])
+                    fields[str(custom["gid"])] = custom
         return sections, fields
 
     def _resolve(self, wanted: str | None, pairs: list[tuple[str, str]], where: str) -> str | None:

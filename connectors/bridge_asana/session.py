@@ -6,9 +6,10 @@ its own, under `RetryPolicy`, after `RateLimiter` lets it through. `ApiException
 Retry-After) and urllib3's connection errors become `RetriableAPIError`, `AuthError` or `FatalAPIError`
 whose message names the tracker and never carries the token.
 
-The Batch API runs up to ten GETs in one HTTP request; each action counts against Asana's quota, so the
-limiter is charged once per action. A batch is retried whole when one of its actions hit a 429 or 5xx
-(every action is a read, so running one twice is harmless).
+The Batch API runs up to ten actions in one HTTP request; each action counts against Asana's quota, so the
+limiter is charged once per action. A batch of reads is retried whole when one of its actions hit a 429 or
+5xx (running a read twice is harmless); a batch of writes (`batch_results`) is retried only when the
+request as a whole failed, and hands each action's own answer back (the writes sent are idempotent).
 """
 
 from __future__ import annotations
@@ -40,13 +41,15 @@ PAGE_LIMIT = 100  # the largest page Asana serves
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """One GET of a batch: a path under /api/1.0 with its query parameters and fields."""
+    """One action of a batch: a path under /api/1.0 with its query parameters (a GET) or its body's
+    `data` (a POST or PUT), and the fields and paging wanted back."""
 
     path: str
     params: Mapping[str, Any] = field(default_factory=dict)
     fields: Sequence[str] = ()
     limit: int | None = None
     offset: str | None = None
+    method: str = "get"
 
     def payload(self) -> dict[str, Any]:
         options: dict[str, Any] = {}
@@ -56,14 +59,29 @@ class Action:
             options["limit"] = self.limit
         if self.offset is not None:
             options["offset"] = self.offset
-        body: dict[str, Any] = {"relative_path": self.path, "method": "get", "data": dict(self.params)}
+        body: dict[str, Any] = {"relative_path": self.path, "method": self.method, "data": dict(self.params)}
         if options:
             body["options"] = options
         return body
 
     def describe(self) -> str:
+        if self.method != "get":
+            return f"{self.method.upper()} {self.path}"
         query = f"?{urlencode(dict(self.params))}" if self.params else ""
         return f"GET {self.path}{query}"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """What one action of a batch answered: its status, body and headers."""
+
+    status: int
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
 
 
 class SyncTokenExpired(Exception):
@@ -102,6 +120,7 @@ class AsanaSession(RequestCounter):
         self._tasks = asana.TasksApi(self.client)
         self._events = asana.EventsApi(self.client)
         self._batch = asana.BatchAPIApi(self.client)
+        self._tags = asana.TagsApi(self.client)
 
     # ---- bookkeeping ---------------------------------------------------------------------------------
 
@@ -164,6 +183,18 @@ class AsanaSession(RequestCounter):
             raise self._bad_answer("GET /events")
         return body
 
+    def create_tag(self, workspace: str, name: str, color: str | None) -> dict[str, Any]:
+        """`POST /tags`: a new tag in `workspace` (with a colour of Asana's palette, or none)."""
+        data: dict[str, Any] = {"name": name, "workspace": workspace}
+        if color is not None:
+            data["color"] = color
+        tag = self.call(
+            lambda: self._tags.create_tag({"data": data}, {"opt_fields": "name,color"}), what="POST /tags"
+        )
+        if not isinstance(tag, dict) or not isinstance(tag.get("gid"), str):
+            raise FatalAPIError(f"{self.name}: unexpected answer to POST /tags")
+        return tag
+
     def batch(self, actions: Sequence[Action], *, absent: Collection[int] = (404,)) -> list[Any]:
         """The bodies of up to ten GETs run in one request, in order; None where one answered `absent`."""
         if not actions:
@@ -180,6 +211,37 @@ class AsanaSession(RequestCounter):
             return [self._action_body(a, r, absent) for a, r in zip(actions, results, strict=True)]
 
         return self.call(request, batched=len(actions), what="POST /batch")
+
+    def batch_results(self, actions: Sequence[Action]) -> list[ActionResult]:
+        """Up to ten actions (writes too) in one request, each answered on its own, in order.
+
+        Only the request as a whole is retried (a 429, a 5xx or a dropped connection before any answer),
+        so the actions sent this way must be safe to run twice. An action's own failure comes back in
+        its result, except a 401: the credentials were refused, which stops every write.
+        """
+        if not actions:
+            return []
+        if len(actions) > MAX_BATCH:
+            raise ValueError(f"a batch holds at most {MAX_BATCH} actions")
+        payload = {"data": {"actions": [action.payload() for action in actions]}}
+
+        def request() -> list[ActionResult]:
+            body = self._batch.create_batch_request(payload, {}, full_payload=True)
+            results = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(results, list) or len(results) != len(actions):
+                raise self._bad_answer("POST /batch")
+            return [_action_result(result) for result in results]
+
+        answered = self.call(request, batched=len(actions), what="POST /batch")
+        for action, result in zip(actions, answered, strict=True):
+            if result.status == 401:
+                raise self.action_error(action, result)
+        return answered
+
+    def action_error(self, action: Action, result: ActionResult) -> Exception:
+        """The bridge's error for an action that failed (its message redacted, naming the tracker)."""
+        message = f"{_message(result.body) or 'error'} ({action.describe()})"
+        return error_for_status(result.status, message, tracker=self.name, headers=dict(result.headers))
 
     def batches(self, actions: Sequence[Action], *, absent: Collection[int] = (404,)) -> list[Any]:
         """`batch` over any number of actions, ten at a time."""
@@ -261,6 +323,17 @@ def _message(body: Any) -> str:
     if isinstance(body, bytes | bytearray):
         return body.decode("utf-8", "replace")[:300]
     return str(body)[:300] if body else ""
+
+
+def _action_result(result: Any) -> ActionResult:
+    if not isinstance(result, dict):
+        return ActionResult(0, None)
+    headers = result.get("headers")
+    return ActionResult(
+        status=int(result.get("status_code") or 0),
+        body=result.get("body"),
+        headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
+    )
 
 
 def _sync_of(body: Any) -> str | None:

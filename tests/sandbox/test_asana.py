@@ -399,6 +399,143 @@ def test_add_task_with_insert_before_and_after_orders_the_section(client: Any) -
     assert both.value.status == 400
 
 
+def _sync(client: Any, resource: str) -> str:
+    with pytest.raises(ApiException) as first:
+        asana.EventsApi(client).get_events(resource, {}, full_payload=True)
+    return str(_body(first.value)["sync"])
+
+
+def test_add_project_places_the_task_as_asana_describes(client: Any) -> None:
+    tasks = asana.TasksApi(client)
+
+    def add(task: str, **data: Any) -> None:
+        tasks.add_project_for_task({"data": {"project": ROADMAP, **data}}, task)
+
+    def order() -> dict[str, list[str]]:
+        return {s: _gids(tasks.get_tasks_for_section(s, {})) for s in (TODO, DOING, DONE)}
+
+    assert order() == {TODO: [BUILD, DOCS], DOING: [MILESTONE], DONE: [SHIP]}
+    add(BUILD, insert_after=DOCS)
+    assert order()[TODO] == [DOCS, BUILD], "moved within its section"
+    add(BUILD, insert_before=DOCS)
+    assert order()[TODO] == [BUILD, DOCS]
+    add(SHIP, insert_after=BUILD)
+    assert order() == {TODO: [BUILD, SHIP, DOCS], DOING: [MILESTONE], DONE: []}, "into the anchor's section"
+    add(SHIP, section=DONE)
+    assert order()[DONE] == [SHIP]
+    add(DOCS, section=DOING)
+    assert order()[DOING] == [MILESTONE, DOCS], "a section alone: its end"
+    add(DOCS, section=DOING, insert_after=None)
+    assert order()[DOING] == [DOCS, MILESTONE], "insert_after null with a section: its start"
+    add(BUILD, insert_after=None)
+    assert order()[TODO] == [BUILD], "insert_after null alone: the start of the project"
+    add(BUILD)
+    assert order()[DONE] == [SHIP, BUILD], "no place given: the end of the project"
+    for bad in (
+        {"insert_before": DOCS, "insert_after": SHIP},
+        {"insert_after": "9001"},  # a task of another project
+        {"insert_after": BUILD},  # itself
+        {"section": "410"},  # a section of another project
+    ):
+        with pytest.raises(ApiException) as refused:
+            add(BUILD, **bad)
+        assert refused.value.status == 400, bad
+    with pytest.raises(ApiException) as no_project:
+        tasks.add_project_for_task({"data": {}}, BUILD)
+    assert no_project.value.status == 400 and "project" in _message(no_project.value)
+
+
+def test_add_project_joins_a_project_with_a_story(client: Any, control: Control) -> None:
+    tasks = asana.TasksApi(client)
+    before = tasks.get_task("9001", {"opt_fields": "modified_at"})["modified_at"]
+    control.send("POST", "clock", {"advance": 60})
+    tasks.add_project_for_task({"data": {"project": ROADMAP, "insert_before": DOCS}}, "9001")
+    task = tasks.get_task("9001", {"opt_fields": "modified_at,memberships.project,memberships.section"})
+    assert {m["project"]["gid"]: m["section"]["gid"] for m in task["memberships"]} == {
+        BIG: BIG_SECTIONS[1],
+        ROADMAP: TODO,
+    }
+    assert _gids(tasks.get_tasks_for_section(TODO, {})) == [BUILD, "9001", DOCS]
+    assert task["modified_at"] > before
+    assert _stories(client, "9001")[-1]["resource_subtype"] == "added_to_project"
+
+
+def test_a_move_within_a_section_is_an_event_but_no_modification(client: Any, control: Control) -> None:
+    tasks = asana.TasksApi(client)
+    before = tasks.get_task(DOCS, {"opt_fields": "modified_at"})["modified_at"]
+    stories = len(_stories(client, DOCS))
+    token = _sync(client, ROADMAP)
+    control.send("POST", "clock", {"advance": 60})
+    asana.SectionsApi(client).add_task_for_section(
+        TODO, {"body": {"data": {"task": DOCS, "insert_before": BUILD}}}
+    )
+    assert tasks.get_task(DOCS, {"opt_fields": "modified_at"})["modified_at"] == before
+    assert len(_stories(client, DOCS)) == stories
+    events = asana.EventsApi(client).get_events(ROADMAP, {"sync": token}, full_payload=True)["data"]
+    assert [(e["action"], e["resource"]["gid"], e["parent"]["gid"]) for e in events] == [
+        ("added", DOCS, TODO)
+    ]
+
+
+def test_a_goal_relationship_on_a_task_modifies_it_and_reaches_its_project(
+    client: Any, control: Control
+) -> None:
+    tasks, relations = asana.TasksApi(client), asana.GoalRelationshipsApi(client)
+    before = tasks.get_task(BUILD, {"opt_fields": "modified_at"})["modified_at"]
+    token = _sync(client, ROADMAP)
+    control.send("POST", "clock", {"advance": 60})
+    relations.add_supporting_relationship({"data": {"supporting_resource": BUILD}}, KEY_RESULT, {})
+    again = relations.add_supporting_relationship({"data": {"supporting_resource": BUILD}}, KEY_RESULT, {})
+    assert len(list(relations.get_goal_relationships(KEY_RESULT, {}))) == 1, "added once"
+    assert again["supporting_resource"]["gid"] == BUILD
+    added = tasks.get_task(BUILD, {"opt_fields": "modified_at"})["modified_at"]
+    assert added > before
+    control.send("POST", "clock", {"advance": 60})
+    relations.remove_supporting_relationship({"data": {"supporting_resource": BUILD}}, KEY_RESULT)
+    assert tasks.get_task(BUILD, {"opt_fields": "modified_at"})["modified_at"] > added
+    events = asana.EventsApi(client).get_events(ROADMAP, {"sync": token}, full_payload=True)["data"]
+    assert [(e["type"], e["action"]) for e in events] == [
+        ("goal_relationship", "added"),
+        ("goal_relationship", "removed"),
+    ]
+    since = parse_time(before)
+    assert BUILD in _gids(tasks.get_tasks({"project": ROADMAP, "modified_since": _iso(since)}))
+
+
+def test_batch_runs_the_write_actions(client: Any) -> None:
+    tags = asana.TagsApi(client)
+    risk = tags.create_tag({"data": {"name": "mb-at-risk", "color": "dark-orange", "workspace": WS}}, {})
+    actions = [
+        {"relative_path": f"/tasks/{BUILD}", "method": "put", "data": {"custom_fields": {VALUE: 3}}},
+        {"relative_path": f"/tasks/{BUILD}/addTag", "method": "post", "data": {"tag": risk["gid"]}},
+        {"relative_path": f"/tasks/{DOCS}/removeTag", "method": "post", "data": {"tag": UI}},
+        {
+            "relative_path": f"/goals/{KEY_RESULT}/addSupportingRelationship",
+            "method": "post",
+            "data": {"supporting_resource": BUILD},
+        },
+        {
+            "relative_path": f"/sections/{TODO}/addTask",
+            "method": "post",
+            "data": {"task": DOCS, "insert_before": BUILD},
+        },
+        {
+            "relative_path": f"/tasks/{SHIP}/addProject",
+            "method": "post",
+            "data": {"project": ROADMAP, "insert_after": DOCS},
+        },
+        {"relative_path": f"/tasks/{BUILD}", "method": "put", "data": {"custom_fields": {VALUE: "high"}}},
+    ]
+    results = list(asana.BatchAPIApi(client).create_batch_request({"data": {"actions": actions}}, {}))
+    assert [r["status_code"] for r in results] == [200] * 6 + [400]
+    tasks = asana.TasksApi(client)
+    build = tasks.get_task(BUILD, {"opt_fields": "tags.name,custom_fields.number_value"})
+    assert [t["name"] for t in build["tags"]] == ["mb-at-risk"]
+    assert next(f for f in build["custom_fields"] if f["gid"] == VALUE)["number_value"] == 3
+    assert _gids(tasks.get_tasks_for_section(TODO, {})) == [DOCS, SHIP, BUILD]
+    assert _gids(asana.GoalsApi(client).get_goals({"task": BUILD})) == [KEY_RESULT]
+
+
 def test_tags_create_add_and_remove(client: Any) -> None:
     tags, tasks = asana.TagsApi(client), asana.TasksApi(client)
     okr = tags.create_tag_for_workspace({"data": {"name": "okr", "color": "dark-green"}}, WS, {})

@@ -48,7 +48,7 @@ Endpoints
 `projects/{gid}`, `projects/{gid}/sections`, `sections/{gid}`, `sections/{gid}/addTask`,
 `tasks?project=|section=|tag=|assignee=&workspace=` (with `modified_since`, `completed_since`),
 `projects/{gid}/tasks`, `sections/{gid}/tasks`, `tags/{gid}/tasks`, `tasks/{gid}` (GET, PUT, DELETE),
-`tasks/{gid}/subtasks|dependencies|dependents|stories|tags`, `tasks/{gid}/addTag|removeTag`,
+`tasks/{gid}/subtasks|dependencies|dependents|stories|tags`, `tasks/{gid}/addTag|removeTag|addProject`,
 `tasks/{gid}/addDependencies|removeDependencies`, `tags?workspace=`, `workspaces/{gid}/tags` (GET, POST),
 `tags` (POST), `tags/{gid}`, `projects/{gid}/custom_field_settings`, `custom_fields/{gid}`,
 `workspaces/{gid}/custom_fields`, `time_periods?workspace=&start_on=&end_on=`, `time_periods/{gid}`,
@@ -79,7 +79,17 @@ Behaviour kept from the real service (each a thing a sync must survive), with it
   it); the API reference does not document it, and its own note above suggests the opposite, so re-check
   it against a live workspace before relying on its exact scope.
 - `sections/{gid}/addTask` puts the task at the top of the section unless `insert_before` or
-  `insert_after` names a task of that section (asana.yaml, addTaskForSection).
+  `insert_after` names a task of that section (asana.yaml, addTaskForSection). `tasks/{gid}/addProject`
+  adds a task to a project or moves it within one (asana.yaml, addProjectForTask): next to a task of the
+  project named by `insert_before`/`insert_after` (into that task's section), into `section` (its end, or
+  its start with `insert_after: null`), or else at the end of the project (its start with
+  `insert_after: null`); both anchors at once, an anchor outside the project or a 21st project is 400.
+  A move within the task's own section writes no story and leaves `modified_at` alone, like a move
+  between sections, and sends the task's subscribers an `added` event with the section as parent (the
+  emulator's assumption: the reference does not say what a reorder emits).
+- Adding or removing a goal relationship whose supporting resource is a task stamps the task's
+  `modified_at` (an association change, as the getTasks `modified_since` note reads) and reaches the
+  task's subscribers as well as the goal's; no story is written (the reference names none).
 - Events (asana.yaml, Events tag and getEvents): a request without a sync token, or with an unknown or
   expired one (after `sync_ttl` seconds, default 24 h), gets 412 with a fresh `sync` token in the body;
   with a valid token, the events since it, at most 100 a call with `has_more`. Events on a task also
@@ -140,6 +150,7 @@ TASK_FILTER_MESSAGE = (
 )
 MAX_LIMIT = 100
 MAX_BATCH_ACTIONS = 10
+MAX_PROJECTS_PER_TASK = 20  # asana.yaml, addProjectForTask: "at most 20 projects multi-homed to it"
 EVENTS_PER_CALL = 100
 FIRST_GID = 1_209_000_000_000_000
 FIELD_TYPES = ("text", "number", "enum", "multi_enum", "date")
@@ -1352,16 +1363,24 @@ class AsanaState:
         return dict(options[value]) if value in options else None
 
     def move_task(
-        self, task: Task, section_gid: str, actor: str, before: str | None = None, after: str | None = None
+        self,
+        task: Task,
+        section_gid: str,
+        actor: str,
+        before: str | None = None,
+        after: str | None = None,
+        *,
+        bottom: bool = False,
     ) -> None:
-        """Put a task into a section (at the top unless `before`/`after` names a task of that section)."""
+        """Put a task into a section: next to `before`/`after` (a task of that section), else at the top,
+        or at the bottom with `bottom`."""
         section = self.find(self.sections, section_gid, "section")
         project = section["project"]
         self._check_neighbours(section["gid"], task.gid, before, after)
         old = task.memberships.get(project)
         if old is not None:
             self.section_tasks[old].remove(task.gid)
-        self._place(section["gid"], task.gid, before, after)
+        self._place(section["gid"], task.gid, before, after, bottom=bottom)
         task.memberships[project] = section["gid"]
         if old is None:  # joining a project is an association change, so it does count as a modification
             name = self.projects[project]["name"]
@@ -1370,6 +1389,44 @@ class AsanaState:
             self.touch(task)
         elif old != section["gid"]:
             self._section_changed(task, old, section, actor)
+        else:
+            # A move within its section: no story and `modified_at` stays (see the module docstring),
+            # but subscribers hear that the task was put (again) into the section.
+            self.event(self.task_scopes(task), self.ref(task.gid), "added", actor, parent=self.ref(old))
+
+    def add_to_project(self, task: Task, project_gid: Any, placement: JSON, actor: str) -> None:
+        """`POST /tasks/{gid}/addProject`: join a project, or move within one (asana.yaml,
+        addProjectForTask). `placement` holds the body's `section`, `insert_before` and `insert_after`
+        as given: a key present with null means the start (`insert_after`) or end (`insert_before`)."""
+        project = self.find(self.projects, project_gid, "project")["gid"]
+        if self.projects[project]["workspace"] != task.workspace:
+            raise asana_error(400, f"project: Project {project} is not in the task's workspace")
+        if "insert_before" in placement and "insert_after" in placement:
+            raise asana_error(400, "insert_before, insert_after: Only one may be given")
+        if project not in task.memberships and len(task.memberships) >= MAX_PROJECTS_PER_TASK:
+            raise asana_error(400, f"project: A task can be in at most {MAX_PROJECTS_PER_TASK} projects")
+        before, after = gid_of(placement.get("insert_before")), gid_of(placement.get("insert_after"))
+        anchor = before or after
+        section = gid_of(placement.get("section"))
+        if section is not None:
+            if self.find(self.sections, section, "section")["project"] != project:
+                raise asana_error(400, f"section: Section {section} is not in project {project}")
+        elif anchor is not None:
+            holder = self.tasks[anchor].memberships.get(project) if anchor in self.tasks else None
+            param = "insert_before" if before else "insert_after"
+            if holder is None or anchor == task.gid:
+                raise asana_error(400, f"{param}: Task {anchor} is not another task in project {project}")
+            section = holder
+        else:
+            sections = self.project_sections.get(project) or []
+            if not sections:
+                raise asana_error(400, f"project: Project {project} has no section to add the task to")
+            start = "insert_after" in placement  # insert_after: null puts it first
+            section = sections[0] if start else sections[-1]
+        at_start = "insert_after" in placement and after is None
+        self.move_task(
+            task, section, actor, before=before, after=after, bottom=anchor is None and not at_start
+        )
 
     def _section_changed(self, task: Task, old: str, section: JSON, actor: str) -> None:
         # QUIRK (see the module docstring): a move between sections writes its story and events but,
@@ -1399,12 +1456,16 @@ class AsanaState:
             if neighbour is not None and (neighbour == task or neighbour not in self.section_tasks[section]):
                 raise asana_error(400, f"{param}: Task {neighbour} is not another task in section {section}")
 
-    def _place(self, section: str, task: str, before: str | None, after: str | None) -> None:
+    def _place(
+        self, section: str, task: str, before: str | None, after: str | None, *, bottom: bool = False
+    ) -> None:
         order = self.section_tasks[section]
         if before is not None:
             order.insert(order.index(before), task)
         elif after is not None:
             order.insert(order.index(after) + 1, task)
+        elif bottom:
+            order.append(task)
         else:
             order.insert(0, task)
 
@@ -1556,23 +1617,25 @@ class AsanaState:
                 "contribution_weight": raw.get("contribution_weight"),
             }
         )
-        self.event(
-            {goal["gid"], supporting}, self.ref(relation["gid"]), "added", actor, parent=self.ref(goal["gid"])
-        )
+        scopes = self._supporting_changed(goal["gid"], supporting)
+        self.event(scopes, self.ref(relation["gid"]), "added", actor, parent=self.ref(goal["gid"]))
         return relation
+
+    def _supporting_changed(self, goal: str, supporting: str) -> set[str]:
+        """Who hears of a relationship added or removed; a supporting task counts as modified."""
+        task = self.tasks.get(supporting)
+        if task is None:
+            return {goal, supporting}
+        self.touch(task)
+        return {goal, *self.task_scopes(task)}
 
     def remove_supporting(self, goal: JSON, raw: JSON, actor: str) -> None:
         supporting = self.supporting(raw.get("supporting_resource"))
         relation = self._relationship(goal["gid"], supporting)
         if relation is None:
             raise asana_error(400, f"supporting_resource: {supporting} does not support goal {goal['gid']}")
-        self.event(
-            {goal["gid"], supporting},
-            self.ref(relation["gid"]),
-            "removed",
-            actor,
-            parent=self.ref(goal["gid"]),
-        )
+        scopes = self._supporting_changed(goal["gid"], supporting)
+        self.event(scopes, self.ref(relation["gid"]), "removed", actor, parent=self.ref(goal["gid"]))
         del self.relationships[relation["gid"]]
 
     def _supported_by(self, gid: str) -> set[str]:
@@ -2029,6 +2092,14 @@ class AsanaEmulator(Emulator):
     def get_task_tags(self, request: Request, task_gid: str) -> Any:
         tags = [self.state.tags[g] for g in self.state.task(task_gid).tags]
         return self._page(request, tags, self._compact, self.state.render_tag)
+
+    @route("POST", BASE + "/tasks/{task_gid}/addProject")
+    def add_project(self, request: Request, task_gid: str) -> Any:
+        task = self.state.task(task_gid)
+        data = self._data(request)
+        placement: JSON = {k: data[k] for k in ("section", "insert_before", "insert_after") if k in data}
+        self.state.add_to_project(task, data.get("project"), placement, self._actor(request))
+        return {"data": {}}
 
     @route("POST", BASE + "/tasks/{task_gid}/addTag")
     def add_tag(self, request: Request, task_gid: str) -> Any:

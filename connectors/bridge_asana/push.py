@@ -1,0 +1,666 @@
+"""Writing back to Asana: the value rank and OKR custom fields, the bridge's tags, goal links and order.
+
+What a write becomes (see `bridge.domain.WriteKind`):
+- `field` (`rank`, `okr`): `PUT /tasks/{gid}` with `custom_fields` {field gid: value} (null clears it);
+  the fields are `write.rank_field` (a number field) and `write.okr_field` (a text field, or an enum
+  field whose option is named by the value), given by name or gid. Two field writes to one task share
+  one PUT.
+- `label_add` / `label_remove`: `POST /tasks/{gid}/addTag` / `removeTag`. A tag is found by its exact
+  name among the workspace's tags (those seen on tasks by `read_state`, else the workspace's listing)
+  and created (`POST /tags`, with the colour of Asana's palette nearest the configured colour name)
+  when missing. A name that several tags share is one label: removing it removes each.
+- `link`: a supporting relationship from the task to an Asana goal, the link's global id being
+  `milestone-bridge:kr:<tracker>:<goal gid>` (the planner's id of a key result read from this tracker)
+  or `asana-goal:<goal gid>`: `POST /goals/{goal}/addSupportingRelationship` (value a `LinkTarget`) or
+  `removeSupportingRelationship` (value None). A global id that names no goal of the workspace cannot
+  be written in Asana (a relationship needs a goal to hang on), so such a write fails and says so.
+  A relationship already there (or already gone) is a success, checked by reading the task's goals.
+- `order`: `POST /sections/{section}/addTask` when the container is a section, `POST
+  /tasks/{gid}/addProject` when it is a project, with `insert_after` (or `insert_before`).
+
+Independent writes go ten to a Batch API request, each action charged to the rate limit. The Batch API
+runs a request's actions in parallel, in no set order, so moves that touch a common task (one placed
+next to another being moved) go in successive requests, each filled up with other writes.
+
+`read_state` reads the tasks ten to a Batch request (`GET /tasks/{gid}`), or, for many tasks or when
+native order is written, by listing the configured projects (which gives each section's order too).
+Goal links come from the goals each task supports (`GET /goals?task=`), or for many tasks from the
+workspace's goals and their relationships. Asana does not record who made a relationship, so every goal
+a task supports is reported (by the first form of global id, with the goal's URL and name): a user's
+relationship is told from the bridge's only by what the bridge recorded as written.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind, WriteOutcome
+from bridge.errors import AuthError, FatalAPIError, RetriableAPIError, UserError
+from bridge.http import redact
+from bridge.mapping import resolve_field
+from bridge_asana.config import AsanaTrackerConfig
+from bridge_asana.mapping import field_value, record_gid
+from bridge_asana.session import MAX_BATCH, PAGE_LIMIT, Action, ActionResult, AsanaSession
+
+log = logging.getLogger(__name__)
+
+GOAL_LINK = "asana-goal:"
+"""A link to an Asana goal may be named `asana-goal:<gid>`..."""
+BRIDGE_LINK = "milestone-bridge:kr:"
+"""... or, as the planner names the link to a key result, `milestone-bridge:kr:<tracker>:<goal gid>`
+(a key result read from this tracker is one of its goals); `read_state` uses this second form."""
+RANK, OKR = "rank", "okr"
+LISTING_AT = 50
+"""From this many tasks on, `read_state` lists the projects instead of reading each task."""
+STATE_FIELDS = (
+    "custom_fields.number_value", "custom_fields.text_value", "custom_fields.enum_value.name",
+    "custom_fields.display_value", "tags.name", "memberships.project", "memberships.section",
+)  # fmt: skip
+GOAL_FIELDS = ("name",)
+GONE = (400, 404)
+PALETTE = frozenset(
+    f"{shade}-{hue}"
+    for shade in ("dark", "light")
+    for hue in ("pink", "green", "blue", "red", "teal", "brown", "orange", "purple", "warm-gray")
+)
+"""Asana's tag colours (asana.yaml, TagBase.color)."""
+COLOURS = {
+    "red": "dark-red", "orange": "dark-orange", "yellow": "light-orange", "amber": "light-orange",
+    "green": "dark-green", "lime": "light-green", "blue": "dark-blue", "sky": "light-blue",
+    "cyan": "light-teal", "teal": "dark-teal", "purple": "dark-purple", "violet": "light-purple",
+    "pink": "dark-pink", "magenta": "light-pink", "brown": "dark-brown", "gray": "dark-warm-gray",
+    "grey": "dark-warm-gray", "black": "dark-warm-gray", "white": "light-warm-gray",
+}  # fmt: skip
+"""Plain colour names (as labels elsewhere take them) -> the nearest colour of Asana's palette."""
+
+
+def goal_link(tracker: str, goal: str) -> str:
+    """The global id of the bridge's link from a task of `tracker` to its goal `goal`."""
+    return f"{BRIDGE_LINK}{tracker}:{goal}"
+
+
+def goal_of(tracker: str, global_id: str) -> str | None:
+    """The goal gid a link's global id names, or None when it names no goal of `tracker`."""
+    if global_id.startswith(GOAL_LINK):
+        gid = global_id.removeprefix(GOAL_LINK)
+    elif global_id.startswith(f"{BRIDGE_LINK}{tracker}:"):
+        gid = global_id.removeprefix(f"{BRIDGE_LINK}{tracker}:")
+    else:
+        return None
+    return gid if gid.isdigit() else None
+
+
+def palette_colour(name: Any) -> str | None:
+    """An Asana tag colour for a colour name (`red` -> `dark-red`); None (no colour) when unknown."""
+    if not isinstance(name, str) or not name.strip():
+        return None
+    wanted = name.strip().lower().replace("_", "-").replace(" ", "-")
+    if wanted in PALETTE:
+        return wanted
+    return COLOURS.get(wanted)
+
+
+class Unwritable(Exception):
+    """A write Asana cannot take as given; it fails with this message, the others go on."""
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedField:
+    """A configured custom field: its gid, name, type and (enum) options by folded name."""
+
+    gid: str
+    name: str
+    kind: str
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A task put just after (`side` "after") or before an anchor task, or at the start (no anchor)."""
+
+    task: str
+    anchor: str | None
+    side: str
+
+    def follows(self, earlier: Move) -> bool:
+        """Whether this move must wait for `earlier`: one moves the other's task or anchor, or both put
+        a task on the same side of the same anchor (their order there would be left to chance)."""
+        if earlier.task in (self.task, self.anchor) or self.task == earlier.anchor:
+            return True
+        return (self.anchor, self.side) == (earlier.anchor, earlier.side)
+
+
+@dataclass
+class Job:
+    """One action of a push and the writes (by index) whose outcome it decides."""
+
+    action: Action
+    writes: list[int]
+    move: Move | None = None
+    """For moves: which task goes next to which."""
+    link: tuple[str, str, bool] | None = None
+    """For links: (task, goal, wanted): checked by reading the task's goals when the action fails."""
+    result: ActionResult | None = None
+    error: str | None = None
+    """Why the whole batch holding this job was refused (the job never ran)."""
+
+
+class AsanaWriter:
+    """The write side of one Asana tracker over the puller's session and setup."""
+
+    def __init__(
+        self,
+        name: str,
+        config: AsanaTrackerConfig,
+        session: AsanaSession,
+        custom_fields: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.session = session
+        self.fields: dict[str, ManagedField] = {}
+        for logical, wanted, kinds in (
+            (RANK, config.write.rank_field, ("number",)),
+            (OKR, config.write.okr_field, ("text", "enum")),
+        ):
+            managed = _managed_field(name, logical, wanted, kinds, custom_fields)
+            if managed is not None:
+                self.fields[logical] = managed
+        self._tags: dict[str, list[str]] = {}
+        """Tag name -> gids, as far as this process has seen the workspace's tags."""
+        self._task_tags: dict[str, dict[str, list[str]]] = {}
+        """Task gid -> its tags (name -> gids) at the last `read_state`."""
+        self._workspace_goals: set[str] = set()
+        self._foreign_goals: set[str] = set()
+
+    # ---- reading ------------------------------------------------------------------------------------
+
+    def read_state(self, items: Sequence[Ref]) -> dict[Ref, ItemState]:
+        refs: dict[str, Ref] = {}
+        for ref in items:
+            refs.setdefault(ref.remote_id, ref)
+        if not refs:
+            return {}
+        wanted = sorted(refs)
+        order = self.config.write.native_order
+        positions: dict[tuple[str, str], int] = {}
+        if order or len(wanted) >= LISTING_AT:
+            records, positions = self._list_projects(set(wanted))
+            records.update(self._read_tasks([g for g in wanted if g not in records]))
+        else:
+            records = self._read_tasks(wanted)
+        links = self._read_links(sorted(records)) if self.config.write.okr_links else {}
+        states = {}
+        for gid, record in records.items():
+            states[refs[gid]] = self._state(refs[gid], record, positions if order else None, links.get(gid))
+        return states
+
+    def _read_tasks(self, gids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Tasks by gid, ten to a Batch request; those Asana does not have (or are no task) left out."""
+        actions = [Action(f"/tasks/{gid}", fields=STATE_FIELDS) for gid in gids]
+        records = {}
+        for gid, body in zip(gids, self.session.batches(actions, absent=GONE), strict=True):
+            data = body.get("data") if isinstance(body, dict) else None
+            if isinstance(data, dict) and record_gid(data) == gid:
+                records[gid] = data
+        return records
+
+    def _list_projects(
+        self, wanted: set[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], int]]:
+        """The wanted tasks found in the configured projects, and every task's index in its section."""
+        projects = list(self.config.projects)
+        actions = [Action("/tasks", {"project": p}, STATE_FIELDS, limit=PAGE_LIMIT) for p in projects]
+        listed = self.session.collect(actions, absent=GONE)
+        records: dict[str, dict[str, Any]] = {}
+        positions: dict[tuple[str, str], int] = {}
+        for project, found in zip(projects, listed, strict=True):
+            counts: dict[str, int] = {}
+            for record in found or []:
+                gid = record_gid(record)
+                if gid is None:
+                    continue
+                container = _membership(record, project) or project
+                positions[(project, gid)] = counts.get(container, 0)
+                counts[container] = counts.get(container, 0) + 1
+                if gid in wanted:
+                    records[gid] = record
+        return records, positions
+
+    def _read_links(self, gids: Sequence[str]) -> dict[str, dict[str, LinkTarget]]:
+        """Each task's goal relationships as links, by global id: per task, or per goal for many tasks."""
+        if not gids:
+            return {}
+        found: dict[str, dict[str, LinkTarget]] = {}
+        if len(gids) >= LISTING_AT:
+            goals = self.session.collect(
+                [Action("/goals", {"workspace": self.config.workspace}, GOAL_FIELDS, limit=PAGE_LIMIT)]
+            )[0]
+            named = {g: str(r.get("name") or "") for r in goals or [] if (g := record_gid(r))}
+            self._workspace_goals |= set(named)
+            if len(named) <= len(gids):
+                actions = [
+                    Action(
+                        "/goal_relationships",
+                        {"supported_goal": goal},
+                        ("supporting_resource.resource_type",),
+                        limit=PAGE_LIMIT,
+                    )
+                    for goal in named
+                ]
+                wanted = set(gids)
+                for goal, relations in zip(named, self.session.collect(actions, absent=GONE), strict=True):
+                    for relation in relations or []:
+                        resource = relation.get("supporting_resource") if isinstance(relation, dict) else None
+                        task = record_gid(resource)
+                        if (
+                            task in wanted
+                            and isinstance(resource, dict)
+                            and resource.get("resource_type")
+                            in (
+                                None,
+                                "task",
+                            )
+                        ):
+                            found.setdefault(task, {})[goal_link(self.name, goal)] = self._target(
+                                goal, named[goal]
+                            )
+                return found
+        for task, supported in self._goals_of(gids).items():
+            found[task] = {goal_link(self.name, g): self._target(g, name) for g, name in supported.items()}
+        return found
+
+    def _goals_of(self, tasks: Sequence[str]) -> dict[str, dict[str, str]]:
+        """The goals each task supports (gid -> name), ten tasks to a Batch request."""
+        actions = [Action("/goals", {"task": t}, GOAL_FIELDS, limit=PAGE_LIMIT) for t in tasks]
+        out: dict[str, dict[str, str]] = {}
+        for task, goals in zip(tasks, self.session.collect(actions, absent=GONE), strict=True):
+            out[task] = {g: str(r.get("name") or "") for r in goals or [] if (g := record_gid(r))}
+        return out
+
+    def _target(self, goal: str, name: str) -> LinkTarget:
+        return LinkTarget(goal_link(self.name, goal), f"{self.config.url.rstrip('/')}/0/goal/{goal}", name)
+
+    def _state(
+        self,
+        ref: Ref,
+        record: dict[str, Any],
+        positions: Mapping[tuple[str, str], int] | None,
+        links: Mapping[str, LinkTarget] | None,
+    ) -> ItemState:
+        gid = ref.remote_id
+        values = {str(e.get("gid")): e for e in _objects(record.get("custom_fields"))}
+        fields: dict[str, Any] = {}
+        for logical, managed in self.fields.items():
+            entry = values.get(managed.gid)
+            fields[logical] = _read_value(managed, entry) if entry is not None else None
+        tags: dict[str, list[str]] = {}
+        for tag in _objects(record.get("tags")):
+            tag_gid, tag_name = record_gid(tag), tag.get("name")
+            if tag_gid and isinstance(tag_name, str):
+                tags.setdefault(tag_name, []).append(tag_gid)
+                known = self._tags.setdefault(tag_name, [])
+                if tag_gid not in known:
+                    known.append(tag_gid)
+        self._task_tags[gid] = tags
+        project, container = self._home(record)
+        position = None
+        if positions is not None and project is not None:
+            position = positions.get((project, gid))
+        return ItemState(
+            item=ref,
+            key=gid,
+            fields=fields,
+            labels=frozenset(tags),
+            links=dict(links or {}),
+            container=container,
+            position=position,
+        )
+
+    def _home(self, record: dict[str, Any]) -> tuple[str | None, str | None]:
+        """The first configured project the task is in, and its section there (the project without one)."""
+        for project in self.config.projects:
+            for membership in _objects(record.get("memberships")):
+                if record_gid(membership.get("project")) == project:
+                    return project, record_gid(membership.get("section")) or project
+        return None, None
+
+    # ---- writing ------------------------------------------------------------------------------------
+
+    def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
+        todo = list(writes)
+        errors: dict[int, str] = {}
+        jobs: list[Job] = []
+        tags = self._tags_for(todo, errors)
+        self._check_goals(todo, errors)
+        puts: dict[str, Job] = {}
+        for index, write in enumerate(todo):
+            if index in errors:
+                continue
+            try:
+                jobs.extend(self._jobs(index, write, tags, puts))
+            except Unwritable as exc:
+                errors[index] = redact(f"{self.name}: {exc}")
+        self._run(jobs)
+        self._settle_links(jobs)
+        for job in jobs:
+            result = job.result
+            if job.error is not None:
+                failure = job.error
+            elif result is not None and not result.ok:
+                failure = redact(str(self.session.action_error(job.action, result)))
+            else:
+                continue
+            for index in job.writes:
+                errors.setdefault(index, failure)
+            if job.action.path.endswith("/addTag"):
+                self._forget_tag(str(job.action.params.get("tag")))
+        now = datetime.now(UTC)
+        outcomes = []
+        for index, write in enumerate(todo):
+            error = errors.get(index)
+            if error is not None:
+                log.warning("%s: write %s %s on %s failed: %s", self.name, write.kind, write.field,
+                            write.item, error)  # fmt: skip
+            outcomes.append(WriteOutcome(write=write, ok=error is None, at=now, error=error))
+        return outcomes
+
+    def _jobs(
+        self, index: int, write: FieldWrite, tags: Mapping[str, list[str]], puts: dict[str, Job]
+    ) -> list[Job]:
+        task = write.item.remote_id
+        if not task.isdigit():
+            raise Unwritable(f"{task!r} is not an Asana task gid")
+        if write.kind is WriteKind.FIELD:
+            managed = self.fields.get(write.field)
+            if managed is None:
+                raise Unwritable(self._unmanaged(write.field))
+            value = _write_value(managed, write.value)
+            job = puts.get(task)
+            if job is not None:  # one PUT carries every field write to a task
+                job.action.params["custom_fields"][managed.gid] = value
+                job.writes.append(index)
+                return []
+            action = Action(
+                f"/tasks/{task}", {"custom_fields": {managed.gid: value}}, ("modified_at",), method="put"
+            )
+            puts[task] = Job(action, [index])
+            return [puts[task]]
+        if write.kind in (WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE):
+            adding = write.kind is WriteKind.LABEL_ADD
+            found = tags.get(write.field, [])
+            # To remove: every tag of that name the task carries (as last read), else the workspace's.
+            chosen = found[:1] if adding else self._task_tags.get(task, {}).get(write.field) or found
+            verb = "addTag" if adding else "removeTag"
+            return [
+                Job(Action(f"/tasks/{task}/{verb}", {"tag": tag}, method="post"), [index]) for tag in chosen
+            ]
+        if write.kind is WriteKind.LINK:
+            goal = goal_of(self.name, write.field)
+            if goal is None:
+                raise Unwritable(
+                    f"link {write.field!r} is not supported: Asana links a task only to a goal of workspace "
+                    f"{self.config.workspace} (`{GOAL_LINK}<gid>` or `{BRIDGE_LINK}{self.name}:<gid>`)"
+                )
+            wanted = write.value is not None
+            verb = "addSupportingRelationship" if wanted else "removeSupportingRelationship"
+            action = Action(f"/goals/{goal}/{verb}", {"supporting_resource": task}, method="post")
+            return [Job(action, [index], link=(task, goal, wanted))]
+        if write.kind is WriteKind.ORDER:
+            return [self._move(index, task, write)]
+        raise Unwritable(f"the asana connector cannot write {write.kind!r}")
+
+    def _unmanaged(self, name: str) -> str:
+        if name in (RANK, OKR):
+            return f"field {name!r} is not managed here: trackers.{self.name}.write.{name}_field is not set"
+        return f"field {name!r} is not one the bridge writes (only {RANK!r} and {OKR!r})"
+
+    def _move(self, index: int, task: str, write: FieldWrite) -> Job:
+        container = str(write.field)
+        after, before = _neighbours(write.value)
+        placed = Move(task, after or before, "before" if after is None and before is not None else "after")
+        if container in self.config.projects:
+            data: dict[str, Any] = {"project": container}
+            if after is not None:
+                data["insert_after"] = after
+            elif before is not None:
+                data["insert_before"] = before
+            else:
+                data["insert_after"] = None  # the start of the project
+            return Job(Action(f"/tasks/{task}/addProject", data, method="post"), [index], move=placed)
+        data = {"task": task}
+        if after is not None:
+            data["insert_after"] = after
+        elif before is not None:
+            data["insert_before"] = before
+        return Job(Action(f"/sections/{container}/addTask", data, method="post"), [index], move=placed)
+
+    # ---- tags ---------------------------------------------------------------------------------------
+
+    def _tags_for(self, writes: Sequence[FieldWrite], errors: dict[int, str]) -> dict[str, list[str]]:
+        """Tag gids by name for the label writes; tags to add that the workspace lacks are created."""
+        labels = [
+            (i, w) for i, w in enumerate(writes) if w.kind in (WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE)
+        ]
+        if not labels:
+            return {}
+        needed = {w.field for i, w in labels if w.kind is WriteKind.LABEL_ADD}
+        if any(name not in self._tags for name in needed):
+            self._list_tags()
+        for name in sorted(needed - {n for n, gids in self._tags.items() if gids}):
+            colour = next(w.value for _, w in labels if w.field == name and w.kind is WriteKind.LABEL_ADD)
+            try:
+                tag = self.session.create_tag(self.config.workspace, name, palette_colour(colour))
+            except (AuthError, RetriableAPIError):
+                raise
+            except FatalAPIError as exc:
+                for index, write in labels:
+                    if write.field == name and write.kind is WriteKind.LABEL_ADD:
+                        errors[index] = redact(str(exc))
+                continue
+            log.info("%s: created tag %s (%s)", self.name, name, tag.get("color"))
+            self._tags[name] = [str(tag["gid"])]
+        return {name: list(gids) for name, gids in self._tags.items()}
+
+    def _list_tags(self) -> None:
+        action = Action("/tags", {"workspace": self.config.workspace}, ("name",), limit=PAGE_LIMIT)
+        listed = self.session.collect([action])[0] or []
+        found: dict[str, list[str]] = {}
+        for tag in listed:
+            gid, name = record_gid(tag), tag.get("name") if isinstance(tag, dict) else None
+            if gid and isinstance(name, str):
+                found.setdefault(name, []).append(gid)
+        self._tags = found
+
+    def _forget_tag(self, gid: str) -> None:
+        """A tag that could not be added (deleted meanwhile?) is looked up again next time."""
+        for name in [n for n, gids in self._tags.items() if gid in gids]:
+            del self._tags[name]
+
+    # ---- goals ----------------------------------------------------------------------------------------
+
+    def _check_goals(self, writes: Sequence[FieldWrite], errors: dict[int, str]) -> None:
+        """Links to add must name goals of the workspace: unknown ones are read (ten to a request)."""
+        goals = {
+            goal
+            for w in writes
+            if w.kind is WriteKind.LINK
+            and w.value is not None
+            and (goal := goal_of(self.name, w.field)) is not None
+        }
+        unknown = sorted(goals - self._workspace_goals - self._foreign_goals)
+        if unknown:
+            actions = [Action(f"/goals/{g}", fields=("workspace",)) for g in unknown]
+            for goal, body in zip(unknown, self.session.batches(actions, absent=GONE), strict=True):
+                data = body.get("data") if isinstance(body, dict) else None
+                workspace = record_gid(data.get("workspace")) if isinstance(data, dict) else None
+                if workspace == self.config.workspace:
+                    self._workspace_goals.add(goal)
+                else:
+                    self._foreign_goals.add(goal)
+        for index, write in enumerate(writes):
+            goal = (
+                goal_of(self.name, write.field)
+                if write.kind is WriteKind.LINK and write.value is not None
+                else None
+            )
+            if goal is not None and goal in self._foreign_goals:
+                errors[index] = redact(
+                    f"{self.name}: link {write.field!r} is not supported: {goal} is not a goal of "
+                    f"workspace {self.config.workspace}"
+                )
+
+    def _settle_links(self, jobs: Sequence[Job]) -> None:
+        """A relationship refused because it was already there (or already gone) is what was wanted."""
+        failed = [j for j in jobs if j.link is not None and j.result is not None and j.result.status in GONE]
+        if not failed:
+            return
+        tasks = sorted({j.link[0] for j in failed if j.link is not None})
+        supported = self._goals_of(tasks)
+        for job in failed:
+            assert job.link is not None
+            task, goal, wanted = job.link
+            if (goal in supported.get(task, {})) == wanted:
+                job.result = ActionResult(200, {"data": {}})
+
+    # ---- sending ------------------------------------------------------------------------------------
+
+    def _run(self, jobs: Sequence[Job]) -> None:
+        """Every job, ten to a Batch request; moves sharing a task wait for the one before them."""
+        for chunk in _schedule(jobs):
+            actions = [job.action for job in chunk]
+            try:
+                results = self.session.batch_results(actions)
+            except (AuthError, RetriableAPIError):
+                raise
+            except FatalAPIError as exc:  # the request itself was refused: its writes fail, others go on
+                for job in chunk:
+                    job.error = redact(str(exc))
+                continue
+            for job, result in zip(chunk, results, strict=True):
+                job.result = result
+
+
+def _schedule(jobs: Sequence[Job]) -> list[list[Job]]:
+    """Batches of at most ten jobs, in an order that respects the moves' dependencies.
+
+    A move goes in a later round than every earlier move it must follow (`Move.follows`); each round's
+    last batch is filled up with other (independent) writes, and those left go at the end.
+    """
+    free = [job for job in jobs if job.move is None]
+    rounds: list[list[Job]] = []
+    placed: list[tuple[int, Move]] = []
+    for job in jobs:
+        if job.move is None:
+            continue
+        move = job.move
+        level = 1 + max((r for r, earlier in placed if move.follows(earlier)), default=-1)
+        placed.append((level, move))
+        while len(rounds) <= level:
+            rounds.append([])
+        rounds[level].append(job)
+    chunks: list[list[Job]] = []
+    for moves in rounds:
+        for start in range(0, len(moves), MAX_BATCH):
+            chunks.append(moves[start : start + MAX_BATCH])
+        room = MAX_BATCH - len(chunks[-1])
+        chunks[-1].extend(free[:room])
+        free = free[room:]
+    chunks.extend(free[start : start + MAX_BATCH] for start in range(0, len(free), MAX_BATCH))
+    return chunks
+
+
+# ---- values -------------------------------------------------------------------------------------------
+
+
+def _managed_field(
+    tracker: str,
+    logical: str,
+    wanted: str | None,
+    kinds: Sequence[str],
+    custom_fields: Mapping[str, Mapping[str, Any]],
+) -> ManagedField | None:
+    if wanted is None:
+        return None
+    pairs = sorted((gid, str(f.get("name") or gid)) for gid, f in custom_fields.items())
+    gid = resolve_field(wanted, pairs)
+    where = f"trackers.{tracker}.write.{logical}_field"
+    if gid is None:
+        raise UserError(
+            f"{where}: no custom field {wanted!r} on the configured projects (see `bridge discover`)"
+        )
+    definition = custom_fields[gid]
+    kind = str(definition.get("resource_subtype") or definition.get("type") or "")
+    if kind not in kinds:
+        raise UserError(
+            f"{where}: {wanted!r} is a {kind or 'untyped'} field; it must be {' or '.join(kinds)}"
+        )
+    options = {
+        str(o.get("name") or "").casefold(): str(o["gid"])
+        for o in _objects(definition.get("enum_options"))
+        if record_gid(o) and o.get("enabled", True) is not False
+    }
+    return ManagedField(gid, str(definition.get("name") or gid), kind, options)
+
+
+def _read_value(managed: ManagedField, entry: Mapping[str, Any]) -> Any:
+    if managed.kind == "number":
+        value = entry.get("number_value")
+        return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if managed.kind == "enum":
+        option = entry.get("enum_value")
+        return str(option.get("name")) if isinstance(option, dict) and option.get("name") else None
+    value = field_value(dict(entry))
+    return str(value) if value not in (None, "") else None
+
+
+def _write_value(managed: ManagedField, value: Any) -> Any:
+    if value is None:
+        return None
+    if managed.kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise Unwritable(f"{managed.name} is a number field; {value!r} is not a number")
+        return value
+    if managed.kind == "enum":
+        option = managed.options.get(str(value).casefold())
+        if option is None:
+            raise Unwritable(f"{managed.name} has no option named {str(value)!r}")
+        return option
+    return str(value)
+
+
+def _neighbours(value: Any) -> tuple[str | None, str | None]:
+    """The (after, before) task gids of an order write's value (`Ref`s, gids or None)."""
+    if value is None:
+        return None, None
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
+        raise Unwritable(f"an order write's value is (after, before), not {value!r}")
+    return _task_gid(value[0]), _task_gid(value[1])
+
+
+def _task_gid(value: Any) -> str | None:
+    if value is None:
+        return None
+    gid = value.remote_id if isinstance(value, Ref) else str(value)
+    if not gid.isdigit():
+        raise Unwritable(f"{gid!r} is not an Asana task gid")
+    return gid
+
+
+def _membership(record: Mapping[str, Any], project: str) -> str | None:
+    for membership in _objects(record.get("memberships")):
+        if record_gid(membership.get("project")) == project:
+            return record_gid(membership.get("section"))
+    return None
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+__all__ = ["BRIDGE_LINK", "GOAL_LINK", "AsanaWriter", "goal_link", "goal_of", "palette_colour"]

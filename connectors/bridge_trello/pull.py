@@ -161,7 +161,7 @@ class TrelloPuller:
     def _whole(self, ref: str) -> Iterator[RemotePage]:
         board = self.boards[ref]
         actions = self._actions(board.id, None)
-        cards = self._all_cards(board.id, self._card_params())
+        cards = self.all_cards(board.id, self._card_params())
         histories: dict[str, list[dict[str, Any]]] = {}
         for action in actions:
             card = card_of(action)
@@ -198,7 +198,7 @@ class TrelloPuller:
                 return found
             before = str(found[-1]["id"])
 
-    def _all_cards(self, board: str, params: Mapping[str, str]) -> list[Any]:
+    def all_cards(self, board: str, params: Mapping[str, str]) -> list[Any]:
         """Every card of the board, archived ones included, paged by id when there are more than 1000."""
         found: list[Any] = []
         before: str | None = None
@@ -263,7 +263,7 @@ class TrelloPuller:
         """Every card id of every board (archived included), and each milestone label's id."""
         ids: list[str] = []
         for ref, board in self.boards.items():
-            cards = self._all_cards(board.id, {"fields": "id"})
+            cards = self.all_cards(board.id, {"fields": "id"})
             ids.extend(str(c["id"]) for c in cards if isinstance(c, dict) and isinstance(c.get("id"), str))
             ids.extend(LABEL_ID + label for label in self.mappings[ref].by_label)
         return ids

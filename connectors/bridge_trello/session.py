@@ -78,28 +78,63 @@ class TrelloSession(RequestCounter):
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """One GET of `/1/<path>`, retried and translated; the decoded JSON body."""
-        what = _describe("GET", f"/1/{path}")
+        return self.policy.call(lambda: self._fetch("GET", path, params, None))
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool = True,
+    ) -> Any:
+        """One write (`PUT`, `POST`, `DELETE`) of `/1/<path>`, with a JSON body or query parameters (as
+        trello.json declares each operation's); the decoded answer.
+
+        An idempotent write is retried like a GET. One that creates something (an attachment, a label)
+        is retried only after a 429, which Trello answers before doing anything: after a 5xx or a lost
+        connection it may have landed, and sending it again could make a second one.
+        """
 
         def attempt() -> Any:
-            self.limiter.acquire()
-            self.count()
             try:
-                return self.client.fetch_json(path, query_params=dict(params or {}))
-            except APIError:
-                raise
-            except ResourceUnavailable as exc:  # not expected (the hook answers first), but never leak it
-                status = int(getattr(exc, "_status", 0) or 0)
-                raise error_for_status(status, what, tracker=self.name) from None
-            except requests.RequestException as exc:
-                reason = redact(f"{type(exc).__name__}: {exc}")
-                raise RetriableAPIError(f"{self.name}: {reason} ({what})", tracker=self.name) from None
-            except ValueError:
-                # A body that is not JSON is most likely a proxy or an outage page: worth another try.
-                raise RetriableAPIError(
-                    f"{self.name}: unexpected answer to {what}", tracker=self.name
-                ) from None
+                return self._fetch(method, path, params, body)
+            except RetriableAPIError as exc:
+                if idempotent or exc.status == 429:
+                    raise
+                raise _NotRetried(exc) from None
 
-        return self.policy.call(attempt)
+        try:
+            return self.policy.call(attempt)
+        except _NotRetried as wrapped:
+            raise wrapped.error from None
+
+    def _fetch(
+        self, method: str, path: str, params: Mapping[str, Any] | None, body: Mapping[str, Any] | None
+    ) -> Any:
+        """One attempt, after the rate limiter lets it through, counted; errors are the bridge's."""
+        what = _describe(method, f"/1/{path}")
+        self.limiter.acquire()
+        self.count()
+        try:
+            return self.client.fetch_json(
+                path,
+                http_method=method,
+                query_params=dict(params or {}),
+                post_args=dict(body) if body is not None else None,
+            )
+        except APIError:
+            raise
+        except ResourceUnavailable as exc:  # not expected (the hook answers first), but never leak it
+            status = int(getattr(exc, "_status", 0) or 0)
+            raise error_for_status(status, what, tracker=self.name) from None
+        except requests.RequestException as exc:
+            reason = redact(f"{type(exc).__name__}: {exc}")
+            raise RetriableAPIError(f"{self.name}: {reason} ({what})", tracker=self.name) from None
+        except ValueError:
+            # A body that is not JSON is most likely a proxy or an outage page: worth another try.
+            raise RetriableAPIError(f"{self.name}: unexpected answer to {what}", tracker=self.name) from None
 
     def batch(self, urls: Sequence[str]) -> list[Any]:
         """Up to ten GETs in one request, bodies in order; None where one answered 400 or 404 (gone)."""
@@ -126,6 +161,14 @@ class TrelloSession(RequestCounter):
 
     def close(self) -> None:
         self.http.close()
+
+
+class _NotRetried(Exception):
+    """Carries a retriable error past the retry policy, for a write that must not be sent twice."""
+
+    def __init__(self, error: RetriableAPIError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _describe(method: str | None, url: str | None) -> str:

@@ -322,6 +322,24 @@ def test_positions_top_bottom_and_number(client: Any) -> None:
         card.set_pos("middle")
 
 
+def test_a_card_squeezed_too_close_to_its_neighbour_renumbers_the_list(client: Any) -> None:
+    board = client.get_board(BOARD)
+    for name in ("New 1", "New 2"):
+        client.fetch_json("/cards", http_method="POST", post_args={"idList": LISTS["To Do"], "name": name})
+    card = _card_named(board, "New 2")
+    in_list = sorted((c for c in board.all_cards() if c.idList == LISTS["To Do"]), key=lambda c: c.pos)
+    first = in_list[0]
+    card.set_pos(first.pos + 1 / 1024)  # far below the gap Trello keeps between cards
+    assert _raw_card(client, card.id)["pos"] == 2 * 16384.0, "answered with its renumbered place"
+    in_list = sorted((c for c in board.all_cards() if c.idList == LISTS["To Do"]), key=lambda c: c.pos)
+    assert [c.pos for c in in_list] == [16384.0 * n for n in range(1, len(in_list) + 1)]
+    assert [c.id for c in in_list][:2] == [first.id, card.id]
+    action = board.fetch_actions("updateCard:pos", action_limit=1)[0]
+    assert action["data"]["card"]["pos"] == 2 * 16384.0
+    card.set_pos(2 * 16384.0 + 4096)  # a gap this wide is kept as sent
+    assert _raw_card(client, card.id)["pos"] == 2 * 16384.0 + 4096
+
+
 def test_change_list_writes_a_list_movement(client: Any) -> None:
     board = client.get_board(BOARD)
     card = _card_named(board, "Write copy")
@@ -355,6 +373,10 @@ def test_attachments_add_list_and_remove(client: Any) -> None:
     assert [a.name for a in card.get_attachments()] == ["notes.txt"]
     with pytest.raises(ResourceUnavailable):
         card.attach(name="bad", url="ftp://nowhere")
+    with pytest.raises(ResourceUnavailable) as too_long:
+        card.attach(name="x" * 257, url="https://okrs.example.com/kr/1")
+    assert too_long.value._status == 400
+    assert len(card.attach(name="x" * 256, url="https://okrs.example.com/kr/1")["name"]) == 256
 
 
 # ---- errors, faults, limits and the request log ------------------------------------------------------

@@ -63,7 +63,11 @@ Behaviour kept from the real service (each a thing a sync must survive), with it
 - Cards carry `customFieldItems` only with `customFieldItems=true` and `attachments` only with
   `attachments=true`. Item values are strings (`{"number": "3"}`); an empty value removes the item
   (CustomFieldItems in trello.json; py-trello sends `str(value)`). An unchecked checkbox has no item.
-- Positions are floats: `bottom` is the largest position plus 16384, `top` half the smallest.
+- Positions are floats: `bottom` is the largest position plus 16384, `top` half the smallest. When a
+  card is placed closer than `min_pos_gap` to a neighbour, the list is renumbered (every card of it at
+  16384 apart, in its order), as Trello does once the gaps run out; only the placed card's move is an
+  action (the threshold and the silent renumbering are the emulator's reading).
+- An attachment's name is at most 256 characters (trello.json, POST cards/{id}/attachments), else 400.
 - Adding a label a card already has is 400 "that label is already on the card"; removing one it lacks
   changes nothing.
 - `batch?urls=/a,/b` runs up to 10 GET routes (more is 400) and answers a list of `{"<status>": body}`
@@ -109,6 +113,7 @@ ACTIONS_MAX = 1000
 CARDS_MAX = 1000
 LABELS_MAX = 1000
 BATCH_MAX = 10
+ATTACHMENT_NAME_MAX = 256
 POS_STEP = 16384.0
 CARD_FILTERS = ("all", "closed", "none", "open", "visible")
 LIST_FILTERS = ("all", "closed", "none", "open")
@@ -423,6 +428,8 @@ class TrelloEmulator(Emulator):
 
     name: ClassVar[str] = "trello"
     vendor_limit: ClassVar[tuple[int, float] | None] = (100, 10.0)  # per token, Trello's published limit
+    min_pos_gap: float = 1 / 64
+    """A card placed closer than this to a neighbour makes the list be renumbered."""
 
     def __init__(self, key: str = "sandbox-key", token: str = "sandbox-token") -> None:
         super().__init__()
@@ -861,6 +868,7 @@ class TrelloEmulator(Emulator):
         self._complete_card(board, card, when)
         card["dateLastActivity"] = board.record["dateLastActivity"] = format_time(when)
         self._register_card(board, card)
+        self._settle(board, card)
         self._record(board, "createCard", {"card": _card_ref(card), "list": _list_ref(lst)}, by, when)
         return card
 
@@ -888,6 +896,9 @@ class TrelloEmulator(Emulator):
         for name, value in wanted.items():
             old = card.get(name)
             card[name] = value
+            if name == "pos":
+                self._settle(board, card)
+                value = card["pos"]
             self._card_changed(board, card, "updateCard", {"card": {**_card_ref(card), name: value},
                                                            "old": {name: old}}, by)  # fmt: skip
         return card
@@ -920,9 +931,21 @@ class TrelloEmulator(Emulator):
         before, after = board.lists[card["idList"]], board.lists[list_id]
         card["pos"] = pos if pos is not None else self._position(board, list_id, "bottom", card)
         card["idList"] = list_id
+        self._settle(board, card)
         data = {"card": {**_card_ref(card), "idList": list_id}, "old": {"idList": before["id"]},
                 "listBefore": _list_ref(before), "listAfter": _list_ref(after)}  # fmt: skip
         self._card_changed(board, card, "updateCard", data, by)
+
+    def _settle(self, board: Board, placed: JSON) -> None:
+        """Renumber the placed card's list when it sits too close to a neighbour (or on one)."""
+        in_list = sorted((c for c in board.cards.values() if c["idList"] == placed["idList"]),
+                         key=lambda c: (c["pos"], c is not placed, c["id"]))  # fmt: skip
+        at = next(i for i, c in enumerate(in_list) if c is placed)
+        neighbours = in_list[max(0, at - 1) : at] + in_list[at + 1 : at + 2]
+        if all(abs(c["pos"] - placed["pos"]) >= self.min_pos_gap for c in neighbours):
+            return
+        for number, card in enumerate(in_list, start=1):
+            card["pos"] = number * POS_STEP
 
     def _set_labels(self, board: Board, card: JSON, label_ids: list[str], by: JSON) -> None:
         for label_id in [i for i in card["idLabels"] if i not in label_ids]:
@@ -1019,6 +1042,8 @@ class TrelloEmulator(Emulator):
         when = self.clock.now()
         attachment_id = self.ids.new(when)
         name = values.get("name") or (upload["filename"] if upload else url)
+        if len(str(name)) > ATTACHMENT_NAME_MAX:
+            raise trello_error(400, "invalid value for name")
         if upload is not None:
             url = f"{SITE}/1/cards/{card['id']}/attachments/{attachment_id}/download/{upload['filename']}"
         mime = values.get("mimeType") or (upload["mimeType"] if upload else "")

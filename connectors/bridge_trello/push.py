@@ -1,0 +1,591 @@
+"""Writing back to Trello: the managed custom fields, the bridge's labels, its link attachments and the
+order of cards within their lists.
+
+Reading state (`read_state`) asks for each card with its custom field items and attachments, ten cards
+to a `batch` request. A board is read whole instead (`boards/{id}/cards/all`, a thousand cards a
+request) when it holds more than `READ_WHOLE` of the wanted cards, or when a wanted item is a label
+milestone (`label:<id>`): such a milestone is written on its own card (the card carrying the label and
+the `milestone` mark, as the puller finds it), and only the board's cards tell which that is. A label
+milestone without a card has nothing to write on and is left out of the answer, as a deleted card is.
+
+What an item holds:
+- `fields`: the logical fields the config manages (`rank` from `write.rank_field`, `okr` from
+  `write.okr_field`), each resolved by id or name on the card's board: a number field reads as a float,
+  a text field as text, a list field as its option's text; None when the card has no value;
+- `labels`: the names of every label on the card;
+- `links`: the bridge's attachments by global id. Trello attachments carry no id of ours, so the global
+  id travels in the attachment's name, after its title: `Key result: Grow revenue [milestone-bridge:...]`.
+  Only attachments whose name ends with such a marker are the bridge's; a user's attachments (even one
+  with the same URL) are never read as links, changed or removed;
+- `container` and `position`: the card's list and its `pos`.
+
+Pushing (`push`) applies each write in order, skipping any that the card already holds (so applying the
+same writes twice sends nothing the second time) and reading only the cards `read_state` did not:
+- a field: `PUT cards/{id}/customField/{field}/item` with `{"value": {"number": "3"}}` or
+  `{"value": {"text": ...}}` (`{"idValue": option}` for a list field); clearing sends `{"value": ""}`;
+- a label: the board's label of that name (the board's labels are read again before one is created, so
+  none is made twice), created with its colour when missing (`POST labels`), then
+  `POST cards/{id}/idLabels`; these and the attachment's parameters go in the query, as trello.json
+  declares them; removing `DELETE cards/{id}/idLabels/{label}` for each label of that name;
+- a link: Trello cannot edit an attachment, so a changed link is deleted and attached again
+  (`DELETE cards/{id}/attachments/{a}`, then `POST cards/{id}/attachments` with url and name): deleting
+  first means a push stopped half way leaves a link missing, which the next cycle adds, and never two;
+- an order move: `PUT cards/{id}` with a `pos` between the new neighbours' positions, read from the list
+  (`GET lists/{id}/cards`, once a push per list): just after X is the midpoint of X and the card after
+  it (X's pos + 16384 at the bottom), just before Y the midpoint of Y and the card before it (half Y's
+  pos at the top). When Trello answers another pos than the one sent, it has renumbered the list, and
+  the list is read again before the next move there. A card that left the list is not moved back.
+
+A write Trello refuses for that card (400, 404) is reported in its outcome and the others go on.
+A write that still fails after every retry is reported too, until `MAX_RETRIABLE_IN_A_ROW` of them in a
+row say the tracker is down: then `push` raises, as it does when the credentials are refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind, WriteOutcome
+from bridge.errors import AuthError, FatalAPIError, RetriableAPIError, UserError
+from bridge.http import redact
+from bridge.mapping import resolve_field
+from bridge_trello.config import TrelloTrackerConfig
+from bridge_trello.mapping import LABEL_ID, TrelloMapping
+from bridge_trello.pull import TrelloPuller
+from bridge_trello.session import MAX_BATCH, TrelloSession, batch_url
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+
+LINK_ID_PREFIX = "milestone-bridge:"
+"""Global ids of the bridge's links start with this; the attachment's name carries it."""
+NAME_MAX = 256
+"""Trello's longest attachment name (`name` of POST cards/{id}/attachments in trello.json)."""
+POS_STEP = 16384.0
+"""The gap Trello leaves after the last card of a list (`pos=bottom`)."""
+READ_WHOLE = 100
+"""Past this many wanted cards per configured board, the boards are read whole (1000 cards a request)."""
+MAX_RETRIABLE_IN_A_ROW = 3
+"""Writes failing in a row after every retry before the tracker counts as down and `push` raises."""
+CARD_PARAMS = {"customFieldItems": "true", "attachments": "true"}
+BASE_COLOURS = ("green", "yellow", "orange", "red", "purple", "blue", "sky", "lime", "pink", "black")
+COLOURS = frozenset(BASE_COLOURS + tuple(f"{c}_{v}" for c in BASE_COLOURS for v in ("dark", "light")))
+MANAGED = (("rank", "rank_field"), ("okr", "okr_field"))
+"""Logical field -> the `[trackers.X.write]` key naming its custom field."""
+
+
+class WriteRefused(Exception):
+    """This write cannot be made (and sending it would not help); its message goes in the outcome."""
+
+
+# ---- link attachments -------------------------------------------------------------------------------
+
+
+def attachment_name(target: LinkTarget) -> str:
+    """The attachment's name: the link's title, then its global id in brackets, at most 256 characters."""
+    marker = f"[{target.global_id}]"
+    room = NAME_MAX - len(marker) - 1
+    if room < 0:
+        raise WriteRefused(f"the link id {target.global_id!r} is too long for a Trello attachment name")
+    title = target.title[:room].rstrip()
+    return f"{title} {marker}" if title else marker
+
+
+def parse_attachment(attachment: Mapping[str, Any]) -> LinkTarget | None:
+    """The bridge's link an attachment holds, or None when it is not one of the bridge's."""
+    name, url = str(attachment.get("name") or ""), str(attachment.get("url") or "")
+    at = name.rfind("[" + LINK_ID_PREFIX)
+    if at < 0 or not name.endswith("]") or not url:
+        return None
+    title = name[:at]
+    return LinkTarget(global_id=name[at + 1 : -1], url=url, title=title.removesuffix(" "))
+
+
+# ---- custom fields ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomField:
+    """One board's custom field definition that a logical field is written to."""
+
+    id: str
+    name: str
+    type: str
+    options: Mapping[str, str] = field(default_factory=dict)
+    """Option id -> text, for a `list` field."""
+
+    def read(self, card: Mapping[str, Any]) -> Any:
+        """The card's value of this field (None when it has none)."""
+        item = _item(card, self.id)
+        if item is None:
+            return None
+        if self.type == "list":
+            return self.options.get(str(item.get("idValue") or ""))
+        value = item.get("value")
+        raw = value.get(self.type) if isinstance(value, dict) else None
+        if raw is None or raw == "":
+            return None
+        if self.type == "number":
+            try:
+                return float(raw)
+            except (TypeError, ValueError):
+                return raw
+        return raw
+
+    def body(self, value: Any) -> JSON:
+        """What `PUT cards/{id}/customField/{field}/item` is sent to give the card `value` (None clears)."""
+        empty = value is None or value == ""
+        if self.type == "list":
+            if empty:
+                return {"idValue": ""}
+            wanted = str(value).casefold()
+            chosen = next((i for i, text in self.options.items() if text.casefold() == wanted), None)
+            if chosen is None:
+                raise WriteRefused(f"list field {self.name!r} has no option {value!r}")
+            return {"idValue": chosen}
+        if empty:
+            return {"value": ""}
+        if self.type == "number":
+            return {"value": {"number": _number_text(value, self.name)}}
+        if self.type == "text":
+            return {"value": {"text": str(value)}}
+        raise WriteRefused(
+            f"custom field {self.name!r} is a {self.type} field; the bridge writes number, text or list"
+        )
+
+
+def _number_text(value: Any, name: str) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise WriteRefused(f"number field {name!r} cannot hold {value!r}") from None
+    if not math.isfinite(number):
+        raise WriteRefused(f"number field {name!r} cannot hold {value!r}")
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def _item(card: Mapping[str, Any], field_id: str) -> JSON | None:
+    for item in card.get("customFieldItems") or []:
+        if isinstance(item, dict) and item.get("idCustomField") == field_id:
+            return item
+    return None
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal as Trello shows it: 3 and 3.0 and "3" are one number; None and "" are both empty."""
+    if a in (None, "") or b in (None, ""):
+        return a in (None, "") and b in (None, "")
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
+# ---- one board ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class BoardTarget:
+    """What writing to one configured board needs: its managed fields, its labels, its mapping."""
+
+    id: str
+    name: str
+    mapping: TrelloMapping
+    fields: dict[str, CustomField]
+    """Logical field -> this board's definition (absent when the board lacks the field)."""
+    labels: dict[str, str]
+    """Label name -> id (the first label of each name), refreshed before a label is created."""
+
+
+def _board_target(
+    config: TrelloTrackerConfig, body: Mapping[str, Any], mapping: TrelloMapping
+) -> BoardTarget:
+    definitions = [d for d in body.get("customFields") or [] if isinstance(d, dict) and d.get("id")]
+    pairs = [(str(d["id"]), str(d.get("name") or "")) for d in definitions]
+    fields: dict[str, CustomField] = {}
+    for logical, key in MANAGED:
+        found = resolve_field(getattr(config.write, key), pairs)
+        definition = next((d for d in definitions if str(d["id"]) == found), None)
+        if definition is not None:
+            options = {
+                str(o["id"]): str((o.get("value") or {}).get("text") or "")
+                for o in definition.get("options") or []
+                if isinstance(o, dict) and o.get("id")
+            }
+            fields[logical] = CustomField(str(definition["id"]), str(definition.get("name") or ""),
+                                          str(definition.get("type") or ""), options)  # fmt: skip
+    return BoardTarget(str(body["id"]), str(body.get("name") or body["id"]), mapping, fields,
+                       _label_ids(body.get("labels")))  # fmt: skip
+
+
+def _label_ids(records: Any) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for label in records or []:
+        if isinstance(label, dict) and label.get("id") and label.get("name"):
+            found.setdefault(str(label["name"]), str(label["id"]))
+    return found
+
+
+# ---- the writer -------------------------------------------------------------------------------------
+
+
+class TrelloWriter:
+    """The write side of one Trello tracker, over the puller's session and its boards' setup reads."""
+
+    def __init__(
+        self, name: str, config: TrelloTrackerConfig, session: TrelloSession, puller: TrelloPuller
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.session = session
+        self.puller = puller
+        self.boards: dict[str, BoardTarget] = {}
+        for ref, body in puller.records.items():
+            target = _board_target(config, body, puller.mappings[ref])
+            self.boards[target.id] = target
+        for logical, key in MANAGED:
+            wanted = getattr(config.write, key)
+            if (
+                wanted is not None
+                and self.boards
+                and not any(logical in b.fields for b in self.boards.values())
+            ):
+                raise UserError(
+                    f"trackers.{name}.write.{key}: no custom field {wanted!r} on the configured boards "
+                    "(see `bridge discover`)"
+                )
+        self.managed = [logical for logical, key in MANAGED if getattr(config.write, key) is not None]
+        self._cards: dict[str, JSON] = {}
+        """Remote id (a card id, or `label:<id>` of a label milestone) -> the card, as read or written."""
+        self._lists: dict[str, dict[str, float]] = {}
+        """List id -> its open cards' positions, read when a move there needs them."""
+        self._retriable_in_a_row = 0
+
+    # ---- reading -------------------------------------------------------------------------------------
+
+    def read_state(self, items: Sequence[Ref]) -> dict[Ref, ItemState]:
+        self._cards.clear()
+        self._lists.clear()
+        self._load([ref.remote_id for ref in items if ref.source == self.name])
+        states: dict[Ref, ItemState] = {}
+        for ref in items:
+            card = self._cards.get(ref.remote_id) if ref.source == self.name else None
+            if card is not None:
+                states[ref] = self._state(ref, card)
+        return states
+
+    def _load(self, remote_ids: Iterable[str]) -> None:
+        """Read the cards of `remote_ids` not read yet into `_cards` (gone ones stay absent)."""
+        wanted = list(dict.fromkeys(r for r in remote_ids if r not in self._cards))
+        if not wanted:
+            return
+        labels = [r[len(LABEL_ID) :] for r in wanted if r.startswith(LABEL_ID)]
+        cards = [r for r in wanted if not r.startswith(LABEL_ID)]
+        whole = {b.id for b in self.boards.values() if any(label in b.mapping.by_label for label in labels)}
+        if len(cards) > READ_WHOLE * max(1, len(self.boards)):
+            whole = set(self.boards)
+        wanted_cards = set(cards)
+        for board_id in sorted(whole):
+            self._read_board(self.boards[board_id], wanted_cards, labels)
+        if whole != set(self.boards):
+            self._read_cards([c for c in cards if c not in self._cards])
+
+    def _read_board(self, board: BoardTarget, cards: set[str], labels: Sequence[str]) -> None:
+        mapping = board.mapping
+        for card in self.puller.all_cards(board.id, CARD_PARAMS):
+            if not isinstance(card, dict) or not card.get("id"):
+                continue
+            card_id = str(card["id"])
+            if card_id in cards:
+                self._cards[card_id] = card
+            label = mapping.milestone_label(card)
+            if label in labels and mapping.is_milestone_card(card):
+                self._cards.setdefault(LABEL_ID + str(label), card)
+
+    def _read_cards(self, cards: Sequence[str]) -> None:
+        urls = [batch_url(f"cards/{card}", CARD_PARAMS) for card in cards]
+        for start in range(0, len(urls), MAX_BATCH):
+            bodies = self.session.batch(urls[start : start + MAX_BATCH])
+            for card, body in zip(cards[start : start + MAX_BATCH], bodies, strict=True):
+                if isinstance(body, dict) and str(body.get("idBoard")) in self.boards:
+                    self._cards[card] = body
+
+    def _state(self, ref: Ref, card: JSON) -> ItemState:
+        board = self.boards[str(card["idBoard"])]
+        fields = {
+            logical: board.fields[logical].read(card) for logical in self.managed if logical in board.fields
+        }
+        links: dict[str, LinkTarget] = {}
+        for attachment in card.get("attachments") or []:
+            target = parse_attachment(attachment) if isinstance(attachment, dict) else None
+            if target is not None:
+                links.setdefault(target.global_id, target)
+        pos = card.get("pos")
+        return ItemState(
+            item=ref,
+            key=str(card.get("shortLink") or card["id"]),
+            fields=fields,
+            labels=frozenset(_label_names(card, board)),
+            links=links,
+            container=str(card["idList"]) if card.get("idList") else None,
+            position=float(pos) if isinstance(pos, int | float) else None,
+        )
+
+    # ---- writing -------------------------------------------------------------------------------------
+
+    def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
+        plan = list(writes)
+        self._retriable_in_a_row = 0
+        needed: list[str] = []
+        for write in plan:
+            if write.item.source != self.name:
+                continue
+            needed.append(write.item.remote_id)
+            if write.kind is WriteKind.ORDER and isinstance(write.value, tuple | list):
+                needed.extend(r.remote_id for r in write.value if isinstance(r, Ref))
+        try:
+            self._load(needed)
+            outcomes = [self._outcome(write) for write in plan]
+        finally:
+            self._cards.clear()
+            self._lists.clear()
+        failed = sum(1 for o in outcomes if not o.ok)
+        log.info("%s: pushed %d writes, %d failed", self.name, len(outcomes) - failed, failed)
+        return outcomes
+
+    def _outcome(self, write: FieldWrite) -> WriteOutcome:
+        error: str | None = None
+        try:
+            self._apply(write)
+        except WriteRefused as exc:
+            error = redact(f"{self.name}: {exc}")
+        except AuthError:
+            raise
+        except FatalAPIError as exc:
+            error = redact(str(exc))
+        except RetriableAPIError as exc:
+            if self._retriable_in_a_row >= MAX_RETRIABLE_IN_A_ROW:
+                raise
+            error = redact(str(exc))
+        return WriteOutcome(write, ok=error is None, at=datetime.now(UTC), error=error)
+
+    def _apply(self, write: FieldWrite) -> None:
+        if write.item.source != self.name:
+            raise WriteRefused(f"the item belongs to tracker {write.item.source!r}")
+        card = self._cards.get(write.item.remote_id)
+        if card is None:
+            raise WriteRefused(f"{write.item.remote_id} is not a card on the configured boards (any more)")
+        board = self.boards[str(card["idBoard"])]
+        if write.kind is WriteKind.FIELD:
+            self._set_field(board, card, write)
+        elif write.kind is WriteKind.LABEL_ADD:
+            self._add_label(board, card, write.field, write.value)
+        elif write.kind is WriteKind.LABEL_REMOVE:
+            self._remove_label(card, write.field)
+        elif write.kind is WriteKind.LINK:
+            self._link(card, write.field, write.value)
+        elif write.kind is WriteKind.ORDER:
+            self._move(card, write.field, write.value)
+        else:
+            raise WriteRefused(f"unknown kind of write {write.kind!r}")
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        idempotent: bool = True,
+    ) -> Any:
+        """One write through the session; counts writes failing after every retry, in a row."""
+        try:
+            answer = self.session.send(method, path, body, params=params, idempotent=idempotent)
+        except RetriableAPIError:
+            self._retriable_in_a_row += 1
+            raise
+        self._retriable_in_a_row = 0
+        return answer
+
+    # ---- fields ----------------------------------------------------------------------------------------
+
+    def _set_field(self, board: BoardTarget, card: JSON, write: FieldWrite) -> None:
+        if write.field not in self.managed:
+            raise WriteRefused(f"field {write.field!r} is not managed (set write.{write.field}_field)")
+        definition = board.fields.get(write.field)
+        if definition is None:
+            wanted = getattr(self.config.write, f"{write.field}_field")
+            raise WriteRefused(f"board {board.name!r} has no custom field {wanted!r}")
+        if same_value(definition.read(card), write.value):
+            return
+        body = definition.body(write.value)
+        answer = self._send("PUT", f"cards/{card['id']}/customField/{definition.id}/item", body)
+        others = [
+            i
+            for i in card.get("customFieldItems") or []
+            if not (isinstance(i, dict) and i.get("idCustomField") == definition.id)
+        ]
+        cleared = write.value is None or write.value == ""
+        if not cleared and isinstance(answer, dict) and answer.get("idCustomField") == definition.id:
+            others.append(answer)
+        card["customFieldItems"] = others
+
+    # ---- labels ----------------------------------------------------------------------------------------
+
+    def _add_label(self, board: BoardTarget, card: JSON, name: str, colour: Any) -> None:
+        if not name:
+            raise WriteRefused("a label needs a name")
+        if name in _label_names(card, board):
+            return
+        label_id = self._board_label(board, name, colour)
+        try:
+            self._send("POST", f"cards/{card['id']}/idLabels", params={"value": label_id})
+        except FatalAPIError as exc:
+            if exc.status != 400 or "already on the card" not in str(exc):
+                raise
+        card["idLabels"] = [*(card.get("idLabels") or []), label_id]
+        card["labels"] = [*(card.get("labels") or []), {"id": label_id, "name": name}]
+
+    def _board_label(self, board: BoardTarget, name: str, colour: Any) -> str:
+        """The id of the board's label `name`: known, found on a fresh read, or created."""
+        if name in board.labels:
+            return board.labels[name]
+        listed = self.session.get(f"boards/{board.id}/labels", {"limit": "1000"})
+        board.labels = _label_ids(listed if isinstance(listed, list) else [])
+        if name in board.labels:
+            return board.labels[name]
+        if colour is not None and colour not in COLOURS:
+            log.warning(
+                "%s: %r is not a Trello colour; label %s is made without one", self.name, colour, name
+            )
+        query = {"name": name, "color": colour if colour in COLOURS else "null", "idBoard": board.id}
+        created = self._send("POST", "labels", params=query, idempotent=False)
+        if not isinstance(created, dict) or not created.get("id"):
+            raise RetriableAPIError(
+                f"{self.name}: unexpected answer to creating label {name!r}", tracker=self.name
+            )
+        board.labels[name] = str(created["id"])
+        return board.labels[name]
+
+    def _remove_label(self, card: JSON, name: str) -> None:
+        on_card = [label for label in card.get("labels") or [] if isinstance(label, dict)]
+        for label in [x for x in on_card if x.get("name") == name]:
+            self._send("DELETE", f"cards/{card['id']}/idLabels/{label['id']}")
+            card["idLabels"] = [i for i in card.get("idLabels") or [] if i != label["id"]]
+            card["labels"] = [x for x in card.get("labels") or [] if x.get("id") != label["id"]]
+
+    # ---- links -----------------------------------------------------------------------------------------
+
+    def _link(self, card: JSON, global_id: str, value: Any) -> None:
+        if not global_id.startswith(LINK_ID_PREFIX):
+            raise WriteRefused(f"link {global_id!r} is not the bridge's (no {LINK_ID_PREFIX!r} prefix)")
+        if value is not None and not isinstance(value, LinkTarget):
+            raise WriteRefused("a link's value is a LinkTarget or None")
+        if value is not None and value.global_id != global_id:
+            raise WriteRefused(f"link {global_id!r} is given the target of {value.global_id!r}")
+        mine = [a for a in card.get("attachments") or [] if _link_id(a) == global_id]
+        keep: JSON | None = None
+        if value is not None:
+            name = attachment_name(value)
+            if not value.url.startswith(("http://", "https://")):
+                raise WriteRefused(f"Trello attaches only http(s) URLs, not {value.url!r}")
+            keep = next((a for a in mine if a.get("url") == value.url and a.get("name") == name), None)
+        for attachment in mine:
+            if attachment is not keep:
+                self._detach(card, attachment)
+        if value is not None and keep is None:
+            query = {"url": value.url, "name": attachment_name(value), "setCover": "false"}
+            created = self._send("POST", f"cards/{card['id']}/attachments", params=query, idempotent=False)
+            if isinstance(created, dict):
+                card["attachments"] = [*(card.get("attachments") or []), created]
+
+    def _detach(self, card: JSON, attachment: JSON) -> None:
+        try:
+            self._send("DELETE", f"cards/{card['id']}/attachments/{attachment['id']}")
+        except FatalAPIError as exc:
+            if exc.status != 404:  # already gone: what was wanted
+                raise
+        card["attachments"] = [a for a in card.get("attachments") or [] if a is not attachment]
+
+    # ---- order -----------------------------------------------------------------------------------------
+
+    def _move(self, card: JSON, container: str, value: Any) -> None:
+        after, before = _anchors(value)
+        if str(card.get("idList")) != container:
+            raise WriteRefused(f"card {card.get('shortLink') or card['id']} is no longer in list {container}")
+        positions = self._positions(container)
+        card_id = str(card["id"])
+        anchor_ref = after if after is not None else before
+        assert anchor_ref is not None
+        anchor = self._cards.get(anchor_ref.remote_id)
+        if anchor is None or str(anchor["id"]) not in positions:
+            raise WriteRefused(f"{anchor_ref.remote_id} is not an open card in list {container}")
+        anchor_id = str(anchor["id"])
+        if anchor_id == card_id:
+            raise WriteRefused("a card cannot be moved next to itself")
+        order = sorted(positions, key=lambda c: (positions[c], c))
+        at = order.index(anchor_id)
+        if after is not None and at + 1 < len(order) and order[at + 1] == card_id:
+            return
+        if before is not None and at > 0 and order[at - 1] == card_id:
+            return
+        others = [c for c in order if c != card_id]
+        at = others.index(anchor_id)
+        if after is not None:
+            low = positions[anchor_id]
+            high = positions[others[at + 1]] if at + 1 < len(others) else None
+            target = (low + high) / 2 if high is not None else low + POS_STEP
+        else:
+            high = positions[anchor_id]
+            low = positions[others[at - 1]] if at > 0 else 0.0
+            target = (low + high) / 2
+        if not (low < target and (high is None or target < high)):
+            raise WriteRefused(f"no room in list {container} between positions {low} and {high}")
+        answer = self._send("PUT", f"cards/{card_id}", {"pos": target})
+        placed = answer.get("pos") if isinstance(answer, dict) else None
+        card["pos"] = positions[card_id] = float(placed) if isinstance(placed, int | float) else target
+        if card["pos"] != target:
+            # Trello renumbered the list's positions to make room: read them again before the next move.
+            self._lists.pop(container, None)
+
+    def _positions(self, list_id: str) -> dict[str, float]:
+        if list_id not in self._lists:
+            cards = self.session.get(f"lists/{list_id}/cards", {"fields": "pos"})
+            self._lists[list_id] = {
+                str(c["id"]): float(c["pos"])
+                for c in (cards if isinstance(cards, list) else [])
+                if isinstance(c, dict) and c.get("id") and isinstance(c.get("pos"), int | float)
+            }
+        return self._lists[list_id]
+
+
+def _anchors(value: Any) -> tuple[Ref | None, Ref | None]:
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise WriteRefused(f"a move's value is (after, before), not {value!r}")
+    after, before = value
+    if after is None and before is None:
+        raise WriteRefused("a move needs a card to go after or before")
+    for ref in (after, before):
+        if ref is not None and not isinstance(ref, Ref):
+            raise WriteRefused(f"{ref!r} is not an item to move next to")
+    return after, before
+
+
+def _link_id(attachment: Any) -> str | None:
+    target = parse_attachment(attachment) if isinstance(attachment, dict) else None
+    return target.global_id if target is not None else None
+
+
+def _label_names(card: Mapping[str, Any], board: BoardTarget) -> set[str]:
+    """The names of the card's labels (colour-only labels have none)."""
+    labels = card.get("labels")
+    if isinstance(labels, list):
+        return {str(x["name"]) for x in labels if isinstance(x, dict) and x.get("name")}
+    names = {i: n for n, i in board.labels.items()}
+    return {names[i] for i in card.get("idLabels") or [] if i in names}

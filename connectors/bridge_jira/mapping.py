@@ -138,7 +138,7 @@ class JiraMapping:
         facts = self._facts(fields, type_name)
         okrs = self.config.okrs
         if okrs is not None and type_name.casefold() == okrs.key_result_type.casefold():
-            out.key_results.append(self._key_result(issue_id, fields))
+            out.key_results.append(self._key_result(issue_id, key, fields))
             return
         if (
             okrs is not None
@@ -336,7 +336,7 @@ class JiraMapping:
                 links.append(KeyResultLink(milestone, Ref(self.source, str(other["id"])), LinkOrigin.TRACKER))
         return links
 
-    def _key_result(self, issue_id: str, fields: dict[str, Any]) -> KeyResult:
+    def _key_result(self, issue_id: str, key: str, fields: dict[str, Any]) -> KeyResult:
         parent = fields.get("parent") or {}
         return KeyResult(
             source=self.source,
@@ -345,6 +345,7 @@ class JiraMapping:
             title=str(fields.get("summary") or issue_id),
             target=number(fields.get(self.okr_target_field)) if self.okr_target_field else None,
             current=number(fields.get(self.okr_current_field)) if self.okr_current_field else None,
+            url=self._url(key),
         )
 
 

@@ -191,3 +191,39 @@ def test_purge_takes_back_everything_the_bridge_wrote(sync: Sync, run_cli: Any) 
     assert "customer-x" in epic.fields["labels"]
     with sync.store.read() as conn:
         assert load_written(conn, "t").rows == {}
+
+
+def test_native_order_follows_the_ranks_with_the_fewest_moves(sync: Sync) -> None:
+    sync.config = load_config_with(sync, "native_order = true\ntasks_inherit = false\n")
+    first = sync.cycle()
+    assert first.report is not None
+    ranks = {r.milestone.remote_id: r.rank for r in first.report.milestones}
+    for project in ("PAY", "MOB"):
+        found = sync.api(
+            "GET",
+            f"search/jql?jql=project={project} AND issuetype=Epic ORDER BY Rank ASC&fields=summary",
+        )
+        ranked = [issue["id"] for issue in found["issues"] if issue["id"] in ranks]
+        assert [ranks[i] for i in ranked] == sorted(ranks[i] for i in ranked), project
+    again = sync.cycle()
+    plan = again.trackers[0].plan
+    assert plan is not None and plan.writes == [], "in order already: no move"
+
+
+def test_a_plan_changing_too_much_waits_for_force(sync: Sync, run_cli: Any) -> None:
+    path = sync.config_path
+    path.write_text(path.read_text().replace("max_change_share = 1.0", "max_change_share = 0.2"))
+    refused = run_cli("sync", "--config", str(path))
+    assert refused.exit_code == 1 and "--force" in refused.stdout + refused.stderr
+    assert sync.writes_sent() == 0
+    forced = run_cli("sync", "--config", str(path), "--force")
+    assert forced.exit_code == 0, forced.stdout + forced.stderr
+    assert sync.writes_sent() > 0
+
+
+def load_config_with(sync: Sync, write_options: str) -> BridgeConfig:
+    text = sync.config_path.read_text().replace(
+        "[trackers.t.write]\n", "[trackers.t.write]\n" + write_options
+    )
+    sync.config_path.write_text(text)
+    return load_config(sync.config_path)

@@ -79,14 +79,37 @@ def test_an_opted_out_item_gets_no_write() -> None:
 
 def test_links_are_added_once_and_only_the_bridges_removed() -> None:
     target = LinkTarget("milestone-bridge:kr:cfg:KR1", "https://okr.example.com/KR1", "Key result: KR1")
+    old = LinkTarget("milestone-bridge:kr:cfg:KR0", "https://okr.example.com/KR0", "Key result: KR0")
+    theirs = LinkTarget("milestone-bridge:kr:cfg:KR9", "https://okr.example.com/KR9", "Key result: KR9")
     wish = Desired(ref(1), "A-1", links={target.global_id: target})
     added = make_plan([wish], [ItemState(ref(1), "A-1")]).writes
     assert [(w.kind, w.field, w.value) for w in added] == [(WriteKind.LINK, target.global_id, target)]
-    assert make_plan([wish], [ItemState(ref(1), "A-1", links={target.global_id: target})]).writes == []
-    old = LinkTarget("milestone-bridge:kr:cfg:KR0", "https://okr.example.com/KR0", "Key result: KR0")
-    state = ItemState(ref(1), "A-1", links={target.global_id: target, old.global_id: old})
-    (removal,) = make_plan([wish], [state]).writes
+    written = Written(
+        {
+            (ref(1), "link:" + target.global_id): WrittenValue(target, T0),
+            (ref(1), "link:" + old.global_id): WrittenValue(old, T0),
+        }
+    )
+    in_place = ItemState(ref(1), "A-1", links={target.global_id: target})
+    assert make_plan([wish], [in_place], written).writes == []
+    # The item also carries a link the bridge wrote before and one it never wrote (a user's, even if a
+    # tracker cannot tell them apart): only the bridge's old one goes.
+    state = ItemState(
+        ref(1), "A-1", links={target.global_id: target, old.global_id: old, theirs.global_id: theirs}
+    )
+    (removal,) = make_plan([wish], [state], written).writes
     assert (removal.kind, removal.field, removal.value) == (WriteKind.LINK, old.global_id, None)
+
+
+def test_a_link_the_tracker_shows_differently_is_still_in_place() -> None:
+    """An Asana goal relationship has no title or address of its own: presence is what counts."""
+    target = LinkTarget("milestone-bridge:kr:asana:77", "", "Key result: Grow")
+    shown = LinkTarget("milestone-bridge:kr:asana:77", "https://app.asana.com/0/goal/77", "Grow")
+    written = Written({(ref(1), "link:" + target.global_id): WrittenValue(target, T0)})
+    wish = Desired(ref(1), "A-1", links={target.global_id: target})
+    assert (
+        make_plan([wish], [ItemState(ref(1), "A-1", links={target.global_id: shown})], written).writes == []
+    )
 
 
 def test_an_item_gone_from_the_tracker_is_reported_missing() -> None:

@@ -79,9 +79,11 @@ def desired_state(
         links: dict[str, LinkTarget] = {}
         if write.okr_links:
             for kr_ref, kr in linked:
-                if kr.url:
+                # A key result held in this same tracker (an Asana goal, say) is linked natively, so it
+                # needs no address; any other needs one to be clickable.
+                if kr.url or kr_ref.source == source:
                     gid = link_id(kr_ref)
-                    links[gid] = LinkTarget(gid, kr.url, f"Key result: {kr.title}")
+                    links[gid] = LinkTarget(gid, kr.url or "", f"Key result: {kr.title}")
                     reasons[gid] = f"moves key result {kr.title!r}"
         wanted: set[str] = set()
         risk = risks.get(ref)

@@ -285,18 +285,23 @@ def _label_writes(
 
 
 def _link_writes(wish: Desired, state: ItemState, written: Written) -> Iterable[FieldWrite]:
+    """Links are the bridge's only when it wrote them: a tracker may not tell whose a link is (an Asana
+    goal relationship records no author), so only links in `written` are ever removed, and a link counts
+    as in place when the item has it and the bridge last wrote that same target.
+    """
     current = dict(state.links)
     for gid, target in sorted(wish.links.items()):
-        if not same(current.get(gid), target):
-            yield FieldWrite(
-                wish.item,
-                gid,
-                target,
-                previous=current.get(gid),
-                kind=WriteKind.LINK,
-                reason=wish.reasons.get(gid, ""),
-            )
-    for gid in sorted((set(current) | written.links(wish.item)) - set(wish.links)):
+        if gid in current and same(written.value(wish.item, LINK_PREFIX + gid), target):
+            continue
+        yield FieldWrite(
+            wish.item,
+            gid,
+            target,
+            previous=current.get(gid),
+            kind=WriteKind.LINK,
+            reason=wish.reasons.get(gid, ""),
+        )
+    for gid in sorted(written.links(wish.item) - set(wish.links)):
         if gid in current:
             yield FieldWrite(
                 wish.item, gid, None, previous=current[gid], kind=WriteKind.LINK, reason="no longer linked"

@@ -23,7 +23,7 @@ from bridge.http import redact
 from bridge.store import Store
 from bridge.store.written import Record, load_written, record_written
 from bridge.sync.desired import Labels, desired_state
-from bridge.sync.plan import LABELS_FIELD, LINK_PREFIX, Desired, Plan, candidates, plan, same
+from bridge.sync.plan import LABELS_FIELD, LINK_PREFIX, Desired, Plan, Written, candidates, plan, same
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def push_tracker(
             )
             result.failures.append(message)
             log.warning("%s: write failed: %s", name, message)
-    records = _records(desired, states, the_plan, outcomes, config.push.opt_out_label, labels.prefix)
+    records = _records(desired, states, written, the_plan, outcomes, config.push.opt_out_label, labels.prefix)
     with store.write() as conn:
         record_written(conn, name, records, at=datetime.now(UTC), generation=generation)
     if the_plan.deferred:
@@ -119,6 +119,7 @@ def _key(desired: dict[Ref, Desired], ref: Ref) -> str:
 def _records(
     desired: dict[Ref, Desired],
     states: dict[Ref, ItemState],
+    written: Written,
     the_plan: Plan,
     outcomes: Sequence[WriteOutcome],
     opt_out_label: str,
@@ -145,7 +146,6 @@ def _records(
             continue
         holds: dict[str, Any] = dict(state.fields)
         labels = {label for label in state.labels if label.startswith(prefix)}
-        links = dict(state.links)
         for write in applied.get(ref, ()):
             if write.kind is WriteKind.FIELD:
                 holds[write.field] = write.value
@@ -153,21 +153,18 @@ def _records(
                 labels.add(write.field)
             elif write.kind is WriteKind.LABEL_REMOVE:
                 labels.discard(write.field)
-            elif write.kind is WriteKind.LINK:
-                if write.value is None:
-                    links.pop(write.field, None)
-                else:
-                    links[write.field] = write.value
         for name in wish.fields:
             if (ref, name) not in failed:
                 records.append(Record(ref, name, holds.get(name)))
         if (ref, LABELS_FIELD) not in failed:
             records.append(Record(ref, LABELS_FIELD, sorted(labels)))
-        for gid in set(links) | set(wish.links):
+        # Only links the bridge wants are recorded as its own; one it took back is forgotten. A link the
+        # item has that the bridge never wrote may be a user's, and is never adopted.
+        for gid in set(wish.links) | written.links(ref):
             if (ref, LINK_PREFIX + gid) in failed:
                 continue
-            if gid in links:
-                records.append(Record(ref, LINK_PREFIX + gid, links[gid]))
+            if gid in wish.links:
+                records.append(Record(ref, LINK_PREFIX + gid, wish.links[gid]))
             else:
                 records.append(Record(ref, LINK_PREFIX + gid, forget=True))
     return records

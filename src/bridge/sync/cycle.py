@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from sqlalchemy import insert
 
 from bridge.analytics.report import Report, analyse
 from bridge.config import BridgeConfig
@@ -19,9 +21,10 @@ from bridge.connector import Capability, ConnectorRegistry
 from bridge.errors import BridgeError
 from bridge.http import redact
 from bridge.store import Store
+from bridge.store.models import RunRow
 from bridge.store.snapshot import load_snapshot
 from bridge.sync.plan import Plan, PlanTooLarge
-from bridge.sync.pull import PullResult, pull_all
+from bridge.sync.pull import Guard, PullResult, pull_all
 from bridge.sync.push import PushResult, push_tracker
 
 log = logging.getLogger(__name__)
@@ -79,12 +82,15 @@ def run_cycle(
     force: bool = False,
     stop: threading.Event | None = None,
     registry: ConnectorRegistry | None = None,
-    generation: int = 0,
+    guard: Guard | None = None,
 ) -> CycleResult:
-    """Pull, analyse, plan and (unless `dry_run`) push; `tracker` limits pull and push to one."""
+    """Pull, analyse, plan and (unless `dry_run`) push; `tracker` limits pull and push to one.
+
+    `guard(conn)` runs inside every transaction that stores results (see `pull_tracker`).
+    """
     registry = registry or ConnectorRegistry.default()
     result = CycleResult()
-    pulls = pull_all(store, config, now=now, tracker=tracker, stop=stop, registry=registry)
+    pulls = pull_all(store, config, now=now, tracker=tracker, stop=stop, registry=registry, guard=guard)
     for pulled in pulls:
         entry = TrackerCycle(pulled.tracker, pull=pulled, requests=pulled.requests + pulled.setup_requests)
         entry.error = pulled.error
@@ -95,6 +101,7 @@ def run_cycle(
     snapshot = load_snapshot(store, since=now - max(settings.window, settings.forecast_window, timedelta(0)))
     report = analyse(snapshot, config, now)
     result.report = report
+    generation = new_generation(store, now)
     for entry in result.trackers:
         if entry.error is not None or not config.push.enabled:
             continue
@@ -118,6 +125,7 @@ def run_cycle(
                 dry_run=dry_run,
                 force=force,
                 generation=generation,
+                guard=guard,
             )
         except PlanTooLarge as exc:
             entry.error = str(exc)
@@ -130,4 +138,44 @@ def run_cycle(
                 stats = connector.stats()
                 entry.requests += int(stats.get("requests", 0)) + int(stats.get("setup_requests", 0))
                 connector.close()
+        if not dry_run:
+            _record_push(store, entry, now)
     return result
+
+
+def new_generation(store: Store, now: datetime) -> int:
+    """A number no earlier analysis had, from the store (so replicas share one sequence)."""
+    table: Any = RunRow.__table__  # type: ignore[attr-defined]
+    with store.write() as conn:
+        row = conn.execute(
+            insert(table).values(
+                source="*",
+                kind="analyse",
+                started_at=now,
+                finished_at=max(now, datetime.now(UTC)),
+                status="ok",
+            )
+        )
+        key = row.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+
+def _record_push(store: Store, entry: TrackerCycle, now: datetime) -> None:
+    push = entry.push
+    plan = push.plan if push is not None else None
+    table: Any = RunRow.__table__  # type: ignore[attr-defined]
+    values = {
+        "source": entry.tracker,
+        "kind": "push",
+        "started_at": now,
+        "finished_at": max(now, datetime.now(UTC)),
+        "status": "failed" if entry.error else "ok",
+        "writes_planned": len(plan.writes) + len(plan.deferred) if plan else 0,
+        "writes_done": push.done if push else 0,
+        "writes_failed": push.failed if push else 0,
+        "requests": entry.requests - (entry.pull.requests + entry.pull.setup_requests if entry.pull else 0),
+        "error": entry.error,
+    }
+    with store.write() as conn:
+        conn.execute(insert(table).values(**values))

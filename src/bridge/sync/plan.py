@@ -87,6 +87,10 @@ class Written:
     def links(self, ref: Ref) -> set[str]:
         return {n[len(LINK_PREFIX) :] for n in self._names.get(ref, ()) if n.startswith(LINK_PREFIX)}
 
+    def newer_than(self, generation: int) -> set[Ref]:
+        """Items a later analysis (another replica's, say) has written to already."""
+        return {ref for (ref, _), value in self.rows.items() if value.generation > generation}
+
     def last_at(self, ref: Ref) -> datetime | None:
         times = [self.rows[(ref, n)].at for n in self._names.get(ref, ())]
         return max(times) if times else None

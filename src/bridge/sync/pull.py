@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import Connection, insert, update
 
 from bridge.config import BridgeConfig
 from bridge.connector import Connector, ConnectorRegistry
@@ -27,6 +28,9 @@ from bridge.store.pages import get_cursor, mark_deleted, save_page, set_cursor
 log = logging.getLogger(__name__)
 
 CENSUS_STREAM = "census"
+
+Guard = Callable[[Connection], None]
+"""Run inside a transaction that stores results, before it commits; raises to abort it."""
 
 
 @dataclass
@@ -57,13 +61,15 @@ def pull_all(
     full: bool = False,
     stop: threading.Event | None = None,
     registry: ConnectorRegistry | None = None,
+    guard: Guard | None = None,
 ) -> list[PullResult]:
     """Pull every enabled tracker (or the one named); one failing does not stop the others."""
     names = [tracker] if tracker else [n for n, t in config.trackers.items() if t.enabled]
     if tracker:
         config.tracker(tracker)  # a clear error for an unknown name
     return [
-        pull_tracker(store, config, name, now=now, full=full, stop=stop, registry=registry) for name in names
+        pull_tracker(store, config, name, now=now, full=full, stop=stop, registry=registry, guard=guard)
+        for name in names
     ]
 
 
@@ -76,7 +82,10 @@ def pull_tracker(
     full: bool = False,
     stop: threading.Event | None = None,
     registry: ConnectorRegistry | None = None,
+    guard: Guard | None = None,
 ) -> PullResult:
+    """Pull one tracker. `guard(conn)`, when given, runs inside every transaction that stores results
+    before it commits (the daemon checks its lease's fencing token there) and raises to abort it."""
     now = require_utc(now, "now")
     result = PullResult(name)
     run_id = _start_run(store, name, now)
@@ -90,9 +99,9 @@ def pull_tracker(
             .open(name, tracker, secrets, stop=stop)
         )
         for stream in connector.streams():
-            _pull_stream(store, connector, name, stream, now, full, result, stop)
+            _pull_stream(store, connector, name, stream, now, full, result, stop, guard)
         if full or _census_due(store, name, now, tracker.census_interval):
-            _census(store, connector, name, now, result)
+            _census(store, connector, name, now, result, guard)
     except ConfigError:
         _finish_run(store, run_id, now, result, "config")
         raise
@@ -123,6 +132,7 @@ def _pull_stream(
     full: bool,
     result: PullResult,
     stop: threading.Event | None,
+    guard: Guard | None = None,
 ) -> None:
     cursor = None
     if not full:
@@ -131,6 +141,8 @@ def _pull_stream(
         cursor = stored.value if stored is not None else None
     for page in connector.pull(stream, cursor, now):
         with store.write() as conn:
+            if guard is not None:
+                guard(conn)
             counts = save_page(conn, page, now=now, signpost=now)
         result.pages += 1
         result.items += counts.items
@@ -148,9 +160,18 @@ def _census_due(store: Store, name: str, now: datetime, interval: timedelta) -> 
     return last is None or now - last.updated_at >= interval
 
 
-def _census(store: Store, connector: Connector, name: str, now: datetime, result: PullResult) -> None:
+def _census(
+    store: Store,
+    connector: Connector,
+    name: str,
+    now: datetime,
+    result: PullResult,
+    guard: Guard | None = None,
+) -> None:
     present = list(connector.census())
     with store.write() as conn:
+        if guard is not None:
+            guard(conn)
         result.deleted = mark_deleted(conn, name, present, now=now)
         set_cursor(conn, name, CENSUS_STREAM, str(len(present)), signpost=now, now=now)
     result.census = True

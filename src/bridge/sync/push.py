@@ -9,10 +9,12 @@ the result and logged; its `written` row stays as it was, so the next cycle plan
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import Connection
 
 from bridge.analytics.report import Report
 from bridge.analytics.snapshot import Snapshot
@@ -53,13 +55,20 @@ def push_tracker(
     dry_run: bool = False,
     force: bool = False,
     generation: int = 0,
+    guard: Callable[[Connection], None] | None = None,
 ) -> PushResult:
-    """Plan and (unless `dry_run`) apply the writes that make tracker `name` hold the analysis."""
+    """Plan and (unless `dry_run`) apply the writes that make tracker `name` hold the analysis.
+
+    `generation` stamps what is recorded; an item a newer generation has written to already is left to
+    it (two replicas' analyses never flip a value back and forth). `guard(conn)` runs in a transaction
+    just before the writes go out and in the one recording them (the daemon's lease check).
+    """
     desired = desired_state(report, snapshot, name, config)
     with store.read() as conn:
         written = load_written(conn, name)
     updated = _updated(snapshot, name)
-    refs = candidates(desired, written, updated)
+    newer = written.newer_than(generation)
+    refs = [ref for ref in candidates(desired, written, updated) if ref not in newer]
     states = connector.read_state(refs) if refs else {}
     labels = Labels.of(config)
     the_plan = plan(
@@ -81,6 +90,9 @@ def push_tracker(
         log.info("%s: %s: restoring %s (%s)", name, _key(desired, write.item), write.field, write.reason)
     if dry_run:
         return result
+    if guard is not None:
+        with store.write() as conn:
+            guard(conn)
     outcomes = connector.push(the_plan.writes) if the_plan.writes else []
     for outcome in outcomes:
         if outcome.ok:
@@ -94,6 +106,8 @@ def push_tracker(
             log.warning("%s: write failed: %s", name, message)
     records = _records(desired, states, written, the_plan, outcomes, config.push.opt_out_label, labels.prefix)
     with store.write() as conn:
+        if guard is not None:
+            guard(conn)
         record_written(conn, name, records, at=datetime.now(UTC), generation=generation)
     if the_plan.deferred:
         log.info("%s: %d writes wait for the next cycle (write budget)", name, len(the_plan.deferred))

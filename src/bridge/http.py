@@ -22,7 +22,7 @@ from email.utils import parsedate_to_datetime
 from queue import Full, Queue
 from typing import Any, TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from bridge.errors import APIError, AuthError, FatalAPIError, RetriableAPIError
 
@@ -38,6 +38,42 @@ REDACTED = "***"
 
 class ShutdownRequested(Exception):
     """A wait was cut short because the process is stopping."""
+
+
+RetryListener = Callable[[RetriableAPIError], None]
+
+
+class RetryEvents:
+    """Listeners told of every retriable failure any `RetryPolicy` sees, last attempt included.
+
+    Policies are made deep inside connectors; this is how the daemon counts 429s per tracker without
+    reaching into them. A listener that raises is logged and never disturbs the call being retried.
+    """
+
+    def __init__(self) -> None:
+        self._listeners: list[RetryListener] = []
+        self._lock = threading.Lock()
+
+    def add(self, listener: RetryListener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove(self, listener: RetryListener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def notify(self, error: RetriableAPIError) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(error)
+            except Exception:
+                log.exception("a retry listener failed")
+
+
+RETRY_EVENTS = RetryEvents()
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -111,10 +147,19 @@ class RetryPolicy:
         wait = state.next_action.sleep if state.next_action is not None else 0.0
         log.warning("retrying in %.1fs after attempt %d: %s", wait, state.attempt_number, redact(str(error)))
 
+    def _retriable(self, error: BaseException) -> bool:
+        if not isinstance(error, RetriableAPIError):
+            return False
+        RETRY_EVENTS.notify(error)
+        return True
+
     def call(self, function: Callable[[], T]) -> T:
-        """Run `function`, retrying `RetriableAPIError` by this policy; the last error is re-raised."""
+        """Run `function`, retrying `RetriableAPIError` by this policy; the last error is re-raised.
+
+        Each retriable failure, the last included, is reported to `RETRY_EVENTS`.
+        """
         retrying = Retrying(
-            retry=retry_if_exception_type(RetriableAPIError),
+            retry=retry_if_exception(self._retriable),
             wait=self.wait_for,
             stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_delay),
             sleep=self._sleep,

@@ -1,0 +1,348 @@
+"""The daemon's HTTP endpoints over real HTTP: health, readiness, metrics, status page and JSON."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import insert
+
+from bridge.config import BridgeConfig, DaemonConfig, load_config
+from bridge.daemon.http import (
+    LiveStatus,
+    PendingWrites,
+    StatusServer,
+    pending_from_cycle,
+    render_status_text,
+    status_rows,
+)
+from bridge.daemon.metrics import Registry, record_cycle
+from bridge.errors import UserError
+from bridge.http import SECRETS
+from bridge.store import Store
+from bridge.store.models import RunRow
+from bridge.sync.cycle import TrackerCycle
+from bridge.sync.plan import Plan
+from bridge.sync.pull import PullResult
+from bridge.sync.push import PushResult
+from tests.conftest import EXAMPLE_CONFIG
+from tests.daemon.test_metrics import parse_exposition, sample
+
+RUN = RunRow.__table__  # type: ignore[attr-defined]
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+NEXT = NOW + timedelta(minutes=10)
+
+
+def _config(port: int = 0) -> BridgeConfig:
+    config = load_config(EXAMPLE_CONFIG)
+    return config.model_copy(update={"daemon": DaemonConfig(http_host="127.0.0.1", http_port=port)})
+
+
+def _run(source: str, minutes_ago: float, **values: Any) -> dict[str, Any]:
+    started = NOW - timedelta(minutes=minutes_ago)
+    row: dict[str, Any] = {
+        "source": source,
+        "kind": "pull",
+        "started_at": started,
+        "finished_at": started + timedelta(seconds=3),
+        "status": "ok",
+        "items_pulled": 10,
+        "requests": 4,
+    }
+    return row | values
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    s = Store(store_url)
+    s.upgrade()
+    yield s
+    s.close()
+
+
+def _add_runs(store: Store, *rows: dict[str, Any]) -> None:
+    with store.write() as conn:
+        for row in rows:
+            conn.execute(insert(RUN).values(**row))
+
+
+class Live:
+    """A status provider whose answers a test changes."""
+
+    def __init__(self) -> None:
+        self.status = LiveStatus(scheduler_running=True, next_runs={"acme-jira": NEXT}, replica="r1")
+
+    def __call__(self) -> LiveStatus:
+        return self.status
+
+
+@pytest.fixture
+def live() -> Live:
+    return Live()
+
+
+@pytest.fixture
+def serve(live: Live) -> Iterator[Callable[..., StatusServer]]:
+    started: list[StatusServer] = []
+
+    def start(store: Store, *, registry: Registry | None = None, **options: Any) -> StatusServer:
+        server = StatusServer(_config(), store, registry or Registry(), live, clock=lambda: NOW, **options)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# --- health and readiness --------------------------------------------------------------------------
+
+
+def test_health_and_readiness_while_store_and_scheduler_work(
+    store: Store, serve: Callable[..., StatusServer], live: Live
+) -> None:
+    server = serve(store)
+    assert server.port > 0 and server.url == f"http://127.0.0.1:{server.port}"
+    health = requests.get(f"{server.url}/healthz", timeout=5)
+    assert (health.status_code, health.text) == (200, "ok\n")
+    ready = requests.get(f"{server.url}/readyz", timeout=5)
+    assert (ready.status_code, ready.text) == (200, "ready\n")
+    live.status = LiveStatus(scheduler_running=False)
+    stopped = requests.get(f"{server.url}/readyz", timeout=5)
+    assert stopped.status_code == 503 and "scheduler is not running" in stopped.text
+    assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
+    assert requests.get(f"{server.url}/nowhere", timeout=5).status_code == 404
+
+
+def test_readyz_fails_when_the_sqlite_store_is_gone(
+    tmp_path: Path, serve: Callable[..., StatusServer]
+) -> None:
+    folder = tmp_path / "gone"
+    store = Store(f"sqlite:///{folder / 'store.db'}")
+    store.upgrade()
+    server = serve(store)
+    assert requests.get(f"{server.url}/readyz", timeout=5).status_code == 200
+    store.close()
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    ready = requests.get(f"{server.url}/readyz", timeout=5)
+    assert ready.status_code == 503
+    assert "unreachable" in ready.text
+    assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
+    page = requests.get(f"{server.url}/", timeout=5)
+    assert page.status_code == 503 and "unable to open database file" in page.text
+
+
+def test_readyz_fails_when_postgresql_is_unreachable_and_hides_the_password(
+    serve: Callable[..., StatusServer],
+) -> None:
+    password = f"pw-{uuid.uuid4().hex}"
+    store = Store(f"postgresql+psycopg://bridge:{password}@127.0.0.1:{_closed_port()}/bridge")
+    try:
+        server = serve(store)
+        ready = requests.get(f"{server.url}/readyz", timeout=10)
+        assert ready.status_code == 503
+        assert "unreachable" in ready.text
+        as_json = requests.get(f"{server.url}/status.json", timeout=10)
+        assert as_json.status_code == 503 and as_json.json()["problem"]
+        for body in (ready.text, as_json.text, requests.get(f"{server.url}/", timeout=10).text):
+            assert password not in body
+    finally:
+        store.close()
+
+
+def test_readyz_reports_a_status_provider_that_fails(store: Store, live: Live) -> None:
+    def broken() -> LiveStatus:
+        raise RuntimeError("scheduler state unavailable")
+
+    server = StatusServer(_config(), store, Registry(), broken)
+    with server:
+        ready = requests.get(f"{server.url}/readyz", timeout=5)
+        assert ready.status_code == 503 and "scheduler state unavailable" in ready.text
+
+
+# --- metrics ---------------------------------------------------------------------------------------
+
+
+def test_metrics_endpoint_serves_the_registry_in_the_text_format(
+    store: Store, serve: Callable[..., StatusServer]
+) -> None:
+    registry = Registry()
+    server = serve(store, registry=registry)
+    cycle = TrackerCycle("acme-jira", pull=PullResult("acme-jira", items=7), requests=3)
+    record_cycle(registry, cycle, 1.5)
+    response = requests.get(f"{server.url}/metrics", timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    families = parse_exposition(response.text)
+    assert sample(families, "bridge_cycles_total", tracker="acme-jira", outcome="ok") == 1
+    assert sample(families, "bridge_items_pulled_total", tracker="acme-jira") == 7
+    record_cycle(registry, cycle, 1.5)
+    again = parse_exposition(requests.get(f"{server.url}/metrics", timeout=5).text)
+    assert sample(again, "bridge_cycles_total", tracker="acme-jira", outcome="ok") == 2
+    assert sample(again, "bridge_cycle_duration_seconds_count", tracker="acme-jira") == 2
+
+
+# --- status: store rows, page, JSON, text ------------------------------------------------------------
+
+
+def test_status_rows_keep_the_newest_runs_of_each_tracker(store: Store) -> None:
+    _add_runs(
+        store,
+        *(_run("acme-jira", minutes_ago=m) for m in (50, 40, 30, 20, 10, 5)),
+        _run("acme-jira", 6, kind="push", items_pulled=0, writes_planned=9, writes_done=5, writes_failed=1),
+        _run("design-trello", 15, status="failed", error="design-trello: HTTP 500"),
+        _run("*", 1, kind="analyse"),
+    )
+    rows = status_rows(store, NOW, trackers=["growth-asana", "acme-jira"], limit=3)
+    assert [row.tracker for row in rows] == ["acme-jira", "design-trello", "growth-asana"]
+    jira, trello, asana = rows
+    assert [run.started_at for run in jira.runs] == [NOW - timedelta(minutes=m) for m in (5, 6, 10)]
+    assert jira.runs[1].kind == "push"
+    assert jira.last_success_at == NOW - timedelta(minutes=5) + timedelta(seconds=3)
+    assert jira.since_success == timedelta(minutes=5) - timedelta(seconds=3)
+    assert jira.pending == PendingWrites(deferred=3, failed=1)
+    assert trello.last_success_at is None and trello.last_failure_at is not None
+    assert trello.runs[0].error == "design-trello: HTTP 500"
+    assert asana.runs == () and asana.pending is None
+    text = render_status_text(rows)
+    assert "pending writes 3 deferred, 1 failed" in text
+    assert "design-trello: HTTP 500" in text and "no runs yet" in text
+
+
+def test_status_page_and_json_show_runs_next_runs_and_pending_writes(
+    store: Store, serve: Callable[..., StatusServer], live: Live
+) -> None:
+    _add_runs(
+        store,
+        _run("acme-jira", 30, items_pulled=120, requests=14),
+        _run("acme-jira", 29, kind="push", writes_planned=4, writes_done=4),
+    )
+    live.status = LiveStatus(
+        scheduler_running=True,
+        next_runs={"acme-jira": NEXT, "design-trello": None},
+        pending={"design-trello": PendingWrites(deferred=7, failed=2)},
+    )
+    server = serve(store)
+    page = requests.get(f"{server.url}/", timeout=5)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "acme-jira" in page.text and "2026-05-01 12:10:00Z" in page.text
+    assert "7 deferred, 2 failed" in page.text
+    assert 'href="/report"' not in page.text
+    document = requests.get(f"{server.url}/status.json", timeout=5).json()
+    assert document["scheduler_running"] is True
+    trackers = {entry["tracker"]: entry for entry in document["trackers"]}
+    assert set(trackers) == {"acme-jira", "design-trello", "growth-asana"}
+    jira = trackers["acme-jira"]
+    assert jira["next_run"] == "2026-05-01T12:10:00Z"
+    assert jira["pending_writes"] == {"deferred": 0, "failed": 0}
+    assert [run["kind"] for run in jira["runs"]] == ["push", "pull"]
+    assert jira["runs"][1]["items_pulled"] == 120 and jira["runs"][1]["requests"] == 14
+    assert jira["runs"][1]["duration_seconds"] == 3.0
+    assert trackers["design-trello"]["pending_writes"] == {"deferred": 7, "failed": 2}
+    assert trackers["growth-asana"]["runs"] == []
+
+
+def test_the_page_links_to_the_report_when_there_is_one(
+    store: Store, serve: Callable[..., StatusServer]
+) -> None:
+    server = serve(store, report=lambda: "<html><body>the report</body></html>")
+    assert 'href="/report"' in requests.get(f"{server.url}/", timeout=5).text
+    report = requests.get(f"{server.url}/report", timeout=5)
+    assert report.status_code == 200 and "the report" in report.text
+
+
+def test_error_texts_are_escaped_and_secrets_never_leave(
+    store: Store, serve: Callable[..., StatusServer]
+) -> None:
+    token = f"sentinel-{uuid.uuid4().hex}"
+    query_token = f"qt{uuid.uuid4().hex}"
+    SECRETS.add(token)
+    error = (
+        f'<script>alert("x")</script> & failed with Authorization: Bearer {token} '
+        f"GET https://api.trello.com/1/boards?key=abc&token={query_token}"
+    )
+    _add_runs(store, _run("design-trello", 5, status="failed", error=error))
+    registry = Registry()
+    record_cycle(registry, TrackerCycle("design-trello", error=error), 1.0)
+    server = serve(store, registry=registry)
+    page = requests.get(f"{server.url}/", timeout=5).text
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; failed" in page
+    bodies = [page] + [
+        requests.get(f"{server.url}{path}", timeout=5).text
+        for path in ("/status.json", "/metrics", "/readyz", "/healthz")
+    ]
+    bodies.append(render_status_text(status_rows(store, NOW)))
+    for body in bodies:
+        assert token not in body and query_token not in body
+    assert "***" in bodies[1]
+
+
+def test_pending_writes_from_a_cycle() -> None:
+    plan = Plan("acme-jira")
+    push = PushResult("acme-jira", plan, done=3, failed=2)
+    assert pending_from_cycle(TrackerCycle("acme-jira", push=push)) == PendingWrites(deferred=0, failed=2)
+    assert pending_from_cycle(TrackerCycle("acme-jira", error="pull failed")) is None
+
+
+# --- the server's life cycle -------------------------------------------------------------------------
+
+
+def test_the_server_stops_within_a_second_even_with_a_request_in_flight(store: Store, live: Live) -> None:
+    release = threading.Event()
+
+    def slow_report() -> str:
+        release.wait(10)
+        return "late"
+
+    server = StatusServer(_config(), store, Registry(), live, report=slow_report)
+    server.start()
+    url = server.url
+    in_flight = threading.Thread(target=lambda: _get_quietly(f"{url}/report"), daemon=True)
+    in_flight.start()
+    assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
+    time.sleep(0.2)
+    began = time.monotonic()
+    server.stop()
+    assert time.monotonic() - began < 1.0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}/healthz", timeout=2)
+    release.set()
+    in_flight.join(5)
+
+
+def _get_quietly(url: str) -> None:
+    with contextlib.suppress(requests.RequestException):
+        requests.get(url, timeout=10)
+
+
+def test_a_taken_port_is_a_clear_error(store: Store, live: Live) -> None:
+    with StatusServer(_config(), store, Registry(), live) as first:
+        second = StatusServer(_config(first.port), store, Registry(), live)
+        with pytest.raises(UserError, match=f"cannot serve the status page on 127.0.0.1:{first.port}"):
+            second.start()
+
+
+def test_the_server_runs_on_a_configured_port(store: Store, live: Live) -> None:
+    port = _closed_port()
+    with StatusServer(_config(port), store, Registry(), live) as server:
+        assert server.port == port
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).text == "ok\n"

@@ -23,17 +23,30 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from bridge.config import CONFIG_SOURCE
 from bridge.domain import (
     KeyResult,
+    KeyResultLink,
+    LinkOrigin,
     Milestone,
     Objective,
+    Ref,
     SkippedItem,
     StatusCategory,
     StatusChange,
     Task,
     flow_times,
 )
-from bridge.mapping import Facts, end_of_day, number, resolve_field, status_category, team_for, work_type_for
+from bridge.mapping import (
+    Facts,
+    end_of_day,
+    key_results_for,
+    number,
+    resolve_field,
+    status_category,
+    team_for,
+    work_type_for,
+)
 from bridge_trello.config import TrelloTrackerConfig
 
 LABEL_ID = "label:"
@@ -74,6 +87,8 @@ class Mapped:
     """Milestone cards of `source = "list"` seen here: card id -> [name, short link]."""
     objectives: list[Objective] = field(default_factory=list)
     key_results: list[KeyResult] = field(default_factory=list)
+    links: list[KeyResultLink] = field(default_factory=list)
+    """The milestones' key results by `okr_rules`, matched on the milestone's card."""
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -189,6 +204,8 @@ class TrelloMapping:
         for label in sorted(wanted):
             if label in self.by_label:
                 mapped.milestones.append(self.label_milestone(label, milestone_cards.get(label)))
+                card = milestone_cards.get(label) or {"idLabels": [label]}
+                mapped.links.extend(self.rule_links(LABEL_ID + label, card))
         lookup = {**known, **mapped.list_milestones}
         for card in tasks:
             try:
@@ -217,6 +234,7 @@ class TrelloMapping:
             if self.config.milestones.source == "list":
                 mapped.milestones.append(self.list_milestone(card))
                 mapped.list_milestones[card["id"]] = [card["name"], str(card.get("shortLink") or "")]
+                mapped.links.extend(self.rule_links(str(card["id"]), card))
             else:
                 label = self.milestone_label(card)
                 assert label is not None
@@ -411,6 +429,16 @@ class TrelloMapping:
         )
 
     # ---- rules --------------------------------------------------------------------------------------------
+
+    def rule_links(self, milestone: str, card: Mapping[str, Any]) -> list[KeyResultLink]:
+        """The key results `okr_rules` give a milestone, matched on its card (`TRACKER:ID`, else the
+        config's)."""
+        ref = Ref(self.source, milestone)
+        links = []
+        for target in key_results_for(self.config, self.facts(card)):
+            source, _, remote_id = target.partition(":") if ":" in target else (CONFIG_SOURCE, "", target)
+            links.append(KeyResultLink(ref, Ref(source, remote_id), LinkOrigin.RULE))
+        return links
 
     def facts(self, card: Mapping[str, Any]) -> Facts:
         """What team, work-type and OKR rules match on: board, list, labels and custom field values."""

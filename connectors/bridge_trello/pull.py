@@ -251,6 +251,7 @@ class TrelloPuller:
                 milestones=mapped.milestones if first else (),
                 objectives=mapped.objectives if first else (),
                 key_results=mapped.key_results if first else (),
+                links=mapped.links if first else (),
                 tasks=tasks,
                 status_changes=[c for c in mapped.changes if c.item_id in ids],
                 skipped=mapped.skipped if first else (),

@@ -14,10 +14,7 @@ from bridge.analytics.report import Report
 from bridge.analytics.snapshot import Snapshot
 from bridge.config import BridgeConfig, TrackerConfig
 from bridge.domain import KeyResult, LinkOrigin, LinkTarget, Ref, StatusCategory
-from bridge.sync.plan import Desired
-
-LINK_ID_PREFIX = "milestone-bridge:"
-"""Global ids of the bridge's links start with this, so it can tell them from a user's."""
+from bridge.sync.plan import LINK_ID_PREFIX, Desired
 
 
 def link_id(key_result: Ref) -> str:

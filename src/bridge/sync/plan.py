@@ -35,6 +35,14 @@ LABELS_FIELD = "labels"
 """The `written` row holding the bridge's labels on an item (a sorted JSON list)."""
 LINK_PREFIX = "link:"
 """`written` rows of links are `link:<global id>`."""
+LINK_ID_PREFIX = "milestone-bridge:"
+"""Global ids of the bridge's links start with this, so it can tell them from a user's."""
+
+
+def native_link(source: str, global_id: str) -> bool:
+    """Whether a link goes to a key result held in tracker `source` itself (an Asana goal, say): the
+    tracker links it natively, and cannot say whether the bridge or a user made the link."""
+    return global_id.startswith(f"{LINK_ID_PREFIX}kr:{source}:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +249,7 @@ def plan(
             if write.kind == WriteKind.FIELD and last is not None and not same(last.value, write.previous):
                 result.restores.append(write)
         result.writes.extend(_label_writes(wish, state, prefix, colours))
-        result.writes.extend(_link_writes(wish, state, written))
+        result.writes.extend(_link_writes(source, wish, state, written))
         if wish.order is not None and state.container is not None:
             ordered.setdefault(state.container, []).append((wish.order, state.position, ref, wish.key))
     for container, entries in sorted(ordered.items()):
@@ -288,14 +296,19 @@ def _label_writes(
         )
 
 
-def _link_writes(wish: Desired, state: ItemState, written: Written) -> Iterable[FieldWrite]:
+def _link_writes(source: str, wish: Desired, state: ItemState, written: Written) -> Iterable[FieldWrite]:
     """Links are the bridge's only when it wrote them: a tracker may not tell whose a link is (an Asana
     goal relationship records no author), so only links in `written` are ever removed, and a link counts
-    as in place when the item has it and the bridge last wrote that same target.
+    as in place when the item has it and the bridge last wrote that same target. A native link (to a key
+    result of this same tracker) the item has and the bridge never wrote is a user's: it is in place,
+    and the bridge does not claim it (see `native_link`).
     """
     current = dict(state.links)
     for gid, target in sorted(wish.links.items()):
-        if gid in current and same(written.value(wish.item, LINK_PREFIX + gid), target):
+        last = written.get(wish.item, LINK_PREFIX + gid)
+        if gid in current and (
+            (last is not None and same(last.value, target)) or (last is None and native_link(source, gid))
+        ):
             continue
         yield FieldWrite(
             wish.item,

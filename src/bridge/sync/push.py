@@ -25,7 +25,17 @@ from bridge.http import redact
 from bridge.store import Store
 from bridge.store.written import Record, load_written, record_written
 from bridge.sync.desired import Labels, desired_state
-from bridge.sync.plan import LABELS_FIELD, LINK_PREFIX, Desired, Plan, Written, candidates, plan, same
+from bridge.sync.plan import (
+    LABELS_FIELD,
+    LINK_PREFIX,
+    Desired,
+    Plan,
+    Written,
+    candidates,
+    native_link,
+    plan,
+    same,
+)
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +183,13 @@ def _records(
         if (ref, LABELS_FIELD) not in failed:
             records.append(Record(ref, LABELS_FIELD, sorted(labels)))
         # Only links the bridge wants are recorded as its own; one it took back is forgotten. A link the
-        # item has that the bridge never wrote may be a user's, and is never adopted.
+        # item has that the bridge never wrote may be a user's, and is never adopted: a native link (to a
+        # key result of this tracker) counts as the bridge's only once the bridge has made it itself.
+        made = {w.field for w in applied.get(ref, ()) if w.kind is WriteKind.LINK}
         for gid in set(wish.links) | written.links(ref):
             if (ref, LINK_PREFIX + gid) in failed:
+                continue
+            if native_link(ref.source, gid) and gid not in made and gid not in written.links(ref):
                 continue
             if gid in wish.links:
                 records.append(Record(ref, LINK_PREFIX + gid, wish.links[gid]))

@@ -1,0 +1,295 @@
+"""Whole cycles against the Trello sandbox: a cycle writes ranks, the OKR field, a link attachment marked
+with the bridge's id and the at-risk label; a second cycle writes nothing; a user's edit of the rank field
+is restored while their labels and attachments stay; an opted-out card gets nothing; `--dry-run` writes
+nothing; `bridge purge` takes everything back; native order puts each list's cards in rank order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.config import BridgeConfig, load_config
+from bridge.sandbox.server import SandboxServer
+from bridge.sandbox.trello import Board, TrelloEmulator
+from bridge.store import Store
+from bridge.store.written import load_written
+from bridge.sync.cycle import CycleResult, run_cycle
+from bridge_trello.push import parse_attachment
+from tests.sandbox.conftest import Control
+
+KEY, TOKEN = "sandbox-key", "tok-51c0e8a9d2f47b36"
+WRITE_METHODS = ("PUT", "POST", "DELETE")
+KR_URL = "https://okr.example.com/kr/7"
+KR_TITLE = "Self-serve design system"
+MILESTONES = {"Alpha": 10, "Beta": 50, "Gamma": 30, "Delta": 40, "Epsilon": 20}
+"""Milestone -> value, in the order their cards sit in "To Do" (value order is Beta, Delta, ...)."""
+LINKED = ("Beta", "Gamma")
+"""Milestones carrying the `okr-design` label, which the okr rule links to the key result."""
+
+
+OKRS = f"""
+[push]
+max_change_share = 1.0
+
+[[okrs.objectives]]
+id = "O7"
+title = "Design at scale"
+
+[[okrs.objectives.key_results]]
+id = "KR7"
+title = "{KR_TITLE}"
+url = "{KR_URL}"
+"""
+
+
+def trello_table(base_url: str, board: str, name: str = "t") -> str:
+    return f"""
+[trackers.{name}]
+kind = "trello"
+url = "{base_url}"
+api_key_env = "{name.upper()}_KEY"
+token_env = "{name.upper()}_TOKEN"
+boards = ["{board}"]
+max_requests_per_second = 1000
+
+[trackers.{name}.status_map]
+"To Do" = "todo"
+"In Progress" = "in_progress"
+"Done" = "done"
+
+[trackers.{name}.fields]
+value = "Value"
+effort = "Effort"
+
+[[trackers.{name}.okr_rules]]
+key_result = "KR7"
+label = "okr-design"
+
+[trackers.{name}.write]
+rank_field = "Value rank"
+okr_field = "Key result"
+okr_links = true
+labels = true
+"""
+
+
+@dataclass
+class Sync:
+    server: SandboxServer
+    emulator: TrelloEmulator
+    control: Control
+    board: Board
+    config: BridgeConfig
+    config_path: Path
+    store: Store
+    cards: dict[str, str]
+    """Card name -> id: each milestone's own card, its task ("Alpha task"), and "Overdue"."""
+
+    def cycle(self, **options: Any) -> CycleResult:
+        result = run_cycle(self.store, self.config, now=datetime.now(UTC), **options)
+        assert result.ok, [t.error for t in result.trackers]
+        return result
+
+    def reload(self, write_options: str) -> None:
+        text = self.config_path.read_text().replace(
+            "[trackers.t.write]\n", "[trackers.t.write]\n" + write_options
+        )
+        self.config_path.write_text(text)
+        self.config = load_config(self.config_path)
+
+    def edit(self, **change: Any) -> Any:
+        return self.control.edit(**change)
+
+    def writes_sent(self) -> list[str]:
+        log = self.control.get("requests")["log"]
+        return [f"{e['method']} {e['route']}" for e in log if e["method"] in WRITE_METHODS]
+
+    def card(self, name: str) -> dict[str, Any]:
+        return self.board.cards[self.cards[name]]
+
+    def field(self, name: str, field: str) -> Any:
+        wanted = next(i for i, f in self.board.custom_fields.items() if f["name"] == field)
+        for item in self.card(name)["customFieldItems"]:
+            if item["idCustomField"] == wanted and item.get("value"):
+                value = next(iter(item["value"].values()))
+                return float(value) if field == "Value rank" else value
+        return None
+
+    def labels(self, name: str) -> set[str]:
+        return {self.board.labels[i]["name"] for i in self.card(name)["idLabels"]}
+
+    def attachments(self, name: str) -> list[tuple[str, str]]:
+        return [(a["name"], a["url"]) for a in self.card(name)["attachments"]]
+
+    def ranks(self, result: CycleResult) -> dict[str, int]:
+        """Milestone name -> its rank in the cycle's report."""
+        assert result.report is not None
+        by_label = {f"label:{i}": x["name"].removeprefix("M:") for i, x in self.board.labels.items()}
+        return {by_label[r.milestone.remote_id]: r.rank for r in result.report.milestones}
+
+    def order(self, list_name: str) -> list[str]:
+        wanted = next(i for i, x in self.board.lists.items() if x["name"] == list_name)
+        names = {i: n for n, i in self.cards.items()}
+        cards = [c for c in self.board.cards.values() if c["idList"] == wanted and not c["closed"]]
+        return [names[c["id"]] for c in sorted(cards, key=lambda c: c["pos"])]
+
+
+@pytest.fixture
+def sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sync]:
+    emulator = TrelloEmulator(key=KEY, token=TOKEN)
+    board = emulator.create_board("Design", ("To Do", "In Progress", "Done"))
+    with SandboxServer(emulator) as server:
+        control = Control(server.base_url)
+        cards = seed_board(control, board.id)
+        monkeypatch.setenv("T_KEY", KEY)
+        monkeypatch.setenv("T_TOKEN", TOKEN)
+        path = tmp_path / "bridge.toml"
+        store_url = f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\n'
+        path.write_text(store_url + OKRS + trello_table(server.base_url, board.id))
+        config = load_config(path)
+        store = Store.open(config)
+        try:
+            yield Sync(server, emulator, control, board, config, path, store, cards)
+        finally:
+            store.close()
+
+
+def seed_board(control: Control, board: str) -> dict[str, str]:
+    """Five label milestones with their cards and one task each in "To Do", and "Overdue": a milestone
+    in progress past its due date whose only task is done (so it is at risk)."""
+    edit = control.edit
+    for name, kind in (
+        ("Value", "number"),
+        ("Effort", "number"),
+        ("Value rank", "number"),
+        ("Key result", "text"),
+    ):
+        edit(op="create_custom_field", board=board, name=name, type=kind)
+    for name, colour in (("milestone", "black"), ("okr-design", "lime"), ("customer-x", "blue"),
+                         ("bridge-ignore", None)):  # fmt: skip
+        edit(op="create_label", board=board, name=name, color=colour)
+    cards: dict[str, str] = {}
+    for name, value in [*MILESTONES.items(), ("Overdue", 5)]:
+        edit(op="create_label", board=board, name=f"M:{name}", color="sky")
+        labels = [f"M:{name}", "milestone", *(["okr-design"] if name in LINKED else [])]
+        where = "In Progress" if name == "Overdue" else "To Do"
+        extra = {"due": (datetime.now(UTC) - timedelta(days=3)).isoformat()} if name == "Overdue" else {}
+        cards[name] = edit(op="create_card", board=board, list=where, name=name, labels=labels, **extra)["id"]
+        edit(op="set_custom_field", card=cards[name], field="Value", value=value)
+        edit(op="set_custom_field", card=cards[name], field="Effort", value=3)
+    for name in MILESTONES:
+        task = f"{name} task"
+        cards[task] = edit(op="create_card", board=board, list="To Do", name=task, labels=[f"M:{name}"])["id"]
+    cards["Overdue task"] = edit(
+        op="create_card", board=board, list="In Progress", name="Overdue task", labels=["M:Overdue"]
+    )["id"]
+    edit(op="move_card", card=cards["Overdue task"], list="Done")
+    return cards
+
+
+def test_a_cycle_writes_ranks_okrs_links_and_labels_then_nothing_more(sync: Sync) -> None:
+    first = sync.cycle()
+    (entry,) = first.trackers
+    assert entry.push is not None and entry.push.failed == 0 and entry.push.done > 0, entry.push
+    ranks = sync.ranks(first)
+    assert sorted(ranks, key=ranks.__getitem__)[:5] == ["Beta", "Delta", "Gamma", "Epsilon", "Alpha"]
+    for name, rank in ranks.items():
+        assert sync.field(name, "Value rank") == rank, name
+        assert sync.field(f"{name} task", "Value rank") == rank, "tasks inherit their milestone's rank"
+    for name in [*MILESTONES, "Overdue"]:
+        linked = name in LINKED
+        assert sync.field(name, "Key result") == (KR_TITLE if linked else None), name
+        links = [parse_attachment({"name": n, "url": u}) for n, u in sync.attachments(name)]
+        assert [(x.url, x.global_id.startswith("milestone-bridge:")) for x in links if x] == (
+            [(KR_URL, True)] if linked else []
+        ), name
+    assert "mb-at-risk" in sync.labels("Overdue")
+    assert not any("mb-at-risk" in sync.labels(n) for n in MILESTONES)
+
+    sync.control.send("DELETE", "requests")
+    second = sync.cycle()
+    assert second.trackers[0].plan is not None and second.trackers[0].plan.writes == []
+    assert sync.writes_sent() == [], "the bridge's own writes do not make it write again"
+
+
+def test_a_user_edit_of_the_rank_field_is_restored_and_theirs_are_kept(sync: Sync) -> None:
+    first = sync.cycle()
+    rank = sync.ranks(first)["Beta"]
+    sync.edit(op="set_custom_field", card=sync.cards["Beta"], field="Value rank", value=rank + 40)
+    sync.edit(op="add_label", card=sync.cards["Beta"], label="customer-x")
+    sync.edit(op="add_attachment", card=sync.cards["Beta"], url="https://docs.example.com/x", name="Design")
+    sync.edit(op="add_attachment", card=sync.cards["Beta"], url=KR_URL, name="Our key result")
+    again = sync.cycle()
+    plan = again.trackers[0].plan
+    assert plan is not None and [(w.field, w.value) for w in plan.writes] == [("rank", rank)]
+    assert plan.restores == plan.writes
+    assert sync.field("Beta", "Value rank") == rank
+    assert "customer-x" in sync.labels("Beta")
+    names = [n for n, _ in sync.attachments("Beta")]
+    assert "Design" in names and "Our key result" in names
+    assert sum(1 for _, u in sync.attachments("Beta") if u == KR_URL) == 2, "no duplicate of the bridge's"
+
+
+def test_an_opted_out_card_is_never_written(sync: Sync) -> None:
+    sync.edit(op="add_label", card=sync.cards["Beta"], label="bridge-ignore")
+    first = sync.cycle()
+    assert "Beta" in sync.ranks(first)
+    assert sync.field("Beta", "Value rank") is None and sync.field("Beta", "Key result") is None
+    assert sync.attachments("Beta") == [] and sync.labels("Beta") == {"M:Beta", "milestone", "okr-design",
+                                                                        "bridge-ignore"}  # fmt: skip
+    assert sync.field("Gamma", "Value rank") is not None, "the others are written"
+
+
+def test_dry_run_writes_nothing_and_the_summary_counts(sync: Sync, run_cli: Any) -> None:
+    result = run_cli("sync", "--config", str(sync.config_path), "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert "writes planned" in result.stdout and "will be" in result.stdout
+    assert sync.writes_sent() == []
+    summary = run_cli("sync", "--config", str(sync.config_path), "--json")
+    assert summary.exit_code == 0, summary.stderr
+    (tracker,) = json.loads(summary.stdout)["trackers"]
+    assert tracker["writes_done"] == tracker["writes_planned"] > 0 and tracker["writes_failed"] == 0
+    assert tracker["requests"] > 0
+    assert TOKEN not in summary.stdout + summary.stderr and KEY not in summary.stdout + summary.stderr
+
+
+def test_purge_takes_back_everything_the_bridge_wrote(sync: Sync, run_cli: Any) -> None:
+    sync.cycle()
+    assert sync.field("Beta", "Value rank") is not None and "mb-at-risk" in sync.labels("Overdue")
+    sync.edit(op="add_label", card=sync.cards["Beta"], label="customer-x")
+    sync.edit(op="add_attachment", card=sync.cards["Beta"], url="https://docs.example.com/x", name="Design")
+    result = run_cli("purge", "--tracker", "t", "--config", str(sync.config_path))
+    assert result.exit_code == 0, result.stderr + result.stdout
+    for name in sync.cards:
+        assert sync.field(name, "Value rank") is None, name
+        assert sync.field(name, "Key result") is None, name
+        assert not [x for x in sync.labels(name) if x.startswith("mb-")], name
+    assert sync.attachments("Beta") == [("Design", "https://docs.example.com/x")]
+    assert sync.attachments("Gamma") == []
+    assert "customer-x" in sync.labels("Beta")
+    with sync.store.read() as conn:
+        assert load_written(conn, "t").rows == {}
+
+
+def test_native_order_follows_the_ranks_with_the_fewest_moves(sync: Sync) -> None:
+    sync.reload("native_order = true\n")
+    first = sync.cycle()
+    ranks = sync.ranks(first)
+    rank_of = {**ranks, **{f"{n} task": r for n, r in ranks.items()}}
+    order = sync.order("To Do")
+    assert [rank_of[n] for n in order] == sorted(rank_of[n] for n in order), order
+    assert order.index("Beta") < order.index("Delta") < order.index("Gamma") < order.index("Alpha")
+    plan = first.trackers[0].plan
+    assert plan is not None
+    moves = [w for w in plan.writes if w.kind == "order"]
+    assert 0 < len(moves) < len(order)
+    sync.control.send("DELETE", "requests")
+    again = sync.cycle()
+    assert again.trackers[0].plan is not None and again.trackers[0].plan.writes == [], "in order: no move"
+    assert sync.writes_sent() == []

@@ -10,7 +10,7 @@ trackers can hold the same numbers without clashing. `synced_at` moves only when
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 from bridge.store.types import JSONList, UTCDateTime
@@ -213,6 +213,30 @@ class WrittenRow(SQLModel, table=True):
     at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
+class LeaseRow(SQLModel, table=True):
+    """Who may run a tracker's cycles: one row per tracker (or daemon-wide job), claimed by one replica
+    at a time until `expires_at`, which its heartbeat pushes forward.
+
+    `token` (the fencing token) grows by one on every claim and is never reset, so a replica that lost
+    its lease can be refused when it tries to commit. Rows are never deleted; a released lease keeps
+    its token with `holder` empty.
+    """
+
+    __tablename__ = "lease"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str | None = Field(default=None, max_length=255)
+    """The replica holding the lease (`host:pid:random`), or None when free."""
+    token: int = Field(default=0, sa_type=BigInteger, nullable=False)
+    acquired_at: datetime | None = _utc()
+    """When the current (or last) holder claimed it: the start of its cycle."""
+    heartbeat_at: datetime | None = _utc()
+    expires_at: datetime | None = _utc()
+    finished_at: datetime | None = _utc()
+    """When the last cycle run under a lease ended; older than `acquired_at` while one runs or was cut off."""
+    succeeded: bool | None = None
+
+
 metadata = SQLModel.metadata
 
 TABLES = {
@@ -227,4 +251,5 @@ TABLES = {
     "cursor": CursorRow,
     "run": RunRow,
     "written": WrittenRow,
+    "lease": LeaseRow,
 }

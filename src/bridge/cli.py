@@ -283,6 +283,71 @@ def explain(
         typer.echo(f"  last written {name} = {value} at {at}")
 
 
+@app.command()
+@reports_errors
+def run(config: ConfigOption = None) -> None:
+    """Run the daemon: each tracker's cycle on its schedule, with health, metrics and a status page."""
+    from bridge.daemon.http import LiveStatus, StatusServer, pending_from_cycle
+    from bridge.daemon.metrics import Registry, count_rate_limits, record_cycle
+    from bridge.daemon.service import Daemon, run_forever
+    from bridge.http import install_redaction
+    from bridge.store import Store
+
+    install_redaction()
+    cfg = _load(config)
+    for name, tracker in cfg.trackers.items():
+        if tracker.enabled:
+            cfg.require_secrets(name)
+    store = Store.open(cfg)
+    registry = Registry()
+    stop_counting = count_rate_limits(registry)
+    daemon = Daemon(cfg, store, on_cycle=lambda name, entry, seconds: record_cycle(registry, entry, seconds))
+
+    def live() -> LiveStatus:
+        pending = {}
+        for name, state in daemon.status.trackers.items():
+            found = pending_from_cycle(state.last) if state.last is not None else None
+            if found is not None:
+                pending[name] = found
+        return LiveStatus(daemon.status.scheduler_running, daemon.next_runs(), pending, daemon.replica)
+
+    server = StatusServer(cfg, store, registry, live)
+    try:
+        server.start()
+        typer.echo(f"bridge daemon {daemon.replica}: status at {server.url}", err=True)
+        run_forever(daemon)
+    finally:
+        server.stop()
+        stop_counting()
+        store.close()
+
+
+@app.command()
+@reports_errors
+def status(
+    config: ConfigOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Each tracker's last cycles, last success, errors and pending writes, from the store."""
+    import json
+    from dataclasses import asdict
+    from datetime import UTC, datetime
+
+    from bridge.daemon.http import render_status_text, status_rows
+    from bridge.store import Store
+
+    cfg = _load(config)
+    store = Store.open(cfg, upgrade=False)
+    try:
+        rows = status_rows(store, datetime.now(UTC), trackers=list(cfg.trackers))
+    finally:
+        store.close()
+    if json_output:
+        typer.echo(json.dumps([asdict(row) for row in rows], indent=2, default=str))
+    else:
+        typer.echo(render_status_text(rows), nl=False)
+
+
 def _print_cycle(result: Any, *, dry_run: bool) -> None:
     from rich.console import Console
     from rich.table import Table

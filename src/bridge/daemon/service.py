@@ -1,0 +1,236 @@
+"""`bridge run`: each tracker's cycle on its own schedule, one at a time, shared safely between replicas.
+
+APScheduler 3.x schedules in memory (jobs rebuilt from the config at start; durable state lives in the
+store): one job per tracker, `max_instances=1`, coalescing, a misfire grace time, errors logged through a
+listener. A job first claims the tracker's lease in the store; a replica that does not get it leaves the
+cycle to the one that did. While the cycle runs, a heartbeat extends the lease, and every transaction
+that stores results checks the lease's fencing token, so a replica that lost its lease (paused, cut off)
+cannot commit over the one that took over. A cycle is due when the tracker's last finished cycle, by
+whichever replica, started an interval ago (less a small tolerance for the jitter).
+
+Shutdown (SIGTERM, Ctrl-C) sets one event: pulls stop after the page in hand, waits (Retry-After, backoff,
+rate limits) return at once, and the transaction in hand finishes; `run` returns within the configured
+`daemon.shutdown_timeout`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bridge.config import BridgeConfig
+from bridge.daemon.leases import LeaseLost, LeaseManager
+from bridge.store import Store
+from bridge.sync.cycle import CycleResult, TrackerCycle, run_cycle
+
+log = logging.getLogger(__name__)
+
+
+def replica_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class TrackerState:
+    """What the daemon knows of one tracker's cycles, for `/`, `/metrics` and logs."""
+
+    name: str
+    last: TrackerCycle | None = None
+    last_started: datetime | None = None
+    last_finished: datetime | None = None
+    last_success: datetime | None = None
+    last_duration: float | None = None
+    cycles: int = 0
+    skipped: int = 0
+    """Due cycles another replica held the lease for."""
+    running: bool = False
+
+
+@dataclass
+class DaemonStatus:
+    replica: str
+    started: datetime
+    trackers: dict[str, TrackerState] = field(default_factory=dict)
+    next_runs: dict[str, datetime | None] = field(default_factory=dict)
+    scheduler_running: bool = False
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: BridgeConfig,
+        store: Store,
+        *,
+        replica: str | None = None,
+        on_cycle: Callable[[str, TrackerCycle, float], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.replica = replica or replica_id()
+        self.stop = threading.Event()
+        self.on_cycle = on_cycle
+        self.leases = LeaseManager(
+            store, self.replica, ttl=config.daemon.lease_ttl, heartbeat=config.daemon.heartbeat
+        )
+        self.trackers = [name for name, tracker in config.trackers.items() if tracker.enabled]
+        self.status = DaemonStatus(self.replica, datetime.now(UTC))
+        self.status.trackers = {name: TrackerState(name) for name in self.trackers}
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=max(1, len(self.trackers)))},
+        )
+        self._lock = threading.Lock()
+
+    # ---- life cycle -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Schedule every enabled tracker's cycle; the first run of each is due at once."""
+        # SQLite: one daemon at a time (a second is refused); a daemon that loses that claim stops.
+        self.leases.start_daemon(datetime.now(UTC), stop=self.stop, on_lost=lambda _: self.stop.set())
+        for name in self.trackers:
+            schedule = self.config.schedule_for(name)
+            self.scheduler.add_job(
+                self.run_tracker,
+                trigger=_trigger(schedule.cron, schedule.effective_interval, schedule.jitter),
+                args=[name],
+                id=name,
+                name=f"cycle of {name}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=int(schedule.misfire_grace.total_seconds()) or None,
+                next_run_time=datetime.now(UTC),
+            )
+        self.scheduler.add_listener(
+            self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+        )
+        self.scheduler.start()
+        self.status.scheduler_running = True
+        log.info("daemon %s started: %d trackers", self.replica, len(self.trackers))
+
+    def shutdown(self) -> None:
+        """Stop scheduling, let cycles in hand finish their transaction, release what this replica holds."""
+        self.stop.set()
+        self.status.scheduler_running = False
+        deadline = time.monotonic() + self.config.daemon.shutdown_timeout.total_seconds()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        while any(state.running for state in self.status.trackers.values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.leases.stop_daemon()
+        log.info("daemon %s stopped", self.replica)
+
+    def next_runs(self) -> dict[str, datetime | None]:
+        found: dict[str, datetime | None] = {}
+        for job in self.scheduler.get_jobs():
+            found[job.id] = job.next_run_time
+        return found
+
+    # ---- one tracker's cycle --------------------------------------------------------------------------
+
+    def run_tracker(self, name: str) -> TrackerCycle | None:
+        """The scheduled job: claim the lease, run the cycle with fencing, record, release."""
+        if self.stop.is_set():
+            return None
+        now = datetime.now(UTC)
+        schedule = self.config.schedule_for(name)
+        due_every = schedule.effective_interval or _cron_spacing(schedule.cron, now)
+        lease = self.leases.claim(name, now, due_every=due_every)
+        state = self.status.trackers[name]
+        if lease is None:
+            state.skipped += 1
+            log.debug("%s: not due here (another replica ran or runs it)", name)
+            return None
+        state.running = True
+        state.last_started = now
+        started = time.monotonic()
+        entry: TrackerCycle | None = None
+        try:
+            with self.leases.heartbeat(lease, every=self.config.daemon.heartbeat) as held:
+                result: CycleResult = run_cycle(
+                    self.store, self.config, now=now, tracker=name, stop=self.stop, guard=held.check
+                )
+            (entry,) = result.trackers or (TrackerCycle(name, error="nothing pulled"),)
+        except LeaseLost as exc:
+            entry = TrackerCycle(name, error=f"lease lost: {exc}")
+            log.warning("%s: %s; the replica that took over finishes the cycle", name, exc)
+        finally:
+            duration = time.monotonic() - started
+            finished = datetime.now(UTC)
+            self.leases.finish(lease, finished, ok=entry is not None and entry.error is None)
+            state.running = False
+            state.cycles += 1
+            state.last_finished = finished
+            state.last_duration = duration
+            if entry is not None:
+                state.last = entry
+                if entry.error is None:
+                    state.last_success = finished
+        assert entry is not None
+        summary = entry.summary()
+        log.info(
+            "%s: cycle %s in %.1fs: %d pulled, %d writes planned, %d done, %d failed, %d requests%s",
+            name, "ok" if entry.error is None else "FAILED", duration, summary["items_pulled"],
+            summary["writes_planned"], summary["writes_done"], summary["writes_failed"], summary["requests"],
+            f": {entry.error}" if entry.error else "",
+        )  # fmt: skip
+        if self.on_cycle is not None:
+            self.on_cycle(name, entry, duration)
+        return entry
+
+    def _on_event(self, event: Any) -> None:
+        if isinstance(event, JobExecutionEvent) and event.exception is not None:
+            log.error("%s: the cycle failed: %s", event.job_id, event.exception)
+        elif event.code == EVENT_JOB_MISSED:
+            log.warning(
+                "%s: a cycle was missed (the process was busy or asleep past the grace time)", event.job_id
+            )
+        elif event.code == EVENT_JOB_MAX_INSTANCES:
+            log.info("%s: still running; the next cycle waits for it", event.job_id)
+
+
+def _trigger(cron: str | None, interval: timedelta | None, jitter: timedelta) -> Any:
+    seconds = int(jitter.total_seconds()) or None
+    if cron is not None:
+        trigger = CronTrigger.from_crontab(cron, timezone=UTC)
+        trigger.jitter = seconds
+        return trigger
+    assert interval is not None
+    return IntervalTrigger(seconds=interval.total_seconds(), jitter=seconds, timezone=UTC)
+
+
+def _cron_spacing(cron: str | None, now: datetime) -> timedelta:
+    """The time between a crontab's next two runs: a cycle is due again once that much has passed."""
+    if cron is None:
+        return timedelta(0)
+    trigger = CronTrigger.from_crontab(cron, timezone=UTC)
+    first = trigger.get_next_fire_time(None, now)
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
+    return second - first if first is not None and second is not None else timedelta(0)
+
+
+def run_forever(daemon: Daemon, *, install_signals: bool = True) -> None:
+    """Start, then wait for SIGTERM or Ctrl-C, then shut down within the configured timeout."""
+    if install_signals:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: daemon.stop.set())
+    daemon.start()
+    try:
+        while not daemon.stop.wait(0.5):
+            pass
+    finally:
+        daemon.shutdown()

@@ -1,0 +1,262 @@
+"""`bridge run` as real processes against the Jira sandbox: cycles on schedule with `/metrics` matching the
+sandbox's request log, SIGTERM in the middle of a cycle, three replicas on PostgreSQL sharing eight
+trackers, and a replica killed with SIGKILL whose trackers move on once its lease expires."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+
+from bridge.sandbox.generate import build
+from bridge.sandbox.generate_jira import render_jira
+from bridge.sandbox.jira import JiraEmulator
+from bridge.sandbox.server import SandboxServer
+from tests.contract.test_jira_pull import EMAIL, TOKEN, jira_table
+from tests.sandbox.conftest import Control
+
+INTERVAL = 10
+
+
+@pytest.fixture
+def jira() -> Iterator[SandboxServer]:
+    seed = render_jira(build(seed=9, per_tracker=40, now=datetime(2026, 6, 1, tzinfo=UTC)))
+    with SandboxServer(JiraEmulator.from_search(seed, flavour="cloud")) as server:
+        yield server
+
+
+def write_config(folder: Path, base_url: str, trackers: list[str], *, store: str, ttl: str = "60s") -> Path:
+    tables = "".join(jira_table(base_url).replace("[trackers.t", f"[trackers.{name}") for name in trackers)
+    path = folder / "bridge.toml"
+    path.write_text(
+        f"[store]\n{store}\n\n"
+        f'[schedule]\ninterval = "{INTERVAL}s"\njitter = "0s"\n\n'
+        f'[daemon]\nhttp_port = 0\nlease_ttl = "{ttl}"\nheartbeat = "1s"\nshutdown_timeout = "20s"\n' + tables
+    )
+    return path
+
+
+@dataclass
+class Replica:
+    process: subprocess.Popen[str]
+    url: str = ""
+    lines: list[str] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, float]:
+        body = requests.get(f"{self.url}/metrics", timeout=5).text
+        found = {}
+        for line in body.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                found[name] = float(value)
+        return found
+
+    def stop(self, timeout: float = 30) -> float:
+        """SIGTERM; returns how long the process took to exit."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout)
+        return time.monotonic() - started
+
+
+def start_replica(config: Path, env: dict[str, str]) -> Replica:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "run", "--config", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    replica = Replica(process)
+    assert process.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            raise AssertionError("the daemon exited: " + "".join(replica.lines))
+        replica.lines.append(line)
+        found = re.search(r"status at (http://\S+)", line)
+        if found:
+            replica.url = found.group(1)
+            break
+    assert replica.url, "".join(replica.lines)
+    threading.Thread(target=_drain, args=(process, replica.lines), daemon=True).start()
+    return replica
+
+
+def _drain(process: subprocess.Popen[str], lines: list[str]) -> None:
+    assert process.stderr is not None
+    for line in process.stderr:
+        lines.append(line)
+
+
+def environment(**extra: str) -> dict[str, str]:
+    return {**os.environ, "T_EMAIL": EMAIL, "T_TOKEN": TOKEN, **extra}
+
+
+def wait_for(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def cycles(replica: Replica, tracker: str = "t") -> float:
+    return replica.metrics().get(f'bridge_cycles_total{{tracker="{tracker}",outcome="ok"}}', 0.0)
+
+
+def test_cycles_run_on_schedule_and_metrics_match_the_sandbox(jira: SandboxServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path, jira.base_url, ["t"], store=f'url = "sqlite:///{tmp_path / "s.db"}"')
+    replica = start_replica(config, environment())
+    control = Control(jira.base_url)
+    try:
+        assert requests.get(f"{replica.url}/healthz", timeout=5).status_code == 200
+        wait_for(lambda: cycles(replica) >= 2, INTERVAL + 15, "two cycles")
+        metrics = replica.metrics()
+        assert metrics['bridge_requests_total{tracker="t"}'] == control.get("requests")["total"]
+        assert metrics['bridge_items_pulled_total{tracker="t"}'] > 0
+        assert requests.get(f"{replica.url}/readyz", timeout=5).status_code == 200
+        page = requests.get(f"{replica.url}/", timeout=5).text
+        assert "t" in page and TOKEN not in page
+    finally:
+        took = replica.stop()
+    assert replica.process.returncode == 0, "".join(replica.lines)
+    assert took < 30
+    assert TOKEN not in "".join(replica.lines)
+
+
+def test_sigterm_during_a_cycle_loses_nothing_and_exits_in_time(jira: SandboxServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path, jira.base_url, ["t"], store=f'url = "sqlite:///{tmp_path / "s.db"}"')
+    control = Control(jira.base_url)
+    replica = start_replica(config, environment())
+    wait_for(lambda: cycles(replica) >= 1, 20, "the first cycle")
+    # Everyone edits an issue; the next cycle's first search request waits in the sandbox.
+    issue = next(iter(jira.emulator.issues))  # type: ignore[attr-defined]
+    control.edit(op="transition", key=issue, status="In Progress")
+    held = control.request_count() + 4  # serverInfo, myself, field, then the search
+    control.send("POST", "hold", {"request": held})
+    wait_for(lambda: control.get("held")["waiting"] == [held], INTERVAL + 10, "the held request")
+    replica.process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    control.send("POST", "release", {})
+    replica.process.wait(30)
+    assert replica.process.returncode == 0, "".join(replica.lines)
+    # Whatever the interrupted cycle stored is consistent: a fresh pull ends equal to the sandbox.
+    from bridge.config import load_config
+    from bridge.store import Store
+    from bridge.sync.pull import pull_all
+
+    os.environ.update(T_EMAIL=EMAIL, T_TOKEN=TOKEN)
+    cfg = load_config(config)
+    store = Store.open(cfg)
+    try:
+        (result,) = pull_all(store, cfg, now=datetime.now(UTC))
+        assert result.ok
+        with store.read() as conn:
+            stored = {r[0]: r[1] for r in conn.execute(text("SELECT remote_id, raw_status FROM task"))}
+    finally:
+        store.close()
+    emulator = jira.emulator
+    assert isinstance(emulator, JiraEmulator)
+    wanted = {
+        i.id: i.fields["status"]["id"]
+        for i in emulator.issues.values()
+        if i.fields["issuetype"]["name"] != "Epic"
+    }
+    assert stored == wanted
+
+
+@pytest.mark.postgres
+def test_three_replicas_run_every_due_cycle_once(
+    jira: SandboxServer, tmp_path: Path, pg_database_url: str
+) -> None:
+    trackers = [f"j{n}" for n in range(8)]
+    config = write_config(tmp_path, jira.base_url, trackers, store='url_env = "T_STORE"')
+    env = environment(T_STORE=pg_database_url)
+    replicas = [start_replica(config, env) for _ in range(3)]
+    started = datetime.now(UTC)
+    time.sleep(2 * INTERVAL + 3)
+    for replica in replicas:
+        assert replica.stop() < 30
+        assert replica.process.returncode == 0, "".join(replica.lines)
+    runs = pull_runs(pg_database_url)
+    elapsed = (datetime.now(UTC) - started).total_seconds()
+    for name in trackers:
+        spans = runs[name]
+        assert 2 <= len(spans) <= int(elapsed // INTERVAL) + 1, (name, spans)
+        for (start_a, end_a), (start_b, _) in itertools.pairwise(spans):
+            assert end_a <= start_b, f"{name}: two cycles overlapped"
+            assert (start_b - start_a).total_seconds() >= INTERVAL * 0.85, f"{name}: a due cycle ran twice"
+    assert len({r for replica in replicas for r in replica.lines if "cycle ok" in r}) >= len(trackers)
+
+
+@pytest.mark.postgres
+def test_a_killed_replicas_trackers_move_on(
+    jira: SandboxServer, tmp_path: Path, pg_database_url: str
+) -> None:
+    config = write_config(tmp_path, jira.base_url, ["a"], store='url_env = "T_STORE"', ttl="3s")
+    env = environment(T_STORE=pg_database_url)
+    control = Control(jira.base_url)
+    control.send("POST", "hold", {"request": 4})  # the first replica's first search waits
+    first = start_replica(config, env)
+    wait_for(lambda: control.get("held")["waiting"] == [4], 20, "the held request")
+    second = start_replica(config, env)
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait(10)
+    killed_at = datetime.now(UTC)
+    control.send("POST", "release", {})
+    try:
+        wait_for(
+            lambda: any(start > killed_at and ok for start, _, ok in pull_rows(pg_database_url, "a")),
+            INTERVAL + 15,
+            "another replica's cycle after the kill",
+        )
+    finally:
+        second.stop()
+    assert second.process.returncode == 0, "".join(second.lines)
+
+
+def pull_rows(url: str, tracker: str) -> list[tuple[datetime, datetime | None, bool]]:
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT started_at, finished_at, status FROM run WHERE kind = 'pull' AND source = :s"),
+                {"s": tracker},
+            )
+            return [(r[0], r[1], r[2] == "ok") for r in rows]
+    finally:
+        engine.dispose()
+
+
+def pull_runs(url: str) -> dict[str, list[tuple[datetime, datetime]]]:
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    found: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    try:
+        with engine.connect() as conn:
+            for source, start, end in conn.execute(
+                text(
+                    "SELECT source, started_at, finished_at FROM run WHERE kind = 'pull' ORDER BY started_at"
+                )
+            ):
+                found[source].append((start, end or start + timedelta(days=1)))
+    finally:
+        engine.dispose()
+    return found

@@ -288,13 +288,13 @@ def explain(
 def run(config: ConfigOption = None) -> None:
     """Run the daemon: each tracker's cycle on its schedule, with health, metrics and a status page."""
     from bridge.daemon.http import LiveStatus, StatusServer, pending_from_cycle
+    from bridge.daemon.logs import configure_logging
     from bridge.daemon.metrics import Registry, count_rate_limits, record_cycle
     from bridge.daemon.service import Daemon, run_forever
-    from bridge.http import install_redaction
     from bridge.store import Store
 
-    install_redaction()
     cfg = _load(config)
+    configure_logging(cfg.daemon, debug=logging.getLogger().level == logging.DEBUG)
     for name, tracker in cfg.trackers.items():
         if tracker.enabled:
             cfg.require_secrets(name)

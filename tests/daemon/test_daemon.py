@@ -5,6 +5,7 @@ trackers, and a replica killed with SIGKILL whose trackers move on once its leas
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import signal
@@ -40,13 +41,16 @@ def jira() -> Iterator[SandboxServer]:
         yield server
 
 
-def write_config(folder: Path, base_url: str, trackers: list[str], *, store: str, ttl: str = "60s") -> Path:
+def write_config(
+    folder: Path, base_url: str, trackers: list[str], *, store: str, ttl: str = "60s", log: str = "text"
+) -> Path:
     tables = "".join(jira_table(base_url).replace("[trackers.t", f"[trackers.{name}") for name in trackers)
     path = folder / "bridge.toml"
     path.write_text(
         f"[store]\n{store}\n\n"
         f'[schedule]\ninterval = "{INTERVAL}s"\njitter = "0s"\n\n'
-        f'[daemon]\nhttp_port = 0\nlease_ttl = "{ttl}"\nheartbeat = "1s"\nshutdown_timeout = "20s"\n' + tables
+        f'[daemon]\nhttp_port = 0\nlease_ttl = "{ttl}"\nheartbeat = "1s"\nshutdown_timeout = "20s"\n'
+        f'log_format = "{log}"\n' + tables
     )
     return path
 
@@ -123,7 +127,8 @@ def cycles(replica: Replica, tracker: str = "t") -> float:
 
 
 def test_cycles_run_on_schedule_and_metrics_match_the_sandbox(jira: SandboxServer, tmp_path: Path) -> None:
-    config = write_config(tmp_path, jira.base_url, ["t"], store=f'url = "sqlite:///{tmp_path / "s.db"}"')
+    store = f'url = "sqlite:///{tmp_path / "s.db"}"'
+    config = write_config(tmp_path, jira.base_url, ["t"], store=store, log="json")
     replica = start_replica(config, environment())
     control = Control(jira.base_url)
     try:
@@ -140,6 +145,9 @@ def test_cycles_run_on_schedule_and_metrics_match_the_sandbox(jira: SandboxServe
     assert replica.process.returncode == 0, "".join(replica.lines)
     assert took < 30
     assert TOKEN not in "".join(replica.lines)
+    logged = [json.loads(line) for line in replica.lines if not line.startswith("bridge daemon ")]
+    summaries = [entry["message"] for entry in logged if " cycle ok " in entry["message"]]
+    assert len(summaries) >= 2 and all(entry["time"].endswith("+00:00") for entry in logged)
 
 
 def test_sigterm_during_a_cycle_loses_nothing_and_exits_in_time(jira: SandboxServer, tmp_path: Path) -> None:

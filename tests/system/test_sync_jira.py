@@ -5,6 +5,10 @@ issue is left alone; `--dry-run` writes nothing; `bridge purge` takes everything
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -227,3 +231,63 @@ def load_config_with(sync: Sync, write_options: str) -> BridgeConfig:
     )
     sync.config_path.write_text(text)
     return load_config(sync.config_path)
+
+
+def test_a_users_labels_survive_ten_cycles(sync: Sync) -> None:
+    epic, task = sync.epics()[0], next(i for i in sync.emulator.issues.values() if i not in sync.epics())
+    for issue in (epic, task):
+        sync.api("PUT", f"issue/{issue.key}", {"update": {"labels": [{"add": "customer-x"}, {"add": "mb"}]}})
+    for _ in range(10):
+        sync.cycle()
+        assert {"customer-x", "mb"} <= set(epic.fields["labels"]) and {"customer-x", "mb"} <= set(
+            task.fields["labels"]
+        )
+
+
+def test_a_sync_killed_mid_push_ends_exact_after_a_restart(sync: Sync) -> None:
+    env = {**os.environ, "T_EMAIL": EMAIL, "T_TOKEN": TOKEN}
+    command = [sys.executable, "-m", "bridge.cli", "sync", "--config", str(sync.config_path)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while sync.writes_sent() < 5:
+        assert time.monotonic() < deadline and process.poll() is None, "the push never started"
+        time.sleep(0.01)
+    process.kill()
+    process.wait(10)
+    written_before = sync.writes_sent()
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sync.writes_sent() > written_before, "the restart finished the job"
+    final = sync.cycle()
+    assert final.trackers[0].plan is not None and final.trackers[0].plan.writes == []
+    report = final.report
+    assert report is not None
+    ranks = {r.milestone.remote_id: r.rank for r in report.milestones}
+    for epic in sync.epics():
+        assert epic.fields.get(sync.rank_field) == ranks.get(epic.id), epic.key
+        links = sync.api("GET", f"issue/{epic.key}/remotelink")
+        assert len(links) == len({link["globalId"] for link in links}) <= 1, epic.key
+
+
+def test_writes_that_fail_are_retried_next_cycle_while_the_rest_land(
+    sync: Sync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge.http import RetryPolicy
+
+    monkeypatch.setattr(RetryPolicy, "_sleep", lambda self, seconds: None)
+    ids = "|".join(sync.emulator.issues[key].id for key in ("PAY-1", "PAY-2"))
+    sync.control.faults(
+        {"kind": "5xx", "status": 502, "method": "PUT", "path": rf"/issue/(PAY-1|PAY-2|{ids})$"}
+    )
+    first = sync.cycle()
+    push = first.trackers[0].push
+    assert push is not None and push.failed >= 2 and push.done > 0
+    failed_keys = {failure.split(" ", 1)[0] for failure in push.failures}
+    assert failed_keys == {"PAY-1", "PAY-2"}
+    assert all(sync.emulator.issues[key].fields.get(sync.rank_field) is None for key in failed_keys)
+    sync.control.send("DELETE", "faults")
+    second = sync.cycle()
+    retried = second.trackers[0].plan
+    assert retried is not None and {push.keys[w.item] for w in retried.writes} == failed_keys
+    assert second.trackers[0].push is not None and second.trackers[0].push.failed == 0
+    assert sync.cycle().trackers[0].plan.writes == []  # type: ignore[union-attr]

@@ -3,7 +3,7 @@ ranks, OKR fields and goal links, the bridge's tags and the order of sections wr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -84,9 +84,11 @@ class AsanaConnector(SessionConnector):
                 return self.puller.pull_project(project, cursor, signpost, self.asana_config.lag)
         raise ValueError(f"the asana connector has no stream {stream!r}")
 
-    def read_state(self, items: Sequence[Ref]) -> dict[Ref, ItemState]:
+    def read_state(
+        self, items: Sequence[Ref], *, links: Collection[Ref] | None = None
+    ) -> dict[Ref, ItemState]:
         """The managed fields, tags, goal links and place in its section of each task still there."""
-        return self.writer.read_state(items)
+        return self.writer.read_state(items, links=links)
 
     def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
         """Apply `writes` ten to a Batch request; one outcome per write, in order."""

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -180,7 +180,9 @@ class AsanaWriter:
 
     # ---- reading ------------------------------------------------------------------------------------
 
-    def read_state(self, items: Sequence[Ref]) -> dict[Ref, ItemState]:
+    def read_state(
+        self, items: Sequence[Ref], *, links: Collection[Ref] | None = None
+    ) -> dict[Ref, ItemState]:
         refs: dict[str, Ref] = {}
         for ref in items:
             refs.setdefault(ref.remote_id, ref)
@@ -194,10 +196,13 @@ class AsanaWriter:
             records.update(self._read_tasks([g for g in wanted if g not in records]))
         else:
             records = self._read_tasks(wanted)
-        links = self._read_links(sorted(records)) if self.config.write.okr_links else {}
+        linked = sorted(records) if links is None else sorted(g for g in records if refs[g] in links)
+        links_of = self._read_links(linked) if self.config.write.okr_links and linked else {}
         states = {}
         for gid, record in records.items():
-            states[refs[gid]] = self._state(refs[gid], record, positions if order else None, links.get(gid))
+            states[refs[gid]] = self._state(
+                refs[gid], record, positions if order else None, links_of.get(gid)
+            )
         return states
 
     def _read_tasks(self, gids: Sequence[str]) -> dict[str, dict[str, Any]]:

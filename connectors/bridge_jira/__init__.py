@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -80,9 +80,11 @@ class JiraConnector(SessionConnector):
             self._writer = JiraWriter(self.name, self.jira_config, self.session, self.puller.field_list)
         return self._writer
 
-    def read_state(self, items: Sequence[Ref]) -> dict[Ref, ItemState]:
+    def read_state(
+        self, items: Sequence[Ref], *, links: Collection[Ref] | None = None
+    ) -> dict[Ref, ItemState]:
         """Managed fields, labels, the bridge's remote links, project and Rank of each issue (see push.py)."""
-        return self.writer.read_state(items)
+        return self.writer.read_state(items, links=links)
 
     def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
         return self.writer.push(writes)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -122,7 +122,9 @@ class JiraWriter:
 
     # ---- reading -------------------------------------------------------------------------------------
 
-    def read_state(self, items: Sequence[Ref]) -> dict[Ref, ItemState]:
+    def read_state(
+        self, items: Sequence[Ref], *, links: Collection[Ref] | None = None
+    ) -> dict[Ref, ItemState]:
         wanted: dict[str, Ref] = {}
         for ref in items:
             if ref.source == self.name and ref.remote_id.isdigit():  # fix versions (`version:...`) have none
@@ -138,12 +140,15 @@ class JiraWriter:
             if found is not None and found not in states:
                 states[found] = self._state(found, issue)
         if self.config.write.okr_links:
+            # One request per issue: only for those whose links matter.
             for ref, state in list(states.items()):
-                links = self._links(ref.remote_id)
-                if links is None:
+                if links is not None and ref not in links:
+                    continue
+                bridge_links = self._links(ref.remote_id)
+                if bridge_links is None:
                     del states[ref]  # deleted since it was read
                 else:
-                    states[ref] = replace(state, links=links)
+                    states[ref] = replace(state, links=bridge_links)
         return states
 
     def _fetch(self, ids: list[str], fields: list[str]) -> list[dict[str, Any]]:

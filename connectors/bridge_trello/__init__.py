@@ -3,7 +3,7 @@ labels, link attachments and card order written back."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -76,9 +76,11 @@ class TrelloConnector(SessionConnector):
                 return self.puller.pull_board(board, cursor, signpost)
         raise ValueError(f"the trello connector has no stream {stream!r}")
 
-    def read_state(self, items: Sequence[Ref]) -> dict[Ref, ItemState]:
+    def read_state(
+        self, items: Sequence[Ref], *, links: Collection[Ref] | None = None
+    ) -> dict[Ref, ItemState]:
         """Each card's managed fields, labels, the bridge's attachments and its place in its list."""
-        return self.writer.read_state(items)
+        return self.writer.read_state(items, links=links)
 
     def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
         """Apply `writes` in order, one outcome each; see `bridge_trello.push`."""

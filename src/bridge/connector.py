@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import EntryPoint, entry_points
@@ -111,11 +111,14 @@ class Connector(Protocol):
         """Counters for reports: at least `requests` and `setup_requests`."""
         ...
 
-    def read_state(self, items: Sequence[Ref]) -> dict[Ref, ItemState]:
+    def read_state(
+        self, items: Sequence[Ref], *, links: Collection[Ref] | None = None
+    ) -> dict[Ref, ItemState]:
         """What `items` hold now of what the bridge manages (fields, labels, its links, order).
 
         Read in as few requests as the vendor allows (search by ids, batch); an item the tracker no
-        longer has is left out of the answer.
+        longer has is left out of the answer. `links` names the items whose links matter (those the
+        bridge wants linked or linked before); None means all. A connector may read links for more.
         """
         ...
 
@@ -246,7 +249,9 @@ class BuiltinConnector:
     def stats(self) -> Mapping[str, int]:
         return {"requests": 0, "setup_requests": 0}
 
-    def read_state(self, items: Sequence[Ref]) -> dict[Ref, ItemState]:
+    def read_state(
+        self, items: Sequence[Ref], *, links: Collection[Ref] | None = None
+    ) -> dict[Ref, ItemState]:
         self._unavailable("reading items' state for write-back")
 
     def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:

@@ -79,7 +79,8 @@ def push_tracker(
     updated = _updated(snapshot, name)
     newer = written.newer_than(generation)
     refs = [ref for ref in candidates(desired, written, updated) if ref not in newer]
-    states = connector.read_state(refs) if refs else {}
+    linked = {ref for ref in refs if desired[ref].links or written.links(ref)}
+    states = connector.read_state(refs, links=linked) if refs else {}
     labels = Labels.of(config)
     the_plan = plan(
         name,

@@ -268,3 +268,41 @@ def pull_runs(url: str) -> dict[str, list[tuple[datetime, datetime]]]:
     finally:
         engine.dispose()
     return found
+
+
+def test_a_long_retry_after_does_not_hold_shutdown(jira: SandboxServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path, jira.base_url, ["t"], store=f'url = "sqlite:///{tmp_path / "s.db"}"')
+    control = Control(jira.base_url)
+    control.faults({"kind": "429", "path": "/search", "retry_after": 600})
+    replica = start_replica(config, environment())
+    wait_for(lambda: control.get("faults")["injected"], 20, "the 429")
+    took = replica.stop()
+    assert replica.process.returncode == 0, "".join(replica.lines)
+    assert took < 30
+
+
+def test_a_second_daemon_on_one_sqlite_store_is_refused(jira: SandboxServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path, jira.base_url, ["t"], store=f'url = "sqlite:///{tmp_path / "s.db"}"')
+    first = start_replica(config, environment())
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "bridge.cli", "run", "--config", str(config)],
+            env=environment(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode == 2, second.stderr
+        assert "one daemon at a time" in second.stderr and "Traceback" not in second.stderr
+        status = subprocess.run(
+            [sys.executable, "-m", "bridge.cli", "status", "--config", str(config)],
+            env=environment(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert status.returncode == 0 and "t" in status.stdout, status.stderr
+    finally:
+        first.stop()

@@ -287,10 +287,8 @@ def explain(
 @reports_errors
 def run(config: ConfigOption = None) -> None:
     """Run the daemon: each tracker's cycle on its schedule, with health, metrics and a status page."""
-    from bridge.daemon.http import LiveStatus, StatusServer, pending_from_cycle
     from bridge.daemon.logs import configure_logging
-    from bridge.daemon.metrics import Registry, count_rate_limits, record_cycle
-    from bridge.daemon.service import Daemon, run_forever
+    from bridge.daemon.service import serve
     from bridge.store import Store
 
     cfg = _load(config)
@@ -299,26 +297,13 @@ def run(config: ConfigOption = None) -> None:
         if tracker.enabled:
             cfg.require_secrets(name)
     store = Store.open(cfg)
-    registry = Registry()
-    stop_counting = count_rate_limits(registry)
-    daemon = Daemon(cfg, store, on_cycle=lambda name, entry, seconds: record_cycle(registry, entry, seconds))
-
-    def live() -> LiveStatus:
-        pending = {}
-        for name, state in daemon.status.trackers.items():
-            found = pending_from_cycle(state.last) if state.last is not None else None
-            if found is not None:
-                pending[name] = found
-        return LiveStatus(daemon.status.scheduler_running, daemon.next_runs(), pending, daemon.replica)
-
-    server = StatusServer(cfg, store, registry, live)
     try:
-        server.start()
-        typer.echo(f"bridge daemon {daemon.replica}: status at {server.url}", err=True)
-        run_forever(daemon)
+        serve(
+            cfg,
+            store,
+            lambda daemon, url: typer.echo(f"bridge daemon {daemon.replica}: status at {url}", err=True),
+        )
     finally:
-        server.stop()
-        stop_counting()
         store.close()
 
 
@@ -551,6 +536,44 @@ def okr_confirm(
     from bridge.report.commands import confirm_command
 
     confirm_command(_load(config), milestone, key_result, now=datetime.now(UTC))
+
+
+# --- bridge demo: the sandbox trackers, a config for them, one cycle, and optionally the daemon --------
+
+
+@app.command()
+@reports_errors
+def demo(
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then keep the daemon and the sandboxes running until Ctrl-C.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the generated organisation.")] = 1,
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Folder for the config and the store (default: a new temporary one)."),
+    ] = None,
+) -> None:
+    """Run the bridge against generated sandbox trackers and show what it finds and writes back."""
+    from rich.console import Console
+
+    from bridge import demo as demo_module
+
+    console = Console(highlight=False, soft_wrap=True)
+    with demo_module.demo(directory, seed=seed) as run:
+        demo_module.print_run(run, console, lambda result: _print_cycle(result, dry_run=False))
+        console.print(f"\ndemo finished in {run.seconds:.1f} s")
+        if not run.result.ok:
+            raise typer.Exit(1)
+        if serve:
+
+            def announce(url: str) -> None:
+                typer.echo(
+                    f"\nstatus page: {url}  (the daemon syncs the sandboxes every minute; Ctrl-C stops)"
+                )
+                sys.stdout.flush()
+
+            demo_module.serve(run, announce)
+            typer.echo("stopped")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

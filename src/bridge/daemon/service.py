@@ -234,3 +234,35 @@ def run_forever(daemon: Daemon, *, install_signals: bool = True) -> None:
             pass
     finally:
         daemon.shutdown()
+
+
+def serve(config: BridgeConfig, store: Store, announce: Callable[[Daemon, str], None]) -> None:
+    """Run the daemon with its status server (health, metrics, status page) until SIGTERM or Ctrl-C.
+
+    `announce(daemon, url)` is called once the status server listens.
+    """
+    from bridge.daemon.http import LiveStatus, PendingWrites, StatusServer, pending_from_cycle
+    from bridge.daemon.metrics import Registry, count_rate_limits, record_cycle
+
+    registry = Registry()
+    stop_counting = count_rate_limits(registry)
+    daemon = Daemon(
+        config, store, on_cycle=lambda name, entry, seconds: record_cycle(registry, entry, seconds)
+    )
+
+    def live() -> LiveStatus:
+        pending: dict[str, PendingWrites] = {}
+        for name, state in daemon.status.trackers.items():
+            found = pending_from_cycle(state.last) if state.last is not None else None
+            if found is not None:
+                pending[name] = found
+        return LiveStatus(daemon.status.scheduler_running, daemon.next_runs(), pending, daemon.replica)
+
+    server = StatusServer(config, store, registry, live)
+    try:
+        server.start()
+        announce(daemon, server.url)
+        run_forever(daemon)
+    finally:
+        server.stop()
+        stop_counting()

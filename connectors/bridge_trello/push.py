@@ -17,7 +17,8 @@ What an item holds:
   id travels in the attachment's name, after its title: `Key result: Grow revenue [milestone-bridge:...]`.
   Only attachments whose name ends with such a marker are the bridge's; a user's attachments (even one
   with the same URL) are never read as links, changed or removed;
-- `container` and `position`: the card's list and its `pos`.
+- `container` and `position`: the card's list and its `pos`; none for an archived (closed) card, which
+  keeps its list and `pos` but has no place in the list's order (`lists/{id}/cards` leaves it out).
 
 Pushing (`push`) applies each write in order, skipping any that the card already holds (so applying the
 same writes twice sends nothing the second time) and reading only the cards `read_state` did not:
@@ -329,14 +330,15 @@ class TrelloWriter:
             if target is not None:
                 links.setdefault(target.global_id, target)
         pos = card.get("pos")
+        placed = bool(card.get("idList")) and not card.get("closed")
         return ItemState(
             item=ref,
             key=str(card.get("shortLink") or card["id"]),
             fields=fields,
             labels=frozenset(_label_names(card, board)),
             links=links,
-            container=str(card["idList"]) if card.get("idList") else None,
-            position=float(pos) if isinstance(pos, int | float) else None,
+            container=str(card["idList"]) if placed else None,
+            position=float(pos) if placed and isinstance(pos, int | float) else None,
         )
 
     # ---- writing -------------------------------------------------------------------------------------

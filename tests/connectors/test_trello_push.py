@@ -194,6 +194,18 @@ def test_reading_state_batches_cards_and_leaves_gone_ones_out(rig: Rig) -> None:
     connector.close()
 
 
+def test_an_archived_card_has_no_place_in_its_lists_order(rig: Rig) -> None:
+    """Trello lists only open cards in a list's order, so an archived card is never a move's anchor."""
+    rig.emulator.edit({"op": "archive_card", "card": rig.cards["C"]})
+    connector = rig.connector()
+    states = connector.read_state([rig.ref("C"), rig.ref("B")])
+    archived, open_card = states[rig.ref("C")], states[rig.ref("B")]
+    assert (archived.container, archived.position) == (None, None)
+    assert archived.fields == {"rank": None, "okr": None}
+    assert open_card.container is not None and open_card.position is not None
+    connector.close()
+
+
 def test_a_label_milestone_without_its_own_card_is_left_out(rig: Rig) -> None:
     label = rig.emulator.edit({"op": "create_label", "board": rig.board.id, "name": "M:Bare", "color": "sky"})
     connector = rig.connector()

@@ -37,12 +37,17 @@ class _TimedRESTClient(RESTClientObject):  # type: ignore[misc]  # the SDK is un
         return super().request(method, url, *args, **kwargs)
 
 
-def make_api_client(base_url: str, token: str, timeout: float) -> asana.ApiClient:
-    """An `ApiClient` for the Asana API at `base_url` (e.g. https://app.asana.com) with retries off."""
+def make_api_client(base_url: str, token: str, timeout: float, verify: bool | str = True) -> asana.ApiClient:
+    """An `ApiClient` for the Asana API at `base_url` (e.g. https://app.asana.com) with retries off.
+
+    `verify` is a CA bundle's path, True (the SDK's certifi roots) or False (no certificate check).
+    """
     configuration = asana.Configuration()
     configuration.host = base_url.rstrip("/") + "/api/1.0"
     configuration.access_token = token
     configuration.retry_strategy = False  # urllib3: no retries, no redirects, errors raised as they are
+    configuration.verify_ssl = verify is not False
+    configuration.ssl_ca_cert = verify if isinstance(verify, str) else None
     client = asana.ApiClient(configuration)
     client.rest_client = _TimedRESTClient(configuration, timeout)
     return client

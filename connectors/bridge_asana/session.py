@@ -27,7 +27,16 @@ import urllib3
 from asana.rest import ApiException
 
 from bridge.errors import FatalAPIError, RetriableAPIError
-from bridge.http import SECRETS, RateLimiter, RequestCounter, RetryPolicy, error_for_status, redact
+from bridge.http import (
+    SECRETS,
+    RateLimiter,
+    RequestCounter,
+    RetryPolicy,
+    error_for_status,
+    redact,
+    tls_failure,
+    tls_verify,
+)
 from bridge_asana.client import make_api_client
 from bridge_asana.config import AsanaTrackerConfig
 
@@ -116,7 +125,8 @@ class AsanaSession(RequestCounter):
         self.batch_actions = 0
         token = secrets["token_env"]
         SECRETS.add(token)
-        self.client = make_api_client(config.url, token, config.timeout.total_seconds())
+        verify = tls_verify(name, config.verify_tls, config.ca_bundle)
+        self.client = make_api_client(config.url, token, config.timeout.total_seconds(), verify)
         self._tasks = asana.TasksApi(self.client)
         self._events = asana.EventsApi(self.client)
         self._batch = asana.BatchAPIApi(self.client)
@@ -153,6 +163,9 @@ class AsanaSession(RequestCounter):
         return self.policy.call(attempt)
 
     def _translate(self, exc: ApiException, what: str) -> Exception:
+        reason = str(exc.reason or "")
+        if not exc.status and reason.startswith("SSLError"):  # the SDK's wrapping of urllib3's SSLError
+            return tls_failure(self.name, self.config.url, reason, self.config.ca_bundle)
         headers = {str(k): str(v) for k, v in (exc.headers or {}).items()}
         message = _message(exc.body) or str(exc.reason or "")
         if what:

@@ -19,7 +19,16 @@ import requests
 from jira import JIRA, JIRAError
 
 from bridge.errors import RetriableAPIError
-from bridge.http import SECRETS, RateLimiter, RequestCounter, RetryPolicy, error_for_status, redact
+from bridge.http import (
+    SECRETS,
+    RateLimiter,
+    RequestCounter,
+    RetryPolicy,
+    error_for_status,
+    redact,
+    tls_failure,
+    tls_verify,
+)
 from bridge_jira.config import JiraTrackerConfig
 
 log = logging.getLogger(__name__)
@@ -49,7 +58,7 @@ class JiraSession(RequestCounter):
         SECRETS.add(token)
         email = secrets.get("email_env")
         auth: dict[str, Any] = {"basic_auth": (email, token)} if email else {"token_auth": token}
-        verify: bool | str = config.ca_bundle or config.verify_tls
+        verify = tls_verify(name, config.verify_tls, config.ca_bundle)
         self.client: JIRA = self.call(
             lambda: JIRA(
                 server=config.url,
@@ -95,6 +104,11 @@ class JiraSession(RequestCounter):
                 headers = dict(exc.response.headers) if exc.response is not None else {}
                 raise error_for_status(
                     exc.status_code or 0, _message(exc), tracker=self.name, headers=headers
+                ) from None
+            except requests.exceptions.SSLError as exc:
+                url = exc.request.url if exc.request is not None else None
+                raise tls_failure(
+                    self.name, url or self.config.url, str(exc), self.config.ca_bundle
                 ) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 raise RetriableAPIError(

@@ -20,7 +20,16 @@ import requests
 from trello import ResourceUnavailable, TrelloClient
 
 from bridge.errors import APIError, RetriableAPIError
-from bridge.http import SECRETS, RateLimiter, RequestCounter, RetryPolicy, error_for_status, redact
+from bridge.http import (
+    SECRETS,
+    RateLimiter,
+    RequestCounter,
+    RetryPolicy,
+    error_for_status,
+    redact,
+    tls_failure,
+    tls_verify,
+)
 from bridge_trello.config import TrelloTrackerConfig
 from bridge_trello.transport import TRELLO_API, BaseURLAdapter
 
@@ -53,8 +62,8 @@ class TrelloSession(RequestCounter):
         super().__init__()
         key, token = secrets["api_key_env"], secrets["token_env"]
         SECRETS.add(key, token)
-        self.http = requests.Session()
-        self.http.verify = config.ca_bundle or config.verify_tls
+        self.http = _VerifyingSession()
+        self.http.verify = tls_verify(name, config.verify_tls, config.ca_bundle)
         # The adapter carries the timeout py-trello never sets; for Trello's own URL it rewrites nothing.
         self.http.mount(TRELLO_API, BaseURLAdapter(config.url, timeout=config.timeout.total_seconds()))
         self.http.hooks["response"].append(self._check)
@@ -129,6 +138,9 @@ class TrelloSession(RequestCounter):
         except ResourceUnavailable as exc:  # not expected (the hook answers first), but never leak it
             status = int(getattr(exc, "_status", 0) or 0)
             raise error_for_status(status, what, tracker=self.name) from None
+        except requests.exceptions.SSLError as exc:
+            url = exc.request.url if exc.request is not None else None
+            raise tls_failure(self.name, url or self.config.url, str(exc), self.config.ca_bundle) from None
         except requests.RequestException as exc:
             reason = redact(f"{type(exc).__name__}: {exc}")
             raise RetriableAPIError(f"{self.name}: {reason} ({what})", tracker=self.name) from None
@@ -161,6 +173,21 @@ class TrelloSession(RequestCounter):
 
     def close(self) -> None:
         self.http.close()
+
+
+class _VerifyingSession(requests.Session):
+    """A session whose own `verify` is what every request uses.
+
+    py-trello passes no `verify`, and for such a request `requests` prefers `REQUESTS_CA_BUNDLE` or
+    `CURL_CA_BUNDLE` from the environment over the session's setting, which would silently drop a
+    tracker's `ca_bundle` (or its `verify_tls = false`). With `verify` given per request, the environment
+    is consulted only when the session's setting is plain True.
+    """
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        if kwargs.get("verify") is None:
+            kwargs["verify"] = self.verify
+        return super().request(method, url, *args, **kwargs)
 
 
 class _NotRetried(Exception):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import os
 import re
 import tomllib
@@ -394,8 +395,11 @@ class TrackerConfig(Section):
     schedule: ScheduleConfig | None = None
     timeout: Duration = timedelta(seconds=30)
     verify_tls: bool = True
+    """Check the tracker's TLS certificate (on by default). Turning it off is logged as a warning at
+    every start."""
     ca_bundle: str | None = None
-    """A PEM file of private certificate authorities to trust."""
+    """A PEM file of private certificate authorities to trust instead of the system's; a relative path
+    is read from the config file's folder."""
     max_requests_per_second: float | None = Field(default=None, gt=0)
     """Client-side rate limit; the default follows the vendor's published limits."""
     page_size: int = Field(default=100, ge=1, le=1000)
@@ -413,8 +417,6 @@ class TrackerConfig(Section):
             for i, rule in enumerate(rules):
                 for loc, message in rule.rule_problems(self.match_keys, self.kind):
                     yield (section, i, *loc), message
-        if self.ca_bundle is not None and not Path(self.ca_bundle).is_file():
-            yield ("ca_bundle",), f"{self.ca_bundle!r} is not a file"
         if not self.verify_tls and self.ca_bundle is not None:
             yield ("ca_bundle",), "is ignored when verify_tls is false; remove one of them"
         if self.schedule is not None:
@@ -551,6 +553,9 @@ def validate_config(
                 trackers[name] = tracker
         if not raw_trackers:
             problems.append(Problem("trackers", "no tracker configured; add a [trackers.NAME] table"))
+        base_dir = path.parent if path is not None else Path.cwd()
+        for name, tracker in trackers.items():
+            trackers[name] = _anchor_ca_bundle(name, tracker, base_dir, problems)
     if top is not None:
         problems.extend(_cross_checks(top.okrs, trackers))
     if problems or top is None:
@@ -565,6 +570,95 @@ def validate_config(
         trackers=trackers,
         path=path,
     )
+
+
+def _anchor_ca_bundle(
+    name: str, tracker: TrackerConfig, base_dir: Path, problems: list[Problem]
+) -> TrackerConfig:
+    """The tracker with its `ca_bundle` as an absolute path, once the file is found to hold certificates."""
+    if tracker.ca_bundle is None:
+        return tracker
+    where = format_path(("trackers", name, "ca_bundle"))
+    message = check_ca_bundle(tracker.ca_bundle, base_dir)
+    if message is not None:
+        problems.append(Problem(where, message))
+        return tracker
+    return tracker.model_copy(update={"ca_bundle": str(_resolve(tracker.ca_bundle, base_dir))})
+
+
+def _resolve(name: str, base_dir: Path) -> Path:
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else (base_dir / path).resolve()
+
+
+def check_ca_bundle(name: str, base_dir: Path) -> str | None:
+    """What is wrong with a CA bundle file (missing, unreadable, not PEM certificates), or None."""
+    import ssl
+
+    if not name.strip():
+        return "is empty; name a PEM file of certificate authorities, or leave ca_bundle out"
+    path = _resolve(name, base_dir)
+    shown = repr(name) if str(path) == name else f"{name!r} ({path})"
+    if not path.exists():
+        return f"{shown} is not a file: it does not exist"
+    if not path.is_file():
+        return f"{shown} is not a file; name a PEM file of certificate authorities"
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        return f"{shown} cannot be read: {exc.strerror or exc}"
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(path))
+    except (ssl.SSLError, ValueError):
+        return f"{shown} holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)"
+    return None
+
+
+_OTHERS_CAN_READ = 0o044
+
+
+def permission_warning(path: Path | None) -> str | None:
+    """A warning when users other than the owner can read the config file, with the fix; else None."""
+    if path is None or os.name != "posix":
+        return None
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if not mode & _OTHERS_CAN_READ:
+        return None
+    who = "other users" if mode & 0o004 else "its group"
+    return (
+        f"{path} can be read by {who} (mode {mode & 0o777:03o}); it describes every tracker and where "
+        f"its credentials come from, so keep it to its owner: chmod 600 {path}"
+    )
+
+
+def tls_off_warning(name: str, tracker: TrackerConfig) -> str | None:
+    """A warning for a tracker whose TLS certificate is not checked; else None."""
+    if tracker.verify_tls:
+        return None
+    return (
+        f"trackers.{name}.verify_tls is false: the certificate of {tracker.url} is NOT checked, so anyone "
+        "on the network path can read the credentials and alter what the bridge reads and writes; "
+        f"set ca_bundle to the site's certificate authority instead"
+    )
+
+
+def config_warnings(config: BridgeConfig) -> list[str]:
+    """What is worth fixing but not an error: a config file others can read, TLS checks turned off."""
+    warnings = [permission_warning(config.path)]
+    warnings.extend(tls_off_warning(name, tracker) for name, tracker in config.trackers.items())
+    return [warning for warning in warnings if warning is not None]
+
+
+def log_config_warnings(config: BridgeConfig, logger: logging.Logger | None = None) -> list[str]:
+    """Log each of `config_warnings` as a warning; returns them."""
+    warnings = config_warnings(config)
+    for warning in warnings:
+        (logger or logging.getLogger(__name__)).warning("%s", warning)
+    return warnings
 
 
 def _validate_tracker(registry: Any, name: str, raw: Any, problems: list[Problem]) -> TrackerConfig | None:

@@ -200,6 +200,52 @@ class RateLimiter:
                 raise ShutdownRequested()
 
 
+def tls_verify(tracker: str, verify_tls: bool, ca_bundle: str | None) -> bool | str:
+    """`verify` for an HTTP client of `tracker`: a CA bundle's path, True, or False with a loud warning."""
+    if not verify_tls:
+        log.warning(
+            "%s: TLS certificate verification is OFF (verify_tls = false); the connection can be read "
+            "and altered by anyone on the network path",
+            tracker,
+        )
+        return False
+    return ca_bundle or True
+
+
+_CERT_FAILURE = re.compile(
+    r"(?i)(certificate verify failed|hostname mismatch|ip address mismatch|doesn't match|"
+    r"self[- ]signed certificate|unable to get local issuer|certificate has expired)"
+)
+_SSL_REASON = re.compile(r"(?i)\[SSL[^\]]*\]\s*([^(\n'\"]+)")
+
+
+def tls_failure(tracker: str, url: str, detail: str, ca_bundle: str | None) -> APIError:
+    """The error for a failed TLS handshake with `url`, naming the tracker and what to do.
+
+    A certificate that does not verify is fatal (trying again will not help); any other TLS failure
+    (a connection cut during the handshake) may pass and is retriable.
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    site = f"{parts.scheme}://{parts.netloc}" if parts.netloc else url
+    found = _SSL_REASON.search(detail)
+    reason = redact((found.group(1) if found else detail).strip())[:300]
+    if _CERT_FAILURE.search(detail):
+        if ca_bundle:
+            hint = f"the certificate is not signed by an authority in ca_bundle {ca_bundle}"
+        else:
+            hint = (
+                f"if {parts.hostname or site} uses a private certificate authority, set "
+                f"trackers.{tracker}.ca_bundle to its PEM file"
+            )
+        return FatalAPIError(
+            f"{tracker}: TLS certificate verification failed for {site}: {reason}; {hint}",
+            tracker=tracker,
+        )
+    return RetriableAPIError(f"{tracker}: TLS handshake with {site} failed: {reason}", tracker=tracker)
+
+
 class Secrets:
     """Secret values seen by this process, so every log line and error can be scrubbed of them."""
 

@@ -33,7 +33,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bridge.config import BridgeConfig
+from bridge.config import BridgeConfig, log_config_warnings
 from bridge.daemon.leases import LeaseLost, LeaseManager
 from bridge.store import Store
 from bridge.sync.cycle import CycleResult, TrackerCycle, run_cycle
@@ -100,6 +100,7 @@ class Daemon:
 
     def start(self) -> None:
         """Schedule every enabled tracker's cycle; the first run of each is due at once."""
+        log_config_warnings(self.config, log)
         # SQLite: one daemon at a time (a second is refused); a daemon that loses that claim stops.
         self.leases.start_daemon(datetime.now(UTC), stop=self.stop, on_lost=lambda _: self.stop.set())
         for name in self.trackers:

@@ -42,6 +42,8 @@ class _Workspace:
     name: str
     projects: list[tuple[str, str]] = field(default_factory=list)
     """(gid, name) of the projects described, archived ones marked."""
+    missing: bool = False
+    """A configured workspace the token cannot read."""
 
 
 def discover(session: AsanaSession, config: AsanaTrackerConfig) -> Discovery:
@@ -129,7 +131,9 @@ def discover(session: AsanaSession, config: AsanaTrackerConfig) -> Discovery:
 
 def _workspaces(session: AsanaSession, configured: str | None) -> list[_Workspace]:
     if configured:
-        (found,) = session.batch([Action(f"/workspaces/{configured}", fields=("name",))], absent=())
+        (found,) = session.batch([Action(f"/workspaces/{configured}", fields=("name",))], absent=(403, 404))
+        if found is None:  # not listed among the containers, so `bridge check --online` names it
+            return [_Workspace(configured, configured, missing=True)]
         record = found.get("data") if isinstance(found, dict) else None
         name = str(record.get("name") or configured) if isinstance(record, dict) else configured
         return [_Workspace(configured, name)]
@@ -151,7 +155,8 @@ def _workspace_listings(
 ) -> dict[str, _Listings]:
     """Each workspace's projects (when no project is configured), tags, fields, time periods, goals."""
     actions: list[Action] = []
-    for workspace in workspaces:
+    readable = [workspace for workspace in workspaces if not workspace.missing]
+    for workspace in readable:
         gid = workspace.gid
         if list_projects:
             actions.append(Action("/projects", {"workspace": gid}, PROJECT_FIELDS, limit=PAGE_LIMIT))
@@ -162,8 +167,8 @@ def _workspace_listings(
             Action("/goals", {"workspace": gid}, GOAL_FIELDS, limit=PAGE_LIMIT),
         ]
     found = iter(session.collect(actions, absent=OPTIONAL))
-    listings = {}
-    for workspace in workspaces:
+    listings = {w.gid: _Listings(None, None, None, None, None) for w in workspaces if w.missing}
+    for workspace in readable:
         projects = next(found) if list_projects else None
         listings[workspace.gid] = _Listings(projects, next(found), next(found), next(found), next(found))
         if projects is not None:
@@ -191,7 +196,8 @@ def _containers(workspaces: Sequence[_Workspace]) -> list[tuple[str, str]]:
     several = len(workspaces) > 1
     containers: list[tuple[str, str]] = []
     for workspace in workspaces:
-        containers.append((workspace.gid, f"workspace: {workspace.name}"))
+        if not workspace.missing:
+            containers.append((workspace.gid, f"workspace: {workspace.name}"))
         for gid, name in workspace.projects:
             containers.append((gid, f"project: {workspace.name} / {name}" if several else f"project: {name}"))
     return containers

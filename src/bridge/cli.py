@@ -17,7 +17,7 @@ import typer
 
 from bridge import __version__
 from bridge.cli_errors import reports_errors, set_debug
-from bridge.config import CONFIG_ENV, BridgeConfig, default_config_path, load_config
+from bridge.config import CONFIG_ENV, BridgeConfig, config_warnings, default_config_path, load_config
 from bridge.sandbox.cli import sandbox_app
 
 log = logging.getLogger("bridge")
@@ -74,28 +74,82 @@ def _load(config: Path | None) -> BridgeConfig:
 
 @app.command()
 @reports_errors
-def check(config: ConfigOption = None) -> None:
-    """Validate the config and say what it configures."""
+def check(
+    config: ConfigOption = None,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Also connect to each tracker and check that everything the mapping names exists there.",
+        ),
+    ] = False,
+    tracker: Annotated[
+        str | None, typer.Option(help="With --online: only this tracker (its name in the config).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Validate the config and say what it configures; with --online, check it against each tracker."""
     cfg = _load(config)
-    typer.echo(f"{cfg.path}: ok")
-    for name, tracker in cfg.trackers.items():
-        state = "" if tracker.enabled else " (disabled)"
-        typer.echo(
-            f"  tracker {name}: {tracker.kind} at {tracker.url}, {len(tracker.status_map)} statuses{state}"
+    typer.echo("".join(f"warning: {w}\n" for w in config_warnings(cfg)), err=True, nl=False)
+    if tracker is not None:
+        if not online:
+            from bridge.errors import UserError
+
+            raise UserError("--tracker goes with --online")
+        cfg.tracker(tracker)
+    summary: dict[str, Any] = {"config": str(cfg.path), "trackers": []}
+    lines = [f"{cfg.path}: ok"]
+    for name, settings in cfg.trackers.items():
+        state = "" if settings.enabled else " (disabled)"
+        lines.append(
+            f"  tracker {name}: {settings.kind} at {settings.url}, {len(settings.status_map)} statuses{state}"
         )
-        for var in tracker.missing_secrets():
-            typer.echo(f"    note: {var} is not set; commands that contact {name} will need it")
+        unset = settings.missing_secrets()
+        for var in unset:
+            lines.append(f"    note: {var} is not set; commands that contact {name} will need it")
+        summary["trackers"].append(
+            {"name": name, "kind": settings.kind, "url": settings.url, "enabled": settings.enabled,
+             "statuses": len(settings.status_map), "unset_variables": unset}
+        )  # fmt: skip
     objectives = cfg.okrs.objectives
     key_results = sum(len(objective.key_results) for objective in objectives)
-    typer.echo(f"  okrs: {len(objectives)} objectives, {key_results} key results")
+    lines.append(f"  okrs: {len(objectives)} objectives, {key_results} key results")
+    summary["okrs"] = {"objectives": len(objectives), "key_results": key_results}
     if cfg.store.url_env is not None and not os.environ.get(cfg.store.url_env):
-        typer.echo(
+        lines.append(
             f"  store: from ${cfg.store.url_env} (note: not set; commands that use the store will need it)"
         )
+        summary["store"] = f"${cfg.store.url_env}"
     else:
         from bridge.store import redact_url
 
-        typer.echo(f"  store: {redact_url(cfg.store_url())}")
+        summary["store"] = redact_url(cfg.store_url())
+        lines.append(f"  store: {summary['store']}")
+    failed = False
+    if online:
+        from bridge.checks import check_trackers, problems_text
+        from bridge.http import install_redaction
+
+        install_redaction()
+        if not as_json:
+            typer.echo("\n".join(lines))
+            lines = []
+        results = check_trackers(cfg, tracker)
+        failed = any(not result.ok for result in results)
+        summary["online"] = [result.summary() for result in results]
+        lines.append("online:")
+        lines.extend(problems_text(results))
+        if not results:
+            lines.append("  no enabled tracker")
+    summary["ok"] = not failed
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+    elif lines:
+        typer.echo("\n".join(lines))
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -235,16 +235,21 @@ class AsanaMapping:
         project, section = home
         facts = self._facts(record, section)
         gid = str(record["gid"])
+        # Everything is read before anything is added, so a skipped record leaves nothing behind.
         if self.is_milestone(record):
-            out.milestones.append(self._milestone(gid, record, section, facts))
-            out.links.extend(self._links(gid, facts, supports.get(gid, ())))
+            milestone = self._milestone(gid, record, section, facts)
+            links = self._links(gid, facts, supports.get(gid, ()))
+            out.milestones.append(milestone)
+            out.links.extend(links)
             return
         changes = self._changes(gid, stories.get(gid, ()), str(gid_of(project)), section)
-        out.tasks.append(self._task(gid, record, section, facts, changes, known))
-        out.changes.extend(changes)
-        out.dependencies.extend(
+        task = self._task(gid, record, section, facts, changes, known)
+        blockers = [
             Dependency(self.source, str(gid_of(blocker)), gid) for blocker in _objects(record, "dependencies")
-        )
+        ]
+        out.tasks.append(task)
+        out.changes.extend(changes)
+        out.dependencies.extend(blockers)
 
     def _facts(self, record: dict[str, Any], section: dict[str, Any]) -> Facts:
         facts = Facts()

@@ -149,16 +149,20 @@ class JiraMapping:
                 Objective(self.source, issue_id, str(fields.get("summary") or key), url=self._url(key))
             )
             return
+        # Everything is read before anything is added, so a skipped issue leaves nothing behind.
         if self._is_milestone(fields, type_name):
-            out.milestones.append(self._milestone(issue_id, key, fields, facts))
-            out.links.extend(self._links(issue_id, fields, facts))
+            milestone = self._milestone(issue_id, key, fields, facts)
+            links = self._links(issue_id, fields, facts)
+            out.milestones.append(milestone)
+            out.links.extend(links)
             return
         if self.config.tasks.issue_types and type_name not in self.config.tasks.issue_types:
             return
         task, changes = self._task(issue_id, key, raw, fields, facts)
+        blockers = self._blockers(issue_id, fields)
         out.tasks.append(task)
         out.changes.extend(changes)
-        out.dependencies.extend(self._blockers(issue_id, fields))
+        out.dependencies.extend(blockers)
 
     def _is_milestone(self, fields: dict[str, Any], type_name: str) -> bool:
         source = self.config.milestones.source

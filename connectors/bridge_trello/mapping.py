@@ -203,8 +203,14 @@ class TrelloMapping:
         wanted = {*labels, *milestone_cards} if self.by_label else set()
         for label in sorted(wanted):
             if label in self.by_label:
-                mapped.milestones.append(self.label_milestone(label, milestone_cards.get(label)))
-                card = milestone_cards.get(label) or {"idLabels": [label]}
+                card = milestone_cards.get(label)
+                try:
+                    milestone = self.label_milestone(label, card)
+                except READ_ERRORS as exc:  # the label stays a milestone; its unreadable card is skipped
+                    mapped.skipped.append(self._skip(card, exc))
+                    milestone, card = self.label_milestone(label, None), None
+                mapped.milestones.append(milestone)
+                card = card or {"idLabels": [label]}
                 mapped.links.extend(self.rule_links(LABEL_ID + label, card))
         lookup = {**known, **mapped.list_milestones}
         for card in tasks:

@@ -87,7 +87,10 @@ def number(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer past float's range (JSON allows any length)
+            return None
     if isinstance(value, dict):
         return number(value.get("value", value.get("number")))
     try:

@@ -1,5 +1,5 @@
 """What a Jira site has that a mapping refers to: projects, statuses (id and name), issue types, labels and
-custom fields (id, name, type)."""
+custom fields (id, name, type), and each status's category (`extra["status_categories"]`)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,22 @@ def discover(session: JiraSession) -> Discovery:
             for f in fields
             if str(f.get("id", "")).startswith("customfield_")
         ],
-        extra={"deployment": "cloud" if session.cloud else "data center", "time_zone": session.zone.key},
+        extra={
+            "deployment": "cloud" if session.cloud else "data center",
+            "time_zone": session.zone.key,
+            "status_categories": _status_categories(statuses),
+        },
     )
+
+
+def _status_categories(statuses: list[dict[str, Any]]) -> dict[str, str]:
+    """Status id -> Jira's status category key (new, indeterminate or done), where Jira gives one."""
+    found = {}
+    for status in statuses:
+        category = (status.get("statusCategory") or {}).get("key")
+        if status.get("id") is not None and category:
+            found[str(status["id"])] = str(category)
+    return dict(sorted(found.items()))
 
 
 def _labels(session: JiraSession, projects: list[str]) -> list[str]:

@@ -188,15 +188,19 @@ def pull(
     from datetime import UTC, datetime
 
     from bridge.http import install_redaction
+    from bridge.progress import for_terminal
     from bridge.store import Store
     from bridge.sync.pull import pull_all
 
     install_redaction()
     cfg = _load(config)
     store = Store.open(cfg)
+    progress = for_terminal()
     try:
-        results = pull_all(store, cfg, now=datetime.now(UTC), tracker=tracker, full=full)
+        results = pull_all(store, cfg, now=datetime.now(UTC), tracker=tracker, full=full, progress=progress)
     finally:
+        if progress is not None:
+            progress.close()
         store.close()
     for result in results:
         state = "ok" if result.ok else f"FAILED: {result.error}"
@@ -230,15 +234,27 @@ def sync(
     from datetime import UTC, datetime
 
     from bridge.http import install_redaction
+    from bridge.progress import for_terminal
     from bridge.store import Store
     from bridge.sync.cycle import run_cycle
 
     install_redaction()
     cfg = _load(config)
     store = Store.open(cfg)
+    progress = for_terminal()
     try:
-        result = run_cycle(store, cfg, now=datetime.now(UTC), tracker=tracker, dry_run=dry_run, force=force)
+        result = run_cycle(
+            store,
+            cfg,
+            now=datetime.now(UTC),
+            tracker=tracker,
+            dry_run=dry_run,
+            force=force,
+            progress=progress,
+        )
     finally:
+        if progress is not None:
+            progress.close()
         store.close()
     if json_output:
         typer.echo(
@@ -260,6 +276,7 @@ def purge(
     """Remove everything the bridge ever wrote into a tracker: its labels, field values and links."""
     from bridge.connector import ConnectorRegistry
     from bridge.http import install_redaction
+    from bridge.progress import for_terminal
     from bridge.store import Store
     from bridge.sync.push import purge_tracker
 
@@ -268,14 +285,17 @@ def purge(
     settings = cfg.tracker(tracker)
     store = Store.open(cfg)
     connector = None
+    progress = None if dry_run else for_terminal()
     try:
         connector = (
             ConnectorRegistry.default()
             .load(settings.kind)
             .open(tracker, settings, cfg.require_secrets(tracker))
         )
-        result = purge_tracker(store, tracker, connector, dry_run=dry_run)
+        result = purge_tracker(store, tracker, connector, dry_run=dry_run, progress=progress)
     finally:
+        if progress is not None:
+            progress.close()
         if connector is not None:
             connector.close()
         store.close()
@@ -628,6 +648,72 @@ def demo(
 
             demo_module.serve(run, announce)
             typer.echo("stopped")
+
+
+# --- bridge init: a starting config from a tracker's discovery ------------------------------------------
+
+
+@app.command("init")
+@reports_errors
+def init_config(
+    kind: Annotated[str | None, typer.Option(help="jira, trello or asana (asked when not given).")] = None,
+    url: Annotated[str | None, typer.Option(help="The tracker's base URL.")] = None,
+    token_env: Annotated[str | None, typer.Option(help="Variable holding the token.")] = None,
+    email_env: Annotated[
+        str | None, typer.Option(help="Jira Cloud: variable holding the account email.")
+    ] = None,
+    api_key_env: Annotated[str | None, typer.Option(help="Trello: variable holding the API key.")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="The tracker's name in the config (default: its kind).")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="The file to write.")] = Path("bridge.toml"),
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Ask nothing: defaults for what is not given, every project.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a starting config for one tracker from what `discover` finds there."""
+    from bridge import init as init_module
+    from bridge.config import parse_config
+    from bridge.discovery import connect_for_discovery
+    from bridge.errors import ConfigError, UserError
+    from bridge.http import install_redaction
+
+    install_redaction()
+    if out.exists() and not force:
+        raise UserError(f"{out} exists; pass --force to overwrite it")
+
+    def ask(prompt: str, default: str | None) -> str:
+        return str(typer.prompt(prompt, default=default, err=True))
+
+    asker = None if yes else ask
+    answers = init_module.gather(
+        kind=kind, url=url, token_env=token_env, email_env=email_env, api_key_env=api_key_env,
+        name=name, ask=asker,
+    )  # fmt: skip
+    connector = connect_for_discovery(
+        None, None, kind=answers.kind, url=answers.url, token_env=answers.token_env,
+        email_env=answers.email_env, api_key_env=answers.api_key_env,
+    )  # fmt: skip
+    try:
+        found = connector.discover()
+    finally:
+        connector.close()
+    show = lambda line: typer.echo(line, err=True)  # noqa: E731
+    chosen, workspace = init_module.choose(answers.kind, found, asker, show)
+    text = init_module.render(answers, found, chosen=chosen, workspace=workspace)
+    init_module.write_config(out, text, force=force)
+    guess = init_module.guess_statuses(answers.kind, found, chosen)
+    typer.echo(
+        f"wrote {out}: tracker {answers.name} ({answers.kind}), {len(chosen)} "
+        f"{'boards' if answers.kind == 'trello' else 'projects'}, {len(guess.mapped)} statuses mapped"
+        + (f", {len(guess.unknown)} left for you to map (listed in the file)" if guess.unknown else "")
+    )
+    try:
+        parse_config(text, source=str(out), path=out.resolve())
+    except ConfigError as exc:
+        typer.echo(f"warning: the file needs editing before use:\n{exc}", err=True)
+    typer.echo(f"next: bridge check --config {out} --online, then bridge pull --config {out}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

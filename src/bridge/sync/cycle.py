@@ -11,7 +11,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
 
@@ -26,6 +26,9 @@ from bridge.store.snapshot import load_snapshot
 from bridge.sync.plan import Plan, PlanTooLarge
 from bridge.sync.pull import Guard, PullResult, pull_all
 from bridge.sync.push import PushResult, push_tracker
+
+if TYPE_CHECKING:
+    from bridge.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +86,18 @@ def run_cycle(
     stop: threading.Event | None = None,
     registry: ConnectorRegistry | None = None,
     guard: Guard | None = None,
+    progress: Progress | None = None,
 ) -> CycleResult:
     """Pull, analyse, plan and (unless `dry_run`) push; `tracker` limits pull and push to one.
 
-    `guard(conn)` runs inside every transaction that stores results (see `pull_tracker`).
+    `guard(conn)` runs inside every transaction that stores results (see `pull_tracker`). `progress`,
+    when given, hears of the pages pulled and the writes applied (see `bridge.progress`).
     """
     registry = registry or ConnectorRegistry.default()
     result = CycleResult()
-    pulls = pull_all(store, config, now=now, tracker=tracker, stop=stop, registry=registry, guard=guard)
+    pulls = pull_all(
+        store, config, now=now, tracker=tracker, stop=stop, registry=registry, guard=guard, progress=progress
+    )
     for pulled in pulls:
         entry = TrackerCycle(pulled.tracker, pull=pulled, requests=pulled.requests + pulled.setup_requests)
         entry.error = pulled.error
@@ -126,6 +133,7 @@ def run_cycle(
                 force=force,
                 generation=generation,
                 guard=guard,
+                progress=progress,
             )
         except PlanTooLarge as exc:
             entry.error = str(exc)

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, update
 
@@ -24,6 +24,9 @@ from bridge.http import redact
 from bridge.store import Store
 from bridge.store.models import RunRow
 from bridge.store.pages import get_cursor, mark_deleted, save_page, set_cursor
+
+if TYPE_CHECKING:
+    from bridge.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +65,26 @@ def pull_all(
     stop: threading.Event | None = None,
     registry: ConnectorRegistry | None = None,
     guard: Guard | None = None,
+    progress: Progress | None = None,
 ) -> list[PullResult]:
-    """Pull every enabled tracker (or the one named); one failing does not stop the others."""
+    """Pull every enabled tracker (or the one named); one failing does not stop the others.
+
+    `progress`, when given, hears of every page stored (see `bridge.progress`)."""
     names = [tracker] if tracker else [n for n, t in config.trackers.items() if t.enabled]
     if tracker:
         config.tracker(tracker)  # a clear error for an unknown name
     return [
-        pull_tracker(store, config, name, now=now, full=full, stop=stop, registry=registry, guard=guard)
+        pull_tracker(
+            store,
+            config,
+            name,
+            now=now,
+            full=full,
+            stop=stop,
+            registry=registry,
+            guard=guard,
+            progress=progress,
+        )
         for name in names
     ]
 
@@ -83,12 +99,16 @@ def pull_tracker(
     stop: threading.Event | None = None,
     registry: ConnectorRegistry | None = None,
     guard: Guard | None = None,
+    progress: Progress | None = None,
 ) -> PullResult:
     """Pull one tracker. `guard(conn)`, when given, runs inside every transaction that stores results
-    before it commits (the daemon checks its lease's fencing token there) and raises to abort it."""
+    before it commits (the daemon checks its lease's fencing token there) and raises to abort it.
+    `progress`, when given, hears of each stream started and each page stored."""
     now = require_utc(now, "now")
     result = PullResult(name)
     run_id = _start_run(store, name, now)
+    if progress is not None:
+        progress.pull_started(name)
     connector: Connector | None = None
     try:
         tracker = config.tracker(name)
@@ -99,11 +119,15 @@ def pull_tracker(
             .open(name, tracker, secrets, stop=stop)
         )
         for stream in connector.streams():
-            _pull_stream(store, connector, name, stream, now, full, result, stop, guard)
+            _pull_stream(store, connector, name, stream, now, full, result, stop, guard, progress)
         if full or _census_due(store, name, now, tracker.census_interval):
+            if progress is not None:
+                progress.stream_started(name, CENSUS_STREAM)
             _census(store, connector, name, now, result, guard)
-    except ConfigError:
+    except ConfigError as exc:
         _finish_run(store, run_id, now, result, "config")
+        if progress is not None:
+            progress.pull_finished(name, result.pages, result.items, str(exc))
         raise
     except BridgeError as exc:
         result.error = redact(str(exc))
@@ -115,6 +139,8 @@ def pull_tracker(
             result.setup_requests = int(stats.get("setup_requests", 0))
             connector.close()
     _finish_run(store, run_id, now, result, "ok" if result.ok else "failed")
+    if progress is not None:
+        progress.pull_finished(name, result.pages, result.items, result.error)
     log.info(
         "%s: pulled %d items in %d pages (%d changed, %d skipped, %d deleted), %d requests + %d setup%s",
         name, result.items, result.pages, result.changed, result.skipped, result.deleted, result.requests,
@@ -133,7 +159,10 @@ def _pull_stream(
     result: PullResult,
     stop: threading.Event | None,
     guard: Guard | None = None,
+    progress: Progress | None = None,
 ) -> None:
+    if progress is not None:
+        progress.stream_started(name, stream)
     cursor = None
     if not full:
         with store.read() as conn:
@@ -149,6 +178,8 @@ def _pull_stream(
         result.changed += counts.changed
         result.skipped += counts.skipped
         result.skipped_keys.extend(item.key for item in page.skipped)
+        if progress is not None:
+            progress.pulled(name, stream, result.pages, result.items)
         if stop is not None and stop.is_set():
             log.info("%s: stopping after page %d of %s as asked", name, result.pages, stream)
             return

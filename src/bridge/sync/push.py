@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
@@ -37,7 +37,13 @@ from bridge.sync.plan import (
     same,
 )
 
+if TYPE_CHECKING:
+    from bridge.progress import Progress
+
 log = logging.getLogger(__name__)
+
+PUSH_CHUNK = 50
+"""With a progress observer, writes go to the connector in chunks of about this many (see `_send`)."""
 
 
 @dataclass
@@ -66,12 +72,14 @@ def push_tracker(
     force: bool = False,
     generation: int = 0,
     guard: Callable[[Connection], None] | None = None,
+    progress: Progress | None = None,
 ) -> PushResult:
     """Plan and (unless `dry_run`) apply the writes that make tracker `name` hold the analysis.
 
     `generation` stamps what is recorded; an item a newer generation has written to already is left to
     it (two replicas' analyses never flip a value back and forth). `guard(conn)` runs in a transaction
     just before the writes go out and in the one recording them (the daemon's lease check).
+    `progress`, when given, hears how many of the writes have been applied as they go (`_send`).
     """
     desired = desired_state(report, snapshot, name, config)
     with store.read() as conn:
@@ -104,7 +112,7 @@ def push_tracker(
     if guard is not None:
         with store.write() as conn:
             guard(conn)
-    outcomes = connector.push(the_plan.writes) if the_plan.writes else []
+    outcomes = _send(connector, name, the_plan.writes, progress)
     for outcome in outcomes:
         if outcome.ok:
             result.done += 1
@@ -115,6 +123,8 @@ def push_tracker(
             )
             result.failures.append(message)
             log.warning("%s: write failed: %s", name, message)
+    if progress is not None:
+        progress.push_finished(name, result.done, result.failed)
     records = _records(desired, states, written, the_plan, outcomes, config.push.opt_out_label, labels.prefix)
     with store.write() as conn:
         if guard is not None:
@@ -123,6 +133,54 @@ def push_tracker(
     if the_plan.deferred:
         log.info("%s: %d writes wait for the next cycle (write budget)", name, len(the_plan.deferred))
     return result
+
+
+def _send(
+    connector: Connector, name: str, writes: Sequence[FieldWrite], progress: Progress | None
+) -> list[WriteOutcome]:
+    """The connector's outcomes of `writes`, in order.
+
+    Without `progress` the connector gets every write in one call. With it, the writes go in chunks
+    (`_chunks`) so that progress can be told after each; a chunk keeps an item's writes together, so a
+    connector still sends them in one request, and the moves that follow one another stay in one chunk
+    up to its size.
+    """
+    if progress is None:
+        return connector.push(writes) if writes else []
+    progress.push_started(name, len(writes))
+    outcomes: list[WriteOutcome] = []
+    for chunk in _chunks(writes, PUSH_CHUNK):
+        outcomes.extend(connector.push(chunk))
+        progress.pushed(name, len(outcomes), len(writes))
+    return outcomes
+
+
+def _chunks(writes: Sequence[FieldWrite], size: int) -> list[list[FieldWrite]]:
+    """`writes` in order, cut into runs of at least `size` (the last may be shorter).
+
+    A cut never falls between two writes to the same item, nor between two moves in one container
+    unless the run already holds `size` moves (a connector groups at most a few dozen moves per
+    request anyway).
+    """
+    chunks: list[list[FieldWrite]] = []
+    current: list[FieldWrite] = []
+    for write in writes:
+        if len(current) >= size and _may_cut(current[-1], write, current, size):
+            chunks.append(current)
+            current = []
+        current.append(write)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _may_cut(last: FieldWrite, write: FieldWrite, current: Sequence[FieldWrite], size: int) -> bool:
+    if last.item == write.item:
+        return False
+    if last.kind is WriteKind.ORDER and write.kind is WriteKind.ORDER and last.field == write.field:
+        moves = sum(1 for w in current if w.kind is WriteKind.ORDER and w.field == write.field)
+        return moves >= size
+    return True
 
 
 def _updated(snapshot: Snapshot, source: str) -> dict[Ref, datetime | None]:
@@ -207,12 +265,15 @@ def _row_of(write: FieldWrite) -> str:
     return write.field
 
 
-def purge_tracker(store: Store, name: str, connector: Connector, *, dry_run: bool = False) -> PushResult:
+def purge_tracker(
+    store: Store, name: str, connector: Connector, *, dry_run: bool = False, progress: Progress | None = None
+) -> PushResult:
     """Take back everything the bridge ever wrote into tracker `name`, as the `written` table records it.
 
     Managed fields it wrote are cleared (only where they still hold what it wrote: a value a user typed
     since is theirs), its labels and its links removed. Rows whose writes succeed are forgotten; a
-    failed write keeps its row, so running purge again finishes the job.
+    failed write keeps its row, so running purge again finishes the job. `progress`, when given, hears
+    how many of the removals have been applied as they go.
     """
     with store.read() as conn:
         written = load_written(conn, name)
@@ -253,7 +314,7 @@ def purge_tracker(store: Store, name: str, connector: Connector, *, dry_run: boo
     result.keys = {ref: state.key for ref, state in states.items()}
     if dry_run:
         return result
-    outcomes = connector.push(writes) if writes else []
+    outcomes = _send(connector, name, writes, progress)
     kept = set()
     for outcome in outcomes:
         if outcome.ok:
@@ -265,6 +326,8 @@ def purge_tracker(store: Store, name: str, connector: Connector, *, dry_run: boo
                 f"{outcome.write.field}: {redact(outcome.error or '')}"
             )
             kept.add((outcome.write.item, _row_of(outcome.write)))
+    if progress is not None:
+        progress.push_finished(name, result.done, result.failed)
     with store.write() as conn:
         record_written(conn, name, [r for r in forget if (r.item, r.field) not in kept], at=datetime.now(UTC))
     return result

@@ -143,3 +143,13 @@ def test_a_key_twice_in_one_call_keeps_the_last_row(store: Store) -> None:
         upsert(conn, TASK, [_task(1), _task(2), _task(1, title="Task 1, later")])
     rows = _rows(store)
     assert set(rows) == {"10001", "10002"} and rows["10001"]["title"] == "Task 1, later"
+
+
+def test_a_database_error_in_a_transaction_is_a_store_error(store: Store) -> None:
+    """Not only lost connections: a constraint the database refuses fails the transaction as a StoreError,
+    so one tracker's failure is recorded and the others go on."""
+    from bridge.errors import StoreError
+
+    with pytest.raises(StoreError, match="failed"), store.write() as conn:
+        upsert(conn, TASK, [_task(1, category="not-a-category")])
+    assert _rows(store) == {}

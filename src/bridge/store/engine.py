@@ -103,9 +103,11 @@ class Store:
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
+        """Database errors leave as `StoreError` (a `BridgeError`): the tracker whose transaction failed is
+        recorded as failed and the others go on; the message names the store without its password."""
         try:
             yield
-        except OperationalError as exc:
+        except DBAPIError as exc:
             raise StoreError(f"the store at {redact_url(self.url)} failed: {_reason(exc)}") from exc
 
     def upgrade(self, revision: str = "head") -> Migration:

@@ -29,13 +29,13 @@ from asana.rest import ApiException
 from bridge.errors import FatalAPIError, RetriableAPIError
 from bridge.http import (
     SECRETS,
-    RateLimiter,
     RequestCounter,
     RetryPolicy,
     error_for_status,
     redact,
     tls_failure,
     tls_verify,
+    tracker_limiter,
 )
 from bridge_asana.client import make_api_client
 from bridge_asana.config import AsanaTrackerConfig
@@ -115,12 +115,10 @@ class AsanaSession(RequestCounter):
         self.name = name
         self.config = config
         self.policy = policy or RetryPolicy()
-        if config.max_requests_per_second:
-            rate, burst = config.max_requests_per_second, max(1, int(config.max_requests_per_second))
-        else:
-            # A burst of one keeps any 60-second window at Asana's 150 (plus the one in hand).
-            rate, burst = DEFAULT_RATE, 1
-        self.limiter = RateLimiter(rate, burst=burst, stop_event=self.policy.stop_event)
+        # A burst of one keeps any 60-second window at Asana's 150 (plus the one in hand).
+        self.limiter = tracker_limiter(
+            config.max_requests_per_second, DEFAULT_RATE, vendor_burst=1, stop_event=self.policy.stop_event
+        )
         super().__init__()
         self.batch_actions = 0
         token = secrets["token_env"]

@@ -21,13 +21,13 @@ from jira import JIRA, JIRAError
 from bridge.errors import RetriableAPIError
 from bridge.http import (
     SECRETS,
-    RateLimiter,
     RequestCounter,
     RetryPolicy,
     error_for_status,
     redact,
     tls_failure,
     tls_verify,
+    tracker_limiter,
 )
 from bridge_jira.config import JiraTrackerConfig
 
@@ -51,8 +51,12 @@ class JiraSession(RequestCounter):
         self.name = name
         self.config = config
         self.policy = policy or RetryPolicy()
-        rate = config.max_requests_per_second or DEFAULT_RATE
-        self.limiter = RateLimiter(rate, burst=max(1, int(rate)), stop_event=self.policy.stop_event)
+        self.limiter = tracker_limiter(
+            config.max_requests_per_second,
+            DEFAULT_RATE,
+            vendor_burst=int(DEFAULT_RATE),
+            stop_event=self.policy.stop_event,
+        )
         super().__init__(in_setup=True)
         token = secrets["token_env"]
         SECRETS.add(token)

@@ -22,13 +22,13 @@ from trello import ResourceUnavailable, TrelloClient
 from bridge.errors import APIError, RetriableAPIError
 from bridge.http import (
     SECRETS,
-    RateLimiter,
     RequestCounter,
     RetryPolicy,
     error_for_status,
     redact,
     tls_failure,
     tls_verify,
+    tracker_limiter,
 )
 from bridge_trello.config import TrelloTrackerConfig
 from bridge_trello.transport import TRELLO_API, BaseURLAdapter
@@ -53,12 +53,10 @@ class TrelloSession(RequestCounter):
         self.name = name
         self.config = config
         self.policy = policy or RetryPolicy()
-        if config.max_requests_per_second:
-            rate, burst = config.max_requests_per_second, max(1, int(config.max_requests_per_second))
-        else:
-            # A burst of one keeps any 10-second window at Trello's 100 (plus the one in hand).
-            rate, burst = DEFAULT_RATE, 1
-        self.limiter = RateLimiter(rate, burst=burst, stop_event=self.policy.stop_event)
+        # A burst of one keeps any 10-second window at Trello's 100 (plus the one in hand).
+        self.limiter = tracker_limiter(
+            config.max_requests_per_second, DEFAULT_RATE, vendor_burst=1, stop_event=self.policy.stop_event
+        )
         super().__init__()
         key, token = secrets["api_key_env"], secrets["token_env"]
         SECRETS.add(key, token)

@@ -200,6 +200,16 @@ class RateLimiter:
                 raise ShutdownRequested()
 
 
+def tracker_limiter(
+    configured: float | None, vendor_rate: float, *, vendor_burst: int, stop_event: threading.Event
+) -> RateLimiter:
+    """The client-side limiter of one tracker: the configured rate (bursts up to one second of it), or
+    the vendor's published rate with the burst that keeps every window of the vendor's within its quota."""
+    if configured:
+        return RateLimiter(configured, burst=max(1, int(configured)), stop_event=stop_event)
+    return RateLimiter(vendor_rate, burst=vendor_burst, stop_event=stop_event)
+
+
 def tls_verify(tracker: str, verify_tls: bool, ca_bundle: str | None) -> bool | str:
     """`verify` for an HTTP client of `tracker`: a CA bundle's path, True, or False with a loud warning."""
     if not verify_tls:

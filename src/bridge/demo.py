@@ -21,13 +21,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from bridge.errors import UserError
-from bridge.sandbox.server import SandboxServer
+from bridge.sandbox.server import RequestLog, SandboxServer
 
 PER_TRACKER = 150
 """Work items per tracker: three milestones per team, enough finished work to judge bottlenecks."""
@@ -80,8 +80,13 @@ class Sandbox:
             server.stop()
 
 
-def start_sandbox(seed: int, per_tracker: int = PER_TRACKER, now: datetime | None = None) -> Sandbox:
-    """Generate the organisation, seed the emulators with it and start serving them."""
+def start_sandbox(
+    seed: int, per_tracker: int = PER_TRACKER, now: datetime | None = None, record: IO[str] | None = None
+) -> Sandbox:
+    """Generate the organisation, seed the emulators with it and start serving them.
+
+    The credentials are the ones already in the environment under the config's variable names, else new
+    random ones. With `record`, every request the emulators serve is appended to it as a JSON line."""
     from bridge.sandbox.asana import AsanaEmulator
     from bridge.sandbox.generate import build
     from bridge.sandbox.generate_asana import render_asana
@@ -92,13 +97,14 @@ def start_sandbox(seed: int, per_tracker: int = PER_TRACKER, now: datetime | Non
 
     moment = (now or datetime.now(UTC)).replace(microsecond=0) - timedelta(minutes=5)
     organisation = build(seed=seed, per_tracker=per_tracker, now=moment)
-    values = {
+    made = {
         ENV["jira_email"]: JIRA_EMAIL,
         ENV["jira_token"]: secrets.token_urlsafe(18),
         ENV["trello_key"]: secrets.token_hex(16),
         ENV["trello_token"]: secrets.token_hex(32),
         ENV["asana_token"]: "2/" + secrets.token_hex(20),
     }
+    values = {name: os.environ.get(name) or value for name, value in made.items()}
     jira_seed = render_jira(organisation)
     jira = JiraEmulator.from_search(
         jira_seed, flavour="cloud", email=JIRA_EMAIL, token=values[ENV["jira_token"]]
@@ -114,6 +120,8 @@ def start_sandbox(seed: int, per_tracker: int = PER_TRACKER, now: datetime | Non
     servers: dict[str, SandboxServer] = {}
     try:
         for name, emulator in (("jira", jira), ("trello", trello), ("asana", asana)):
+            if record is not None:
+                emulator.requests = RequestLog(record, label=name)
             servers[name] = SandboxServer(emulator).start()
     except BaseException:
         for server in servers.values():
@@ -392,8 +400,12 @@ class DemoRun:
 
 
 @contextmanager
-def demo(directory: Path | None, *, seed: int, per_tracker: int = PER_TRACKER) -> Iterator[DemoRun]:
-    """Start the sandbox, write the config, run one cycle; the sandbox runs until the block ends."""
+def demo(
+    directory: Path | None, *, seed: int, per_tracker: int = PER_TRACKER, record: Path | None = None
+) -> Iterator[DemoRun]:
+    """Start the sandbox, write the config, run one cycle; the sandbox runs until the block ends.
+
+    With `record`, every request the sandbox trackers serve is appended to that file as a JSON line."""
     from bridge.config import load_config
     from bridge.http import install_redaction
     from bridge.store import Store
@@ -403,11 +415,13 @@ def demo(directory: Path | None, *, seed: int, per_tracker: int = PER_TRACKER) -
     install_redaction()
     folder = prepare_dir(directory)
     with ExitStack() as stack:
-        sandbox = start_sandbox(seed, per_tracker)
+        recording = stack.enter_context(record.open("a", encoding="utf-8")) if record else None
+        sandbox = start_sandbox(seed, per_tracker, record=recording)
         stack.callback(sandbox.stop)
         os.environ.update(sandbox.secrets)
         config_path = folder / CONFIG_NAME
         config_path.write_text(render_config(sandbox, folder / STORE_NAME), encoding="utf-8")
+        config_path.chmod(0o600)  # it names where the credentials come from: its owner's alone
         config = load_config(config_path)
         store = Store.open(config)
         try:

@@ -6,6 +6,11 @@ history is the `section_changed`, `marked_complete` and `marked_incomplete` stor
 change keyed by the story's gid, so a re-read story is de-duplicated. Blockers come from the task's own
 `dependencies`, so each task reports all of its blockers and none of another task's.
 
+With parent tasks as milestones, a subtask is usually a member of no project (Asana's default): when its
+parent is a milestone of a configured project, it belongs to that project, without a section. Its status
+is then its completion, the pseudo-status `completed` or `incomplete` (categorised by the status map when
+it names them, else done and to do), and its history the `marked_complete`/`marked_incomplete` stories.
+
 Goals: top-level goals are objectives, sub-goals key results (of their top-level ancestor, their target
 and current from the metric), and a goal relationship whose supporting resource is a task links that
 task, when it is a milestone, to the key result.
@@ -39,6 +44,8 @@ from bridge_asana.config import AsanaTrackerConfig
 
 COMPLETED = "completed"
 """The pseudo-status of a task marked complete (a key of the status map)."""
+INCOMPLETE = "incomplete"
+"""The pseudo-status of an open subtask that sits in no section of a configured project."""
 STATUS_STORIES = frozenset({"section_changed", "marked_complete", "marked_incomplete"})
 VALUE_KEYS = ("number_value", "enum_value", "multi_enum_values", "date_value", "text_value", "people_value")
 READ_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
@@ -173,6 +180,8 @@ class AsanaMapping:
     effort_field: str | None = None
     due_field: str | None = None
     attach_field: str | None = None
+    project_names: Mapping[str, str] = field(default_factory=dict)
+    """Project gid -> name, for the configured projects (a subtask outside them takes its parent's)."""
 
     def home(self, record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The (project, section) of the first configured project the record belongs to."""
@@ -185,6 +194,17 @@ class AsanaMapping:
                 section = membership.get("section")
                 by_project[gid] = (project, section if isinstance(section, dict) else {})
         return next((by_project[p] for p in self.config.projects if p in by_project), None)
+
+    def adopter(self, record: dict[str, Any], parents: Mapping[str, str]) -> dict[str, Any] | None:
+        """With parent tasks as milestones, the project (a reference) of a record in no configured project
+        whose parent is one of `parents` (milestone gid -> project gid); else None."""
+        if self.config.milestones.source != "parent":
+            return None
+        parent = gid_of(record.get("parent"))
+        project = parents.get(parent) if parent is not None else None
+        if project is None:
+            return None
+        return {"gid": project, "name": self.project_names.get(project, "")}
 
     def is_milestone(self, record: dict[str, Any]) -> bool:
         source = self.config.milestones.source
@@ -204,8 +224,12 @@ class AsanaMapping:
         stories: Mapping[str, Sequence[Any]],
         known: Mapping[str, KnownMilestone],
         supports: Mapping[str, Sequence[str]],
+        parents: Mapping[str, str] | None = None,
     ) -> Mapped:
-        """Milestones (with their key-result links), tasks, status changes and blockers of a page."""
+        """Milestones (with their key-result links), tasks, status changes and blockers of a page.
+
+        `parents` (milestone gid -> project gid) adopts subtasks outside the configured projects (see
+        `adopter`)."""
         out = Mapped()
         for record in records:
             try:
@@ -213,7 +237,7 @@ class AsanaMapping:
                     raise MalformedRecord("the record is not an object")
                 if record_gid(record) is None:
                     raise MalformedRecord("the record has no gid")
-                self._map_one(record, stories, known, supports, out)
+                self._map_one(record, stories, known, supports, parents or {}, out)
             except (MalformedRecord, *READ_ERRORS) as exc:
                 out.skipped.append(
                     SkippedItem(self.source, record_key(record), f"{type(exc).__name__}: {exc}")
@@ -226,14 +250,18 @@ class AsanaMapping:
         stories: Mapping[str, Sequence[Any]],
         known: Mapping[str, KnownMilestone],
         supports: Mapping[str, Sequence[str]],
+        parents: Mapping[str, str],
         out: Mapped,
     ) -> None:
         home = self.home(record)
-        if home is None:
+        adopted = self.adopter(record, parents) if home is None else None
+        if home is None and adopted is None:
             out.outside += 1
             return
-        project, section = home
+        project, section = home if home is not None else (adopted or {}, {})
         facts = self._facts(record, section)
+        if adopted is not None:
+            facts.add("project", adopted["gid"], adopted["name"])
         gid = str(record["gid"])
         # Everything is read before anything is added, so a skipped record leaves nothing behind.
         if self.is_milestone(record):
@@ -242,8 +270,11 @@ class AsanaMapping:
             out.milestones.append(milestone)
             out.links.extend(links)
             return
-        changes = self._changes(gid, stories.get(gid, ()), str(gid_of(project)), section)
-        task = self._task(gid, record, section, facts, changes, known)
+        if adopted is not None:
+            changes = self._completion_changes(gid, stories.get(gid, ()))
+        else:
+            changes = self._changes(gid, stories.get(gid, ()), str(gid_of(project)), section)
+        task = self._task(gid, record, section, facts, changes, known, loose=adopted is not None)
         blockers = [
             Dependency(self.source, str(gid_of(blocker)), gid) for blocker in _objects(record, "dependencies")
         ]
@@ -343,8 +374,14 @@ class AsanaMapping:
         facts: Facts,
         changes: list[StatusChange],
         known: Mapping[str, KnownMilestone],
+        *,
+        loose: bool = False,
     ) -> Task:
-        raw_status, category = self._status(record, section, lenient=False)
+        if loose:
+            raw_status = COMPLETED if _flag(record, "completed") else INCOMPLETE
+            category = self._pseudo(raw_status)
+        else:
+            raw_status, category = self._status(record, section, lenient=False)
         flow = flow_times([(c.at, c.to_category) for c in changes], current=category)
         started = next((c.at for c in changes if c.to_category.started), None)
         return Task(
@@ -425,6 +462,42 @@ class AsanaMapping:
             change = self._change(gid, str(story["gid"]), at, status, target)
             if change is not None:
                 changes.append(change)
+            status = target
+        return changes
+
+    def _pseudo(self, status: str) -> StatusCategory:
+        """The category of `completed` or `incomplete`: the status map's, else done or to do."""
+        found = categorise(status, status, self.config.status_map)
+        if found is not None:
+            return found
+        return StatusCategory.DONE if status == COMPLETED else StatusCategory.TODO
+
+    def _completion_changes(self, gid: str, stories: Sequence[Any]) -> list[StatusChange]:
+        """A subtask outside the configured projects: one change per completion story, oldest first."""
+        entries = [
+            (at, story)
+            for at, _, story in self._status_stories(stories, "")
+            if story["resource_subtype"] != "section_changed"
+        ]
+        if not entries:
+            return []
+        # Before its first completion story the task was the opposite of what that story made it.
+        status = COMPLETED if entries[0][1]["resource_subtype"] == "marked_incomplete" else INCOMPLETE
+        changes = []
+        for at, story in entries:
+            target = COMPLETED if story["resource_subtype"] == "marked_complete" else INCOMPLETE
+            changes.append(
+                StatusChange(
+                    source=self.source,
+                    remote_id=str(story["gid"]),
+                    item_id=gid,
+                    at=at,
+                    from_status=status,
+                    to_status=target,
+                    from_category=self._pseudo(status),
+                    to_category=self._pseudo(target),
+                )
+            )
             status = target
         return changes
 

@@ -1,7 +1,8 @@
 """Reading an Asana workspace incrementally: per-project streams driven by events, goals, census.
 
 Each configured project is a stream (`project:<gid>`) whose cursor is JSON:
-`{"modified_since": ISO, "sync": events token, "milestones": {gid: [name, section]}, "links": {...}}`.
+`{"modified_since": ISO, "sync": events token, "milestones": {gid: [name, section]}, "links": {...}}`,
+plus `"children": {milestone gid: [subtask gids]}` when parent tasks are the milestones.
 
 A cycle first asks the project's events since the sync token (one request, more only past 100 events).
 - No token yet, or Asana refuses it (412: unknown or older than a day): the answer carries a fresh token,
@@ -23,6 +24,19 @@ the project's known milestones for incremental cycles. Stories of each page's ta
 Batch request, fetched for the next page while the current one is stored. The listing's pages carry no
 cursor; the last page carries the new one, so a pull killed half way reads the project again.
 
+With parent tasks as milestones (`milestones.source = "parent"`) a task's role hangs on its subtasks, and
+subtasks are usually members of no project, so the project's listing does not hold them:
+- Each milestone new to the cursor (all of them on a whole read) has its subtasks read
+  (`GET /tasks/{gid}/subtasks`, ten milestones to a Batch request) and they are mapped as its tasks.
+- The cursor keeps each milestone's subtasks (`children`). A re-read subtask whose parent is no milestone
+  yet has that parent re-read too (it may become one), and a milestone left with none of its known
+  subtasks (moved away or deleted) is re-read (it may become a plain task). Events naming a task as the
+  parent a subtask was removed from, or added to when it is no milestone yet, have it re-read at once.
+- The census lists each milestone's subtasks as well, so a deleted one is found like any task.
+
+A task that became a milestone, or a milestone that became a task, is stored in its new role and left
+deleted in its old one (a deleted row in the other table), from what the cursor knew before.
+
 Key-result links come from goal relationships. Whether a milestone's links changed is not visible on the
 milestone, so each project cursor keeps its milestones' links, and a milestone whose links differ from
 the goals read this cycle is re-read, so that its page (and the links with it) lands with the cursor.
@@ -37,7 +51,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bridge.domain import Milestone, RemotePage
+from bridge.domain import Milestone, RemotePage, Task
 from bridge.errors import FatalAPIError, UserError
 from bridge.http import prefetched
 from bridge.mapping import resolve_field
@@ -100,6 +114,8 @@ class ProjectCursor:
     sync: str | None = None
     milestones: dict[str, KnownMilestone] = field(default_factory=dict)
     links: dict[str, list[str]] = field(default_factory=dict)
+    children: dict[str, list[str]] = field(default_factory=dict)
+    """Parent mode: each milestone's subtasks as last read (to tell which milestone a subtask left)."""
 
     @classmethod
     def load(cls, text: str | None) -> ProjectCursor:
@@ -115,21 +131,22 @@ class ProjectCursor:
                     str(g): KnownMilestone(str(n), s) for g, (n, s) in raw.get("milestones", {}).items()
                 },
                 links={str(g): [str(k) for k in krs] for g, krs in raw.get("links", {}).items()},
+                children={str(g): [str(c) for c in cs] for g, cs in raw.get("children", {}).items()},
             )
         except (ValueError, TypeError, AttributeError):
             log.warning("unreadable Asana cursor: reading the project again")
             return cls()
 
     def dump(self) -> str:
-        return json.dumps(
-            {
-                "modified_since": self.modified_since.isoformat() if self.modified_since else None,
-                "sync": self.sync,
-                "milestones": {g: [m.name, m.section] for g, m in sorted(self.milestones.items())},
-                "links": dict(sorted(self.links.items())),
-            },
-            ensure_ascii=False,
-        )
+        raw: dict[str, Any] = {
+            "modified_since": self.modified_since.isoformat() if self.modified_since else None,
+            "sync": self.sync,
+            "milestones": {g: [m.name, m.section] for g, m in sorted(self.milestones.items())},
+            "links": dict(sorted(self.links.items())),
+        }
+        if self.children:
+            raw["children"] = {g: sorted(cs) for g, cs in sorted(self.children.items())}
+        return json.dumps(raw, ensure_ascii=False)
 
 
 @dataclass
@@ -157,6 +174,8 @@ class EventRead:
     sync: str | None
     tasks: set[str] = field(default_factory=set)
     gone: set[str] = field(default_factory=set)
+    parents: set[str] = field(default_factory=set)
+    """Parent mode: the tasks that subtasks were added to."""
     whole: bool = False
     """Read the whole project: no usable token, or a change (a section's) that reaches every task."""
 
@@ -171,6 +190,7 @@ class AsanaPuller:
         self.name = name
         self.config = config
         self.session = session
+        self.project_names: dict[str, str] = {}
         with session.setup():
             sections, fields = self._setup()
         self.sections = sections
@@ -185,11 +205,17 @@ class AsanaPuller:
             effort_field=self._resolve(config.fields.effort, pairs, "fields.effort"),
             due_field=self._resolve(config.fields.due, pairs, "fields.due"),
             attach_field=self._resolve(config.tasks.field, pairs, "tasks.field"),
+            project_names=self.project_names,
         )
         self._supports: dict[str, list[str]] | None = None
         self._goal_hint: list[str] = []
         self._milestones: dict[str, dict[str, KnownMilestone]] = {}
         """Each project's milestones as far as this cycle knows them (a task may wait on another's)."""
+
+    @property
+    def by_parent(self) -> bool:
+        """Parent tasks are the milestones, their subtasks the tasks."""
+        return self.config.milestones.source == "parent"
 
     @property
     def reads_goals(self) -> bool:
@@ -203,10 +229,13 @@ class AsanaPuller:
     # ---- setup --------------------------------------------------------------------------------------
 
     def _setup(self) -> tuple[dict[str, list[tuple[str, str]]], dict[str, dict[str, Any]]]:
-        """Each project's sections, and the custom fields its tasks can carry (gid -> definition)."""
+        """Each project's sections, and the custom fields its tasks can carry (gid -> definition); the
+        projects' names (which every section carries) are kept in `project_names`."""
         actions = []
         for project in self.config.projects:
-            actions.append(Action(f"/projects/{project}/sections", fields=("name",), limit=PAGE_LIMIT))
+            actions.append(
+                Action(f"/projects/{project}/sections", fields=("name", "project.name"), limit=PAGE_LIMIT)
+            )
             actions.append(
                 Action(
                     f"/projects/{project}/custom_field_settings",
@@ -222,6 +251,10 @@ class AsanaPuller:
             if listed is None or settings is None:
                 raise UserError(f"trackers.{self.name}.projects: Asana has no project {project!r}")
             sections[project] = [(str(s["gid"]), str(s.get("name") or "")) for s in listed if record_gid(s)]
+            named = (_object(s.get("project")).get("name") for s in listed if isinstance(s, dict))
+            name = next((n for n in named if isinstance(n, str) and n), None)
+            if name is not None:
+                self.project_names[project] = name
             for setting in settings:
                 custom = setting.get("custom_field")
                 if isinstance(custom, dict) and record_gid(custom):
@@ -314,7 +347,9 @@ class AsanaPuller:
         relinked = _relinked(state, supports)
         last_read = state.modified_since
         whole = events.whole or state.sync is None or last_read is None
-        quiet = not (whole or events.tasks or relinked)
+        # Parent mode: a deleted subtask may leave its milestone without one, so it is no quiet cycle.
+        orphaning = self.by_parent and any(g in events.gone for cs in state.children.values() for g in cs)
+        quiet = not (whole or events.tasks or relinked or orphaning)
         if quiet and last_read is not None and signpost - last_read < QUIET_POLL:
             # Only the new sync token is kept; `modified_since` stays for the next read to start from.
             stream = project_stream(project)
@@ -323,15 +358,25 @@ class AsanaPuller:
         since = None if whole or last_read is None else max(EPOCH, last_read - lag)
         records = self._list_tasks(project, since)
         listed = {record_gid(r) for r in records}
-        records += self._read_tasks(sorted((events.tasks | relinked) - events.gone - listed))
-        known = self._known(project, {} if whole else state.milestones, records, events.gone)
+        adopting = {p for p in events.parents if p not in state.milestones}  # may become milestones
+        records += self._read_tasks(sorted((events.tasks | adopting | relinked) - events.gone - listed))
+        before = {} if whole else state.milestones
+        children = {} if whole else state.children
+        if self.by_parent:
+            records += self._family(records, before, children, events.gone)
+        known = self._known(project, before, records, events.gone)
         links = {m: list(supports[m]) for m in known if m in supports}
-        after = ProjectCursor(min(signpost, datetime.now(UTC)), events.sync, known, links)
+        kids: dict[str, list[str]] = {}
+        if self.by_parent:
+            after_kids = _children_after(children, records, events.gone)
+            kids = {m: sorted(cs) for m, cs in after_kids.items() if m in known and cs}
+        after = ProjectCursor(min(signpost, datetime.now(UTC)), events.sync, known, links, kids)
         log.debug(
             "%s: project %s: %d tasks to map (%s)",
             self.name, project, len(records), "whole project" if whole else f"changed since {since}",
         )  # fmt: skip
-        yield from self._pages(project, records, known, supports, after)
+        roles = Roles(state.milestones, last_read) if last_read is not None else None
+        yield from self._pages(project, records, known, supports, after, roles)
 
     def _events(self, project: str, sync: str | None) -> EventRead:
         read = EventRead(sync)
@@ -345,7 +390,7 @@ class AsanaPuller:
                         f"{self.name}: Asana refused the events token and gave no new one"
                     ) from None
                 return EventRead(refused.fresh, whole=True)
-            _note_events(read, body["data"])
+            _note_events(read, body["data"], parents=self.by_parent)
             fresh = body.get("sync")
             read.sync = str(fresh) if fresh else token
             if not body.get("has_more") or not fresh or fresh == token:
@@ -391,6 +436,45 @@ class AsanaPuller:
                 records.append(data)
         return records
 
+    def _family(
+        self,
+        records: Sequence[dict[str, Any]],
+        before: Mapping[str, KnownMilestone],
+        children: Mapping[str, Sequence[str]],
+        gone: set[str],
+    ) -> list[dict[str, Any]]:
+        """Parent mode: the tasks whose role the read may have changed, and the subtasks of new milestones.
+
+        A re-read subtask's parent that was no milestone may now be one; a milestone left with none of
+        the subtasks the cursor knew may now be a plain task (both are re-read, ten to a Batch request).
+        Each milestone new to the cursor has its subtasks listed, members of no project included.
+        """
+        read = {g for g in map(record_gid, records) if g}
+        wanted = {
+            parent
+            for parent in map(_parent_gid, records)
+            if parent is not None and parent not in before and parent not in read
+        }
+        left = _children_after(children, records, gone)
+        wanted |= {m for m, kids in children.items() if kids and not left.get(m) and m not in read}
+        extra = self._read_tasks(sorted(wanted - gone))
+        read |= {g for g in map(record_gid, extra) if g}
+        fresh = sorted(
+            {
+                gid
+                for gid, kind in ((record_gid(r), self._kind(r)) for r in [*records, *extra])
+                if gid is not None and kind == "milestone" and gid not in before
+            }
+        )
+        actions = [Action(f"/tasks/{gid}/subtasks", fields=TASK_FIELDS, limit=PAGE_LIMIT) for gid in fresh]
+        for subtasks in self._collect(actions, gone=GONE):
+            for record in subtasks or []:
+                gid = record_gid(record)
+                if gid is not None and gid not in read:
+                    read.add(gid)
+                    extra.append(record)
+        return extra
+
     def _known(
         self,
         project: str,
@@ -413,13 +497,16 @@ class AsanaPuller:
         self._milestones[project] = known
         return known
 
-    def _kind(self, record: Any) -> str:
-        """ "milestone", "task", "outside" (no configured project) or "malformed", without raising."""
+    def _kind(self, record: Any, parents: Mapping[str, str] | None = None) -> str:
+        """ "milestone", "task", "outside" (no configured project) or "malformed", without raising.
+
+        `parents` (milestone gid -> project gid) adopts subtasks in no configured project (parent mode).
+        """
         try:
             if record_gid(record) is None:
                 return "malformed"
             if self.mapping.home(record) is None:
-                return "outside"
+                return "task" if self.mapping.adopter(record, parents or {}) is not None else "outside"
             return "milestone" if self.mapping.is_milestone(record) else "task"
         except (MalformedRecord, *READ_ERRORS):
             return "malformed"
@@ -441,26 +528,56 @@ class AsanaPuller:
         known: dict[str, KnownMilestone],
         supports: Mapping[str, Sequence[str]],
         after: ProjectCursor,
+        roles: Roles | None = None,
     ) -> Iterator[RemotePage]:
         size = min(self.config.page_size, PAGE_LIMIT)
         chunks = [records[i : i + size] for i in range(0, len(records), size)] or [[]]
         lookup = {g: m for p, found in self._milestones.items() if p != project for g, m in found.items()}
         lookup.update(known)
+        parents = {g: project for g in known} if self.by_parent else {}
         fetched = prefetched(
-            ((chunk, self._stories(chunk)) for chunk in chunks), stop_event=self.session.policy.stop_event
+            ((chunk, self._stories(chunk, parents)) for chunk in chunks),
+            stop_event=self.session.policy.stop_event,
         )
         for index, (chunk, stories) in enumerate(fetched):
-            mapped = self.mapping.map_tasks(chunk, stories, lookup, supports)
+            mapped = self.mapping.map_tasks(chunk, stories, lookup, supports, parents)
+            if roles is not None:
+                self._retire(mapped, roles)
             extra = self._section_pages(project, known) if index == 0 else []
             last = index == len(chunks) - 1
             yield self._page(project, mapped, extra, after.dump() if last else None)
 
-    def _stories(self, chunk: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    def _stories(self, chunk: Sequence[dict[str, Any]], parents: Mapping[str, str]) -> dict[str, list[Any]]:
         """The stories of a chunk's tasks (milestones keep no history), ten tasks to a Batch request."""
-        wanted = [str(record_gid(r)) for r in chunk if self._kind(r) == "task"]
+        wanted = [str(record_gid(r)) for r in chunk if self._kind(r, parents) == "task"]
         actions = [Action(f"/tasks/{gid}/stories", fields=STORY_FIELDS, limit=PAGE_LIMIT) for gid in wanted]
         found = self._collect(actions, gone=GONE)
         return {gid: stories or [] for gid, stories in zip(wanted, found, strict=True)}
+
+    def _retire(self, mapped: Mapped, roles: Roles) -> None:
+        """Leave an item whose role changed since the cursor's read deleted in its old role.
+
+        A task that was a milestone leaves a deleted milestone; a milestone that the cursor did not know,
+        created before its read, may have been stored as a task and leaves a deleted task.
+        """
+        former = [
+            Milestone(
+                source=self.name, remote_id=t.remote_id, key=t.key, title=t.title, created=t.created,
+                updated=t.updated, url=t.url, deleted=True,
+            )
+            for t in mapped.tasks
+            if t.remote_id in roles.milestones
+        ]  # fmt: skip
+        promoted = [
+            Task(
+                source=self.name, remote_id=m.remote_id, key=m.key, title=m.title, created=m.created,
+                updated=m.updated, url=m.url, deleted=True,
+            )
+            for m in mapped.milestones
+            if m.remote_id not in roles.milestones and (m.created is None or m.created < roles.read)
+        ]  # fmt: skip
+        mapped.milestones.extend(former)
+        mapped.tasks.extend(promoted)
 
     def _section_pages(self, project: str, known: Mapping[str, KnownMilestone]) -> list[Milestone]:
         sections = self._section_milestones(project)
@@ -486,28 +603,77 @@ class AsanaPuller:
     # ---- census -----------------------------------------------------------------------------------------
 
     def census(self) -> list[str]:
-        """The gids of every task of every configured project (and of section milestones), for deletions."""
+        """The gids of every task of every configured project (and of section milestones), for deletions.
+
+        With parent tasks as milestones, each milestone's subtasks too (ten milestones to a Batch
+        request): they are usually members of no project.
+        """
         ids: list[str] = []
         for project in self.config.projects:
             params: dict[str, Any] = {"project": project, "limit": PAGE_LIMIT}
+            if self.by_parent:
+                params["opt_fields"] = "parent,num_subtasks"
+            milestones: list[str] = []
             offset: str | None = None
             while True:
                 body = self.session.get_tasks({**params, "offset": offset} if offset else params)
-                ids.extend(g for g in (record_gid(r) for r in body["data"]) if g)
+                for record in body["data"]:
+                    gid = record_gid(record)
+                    if gid is None:
+                        continue
+                    ids.append(gid)
+                    if self.by_parent and self._is_parent(record):
+                        milestones.append(gid)
                 following = (body.get("next_page") or {}).get("offset")
                 if not following or following == offset:
                     break
                 offset = following
+            actions = [Action(f"/tasks/{gid}/subtasks", limit=PAGE_LIMIT) for gid in milestones]
+            for subtasks in self._collect(actions, gone=GONE):
+                ids.extend(g for g in (record_gid(r) for r in subtasks or []) if g)
             ids.extend(self._section_milestones(project))
-        return ids
+        return list(dict.fromkeys(ids))
+
+    def _is_parent(self, record: dict[str, Any]) -> bool:
+        try:
+            return self.mapping.is_milestone(record)
+        except READ_ERRORS:
+            return False
 
 
 def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _note_events(read: EventRead, events: Sequence[Any]) -> None:
-    """Which tasks the events touched (directly, through a story, or as a dependency), which are gone."""
+def _parent_gid(record: Any) -> str | None:
+    """The gid of a record's parent task, None without one (or when it cannot be read)."""
+    return record_gid(record.get("parent")) if isinstance(record, dict) else None
+
+
+def _children_after(
+    children: Mapping[str, Sequence[str]], records: Sequence[Any], gone: set[str]
+) -> dict[str, set[str]]:
+    """Each parent's subtasks: the cursor's, moved by the records read (their parents) and the deleted."""
+    kids = {m: set(cs) for m, cs in children.items()}
+    owner = {c: m for m, cs in children.items() for c in cs}
+    for gid, parent in [(record_gid(r), _parent_gid(r)) for r in records] + [(g, None) for g in gone]:
+        if gid is None:
+            continue
+        old = owner.pop(gid, None)
+        if old is not None:
+            kids[old].discard(gid)
+        if parent is not None:
+            kids.setdefault(parent, set()).add(gid)
+            owner[gid] = parent
+    return kids
+
+
+def _note_events(read: EventRead, events: Sequence[Any], *, parents: bool = False) -> None:
+    """Which tasks the events touched (directly, through a story, or as a dependency), which are gone.
+
+    With `parents` (parent tasks are milestones), also the task a subtask was removed from (it may be
+    left with none), and apart, in `parents`, the tasks subtasks were added to (a milestone already
+    keeps its role)."""
     for event in events:
         if not isinstance(event, dict):
             continue
@@ -519,6 +685,12 @@ def _note_events(read: EventRead, events: Sequence[Any]) -> None:
             read.tasks.add(str(parent["gid"]))
         elif kind == "section" and event.get("action") in ("changed", "deleted"):
             read.whole = True  # a renamed or removed section changes the status of every task in it
+        if parents and kind == "task" and parent.get("resource_type") == "task" and record_gid(parent):
+            action = event.get("action")
+            if action == "removed":
+                read.tasks.add(str(parent["gid"]))
+            elif action == "added":
+                read.parents.add(str(parent["gid"]))
         change = _object(event.get("change"))
         for key in ("added_value", "removed_value"):
             value = change.get(key)
@@ -526,6 +698,15 @@ def _note_events(read: EventRead, events: Sequence[Any]) -> None:
             if isinstance(value, dict) and value.get("resource_type") == "task" and record_gid(value):
                 read.tasks.add(str(value["gid"]))
     read.tasks -= read.gone
+    read.parents -= read.gone
+
+
+@dataclass(frozen=True)
+class Roles:
+    """What the cursor knew before this read: the milestones, and when it was read."""
+
+    milestones: Mapping[str, KnownMilestone]
+    read: datetime
 
 
 def _relinked(state: ProjectCursor, supports: Mapping[str, Sequence[str]]) -> set[str]:

@@ -5,8 +5,10 @@ then changes the sandbox as a user would and checks an incremental pull follows.
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,9 @@ from bridge.config import load_config
 from bridge.sandbox.asana import AsanaEmulator
 from bridge.sandbox.server import SandboxServer
 from bridge.store import Store
-from bridge.store.models import MilestoneRow, TaskRow
+from bridge.store.models import MilestoneRow, StatusChangeRow, TaskRow
 from tests.contract.contract import Rig
-from tests.contract.test_asana_pull import TOKEN, _state
+from tests.contract.test_asana_pull import TOKEN
 from tests.sandbox.conftest import Control
 
 WORKSPACE, PROJECT, FIELD = "1", "100", "300"
@@ -189,16 +191,15 @@ def test_a_task_created_in_a_milestone_section_joins_it(make_rig: Any) -> None:
 
 
 def _reparent(rig: Rig, task: str, parent: str | None) -> None:
-    """`POST /tasks/{gid}/setParent` as Asana applies it (the control API has no such edit)."""
-    state = _state(rig.emulator)
-    record = state.tasks[task]
-    if record.parent is not None:
-        state.subtasks[record.parent].remove(task)
-    record.parent = parent
-    if parent is not None:
-        state.subtasks.setdefault(parent, []).append(task)
-    state.touch(record)
-    state.task_changed(record, state.me, "parent", new_value=state.ref(parent))
+    """`POST /tasks/{gid}/setParent`, through the sandbox's REST API as a client would call it."""
+    request = urllib.request.Request(
+        f"{rig.server.base_url}/api/1.0/tasks/{task}/setParent",
+        data=json.dumps({"data": {"parent": parent}}).encode(),
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request) as answer:
+        assert (json.load(answer)["data"]["parent"] or {}).get("gid") == parent
 
 
 PARENT_SEED = [
@@ -231,35 +232,99 @@ def test_a_reparented_subtask_follows_its_new_parent(make_rig: Any) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="only the re-parented subtask is re-read: its new and old parents keep their roles in the store",
-)
 def test_a_task_given_a_subtask_becomes_a_milestone_and_one_left_without_becomes_a_task(
     make_rig: Any,
 ) -> None:
     rig = make_rig(PARENT_SEED, PARENT_MODE)
     _pull(rig)
     _reparent(rig, "2021", "2030")  # 2030 gains its first subtask, 2002 loses its only one
+    rig.control.send("DELETE", "requests")
     _pull(rig)
     assert _stored(rig) == (
         {"2001", "2030"},
         {"2011": "2001", "2012": "2001", "2021": "2030", "2002": None},
     )
+    # Batch requests: setup; 2030 and 2002, named by the events, in one; 2030's subtasks; the stories.
+    routes = rig.control.get("requests")["by_route"]
+    assert routes == {"GET /api/1.0/events": 1, "GET /api/1.0/tasks": 1, "POST /api/1.0/batch": 4}
+    _reparent(rig, "2021", None)  # 2030 loses it again; 2021 is a top-level task of its own
+    _pull(rig)
+    assert _stored(rig) == (
+        {"2001"},
+        {"2011": "2001", "2012": "2001", "2021": None, "2002": None, "2030": None},
+    )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a subtask that is not a member of a configured project is never listed and maps as outside",
-)
+def test_a_milestone_whose_last_subtask_is_deleted_becomes_a_task(make_rig: Any) -> None:
+    """A deletion names no parent: the cursor remembers whose subtask it was."""
+    rig = make_rig(PARENT_SEED, PARENT_MODE)
+    _pull(rig)
+    rig.control.edit(op="delete_task", task="2021")
+    rig.control.send("DELETE", "requests")
+    _pull(rig)
+    milestones, links = _stored(rig)
+    assert milestones == {"2001"} and links["2002"] is None
+    routes = rig.control.get("requests")["by_route"]
+    # The modified_since listing; Batch requests: setup, 2002 re-read, then its stories (now a task's).
+    assert routes == {"GET /api/1.0/events": 1, "GET /api/1.0/tasks": 1, "POST /api/1.0/batch": 3}
+
+
+def test_a_quiet_cycle_in_parent_mode_asks_only_the_events(make_rig: Any) -> None:
+    rig = make_rig(PARENT_SEED, PARENT_MODE)
+    _pull(rig)
+    rig.control.send("DELETE", "requests")
+    _pull(rig)
+    routes = rig.control.get("requests")["by_route"]
+    assert routes == {"GET /api/1.0/events": 1, "POST /api/1.0/batch": 1}, "events, and the setup batch"
+
+
+OUTSIDE_SEED = [
+    _task("2001", "In Progress"),
+    _task("2011", None, parent="2001"),
+    _task("2012", None, parent="2001", completed=True),
+    _task("2030", "To Do"),
+]
+
+
 def test_subtasks_outside_the_project_are_read_through_their_parent(make_rig: Any) -> None:
     """Subtasks are usually not members of their parent's project (Asana's default)."""
-    rig = make_rig(
-        [_task("2001", "In Progress"), _task("2011", None, parent="2001"), _task("2030", "To Do")],
-        PARENT_MODE,
-    )
+    rig = make_rig(OUTSIDE_SEED, PARENT_MODE)
     _pull(rig)
-    assert _stored(rig) == ({"2001"}, {"2011": "2001", "2030": None})
+    assert _stored(rig) == ({"2001"}, {"2011": "2001", "2012": "2001", "2030": None})
+    assert _categories(rig) == {"2011": "todo", "2012": "done", "2030": "todo"}
+
+    created = rig.control.edit(op="create_task", parent="2001", name="new subtask")  # in no project
+    rig.control.edit(op="complete_task", task="2011")
+    _reparent(rig, "2012", "2030")  # 2030 becomes a milestone through a subtask of no project
+    _pull(rig)
+    assert _stored(rig) == (
+        {"2001", "2030"},
+        {"2011": "2001", "2012": "2030", created["gid"]: "2001"},
+    )
+    assert _categories(rig) == {"2011": "done", "2012": "done", created["gid"]: "todo"}
+    table = StatusChangeRow.__table__  # type: ignore[attr-defined]
+    with rig.store.read() as conn:
+        trail = [(r.from_status, r.to_status) for r in conn.execute(select(table)) if r.item_id == "2011"]
+    assert trail == [("incomplete", "completed")]
+
+
+def test_the_census_counts_subtasks_outside_the_project(make_rig: Any) -> None:
+    rig = make_rig(OUTSIDE_SEED, PARENT_MODE)
+    _pull(rig)
+    rig.control.edit(op="delete_task", task="2011")
+    rig.control.send("DELETE", "requests")
+    result = rig.pull(now=datetime.now(UTC) + timedelta(days=2))  # the census is due again
+    assert result.ok and result.census, result.error
+    assert result.deleted == 1
+    assert _stored(rig) == ({"2001"}, {"2012": "2001", "2030": None})
+    routes = rig.control.get("requests")["by_route"]
+    assert "GET /api/1.0/tasks/{task_gid}/subtasks" not in routes, "subtasks come through the Batch API"
+
+
+def _categories(rig: Rig) -> dict[str, str]:
+    table = TaskRow.__table__  # type: ignore[attr-defined]
+    with rig.store.read() as conn:
+        return {r.remote_id: r.category for r in conn.execute(select(table)) if not r.deleted}
 
 
 # ---- a custom field names the milestone ---------------------------------------------------------------

@@ -49,10 +49,10 @@ Endpoints
 `tasks?project=|section=|tag=|assignee=&workspace=` (with `modified_since`, `completed_since`),
 `projects/{gid}/tasks`, `sections/{gid}/tasks`, `tags/{gid}/tasks`, `tasks/{gid}` (GET, PUT, DELETE),
 `tasks/{gid}/subtasks|dependencies|dependents|stories|tags`, `tasks/{gid}/addTag|removeTag|addProject`,
-`tasks/{gid}/addDependencies|removeDependencies`, `tags?workspace=`, `workspaces/{gid}/tags` (GET, POST),
-`tags` (POST), `tags/{gid}`, `projects/{gid}/custom_field_settings`, `custom_fields/{gid}`,
-`workspaces/{gid}/custom_fields`, `time_periods?workspace=&start_on=&end_on=`, `time_periods/{gid}`,
-`goals?workspace=&time_periods=`, `goals/{gid}`, `goals/{gid}/parentGoals`,
+`tasks/{gid}/addDependencies|removeDependencies`, `tasks/{gid}/setParent`, `tags?workspace=`,
+`workspaces/{gid}/tags` (GET, POST), `tags` (POST), `tags/{gid}`, `projects/{gid}/custom_field_settings`,
+`custom_fields/{gid}`, `workspaces/{gid}/custom_fields`, `time_periods?workspace=&start_on=&end_on=`,
+`time_periods/{gid}`, `goals?workspace=&time_periods=`, `goals/{gid}`, `goals/{gid}/parentGoals`,
 `goals/{gid}/addSupportingRelationship|removeSupportingRelationship`,
 `goal_relationships?supported_goal=`, `goal_relationships/{gid}`, `attachments` (POST multipart or form,
 GET `?parent=`), `attachments/{gid}` (GET, DELETE), `events?resource=&sync=`, `batch`.
@@ -94,6 +94,14 @@ Behaviour kept from the real service (each a thing a sync must survive), with it
   expired one (after `sync_ttl` seconds, default 24 h), gets 412 with a fresh `sync` token in the body;
   with a valid token, the events since it, at most 100 a call with `has_more`. Events on a task also
   reach its projects and its parent task ("bubble up").
+- `tasks/{gid}/setParent` (asana.yaml, setParentForTask): `parent` is required (null makes the task a
+  top-level one), at most one of `insert_before`/`insert_after`, each a subtask of the new parent (400
+  otherwise; `insert_after: null` puts it first, else it goes last); a task cannot become a subtask of
+  itself or of one of its own subtasks (400). A new parent sends a `removed` event with the old parent
+  as `parent` (heard where the old parent's events are heard) and an `added` event with the new one, as
+  the Events reference describes added/removed for "the parent object that resource was added to or
+  removed from", and stamps the subtask's `modified_at` (an association change); no story is written
+  (the reference names none), and a subtask is a member of no project unless added to one.
 - Batch (asana.yaml, Batch API tag): at most 10 actions (400 otherwise, also for none), answered in order
   as `{status_code, headers, body}`; each action counts as one request against the vendor rate limit,
   and if any would exceed it the whole batch gets 429 and no action runs (the actions charged before the
@@ -1469,6 +1477,45 @@ class AsanaState:
         else:
             order.insert(0, task)
 
+    def set_parent(self, task: Task, parent_ref: Any, placement: JSON, actor: str) -> None:
+        """`POST /tasks/{gid}/setParent`: make the task a subtask of `parent_ref` (or, for None, a
+        top-level task), placed by `placement`'s `insert_before`/`insert_after` as given (see the module
+        docstring)."""
+        parent = self.task(parent_ref, "parent").gid if parent_ref is not None else None
+        ancestor = parent
+        while ancestor is not None:
+            if ancestor == task.gid:
+                raise asana_error(400, "parent: A task cannot be a subtask of itself or of its subtasks")
+            ancestor = self.tasks[ancestor].parent
+        if "insert_before" in placement and "insert_after" in placement:
+            raise asana_error(400, "insert_before, insert_after: Only one of them may be given")
+        siblings = [g for g in self.subtasks.get(parent or "", []) if g != task.gid]
+        anchors = {k: gid_of(placement[k]) for k in ("insert_before", "insert_after") if k in placement}
+        for param, anchor in anchors.items():
+            if anchor is not None and (parent is None or anchor not in siblings):
+                raise asana_error(400, f"{param}: Task {anchor} is not a subtask of the new parent")
+        old = task.parent
+        if old is not None:
+            if old != parent:
+                self.event(self.task_scopes(task), self.ref(task.gid), "removed", actor, parent=self.ref(old))
+            self.subtasks[old].remove(task.gid)
+        task.parent = parent
+        if parent is None:
+            self.touch(task)
+            return
+        if anchors.get("insert_before") is not None:
+            siblings.insert(siblings.index(str(anchors["insert_before"])), task.gid)
+        elif anchors.get("insert_after") is not None:
+            siblings.insert(siblings.index(str(anchors["insert_after"])) + 1, task.gid)
+        elif "insert_after" in anchors:
+            siblings.insert(0, task.gid)
+        else:
+            siblings.append(task.gid)
+        self.subtasks[parent] = siblings
+        self.event(self.task_scopes(task), self.ref(task.gid), "added", actor, parent=self.ref(parent))
+        if old != parent:
+            self.touch(task)
+
     def delete_task(self, task: Task, actor: str) -> None:
         """Delete a task and its subtasks, as Asana's trash does; its stories go with it."""
         for child in list(self.subtasks.get(task.gid, [])):
@@ -2050,6 +2097,16 @@ class AsanaEmulator(Emulator):
         task = self.state.task(task_gid)
         return self._task_page(request, [self.state.tasks[g] for g in self.state.subtasks.get(task.gid, [])])
 
+    @route("POST", BASE + "/tasks/{task_gid}/setParent")
+    def set_parent(self, request: Request, task_gid: str) -> Any:
+        task = self.state.task(task_gid)
+        data = self._data(request)
+        if "parent" not in data:
+            raise asana_error(400, "parent: Missing input")
+        placement: JSON = {k: data[k] for k in ("insert_before", "insert_after") if k in data}
+        self.state.set_parent(task, data["parent"], placement, self._actor(request))
+        return self._one(request, self.state.render_task(task))
+
     @route("GET", BASE + "/tasks/{task_gid}/dependencies")
     def get_dependencies(self, request: Request, task_gid: str) -> Any:
         task = self.state.task(task_gid)
@@ -2371,8 +2428,9 @@ class AsanaEmulator(Emulator):
         {task, fields}, complete_task {task, completed?}, delete_task {task}, add_tag / remove_tag
         {task, tag (gid or name)}, set_custom_field {task, field (gid or name), value (enum: option gid
         or name)}, add_dependency / remove_dependency {task, blocked_by}, add_to_project {task, project,
-        section?}, add_comment {task, text}, create_section {project, name}, create_tag {name, color?},
-        create_goal {name, time_period?, metric?, parent?, owner?, status?}, update_goal {goal, fields},
+        section?}, set_parent {task, parent (null: none), insert_before?, insert_after?}, add_comment
+        {task, text}, create_section {project, name}, create_tag {name, color?}, create_goal {name,
+        time_period?, metric?, parent?, owner?, status?}, update_goal {goal, fields},
         add_supporting / remove_supporting {goal, supporting, contribution_weight?}. `by` names the user
         making the change (default: the token's user).
         """
@@ -2388,6 +2446,7 @@ class AsanaEmulator(Emulator):
             "add_dependency": self._edit_add_dependency,
             "remove_dependency": self._edit_remove_dependency,
             "add_to_project": self._edit_add_to_project,
+            "set_parent": self._edit_set_parent,
             "add_comment": self._edit_add_comment,
             "create_section": self._edit_create_section,
             "create_tag": self._edit_create_tag,
@@ -2482,6 +2541,12 @@ class AsanaEmulator(Emulator):
         project = self.state.find(self.state.projects, change.get("project"), "project")["gid"]
         section = gid_of(change.get("section")) or self.state.first_section(project)
         self.state.move_task(task, section, actor)
+        return self._rendered(task)
+
+    def _edit_set_parent(self, change: JSON, actor: str) -> JSON:
+        task = self.state.task(change.get("task"), "task")
+        placement: JSON = {k: change[k] for k in ("insert_before", "insert_after") if k in change}
+        self.state.set_parent(task, change.get("parent"), placement, actor)
         return self._rendered(task)
 
     def _edit_add_comment(self, change: JSON, actor: str) -> JSON:

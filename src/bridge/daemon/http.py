@@ -2,8 +2,10 @@
 
 `/healthz` answers while the process runs; `/readyz` only while the store answers and the scheduler
 runs; `/metrics` renders the registry; `/` and `/status.json` show each tracker's last runs (from the
-`run` table), its next scheduled run and its pending writes. `status_rows` and `render_status_text` read
-and print the same from the store alone, for `bridge status`. Every error text is redacted before it
+`run` table), its next scheduled run and its pending writes; `/report.html` is `bridge report --html`'s
+page with charts, rendered from the store on request and kept until the `run` table changes (the next
+cycle). `status_rows` and `render_status_text` read and print the same from the store alone, for
+`bridge status`. Every error text is redacted before it
 leaves, and escaped on the page.
 """
 
@@ -39,6 +41,8 @@ ERROR_CHARS = 500
 """Longer error texts are cut on the page and in JSON; the full text stays in the store and the log."""
 ANALYSIS_SOURCE = "*"
 """The `run` rows of whole-store analyses carry this source; they belong to no tracker."""
+REPORT_PAGE = "/report.html"
+"""Where the status server serves the HTML report with charts."""
 
 
 @dataclass(frozen=True)
@@ -338,6 +342,7 @@ def render_status_html(
     status: LiveStatus | None,
     problem: str | None = None,
     report_link: bool = False,
+    report_page: str | None = None,
 ) -> str:
     """The status page: self-contained (no scripts, no external files), every value escaped."""
     parts = [
@@ -352,6 +357,8 @@ def render_status_html(
     links = ['<a href="/status.json">JSON</a>', '<a href="/metrics">metrics</a>']
     if report_link:
         links.insert(0, '<a href="/report">report</a>')
+    if report_page:
+        links.insert(0, f'<a class="report" href="{escape(report_page, quote=True)}">report with charts</a>')
     parts.append(" · " + " · ".join(links) + "</p>")
     if problem:
         parts.append(f'<p class="banner bad">{escape(problem)}</p>')
@@ -443,8 +450,8 @@ Response = tuple[int, str, str]
 
 
 class StatusServer:
-    """Serves `/healthz`, `/readyz`, `/metrics`, `/`, `/status.json` (and `/report` when given) on
-    `daemon.http_host:http_port` from a thread of its own. Port 0 binds a free port: see `port`."""
+    """Serves `/healthz`, `/readyz`, `/metrics`, `/`, `/status.json`, `/report.html` (and `/report` when
+    given) on `daemon.http_host:http_port` from a thread of its own. Port 0 binds a free port: see `port`."""
 
     def __init__(
         self,
@@ -466,6 +473,8 @@ class StatusServer:
         self.clock = clock
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._report_lock = threading.Lock()
+        self._report_cache: tuple[tuple[Any, ...], str] | None = None
 
     @property
     def port(self) -> int:
@@ -498,7 +507,7 @@ class StatusServer:
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="status-http", daemon=True
         )
         self._thread.start()
-        log.info("status page on %s (/healthz /readyz /metrics /status.json)", self.url)
+        log.info("status page on %s (/healthz /readyz /metrics /status.json /report.html)", self.url)
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop serving and release the port; requests in flight are not waited for."""
@@ -534,7 +543,44 @@ class StatusServer:
             return self._json()
         if path == "/report" and self.report is not None:
             return 200, HTML, self.report()
+        if path == REPORT_PAGE:
+            return self._report_page()
         return 404, TEXT, "not found\n"
+
+    def forget_report(self) -> None:
+        """Drop the cached `/report.html`; the next request renders it afresh."""
+        with self._report_lock:
+            self._report_cache = None
+
+    def _report_page(self) -> Response:
+        """The HTML report, rendered once per state of the `run` table: a cycle or an analysis that
+        starts or finishes changes it, so the page follows the cycles without rendering per request."""
+        from bridge.report.commands import html_report
+
+        try:
+            with self._report_lock:
+                key = self._report_key()
+                if self._report_cache is not None and self._report_cache[0] == key:
+                    return 200, HTML, self._report_cache[1]
+                page = html_report(self.config, self.store, now=self.clock())
+                self._report_cache = (key, page)
+                return 200, HTML, page
+        except BridgeError as exc:
+            problem = redact(f"the report could not be made: {exc}")
+            body = (
+                '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+                f"<title>Milestone Bridge report</title><style>{PAGE_STYLE}</style></head><body>"
+                f'<h1>Milestone Bridge report</h1><p class="banner bad">{escape(problem)}</p>'
+                '<p><a href="/">status</a></p></body></html>\n'
+            )
+            return 503, HTML, body
+
+    def _report_key(self) -> tuple[Any, ...]:
+        table: Any = RunRow.__table__  # type: ignore[attr-defined]
+        query = select(func.count(), func.max(table.c.id), func.max(table.c.finished_at))
+        with self.store.read() as conn:
+            row = conn.execute(query).one()
+        return tuple(row)
 
     def not_ready(self) -> str | None:
         """Why the daemon cannot do its work now, or None when it can."""
@@ -569,7 +615,12 @@ class StatusServer:
     def _page(self) -> Response:
         now, rows, status, problem = self._collect()
         page = render_status_html(
-            rows, now=now, status=status, problem=problem, report_link=self.report is not None
+            rows,
+            now=now,
+            status=status,
+            problem=problem,
+            report_link=self.report is not None,
+            report_page=REPORT_PAGE,
         )
         return (503 if problem else 200), HTML, page
 
@@ -581,6 +632,7 @@ class StatusServer:
             "replica": status.replica if status is not None else None,
             "problem": problem,
             "report": "/report" if self.report is not None else None,
+            "report_html": REPORT_PAGE,
             "trackers": [row.to_json() for row in rows],
         }
         return (503 if problem else 200), JSON, json.dumps(document, indent=2) + "\n"

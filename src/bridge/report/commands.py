@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -17,6 +19,7 @@ from bridge.analytics.okr import Catalogue, Suggestion, catalogue, effective_lin
 from bridge.config import CONFIG_SOURCE, BridgeConfig
 from bridge.domain import LinkOrigin, Milestone, Ref, StatusCategory
 from bridge.errors import UserError
+from bridge.report.html import page_data, render_html
 from bridge.report.teams import for_team, milestone_team_map, team_names
 from bridge.report.terminal import render
 from bridge.store import Store, redact_url
@@ -53,16 +56,25 @@ def _empty_message(store: Store) -> str:
 
 
 def report_command(
-    cfg: BridgeConfig, *, now: datetime, as_json: bool, team: str | None, out: TextIO | None = None
+    cfg: BridgeConfig,
+    *,
+    now: datetime,
+    as_json: bool,
+    team: str | None,
+    out: TextIO | None = None,
+    html: Path | None = None,
 ) -> None:
+    """Print the report (tables, or JSON with `as_json`); with `html`, also write it as an HTML page there
+    and print the path written (to stderr when stdout carries the JSON)."""
     out = out or sys.stdout
     settings = cfg.analytics
     store = Store.open(cfg)
     try:
-        if is_empty(store):
+        empty = is_empty(store)
+        if empty:
             # --json still prints the (empty) document, so scripts read the same shape
-            (sys.stderr if as_json else out).write(_empty_message(store) + "\n")
-            if not as_json:
+            (sys.stderr if as_json or html is not None else out).write(_empty_message(store) + "\n")
+            if not as_json and html is None:
                 return
             snapshot = Snapshot()
         else:
@@ -72,10 +84,70 @@ def report_command(
     report = analyse(snapshot, cfg, now)
     if team is not None:
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
+    if html is not None:
+        page = _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty)
+        written = _write_page(html, page)
+        (sys.stderr if as_json else out).write(f"{written}\n")
+        if not as_json:
+            return
     if as_json:
         out.write(report.to_json() + "\n")
     else:
         render(report, _console(out), team=team, percentile=settings.percentile)
+
+
+def html_report(cfg: BridgeConfig, store: Store, *, now: datetime, team: str | None = None) -> str:
+    """The HTML report of the store's contents at `now` (the daemon's `/report.html`); an empty store
+    gives the page with its "no data" notes and a line saying to pull first."""
+    settings = cfg.analytics
+    empty = is_empty(store)
+    snapshot = (
+        Snapshot()
+        if empty
+        else load_snapshot(store, since=now - max(settings.window, settings.forecast_window))
+    )
+    report = analyse(snapshot, cfg, now)
+    if team is not None:
+        report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
+    return _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty)
+
+
+def _html_page(
+    cfg: BridgeConfig,
+    store: Store,
+    snapshot: Snapshot,
+    report: Report,
+    *,
+    now: datetime,
+    team: str | None,
+    empty: bool,
+) -> str:
+    return render_html(
+        report,
+        page_data(snapshot, cfg, now),
+        generated=now,
+        store_url=store.url,
+        team=team,
+        percentile=cfg.analytics.percentile,
+        strategy=cfg.analytics.rank_strategy,
+        notice=_empty_message(store) if empty else None,
+    )
+
+
+def _write_page(path: Path, page: str) -> Path:
+    """Write the page beside its final name, then move it there, so a reader never sees half a page."""
+    target = path.expanduser()
+    if target.is_dir():
+        raise UserError(f"--html {path}: is a directory; give a file name such as {path / 'report.html'}")
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        partial.write_text(page, encoding="utf-8")
+        partial.replace(target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise UserError(f"cannot write the HTML report to {path}: {exc.strerror or exc}") from exc
+    return target
 
 
 def _known_team(report: Report, team: str) -> str:

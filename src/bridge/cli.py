@@ -562,6 +562,61 @@ def db_current(config: ConfigOption = None) -> None:
         raise typer.Exit(1)
 
 
+@db_app.command("copy")
+@reports_errors
+def db_copy(
+    to: Annotated[
+        str | None, typer.Option("--to", help="The target store's URL (one without a password).")
+    ] = None,
+    to_env: Annotated[
+        str | None,
+        typer.Option("--to-env", help="An environment variable holding the target store's URL."),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Copy every row of the configured store into a new, empty store (e.g. SQLite to PostgreSQL)."""
+    from bridge.errors import UserError
+    from bridge.store import Store, redact_url
+    from bridge.store.copy import copy_store
+
+    cfg = _load(config)
+    if (to is None) == (to_env is None):
+        raise UserError("give the target store as exactly one of --to URL or --to-env VARIABLE")
+    if to_env is not None:
+        target_url = os.environ.get(to_env, "")
+        if not target_url:
+            raise UserError(f"--to-env: environment variable {to_env} is not set")
+    else:
+        target_url = str(to)
+        if _url_has_password(target_url):
+            raise UserError("--to: the URL carries a password; put it in a variable and use --to-env")
+    source = Store(cfg.store_url(), echo=cfg.store.echo, pool_size=cfg.store.pool_size)
+    target = Store(target_url)
+    try:
+        source.ping()
+        target.ping()
+        result = copy_store(
+            source, target, on_table=lambda name, rows: typer.echo(f"  {name}: {rows:,} rows")
+        )
+    finally:
+        source.close()
+        target.close()
+    typer.echo(
+        f"copied {result.total:,} rows from {redact_url(source.url)} to {redact_url(target.url)}; "
+        f"point store.url (or url_env) at the new store"
+    )
+
+
+def _url_has_password(url: str) -> bool:
+    """Whether a database URL carries a password (an unparsable one is left to the store to refuse)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return bool(make_url(url).password)
+    except Exception:
+        return False
+
+
 # --- report and OKR links: read from the store only, no tracker is contacted -------------------------
 
 okr_app = typer.Typer(help="Suggest and confirm which key result each milestone moves.", no_args_is_help=True)
@@ -574,13 +629,22 @@ def report(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     team: Annotated[str | None, typer.Option(help="Only this team's milestones, work and warnings.")] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Write the report as one self-contained HTML page with charts to FILE and print its path.",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Show value ranks, the OKR tree, work types and bottlenecks, time in status, forecasts, warnings."""
     from datetime import UTC, datetime
 
     from bridge.report.commands import report_command
 
-    report_command(_load(config), now=datetime.now(UTC), as_json=as_json, team=team)
+    report_command(_load(config), now=datetime.now(UTC), as_json=as_json, team=team, html=html)
 
 
 @okr_app.command("suggest")
@@ -626,6 +690,10 @@ def demo(
         Path | None,
         typer.Option("--dir", help="Folder for the config and the store (default: a new temporary one)."),
     ] = None,
+    record: Annotated[
+        Path | None,
+        typer.Option(help="Append every request the sandbox trackers serve, as JSON lines, to FILE."),
+    ] = None,
 ) -> None:
     """Run the bridge against generated sandbox trackers and show what it finds and writes back."""
     from rich.console import Console
@@ -633,7 +701,7 @@ def demo(
     from bridge import demo as demo_module
 
     console = Console(highlight=False, soft_wrap=True)
-    with demo_module.demo(directory, seed=seed) as run:
+    with demo_module.demo(directory, seed=seed, record=record) as run:
         demo_module.print_run(run, console, lambda result: _print_cycle(result, dry_run=False))
         console.print(f"\ndemo finished in {run.seconds:.1f} s")
         if not run.result.ok:

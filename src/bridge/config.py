@@ -407,6 +407,11 @@ class TrackerConfig(Section):
     """Each incremental pull re-reads this much before its cursor (search indexes lag behind edits)."""
     census_interval: Duration = timedelta(hours=24)
     """How often a full listing runs to find items deleted in the tracker."""
+    retries: int = Field(default=6, ge=1, le=20)
+    """Attempts per request when the failure is worth retrying (429, 5xx, a dropped connection, a
+    timeout); 1 means no retry. `Retry-After` is honoured, otherwise the waits double from 1 s."""
+    retry_for: Duration = timedelta(minutes=5)
+    """Stop retrying a request once this long has passed since its first attempt."""
 
     def problems(self) -> Iterator[tuple[Loc, str]]:
         for section, rules in (

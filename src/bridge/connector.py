@@ -295,7 +295,9 @@ class SessionConnector(BuiltinConnector):
 
         if not isinstance(config, cls.config_model):
             raise TypeError(f"{cls.kind} connector given a {type(config).__name__}")
-        policy = RetryPolicy(stop_event=stop) if stop is not None else RetryPolicy()
+        policy = RetryPolicy(attempts=config.retries, max_delay=config.retry_for.total_seconds())
+        if stop is not None:
+            policy.stop_event = stop
         return cls(name, config, secrets, cls.make_session(name, config, secrets, policy))
 
     @classmethod

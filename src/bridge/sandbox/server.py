@@ -154,15 +154,28 @@ def _compile(template: str) -> re.Pattern[str]:
 
 
 class RequestLog:
-    """Every vendor request: number, method, path, redacted query, status, duration."""
+    """Every vendor request: number, method, path, redacted query, status, duration.
 
-    def __init__(self, record: IO[str] | None = None, label: str | None = None) -> None:
+    With `record` (a text file), every entry is also appended to it as a JSON line, with the request's
+    body (decoded as UTF-8, undecodable bytes replaced) under `body`. `redact` names the query parameters
+    blanked there (by default every parameter that carries a credential for some vendor); a test checking
+    that nothing secret is sent passes the few its vendor legitimately takes in the query.
+    """
+
+    def __init__(
+        self,
+        record: IO[str] | None = None,
+        label: str | None = None,
+        *,
+        redact: frozenset[str] = SECRET_PARAMS,
+    ) -> None:
         self._label = label
         self._lock = threading.Lock()
         self._entries: list[dict[str, Any]] = []
         self._counter = 0
         self._by_route: Counter[str] = Counter()
         self._record = record
+        self._redact = redact
 
     def next_number(self) -> int:
         with self._lock:
@@ -189,7 +202,13 @@ class RequestLog:
             self._entries.append(entry)
             self._by_route[f"{request.method} {route_name}"] += 1
             if self._record is not None:
-                self._record.write(json.dumps({"emulator": self._label, **entry}) + "\n")
+                recorded = {
+                    "emulator": self._label,
+                    **entry,
+                    "query": redact_query(request.query, self._redact),
+                    "body": request.body.decode("utf-8", errors="replace"),
+                }
+                self._record.write(json.dumps(recorded) + "\n")
                 self._record.flush()
 
     def snapshot(self) -> dict[str, Any]:
@@ -203,8 +222,10 @@ class RequestLog:
             self._by_route.clear()
 
 
-def redact_query(query: dict[str, list[str]]) -> dict[str, list[str] | str]:
-    return {k: (REDACTED if k in SECRET_PARAMS else v if len(v) > 1 else v[0]) for k, v in query.items()}
+def redact_query(
+    query: dict[str, list[str]], secret: frozenset[str] = SECRET_PARAMS
+) -> dict[str, list[str] | str]:
+    return {k: (REDACTED if k in secret else v if len(v) > 1 else v[0]) for k, v in query.items()}
 
 
 class Holds:

@@ -74,10 +74,12 @@ QUIET_CYCLES = 3
 TRACKERS = ("jira", "trello", "asana")
 PREFIX = "mb-"
 TIMEOUT = 1.0
+RETRIES = 3
+"""Attempts per request in the chaos config; a `429-storm` outlasts them."""
 """The trackers' client timeout (seconds); a `slow` fault answers later than this."""
 USER_LABELS = ("customer-x", "team-a", "later", "mb")
 """Labels users add and remove: none carries the bridge's prefix (`mb` alone does not)."""
-FAULTS = ("429+retry-after", "429", "5xx", "slow", "drop", "malformed")
+FAULTS = ("429+retry-after", "429-storm", "5xx", "slow", "drop", "malformed")
 """The rotation: one kind a cycle, on one tracker (see `faulted`), so every tracker meets every kind."""
 RUN_TIMEOUT = 90
 
@@ -91,8 +93,10 @@ def fault_rules(kind: str, start: int, rng: random.Random) -> list[dict[str, Any
     """The rules of one cycle's fault on one tracker, firing from request `start` on."""
     if kind == "429+retry-after":
         return [{"kind": "429", "after": start, "count": 2, "retry_after": 1, "label": kind}]
-    if kind == "429":
-        return [{"kind": "429", "after": start, "count": 2, "retry_after": None, "label": kind}]
+    if kind == "429-storm":
+        # More 429s in a row (without Retry-After) than the tracker's `retries`: the tracker fails this
+        # cycle, the others go on, and the next cycle catches up.
+        return [{"kind": "429", "after": start, "count": RETRIES + 1, "retry_after": None, "label": kind}]
     if kind == "5xx":
         status = rng.choice([500, 502, 503, 504])
         return [{"kind": "5xx", "after": start, "count": 2, "status": status, "label": kind}]
@@ -155,7 +159,8 @@ def is_write(route: str) -> bool:
 def _tracker_options(table: str) -> str:
     return table.replace(
         "max_requests_per_second = 1000\n",
-        f'max_requests_per_second = 1000\ntimeout = "{TIMEOUT}s"\ncensus_interval = "1s"\n',
+        f'max_requests_per_second = 1000\ntimeout = "{TIMEOUT}s"\ncensus_interval = "1s"\n'
+        f"retries = {RETRIES}\n",
     )
 
 
@@ -701,6 +706,8 @@ def test_faults_were_injected_on_every_tracker_and_every_kind(chaos: Chaos) -> N
         assert not missing, f"{tracker}: no {missing} fault fired"
     assert any(r.killed_at is not None for r in chaos.runs), "no run was SIGKILLed"
     assert any(r.writes_at_kill for r in chaos.runs), "no run was SIGKILLed inside its push"
+    storms = sum(chaos.cycle_errors[t]["429-storm"] for t in TRACKERS)
+    assert storms > 0, "no 429 storm outlasted the retries, so no tracker failed and recovered"
     assert not chaos.users.failures, chaos.users.failures
     assert sum(chaos.users.edits.values()) >= CYCLES * 2
 

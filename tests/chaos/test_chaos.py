@@ -458,8 +458,9 @@ def run_bridge(
     rng: random.Random | None = None,
 ) -> Run:  # fmt: skip
     """`bridge sync --json` as a subprocess. With `kill_after` it is SIGKILLed as soon as the sandboxes
-    have served that many of its requests (`("requests", n)`) or of its write requests (`("writes", n)`,
-    which lands the kill inside the push); with `users`, people edit while it runs."""
+    have served that many of its requests (`("requests", n)`), of its write requests (`("writes", n)`,
+    which lands the kill inside the push), or either n requests or its first write (`("requests or first
+    write", n)`); with `users`, people edit while it runs."""
     out_path = world.tmp / f"run-{cycle:02d}-{purpose}.out"
     err_path = world.tmp / f"run-{cycle:02d}-{purpose}.err"
     command = [sys.executable, "-m", "bridge.cli", "sync", "--config", str(world.config_path), "--json"]
@@ -481,8 +482,12 @@ def run_bridge(
                 raise AssertionError(f"cycle {cycle} ({purpose}) ran for more than {RUN_TIMEOUT}s")
             if kill_after is not None:
                 what, threshold = kill_after
-                served = world.requests() - first if what == "requests" else world.writes() - first_writes
-                if served >= threshold:
+                requests, writes = world.requests() - first, world.writes() - first_writes
+                if (
+                    (what == "writes" and writes >= threshold)
+                    or (what.startswith("requests") and requests >= threshold)
+                    or (what == "requests or first write" and writes >= 1)
+                ):
                     process.send_signal(signal.SIGKILL)
                     process.wait()
                     killed_at, writes_at_kill = world.requests() - first, world.writes() - first_writes
@@ -561,7 +566,7 @@ def chaos(world: World) -> Iterator[Chaos]:
     fired: dict[str, Counter[str]] = {t: Counter() for t in TRACKERS}
     cycle_errors: dict[str, Counter[str]] = {t: Counter() for t in TRACKERS}
     # The first cycle (the big initial push) is always killed inside its push; the others at a random
-    # request of a run as long as the last one, or at their first write.
+    # request in the first half of a run as long as the last one, or at their first write if sooner.
     kill_cycles = {0, *rng.sample(range(1, CYCLES), KILLS - 1)}
     typical = 0
     for cycle in range(CYCLES):
@@ -575,10 +580,8 @@ def chaos(world: World) -> Iterator[Chaos]:
         if cycle in kill_cycles:
             if cycle == 0:
                 kill = ("writes", rng.randint(5, 60))
-            elif rng.random() < 0.5:
-                kill = ("requests", rng.randint(1, max(1, typical - 1)))
             else:
-                kill = ("writes", 1)
+                kill = ("requests or first write", rng.randint(1, max(1, typical // 2)))
             runs.append(run_bridge(world, cycle, "killed", kill_after=kill))
         during = rng.random() < 0.5
         run = run_bridge(world, cycle, "restart" if cycle in kill_cycles else "chaos",

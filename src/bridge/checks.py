@@ -427,7 +427,7 @@ def _container_key(tracker: TrackerConfig) -> str | None:
 
 
 def _open(kind: type[Connector], name: str, tracker: TrackerConfig, secrets: Mapping[str, str]) -> Connector:
-    return kind.open(name, tracker, secrets)
+    return kind.open(name, tracker.interactive(), secrets)
 
 
 def _discover(

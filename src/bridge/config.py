@@ -413,6 +413,13 @@ class TrackerConfig(Section):
     retry_for: Duration = timedelta(minutes=5)
     """Stop retrying a request once this long has passed since its first attempt."""
 
+    def interactive(self) -> TrackerConfig:
+        """These settings for a command someone waits on (`check --online`, `discover`, `init`): a
+        tracker that is down is reported within seconds instead of after the daemon's patient retries."""
+        return self.model_copy(
+            update={"retries": min(self.retries, 2), "retry_for": min(self.retry_for, timedelta(seconds=20))}
+        )
+
     def problems(self) -> Iterator[tuple[Loc, str]]:
         for section, rules in (
             ("teams", self.teams),

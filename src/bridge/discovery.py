@@ -54,4 +54,4 @@ def connect_for_discovery(
     connector_class = registry.load(settings.kind)
     if Capability.DISCOVER not in connector_class.capabilities:
         raise UserError(f"the {settings.kind} connector cannot discover yet")
-    return connector_class.open(name, settings, secrets)
+    return connector_class.open(name, settings.interactive(), secrets)

@@ -7,10 +7,12 @@ import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bridge.demo import ENV, Sandbox, render_config, start_sandbox
+from bridge.http import RetryPolicy
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +185,15 @@ def test_an_unset_variable_is_named(
 def test_an_unreachable_tracker_is_one_problem(
     run_cli: object, good: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox
 ) -> None:
+    attempts: list[int] = []
+    real_call = RetryPolicy.call
+
+    def counted(policy: RetryPolicy, function: Any) -> Any:
+        attempts.append(policy.attempts)
+        return real_call(policy, function)
+
     monkeypatch.setattr("bridge.http.RetryPolicy._sleep", lambda self, seconds: None)
+    monkeypatch.setattr(RetryPolicy, "call", counted)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -193,6 +203,7 @@ def test_an_unreachable_tracker_is_one_problem(
     assert "  trello: 1 problem, not reached\n    trackers.trello: cannot check it: " in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert secrets_absent(sandbox, result.stdout + result.stderr)
+    assert attempts and set(attempts) == {2}, "someone waits on check: two attempts, not the daemon's six"
 
 
 def test_tracker_needs_online_and_a_known_name(run_cli: object, good: str, tmp_path: Path) -> None:

@@ -255,6 +255,20 @@ def test_a_task_given_a_subtask_becomes_a_milestone_and_one_left_without_becomes
     )
 
 
+def test_a_whole_pull_sees_role_changes_too(make_rig: Any) -> None:
+    """`bridge pull --full` ignores the cursor, so it cannot know earlier roles: the store keeps an item
+    in one role whichever page names it."""
+    rig = make_rig(PARENT_SEED, PARENT_MODE)
+    _pull(rig)
+    _reparent(rig, "2021", "2030")
+    result = rig.pull(full=True, now=datetime.now(UTC))
+    assert result.ok, result.error
+    assert _stored(rig) == (
+        {"2001", "2030"},
+        {"2011": "2001", "2012": "2001", "2021": "2030", "2002": None},
+    )
+
+
 def test_a_milestone_whose_last_subtask_is_deleted_becomes_a_task(make_rig: Any) -> None:
     """A deletion names no parent: the cursor remembers whose subtask it was."""
     rig = make_rig(PARENT_SEED, PARENT_MODE)

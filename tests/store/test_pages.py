@@ -135,3 +135,41 @@ def test_status_history_round_trips_times_and_is_written_once(store: Store) -> N
         row = conn.execute(select(StatusChangeRow.__table__)).one()  # type: ignore[attr-defined]
     assert row.at == local and row.at.utcoffset() == timedelta(0)
     assert row.from_category is None and row.to_category == "in_progress"
+
+
+def _roles(store: Store, remote_id: str) -> tuple[bool | None, bool | None]:
+    """(milestone row deleted?, task row deleted?), None where there is no row."""
+    from bridge.store.models import MilestoneRow
+
+    found: list[bool | None] = []
+    with store.read() as conn:
+        for model in (MilestoneRow, TaskRow):
+            table = model.__table__  # type: ignore[attr-defined]
+            row = conn.execute(select(table.c.deleted).where(table.c.remote_id == remote_id)).first()
+            found.append(None if row is None else bool(row.deleted))
+    return found[0], found[1]
+
+
+def test_an_item_holds_one_role_whichever_page_says_so(store: Store) -> None:
+    """A task that became a milestone (or the reverse), seen by any pull, a whole one included."""
+    with store.write() as conn:
+        save_page(conn, _page([_task(7)]), now=T0)
+    assert _roles(store, "100") == (False, None) and _roles(store, "7") == (None, False)
+
+    promoted = RemotePage(source=SRC, stream="issues", milestones=[Milestone(SRC, "7", "PAY-7", "Task 7")],
+                          tasks=[], cursor="c2")  # fmt: skip
+    with store.write() as conn:
+        counts = save_page(conn, promoted, now=T0 + timedelta(minutes=1))
+    assert counts.changed >= 2
+    assert _roles(store, "7") == (False, True), "the task row gives way to the milestone"
+
+    demoted = RemotePage(source=SRC, stream="issues", milestones=[], tasks=[_task(7)], cursor="c3")
+    with store.write() as conn:
+        save_page(conn, demoted, now=T0 + timedelta(minutes=2))
+    assert _roles(store, "7") == (True, False), "and back"
+    assert _roles(store, "100") == (False, None), "other items keep their role"
+
+    gone = RemotePage(source=SRC, stream="issues", milestones=[], tasks=[_task(7, deleted=True)], cursor="c4")
+    with store.write() as conn:
+        save_page(conn, gone, now=T0 + timedelta(minutes=3))
+    assert _roles(store, "7") == (True, True), "a deleted row in one role revives nothing in the other"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, select
+from sqlalchemy import Connection, and_, delete, select, update
 
 from bridge.domain import LinkOrigin, RemotePage, require_utc
 from bridge.store.engine import insert_new, upsert
@@ -61,6 +61,7 @@ def save_page(
     changed += upsert(conn, _table(KeyResultRow), [_key_result(k, now) for k in page.key_results])
     changed += upsert(conn, _table(MilestoneRow), [_milestone(m, now) for m in page.milestones])
     changed += upsert(conn, _table(TaskRow), [_task(t, now) for t in page.tasks])
+    changed += _one_role(conn, page, now)
     changed += insert_new(
         conn, _table(StatusChangeRow), [_status_change(c) for c in page.status_changes], CHANGE_COLUMNS
     )
@@ -70,6 +71,32 @@ def save_page(
         set_cursor(conn, source, page.stream, page.cursor, signpost=signpost, now=now)
     items = len(page.milestones) + len(page.tasks) + len(page.key_results) + len(page.objectives)
     return PageCounts(items=items, changed=changed, skipped=len(page.skipped))
+
+
+def _one_role(conn: Connection, page: RemotePage, now: datetime) -> int:
+    """An item is a milestone or a task, never both: one the page carries live in one role is marked
+    deleted in the other (a task that became a milestone, or the reverse, is seen this way on any pull,
+    a whole one included, without knowing its earlier role)."""
+    changed = 0
+    for rows, other in (
+        ([m.remote_id for m in page.milestones if not m.deleted], _table(TaskRow)),
+        ([t.remote_id for t in page.tasks if not t.deleted], _table(MilestoneRow)),
+    ):
+        for start in range(0, len(rows), ROLE_CHUNK):
+            result = conn.execute(
+                update(other)
+                .where(
+                    other.c.source == page.source,
+                    other.c.remote_id.in_(rows[start : start + ROLE_CHUNK]),
+                    other.c.deleted.is_(False),
+                )
+                .values(deleted=True, synced_at=now)
+            )
+            changed += max(result.rowcount, 0)
+    return changed
+
+
+ROLE_CHUNK = 500
 
 
 def set_cursor(

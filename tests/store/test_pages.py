@@ -173,3 +173,25 @@ def test_an_item_holds_one_role_whichever_page_says_so(store: Store) -> None:
     with store.write() as conn:
         save_page(conn, gone, now=T0 + timedelta(minutes=3))
     assert _roles(store, "7") == (True, True), "a deleted row in one role revives nothing in the other"
+
+
+def test_history_is_read_for_kept_tasks_of_each_source_alone(store: Store) -> None:
+    """Task ids are unique per source only: a deleted task's id held live by another source must not
+    bring the deleted one's history back."""
+    from dataclasses import replace
+
+    from bridge.store.snapshot import read_status_changes
+
+    other = "acme-trello"
+    with store.write() as conn:
+        save_page(conn, _page([_task(1)], status_changes=[_change(1, 1)]), now=T0)
+        gone = replace(_task(1, deleted=True), source=other)
+        change = replace(_change(2, 1), source=other)
+        save_page(
+            conn, RemotePage(source=other, stream="cards", tasks=[gone], status_changes=[change]), now=T0
+        )
+    with store.read() as conn:
+        changes = read_status_changes(conn)
+        recent = read_status_changes(conn, since=T0 - timedelta(days=1))
+    assert [(c.source, c.remote_id) for c in changes] == [(SRC, "h1")]
+    assert [(c.source, c.remote_id) for c in recent] == [(SRC, "h1")]

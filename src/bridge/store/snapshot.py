@@ -215,14 +215,16 @@ def read_status_changes(conn: Connection, *, since: datetime | None = None) -> l
     if since is not None:
         last = func.coalesce(task.c.updated, task.c.done)
         kept = and_(kept, or_(task.c.category != StatusCategory.DONE.value, last.is_(None), last >= since))
-    query = (
-        select(
-            t.c.source, t.c.remote_id, t.c.item_id, _time(t.c.at, dialect), t.c.from_status, t.c.to_status,
-            t.c.from_category, t.c.to_category,
-        )
-        .join(task, and_(task.c.source == t.c.source, task.c.remote_id == t.c.item_id))
-        .where(kept)
-    )  # fmt: skip
+    # The history table has no index by item (it would slow every pull), so it is scanned once; asking
+    # for item ids IN the kept tasks lets SQLite probe a small in-memory list instead of the task table's
+    # key for each of its rows. Ids are unique per source only, so the source is checked below.
+    kept_keys = {(source, remote_id) for source, remote_id in conn.execute(
+        select(task.c.source, task.c.remote_id).where(kept)
+    )}  # fmt: skip
+    query = select(
+        t.c.source, t.c.remote_id, t.c.item_id, _time(t.c.at, dialect), t.c.from_status, t.c.to_status,
+        t.c.from_category, t.c.to_category,
+    ).where(t.c.item_id.in_(select(task.c.remote_id).where(kept)))  # fmt: skip
     # Each item id and raw status becomes one shared string: a task's id repeats on each of its changes.
     shared = sys.intern
     category = _CATEGORY
@@ -232,6 +234,8 @@ def read_status_changes(conn: Connection, *, since: datetime | None = None) -> l
     parse = datetime.fromisoformat
     for rows in conn.execute(query).partitions(_FETCH):
         for source, remote_id, item_id, at, from_status, to_status, from_category, to_category in rows:
+            if (source, item_id) not in kept_keys:
+                continue  # the same id held by a task of another source
             append(
                 StatusChange(
                     shared(source),

@@ -140,7 +140,7 @@ class World:
         return sum(
             count
             for server in self.servers.values()
-            for route, count in server.emulator.requests.snapshot()["by_route"].items()
+            for route, count in server.emulator.requests.by_route().items()
             if is_write(route)
         )
 

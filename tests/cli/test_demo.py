@@ -152,6 +152,22 @@ def test_no_credential_value_reaches_the_config(tmp_path: Path) -> None:
             assert value not in text, name
 
 
+def status_page_url(process: subprocess.Popen[str], limit: float) -> tuple[str, list[str]]:
+    """The status page `bridge demo --serve` announces, and the lines it printed up to it."""
+    assert process.stdout is not None
+    printed: list[str] = []
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        printed.append(line)
+        found = re.search(r"status page: (http://\S+)", line)
+        if found:
+            return found.group(1), printed
+    raise AssertionError(f"no status page announced (exit code {process.poll()})")
+
+
 @pytest.fixture
 def serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     process = subprocess.Popen(
@@ -162,16 +178,7 @@ def serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
         env=_env(),
     )
     try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + LIMIT + 30
-        url = None
-        while url is None and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            found = re.search(r"status page: (http://\S+)", line)
-            url = found.group(1) if found else None
-        assert url is not None, f"no status URL (exit code {process.poll()})"
+        url, _ = status_page_url(process, LIMIT + 30)
         yield process, url
     finally:
         if process.poll() is None:

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 from bridge.demo import ENV, JIRA_EMAIL
+from tests.cli.test_demo import status_page_url
 from tests.secrets import SecretScan
 
 BRIDGE = [sys.executable, "-c", "from bridge.cli import main; main()"]
@@ -48,16 +49,7 @@ def test_no_sentinel_leaves_the_demo_the_daemon_or_the_commands_after_them(tmp_p
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:
-        assert process.stdout is not None
-        printed, url, deadline = [], None, time.monotonic() + LIMIT
-        while url is None and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            printed.append(line)
-            found = re.search(r"status page: (http://\S+)", line)
-            url = found.group(1) if found else None
-        assert url is not None, f"no status page (exit code {process.poll()})"
+        url, printed = status_page_url(process, LIMIT)
         for page in ("/", "/status.json", "/metrics", "/healthz", "/readyz", "/report.html"):
             with urllib.request.urlopen(url + page, timeout=30) as response:
                 scan.text(f"GET {page}", response.read())

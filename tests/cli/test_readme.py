@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 from bridge.cli import app
 from bridge.config import load_config
 from bridge.demo import ENV, Sandbox, start_sandbox
+from tests.cli.test_demo import status_page_url
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -141,15 +142,7 @@ def test_the_demo_serves_its_status_page_and_report_until_ctrl_c(tmp_path: Path)
         stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     try:
-        assert process.stdout is not None
-        url, deadline = None, time.monotonic() + LIMIT
-        while url is None and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            found = re.search(r"status page: (http://\S+)", line)
-            url = found.group(1) if found else None
-        assert url is not None, f"no status page announced (exit code {process.poll()})"
+        url, _ = status_page_url(process, LIMIT)
         with urllib.request.urlopen(url + "/", timeout=10) as response:
             page = response.read().decode()
         assert "report.html" in page, "the status page links to the HTML report"

@@ -35,9 +35,10 @@ from bridge.domain import (
 from bridge.report.html import CHART_IDS, PageData, render_html
 from bridge.store import Store
 from bridge.store.pages import save_page
+from tests.cli.test_report import history
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE = "acme-jira"
+SOURCE = "acme-jira"  # the source `history` writes
 NOW = datetime.now(UTC).replace(microsecond=0)
 DAY = timedelta(days=1)
 TODO, DOING, WAITING, DONE = (
@@ -110,19 +111,6 @@ WORK: dict[str, list[tuple[str, int, tuple[float, float]]]] = {
 }
 
 
-def _history(key: str, steps: list[tuple[datetime, str, StatusCategory]]) -> list[StatusChange]:
-    changes, previous = [], None
-    for i, (at, status, category) in enumerate(steps):
-        changes.append(
-            StatusChange(
-                SOURCE, f"{key}-{i}", key, at, previous[0] if previous else None, status,
-                previous[1] if previous else None, category,
-            )
-        )  # fmt: skip
-        previous = (status, category)
-    return changes
-
-
 def organisation(seed: int = 7) -> RemotePage:
     """Three teams' milestones, tasks and four months of history; payments' compliance work is slow."""
     rng = random.Random(seed)
@@ -161,7 +149,7 @@ def organisation(seed: int = 7) -> RemotePage:
                         updated=end, started=start, done=end,
                     )
                 )  # fmt: skip
-                changes += _history(key, steps)
+                changes += history(key, *steps)
     for key, team, _, _, _, open_count, _, _, _ in MILESTONES:
         for i in range(open_count):
             number += 1
@@ -183,7 +171,7 @@ def organisation(seed: int = 7) -> RemotePage:
                     created=NOW - 20 * DAY, updated=NOW - DAY,
                 )
             )  # fmt: skip
-            changes += _history(task_key, steps)
+            changes += history(task_key, *steps)
     tasks.append(Task(SOURCE, "T-999", "T-999", "Loose end", team="search", raw_status="To Do"))
     links = [
         KeyResultLink(Ref(SOURCE, key), Ref("config", kr), LinkOrigin.TRACKER)

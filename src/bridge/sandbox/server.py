@@ -211,6 +211,11 @@ class RequestLog:
                 self._record.write(json.dumps(recorded) + "\n")
                 self._record.flush()
 
+    def by_route(self) -> dict[str, int]:
+        """Requests served so far by `METHOD template`: cheap enough to poll (no copy of the log)."""
+        with self._lock:
+            return dict(self._by_route)
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"count": len(self._entries), "total": self._counter, "by_route": dict(self._by_route),

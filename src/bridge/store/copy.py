@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Integer, func, select, text
 
@@ -88,8 +89,6 @@ def _same_database(source: Store, target: Store) -> bool:
     if a.get_backend_name() != b.get_backend_name():
         return False
     if a.get_backend_name() == "sqlite":
-        from pathlib import Path
-
         if not a.database or not b.database or ":memory:" in (a.database, b.database):
             return False
         return Path(a.database).resolve() == Path(b.database).resolve()

@@ -86,3 +86,9 @@ class AuthError(FatalAPIError):
 
 class SkippableAPIError(APIError):
     """One item could not be read or written; the rest of the page goes on."""
+
+
+class WriteRefused(BridgeError):
+    """A write that cannot be made as given (sending it would not help): switched off by the config, not
+    the bridge's to make, or refused by the tracker for that item. It fails alone, with this message, and
+    the other writes of the push go on."""

@@ -1,0 +1,32 @@
+"""The connector kit: what a tracker connector is built from, so a new tracker fills in vendor details only.
+
+- `SessionConnector[ConfigT, SessionT, PullerT, WriterT]`: one typed lifecycle (open, pull, push, close);
+- paginators (`TokenPaginator`, `OffsetPaginator`, `KeyPaginator`), each refusing a page token twice;
+- `Writer`: the write template (validate against the config, group, send, one outcome per write), with
+  `WriteRefused` as its one refusal and `RetryBreaker` as its one breaker.
+
+See the README's "Writing a connector" and `tests/kit/` for a whole connector built from these parts.
+"""
+
+from __future__ import annotations
+
+from bridge.errors import WriteRefused
+from bridge.kit.connector import Puller, Session, SessionConnector
+from bridge.kit.paginate import KeyPaginator, OffsetPaginator, PaginationLoop, Paginator, TokenPaginator
+from bridge.kit.writer import Outcomes, RetryBreaker, Writer, config_refusal
+
+__all__ = [
+    "KeyPaginator",
+    "OffsetPaginator",
+    "Outcomes",
+    "PaginationLoop",
+    "Paginator",
+    "Puller",
+    "RetryBreaker",
+    "Session",
+    "SessionConnector",
+    "TokenPaginator",
+    "WriteRefused",
+    "Writer",
+    "config_refusal",
+]

@@ -11,7 +11,7 @@ See the README's "Writing a connector" and `tests/kit/` for a whole connector bu
 from __future__ import annotations
 
 from bridge.errors import WriteRefused
-from bridge.kit.connector import Puller, Session, SessionConnector
+from bridge.kit.connector import Puller, Session, SessionConnector, WriteSide
 from bridge.kit.paginate import KeyPaginator, OffsetPaginator, PaginationLoop, Paginator, TokenPaginator
 from bridge.kit.writer import Outcomes, RetryBreaker, Writer, config_refusal
 
@@ -27,6 +27,7 @@ __all__ = [
     "SessionConnector",
     "TokenPaginator",
     "WriteRefused",
+    "WriteSide",
     "Writer",
     "config_refusal",
 ]

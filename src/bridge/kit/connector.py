@@ -27,7 +27,6 @@ from bridge.http import RetryPolicy
 
 if TYPE_CHECKING:
     from bridge.domain import FieldWrite, ItemState, Ref, RemotePage, WriteOutcome
-    from bridge.kit.writer import Writer
 
 
 class Session(Protocol):
@@ -49,10 +48,20 @@ class Puller(Protocol):
     def census(self) -> Sequence[str]: ...
 
 
+class WriteSide(Protocol):
+    """The write side of a tracker (a `bridge.kit.Writer` gives it): state read back, and the push."""
+
+    def read_state(
+        self, items: Sequence[Ref], *, links: Collection[Ref] | None = None
+    ) -> dict[Ref, ItemState]: ...
+
+    def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]: ...
+
+
 ConfigT = TypeVar("ConfigT", bound=TrackerConfig)
 SessionT = TypeVar("SessionT", bound=Session)
 PullerT = TypeVar("PullerT", bound=Puller)
-WriterT = TypeVar("WriterT", bound="Writer[TrackerConfig]")
+WriterT = TypeVar("WriterT", bound=WriteSide)
 
 
 class SessionConnector(BuiltinConnector, Generic[ConfigT, SessionT, PullerT, WriterT]):

@@ -160,3 +160,16 @@ def test_refused_credentials_are_named() -> None:
             ToyConnector.open("toy", ToyConfig.model_validate(table), {"token_env": "wrong"})
     finally:
         server.stop()
+
+
+def test_the_readme_shows_the_toy_connector_as_it_is() -> None:
+    from tests.cli.test_readme import blocks, section
+
+    source = {line.strip() for line in (ROOT / "tests" / "kit" / "toy.py").read_text().splitlines()}
+    shown = [
+        line.strip()
+        for block in blocks(section("Writing a connector"), "python")
+        for line in block.splitlines()
+    ]
+    assert len(shown) > 10
+    assert [line for line in shown if line and line not in source] == []

@@ -212,7 +212,7 @@ class ToyConnector(SessionConnector[ToyConfig, ToySession, ToyPuller, ToyWriter]
         | Capability.PULL
         | Capability.PULL_HISTORY
         | Capability.WRITE_FIELDS
-        | (Capability.WRITE_LABELS)
+        | Capability.WRITE_LABELS
     )
     config_model: ClassVar[type[TrackerConfig]] = ToyConfig
 

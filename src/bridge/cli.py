@@ -18,10 +18,6 @@ import typer
 from bridge import __version__
 from bridge.cli_errors import reports_errors, set_debug
 from bridge.config import CONFIG_ENV, BridgeConfig, config_warnings, default_config_path, load_config
-from bridge.sandbox.cli import sandbox_app
-
-log = logging.getLogger("bridge")
-
 
 app = typer.Typer(
     name="bridge",
@@ -33,6 +29,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+sandbox_app = typer.Typer(help="Local emulators of the Jira, Trello and Asana APIs.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 
 ConfigOption = Annotated[
@@ -65,7 +62,8 @@ def _root(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    log.setLevel(logging.DEBUG if debug else logging.INFO)
+    for name in ("bridge", "bridge_sandbox"):  # the sandbox's by name: importing it would load the emulators
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.INFO)
 
 
 def _load(config: Path | None) -> BridgeConfig:
@@ -716,6 +714,49 @@ def demo(
 
             demo_module.serve(run, announce)
             typer.echo("stopped")
+
+
+# --- bridge sandbox: the emulators, which load only when one of these commands runs ----------------------
+
+SeedFileOption = Annotated[Path | None, typer.Option(exists=False, dir_okay=False, show_default=False)]
+
+
+@sandbox_app.command("serve")
+@reports_errors
+def sandbox_serve(
+    jira: SeedFileOption = None,
+    jira_flavour: Annotated[str, typer.Option(help="cloud or dc (Data Center).")] = "cloud",
+    trello: SeedFileOption = None,
+    asana: SeedFileOption = None,
+    record: Annotated[Path | None, typer.Option(help="Append every request, as JSON lines, to FILE.")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    jira_port: int = 0,
+    trello_port: int = 0,
+    asana_port: int = 0,
+) -> None:
+    """Serve the emulators until stopped; first print one JSON line with their URLs and credentials."""
+    from bridge_sandbox.commands import build_emulators, serve
+
+    emulators = build_emulators(jira, jira_flavour, trello, asana)
+    ports = {"jira": jira_port, "trello": trello_port, "asana": asana_port}
+    serve(emulators, record=record, host=host, ports=ports)
+
+
+@sandbox_app.command("generate")
+@reports_errors
+def sandbox_generate(
+    out: Annotated[Path, typer.Option(help="Folder for jira.json, trello.json and asana.json.")],
+    seed: Annotated[int, typer.Option(help="The same seed gives the same files.")] = 1,
+    issues: Annotated[int, typer.Option(min=1, help="Work items per tracker.")] = 300,
+    now: Annotated[
+        str | None, typer.Option(help="ISO date the histories end at (default: today, UTC).")
+    ] = None,
+) -> None:
+    """Write a generated organisation as one seed file per tracker, in each vendor's own format."""
+    from bridge_sandbox.commands import generate
+
+    for tracker, path in generate(out, seed, issues, now).items():
+        typer.echo(f"{tracker}: {path}")
 
 
 # --- bridge init: a starting config from a tracker's discovery ------------------------------------------

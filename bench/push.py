@@ -42,13 +42,14 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from bridge.analysis_window import analysis_since
 from bridge.config import BridgeConfig, load_config
 from bridge.domain import Ref, WriteKind
 from bridge.store import Store
@@ -227,7 +228,7 @@ def desired_now(store: Store, config: BridgeConfig, result: CycleResult, now: da
     """Every tracker's desired state from the cycle's report, over the snapshot the cycle analysed."""
     assert result.report is not None
     settings = config.analytics
-    snapshot = load_snapshot(store, since=now - max(settings.window, settings.forecast_window, timedelta(0)))
+    snapshot = load_snapshot(store, since=analysis_since(settings, now))
     found: dict[Ref, Desired] = {}
     for kind in TRACKERS:
         found.update(desired_state(result.report, snapshot, kind, config))

@@ -32,13 +32,14 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from bridge.analysis_window import analysis_since
 from bridge.config import BridgeConfig, load_config
 from bridge.connector import ConnectorRegistry
 from bridge.store import Store
@@ -822,7 +823,7 @@ def test_each_tracker_holds_exactly_what_the_store_wants(chaos: Chaos, tracker: 
     try:
         snapshot = load_snapshot(
             store,
-            since=chaos.final_now - max(settings.window, settings.forecast_window, timedelta(0)),
+            since=analysis_since(settings, chaos.final_now),
         )
     finally:
         store.close()

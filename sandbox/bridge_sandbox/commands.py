@@ -1,7 +1,7 @@
 """What `bridge sandbox serve` and `bridge sandbox generate` do.
 
-The typer commands themselves live in the bridge's CLI (`bridge.cli`), which imports this module only
-when one of them runs, so no other command loads the emulators.
+The typer commands themselves live in the bridge's CLI (`bridge.cli.demo_cmds`), which imports this
+module only when one of them runs, so no other command loads the emulators.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """The tracker emulators stay out of the production code's way.
 
 `bridge_sandbox` ships in the same distribution, for `bridge demo` and `bridge sandbox ...`, but only two
-modules may import it, and only inside functions: `bridge.demo` and the CLI's sandbox command module. Any
-other module of `bridge` or of the connectors that can reach it, directly or through other modules (at
-module level or inside a function; imports under `if TYPE_CHECKING:` do not count), would load ~8,000
-lines of emulators into the daemon or into every command.
+modules may import it, and only inside functions: `bridge.demo` and the CLI's sandbox commands
+(`bridge.cli.demo_cmds`). Any other module of `bridge` or of the connectors that can reach it, directly
+or through other modules (at module level or inside a function; imports under `if TYPE_CHECKING:` do
+not count), would load ~8,000 lines of emulators into the daemon or into every command. A path may end
+in a gateway: `bridge.cli` registers the demo command, whose body calls `bridge.demo`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ PACKAGES = {
 }
 SANDBOX = ("bridge_sandbox", "bridge.sandbox")
 """The emulators' package, and where it lived inside `bridge` before it moved out."""
-GATEWAYS = frozenset({"bridge.demo", "bridge.cli"})
+GATEWAYS = frozenset({"bridge.demo", "bridge.cli.demo_cmds"})
 """The only modules that may import the sandbox (inside functions only)."""
 
 

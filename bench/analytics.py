@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bridge.analysis_window import analysis_since
 from bridge.domain import (
     Dependency,
     KeyResult,
@@ -244,7 +245,7 @@ def measure(url: str) -> dict[str, Any]:
     store = Store(url)
     try:
         started = time.perf_counter()
-        snapshot = load_snapshot(store, since=NOW - max(settings.window, settings.forecast_window))
+        snapshot = load_snapshot(store, since=analysis_since(settings, NOW))
         loaded = time.perf_counter()
         report = analyse(snapshot, settings, NOW)
         analysed = time.perf_counter()

@@ -31,8 +31,8 @@ from jira import JIRA
 
 SERVE = """
 import json, signal, sys, threading
-from bridge.sandbox.jira import JiraEmulator
-from bridge.sandbox.server import SandboxServer
+from bridge_sandbox.jira import JiraEmulator
+from bridge_sandbox.server import SandboxServer
 server = SandboxServer(JiraEmulator.from_search(sys.argv[1], flavour="cloud")).start()
 print(json.dumps({"url": server.base_url, **server.emulator.credentials()}), flush=True)
 stop = threading.Event()
@@ -53,8 +53,8 @@ STATUS_MAP = {
 
 
 def write_seed(folder: Path, issues: int, seed: int) -> tuple[Path, int, int]:
-    from bridge.sandbox.generate import build
-    from bridge.sandbox.generate_jira import render_jira
+    from bridge_sandbox.generate import build
+    from bridge_sandbox.generate_jira import render_jira
 
     document = render_jira(build(seed, issues, datetime(2026, 6, 1, tzinfo=UTC)))
     path = folder / "jira.json"

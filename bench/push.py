@@ -42,24 +42,25 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from bridge.analysis_window import analysis_since
 from bridge.config import BridgeConfig, load_config
 from bridge.domain import Ref, WriteKind
-from bridge.sandbox.generate import OBJECTIVES, STATUSES, TEAMS, Organisation, build
-from bridge.sandbox.generate_asana import milestone_gid, render_asana
-from bridge.sandbox.generate_jira import VALUE_FIELD, render_jira
-from bridge.sandbox.generate_trello import KEY_RESULTS, milestone_card_id, render_trello
 from bridge.store import Store
 from bridge.store.snapshot import load_snapshot
 from bridge.sync.cycle import CycleResult, run_cycle
 from bridge.sync.desired import desired_state
 from bridge.sync.plan import Desired, longest_increasing_run, same
+from bridge_sandbox.generate import OBJECTIVES, STATUSES, TEAMS, Organisation, build
+from bridge_sandbox.generate_asana import milestone_gid, render_asana
+from bridge_sandbox.generate_jira import VALUE_FIELD, render_jira
+from bridge_sandbox.generate_trello import KEY_RESULTS, milestone_card_id, render_trello
 
 TRACKERS = ("jira", "trello", "asana")
 VALUES = (5.0, 8.0, 13.0, 20.0, 40.0, 60.0, 100.0)
@@ -70,16 +71,16 @@ KR_URL = "https://okr.example.com/key-results/{}"
 SERVE = """
 import json, signal, sys, threading
 from pathlib import Path
-from bridge.sandbox.server import SandboxServer
+from bridge_sandbox.server import SandboxServer
 kind, seed, actions = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 if kind == "jira":
-    from bridge.sandbox.jira import JiraEmulator
+    from bridge_sandbox.jira import JiraEmulator
     emulator = JiraEmulator.from_search(seed, flavour="cloud")
 elif kind == "trello":
-    from bridge.sandbox.trello import TrelloEmulator
+    from bridge_sandbox.trello import TrelloEmulator
     emulator = TrelloEmulator.from_export(seed)
 else:
-    from bridge.sandbox.asana import AsanaEmulator
+    from bridge_sandbox.asana import AsanaEmulator
     emulator = AsanaEmulator.from_seed(seed)
     run, log = emulator._run_action, open(actions, "a", encoding="utf-8")
     def counted(request, action):
@@ -227,7 +228,7 @@ def desired_now(store: Store, config: BridgeConfig, result: CycleResult, now: da
     """Every tracker's desired state from the cycle's report, over the snapshot the cycle analysed."""
     assert result.report is not None
     settings = config.analytics
-    snapshot = load_snapshot(store, since=now - max(settings.window, settings.forecast_window, timedelta(0)))
+    snapshot = load_snapshot(store, since=analysis_since(settings, now))
     found: dict[Ref, Desired] = {}
     for kind in TRACKERS:
         found.update(desired_state(result.report, snapshot, kind, config))

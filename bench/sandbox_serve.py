@@ -28,8 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from jira import JIRA
 
-from bridge.sandbox.generate import build
-from bridge.sandbox.generate_jira import render_jira
+from bridge_sandbox.generate import build
+from bridge_sandbox.generate_jira import render_jira
 
 JQL = "project in (PAY, MOB) ORDER BY updated ASC, key ASC"
 

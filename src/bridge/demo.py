@@ -21,13 +21,16 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from bridge.errors import UserError
-from bridge.sandbox.server import RequestLog, SandboxServer
+
+if TYPE_CHECKING:
+    # The emulators load only when a demo starts (see `start_sandbox`), not with every command.
+    from bridge_sandbox.server import SandboxServer
 
 PER_TRACKER = 150
 """Work items per tracker: three milestones per team, enough finished work to judge bottlenecks."""
@@ -87,13 +90,14 @@ def start_sandbox(
 
     The credentials are the ones already in the environment under the config's variable names, else new
     random ones. With `record`, every request the emulators serve is appended to it as a JSON line."""
-    from bridge.sandbox.asana import AsanaEmulator
-    from bridge.sandbox.generate import build
-    from bridge.sandbox.generate_asana import render_asana
-    from bridge.sandbox.generate_jira import render_jira
-    from bridge.sandbox.generate_trello import render_trello
-    from bridge.sandbox.jira import JiraEmulator
-    from bridge.sandbox.trello import TrelloEmulator
+    from bridge_sandbox.asana import AsanaEmulator
+    from bridge_sandbox.generate import build
+    from bridge_sandbox.generate_asana import render_asana
+    from bridge_sandbox.generate_jira import render_jira
+    from bridge_sandbox.generate_trello import render_trello
+    from bridge_sandbox.jira import JiraEmulator
+    from bridge_sandbox.server import RequestLog, SandboxServer
+    from bridge_sandbox.trello import TrelloEmulator
 
     moment = (now or datetime.now(UTC)).replace(microsecond=0) - timedelta(minutes=5)
     organisation = build(seed=seed, per_tracker=per_tracker, now=moment)
@@ -142,7 +146,7 @@ def start_sandbox(
 
 def _without_key_result_cards(seed: dict[str, Any]) -> dict[str, Any]:
     """The boards without their "Key Results" list: the demo keeps its key results in the config."""
-    from bridge.sandbox.generate_trello import KEY_RESULTS
+    from bridge_sandbox.generate_trello import KEY_RESULTS
 
     for board in seed["boards"]:
         lists = {lst["id"] for lst in board["lists"] if lst["name"] == KEY_RESULTS}
@@ -157,7 +161,7 @@ def _without_key_result_cards(seed: dict[str, Any]) -> dict[str, Any]:
 
 def _one_asana_objective(seed: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The seed with one objective left as Asana goals; returns it and that objective's key-result goals."""
-    from bridge.sandbox.generate import OBJECTIVES
+    from bridge_sandbox.generate import OBJECTIVES
 
     _, title, key_results = next(o for o in OBJECTIVES if o[0] == ASANA_OBJECTIVE)
     goals = {g["name"]: g["gid"] for g in seed["goals"]}
@@ -178,13 +182,13 @@ def _q(value: str) -> str:
 
 
 def _status_map() -> str:
-    from bridge.sandbox.generate import STATUSES
+    from bridge_sandbox.generate import STATUSES
 
     return "\n".join(f"{_q(name)} = {_q(category)}" for name, (_, category) in STATUSES.items())
 
 
 def _okrs() -> str:
-    from bridge.sandbox.generate import OBJECTIVES
+    from bridge_sandbox.generate import OBJECTIVES
 
     lines: list[str] = []
     for objective_id, title, key_results in OBJECTIVES:
@@ -213,7 +217,7 @@ def _okrs() -> str:
 
 def _okr_rules(name: str, key: str, sandbox: Sandbox) -> str:
     """Milestones labelled `okr-<key result>` move that key result (in the config, or an Asana goal)."""
-    from bridge.sandbox.generate import OBJECTIVES
+    from bridge_sandbox.generate import OBJECTIVES
 
     lines: list[str] = []
     for objective_id, _, key_results in OBJECTIVES:
@@ -229,7 +233,7 @@ def _okr_rules(name: str, key: str, sandbox: Sandbox) -> str:
 
 
 def _teams_and_work_types(name: str, tracker: str, key: str, match: str) -> str:
-    from bridge.sandbox.generate import TEAMS
+    from bridge_sandbox.generate import TEAMS
 
     lines: list[str] = []
     mine = [t for t in TEAMS if t.tracker == tracker]

@@ -32,27 +32,28 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from bridge.analysis_window import analysis_since
 from bridge.config import BridgeConfig, load_config
 from bridge.connector import ConnectorRegistry
-from bridge.sandbox.asana import AsanaEmulator
-from bridge.sandbox.generate import STATUSES, build
-from bridge.sandbox.generate_jira import render_jira
-from bridge.sandbox.jira import JiraEmulator
-from bridge.sandbox.server import Emulator, RequestLog, SandboxServer
-from bridge.sandbox.trello import Board, TrelloEmulator
 from bridge.store import Store
 from bridge.store.models import MilestoneRow, StatusChangeRow, TaskRow
 from bridge.store.snapshot import load_snapshot
 from bridge.sync.cycle import CycleResult, run_cycle
 from bridge.sync.desired import desired_state
 from bridge.sync.plan import LINK_ID_PREFIX, native_link, same
+from bridge_sandbox.asana import AsanaEmulator
+from bridge_sandbox.generate import STATUSES, build
+from bridge_sandbox.generate_jira import render_jira
+from bridge_sandbox.jira import JiraEmulator
+from bridge_sandbox.server import Emulator, RequestLog, SandboxServer
+from bridge_sandbox.trello import Board, TrelloEmulator
 from bridge_trello.push import parse_attachment
 from tests.contract.test_asana_pull import asana_truth
 from tests.contract.test_jira_pull import EMAIL, jira_table, jira_truth
@@ -822,7 +823,7 @@ def test_each_tracker_holds_exactly_what_the_store_wants(chaos: Chaos, tracker: 
     try:
         snapshot = load_snapshot(
             store,
-            since=chaos.final_now - max(settings.window, settings.forecast_window, timedelta(0)),
+            since=analysis_since(settings, chaos.final_now),
         )
     finally:
         store.close()

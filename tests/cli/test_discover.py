@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox.jira import JiraEmulator
-from bridge.sandbox.server import SandboxServer
+from bridge_sandbox.jira import JiraEmulator
+from bridge_sandbox.server import SandboxServer
 from tests.sandbox.test_jira import EMAIL, TOKEN, _seed
 
 
@@ -69,7 +69,7 @@ BUDGET = "503"
 
 @pytest.fixture
 def asana_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
-    from bridge.sandbox.asana import AsanaEmulator
+    from bridge_sandbox.asana import AsanaEmulator
     from tests.sandbox import test_asana as sandbox
 
     seed = sandbox._seed()
@@ -156,9 +156,9 @@ TRELLO_KEY, TRELLO_TOKEN = "sandbox-key", "sandbox-token"
 def trello_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
     from datetime import UTC, datetime
 
-    from bridge.sandbox.generate import build
-    from bridge.sandbox.generate_trello import render_trello
-    from bridge.sandbox.trello import TrelloEmulator
+    from bridge_sandbox.generate import build
+    from bridge_sandbox.generate_trello import render_trello
+    from bridge_sandbox.trello import TrelloEmulator
 
     seed = render_trello(build(seed=21, per_tracker=30, now=datetime(2026, 6, 1, tzinfo=UTC)))
     emulator = TrelloEmulator.from_export(seed)
@@ -172,7 +172,7 @@ def trello_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxServer]:
 
 
 def _trello_board(server: SandboxServer, name: str) -> dict[str, str]:
-    from bridge.sandbox.trello import TrelloEmulator
+    from bridge_sandbox.trello import TrelloEmulator
 
     emulator = server.emulator
     assert isinstance(emulator, TrelloEmulator)

@@ -336,10 +336,10 @@ def test_load_snapshot_returns_what_was_saved(seeded: Seeded) -> None:
 def test_a_confirmed_link_survives_a_full_pull_from_the_sandbox(
     tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bridge.sandbox.generate import build
-    from bridge.sandbox.generate_jira import render_jira
-    from bridge.sandbox.jira import JiraEmulator
-    from bridge.sandbox.server import SandboxServer
+    from bridge_sandbox.generate import build
+    from bridge_sandbox.generate_jira import render_jira
+    from bridge_sandbox.jira import JiraEmulator
+    from bridge_sandbox.server import SandboxServer
     from tests.contract.test_jira_pull import EMAIL, TOKEN, jira_table
 
     seed = render_jira(build(seed=21, per_tracker=20, now=datetime(2026, 6, 1, tzinfo=UTC)))

@@ -13,11 +13,11 @@ from bridge.connector import Capability
 from bridge.domain import FieldWrite, LinkTarget, Ref, WriteKind, WriteOutcome
 from bridge.errors import AuthError, RetriableAPIError, UserError
 from bridge.http import RetryPolicy
-from bridge.sandbox.asana import AsanaEmulator
-from bridge.sandbox.server import SandboxServer
 from bridge_asana import AsanaConnector, AsanaTrackerConfig
 from bridge_asana.push import goal_link, palette_colour
 from bridge_asana.session import AsanaSession
+from bridge_sandbox.asana import AsanaEmulator
+from bridge_sandbox.server import SandboxServer
 from tests.sandbox.conftest import Control
 
 TOKEN = "sandbox-asana-token"

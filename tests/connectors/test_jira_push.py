@@ -18,12 +18,12 @@ from bridge.config import load_config
 from bridge.domain import FieldWrite, LinkTarget, Ref, WriteKind, WriteOutcome
 from bridge.errors import AuthError
 from bridge.http import RetryPolicy
-from bridge.sandbox.generate import build
-from bridge.sandbox.generate_jira import render_jira
-from bridge.sandbox.jira import Issue, JiraEmulator
-from bridge.sandbox.server import SandboxServer
 from bridge_jira import JiraConnector
 from bridge_jira.push import GLOBAL_ID_PREFIX
+from bridge_sandbox.generate import build
+from bridge_sandbox.generate_jira import render_jira
+from bridge_sandbox.jira import Issue, JiraEmulator
+from bridge_sandbox.server import SandboxServer
 from tests.contract.test_jira_pull import EMAIL, STATUS_MAP, TOKEN
 from tests.sandbox.conftest import Control
 

@@ -14,8 +14,8 @@ import pytest
 from bridge.domain import FieldWrite, LinkTarget, Ref, WriteKind
 from bridge.errors import AuthError, RetriableAPIError, UserError
 from bridge.http import RetryPolicy
-from bridge.sandbox.server import SandboxServer
-from bridge.sandbox.trello import Board, TrelloEmulator
+from bridge_sandbox.server import SandboxServer
+from bridge_sandbox.trello import Board, TrelloEmulator
 from bridge_trello import TrelloConnector
 from bridge_trello.config import TrelloTrackerConfig
 from bridge_trello.push import NAME_MAX, attachment_name, parse_attachment

@@ -27,10 +27,10 @@ import pytest
 from sqlalchemy import select
 
 from bridge.config import BridgeConfig, load_config
-from bridge.sandbox.server import Emulator, SandboxServer
 from bridge.store import Store
 from bridge.store.models import TABLES, MilestoneRow, StatusChangeRow, TaskRow
 from bridge.sync.pull import PullResult, pull_all
+from bridge_sandbox.server import Emulator, SandboxServer
 from tests.sandbox.conftest import Control
 
 STORE_URL_ENV = "BRIDGE_CONTRACT_STORE_URL"

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import select
 
 from bridge.config import load_config
-from bridge.sandbox.asana import AsanaEmulator
-from bridge.sandbox.server import SandboxServer
 from bridge.store import Store
 from bridge.store.models import MilestoneRow, StatusChangeRow, TaskRow
+from bridge_sandbox.asana import AsanaEmulator
+from bridge_sandbox.server import SandboxServer
 from tests.contract.contract import Rig
 from tests.contract.test_asana_pull import TOKEN
 from tests.sandbox.conftest import Control

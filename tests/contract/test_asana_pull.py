@@ -10,14 +10,14 @@ from typing import Any, ClassVar
 import pytest
 from sqlalchemy import select
 
-from bridge.sandbox.asana import AsanaEmulator
-from bridge.sandbox.generate import STATUSES, build
-from bridge.sandbox.generate_asana import render_asana
-from bridge.sandbox.server import Emulator, SandboxServer
 from bridge.store.models import KeyResultRow, MilestoneKeyResultRow, ObjectiveRow, StatusChangeRow, TaskRow
 from bridge_asana.config import AsanaTrackerConfig
 from bridge_asana.mapping import AsanaMapping, KnownMilestone
 from bridge_asana.session import Action, AsanaSession
+from bridge_sandbox.asana import AsanaEmulator
+from bridge_sandbox.generate import STATUSES, build
+from bridge_sandbox.generate_asana import render_asana
+from bridge_sandbox.server import Emulator, SandboxServer
 from tests.contract.contract import PullContract, Rig, Truth
 from tests.sandbox.conftest import Control
 

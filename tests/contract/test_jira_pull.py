@@ -11,12 +11,12 @@ from typing import Any, ClassVar
 import pytest
 
 from bridge.config import load_config
-from bridge.sandbox.generate import STATUSES, build
-from bridge.sandbox.generate_jira import render_jira
-from bridge.sandbox.jira import JiraEmulator
-from bridge.sandbox.server import Emulator, SandboxServer
 from bridge.store import Store
 from bridge.sync.pull import pull_all
+from bridge_sandbox.generate import STATUSES, build
+from bridge_sandbox.generate_jira import render_jira
+from bridge_sandbox.jira import JiraEmulator
+from bridge_sandbox.server import Emulator, SandboxServer
 from tests.contract.contract import PullContract, Rig, Truth
 from tests.sandbox.conftest import Control, shared_file
 

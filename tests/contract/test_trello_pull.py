@@ -12,11 +12,11 @@ from sqlalchemy import select
 from bridge.config import TrackerConfig
 from bridge.domain import StatusCategory
 from bridge.errors import AuthError
-from bridge.sandbox.generate import OBJECTIVES, STATUSES, build
-from bridge.sandbox.generate_trello import render_trello
-from bridge.sandbox.server import Emulator, SandboxServer
-from bridge.sandbox.trello import TrelloEmulator
 from bridge.store.models import KeyResultRow, MilestoneRow, ObjectiveRow, TaskRow
+from bridge_sandbox.generate import OBJECTIVES, STATUSES, build
+from bridge_sandbox.generate_trello import render_trello
+from bridge_sandbox.server import Emulator, SandboxServer
+from bridge_sandbox.trello import TrelloEmulator
 from bridge_trello.config import TrelloTrackerConfig
 from bridge_trello.mapping import BoardInfo, TrelloMapping
 from bridge_trello.session import TrelloSession

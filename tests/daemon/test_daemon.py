@@ -24,10 +24,10 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from bridge.sandbox.generate import build
-from bridge.sandbox.generate_jira import render_jira
-from bridge.sandbox.jira import JiraEmulator
-from bridge.sandbox.server import SandboxServer
+from bridge_sandbox.generate import build
+from bridge_sandbox.generate_jira import render_jira
+from bridge_sandbox.jira import JiraEmulator
+from bridge_sandbox.server import SandboxServer
 from tests.contract.test_jira_pull import EMAIL, TOKEN, jira_table
 from tests.sandbox.conftest import Control
 

@@ -12,9 +12,9 @@ import asana
 import pytest
 from asana.rest import ApiException
 
-from bridge.sandbox.asana import AsanaEmulator, parse_time
-from bridge.sandbox.server import SandboxServer
 from bridge_asana.client import make_api_client
+from bridge_sandbox.asana import AsanaEmulator, parse_time
+from bridge_sandbox.server import SandboxServer
 from tests.sandbox.conftest import Control
 
 TOKEN = "sandbox-asana-token"

@@ -30,8 +30,8 @@ import requests
 from asana.rest import ApiException
 from jira import JIRA
 
-from bridge.sandbox.jira import JiraEmulator
-from bridge.sandbox.server import SandboxServer
+from bridge_sandbox.jira import JiraEmulator
+from bridge_sandbox.server import SandboxServer
 from tests.sandbox.conftest import Control, shared_file
 from tests.sandbox.openapi import (
     JIRA_UNDOCUMENTED_PATHS,
@@ -58,11 +58,11 @@ def _contract(name: str) -> Contract:
 
 
 def _emulator_module(name: str) -> ModuleType:
-    """`bridge.sandbox.<name>`, or a skip of the test asking for it while that module cannot be imported
+    """`bridge_sandbox.<name>`, or a skip of the test asking for it while that module cannot be imported
     (the Trello and Asana emulators were written alongside these tests)."""
     return pytest.importorskip(
-        f"bridge.sandbox.{name}",
-        reason=f"bridge.sandbox.{name} cannot be imported (not written yet?)",
+        f"bridge_sandbox.{name}",
+        reason=f"bridge_sandbox.{name} cannot be imported (not written yet?)",
         exc_type=ImportError,
     )
 
@@ -842,7 +842,7 @@ ASANA_CASES: dict[str, tuple[Callable[[Any], None], set[str]]] = {
     "events-of-a-change": (_asana_events_of_a_change, {"GET /events"}),
     "batch": (_asana_batch, {"POST /batch"}),
 }
-# Emulator findings (bridge.sandbox.asana is not edited here): case -> the finding, as the xfail reason.
+# Emulator findings (bridge_sandbox.asana is not edited here): case -> the finding, as the xfail reason.
 # Document findings (not in SOURCES.md) take the same form: the document, not the emulator, is wrong.
 ASANA_FINDINGS: dict[str, str] = {
     "number-field-write": "document finding (not in SOURCES.md): asana-sdk.yaml types the values of "
@@ -1163,7 +1163,7 @@ TRELLO_CASES: dict[str, tuple[Callable[[TrelloRig], None], set[str]]] = {
         },
     ),
 }
-# Findings: bridge.sandbox.trello is not edited here; each is reported with the document's words.
+# Findings: bridge_sandbox.trello is not edited here; each is reported with the document's words.
 TRELLO_BOARD_SHAPE = (
     "emulator finding (board objects): trello.json's `Board` has `descData: {type: string}` and "
     "`idOrganization: TrelloID`, neither nullable, and `dateLastActivity: {type: string, format: date}`; "

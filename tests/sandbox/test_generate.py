@@ -11,10 +11,10 @@ from pathlib import Path
 from jira import JIRA
 
 from bridge.domain import StatusCategory, flow_times
-from bridge.sandbox import generate
-from bridge.sandbox.generate import STATUSES, build
-from bridge.sandbox.jira import JiraEmulator, parse_time
-from bridge.sandbox.server import SandboxServer
+from bridge_sandbox import generate
+from bridge_sandbox.generate import STATUSES, build
+from bridge_sandbox.jira import JiraEmulator, parse_time
+from bridge_sandbox.server import SandboxServer
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

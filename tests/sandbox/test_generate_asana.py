@@ -14,11 +14,11 @@ from typing import Any
 import asana
 import pytest
 
-from bridge.sandbox.asana import AsanaEmulator, format_time
-from bridge.sandbox.generate import OBJECTIVES, STATUSES, MilestonePlan, Organisation, TaskPlan, build
-from bridge.sandbox.generate_asana import WORKSPACE_GID, milestone_gid, render_asana, task_gid
-from bridge.sandbox.server import SandboxServer
 from bridge_asana.client import make_api_client
+from bridge_sandbox.asana import AsanaEmulator, format_time
+from bridge_sandbox.generate import OBJECTIVES, STATUSES, MilestonePlan, Organisation, TaskPlan, build
+from bridge_sandbox.generate_asana import WORKSPACE_GID, milestone_gid, render_asana, task_gid
+from bridge_sandbox.server import SandboxServer
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 TOKEN = "sandbox-asana-token"

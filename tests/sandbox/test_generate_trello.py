@@ -16,15 +16,15 @@ import pytest
 import requests
 from trello import TrelloClient
 
-from bridge.sandbox.generate import OBJECTIVES, STATUSES, Change, MilestonePlan, Organisation, TaskPlan, build
-from bridge.sandbox.generate_trello import (
+from bridge_sandbox.generate import OBJECTIVES, STATUSES, Change, MilestonePlan, Organisation, TaskPlan, build
+from bridge_sandbox.generate_trello import (
     milestone_card_id,
     render_trello,
     task_card_id,
     task_created,
 )
-from bridge.sandbox.server import SandboxServer
-from bridge.sandbox.trello import TrelloEmulator, format_time, parse_time
+from bridge_sandbox.server import SandboxServer
+from bridge_sandbox.trello import TrelloEmulator, format_time, parse_time
 from bridge_trello.transport import TRELLO_API, BaseURLAdapter
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

@@ -13,8 +13,8 @@ import pytest
 import requests
 from jira import JIRA, JIRAError
 
-from bridge.sandbox.jira import JiraEmulator, format_time
-from bridge.sandbox.server import SandboxServer
+from bridge_sandbox.jira import JiraEmulator, format_time
+from bridge_sandbox.server import SandboxServer
 from tests.sandbox.conftest import Control, shared_file
 
 EMAIL, TOKEN = "sandbox@example.com", "sandbox-jira-token"

@@ -13,8 +13,8 @@ import pytest
 import requests
 from trello import ResourceUnavailable, TrelloClient, Unauthorized
 
-from bridge.sandbox.server import SandboxServer
-from bridge.sandbox.trello import TrelloEmulator, format_time, parse_time
+from bridge_sandbox.server import SandboxServer
+from bridge_sandbox.trello import TrelloEmulator, format_time, parse_time
 from bridge_trello.transport import TRELLO_API, BaseURLAdapter
 from tests.sandbox.conftest import Control
 

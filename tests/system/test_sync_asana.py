@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from bridge.config import BridgeConfig, load_config
-from bridge.sandbox.asana import AsanaEmulator
-from bridge.sandbox.server import SandboxServer
 from bridge.store import Store
 from bridge.store.written import load_written
 from bridge.sync.cycle import CycleResult, run_cycle
+from bridge_sandbox.asana import AsanaEmulator
+from bridge_sandbox.server import SandboxServer
 from tests.sandbox.conftest import Control
 
 TOKEN = "asana-tok-8d21e5b07c9f"

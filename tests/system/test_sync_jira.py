@@ -19,13 +19,13 @@ import pytest
 import requests
 
 from bridge.config import BridgeConfig, load_config
-from bridge.sandbox.generate import build
-from bridge.sandbox.generate_jira import render_jira
-from bridge.sandbox.jira import JiraEmulator
-from bridge.sandbox.server import SandboxServer
 from bridge.store import Store
 from bridge.store.written import load_written
 from bridge.sync.cycle import CycleResult, run_cycle
+from bridge_sandbox.generate import build
+from bridge_sandbox.generate_jira import render_jira
+from bridge_sandbox.jira import JiraEmulator
+from bridge_sandbox.server import SandboxServer
 from tests.contract.test_jira_pull import EMAIL, TOKEN, jira_table
 from tests.sandbox.conftest import Control
 

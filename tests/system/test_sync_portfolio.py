@@ -15,14 +15,14 @@ import pytest
 
 from bridge.config import BridgeConfig, load_config
 from bridge.http import RetryPolicy
-from bridge.sandbox.asana import AsanaEmulator
-from bridge.sandbox.generate import build
-from bridge.sandbox.generate_jira import render_jira
-from bridge.sandbox.jira import JiraEmulator
-from bridge.sandbox.server import SandboxServer
-from bridge.sandbox.trello import Board, TrelloEmulator
 from bridge.store import Store
 from bridge.sync.cycle import CycleResult, run_cycle
+from bridge_sandbox.asana import AsanaEmulator
+from bridge_sandbox.generate import build
+from bridge_sandbox.generate_jira import render_jira
+from bridge_sandbox.jira import JiraEmulator
+from bridge_sandbox.server import SandboxServer
+from bridge_sandbox.trello import Board, TrelloEmulator
 from tests.contract.test_jira_pull import EMAIL, jira_table
 from tests.contract.test_jira_pull import TOKEN as JIRA_TOKEN
 from tests.sandbox.conftest import Control

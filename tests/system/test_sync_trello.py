@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from bridge.config import BridgeConfig, load_config
-from bridge.sandbox.server import SandboxServer
-from bridge.sandbox.trello import Board, TrelloEmulator
 from bridge.store import Store
 from bridge.store.written import load_written
 from bridge.sync.cycle import CycleResult, run_cycle
+from bridge_sandbox.server import SandboxServer
+from bridge_sandbox.trello import Board, TrelloEmulator
 from bridge_trello.push import parse_attachment
 from tests.sandbox.conftest import Control
 

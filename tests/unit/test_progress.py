@@ -18,14 +18,14 @@ from bridge import progress as progress_module
 from bridge.config import BridgeConfig, load_config
 from bridge.domain import FieldWrite, Ref, WriteKind
 from bridge.progress import Progress, TerminalProgress, for_terminal
-from bridge.sandbox.generate import build
-from bridge.sandbox.generate_jira import render_jira
-from bridge.sandbox.jira import JiraEmulator
-from bridge.sandbox.server import SandboxServer
 from bridge.store import Store
 from bridge.sync import push as push_module
 from bridge.sync.cycle import run_cycle
 from bridge.sync.pull import pull_all
+from bridge_sandbox.generate import build
+from bridge_sandbox.generate_jira import render_jira
+from bridge_sandbox.jira import JiraEmulator
+from bridge_sandbox.server import SandboxServer
 from tests.contract.test_jira_pull import EMAIL, TOKEN, jira_table
 from tests.system.test_sync_jira import OKRS
 

@@ -23,14 +23,6 @@ from sqlalchemy import func, select
 from bridge.config import BridgeConfig, config_warnings, parse_config
 from bridge.errors import ConfigError, FatalAPIError, RetriableAPIError
 from bridge.http import RetryPolicy, tls_failure, tls_verify
-from bridge.sandbox.asana import AsanaEmulator
-from bridge.sandbox.generate import build
-from bridge.sandbox.generate_asana import render_asana
-from bridge.sandbox.generate_jira import render_jira
-from bridge.sandbox.generate_trello import render_trello
-from bridge.sandbox.jira import JiraEmulator
-from bridge.sandbox.server import Emulator, SandboxServer
-from bridge.sandbox.trello import TrelloEmulator
 from bridge.store import Store
 from bridge.store.models import MilestoneRow
 from bridge_asana.client import make_api_client
@@ -38,6 +30,14 @@ from bridge_asana.config import AsanaTrackerConfig
 from bridge_asana.session import AsanaSession
 from bridge_jira.client import JiraSession
 from bridge_jira.config import JiraTrackerConfig
+from bridge_sandbox.asana import AsanaEmulator
+from bridge_sandbox.generate import build
+from bridge_sandbox.generate_asana import render_asana
+from bridge_sandbox.generate_jira import render_jira
+from bridge_sandbox.generate_trello import render_trello
+from bridge_sandbox.jira import JiraEmulator
+from bridge_sandbox.server import Emulator, SandboxServer
+from bridge_sandbox.trello import TrelloEmulator
 from bridge_trello.config import TrelloTrackerConfig
 from bridge_trello.session import TrelloSession
 from tests.contract.test_jira_pull import EMAIL, TOKEN, jira_table

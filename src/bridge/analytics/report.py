@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bridge.analysis_window import analysis_since
 from bridge.analytics.bottlenecks import (
     Distribution,
     StatusTime,
@@ -106,7 +107,7 @@ def _analyse(snapshot: Snapshot, config: BridgeConfig | AnalyticsConfig, now: da
     okrs = catalogue(
         snapshot.objectives, snapshot.key_results, config.okrs if isinstance(config, BridgeConfig) else None
     )
-    index = build_index(snapshot, since=now - max(settings.window, settings.forecast_window))
+    index = build_index(snapshot, since=analysis_since(settings, now))
     links = effective_links(snapshot.links)
     ranks = rank_milestones(
         index.milestones.values(),

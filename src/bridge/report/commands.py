@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from bridge.analysis_window import analysis_since
 from bridge.analytics import Report, Snapshot, analyse
 from bridge.analytics.okr import Catalogue, Suggestion, catalogue, effective_links, suggest_for_unlinked
 from bridge.config import CONFIG_SOURCE, BridgeConfig
@@ -78,7 +79,7 @@ def report_command(
                 return
             snapshot = Snapshot()
         else:
-            snapshot = load_snapshot(store, since=now - max(settings.window, settings.forecast_window))
+            snapshot = load_snapshot(store, since=analysis_since(settings, now))
     finally:
         store.close()
     report = analyse(snapshot, cfg, now)
@@ -101,11 +102,7 @@ def html_report(cfg: BridgeConfig, store: Store, *, now: datetime, team: str | N
     gives the page with its "no data" notes and a line saying to pull first."""
     settings = cfg.analytics
     empty = is_empty(store)
-    snapshot = (
-        Snapshot()
-        if empty
-        else load_snapshot(store, since=now - max(settings.window, settings.forecast_window))
-    )
+    snapshot = Snapshot() if empty else load_snapshot(store, since=analysis_since(settings, now))
     report = analyse(snapshot, cfg, now)
     if team is not None:
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html import escape
 
+from bridge.analysis_window import analysis_since
 from bridge.analytics import Report, Snapshot
 from bridge.analytics.bottlenecks import StatusTime, Verdict, WorkTypeStats, finished_flows
 from bridge.analytics.forecast import Forecast
@@ -88,7 +89,7 @@ def page_data(snapshot: Snapshot, config: BridgeConfig | AnalyticsConfig, now: d
     of the same snapshot at `now` counts them."""
     now = require_utc(now, "now")
     settings = config.analytics if isinstance(config, BridgeConfig) else config
-    index = build_index(snapshot, since=now - max(settings.window, settings.forecast_window))
+    index = build_index(snapshot, since=analysis_since(settings, now))
     facts = {}
     for key, milestone in index.milestones.items():
         tasks = index.tasks_of.get(key, [])

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
 
+from bridge.analysis_window import analysis_since
 from bridge.analytics.report import Report, analyse
 from bridge.config import BridgeConfig
 from bridge.connector import Capability, ConnectorRegistry
@@ -105,7 +106,7 @@ def run_cycle(
     if stop is not None and stop.is_set():
         return result
     settings = config.analytics
-    snapshot = load_snapshot(store, since=now - max(settings.window, settings.forecast_window, timedelta(0)))
+    snapshot = load_snapshot(store, since=analysis_since(settings, now))
     report = analyse(snapshot, config, now)
     result.report = report
     generation = new_generation(store, now)

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
-from bridge.sandbox.generate import (
+from bridge_sandbox.generate import (
     OBJECTIVES,
     STATUSES,
     Change,
@@ -51,7 +51,7 @@ from bridge.sandbox.generate import (
     TaskPlan,
     TeamPlan,
 )
-from bridge.sandbox.trello import SITE, format_time, short_link, slug
+from bridge_sandbox.trello import SITE, format_time, short_link, slug
 
 JSON = dict[str, Any]
 

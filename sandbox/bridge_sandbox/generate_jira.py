@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bridge.sandbox.generate import STATUSES, MilestonePlan, Organisation, TaskPlan
-from bridge.sandbox.jira import SITE, format_time
+from bridge_sandbox.generate import STATUSES, MilestonePlan, Organisation, TaskPlan
+from bridge_sandbox.jira import SITE, format_time
 
 ZONE = ZoneInfo("America/New_York")
 VALUE_FIELD, EFFORT_FIELD = "customfield_10100", "customfield_10016"

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from bridge.sandbox.asana import format_time
-from bridge.sandbox.generate import (
+from bridge_sandbox.asana import format_time
+from bridge_sandbox.generate import (
     OBJECTIVES,
     STATUSES,
     Change,

@@ -1,4 +1,8 @@
-"""`bridge sandbox ...`: run the emulators as a process, and generate seed data for them."""
+"""What `bridge sandbox serve` and `bridge sandbox generate` do.
+
+The typer commands themselves live in the bridge's CLI (`bridge.cli.demo_cmds`), which imports this
+module only when one of them runs, so no other command loads the emulators.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,10 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import IO, Annotated, Any
+from typing import IO, Any
 
-import typer
-
-from bridge.cli_errors import reports_errors
 from bridge.errors import UserError
-from bridge.sandbox.server import Emulator, RequestLog, SandboxServer
-
-sandbox_app = typer.Typer(help="Local emulators of the Jira, Trello and Asana APIs.", no_args_is_help=True)
-
-FileOption = Annotated[Path | None, typer.Option(exists=False, dir_okay=False, show_default=False)]
+from bridge_sandbox.server import Emulator, RequestLog, SandboxServer
 
 
 def build_emulators(
@@ -29,7 +26,7 @@ def build_emulators(
     asana: Path | None = None,
 ) -> dict[str, Emulator]:
     """The three emulators, seeded from the given files (empty where none is given)."""
-    from bridge.sandbox.jira import JiraEmulator
+    from bridge_sandbox.jira import JiraEmulator
 
     trello_emulator = _emulator("trello", "TrelloEmulator")
     asana_emulator = _emulator("asana", "AsanaEmulator")
@@ -52,26 +49,19 @@ def build_emulators(
 
 def _emulator(module: str, name: str) -> Any:
     """An emulator class, imported by name (each vendor's module loads only when served)."""
-    return getattr(importlib.import_module(f"bridge.sandbox.{module}"), name)
+    return getattr(importlib.import_module(f"bridge_sandbox.{module}"), name)
 
 
-@sandbox_app.command("serve")
-@reports_errors
 def serve(
-    jira: FileOption = None,
-    jira_flavour: Annotated[str, typer.Option(help="cloud or dc (Data Center).")] = "cloud",
-    trello: FileOption = None,
-    asana: FileOption = None,
-    record: Annotated[Path | None, typer.Option(help="Append every request, as JSON lines, to FILE.")] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    jira_port: int = 0,
-    trello_port: int = 0,
-    asana_port: int = 0,
+    emulators: dict[str, Emulator],
+    *,
+    record: Path | None,
+    host: str,
+    ports: dict[str, int],
 ) -> None:
-    """Serve the emulators until stopped; first print one JSON line with their URLs and credentials."""
-    emulators = build_emulators(jira, jira_flavour, trello, asana)
+    """Serve the emulators until SIGTERM or Ctrl-C; first print one JSON line with their URLs and
+    credentials. With `record`, every request is appended to it as a JSON line."""
     recording: IO[str] | None = record.open("a", encoding="utf-8") if record else None
-    ports = {"jira": jira_port, "trello": trello_port, "asana": asana_port}
     servers: dict[str, SandboxServer] = {}
     for name, emulator in emulators.items():
         if recording is not None:
@@ -103,20 +93,12 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-@sandbox_app.command("generate")
-@reports_errors
-def generate(
-    out: Annotated[Path, typer.Option(help="Folder for jira.json, trello.json and asana.json.")],
-    seed: Annotated[int, typer.Option(help="The same seed gives the same files.")] = 1,
-    issues: Annotated[int, typer.Option(min=1, help="Work items per tracker.")] = 300,
-    now: Annotated[
-        str | None, typer.Option(help="ISO date the histories end at (default: today, UTC).")
-    ] = None,
-) -> None:
-    """Write a generated organisation as one seed file per tracker, in each vendor's own format."""
+def generate(out: Path, seed: int, issues: int, now: str | None) -> dict[str, Path]:
+    """Write a generated organisation as one seed file per tracker; `now` is an aware ISO date or
+    datetime the histories end at (default: today, UTC). Returns tracker -> the file written."""
     from datetime import datetime
 
-    from bridge.sandbox import generate as generator
+    from bridge_sandbox import generate as generator
 
     moment = None
     if now is not None:
@@ -126,6 +108,4 @@ def generate(
             raise UserError(f"--now {now!r} is not an ISO date or datetime") from None
         if moment.tzinfo is None:
             raise UserError("--now needs a time zone (for example 2026-06-01T00:00:00+00:00)")
-    written = generator.write(out, seed, issues, moment)
-    for tracker, path in written.items():
-        typer.echo(f"{tracker}: {path}")
+    return generator.write(out, seed, issues, moment)

@@ -38,7 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from bridge.sandbox.faults import Drop, FaultPlan
+from bridge_sandbox.faults import Drop, FaultPlan
 
 log = logging.getLogger(__name__)
 

@@ -99,7 +99,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from bridge.sandbox.server import Emulator, Handler, HTTPError, Request, Response, Route, route
+from bridge_sandbox.server import Emulator, Handler, HTTPError, Request, Response, Route, route
 
 log = logging.getLogger(__name__)
 

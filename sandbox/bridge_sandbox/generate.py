@@ -359,12 +359,12 @@ Renderer = Callable[[Organisation], dict[str, Any]]
 
 
 def renderers() -> dict[str, Renderer]:
-    from bridge.sandbox.generate_jira import render_jira
+    from bridge_sandbox.generate_jira import render_jira
 
     found: dict[str, Renderer] = {"jira": render_jira}
     for tracker in ("trello", "asana"):
         try:
-            module = importlib.import_module(f"bridge.sandbox.generate_{tracker}")
+            module = importlib.import_module(f"bridge_sandbox.generate_{tracker}")
         except ImportError:
             continue
         found[tracker] = getattr(module, f"render_{tracker}")

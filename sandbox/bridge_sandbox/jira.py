@@ -49,8 +49,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bridge.sandbox import jql
-from bridge.sandbox.server import Emulator, HTTPError, Request, Response, route
+from bridge_sandbox import jql
+from bridge_sandbox.server import Emulator, HTTPError, Request, Response, route
 
 log = logging.getLogger(__name__)
 

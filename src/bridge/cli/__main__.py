@@ -1,0 +1,7 @@
+"""`python -m bridge.cli ...`, the same as the `bridge` command."""
+
+from __future__ import annotations
+
+from bridge.cli import main
+
+main()

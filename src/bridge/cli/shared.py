@@ -1,0 +1,66 @@
+"""What the command groups share: the `--config` option, reading the config it names, and
+`store_session`, which opens the store (and the progress display) for one command and closes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from bridge.config import CONFIG_ENV, BridgeConfig, default_config_path, load_config
+
+if TYPE_CHECKING:
+    from bridge.progress import Progress
+    from bridge.store import Store
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help=f"The TOML config (default: ${CONFIG_ENV}, then ./bridge.toml).",
+        show_default=False,
+    ),
+]
+
+
+def read_config(config: Path | None) -> BridgeConfig:
+    """The config at `--config`, else at $BRIDGE_CONFIG, else ./bridge.toml."""
+    return load_config(default_config_path(config))
+
+
+@dataclass(frozen=True)
+class StoreSession:
+    """The store one command works on, and the progress display it reports to (None when stderr is not
+    a terminal, or the command shows none)."""
+
+    store: Store
+    progress: Progress | None
+
+
+@contextmanager
+def store_session(
+    cfg: BridgeConfig, *, upgrade: bool = True, progress: bool = False
+) -> Iterator[StoreSession]:
+    """Open the configured store (migrating it first unless `upgrade` is false) and, with `progress`, the
+    terminal's progress display; close both when the command is done, whether or not it failed.
+
+    It takes the config already read, so a command can refuse a bad argument (an unknown tracker) before
+    it touches the store."""
+    from bridge.progress import for_terminal
+    from bridge.store import Store
+
+    store = Store.open(cfg, upgrade=upgrade)
+    try:
+        shown = for_terminal() if progress else None
+        try:
+            yield StoreSession(store, shown)
+        finally:
+            if shown is not None:
+                shown.close()
+    finally:
+        store.close()

@@ -1,0 +1,232 @@
+"""`bridge pull`, `sync`, `purge` and `explain`: the cycle and its parts, and why it decided what it did."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from bridge.cli.shared import ConfigOption, read_config, store_session
+from bridge.cli_errors import reports_errors
+
+if TYPE_CHECKING:
+    from bridge.sync.cycle import CycleResult
+
+
+@reports_errors
+def pull(
+    config: ConfigOption = None,
+    tracker: Annotated[str | None, typer.Option(help="Only this tracker (its name in the config).")] = None,
+    full: Annotated[bool, typer.Option(help="Read everything again and look for deleted items.")] = False,
+) -> None:
+    """Bring the trackers' milestones, tasks, histories and links into the store."""
+    from datetime import UTC, datetime
+
+    from bridge.http import install_redaction
+    from bridge.sync.pull import pull_all
+
+    install_redaction()
+    cfg = read_config(config)
+    with store_session(cfg, progress=True) as session:
+        results = pull_all(
+            session.store, cfg, now=datetime.now(UTC), tracker=tracker, full=full, progress=session.progress
+        )
+    for result in results:
+        state = "ok" if result.ok else f"FAILED: {result.error}"
+        census = f", census: {result.deleted} deleted" if result.census else ""
+        typer.echo(
+            f"{result.tracker}: {result.items} items in {result.pages} pages, {result.changed} rows changed, "
+            f"{result.skipped} skipped{census}, {result.requests} requests "
+            f"(+{result.setup_requests} setup): {state}"
+        )
+        if result.skipped_keys:
+            typer.echo(
+                f"  skipped: {', '.join(result.skipped_keys[:20])}{' ...' if result.skipped > 20 else ''}"
+            )
+    if any(not result.ok for result in results):
+        raise typer.Exit(1)
+
+
+@reports_errors
+def sync(
+    config: ConfigOption = None,
+    tracker: Annotated[str | None, typer.Option(help="Only this tracker (its name in the config).")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the plan as a table and write nothing.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Apply a plan that changes more than push.max_change_share of the items.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary per tracker.")] = False,
+) -> None:
+    """Run one whole cycle: pull, analyse, plan and push back ranks, OKR links and labels."""
+    import json
+    from datetime import UTC, datetime
+
+    from bridge.http import install_redaction
+    from bridge.sync.cycle import run_cycle
+
+    install_redaction()
+    cfg = read_config(config)
+    with store_session(cfg, progress=True) as session:
+        result = run_cycle(
+            session.store,
+            cfg,
+            now=datetime.now(UTC),
+            tracker=tracker,
+            dry_run=dry_run,
+            force=force,
+            progress=session.progress,
+        )
+    if json_output:
+        typer.echo(
+            json.dumps({"dry_run": dry_run, "trackers": [t.summary() for t in result.trackers]}, indent=2)
+        )
+    else:
+        print_cycle(result, dry_run=dry_run)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@reports_errors
+def purge(
+    tracker: Annotated[str, typer.Option(help="The tracker to take the bridge's writes back from.")],
+    config: ConfigOption = None,
+    dry_run: Annotated[bool, typer.Option(help="Print what would be removed and change nothing.")] = False,
+) -> None:
+    """Remove everything the bridge ever wrote into a tracker: its labels, field values and links."""
+    from bridge.connector import ConnectorRegistry
+    from bridge.http import install_redaction
+    from bridge.sync.push import purge_tracker
+
+    install_redaction()
+    cfg = read_config(config)
+    settings = cfg.tracker(tracker)  # an unknown tracker is refused before the store is touched
+    with store_session(cfg, progress=not dry_run) as session:
+        connector = (
+            ConnectorRegistry.default()
+            .load(settings.kind)
+            .open(tracker, settings, cfg.require_secrets(tracker))
+        )
+        try:
+            result = purge_tracker(
+                session.store, tracker, connector, dry_run=dry_run, progress=session.progress
+            )
+        finally:
+            connector.close()
+    writes = result.plan.writes
+    if dry_run:
+        for write in writes:
+            now, _ = _describe(write)
+            typer.echo(
+                f"{result.keys.get(write.item, str(write.item))}: remove {_field_name(write)} {now}".rstrip()
+            )
+        typer.echo(f"{tracker}: {len(writes)} removals planned, nothing changed (dry run)")
+        return
+    typer.echo(f"{tracker}: {result.done} removed, {result.failed} failed")
+    for failure in result.failures[:20]:
+        typer.echo(f"  failed: {failure}")
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@reports_errors
+def explain(
+    item: Annotated[str, typer.Argument(help="An item's key (PAY-12) or tracker:id.")],
+    config: ConfigOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Why an item has its rank, OKR link and labels, from the store (no tracker is contacted)."""
+    import json
+    from datetime import UTC, datetime
+
+    from bridge.analysis_window import analysis_since
+    from bridge.analytics.report import analyse
+    from bridge.store.snapshot import load_snapshot
+    from bridge.store.written import load_written
+    from bridge.sync.explain import explain as explain_item
+    from bridge.sync.explain import find_item
+
+    cfg = read_config(config)
+    with store_session(cfg, upgrade=False) as session:
+        now = datetime.now(UTC)
+        snapshot = load_snapshot(session.store, since=analysis_since(cfg.analytics, now))
+        found = find_item(snapshot, item)
+        with session.store.read() as conn:
+            written = load_written(conn, found.source)
+    result = explain_item(analyse(snapshot, cfg, now), snapshot, cfg, item, written)
+    if json_output:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    typer.echo(f"{result.key} ({result.kind}, {result.item}): {result.title}")
+    for what, value, why in result.lines:
+        typer.echo(f"  {what}: {value}" + (f" - {why}" if why else ""))
+    for name, value, at in result.written:
+        typer.echo(f"  last written {name} = {value} at {at}")
+
+
+def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
+    """One line per tracker of what a cycle pulled, planned and wrote; with `dry_run`, the planned writes
+    as a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    for entry in result.trackers:
+        plan = entry.plan
+        line = (
+            f"{entry.tracker}: {entry.pull.items if entry.pull else 0} items pulled, "
+            f"{len(plan.writes) if plan else 0} writes planned"
+        )
+        if plan is not None and plan.deferred:
+            line += f" (+{len(plan.deferred)} over the write budget)"
+        if entry.push is not None and not dry_run:
+            line += f", {entry.push.done} done, {entry.push.failed} failed"
+        line += f", {entry.requests} requests"
+        if entry.error:
+            line += f": FAILED: {entry.error}"
+        elif entry.note:
+            line += f" ({entry.note})"
+        console.print(line, markup=False)
+        if dry_run and plan is not None and plan.writes:
+            keys = entry.push.keys if entry.push is not None else {}
+            table = Table("item", "field", "now", "will be", "why")
+            for write in plan.writes:
+                now, later = _describe(write)
+                table.add_row(
+                    keys.get(write.item, str(write.item)), _field_name(write), now, later, write.reason
+                )
+            console.print(table)
+        if entry.push is not None:
+            for failure in entry.push.failures[:20]:
+                console.print(f"  failed: {failure}", markup=False)
+
+
+def _field_name(write: Any) -> str:
+    from bridge.domain import WriteKind
+
+    names: dict[WriteKind, str] = {
+        WriteKind.FIELD: write.field,
+        WriteKind.LABEL_ADD: f"label {write.field}",
+        WriteKind.LABEL_REMOVE: f"label {write.field}",
+        WriteKind.LINK: "link",
+        WriteKind.ORDER: f"order in {write.field}",
+    }
+    return names[write.kind]
+
+
+def _describe(write: Any) -> tuple[str, str]:
+    from bridge.domain import WriteKind
+
+    def show(value: Any) -> str:
+        return "" if value is None else str(value)
+
+    if write.kind is WriteKind.LABEL_ADD:
+        return "", write.field
+    if write.kind is WriteKind.LABEL_REMOVE:
+        return write.field, ""
+    if write.kind is WriteKind.LINK:
+        before = write.previous.url if write.previous is not None else ""
+        return before, write.value.url if write.value is not None else ""
+    if write.kind is WriteKind.ORDER:
+        after, before = write.value
+        return show(write.previous), f"after {after.remote_id}" if after else f"before {before.remote_id}"
+    return show(write.previous), show(write.value)

@@ -14,7 +14,7 @@ import pytest
 from bridge.connector import ConnectorRegistry
 from bridge.domain import FieldWrite, LinkTarget, Ref, WriteKind
 from bridge.errors import AuthError, RetriableAPIError
-from bridge.sandbox.server import Emulator, SandboxServer
+from bridge_sandbox.server import Emulator, SandboxServer
 from tests.contract.contract import PullContract, Truth
 from tests.kit.toy import ToyConfig, ToyConnector
 from tests.kit.toy_tracker import ToyTracker

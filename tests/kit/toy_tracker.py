@@ -16,7 +16,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bridge.sandbox.server import Emulator, HTTPError, Request, route
+from bridge_sandbox.server import Emulator, HTTPError, Request, route
 
 STATUSES = ("To Do", "In Progress", "Done")
 PAGE = 100

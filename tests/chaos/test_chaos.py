@@ -52,7 +52,8 @@ from bridge.store.models import MilestoneRow, StatusChangeRow, TaskRow
 from bridge.store.snapshot import load_snapshot
 from bridge.sync.cycle import CycleResult, run_cycle
 from bridge.sync.desired import desired_state
-from bridge.sync.plan import LINK_ID_PREFIX, native_link, same
+from bridge.sync.plan import same
+from bridge.written import LINK_ID_PREFIX, native_link
 from bridge_trello.push import parse_attachment
 from tests.contract.test_asana_pull import asana_truth
 from tests.contract.test_jira_pull import EMAIL, jira_table, jira_truth

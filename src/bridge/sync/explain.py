@@ -11,7 +11,7 @@ from bridge.config import BridgeConfig
 from bridge.domain import Milestone, Ref, Task
 from bridge.errors import UserError
 from bridge.sync.desired import desired_state
-from bridge.sync.plan import Written, value_text
+from bridge.written import Written, value_text
 
 
 @dataclass

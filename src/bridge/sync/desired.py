@@ -11,9 +11,8 @@ from bridge.analytics.forecast import Forecast
 from bridge.analytics.okr import catalogue
 from bridge.analytics.ranks import Rank
 from bridge.analytics.report import Report
-from bridge.analytics.snapshot import Snapshot
 from bridge.config import BridgeConfig, TrackerConfig
-from bridge.domain import KeyResult, LinkOrigin, LinkTarget, Ref, StatusCategory
+from bridge.domain import KeyResult, LinkOrigin, LinkTarget, Ref, Snapshot, StatusCategory
 from bridge.sync.plan import Desired
 from bridge.written import key_result_link_id
 

@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from bridge.analytics.report import Report
-from bridge.analytics.snapshot import Snapshot
 from bridge.config import BridgeConfig
 from bridge.connector import Connector
-from bridge.domain import FieldWrite, ItemState, Ref, WriteKind, WriteOutcome
+from bridge.domain import FieldWrite, ItemState, Ref, Snapshot, WriteKind, WriteOutcome
 from bridge.http import redact
 from bridge.store import Store
 from bridge.store.written import Record, load_written, record_written

@@ -50,6 +50,7 @@ from typing import Any
 import requests
 
 from bridge.config import BridgeConfig, load_config
+from bridge.connector import ConnectorRegistry
 from bridge.domain import Ref, WriteKind
 from bridge.sandbox.generate import OBJECTIVES, STATUSES, TEAMS, Organisation, build
 from bridge.sandbox.generate_asana import milestone_gid, render_asana
@@ -409,7 +410,7 @@ def run(items: int, seed: int, changes: int, native: set[str]) -> dict[str, Any]
         )
         subprocess.run([sys.executable, "-m", "bridge.cli", "db", "upgrade", "--config", str(path)],
                        check=True, capture_output=True)  # fmt: skip
-        config = load_config(path)
+        config = load_config(path, ConnectorRegistry.default())
         store = Store.open(config)
         stack.callback(store.close)
 

@@ -18,6 +18,7 @@ import typer
 from bridge import __version__
 from bridge.cli_errors import reports_errors, set_debug
 from bridge.config import CONFIG_ENV, BridgeConfig, config_warnings, default_config_path, load_config
+from bridge.connector import ConnectorRegistry
 from bridge.sandbox.cli import sandbox_app
 
 log = logging.getLogger("bridge")
@@ -69,7 +70,7 @@ def _root(
 
 
 def _load(config: Path | None) -> BridgeConfig:
-    return load_config(default_config_path(config))
+    return load_config(default_config_path(config), ConnectorRegistry.default())
 
 
 @app.command()
@@ -778,7 +779,7 @@ def init_config(
         + (f", {len(guess.unknown)} left for you to map (listed in the file)" if guess.unknown else "")
     )
     try:
-        parse_config(text, source=str(out), path=out.resolve())
+        parse_config(text, ConnectorRegistry.default(), source=str(out), path=out.resolve())
     except ConfigError as exc:
         typer.echo(f"warning: the file needs editing before use:\n{exc}", err=True)
     typer.echo(f"next: bridge check --config {out} --online, then bridge pull --config {out}")

@@ -214,7 +214,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             + _tracker_options(trello.trello_table(servers["trello"].base_url, board.id, "trello"))
             + _tracker_options(asana.asana_table(servers["asana"].base_url, "asana"))
         )
-        config = load_config(path)
+        config = load_config(path, ConnectorRegistry.default())
         yield World(tmp, path, config, env, sentinels, servers, controls, jira, trello_emulator, board,
                     asana_emulator, recordings)  # fmt: skip
 

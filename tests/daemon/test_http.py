@@ -17,6 +17,7 @@ import requests
 from sqlalchemy import insert
 
 from bridge.config import BridgeConfig, DaemonConfig, load_config
+from bridge.connector import ConnectorRegistry
 from bridge.daemon.http import (
     LiveStatus,
     PendingWrites,
@@ -43,7 +44,7 @@ NEXT = NOW + timedelta(minutes=10)
 
 
 def _config(port: int = 0) -> BridgeConfig:
-    config = load_config(EXAMPLE_CONFIG)
+    config = load_config(EXAMPLE_CONFIG, ConnectorRegistry.default())
     return config.model_copy(update={"daemon": DaemonConfig(http_host="127.0.0.1", http_port=port)})
 
 

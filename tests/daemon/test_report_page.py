@@ -12,6 +12,7 @@ import requests
 from sqlalchemy import insert
 
 from bridge.config import BridgeConfig, DaemonConfig, load_config
+from bridge.connector import ConnectorRegistry
 from bridge.daemon.http import REPORT_PAGE, LiveStatus, StatusServer
 from bridge.daemon.metrics import Registry
 from bridge.report.html import CHART_IDS
@@ -34,7 +35,7 @@ class Clock:
 
 
 def _config(org: Org) -> BridgeConfig:
-    config = load_config(org.config)
+    config = load_config(org.config, ConnectorRegistry.default())
     return config.model_copy(update={"daemon": DaemonConfig(http_host="127.0.0.1", http_port=0)})
 
 

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from bridge.config import BridgeConfig, load_config
+from bridge.connector import ConnectorRegistry
 from bridge.sandbox.generate import build
 from bridge.sandbox.generate_jira import render_jira
 from bridge.sandbox.jira import JiraEmulator
@@ -100,7 +101,7 @@ def sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sync]:
         path.write_text(
             f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\n' + jira_table(server.base_url) + OKRS
         )
-        config = load_config(path)
+        config = load_config(path, ConnectorRegistry.default())
         store = Store.open(config)
         try:
             yield Sync(server, emulator, Control(server.base_url), config, path, store, rank_field, okr_field)
@@ -230,7 +231,7 @@ def load_config_with(sync: Sync, write_options: str) -> BridgeConfig:
         "[trackers.t.write]\n", "[trackers.t.write]\n" + write_options
     )
     sync.config_path.write_text(text)
-    return load_config(sync.config_path)
+    return load_config(sync.config_path, ConnectorRegistry.default())
 
 
 def test_a_users_labels_survive_ten_cycles(sync: Sync) -> None:

@@ -393,7 +393,7 @@ def status(
     from dataclasses import asdict
     from datetime import UTC, datetime
 
-    from bridge.daemon.http import render_status_text, status_rows
+    from bridge.report.status_page import render_status_text, status_rows
     from bridge.store import Store
 
     cfg = _load(config)

@@ -18,17 +18,17 @@ from sqlalchemy import insert
 
 from bridge.config import BridgeConfig, DaemonConfig, load_config
 from bridge.connector import ConnectorRegistry
-from bridge.daemon.http import (
+from bridge.daemon.http import StatusServer
+from bridge.daemon.metrics import Registry, record_cycle
+from bridge.errors import UserError
+from bridge.http import SECRETS
+from bridge.report.status_page import (
     LiveStatus,
     PendingWrites,
-    StatusServer,
     pending_from_cycle,
     render_status_text,
     status_rows,
 )
-from bridge.daemon.metrics import Registry, record_cycle
-from bridge.errors import UserError
-from bridge.http import SECRETS
 from bridge.store import Store
 from bridge.store.models import RunRow
 from bridge.sync.cycle import TrackerCycle

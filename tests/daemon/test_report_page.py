@@ -13,9 +13,10 @@ from sqlalchemy import insert
 
 from bridge.config import BridgeConfig, DaemonConfig, load_config
 from bridge.connector import ConnectorRegistry
-from bridge.daemon.http import REPORT_PAGE, LiveStatus, StatusServer
+from bridge.daemon.http import REPORT_PAGE, StatusServer
 from bridge.daemon.metrics import Registry
 from bridge.report.html import CHART_IDS
+from bridge.report.status_page import LiveStatus
 from bridge.store import Store
 from bridge.store.models import RunRow
 from tests.cli.test_report_html import Org, make_org

@@ -10,10 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import insert
 
 from bridge.analytics.report import Report, analyse
 from bridge.config import BridgeConfig
@@ -21,7 +19,7 @@ from bridge.connector import Capability, ConnectorRegistry
 from bridge.errors import BridgeError
 from bridge.http import redact
 from bridge.store import Store
-from bridge.store.models import RunRow
+from bridge.store.runs import new_generation, record_push
 from bridge.store.snapshot import load_snapshot
 from bridge.sync.plan import Plan, PlanTooLarge
 from bridge.sync.pull import Guard, PullResult, pull_all
@@ -151,39 +149,17 @@ def run_cycle(
     return result
 
 
-def new_generation(store: Store, now: datetime) -> int:
-    """A number no earlier analysis had, from the store (so replicas share one sequence)."""
-    table: Any = RunRow.__table__  # type: ignore[attr-defined]
-    with store.write() as conn:
-        row = conn.execute(
-            insert(table).values(
-                source="*",
-                kind="analyse",
-                started_at=now,
-                finished_at=max(now, datetime.now(UTC)),
-                status="ok",
-            )
-        )
-        key = row.inserted_primary_key
-        assert key is not None
-        return int(key[0])
-
-
 def _record_push(store: Store, entry: TrackerCycle, now: datetime) -> None:
     push = entry.push
     plan = push.plan if push is not None else None
-    table: Any = RunRow.__table__  # type: ignore[attr-defined]
-    values = {
-        "source": entry.tracker,
-        "kind": "push",
-        "started_at": now,
-        "finished_at": max(now, datetime.now(UTC)),
-        "status": "failed" if entry.error else "ok",
-        "writes_planned": len(plan.writes) + len(plan.deferred) if plan else 0,
-        "writes_done": push.done if push else 0,
-        "writes_failed": push.failed if push else 0,
-        "requests": entry.requests - (entry.pull.requests + entry.pull.setup_requests if entry.pull else 0),
-        "error": entry.error,
-    }
-    with store.write() as conn:
-        conn.execute(insert(table).values(**values))
+    record_push(
+        store,
+        entry.tracker,
+        now,
+        failed=bool(entry.error),
+        writes_planned=len(plan.writes) + len(plan.deferred) if plan else 0,
+        writes_done=push.done if push else 0,
+        writes_failed=push.failed if push else 0,
+        requests=entry.requests - (entry.pull.requests + entry.pull.setup_requests if entry.pull else 0),
+        error=entry.error,
+    )

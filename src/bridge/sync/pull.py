@@ -12,9 +12,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection
 
 from bridge.config import BridgeConfig
 from bridge.connector import Connector, ConnectorRegistry
@@ -22,8 +22,8 @@ from bridge.domain import require_utc
 from bridge.errors import BridgeError, ConfigError
 from bridge.http import redact
 from bridge.store import Store
-from bridge.store.models import RunRow
 from bridge.store.pages import get_cursor, mark_deleted, save_page, set_cursor
+from bridge.store.runs import finish_pull, start_pull
 
 if TYPE_CHECKING:
     from bridge.progress import Progress
@@ -106,7 +106,7 @@ def pull_tracker(
     `progress`, when given, hears of each stream started and each page stored."""
     now = require_utc(now, "now")
     result = PullResult(name)
-    run_id = _start_run(store, name, now)
+    run_id = start_pull(store, name, now)
     if progress is not None:
         progress.pull_started(name)
     connector: Connector | None = None
@@ -208,31 +208,14 @@ def _census(
     result.census = True
 
 
-def _start_run(store: Store, name: str, now: datetime) -> int:
-    with store.write() as conn:
-        row = conn.execute(
-            insert(RunRow.__table__).values(source=name, kind="pull", started_at=now, status="running")  # type: ignore[attr-defined]
-        )
-        key = row.inserted_primary_key
-        assert key is not None
-        return int(key[0])
-
-
 def _finish_run(store: Store, run_id: int, now: datetime, result: PullResult, status: str) -> None:
-    values: dict[str, Any] = {
-        "finished_at": max(now, _utcnow()),
-        "status": status,
-        "items_pulled": result.items,
-        "items_skipped": result.skipped,
-        "requests": result.requests + result.setup_requests,
-        "error": result.error,
-    }
-    table = RunRow.__table__  # type: ignore[attr-defined]
-    with store.write() as conn:
-        conn.execute(update(table).where(table.c.id == run_id).values(**values))
-
-
-def _utcnow() -> datetime:
-    from datetime import UTC
-
-    return datetime.now(UTC)
+    finish_pull(
+        store,
+        run_id,
+        now,
+        status=status,
+        items_pulled=result.items,
+        items_skipped=result.skipped,
+        requests=result.requests + result.setup_requests,
+        error=result.error,
+    )

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bridge.errors import StoreError
+from bridge.store.chunks import chunked
 from bridge.store.types import UTCDateTime
 
 if TYPE_CHECKING:
@@ -204,8 +205,8 @@ def upsert(
     # back (batched by SQLAlchemy's insertmanyvalues, its fastest path there).
     counted = stmt.returning(table.c[keys[0]])
     total = 0
-    for start in range(0, len(rows), UPSERT_CHUNK):
-        total += len(conn.execute(counted, list(rows[start : start + UPSERT_CHUNK])).all())
+    for chunk in chunked(rows, UPSERT_CHUNK):
+        total += len(conn.execute(counted, list(chunk)).all())
     return total
 
 
@@ -250,8 +251,8 @@ def _sqlite_upsert(
                 values[i] = proc(values[i])
         prepared.append(tuple(values))
     total = 0
-    for start in range(0, len(prepared), UPSERT_CHUNK):
-        result = conn.exec_driver_sql(sql, prepared[start : start + UPSERT_CHUNK])
+    for chunk in chunked(prepared, UPSERT_CHUNK):
+        result = conn.exec_driver_sql(sql, chunk)
         total += max(result.rowcount, 0)
     return total
 
@@ -270,8 +271,8 @@ def insert_new(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], co
         stmt = postgresql.insert(table).on_conflict_do_nothing()
         counted = stmt.returning(table.primary_key.columns.values()[0])
         total = 0
-        for start in range(0, len(dialect_rows), UPSERT_CHUNK):
-            total += len(conn.execute(counted, dialect_rows[start : start + UPSERT_CHUNK]).all())
+        for chunk in chunked(dialect_rows, UPSERT_CHUNK):
+            total += len(conn.execute(counted, chunk).all())
         return total
     names = ", ".join(columns)
     marks = ", ".join("?" for _ in columns)

@@ -132,6 +132,19 @@ def test_a_cycle_writes_ranks_links_and_labels_then_nothing_more(sync: Sync) -> 
     assert sync.writes_sent() == before, "the bridge's own writes do not make it write again"
 
 
+def test_a_cycle_asks_the_trackers_setup_once(sync: Sync) -> None:
+    """The pull and the push share one connector: server info, the user and the fields are read once a
+    cycle, and the requests the cycle counts are those the tracker served."""
+    sync.cycle()
+    sync.control.send("DELETE", "requests")
+    (entry,) = sync.cycle().trackers
+    served = sync.control.get("requests")
+    routes = served["by_route"]
+    for setup in ("serverInfo", "myself", "field"):
+        assert routes[f"GET /rest/api/{{version}}/{setup}"] == 1, setup
+    assert entry.requests == sum(routes.values())
+
+
 def test_a_user_edit_of_a_managed_field_is_restored_and_theirs_are_kept(sync: Sync) -> None:
     first = sync.cycle()
     assert first.report is not None

@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MIGRATION_LOCK_ID = 0x6D62_7269_6467_6501 & 0x7FFF_FFFF_FFFF_FFFF
-"""The PostgreSQL advisory lock key held while migrating ("mbridge" in hex, kept positive)."""
 UPSERT_CHUNK = 5000
 SQLITE_BUSY_TIMEOUT_S = 60
 SQLITE_CHECKPOINT_PAGES = 10_000

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from bridge.config import load_config
+    from bridge.connector import ConnectorRegistry
     from bridge.demo import CONFIG_NAME, STORE_NAME, render_config, start_sandbox
     from bridge.store import Store
     from bridge.sync.cycle import run_cycle
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(sandbox.secrets)
         config_path = folder / CONFIG_NAME
         config_path.write_text(render_config(sandbox, folder / STORE_NAME), encoding="utf-8")
-        config = load_config(config_path)
+        config = load_config(config_path, ConnectorRegistry.default())
         store = Store.open(config)
         try:
             for number in range(args.cycles):

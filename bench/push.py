@@ -51,6 +51,7 @@ import requests
 
 from bridge.analysis_window import analysis_since
 from bridge.config import BridgeConfig, load_config
+from bridge.connector import ConnectorRegistry
 from bridge.domain import Ref, WriteKind
 from bridge.store import Store
 from bridge.store.snapshot import load_snapshot
@@ -410,7 +411,7 @@ def run(items: int, seed: int, changes: int, native: set[str]) -> dict[str, Any]
         )
         subprocess.run([sys.executable, "-m", "bridge.cli", "db", "upgrade", "--config", str(path)],
                        check=True, capture_output=True)  # fmt: skip
-        config = load_config(path)
+        config = load_config(path, ConnectorRegistry.default())
         store = Store.open(config)
         stack.callback(store.close)
 

@@ -43,6 +43,7 @@ from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind, Wri
 from bridge.errors import AuthError, FatalAPIError, RetriableAPIError, UserError
 from bridge.http import redact
 from bridge.mapping import resolve_field
+from bridge.written import KEY_RESULT_LINK_PREFIX as BRIDGE_LINK
 from bridge_asana.config import AsanaTrackerConfig
 from bridge_asana.mapping import field_value, record_gid
 from bridge_asana.session import MAX_BATCH, PAGE_LIMIT, Action, ActionResult, AsanaSession
@@ -50,10 +51,9 @@ from bridge_asana.session import MAX_BATCH, PAGE_LIMIT, Action, ActionResult, As
 log = logging.getLogger(__name__)
 
 GOAL_LINK = "asana-goal:"
-"""A link to an Asana goal may be named `asana-goal:<gid>`..."""
-BRIDGE_LINK = "milestone-bridge:kr:"
-"""... or, as the planner names the link to a key result, `milestone-bridge:kr:<tracker>:<goal gid>`
-(a key result read from this tracker is one of its goals); `read_state` uses this second form."""
+"""A link to an Asana goal may be named `asana-goal:<gid>` or, as the planner names the link to a key
+result, `BRIDGE_LINK<tracker>:<goal gid>` (a key result read from this tracker is one of its goals);
+`read_state` uses this second form."""
 RANK, OKR = "rank", "okr"
 LISTING_AT = 50
 """From this many tasks on, `read_state` lists the projects instead of reading each task."""

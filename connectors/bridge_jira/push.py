@@ -41,13 +41,12 @@ from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind, Wri
 from bridge.errors import FatalAPIError, RetriableAPIError, UserError
 from bridge.http import RETRIABLE_STATUSES, redact
 from bridge.mapping import resolve_field
+from bridge.written import LINK_ID_PREFIX as GLOBAL_ID_PREFIX
 from bridge_jira.client import JiraSession, _json
 from bridge_jira.config import JiraTrackerConfig
 
 log = logging.getLogger(__name__)
 
-GLOBAL_ID_PREFIX = "milestone-bridge:"
-"""The start of every remote link global id the bridge writes; links without it are a user's."""
 READ_BATCH = 100
 RANK_BATCH = 50
 LEXORANK_TYPE = "com.pyxis.greenhopper.jira:gh-lexo-rank"

@@ -55,6 +55,7 @@ from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind, Wri
 from bridge.errors import AuthError, FatalAPIError, RetriableAPIError, UserError
 from bridge.http import redact
 from bridge.mapping import resolve_field
+from bridge.written import LINK_ID_PREFIX
 from bridge_trello.config import TrelloTrackerConfig
 from bridge_trello.mapping import LABEL_ID, TrelloMapping
 from bridge_trello.pull import TrelloPuller
@@ -64,8 +65,6 @@ log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 
-LINK_ID_PREFIX = "milestone-bridge:"
-"""Global ids of the bridge's links start with this; the attachment's name carries it."""
 NAME_MAX = 256
 """Trello's longest attachment name (`name` of POST cards/{id}/attachments in trello.json)."""
 POS_STEP = 16384.0

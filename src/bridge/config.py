@@ -18,7 +18,7 @@ import types
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Protocol, TypeVar, Union, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
@@ -510,6 +510,16 @@ class _TopLevel(Section):
     trackers: dict[str, Any] = Field(default_factory=dict)
 
 
+class TrackerKinds(Protocol):
+    """What validating a config needs of the installed connectors: the kinds of tracker they serve and the
+    model of each kind's tracker table. `bridge.connector.ConnectorRegistry` is one; the config module
+    takes it as a parameter so that it never imports the connectors' layer."""
+
+    def kinds(self) -> list[str]: ...
+
+    def config_model(self, kind: str) -> type[TrackerConfig]: ...
+
+
 def default_config_path(explicit: str | Path | None, environ: Mapping[str, str] | None = None) -> Path:
     """`--config`, else `$BRIDGE_CONFIG`, else `./bridge.toml`."""
     if explicit:
@@ -518,8 +528,9 @@ def default_config_path(explicit: str | Path | None, environ: Mapping[str, str] 
     return Path(env.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
-def load_config(path: str | Path) -> BridgeConfig:
-    """Read and validate a config file; raise `ConfigError` listing every problem found."""
+def load_config(path: str | Path, connectors: TrackerKinds) -> BridgeConfig:
+    """Read and validate a config file, its tracker tables by the model of their kind in `connectors`;
+    raise `ConfigError` listing every problem found."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -528,15 +539,17 @@ def load_config(path: str | Path) -> BridgeConfig:
         raise ConfigError(str(file), [Problem("", f"file not found{hint}")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(file), [Problem("", f"cannot read the file: {exc}")]) from None
-    return parse_config(text, source=str(file), path=file.resolve())
+    return parse_config(text, connectors, source=str(file), path=file.resolve())
 
 
-def parse_config(text: str, *, source: str = "config", path: Path | None = None) -> BridgeConfig:
+def parse_config(
+    text: str, connectors: TrackerKinds, *, source: str = "config", path: Path | None = None
+) -> BridgeConfig:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [_syntax_problem(exc)]) from None
-    return validate_config(data, source=source, path=path)
+    return validate_config(data, connectors, source=source, path=path)
 
 
 def _syntax_problem(exc: tomllib.TOMLDecodeError) -> Problem:
@@ -549,18 +562,15 @@ def _syntax_problem(exc: tomllib.TOMLDecodeError) -> Problem:
 
 
 def validate_config(
-    data: dict[str, Any], *, source: str = "config", path: Path | None = None
+    data: dict[str, Any], connectors: TrackerKinds, *, source: str = "config", path: Path | None = None
 ) -> BridgeConfig:
-    from bridge.connector import ConnectorRegistry
-
     problems: list[Problem] = []
     top = _validate(_TopLevel, data, (), problems)
     raw_trackers = data.get("trackers", {})
     trackers: dict[str, TrackerConfig] = {}
     if isinstance(raw_trackers, dict):
-        registry = ConnectorRegistry.default()
         for name, raw in raw_trackers.items():
-            tracker = _validate_tracker(registry, name, raw, problems)
+            tracker = _validate_tracker(connectors, name, raw, problems)
             if tracker is not None:
                 trackers[name] = tracker
         if not raw_trackers:
@@ -673,7 +683,9 @@ def log_config_warnings(config: BridgeConfig, logger: logging.Logger | None = No
     return warnings
 
 
-def _validate_tracker(registry: Any, name: str, raw: Any, problems: list[Problem]) -> TrackerConfig | None:
+def _validate_tracker(
+    connectors: TrackerKinds, name: str, raw: Any, problems: list[Problem]
+) -> TrackerConfig | None:
     loc: Loc = ("trackers", name)
     if not _TRACKER_NAME.match(name) or name == CONFIG_SOURCE:
         problems.append(
@@ -686,7 +698,7 @@ def _validate_tracker(registry: Any, name: str, raw: Any, problems: list[Problem
         problems.append(Problem(format_path(loc), "must be a table ([trackers.NAME])"))
         return None
     kind = raw.get("kind")
-    kinds = registry.kinds()
+    kinds = connectors.kinds()
     if kind is None:
         problems.append(Problem(format_path((*loc, "kind")), f"is required; one of {', '.join(kinds)}"))
         return None
@@ -699,7 +711,7 @@ def _validate_tracker(registry: Any, name: str, raw: Any, problems: list[Problem
             )
         )
         return None
-    model = registry.config_model(kind)
+    model = connectors.config_model(kind)
     return _validate(model, raw, loc, problems)
 
 

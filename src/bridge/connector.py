@@ -17,10 +17,10 @@ from datetime import datetime
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol, runtime_checkable
 
+from bridge.config import TrackerConfig
 from bridge.errors import UserError
 
 if TYPE_CHECKING:
-    from bridge.config import TrackerConfig
     from bridge.domain import FieldWrite, ItemState, Ref, RemotePage, WriteOutcome
 
 ENTRY_POINT_GROUP = "bridge.connectors"
@@ -189,10 +189,23 @@ class ConnectorRegistry:
         return self.load(kind).config_model
 
 
-def check_connector(kind: str, origin: str, target: object) -> type[Connector]:
-    """Raise `ConnectorError` naming what a connector class lacks."""
-    from bridge.config import TrackerConfig
+_CHECKED_ATTRIBUTES = ("kind", "capabilities", "config_model")
+"""`Connector` attributes `check_connector` checks for their value, not only for being there."""
 
+
+def protocol_members(protocol: type) -> tuple[list[str], list[str]]:
+    """The public members a protocol declares in its own body, as (attributes, methods), in order."""
+    attributes = [name for name in vars(protocol).get("__annotations__", {}) if not name.startswith("_")]
+    methods = [
+        name
+        for name, value in vars(protocol).items()
+        if not name.startswith("_") and (callable(value) or isinstance(value, classmethod | staticmethod))
+    ]
+    return attributes, methods
+
+
+def check_connector(kind: str, origin: str, target: object) -> type[Connector]:
+    """Raise `ConnectorError` naming what a connector class lacks of the `Connector` protocol."""
     if not isinstance(target, type):
         raise ConnectorError(f"connector {kind!r} ({origin}) is not a class")
     problems = []
@@ -203,7 +216,11 @@ def check_connector(kind: str, origin: str, target: object) -> type[Connector]:
     model = getattr(target, "config_model", None)
     if not (isinstance(model, type) and issubclass(model, TrackerConfig)):
         problems.append("config_model is not a subclass of bridge.config.TrackerConfig")
-    for method in ("open", "discover", "streams", "pull", "census", "stats", "push", "close"):
+    attributes, methods = protocol_members(Connector)
+    for attribute in attributes:
+        if attribute not in _CHECKED_ATTRIBUTES and not hasattr(target, attribute):
+            problems.append(f"it has no {attribute}")
+    for method in methods:
         if not callable(getattr(target, method, None)):
             problems.append(f"it has no {method}()")
     if problems:

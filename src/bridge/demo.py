@@ -411,6 +411,7 @@ def demo(
 
     With `record`, every request the sandbox trackers serve is appended to that file as a JSON line."""
     from bridge.config import load_config
+    from bridge.connector import ConnectorRegistry
     from bridge.http import install_redaction
     from bridge.store import Store
     from bridge.sync.cycle import run_cycle
@@ -426,7 +427,7 @@ def demo(
         config_path = folder / CONFIG_NAME
         config_path.write_text(render_config(sandbox, folder / STORE_NAME), encoding="utf-8")
         config_path.chmod(0o600)  # it names where the credentials come from: its owner's alone
-        config = load_config(config_path)
+        config = load_config(config_path, ConnectorRegistry.default())
         store = Store.open(config)
         try:
             result = run_cycle(store, config, now=datetime.now(UTC))
@@ -687,10 +688,11 @@ def _day(value: datetime | None) -> str:
 def serve(run: DemoRun, announce: Callable[[str], None]) -> None:
     """Run the daemon and its status page against the sandbox until SIGTERM or Ctrl-C."""
     from bridge.config import load_config
+    from bridge.connector import ConnectorRegistry
     from bridge.daemon.service import serve as serve_daemon
     from bridge.store import Store
 
-    config = load_config(run.config_path)
+    config = load_config(run.config_path, ConnectorRegistry.default())
     store = Store.open(config)
     try:
         serve_daemon(config, store, lambda _daemon, url: announce(url))

@@ -179,6 +179,20 @@ class KeyResultLink:
 
 
 @dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the analysis reads; each field is a list of domain values built from store rows."""
+
+    milestones: Sequence[Milestone] = ()
+    tasks: Sequence[Task] = ()
+    status_changes: Sequence[StatusChange] = ()
+    dependencies: Sequence[Dependency] = ()
+    objectives: Sequence[Objective] = ()
+    key_results: Sequence[KeyResult] = ()
+    links: Sequence[KeyResultLink] = ()
+    teams: Sequence[Team] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SkippedItem:
     """An item a connector could not read; logged with its key and counted, the page goes on."""
 

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.analytics.bottlenecks import judge, time_in_status, work_type_stats
-from bridge.analytics.snapshot import Snapshot, build_index
+from bridge.analytics.snapshot import build_index
 from bridge.config import AnalyticsConfig
-from bridge.domain import Dependency
+from bridge.domain import Dependency, Snapshot
 from tests.analytics.build import (
     DOING,
     DONE,

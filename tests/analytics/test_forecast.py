@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from bridge.analytics.forecast import Forecast, forecast
 from bridge.analytics.ranks import rank_milestones
-from bridge.analytics.snapshot import Snapshot, build_index
+from bridge.analytics.snapshot import build_index
 from bridge.config import AnalyticsConfig
-from bridge.domain import StatusChange, Task
+from bridge.domain import Snapshot, StatusChange, Task
 from tests.analytics.build import DAY, DONE, NOW, finished, flatten, milestone, task
 
 TEN_DAYS = AnalyticsConfig(forecast_window=timedelta(days=10), forecast_runs=2000, seed=11)

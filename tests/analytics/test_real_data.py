@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from bridge.analytics.bottlenecks import work_type_stats
-from bridge.analytics.snapshot import Snapshot, build_index
+from bridge.analytics.snapshot import build_index
 from bridge.config import AnalyticsConfig
-from bridge.domain import StatusCategory, StatusChange, Task
+from bridge.domain import Snapshot, StatusCategory, StatusChange, Task
 from tests.sandbox.conftest import SHARED
 
 DATA = SHARED / "data" / "aea-jira"

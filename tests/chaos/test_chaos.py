@@ -47,7 +47,8 @@ from bridge.store.models import MilestoneRow, StatusChangeRow, TaskRow
 from bridge.store.snapshot import load_snapshot
 from bridge.sync.cycle import CycleResult, run_cycle
 from bridge.sync.desired import desired_state
-from bridge.sync.plan import LINK_ID_PREFIX, native_link, same
+from bridge.sync.plan import same
+from bridge.written import LINK_ID_PREFIX, native_link
 from bridge_sandbox.asana import AsanaEmulator
 from bridge_sandbox.generate import STATUSES, build
 from bridge_sandbox.generate_jira import render_jira
@@ -214,7 +215,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             + _tracker_options(trello.trello_table(servers["trello"].base_url, board.id, "trello"))
             + _tracker_options(asana.asana_table(servers["asana"].base_url, "asana"))
         )
-        config = load_config(path)
+        config = load_config(path, ConnectorRegistry.default())
         yield World(tmp, path, config, env, sentinels, servers, controls, jira, trello_emulator, board,
                     asana_emulator, recordings)  # fmt: skip
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bridge.config import parse_config
-from bridge.connector import DiscoveredField, Discovery
+from bridge.connector import ConnectorRegistry, DiscoveredField, Discovery
 from bridge.demo import ENV, Sandbox, start_sandbox
 from bridge.domain import StatusCategory
 from bridge.errors import UserError
@@ -152,7 +152,7 @@ def test_rendered_file_is_valid_and_names_variables_only() -> None:
     )
     answers = Answers("jira", "https://acme.atlassian.net", "acme", "J_TOKEN", email_env="J_EMAIL")
     text = render(answers, found, chosen=[Container("PAY", "Payments")])
-    config = parse_config(text)
+    config = parse_config(text, ConnectorRegistry.default())
     tracker = config.trackers["acme"]
     assert tracker.status_map == {"1": StatusCategory.TODO, "2": StatusCategory.DONE}
     assert tracker.secret_env_names() == {"email_env": "J_EMAIL", "token_env": "J_TOKEN"}
@@ -208,7 +208,7 @@ def test_init_from_flags_checks_and_pulls(run_cli: object, env: Sandbox, tmp_pat
     assert secret_free(env, text + result.stdout + result.stderr)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert "[store]" in text and 'url = "sqlite:///bridge.db"' in text
-    config = parse_config(text)
+    config = parse_config(text, ConnectorRegistry.default())
     tracker = config.trackers[kind]
     assert tracker.fields.value and tracker.fields.effort, text
     assert "done" in {c.value for c in tracker.status_map.values()}
@@ -241,7 +241,7 @@ def test_init_asks_for_what_is_not_given(
     result = run_cli("init", "--out", str(out))  # type: ignore[operator]
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "Tracker kind" in result.stderr and "Boards found:" in result.stderr
-    config = parse_config(out.read_text())
+    config = parse_config(out.read_text(), ConnectorRegistry.default())
     tracker = config.trackers["design-boards"]
     assert list(getattr(tracker, "boards", [])) == [env.trello_boards["Design"]]
     assert tracker.secret_env_names() == {"api_key_env": ENV["trello_key"], "token_env": ENV["trello_token"]}

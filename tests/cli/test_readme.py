@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 from bridge.cli import app
 from bridge.config import load_config
+from bridge.connector import ConnectorRegistry
 from bridge.demo import ENV, Sandbox, start_sandbox
 from tests.cli.test_demo import status_page_url
 
@@ -195,7 +196,7 @@ def test_the_worked_mappings_are_one_valid_config(tmp_path: Path, run_cli: objec
     path = tmp_path / "bridge.toml"
     path.write_text("\n".join(parts), encoding="utf-8")
     path.chmod(0o600)
-    config = load_config(path)
+    config = load_config(path, ConnectorRegistry.default())
     assert set(config.trackers) == {"acme-jira", "design-trello", "growth-asana"}
     result = run_cli("check", "--config", str(path))  # type: ignore[operator]
     assert result.exit_code == 0, result.stdout + result.stderr

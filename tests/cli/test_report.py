@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from bridge.config import load_config
+from bridge.connector import ConnectorRegistry
 from bridge.domain import (
     KeyResultLink,
     LinkOrigin,
@@ -153,7 +154,7 @@ def empty_store(tmp_path: Path) -> Iterator[Seeded]:
     path = tmp_path / "bridge.toml"
     url = f"sqlite:///{tmp_path / 'bridge.db'}"
     path.write_text(f'[store]\nurl = "{url}"\n' + CONFIG)
-    store = Store.open(load_config(path))
+    store = Store.open(load_config(path, ConnectorRegistry.default()))
     store.close()
     yield Seeded(path, url)
 

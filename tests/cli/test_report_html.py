@@ -22,6 +22,7 @@ import pytest
 
 from bridge.analytics import Snapshot, analyse
 from bridge.config import AnalyticsConfig, load_config
+from bridge.connector import ConnectorRegistry
 from bridge.domain import (
     KeyResultLink,
     LinkOrigin,
@@ -197,7 +198,7 @@ def make_org(folder: Path, *, empty: bool = False) -> Org:
     path = folder / "bridge.toml"
     url = f"sqlite:///{folder / 'bridge.db'}"
     path.write_text(f'[store]\nurl = "{url}"\n' + CONFIG)
-    store = Store.open(load_config(path))
+    store = Store.open(load_config(path, ConnectorRegistry.default()))
     try:
         if not empty:
             with store.write() as conn:
@@ -287,7 +288,9 @@ def test_render_html_without_page_data_still_draws_every_chart(org: Org) -> None
         snapshot = load_snapshot(store)
     finally:
         store.close()
-    page = render_html(analyse(snapshot, load_config(org.config), NOW), PageData())
+    page = render_html(
+        analyse(snapshot, load_config(org.config, ConnectorRegistry.default()), NOW), PageData()
+    )
     for chart in CHART_IDS:
         assert f'id="{chart}"' in page
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from bridge.config import load_config
+from bridge.connector import ConnectorRegistry
 from bridge.domain import FieldWrite, LinkTarget, Ref, WriteKind, WriteOutcome
 from bridge.errors import AuthError
 from bridge.http import RetryPolicy
@@ -96,7 +97,7 @@ native_order = true
 def _open(server: SandboxServer, tmp_path: Path, okr_links: bool = True) -> JiraConnector:
     path = tmp_path / "bridge.toml"
     path.write_text(_table(server.base_url, okr_links))
-    tracker = load_config(path).tracker("t")
+    tracker = load_config(path, ConnectorRegistry.default()).tracker("t")
     secrets = {"email_env": EMAIL, "token_env": TOKEN}
     policy = RetryPolicy(sleep=lambda seconds: None)
     return JiraConnector("t", tracker, secrets, JiraConnector.make_session("t", tracker, secrets, policy))

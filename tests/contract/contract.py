@@ -27,6 +27,7 @@ import pytest
 from sqlalchemy import select
 
 from bridge.config import BridgeConfig, load_config
+from bridge.connector import ConnectorRegistry
 from bridge.store import Store
 from bridge.store.models import TABLES, MilestoneRow, StatusChangeRow, TaskRow
 from bridge.sync.pull import PullResult, pull_all
@@ -188,7 +189,7 @@ class PullContract:
         server = SandboxServer(self.make_emulator()).start()
         path = tmp_path / "bridge.toml"
         path.write_text(store_table + self.tracker_table(server.base_url))
-        config = load_config(path)
+        config = load_config(path, ConnectorRegistry.default())
         store = Store.open(config)
         assert store.dialect == store_kind
         yield Rig(server, Control(server.base_url), path, config, store, self.credentials(server.emulator))

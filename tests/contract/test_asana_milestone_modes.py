@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from bridge.config import load_config
+from bridge.connector import ConnectorRegistry
 from bridge.store import Store
 from bridge.store.models import MilestoneRow, StatusChangeRow, TaskRow
 from bridge_sandbox.asana import AsanaEmulator
@@ -116,7 +117,7 @@ def make_rig(tmp_path: Path) -> Iterator[Callable[[list[dict[str, Any]], str], R
         path = tmp_path / "bridge.toml"
         store_table = f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\n\n'
         path.write_text(store_table + _table(server.base_url, mode))
-        config = load_config(path)
+        config = load_config(path, ConnectorRegistry.default())
         store = Store.open(config)
         opened.append((store, server))
         return Rig(server, Control(server.base_url), path, config, store, {"T_TOKEN": TOKEN})

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import pytest
 
 from bridge.config import load_config
+from bridge.connector import ConnectorRegistry
 from bridge.store import Store
 from bridge.sync.pull import pull_all
 from bridge_sandbox.generate import STATUSES, build
@@ -133,7 +134,7 @@ def test_cursor_across_a_dst_change_misses_nothing(tmp_path: Path) -> None:
         control = Control(server.base_url)
         path = tmp_path / "bridge.toml"
         path.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n' + jira_table(server.base_url))
-        config = load_config(path)
+        config = load_config(path, ConnectorRegistry.default())
         store = Store.open(config)
         env = {"T_EMAIL": EMAIL, "T_TOKEN": TOKEN}
         touched: list[str] = []
@@ -186,7 +187,7 @@ def test_real_export_pulls_whole(tmp_path: Path) -> None:
         path.write_text(
             f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n' + table.split("[trackers.t.fields]")[0]
         )
-        config = load_config(path)
+        config = load_config(path, ConnectorRegistry.default())
         store = Store.open(config)
         import os
 
@@ -229,7 +230,7 @@ def test_a_failing_tracker_does_not_stop_the_others(tmp_path: Path, monkeypatch:
         monkeypatch.setenv("T_EMAIL", EMAIL)
         monkeypatch.setenv("T_TOKEN", TOKEN)
         monkeypatch.setenv("BAD", "not-the-token")
-        config = load_config(path)
+        config = load_config(path, ConnectorRegistry.default())
         store = Store.open(config)
         results = {r.tracker: r for r in pull_all(store, config, now=datetime.now(UTC))}
         with store.read() as conn:

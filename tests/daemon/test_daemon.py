@@ -168,11 +168,12 @@ def test_sigterm_during_a_cycle_loses_nothing_and_exits_in_time(jira: SandboxSer
     assert replica.process.returncode == 0, "".join(replica.lines)
     # Whatever the interrupted cycle stored is consistent: a fresh pull ends equal to the sandbox.
     from bridge.config import load_config
+    from bridge.connector import ConnectorRegistry
     from bridge.store import Store
     from bridge.sync.pull import pull_all
 
     os.environ.update(T_EMAIL=EMAIL, T_TOKEN=TOKEN)
-    cfg = load_config(config)
+    cfg = load_config(config, ConnectorRegistry.default())
     store = Store.open(cfg)
     try:
         (result,) = pull_all(store, cfg, now=datetime.now(UTC))

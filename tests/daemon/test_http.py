@@ -17,17 +17,18 @@ import requests
 from sqlalchemy import insert
 
 from bridge.config import BridgeConfig, DaemonConfig, load_config
-from bridge.daemon.http import (
+from bridge.connector import ConnectorRegistry
+from bridge.daemon.http import StatusServer
+from bridge.daemon.metrics import Registry, record_cycle
+from bridge.errors import UserError
+from bridge.http import SECRETS
+from bridge.report.status_page import (
     LiveStatus,
     PendingWrites,
-    StatusServer,
     pending_from_cycle,
     render_status_text,
     status_rows,
 )
-from bridge.daemon.metrics import Registry, record_cycle
-from bridge.errors import UserError
-from bridge.http import SECRETS
 from bridge.store import Store
 from bridge.store.models import RunRow
 from bridge.sync.cycle import TrackerCycle
@@ -43,7 +44,7 @@ NEXT = NOW + timedelta(minutes=10)
 
 
 def _config(port: int = 0) -> BridgeConfig:
-    config = load_config(EXAMPLE_CONFIG)
+    config = load_config(EXAMPLE_CONFIG, ConnectorRegistry.default())
     return config.model_copy(update={"daemon": DaemonConfig(http_host="127.0.0.1", http_port=port)})
 
 

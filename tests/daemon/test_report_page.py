@@ -12,9 +12,11 @@ import requests
 from sqlalchemy import insert
 
 from bridge.config import BridgeConfig, DaemonConfig, load_config
-from bridge.daemon.http import REPORT_PAGE, LiveStatus, StatusServer
+from bridge.connector import ConnectorRegistry
+from bridge.daemon.http import REPORT_PAGE, StatusServer
 from bridge.daemon.metrics import Registry
 from bridge.report.html import CHART_IDS
+from bridge.report.status_page import LiveStatus
 from bridge.store import Store
 from bridge.store.models import RunRow
 from tests.cli.test_report_html import Org, make_org
@@ -34,7 +36,7 @@ class Clock:
 
 
 def _config(org: Org) -> BridgeConfig:
-    config = load_config(org.config)
+    config = load_config(org.config, ConnectorRegistry.default())
     return config.model_copy(update={"daemon": DaemonConfig(http_host="127.0.0.1", http_port=0)})
 
 

@@ -81,10 +81,13 @@ def test_concurrent_upgrades_do_not_race(store_url: str, tmp_path: Path) -> None
 
 def test_open_from_config_migrates_on_start(tmp_path: Path) -> None:
     from bridge.config import parse_config
+    from bridge.connector import ConnectorRegistry
     from tests.unit.test_config_errors import BASE
 
     config = parse_config(
-        BASE + '\n[store]\nurl = "sqlite:///state/bridge.db"\n', path=tmp_path / "bridge.toml"
+        BASE + '\n[store]\nurl = "sqlite:///state/bridge.db"\n',
+        ConnectorRegistry.default(),
+        path=tmp_path / "bridge.toml",
     )
     store = Store.open(config)
     try:

@@ -195,3 +195,35 @@ def test_history_is_read_for_kept_tasks_of_each_source_alone(store: Store) -> No
         recent = read_status_changes(conn, since=T0 - timedelta(days=1))
     assert [(c.source, c.remote_id) for c in changes] == [(SRC, "h1")]
     assert [(c.source, c.remote_id) for c in recent] == [(SRC, "h1")]
+
+
+def test_each_stored_domain_value_has_a_column_per_field() -> None:
+    """A field added to a domain value needs its column (and the reverse): none is silently dropped."""
+    from dataclasses import fields
+
+    from bridge.store.pages import ITEM_ROWS, ITEM_TABLES
+
+    for kind, model in ITEM_TABLES.items():
+        table = model.__table__
+        columns = {column.name for column in table.columns} - {"synced_at"}
+        assert {f.name for f in fields(kind)} == columns, f"{kind.__name__} against table {table.name}"
+    assert set(ITEM_ROWS) | {StatusChange} == set(ITEM_TABLES)
+
+
+def test_rows_are_built_from_every_field() -> None:
+    from bridge.store.pages import ITEM_ROWS
+
+    task = Task(SRC, "1", "T-1", "Build", milestone_id="M", labels=("a", "b"), category=StatusCategory.DONE)
+    (row,) = ITEM_ROWS[Task]([task], T0)
+    assert row["labels"] == ["a", "b"] and row["milestone_id"] == "M" and row["synced_at"] == T0
+    assert row["category"] == "done" and row["deleted"] is False
+
+
+def test_chunks_cover_every_value_once_in_order() -> None:
+    from bridge.store.chunks import IN_LIST_CHUNK, chunked
+
+    values = list(range(2 * IN_LIST_CHUNK + 3))
+    pieces = list(chunked(values))
+    assert [len(p) for p in pieces] == [IN_LIST_CHUNK, IN_LIST_CHUNK, 3]
+    assert [v for p in pieces for v in p] == values
+    assert list(chunked([])) == []

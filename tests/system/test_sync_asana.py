@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from bridge.config import BridgeConfig, load_config
+from bridge.connector import ConnectorRegistry
 from bridge.store import Store
 from bridge.store.written import load_written
 from bridge.sync.cycle import CycleResult, run_cycle
@@ -184,7 +185,7 @@ class Sync:
             "[trackers.t.write]\n", "[trackers.t.write]\n" + write_options
         )
         self.config_path.write_text(text)
-        self.config = load_config(self.config_path)
+        self.config = load_config(self.config_path, ConnectorRegistry.default())
 
     def edit(self, **change: Any) -> Any:
         return self.control.edit(**change)
@@ -233,7 +234,7 @@ def sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sync]:
             f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\n\n[push]\nmax_change_share = 1.0\n'
             + asana_table(server.base_url)
         )
-        config = load_config(path)
+        config = load_config(path, ConnectorRegistry.default())
         store = Store.open(config)
         try:
             yield Sync(server, emulator, Control(server.base_url), config, path, store, spy)

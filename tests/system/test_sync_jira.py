@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from bridge.config import BridgeConfig, load_config
+from bridge.connector import ConnectorRegistry
 from bridge.store import Store
 from bridge.store.written import load_written
 from bridge.sync.cycle import CycleResult, run_cycle
@@ -100,7 +101,7 @@ def sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sync]:
         path.write_text(
             f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\n' + jira_table(server.base_url) + OKRS
         )
-        config = load_config(path)
+        config = load_config(path, ConnectorRegistry.default())
         store = Store.open(config)
         try:
             yield Sync(server, emulator, Control(server.base_url), config, path, store, rank_field, okr_field)
@@ -129,6 +130,19 @@ def test_a_cycle_writes_ranks_links_and_labels_then_nothing_more(sync: Sync) -> 
     second = sync.cycle()
     assert second.trackers[0].plan is not None and second.trackers[0].plan.writes == []
     assert sync.writes_sent() == before, "the bridge's own writes do not make it write again"
+
+
+def test_a_cycle_asks_the_trackers_setup_once(sync: Sync) -> None:
+    """The pull and the push share one connector: server info, the user and the fields are read once a
+    cycle, and the requests the cycle counts are those the tracker served."""
+    sync.cycle()
+    sync.control.send("DELETE", "requests")
+    (entry,) = sync.cycle().trackers
+    served = sync.control.get("requests")
+    routes = served["by_route"]
+    for setup in ("serverInfo", "myself", "field"):
+        assert routes[f"GET /rest/api/{{version}}/{setup}"] == 1, setup
+    assert entry.requests == sum(routes.values())
 
 
 def test_a_user_edit_of_a_managed_field_is_restored_and_theirs_are_kept(sync: Sync) -> None:
@@ -230,7 +244,7 @@ def load_config_with(sync: Sync, write_options: str) -> BridgeConfig:
         "[trackers.t.write]\n", "[trackers.t.write]\n" + write_options
     )
     sync.config_path.write_text(text)
-    return load_config(sync.config_path)
+    return load_config(sync.config_path, ConnectorRegistry.default())
 
 
 def test_a_users_labels_survive_ten_cycles(sync: Sync) -> None:

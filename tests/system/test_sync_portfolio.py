@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bridge.config import BridgeConfig, load_config
+from bridge.connector import ConnectorRegistry
 from bridge.http import RetryPolicy
 from bridge.store import Store
 from bridge.sync.cycle import CycleResult, run_cycle
@@ -93,7 +94,7 @@ def portfolio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Portf
             + trello.trello_table(servers["trello"].base_url, board.id, "trello")
             + asana.asana_table(servers["asana"].base_url, "asana")
         )
-        config = load_config(path)
+        config = load_config(path, ConnectorRegistry.default())
         store = Store.open(config)
         stack.callback(store.close)
         yield Portfolio(

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from bridge.config import BridgeConfig, load_config
+from bridge.connector import ConnectorRegistry
 from bridge.store import Store
 from bridge.store.written import load_written
 from bridge.sync.cycle import CycleResult, run_cycle
@@ -101,7 +102,7 @@ class Sync:
             "[trackers.t.write]\n", "[trackers.t.write]\n" + write_options
         )
         self.config_path.write_text(text)
-        self.config = load_config(self.config_path)
+        self.config = load_config(self.config_path, ConnectorRegistry.default())
 
     def edit(self, **change: Any) -> Any:
         return self.control.edit(**change)
@@ -152,7 +153,7 @@ def sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sync]:
         path = tmp_path / "bridge.toml"
         store_url = f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\n'
         path.write_text(store_url + OKRS + trello_table(server.base_url, board.id))
-        config = load_config(path)
+        config = load_config(path, ConnectorRegistry.default())
         store = Store.open(config)
         try:
             yield Sync(server, emulator, control, board, config, path, store, cards)

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.strategies import DrawFn
 
 from bridge.config import BridgeConfig, load_config
+from bridge.connector import ConnectorRegistry
 from bridge.errors import ConfigError
 from tests.conftest import CliResult
 
@@ -240,7 +241,7 @@ def mutated_config(draw: DrawFn) -> dict[str, Any]:
 
 def _check_outcome(path: Path) -> BridgeConfig | ConfigError:
     try:
-        return load_config(path)
+        return load_config(path, ConnectorRegistry.default())
     except ConfigError as exc:
         return exc
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from bridge.checks import compare, compare_with_notes, lenient
 from bridge.config import TrackerConfig, parse_config
-from bridge.connector import DiscoveredField, Discovery
+from bridge.connector import ConnectorRegistry, DiscoveredField, Discovery
 
 
 def tracker(body: str, name: str = "t") -> TrackerConfig:
-    return parse_config(f"[trackers.{name}]\n{body}").trackers[name]
+    return parse_config(f"[trackers.{name}]\n{body}", ConnectorRegistry.default()).trackers[name]
 
 
 def paths(problems: Any) -> list[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bridge.config import BridgeConfig, default_config_path, load_config, parse_config
+from bridge.connector import ConnectorRegistry
 from bridge.domain import StatusCategory
 from bridge.durations import format_duration, parse_duration
 from bridge.errors import ConfigError, UserError
@@ -16,7 +17,7 @@ from tests.unit.test_config_errors import BASE
 
 
 def test_example_config_loads_with_all_three_trackers() -> None:
-    cfg = load_config(EXAMPLE_CONFIG)
+    cfg = load_config(EXAMPLE_CONFIG, ConnectorRegistry.default())
     assert {t.kind for t in cfg.trackers.values()} == {"jira", "trello", "asana"}
     jira = cfg.trackers["acme-jira"]
     assert list(jira.status_map) == ["10000", "3", "Code Review", "Blocked", "Waiting for QA", "10001"], (
@@ -62,7 +63,7 @@ def test_example_documents_every_option() -> None:
 
 
 def test_defaults_fill_what_the_file_leaves_out() -> None:
-    cfg = parse_config(BASE)
+    cfg = parse_config(BASE, ConnectorRegistry.default())
     assert cfg.analytics.bottleneck_ratio == 1.5
     assert cfg.analytics.bottleneck_min_sample == 5
     assert cfg.schedule.effective_interval == timedelta(minutes=15)
@@ -74,14 +75,16 @@ def test_relative_sqlite_path_is_read_from_the_config_folder(tmp_path: Path) -> 
     config = tmp_path / "conf" / "bridge.toml"
     config.parent.mkdir()
     config.write_text(BASE + '\n[store]\nurl = "sqlite:///data/bridge.db"\n')
-    cfg = load_config(config)
+    cfg = load_config(config, ConnectorRegistry.default())
     assert cfg.store_url() == f"sqlite:///{tmp_path / 'conf' / 'data' / 'bridge.db'}"
-    default = load_config(_write(tmp_path / "b.toml", BASE))
+    default = load_config(_write(tmp_path / "b.toml", BASE), ConnectorRegistry.default())
     assert default.store_url() == f"sqlite:///{tmp_path / 'bridge.db'}"
 
 
 def test_store_url_from_environment_only_when_needed(tmp_path: Path) -> None:
-    cfg = load_config(_write(tmp_path / "b.toml", BASE + '\n[store]\nurl_env = "BRIDGE_DB"\n'))
+    cfg = load_config(
+        _write(tmp_path / "b.toml", BASE + '\n[store]\nurl_env = "BRIDGE_DB"\n'), ConnectorRegistry.default()
+    )
     with pytest.raises(ConfigError, match="environment variable BRIDGE_DB is not set") as caught:
         cfg.store_url(environ={})
     assert caught.value.problems[0].path == "store.url_env"
@@ -90,7 +93,7 @@ def test_store_url_from_environment_only_when_needed(tmp_path: Path) -> None:
 
 
 def test_secrets_are_read_only_on_demand_and_every_missing_one_is_named() -> None:
-    cfg = parse_config(BASE)  # loads although no variable is set
+    cfg = parse_config(BASE, ConnectorRegistry.default())  # loads although no variable is set
     with pytest.raises(ConfigError) as caught:
         cfg.require_secrets("acme-jira", environ={"JIRA_EMAIL": "me@example.com"})
     assert [(p.path, p.message) for p in caught.value.problems] == [
@@ -101,7 +104,7 @@ def test_secrets_are_read_only_on_demand_and_every_missing_one_is_named() -> Non
 
 
 def test_unknown_tracker_name_suggests_the_closest() -> None:
-    cfg = parse_config(BASE)
+    cfg = parse_config(BASE, ConnectorRegistry.default())
     with pytest.raises(UserError, match="did you mean 'acme-jira'"):
         cfg.tracker("acme-jria")
 
@@ -140,7 +143,7 @@ def test_durations(text: object, expected: timedelta) -> None:
 
 
 def test_config_is_immutable() -> None:
-    cfg = parse_config(BASE)
+    cfg = parse_config(BASE, ConnectorRegistry.default())
     assert isinstance(cfg, BridgeConfig)
     with pytest.raises(ValueError, match="frozen"):
         cfg.analytics.bottleneck_ratio = 2.0  # type: ignore[misc]

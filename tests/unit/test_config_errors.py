@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bridge.config import parse_config
+from bridge.connector import ConnectorRegistry
 from bridge.errors import ConfigError
 
 BASE = """
@@ -233,7 +234,7 @@ def test_each_problem_is_named_by_its_path(
     run_cli: object, tmp_path: Path, text: str, path: str, words: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_config(text, source="bad.toml")
+        parse_config(text, ConnectorRegistry.default(), source="bad.toml")
     rendered = caught.value.render()
     matching = [p for p in caught.value.problems if p.path == path]
     assert matching, f"no problem at {path}; got:\n{rendered}"
@@ -258,7 +259,7 @@ def test_every_problem_in_a_file_is_reported_at_once() -> None:
         + '\n[analytics]\nrank_strategy = "best"\n[schedule]\ninterval = "soon"\n'
     )
     with pytest.raises(ConfigError) as caught:
-        parse_config(text)
+        parse_config(text, ConnectorRegistry.default())
     paths = {p.path for p in caught.value.problems}
     assert {
         "trackers.acme-jira.status_map.3",
@@ -271,7 +272,7 @@ def test_every_problem_in_a_file_is_reported_at_once() -> None:
 def test_syntax_error_is_one_problem_with_line_and_column() -> None:
     text = '[store]\nurl = "sqlite:///x.db"\n[trackers.a\nkind = "jira"\n'
     with pytest.raises(ConfigError) as caught:
-        parse_config(text)
+        parse_config(text, ConnectorRegistry.default())
     assert len(caught.value.problems) == 1
     assert "line 3, column" in caught.value.problems[0].message
 

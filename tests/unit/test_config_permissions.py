@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bridge.config import config_warnings, load_config, log_config_warnings, permission_warning
+from bridge.connector import ConnectorRegistry
 from tests.conftest import EXAMPLE_CONFIG
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
@@ -30,7 +31,7 @@ def config_file(tmp_path: Path) -> Path:
 )
 def test_readable_by_others_is_a_warning_with_the_fix(config_file: Path, mode: int, who: str) -> None:
     config_file.chmod(mode)
-    cfg = load_config(config_file)
+    cfg = load_config(config_file, ConnectorRegistry.default())
     warning = permission_warning(cfg.path)
     assert warning is not None
     resolved = config_file.resolve()
@@ -42,7 +43,7 @@ def test_readable_by_others_is_a_warning_with_the_fix(config_file: Path, mode: i
 @pytest.mark.parametrize("mode", [0o600, 0o400, 0o700])
 def test_owner_only_is_quiet(config_file: Path, mode: int) -> None:
     config_file.chmod(mode)
-    cfg = load_config(config_file)
+    cfg = load_config(config_file, ConnectorRegistry.default())
     assert permission_warning(cfg.path) is None
     assert config_warnings(cfg) == []
 
@@ -77,7 +78,7 @@ def test_the_daemon_logs_it_at_start(tmp_path: Path, caplog: pytest.LogCaptureFi
         'projects = ["P"]\nenabled = false\nverify_tls = false\n\n[trackers.t.status_map]\n"Done" = "done"\n'
     )
     config_file.chmod(0o640)
-    cfg = load_config(config_file)
+    cfg = load_config(config_file, ConnectorRegistry.default())
     store = Store.open(cfg)
     daemon = Daemon(cfg, store, replica="test-replica")
     try:
@@ -97,7 +98,7 @@ def test_log_config_warnings_returns_what_it_logged(
     config_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     config_file.chmod(0o604)
-    cfg = load_config(config_file)
+    cfg = load_config(config_file, ConnectorRegistry.default())
     with caplog.at_level(logging.WARNING, logger="bridge.config"):
         logged = log_config_warnings(cfg)
     assert logged == config_warnings(cfg)

@@ -12,14 +12,13 @@ from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
 from bridge.sync.plan import (
     Desired,
     PlanTooLarge,
-    Written,
-    WrittenValue,
     candidates,
     longest_increasing_run,
     order_writes,
     plan,
     same,
 )
+from bridge.written import Written, WrittenValue
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 PREFIX = "mb-"

@@ -16,6 +16,7 @@ from rich.console import Console
 import bridge_jira.pull
 from bridge import progress as progress_module
 from bridge.config import BridgeConfig, load_config
+from bridge.connector import ConnectorRegistry
 from bridge.domain import FieldWrite, Ref, WriteKind
 from bridge.progress import Progress, TerminalProgress, for_terminal
 from bridge.store import Store
@@ -83,7 +84,7 @@ def jira(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Jira]:
         path.write_text(
             f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\n' + jira_table(server.base_url) + OKRS
         )
-        config = load_config(path)
+        config = load_config(path, ConnectorRegistry.default())
         store = Store.open(config)
         try:
             yield Jira(config, path, store)

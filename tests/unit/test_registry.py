@@ -27,6 +27,36 @@ class NoModel:
     capabilities = Capability.NONE
 
 
+class NoReadState:
+    """Everything of the `Connector` protocol but `read_state`."""
+
+    kind = "noreadstate"
+    capabilities = Capability.PULL
+    config_model = TrackerConfig
+
+    @classmethod
+    def open(cls, name: str, config: TrackerConfig, secrets: object, *, stop: object = None) -> NoReadState:
+        return cls()
+
+    def discover(self) -> None: ...
+    def streams(self) -> list[str]:
+        return []
+
+    def pull(self, stream: str, cursor: str | None, signpost: object) -> list[object]:
+        return []
+
+    def census(self) -> list[str]:
+        return []
+
+    def stats(self) -> dict[str, int]:
+        return {}
+
+    def push(self, writes: object) -> list[object]:
+        return []
+
+    def close(self) -> None: ...
+
+
 def point(name: str, target: str) -> EntryPoint:
     return EntryPoint(name=name, value=f"{__name__}:{target}", group="bridge.connectors")
 
@@ -53,6 +83,7 @@ def test_third_party_connector_loads_like_builtins() -> None:
         ("nomodel", "NoModel", "config_model"),
         ("missing", "DoesNotExist", "failed to load"),
         ("mislabelled", "MislabelledConnector", "its kind is 'other'"),
+        ("noreadstate", "NoReadState", r"it has no read_state\(\)"),
     ],
 )
 def test_broken_connectors_are_named(name: str, target: str, words: str) -> None:
@@ -72,3 +103,14 @@ def test_builtin_operations_not_offered_say_so() -> None:
 
     with pytest.raises(FatalAPIError, match="does not support"):
         GoodConnector.open("t", None, {})  # type: ignore[arg-type]
+
+
+def test_every_member_of_the_protocol_is_checked() -> None:
+    from bridge.connector import Connector, protocol_members
+
+    attributes, methods = protocol_members(Connector)
+    assert {"kind", "capabilities", "config_model"} <= set(attributes)
+    assert {"open", "pull", "read_state", "push", "close"} <= set(methods)
+    with pytest.raises(ConnectorError) as caught:
+        ConnectorRegistry([point("noreadstate", "NoReadState")]).load("noreadstate")
+    assert str(caught.value).endswith("is broken: it has no read_state()"), "only what it lacks is named"

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bridge.config import BridgeConfig, config_warnings, parse_config
+from bridge.connector import ConnectorRegistry
 from bridge.errors import ConfigError, FatalAPIError, RetriableAPIError
 from bridge.http import RetryPolicy, tls_failure, tls_verify
 from bridge.store import Store
@@ -177,7 +178,7 @@ def _organisation() -> Any:
 
 
 def _config(text: str, folder: Path) -> BridgeConfig:
-    return parse_config(text, source="bridge.toml", path=folder / "bridge.toml")
+    return parse_config(text, ConnectorRegistry.default(), source="bridge.toml", path=folder / "bridge.toml")
 
 
 # ---- configuration --------------------------------------------------------------------------------
@@ -336,7 +337,7 @@ def _jira_config(url: str, folder: Path, bundle: Path | None) -> BridgeConfig:
     path = folder / "bridge.toml"
     path.write_text(text)
     path.chmod(0o600)
-    return parse_config(text, source=str(path), path=path)
+    return parse_config(text, ConnectorRegistry.default(), source=str(path), path=path)
 
 
 def test_jira_refuses_an_unknown_certificate_naming_the_tracker(
@@ -406,7 +407,7 @@ def test_trello_over_https(
     table = trello_table(url, boards)
     secrets = {"api_key_env": "sandbox-key", "token_env": "sandbox-token"}
 
-    refused = parse_config(table).trackers["t"]
+    refused = parse_config(table, ConnectorRegistry.default()).trackers["t"]
     assert isinstance(refused, TrelloTrackerConfig)
     session = TrelloSession("t", refused, secrets, policy=quiet_policy)
     with pytest.raises(FatalAPIError) as caught:
@@ -415,9 +416,9 @@ def test_trello_over_https(
     assert str(caught.value).startswith(f"t: TLS certificate verification failed for {url}: ")
     assert "sandbox-key" not in str(caught.value) and "sandbox-token" not in str(caught.value)
 
-    trusted = parse_config(table.replace("boards = [", f'ca_bundle = "{certs.cert}"\nboards = [')).trackers[
-        "t"
-    ]
+    trusted = parse_config(
+        table.replace("boards = [", f'ca_bundle = "{certs.cert}"\nboards = ['), ConnectorRegistry.default()
+    ).trackers["t"]
     assert isinstance(trusted, TrelloTrackerConfig)
     session = TrelloSession("t", trusted, secrets, policy=quiet_policy)
     try:
@@ -426,7 +427,9 @@ def test_trello_over_https(
         session.close()
     assert board["id"] == boards[0]
 
-    unchecked = parse_config(table.replace("boards = [", "verify_tls = false\nboards = [")).trackers["t"]
+    unchecked = parse_config(
+        table.replace("boards = [", "verify_tls = false\nboards = ["), ConnectorRegistry.default()
+    ).trackers["t"]
     assert isinstance(unchecked, TrelloTrackerConfig)
     with caplog.at_level(logging.WARNING, logger="bridge.http"):
         session = TrelloSession("t", unchecked, secrets, policy=quiet_policy)
@@ -453,7 +456,7 @@ def test_asana_over_https(
     token = emulator.credentials()["token"]
     project = next(iter(emulator.state.projects))
 
-    refused = parse_config(_asana_table(url, emulator)).trackers["t"]
+    refused = parse_config(_asana_table(url, emulator), ConnectorRegistry.default()).trackers["t"]
     assert isinstance(refused, AsanaTrackerConfig)
     session = AsanaSession("t", refused, {"token_env": token}, policy=quiet_policy)
     with pytest.raises(FatalAPIError) as caught:
@@ -461,7 +464,9 @@ def test_asana_over_https(
     session.close()
     assert str(caught.value).startswith(f"t: TLS certificate verification failed for {url}: ")
 
-    trusted = parse_config(_asana_table(url, emulator, f'ca_bundle = "{certs.cert}"')).trackers["t"]
+    trusted = parse_config(
+        _asana_table(url, emulator, f'ca_bundle = "{certs.cert}"'), ConnectorRegistry.default()
+    ).trackers["t"]
     assert isinstance(trusted, AsanaTrackerConfig)
     session = AsanaSession("t", trusted, {"token_env": token}, policy=quiet_policy)
     try:

@@ -4,6 +4,6 @@ time in status, forecasts and coherence warnings. No I/O; the current time is pa
 from __future__ import annotations
 
 from bridge.analytics.report import Report, analyse
-from bridge.analytics.snapshot import Snapshot
+from bridge.domain import Snapshot
 
 __all__ = ["Report", "Snapshot", "analyse"]

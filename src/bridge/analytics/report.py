@@ -33,9 +33,9 @@ from bridge.analytics.okr import (
     suggest_for_unlinked,
 )
 from bridge.analytics.ranks import Rank, rank_milestones
-from bridge.analytics.snapshot import Snapshot, as_ref, build_index
+from bridge.analytics.snapshot import as_ref, build_index
 from bridge.config import AnalyticsConfig, BridgeConfig
-from bridge.domain import LinkOrigin, Ref, Task, require_utc
+from bridge.domain import LinkOrigin, Ref, Snapshot, Task, require_utc
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
-"""The store's contents as analytics sees them, and the lookups every part of the analysis shares.
+"""The lookups every part of the analysis shares, built from the store's contents as analytics sees them.
 
-A `Snapshot` holds the domain values a loader builds from store rows, one row each. `Index` is built
-from it once per analysis: items by reference, each task's status history in time order, its flow times,
-and each milestone's team, so that no part of the analysis scans the whole history twice.
+A `Snapshot` (in `bridge.domain`) holds the domain values a loader builds from store rows, one row each.
+`Index` is built from it once per analysis: items by reference, each task's status history in time
+order, its flow times, and each milestone's team, so that no part of the analysis scans the whole
+history twice.
 """
 
 from __future__ import annotations
@@ -14,36 +15,18 @@ from datetime import datetime
 from operator import attrgetter
 
 from bridge.domain import (
-    Dependency,
     FlowTimes,
-    KeyResult,
-    KeyResultLink,
     Milestone,
-    Objective,
     Ref,
+    Snapshot,
     StatusCategory,
     StatusChange,
     Task,
-    Team,
     flow_times,
 )
 
 NO_TEAM = "(no team)"
 """The team name used for work that no team rule matched."""
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Everything the analysis reads; each field is a list of domain values built from store rows."""
-
-    milestones: Sequence[Milestone] = ()
-    tasks: Sequence[Task] = ()
-    status_changes: Sequence[StatusChange] = ()
-    dependencies: Sequence[Dependency] = ()
-    objectives: Sequence[Objective] = ()
-    key_results: Sequence[KeyResult] = ()
-    links: Sequence[KeyResultLink] = ()
-    teams: Sequence[Team] = ()
 
 
 Key = tuple[str, str]

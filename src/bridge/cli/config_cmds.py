@@ -182,6 +182,7 @@ def init_config(
     """Write a starting config for one tracker from what `discover` finds there."""
     from bridge import init as init_module
     from bridge.config import parse_config
+    from bridge.connector import ConnectorRegistry
     from bridge.discovery import connect_for_discovery
     from bridge.errors import ConfigError, UserError
     from bridge.http import install_redaction
@@ -217,7 +218,7 @@ def init_config(
         + (f", {len(guess.unknown)} left for you to map (listed in the file)" if guess.unknown else "")
     )
     try:
-        parse_config(text, source=str(out), path=out.resolve())
+        parse_config(text, ConnectorRegistry.default(), source=str(out), path=out.resolve())
     except ConfigError as exc:
         typer.echo(f"warning: the file needs editing before use:\n{exc}", err=True)
     typer.echo(f"next: bridge check --config {out} --online, then bridge pull --config {out}")

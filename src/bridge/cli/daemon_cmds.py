@@ -40,7 +40,7 @@ def status(
     from dataclasses import asdict
     from datetime import UTC, datetime
 
-    from bridge.daemon.http import render_status_text, status_rows
+    from bridge.report.status_page import render_status_text, status_rows
 
     cfg = read_config(config)
     with store_session(cfg, upgrade=False) as session:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bridge.config import CONFIG_ENV, BridgeConfig, default_config_path, load_config
+from bridge.connector import ConnectorRegistry
 
 if TYPE_CHECKING:
     from bridge.progress import Progress
@@ -30,7 +31,7 @@ ConfigOption = Annotated[
 
 def read_config(config: Path | None) -> BridgeConfig:
     """The config at `--config`, else at $BRIDGE_CONFIG, else ./bridge.toml."""
-    return load_config(default_config_path(config))
+    return load_config(default_config_path(config), ConnectorRegistry.default())
 
 
 @dataclass(frozen=True)

@@ -242,8 +242,9 @@ def serve(config: BridgeConfig, store: Store, announce: Callable[[Daemon, str], 
 
     `announce(daemon, url)` is called once the status server listens.
     """
-    from bridge.daemon.http import LiveStatus, PendingWrites, StatusServer, pending_from_cycle
+    from bridge.daemon.http import StatusServer
     from bridge.daemon.metrics import Registry, count_rate_limits, record_cycle
+    from bridge.report.status_page import LiveStatus, PendingWrites, pending_from_cycle
 
     registry = Registry()
     stop_counting = count_rate_limits(registry)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bridge.errors import StoreError
+from bridge.store.chunks import chunked
 from bridge.store.types import UTCDateTime
 
 if TYPE_CHECKING:
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MIGRATION_LOCK_ID = 0x6D62_7269_6467_6501 & 0x7FFF_FFFF_FFFF_FFFF
-"""The PostgreSQL advisory lock key held while migrating ("mbridge" in hex, kept positive)."""
 UPSERT_CHUNK = 5000
 SQLITE_BUSY_TIMEOUT_S = 60
 SQLITE_CHECKPOINT_PAGES = 10_000
@@ -204,8 +203,8 @@ def upsert(
     # back (batched by SQLAlchemy's insertmanyvalues, its fastest path there).
     counted = stmt.returning(table.c[keys[0]])
     total = 0
-    for start in range(0, len(rows), UPSERT_CHUNK):
-        total += len(conn.execute(counted, list(rows[start : start + UPSERT_CHUNK])).all())
+    for chunk in chunked(rows, UPSERT_CHUNK):
+        total += len(conn.execute(counted, list(chunk)).all())
     return total
 
 
@@ -250,8 +249,8 @@ def _sqlite_upsert(
                 values[i] = proc(values[i])
         prepared.append(tuple(values))
     total = 0
-    for start in range(0, len(prepared), UPSERT_CHUNK):
-        result = conn.exec_driver_sql(sql, prepared[start : start + UPSERT_CHUNK])
+    for chunk in chunked(prepared, UPSERT_CHUNK):
+        result = conn.exec_driver_sql(sql, chunk)
         total += max(result.rowcount, 0)
     return total
 
@@ -270,8 +269,8 @@ def insert_new(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], co
         stmt = postgresql.insert(table).on_conflict_do_nothing()
         counted = stmt.returning(table.primary_key.columns.values()[0])
         total = 0
-        for start in range(0, len(dialect_rows), UPSERT_CHUNK):
-            total += len(conn.execute(counted, dialect_rows[start : start + UPSERT_CHUNK]).all())
+        for chunk in chunked(dialect_rows, UPSERT_CHUNK):
+            total += len(conn.execute(counted, chunk).all())
         return total
     names = ", ".join(columns)
     marks = ", ".join("?" for _ in columns)

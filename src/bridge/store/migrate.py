@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK_ID = 0x6D62_7269_6467_6501 & 0x7FFF_FFFF_FFFF_FFFF
+"""The PostgreSQL advisory lock key held while migrating ("mbridge" in hex, kept positive)."""
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -55,8 +57,6 @@ def run_upgrade(store: Store, revision: str = "head") -> Migration:
     PostgreSQL: `pg_advisory_xact_lock`, released when the transaction ends.
     Whoever waits finds the schema already at head and does nothing.
     """
-    from bridge.store.engine import MIGRATION_LOCK_ID
-
     with store.write() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_ID})

@@ -7,14 +7,26 @@ tracker-held OKR links are replaced by the page's (links from rules or confirmed
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, select, update
 
-from bridge.domain import LinkOrigin, RemotePage, require_utc
+from bridge.domain import (
+    KeyResult,
+    LinkOrigin,
+    Milestone,
+    Objective,
+    RemotePage,
+    StatusChange,
+    Task,
+    Team,
+    require_utc,
+)
+from bridge.store.chunks import chunked
 from bridge.store.engine import insert_new, upsert
 from bridge.store.models import (
     CursorRow,
@@ -49,6 +61,49 @@ def _table(model: Any) -> Any:
     return model.__table__
 
 
+class _ItemRows:
+    """Builds a table's rows from domain values: one column per dataclass field, named alike, then
+    `synced_at`. That the fields and the columns match is a test of the store, so none is dropped."""
+
+    def __init__(self, kind: type, converters: Mapping[str, Callable[[Any], Any]] | None = None) -> None:
+        self.names = tuple(f.name for f in fields(kind))
+        self._values = attrgetter(*self.names)
+        self._converted = [(self.names.index(name), convert) for name, convert in (converters or {}).items()]
+
+    def __call__(self, items: Sequence[Any], now: datetime) -> list[dict[str, Any]]:
+        rows = []
+        for item in items:
+            values: Sequence[Any] = self._values(item)
+            if self._converted:
+                converted = list(values)
+                for index, convert in self._converted:
+                    converted[index] = convert(converted[index])
+                values = converted
+            row = dict(zip(self.names, values, strict=True))
+            row["synced_at"] = now
+            rows.append(row)
+        return rows
+
+
+ITEM_TABLES: dict[type, type[Any]] = {
+    Team: TeamRow,
+    Objective: ObjectiveRow,
+    KeyResult: KeyResultRow,
+    Milestone: MilestoneRow,
+    Task: TaskRow,
+    StatusChange: StatusChangeRow,
+}
+"""Each domain value a page carries, and the table holding it: the value's fields are the table's
+columns (besides `synced_at`)."""
+ITEM_ROWS: dict[type, _ItemRows] = {
+    Team: _ItemRows(Team),
+    Objective: _ItemRows(Objective),
+    KeyResult: _ItemRows(KeyResult),
+    Milestone: _ItemRows(Milestone),
+    Task: _ItemRows(Task, {"labels": list}),
+}
+
+
 def save_page(
     conn: Connection, page: RemotePage, *, now: datetime, signpost: datetime | None = None
 ) -> PageCounts:
@@ -56,11 +111,15 @@ def save_page(
     now = require_utc(now, "now")
     source = page.source
     changed = 0
-    changed += upsert(conn, _table(TeamRow), [_team(t, now) for t in page.teams])
-    changed += upsert(conn, _table(ObjectiveRow), [_objective(o, now) for o in page.objectives])
-    changed += upsert(conn, _table(KeyResultRow), [_key_result(k, now) for k in page.key_results])
-    changed += upsert(conn, _table(MilestoneRow), [_milestone(m, now) for m in page.milestones])
-    changed += upsert(conn, _table(TaskRow), [_task(t, now) for t in page.tasks])
+    carried: tuple[tuple[type, Sequence[Any]], ...] = (
+        (Team, page.teams),
+        (Objective, page.objectives),
+        (KeyResult, page.key_results),
+        (Milestone, page.milestones),
+        (Task, page.tasks),
+    )
+    for kind, values in carried:
+        changed += upsert(conn, _table(ITEM_TABLES[kind]), ITEM_ROWS[kind](values, now))
     changed += _one_role(conn, page, now)
     changed += insert_new(
         conn, _table(StatusChangeRow), [_status_change(c) for c in page.status_changes], CHANGE_COLUMNS
@@ -82,21 +141,18 @@ def _one_role(conn: Connection, page: RemotePage, now: datetime) -> int:
         ([m.remote_id for m in page.milestones if not m.deleted], _table(TaskRow)),
         ([t.remote_id for t in page.tasks if not t.deleted], _table(MilestoneRow)),
     ):
-        for start in range(0, len(rows), ROLE_CHUNK):
+        for chunk in chunked(rows):
             result = conn.execute(
                 update(other)
                 .where(
                     other.c.source == page.source,
-                    other.c.remote_id.in_(rows[start : start + ROLE_CHUNK]),
+                    other.c.remote_id.in_(chunk),
                     other.c.deleted.is_(False),
                 )
                 .values(deleted=True, synced_at=now)
             )
             changed += max(result.rowcount, 0)
     return changed
-
-
-ROLE_CHUNK = 500
 
 
 def set_cursor(
@@ -195,109 +251,15 @@ def _stored_pairs(
 ) -> set[tuple[Any, ...]]:
     found: set[tuple[Any, ...]] = set()
     ordered = sorted(values)
-    for start in range(0, len(ordered), 500):  # stay under SQLite's bound-parameter limit
-        chunk = ordered[start : start + 500]
+    for chunk in chunked(ordered):
         found.update(tuple(r) for r in conn.execute(select(*columns).where(and_(scope, column.in_(chunk)))))
     return found
 
 
-def _team(team: Any, now: datetime) -> dict[str, Any]:
-    return {"source": team.source, "remote_id": team.remote_id, "name": team.name, "synced_at": now}
-
-
-def _objective(objective: Any, now: datetime) -> dict[str, Any]:
-    return {
-        "source": objective.source,
-        "remote_id": objective.remote_id,
-        "title": objective.title,
-        "weight": objective.weight,
-        "url": objective.url,
-        "synced_at": now,
-    }
-
-
-def _key_result(kr: Any, now: datetime) -> dict[str, Any]:
-    return {
-        "source": kr.source,
-        "remote_id": kr.remote_id,
-        "objective_id": kr.objective_id,
-        "title": kr.title,
-        "target": kr.target,
-        "current": kr.current,
-        "start": kr.start,
-        "unit": kr.unit,
-        "weight": kr.weight,
-        "url": kr.url,
-        "synced_at": now,
-    }
-
-
-def _milestone(m: Any, now: datetime) -> dict[str, Any]:
-    return {
-        "source": m.source,
-        "remote_id": m.remote_id,
-        "key": m.key,
-        "title": m.title,
-        "team": m.team,
-        "value": m.value,
-        "effort": m.effort,
-        "due": m.due,
-        "raw_status": m.raw_status,
-        "category": m.category,
-        "created": m.created,
-        "updated": m.updated,
-        "url": m.url,
-        "deleted": m.deleted,
-        "synced_at": now,
-    }
-
-
-def _task(t: Any, now: datetime) -> dict[str, Any]:
-    return {
-        "source": t.source,
-        "remote_id": t.remote_id,
-        "key": t.key,
-        "title": t.title,
-        "milestone_id": t.milestone_id,
-        "team": t.team,
-        "work_type": t.work_type,
-        "raw_status": t.raw_status,
-        "category": t.category,
-        "created": t.created,
-        "updated": t.updated,
-        "started": t.started,
-        "done": t.done,
-        "url": t.url,
-        "labels": list(t.labels),
-        "deleted": t.deleted,
-        "synced_at": now,
-    }
-
-
-CHANGE_COLUMNS = (
-    "source",
-    "remote_id",
-    "item_id",
-    "at",
-    "from_status",
-    "to_status",
-    "from_category",
-    "to_category",
-)
-
-
-def _status_change(c: Any) -> tuple[Any, ...]:
-    # StatusCategory is a str enum: the member binds as its text, without the slow `.value`.
-    return (
-        c.source,
-        c.remote_id,
-        c.item_id,
-        c.at,
-        c.from_status,
-        c.to_status,
-        c.from_category,
-        c.to_category,
-    )
+CHANGE_COLUMNS = tuple(f.name for f in fields(StatusChange))
+_status_change = attrgetter(*CHANGE_COLUMNS)
+"""A status change as the tuple `insert_new` binds (the largest table: no dict per row). StatusCategory
+is a str enum: the member binds as its text, without the slow `.value`."""
 
 
 def mark_deleted(conn: Connection, source: str, present: Sequence[str], *, now: datetime) -> int:
@@ -310,8 +272,7 @@ def mark_deleted(conn: Connection, source: str, present: Sequence[str], *, now: 
             select(table.c.remote_id).where(and_(table.c.source == source, table.c.deleted.is_(False)))
         ).scalars()
         gone = [remote_id for remote_id in stored if remote_id not in seen]
-        for start in range(0, len(gone), 500):
-            chunk = gone[start : start + 500]
+        for chunk in chunked(gone):
             result = conn.execute(
                 table.update()
                 .where(and_(table.c.source == source, table.c.remote_id.in_(chunk)))

@@ -19,7 +19,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, String, Table, and_, func, or_, select, type_coerce
 
-from bridge.analytics.snapshot import Snapshot
 from bridge.domain import (
     Dependency,
     KeyResult,
@@ -28,6 +27,7 @@ from bridge.domain import (
     Milestone,
     Objective,
     Ref,
+    Snapshot,
     StatusCategory,
     StatusChange,
     Task,

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, and_, delete, select
 from bridge.domain import Ref, require_utc
 from bridge.store.engine import upsert
 from bridge.store.models import WrittenRow
-from bridge.sync.plan import Written, WrittenValue, value_hash, value_text
+from bridge.written import Written, WrittenValue, value_hash, value_text
 
 
 @dataclass(frozen=True, slots=True)

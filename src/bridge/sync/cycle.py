@@ -2,18 +2,20 @@
 
 `bridge sync` runs one; the daemon runs them on a schedule. The analysis reads one snapshot of the whole
 store, so ranks span the portfolio; each tracker's push then writes its share. A tracker that fails
-(pulling or pushing) is recorded and the others go on.
+(opening, pulling or pushing) is recorded and the others go on; one whose pull failed is not pushed.
+
+The cycle owns each tracker's connector: it is opened once (by the pull, on first use), the push goes
+through the same one, and the cycle closes it at the end, whatever happened.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import insert
 
 from bridge.analysis_window import analysis_since
 from bridge.analytics.report import Report, analyse
@@ -22,10 +24,11 @@ from bridge.connector import Capability, ConnectorRegistry
 from bridge.errors import BridgeError
 from bridge.http import redact
 from bridge.store import Store
-from bridge.store.models import RunRow
+from bridge.store.runs import new_generation, record_push
 from bridge.store.snapshot import load_snapshot
+from bridge.sync.connection import TrackerConnection
 from bridge.sync.plan import Plan, PlanTooLarge
-from bridge.sync.pull import Guard, PullResult, pull_all
+from bridge.sync.pull import Guard, PullResult, pull_all, pull_targets
 from bridge.sync.push import PushResult, push_tracker
 
 if TYPE_CHECKING:
@@ -95,9 +98,57 @@ def run_cycle(
     when given, hears of the pages pulled and the writes applied (see `bridge.progress`).
     """
     registry = registry or ConnectorRegistry.default()
+    connections = {
+        name: TrackerConnection(config, name, registry=registry, stop=stop)
+        for name in pull_targets(config, tracker)
+    }
+    try:
+        return _pull_analyse_push(
+            store,
+            config,
+            connections,
+            now=now,
+            tracker=tracker,
+            dry_run=dry_run,
+            force=force,
+            stop=stop,
+            registry=registry,
+            guard=guard,
+            progress=progress,
+        )
+    finally:
+        for connection in connections.values():
+            try:
+                connection.close()
+            except Exception:  # closing one must not keep the others open
+                log.exception("%s: closing the connector failed", connection.name)
+
+
+def _pull_analyse_push(
+    store: Store,
+    config: BridgeConfig,
+    connections: Mapping[str, TrackerConnection],
+    *,
+    now: datetime,
+    tracker: str | None,
+    dry_run: bool,
+    force: bool,
+    stop: threading.Event | None,
+    registry: ConnectorRegistry,
+    guard: Guard | None,
+    progress: Progress | None,
+) -> CycleResult:
     result = CycleResult()
     pulls = pull_all(
-        store, config, now=now, tracker=tracker, stop=stop, registry=registry, guard=guard, progress=progress
+        store,
+        config,
+        now=now,
+        tracker=tracker,
+        stop=stop,
+        registry=registry,
+        guard=guard,
+        progress=progress,
+        connections=connections,
     )
     for pulled in pulls:
         entry = TrackerCycle(pulled.tracker, pull=pulled, requests=pulled.requests + pulled.setup_requests)
@@ -114,20 +165,16 @@ def run_cycle(
         if entry.error is not None or not config.push.enabled:
             continue
         settings_t = config.tracker(entry.tracker)
-        connector_class = registry.load(settings_t.kind)
-        if not connector_class.capabilities & WRITES:
+        if not registry.load(settings_t.kind).capabilities & WRITES:
             entry.note = f"the {settings_t.kind} connector does not write back yet"
             continue
-        connector = None
+        connection = connections[entry.tracker]
         try:
-            connector = connector_class.open(
-                entry.tracker, settings_t, config.require_secrets(entry.tracker), stop=stop
-            )
             entry.push = push_tracker(
                 store,
                 config,
                 entry.tracker,
-                connector,
+                connection.connector(),
                 report,
                 snapshot,
                 dry_run=dry_run,
@@ -143,48 +190,23 @@ def run_cycle(
             entry.error = redact(str(exc))
             log.error("%s: push failed: %s", entry.tracker, entry.error)
         finally:
-            if connector is not None:
-                stats = connector.stats()
-                entry.requests += int(stats.get("requests", 0)) + int(stats.get("setup_requests", 0))
-                connector.close()
+            entry.requests += connection.counts().total
         if not dry_run:
             _record_push(store, entry, now)
     return result
 
 
-def new_generation(store: Store, now: datetime) -> int:
-    """A number no earlier analysis had, from the store (so replicas share one sequence)."""
-    table: Any = RunRow.__table__  # type: ignore[attr-defined]
-    with store.write() as conn:
-        row = conn.execute(
-            insert(table).values(
-                source="*",
-                kind="analyse",
-                started_at=now,
-                finished_at=max(now, datetime.now(UTC)),
-                status="ok",
-            )
-        )
-        key = row.inserted_primary_key
-        assert key is not None
-        return int(key[0])
-
-
 def _record_push(store: Store, entry: TrackerCycle, now: datetime) -> None:
     push = entry.push
     plan = push.plan if push is not None else None
-    table: Any = RunRow.__table__  # type: ignore[attr-defined]
-    values = {
-        "source": entry.tracker,
-        "kind": "push",
-        "started_at": now,
-        "finished_at": max(now, datetime.now(UTC)),
-        "status": "failed" if entry.error else "ok",
-        "writes_planned": len(plan.writes) + len(plan.deferred) if plan else 0,
-        "writes_done": push.done if push else 0,
-        "writes_failed": push.failed if push else 0,
-        "requests": entry.requests - (entry.pull.requests + entry.pull.setup_requests if entry.pull else 0),
-        "error": entry.error,
-    }
-    with store.write() as conn:
-        conn.execute(insert(table).values(**values))
+    record_push(
+        store,
+        entry.tracker,
+        now,
+        failed=bool(entry.error),
+        writes_planned=len(plan.writes) + len(plan.deferred) if plan else 0,
+        writes_done=push.done if push else 0,
+        writes_failed=push.failed if push else 0,
+        requests=entry.requests - (entry.pull.requests + entry.pull.setup_requests if entry.pull else 0),
+        error=entry.error,
+    )

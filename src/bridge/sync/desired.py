@@ -11,14 +11,10 @@ from bridge.analytics.forecast import Forecast
 from bridge.analytics.okr import catalogue
 from bridge.analytics.ranks import Rank
 from bridge.analytics.report import Report
-from bridge.analytics.snapshot import Snapshot
 from bridge.config import BridgeConfig, TrackerConfig
-from bridge.domain import KeyResult, LinkOrigin, LinkTarget, Ref, StatusCategory
-from bridge.sync.plan import LINK_ID_PREFIX, Desired
-
-
-def link_id(key_result: Ref) -> str:
-    return f"{LINK_ID_PREFIX}kr:{key_result.source}:{key_result.remote_id}"
+from bridge.domain import KeyResult, LinkOrigin, LinkTarget, Ref, Snapshot, StatusCategory
+from bridge.sync.plan import Desired
+from bridge.written import key_result_link_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +75,7 @@ def desired_state(
                 # A key result held in this same tracker (an Asana goal, say) is linked natively, so it
                 # needs no address; any other needs one to be clickable.
                 if kr.url or kr_ref.source == source:
-                    gid = link_id(kr_ref)
+                    gid = key_result_link_id(kr_ref)
                     links[gid] = LinkTarget(gid, kr.url or "", f"Key result: {kr.title}")
                     reasons[gid] = f"moves key result {kr.title!r}"
         wanted: set[str] = set()

@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.analytics.report import Report
-from bridge.analytics.snapshot import Snapshot
 from bridge.config import BridgeConfig
-from bridge.domain import Milestone, Ref, Task
+from bridge.domain import Milestone, Ref, Snapshot, Task
 from bridge.errors import UserError
 from bridge.sync.desired import desired_state
-from bridge.sync.plan import Written, value_text
+from bridge.written import Written, value_text
 
 
 @dataclass

@@ -19,30 +19,16 @@ writes, and the caller (`bridge.sync.push`) reads, applies and records.
 from __future__ import annotations
 
 import bisect
-import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
+from bridge.written import LABELS_FIELD, LINK_PREFIX, Written, canonical, native_link
 
 MIN_GUARDED_ITEMS = 10
 """Plans changing fewer items than this never need `--force`, whatever their share."""
-
-LABELS_FIELD = "labels"
-"""The `written` row holding the bridge's labels on an item (a sorted JSON list)."""
-LINK_PREFIX = "link:"
-"""`written` rows of links are `link:<global id>`."""
-LINK_ID_PREFIX = "milestone-bridge:"
-"""Global ids of the bridge's links start with this, so it can tell them from a user's."""
-
-
-def native_link(source: str, global_id: str) -> bool:
-    """Whether a link goes to a key result held in tracker `source` itself (an Asana goal, say): the
-    tracker links it natively, and cannot say whether the bridge or a user made the link."""
-    return global_id.startswith(f"{LINK_ID_PREFIX}kr:{source}:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,47 +47,6 @@ class Desired:
     """The sort key within its container when the tracker's native order is managed (lower first)."""
     reasons: Mapping[str, str] = field(default_factory=dict)
     """Why, by field name / label / link id: shown by `--dry-run` and `bridge explain`."""
-
-
-@dataclass(frozen=True, slots=True)
-class WrittenValue:
-    """A `written` row: what the bridge last wrote into one field of one item."""
-
-    value: Any
-    at: datetime
-    generation: int = 0
-
-
-class Written:
-    """The `written` rows of one tracker, by item: what the bridge last wrote, field by field."""
-
-    def __init__(self, rows: Mapping[tuple[Ref, str], WrittenValue] | None = None) -> None:
-        self.rows: dict[tuple[Ref, str], WrittenValue] = dict(rows or {})
-        self._names: dict[Ref, list[str]] = {}
-        for ref, name in self.rows:
-            self._names.setdefault(ref, []).append(name)
-
-    def get(self, ref: Ref, name: str) -> WrittenValue | None:
-        return self.rows.get((ref, name))
-
-    def value(self, ref: Ref, name: str) -> Any:
-        found = self.rows.get((ref, name))
-        return found.value if found is not None else None
-
-    def fields(self, ref: Ref) -> set[str]:
-        """Managed fields written on `ref` (not its labels or links)."""
-        return {n for n in self._names.get(ref, ()) if n != LABELS_FIELD and not n.startswith(LINK_PREFIX)}
-
-    def links(self, ref: Ref) -> set[str]:
-        return {n[len(LINK_PREFIX) :] for n in self._names.get(ref, ()) if n.startswith(LINK_PREFIX)}
-
-    def newer_than(self, generation: int) -> set[Ref]:
-        """Items a later analysis (another replica's, say) has written to already."""
-        return {ref for (ref, _), value in self.rows.items() if value.generation > generation}
-
-    def last_at(self, ref: Ref) -> datetime | None:
-        times = [self.rows[(ref, n)].at for n in self._names.get(ref, ())]
-        return max(times) if times else None
 
 
 @dataclass
@@ -141,27 +86,6 @@ class PlanTooLarge(Exception):
         )
 
 
-def value_text(value: Any) -> str | None:
-    """A value as the `written` table keeps it: canonical JSON (None stays None)."""
-    if value is None:
-        return None
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def value_hash(value: Any) -> str:
-    return hashlib.sha256((value_text(value) or "null").encode()).hexdigest()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, LinkTarget):
-        return {"global_id": value.global_id, "url": value.url, "title": value.title}
-    if isinstance(value, frozenset | set):
-        return sorted(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 def same(a: Any, b: Any) -> bool:
     """Equal as the tracker sees it: 3 and 3.0 are one number; '' and None are both empty."""
     if a in (None, "") and b in (None, ""):
@@ -176,7 +100,7 @@ def same(a: Any, b: Any) -> bool:
             return float(a) == float(b)
         except ValueError:
             return False
-    return bool(_plain(a) == _plain(b))
+    return bool(canonical(a) == canonical(b))
 
 
 def candidates(

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection
 
 from bridge.config import BridgeConfig
 from bridge.connector import Connector, ConnectorRegistry
@@ -22,8 +22,9 @@ from bridge.domain import require_utc
 from bridge.errors import BridgeError, ConfigError
 from bridge.http import redact
 from bridge.store import Store
-from bridge.store.models import RunRow
 from bridge.store.pages import get_cursor, mark_deleted, save_page, set_cursor
+from bridge.store.runs import finish_pull, start_pull
+from bridge.sync.connection import TrackerConnection
 
 if TYPE_CHECKING:
     from bridge.progress import Progress
@@ -66,13 +67,14 @@ def pull_all(
     registry: ConnectorRegistry | None = None,
     guard: Guard | None = None,
     progress: Progress | None = None,
+    connections: Mapping[str, TrackerConnection] | None = None,
 ) -> list[PullResult]:
     """Pull every enabled tracker (or the one named); one failing does not stop the others.
 
-    `progress`, when given, hears of every page stored (see `bridge.progress`)."""
-    names = [tracker] if tracker else [n for n, t in config.trackers.items() if t.enabled]
-    if tracker:
-        config.tracker(tracker)  # a clear error for an unknown name
+    `progress`, when given, hears of every page stored (see `bridge.progress`). A tracker with a
+    connection in `connections` is pulled through it and it is left open (the cycle pushes through it
+    next); the others open and close a connector of their own."""
+    connections = connections or {}
     return [
         pull_tracker(
             store,
@@ -84,9 +86,18 @@ def pull_all(
             registry=registry,
             guard=guard,
             progress=progress,
+            connection=connections.get(name),
         )
-        for name in names
+        for name in pull_targets(config, tracker)
     ]
+
+
+def pull_targets(config: BridgeConfig, tracker: str | None = None) -> list[str]:
+    """The trackers a pull reads: the one named (a clear error when it is unknown), else every enabled."""
+    if tracker:
+        config.tracker(tracker)
+        return [tracker]
+    return [name for name, settings in config.trackers.items() if settings.enabled]
 
 
 def pull_tracker(
@@ -100,24 +111,24 @@ def pull_tracker(
     registry: ConnectorRegistry | None = None,
     guard: Guard | None = None,
     progress: Progress | None = None,
+    connection: TrackerConnection | None = None,
 ) -> PullResult:
     """Pull one tracker. `guard(conn)`, when given, runs inside every transaction that stores results
     before it commits (the daemon checks its lease's fencing token there) and raises to abort it.
-    `progress`, when given, hears of each stream started and each page stored."""
+    `progress`, when given, hears of each stream started and each page stored. Through `connection`
+    when given (opened here if it is not yet, and left open), else through a connector opened and
+    closed here; the pull's requests are those its connection counts until the pull ends."""
     now = require_utc(now, "now")
     result = PullResult(name)
-    run_id = _start_run(store, name, now)
+    run_id = start_pull(store, name, now)
     if progress is not None:
         progress.pull_started(name)
-    connector: Connector | None = None
+    own = connection is None
+    if connection is None:
+        connection = TrackerConnection(config, name, registry=registry, stop=stop)
     try:
         tracker = config.tracker(name)
-        secrets = config.require_secrets(name)
-        connector = (
-            (registry or ConnectorRegistry.default())
-            .load(tracker.kind)
-            .open(name, tracker, secrets, stop=stop)
-        )
+        connector = connection.connector()
         for stream in connector.streams():
             _pull_stream(store, connector, name, stream, now, full, result, stop, guard, progress)
         if full or _census_due(store, name, now, tracker.census_interval):
@@ -133,11 +144,10 @@ def pull_tracker(
         result.error = redact(str(exc))
         log.error("%s: pull failed: %s", name, result.error)
     finally:
-        if connector is not None:
-            stats = connector.stats()
-            result.requests = int(stats.get("requests", 0))
-            result.setup_requests = int(stats.get("setup_requests", 0))
-            connector.close()
+        counts = connection.counts()
+        result.requests, result.setup_requests = counts.requests, counts.setup_requests
+        if own:
+            connection.close()
     _finish_run(store, run_id, now, result, "ok" if result.ok else "failed")
     if progress is not None:
         progress.pull_finished(name, result.pages, result.items, result.error)
@@ -208,31 +218,14 @@ def _census(
     result.census = True
 
 
-def _start_run(store: Store, name: str, now: datetime) -> int:
-    with store.write() as conn:
-        row = conn.execute(
-            insert(RunRow.__table__).values(source=name, kind="pull", started_at=now, status="running")  # type: ignore[attr-defined]
-        )
-        key = row.inserted_primary_key
-        assert key is not None
-        return int(key[0])
-
-
 def _finish_run(store: Store, run_id: int, now: datetime, result: PullResult, status: str) -> None:
-    values: dict[str, Any] = {
-        "finished_at": max(now, _utcnow()),
-        "status": status,
-        "items_pulled": result.items,
-        "items_skipped": result.skipped,
-        "requests": result.requests + result.setup_requests,
-        "error": result.error,
-    }
-    table = RunRow.__table__  # type: ignore[attr-defined]
-    with store.write() as conn:
-        conn.execute(update(table).where(table.c.id == run_id).values(**values))
-
-
-def _utcnow() -> datetime:
-    from datetime import UTC
-
-    return datetime.now(UTC)
+    finish_pull(
+        store,
+        run_id,
+        now,
+        status=status,
+        items_pulled=result.items,
+        items_skipped=result.skipped,
+        requests=result.requests + result.setup_requests,
+        error=result.error,
+    )

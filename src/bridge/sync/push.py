@@ -17,25 +17,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from bridge.analytics.report import Report
-from bridge.analytics.snapshot import Snapshot
 from bridge.config import BridgeConfig
 from bridge.connector import Connector
-from bridge.domain import FieldWrite, ItemState, Ref, WriteKind, WriteOutcome
+from bridge.domain import FieldWrite, ItemState, Ref, Snapshot, WriteKind, WriteOutcome
 from bridge.http import redact
 from bridge.store import Store
 from bridge.store.written import Record, load_written, record_written
 from bridge.sync.desired import Labels, desired_state
-from bridge.sync.plan import (
-    LABELS_FIELD,
-    LINK_PREFIX,
-    Desired,
-    Plan,
-    Written,
-    candidates,
-    native_link,
-    plan,
-    same,
-)
+from bridge.sync.plan import Desired, Plan, candidates, plan, same
+from bridge.written import LABELS_FIELD, LINK_PREFIX, Written, native_link
 
 if TYPE_CHECKING:
     from bridge.progress import Progress

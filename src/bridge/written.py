@@ -1,0 +1,100 @@
+"""What the bridge last wrote into tracker fields, as values: the `written` rows the store keeps and the
+planner compares against, and the names and ids that mark what the bridge owns.
+
+Pure values, no I/O: both `bridge.store` (which reads and records the rows) and `bridge.sync` (which plans
+from them) stand on this module, neither on the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bridge.domain import LinkTarget, Ref
+
+LABELS_FIELD = "labels"
+"""The `written` row holding the bridge's labels on an item (a sorted JSON list)."""
+LINK_PREFIX = "link:"
+"""`written` rows of links are `link:<global id>`."""
+LINK_ID_PREFIX = "milestone-bridge:"
+"""Global ids of the bridge's links start with this, so it can tell them from a user's."""
+KEY_RESULT_LINK_PREFIX = LINK_ID_PREFIX + "kr:"
+"""The bridge's link to a key result is `milestone-bridge:kr:<key result's source>:<its remote id>`."""
+
+
+def key_result_link_id(key_result: Ref) -> str:
+    """The global id of the bridge's link to `key_result`: stable across cycles."""
+    return f"{KEY_RESULT_LINK_PREFIX}{key_result.source}:{key_result.remote_id}"
+
+
+def native_link(source: str, global_id: str) -> bool:
+    """Whether a link goes to a key result held in tracker `source` itself (an Asana goal, say): the
+    tracker links it natively, and cannot say whether the bridge or a user made the link."""
+    return global_id.startswith(f"{KEY_RESULT_LINK_PREFIX}{source}:")
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenValue:
+    """A `written` row: what the bridge last wrote into one field of one item."""
+
+    value: Any
+    at: datetime
+    generation: int = 0
+
+
+class Written:
+    """The `written` rows of one tracker, by item: what the bridge last wrote, field by field."""
+
+    def __init__(self, rows: Mapping[tuple[Ref, str], WrittenValue] | None = None) -> None:
+        self.rows: dict[tuple[Ref, str], WrittenValue] = dict(rows or {})
+        self._names: dict[Ref, list[str]] = {}
+        for ref, name in self.rows:
+            self._names.setdefault(ref, []).append(name)
+
+    def get(self, ref: Ref, name: str) -> WrittenValue | None:
+        return self.rows.get((ref, name))
+
+    def value(self, ref: Ref, name: str) -> Any:
+        found = self.rows.get((ref, name))
+        return found.value if found is not None else None
+
+    def fields(self, ref: Ref) -> set[str]:
+        """Managed fields written on `ref` (not its labels or links)."""
+        return {n for n in self._names.get(ref, ()) if n != LABELS_FIELD and not n.startswith(LINK_PREFIX)}
+
+    def links(self, ref: Ref) -> set[str]:
+        return {n[len(LINK_PREFIX) :] for n in self._names.get(ref, ()) if n.startswith(LINK_PREFIX)}
+
+    def newer_than(self, generation: int) -> set[Ref]:
+        """Items a later analysis (another replica's, say) has written to already."""
+        return {ref for (ref, _), value in self.rows.items() if value.generation > generation}
+
+    def last_at(self, ref: Ref) -> datetime | None:
+        times = [self.rows[(ref, n)].at for n in self._names.get(ref, ())]
+        return max(times) if times else None
+
+
+def canonical(value: Any) -> Any:
+    """A value in the one form it is compared and stored in: links as dicts, sets sorted, 3.0 as 3."""
+    if isinstance(value, LinkTarget):
+        return {"global_id": value.global_id, "url": value.url, "title": value.title}
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def value_text(value: Any) -> str | None:
+    """A value as the `written` table keeps it: canonical JSON (None stays None)."""
+    if value is None:
+        return None
+    return json.dumps(canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def value_hash(value: Any) -> str:
+    return hashlib.sha256((value_text(value) or "null").encode()).hexdigest()

@@ -131,7 +131,8 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs, urlencode
 
-from bridge_sandbox.server import Clock, Emulator, Handler, HTTPError, Request, Response, Route, route
+from bridge_sandbox.messages import HTTPError, Request, Response
+from bridge_sandbox.server import Clock, Emulator, Handler, Route, route
 
 log = logging.getLogger(__name__)
 

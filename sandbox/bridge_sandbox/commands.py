@@ -98,7 +98,7 @@ def generate(out: Path, seed: int, issues: int, now: str | None) -> dict[str, Pa
     datetime the histories end at (default: today, UTC). Returns tracker -> the file written."""
     from datetime import datetime
 
-    from bridge_sandbox import generate as generator
+    from bridge_sandbox import seeds
 
     moment = None
     if now is not None:
@@ -108,4 +108,4 @@ def generate(out: Path, seed: int, issues: int, now: str | None) -> dict[str, Pa
             raise UserError(f"--now {now!r} is not an ISO date or datetime") from None
         if moment.tzinfo is None:
             raise UserError("--now needs a time zone (for example 2026-06-01T00:00:00+00:00)")
-    return generator.write(out, seed, issues, moment)
+    return seeds.write(out, seed, issues, moment)

@@ -28,8 +28,10 @@ from datetime import timedelta
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
+from bridge_sandbox.messages import HTTPError, Request, Response
+
 if TYPE_CHECKING:
-    from bridge_sandbox.server import Emulator, Request, Response
+    from bridge_sandbox.server import Emulator
 
 KINDS = ("429", "5xx", "slow", "drop", "malformed", "vendor_limits")
 
@@ -85,8 +87,6 @@ class FaultPlan:
         for spec in rules:
             kind = str(spec.get("kind"))
             if kind not in KINDS:
-                from bridge_sandbox.server import HTTPError
-
                 raise HTTPError(400, {"error": f"unknown fault kind {kind!r}; one of {', '.join(KINDS)}"})
             if kind == "vendor_limits":
                 limits = bool(spec.get("enabled", True))
@@ -120,7 +120,6 @@ class FaultPlan:
         return None
 
     def _fault(self, spec: dict[str, Any], emulator: Emulator) -> Fault:
-        from bridge_sandbox.server import Response
 
         kind = spec["kind"]
         if kind == "drop":
@@ -150,7 +149,6 @@ class FaultPlan:
             if len(stamps) >= budget:
                 wait = max(1, int(stamps[0] + window - now + 0.999))
                 self._injected["vendor_limit"] += 1
-                from bridge_sandbox.server import Response
 
                 body = emulator.error_body(429, "Rate limit exceeded")
                 return Response(429, body, {"Retry-After": str(wait)})

@@ -16,15 +16,10 @@ items, and bursts of several changes within one minute.
 
 from __future__ import annotations
 
-import importlib
-import json
 import math
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from datetime import date, datetime, timedelta
 
 HISTORY_DAYS = 120
 
@@ -351,35 +346,3 @@ def _milestone_status(tasks: list[TaskPlan]) -> str:
     if any(t.status != "To Do" for t in live):
         return "In Progress"
     return "To Do"
-
-
-# ---- writing --------------------------------------------------------------------------------------------
-
-Renderer = Callable[[Organisation], dict[str, Any]]
-
-
-def renderers() -> dict[str, Renderer]:
-    from bridge_sandbox.generate_jira import render_jira
-
-    found: dict[str, Renderer] = {"jira": render_jira}
-    for tracker in ("trello", "asana"):
-        try:
-            module = importlib.import_module(f"bridge_sandbox.generate_{tracker}")
-        except ImportError:
-            continue
-        found[tracker] = getattr(module, f"render_{tracker}")
-    return found
-
-
-def write(out: Path, seed: int, per_tracker: int, now: datetime | None = None) -> dict[str, Path]:
-    """Write one seed file per tracker into `out`; return them by tracker."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    organisation = build(seed, per_tracker, moment)
-    out.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for tracker, render in renderers().items():
-        path = out / f"{tracker}.json"
-        with path.open("w", encoding="utf-8") as handle:
-            json.dump(render(organisation), handle, ensure_ascii=False, separators=(",", ":"))
-        written[tracker] = path
-    return written

@@ -50,7 +50,8 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge_sandbox import jql
-from bridge_sandbox.server import Emulator, HTTPError, Request, Response, route
+from bridge_sandbox.messages import HTTPError, Request, Response
+from bridge_sandbox.server import Emulator, route
 
 log = logging.getLogger(__name__)
 

@@ -99,7 +99,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from bridge_sandbox.server import Emulator, Handler, HTTPError, Request, Response, Route, route
+from bridge_sandbox.messages import HTTPError, Request, Response
+from bridge_sandbox.server import Emulator, Handler, Route, route
 
 log = logging.getLogger(__name__)
 

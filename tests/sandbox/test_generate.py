@@ -11,7 +11,7 @@ from pathlib import Path
 from jira import JIRA
 
 from bridge.domain import StatusCategory, flow_times
-from bridge_sandbox import generate
+from bridge_sandbox import seeds
 from bridge_sandbox.generate import STATUSES, build
 from bridge_sandbox.jira import JiraEmulator, parse_time
 from bridge_sandbox.server import SandboxServer
@@ -24,9 +24,9 @@ def _digest(folder: Path) -> dict[str, str]:
 
 
 def test_same_seed_same_files(tmp_path: Path) -> None:
-    generate.write(tmp_path / "a", seed=3, per_tracker=200, now=NOW)
-    generate.write(tmp_path / "b", seed=3, per_tracker=200, now=NOW)
-    generate.write(tmp_path / "c", seed=4, per_tracker=200, now=NOW)
+    seeds.write(tmp_path / "a", seed=3, per_tracker=200, now=NOW)
+    seeds.write(tmp_path / "b", seed=3, per_tracker=200, now=NOW)
+    seeds.write(tmp_path / "c", seed=4, per_tracker=200, now=NOW)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a")["jira.json"] != _digest(tmp_path / "c")["jira.json"]
 
@@ -52,7 +52,7 @@ def test_histories_average_about_ten_status_changes() -> None:
 
 
 def test_jira_seed_has_the_awkward_cases_and_loads(tmp_path: Path) -> None:
-    files = generate.write(tmp_path, seed=9, per_tracker=400, now=NOW)
+    files = seeds.write(tmp_path, seed=9, per_tracker=400, now=NOW)
     emulator = JiraEmulator.from_search(files["jira"])
     issues = list(emulator.issues.values())
     assert any(len(i.histories) > 100 for i in issues), "a history longer than Cloud embeds"

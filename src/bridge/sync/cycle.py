@@ -190,13 +190,14 @@ def _pull_analyse_push(
             entry.error = redact(str(exc))
             log.error("%s: push failed: %s", entry.tracker, entry.error)
         finally:
-            entry.requests += connection.counts().total
+            pushed = connection.counts().total  # what the push asked, the pull's share read before
+            entry.requests += pushed
         if not dry_run:
-            _record_push(store, entry, now)
+            _record_push(store, entry, now, pushed)
     return result
 
 
-def _record_push(store: Store, entry: TrackerCycle, now: datetime) -> None:
+def _record_push(store: Store, entry: TrackerCycle, now: datetime, requests: int) -> None:
     push = entry.push
     plan = push.plan if push is not None else None
     record_push(
@@ -207,6 +208,6 @@ def _record_push(store: Store, entry: TrackerCycle, now: datetime) -> None:
         writes_planned=len(plan.writes) + len(plan.deferred) if plan else 0,
         writes_done=push.done if push else 0,
         writes_failed=push.failed if push else 0,
-        requests=entry.requests - (entry.pull.requests + entry.pull.setup_requests if entry.pull else 0),
+        requests=requests,
         error=entry.error,
     )

@@ -506,6 +506,26 @@ def _due(value: Any) -> datetime | None:
     return parse_time(text) if "T" in text else end_of_day(text)
 
 
+def records(value: Any) -> list[dict[str, Any]]:
+    """The objects with an id in a Trello answer's list (anything else in it is left out)."""
+    if not isinstance(value, list):
+        return []
+    return [r for r in value if isinstance(r, dict) and r.get("id")]
+
+
+def names(value: Any) -> dict[str, str]:
+    """id -> name of the records in a Trello answer's list (lists, labels, custom fields)."""
+    return {str(r["id"]): str(r.get("name") or "") for r in records(value)}
+
+
+def option_texts(definition: Mapping[str, Any]) -> dict[str, str]:
+    """Option id -> text of a `list` custom field's definition."""
+    return {
+        str(o["id"]): str((o.get("value") or {}).get("text") or "")
+        for o in records(definition.get("options"))
+    }
+
+
 def known_milestones(raw: Mapping[str, Any]) -> dict[str, list[str]]:
     """The list source's milestone cards from a cursor, tolerating junk."""
     return {

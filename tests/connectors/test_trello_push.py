@@ -52,7 +52,7 @@ class Rig:
                 "boards": [self.board.id],
                 "status_map": {"To Do": "todo", "Doing": "in_progress", "Done": "done"},
                 "max_requests_per_second": 1000,
-                "write": write or {"rank_field": "Value rank", "okr_field": "OKR"},
+                "write": write or {"rank_field": "Value rank", "okr_field": "OKR", "native_order": True},
             }
         )
         secrets = {"api_key_env": KEY, "token_env": token}

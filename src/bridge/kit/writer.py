@@ -28,7 +28,8 @@ from bridge.http import redact
 
 log = logging.getLogger(__name__)
 
-ConfigT = TypeVar("ConfigT", bound=TrackerConfig)
+# Covariant, so a vendor's `Writer[ItsConfig]` is a `Writer[TrackerConfig]` (the connector's WriterT bound).
+ConfigT = TypeVar("ConfigT", bound=TrackerConfig, covariant=True)
 T = TypeVar("T")
 
 MANAGED_FIELDS = {"rank": "rank_field", "okr": "okr_field"}

@@ -186,8 +186,31 @@ class TrelloMapping:
                 self._sort(card, mapped, milestone_cards, tasks, key_results)
             except READ_ERRORS as exc:
                 mapped.skipped.append(self._skip(card, exc))
+        self._map_key_results(key_results, history, mapped)
+        self._map_label_milestones(
+            {*labels, *milestone_cards} if self.by_label else set(), milestone_cards, mapped
+        )
+        lookup = {**known, **mapped.list_milestones}
+        for card in tasks:
+            try:
+                task, changes = self._task(card, history.get(str(card["id"]), ()), lookup)
+            except READ_ERRORS as exc:
+                mapped.skipped.append(self._skip(card, exc))
+                continue
+            mapped.tasks.append(task)
+            mapped.changes.extend(changes)
+        return mapped
+
+    def _map_key_results(
+        self,
+        cards: Sequence[Mapping[str, Any]],
+        history: Mapping[str, Sequence[Mapping[str, Any]]],
+        mapped: Mapped,
+    ) -> None:
+        """The OKR list's cards as key results, their objectives (one per name), and the deleted task a
+        card leaves behind when it came from a task list."""
         objectives: dict[str, Objective] = {}
-        for card in key_results:
+        for card in cards:
             try:
                 key_result, objective = self.key_result(card)
                 left = self.former_task(card, history.get(str(card["id"]), ()))
@@ -200,28 +223,22 @@ class TrelloMapping:
             if left is not None:
                 mapped.tasks.append(left)
         mapped.objectives.extend(objectives[k] for k in sorted(objectives))
-        wanted = {*labels, *milestone_cards} if self.by_label else set()
-        for label in sorted(wanted):
-            if label in self.by_label:
-                card = milestone_cards.get(label)
-                try:
-                    milestone = self.label_milestone(label, card)
-                except READ_ERRORS as exc:  # the label stays a milestone; its unreadable card is skipped
-                    mapped.skipped.append(self._skip(card, exc))
-                    milestone, card = self.label_milestone(label, None), None
-                mapped.milestones.append(milestone)
-                card = card or {"idLabels": [label]}
-                mapped.links.extend(self.rule_links(LABEL_ID + label, card))
-        lookup = {**known, **mapped.list_milestones}
-        for card in tasks:
-            try:
-                task, changes = self._task(card, history.get(str(card["id"]), ()), lookup)
-            except READ_ERRORS as exc:
-                mapped.skipped.append(self._skip(card, exc))
+
+    def _map_label_milestones(
+        self, labels: Iterable[str], cards: Mapping[str, Mapping[str, Any]], mapped: Mapped
+    ) -> None:
+        """Each milestone label of `labels` as a milestone, with its own card from `cards` if it has one."""
+        for label in sorted(labels):
+            if label not in self.by_label:
                 continue
-            mapped.tasks.append(task)
-            mapped.changes.extend(changes)
-        return mapped
+            card = cards.get(label)
+            try:
+                milestone = self.label_milestone(label, card)
+            except READ_ERRORS as exc:  # the label stays a milestone; its unreadable card is skipped
+                mapped.skipped.append(self._skip(card, exc))
+                milestone, card = self.label_milestone(label, None), None
+            mapped.milestones.append(milestone)
+            mapped.links.extend(self.rule_links(LABEL_ID + label, card or {"idLabels": [label]}))
 
     def _sort(
         self,

@@ -380,20 +380,9 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
         else:
             self._move(card, write.field, write.value)
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        *,
-        params: Mapping[str, Any] | None = None,
-        idempotent: bool = True,
-    ) -> Any:
-        """One write through the session and the breaker (which counts writes failing in a row)."""
-        return self.breaker.call(
-            lambda: self.session.send(method, path, body, params=params, idempotent=idempotent),
-            f"{method} {path}",
-        )
+    def _send(self, method: str, path: str, body: JSON | None = None, **options: Any) -> Any:
+        """One `TrelloSession.send` through the breaker, which counts writes failing in a row."""
+        return self.breaker.call(lambda: self.session.send(method, path, body, **options), f"{method} {path}")
 
     def _get(self, path: str, params: Mapping[str, str]) -> Any:
         """A read a write needs; failing after every retry, it fails that write (not counted as down)."""

@@ -7,8 +7,10 @@ Each configured board is a stream (`board:<id or short link>`) whose cursor is J
 
 - First pull (or an unreadable cursor): every action of the board, newest first, 1000 to a request and
   paged with `before=<oldest id seen>`; then every card (`boards/{id}/cards/all`, archived ones
-  included, with their custom field items). Actions are read first, so a change made while the cards
-  are read is newer than the cursor and is seen next cycle.
+  included, with their custom field items, paged the same way by the lowest id). Actions are read
+  first, so a change made while the cards are read is newer than the cursor and is seen next cycle.
+  Both listings go through the kit's `KeyPaginator`: a Trello (or a cache before it) answering a page
+  again stops the pull with `PaginationLoop` instead of reading the same page forever.
 - Later cycles: the actions `since` the cursor (one request when nothing changed, so a quiet cycle costs
   one request per board). The cards they touched are read again with their own histories, a card and
   its actions being two GETs of one `batch` request (five cards a request); past `MANY` touched cards,

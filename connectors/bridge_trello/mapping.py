@@ -56,6 +56,8 @@ MILESTONE_MARK = "milestone"
 """A label that marks a card as its milestone's own card (alongside the milestone's label)."""
 HISTORY_TYPES = frozenset({"createCard", "updateCard"})
 READ_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
+History = Mapping[str, Sequence[Mapping[str, Any]]]
+"""Card id -> the card's actions."""
 
 
 class MalformedCard(ValueError):
@@ -167,7 +169,7 @@ class TrelloMapping:
     def map_cards(
         self,
         cards: Sequence[Any],
-        history: Mapping[str, Sequence[Mapping[str, Any]]],
+        history: History,
         known: Mapping[str, Sequence[str]],
         *,
         labels: Iterable[str] = (),
@@ -190,23 +192,27 @@ class TrelloMapping:
         self._map_label_milestones(
             {*labels, *milestone_cards} if self.by_label else set(), milestone_cards, mapped
         )
-        lookup = {**known, **mapped.list_milestones}
-        for card in tasks:
+        self._map_tasks(tasks, history, {**known, **mapped.list_milestones}, mapped)
+        return mapped
+
+    def _map_tasks(
+        self,
+        cards: Sequence[dict[str, Any]],
+        history: History,
+        known: Mapping[str, Sequence[str]],
+        mapped: Mapped,
+    ) -> None:
+        """Task cards with their status changes; `known` is every list milestone (id -> [name, link])."""
+        for card in cards:
             try:
-                task, changes = self._task(card, history.get(str(card["id"]), ()), lookup)
+                task, changes = self._task(card, history.get(str(card["id"]), ()), known)
             except READ_ERRORS as exc:
                 mapped.skipped.append(self._skip(card, exc))
                 continue
             mapped.tasks.append(task)
             mapped.changes.extend(changes)
-        return mapped
 
-    def _map_key_results(
-        self,
-        cards: Sequence[Mapping[str, Any]],
-        history: Mapping[str, Sequence[Mapping[str, Any]]],
-        mapped: Mapped,
-    ) -> None:
+    def _map_key_results(self, cards: Sequence[Mapping[str, Any]], history: History, mapped: Mapped) -> None:
         """The OKR list's cards as key results, their objectives (one per name), and the deleted task a
         card leaves behind when it came from a task list."""
         objectives: dict[str, Objective] = {}

@@ -546,14 +546,15 @@ def _check_link(global_id: str, value: Any) -> None:
     """Refuse a link that is not the bridge's, or a target Trello cannot attach under that id."""
     if not global_id.startswith(LINK_ID_PREFIX):
         raise WriteRefused(f"link {global_id!r} is not the bridge's (no {LINK_ID_PREFIX!r} prefix)")
-    if value is not None and not isinstance(value, LinkTarget):
+    if value is None:
+        return
+    if not isinstance(value, LinkTarget):
         raise WriteRefused("a link's value is a LinkTarget or None")
-    if value is not None and value.global_id != global_id:
+    if value.global_id != global_id:
         raise WriteRefused(f"link {global_id!r} is given the target of {value.global_id!r}")
-    if value is not None:
-        attachment_name(value)  # refuses an id too long for an attachment's name
-        if not value.url.startswith(("http://", "https://")):
-            raise WriteRefused(f"Trello attaches only http(s) URLs, not {value.url!r}")
+    attachment_name(value)  # refuses an id too long for an attachment's name
+    if not value.url.startswith(("http://", "https://")):
+        raise WriteRefused(f"Trello attaches only http(s) URLs, not {value.url!r}")
 
 
 def _anchors(value: Any) -> tuple[Ref | None, Ref | None]:

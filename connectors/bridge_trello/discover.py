@@ -18,8 +18,9 @@ from typing import Any
 from bridge.connector import DiscoveredField, Discovery
 from bridge.errors import FatalAPIError
 from bridge_trello.config import TrelloTrackerConfig
+from bridge_trello.mapping import option_texts, records
 from bridge_trello.pull import BOARD_PARAMS
-from bridge_trello.session import MAX_BATCH, TrelloSession, batch_url
+from bridge_trello.session import TrelloSession, batch_url
 
 DETAILED_BOARDS = 50
 """From flags alone: lists, labels and fields of this many boards at most (a config names the rest)."""
@@ -40,74 +41,88 @@ def discover(
     if configured:
         boards = [dict(record) for record in configured.values()]
     else:
-        listed = _member_boards(session)
-        boards = _read_boards(session, listed[:DETAILED_BOARDS])
-        if len(listed) > DETAILED_BOARDS:
-            extra["boards_detailed"] = (
-                f"lists, labels and fields of the first {DETAILED_BOARDS} of {len(listed)} boards; "
-                "name boards in the config to see theirs"
-            )
-        extra["boards_listed"] = "open boards of the token's member"
+        boards = _listed_boards(session, extra)
     several = len(boards) > 1
-    statuses: list[tuple[str, str]] = []
     labels: set[str] = set()
-    fields: list[DiscoveredField] = []
     unnamed = 0
     for board in boards:
-        board_name = str(board.get("name") or board["id"])
-        for lst in _records(board.get("lists")):
-            name = str(lst.get("name") or "")
-            shown = f"{board_name} / {name}" if several else name
-            statuses.append((str(lst["id"]), shown + (" (archived list)" if lst.get("closed") else "")))
-        for label in _records(board.get("labels")):
+        for label in records(board.get("labels")):
             name = str(label.get("name") or "")
             if name.strip():
                 labels.add(name)
             else:
                 unnamed += 1
-        for definition in _records(board.get("customFields")):
-            kind = _field_type(definition)
-            where = f"; board {board_name}" if several else ""
-            fields.append(
-                DiscoveredField(str(definition["id"]), str(definition.get("name") or ""), kind + where)
-            )
     extra["item_types"] = NO_TYPES
     okrs = getattr(config, "okrs", None)  # opened from flags, the config is not validated
     if okrs is not None and boards:
-        wanted = okrs.list.casefold()
-        missing = [
-            str(b.get("name") or b["id"])
-            for b in boards
-            if not any(str(x.get("name") or "").casefold() == wanted for x in _records(b.get("lists")))
-        ]
-        extra["okrs_list"] = f"{okrs.list!r} " + (
-            f"is missing on {', '.join(missing)}" if missing else "is on every board"
-        )
+        extra["okrs_list"] = _okrs_list(okrs.list, boards)
     if unnamed:
         extra["unnamed_labels"] = f"{unnamed} (colour only); rules match labels by name or id"
     return Discovery(
         containers=[_container(board) for board in boards],
-        statuses=statuses,
+        statuses=[status for board in boards for status in _statuses(board, several)],
         item_types=(),
         labels=sorted(labels, key=lambda n: (n.casefold(), n)),
-        fields=fields,
+        fields=[found for board in boards for found in _fields(board, several)],
         extra=extra,
     )
+
+
+def _listed_boards(session: TrelloSession, extra: dict[str, Any]) -> list[JSON]:
+    """From flags alone: the member's open boards, the first `DETAILED_BOARDS` read in detail."""
+    listed = _member_boards(session)
+    if len(listed) > DETAILED_BOARDS:
+        extra["boards_detailed"] = (
+            f"lists, labels and fields of the first {DETAILED_BOARDS} of {len(listed)} boards; "
+            "name boards in the config to see theirs"
+        )
+    extra["boards_listed"] = "open boards of the token's member"
+    return _read_boards(session, listed[:DETAILED_BOARDS])
+
+
+def _board_name(board: Mapping[str, Any]) -> str:
+    return str(board.get("name") or board["id"])
+
+
+def _statuses(board: Mapping[str, Any], several: bool) -> list[tuple[str, str]]:
+    """The board's lists (the raw statuses), named after their board when there are several."""
+    found = []
+    for lst in records(board.get("lists")):
+        name = str(lst.get("name") or "")
+        shown = f"{_board_name(board)} / {name}" if several else name
+        found.append((str(lst["id"]), shown + (" (archived list)" if lst.get("closed") else "")))
+    return found
+
+
+def _fields(board: Mapping[str, Any], several: bool) -> list[DiscoveredField]:
+    where = f"; board {_board_name(board)}" if several else ""
+    return [
+        DiscoveredField(str(d["id"]), str(d.get("name") or ""), _field_type(d) + where)
+        for d in records(board.get("customFields"))
+    ]
+
+
+def _okrs_list(wanted: str, boards: Sequence[Mapping[str, Any]]) -> str:
+    """Whether `[okrs] list` is on every board, or on which it is missing."""
+    folded = wanted.casefold()
+    missing = [
+        _board_name(b)
+        for b in boards
+        if not any(str(x.get("name") or "").casefold() == folded for x in records(b.get("lists")))
+    ]
+    return f"{wanted!r} " + (f"is missing on {', '.join(missing)}" if missing else "is on every board")
 
 
 def _member_boards(session: TrelloSession) -> list[JSON]:
     listed = session.get("members/me/boards", {"filter": "open", "fields": "name,shortLink,closed"})
     if not isinstance(listed, list):
         raise FatalAPIError(f"{session.name}: unexpected answer to the member's boards", tracker=session.name)
-    return _records(listed)
+    return records(listed)
 
 
 def _read_boards(session: TrelloSession, listed: Sequence[JSON]) -> list[JSON]:
     """Each listed board with its lists, labels and custom fields; a board gone meanwhile left out."""
-    urls = [batch_url(f"boards/{board['id']}", BOARD_PARAMS) for board in listed]
-    bodies: list[Any] = []
-    for start in range(0, len(urls), MAX_BATCH):
-        bodies.extend(session.batch(urls[start : start + MAX_BATCH]))
+    bodies = session.batches([batch_url(f"boards/{board['id']}", BOARD_PARAMS) for board in listed])
     found = []
     for board, body in zip(listed, bodies, strict=True):
         if isinstance(body, dict) and body.get("id"):
@@ -127,14 +142,8 @@ def _field_type(definition: Mapping[str, Any]) -> str:
     kind = str(definition.get("type") or "unknown")
     if kind != "list":
         return kind
-    options = [
-        str((option.get("value") or {}).get("text") or "") for option in _records(definition.get("options"))
-    ]
+    options = list(option_texts(definition).values())
     shown = ", ".join(options[:SHOWN_OPTIONS]) + (", ..." if len(options) > SHOWN_OPTIONS else "")
     return f"list, {len(options)} option{'s' if len(options) != 1 else ''}" + (
         f": {shown}" if options else ""
     )
-
-
-def _records(value: Any) -> list[JSON]:
-    return [r for r in value or [] if isinstance(r, dict) and r.get("id")] if isinstance(value, list) else []

@@ -56,6 +56,8 @@ MILESTONE_MARK = "milestone"
 """A label that marks a card as its milestone's own card (alongside the milestone's label)."""
 HISTORY_TYPES = frozenset({"createCard", "updateCard"})
 READ_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
+History = Mapping[str, Sequence[Mapping[str, Any]]]
+"""Card id -> the card's actions."""
 
 
 class MalformedCard(ValueError):
@@ -167,7 +169,7 @@ class TrelloMapping:
     def map_cards(
         self,
         cards: Sequence[Any],
-        history: Mapping[str, Sequence[Mapping[str, Any]]],
+        history: History,
         known: Mapping[str, Sequence[str]],
         *,
         labels: Iterable[str] = (),
@@ -186,8 +188,35 @@ class TrelloMapping:
                 self._sort(card, mapped, milestone_cards, tasks, key_results)
             except READ_ERRORS as exc:
                 mapped.skipped.append(self._skip(card, exc))
+        self._map_key_results(key_results, history, mapped)
+        self._map_label_milestones(
+            {*labels, *milestone_cards} if self.by_label else set(), milestone_cards, mapped
+        )
+        self._map_tasks(tasks, history, {**known, **mapped.list_milestones}, mapped)
+        return mapped
+
+    def _map_tasks(
+        self,
+        cards: Sequence[dict[str, Any]],
+        history: History,
+        known: Mapping[str, Sequence[str]],
+        mapped: Mapped,
+    ) -> None:
+        """Task cards with their status changes; `known` is every list milestone (id -> [name, link])."""
+        for card in cards:
+            try:
+                task, changes = self._task(card, history.get(str(card["id"]), ()), known)
+            except READ_ERRORS as exc:
+                mapped.skipped.append(self._skip(card, exc))
+                continue
+            mapped.tasks.append(task)
+            mapped.changes.extend(changes)
+
+    def _map_key_results(self, cards: Sequence[Mapping[str, Any]], history: History, mapped: Mapped) -> None:
+        """The OKR list's cards as key results, their objectives (one per name), and the deleted task a
+        card leaves behind when it came from a task list."""
         objectives: dict[str, Objective] = {}
-        for card in key_results:
+        for card in cards:
             try:
                 key_result, objective = self.key_result(card)
                 left = self.former_task(card, history.get(str(card["id"]), ()))
@@ -200,28 +229,22 @@ class TrelloMapping:
             if left is not None:
                 mapped.tasks.append(left)
         mapped.objectives.extend(objectives[k] for k in sorted(objectives))
-        wanted = {*labels, *milestone_cards} if self.by_label else set()
-        for label in sorted(wanted):
-            if label in self.by_label:
-                card = milestone_cards.get(label)
-                try:
-                    milestone = self.label_milestone(label, card)
-                except READ_ERRORS as exc:  # the label stays a milestone; its unreadable card is skipped
-                    mapped.skipped.append(self._skip(card, exc))
-                    milestone, card = self.label_milestone(label, None), None
-                mapped.milestones.append(milestone)
-                card = card or {"idLabels": [label]}
-                mapped.links.extend(self.rule_links(LABEL_ID + label, card))
-        lookup = {**known, **mapped.list_milestones}
-        for card in tasks:
-            try:
-                task, changes = self._task(card, history.get(str(card["id"]), ()), lookup)
-            except READ_ERRORS as exc:
-                mapped.skipped.append(self._skip(card, exc))
+
+    def _map_label_milestones(
+        self, labels: Iterable[str], cards: Mapping[str, Mapping[str, Any]], mapped: Mapped
+    ) -> None:
+        """Each milestone label of `labels` as a milestone, with its own card from `cards` if it has one."""
+        for label in sorted(labels):
+            if label not in self.by_label:
                 continue
-            mapped.tasks.append(task)
-            mapped.changes.extend(changes)
-        return mapped
+            card = cards.get(label)
+            try:
+                milestone = self.label_milestone(label, card)
+            except READ_ERRORS as exc:  # the label stays a milestone; its unreadable card is skipped
+                mapped.skipped.append(self._skip(card, exc))
+                milestone, card = self.label_milestone(label, None), None
+            mapped.milestones.append(milestone)
+            mapped.links.extend(self.rule_links(LABEL_ID + label, card or {"idLabels": [label]}))
 
     def _sort(
         self,
@@ -504,6 +527,26 @@ def _due(value: Any) -> datetime | None:
         return None
     text = str(value)
     return parse_time(text) if "T" in text else end_of_day(text)
+
+
+def records(value: Any) -> list[dict[str, Any]]:
+    """The objects with an id in a Trello answer's list (anything else in it is left out)."""
+    if not isinstance(value, list):
+        return []
+    return [r for r in value if isinstance(r, dict) and r.get("id")]
+
+
+def names(value: Any) -> dict[str, str]:
+    """id -> name of the records in a Trello answer's list (lists, labels, custom fields)."""
+    return {str(r["id"]): str(r.get("name") or "") for r in records(value)}
+
+
+def option_texts(definition: Mapping[str, Any]) -> dict[str, str]:
+    """Option id -> text of a `list` custom field's definition."""
+    return {
+        str(o["id"]): str((o.get("value") or {}).get("text") or "")
+        for o in records(definition.get("options"))
+    }
 
 
 def known_milestones(raw: Mapping[str, Any]) -> dict[str, list[str]]:

@@ -7,8 +7,10 @@ Each configured board is a stream (`board:<id or short link>`) whose cursor is J
 
 - First pull (or an unreadable cursor): every action of the board, newest first, 1000 to a request and
   paged with `before=<oldest id seen>`; then every card (`boards/{id}/cards/all`, archived ones
-  included, with their custom field items). Actions are read first, so a change made while the cards
-  are read is newer than the cursor and is seen next cycle.
+  included, with their custom field items, paged the same way by the lowest id). Actions are read
+  first, so a change made while the cards are read is newer than the cursor and is seen next cycle.
+  Both listings go through the kit's `KeyPaginator`: a Trello (or a cache before it) answering a page
+  again stops the pull with `PaginationLoop` instead of reading the same page forever.
 - Later cycles: the actions `since` the cursor (one request when nothing changed, so a quiet cycle costs
   one request per board). The cards they touched are read again with their own histories, a card and
   its actions being two GETs of one `batch` request (five cards a request); past `MANY` touched cards,
@@ -25,13 +27,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bridge.domain import RemotePage
 from bridge.errors import FatalAPIError, UserError
+from bridge.kit import KeyPaginator
 from bridge_trello.config import TrelloTrackerConfig
 from bridge_trello.mapping import (
     LABEL_ID,
@@ -40,8 +43,10 @@ from bridge_trello.mapping import (
     TrelloMapping,
     card_of,
     known_milestones,
+    names,
+    option_texts,
 )
-from bridge_trello.session import MAX_BATCH, TrelloSession, batch_url
+from bridge_trello.session import TrelloSession, batch_url
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +101,15 @@ class TrelloPuller:
         self._check_fields()
 
     def streams(self) -> list[str]:
+        """`board:<id>` for each configured board, in the config's order."""
         return [board_stream(ref) for ref in self.config.boards]
+
+    def pull(self, stream: str, cursor: str | None, signpost: datetime) -> Iterator[RemotePage]:
+        """The pages of stream `stream` (one of `streams`) since `cursor`."""
+        for ref in self.config.boards:
+            if stream == board_stream(ref):
+                return self.pull_board(ref, cursor, signpost)
+        raise ValueError(f"the trello connector has no stream {stream!r}")
 
     # ---- setup ----------------------------------------------------------------------------------------
 
@@ -180,40 +193,40 @@ class TrelloPuller:
 
     def _actions(self, board: str, since: str | None) -> list[dict[str, Any]]:
         """The board's actions newer than `since` (all for None), newest first, paged with `before`."""
-        found: list[dict[str, Any]] = []
-        before: str | None = None
-        while True:
-            params = {"limit": str(ACTION_PAGE)}
-            if since:
-                params["since"] = since
-            if before:
-                params["before"] = before
-            page = self.session.get(f"boards/{board}/actions", params)
-            if not isinstance(page, list):
-                raise FatalAPIError(
-                    f"{self.name}: unexpected answer to the actions of {board}", tracker=self.name
-                )
-            found.extend(a for a in page if isinstance(a, dict) and a.get("id"))
-            if len(page) < ACTION_PAGE or not found or found[-1]["id"] == before:
-                return found
-            before = str(found[-1]["id"])
+
+        def oldest(page: list[Any]) -> str | None:
+            # Newest first: the next page starts before the last action of a full one.
+            kept = [a for a in page if isinstance(a, dict) and a.get("id")]
+            return str(kept[-1]["id"]) if len(page) >= ACTION_PAGE and kept else None
+
+        params = {"limit": str(ACTION_PAGE), **({"since": since} if since else {})}
+        pages = self._before_pages(f"boards/{board}/actions", params, f"the actions of {board}", oldest)
+        return [a for page in pages for a in page if isinstance(a, dict) and a.get("id")]
 
     def all_cards(self, board: str, params: Mapping[str, str]) -> list[Any]:
         """Every card of the board, archived ones included, paged by id when there are more than 1000."""
-        found: list[Any] = []
-        before: str | None = None
-        while True:
-            query = {**params, "limit": str(CARD_PAGE), **({"before": before} if before else {})}
-            page = self.session.get(f"boards/{board}/cards/all", query)
-            if not isinstance(page, list):
-                raise FatalAPIError(
-                    f"{self.name}: unexpected answer to the cards of {board}", tracker=self.name
-                )
-            found.extend(page)
+
+        def lowest(page: list[Any]) -> str | None:
+            # Cards come in no promised order: the next page starts before the lowest id of a full one.
             ids = [str(c["id"]) for c in page if isinstance(c, dict) and isinstance(c.get("id"), str)]
-            if len(page) < CARD_PAGE or not ids or min(ids) == before:
-                return found
-            before = min(ids)
+            return min(ids) if len(page) >= CARD_PAGE and ids else None
+
+        query = {**params, "limit": str(CARD_PAGE)}
+        pages = self._before_pages(f"boards/{board}/cards/all", query, f"the cards of {board}", lowest)
+        return [card for page in pages for card in page]
+
+    def _before_pages(
+        self, path: str, params: Mapping[str, str], what: str, key_of: Callable[[list[Any]], str | None]
+    ) -> Iterator[list[Any]]:
+        """The pages of a Trello listing, each a fresh query `before=<key_of(the page before)>`."""
+
+        def fetch(before: str | None) -> list[Any]:
+            page = self.session.get(path, {**params, **({"before": before} if before else {})})
+            if not isinstance(page, list):
+                raise FatalAPIError(f"{self.name}: unexpected answer to {what}", tracker=self.name)
+            return page
+
+        return KeyPaginator(f"{self.name}: {what}", key_of, tracker=self.name).pages(fetch)
 
     def _read_cards(
         self, board: str, cards: Sequence[str]
@@ -224,9 +237,7 @@ class TrelloPuller:
         for card in cards:
             urls.append(batch_url(f"cards/{card}", params))
             urls.append(batch_url(f"cards/{card}/actions", {"filter": "all", "limit": str(ACTION_PAGE)}))
-        bodies: list[Any] = []
-        for start in range(0, len(urls), MAX_BATCH):
-            bodies.extend(self.session.batch(urls[start : start + MAX_BATCH]))
+        bodies = self.session.batches(urls)
         found: list[Any] = []
         histories: dict[str, list[dict[str, Any]]] = {}
         for index, card in enumerate(cards):
@@ -275,24 +286,16 @@ def board_info(body: Mapping[str, Any], ref: str) -> BoardInfo:
     return BoardInfo(
         id=str(body["id"]),
         name=str(body.get("name") or ref),
-        lists=_names(body.get("lists")),
-        labels=_names(body.get("labels")),
-        fields=_names(body.get("customFields")),
+        lists=names(body.get("lists")),
+        labels=names(body.get("labels")),
+        fields=names(body.get("customFields")),
         options={
-            str(option["id"]): str((option.get("value") or {}).get("text") or "")
+            option: text
             for definition in body.get("customFields") or []
             if isinstance(definition, dict)
-            for option in definition.get("options") or []
-            if isinstance(option, dict) and option.get("id")
+            for option, text in option_texts(definition).items()
         },
     )
-
-
-def _names(records: Any) -> dict[str, str]:
-    """id -> name of a list of Trello records."""
-    if not isinstance(records, list):
-        return {}
-    return {str(r["id"]): str(r.get("name") or "") for r in records if isinstance(r, dict) and r.get("id")}
 
 
 __all__ = ["BOARD_PARAMS", "BOARD_STREAM", "BoardCursor", "TrelloPuller", "board_info", "board_stream"]

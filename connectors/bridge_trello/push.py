@@ -37,9 +37,11 @@ same writes twice sends nothing the second time) and reading only the cards `rea
   pos at the top). When Trello answers another pos than the one sent, it has renumbered the list, and
   the list is read again before the next move there. A card that left the list is not moved back.
 
-A write Trello refuses for that card (400, 404) is reported in its outcome and the others go on.
-A write that still fails after every retry is reported too, until `MAX_RETRIABLE_IN_A_ROW` of them in a
-row say the tracker is down: then `push` raises, as it does when the credentials are refused.
+`TrelloWriter` fills in the kit's write template (`bridge.kit.Writer`): the config's checks are the
+template's, what no card could take is refused up front (`refuse`), and the rest is sent in order
+(`send`). A write Trello refuses for that card (400, 404) is reported in its outcome and the others go on.
+A write that still fails after every retry is reported too, until the template's breaker counts three of
+them in a row: the tracker is down and `push` raises, as it does when the credentials are refused.
 """
 
 from __future__ import annotations
@@ -48,18 +50,18 @@ import logging
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind, WriteOutcome
-from bridge.errors import AuthError, FatalAPIError, RetriableAPIError, UserError
+from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
+from bridge.errors import AuthError, BridgeError, FatalAPIError, RetriableAPIError, UserError, WriteRefused
 from bridge.http import redact
+from bridge.kit import Outcomes, Writer
 from bridge.mapping import resolve_field
 from bridge.written import LINK_ID_PREFIX
 from bridge_trello.config import TrelloTrackerConfig
-from bridge_trello.mapping import LABEL_ID, TrelloMapping
+from bridge_trello.mapping import LABEL_ID, TrelloMapping, option_texts, records
 from bridge_trello.pull import TrelloPuller
-from bridge_trello.session import MAX_BATCH, TrelloSession, batch_url
+from bridge_trello.session import TrelloSession, batch_url
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +73,11 @@ POS_STEP = 16384.0
 """The gap Trello leaves after the last card of a list (`pos=bottom`)."""
 READ_WHOLE = 100
 """Past this many wanted cards per configured board, the boards are read whole (1000 cards a request)."""
-MAX_RETRIABLE_IN_A_ROW = 3
-"""Writes failing in a row after every retry before the tracker counts as down and `push` raises."""
 CARD_PARAMS = {"customFieldItems": "true", "attachments": "true"}
 BASE_COLOURS = ("green", "yellow", "orange", "red", "purple", "blue", "sky", "lime", "pink", "black")
 COLOURS = frozenset(BASE_COLOURS + tuple(f"{c}_{v}" for c in BASE_COLOURS for v in ("dark", "light")))
 MANAGED = (("rank", "rank_field"), ("okr", "okr_field"))
 """Logical field -> the `[trackers.X.write]` key naming its custom field."""
-
-
-class WriteRefused(Exception):
-    """This write cannot be made (and sending it would not help); its message goes in the outcome."""
 
 
 # ---- link attachments -------------------------------------------------------------------------------
@@ -203,23 +199,17 @@ class BoardTarget:
     """Label name -> id (the first label of each name), refreshed before a label is created."""
 
 
-def _board_target(
-    config: TrelloTrackerConfig, body: Mapping[str, Any], mapping: TrelloMapping
-) -> BoardTarget:
-    definitions = [d for d in body.get("customFields") or [] if isinstance(d, dict) and d.get("id")]
-    pairs = [(str(d["id"]), str(d.get("name") or "")) for d in definitions]
+def board_target(config: TrelloTrackerConfig, body: Mapping[str, Any], mapping: TrelloMapping) -> BoardTarget:
+    """A board's setup answer as what writing to it needs: the definitions of its managed fields."""
+    listed = records(body.get("customFields"))
+    pairs = [(str(d["id"]), str(d.get("name") or "")) for d in listed]
     fields: dict[str, CustomField] = {}
     for logical, key in MANAGED:
         found = resolve_field(getattr(config.write, key), pairs)
-        definition = next((d for d in definitions if str(d["id"]) == found), None)
+        definition = next((d for d in listed if str(d["id"]) == found), None)
         if definition is not None:
-            options = {
-                str(o["id"]): str((o.get("value") or {}).get("text") or "")
-                for o in definition.get("options") or []
-                if isinstance(o, dict) and o.get("id")
-            }
-            fields[logical] = CustomField(str(definition["id"]), str(definition.get("name") or ""),
-                                          str(definition.get("type") or ""), options)  # fmt: skip
+            name, kind = str(definition.get("name") or ""), str(definition.get("type") or "")
+            fields[logical] = CustomField(str(definition["id"]), name, kind, option_texts(definition))
     return BoardTarget(str(body["id"]), str(body.get("name") or body["id"]), mapping, fields,
                        _label_ids(body.get("labels")))  # fmt: skip
 
@@ -235,37 +225,34 @@ def _label_ids(records: Any) -> dict[str, str]:
 # ---- the writer -------------------------------------------------------------------------------------
 
 
-class TrelloWriter:
+class TrelloWriter(Writer[TrelloTrackerConfig]):
     """The write side of one Trello tracker, over the puller's session and its boards' setup reads."""
 
     def __init__(
         self, name: str, config: TrelloTrackerConfig, session: TrelloSession, puller: TrelloPuller
     ) -> None:
-        self.name = name
-        self.config = config
+        super().__init__(name, config)
         self.session = session
         self.puller = puller
-        self.boards: dict[str, BoardTarget] = {}
-        for ref, body in puller.records.items():
-            target = _board_target(config, body, puller.mappings[ref])
-            self.boards[target.id] = target
-        for logical, key in MANAGED:
-            wanted = getattr(config.write, key)
-            if (
-                wanted is not None
-                and self.boards
-                and not any(logical in b.fields for b in self.boards.values())
-            ):
-                raise UserError(
-                    f"trackers.{name}.write.{key}: no custom field {wanted!r} on the configured boards "
-                    "(see `bridge discover`)"
-                )
+        targets = (board_target(config, body, puller.mappings[ref]) for ref, body in puller.records.items())
+        self.boards: dict[str, BoardTarget] = {target.id: target for target in targets}
         self.managed = [logical for logical, key in MANAGED if getattr(config.write, key) is not None]
+        self._check_managed()
         self._cards: dict[str, JSON] = {}
         """Remote id (a card id, or `label:<id>` of a label milestone) -> the card, as read or written."""
         self._lists: dict[str, dict[str, float]] = {}
         """List id -> its open cards' positions, read when a move there needs them."""
-        self._retriable_in_a_row = 0
+
+    def _check_managed(self) -> None:
+        """A managed field must exist on some configured board (named at open, before any cycle)."""
+        for logical, key in MANAGED:
+            wanted = getattr(self.config.write, key)
+            if wanted is None or not self.boards or any(logical in b.fields for b in self.boards.values()):
+                continue
+            raise UserError(
+                f"trackers.{self.name}.write.{key}: no custom field {wanted!r} on the configured boards "
+                "(see `bridge discover`)"
+            )
 
     # ---- reading -------------------------------------------------------------------------------------
 
@@ -311,12 +298,10 @@ class TrelloWriter:
                 self._cards.setdefault(LABEL_ID + str(label), card)
 
     def _read_cards(self, cards: Sequence[str]) -> None:
-        urls = [batch_url(f"cards/{card}", CARD_PARAMS) for card in cards]
-        for start in range(0, len(urls), MAX_BATCH):
-            bodies = self.session.batch(urls[start : start + MAX_BATCH])
-            for card, body in zip(cards[start : start + MAX_BATCH], bodies, strict=True):
-                if isinstance(body, dict) and str(body.get("idBoard")) in self.boards:
-                    self._cards[card] = body
+        bodies = self.session.batches([batch_url(f"cards/{card}", CARD_PARAMS) for card in cards])
+        for card, body in zip(cards, bodies, strict=True):
+            if isinstance(body, dict) and str(body.get("idBoard")) in self.boards:
+                self._cards[card] = body
 
     def _state(self, ref: Ref, card: JSON) -> ItemState:
         board = self.boards[str(card["idBoard"])]
@@ -342,45 +327,44 @@ class TrelloWriter:
 
     # ---- writing -------------------------------------------------------------------------------------
 
-    def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
-        plan = list(writes)
-        self._retriable_in_a_row = 0
+    def refuse(self, write: FieldWrite) -> None:
+        """What no card could take: a nameless label, a link or a move given an unusable value."""
+        if write.kind is WriteKind.LABEL_ADD and not write.field:
+            raise WriteRefused("a label needs a name")
+        if write.kind is WriteKind.LINK:
+            _check_link(write.field, write.value)
+        elif write.kind is WriteKind.ORDER:
+            _anchors(write.value)
+        elif write.kind not in (WriteKind.FIELD, WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE):
+            raise WriteRefused(f"unknown kind of write {write.kind!r}")
+
+    def send(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
+        """Each write in order, on the cards `read_state` read (the others read first, batched): one
+        refused by Trello for its card (400, 404) fails alone and the others go on."""
         needed: list[str] = []
-        for write in plan:
-            if write.item.source != self.name:
-                continue
+        for _, write in writes:
             needed.append(write.item.remote_id)
-            if write.kind is WriteKind.ORDER and isinstance(write.value, tuple | list):
-                needed.extend(r.remote_id for r in write.value if isinstance(r, Ref))
+            if write.kind is WriteKind.ORDER:
+                needed.extend(anchor.remote_id for anchor in _anchors(write.value) if anchor is not None)
         try:
             self._load(needed)
-            outcomes = [self._outcome(write) for write in plan]
+            for index, write in writes:
+                outcomes.settle(index, self._failure(write))
         finally:
             self._cards.clear()
             self._lists.clear()
-        failed = sum(1 for o in outcomes if not o.ok)
-        log.info("%s: pushed %d writes, %d failed", self.name, len(outcomes) - failed, failed)
-        return outcomes
 
-    def _outcome(self, write: FieldWrite) -> WriteOutcome:
-        error: str | None = None
+    def _failure(self, write: FieldWrite) -> BridgeError | None:
+        """Make `write`; why it failed, or None. Refused credentials and a tracker down raise."""
         try:
             self._apply(write)
-        except WriteRefused as exc:
-            error = redact(f"{self.name}: {exc}")
         except AuthError:
             raise
-        except FatalAPIError as exc:
-            error = redact(str(exc))
-        except RetriableAPIError as exc:
-            if self._retriable_in_a_row >= MAX_RETRIABLE_IN_A_ROW:
-                raise
-            error = redact(str(exc))
-        return WriteOutcome(write, ok=error is None, at=datetime.now(UTC), error=error)
+        except (WriteRefused, FatalAPIError) as exc:
+            return exc
+        return None
 
     def _apply(self, write: FieldWrite) -> None:
-        if write.item.source != self.name:
-            raise WriteRefused(f"the item belongs to tracker {write.item.source!r}")
         card = self._cards.get(write.item.remote_id)
         if card is None:
             raise WriteRefused(f"{write.item.remote_id} is not a card on the configured boards (any more)")
@@ -393,34 +377,23 @@ class TrelloWriter:
             self._remove_label(card, write.field)
         elif write.kind is WriteKind.LINK:
             self._link(card, write.field, write.value)
-        elif write.kind is WriteKind.ORDER:
-            self._move(card, write.field, write.value)
         else:
-            raise WriteRefused(f"unknown kind of write {write.kind!r}")
+            self._move(card, write.field, write.value)
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        *,
-        params: Mapping[str, Any] | None = None,
-        idempotent: bool = True,
-    ) -> Any:
-        """One write through the session; counts writes failing after every retry, in a row."""
+    def _send(self, method: str, path: str, body: JSON | None = None, **options: Any) -> Any:
+        """One `TrelloSession.send` through the breaker, which counts writes failing in a row."""
+        return self.breaker.call(lambda: self.session.send(method, path, body, **options), f"{method} {path}")
+
+    def _get(self, path: str, params: Mapping[str, str]) -> Any:
+        """A read a write needs; failing after every retry, it fails that write (not counted as down)."""
         try:
-            answer = self.session.send(method, path, body, params=params, idempotent=idempotent)
-        except RetriableAPIError:
-            self._retriable_in_a_row += 1
-            raise
-        self._retriable_in_a_row = 0
-        return answer
+            return self.session.get(path, params)
+        except RetriableAPIError as exc:
+            raise WriteRefused(redact(str(exc))) from exc
 
     # ---- fields ----------------------------------------------------------------------------------------
 
     def _set_field(self, board: BoardTarget, card: JSON, write: FieldWrite) -> None:
-        if write.field not in self.managed:
-            raise WriteRefused(f"field {write.field!r} is not managed (set write.{write.field}_field)")
         definition = board.fields.get(write.field)
         if definition is None:
             wanted = getattr(self.config.write, f"{write.field}_field")
@@ -442,8 +415,6 @@ class TrelloWriter:
     # ---- labels ----------------------------------------------------------------------------------------
 
     def _add_label(self, board: BoardTarget, card: JSON, name: str, colour: Any) -> None:
-        if not name:
-            raise WriteRefused("a label needs a name")
         if name in _label_names(card, board):
             return
         label_id = self._board_label(board, name, colour)
@@ -459,7 +430,7 @@ class TrelloWriter:
         """The id of the board's label `name`: known, found on a fresh read, or created."""
         if name in board.labels:
             return board.labels[name]
-        listed = self.session.get(f"boards/{board.id}/labels", {"limit": "1000"})
+        listed = self._get(f"boards/{board.id}/labels", {"limit": "1000"})
         board.labels = _label_ids(listed if isinstance(listed, list) else [])
         if name in board.labels:
             return board.labels[name]
@@ -470,9 +441,7 @@ class TrelloWriter:
         query = {"name": name, "color": colour if colour in COLOURS else "null", "idBoard": board.id}
         created = self._send("POST", "labels", params=query, idempotent=False)
         if not isinstance(created, dict) or not created.get("id"):
-            raise RetriableAPIError(
-                f"{self.name}: unexpected answer to creating label {name!r}", tracker=self.name
-            )
+            raise WriteRefused(f"unexpected answer to creating label {name!r}")
         board.labels[name] = str(created["id"])
         return board.labels[name]
 
@@ -485,19 +454,12 @@ class TrelloWriter:
 
     # ---- links -----------------------------------------------------------------------------------------
 
-    def _link(self, card: JSON, global_id: str, value: Any) -> None:
-        if not global_id.startswith(LINK_ID_PREFIX):
-            raise WriteRefused(f"link {global_id!r} is not the bridge's (no {LINK_ID_PREFIX!r} prefix)")
-        if value is not None and not isinstance(value, LinkTarget):
-            raise WriteRefused("a link's value is a LinkTarget or None")
-        if value is not None and value.global_id != global_id:
-            raise WriteRefused(f"link {global_id!r} is given the target of {value.global_id!r}")
+    def _link(self, card: JSON, global_id: str, value: LinkTarget | None) -> None:
+        """Make the card's attachment `global_id` point at `value` (checked by `refuse`), or remove it."""
         mine = [a for a in card.get("attachments") or [] if _link_id(a) == global_id]
         keep: JSON | None = None
         if value is not None:
             name = attachment_name(value)
-            if not value.url.startswith(("http://", "https://")):
-                raise WriteRefused(f"Trello attaches only http(s) URLs, not {value.url!r}")
             keep = next((a for a in mine if a.get("url") == value.url and a.get("name") == name), None)
         for attachment in mine:
             if attachment is not keep:
@@ -529,27 +491,9 @@ class TrelloWriter:
         anchor = self._cards.get(anchor_ref.remote_id)
         if anchor is None or str(anchor["id"]) not in positions:
             raise WriteRefused(f"{anchor_ref.remote_id} is not an open card in list {container}")
-        anchor_id = str(anchor["id"])
-        if anchor_id == card_id:
-            raise WriteRefused("a card cannot be moved next to itself")
-        order = sorted(positions, key=lambda c: (positions[c], c))
-        at = order.index(anchor_id)
-        if after is not None and at + 1 < len(order) and order[at + 1] == card_id:
+        target = _new_pos(positions, card_id, str(anchor["id"]), after=after is not None, container=container)
+        if target is None:
             return
-        if before is not None and at > 0 and order[at - 1] == card_id:
-            return
-        others = [c for c in order if c != card_id]
-        at = others.index(anchor_id)
-        if after is not None:
-            low = positions[anchor_id]
-            high = positions[others[at + 1]] if at + 1 < len(others) else None
-            target = (low + high) / 2 if high is not None else low + POS_STEP
-        else:
-            high = positions[anchor_id]
-            low = positions[others[at - 1]] if at > 0 else 0.0
-            target = (low + high) / 2
-        if not (low < target and (high is None or target < high)):
-            raise WriteRefused(f"no room in list {container} between positions {low} and {high}")
         answer = self._send("PUT", f"cards/{card_id}", {"pos": target})
         placed = answer.get("pos") if isinstance(answer, dict) else None
         card["pos"] = positions[card_id] = float(placed) if isinstance(placed, int | float) else target
@@ -559,13 +503,58 @@ class TrelloWriter:
 
     def _positions(self, list_id: str) -> dict[str, float]:
         if list_id not in self._lists:
-            cards = self.session.get(f"lists/{list_id}/cards", {"fields": "pos"})
+            cards = self._get(f"lists/{list_id}/cards", {"fields": "pos"})
             self._lists[list_id] = {
                 str(c["id"]): float(c["pos"])
                 for c in (cards if isinstance(cards, list) else [])
                 if isinstance(c, dict) and c.get("id") and isinstance(c.get("pos"), int | float)
             }
         return self._lists[list_id]
+
+
+def _new_pos(
+    positions: Mapping[str, float], card: str, anchor: str, *, after: bool, container: str
+) -> float | None:
+    """The `pos` that puts `card` just after (or before) `anchor` among list `container`'s `positions`;
+    None when it is there already. Just after X is the midpoint of X and the card after it (X's pos +
+    `POS_STEP` at the bottom), just before Y the midpoint of Y and the card before it (half Y's pos at
+    the top)."""
+    if anchor == card:
+        raise WriteRefused("a card cannot be moved next to itself")
+    order = sorted(positions, key=lambda c: (positions[c], c))
+    at = order.index(anchor)
+    beside = at + 1 if after else at - 1
+    if 0 <= beside < len(order) and order[beside] == card:
+        return None
+    others = [c for c in order if c != card]
+    at = others.index(anchor)
+    high: float | None
+    if after:
+        low = positions[anchor]
+        high = positions[others[at + 1]] if at + 1 < len(others) else None
+        target = (low + high) / 2 if high is not None else low + POS_STEP
+    else:
+        high = positions[anchor]
+        low = positions[others[at - 1]] if at > 0 else 0.0
+        target = (low + high) / 2
+    if not (low < target and (high is None or target < high)):
+        raise WriteRefused(f"no room in list {container} between positions {low} and {high}")
+    return target
+
+
+def _check_link(global_id: str, value: Any) -> None:
+    """Refuse a link that is not the bridge's, or a target Trello cannot attach under that id."""
+    if not global_id.startswith(LINK_ID_PREFIX):
+        raise WriteRefused(f"link {global_id!r} is not the bridge's (no {LINK_ID_PREFIX!r} prefix)")
+    if value is None:
+        return
+    if not isinstance(value, LinkTarget):
+        raise WriteRefused("a link's value is a LinkTarget or None")
+    if value.global_id != global_id:
+        raise WriteRefused(f"link {global_id!r} is given the target of {value.global_id!r}")
+    attachment_name(value)  # refuses an id too long for an attachment's name
+    if not value.url.startswith(("http://", "https://")):
+        raise WriteRefused(f"Trello attaches only http(s) URLs, not {value.url!r}")
 
 
 def _anchors(value: Any) -> tuple[Ref | None, Ref | None]:

@@ -67,8 +67,6 @@ class TrelloSession(RequestCounter):
         self.http.hooks["response"].append(self._check)
         self.client = TrelloClient(key, api_secret=token, http_service=self.http)
 
-    # ---- bookkeeping ---------------------------------------------------------------------------------
-
     # ---- the response hook -------------------------------------------------------------------------
 
     def _check(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
@@ -156,6 +154,13 @@ class TrelloSession(RequestCounter):
         if not isinstance(results, list) or len(results) != len(urls):
             raise RetriableAPIError(f"{self.name}: unexpected answer to a batch", tracker=self.name)
         return [self._batch_body(url, result) for url, result in zip(urls, results, strict=True)]
+
+    def batches(self, urls: Sequence[str]) -> list[Any]:
+        """Any number of GETs, `MAX_BATCH` to a `batch` request; bodies in order, None where one is gone."""
+        bodies: list[Any] = []
+        for start in range(0, len(urls), MAX_BATCH):
+            bodies.extend(self.batch(urls[start : start + MAX_BATCH]))
+        return bodies
 
     def _batch_body(self, url: str, result: Any) -> Any:
         if not isinstance(result, dict) or len(result) != 1:

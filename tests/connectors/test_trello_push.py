@@ -52,7 +52,7 @@ class Rig:
                 "boards": [self.board.id],
                 "status_map": {"To Do": "todo", "Doing": "in_progress", "Done": "done"},
                 "max_requests_per_second": 1000,
-                "write": write or {"rank_field": "Value rank", "okr_field": "OKR"},
+                "write": write or {"rank_field": "Value rank", "okr_field": "OKR", "native_order": True},
             }
         )
         secrets = {"api_key_env": KEY, "token_env": token}
@@ -357,4 +357,36 @@ def test_the_write_requests_follow_trello_json(rig: Rig) -> None:
         if p.startswith("request") and "is valid under each of" not in p
     ]
     assert wrong == []
+    connector.close()
+
+
+def test_writes_the_config_switches_off_are_refused_and_not_sent(rig: Rig) -> None:
+    """What the template checks for every tracker: labels, links and order switched off, a field not
+    managed. Taking back a label or a link the bridge made before stays allowed."""
+    before = rig.connector()
+    assert all(o.ok for o in before.push([label_add(rig.ref("A"), "mb-bottleneck"), link(rig.milestone, KR)]))
+    before.close()
+    connector = rig.connector(rank_field="Value rank", labels=False, okr_links=False)
+    rig.control.send("DELETE", "requests")
+    outcomes = connector.push([
+        label_add(rig.ref("B"), "mb-at-risk"),
+        link(rig.ref("B"), KR),
+        move(rig, "E", after="A"),
+        field(rig.ref("A"), "okr", "Grow revenue"),
+        field(rig.ref("A"), "rank", 2),
+        label_remove(rig.ref("A"), "mb-bottleneck"),
+        link(rig.milestone, None),
+    ])  # fmt: skip
+    assert [o.ok for o in outcomes] == [False, False, False, False, True, True, True]
+    errors = [o.error or "" for o in outcomes[:4]]
+    assert all(e.startswith(f"{SOURCE}: ") for e in errors)
+    assert "write.labels is off" in errors[0] and "write.okr_links is off" in errors[1]
+    assert "write.native_order is off" in errors[2] and "write.okr_field is not set" in errors[3]
+    assert sorted(rig.writes_sent()) == [
+        "DELETE /1/cards/{card}/attachments/{attachment}",
+        "DELETE /1/cards/{card}/idLabels/{label}",
+        "PUT /1/cards/{card}/customField/{definition}/item",
+    ]
+    assert rig.labels_of("A") == ["bug"] and rig.labels_of("B") == []
+    assert rig.order("To Do") == ["A", "B", "C", "D", "E"]
     connector.close()

@@ -4,19 +4,24 @@ kept out of errors."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import pytest
 from sqlalchemy import select
 
 from bridge.config import TrackerConfig
 from bridge.domain import StatusCategory
 from bridge.errors import AuthError
+from bridge.kit import PaginationLoop
 from bridge.store.models import KeyResultRow, MilestoneRow, ObjectiveRow, TaskRow
 from bridge_sandbox.generate import OBJECTIVES, STATUSES, build
 from bridge_sandbox.generate_trello import render_trello
+from bridge_sandbox.messages import Request, Response
 from bridge_sandbox.server import Emulator, SandboxServer
 from bridge_sandbox.trello import TrelloEmulator
+from bridge_trello import TrelloConnector
 from bridge_trello.config import TrelloTrackerConfig
 from bridge_trello.mapping import BoardInfo, TrelloMapping
 from bridge_trello.session import TrelloSession
@@ -406,3 +411,42 @@ def test_session_counts_setup_apart() -> None:
         finally:
             session.close()
     assert (session.setup_requests, session.requests) == (1, 1)
+
+
+class BeforeIgnored(TrelloEmulator):
+    """A Trello behind a cache that keys its answers without `before`: every page is the first again."""
+
+    def dispatch(self, request: Request) -> Response:
+        query = {name: values for name, values in request.query.items() if name != "before"}
+        return super().dispatch(replace(request, query=query))
+
+
+def test_a_listing_answered_with_the_same_page_again_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full page asks for the next one `before` its last id; a tracker answering the same page again
+    would be read forever. The pull and the census stop with `PaginationLoop` after two pages."""
+    monkeypatch.setattr("bridge_trello.pull.ACTION_PAGE", 2)
+    monkeypatch.setattr("bridge_trello.pull.CARD_PAGE", 2)
+    emulator = BeforeIgnored()
+    board = emulator.create_board("Design", ("To Do", "Done"))
+    for name in ("A", "B", "C"):
+        emulator.edit({"op": "create_card", "board": board.id, "list": "To Do", "name": name})
+    with SandboxServer(emulator) as server:
+        config = TrelloTrackerConfig.model_validate(
+            {"kind": "trello", "url": server.base_url, "api_key_env": "K", "token_env": "T",
+             "boards": [board.id], "status_map": {"To Do": "todo", "Done": "done"}}
+        )  # fmt: skip
+        connector = TrelloConnector.open("t", config, {"api_key_env": KEY, "token_env": TOKEN})
+        control = Control(server.base_url)
+        try:
+            control.send("DELETE", "requests")
+            with pytest.raises(PaginationLoop, match=f"t: the actions of {board.id}: .* again") as loop:
+                list(connector.pull(f"board:{board.id}", None, NOW))
+            assert loop.value.tracker == "t"
+            with pytest.raises(PaginationLoop, match=f"t: the cards of {board.id}: .* again"):
+                connector.census()
+        finally:
+            connector.close()
+        assert control.get("requests")["by_route"] == {
+            "GET /1/boards/{board}/actions": 2,
+            "GET /1/boards/{board}/cards/{which}": 2,
+        }

@@ -49,11 +49,13 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from bridge.domain import Milestone, RemotePage, Task
 from bridge.errors import FatalAPIError, UserError
 from bridge.http import prefetched
+from bridge.kit import TokenPaginator
 from bridge.mapping import resolve_field
 from bridge_asana.config import AsanaTrackerConfig
 from bridge_asana.mapping import (
@@ -66,7 +68,7 @@ from bridge_asana.mapping import (
     map_goals,
     record_gid,
 )
-from bridge_asana.session import PAGE_LIMIT, Action, AsanaSession, SyncTokenExpired
+from bridge_asana.session import PAGE_LIMIT, Action, AsanaSession, SyncTokenExpired, next_offset
 
 log = logging.getLogger(__name__)
 
@@ -222,9 +224,19 @@ class AsanaPuller:
         return self.config.okrs is not None and self.config.okrs.goals
 
     def streams(self) -> list[str]:
+        """`goals` (when goals are read), then `project:<gid>` for each configured project."""
         projects = [project_stream(p) for p in self.config.projects]
         # Goals first: project streams attach the key-result links read there.
         return [GOALS_STREAM, *projects] if self.reads_goals else projects
+
+    def pull(self, stream: str, cursor: str | None, signpost: datetime) -> Iterator[RemotePage]:
+        """The pages of `stream` since `cursor` (see the module docstring)."""
+        if stream == GOALS_STREAM and self.reads_goals:
+            return self.pull_goals(cursor)
+        for project in self.config.projects:
+            if stream == project_stream(project):
+                return self.pull_project(project, cursor, signpost, self.config.lag)
+        raise ValueError(f"the asana connector has no stream {stream!r}")
 
     # ---- setup --------------------------------------------------------------------------------------
 
@@ -379,26 +391,26 @@ class AsanaPuller:
         yield from self._pages(project, records, known, supports, after, roles)
 
     def _events(self, project: str, sync: str | None) -> EventRead:
+        """The project's events since `sync`, page after page while Asana has more (each page's `sync`
+        starts the next), up to `MAX_EVENT_PAGES`; a refused token asks for a whole read."""
         read = EventRead(sync)
-        token = sync
-        for _ in range(MAX_EVENT_PAGES):
-            try:
-                body = self.session.get_events(project, token)
-            except SyncTokenExpired as refused:
-                if not refused.fresh:
-                    raise FatalAPIError(
-                        f"{self.name}: Asana refused the events token and gave no new one"
-                    ) from None
-                return EventRead(refused.fresh, whole=True)
-            _note_events(read, body["data"], parents=self.by_parent)
-            fresh = body.get("sync")
-            read.sync = str(fresh) if fresh else token
-            if not body.get("has_more") or not fresh or fresh == token:
-                return read
-            token = read.sync
-        log.warning("%s: project %s has more than %d pages of events; reading it whole", self.name, project,
-                    MAX_EVENT_PAGES)  # fmt: skip
-        read.whole = True
+        pages = TokenPaginator(
+            f"{self.name}: events of project {project}", _more_events, start=sync, tracker=self.name
+        )
+        try:
+            for count, body in enumerate(pages.pages(partial(self.session.get_events, project)), 1):
+                _note_events(read, body["data"], parents=self.by_parent)
+                read.sync = str(body["sync"]) if body.get("sync") else pages.token
+                if count == MAX_EVENT_PAGES and _more_events(body):
+                    log.warning("%s: project %s has more than %d pages of events; reading it whole",
+                                self.name, project, MAX_EVENT_PAGES)  # fmt: skip
+                    read.whole = True
+                    break
+        except SyncTokenExpired as refused:
+            if not refused.fresh:
+                refusal = f"{self.name}: Asana refused the events token and gave no new one"
+                raise FatalAPIError(refusal) from None
+            return EventRead(refused.fresh, whole=True)
         return read
 
     def _list_tasks(self, project: str, since: datetime | None) -> list[dict[str, Any]]:
@@ -412,19 +424,20 @@ class AsanaPuller:
             params["modified_since"] = since.isoformat().replace("+00:00", "Z")
         by_gid: dict[str, dict[str, Any]] = {}
         broken: list[dict[str, Any]] = []
-        offset: str | None = None
-        while True:
-            body = self.session.get_tasks({**params, "offset": offset} if offset else params)
+        for body in self._task_pages(f"tasks of project {project}", params):
             for record in body["data"]:
                 gid = record_gid(record)
                 if gid is None:
                     broken.append(record)  # skipped, with a reason, when its page is mapped
                 else:
                     by_gid[gid] = record
-            following = (body.get("next_page") or {}).get("offset")
-            if not following or following == offset:
-                return broken + list(by_gid.values())
-            offset = following
+        return broken + list(by_gid.values())
+
+    def _task_pages(self, listing: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """Each page of `GET /tasks` with `params`, following `next_page.offset`."""
+        pages: TokenPaginator[dict[str, Any]]
+        pages = TokenPaginator(f"{self.name}: {listing}", next_offset, tracker=self.name)
+        return pages.pages(lambda at: self.session.get_tasks({**params, "offset": at} if at else params))
 
     def _read_tasks(self, gids: Sequence[str]) -> list[dict[str, Any]]:
         """Tasks by gid, ten to a Batch request; those deleted meanwhile are left out."""
@@ -614,9 +627,7 @@ class AsanaPuller:
             if self.by_parent:
                 params["opt_fields"] = "parent,num_subtasks"
             milestones: list[str] = []
-            offset: str | None = None
-            while True:
-                body = self.session.get_tasks({**params, "offset": offset} if offset else params)
+            for body in self._task_pages(f"census of project {project}", params):
                 for record in body["data"]:
                     gid = record_gid(record)
                     if gid is None:
@@ -624,10 +635,6 @@ class AsanaPuller:
                     ids.append(gid)
                     if self.by_parent and self._is_parent(record):
                         milestones.append(gid)
-                following = (body.get("next_page") or {}).get("offset")
-                if not following or following == offset:
-                    break
-                offset = following
             actions = [Action(f"/tasks/{gid}/subtasks", limit=PAGE_LIMIT) for gid in milestones]
             for subtasks in self._collect(actions, gone=GONE):
                 ids.extend(g for g in (record_gid(r) for r in subtasks or []) if g)
@@ -639,6 +646,11 @@ class AsanaPuller:
             return self.mapping.is_milestone(record)
         except READ_ERRORS:
             return False
+
+
+def _more_events(body: Mapping[str, Any]) -> str | None:
+    """The sync token to read the next page of events with, when Asana says it has more."""
+    return str(body["sync"]) if body.get("has_more") and body.get("sync") else None
 
 
 def _object(value: Any) -> dict[str, Any]:

@@ -34,15 +34,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind, WriteOutcome
-from bridge.errors import AuthError, FatalAPIError, RetriableAPIError, UserError
-from bridge.http import redact
+from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
+from bridge.errors import AuthError, FatalAPIError, UserError, WriteRefused
+from bridge.kit import Outcomes, Writer
 from bridge.mapping import resolve_field
+from bridge.sync.plan import LINK_ID_PREFIX
 from bridge_asana.config import AsanaTrackerConfig
 from bridge_asana.mapping import field_value, record_gid
 from bridge_asana.session import MAX_BATCH, PAGE_LIMIT, Action, ActionResult, AsanaSession
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 
 GOAL_LINK = "asana-goal:"
 """A link to an Asana goal may be named `asana-goal:<gid>`..."""
-BRIDGE_LINK = "milestone-bridge:kr:"
+BRIDGE_LINK = f"{LINK_ID_PREFIX}kr:"
 """... or, as the planner names the link to a key result, `milestone-bridge:kr:<tracker>:<goal gid>`
 (a key result read from this tracker is one of its goals); `read_state` uses this second form."""
 RANK, OKR = "rank", "okr"
@@ -62,6 +63,8 @@ STATE_FIELDS = (
     "custom_fields.display_value", "tags.name", "memberships.project", "memberships.section",
 )  # fmt: skip
 GOAL_FIELDS = ("name",)
+LABELS = (WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE)
+WRITABLE = (WriteKind.FIELD, WriteKind.LINK, WriteKind.ORDER, *LABELS)
 GONE = (400, 404)
 PALETTE = frozenset(
     f"{shade}-{hue}"
@@ -105,10 +108,6 @@ def palette_colour(name: Any) -> str | None:
     return COLOURS.get(wanted)
 
 
-class Unwritable(Exception):
-    """A write Asana cannot take as given; it fails with this message, the others go on."""
-
-
 @dataclass(frozen=True, slots=True)
 class ManagedField:
     """A configured custom field: its gid, name, type and (enum) options by folded name."""
@@ -147,10 +146,10 @@ class Job:
     """For links: (task, goal, wanted): checked by reading the task's goals when the action fails."""
     result: ActionResult | None = None
     error: str | None = None
-    """Why the whole batch holding this job was refused (the job never ran)."""
+    """Why the whole batch holding this job failed (the job never ran)."""
 
 
-class AsanaWriter:
+class AsanaWriter(Writer[AsanaTrackerConfig]):
     """The write side of one Asana tracker over the puller's session and setup."""
 
     def __init__(
@@ -160,10 +159,10 @@ class AsanaWriter:
         session: AsanaSession,
         custom_fields: Mapping[str, Mapping[str, Any]],
     ) -> None:
-        self.name = name
-        self.config = config
+        super().__init__(name, config)
         self.session = session
         self.fields: dict[str, ManagedField] = {}
+        """The configured write fields by logical name (`rank`, `okr`); a bad one is a `UserError` here."""
         for logical, wanted, kinds in (
             (RANK, config.write.rank_field, ("number",)),
             (OKR, config.write.okr_field, ("text", "enum")),
@@ -337,93 +336,93 @@ class AsanaWriter:
 
     # ---- writing ------------------------------------------------------------------------------------
 
-    def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
-        todo = list(writes)
-        errors: dict[int, str] = {}
-        jobs: list[Job] = []
-        tags = self._tags_for(todo, errors)
-        self._check_goals(todo, errors)
+    def refuse(self, write: FieldWrite) -> None:
+        """What Asana cannot take, known without a request: no task gid, a value its field cannot hold,
+        a link to what is not a goal, an order write's neighbours that are no tasks."""
+        task = write.item.remote_id
+        if not task.isdigit():
+            raise WriteRefused(f"{task!r} is not an Asana task gid")
+        if write.kind is WriteKind.FIELD:
+            # The template let through only a configured field, which `__init__` found or refused.
+            _write_value(self.fields[write.field], write.value)
+        elif write.kind is WriteKind.LINK and goal_of(self.name, write.field) is None:
+            raise WriteRefused(
+                f"link {write.field!r} is not supported: Asana links a task only to a goal of workspace "
+                f"{self.config.workspace} (`{GOAL_LINK}<gid>` or `{BRIDGE_LINK}{self.name}:<gid>`)"
+            )
+        elif write.kind is WriteKind.ORDER:
+            _neighbours(write.value)
+        elif write.kind not in WRITABLE:
+            raise WriteRefused(f"the asana connector cannot write {write.kind!r}")
+
+    def send(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
+        """Find or create the tags, check the goals, then every action ten to a Batch request."""
+        tags = self._tags_for(writes, outcomes)
+        self._check_goals(writes, outcomes)
         puts: dict[str, Job] = {}
-        for index, write in enumerate(todo):
-            if index in errors:
-                continue
-            try:
-                jobs.extend(self._jobs(index, write, tags, puts))
-            except Unwritable as exc:
-                errors[index] = redact(f"{self.name}: {exc}")
+        jobs = [
+            job
+            for index, write in writes
+            if not outcomes.settled(index)
+            for job in self._jobs(index, write, tags, puts)
+        ]
         self._run(jobs)
         self._settle_links(jobs)
+        failures: dict[int, str] = {}
         for job in jobs:
-            result = job.result
-            if job.error is not None:
-                failure = job.error
-            elif result is not None and not result.ok:
-                failure = redact(str(self.session.action_error(job.action, result)))
-            else:
+            failure = self._failure(job)
+            if failure is None:
                 continue
             for index in job.writes:
-                errors.setdefault(index, failure)
+                failures.setdefault(index, failure)
             if job.action.path.endswith("/addTag"):
                 self._forget_tag(str(job.action.params.get("tag")))
-        now = datetime.now(UTC)
-        outcomes = []
-        for index, write in enumerate(todo):
-            error = errors.get(index)
-            if error is not None:
-                log.warning("%s: write %s %s on %s failed: %s", self.name, write.kind, write.field,
-                            write.item, error)  # fmt: skip
-            outcomes.append(WriteOutcome(write=write, ok=error is None, at=now, error=error))
-        return outcomes
+        for index, _ in writes:  # a write settles once, on the word of every job it made
+            outcomes.settle(index, failures.get(index))
+
+    def _failure(self, job: Job) -> str | None:
+        """Why a job failed (its batch refused, or its own action), None when it was done."""
+        if job.error is not None:
+            return job.error
+        if job.result is not None and not job.result.ok:
+            return str(self.session.action_error(job.action, job.result))
+        return None
 
     def _jobs(
         self, index: int, write: FieldWrite, tags: Mapping[str, list[str]], puts: dict[str, Job]
     ) -> list[Job]:
+        """The actions write `index` takes (a field write may join the task's PUT instead: none)."""
         task = write.item.remote_id
-        if not task.isdigit():
-            raise Unwritable(f"{task!r} is not an Asana task gid")
         if write.kind is WriteKind.FIELD:
-            managed = self.fields.get(write.field)
-            if managed is None:
-                raise Unwritable(self._unmanaged(write.field))
-            value = _write_value(managed, write.value)
-            job = puts.get(task)
-            if job is not None:  # one PUT carries every field write to a task
-                job.action.params["custom_fields"][managed.gid] = value
-                job.writes.append(index)
-                return []
-            action = Action(
-                f"/tasks/{task}", {"custom_fields": {managed.gid: value}}, ("modified_at",), method="put"
-            )
-            puts[task] = Job(action, [index])
-            return [puts[task]]
-        if write.kind in (WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE):
-            adding = write.kind is WriteKind.LABEL_ADD
-            found = tags.get(write.field, [])
-            # To remove: every tag of that name the task carries (as last read), else the workspace's.
-            chosen = found[:1] if adding else self._task_tags.get(task, {}).get(write.field) or found
-            verb = "addTag" if adding else "removeTag"
-            return [
-                Job(Action(f"/tasks/{task}/{verb}", {"tag": tag}, method="post"), [index]) for tag in chosen
-            ]
+            return self._field_job(index, task, write, puts)
         if write.kind is WriteKind.LINK:
-            goal = goal_of(self.name, write.field)
-            if goal is None:
-                raise Unwritable(
-                    f"link {write.field!r} is not supported: Asana links a task only to a goal of workspace "
-                    f"{self.config.workspace} (`{GOAL_LINK}<gid>` or `{BRIDGE_LINK}{self.name}:<gid>`)"
-                )
+            goal = str(goal_of(self.name, write.field))  # `refuse` saw it name a goal
             wanted = write.value is not None
             verb = "addSupportingRelationship" if wanted else "removeSupportingRelationship"
             action = Action(f"/goals/{goal}/{verb}", {"supporting_resource": task}, method="post")
             return [Job(action, [index], link=(task, goal, wanted))]
         if write.kind is WriteKind.ORDER:
             return [self._move(index, task, write)]
-        raise Unwritable(f"the asana connector cannot write {write.kind!r}")
+        adding = write.kind is WriteKind.LABEL_ADD
+        found = tags.get(write.field, [])
+        # To remove: every tag of that name the task carries (as last read), else the workspace's.
+        chosen = found[:1] if adding else self._task_tags.get(task, {}).get(write.field) or found
+        verb = "addTag" if adding else "removeTag"
+        return [Job(Action(f"/tasks/{task}/{verb}", {"tag": tag}, method="post"), [index]) for tag in chosen]
 
-    def _unmanaged(self, name: str) -> str:
-        if name in (RANK, OKR):
-            return f"field {name!r} is not managed here: trackers.{self.name}.write.{name}_field is not set"
-        return f"field {name!r} is not one the bridge writes (only {RANK!r} and {OKR!r})"
+    def _field_job(self, index: int, task: str, write: FieldWrite, puts: dict[str, Job]) -> list[Job]:
+        managed = self.fields[write.field]
+        value = _write_value(managed, write.value)
+        job = puts.get(task)
+        if job is not None:  # one PUT carries every field write to a task
+            job.action.params["custom_fields"][managed.gid] = value
+            job.writes.append(index)
+            return []
+        action = Action(
+            f"/tasks/{task}", {"custom_fields": {managed.gid: value}}, ("modified_at",), method="put"
+        )
+        puts[task] = Job(action, [index])
+        return [puts[task]]
 
     def _move(self, index: int, task: str, write: FieldWrite) -> Job:
         container = str(write.field)
@@ -447,26 +446,25 @@ class AsanaWriter:
 
     # ---- tags ---------------------------------------------------------------------------------------
 
-    def _tags_for(self, writes: Sequence[FieldWrite], errors: dict[int, str]) -> dict[str, list[str]]:
+    def _tags_for(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> dict[str, list[str]]:
         """Tag gids by name for the label writes; tags to add that the workspace lacks are created."""
-        labels = [
-            (i, w) for i, w in enumerate(writes) if w.kind in (WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE)
-        ]
-        if not labels:
+        adds = [(i, w) for i, w in writes if w.kind is WriteKind.LABEL_ADD]
+        if not any(w.kind in LABELS for _, w in writes):
             return {}
-        needed = {w.field for i, w in labels if w.kind is WriteKind.LABEL_ADD}
+        needed = {w.field for _, w in adds}
         if any(name not in self._tags for name in needed):
             self._list_tags()
         for name in sorted(needed - {n for n, gids in self._tags.items() if gids}):
-            colour = next(w.value for _, w in labels if w.field == name and w.kind is WriteKind.LABEL_ADD)
+            colour = palette_colour(next(w.value for _, w in adds if w.field == name))
             try:
-                tag = self.session.create_tag(self.config.workspace, name, palette_colour(colour))
-            except (AuthError, RetriableAPIError):
+                tag = self.breaker.call(
+                    partial(self.session.create_tag, self.config.workspace, name, colour), "POST /tags"
+                )
+            except AuthError:
                 raise
-            except FatalAPIError as exc:
-                for index, write in labels:
-                    if write.field == name and write.kind is WriteKind.LABEL_ADD:
-                        errors[index] = redact(str(exc))
+            except (WriteRefused, FatalAPIError) as exc:  # this tag's writes fail, the others go on
+                for index in (i for i, w in adds if w.field == name):
+                    outcomes.fail(index, exc)
                 continue
             log.info("%s: created tag %s (%s)", self.name, name, tag.get("color"))
             self._tags[name] = [str(tag["gid"])]
@@ -489,16 +487,14 @@ class AsanaWriter:
 
     # ---- goals ----------------------------------------------------------------------------------------
 
-    def _check_goals(self, writes: Sequence[FieldWrite], errors: dict[int, str]) -> None:
+    def _check_goals(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
         """Links to add must name goals of the workspace: unknown ones are read (ten to a request)."""
-        goals = {
-            goal
-            for w in writes
-            if w.kind is WriteKind.LINK
-            and w.value is not None
-            and (goal := goal_of(self.name, w.field)) is not None
+        adds = {
+            index: str(goal_of(self.name, write.field))  # `refuse` saw each name a goal
+            for index, write in writes
+            if write.kind is WriteKind.LINK and write.value is not None
         }
-        unknown = sorted(goals - self._workspace_goals - self._foreign_goals)
+        unknown = sorted(set(adds.values()) - self._workspace_goals - self._foreign_goals)
         if unknown:
             actions = [Action(f"/goals/{g}", fields=("workspace",)) for g in unknown]
             for goal, body in zip(unknown, self.session.batches(actions, absent=GONE), strict=True):
@@ -508,16 +504,12 @@ class AsanaWriter:
                     self._workspace_goals.add(goal)
                 else:
                     self._foreign_goals.add(goal)
-        for index, write in enumerate(writes):
-            goal = (
-                goal_of(self.name, write.field)
-                if write.kind is WriteKind.LINK and write.value is not None
-                else None
-            )
-            if goal is not None and goal in self._foreign_goals:
-                errors[index] = redact(
-                    f"{self.name}: link {write.field!r} is not supported: {goal} is not a goal of "
-                    f"workspace {self.config.workspace}"
+        for index, goal in adds.items():
+            if goal in self._foreign_goals:
+                outcomes.fail(
+                    index,
+                    f"link {outcomes.writes[index].field!r} is not supported: {goal} is not a goal of "
+                    f"workspace {self.config.workspace}",
                 )
 
     def _settle_links(self, jobs: Sequence[Job]) -> None:
@@ -540,12 +532,12 @@ class AsanaWriter:
         for chunk in _schedule(jobs):
             actions = [job.action for job in chunk]
             try:
-                results = self.session.batch_results(actions)
-            except (AuthError, RetriableAPIError):
+                results = self.breaker.call(partial(self.session.batch_results, actions), "a Batch request")
+            except AuthError:
                 raise
-            except FatalAPIError as exc:  # the request itself was refused: its writes fail, others go on
+            except (WriteRefused, FatalAPIError) as exc:  # the request itself failed: its writes fail
                 for job in chunk:
-                    job.error = redact(str(exc))
+                    job.error = str(exc)
                 continue
             for job, result in zip(chunk, results, strict=True):
                 job.result = result
@@ -629,12 +621,12 @@ def _write_value(managed: ManagedField, value: Any) -> Any:
         return None
     if managed.kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise Unwritable(f"{managed.name} is a number field; {value!r} is not a number")
+            raise WriteRefused(f"{managed.name} is a number field; {value!r} is not a number")
         return value
     if managed.kind == "enum":
         option = managed.options.get(str(value).casefold())
         if option is None:
-            raise Unwritable(f"{managed.name} has no option named {str(value)!r}")
+            raise WriteRefused(f"{managed.name} has no option named {str(value)!r}")
         return option
     return str(value)
 
@@ -644,7 +636,7 @@ def _neighbours(value: Any) -> tuple[str | None, str | None]:
     if value is None:
         return None, None
     if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
-        raise Unwritable(f"an order write's value is (after, before), not {value!r}")
+        raise WriteRefused(f"an order write's value is (after, before), not {value!r}")
     return _task_gid(value[0]), _task_gid(value[1])
 
 
@@ -653,7 +645,7 @@ def _task_gid(value: Any) -> str | None:
         return None
     gid = value.remote_id if isinstance(value, Ref) else str(value)
     if not gid.isdigit():
-        raise Unwritable(f"{gid!r} is not an Asana task gid")
+        raise WriteRefused(f"{gid!r} is not an Asana task gid")
     return gid
 
 

@@ -37,6 +37,7 @@ from bridge.http import (
     tls_verify,
     tracker_limiter,
 )
+from bridge.kit import TokenPaginator
 from bridge_asana.client import make_api_client
 from bridge_asana.config import AsanaTrackerConfig
 
@@ -267,22 +268,32 @@ class AsanaSession(RequestCounter):
         """Every record each listing action returns, ten actions to a Batch request; None where an
         action answered `absent`. With `follow`, `next_page` is followed to the end; else one page each."""
         results: list[list[Any] | None] = [[] for _ in actions]
-        pending = list(enumerate(actions))
+        listings = [
+            TokenPaginator(
+                f"{self.name}: {action.describe()}",
+                next_offset if follow else _last_page,
+                start=action.offset,
+                tracker=self.name,
+            )
+            for action in actions
+        ]
+        # Each listing pages on its own; what is batched is the next page of up to ten listings at a time.
+        pending = list(range(len(actions)))
         while pending:
             batch, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
-            bodies = self.batch([a for _, a in batch], absent=absent)
-            for (index, action), body in zip(batch, bodies, strict=True):
+            pages = [replace(actions[index], offset=listings[index].token) for index in batch]
+            for index, page, body in zip(batch, pages, self.batch(pages, absent=absent), strict=True):
                 bucket = results[index]
                 if body is None or bucket is None:
                     results[index] = None
                     continue
                 data = body.get("data") if isinstance(body, dict) else None
                 if not isinstance(data, list):
-                    raise FatalAPIError(f"{self.name}: unexpected answer to {action.describe()}")
+                    raise FatalAPIError(f"{self.name}: unexpected answer to {page.describe()}")
                 bucket.extend(data)
-                offset = (body.get("next_page") or {}).get("offset") if follow else None
-                if offset and offset != action.offset:
-                    pending.append((index, replace(action, offset=offset)))
+                listings[index].advance(body)
+                if listings[index].has_more:
+                    pending.append(index)
         return results
 
     def _action_body(self, action: Action, result: Any, absent: Collection[int]) -> Any:
@@ -308,6 +319,18 @@ class AsanaSession(RequestCounter):
                 pool.join()
         with contextlib.suppress(Exception):
             self.client.rest_client.pool_manager.clear()
+
+
+def next_offset(body: Mapping[str, Any]) -> str | None:
+    """The offset of the page after a listing's `body` (None on its last page)."""
+    following = body.get("next_page")
+    offset = following.get("offset") if isinstance(following, dict) else None
+    return str(offset) if offset else None
+
+
+def _last_page(body: Mapping[str, Any]) -> None:
+    """No page after this one (a listing read one page only)."""
+    return None
 
 
 def _decoded(body: Any) -> Any:

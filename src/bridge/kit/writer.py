@@ -28,7 +28,7 @@ from bridge.http import redact
 
 log = logging.getLogger(__name__)
 
-ConfigT = TypeVar("ConfigT", bound=TrackerConfig)
+ConfigT = TypeVar("ConfigT", bound=TrackerConfig, covariant=True)
 T = TypeVar("T")
 
 MANAGED_FIELDS = {"rank": "rank_field", "okr": "okr_field"}

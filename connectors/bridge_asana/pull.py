@@ -359,36 +359,67 @@ class AsanaPuller:
         relinked = _relinked(state, supports)
         last_read = state.modified_since
         whole = events.whole or state.sync is None or last_read is None
-        # Parent mode: a deleted subtask may leave its milestone without one, so it is no quiet cycle.
-        orphaning = self.by_parent and any(g in events.gone for cs in state.children.values() for g in cs)
-        quiet = not (whole or events.tasks or relinked or orphaning)
-        if quiet and last_read is not None and signpost - last_read < QUIET_POLL:
+        if not whole and self._quiet(state, events, relinked, signpost):
             # Only the new sync token is kept; `modified_since` stays for the next read to start from.
             stream = project_stream(project)
             yield RemotePage(self.name, stream, cursor=replace(state, sync=events.sync).dump())
             return
         since = None if whole or last_read is None else max(EPOCH, last_read - lag)
-        records = self._list_tasks(project, since)
-        listed = {record_gid(r) for r in records}
-        adopting = {p for p in events.parents if p not in state.milestones}  # may become milestones
-        records += self._read_tasks(sorted((events.tasks | adopting | relinked) - events.gone - listed))
         before = {} if whole else state.milestones
         children = {} if whole else state.children
-        if self.by_parent:
-            records += self._family(records, before, children, events.gone)
+        adopting = {p for p in events.parents if p not in state.milestones}  # may become milestones
+        records = self._changed(project, since, events, adopting | relinked, before, children)
         known = self._known(project, before, records, events.gone)
-        links = {m: list(supports[m]) for m in known if m in supports}
-        kids: dict[str, list[str]] = {}
-        if self.by_parent:
-            after_kids = _children_after(children, records, events.gone)
-            kids = {m: sorted(cs) for m, cs in after_kids.items() if m in known and cs}
-        after = ProjectCursor(min(signpost, datetime.now(UTC)), events.sync, known, links, kids)
+        after = self._after(signpost, events, known, supports, children, records)
         log.debug(
             "%s: project %s: %d tasks to map (%s)",
             self.name, project, len(records), "whole project" if whole else f"changed since {since}",
         )  # fmt: skip
         roles = Roles(state.milestones, last_read) if last_read is not None else None
         yield from self._pages(project, records, known, supports, after, roles)
+
+    def _quiet(self, state: ProjectCursor, events: EventRead, relinked: set[str], signpost: datetime) -> bool:
+        """Nothing to read: no task named by the events or relinked, and the last read is recent."""
+        # Parent mode: a deleted subtask may leave its milestone without one, so it is no quiet cycle.
+        orphaning = self.by_parent and any(g in events.gone for cs in state.children.values() for g in cs)
+        if events.tasks or relinked or orphaning or state.modified_since is None:
+            return False
+        return signpost - state.modified_since < QUIET_POLL
+
+    def _changed(
+        self,
+        project: str,
+        since: datetime | None,
+        events: EventRead,
+        also: set[str],
+        before: Mapping[str, KnownMilestone],
+        children: Mapping[str, Sequence[str]],
+    ) -> list[dict[str, Any]]:
+        """The tasks to map: those listed as modified since `since`, those the events named (and `also`)
+        that the listing missed, and in parent mode the tasks whose role that may change."""
+        records = self._list_tasks(project, since)
+        listed = {record_gid(r) for r in records}
+        records += self._read_tasks(sorted((events.tasks | also) - events.gone - listed))
+        if self.by_parent:
+            records += self._family(records, before, children, events.gone)
+        return records
+
+    def _after(
+        self,
+        signpost: datetime,
+        events: EventRead,
+        known: dict[str, KnownMilestone],
+        supports: Mapping[str, Sequence[str]],
+        children: Mapping[str, Sequence[str]],
+        records: Sequence[dict[str, Any]],
+    ) -> ProjectCursor:
+        """The project's cursor once this read's pages are stored."""
+        links = {m: list(supports[m]) for m in known if m in supports}
+        kids: dict[str, list[str]] = {}
+        if self.by_parent:
+            after_kids = _children_after(children, records, events.gone)
+            kids = {m: sorted(cs) for m, cs in after_kids.items() if m in known and cs}
+        return ProjectCursor(min(signpost, datetime.now(UTC)), events.sync, known, links, kids)
 
     def _events(self, project: str, sync: str | None) -> EventRead:
         """The project's events since `sync`, page after page while Asana has more (each page's `sync`
@@ -479,14 +510,21 @@ class AsanaPuller:
                 if gid is not None and kind == "milestone" and gid not in before
             }
         )
-        actions = [Action(f"/tasks/{gid}/subtasks", fields=TASK_FIELDS, limit=PAGE_LIMIT) for gid in fresh]
+        return extra + self._subtasks(fresh, read)
+
+    def _subtasks(self, milestones: Sequence[str], read: set[str]) -> list[dict[str, Any]]:
+        """The subtasks of `milestones` not `read` yet (members of no project too), ten to a request."""
+        actions = [
+            Action(f"/tasks/{gid}/subtasks", fields=TASK_FIELDS, limit=PAGE_LIMIT) for gid in milestones
+        ]
+        found = []
         for subtasks in self._collect(actions, gone=GONE):
             for record in subtasks or []:
                 gid = record_gid(record)
                 if gid is not None and gid not in read:
                     read.add(gid)
-                    extra.append(record)
-        return extra
+                    found.append(record)
+        return found
 
     def _known(
         self,

@@ -240,52 +240,39 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         """Each task's goal relationships as links, by global id: per task, or per goal for many tasks."""
         if not gids:
             return {}
-        found: dict[str, dict[str, LinkTarget]] = {}
         if len(gids) >= LISTING_AT:
-            goals = self.session.collect(
-                [Action("/goals", {"workspace": self.config.workspace}, GOAL_FIELDS, limit=PAGE_LIMIT)]
-            )[0]
-            named = {g: str(r.get("name") or "") for r in goals or [] if (g := record_gid(r))}
+            listing = Action("/goals", {"workspace": self.config.workspace}, GOAL_FIELDS, limit=PAGE_LIMIT)
+            named = _goal_names(self.session.collect([listing])[0])
             self._workspace_goals |= set(named)
             if len(named) <= len(gids):
-                actions = [
-                    Action(
-                        "/goal_relationships",
-                        {"supported_goal": goal},
-                        ("supporting_resource.resource_type",),
-                        limit=PAGE_LIMIT,
-                    )
-                    for goal in named
-                ]
-                wanted = set(gids)
-                for goal, relations in zip(named, self.session.collect(actions, absent=GONE), strict=True):
-                    for relation in relations or []:
-                        resource = relation.get("supporting_resource") if isinstance(relation, dict) else None
-                        task = record_gid(resource)
-                        if (
-                            task in wanted
-                            and isinstance(resource, dict)
-                            and resource.get("resource_type")
-                            in (
-                                None,
-                                "task",
-                            )
-                        ):
-                            found.setdefault(task, {})[goal_link(self.name, goal)] = self._target(
-                                goal, named[goal]
-                            )
-                return found
-        for task, supported in self._goals_of(gids).items():
-            found[task] = {goal_link(self.name, g): self._target(g, name) for g, name in supported.items()}
+                return self._links_by_goal(named, set(gids))
+        return {
+            task: {goal_link(self.name, g): self._target(g, name) for g, name in supported.items()}
+            for task, supported in self._goals_of(gids).items()
+        }
+
+    def _links_by_goal(self, named: Mapping[str, str], wanted: set[str]) -> dict[str, dict[str, LinkTarget]]:
+        """The wanted tasks' links, from the relationships of each goal `named` (gid -> name)."""
+        fields = ("supporting_resource.resource_type",)
+        actions = [
+            Action("/goal_relationships", {"supported_goal": g}, fields, limit=PAGE_LIMIT) for g in named
+        ]
+        found: dict[str, dict[str, LinkTarget]] = {}
+        for goal, relations in zip(named, self.session.collect(actions, absent=GONE), strict=True):
+            for relation in _objects(relations):
+                resource = _object(relation.get("supporting_resource"))
+                task = record_gid(resource)
+                if task in wanted and resource.get("resource_type") in (None, "task"):
+                    found.setdefault(task, {})[goal_link(self.name, goal)] = self._target(goal, named[goal])
         return found
 
     def _goals_of(self, tasks: Sequence[str]) -> dict[str, dict[str, str]]:
         """The goals each task supports (gid -> name), ten tasks to a Batch request."""
         actions = [Action("/goals", {"task": t}, GOAL_FIELDS, limit=PAGE_LIMIT) for t in tasks]
-        out: dict[str, dict[str, str]] = {}
-        for task, goals in zip(tasks, self.session.collect(actions, absent=GONE), strict=True):
-            out[task] = {g: str(r.get("name") or "") for r in goals or [] if (g := record_gid(r))}
-        return out
+        return {
+            task: _goal_names(goals)
+            for task, goals in zip(tasks, self.session.collect(actions, absent=GONE), strict=True)
+        }
 
     def _target(self, goal: str, name: str) -> LinkTarget:
         return LinkTarget(goal_link(self.name, goal), f"{self.config.url.rstrip('/')}/0/goal/{goal}", name)
@@ -303,15 +290,7 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         for logical, managed in self.fields.items():
             entry = values.get(managed.gid)
             fields[logical] = _read_value(managed, entry) if entry is not None else None
-        tags: dict[str, list[str]] = {}
-        for tag in _objects(record.get("tags")):
-            tag_gid, tag_name = record_gid(tag), tag.get("name")
-            if tag_gid and isinstance(tag_name, str):
-                tags.setdefault(tag_name, []).append(tag_gid)
-                known = self._tags.setdefault(tag_name, [])
-                if tag_gid not in known:
-                    known.append(tag_gid)
-        self._task_tags[gid] = tags
+        tags = self._note_tags(gid, record)
         project, container = self._home(record)
         position = None
         if positions is not None and project is not None:
@@ -325,6 +304,19 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
             container=container,
             position=position,
         )
+
+    def _note_tags(self, task: str, record: Mapping[str, Any]) -> dict[str, list[str]]:
+        """The task's tags (name -> gids), remembered for removing them and added to the known tags."""
+        tags: dict[str, list[str]] = {}
+        for tag in _objects(record.get("tags")):
+            gid, name = record_gid(tag), tag.get("name")
+            if gid and isinstance(name, str):
+                tags.setdefault(name, []).append(gid)
+                known = self._tags.setdefault(name, [])
+                if gid not in known:
+                    known.append(gid)
+        self._task_tags[task] = tags
+        return tags
 
     def _home(self, record: dict[str, Any]) -> tuple[str | None, str | None]:
         """The first configured project the task is in, and its section there (the project without one)."""
@@ -654,6 +646,15 @@ def _membership(record: Mapping[str, Any], project: str) -> str | None:
         if record_gid(membership.get("project")) == project:
             return record_gid(membership.get("section"))
     return None
+
+
+def _goal_names(goals: Sequence[Any] | None) -> dict[str, str]:
+    """Goal gid -> name, of a listing of goals."""
+    return {gid: str(goal.get("name") or "") for goal in _objects(goals) if (gid := record_gid(goal))}
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _objects(value: Any) -> list[dict[str, Any]]:

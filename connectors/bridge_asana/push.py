@@ -420,20 +420,15 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         container = str(write.field)
         after, before = _neighbours(write.value)
         placed = Move(task, after or before, "before" if after is None and before is not None else "after")
-        if container in self.config.projects:
-            data: dict[str, Any] = {"project": container}
-            if after is not None:
-                data["insert_after"] = after
-            elif before is not None:
-                data["insert_before"] = before
-            else:
-                data["insert_after"] = None  # the start of the project
-            return Job(Action(f"/tasks/{task}/addProject", data, method="post"), [index], move=placed)
-        data = {"task": task}
+        place: dict[str, Any] = {}
         if after is not None:
-            data["insert_after"] = after
+            place["insert_after"] = after
         elif before is not None:
-            data["insert_before"] = before
+            place["insert_before"] = before
+        if container in self.config.projects:  # no neighbour: the start of the project
+            data = {"project": container, **(place or {"insert_after": None})}
+            return Job(Action(f"/tasks/{task}/addProject", data, method="post"), [index], move=placed)
+        data = {"task": task, **place}
         return Job(Action(f"/sections/{container}/addTask", data, method="post"), [index], move=placed)
 
     # ---- tags ---------------------------------------------------------------------------------------

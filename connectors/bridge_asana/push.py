@@ -20,7 +20,11 @@ What a write becomes (see `bridge.domain.WriteKind`):
 
 Independent writes go ten to a Batch API request, each action charged to the rate limit. The Batch API
 runs a request's actions in parallel, in no set order, so moves that touch a common task (one placed
-next to another being moved) go in successive requests, each filled up with other writes.
+next to another being moved) go in successive requests, each filled up with other writes. A Batch
+request (or a tag's creation) that still fails after every retry fails its writes and the push goes on,
+until the writer's breaker counts three in a row: then the push raises, as for refused credentials.
+The checks every connector makes (another tracker's item, a kind of write the config switched off, a
+field the bridge does not manage) are the kit's (`bridge.kit.Writer`); `refuse` adds Asana's own.
 
 `read_state` reads the tasks ten to a Batch request (`GET /tasks/{gid}`), or, for many tasks or when
 native order is written, by listing the configured projects (which gives each section's order too).

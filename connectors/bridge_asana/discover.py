@@ -63,50 +63,21 @@ def discover(session: AsanaSession, config: AsanaTrackerConfig) -> Discovery:
             f"sections and fields of the first {len(detailed)} of {len(projects)} projects; "
             "name projects in the config to see theirs"
         )
-    per_project = session.collect(
-        [
-            action
-            for gid, _ in detailed
-            for action in (
-                Action(f"/projects/{gid}/sections", fields=("name",), limit=PAGE_LIMIT),
-                Action(f"/projects/{gid}/custom_field_settings", fields=SETTING_FIELDS, limit=PAGE_LIMIT),
-            )
-        ],
-        absent=(403, 404),
-    )
-    samples = session.collect(
-        [Action("/tasks", {"project": gid}, SAMPLE_FIELDS, limit=PAGE_LIMIT) for gid, _ in detailed],
-        absent=(403, 404),
-        follow=False,
-    )
-
-    several = len(detailed) > 1
-    statuses: list[tuple[str, str]] = []
-    fields: dict[str, DiscoveredField] = {}
-    for index, (_, project_name) in enumerate(detailed):
-        sections, settings = per_project[2 * index] or [], per_project[2 * index + 1] or []
-        for section in sections:
-            if record_gid(section):
-                name = str(section.get("name") or "")
-                statuses.append((str(section["gid"]), f"{project_name} / {name}" if several else name))
-        for setting in settings:
-            custom = setting.get("custom_field") if isinstance(setting, dict) else None
-            if isinstance(custom, dict) and record_gid(custom):
-                fields.setdefault(str(custom["gid"]), _field(custom, on_project=True))
+    statuses, fields = _project_details(session, detailed)
     statuses.append((COMPLETED, "any task marked complete, whatever its section"))
     for workspace in workspaces:
         for custom in listings[workspace.gid].custom_fields or []:
             gid = record_gid(custom)
             if gid and gid not in fields:
                 fields[gid] = _field(custom, on_project=False)
-
-    subtypes, with_subtasks, sampled = _sample(samples)
+    samples = session.collect(
+        [Action("/tasks", {"project": gid}, SAMPLE_FIELDS, limit=PAGE_LIMIT) for gid, _ in detailed],
+        absent=(403, 404),
+        follow=False,
+    )
+    subtypes, sampled = _sample(samples)
     if sampled:
-        found = ", ".join(f"{name} {subtypes[name]}" for name in sorted(subtypes, key=_subtype_order))
-        extra["task_subtypes_sampled"] = (
-            f"{found} (first {PAGE_LIMIT} tasks of each project, {sampled} in all; "
-            f"{with_subtasks} with subtasks)"
-        )
+        extra["task_subtypes_sampled"] = sampled
     extra.update(_okr_notes(workspaces, listings, several_workspaces=len(workspaces) > 1))
 
     return Discovery(
@@ -124,6 +95,38 @@ def discover(session: AsanaSession, config: AsanaTrackerConfig) -> Discovery:
         fields=sorted(fields.values(), key=lambda f: (f.name.casefold(), f.id)),
         extra=extra,
     )
+
+
+def _project_details(
+    session: AsanaSession, projects: Sequence[tuple[str, str]]
+) -> tuple[list[tuple[str, str]], dict[str, DiscoveredField]]:
+    """The projects' sections (as statuses, named with their project when there are several) and the
+    custom fields set on them, by gid."""
+    per_project = session.collect(
+        [
+            action
+            for gid, _ in projects
+            for action in (
+                Action(f"/projects/{gid}/sections", fields=("name",), limit=PAGE_LIMIT),
+                Action(f"/projects/{gid}/custom_field_settings", fields=SETTING_FIELDS, limit=PAGE_LIMIT),
+            )
+        ],
+        absent=(403, 404),
+    )
+    several = len(projects) > 1
+    statuses: list[tuple[str, str]] = []
+    fields: dict[str, DiscoveredField] = {}
+    for index, (_, project_name) in enumerate(projects):
+        sections, settings = per_project[2 * index] or [], per_project[2 * index + 1] or []
+        for section in sections:
+            if record_gid(section):
+                name = str(section.get("name") or "")
+                statuses.append((str(section["gid"]), f"{project_name} / {name}" if several else name))
+        for setting in settings:
+            custom = setting.get("custom_field") if isinstance(setting, dict) else None
+            if isinstance(custom, dict) and record_gid(custom):
+                fields.setdefault(str(custom["gid"]), _field(custom, on_project=True))
+    return statuses, fields
 
 
 # ---- workspaces and projects --------------------------------------------------------------------------
@@ -226,7 +229,8 @@ def _field(custom: Mapping[str, Any], *, on_project: bool) -> DiscoveredField:
     return DiscoveredField(str(custom["gid"]), name, f"{kind}{detail}{where}")
 
 
-def _sample(samples: Sequence[list[Any] | None]) -> tuple[Counter[str], int, int]:
+def _sample(samples: Sequence[list[Any] | None]) -> tuple[Counter[str], str | None]:
+    """The task subtypes seen in the first page of each project, and a note of them (None: no task)."""
     subtypes: Counter[str] = Counter()
     with_subtasks = sampled = 0
     for tasks in samples:
@@ -239,7 +243,13 @@ def _sample(samples: Sequence[list[Any] | None]) -> tuple[Counter[str], int, int
                 with_subtasks += 1
     for subtype in TASK_SUBTYPES:
         subtypes.setdefault(subtype, 0)
-    return subtypes, with_subtasks, sampled
+    if not sampled:
+        return subtypes, None
+    found = ", ".join(f"{name} {subtypes[name]}" for name in sorted(subtypes, key=_subtype_order))
+    note = (
+        f"{found} (first {PAGE_LIMIT} tasks of each project, {sampled} in all; {with_subtasks} with subtasks)"
+    )
+    return subtypes, note
 
 
 def _subtype_order(name: str) -> tuple[int, str]:

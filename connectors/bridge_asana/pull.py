@@ -49,11 +49,13 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from bridge.domain import Milestone, RemotePage, Task
 from bridge.errors import FatalAPIError, UserError
 from bridge.http import prefetched
+from bridge.kit import TokenPaginator
 from bridge.mapping import resolve_field
 from bridge_asana.config import AsanaTrackerConfig
 from bridge_asana.mapping import (
@@ -66,7 +68,7 @@ from bridge_asana.mapping import (
     map_goals,
     record_gid,
 )
-from bridge_asana.session import PAGE_LIMIT, Action, AsanaSession, SyncTokenExpired
+from bridge_asana.session import PAGE_LIMIT, Action, AsanaSession, SyncTokenExpired, next_offset
 
 log = logging.getLogger(__name__)
 
@@ -222,9 +224,19 @@ class AsanaPuller:
         return self.config.okrs is not None and self.config.okrs.goals
 
     def streams(self) -> list[str]:
+        """`goals` (when goals are read), then `project:<gid>` for each configured project."""
         projects = [project_stream(p) for p in self.config.projects]
         # Goals first: project streams attach the key-result links read there.
         return [GOALS_STREAM, *projects] if self.reads_goals else projects
+
+    def pull(self, stream: str, cursor: str | None, signpost: datetime) -> Iterator[RemotePage]:
+        """The pages of `stream` since `cursor` (see the module docstring)."""
+        if stream == GOALS_STREAM and self.reads_goals:
+            return self.pull_goals(cursor)
+        for project in self.config.projects:
+            if stream == project_stream(project):
+                return self.pull_project(project, cursor, signpost, self.config.lag)
+        raise ValueError(f"the asana connector has no stream {stream!r}")
 
     # ---- setup --------------------------------------------------------------------------------------
 
@@ -347,30 +359,18 @@ class AsanaPuller:
         relinked = _relinked(state, supports)
         last_read = state.modified_since
         whole = events.whole or state.sync is None or last_read is None
-        # Parent mode: a deleted subtask may leave its milestone without one, so it is no quiet cycle.
-        orphaning = self.by_parent and any(g in events.gone for cs in state.children.values() for g in cs)
-        quiet = not (whole or events.tasks or relinked or orphaning)
-        if quiet and last_read is not None and signpost - last_read < QUIET_POLL:
+        if not whole and self._quiet(state, events, relinked, signpost):
             # Only the new sync token is kept; `modified_since` stays for the next read to start from.
             stream = project_stream(project)
             yield RemotePage(self.name, stream, cursor=replace(state, sync=events.sync).dump())
             return
         since = None if whole or last_read is None else max(EPOCH, last_read - lag)
-        records = self._list_tasks(project, since)
-        listed = {record_gid(r) for r in records}
-        adopting = {p for p in events.parents if p not in state.milestones}  # may become milestones
-        records += self._read_tasks(sorted((events.tasks | adopting | relinked) - events.gone - listed))
         before = {} if whole else state.milestones
         children = {} if whole else state.children
-        if self.by_parent:
-            records += self._family(records, before, children, events.gone)
+        adopting = {p for p in events.parents if p not in state.milestones}  # may become milestones
+        records = self._changed(project, since, events, adopting | relinked, before, children)
         known = self._known(project, before, records, events.gone)
-        links = {m: list(supports[m]) for m in known if m in supports}
-        kids: dict[str, list[str]] = {}
-        if self.by_parent:
-            after_kids = _children_after(children, records, events.gone)
-            kids = {m: sorted(cs) for m, cs in after_kids.items() if m in known and cs}
-        after = ProjectCursor(min(signpost, datetime.now(UTC)), events.sync, known, links, kids)
+        after = self._after(signpost, events, known, supports, children, records)
         log.debug(
             "%s: project %s: %d tasks to map (%s)",
             self.name, project, len(records), "whole project" if whole else f"changed since {since}",
@@ -378,27 +378,70 @@ class AsanaPuller:
         roles = Roles(state.milestones, last_read) if last_read is not None else None
         yield from self._pages(project, records, known, supports, after, roles)
 
+    def _quiet(self, state: ProjectCursor, events: EventRead, relinked: set[str], signpost: datetime) -> bool:
+        """Nothing to read: no task named by the events or relinked, and the last read is recent."""
+        # Parent mode: a deleted subtask may leave its milestone without one, so it is no quiet cycle.
+        orphaning = self.by_parent and any(g in events.gone for cs in state.children.values() for g in cs)
+        if events.tasks or relinked or orphaning or state.modified_since is None:
+            return False
+        return signpost - state.modified_since < QUIET_POLL
+
+    def _changed(
+        self,
+        project: str,
+        since: datetime | None,
+        events: EventRead,
+        also: set[str],
+        before: Mapping[str, KnownMilestone],
+        children: Mapping[str, Sequence[str]],
+    ) -> list[dict[str, Any]]:
+        """The tasks to map: those listed as modified since `since`, those the events named (and `also`)
+        that the listing missed, and in parent mode the tasks whose role that may change."""
+        records = self._list_tasks(project, since)
+        listed = {record_gid(r) for r in records}
+        records += self._read_tasks(sorted((events.tasks | also) - events.gone - listed))
+        if self.by_parent:
+            records += self._family(records, before, children, events.gone)
+        return records
+
+    def _after(
+        self,
+        signpost: datetime,
+        events: EventRead,
+        known: dict[str, KnownMilestone],
+        supports: Mapping[str, Sequence[str]],
+        children: Mapping[str, Sequence[str]],
+        records: Sequence[dict[str, Any]],
+    ) -> ProjectCursor:
+        """The project's cursor once this read's pages are stored."""
+        links = {m: list(supports[m]) for m in known if m in supports}
+        kids: dict[str, list[str]] = {}
+        if self.by_parent:
+            after_kids = _children_after(children, records, events.gone)
+            kids = {m: sorted(cs) for m, cs in after_kids.items() if m in known and cs}
+        return ProjectCursor(min(signpost, datetime.now(UTC)), events.sync, known, links, kids)
+
     def _events(self, project: str, sync: str | None) -> EventRead:
+        """The project's events since `sync`, page after page while Asana has more (each page's `sync`
+        starts the next), up to `MAX_EVENT_PAGES`; a refused token asks for a whole read."""
         read = EventRead(sync)
-        token = sync
-        for _ in range(MAX_EVENT_PAGES):
-            try:
-                body = self.session.get_events(project, token)
-            except SyncTokenExpired as refused:
-                if not refused.fresh:
-                    raise FatalAPIError(
-                        f"{self.name}: Asana refused the events token and gave no new one"
-                    ) from None
-                return EventRead(refused.fresh, whole=True)
-            _note_events(read, body["data"], parents=self.by_parent)
-            fresh = body.get("sync")
-            read.sync = str(fresh) if fresh else token
-            if not body.get("has_more") or not fresh or fresh == token:
-                return read
-            token = read.sync
-        log.warning("%s: project %s has more than %d pages of events; reading it whole", self.name, project,
-                    MAX_EVENT_PAGES)  # fmt: skip
-        read.whole = True
+        pages = TokenPaginator(
+            f"{self.name}: events of project {project}", _more_events, start=sync, tracker=self.name
+        )
+        try:
+            for count, body in enumerate(pages.pages(partial(self.session.get_events, project)), 1):
+                _note_events(read, body["data"], parents=self.by_parent)
+                read.sync = str(body["sync"]) if body.get("sync") else pages.token
+                if count == MAX_EVENT_PAGES and _more_events(body):
+                    log.warning("%s: project %s has more than %d pages of events; reading it whole",
+                                self.name, project, MAX_EVENT_PAGES)  # fmt: skip
+                    read.whole = True
+                    break
+        except SyncTokenExpired as refused:
+            if not refused.fresh:
+                refusal = f"{self.name}: Asana refused the events token and gave no new one"
+                raise FatalAPIError(refusal) from None
+            return EventRead(refused.fresh, whole=True)
         return read
 
     def _list_tasks(self, project: str, since: datetime | None) -> list[dict[str, Any]]:
@@ -412,19 +455,20 @@ class AsanaPuller:
             params["modified_since"] = since.isoformat().replace("+00:00", "Z")
         by_gid: dict[str, dict[str, Any]] = {}
         broken: list[dict[str, Any]] = []
-        offset: str | None = None
-        while True:
-            body = self.session.get_tasks({**params, "offset": offset} if offset else params)
+        for body in self._task_pages(f"tasks of project {project}", params):
             for record in body["data"]:
                 gid = record_gid(record)
                 if gid is None:
                     broken.append(record)  # skipped, with a reason, when its page is mapped
                 else:
                     by_gid[gid] = record
-            following = (body.get("next_page") or {}).get("offset")
-            if not following or following == offset:
-                return broken + list(by_gid.values())
-            offset = following
+        return broken + list(by_gid.values())
+
+    def _task_pages(self, listing: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """Each page of `GET /tasks` with `params`, following `next_page.offset`."""
+        pages: TokenPaginator[dict[str, Any]]
+        pages = TokenPaginator(f"{self.name}: {listing}", next_offset, tracker=self.name)
+        return pages.pages(lambda at: self.session.get_tasks({**params, "offset": at} if at else params))
 
     def _read_tasks(self, gids: Sequence[str]) -> list[dict[str, Any]]:
         """Tasks by gid, ten to a Batch request; those deleted meanwhile are left out."""
@@ -466,14 +510,21 @@ class AsanaPuller:
                 if gid is not None and kind == "milestone" and gid not in before
             }
         )
-        actions = [Action(f"/tasks/{gid}/subtasks", fields=TASK_FIELDS, limit=PAGE_LIMIT) for gid in fresh]
+        return extra + self._subtasks(fresh, read)
+
+    def _subtasks(self, milestones: Sequence[str], read: set[str]) -> list[dict[str, Any]]:
+        """The subtasks of `milestones` not `read` yet (members of no project too), ten to a request."""
+        actions = [
+            Action(f"/tasks/{gid}/subtasks", fields=TASK_FIELDS, limit=PAGE_LIMIT) for gid in milestones
+        ]
+        found = []
         for subtasks in self._collect(actions, gone=GONE):
             for record in subtasks or []:
                 gid = record_gid(record)
                 if gid is not None and gid not in read:
                     read.add(gid)
-                    extra.append(record)
-        return extra
+                    found.append(record)
+        return found
 
     def _known(
         self,
@@ -614,9 +665,7 @@ class AsanaPuller:
             if self.by_parent:
                 params["opt_fields"] = "parent,num_subtasks"
             milestones: list[str] = []
-            offset: str | None = None
-            while True:
-                body = self.session.get_tasks({**params, "offset": offset} if offset else params)
+            for body in self._task_pages(f"census of project {project}", params):
                 for record in body["data"]:
                     gid = record_gid(record)
                     if gid is None:
@@ -624,10 +673,6 @@ class AsanaPuller:
                     ids.append(gid)
                     if self.by_parent and self._is_parent(record):
                         milestones.append(gid)
-                following = (body.get("next_page") or {}).get("offset")
-                if not following or following == offset:
-                    break
-                offset = following
             actions = [Action(f"/tasks/{gid}/subtasks", limit=PAGE_LIMIT) for gid in milestones]
             for subtasks in self._collect(actions, gone=GONE):
                 ids.extend(g for g in (record_gid(r) for r in subtasks or []) if g)
@@ -639,6 +684,11 @@ class AsanaPuller:
             return self.mapping.is_milestone(record)
         except READ_ERRORS:
             return False
+
+
+def _more_events(body: Mapping[str, Any]) -> str | None:
+    """The sync token to read the next page of events with, when Asana says it has more."""
+    return str(body["sync"]) if body.get("has_more") and body.get("sync") else None
 
 
 def _object(value: Any) -> dict[str, Any]:

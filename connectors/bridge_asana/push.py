@@ -20,7 +20,11 @@ What a write becomes (see `bridge.domain.WriteKind`):
 
 Independent writes go ten to a Batch API request, each action charged to the rate limit. The Batch API
 runs a request's actions in parallel, in no set order, so moves that touch a common task (one placed
-next to another being moved) go in successive requests, each filled up with other writes.
+next to another being moved) go in successive requests, each filled up with other writes. A Batch
+request (or a tag's creation) that still fails after every retry fails its writes and the push goes on,
+until the writer's breaker counts three in a row: then the push raises, as for refused credentials.
+The checks every connector makes (another tracker's item, a kind of write the config switched off, a
+field the bridge does not manage) are the kit's (`bridge.kit.Writer`); `refuse` adds Asana's own.
 
 `read_state` reads the tasks ten to a Batch request (`GET /tasks/{gid}`), or, for many tasks or when
 native order is written, by listing the configured projects (which gives each section's order too).
@@ -34,14 +38,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind, WriteOutcome
-from bridge.errors import AuthError, FatalAPIError, RetriableAPIError, UserError
-from bridge.http import redact
+from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
+from bridge.errors import AuthError, FatalAPIError, UserError, WriteRefused
+from bridge.kit import Outcomes, Writer
 from bridge.mapping import resolve_field
 from bridge.written import KEY_RESULT_LINK_PREFIX as BRIDGE_LINK
 from bridge_asana.config import AsanaTrackerConfig
@@ -62,6 +66,8 @@ STATE_FIELDS = (
     "custom_fields.display_value", "tags.name", "memberships.project", "memberships.section",
 )  # fmt: skip
 GOAL_FIELDS = ("name",)
+LABELS = (WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE)
+WRITABLE = (WriteKind.FIELD, WriteKind.LINK, WriteKind.ORDER, *LABELS)
 GONE = (400, 404)
 PALETTE = frozenset(
     f"{shade}-{hue}"
@@ -105,10 +111,6 @@ def palette_colour(name: Any) -> str | None:
     return COLOURS.get(wanted)
 
 
-class Unwritable(Exception):
-    """A write Asana cannot take as given; it fails with this message, the others go on."""
-
-
 @dataclass(frozen=True, slots=True)
 class ManagedField:
     """A configured custom field: its gid, name, type and (enum) options by folded name."""
@@ -147,10 +149,10 @@ class Job:
     """For links: (task, goal, wanted): checked by reading the task's goals when the action fails."""
     result: ActionResult | None = None
     error: str | None = None
-    """Why the whole batch holding this job was refused (the job never ran)."""
+    """Why the whole batch holding this job failed (the job never ran)."""
 
 
-class AsanaWriter:
+class AsanaWriter(Writer[AsanaTrackerConfig]):
     """The write side of one Asana tracker over the puller's session and setup."""
 
     def __init__(
@@ -160,10 +162,10 @@ class AsanaWriter:
         session: AsanaSession,
         custom_fields: Mapping[str, Mapping[str, Any]],
     ) -> None:
-        self.name = name
-        self.config = config
+        super().__init__(name, config)
         self.session = session
         self.fields: dict[str, ManagedField] = {}
+        """The configured write fields by logical name (`rank`, `okr`); a bad one is a `UserError` here."""
         for logical, wanted, kinds in (
             (RANK, config.write.rank_field, ("number",)),
             (OKR, config.write.okr_field, ("text", "enum")),
@@ -241,52 +243,39 @@ class AsanaWriter:
         """Each task's goal relationships as links, by global id: per task, or per goal for many tasks."""
         if not gids:
             return {}
-        found: dict[str, dict[str, LinkTarget]] = {}
         if len(gids) >= LISTING_AT:
-            goals = self.session.collect(
-                [Action("/goals", {"workspace": self.config.workspace}, GOAL_FIELDS, limit=PAGE_LIMIT)]
-            )[0]
-            named = {g: str(r.get("name") or "") for r in goals or [] if (g := record_gid(r))}
+            listing = Action("/goals", {"workspace": self.config.workspace}, GOAL_FIELDS, limit=PAGE_LIMIT)
+            named = _goal_names(self.session.collect([listing])[0])
             self._workspace_goals |= set(named)
             if len(named) <= len(gids):
-                actions = [
-                    Action(
-                        "/goal_relationships",
-                        {"supported_goal": goal},
-                        ("supporting_resource.resource_type",),
-                        limit=PAGE_LIMIT,
-                    )
-                    for goal in named
-                ]
-                wanted = set(gids)
-                for goal, relations in zip(named, self.session.collect(actions, absent=GONE), strict=True):
-                    for relation in relations or []:
-                        resource = relation.get("supporting_resource") if isinstance(relation, dict) else None
-                        task = record_gid(resource)
-                        if (
-                            task in wanted
-                            and isinstance(resource, dict)
-                            and resource.get("resource_type")
-                            in (
-                                None,
-                                "task",
-                            )
-                        ):
-                            found.setdefault(task, {})[goal_link(self.name, goal)] = self._target(
-                                goal, named[goal]
-                            )
-                return found
-        for task, supported in self._goals_of(gids).items():
-            found[task] = {goal_link(self.name, g): self._target(g, name) for g, name in supported.items()}
+                return self._links_by_goal(named, set(gids))
+        return {
+            task: {goal_link(self.name, g): self._target(g, name) for g, name in supported.items()}
+            for task, supported in self._goals_of(gids).items()
+        }
+
+    def _links_by_goal(self, named: Mapping[str, str], wanted: set[str]) -> dict[str, dict[str, LinkTarget]]:
+        """The wanted tasks' links, from the relationships of each goal `named` (gid -> name)."""
+        fields = ("supporting_resource.resource_type",)
+        actions = [
+            Action("/goal_relationships", {"supported_goal": g}, fields, limit=PAGE_LIMIT) for g in named
+        ]
+        found: dict[str, dict[str, LinkTarget]] = {}
+        for goal, relations in zip(named, self.session.collect(actions, absent=GONE), strict=True):
+            for relation in _objects(relations):
+                resource = _object(relation.get("supporting_resource"))
+                task = record_gid(resource)
+                if task in wanted and resource.get("resource_type") in (None, "task"):
+                    found.setdefault(task, {})[goal_link(self.name, goal)] = self._target(goal, named[goal])
         return found
 
     def _goals_of(self, tasks: Sequence[str]) -> dict[str, dict[str, str]]:
         """The goals each task supports (gid -> name), ten tasks to a Batch request."""
         actions = [Action("/goals", {"task": t}, GOAL_FIELDS, limit=PAGE_LIMIT) for t in tasks]
-        out: dict[str, dict[str, str]] = {}
-        for task, goals in zip(tasks, self.session.collect(actions, absent=GONE), strict=True):
-            out[task] = {g: str(r.get("name") or "") for r in goals or [] if (g := record_gid(r))}
-        return out
+        return {
+            task: _goal_names(goals)
+            for task, goals in zip(tasks, self.session.collect(actions, absent=GONE), strict=True)
+        }
 
     def _target(self, goal: str, name: str) -> LinkTarget:
         return LinkTarget(goal_link(self.name, goal), f"{self.config.url.rstrip('/')}/0/goal/{goal}", name)
@@ -304,15 +293,7 @@ class AsanaWriter:
         for logical, managed in self.fields.items():
             entry = values.get(managed.gid)
             fields[logical] = _read_value(managed, entry) if entry is not None else None
-        tags: dict[str, list[str]] = {}
-        for tag in _objects(record.get("tags")):
-            tag_gid, tag_name = record_gid(tag), tag.get("name")
-            if tag_gid and isinstance(tag_name, str):
-                tags.setdefault(tag_name, []).append(tag_gid)
-                known = self._tags.setdefault(tag_name, [])
-                if tag_gid not in known:
-                    known.append(tag_gid)
-        self._task_tags[gid] = tags
+        tags = self._note_tags(gid, record)
         project, container = self._home(record)
         position = None
         if positions is not None and project is not None:
@@ -327,6 +308,19 @@ class AsanaWriter:
             position=position,
         )
 
+    def _note_tags(self, task: str, record: Mapping[str, Any]) -> dict[str, list[str]]:
+        """The task's tags (name -> gids), remembered for removing them and added to the known tags."""
+        tags: dict[str, list[str]] = {}
+        for tag in _objects(record.get("tags")):
+            gid, name = record_gid(tag), tag.get("name")
+            if gid and isinstance(name, str):
+                tags.setdefault(name, []).append(gid)
+                known = self._tags.setdefault(name, [])
+                if gid not in known:
+                    known.append(gid)
+        self._task_tags[task] = tags
+        return tags
+
     def _home(self, record: dict[str, Any]) -> tuple[str | None, str | None]:
         """The first configured project the task is in, and its section there (the project without one)."""
         for project in self.config.projects:
@@ -337,136 +331,130 @@ class AsanaWriter:
 
     # ---- writing ------------------------------------------------------------------------------------
 
-    def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
-        todo = list(writes)
-        errors: dict[int, str] = {}
-        jobs: list[Job] = []
-        tags = self._tags_for(todo, errors)
-        self._check_goals(todo, errors)
+    def refuse(self, write: FieldWrite) -> None:
+        """What Asana cannot take, known without a request: no task gid, a value its field cannot hold,
+        a link to what is not a goal, an order write's neighbours that are no tasks."""
+        task = write.item.remote_id
+        if not task.isdigit():
+            raise WriteRefused(f"{task!r} is not an Asana task gid")
+        if write.kind is WriteKind.FIELD:
+            # The template let through only a configured field, which `__init__` found or refused.
+            _write_value(self.fields[write.field], write.value)
+        elif write.kind is WriteKind.LINK and goal_of(self.name, write.field) is None:
+            raise WriteRefused(
+                f"link {write.field!r} is not supported: Asana links a task only to a goal of workspace "
+                f"{self.config.workspace} (`{GOAL_LINK}<gid>` or `{BRIDGE_LINK}{self.name}:<gid>`)"
+            )
+        elif write.kind is WriteKind.ORDER:
+            _neighbours(write.value)
+        elif write.kind not in WRITABLE:
+            raise WriteRefused(f"the asana connector cannot write {write.kind!r}")
+
+    def send(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
+        """Find or create the tags, check the goals, then every action ten to a Batch request."""
+        tags = self._tags_for(writes, outcomes)
+        self._check_goals(writes, outcomes)
         puts: dict[str, Job] = {}
-        for index, write in enumerate(todo):
-            if index in errors:
-                continue
-            try:
-                jobs.extend(self._jobs(index, write, tags, puts))
-            except Unwritable as exc:
-                errors[index] = redact(f"{self.name}: {exc}")
+        jobs = [
+            job
+            for index, write in writes
+            if not outcomes.settled(index)
+            for job in self._jobs(index, write, tags, puts)
+        ]
         self._run(jobs)
         self._settle_links(jobs)
+        failures: dict[int, str] = {}
         for job in jobs:
-            result = job.result
-            if job.error is not None:
-                failure = job.error
-            elif result is not None and not result.ok:
-                failure = redact(str(self.session.action_error(job.action, result)))
-            else:
+            failure = self._failure(job)
+            if failure is None:
                 continue
             for index in job.writes:
-                errors.setdefault(index, failure)
+                failures.setdefault(index, failure)
             if job.action.path.endswith("/addTag"):
                 self._forget_tag(str(job.action.params.get("tag")))
-        now = datetime.now(UTC)
-        outcomes = []
-        for index, write in enumerate(todo):
-            error = errors.get(index)
-            if error is not None:
-                log.warning("%s: write %s %s on %s failed: %s", self.name, write.kind, write.field,
-                            write.item, error)  # fmt: skip
-            outcomes.append(WriteOutcome(write=write, ok=error is None, at=now, error=error))
-        return outcomes
+        for index, _ in writes:  # a write settles once, on the word of every job it made
+            outcomes.settle(index, failures.get(index))
+
+    def _failure(self, job: Job) -> str | None:
+        """Why a job failed (its batch refused, or its own action), None when it was done."""
+        if job.error is not None:
+            return job.error
+        if job.result is not None and not job.result.ok:
+            return str(self.session.action_error(job.action, job.result))
+        return None
 
     def _jobs(
         self, index: int, write: FieldWrite, tags: Mapping[str, list[str]], puts: dict[str, Job]
     ) -> list[Job]:
+        """The actions write `index` takes (a field write may join the task's PUT instead: none)."""
         task = write.item.remote_id
-        if not task.isdigit():
-            raise Unwritable(f"{task!r} is not an Asana task gid")
         if write.kind is WriteKind.FIELD:
-            managed = self.fields.get(write.field)
-            if managed is None:
-                raise Unwritable(self._unmanaged(write.field))
-            value = _write_value(managed, write.value)
-            job = puts.get(task)
-            if job is not None:  # one PUT carries every field write to a task
-                job.action.params["custom_fields"][managed.gid] = value
-                job.writes.append(index)
-                return []
-            action = Action(
-                f"/tasks/{task}", {"custom_fields": {managed.gid: value}}, ("modified_at",), method="put"
-            )
-            puts[task] = Job(action, [index])
-            return [puts[task]]
-        if write.kind in (WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE):
-            adding = write.kind is WriteKind.LABEL_ADD
-            found = tags.get(write.field, [])
-            # To remove: every tag of that name the task carries (as last read), else the workspace's.
-            chosen = found[:1] if adding else self._task_tags.get(task, {}).get(write.field) or found
-            verb = "addTag" if adding else "removeTag"
-            return [
-                Job(Action(f"/tasks/{task}/{verb}", {"tag": tag}, method="post"), [index]) for tag in chosen
-            ]
+            return self._field_job(index, task, write, puts)
         if write.kind is WriteKind.LINK:
-            goal = goal_of(self.name, write.field)
-            if goal is None:
-                raise Unwritable(
-                    f"link {write.field!r} is not supported: Asana links a task only to a goal of workspace "
-                    f"{self.config.workspace} (`{GOAL_LINK}<gid>` or `{BRIDGE_LINK}{self.name}:<gid>`)"
-                )
+            goal = str(goal_of(self.name, write.field))  # `refuse` saw it name a goal
             wanted = write.value is not None
             verb = "addSupportingRelationship" if wanted else "removeSupportingRelationship"
             action = Action(f"/goals/{goal}/{verb}", {"supporting_resource": task}, method="post")
             return [Job(action, [index], link=(task, goal, wanted))]
         if write.kind is WriteKind.ORDER:
             return [self._move(index, task, write)]
-        raise Unwritable(f"the asana connector cannot write {write.kind!r}")
+        adding = write.kind is WriteKind.LABEL_ADD
+        found = tags.get(write.field, [])
+        # To remove: every tag of that name the task carries (as last read), else the workspace's.
+        chosen = found[:1] if adding else self._task_tags.get(task, {}).get(write.field) or found
+        verb = "addTag" if adding else "removeTag"
+        return [Job(Action(f"/tasks/{task}/{verb}", {"tag": tag}, method="post"), [index]) for tag in chosen]
 
-    def _unmanaged(self, name: str) -> str:
-        if name in (RANK, OKR):
-            return f"field {name!r} is not managed here: trackers.{self.name}.write.{name}_field is not set"
-        return f"field {name!r} is not one the bridge writes (only {RANK!r} and {OKR!r})"
+    def _field_job(self, index: int, task: str, write: FieldWrite, puts: dict[str, Job]) -> list[Job]:
+        managed = self.fields[write.field]
+        value = _write_value(managed, write.value)
+        job = puts.get(task)
+        if job is not None:  # one PUT carries every field write to a task
+            job.action.params["custom_fields"][managed.gid] = value
+            job.writes.append(index)
+            return []
+        action = Action(
+            f"/tasks/{task}", {"custom_fields": {managed.gid: value}}, ("modified_at",), method="put"
+        )
+        puts[task] = Job(action, [index])
+        return [puts[task]]
 
     def _move(self, index: int, task: str, write: FieldWrite) -> Job:
         container = str(write.field)
         after, before = _neighbours(write.value)
         placed = Move(task, after or before, "before" if after is None and before is not None else "after")
-        if container in self.config.projects:
-            data: dict[str, Any] = {"project": container}
-            if after is not None:
-                data["insert_after"] = after
-            elif before is not None:
-                data["insert_before"] = before
-            else:
-                data["insert_after"] = None  # the start of the project
-            return Job(Action(f"/tasks/{task}/addProject", data, method="post"), [index], move=placed)
-        data = {"task": task}
+        place: dict[str, Any] = {}
         if after is not None:
-            data["insert_after"] = after
+            place["insert_after"] = after
         elif before is not None:
-            data["insert_before"] = before
+            place["insert_before"] = before
+        if container in self.config.projects:  # no neighbour: the start of the project
+            data = {"project": container, **(place or {"insert_after": None})}
+            return Job(Action(f"/tasks/{task}/addProject", data, method="post"), [index], move=placed)
+        data = {"task": task, **place}
         return Job(Action(f"/sections/{container}/addTask", data, method="post"), [index], move=placed)
 
     # ---- tags ---------------------------------------------------------------------------------------
 
-    def _tags_for(self, writes: Sequence[FieldWrite], errors: dict[int, str]) -> dict[str, list[str]]:
+    def _tags_for(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> dict[str, list[str]]:
         """Tag gids by name for the label writes; tags to add that the workspace lacks are created."""
-        labels = [
-            (i, w) for i, w in enumerate(writes) if w.kind in (WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE)
-        ]
-        if not labels:
+        adds = [(i, w) for i, w in writes if w.kind is WriteKind.LABEL_ADD]
+        if not any(w.kind in LABELS for _, w in writes):
             return {}
-        needed = {w.field for i, w in labels if w.kind is WriteKind.LABEL_ADD}
+        needed = {w.field for _, w in adds}
         if any(name not in self._tags for name in needed):
             self._list_tags()
         for name in sorted(needed - {n for n, gids in self._tags.items() if gids}):
-            colour = next(w.value for _, w in labels if w.field == name and w.kind is WriteKind.LABEL_ADD)
+            colour = palette_colour(next(w.value for _, w in adds if w.field == name))
             try:
-                tag = self.session.create_tag(self.config.workspace, name, palette_colour(colour))
-            except (AuthError, RetriableAPIError):
+                tag = self.breaker.call(
+                    partial(self.session.create_tag, self.config.workspace, name, colour), "POST /tags"
+                )
+            except AuthError:
                 raise
-            except FatalAPIError as exc:
-                for index, write in labels:
-                    if write.field == name and write.kind is WriteKind.LABEL_ADD:
-                        errors[index] = redact(str(exc))
+            except (WriteRefused, FatalAPIError) as exc:  # this tag's writes fail, the others go on
+                for index in (i for i, w in adds if w.field == name):
+                    outcomes.fail(index, exc)
                 continue
             log.info("%s: created tag %s (%s)", self.name, name, tag.get("color"))
             self._tags[name] = [str(tag["gid"])]
@@ -489,16 +477,14 @@ class AsanaWriter:
 
     # ---- goals ----------------------------------------------------------------------------------------
 
-    def _check_goals(self, writes: Sequence[FieldWrite], errors: dict[int, str]) -> None:
+    def _check_goals(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
         """Links to add must name goals of the workspace: unknown ones are read (ten to a request)."""
-        goals = {
-            goal
-            for w in writes
-            if w.kind is WriteKind.LINK
-            and w.value is not None
-            and (goal := goal_of(self.name, w.field)) is not None
+        adds = {
+            index: str(goal_of(self.name, write.field))  # `refuse` saw each name a goal
+            for index, write in writes
+            if write.kind is WriteKind.LINK and write.value is not None
         }
-        unknown = sorted(goals - self._workspace_goals - self._foreign_goals)
+        unknown = sorted(set(adds.values()) - self._workspace_goals - self._foreign_goals)
         if unknown:
             actions = [Action(f"/goals/{g}", fields=("workspace",)) for g in unknown]
             for goal, body in zip(unknown, self.session.batches(actions, absent=GONE), strict=True):
@@ -508,16 +494,12 @@ class AsanaWriter:
                     self._workspace_goals.add(goal)
                 else:
                     self._foreign_goals.add(goal)
-        for index, write in enumerate(writes):
-            goal = (
-                goal_of(self.name, write.field)
-                if write.kind is WriteKind.LINK and write.value is not None
-                else None
-            )
-            if goal is not None and goal in self._foreign_goals:
-                errors[index] = redact(
-                    f"{self.name}: link {write.field!r} is not supported: {goal} is not a goal of "
-                    f"workspace {self.config.workspace}"
+        for index, goal in adds.items():
+            if goal in self._foreign_goals:
+                outcomes.fail(
+                    index,
+                    f"link {outcomes.writes[index].field!r} is not supported: {goal} is not a goal of "
+                    f"workspace {self.config.workspace}",
                 )
 
     def _settle_links(self, jobs: Sequence[Job]) -> None:
@@ -540,12 +522,12 @@ class AsanaWriter:
         for chunk in _schedule(jobs):
             actions = [job.action for job in chunk]
             try:
-                results = self.session.batch_results(actions)
-            except (AuthError, RetriableAPIError):
+                results = self.breaker.call(partial(self.session.batch_results, actions), "a Batch request")
+            except AuthError:
                 raise
-            except FatalAPIError as exc:  # the request itself was refused: its writes fail, others go on
+            except (WriteRefused, FatalAPIError) as exc:  # the request itself failed: its writes fail
                 for job in chunk:
-                    job.error = redact(str(exc))
+                    job.error = str(exc)
                 continue
             for job, result in zip(chunk, results, strict=True):
                 job.result = result
@@ -629,12 +611,12 @@ def _write_value(managed: ManagedField, value: Any) -> Any:
         return None
     if managed.kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise Unwritable(f"{managed.name} is a number field; {value!r} is not a number")
+            raise WriteRefused(f"{managed.name} is a number field; {value!r} is not a number")
         return value
     if managed.kind == "enum":
         option = managed.options.get(str(value).casefold())
         if option is None:
-            raise Unwritable(f"{managed.name} has no option named {str(value)!r}")
+            raise WriteRefused(f"{managed.name} has no option named {str(value)!r}")
         return option
     return str(value)
 
@@ -644,7 +626,7 @@ def _neighbours(value: Any) -> tuple[str | None, str | None]:
     if value is None:
         return None, None
     if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
-        raise Unwritable(f"an order write's value is (after, before), not {value!r}")
+        raise WriteRefused(f"an order write's value is (after, before), not {value!r}")
     return _task_gid(value[0]), _task_gid(value[1])
 
 
@@ -653,7 +635,7 @@ def _task_gid(value: Any) -> str | None:
         return None
     gid = value.remote_id if isinstance(value, Ref) else str(value)
     if not gid.isdigit():
-        raise Unwritable(f"{gid!r} is not an Asana task gid")
+        raise WriteRefused(f"{gid!r} is not an Asana task gid")
     return gid
 
 
@@ -662,6 +644,15 @@ def _membership(record: Mapping[str, Any], project: str) -> str | None:
         if record_gid(membership.get("project")) == project:
             return record_gid(membership.get("section"))
     return None
+
+
+def _goal_names(goals: Sequence[Any] | None) -> dict[str, str]:
+    """Goal gid -> name, of a listing of goals."""
+    return {gid: str(goal.get("name") or "") for goal in _objects(goals) if (gid := record_gid(goal))}
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _objects(value: Any) -> list[dict[str, Any]]:

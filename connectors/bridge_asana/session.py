@@ -37,12 +37,14 @@ from bridge.http import (
     tls_verify,
     tracker_limiter,
 )
+from bridge.kit import TokenPaginator
 from bridge_asana.client import make_api_client
 from bridge_asana.config import AsanaTrackerConfig
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 DEFAULT_RATE = 150 / 60.0  # Asana's published quota on the free tier: 150 requests a minute per token
 MAX_BATCH = 10  # actions in one Batch API request (Asana refuses more)
 PAGE_LIMIT = 100  # the largest page Asana serves
@@ -208,20 +210,16 @@ class AsanaSession(RequestCounter):
 
     def batch(self, actions: Sequence[Action], *, absent: Collection[int] = (404,)) -> list[Any]:
         """The bodies of up to ten GETs run in one request, in order; None where one answered `absent`."""
-        if not actions:
-            return []
-        if len(actions) > MAX_BATCH:
-            raise ValueError(f"a batch holds at most {MAX_BATCH} actions")
-        payload = {"data": {"actions": [action.payload() for action in actions]}}
 
-        def request() -> list[Any]:
-            body = self._batch.create_batch_request(payload, {}, full_payload=True)
-            results = body.get("data") if isinstance(body, dict) else None
-            if not isinstance(results, list) or len(results) != len(actions):
-                raise self._bad_answer("POST /batch")
-            return [self._action_body(a, r, absent) for a, r in zip(actions, results, strict=True)]
+        def body(action: Action, raw: Any) -> Any:
+            result = _action_result(raw)
+            if result.ok:
+                return result.body
+            if result.status in absent:
+                return None
+            raise self.action_error(action, result)
 
-        return self.call(request, batched=len(actions), what="POST /batch")
+        return self._batch_request(actions, body)
 
     def batch_results(self, actions: Sequence[Action]) -> list[ActionResult]:
         """Up to ten actions (writes too) in one request, each answered on its own, in order.
@@ -230,24 +228,30 @@ class AsanaSession(RequestCounter):
         so the actions sent this way must be safe to run twice. An action's own failure comes back in
         its result, except a 401: the credentials were refused, which stops every write.
         """
+        answered = self._batch_request(actions, lambda _, raw: _action_result(raw))
+        for action, result in zip(actions, answered, strict=True):
+            if result.status == 401:
+                raise self.action_error(action, result)
+        return answered
+
+    def _batch_request(self, actions: Sequence[Action], answer: Callable[[Action, Any], R]) -> list[R]:
+        """One Batch API request of `actions`, retried whole; `answer` reads each action's result.
+
+        An error `answer` raises (an action's 429 or 5xx, say) retries the request too."""
         if not actions:
             return []
         if len(actions) > MAX_BATCH:
             raise ValueError(f"a batch holds at most {MAX_BATCH} actions")
         payload = {"data": {"actions": [action.payload() for action in actions]}}
 
-        def request() -> list[ActionResult]:
+        def request() -> list[R]:
             body = self._batch.create_batch_request(payload, {}, full_payload=True)
             results = body.get("data") if isinstance(body, dict) else None
             if not isinstance(results, list) or len(results) != len(actions):
                 raise self._bad_answer("POST /batch")
-            return [_action_result(result) for result in results]
+            return [answer(action, result) for action, result in zip(actions, results, strict=True)]
 
-        answered = self.call(request, batched=len(actions), what="POST /batch")
-        for action, result in zip(actions, answered, strict=True):
-            if result.status == 401:
-                raise self.action_error(action, result)
-        return answered
+        return self.call(request, batched=len(actions), what="POST /batch")
 
     def action_error(self, action: Action, result: ActionResult) -> Exception:
         """The bridge's error for an action that failed (its message redacted, naming the tracker)."""
@@ -267,34 +271,33 @@ class AsanaSession(RequestCounter):
         """Every record each listing action returns, ten actions to a Batch request; None where an
         action answered `absent`. With `follow`, `next_page` is followed to the end; else one page each."""
         results: list[list[Any] | None] = [[] for _ in actions]
-        pending = list(enumerate(actions))
+        listings = [
+            TokenPaginator(
+                f"{self.name}: {action.describe()}",
+                next_offset if follow else _last_page,
+                start=action.offset,
+                tracker=self.name,
+            )
+            for action in actions
+        ]
+        # Each listing pages on its own; what is batched is the next page of up to ten listings at a time.
+        pending = list(range(len(actions)))
         while pending:
             batch, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
-            bodies = self.batch([a for _, a in batch], absent=absent)
-            for (index, action), body in zip(batch, bodies, strict=True):
+            pages = [replace(actions[index], offset=listings[index].token) for index in batch]
+            for index, page, body in zip(batch, pages, self.batch(pages, absent=absent), strict=True):
                 bucket = results[index]
                 if body is None or bucket is None:
                     results[index] = None
                     continue
                 data = body.get("data") if isinstance(body, dict) else None
                 if not isinstance(data, list):
-                    raise FatalAPIError(f"{self.name}: unexpected answer to {action.describe()}")
+                    raise FatalAPIError(f"{self.name}: unexpected answer to {page.describe()}")
                 bucket.extend(data)
-                offset = (body.get("next_page") or {}).get("offset") if follow else None
-                if offset and offset != action.offset:
-                    pending.append((index, replace(action, offset=offset)))
+                listings[index].advance(body)
+                if listings[index].has_more:
+                    pending.append(index)
         return results
-
-    def _action_body(self, action: Action, result: Any, absent: Collection[int]) -> Any:
-        status = int(result.get("status_code") or 0) if isinstance(result, dict) else 0
-        body = result.get("body") if isinstance(result, dict) else None
-        if 200 <= status < 300:
-            return body
-        if status in absent:
-            return None
-        headers = result.get("headers") if isinstance(result, dict) else None
-        message = f"{_message(body) or 'error'} ({action.describe()})"
-        raise error_for_status(status, message, tracker=self.name, headers=dict(headers or {}))
 
     def _bad_answer(self, what: str) -> Exception:
         # A body that is not Asana's shape is most likely a proxy or an outage page: worth another try.
@@ -308,6 +311,18 @@ class AsanaSession(RequestCounter):
                 pool.join()
         with contextlib.suppress(Exception):
             self.client.rest_client.pool_manager.clear()
+
+
+def next_offset(body: Mapping[str, Any]) -> str | None:
+    """The offset of the page after a listing's `body` (None on its last page)."""
+    following = body.get("next_page")
+    offset = following.get("offset") if isinstance(following, dict) else None
+    return str(offset) if offset else None
+
+
+def _last_page(body: Mapping[str, Any]) -> None:
+    """No page after this one (a listing read one page only)."""
+    return None
 
 
 def _decoded(body: Any) -> Any:

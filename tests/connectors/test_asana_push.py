@@ -456,10 +456,57 @@ def test_a_tracker_that_stays_down_raises(server: SandboxServer, control: Contro
     opened = AsanaConnector("t", config, {"token_env": TOKEN}, session)
     try:
         control.faults({"kind": "5xx", "status": 503})
+        # Three Batch requests failing in a row: the tracker is down (one alone fails its writes only).
         with pytest.raises(RetriableAPIError):
-            opened.push([field(_gid(1), "rank", 1)])
+            opened.push([field(_gid(n), "rank", n) for n in range(3 * 10)])
     finally:
         control.send("DELETE", "faults")
+        opened.close()
+
+
+def test_a_batch_that_fails_after_every_retry_fails_its_writes_and_the_push_goes_on(
+    server: SandboxServer, control: Control
+) -> None:
+    config = _config(server.base_url)
+    policy = RetryPolicy(attempts=2, sleep=lambda _: None)
+    session = AsanaSession("t", config, {"token_env": TOKEN}, policy=policy)
+    opened = AsanaConnector("t", config, {"token_env": TOKEN}, session)
+    try:
+        control.faults({"kind": "5xx", "status": 503, "path": "/batch$", "count": 2})  # both tries of one
+        outcomes = opened.push([field(_gid(n), "rank", 100 + n) for n in range(13)])
+        assert [o.ok for o in outcomes] == [False] * 10 + [True] * 3
+        assert all(
+            o.error is not None and o.error.startswith("t: ") and "503" in o.error for o in outcomes[:10]
+        )
+        assert _state(server).tasks[_gid(12)].custom_values[RANK] == 112
+        assert RANK not in _state(server).tasks[_gid(0)].custom_values
+    finally:
+        control.send("DELETE", "faults")
+        opened.close()
+
+
+def test_writes_the_config_switched_off_are_refused_without_a_request(
+    server: SandboxServer, control: Control
+) -> None:
+    opened = _open(server, labels=False, okr_links=False)  # native_order is off by default
+    try:
+        control.send("DELETE", "requests")
+        outcomes = opened.push(
+            [
+                label(_gid(1), "mb-risk"),
+                link(_gid(1), KR1),
+                move(_gid(1), TODO, _gid(4)),
+                field(_gid(1), "okr", "x"),
+            ]
+        )
+        assert [o.ok for o in outcomes] == [False, False, False, True]
+        errors = [o.error or "" for o in outcomes]
+        assert "write.labels is off" in errors[0] and errors[0].startswith("t: ")
+        assert "write.okr_links is off" in errors[1] and "write.native_order is off" in errors[2]
+        assert [e["route"] for e in control.get("requests")["log"]] == ["/api/1.0/batch"], "the field only"
+        # Taking back what the bridge wrote stays allowed: a label or a link removed.
+        _ok(opened.push([label(_gid(2), "ui", add=False), link(_gid(2), KR1, add=False)]))
+    finally:
         opened.close()
 
 

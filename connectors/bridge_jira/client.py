@@ -4,6 +4,10 @@ The client's own retries are off (`max_retries=0`): its ResilientSession would o
 itself, sleeping up to a minute per try, and retry connection errors on POST too. Every request goes
 through `RetryPolicy`, and every `JIRAError` or `requests` failure becomes a `RetriableAPIError`,
 `AuthError` or `FatalAPIError` whose message names the tracker and carries no secret.
+
+Search is the one listing whose paging differs between the flavours: Cloud's `search/jql` names the next
+page by token, Data Center's `search` by offset. `JiraSession.search_page` reads one page of either and
+`JiraSession.search` walks a whole query with the kit's paginator for the flavour.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,12 +34,24 @@ from bridge.http import (
     tls_verify,
     tracker_limiter,
 )
+from bridge.kit import OffsetPaginator, Paginator, TokenPaginator
 from bridge_jira.config import JiraTrackerConfig
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DEFAULT_RATE = 10.0  # requests a second: well inside what Jira Cloud tolerates for one user
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One page of a JQL search, Cloud or Data Center alike."""
+
+    issues: list[dict[str, Any]]
+    last: bool
+    """No page of the same query follows."""
+    next: str | None
+    """Where the next page of the same query starts: Cloud's `nextPageToken`, Data Center's `startAt`."""
 
 
 class JiraSession(RequestCounter):
@@ -138,9 +155,47 @@ class JiraSession(RequestCounter):
     def delete(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.call(lambda: _json(self.session.delete(self.url(path), params=params)))
 
+    def search_page(self, params: Mapping[str, Any], token: str | None) -> SearchPage:
+        """The page of the search `params` (jql, fields, maxResults...) that starts at `token`."""
+        query = dict(params)
+        if self.cloud:
+            if token:
+                query["nextPageToken"] = token
+            body = self.get("search/jql", query) or {}
+            issues = list(body.get("issues") or [])
+            return SearchPage(issues, bool(body.get("isLast", True)), body.get("nextPageToken"))
+        start_at = int(token or 0)
+        query["startAt"] = start_at
+        body = self.get("search", query) or {}
+        issues = list(body.get("issues") or [])
+        last = start_at + len(issues) >= int(body.get("total") or 0) or not issues
+        return SearchPage(issues, last, str(start_at + len(issues)))
+
+    def search(self, listing: str, params: Mapping[str, Any]) -> Iterator[SearchPage]:
+        """Every page of the search `params`, by token (Cloud) or offset (Data Center); `listing` names it
+        in the error raised when the server hands out a page token twice."""
+        paginator: Paginator[Any, SearchPage]
+        if self.cloud:
+            paginator = TokenPaginator(listing, _next_token, tracker=self.name)
+        else:
+            paginator = OffsetPaginator(listing, _issue_count, _last_page, tracker=self.name)
+        return paginator.pages(lambda token: self.search_page(params, None if token is None else str(token)))
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.session.close()
+
+
+def _next_token(page: SearchPage) -> str | None:
+    return None if page.last else page.next
+
+
+def _issue_count(page: SearchPage) -> int:
+    return len(page.issues)
+
+
+def _last_page(page: SearchPage, end: int) -> bool:
+    return page.last  # Data Center's `total`, already read by `search_page`
 
 
 def _json(response: requests.Response) -> Any:

@@ -22,8 +22,8 @@ from bridge.sandbox.generate import build
 from bridge.sandbox.generate_jira import render_jira
 from bridge.sandbox.jira import Issue, JiraEmulator
 from bridge.sandbox.server import SandboxServer
+from bridge.sync.plan import LINK_ID_PREFIX as GLOBAL_ID_PREFIX
 from bridge_jira import JiraConnector
-from bridge_jira.push import GLOBAL_ID_PREFIX
 from tests.contract.test_jira_pull import EMAIL, STATUS_MAP, TOKEN
 from tests.sandbox.conftest import Control
 
@@ -99,7 +99,7 @@ def _open(server: SandboxServer, tmp_path: Path, okr_links: bool = True) -> Jira
     tracker = load_config(path).tracker("t")
     secrets = {"email_env": EMAIL, "token_env": TOKEN}
     policy = RetryPolicy(sleep=lambda seconds: None)
-    return JiraConnector("t", tracker, secrets, JiraConnector.make_session("t", tracker, secrets, policy))
+    return JiraConnector("t", tracker, secrets, JiraConnector.connect("t", tracker, secrets, policy))
 
 
 @pytest.fixture(params=["cloud", "dc"])

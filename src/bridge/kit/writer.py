@@ -28,7 +28,8 @@ from bridge.http import redact
 
 log = logging.getLogger(__name__)
 
-ConfigT = TypeVar("ConfigT", bound=TrackerConfig)
+ConfigT = TypeVar("ConfigT", bound=TrackerConfig, covariant=True)
+"""Covariant: a writer for one kind of tracker table is a `Writer[TrackerConfig]` to the connector kit."""
 T = TypeVar("T")
 
 MANAGED_FIELDS = {"rank": "rank_field", "okr": "okr_field"}

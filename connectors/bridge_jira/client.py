@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,7 +34,7 @@ from bridge.http import (
     tls_verify,
     tracker_limiter,
 )
-from bridge.kit import OffsetPaginator, Paginator, TokenPaginator
+from bridge.kit import OffsetPaginator, TokenPaginator
 from bridge_jira.config import JiraTrackerConfig
 
 log = logging.getLogger(__name__)
@@ -75,26 +75,25 @@ class JiraSession(RequestCounter):
             stop_event=self.policy.stop_event,
         )
         super().__init__(in_setup=True)
-        token = secrets["token_env"]
-        SECRETS.add(token)
-        email = secrets.get("email_env")
-        auth: dict[str, Any] = {"basic_auth": (email, token)} if email else {"token_auth": token}
-        verify = tls_verify(name, config.verify_tls, config.ca_bundle)
-        self.client: JIRA = self.call(
-            lambda: JIRA(
-                server=config.url,
-                options={"verify": verify},
-                max_retries=0,
-                timeout=config.timeout.total_seconds(),
-                **auth,
-            )
-        )
+        arguments = self._client_arguments(secrets)
+        self.client: JIRA = self.call(lambda: JIRA(**arguments))
         self.setup_requests += 1  # serverInfo, made by the constructor before hooks could count it
         self.session = self.client._session
         self.session.hooks["response"].append(self._count)
         self.cloud = self._is_cloud()
         self.zone = self._user_zone()
         self._in_setup = False
+
+    def _client_arguments(self, secrets: Mapping[str, str]) -> dict[str, Any]:
+        """The SDK client's arguments: basic auth with the account's email (Cloud), else a bearer token
+        (Data Center); its own retries off (see the module's docstring)."""
+        token = secrets["token_env"]
+        SECRETS.add(token)
+        email = secrets.get("email_env")
+        auth: dict[str, Any] = {"basic_auth": (email, token)} if email else {"token_auth": token}
+        options = {"verify": tls_verify(self.name, self.config.verify_tls, self.config.ca_bundle)}
+        timeout = self.config.timeout.total_seconds()
+        return {"server": self.config.url, "options": options, "max_retries": 0, "timeout": timeout, **auth}
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.count()
@@ -174,28 +173,20 @@ class JiraSession(RequestCounter):
     def search(self, listing: str, params: Mapping[str, Any]) -> Iterator[SearchPage]:
         """Every page of the search `params`, by token (Cloud) or offset (Data Center); `listing` names it
         in the error raised when the server hands out a page token twice."""
-        paginator: Paginator[Any, SearchPage]
+        paginator: TokenPaginator[SearchPage] | OffsetPaginator[SearchPage]
         if self.cloud:
-            paginator = TokenPaginator(listing, _next_token, tracker=self.name)
-        else:
-            paginator = OffsetPaginator(listing, _issue_count, _last_page, tracker=self.name)
+            paginator = TokenPaginator(
+                listing, lambda page: None if page.last else page.next, tracker=self.name
+            )
+        else:  # `search_page` read where the listing ends from Data Center's `total`
+            paginator = OffsetPaginator(
+                listing, lambda page: len(page.issues), lambda page, _: page.last, tracker=self.name
+            )
         return paginator.pages(lambda token: self.search_page(params, None if token is None else str(token)))
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.session.close()
-
-
-def _next_token(page: SearchPage) -> str | None:
-    return None if page.last else page.next
-
-
-def _issue_count(page: SearchPage) -> int:
-    return len(page.issues)
-
-
-def _last_page(page: SearchPage, end: int) -> bool:
-    return page.last  # Data Center's `total`, already read by `search_page`
 
 
 def _json(response: requests.Response) -> Any:
@@ -204,15 +195,23 @@ def _json(response: requests.Response) -> Any:
     return response.json()
 
 
-def _message(error: JIRAError) -> str:
-    text = error.text or ""
+def error_parts(error: JIRAError) -> tuple[list[str], dict[str, str]]:
+    """The messages of a Jira error body (`errorMessages`) and the fields it names (`errors`)."""
     try:
         body = json.loads(error.response.text) if error.response is not None else {}
-        messages = list(body.get("errorMessages") or []) + [
-            f"{k}: {v}" for k, v in (body.get("errors") or {}).items()
-        ]
-        if messages:
-            return "; ".join(str(m) for m in messages)
-    except (ValueError, AttributeError):
-        pass
-    return str(text)[:500]
+    except ValueError:
+        return [], {}
+    if not isinstance(body, dict):
+        return [], {}
+    errors = body.get("errors")
+    fields = {str(k): str(v) for k, v in errors.items()} if isinstance(errors, dict) else {}
+    return [str(m) for m in body.get("errorMessages") or []], fields
+
+
+def error_text(messages: Sequence[str], fields: Mapping[str, str]) -> str:
+    """What Jira said, as one line: its messages, then each field it named with its message."""
+    return "; ".join([*messages, *(f"{name}: {message}" for name, message in fields.items())])
+
+
+def _message(error: JIRAError) -> str:
+    return error_text(*error_parts(error)) or str(error.text or "")[:500]

@@ -6,7 +6,10 @@ After every page the cursor moves to the start of the minute of the page's last 
 cycle's start, the signpost), so it never lands inside a minute that was not finished, and whatever is
 re-read is de-duplicated by id. The next page is a fresh query from that minute, which neither offset
 paging (Data Center) nor a search token (Cloud) would survive if issues were edited mid-pull; only when a
-single minute holds more issues than a page does paging continue within the query.
+single minute holds more issues than a page does paging continue within the query. Those (minute, page)
+pairs are the keys of a `KeyPaginator`, so a server that hands out a page token twice stops the pull with
+`PaginationLoop` instead of reading the same pages forever; the census and the changelog bulk fetch page
+through the kit's paginators too.
 
 Cloud embeds at most 100 histories per issue: the rest come from `changelog/bulkfetch`. Data Center
 embeds them whole.
@@ -27,7 +30,7 @@ from bridge.kit import KeyPaginator, TokenPaginator
 from bridge.mapping import resolve_field
 from bridge_jira.client import JiraSession, SearchPage
 from bridge_jira.config import JiraTrackerConfig
-from bridge_jira.mapping import JiraMapping, Mapped, parse_time
+from bridge_jira.mapping import JiraMapping, Mapped, configured_field, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,8 @@ def jql_time(when: datetime, session: JiraSession) -> str:
 
 
 class JiraPuller:
+    """The read side of one Jira site: the `issues` stream (and `versions`), and the census."""
+
     def __init__(self, name: str, config: JiraTrackerConfig, session: JiraSession) -> None:
         self.name = name
         self.config = config
@@ -64,33 +69,28 @@ class JiraPuller:
         """Every field the site has, as `GET field` describes it (the write side resolves from it too)."""
         names = {str(f["id"]): str(f.get("name", f["id"])) for f in fields if isinstance(f, dict)}
         self.field_names = {k: v for k, v in names.items() if k.startswith("customfield_")}
-        pairs = list(names.items())
-        okrs = config.okrs
-        self.mapping = JiraMapping(
-            source=name,
-            config=config,
-            site=config.url,
-            zone=session.zone,
-            field_names=self.field_names,
-            value_field=self._resolve(config.fields.value, pairs, "fields.value"),
-            effort_field=self._resolve(config.fields.effort, pairs, "fields.effort"),
-            due_field=self._resolve(config.fields.due, pairs, "fields.due"),
-            okr_target_field=self._resolve(okrs.target_field if okrs else None, pairs, "okrs.target_field"),
-            okr_current_field=self._resolve(
-                okrs.current_field if okrs else None, pairs, "okrs.current_field"
-            ),
-        )
+        self.mapping = self._mapping(list(names.items()))
         self._epic_ids: dict[str, str] = {}
 
-    def _resolve(self, wanted: str | None, pairs: list[tuple[str, str]], where: str) -> str | None:
-        found = resolve_field(wanted, pairs)
-        if wanted is not None and found is None:
-            from bridge.errors import UserError
+    def _mapping(self, fields: list[tuple[str, str]]) -> JiraMapping:
+        """The mapping with the fields the config names resolved to ids."""
+        config, okrs = self.config, self.config.okrs
 
-            raise UserError(
-                f"trackers.{self.name}.{where}: Jira has no field {wanted!r} (see `bridge discover`)"
-            )
-        return found
+        def resolved(where: str, wanted: str | None) -> str | None:
+            return configured_field(self.name, where, wanted, fields)
+
+        return JiraMapping(
+            source=self.name,
+            config=config,
+            site=config.url,
+            zone=self.session.zone,
+            field_names=self.field_names,
+            value_field=resolved("fields.value", config.fields.value),
+            effort_field=resolved("fields.effort", config.fields.effort),
+            due_field=resolved("fields.due", config.fields.due),
+            okr_target_field=resolved("okrs.target_field", okrs.target_field if okrs else None),
+            okr_current_field=resolved("okrs.current_field", okrs.current_field if okrs else None),
+        )
 
     def _fields(self) -> list[str]:
         wanted = list(BASE_FIELDS)
@@ -205,21 +205,28 @@ class JiraPuller:
                 wanted[str(issue["id"])] = changelog
         if not wanted:
             return
-        body: dict[str, Any] = {"issueIdsOrKeys": sorted(wanted), "maxResults": 1000}
-        fetched: dict[str, dict[str, Any]] = {issue_id: {} for issue_id in wanted}
-        histories = TokenPaginator(
-            f"{self.name}: changelogs of {len(wanted)} issues", _bulk_next, tracker=self.name
-        )
-        for page in histories.pages(lambda token: self.session.post("changelog/bulkfetch", _at(body, token))):
-            for log_entry in page.get("issueChangeLogs") or []:
-                bucket = fetched.setdefault(str(log_entry.get("issueId")), {})
-                for history in log_entry.get("changeHistories") or []:
-                    bucket[str(history.get("id"))] = history
+        fetched = self._changelogs(sorted(wanted))
         for issue_id, changelog in wanted.items():
             merged = {str(h.get("id")): h for h in changelog.get("histories") or []}
             merged.update(fetched.get(issue_id, {}))
             changelog["histories"] = list(merged.values())
             changelog["maxResults"] = changelog["total"] = len(merged)
+
+    def _changelogs(self, issue_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Issue id -> history id -> history, whole, from `changelog/bulkfetch`."""
+        body: dict[str, Any] = {"issueIdsOrKeys": issue_ids, "maxResults": 1000}
+        fetched: dict[str, dict[str, Any]] = {issue_id: {} for issue_id in issue_ids}
+        listing = TokenPaginator[dict[str, Any]](
+            f"{self.name}: changelogs of {len(issue_ids)} issues",
+            lambda page: page.get("nextPageToken"),
+            tracker=self.name,
+        )
+        for page in listing.pages(lambda token: self.session.post("changelog/bulkfetch", _at(body, token))):
+            for log_entry in page.get("issueChangeLogs") or []:
+                bucket = fetched.setdefault(str(log_entry.get("issueId")), {})
+                for history in log_entry.get("changeHistories") or []:
+                    bucket[str(history.get("id"))] = history
+        return fetched
 
     def _resolve_epic_links(self, mapped: Mapped) -> None:
         """Tasks name their epic by key (the Epic Link field); the store keys milestones by issue id."""
@@ -306,10 +313,6 @@ class _IssuesPage(NamedTuple):
 
     start: datetime | None
     search: SearchPage
-
-
-def _bulk_next(page: Any) -> str | None:
-    return page.get("nextPageToken") if isinstance(page, dict) else None
 
 
 def _at(body: dict[str, Any], token: str | None) -> dict[str, Any]:

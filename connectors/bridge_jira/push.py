@@ -36,13 +36,14 @@ from typing import Any
 from jira import JIRAError
 
 from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
-from bridge.errors import FatalAPIError, UserError
+from bridge.errors import FatalAPIError
 from bridge.http import RETRIABLE_STATUSES, redact
 from bridge.kit import Outcomes, Writer, WriteRefused
 from bridge.mapping import resolve_field
 from bridge.sync.plan import LINK_ID_PREFIX
-from bridge_jira.client import JiraSession, _json
+from bridge_jira.client import JiraSession, _json, error_parts, error_text
 from bridge_jira.config import JiraTrackerConfig
+from bridge_jira.mapping import configured_field
 
 READ_BATCH = 100
 RANK_BATCH = 50
@@ -57,8 +58,7 @@ class JiraRefusal(WriteRefused):
     def __init__(self, status: int, messages: Sequence[str], fields: dict[str, str]) -> None:
         self.status = status
         self.fields = fields
-        parts = [*messages, *(f"{name}: {message}" for name, message in fields.items())]
-        super().__init__(f"HTTP {status}: {'; '.join(parts) or 'rejected'}")
+        super().__init__(f"HTTP {status}: {error_text(messages, fields) or 'rejected'}")
 
 
 @dataclass
@@ -99,13 +99,9 @@ class JiraWriter(Writer[JiraTrackerConfig]):
         self.managed: dict[str, str] = {}
         """Logical field (`rank`, `okr`) -> Jira field id, for the fields the config tells us to manage."""
         for logical, wanted in (("rank", write.rank_field), ("okr", write.okr_field)):
-            if wanted is None:
-                continue
-            found = resolve_field(wanted, pairs)
-            if found is None:
-                where = f"trackers.{name}.write.{logical}_field"
-                raise UserError(f"{where}: Jira has no field {wanted!r} (see `bridge discover`)")
-            self.managed[logical] = found
+            found = configured_field(name, f"write.{logical}_field", wanted, pairs)
+            if found is not None:
+                self.managed[logical] = found
         self.rank_order_field = next(
             (str(f["id"]) for f in described if (f.get("schema") or {}).get("custom") == LEXORANK_TYPE),
             None,
@@ -131,16 +127,19 @@ class JiraWriter(Writer[JiraTrackerConfig]):
             if found is not None and found not in states:
                 states[found] = self._state(found, issue)
         if self.config.write.okr_links:
-            # One request per issue: only for those whose links matter.
-            for ref, state in list(states.items()):
-                if links is not None and ref not in links:
-                    continue
-                bridge_links = self._links(ref.remote_id)
-                if bridge_links is None:
-                    del states[ref]  # deleted since it was read
-                else:
-                    states[ref] = replace(state, links=bridge_links)
+            self._add_links(states, links)
         return states
+
+    def _add_links(self, states: dict[Ref, ItemState], wanted: Collection[Ref] | None) -> None:
+        """The bridge's links of the issues in `wanted` (all when None): one request per issue."""
+        for ref, state in list(states.items()):
+            if wanted is not None and ref not in wanted:
+                continue
+            bridge_links = self._links(ref.remote_id)
+            if bridge_links is None:
+                del states[ref]  # deleted since it was read
+            else:
+                states[ref] = replace(state, links=bridge_links)
 
     def _fetch(self, ids: list[str], fields: list[str]) -> list[dict[str, Any]]:
         if self.session.cloud:
@@ -290,24 +289,25 @@ class JiraWriter(Writer[JiraTrackerConfig]):
         every retry (below the breaker's limit); refused credentials and a tracker that stays down raise
         out of the push.
         """
-        session = self.session
-
-        def attempt() -> Any:
-            send = getattr(session.session, method)
-            data = json.dumps(body) if body is not None else None
-            try:
-                return _json(send(session.url(path), data=data, params=params))
-            except JIRAError as exc:
-                status = exc.status_code or 0
-                if status in RETRIABLE_STATUSES or status in (0, 401, 403):
-                    raise
-                raise _refusal(status, exc) from None
-
         try:
-            return self.breaker.call(lambda: session.call(attempt), f"{method.upper()} {path}")
+            answer = partial(self._answer, method, path, body, params)
+            return self.breaker.call(partial(self.session.call, answer), f"{method.upper()} {path}")
         except JiraRefusal:
             self.breaker.reset()  # Jira answered: only failures after every retry, in a row, count
             raise
+
+    def _answer(self, method: str, path: str, body: Any, params: dict[str, Any] | None) -> Any:
+        """Jira's answer to one request, or `JiraRefusal`; errors about more than the item are raised
+        as they are, for the session to retry or translate."""
+        send = getattr(self.session.session, method)
+        data = json.dumps(body) if body is not None else None
+        try:
+            return _json(send(self.session.url(path), data=data, params=params))
+        except JIRAError as exc:
+            status = exc.status_code or 0
+            if status in RETRIABLE_STATUSES or status in (0, 401, 403):
+                raise
+            raise _refusal(status, exc) from None
 
 
 def _settle(outcomes: Outcomes, indices: Sequence[int], request: Callable[[], None]) -> None:
@@ -355,17 +355,7 @@ def _unranked(answer: Any) -> dict[str, str]:
 
 
 def _refusal(status: int, error: JIRAError) -> JiraRefusal:
-    messages: list[str] = []
-    fields: dict[str, str] = {}
-    try:
-        body = json.loads(error.response.text) if error.response is not None else {}
-    except ValueError:
-        body = {}
-    if isinstance(body, dict):
-        messages = [str(m) for m in body.get("errorMessages") or []]
-        errors = body.get("errors")
-        if isinstance(errors, dict):
-            fields = {str(k): str(v) for k, v in errors.items()}
+    messages, fields = error_parts(error)
     if not messages and not fields:
         messages = [str(error.text or "")[:300]]
     return JiraRefusal(status, messages, fields)

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar
 
 from bridge.config import TrackerConfig
-from bridge.connector import Capability, Discovery, SessionConnector
-from bridge.domain import FieldWrite, ItemState, Ref, RemotePage, WriteOutcome
-from bridge.http import RetryPolicy
+from bridge.connector import Capability, Discovery
+from bridge.kit import SessionConnector
 from bridge_jira.config import JiraTrackerConfig
 
 if TYPE_CHECKING:
+    from bridge.http import RetryPolicy
+    from bridge_jira.client import JiraSession
     from bridge_jira.pull import JiraPuller
     from bridge_jira.push import JiraWriter
 
 __all__ = ["JiraConnector", "JiraTrackerConfig"]
 
 
-class JiraConnector(SessionConnector):
+# The session, puller and writer are named, not imported, here: loading the connector to read its
+# config model (`bridge check`) leaves the `jira` package unloaded until a connection is made.
+class JiraConnector(SessionConnector[JiraTrackerConfig, "JiraSession", "JiraPuller", "JiraWriter"]):
+    """A Jira site: issues (and fix versions) pulled by JQL search, written back by edit, link and rank."""
+
     kind = "jira"
     capabilities = (
         Capability.DISCOVER
@@ -33,58 +37,30 @@ class JiraConnector(SessionConnector):
         | Capability.NATIVE_ORDER
     )
     config_model: ClassVar[type[TrackerConfig]] = JiraTrackerConfig
-    puller: JiraPuller
-    _writer: JiraWriter | None = None
 
     @classmethod
-    def make_session(cls, name: str, config: Any, secrets: Mapping[str, str], policy: RetryPolicy) -> Any:
+    def connect(
+        cls, name: str, config: JiraTrackerConfig, secrets: Mapping[str, str], policy: RetryPolicy
+    ) -> JiraSession:
         """Connect: server info and the API user's time zone (counted as setup requests)."""
         from bridge_jira.client import JiraSession
 
         return JiraSession(name, config, secrets, policy=policy)
 
-    def make_puller(self, name: str, config: Any, session: Any) -> Any:
+    def make_puller(self) -> JiraPuller:
+        """The streams, reading the site's fields once (a setup request) to resolve the mapping's."""
         from bridge_jira.pull import JiraPuller
 
-        self.jira_config: JiraTrackerConfig = config
-        return JiraPuller(name, config, session)
+        return JiraPuller(self.name, self.config, self.session)
+
+    def make_writer(self) -> JiraWriter:
+        """The write side, made on first use: it resolves the `write` fields from the puller's list."""
+        from bridge_jira.push import JiraWriter
+
+        return JiraWriter(self.name, self.config, self.session, self.puller.field_list)
 
     def discover(self) -> Discovery:
         """Projects, statuses, issue types, labels and custom fields, for writing the mapping."""
         from bridge_jira.discover import discover
 
         return discover(self.session)
-
-    def streams(self) -> Sequence[str]:
-        return ("versions", "issues") if self.jira_config.milestones.source == "fix_version" else ("issues",)
-
-    def pull(self, stream: str, cursor: str | None, signpost: datetime) -> Iterator[RemotePage]:
-        if stream == "issues":
-            return self.puller.pull_issues(cursor, signpost, self.jira_config.lag)
-        if stream == "versions":
-            return self.puller.pull_versions()
-        raise ValueError(f"the jira connector has no stream {stream!r}")
-
-    def census(self) -> Sequence[str]:
-        ids = self.puller.census()
-        if self.jira_config.milestones.source == "fix_version":
-            ids.extend(m.remote_id for page in self.puller.pull_versions() for m in page.milestones)
-        return ids
-
-    @property
-    def writer(self) -> JiraWriter:
-        """The write side, made on first use (it resolves the `write` fields from the puller's list)."""
-        if self._writer is None:
-            from bridge_jira.push import JiraWriter
-
-            self._writer = JiraWriter(self.name, self.jira_config, self.session, self.puller.field_list)
-        return self._writer
-
-    def read_state(
-        self, items: Sequence[Ref], *, links: Collection[Ref] | None = None
-    ) -> dict[Ref, ItemState]:
-        """Managed fields, labels, the bridge's remote links, project and Rank of each issue (see push.py)."""
-        return self.writer.read_state(items, links=links)
-
-    def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
-        return self.writer.push(writes)

@@ -4,6 +4,10 @@ The client's own retries are off (`max_retries=0`): its ResilientSession would o
 itself, sleeping up to a minute per try, and retry connection errors on POST too. Every request goes
 through `RetryPolicy`, and every `JIRAError` or `requests` failure becomes a `RetriableAPIError`,
 `AuthError` or `FatalAPIError` whose message names the tracker and carries no secret.
+
+Search is the one listing whose paging differs between the flavours: Cloud's `search/jql` names the next
+page by token, Data Center's `search` by offset. `JiraSession.search_page` reads one page of either and
+`JiraSession.search` walks a whole query with the kit's paginator for the flavour.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,12 +34,24 @@ from bridge.http import (
     tls_verify,
     tracker_limiter,
 )
+from bridge.kit import OffsetPaginator, TokenPaginator
 from bridge_jira.config import JiraTrackerConfig
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DEFAULT_RATE = 10.0  # requests a second: well inside what Jira Cloud tolerates for one user
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One page of a JQL search, Cloud or Data Center alike."""
+
+    issues: list[dict[str, Any]]
+    last: bool
+    """No page of the same query follows."""
+    next: str | None
+    """Where the next page of the same query starts: Cloud's `nextPageToken`, Data Center's `startAt`."""
 
 
 class JiraSession(RequestCounter):
@@ -58,26 +75,25 @@ class JiraSession(RequestCounter):
             stop_event=self.policy.stop_event,
         )
         super().__init__(in_setup=True)
-        token = secrets["token_env"]
-        SECRETS.add(token)
-        email = secrets.get("email_env")
-        auth: dict[str, Any] = {"basic_auth": (email, token)} if email else {"token_auth": token}
-        verify = tls_verify(name, config.verify_tls, config.ca_bundle)
-        self.client: JIRA = self.call(
-            lambda: JIRA(
-                server=config.url,
-                options={"verify": verify},
-                max_retries=0,
-                timeout=config.timeout.total_seconds(),
-                **auth,
-            )
-        )
+        arguments = self._client_arguments(secrets)
+        self.client: JIRA = self.call(lambda: JIRA(**arguments))
         self.setup_requests += 1  # serverInfo, made by the constructor before hooks could count it
         self.session = self.client._session
         self.session.hooks["response"].append(self._count)
         self.cloud = self._is_cloud()
         self.zone = self._user_zone()
         self._in_setup = False
+
+    def _client_arguments(self, secrets: Mapping[str, str]) -> dict[str, Any]:
+        """The SDK client's arguments: basic auth with the account's email (Cloud), else a bearer token
+        (Data Center); its own retries off (see the module's docstring)."""
+        token = secrets["token_env"]
+        SECRETS.add(token)
+        email = secrets.get("email_env")
+        auth: dict[str, Any] = {"basic_auth": (email, token)} if email else {"token_auth": token}
+        options = {"verify": tls_verify(self.name, self.config.verify_tls, self.config.ca_bundle)}
+        timeout = self.config.timeout.total_seconds()
+        return {"server": self.config.url, "options": options, "max_retries": 0, "timeout": timeout, **auth}
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.count()
@@ -138,6 +154,36 @@ class JiraSession(RequestCounter):
     def delete(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.call(lambda: _json(self.session.delete(self.url(path), params=params)))
 
+    def search_page(self, params: Mapping[str, Any], token: str | None) -> SearchPage:
+        """The page of the search `params` (jql, fields, maxResults...) that starts at `token`."""
+        query = dict(params)
+        if self.cloud:
+            if token:
+                query["nextPageToken"] = token
+            body = self.get("search/jql", query) or {}
+            issues = list(body.get("issues") or [])
+            return SearchPage(issues, bool(body.get("isLast", True)), body.get("nextPageToken"))
+        start_at = int(token or 0)
+        query["startAt"] = start_at
+        body = self.get("search", query) or {}
+        issues = list(body.get("issues") or [])
+        last = start_at + len(issues) >= int(body.get("total") or 0) or not issues
+        return SearchPage(issues, last, str(start_at + len(issues)))
+
+    def search(self, listing: str, params: Mapping[str, Any]) -> Iterator[SearchPage]:
+        """Every page of the search `params`, by token (Cloud) or offset (Data Center); `listing` names it
+        in the error raised when the server hands out a page token twice."""
+        paginator: TokenPaginator[SearchPage] | OffsetPaginator[SearchPage]
+        if self.cloud:
+            paginator = TokenPaginator(
+                listing, lambda page: None if page.last else page.next, tracker=self.name
+            )
+        else:  # `search_page` read where the listing ends from Data Center's `total`
+            paginator = OffsetPaginator(
+                listing, lambda page: len(page.issues), lambda page, _: page.last, tracker=self.name
+            )
+        return paginator.pages(lambda token: self.search_page(params, None if token is None else str(token)))
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.session.close()
@@ -149,15 +195,23 @@ def _json(response: requests.Response) -> Any:
     return response.json()
 
 
-def _message(error: JIRAError) -> str:
-    text = error.text or ""
+def error_parts(error: JIRAError) -> tuple[list[str], dict[str, str]]:
+    """The messages of a Jira error body (`errorMessages`) and the fields it names (`errors`)."""
     try:
         body = json.loads(error.response.text) if error.response is not None else {}
-        messages = list(body.get("errorMessages") or []) + [
-            f"{k}: {v}" for k, v in (body.get("errors") or {}).items()
-        ]
-        if messages:
-            return "; ".join(str(m) for m in messages)
-    except (ValueError, AttributeError):
-        pass
-    return str(text)[:500]
+    except ValueError:
+        return [], {}
+    if not isinstance(body, dict):
+        return [], {}
+    errors = body.get("errors")
+    fields = {str(k): str(v) for k, v in errors.items()} if isinstance(errors, dict) else {}
+    return [str(m) for m in body.get("errorMessages") or []], fields
+
+
+def error_text(messages: Sequence[str], fields: Mapping[str, str]) -> str:
+    """What Jira said, as one line: its messages, then each field it named with its message."""
+    return "; ".join([*messages, *(f"{name}: {message}" for name, message in fields.items())])
+
+
+def _message(error: JIRAError) -> str:
+    return error_text(*error_parts(error)) or str(error.text or "")[:500]

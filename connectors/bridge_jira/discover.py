@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.connector import DiscoveredField, Discovery
+from bridge.kit import OffsetPaginator
 from bridge_jira.client import JiraSession
 
 LABEL_SAMPLE = 1000
@@ -46,28 +47,25 @@ def _status_categories(statuses: list[dict[str, Any]]) -> dict[str, str]:
 
 def _labels(session: JiraSession, projects: list[str]) -> list[str]:
     if session.cloud:
-        found: list[str] = []
-        start = 0
-        while True:
-            page = session.get("label", {"startAt": start, "maxResults": 1000})
-            found.extend(str(v) for v in page.get("values") or [])
-            if page.get("isLast", True) or not page.get("values"):
-                return sorted(set(found))
-            start += len(page["values"])
-    if not projects:
-        return []
-    # Data Center has no label list: read the labels of the most recently updated issues.
+        listing = OffsetPaginator[dict[str, Any]](
+            f"{session.name}: labels",
+            lambda page: len(page.get("values") or []),
+            lambda page, _: bool(page.get("isLast", True)),
+            tracker=session.name,
+        )
+        pages = listing.pages(lambda start: session.get("label", {"startAt": start, "maxResults": 1000}))
+        return sorted({str(label) for page in pages for label in page.get("values") or []})
+    return _sampled_labels(session, projects) if projects else []
+
+
+def _sampled_labels(session: JiraSession, projects: list[str]) -> list[str]:
+    """Data Center has no label list: the labels of the most recently updated issues."""
     keys = ", ".join(f'"{p}"' for p in projects)
-    body = session.get(
-        "search",
-        {"jql": f"project in ({keys}) ORDER BY updated DESC", "fields": "labels", "maxResults": LABEL_SAMPLE},
-    )
+    jql = f"project in ({keys}) ORDER BY updated DESC"
+    body = session.get("search", {"jql": jql, "fields": "labels", "maxResults": LABEL_SAMPLE})
+    issues = body.get("issues") or []
     return sorted(
-        {
-            str(label)
-            for issue in body.get("issues") or []
-            for label in (issue.get("fields") or {}).get("labels") or []
-        }
+        {str(label) for issue in issues for label in (issue.get("fields") or {}).get("labels") or []}
     )
 
 

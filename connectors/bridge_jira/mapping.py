@@ -8,6 +8,7 @@ issue reports all of its blockers and none of another issue's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,11 +28,13 @@ from bridge.domain import (
     Task,
     flow_times,
 )
+from bridge.errors import UserError
 from bridge.mapping import (
     Facts,
     end_of_day,
     key_results_for,
     number,
+    resolve_field,
     status_category,
     team_for,
     work_type_for,
@@ -58,21 +61,32 @@ def parse_time(text: Any) -> datetime | None:
     try:  # the common case: Python reads Jira's `-0500` offsets itself
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        pass
-    else:
-        if parsed.tzinfo is None:
-            raise MalformedIssue(f"timestamp {text!r} has no offset")
-        return parsed.astimezone(UTC)
+        parsed = _lenient_time(text)
+    if parsed.tzinfo is None:
+        raise MalformedIssue(f"timestamp {text!r} has no offset")
+    return parsed.astimezone(UTC)
+
+
+def _lenient_time(text: str) -> datetime:
+    """`text` read with a `Z`, surrounding space or an offset without a colon allowed."""
     value = text.strip()
     if len(value) >= 5 and value[-5] in "+-" and value[-3] != ":":
         value = f"{value[:-2]}:{value[-2:]}"
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise MalformedIssue(f"timestamp {text!r} is not ISO 8601") from None
-    if parsed.tzinfo is None:
-        raise MalformedIssue(f"timestamp {text!r} has no offset")
-    return parsed.astimezone(UTC)
+
+
+def configured_field(
+    tracker: str, where: str, wanted: str | None, known: Sequence[tuple[str, str]]
+) -> str | None:
+    """The id of the field that config key `where` names by id or name (None when the key is unset); a
+    name the site has no field for is the user's to fix."""
+    found = resolve_field(wanted, known)
+    if wanted is not None and found is None:
+        raise UserError(f"trackers.{tracker}.{where}: Jira has no field {wanted!r} (see `bridge discover`)")
+    return found
 
 
 @dataclass
@@ -136,18 +150,7 @@ class JiraMapping:
             raise MalformedIssue("fields is not an object")
         type_name = str(_name(fields.get("issuetype")))
         facts = self._facts(fields, type_name)
-        okrs = self.config.okrs
-        if okrs is not None and type_name.casefold() == okrs.key_result_type.casefold():
-            out.key_results.append(self._key_result(issue_id, key, fields))
-            return
-        if (
-            okrs is not None
-            and okrs.objective_type
-            and type_name.casefold() == okrs.objective_type.casefold()
-        ):
-            out.objectives.append(
-                Objective(self.source, issue_id, str(fields.get("summary") or key), url=self._url(key))
-            )
+        if self._map_okr(issue_id, key, fields, type_name, out):
             return
         # Everything is read before anything is added, so a skipped issue leaves nothing behind.
         if self._is_milestone(fields, type_name):
@@ -163,6 +166,20 @@ class JiraMapping:
         out.tasks.append(task)
         out.changes.extend(changes)
         out.dependencies.extend(blockers)
+
+    def _map_okr(self, issue_id: str, key: str, fields: dict[str, Any], type_name: str, out: Mapped) -> bool:
+        """Add the issue as a key result or an objective when its type is one of the OKR types."""
+        okrs, kind = self.config.okrs, type_name.casefold()
+        if okrs is None:
+            return False
+        if kind == okrs.key_result_type.casefold():
+            out.key_results.append(self._key_result(issue_id, key, fields))
+            return True
+        if okrs.objective_type and kind == okrs.objective_type.casefold():
+            title = str(fields.get("summary") or key)
+            out.objectives.append(Objective(self.source, issue_id, title, url=self._url(key)))
+            return True
+        return False
 
     def _is_milestone(self, fields: dict[str, Any], type_name: str) -> bool:
         source = self.config.milestones.source

@@ -6,7 +6,10 @@ After every page the cursor moves to the start of the minute of the page's last 
 cycle's start, the signpost), so it never lands inside a minute that was not finished, and whatever is
 re-read is de-duplicated by id. The next page is a fresh query from that minute, which neither offset
 paging (Data Center) nor a search token (Cloud) would survive if issues were edited mid-pull; only when a
-single minute holds more issues than a page does paging continue within the query.
+single minute holds more issues than a page does paging continue within the query. Those (minute, page)
+pairs are the keys of a `KeyPaginator`, so a server that hands out a page token twice stops the pull with
+`PaginationLoop` instead of reading the same pages forever; the census and the changelog bulk fetch page
+through the kit's paginators too.
 
 Cloud embeds at most 100 histories per issue: the rest come from `changelog/bulkfetch`. Data Center
 embeds them whole.
@@ -17,15 +20,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from bridge.domain import Milestone, RemotePage, StatusCategory
 from bridge.http import prefetched
+from bridge.kit import KeyPaginator, TokenPaginator
 from bridge.mapping import resolve_field
-from bridge_jira.client import JiraSession
+from bridge_jira.client import JiraSession, SearchPage
 from bridge_jira.config import JiraTrackerConfig
-from bridge_jira.mapping import JiraMapping, Mapped, parse_time
+from bridge_jira.mapping import JiraMapping, Mapped, configured_field, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,8 @@ def jql_time(when: datetime, session: JiraSession) -> str:
 
 
 class JiraPuller:
+    """The read side of one Jira site: the `issues` stream (and `versions`), and the census."""
+
     def __init__(self, name: str, config: JiraTrackerConfig, session: JiraSession) -> None:
         self.name = name
         self.config = config
@@ -62,33 +69,28 @@ class JiraPuller:
         """Every field the site has, as `GET field` describes it (the write side resolves from it too)."""
         names = {str(f["id"]): str(f.get("name", f["id"])) for f in fields if isinstance(f, dict)}
         self.field_names = {k: v for k, v in names.items() if k.startswith("customfield_")}
-        pairs = list(names.items())
-        okrs = config.okrs
-        self.mapping = JiraMapping(
-            source=name,
-            config=config,
-            site=config.url,
-            zone=session.zone,
-            field_names=self.field_names,
-            value_field=self._resolve(config.fields.value, pairs, "fields.value"),
-            effort_field=self._resolve(config.fields.effort, pairs, "fields.effort"),
-            due_field=self._resolve(config.fields.due, pairs, "fields.due"),
-            okr_target_field=self._resolve(okrs.target_field if okrs else None, pairs, "okrs.target_field"),
-            okr_current_field=self._resolve(
-                okrs.current_field if okrs else None, pairs, "okrs.current_field"
-            ),
-        )
+        self.mapping = self._mapping(list(names.items()))
         self._epic_ids: dict[str, str] = {}
 
-    def _resolve(self, wanted: str | None, pairs: list[tuple[str, str]], where: str) -> str | None:
-        found = resolve_field(wanted, pairs)
-        if wanted is not None and found is None:
-            from bridge.errors import UserError
+    def _mapping(self, fields: list[tuple[str, str]]) -> JiraMapping:
+        """The mapping with the fields the config names resolved to ids."""
+        config, okrs = self.config, self.config.okrs
 
-            raise UserError(
-                f"trackers.{self.name}.{where}: Jira has no field {wanted!r} (see `bridge discover`)"
-            )
-        return found
+        def resolved(where: str, wanted: str | None) -> str | None:
+            return configured_field(self.name, where, wanted, fields)
+
+        return JiraMapping(
+            source=self.name,
+            config=config,
+            site=config.url,
+            zone=self.session.zone,
+            field_names=self.field_names,
+            value_field=resolved("fields.value", config.fields.value),
+            effort_field=resolved("fields.effort", config.fields.effort),
+            due_field=resolved("fields.due", config.fields.due),
+            okr_target_field=resolved("okrs.target_field", okrs.target_field if okrs else None),
+            okr_current_field=resolved("okrs.current_field", okrs.current_field if okrs else None),
+        )
 
     def _fields(self) -> list[str]:
         wanted = list(BASE_FIELDS)
@@ -104,58 +106,70 @@ class JiraPuller:
         clause = f"project in ({projects})"
         return f"{clause} AND ({self.config.jql})" if self.config.jql else clause
 
+    # ---- the streams --------------------------------------------------------------------------------
+
+    def streams(self) -> tuple[str, ...]:
+        """`issues`, after `versions` when fix versions are the milestones."""
+        return ("versions", "issues") if self.config.milestones.source == "fix_version" else ("issues",)
+
+    def pull(self, stream: str, cursor: str | None, signpost: datetime) -> Iterator[RemotePage]:
+        if stream == "issues":
+            return self.pull_issues(cursor, signpost)
+        if stream == "versions":
+            return self.pull_versions()
+        raise ValueError(f"the jira connector has no stream {stream!r}")
+
     # ---- the issues stream --------------------------------------------------------------------------
 
-    def pull_issues(self, cursor: str | None, signpost: datetime, lag: timedelta) -> Iterator[RemotePage]:
+    def pull_issues(self, cursor: str | None, signpost: datetime) -> Iterator[RemotePage]:
         """Pages of changed issues; the next page is fetched while the current one is mapped and stored."""
-        raw = self._raw_pages(cursor, signpost, lag)
+        raw = self._raw_pages(cursor, signpost)
         for issues, cursor_value, reread in prefetched(raw, stop_event=self.session.policy.stop_event):
             yield self._page(issues, cursor_value, reread)
 
     def _raw_pages(
-        self, cursor: str | None, signpost: datetime, lag: timedelta
+        self, cursor: str | None, signpost: datetime
     ) -> Iterator[tuple[list[dict[str, Any]], str | None, int]]:
+        """(new issues, the cursor after them, how many were re-read) for each page of the search."""
         minute = _cursor_minute(cursor)
-        start = max(EPOCH, minute - lag) if minute is not None else None
+        start = max(EPOCH, minute - self.config.lag) if minute is not None else None
         limit = floor_minute(signpost)
-        token: str | None = None
         seen: set[tuple[str, str]] = set()
-        while True:
-            query = self.base_jql() + (f' AND updated >= "{jql_time(start, self.session)}"' if start else "")
-            page = self._search(query + " ORDER BY updated ASC, key ASC", token)
-            issues = [i for i in page["issues"] if _identity(i) not in seen]
+        queries = KeyPaginator(
+            f"{self.name}: changed issues", self._resume_at, start=_Resume(start, None), tracker=self.name
+        )
+        for _, page in queries.pages(self._search):
+            issues = [i for i in page.issues if _identity(i) not in seen]
             seen.update(_identity(i) for i in issues)
-            last_updated = _last_updated(page["issues"])
-            if page["last"]:
+            if page.last:
                 # Everything updated before the signpost has been seen; the lag re-reads the rest.
-                yield issues, _cursor_value(limit), len(page["issues"]) - len(issues)
-                return
-            next_minute = min(floor_minute(last_updated), limit) if last_updated else minute
-            yield issues, _cursor_value(next_minute), len(page["issues"]) - len(issues)
-            if last_updated is not None and (start is None or floor_minute(last_updated) > start):
-                start, token = floor_minute(last_updated), None  # a fresh query from the page's last minute
-            elif page["next"]:
-                token = page["next"]  # one minute holds more than a page: go on within it
+                next_minute: datetime | None = limit
             else:
-                log.warning("%s: the server gave no next page; the lag window will catch up", self.name)
-                return
+                last_updated = _last_updated(page.issues)
+                next_minute = min(floor_minute(last_updated), limit) if last_updated else minute
+            yield issues, _cursor_value(next_minute), len(page.issues) - len(issues)
 
-    def _search(self, jql: str, token: str | None) -> dict[str, Any]:
-        params: dict[str, Any] = {"jql": jql, "maxResults": PAGE_SIZE, "fields": ",".join(self._fields()),
-                                  "expand": "changelog"}  # fmt: skip
-        if self.session.cloud:
-            if token:
-                params["nextPageToken"] = token
-            body = self.session.get("search/jql", params)
-            return {"issues": list(body.get("issues") or []), "last": bool(body.get("isLast", True)),
-                    "next": body.get("nextPageToken")}  # fmt: skip
-        start_at = int(token or 0)
-        params["startAt"] = start_at
-        body = self.session.get("search", params)
-        issues = list(body.get("issues") or [])
-        total = int(body.get("total") or 0)
-        last = start_at + len(issues) >= total or not issues
-        return {"issues": issues, "last": last, "next": str(start_at + len(issues))}
+    def _search(self, resume: _Resume | None) -> _IssuesPage:
+        """One page of the changed issues, from `resume` (its minute, and its page within that query)."""
+        start, token = resume if resume is not None else (None, None)
+        since = f' AND updated >= "{jql_time(start, self.session)}"' if start else ""
+        params = {"jql": f"{self.base_jql()}{since} ORDER BY updated ASC, key ASC", "maxResults": PAGE_SIZE,
+                  "fields": ",".join(self._fields()), "expand": "changelog"}  # fmt: skip
+        return _IssuesPage(start, self.session.search_page(params, token))
+
+    def _resume_at(self, read: _IssuesPage) -> _Resume | None:
+        """Where the query after `read` starts: a fresh query from the minute of the page's last issue;
+        the next page of the same query when one minute holds more than a page; None at the end."""
+        start, page = read
+        if page.last:
+            return None
+        last_updated = _last_updated(page.issues)
+        if last_updated is not None and (start is None or floor_minute(last_updated) > start):
+            return _Resume(floor_minute(last_updated), None)
+        if page.next:
+            return _Resume(start, page.next)
+        log.warning("%s: the server gave no next page; the lag window will catch up", self.name)
+        return None
 
     def _page(self, issues: list[dict[str, Any]], cursor: str | None, reread: int) -> RemotePage:
         if self.session.cloud:
@@ -191,23 +205,28 @@ class JiraPuller:
                 wanted[str(issue["id"])] = changelog
         if not wanted:
             return
-        body: dict[str, Any] = {"issueIdsOrKeys": sorted(wanted), "maxResults": 1000}
-        fetched: dict[str, dict[str, Any]] = {issue_id: {} for issue_id in wanted}
-        while True:
-            page = self.session.post("changelog/bulkfetch", body)
-            for log_entry in page.get("issueChangeLogs") or []:
-                bucket = fetched.setdefault(str(log_entry.get("issueId")), {})
-                for history in log_entry.get("changeHistories") or []:
-                    bucket[str(history.get("id"))] = history
-            token = page.get("nextPageToken")
-            if not token:
-                break
-            body["nextPageToken"] = token
+        fetched = self._changelogs(sorted(wanted))
         for issue_id, changelog in wanted.items():
             merged = {str(h.get("id")): h for h in changelog.get("histories") or []}
             merged.update(fetched.get(issue_id, {}))
             changelog["histories"] = list(merged.values())
             changelog["maxResults"] = changelog["total"] = len(merged)
+
+    def _changelogs(self, issue_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Issue id -> history id -> history, whole, from `changelog/bulkfetch`."""
+        body: dict[str, Any] = {"issueIdsOrKeys": issue_ids, "maxResults": 1000}
+        fetched: dict[str, dict[str, Any]] = {issue_id: {} for issue_id in issue_ids}
+        listing = TokenPaginator[dict[str, Any]](
+            f"{self.name}: changelogs of {len(issue_ids)} issues",
+            lambda page: page.get("nextPageToken"),
+            tracker=self.name,
+        )
+        for page in listing.pages(lambda token: self.session.post("changelog/bulkfetch", _at(body, token))):
+            for log_entry in page.get("issueChangeLogs") or []:
+                bucket = fetched.setdefault(str(log_entry.get("issueId")), {})
+                for history in log_entry.get("changeHistories") or []:
+                    bucket[str(history.get("id"))] = history
+        return fetched
 
     def _resolve_epic_links(self, mapped: Mapped) -> None:
         """Tasks name their epic by key (the Epic Link field); the store keys milestones by issue id."""
@@ -220,7 +239,7 @@ class JiraPuller:
                 if epic_key not in self._epic_ids:
                     found = self.session.get(f"issue/{epic_key}", {"fields": "summary"})
                     self._epic_ids[epic_key] = str(found["id"])
-                task = _replace(task, milestone_id=self._epic_ids[epic_key])
+                task = replace(task, milestone_id=self._epic_ids[epic_key])
             resolved.append(task)
         mapped.tasks = resolved
 
@@ -249,29 +268,18 @@ class JiraPuller:
     # ---- census ----------------------------------------------------------------------------------------
 
     def census(self) -> list[str]:
-        """The ids of every issue the site still has, for marking the rest deleted."""
-        ids: list[str] = []
-        token: str | None = None
-        start_at = 0
-        while True:
-            params: dict[str, Any] = {"jql": self.base_jql() + " ORDER BY key ASC", "fields": "id",
-                                      "maxResults": CENSUS_PAGE_SIZE}  # fmt: skip
-            if self.session.cloud:
-                if token:
-                    params["nextPageToken"] = token
-                body = self.session.get("search/jql", params)
-                ids.extend(str(i["id"]) for i in body.get("issues") or [])
-                token = body.get("nextPageToken")
-                if body.get("isLast", True) or not token:
-                    return ids
-            else:
-                params["startAt"] = start_at
-                body = self.session.get("search", params)
-                issues = body.get("issues") or []
-                ids.extend(str(i["id"]) for i in issues)
-                start_at += len(issues)
-                if not issues or start_at >= int(body.get("total") or 0):
-                    return ids
+        """The ids of every issue the site still has (and of every fix version, when those are the
+        milestones), for marking the rest deleted."""
+        params = {
+            "jql": self.base_jql() + " ORDER BY key ASC",
+            "fields": "id",
+            "maxResults": CENSUS_PAGE_SIZE,
+        }
+        pages = self.session.search(f"{self.name}: census of {self.base_jql()}", params)
+        ids = [str(issue["id"]) for page in pages for issue in page.issues]
+        if self.config.milestones.source == "fix_version":
+            ids.extend(m.remote_id for page in self.pull_versions() for m in page.milestones)
+        return ids
 
 
 def _identity(issue: Any) -> tuple[str, str]:
@@ -293,6 +301,25 @@ def _last_updated(issues: list[Any]) -> datetime | None:
     return None
 
 
+class _Resume(NamedTuple):
+    """Where a query of the issues stream starts: the minute it reads from, and its page within."""
+
+    start: datetime | None
+    token: str | None
+
+
+class _IssuesPage(NamedTuple):
+    """A page of the issues stream, with the minute its query started from."""
+
+    start: datetime | None
+    search: SearchPage
+
+
+def _at(body: dict[str, Any], token: str | None) -> dict[str, Any]:
+    """`body` asking for the page at `token`."""
+    return {**body, "nextPageToken": token} if token else body
+
+
 def _cursor_minute(cursor: str | None) -> datetime | None:
     if not cursor:
         return None
@@ -305,9 +332,3 @@ def _cursor_minute(cursor: str | None) -> datetime | None:
 
 def _cursor_value(minute: datetime | None) -> str | None:
     return json.dumps({"minute": minute.isoformat()}) if minute is not None else None
-
-
-def _replace(task: Any, **changes: Any) -> Any:
-    from dataclasses import replace
-
-    return replace(task, **changes)

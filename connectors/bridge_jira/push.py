@@ -20,51 +20,45 @@ Pushing (`push`) takes the fewest requests Jira allows:
   (B after A after X, or A and B both before Y) become one call; a 207 answer fails only the issues it
   names.
 
-Only links whose global id starts with `GLOBAL_ID_PREFIX` are the bridge's: `read_state` reports only
-those and `push` refuses to write any other, so a user's links are never touched. Nor does `push` add
-what the tracker's `write` table does not manage (labels, links, order, fields it names); removing a
-label or link stays possible, so what was written can always be taken back.
+Only links whose global id starts with `LINK_ID_PREFIX` are the bridge's: `read_state` reports only
+those and `push` refuses to write any other, so a user's links are never touched. What the tracker's
+`write` table does not manage is refused by the kit's write template, as for every connector.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from jira import JIRAError
 
-from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind, WriteOutcome
-from bridge.errors import FatalAPIError, RetriableAPIError, UserError
+from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
+from bridge.errors import FatalAPIError
 from bridge.http import RETRIABLE_STATUSES, redact
+from bridge.kit import Outcomes, Writer, WriteRefused
 from bridge.mapping import resolve_field
-from bridge.written import LINK_ID_PREFIX as GLOBAL_ID_PREFIX
-from bridge_jira.client import JiraSession, _json
+from bridge.written import LINK_ID_PREFIX
+from bridge_jira.client import JiraSession, _json, error_parts, error_text
 from bridge_jira.config import JiraTrackerConfig
-
-log = logging.getLogger(__name__)
+from bridge_jira.mapping import configured_field
 
 READ_BATCH = 100
 RANK_BATCH = 50
 LEXORANK_TYPE = "com.pyxis.greenhopper.jira:gh-lexo-rank"
-MAX_RETRIABLE_IN_A_ROW = 3
-"""Writes failing in a row after every retry before the tracker counts as down and `push` raises."""
+RANK_PATH = "/rest/agile/1.0/issue/rank"
 
 
-@dataclass
-class _Rejected:
-    """A request the tracker refused for this item only (400, 404, 409...): its status and messages."""
+class JiraRefusal(WriteRefused):
+    """A request Jira refused for this item only (400, 404, 409...): its status, and the fields it named
+    (a 400 naming some fields of an edit lets the rest be sent again without them)."""
 
-    status: int
-    messages: list[str]
-    fields: dict[str, str]
-
-    def text(self, tracker: str) -> str:
-        parts = self.messages + [f"{name}: {message}" for name, message in self.fields.items()]
-        return redact(f"{tracker}: HTTP {self.status}: {'; '.join(parts) or 'rejected'}")
+    def __init__(self, status: int, messages: Sequence[str], fields: dict[str, str]) -> None:
+        self.status = status
+        self.fields = fields
+        super().__init__(f"HTTP {status}: {error_text(messages, fields) or 'rejected'}")
 
 
 @dataclass
@@ -91,14 +85,13 @@ class _Move:
         return self.before and before == self.anchor  # before the same anchor, after the ones already moved
 
 
-class JiraWriter:
+class JiraWriter(Writer[JiraTrackerConfig]):
     """The write side of one Jira site, sharing the puller's session and field list."""
 
     def __init__(
         self, name: str, config: JiraTrackerConfig, session: JiraSession, fields: Sequence[Any]
     ) -> None:
-        self.name = name
-        self.config = config
+        super().__init__(name, config)
         self.session = session
         described = [f for f in fields if isinstance(f, dict) and f.get("id")]
         pairs = [(str(f["id"]), str(f.get("name", f["id"]))) for f in described]
@@ -106,18 +99,13 @@ class JiraWriter:
         self.managed: dict[str, str] = {}
         """Logical field (`rank`, `okr`) -> Jira field id, for the fields the config tells us to manage."""
         for logical, wanted in (("rank", write.rank_field), ("okr", write.okr_field)):
-            if wanted is None:
-                continue
-            found = resolve_field(wanted, pairs)
-            if found is None:
-                where = f"trackers.{name}.write.{logical}_field"
-                raise UserError(f"{where}: Jira has no field {wanted!r} (see `bridge discover`)")
-            self.managed[logical] = found
+            found = configured_field(name, f"write.{logical}_field", wanted, pairs)
+            if found is not None:
+                self.managed[logical] = found
         self.rank_order_field = next(
             (str(f["id"]) for f in described if (f.get("schema") or {}).get("custom") == LEXORANK_TYPE),
             None,
         ) or resolve_field("Rank", pairs)
-        self._retriable_in_a_row = 0
 
     # ---- reading -------------------------------------------------------------------------------------
 
@@ -139,32 +127,28 @@ class JiraWriter:
             if found is not None and found not in states:
                 states[found] = self._state(found, issue)
         if self.config.write.okr_links:
-            # One request per issue: only for those whose links matter.
-            for ref, state in list(states.items()):
-                if links is not None and ref not in links:
-                    continue
-                bridge_links = self._links(ref.remote_id)
-                if bridge_links is None:
-                    del states[ref]  # deleted since it was read
-                else:
-                    states[ref] = replace(state, links=bridge_links)
+            self._add_links(states, links)
         return states
+
+    def _add_links(self, states: dict[Ref, ItemState], wanted: Collection[Ref] | None) -> None:
+        """The bridge's links of the issues in `wanted` (all when None): one request per issue."""
+        for ref, state in list(states.items()):
+            if wanted is not None and ref not in wanted:
+                continue
+            bridge_links = self._links(ref.remote_id)
+            if bridge_links is None:
+                del states[ref]  # deleted since it was read
+            else:
+                states[ref] = replace(state, links=bridge_links)
 
     def _fetch(self, ids: list[str], fields: list[str]) -> list[dict[str, Any]]:
         if self.session.cloud:
             body = self.session.post("issue/bulkfetch", {"issueIdsOrKeys": ids, "fields": fields})
             return [i for i in (body or {}).get("issues") or [] if isinstance(i, dict)]
-        found: list[dict[str, Any]] = []
-        start_at = 0
-        while True:
-            params = {"jql": f"id in ({', '.join(ids)})", "fields": ",".join(fields),
-                      "maxResults": READ_BATCH, "startAt": start_at, "validateQuery": "false"}  # fmt: skip
-            body = self.session.get("search", params) or {}
-            page = [i for i in body.get("issues") or [] if isinstance(i, dict)]
-            found.extend(page)
-            start_at += len(page)
-            if not page or start_at >= int(body.get("total") or 0):
-                return found
+        params = {"jql": f"id in ({', '.join(ids)})", "fields": ",".join(fields), "maxResults": READ_BATCH,
+                  "validateQuery": "false"}  # fmt: skip
+        pages = self.session.search(f"{self.name}: {len(ids)} issues by id", params)
+        return [i for page in pages for i in page.issues if isinstance(i, dict)]
 
     def _state(self, ref: Ref, issue: dict[str, Any]) -> ItemState:
         raw_fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
@@ -184,15 +168,19 @@ class JiraWriter:
         )
 
     def _links(self, issue_id: str) -> dict[str, LinkTarget] | None:
-        answer = self._request("get", f"issue/{issue_id}/remotelink", None)
-        if isinstance(answer, _Rejected):
-            if answer.status == 404:
+        try:
+            answer = self._request("get", f"issue/{issue_id}/remotelink")
+        except JiraRefusal as refused:
+            if refused.status == 404:
                 return None  # deleted since it was read
-            raise FatalAPIError(answer.text(self.name), status=answer.status, tracker=self.name)
+            text = redact(f"{self.name}: {refused}")
+            raise FatalAPIError(text, status=refused.status, tracker=self.name) from None
+        except WriteRefused as refused:  # no answer after every retry
+            raise FatalAPIError(str(refused), status=503, tracker=self.name) from None
         links: dict[str, LinkTarget] = {}
         for link in answer or []:
             global_id = link.get("globalId") if isinstance(link, dict) else None
-            if not isinstance(global_id, str) or not global_id.startswith(GLOBAL_ID_PREFIX):
+            if not isinstance(global_id, str) or not global_id.startswith(LINK_ID_PREFIX):
                 continue
             target = link.get("object") or {}
             links[global_id] = LinkTarget(
@@ -202,193 +190,175 @@ class JiraWriter:
 
     # ---- writing -------------------------------------------------------------------------------------
 
-    def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
-        plan = list(writes)
-        outcomes: list[WriteOutcome | None] = [None] * len(plan)
-        self._retriable_in_a_row = 0
-
-        def done(index: int, error: str | None = None) -> None:
-            outcomes[index] = WriteOutcome(plan[index], ok=error is None, at=datetime.now(UTC), error=error)
-
-        edits: dict[str, _Edit] = {}
-        links: list[tuple[int, FieldWrite]] = []
-        moves: list[_Move] = []
-        for index, write in enumerate(plan):
-            problem = self._invalid(write)
-            if problem is not None:
-                done(index, problem)
-            elif write.kind in (WriteKind.FIELD, WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE):
-                edits.setdefault(write.item.remote_id, _Edit(write.item.remote_id)).writes.append(
-                    (index, write)
-                )
-            elif write.kind is WriteKind.LINK:
-                links.append((index, write))
-            else:
-                after, before = _anchors(write.value)
-                item = write.item.remote_id
-                if moves and moves[-1].accepts(item, after, before):
-                    moves[-1].issues.append((index, item))
-                else:
-                    anchor = after if after is not None else before
-                    assert anchor is not None
-                    moves.append(_Move(anchor=anchor, before=after is None, issues=[(index, item)]))
-        for edit in edits.values():
-            self._edit(edit, done)
-        for index, write in links:
-            done(index, self._link(write))
-        for move in moves:
-            self._move(move, done)
-        return [outcome for outcome in outcomes if outcome is not None]
-
-    def _invalid(self, write: FieldWrite) -> str | None:
-        """Why `write` cannot be sent at all (None when it can)."""
-        if write.item.source != self.name:
-            return f"{self.name}: the item belongs to tracker {write.item.source!r}"
+    def refuse(self, write: FieldWrite) -> None:
+        """What Jira cannot take as given: a fix version, a label with a space, a link that is not the
+        bridge's, a move with no issue to go after or before."""
         if not write.item.remote_id.isdigit():
-            return f"{self.name}: {write.item.remote_id} is not an issue (fix versions are not written)"
-        write_config = self.config.write
-        adding = write.value is not None  # removals stay allowed, so what was written can be taken back
-        if write.kind is WriteKind.LABEL_ADD and not write_config.labels:
-            return f"{self.name}: labels are not managed here (write.labels is off)"
-        if write.kind is WriteKind.LINK and adding and not write_config.okr_links:
-            return f"{self.name}: links are not managed here (write.okr_links is off)"
-        if write.kind is WriteKind.ORDER and not write_config.native_order:
-            return f"{self.name}: the backlog order is not managed here (write.native_order is off)"
-        if write.kind is WriteKind.FIELD and write.field not in self.managed:
-            return f"{self.name}: field {write.field!r} is not managed (set write.{write.field}_field)"
+            raise WriteRefused(f"{write.item.remote_id} is not an issue (fix versions are not written)")
         if write.kind in (WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE) and (
             not write.field or any(ch.isspace() for ch in write.field)
         ):
-            return f"{self.name}: {write.field!r} is not a Jira label (labels cannot contain spaces)"
+            raise WriteRefused(f"{write.field!r} is not a Jira label (labels cannot contain spaces)")
         if write.kind is WriteKind.LINK:
-            if not write.field.startswith(GLOBAL_ID_PREFIX):
-                return (
-                    f"{self.name}: link {write.field!r} is not the bridge's (no {GLOBAL_ID_PREFIX!r} prefix)"
-                )
+            if not write.field.startswith(LINK_ID_PREFIX):
+                raise WriteRefused(f"link {write.field!r} is not the bridge's (no {LINK_ID_PREFIX!r} prefix)")
             if write.value is not None and not isinstance(write.value, LinkTarget):
-                return f"{self.name}: a link's value is a LinkTarget or None"
+                raise WriteRefused("a link's value is a LinkTarget or None")
         if write.kind is WriteKind.ORDER:
             try:
                 after, before = _anchors(write.value)
             except ValueError as exc:
-                return f"{self.name}: {exc}"
+                raise WriteRefused(str(exc)) from None
             if after is None and before is None:
-                return f"{self.name}: a move needs an issue to go after or before"
+                raise WriteRefused("a move needs an issue to go after or before")
             if write.item.remote_id in (after, before):
-                return f"{self.name}: an issue cannot be ranked relative to itself"
-        return None
+                raise WriteRefused("an issue cannot be ranked relative to itself")
 
-    def _edit(self, edit: _Edit, done: Callable[[int, str | None], None]) -> None:
+    def send(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
+        """Edits first (one per issue), then links (one request each), then moves (chained, 50 a call)."""
+        edits: dict[str, _Edit] = {}
+        links: list[tuple[int, FieldWrite]] = []
+        moves: list[_Move] = []
+        for index, write in writes:
+            if write.kind is WriteKind.LINK:
+                links.append((index, write))
+            elif write.kind is WriteKind.ORDER:
+                _add_move(moves, index, write)
+            else:
+                edits.setdefault(write.item.remote_id, _Edit(write.item.remote_id)).writes.append(
+                    (index, write)
+                )
+        for edit in edits.values():
+            self._edit(edit, outcomes)
+        for index, write in links:
+            _settle(outcomes, [index], partial(self._link, write))
+        for move in moves:
+            _settle(outcomes, [index for index, _ in move.issues], partial(self._move, move, outcomes))
+
+    def _edit(self, edit: _Edit, outcomes: Outcomes) -> None:
+        """One `PUT issue`; when Jira names fields it refuses (400), their writes fail and the rest are
+        sent again without them."""
         pending = list(edit.writes)
         while pending:
-            body = _edit_body([w for _, w in pending], self.managed)
-            answer = self._request("put", f"issue/{edit.item}", body)
-            if not isinstance(answer, _Rejected):
+            try:
+                self._request("put", f"issue/{edit.item}", _edit_body([w for _, w in pending], self.managed))
+            except WriteRefused as refused:
+                sent = {self._field_of(w) for _, w in pending}
+                named = sent & _fields_refused(refused)
+                if not named or len(pending) == 1:  # nothing that could go again on its own
+                    named = sent
+                for index, write in pending:
+                    if self._field_of(write) in named:
+                        outcomes.fail(index, refused)
+                pending = [(index, write) for index, write in pending if self._field_of(write) not in named]
+            else:
                 for index, _ in pending:
-                    done(index, None)
+                    outcomes.ok(index)
                 return
-            text = answer.text(self.name)
-            named = {self._field_of(w) for _, w in pending} & set(answer.fields)
-            if answer.status != 400 or not named or len(pending) == 1:
-                for index, _ in pending:
-                    done(index, text)
-                return
-            # Jira named the fields it refused: fail their writes, send the rest again.
-            kept = []
-            for index, write in pending:
-                if self._field_of(write) in named:
-                    done(index, text)
-                else:
-                    kept.append((index, write))
-            pending = kept
 
     def _field_of(self, write: FieldWrite) -> str:
         return self.managed.get(write.field, write.field) if write.kind is WriteKind.FIELD else "labels"
 
-    def _link(self, write: FieldWrite) -> str | None:
-        issue = write.item.remote_id
-        target = write.value
+    def _link(self, write: FieldWrite) -> None:
+        issue, target = write.item.remote_id, write.value
         if target is None:
-            answer = self._request("delete", f"issue/{issue}/remotelink", None, {"globalId": write.field})
-            if isinstance(answer, _Rejected) and answer.status == 404:
-                return None  # no such link: removing it again is removing it once
-        else:
-            assert isinstance(target, LinkTarget)
-            body = {"globalId": write.field, "object": {"url": target.url, "title": target.title}}
-            answer = self._request("post", f"issue/{issue}/remotelink", body)
-        return answer.text(self.name) if isinstance(answer, _Rejected) else None
+            try:
+                self._request("delete", f"issue/{issue}/remotelink", params={"globalId": write.field})
+            except JiraRefusal as refused:
+                if refused.status != 404:  # 404: no such link, and removing it again is removing it once
+                    raise
+            return
+        assert isinstance(target, LinkTarget)
+        body = {"globalId": write.field, "object": {"url": target.url, "title": target.title}}
+        self._request("post", f"issue/{issue}/remotelink", body)
 
-    def _move(self, move: _Move, done: Callable[[int, str | None], None]) -> None:
+    def _move(self, move: _Move, outcomes: Outcomes) -> None:
+        """One call to the rank API; a 207 answer fails only the issues it names."""
         body: dict[str, Any] = {"issues": [issue for _, issue in move.issues]}
         body["rankBeforeIssue" if move.before else "rankAfterIssue"] = move.anchor
-        answer = self._request("put", "/rest/agile/1.0/issue/rank", body)
-        if isinstance(answer, _Rejected):
-            for index, _ in move.issues:
-                done(index, answer.text(self.name))
-            return
-        failed: dict[str, str] = {}
-        entries = answer.get("entries") if isinstance(answer, dict) else None  # a 207; 204 has no body
-        for entry in entries if isinstance(entries, list) else []:
-            status = int(entry.get("status") or 200) if isinstance(entry, dict) else 200
-            if status < 300:
-                continue
-            errors = "; ".join(str(e) for e in entry.get("errors") or []) or "not ranked"
-            text = redact(f"{self.name}: HTTP {status}: {errors}")
-            for name in (entry.get("issueId"), entry.get("issueKey")):
-                if name not in (None, 0, ""):
-                    failed[str(name)] = text
+        failed = _unranked(self._request("put", RANK_PATH, body))
         for index, issue in move.issues:
-            done(index, failed.get(issue))
+            outcomes.settle(index, failed.get(issue))
 
     # ---- HTTP ----------------------------------------------------------------------------------------
 
-    def _request(
-        self, method: str, path: str, body: Any, params: dict[str, Any] | None = None
-    ) -> Any | _Rejected:
-        """One request through the session (rate limit, retries, counting); a refusal of this item only
-        comes back as `_Rejected`, credentials refused or a tracker that stays down raise.
+    def _request(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
+        """One request through the session (rate limit, retries, counting) and the retry breaker.
+
+        Raises `JiraRefusal` when Jira refuses it for this item only, `WriteRefused` when it failed after
+        every retry (below the breaker's limit); refused credentials and a tracker that stays down raise
+        out of the push.
         """
-        session = self.session
-
-        def attempt() -> Any:
-            send = getattr(session.session, method)
-            data = json.dumps(body) if body is not None else None
-            try:
-                return _json(send(session.url(path), data=data, params=params))
-            except JIRAError as exc:
-                status = exc.status_code or 0
-                if status in RETRIABLE_STATUSES or status in (0, 401, 403):
-                    raise
-                return _rejection(status, exc)
-
         try:
-            answer = session.call(attempt)
-        except RetriableAPIError:
-            self._retriable_in_a_row += 1
-            if self._retriable_in_a_row >= MAX_RETRIABLE_IN_A_ROW:
+            answer = partial(self._answer, method, path, body, params)
+            return self.breaker.call(partial(self.session.call, answer), f"{method.upper()} {path}")
+        except JiraRefusal:
+            self.breaker.reset()  # Jira answered: only failures after every retry, in a row, count
+            raise
+
+    def _answer(self, method: str, path: str, body: Any, params: dict[str, Any] | None) -> Any:
+        """Jira's answer to one request, or `JiraRefusal`; errors about more than the item are raised
+        as they are, for the session to retry or translate."""
+        send = getattr(self.session.session, method)
+        data = json.dumps(body) if body is not None else None
+        try:
+            return _json(send(self.session.url(path), data=data, params=params))
+        except JIRAError as exc:
+            status = exc.status_code or 0
+            if status in RETRIABLE_STATUSES or status in (0, 401, 403):
                 raise
-            log.warning("%s: %s %s failed after every retry; the write is reported failed", self.name,
-                        method.upper(), path)  # fmt: skip
-            return _Rejected(503, ["the tracker did not answer after every retry"], {})
-        self._retriable_in_a_row = 0
-        return answer
+            raise _refusal(status, exc) from None
 
 
-def _rejection(status: int, error: JIRAError) -> _Rejected:
-    messages: list[str] = []
-    fields: dict[str, str] = {}
+def _settle(outcomes: Outcomes, indices: Sequence[int], request: Callable[[], None]) -> None:
+    """Run `request` for the writes at `indices`: those it has not settled succeed, or all fail."""
     try:
-        body = json.loads(error.response.text) if error.response is not None else {}
-    except ValueError:
-        body = {}
-    if isinstance(body, dict):
-        messages = [str(m) for m in body.get("errorMessages") or []]
-        errors = body.get("errors")
-        if isinstance(errors, dict):
-            fields = {str(k): str(v) for k, v in errors.items()}
+        request()
+    except WriteRefused as refused:
+        for index in indices:
+            outcomes.fail(index, refused)
+    else:
+        for index in indices:
+            outcomes.ok(index)
+
+
+def _fields_refused(refused: WriteRefused) -> set[str]:
+    """The fields a 400 named; none for any other refusal."""
+    return set(refused.fields) if isinstance(refused, JiraRefusal) and refused.status == 400 else set()
+
+
+def _add_move(moves: list[_Move], index: int, write: FieldWrite) -> None:
+    """Add an `order` write to the last call when it chains on, else start a call of its own."""
+    after, before = _anchors(write.value)
+    item = write.item.remote_id
+    if moves and moves[-1].accepts(item, after, before):
+        moves[-1].issues.append((index, item))
+    else:
+        anchor = after if after is not None else before
+        assert anchor is not None
+        moves.append(_Move(anchor=anchor, before=after is None, issues=[(index, item)]))
+
+
+def _unranked(answer: Any) -> dict[str, str]:
+    """Issue id or key -> the error, for each issue a rank answer names as not ranked (a 207)."""
+    failed: dict[str, str] = {}
+    entries = answer.get("entries") if isinstance(answer, dict) else None  # a 207; 204 has no body
+    for entry in entries if isinstance(entries, list) else []:
+        status = int(entry.get("status") or 200) if isinstance(entry, dict) else 200
+        if status < 300:
+            continue
+        errors = "; ".join(str(e) for e in entry.get("errors") or []) or "not ranked"
+        for name in (entry.get("issueId"), entry.get("issueKey")):
+            if name not in (None, 0, ""):
+                failed[str(name)] = f"HTTP {status}: {errors}"
+    return failed
+
+
+def _refusal(status: int, error: JIRAError) -> JiraRefusal:
+    messages, fields = error_parts(error)
     if not messages and not fields:
         messages = [str(error.text or "")[:300]]
-    return _Rejected(status, messages, fields)
+    return JiraRefusal(status, messages, fields)
 
 
 def _edit_body(writes: Sequence[FieldWrite], managed: dict[str, str]) -> dict[str, Any]:

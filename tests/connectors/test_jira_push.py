@@ -17,10 +17,10 @@ import pytest
 from bridge.config import load_config
 from bridge.connector import ConnectorRegistry
 from bridge.domain import FieldWrite, LinkTarget, Ref, WriteKind, WriteOutcome
-from bridge.errors import AuthError
+from bridge.errors import AuthError, RetriableAPIError
 from bridge.http import RetryPolicy
+from bridge.written import LINK_ID_PREFIX as GLOBAL_ID_PREFIX
 from bridge_jira import JiraConnector
-from bridge_jira.push import GLOBAL_ID_PREFIX
 from bridge_sandbox.generate import build
 from bridge_sandbox.generate_jira import render_jira
 from bridge_sandbox.jira import Issue, JiraEmulator
@@ -100,7 +100,7 @@ def _open(server: SandboxServer, tmp_path: Path, okr_links: bool = True) -> Jira
     tracker = load_config(path, ConnectorRegistry.default()).tracker("t")
     secrets = {"email_env": EMAIL, "token_env": TOKEN}
     policy = RetryPolicy(sleep=lambda seconds: None)
-    return JiraConnector("t", tracker, secrets, JiraConnector.make_session("t", tracker, secrets, policy))
+    return JiraConnector("t", tracker, secrets, JiraConnector.connect("t", tracker, secrets, policy))
 
 
 @pytest.fixture(params=["cloud", "dc"])
@@ -421,3 +421,53 @@ def test_the_write_side_speaks_as_the_vendor_documents_say(rig: Rig) -> None:
     assert {v.exchange.status for v in verdicts if "rank" in v.exchange.path} == {204, 207}
     found = problems(verdicts)
     assert not found, f"departures from the documents:\n{found}"
+
+
+def _reopen(rig: Rig, tmp_path: Path, write: str) -> JiraConnector:
+    """Another connector to the rig's site, opened as a cycle opens it, with `write` as its write table."""
+    base = rig.control.base.removesuffix("/_sandbox")
+    path = tmp_path / "other.toml"
+    path.write_text(_table(base).split("[trackers.t.write]")[0] + "[trackers.t.write]\n" + write)
+    tracker = load_config(path).tracker("t")
+    return JiraConnector.open("t", tracker, {"email_env": EMAIL, "token_env": TOKEN})
+
+
+def test_writes_the_config_switches_off_are_refused_without_a_request(rig: Rig, tmp_path: Path) -> None:
+    quiet = _reopen(rig, tmp_path, 'rank_field = "Value rank"\nlabels = false\n')  # no order, no OKR field
+    try:
+        rig.forget_requests()
+        outcomes = quiet.push(
+            [
+                label(rig, "PAY-2", "mb-bottleneck"),
+                move(rig, "PAY-3", before="PAY-1"),
+                field(rig, "PAY-2", "okr", "KR1.2"),
+                field(rig, "PAY-2", "rank", 3),
+                label(rig, "PAY-2", "mb-at-risk", add=False),  # taking a label back stays allowed
+            ]
+        )
+    finally:
+        quiet.close()
+    assert [o.ok for o in outcomes] == [False, False, False, True, True]
+    errors = [str(o.error) for o in outcomes[:3]]
+    assert all(error.startswith("t: ") for error in errors)
+    assert "write.labels" in errors[0] and "native_order" in errors[1] and "okr_field" in errors[2]
+    assert rig.routes() == {EDIT_ROUTE: 1}  # the rank and the removal, one edit; nothing for the rest
+    assert rig.issue("PAY-2").fields[rig.connector.writer.managed["rank"]] == 3
+    assert "mb-bottleneck" not in rig.issue("PAY-2").fields["labels"]
+
+
+def test_three_requests_down_in_a_row_raise_and_an_answer_between_them_resets_the_count(rig: Rig) -> None:
+    down = ("PAY-9", "PAY-10", "PAY-12")
+    rig.control.faults(
+        *({"kind": "5xx", "method": "PUT", "path": f"/issue/{rig.issue(k).id}$", "status": 500} for k in down)
+    )
+    outcomes = rig.push(
+        field(rig, "PAY-9", "rank", 1),
+        field(rig, "PAY-10", "rank", 2),
+        field(rig, "PAY-11", "rank", "high"),  # refused (400): Jira answered, so it is not down
+        field(rig, "PAY-12", "rank", 4),
+    )
+    assert [o.ok for o in outcomes] == [False, False, False, False]
+    assert "HTTP 400" in str(outcomes[2].error) and "HTTP 500" in str(outcomes[3].error)
+    with pytest.raises(RetriableAPIError):
+        rig.push(*(field(rig, key, "rank", 1) for key in down))

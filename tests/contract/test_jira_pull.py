@@ -10,10 +10,13 @@ from typing import Any, ClassVar
 
 import pytest
 
+import bridge_jira.pull
 from bridge.config import load_config
 from bridge.connector import ConnectorRegistry
+from bridge.kit import PaginationLoop
 from bridge.store import Store
 from bridge.sync.pull import pull_all
+from bridge_jira import JiraConnector
 from bridge_sandbox.generate import STATUSES, build
 from bridge_sandbox.generate_jira import render_jira
 from bridge_sandbox.jira import JiraEmulator
@@ -240,3 +243,41 @@ def test_a_failing_tracker_does_not_stop_the_others(tmp_path: Path, monkeypatch:
     assert results["t"].ok and results["t"].items > 40
     assert runs["down"].status == "failed" and "credentials" in runs["down"].error
     assert runs["t"].status == "ok" and runs["t"].error is None
+
+
+class _StuckTokens(JiraEmulator):
+    """A Cloud site whose page tokens never get past the second page of a query."""
+
+    def _encode_token(self, offset: int, query: str) -> str:
+        return super()._encode_token(min(offset, 5), query)
+
+
+def _stuck_site(tmp_path: Path, server: SandboxServer) -> JiraConnector:
+    path = tmp_path / "bridge.toml"
+    path.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n' + jira_table(server.base_url))
+    return JiraConnector.open("t", load_config(path).tracker("t"), {"email_env": EMAIL, "token_env": TOKEN})
+
+
+def test_a_page_token_given_twice_stops_the_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that hands out a page token again would keep a listing reading forever: the census and
+    the issues stream (paging within one busy minute) stop with PaginationLoop instead."""
+    monkeypatch.setattr(bridge_jira.pull, "CENSUS_PAGE_SIZE", 5)
+    monkeypatch.setattr(bridge_jira.pull, "PAGE_SIZE", 5)
+    seed = render_jira(build(seed=3, per_tracker=40, now=datetime(2026, 6, 1, tzinfo=UTC)))
+    emulator = _StuckTokens.from_search(seed, flavour="cloud")
+    with SandboxServer(emulator) as server:
+        control = Control(server.base_url)
+        control.send("POST", "clock", {"now": "2026-06-02T10:00:30+00:00"})
+        busy = _tasks(emulator)[:12]
+        for issue in busy:  # twelve issues updated in one minute: more than a page of five
+            control.edit(op="update", key=issue.key, fields={"summary": "edited in the busy minute"})
+        connector = _stuck_site(tmp_path, server)
+        try:
+            with pytest.raises(PaginationLoop, match=r"census.*again"):
+                connector.census()
+            cursor = json.dumps({"minute": "2026-06-02T10:00:00+00:00"})
+            pages = connector.pull("issues", cursor, datetime(2026, 6, 2, 10, 5, tzinfo=UTC))
+            with pytest.raises(PaginationLoop, match=r"changed issues.*again"):
+                list(pages)
+        finally:
+            connector.close()

@@ -428,7 +428,7 @@ def _reopen(rig: Rig, tmp_path: Path, write: str) -> JiraConnector:
     base = rig.control.base.removesuffix("/_sandbox")
     path = tmp_path / "other.toml"
     path.write_text(_table(base).split("[trackers.t.write]")[0] + "[trackers.t.write]\n" + write)
-    tracker = load_config(path).tracker("t")
+    tracker = load_config(path, ConnectorRegistry.default()).tracker("t")
     return JiraConnector.open("t", tracker, {"email_env": EMAIL, "token_env": TOKEN})
 
 

@@ -255,7 +255,11 @@ class _StuckTokens(JiraEmulator):
 def _stuck_site(tmp_path: Path, server: SandboxServer) -> JiraConnector:
     path = tmp_path / "bridge.toml"
     path.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n' + jira_table(server.base_url))
-    return JiraConnector.open("t", load_config(path).tracker("t"), {"email_env": EMAIL, "token_env": TOKEN})
+    return JiraConnector.open(
+        "t",
+        load_config(path, ConnectorRegistry.default()).tracker("t"),
+        {"email_env": EMAIL, "token_env": TOKEN},
+    )
 
 
 def test_a_page_token_given_twice_stops_the_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

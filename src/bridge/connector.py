@@ -282,4 +282,3 @@ class BuiltinConnector:
         from bridge.errors import FatalAPIError
 
         raise FatalAPIError(f"the {cls.kind} connector does not support {what} in this version")
-

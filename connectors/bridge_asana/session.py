@@ -28,16 +28,13 @@ from asana.rest import ApiException
 
 from bridge.errors import FatalAPIError, RetriableAPIError
 from bridge.http import (
-    SECRETS,
-    RequestCounter,
     RetryPolicy,
     error_for_status,
     redact,
     tls_failure,
-    tls_verify,
-    tracker_limiter,
 )
 from bridge.kit import TokenPaginator
+from bridge.kit.session import TrackerSession
 from bridge_asana.client import make_api_client
 from bridge_asana.config import AsanaTrackerConfig
 
@@ -103,8 +100,11 @@ class SyncTokenExpired(Exception):
         self.fresh = fresh
 
 
-class AsanaSession(RequestCounter):
+class AsanaSession(TrackerSession[AsanaTrackerConfig]):
     """A connected Asana workspace: SDK calls retried, rate limited, counted and translated."""
+
+    vendor_rate = DEFAULT_RATE
+    vendor_burst = 1  # keeps any 60-second window at Asana's 150 (plus the one in hand)
 
     def __init__(
         self,
@@ -114,19 +114,10 @@ class AsanaSession(RequestCounter):
         *,
         policy: RetryPolicy | None = None,
     ) -> None:
-        self.name = name
-        self.config = config
-        self.policy = policy or RetryPolicy()
-        # A burst of one keeps any 60-second window at Asana's 150 (plus the one in hand).
-        self.limiter = tracker_limiter(
-            config.max_requests_per_second, DEFAULT_RATE, vendor_burst=1, stop_event=self.policy.stop_event
-        )
-        super().__init__()
-        self.batch_actions = 0
         token = secrets["token_env"]
-        SECRETS.add(token)
-        verify = tls_verify(name, config.verify_tls, config.ca_bundle)
-        self.client = make_api_client(config.url, token, config.timeout.total_seconds(), verify)
+        super().__init__(name, config, [token], policy=policy)
+        self.batch_actions = 0
+        self.client = make_api_client(config.url, token, config.timeout.total_seconds(), self.verify)
         self._tasks = asana.TasksApi(self.client)
         self._events = asana.EventsApi(self.client)
         self._batch = asana.BatchAPIApi(self.client)

@@ -25,16 +25,13 @@ from jira import JIRA, JIRAError
 
 from bridge.errors import RetriableAPIError
 from bridge.http import (
-    SECRETS,
-    RequestCounter,
     RetryPolicy,
     error_for_status,
     redact,
     tls_failure,
-    tls_verify,
-    tracker_limiter,
 )
 from bridge.kit import OffsetPaginator, TokenPaginator
+from bridge.kit.session import TrackerSession
 from bridge_jira.config import JiraTrackerConfig
 
 log = logging.getLogger(__name__)
@@ -54,8 +51,11 @@ class SearchPage:
     """Where the next page of the same query starts: Cloud's `nextPageToken`, Data Center's `startAt`."""
 
 
-class JiraSession(RequestCounter):
+class JiraSession(TrackerSession[JiraTrackerConfig]):
     """A connected Jira site: `get`/`post`/`put` JSON through the client's session, retried and counted."""
+
+    vendor_rate = DEFAULT_RATE
+    vendor_burst = int(DEFAULT_RATE)
 
     def __init__(
         self,
@@ -65,16 +65,7 @@ class JiraSession(RequestCounter):
         *,
         policy: RetryPolicy | None = None,
     ) -> None:
-        self.name = name
-        self.config = config
-        self.policy = policy or RetryPolicy()
-        self.limiter = tracker_limiter(
-            config.max_requests_per_second,
-            DEFAULT_RATE,
-            vendor_burst=int(DEFAULT_RATE),
-            stop_event=self.policy.stop_event,
-        )
-        super().__init__(in_setup=True)
+        super().__init__(name, config, [secrets["token_env"]], policy=policy, in_setup=True)
         arguments = self._client_arguments(secrets)
         self.client: JIRA = self.call(lambda: JIRA(**arguments))
         self.setup_requests += 1  # serverInfo, made by the constructor before hooks could count it
@@ -88,10 +79,9 @@ class JiraSession(RequestCounter):
         """The SDK client's arguments: basic auth with the account's email (Cloud), else a bearer token
         (Data Center); its own retries off (see the module's docstring)."""
         token = secrets["token_env"]
-        SECRETS.add(token)
         email = secrets.get("email_env")
         auth: dict[str, Any] = {"basic_auth": (email, token)} if email else {"token_auth": token}
-        options = {"verify": tls_verify(self.name, self.config.verify_tls, self.config.ca_bundle)}
+        options = {"verify": self.verify}
         timeout = self.config.timeout.total_seconds()
         return {"server": self.config.url, "options": options, "max_retries": 0, "timeout": timeout, **auth}
 

@@ -21,15 +21,12 @@ from trello import ResourceUnavailable, TrelloClient
 
 from bridge.errors import APIError, RetriableAPIError
 from bridge.http import (
-    SECRETS,
-    RequestCounter,
     RetryPolicy,
     error_for_status,
     redact,
     tls_failure,
-    tls_verify,
-    tracker_limiter,
 )
+from bridge.kit.session import TrackerSession
 from bridge_trello.config import TrelloTrackerConfig
 from bridge_trello.transport import TRELLO_API, BaseURLAdapter
 
@@ -39,8 +36,11 @@ DEFAULT_RATE = 100 / 10.0  # Trello's published limit: 100 requests per 10 secon
 MAX_BATCH = 10  # GETs in one `batch` request (Trello refuses more)
 
 
-class TrelloSession(RequestCounter):
+class TrelloSession(TrackerSession[TrelloTrackerConfig]):
     """A connected Trello account: GETs retried, rate limited, counted and translated."""
+
+    vendor_rate = DEFAULT_RATE
+    vendor_burst = 1  # keeps any 10-second window at Trello's 100 (plus the one in hand)
 
     def __init__(
         self,
@@ -50,18 +50,10 @@ class TrelloSession(RequestCounter):
         *,
         policy: RetryPolicy | None = None,
     ) -> None:
-        self.name = name
-        self.config = config
-        self.policy = policy or RetryPolicy()
-        # A burst of one keeps any 10-second window at Trello's 100 (plus the one in hand).
-        self.limiter = tracker_limiter(
-            config.max_requests_per_second, DEFAULT_RATE, vendor_burst=1, stop_event=self.policy.stop_event
-        )
-        super().__init__()
         key, token = secrets["api_key_env"], secrets["token_env"]
-        SECRETS.add(key, token)
+        super().__init__(name, config, [key, token], policy=policy)
         self.http = _VerifyingSession()
-        self.http.verify = tls_verify(name, config.verify_tls, config.ca_bundle)
+        self.http.verify = self.verify
         # The adapter carries the timeout py-trello never sets; for Trello's own URL it rewrites nothing.
         self.http.mount(TRELLO_API, BaseURLAdapter(config.url, timeout=config.timeout.total_seconds()))
         self.http.hooks["response"].append(self._check)

@@ -20,8 +20,8 @@ from bridge.connector import Capability, Discovery
 from bridge.domain import FieldWrite, ItemState, Milestone, Ref, RemotePage, SkippedItem, StatusChange, Task
 from bridge.domain import WriteKind as Kind
 from bridge.errors import FatalAPIError, RetriableAPIError, WriteRefused
-from bridge.http import RequestCounter, RetryPolicy, error_for_status
-from bridge.kit import KeyPaginator, Outcomes, SessionConnector, TokenPaginator, Writer
+from bridge.http import RetryPolicy, error_for_status
+from bridge.kit import KeyPaginator, Outcomes, SessionConnector, TokenPaginator, TrackerSession, Writer
 from bridge.mapping import status_category
 
 ITEMS = "items"
@@ -36,19 +36,22 @@ class ToyConfig(TrackerConfig):
     token_env: EnvName
 
 
-class ToySession(RequestCounter):
-    """JSON over HTTP with the bridge's retry policy; every request counted, setup apart."""
+class ToySession(TrackerSession[ToyConfig]):
+    """JSON over HTTP with the bridge's retry policy and rate limit; every request counted, setup apart."""
+
+    vendor_rate = 10.0  # requests a second, unless the config sets max_requests_per_second
 
     def __init__(self, name: str, config: ToyConfig, token: str, policy: RetryPolicy) -> None:
-        super().__init__(in_setup=True)
-        self.name, self.config, self.policy = name, config, policy
+        super().__init__(name, config, [token], policy=policy, in_setup=True)
         self.http = requests.Session()
+        self.http.verify = self.verify
         self.http.headers["Authorization"] = f"Bearer {token}"
         self.user = self.call("GET", "/api/me")["user"]  # a setup request: refused credentials show here
         self._in_setup = False
 
     def call(self, method: str, path: str, body: Any = None, **params: str) -> Any:
         def attempt() -> Any:
+            self.limiter.acquire()
             self.count()
             try:
                 answer = self.http.request(method, self.config.url + path, json=body, params=params,

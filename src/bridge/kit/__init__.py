@@ -1,6 +1,8 @@
 """The connector kit: what a tracker connector is built from, so a new tracker fills in vendor details only.
 
 - `SessionConnector[ConfigT, SessionT, PullerT, WriterT]`: one typed lifecycle (open, pull, push, close);
+- `TrackerSession`: a session's retry policy, rate limit, request counts, TLS setting and redacted
+  credentials, set up from the tracker's config alike for every vendor;
 - paginators (`TokenPaginator`, `OffsetPaginator`, `KeyPaginator`), each refusing a page token twice;
 - `Writer`: the write template (validate against the config, group, send, one outcome per write), with
   `WriteRefused` as its one refusal and `RetryBreaker` as its one breaker.
@@ -13,6 +15,7 @@ from __future__ import annotations
 from bridge.errors import WriteRefused
 from bridge.kit.connector import Puller, Session, SessionConnector, WriteSide
 from bridge.kit.paginate import KeyPaginator, OffsetPaginator, PaginationLoop, Paginator, TokenPaginator
+from bridge.kit.session import TrackerSession
 from bridge.kit.writer import Outcomes, RetryBreaker, Writer, config_refusal
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "Session",
     "SessionConnector",
     "TokenPaginator",
+    "TrackerSession",
     "WriteRefused",
     "WriteSide",
     "Writer",

@@ -22,11 +22,17 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"{value!r} is negative; a duration is zero or more")
-        return timedelta(seconds=value)
+        return _seconds(value, value)
     if isinstance(value, str) and _WHOLE.match(value):
-        seconds = sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(value))
-        return timedelta(seconds=seconds)
+        return _seconds(sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(value)), value)
     raise ValueError(f"{value!r} is not a duration; write it like 30s, 15m, 2h or 7d")
+
+
+def _seconds(seconds: float, written: Any) -> timedelta:
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:  # past timedelta's range: about 2.7 million years
+        raise ValueError(f"{written!r} is too long a duration") from None
 
 
 def format_duration(value: timedelta) -> str:

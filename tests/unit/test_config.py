@@ -142,6 +142,12 @@ def test_durations(text: object, expected: timedelta) -> None:
     assert parse_duration(format_duration(expected)) == expected
 
 
+@pytest.mark.parametrize("text", ["99999999999999999999d", 10**30])
+def test_a_duration_past_any_calendar_is_a_problem_not_a_crash(text: object) -> None:
+    with pytest.raises(ValueError, match="too long a duration"):
+        parse_duration(text)
+
+
 def test_config_is_immutable() -> None:
     cfg = parse_config(BASE, ConnectorRegistry.default())
     assert isinstance(cfg, BridgeConfig)

@@ -33,11 +33,9 @@ class AsanaConnector(SessionConnector["AsanaTrackerConfig", "AsanaSession", "Asa
         | Capability.PULL_HISTORY
         | Capability.PULL_DEPENDENCIES
         | Capability.PULL_OKRS
-        | Capability.WRITE_FIELDS
-        | Capability.WRITE_LABELS
-        | Capability.WRITE_LINKS
-        | Capability.NATIVE_ORDER
+        | Capability.WRITE_BACK
     )
+    writer_at_open = True  # a `write` field the tracker lacks is named at open, before any cycle
     config_model: ClassVar[type[TrackerConfig]] = AsanaTrackerConfig
 
     @classmethod
@@ -59,11 +57,6 @@ class AsanaConnector(SessionConnector["AsanaTrackerConfig", "AsanaSession", "Asa
         from bridge_asana.push import AsanaWriter
 
         return AsanaWriter(self.name, self.config, self.session, self.puller.custom_fields)
-
-    def prepare(self) -> None:
-        """Build the writer now, so that a `write` field Asana lacks (or of the wrong type) is named at
-        open, before any cycle."""
-        self._writer = self.make_writer()
 
     def discover(self) -> Discovery:
         """Workspaces and projects, sections, task subtypes, tags, custom fields, goals and time periods."""

@@ -31,10 +31,7 @@ class JiraConnector(SessionConnector[JiraTrackerConfig, "JiraSession", "JiraPull
         | Capability.PULL_HISTORY
         | Capability.PULL_DEPENDENCIES
         | Capability.PULL_OKRS
-        | Capability.WRITE_FIELDS
-        | Capability.WRITE_LABELS
-        | Capability.WRITE_LINKS
-        | Capability.NATIVE_ORDER
+        | Capability.WRITE_BACK
     )
     config_model: ClassVar[type[TrackerConfig]] = JiraTrackerConfig
 

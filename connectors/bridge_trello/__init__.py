@@ -31,11 +31,9 @@ class TrelloConnector(SessionConnector[TrelloTrackerConfig, TrelloSession, Trell
         | Capability.PULL
         | Capability.PULL_HISTORY
         | Capability.PULL_OKRS
-        | Capability.WRITE_FIELDS
-        | Capability.WRITE_LABELS
-        | Capability.WRITE_LINKS
-        | Capability.NATIVE_ORDER
+        | Capability.WRITE_BACK
     )
+    writer_at_open = True  # a `write` field the tracker lacks is named at open, before any cycle
     config_model: ClassVar[type[TrackerConfig]] = TrelloTrackerConfig
 
     @classmethod
@@ -51,11 +49,6 @@ class TrelloConnector(SessionConnector[TrelloTrackerConfig, TrelloSession, Trell
 
     def make_writer(self) -> TrelloWriter:
         return TrelloWriter(self.name, self.config, self.session, self.puller)
-
-    def prepare(self) -> None:
-        # The writer is built at open, so a managed field missing from every board is named before any
-        # cycle runs.
-        self._writer = self.make_writer()
 
     def discover(self) -> Discovery:
         """Boards, lists, labels and custom fields, for writing the mapping."""

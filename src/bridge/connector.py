@@ -41,6 +41,8 @@ class Capability(enum.Flag):
     WRITE_LABELS = enum.auto()
     WRITE_LINKS = enum.auto()
     NATIVE_ORDER = enum.auto()
+    WRITE_BACK = WRITE_FIELDS | WRITE_LABELS | WRITE_LINKS | NATIVE_ORDER
+    """Every kind of write: a connector declaring it writes fields, labels, links and order."""
 
     def names(self) -> list[str]:
         return [

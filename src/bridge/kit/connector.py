@@ -19,7 +19,7 @@ import threading
 from abc import abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
 
 from bridge.config import TrackerConfig
 from bridge.connector import BuiltinConnector
@@ -70,6 +70,9 @@ class SessionConnector(BuiltinConnector, Generic[ConfigT, SessionT, PullerT, Wri
     config: ConfigT
     session: SessionT
     puller: PullerT
+    writer_at_open: ClassVar[bool] = False
+    """Make the writer when the connector opens, so that a `write` setting the tracker cannot serve (a
+    field it lacks, or of the wrong type) is named before any cycle, not at the first push."""
 
     def __init__(self, name: str, config: ConfigT, secrets: Mapping[str, str], session: SessionT) -> None:
         super().__init__(name, config, secrets)
@@ -120,7 +123,9 @@ class SessionConnector(BuiltinConnector, Generic[ConfigT, SessionT, PullerT, Wri
         self._unavailable("writing back")
 
     def prepare(self) -> None:
-        """Anything else to do once connected (say, build the writer now to name a bad field early)."""
+        """Anything else to do once connected; by default, the writer is made now when `writer_at_open`."""
+        if self.writer_at_open:
+            self._writer = self.make_writer()
 
     @property
     def writer(self) -> WriterT:

@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WRITES = Capability.WRITE_FIELDS | Capability.WRITE_LABELS | Capability.WRITE_LINKS | Capability.NATIVE_ORDER
-
 
 @dataclass
 class TrackerCycle:
@@ -165,7 +163,7 @@ def _pull_analyse_push(
         if entry.error is not None or not config.push.enabled:
             continue
         settings_t = config.tracker(entry.tracker)
-        if not registry.load(settings_t.kind).capabilities & WRITES:
+        if not registry.load(settings_t.kind).capabilities & Capability.WRITE_BACK:
             entry.note = f"the {settings_t.kind} connector does not write back yet"
             continue
         connection = connections[entry.tracker]

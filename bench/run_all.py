@@ -37,10 +37,11 @@ QUICK: dict[str, list[str]] = {
     "pull": ["--issues", "1000"],
     "analytics": ["--tasks", "2000", "--changes", "20000"],
     "push": ["--items", "300", "--changes", "10"],
+    "cycle_requests": ["--cycles", "2"],
 }
 """Each benchmark's size flags for `--quick` (from its argparse); the rest run with their defaults."""
 
-ORDER = ("store_upsert", "sandbox_serve", "pull", "analytics", "push")
+ORDER = ("store_upsert", "sandbox_serve", "pull", "analytics", "push", "cycle_requests")
 STDERR_TAIL = 2000
 
 

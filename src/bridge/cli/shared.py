@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,8 @@ from bridge.config import CONFIG_ENV, BridgeConfig, default_config_path, load_co
 from bridge.connector import ConnectorRegistry
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from bridge.progress import Progress
     from bridge.store import Store
 
@@ -65,3 +67,19 @@ def store_session(
                 shown.close()
     finally:
         store.close()
+
+
+@contextmanager
+def one_run(
+    store: Store, cfg: BridgeConfig, tracker: str | None, command: str
+) -> Iterator[Callable[[Connection], None]]:
+    """While the block runs, this command is the only bridge process syncing its trackers (`tracker`, or
+    every enabled one): refused, naming the holder, when a daemon or another command is (see
+    `bridge.daemon.leases.exclusive_run`). Yields the guard its transactions run."""
+    from bridge.daemon.leases import exclusive_run
+    from bridge.sync.pull import pull_targets
+
+    settings = cfg.daemon
+    trackers = pull_targets(cfg, tracker)
+    with exclusive_run(store, settings.lease_ttl, settings.heartbeat, trackers, command) as guard:
+        yield guard

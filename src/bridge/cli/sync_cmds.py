@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bridge.cli.shared import ConfigOption, read_config, store_session
+from bridge.cli.shared import ConfigOption, one_run, read_config, store_session
 from bridge.cli_errors import reports_errors
 
 if TYPE_CHECKING:
@@ -27,9 +27,15 @@ def pull(
 
     install_redaction()
     cfg = read_config(config)
-    with store_session(cfg, progress=True) as session:
+    with store_session(cfg, progress=True) as session, one_run(session.store, cfg, tracker, "pull") as guard:
         results = pull_all(
-            session.store, cfg, now=datetime.now(UTC), tracker=tracker, full=full, progress=session.progress
+            session.store,
+            cfg,
+            now=datetime.now(UTC),
+            tracker=tracker,
+            full=full,
+            progress=session.progress,
+            guard=guard,
         )
     for result in results:
         state = "ok" if result.ok else f"FAILED: {result.error}"
@@ -66,7 +72,7 @@ def sync(
 
     install_redaction()
     cfg = read_config(config)
-    with store_session(cfg, progress=True) as session:
+    with store_session(cfg, progress=True) as session, one_run(session.store, cfg, tracker, "sync") as guard:
         result = run_cycle(
             session.store,
             cfg,
@@ -75,6 +81,7 @@ def sync(
             dry_run=dry_run,
             force=force,
             progress=session.progress,
+            guard=guard,
         )
     if json_output:
         typer.echo(
@@ -100,7 +107,10 @@ def purge(
     install_redaction()
     cfg = read_config(config)
     settings = cfg.tracker(tracker)  # an unknown tracker is refused before the store is touched
-    with store_session(cfg, progress=not dry_run) as session:
+    with (
+        store_session(cfg, progress=not dry_run) as session,
+        one_run(session.store, cfg, tracker, "purge"),
+    ):
         connector = (
             ConnectorRegistry.default()
             .load(settings.kind)

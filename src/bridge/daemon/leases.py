@@ -305,6 +305,24 @@ class LeaseManager:
         log.debug("%s: lease claimed by %s, token %d", tracker, self.holder, token)
         return Lease(tracker, self.holder, token, at, expires)
 
+    def claim_from_gone(self, tracker: str, now: datetime | None = None) -> Lease | None:
+        """Take `tracker`'s lease at once from a holder whose process is gone from this host (killed):
+        it can no longer write, so there is nothing to wait for. None when the holder still runs, runs
+        on another host (its claim must lapse first), or the row is busy."""
+        at = self.now(now)
+        with self.store.write() as conn:
+            state = _row(conn, tracker, "claim")
+            if state is None or not state.held(at) or _process_alive(state.holder) is not False:
+                return None
+            token, expires = state.token + 1, at + self.ttl
+            conn.execute(
+                update(LEASES)
+                .where(LEASES.c.name == tracker, LEASES.c.token == state.token)
+                .values(holder=self.holder, token=token, acquired_at=at, heartbeat_at=at, expires_at=expires)
+            )
+        log.info("%s: took over the lease from %s, whose process is gone", tracker, state.holder)
+        return Lease(tracker, self.holder, token, at, expires)
+
     # ---- holding ----------------------------------------------------------------------------------------
 
     def renew(self, lease: Lease, now: datetime | None = None) -> Lease:
@@ -636,3 +654,67 @@ class HeldLease:
     def check(self, conn: Connection) -> None:
         """Fence the transaction on `conn` (see `fenced`); the `guard` a cycle runs in every commit."""
         self.heartbeat.manager.fenced(conn, self.lease)
+
+
+# ---- one run at a time, daemon or command ----------------------------------------------------------------
+
+
+class StoreBusy(UserError):
+    """A command that writes to trackers found another bridge process doing so on the same store."""
+
+
+def command_holder(command: str) -> str:
+    """The lease holder of a `bridge COMMAND` run: `host:pid:random:bridge-COMMAND`, so a daemon refused
+    by it, or `bridge status`, names what holds the store."""
+    return f"{new_holder_id()}:bridge-{command}"
+
+
+@contextmanager
+def exclusive_run(
+    store: Store, ttl: timedelta, heartbeat: timedelta, trackers: Iterable[str], command: str
+) -> Iterator[Callable[[Connection], None]]:
+    """Hold what a daemon would hold while a command (`sync`, `pull`, `purge`) works on `trackers`.
+
+    On SQLite that is the store's daemon row: the command is refused while a daemon or another such
+    command runs, and they are refused while it does. On PostgreSQL it is each tracker's lease, claimed
+    whether or not a cycle is due: refused when a replica (or another command) is in a cycle of one of
+    them. A claim left by a process that was killed on this host is taken over at once. Yields the guard
+    to run in every transaction that stores results (fencing, as a daemon's cycle does); releases
+    everything when the block ends.
+    """
+    manager = LeaseManager(store, command_holder(command), ttl=ttl, heartbeat=heartbeat)
+    sqlite = store.dialect == "sqlite"
+    names = [DAEMON_LEASE] if sqlite else list(dict.fromkeys(trackers))
+    beat = Heartbeat(manager, heartbeat, name=f"lease-heartbeat-{command}")
+    try:
+        for name in names:
+            lease = manager.claim(name) or manager.claim_from_gone(name)
+            if lease is None:
+                what = "the store (SQLite: one bridge process at a time)" if sqlite else f"tracker {name}"
+                state = manager.state(name)
+                raise StoreBusy(_busy_message(state, manager.now(), what) if state else f"{what} is busy")
+            beat.add(lease)
+        beat.start()
+
+        def guard(conn: Connection) -> None:
+            for name in names:
+                manager.fenced(conn, beat.check(name))
+
+        yield guard
+    finally:
+        beat.stop()
+        try:
+            manager.release_all()
+        except StoreError as exc:
+            log.warning("could not release this run's claims (they lapse within %s): %s", ttl, exc)
+
+
+def _busy_message(state: LeaseState, now: datetime, what: str) -> str:
+    command = (state.holder or "").partition(":bridge-")[2]
+    role = f"`bridge {command}`" if command else "a daemon"
+    message = (
+        f"{what} is held by {role} (holder {state.holder}, heartbeat {_age(now, state.heartbeat_at)} ago)"
+    )
+    if _process_alive(state.holder) is False and state.expires_at is not None:
+        return f"{message}; its process is gone, and its claim lapses in {_span(state.expires_at - now)}"
+    return f"{message}; try again when it has finished"

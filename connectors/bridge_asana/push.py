@@ -8,7 +8,11 @@ What a write becomes (see `bridge.domain.WriteKind`):
 - `label_add` / `label_remove`: `POST /tasks/{gid}/addTag` / `removeTag`. A tag is found by its exact
   name among the workspace's tags (those seen on tasks by `read_state`, else the workspace's listing)
   and created (`POST /tags`, with the colour of Asana's palette nearest the configured colour name)
-  when missing. A name that several tags share is one label: removing it removes each.
+  when missing. A name that several tags share is one label: adding uses the oldest (the lowest gid),
+  removing removes each. A creation is sent once: when it gets no answer (Asana may have made the tag),
+  the workspace's tags are listed again and a tag found is used; one still missing is not created again
+  by this writer (its writes fail, and the next cycle looks once more), so a lost answer never leaves
+  two tags of one name.
 - `link`: a supporting relationship from the task to an Asana goal, the link's global id being
   `milestone-bridge:kr:<tracker>:<goal gid>` (the planner's id of a key result read from this tracker)
   or `asana-goal:<goal gid>`: `POST /goals/{goal}/addSupportingRelationship` (value a `LinkTarget`) or
@@ -44,7 +48,7 @@ from functools import partial
 from typing import Any
 
 from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
-from bridge.errors import AuthError, FatalAPIError, UserError, WriteRefused
+from bridge.errors import AuthError, FatalAPIError, RetriableAPIError, UserError, WriteRefused
 from bridge.kit import Outcomes, Writer
 from bridge.mapping import resolve_field
 from bridge.written import KEY_RESULT_LINK_PREFIX as BRIDGE_LINK
@@ -177,6 +181,8 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         """Tag name -> gids, as far as this process has seen the workspace's tags."""
         self._task_tags: dict[str, dict[str, list[str]]] = {}
         """Task gid -> its tags (name -> gids) at the last `read_state`."""
+        self._unanswered: set[str] = set()
+        """Names of tags whose creation got no answer: not created again by this writer."""
         self._workspace_goals: set[str] = set()
         self._foreign_goals: set[str] = set()
 
@@ -317,7 +323,7 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
                 tags.setdefault(name, []).append(gid)
                 known = self._tags.setdefault(name, [])
                 if gid not in known:
-                    known.append(gid)
+                    known[:] = _oldest_first([*known, gid])
         self._task_tags[task] = tags
         return tags
 
@@ -445,20 +451,40 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         if any(name not in self._tags for name in needed):
             self._list_tags()
         for name in sorted(needed - {n for n, gids in self._tags.items() if gids}):
-            colour = palette_colour(next(w.value for _, w in adds if w.field == name))
             try:
-                tag = self.breaker.call(
-                    partial(self.session.create_tag, self.config.workspace, name, colour), "POST /tags"
-                )
+                self._tags[name] = [self._create_tag(name, adds)]
             except AuthError:
                 raise
             except (WriteRefused, FatalAPIError) as exc:  # this tag's writes fail, the others go on
                 for index in (i for i, w in adds if w.field == name):
                     outcomes.fail(index, exc)
-                continue
-            log.info("%s: created tag %s (%s)", self.name, name, tag.get("color"))
-            self._tags[name] = [str(tag["gid"])]
         return {name: list(gids) for name, gids in self._tags.items()}
+
+    def _create_tag(self, name: str, adds: Sequence[tuple[int, FieldWrite]]) -> str:
+        """The gid of a new tag `name` (the workspace was just listed without one), or, when the creation
+        got no answer, of the tag a fresh listing finds; `WriteRefused` when none is found."""
+        if name in self._unanswered:
+            raise WriteRefused(
+                f"creating tag {name!r} got no answer and the workspace does not show it yet; it is "
+                "looked for again next cycle rather than made twice"
+            )
+        colour = palette_colour(next(w.value for _, w in adds if w.field == name))
+        try:
+            tag = self.breaker.call(
+                partial(self.session.create_tag, self.config.workspace, name, colour), "POST /tags"
+            )
+        except WriteRefused as exc:
+            if not isinstance(exc.__cause__, RetriableAPIError):
+                raise
+            # No answer: Asana may have made the tag all the same. Look before anything else.
+            self._unanswered.add(name)
+            self._list_tags()
+            if self._tags.get(name):
+                log.info("%s: tag %s was made although its creation got no answer", self.name, name)
+                return self._tags[name][0]
+            raise
+        log.info("%s: created tag %s (%s)", self.name, name, tag.get("color"))
+        return str(tag["gid"])
 
     def _list_tags(self) -> None:
         action = Action("/tags", {"workspace": self.config.workspace}, ("name",), limit=PAGE_LIMIT)
@@ -468,7 +494,7 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
             gid, name = record_gid(tag), tag.get("name") if isinstance(tag, dict) else None
             if gid and isinstance(name, str):
                 found.setdefault(name, []).append(gid)
-        self._tags = found
+        self._tags = {name: _oldest_first(gids) for name, gids in found.items()}
 
     def _forget_tag(self, gid: str) -> None:
         """A tag that could not be added (deleted meanwhile?) is looked up again next time."""
@@ -660,3 +686,8 @@ def _objects(value: Any) -> list[dict[str, Any]]:
 
 
 __all__ = ["BRIDGE_LINK", "GOAL_LINK", "AsanaWriter", "goal_link", "goal_of", "palette_colour"]
+
+
+def _oldest_first(gids: Sequence[str]) -> list[str]:
+    """Gids oldest first: Asana's grow with time, so a shorter or lower number is older."""
+    return sorted(dict.fromkeys(gids), key=lambda gid: (len(gid), gid))

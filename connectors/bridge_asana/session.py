@@ -132,10 +132,15 @@ class AsanaSession(TrackerSession[AsanaTrackerConfig]):
 
     # ---- calls ---------------------------------------------------------------------------------------
 
-    def call(self, function: Callable[[], T], *, batched: int = 0, what: str = "") -> T:
+    def call(
+        self, function: Callable[[], T], *, batched: int = 0, what: str = "", idempotent: bool = True
+    ) -> T:
         """Run one SDK call, retried and translated: one HTTP request, or a Batch of `batched` actions.
 
-        Each attempt is charged to the rate limit once per request, or once per action of a Batch.
+        Each attempt is charged to the rate limit once per request, or once per action of a Batch. A call
+        that is not `idempotent` (one creating something, like a tag) is retried only after a 429, which
+        Asana answers before doing anything: after a 5xx, a timeout or a lost connection it may have
+        landed, and sending it again could make a second one.
         """
 
         def attempt() -> T:
@@ -145,13 +150,19 @@ class AsanaSession(TrackerSession[AsanaTrackerConfig]):
             try:
                 return function()
             except ApiException as exc:
-                raise self._translate(exc, what) from None
+                error = self._translate(exc, what)
             except urllib3.exceptions.HTTPError as exc:
-                raise RetriableAPIError(
+                error = RetriableAPIError(
                     f"{self.name}: {type(exc).__name__}: {redact(str(exc))}", tracker=self.name
-                ) from None
+                )
+            if isinstance(error, RetriableAPIError) and not idempotent and error.status != 429:
+                raise _NotRetried(error)
+            raise error
 
-        return self.policy.call(attempt)
+        try:
+            return self.policy.call(attempt)
+        except _NotRetried as wrapped:
+            raise wrapped.error from None
 
     def _translate(self, exc: ApiException, what: str) -> Exception:
         reason = str(exc.reason or "")
@@ -193,7 +204,9 @@ class AsanaSession(TrackerSession[AsanaTrackerConfig]):
         if color is not None:
             data["color"] = color
         tag = self.call(
-            lambda: self._tags.create_tag({"data": data}, {"opt_fields": "name,color"}), what="POST /tags"
+            lambda: self._tags.create_tag({"data": data}, {"opt_fields": "name,color"}),
+            what="POST /tags",
+            idempotent=False,
         )
         if not isinstance(tag, dict) or not isinstance(tag.get("gid"), str):
             raise FatalAPIError(f"{self.name}: unexpected answer to POST /tags")
@@ -357,3 +370,11 @@ def _sync_of(body: Any) -> str | None:
     decoded = _decoded(body)
     sync = decoded.get("sync") if isinstance(decoded, dict) else None
     return str(sync) if sync else None
+
+
+class _NotRetried(Exception):
+    """Carries a retriable error past the retry policy, for a call that must not be sent twice."""
+
+    def __init__(self, error: RetriableAPIError) -> None:
+        super().__init__(str(error))
+        self.error = error

@@ -24,10 +24,13 @@ Pushing (`push`) applies each write in order, skipping any that the card already
 same writes twice sends nothing the second time) and reading only the cards `read_state` did not:
 - a field: `PUT cards/{id}/customField/{field}/item` with `{"value": {"number": "3"}}` or
   `{"value": {"text": ...}}` (`{"idValue": option}` for a list field); clearing sends `{"value": ""}`;
-- a label: the board's label of that name (the board's labels are read again before one is created, so
-  none is made twice), created with its colour when missing (`POST labels`), then
-  `POST cards/{id}/idLabels`; these and the attachment's parameters go in the query, as trello.json
-  declares them; removing `DELETE cards/{id}/idLabels/{label}` for each label of that name;
+- a label: the board's label of that name (the oldest, when a board has several), created with its
+  colour when missing (`POST labels`), then `POST cards/{id}/idLabels`; these and the attachment's
+  parameters go in the query, as trello.json declares them; removing `DELETE cards/{id}/idLabels/{label}`
+  for each label of that name. The board's labels are read again before one is created, and again when
+  the creation gets no answer (Trello may have made it): a label found then is used, and one still
+  missing is not created again in this push (its writes fail, and the next cycle looks once more), so a
+  lost answer never leaves two labels of one name;
 - a link: Trello cannot edit an attachment, so a changed link is deleted and attached again
   (`DELETE cards/{id}/attachments/{a}`, then `POST cards/{id}/attachments` with url and name): deleting
   first means a push stopped half way leaves a link missing, which the next cycle adds, and never two;
@@ -196,7 +199,7 @@ class BoardTarget:
     fields: dict[str, CustomField]
     """Logical field -> this board's definition (absent when the board lacks the field)."""
     labels: dict[str, str]
-    """Label name -> id (the first label of each name), refreshed before a label is created."""
+    """Label name -> id (the oldest label of each name), refreshed before a label is created."""
 
 
 def board_target(config: TrelloTrackerConfig, body: Mapping[str, Any], mapping: TrelloMapping) -> BoardTarget:
@@ -215,10 +218,14 @@ def board_target(config: TrelloTrackerConfig, body: Mapping[str, Any], mapping: 
 
 
 def _label_ids(records: Any) -> dict[str, str]:
+    """Label name -> id; of several labels sharing a name, the oldest (a Trello id begins with the time it
+    was made), so every write uses the same one and a duplicate is left unused."""
     found: dict[str, str] = {}
     for label in records or []:
         if isinstance(label, dict) and label.get("id") and label.get("name"):
-            found.setdefault(str(label["name"]), str(label["id"]))
+            name, label_id = str(label["name"]), str(label["id"])
+            if name not in found or label_id < found[name]:
+                found[name] = label_id
     return found
 
 
@@ -242,6 +249,8 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
         """Remote id (a card id, or `label:<id>` of a label milestone) -> the card, as read or written."""
         self._lists: dict[str, dict[str, float]] = {}
         """List id -> its open cards' positions, read when a move there needs them."""
+        self._unanswered: set[tuple[str, str]] = set()
+        """(Board id, label name) of creations that got no answer: not created again by this writer."""
 
     def _check_managed(self) -> None:
         """A managed field must exist on some configured board (named at open, before any cycle)."""
@@ -430,20 +439,39 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
         """The id of the board's label `name`: known, found on a fresh read, or created."""
         if name in board.labels:
             return board.labels[name]
-        listed = self._get(f"boards/{board.id}/labels", {"limit": "1000"})
-        board.labels = _label_ids(listed if isinstance(listed, list) else [])
+        self._read_labels(board)
         if name in board.labels:
             return board.labels[name]
+        if (board.id, name) in self._unanswered:
+            raise WriteRefused(
+                f"creating label {name!r} got no answer and board {board.name!r} does not show it yet; "
+                "it is looked for again next cycle rather than made twice"
+            )
         if colour is not None and colour not in COLOURS:
             log.warning(
                 "%s: %r is not a Trello colour; label %s is made without one", self.name, colour, name
             )
         query = {"name": name, "color": colour if colour in COLOURS else "null", "idBoard": board.id}
-        created = self._send("POST", "labels", params=query, idempotent=False)
+        try:
+            created = self._send("POST", "labels", params=query, idempotent=False)
+        except WriteRefused as exc:
+            if not isinstance(exc.__cause__, RetriableAPIError):
+                raise
+            # No answer: Trello may have made the label all the same. Look before anything else.
+            self._unanswered.add((board.id, name))
+            self._read_labels(board)
+            if name in board.labels:
+                log.info("%s: label %s was made although its creation got no answer", self.name, name)
+                return board.labels[name]
+            raise
         if not isinstance(created, dict) or not created.get("id"):
             raise WriteRefused(f"unexpected answer to creating label {name!r}")
         board.labels[name] = str(created["id"])
         return board.labels[name]
+
+    def _read_labels(self, board: BoardTarget) -> None:
+        listed = self._get(f"boards/{board.id}/labels", {"limit": "1000"})
+        board.labels = _label_ids(listed if isinstance(listed, list) else [])
 
     def _remove_label(self, card: JSON, name: str) -> None:
         on_card = [label for label in card.get("labels") or [] if isinstance(label, dict)]

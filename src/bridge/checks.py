@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.config import BridgeConfig, Loc, TrackerConfig, format_path
+from bridge.config import BridgeConfig, Loc, PushConfig, TrackerConfig, format_path
 from bridge.connector import Capability, Connector, DiscoveredField, Discovery
 from bridge.errors import BridgeError, ConfigError, Problem, UserError
 
@@ -58,6 +58,8 @@ class TrackerCheck:
     problems: list[Problem] = field(default_factory=list)
     notes: list[Problem] = field(default_factory=list)
     """Worth a look, but not wrong (a Jira label that no issue carries yet)."""
+    warnings: list[Problem] = field(default_factory=list)
+    """Works, but likely not as meant (the bridge's label prefix already used by other labels)."""
 
     @property
     def ok(self) -> bool:
@@ -71,6 +73,7 @@ class TrackerCheck:
             "ok": self.ok,
             "problems": [{"path": p.path, "message": p.message} for p in self.problems],
             "notes": [{"path": p.path, "message": p.message} for p in self.notes],
+            "warnings": [{"path": p.path, "message": p.message} for p in self.warnings],
         }
 
 
@@ -400,6 +403,31 @@ def compare_with_notes(
     return check.problems, check.notes
 
 
+PREFIX_SHOWN = 5
+"""A prefix collision names this many of the labels already using the prefix."""
+
+
+def label_prefix_collisions(name: str, push: PushConfig, found: Discovery) -> list[Problem]:
+    """A warning when labels the tracker already uses start with the bridge's `push.label_prefix` and are
+    not the bridge's own label names: the bridge leaves them alone (it removes only its own labels by
+    name and those it recorded adding), but on the tracker they look like the bridge's."""
+    prefix = push.label_prefix
+    own = {prefix + push.bottleneck_label, prefix + push.at_risk_label}
+    taken = sorted({label for label in found.labels if label.startswith(prefix) and label not in own})
+    if not taken:
+        return []
+    shown = ", ".join(repr(label) for label in taken[:PREFIX_SHOWN])
+    more = f" and {len(taken) - PREFIX_SHOWN} more" if len(taken) > PREFIX_SHOWN else ""
+    count = f"{len(taken)} label{'s' if len(taken) != 1 else ''}"
+    return [
+        Problem(
+            format_path(("push", "label_prefix")),
+            f"{prefix!r} begins {count} already in use in {name} ({shown}{more}): the bridge leaves them "
+            "alone, but they look like its own; choose a prefix no label uses",
+        )
+    ]
+
+
 # ---- connecting -----------------------------------------------------------------------------------------
 
 
@@ -499,7 +527,8 @@ def check_tracker(config: BridgeConfig, name: str, environ: Mapping[str, str] | 
         message = _redacted(f"{type(exc).__name__}: {exc}", secrets)
         return TrackerCheck(name, tracker.kind, False, [Problem(where, f"cannot check it: {message}")])
     problems, notes = compare_with_notes(name, tracker, found)
-    return TrackerCheck(name, tracker.kind, True, problems, notes)
+    warnings = label_prefix_collisions(name, config.push, found) if tracker.write.labels else []
+    return TrackerCheck(name, tracker.kind, True, problems, notes, warnings)
 
 
 def check_trackers(
@@ -523,5 +552,7 @@ def problems_text(checks: Iterable[TrackerCheck]) -> Iterator[str]:
             yield f"  {check.name}: {count} problem{'s' if count != 1 else ''}{state}"
         for problem in check.problems:
             yield f"    {problem}"
+        for warning in check.warnings:
+            yield f"    warning: {warning}"
         for note in check.notes:
             yield f"    note: {note}"

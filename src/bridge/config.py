@@ -358,7 +358,7 @@ class WriteConfig(Section):
     okr_links: bool = True
     """Also add a clickable link (Jira remote link, Trello attachment, Asana goal relationship)."""
     labels: bool = True
-    """Add and remove the bottleneck and at-risk labels (only those carrying the bridge's prefix)."""
+    """Add and remove the bottleneck and at-risk labels, by name (never another label with the prefix)."""
     native_order: bool = False
     """Reorder the backlog, board list or project by value rank."""
     tasks_inherit: bool = True

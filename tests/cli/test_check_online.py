@@ -212,3 +212,19 @@ def test_tracker_needs_online_and_a_known_name(run_cli: object, good: str, tmp_p
     assert result.exit_code == 2 and "--tracker goes with --online" in result.stderr
     result = run_cli("check", "--config", config, "--online", "--tracker", "jiar")  # type: ignore[operator]
     assert result.exit_code == 2 and "did you mean 'jira'" in result.stderr
+
+
+def test_a_label_prefix_already_in_use_is_warned_about(run_cli: object, good: str, tmp_path: Path) -> None:
+    """The demo's Jira issues carry users' `okr-KR…` labels: a bridge prefix of `okr-` would look like
+    theirs. The check still passes (the bridge removes only its own labels), with a warning naming them."""
+    text = good.replace("[push]\n", '[push]\nlabel_prefix = "okr-"\n', 1)
+    result = run_cli("check", "--config", write(tmp_path, text), "--online", "--tracker", "jira")  # type: ignore[operator]
+    assert result.exit_code == 0, result.stdout + result.stderr
+    found = re.search(
+        r"\n    warning: push\.label_prefix: 'okr-' begins (\d+) labels? already in use in jira \(",
+        result.stdout,
+    )
+    assert found, result.stdout
+    assert "'okr-KR" in result.stdout.split("warning: push.label_prefix")[1]
+    plain = run_cli("check", "--config", write(tmp_path, good), "--online", "--tracker", "jira")  # type: ignore[operator]
+    assert plain.exit_code == 0 and "warning:" not in plain.stdout, "the demo's labels do not use mb-"

@@ -3,6 +3,7 @@ through `read_state`, is idempotent, goes ten to a Batch request and fails alone
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -108,9 +109,10 @@ def _seed() -> dict[str, Any]:
     }
 
 
-def _config(base_url: str, **write: Any) -> AsanaTrackerConfig:
+def _config(base_url: str, timeout: str = "30s", **write: Any) -> AsanaTrackerConfig:
     return AsanaTrackerConfig.model_validate(
         {
+            "timeout": timeout,
             "kind": "asana",
             "url": base_url,
             "token_env": "T_TOKEN",
@@ -136,8 +138,8 @@ def control(server: SandboxServer) -> Control:
     return Control(server.base_url)
 
 
-def _open(server: SandboxServer, **write: Any) -> AsanaConnector:
-    connector = AsanaConnector.open("t", _config(server.base_url, **write), {"token_env": TOKEN})
+def _open(server: SandboxServer, timeout: str = "30s", **write: Any) -> AsanaConnector:
+    connector = AsanaConnector.open("t", _config(server.base_url, timeout, **write), {"token_env": TOKEN})
     assert isinstance(connector, AsanaConnector)
     return connector
 
@@ -534,3 +536,50 @@ def test_what_the_connector_sends_conforms_to_asanas_document(
     )
     operations = {"POST /batch", "POST /tags", "POST /tasks/{task_gid}/addProject"}
     fidelity._assert_conforms(rig.check(), requests_of=operations, responses_of=operations)
+
+
+@pytest.mark.parametrize("fault", ["slow", "drop"])
+def test_a_tag_whose_creation_got_no_answer_is_made_once(
+    server: SandboxServer, control: Control, fault: str
+) -> None:
+    """Creating `mb-at-risk` gets no answer twice (slower than the client waits, or the connection
+    dropped): Asana may have made it. The bridge does not send the creation again; it looks, and the
+    next cycle uses the tag the lost request made (or creates it, when none was made): one tag."""
+    rule: dict[str, Any] = {"kind": fault, "method": "POST", "path": "/tags$", "count": 2}
+    if fault == "slow":
+        rule["delay"] = 1.5
+    control.faults(rule)
+    writes = [label(_gid(n), "mb-at-risk", colour="orange") for n in (0, 5, 10)]
+    first = _open(server, timeout="0.5s")
+    try:
+        outcomes = first.push(writes)
+    finally:
+        first.close()
+    time.sleep(1.5)  # a slow creation lands meanwhile
+    tags = [t for t in _state(server).tags.values() if t["name"] == "mb-at-risk"]
+    assert len(tags) <= 1, tags
+    control.faults()
+    second = _open(server, timeout="0.5s")
+    try:
+        _ok(second.push([o.write for o in outcomes if not o.ok]))
+        states = second.read_state([w.item for w in writes])
+    finally:
+        second.close()
+    assert len([t for t in _state(server).tags.values() if t["name"] == "mb-at-risk"]) == 1
+    assert all("mb-at-risk" in states[w.item].labels for w in writes)
+
+
+def test_of_two_tags_of_the_bridges_name_the_oldest_is_used(server: SandboxServer) -> None:
+    """A workspace already holding two `mb-at-risk` tags (a duplicate made before): every task gets the
+    oldest, and the other is left alone."""
+    emulator = server.emulator
+    assert isinstance(emulator, AsanaEmulator)
+    made = [emulator.edit({"op": "create_tag", "workspace": WS, "name": "mb-at-risk"}) for _ in range(2)]
+    older, newer = sorted((str(t["gid"]) for t in made), key=int)
+    opened = _open(server)
+    try:
+        _ok(opened.push([label(_gid(n), "mb-at-risk") for n in (1, 2)]))
+    finally:
+        opened.close()
+    for n in (1, 2):
+        assert [t for t in _state(server).tasks[_gid(n)].tags if t in (older, newer)] == [older]

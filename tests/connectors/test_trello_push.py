@@ -5,6 +5,7 @@ failing write is reported while the rest land, and the token stays out of every 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -42,9 +43,10 @@ class Rig:
     milestone: Ref
     """The label milestone `M:Checkout`, whose own card is "Checkout"."""
 
-    def connector(self, token: str = TOKEN, **write: Any) -> TrelloConnector:
+    def connector(self, token: str = TOKEN, timeout: str = "30s", **write: Any) -> TrelloConnector:
         config = TrelloTrackerConfig.model_validate(
             {
+                "timeout": timeout,
                 "kind": "trello",
                 "url": self.server.base_url,
                 "api_key_env": "T_KEY",
@@ -390,3 +392,40 @@ def test_writes_the_config_switches_off_are_refused_and_not_sent(rig: Rig) -> No
     assert rig.labels_of("A") == ["bug"] and rig.labels_of("B") == []
     assert rig.order("To Do") == ["A", "B", "C", "D", "E"]
     connector.close()
+
+
+@pytest.mark.parametrize("fault", ["slow", "drop"])
+def test_a_label_whose_creation_got_no_answer_is_made_once(rig: Rig, fault: str) -> None:
+    """Creating `mb-bottleneck` gets no answer (slower than the client waits, or the connection dropped):
+    Trello may have made it or not. The bridge looks again instead of creating it a second time for the
+    next card; the next cycle finds the one the lost request made (or creates it, when none was made),
+    and the board ends with one `mb-bottleneck` on every card that wants it."""
+    rule: dict[str, Any] = {"kind": fault, "method": "POST", "path": "^/1/labels$", "count": 1}
+    if fault == "slow":
+        rule["delay"] = 1.5
+    rig.control.faults(rule)
+    writes = [label_add(rig.ref(name), "mb-bottleneck") for name in ("A", "B", "C")]
+    first = rig.connector(timeout="0.5s").push(writes)
+    assert not all(o.ok for o in first), "the lost creation fails its writes"
+    time.sleep(1.5)  # a slow creation lands meanwhile
+    made = [x for x in rig.board.labels.values() if x["name"] == "mb-bottleneck"]
+    assert len(made) <= 1, made
+    rig.control.faults()
+    second = rig.connector(timeout="0.5s").push([o.write for o in first if not o.ok])
+    assert all(o.ok for o in second), [o.error for o in second]
+    made = [x for x in rig.board.labels.values() if x["name"] == "mb-bottleneck"]
+    assert len(made) == 1, made
+    assert all(rig.labels_of(name).count("mb-bottleneck") == 1 for name in ("A", "B", "C"))
+
+
+def test_of_two_labels_of_the_bridges_name_one_is_used(rig: Rig) -> None:
+    """A board already holding two `mb-bottleneck` labels (a duplicate made before): every card gets the
+    oldest, the other is left alone."""
+    edit = rig.emulator.edit
+    older = edit({"op": "create_label", "board": rig.board.id, "name": "mb-bottleneck", "color": "red"})["id"]
+    newer = edit({"op": "create_label", "board": rig.board.id, "name": "mb-bottleneck", "color": "red"})["id"]
+    assert sorted([older, newer]) == [older, newer]
+    outcomes = rig.connector().push([label_add(rig.ref(name), "mb-bottleneck") for name in ("A", "B")])
+    assert all(o.ok for o in outcomes)
+    assert [older in rig.card(name)["idLabels"] for name in ("A", "B")] == [True, True]
+    assert newer in rig.board.labels and not any(newer in c["idLabels"] for c in rig.board.cards.values())

@@ -258,6 +258,31 @@ def test_a_users_labels_survive_ten_cycles(sync: Sync) -> None:
         )
 
 
+def test_a_prefix_shared_with_users_labels_takes_none_of_theirs(sync: Sync) -> None:
+    """With `label_prefix = "okr-"`, users' `okr-KR1.1`-style labels (the seed's, and one an OKR rule
+    reads) share the bridge's prefix: every cycle leaves them, while a label of the bridge's by name that
+    does not apply (`okr-at-risk` on a task) is taken back."""
+    text = sync.config_path.read_text().replace("[push]\n", '[push]\nlabel_prefix = "okr-"\n')
+    text += '\n[[trackers.t.okr_rules]]\nkey_result = "KR1"\nlabel = "okr-KR1.1"\n'
+    sync.config_path.write_text(text)
+    sync.config = load_config(sync.config_path, ConnectorRegistry.default())
+    epic, task = sync.epics()[0], next(i for i in sync.emulator.issues.values() if i not in sync.epics())
+    sync.api("PUT", f"issue/{epic.key}", {"update": {"labels": [{"add": "okr-KR1.1"}]}})
+    sync.api(
+        "PUT", f"issue/{task.key}", {"update": {"labels": [{"add": "okr-KR1.1"}, {"add": "okr-at-risk"}]}}
+    )
+    theirs = {
+        issue.key: {label for label in issue.fields.get("labels") or [] if label.startswith("okr-KR")}
+        for issue in sync.emulator.issues.values()
+    }
+    assert sum(len(labels) for labels in theirs.values()) > 2, "the seed has okr- labels of its own"
+    for _ in range(3):
+        sync.cycle()
+        for issue in sync.emulator.issues.values():
+            assert theirs[issue.key] <= set(issue.fields.get("labels") or []), issue.key
+    assert "okr-at-risk" not in task.fields["labels"]
+
+
 def test_a_sync_killed_mid_push_ends_exact_after_a_restart(sync: Sync) -> None:
     env = {**os.environ, "T_EMAIL": EMAIL, "T_TOKEN": TOKEN}
     command = [sys.executable, "-m", "bridge.cli", "sync", "--config", str(sync.config_path)]

@@ -21,7 +21,8 @@ from bridge.sync.plan import (
 from bridge.written import Written, WrittenValue
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
-PREFIX = "mb-"
+MANAGED = frozenset({"mb-bottleneck", "mb-at-risk"})
+"""The bridge's configured label names (prefix `mb-`)."""
 
 
 def ref(n: int) -> Ref:
@@ -34,9 +35,8 @@ def make_plan(desired: list[Desired], states: list[ItemState], written: Written 
         {d.item: d for d in desired},
         {s.item: s for s in states},
         written or Written(),
-        prefix=PREFIX,
         opt_out_label="bridge-ignore",
-        **kw,  # type: ignore[arg-type]
+        **{"managed_labels": MANAGED, **kw},  # type: ignore[arg-type]
     )
 
 
@@ -59,14 +59,43 @@ def test_a_value_a_user_changed_is_restored_and_said_so() -> None:
     assert result.restores == [write] and "restoring" in write.reason
 
 
-def test_only_labels_with_the_prefix_are_added_or_removed() -> None:
+def test_only_the_bridges_labels_are_added_or_removed() -> None:
+    """`mb-old` is the bridge's because `written` says it added it (under an earlier label name)."""
     state = ItemState(ref(1), "A-1", labels=frozenset({"team-x", "mb-bottleneck", "mb-old", "bottleneck"}))
     wish = Desired(ref(1), "A-1", labels=frozenset({"mb-at-risk"}))
-    writes = make_plan([wish], [state], label_colours={"mb-at-risk": "orange"}).writes
+    written = Written({(ref(1), "labels"): WrittenValue(["mb-bottleneck", "mb-old"], T0)})
+    writes = make_plan([wish], [state], written, label_colours={"mb-at-risk": "orange"}).writes
     assert [(w.kind, w.field, w.value) for w in writes] == [
         (WriteKind.LABEL_ADD, "mb-at-risk", "orange"),
         (WriteKind.LABEL_REMOVE, "mb-bottleneck", None),
         (WriteKind.LABEL_REMOVE, "mb-old", None),
+    ]
+
+
+def test_a_users_label_sharing_the_prefix_is_never_removed() -> None:
+    """A user's `mb-mine` carries the bridge's prefix but is not one of its label names, and `written`
+    never recorded the bridge adding it: it stays, while the bridge's own label that no longer applies
+    goes."""
+    state = ItemState(ref(1), "A-1", labels=frozenset({"mb-mine", "mb-bottleneck"}))
+    written = Written({(ref(1), "labels"): WrittenValue(["mb-bottleneck"], T0)})
+    for known in (Written(), written):
+        writes = make_plan([Desired(ref(1), "A-1")], [state], known).writes
+        assert [(w.kind, w.field) for w in writes] == [(WriteKind.LABEL_REMOVE, "mb-bottleneck")]
+
+
+def test_a_prefix_colliding_with_users_labels_removes_none_of_theirs() -> None:
+    """With `label_prefix = "okr-"`, users' `okr-KR1.1` labels (which the OKR rules read) share the
+    prefix: only the bridge's own `okr-at-risk` is taken back, also when the bridge wants labels added."""
+    managed = frozenset({"okr-bottleneck", "okr-at-risk"})
+    states = [
+        ItemState(ref(1), "A-1", labels=frozenset({"okr-KR1.1", "okr-at-risk"})),
+        ItemState(ref(2), "A-2", labels=frozenset({"okr-KR1.2", "okr-KR2.1"})),
+    ]
+    wishes = [Desired(ref(1), "A-1"), Desired(ref(2), "A-2", labels=frozenset({"okr-bottleneck"}))]
+    writes = make_plan(wishes, states, managed_labels=managed).writes
+    assert [(w.kind, w.item, w.field) for w in writes] == [
+        (WriteKind.LABEL_REMOVE, ref(1), "okr-at-risk"),
+        (WriteKind.LABEL_ADD, ref(2), "okr-bottleneck"),
     ]
 
 

@@ -26,6 +26,12 @@ class Labels:
     at_risk: str
     colours: Mapping[str, str]
 
+    @property
+    def managed(self) -> frozenset[str]:
+        """The labels the bridge manages by name: the only ones it removes without having recorded adding
+        them (a label that merely starts with the prefix may be a user's)."""
+        return frozenset({self.bottleneck, self.at_risk})
+
     @classmethod
     def of(cls, config: BridgeConfig) -> Labels:
         push = config.push

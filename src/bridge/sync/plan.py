@@ -7,10 +7,12 @@ Three inputs per item, three questions:
 - *written* (from the store): what the bridge wrote there last time.
 
 Only what differs between desired and state is written. When state differs from what the bridge wrote,
-a user edited a managed value: it is restored, and the plan says so. Labels without the bridge's prefix,
-fields it is not told to manage and links it did not make are never part of a plan; an item carrying the
-opt-out label gets no write at all. Order is written with the fewest moves: the longest run of items
-already in the right relative order stays, the rest move next to a neighbour.
+a user edited a managed value: it is restored, and the plan says so. The bridge's labels are the ones it
+manages by name (its configured label names) and the ones `written` says it put on the item: a label that
+merely shares the bridge's prefix is a user's and never removed. Fields it is not told to manage and links
+it did not make are never part of a plan either; an item carrying the opt-out label gets no write at all.
+Order is written with the fewest moves: the longest run of items already in the right relative order
+stays, the rest move next to a neighbour.
 
 No I/O here: `candidates` says which items need their state read, `plan` turns the three inputs into
 writes, and the caller (`bridge.sync.push`) reads, applies and records.
@@ -141,7 +143,7 @@ def plan(
     states: Mapping[Ref, ItemState],
     written: Written,
     *,
-    prefix: str,
+    managed_labels: Iterable[str],
     opt_out_label: str,
     label_colours: Mapping[str, str] | None = None,
     items_total: int | None = None,
@@ -152,11 +154,14 @@ def plan(
     """Writes that make each item in `states` hold what `desired` says.
 
     `states` holds the items read from the tracker (see `candidates`); a desired item missing from it is
-    gone from the tracker. Raises `PlanTooLarge` when the plan would change more than
-    `max_change_share` of `items_total` items (and at least `MIN_GUARDED_ITEMS`), unless `force`.
+    gone from the tracker. `managed_labels` are the bridge's label names (prefix included): with the labels
+    `written` holds for an item, the only labels a plan may remove from it. Raises `PlanTooLarge` when
+    the plan would change more than `max_change_share` of `items_total` items (and at least
+    `MIN_GUARDED_ITEMS`), unless `force`.
     """
     result = Plan(source=source, items_total=items_total if items_total is not None else len(desired))
     colours = label_colours or {}
+    managed = frozenset(managed_labels)
     ordered: dict[str, list[tuple[tuple[Any, ...], Any, Ref, str]]] = {}
     for ref in sorted(desired, key=lambda r: (desired[r].key, r.remote_id)):
         wish = desired[ref]
@@ -172,7 +177,7 @@ def plan(
             last = written.get(ref, write.field)
             if write.kind == WriteKind.FIELD and last is not None and not same(last.value, write.previous):
                 result.restores.append(write)
-        result.writes.extend(_label_writes(wish, state, prefix, colours))
+        result.writes.extend(_label_writes(wish, state, bridge_labels(managed, written, wish.item), colours))
         result.writes.extend(_link_writes(source, wish, state, written))
         if wish.order is not None and state.container is not None:
             ordered.setdefault(state.container, []).append((wish.order, state.position, ref, wish.key))
@@ -206,10 +211,19 @@ def _field_writes(wish: Desired, state: ItemState, written: Written) -> Iterable
             yield FieldWrite(wish.item, name, value, previous=current, kind=WriteKind.FIELD, reason=reason)
 
 
+def bridge_labels(managed: frozenset[str], written: Written, item: Ref) -> frozenset[str]:
+    """The labels that are the bridge's on `item`: its configured names and those it recorded adding.
+
+    A prefix is no mark of ownership (users and other tools may use it too, like `okr-KR1.1` under the
+    prefix `okr-`), so no label is the bridge's for its prefix alone.
+    """
+    return managed | frozenset(str(label) for label in written.value(item, LABELS_FIELD) or ())
+
+
 def _label_writes(
-    wish: Desired, state: ItemState, prefix: str, colours: Mapping[str, str]
+    wish: Desired, state: ItemState, ours: frozenset[str], colours: Mapping[str, str]
 ) -> Iterable[FieldWrite]:
-    mine = {label for label in state.labels if label.startswith(prefix)}
+    mine = state.labels & (ours | wish.labels)
     for label in sorted(wish.labels - mine):
         yield FieldWrite(
             wish.item, label, colours.get(label), kind=WriteKind.LABEL_ADD, reason=wish.reasons.get(label, "")

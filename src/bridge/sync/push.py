@@ -24,7 +24,7 @@ from bridge.http import redact
 from bridge.store import Store
 from bridge.store.written import Record, load_written, record_written
 from bridge.sync.desired import Labels, desired_state
-from bridge.sync.plan import Desired, Plan, candidates, plan, same
+from bridge.sync.plan import Desired, Plan, bridge_labels, candidates, plan, same
 from bridge.written import LABELS_FIELD, LINK_PREFIX, Written, native_link
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def push_tracker(
         {ref: desired[ref] for ref in refs},
         states,
         written,
-        prefix=labels.prefix,
+        managed_labels=labels.managed,
         opt_out_label=config.push.opt_out_label,
         label_colours=labels.colours,
         items_total=len(desired),
@@ -115,7 +115,9 @@ def push_tracker(
             log.warning("%s: write failed: %s", name, message)
     if progress is not None:
         progress.push_finished(name, result.done, result.failed)
-    records = _records(desired, states, written, the_plan, outcomes, config.push.opt_out_label, labels.prefix)
+    records = _records(
+        desired, states, written, the_plan, outcomes, config.push.opt_out_label, labels.managed
+    )
     with store.write() as conn:
         if guard is not None:
             guard(conn)
@@ -196,9 +198,12 @@ def _records(
     the_plan: Plan,
     outcomes: Sequence[WriteOutcome],
     opt_out_label: str,
-    prefix: str,
+    managed_labels: frozenset[str],
 ) -> list[Record]:
     """What each item read now holds of what the bridge manages, after the writes that succeeded.
+
+    Of the item's labels only the bridge's are recorded (`bridge_labels`: its names and those it recorded
+    adding), so a user's label sharing the prefix never becomes the bridge's to remove.
 
     A failed or deferred write leaves its field's row untouched, so the next cycle plans it again.
     """
@@ -218,7 +223,7 @@ def _records(
         if wish is None or opt_out_label in state.labels:
             continue
         holds: dict[str, Any] = dict(state.fields)
-        labels = {label for label in state.labels if label.startswith(prefix)}
+        labels = set(state.labels & bridge_labels(managed_labels, written, ref))
         for write in applied.get(ref, ()):
             if write.kind is WriteKind.FIELD:
                 holds[write.field] = write.value

@@ -179,6 +179,34 @@ def test_readyz_reports_a_status_provider_that_fails(store: Store, live: Live) -
         assert ready.status_code == 503 and "scheduler state unavailable" in ready.text
 
 
+def test_readyz_fails_when_every_trackers_last_cycle_failed_on_the_store(
+    store: Store, serve: Callable[..., StatusServer], live: Live
+) -> None:
+    server = serve(store)
+    failure = "the store at sqlite:///s.db failed: database disk image is malformed"
+    live.status = LiveStatus(
+        scheduler_running=True, store_failures={"acme-jira": failure, "design-trello": failure}
+    )
+    assert requests.get(f"{server.url}/readyz", timeout=5).status_code == 200  # growth-asana's was fine
+    live.status = LiveStatus(
+        scheduler_running=True,
+        store_failures={name: failure for name in ("acme-jira", "design-trello", "growth-asana")},
+    )
+    ready = requests.get(f"{server.url}/readyz", timeout=5)
+    assert ready.status_code == 503
+    assert "every tracker's last cycle failed on the store" in ready.text and "malformed" in ready.text
+    assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
+
+
+def test_healthz_fails_when_the_scheduler_has_died(
+    store: Store, serve: Callable[..., StatusServer], live: Live
+) -> None:
+    server = serve(store)
+    live.status = LiveStatus(scheduler_running=False, scheduler_failure="the scheduler's thread has died")
+    health = requests.get(f"{server.url}/healthz", timeout=5)
+    assert health.status_code == 503 and "the scheduler's thread has died" in health.text
+
+
 # --- metrics ---------------------------------------------------------------------------------------
 
 

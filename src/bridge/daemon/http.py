@@ -1,9 +1,10 @@
 """The daemon's HTTP face: health, readiness, Prometheus metrics and a status page; routing only.
 
-`/healthz` answers while the process runs; `/readyz` only while the store answers and the scheduler
-runs; `/metrics` renders the registry; `/` and `/status.json` show each tracker's last runs (from the
-`run` table), its next scheduled run and its pending writes; `/report.html` is `bridge report --html`'s
-page with charts, rendered from the store on request and kept until the `run` table changes (the next
+`/healthz` answers while the process runs and its scheduler has not died; `/readyz` only while the
+store can be read, the scheduler runs and not every tracker's last cycle failed on the store;
+`/metrics` renders the registry; `/` and `/status.json` show each tracker's last runs (from the `run`
+table), its next scheduled run and its pending writes; `/report.html` is `bridge report --html`'s page
+with charts, rendered from the store on request and kept until the `run` table changes (the next
 cycle). The pages themselves are made in `bridge.report.status_page`.
 """
 
@@ -170,7 +171,8 @@ class StatusServer:
     def respond(self, path: str) -> Response:
         """The status, content type and body for a GET of `path`."""
         if path == "/healthz":
-            return 200, TEXT, "ok\n"
+            failure = self.not_alive()
+            return (503, TEXT, f"not alive: {failure}\n") if failure else (200, TEXT, "ok\n")
         if path == "/readyz":
             reason = self.not_ready()
             return (503, TEXT, f"not ready: {reason}\n") if reason else (200, TEXT, "ready\n")
@@ -210,16 +212,33 @@ class StatusServer:
     def _report_key(self) -> tuple[Any, ...]:
         return runs_version(self.store)
 
+    def not_alive(self) -> str | None:
+        """Why the daemon is no longer alive (its scheduler died under it), or None while it is.
+
+        A daemon starting or stopping is alive but not ready; a status that cannot be read is a
+        readiness problem, not a reason to restart the process."""
+        status, _ = self._daemon_status()
+        return redact(status.scheduler_failure) if status is not None and status.scheduler_failure else None
+
     def not_ready(self) -> str | None:
-        """Why the daemon cannot do its work now, or None when it can."""
+        """Why the daemon cannot do its work now, or None when it can: the store does not answer or
+        cannot be read (a corrupt file answers `SELECT 1`), the scheduler does not run, or every
+        tracker's last cycle failed on the store."""
         try:
             self.store.ping()
+            runs_version(self.store)  # reads a table: a damaged database fails here
         except BridgeError as exc:
             return redact(str(exc))
         status, problem = self._daemon_status()
         if status is None:
             return problem
-        return None if status.scheduler_running else "the scheduler is not running"
+        if not status.scheduler_running:
+            return status.scheduler_failure or "the scheduler is not running"
+        trackers = {name for name, tracker in self.config.trackers.items() if tracker.enabled}
+        if trackers and trackers <= set(status.store_failures):
+            reasons = sorted(set(status.store_failures.values()))
+            return redact(f"every tracker's last cycle failed on the store: {'; '.join(reasons)}")
+        return None
 
     def _daemon_status(self) -> tuple[LiveStatus | None, str | None]:
         try:

@@ -9,6 +9,7 @@ names environment variables (`token_env`, `url_env`), read only by commands that
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import logging
 import os
@@ -191,6 +192,9 @@ class DaemonConfig(Section):
     heartbeat: Duration = timedelta(seconds=15)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    auth_token_env: EnvName | None = None
+    """Name of the variable holding the bearer token that the status page, `/status.json`,
+    `/report.html` and `/metrics` require; `/healthz` and `/readyz` stay open for probes."""
 
     def problems(self) -> Iterator[tuple[Loc, str]]:
         if self.heartbeat >= self.lease_ttl:
@@ -668,10 +672,34 @@ def tls_off_warning(name: str, tracker: TrackerConfig) -> str | None:
     )
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or a name) is reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # another name: it resolves to whatever DNS says
+
+
+def open_status_page_warning(daemon: DaemonConfig) -> str | None:
+    """A warning for a status page that listens beyond this machine with no token; else None."""
+    if daemon.auth_token_env is not None or is_loopback(daemon.http_host):
+        return None
+    return (
+        f"daemon.http_host is {daemon.http_host}, which other machines can reach, and daemon.auth_token_env "
+        "is not set: anyone who reaches the port reads the status page, /status.json, /report.html and "
+        "/metrics (tracker names, errors, the report); name a variable holding a token in auth_token_env, "
+        "or keep http_host on 127.0.0.1 behind a proxy that authenticates"
+    )
+
+
 def config_warnings(config: BridgeConfig) -> list[str]:
-    """What is worth fixing but not an error: a config file others can read, TLS checks turned off."""
+    """What is worth fixing but not an error: a config file others can read, TLS checks turned off, a
+    status page open to the network without a token."""
     warnings = [permission_warning(config.path)]
     warnings.extend(tls_off_warning(name, tracker) for name, tracker in config.trackers.items())
+    warnings.append(open_status_page_warning(config.daemon))
     return [warning for warning in warnings if warning is not None]
 
 

@@ -332,6 +332,106 @@ def test_pending_writes_from_a_cycle() -> None:
     assert pending_from_cycle(TrackerCycle("acme-jira", error="pull failed")) is None
 
 
+# --- bearer-token authentication ---------------------------------------------------------------------
+
+PROTECTED = ("/", "/status.json", "/report.html", "/metrics", "/report")
+
+
+def _with_token(monkeypatch: pytest.MonkeyPatch, token: str | None, **daemon: Any) -> BridgeConfig:
+    if token is not None:
+        monkeypatch.setenv("BRIDGE_STATUS_TOKEN", token)
+    else:
+        monkeypatch.delenv("BRIDGE_STATUS_TOKEN", raising=False)
+    settings = DaemonConfig(
+        http_host="127.0.0.1", http_port=0, auth_token_env="BRIDGE_STATUS_TOKEN", **daemon
+    )
+    return _config().model_copy(update={"daemon": settings})
+
+
+def test_a_configured_token_guards_every_page_but_the_probes(
+    store: Store, live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = f"status-{uuid.uuid4().hex}"
+    config = _with_token(monkeypatch, token)
+    with StatusServer(config, store, Registry(), live, report=lambda: "<p>the report</p>") as server:
+        for path in PROTECTED:
+            for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {token}"}):
+                refused = requests.get(f"{server.url}{path}", headers=headers, timeout=10)
+                assert refused.status_code == 401, (path, headers)
+                assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+                assert token not in refused.text
+            allowed = requests.get(
+                f"{server.url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+            )
+            assert allowed.status_code == 200, (path, allowed.text)
+            assert token not in allowed.text
+        for path in ("/healthz", "/readyz"):
+            assert requests.get(f"{server.url}{path}", timeout=5).status_code == 200
+    assert token in SECRETS.values()
+
+
+def test_without_a_token_the_pages_stay_open_on_loopback(
+    store: Store, serve: Callable[..., StatusServer]
+) -> None:
+    server = serve(store)
+    for path in ("/", "/status.json", "/metrics"):
+        assert requests.get(f"{server.url}{path}", timeout=5).status_code == 200
+
+
+def test_a_token_variable_that_is_not_set_stops_the_server_from_starting(
+    store: Store, live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = StatusServer(_with_token(monkeypatch, None), store, Registry(), live)
+    with pytest.raises(
+        UserError, match=r"daemon.auth_token_env: environment variable BRIDGE_STATUS_TOKEN is not set"
+    ):
+        server.start()
+    monkeypatch.setenv("BRIDGE_STATUS_TOKEN", "short")
+    with pytest.raises(UserError, match="at least 16 characters"):
+        server.start()
+
+
+@pytest.mark.parametrize(
+    ("host", "token", "warned"),
+    [
+        ("0.0.0.0", None, True),
+        ("192.0.2.10", None, True),
+        ("::", None, True),
+        ("status.example.com", None, True),
+        ("0.0.0.0", "BRIDGE_STATUS_TOKEN", False),
+        ("127.0.0.1", None, False),
+        ("::1", None, False),
+        ("localhost", None, False),
+    ],
+)
+def test_a_status_page_open_to_the_network_without_a_token_is_warned_about(
+    host: str, token: str | None, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bridge.config import config_warnings, log_config_warnings
+
+    config = _config().model_copy(
+        update={"daemon": DaemonConfig(http_host=host, http_port=0, auth_token_env=token)}
+    )
+    found = [warning for warning in config_warnings(config) if "auth_token_env" in warning]
+    assert bool(found) == warned, found
+    if warned:
+        assert f"daemon.http_host is {host}" in found[0]
+        with caplog.at_level("WARNING"):
+            log_config_warnings(config)  # what the daemon does at every start
+        assert found[0] in caplog.text
+
+
+def test_bridge_check_warns_of_a_status_page_open_to_the_network(run_cli: Any, tmp_path: Path) -> None:
+    text = EXAMPLE_CONFIG.read_text().replace('http_host = "127.0.0.1"', 'http_host = "0.0.0.0"', 1)
+    assert 'http_host = "0.0.0.0"' in text
+    config = tmp_path / "bridge.toml"
+    config.write_text(text)
+    config.chmod(0o600)
+    result = run_cli("check", "--config", str(config))
+    assert result.exit_code == 0, result.stderr
+    assert "warning: daemon.http_host is 0.0.0.0" in result.stderr and "auth_token_env" in result.stderr
+
+
 # --- the server's life cycle -------------------------------------------------------------------------
 
 

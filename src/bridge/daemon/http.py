@@ -10,18 +10,20 @@ cycle). The pages themselves are made in `bridge.report.status_page`.
 
 from __future__ import annotations
 
+import hmac
 import logging
+import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bridge.config import BridgeConfig
+from bridge.config import BridgeConfig, DaemonConfig
 from bridge.daemon.metrics import CONTENT_TYPE, Registry
 from bridge.errors import BridgeError, UserError
-from bridge.http import redact
+from bridge.http import SECRETS, redact
 from bridge.report.status_page import (
     RUNS_PER_TRACKER,
     LiveStatus,
@@ -40,6 +42,11 @@ log = logging.getLogger(__name__)
 REPORT_PAGE = "/report.html"
 """Where the status server serves the HTML report with charts."""
 
+
+PROBES = frozenset({"/healthz", "/readyz"})
+"""Paths open without a token, so an orchestrator's probes need no secret."""
+
+MIN_TOKEN_LENGTH = 16
 
 StatusProvider = Callable[[], LiveStatus]
 """Called on every request to `/readyz`, `/` and `/status.json`, from the server's threads."""
@@ -64,13 +71,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, *, body: bool) -> None:
         path = self.path.split("?", 1)[0]
+        owner = self.server.owner
+        challenge = not owner.authorized(path, self.headers.get("Authorization"))
         try:
-            status, content_type, text = self.server.owner.respond(path)
+            if challenge:
+                log.debug("%s: refused %s without a valid bearer token", self.address_string(), path)
+                status, content_type, text = (
+                    401,
+                    TEXT,
+                    "a bearer token is required (Authorization: Bearer ...)\n",
+                )
+            else:
+                status, content_type, text = owner.respond(path)
         except Exception:
             log.exception("serving %s failed", path)
             status, content_type, text = 500, "text/plain; charset=utf-8", "internal error\n"
         data = text.encode("utf-8")
         self.send_response(status)
+        if challenge:
+            self.send_header("WWW-Authenticate", 'Bearer realm="milestone-bridge"')
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
@@ -115,6 +134,7 @@ class StatusServer:
         self._thread: threading.Thread | None = None
         self._report_lock = threading.Lock()
         self._report_cache: tuple[tuple[Any, ...], str] | None = None
+        self._token: bytes | None = None
 
     @property
     def port(self) -> int:
@@ -133,6 +153,8 @@ class StatusServer:
         """Bind and serve from a background thread; raises `UserError` when the address is taken."""
         if self._server is not None:
             return
+        token = bearer_token(self.config.daemon)
+        self._token = token.encode("utf-8") if token is not None else None
         host, port = self.config.daemon.http_host, self.config.daemon.http_port
         server_class = (
             type("_Server6", (_Server,), {"address_family": socket.AF_INET6}) if ":" in host else _Server
@@ -167,6 +189,16 @@ class StatusServer:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+    def authorized(self, path: str, authorization: str | None) -> bool:
+        """Whether a request for `path` with this Authorization header may be answered: always for the
+        probes and without a configured token, else only with `Bearer <token>`."""
+        if self._token is None or path in PROBES:
+            return True
+        scheme, _, given = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), self._token)
 
     def respond(self, path: str) -> Response:
         """The status, content type and body for a GET of `path`."""
@@ -282,3 +314,22 @@ class StatusServer:
             report_html=REPORT_PAGE,
         )
         return (503 if problem else 200), JSON, document
+
+
+def bearer_token(daemon: DaemonConfig, environ: Mapping[str, str] | None = None) -> str | None:
+    """The token the pages require, read from the variable `daemon.auth_token_env` names (and from then
+    on scrubbed from every log line); None when none is configured. An unset or short token is a
+    `UserError`: a server told to require one never starts open."""
+    name = daemon.auth_token_env
+    if name is None:
+        return None
+    token = (os.environ if environ is None else environ).get(name, "")
+    if not token:
+        raise UserError(f"daemon.auth_token_env: environment variable {name} is not set")
+    SECRETS.add(token)
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise UserError(
+            f"daemon.auth_token_env: the token in {name} must be at least {MIN_TOKEN_LENGTH} characters "
+            "(e.g. `openssl rand -hex 32`)"
+        )
+    return token

@@ -195,10 +195,17 @@ class DaemonConfig(Section):
     auth_token_env: EnvName | None = None
     """Name of the variable holding the bearer token that the status page, `/status.json`,
     `/report.html` and `/metrics` require; `/healthz` and `/readyz` stay open for probes."""
+    max_connections: int = Field(default=32, ge=1, le=1000)
+    """Connections the status server holds at once; when full, the one that has waited longest for its
+    request headers is closed to make room, or the newcomer is answered 503 when all are being served."""
+    header_timeout: Duration = timedelta(seconds=10)
+    """How long a client may take to send its request line and headers before it is disconnected."""
 
     def problems(self) -> Iterator[tuple[Loc, str]]:
         if self.heartbeat >= self.lease_ttl:
             yield ("heartbeat",), "must be shorter than lease_ttl, or a lease expires while its holder lives"
+        if self.header_timeout <= timedelta(0):
+            yield ("header_timeout",), "must be longer than zero"
 
 
 class AnalyticsConfig(Section):

@@ -432,6 +432,78 @@ def test_bridge_check_warns_of_a_status_page_open_to_the_network(run_cli: Any, t
     assert "warning: daemon.http_host is 0.0.0.0" in result.stderr and "auth_token_env" in result.stderr
 
 
+# --- slow clients ----------------------------------------------------------------------------------
+
+
+def _request_threads() -> int:
+    return sum("process_request_thread" in thread.name for thread in threading.enumerate())
+
+
+def test_slow_clients_neither_hold_a_thread_each_nor_keep_the_probes_out(store: Store, live: Live) -> None:
+    settings = DaemonConfig(
+        http_host="127.0.0.1", http_port=0, max_connections=3, header_timeout=timedelta(seconds=2)
+    )
+    config = _config().model_copy(update={"daemon": settings})
+    before = _request_threads()
+    with StatusServer(config, store, Registry(), live) as server:
+        slow = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(6)]
+        stop = threading.Event()
+
+        def dribble() -> None:  # one byte a second on each connection; the headers never end
+            for byte in b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100:
+                for connection in slow:
+                    with contextlib.suppress(OSError):
+                        connection.send(bytes([byte]))
+                if stop.wait(1):
+                    return
+
+        sender = threading.Thread(target=dribble, daemon=True)
+        sender.start()
+        try:
+            time.sleep(0.5)
+            assert _request_threads() - before <= 3
+            began = time.monotonic()
+            health = requests.get(f"{server.url}/healthz", timeout=5)
+            assert (health.status_code, health.text) == (200, "ok\n")
+            assert time.monotonic() - began < 1.0
+            # The oldest made room for newer ones; the rest are closed once the header timeout passes.
+            for connection in slow:
+                connection.settimeout(max(0.1, began + 3.5 - time.monotonic()))
+                with contextlib.suppress(ConnectionResetError):
+                    assert connection.recv(1024) == b""
+            assert time.monotonic() - began < 3.5
+            assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
+        finally:
+            stop.set()
+            sender.join(5)
+            for connection in slow:
+                connection.close()
+
+
+def test_connections_beyond_the_bound_are_answered_503_at_once(store: Store, live: Live) -> None:
+    release = threading.Event()
+
+    def slow_report() -> str:
+        release.wait(10)
+        return "late"
+
+    settings = DaemonConfig(http_host="127.0.0.1", http_port=0, max_connections=2)
+    config = _config().model_copy(update={"daemon": settings})
+    with StatusServer(config, store, Registry(), live, report=slow_report) as server:
+        busy = [threading.Thread(target=_get_quietly, args=(f"{server.url}/report",)) for _ in range(2)]
+        for thread in busy:
+            thread.start()
+        time.sleep(0.5)  # both are being served: neither can make room
+        began = time.monotonic()
+        refused = requests.get(f"{server.url}/healthz", timeout=5)
+        assert refused.status_code == 503 and "too many connections" in refused.text
+        assert time.monotonic() - began < 1.0
+        release.set()
+        for thread in busy:
+            thread.join(10)
+        assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
+
+
 # --- the server's life cycle -------------------------------------------------------------------------
 
 

@@ -6,16 +6,23 @@ store can be read, the scheduler runs and not every tracker's last cycle failed 
 table), its next scheduled run and its pending writes; `/report.html` is `bridge report --html`'s page
 with charts, rendered from the store on request and kept until the `run` table changes (the next
 cycle). The pages themselves are made in `bridge.report.status_page`.
+
+Every page but the probes can require a bearer token (`daemon.auth_token_env`). The server holds at most
+`daemon.max_connections` connections and gives each `daemon.header_timeout` to send its headers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import io
 import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -52,16 +59,140 @@ StatusProvider = Callable[[], LiveStatus]
 """Called on every request to `/readyz`, `/` and `/status.json`, from the server's threads."""
 
 
+_REFUSAL = b"too many connections; try again shortly\n"
+_REFUSED = (
+    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s" % (len(_REFUSAL), _REFUSAL)
+)
+
+
+@dataclass
+class _Connection:
+    accepted: float
+    reading_headers: bool = True
+
+
 class _Server(ThreadingHTTPServer):
+    """One thread per connection, but at most `max_connections` of them: when all are taken, the
+    connection that has waited longest for its headers (a slow client, most likely) is closed to make
+    room; when every one is being served, the newcomer is answered 503 at once."""
+
     daemon_threads = True
     block_on_close = False
     owner: StatusServer
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        *,
+        max_connections: int,
+        header_timeout: float,
+    ) -> None:
+        self.max_connections = max_connections
+        self.header_timeout = header_timeout
+        self._connections: dict[socket.socket, _Connection] = {}
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    @property
+    def open_connections(self) -> int:
+        with self._connections_lock:
+            return len(self._connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            room = len(self._connections) < self.max_connections or self._close_slowest()
+            if room:
+                self._connections[request] = _Connection(time.monotonic())
+        if not room:
+            log.debug("%s: refused, %d connections open", client_address[0], self.max_connections)
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._forget(request)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._forget(request)
+
+    def headers_read(self, request: socket.socket) -> None:
+        """The request line and headers are in: the connection is served, no longer one to close."""
+        with self._connections_lock:
+            connection = self._connections.get(request)
+            if connection is not None:
+                connection.reading_headers = False
+
+    def _close_slowest(self) -> bool:
+        """Close the connection that has waited longest for its headers; False when none waits.
+        Called with the lock held; its thread sees the end of the stream and finishes."""
+        waiting = [(c.accepted, s) for s, c in self._connections.items() if c.reading_headers]
+        if not waiting:
+            return False
+        _, slowest = min(waiting, key=lambda pair: pair[0])
+        del self._connections[slowest]
+        with contextlib.suppress(OSError):
+            slowest.shutdown(socket.SHUT_RDWR)
+        log.debug("closed a connection still sending its headers, to make room")
+        return True
+
+    def _forget(self, request: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.pop(request, None)
+
+    def _refuse(self, request: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            request.settimeout(1.0)
+            request.sendall(_REFUSED)
+        self.shutdown_request(request)
+
+
+class _HeaderDeadline(io.RawIOBase):
+    """The socket as the handler reads it: until the headers are in, every read waits at most for what
+    is left of the header deadline, so a client sending a byte at a time is cut off when it passes."""
+
+    def __init__(self, sock: socket.socket, deadline: float, timeout: float) -> None:
+        super().__init__()
+        self.sock = sock
+        self.deadline: float | None = deadline
+        self.timeout = timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request line and headers took too long")
+            self.sock.settimeout(min(left, self.timeout))
+        return self.sock.recv_into(buffer)
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     timeout = 10
     server_version = "milestone-bridge"
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # replaced by a reader that keeps the header deadline
+        self._reader = _HeaderDeadline(
+            self.connection, time.monotonic() + self.server.header_timeout, float(self.timeout)
+        )
+        self.rfile = io.BufferedReader(self._reader)
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()
+        self._reader.deadline = None
+        self.connection.settimeout(self.timeout)
+        self.server.headers_read(self.connection)
+        return parsed
 
     def do_GET(self) -> None:
         self._serve(body=True)
@@ -160,7 +291,12 @@ class StatusServer:
             type("_Server6", (_Server,), {"address_family": socket.AF_INET6}) if ":" in host else _Server
         )
         try:
-            server = server_class((host, port), _Handler)
+            server = server_class(
+                (host, port),
+                _Handler,
+                max_connections=self.config.daemon.max_connections,
+                header_timeout=self.config.daemon.header_timeout.total_seconds(),
+            )
         except OSError as exc:
             raise UserError(f"cannot serve the status page on {host}:{port}: {exc.strerror or exc}") from exc
         server.owner = self

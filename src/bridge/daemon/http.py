@@ -19,6 +19,7 @@ import io
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -120,6 +121,14 @@ class _Server(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self._forget(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection that failed: a client gone or cut off is routine, anything else a bug to log
+        (socketserver would print the traceback to stderr, past the log's redaction)."""
+        if isinstance(sys.exc_info()[1], OSError):
+            log.debug("the connection from %s ended early", client_address[0], exc_info=True)
+        else:
+            log.exception("serving a connection from %s failed", client_address[0])
 
     def headers_read(self, request: socket.socket) -> None:
         """The request line and headers are in: the connection is served, no longer one to close."""

@@ -9,6 +9,7 @@ names environment variables (`token_env`, `url_env`), read only by commands that
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import logging
 import os
@@ -191,10 +192,20 @@ class DaemonConfig(Section):
     heartbeat: Duration = timedelta(seconds=15)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    auth_token_env: EnvName | None = None
+    """Name of the variable holding the bearer token that the status page, `/status.json`,
+    `/report.html` and `/metrics` require; `/healthz` and `/readyz` stay open for probes."""
+    max_connections: int = Field(default=32, ge=1, le=1000)
+    """Connections the status server holds at once; when full, the one that has waited longest for its
+    request headers is closed to make room, or the newcomer is answered 503 when all are being served."""
+    header_timeout: Duration = timedelta(seconds=10)
+    """How long a client may take to send its request line and headers before it is disconnected."""
 
     def problems(self) -> Iterator[tuple[Loc, str]]:
         if self.heartbeat >= self.lease_ttl:
             yield ("heartbeat",), "must be shorter than lease_ttl, or a lease expires while its holder lives"
+        if self.header_timeout <= timedelta(0):
+            yield ("header_timeout",), "must be longer than zero"
 
 
 class AnalyticsConfig(Section):
@@ -668,10 +679,34 @@ def tls_off_warning(name: str, tracker: TrackerConfig) -> str | None:
     )
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or a name) is reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # another name: it resolves to whatever DNS says
+
+
+def open_status_page_warning(daemon: DaemonConfig) -> str | None:
+    """A warning for a status page that listens beyond this machine with no token; else None."""
+    if daemon.auth_token_env is not None or is_loopback(daemon.http_host):
+        return None
+    return (
+        f"daemon.http_host is {daemon.http_host}, which other machines can reach, and daemon.auth_token_env "
+        "is not set: anyone who reaches the port reads the status page, /status.json, /report.html and "
+        "/metrics (tracker names, errors, the report); name a variable holding a token in auth_token_env, "
+        "or keep http_host on 127.0.0.1 behind a proxy that authenticates"
+    )
+
+
 def config_warnings(config: BridgeConfig) -> list[str]:
-    """What is worth fixing but not an error: a config file others can read, TLS checks turned off."""
+    """What is worth fixing but not an error: a config file others can read, TLS checks turned off, a
+    status page open to the network without a token."""
     warnings = [permission_warning(config.path)]
     warnings.extend(tls_off_warning(name, tracker) for name, tracker in config.trackers.items())
+    warnings.append(open_status_page_warning(config.daemon))
     return [warning for warning in warnings if warning is not None]
 
 

@@ -307,3 +307,76 @@ def test_a_second_daemon_on_one_sqlite_store_is_refused(jira: SandboxServer, tmp
         assert status.returncode == 0 and "t" in status.stdout, status.stderr
     finally:
         first.stop()
+
+
+# --- readiness and liveness follow the store and the scheduler ---------------------------------------
+
+
+def test_a_store_corrupted_mid_run_makes_the_daemon_not_ready(jira: SandboxServer, tmp_path: Path) -> None:
+    database = tmp_path / "s.db"
+    config = write_config(tmp_path, jira.base_url, ["t"], store=f'url = "sqlite:///{database}"')
+    replica = start_replica(config, environment())
+    try:
+        wait_for(lambda: cycles(replica) >= 1, 20, "the first cycle")
+        assert requests.get(f"{replica.url}/readyz", timeout=5).status_code == 200
+        for part in (database, database.with_name("s.db-wal"), database.with_name("s.db-shm")):
+            size = part.stat().st_size
+            with part.open("r+b") as damaged:  # every page, the log and its index become garbage
+                damaged.write((b"this is no database " * (size // 20 + 1))[:size])
+        wait_for(
+            lambda: requests.get(f"{replica.url}/readyz", timeout=5).status_code == 503,
+            INTERVAL + 15,
+            "/readyz to fail",
+        )
+        ready = requests.get(f"{replica.url}/readyz", timeout=5)
+        assert "not ready" in ready.text and "file is not a database" in ready.text
+        assert requests.get(f"{replica.url}/healthz", timeout=5).status_code == 200
+    finally:
+        replica.stop()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+@pytest.mark.parametrize("how", ["stopped", "thread died"])
+def test_healthz_fails_once_the_scheduler_is_stopped_or_its_thread_dies(
+    how: str, jira: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge.config import load_config
+    from bridge.connector import ConnectorRegistry
+    from bridge.daemon.http import StatusServer
+    from bridge.daemon.metrics import Registry
+    from bridge.daemon.service import Daemon, live_status
+    from bridge.store import Store
+
+    monkeypatch.setenv("T_EMAIL", EMAIL)
+    monkeypatch.setenv("T_TOKEN", TOKEN)
+    config = write_config(tmp_path, jira.base_url, ["t"], store=f'url = "sqlite:///{tmp_path / "s.db"}"')
+    cfg = load_config(config, ConnectorRegistry.default())
+    store = Store.open(cfg)
+    daemon = Daemon(cfg, store)
+    server = StatusServer(cfg, store, Registry(), lambda: live_status(daemon))
+    try:
+        server.start()
+        assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200  # not started yet
+        daemon.start()
+        assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
+        if how == "stopped":
+            daemon.scheduler.shutdown(wait=False)
+        else:
+
+            def crash() -> float:
+                raise RuntimeError("the scheduler's loop crashed")
+
+            daemon.scheduler._process_jobs = crash
+            daemon.scheduler.wakeup()
+        wait_for(
+            lambda: requests.get(f"{server.url}/healthz", timeout=5).status_code == 503,
+            5,
+            f"/healthz to fail ({how})",
+        )
+        health = requests.get(f"{server.url}/healthz", timeout=5)
+        assert "not alive" in health.text and "scheduler" in health.text, health.text
+        assert requests.get(f"{server.url}/readyz", timeout=5).status_code == 503
+    finally:
+        server.stop()
+        daemon.shutdown()
+        store.close()

@@ -179,6 +179,34 @@ def test_readyz_reports_a_status_provider_that_fails(store: Store, live: Live) -
         assert ready.status_code == 503 and "scheduler state unavailable" in ready.text
 
 
+def test_readyz_fails_when_every_trackers_last_cycle_failed_on_the_store(
+    store: Store, serve: Callable[..., StatusServer], live: Live
+) -> None:
+    server = serve(store)
+    failure = "the store at sqlite:///s.db failed: database disk image is malformed"
+    live.status = LiveStatus(
+        scheduler_running=True, store_failures={"acme-jira": failure, "design-trello": failure}
+    )
+    assert requests.get(f"{server.url}/readyz", timeout=5).status_code == 200  # growth-asana's was fine
+    live.status = LiveStatus(
+        scheduler_running=True,
+        store_failures={name: failure for name in ("acme-jira", "design-trello", "growth-asana")},
+    )
+    ready = requests.get(f"{server.url}/readyz", timeout=5)
+    assert ready.status_code == 503
+    assert "every tracker's last cycle failed on the store" in ready.text and "malformed" in ready.text
+    assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
+
+
+def test_healthz_fails_when_the_scheduler_has_died(
+    store: Store, serve: Callable[..., StatusServer], live: Live
+) -> None:
+    server = serve(store)
+    live.status = LiveStatus(scheduler_running=False, scheduler_failure="the scheduler's thread has died")
+    health = requests.get(f"{server.url}/healthz", timeout=5)
+    assert health.status_code == 503 and "the scheduler's thread has died" in health.text
+
+
 # --- metrics ---------------------------------------------------------------------------------------
 
 
@@ -302,6 +330,178 @@ def test_pending_writes_from_a_cycle() -> None:
     push = PushResult("acme-jira", plan, done=3, failed=2)
     assert pending_from_cycle(TrackerCycle("acme-jira", push=push)) == PendingWrites(deferred=0, failed=2)
     assert pending_from_cycle(TrackerCycle("acme-jira", error="pull failed")) is None
+
+
+# --- bearer-token authentication ---------------------------------------------------------------------
+
+PROTECTED = ("/", "/status.json", "/report.html", "/metrics", "/report")
+
+
+def _with_token(monkeypatch: pytest.MonkeyPatch, token: str | None, **daemon: Any) -> BridgeConfig:
+    if token is not None:
+        monkeypatch.setenv("BRIDGE_STATUS_TOKEN", token)
+    else:
+        monkeypatch.delenv("BRIDGE_STATUS_TOKEN", raising=False)
+    settings = DaemonConfig(
+        http_host="127.0.0.1", http_port=0, auth_token_env="BRIDGE_STATUS_TOKEN", **daemon
+    )
+    return _config().model_copy(update={"daemon": settings})
+
+
+def test_a_configured_token_guards_every_page_but_the_probes(
+    store: Store, live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = f"status-{uuid.uuid4().hex}"
+    config = _with_token(monkeypatch, token)
+    with StatusServer(config, store, Registry(), live, report=lambda: "<p>the report</p>") as server:
+        for path in PROTECTED:
+            for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {token}"}):
+                refused = requests.get(f"{server.url}{path}", headers=headers, timeout=10)
+                assert refused.status_code == 401, (path, headers)
+                assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+                assert token not in refused.text
+            allowed = requests.get(
+                f"{server.url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+            )
+            assert allowed.status_code == 200, (path, allowed.text)
+            assert token not in allowed.text
+        for path in ("/healthz", "/readyz"):
+            assert requests.get(f"{server.url}{path}", timeout=5).status_code == 200
+    assert token in SECRETS.values()
+
+
+def test_without_a_token_the_pages_stay_open_on_loopback(
+    store: Store, serve: Callable[..., StatusServer]
+) -> None:
+    server = serve(store)
+    for path in ("/", "/status.json", "/metrics"):
+        assert requests.get(f"{server.url}{path}", timeout=5).status_code == 200
+
+
+def test_a_token_variable_that_is_not_set_stops_the_server_from_starting(
+    store: Store, live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = StatusServer(_with_token(monkeypatch, None), store, Registry(), live)
+    with pytest.raises(
+        UserError, match=r"daemon.auth_token_env: environment variable BRIDGE_STATUS_TOKEN is not set"
+    ):
+        server.start()
+    monkeypatch.setenv("BRIDGE_STATUS_TOKEN", "short")
+    with pytest.raises(UserError, match="at least 16 characters"):
+        server.start()
+
+
+@pytest.mark.parametrize(
+    ("host", "token", "warned"),
+    [
+        ("0.0.0.0", None, True),
+        ("192.0.2.10", None, True),
+        ("::", None, True),
+        ("status.example.com", None, True),
+        ("0.0.0.0", "BRIDGE_STATUS_TOKEN", False),
+        ("127.0.0.1", None, False),
+        ("::1", None, False),
+        ("localhost", None, False),
+    ],
+)
+def test_a_status_page_open_to_the_network_without_a_token_is_warned_about(
+    host: str, token: str | None, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bridge.config import config_warnings, log_config_warnings
+
+    config = _config().model_copy(
+        update={"daemon": DaemonConfig(http_host=host, http_port=0, auth_token_env=token)}
+    )
+    found = [warning for warning in config_warnings(config) if "auth_token_env" in warning]
+    assert bool(found) == warned, found
+    if warned:
+        assert f"daemon.http_host is {host}" in found[0]
+        with caplog.at_level("WARNING"):
+            log_config_warnings(config)  # what the daemon does at every start
+        assert found[0] in caplog.text
+
+
+def test_bridge_check_warns_of_a_status_page_open_to_the_network(run_cli: Any, tmp_path: Path) -> None:
+    text = EXAMPLE_CONFIG.read_text().replace('http_host = "127.0.0.1"', 'http_host = "0.0.0.0"', 1)
+    assert 'http_host = "0.0.0.0"' in text
+    config = tmp_path / "bridge.toml"
+    config.write_text(text)
+    config.chmod(0o600)
+    result = run_cli("check", "--config", str(config))
+    assert result.exit_code == 0, result.stderr
+    assert "warning: daemon.http_host is 0.0.0.0" in result.stderr and "auth_token_env" in result.stderr
+
+
+# --- slow clients ----------------------------------------------------------------------------------
+
+
+def _request_threads() -> int:
+    return sum("process_request_thread" in thread.name for thread in threading.enumerate())
+
+
+def test_slow_clients_neither_hold_a_thread_each_nor_keep_the_probes_out(store: Store, live: Live) -> None:
+    settings = DaemonConfig(
+        http_host="127.0.0.1", http_port=0, max_connections=3, header_timeout=timedelta(seconds=2)
+    )
+    config = _config().model_copy(update={"daemon": settings})
+    before = _request_threads()
+    with StatusServer(config, store, Registry(), live) as server:
+        slow = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(6)]
+        stop = threading.Event()
+
+        def dribble() -> None:  # one byte a second on each connection; the headers never end
+            for byte in b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100:
+                for connection in slow:
+                    with contextlib.suppress(OSError):
+                        connection.send(bytes([byte]))
+                if stop.wait(1):
+                    return
+
+        sender = threading.Thread(target=dribble, daemon=True)
+        sender.start()
+        try:
+            time.sleep(0.5)
+            assert _request_threads() - before <= 3
+            began = time.monotonic()
+            health = requests.get(f"{server.url}/healthz", timeout=5)
+            assert (health.status_code, health.text) == (200, "ok\n")
+            assert time.monotonic() - began < 1.0
+            # The oldest made room for newer ones; the rest are closed once the header timeout passes.
+            for connection in slow:
+                connection.settimeout(max(0.1, began + 3.5 - time.monotonic()))
+                with contextlib.suppress(ConnectionResetError):
+                    assert connection.recv(1024) == b""
+            assert time.monotonic() - began < 3.5
+            assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
+        finally:
+            stop.set()
+            sender.join(5)
+            for connection in slow:
+                connection.close()
+
+
+def test_connections_beyond_the_bound_are_answered_503_at_once(store: Store, live: Live) -> None:
+    release = threading.Event()
+
+    def slow_report() -> str:
+        release.wait(10)
+        return "late"
+
+    settings = DaemonConfig(http_host="127.0.0.1", http_port=0, max_connections=2)
+    config = _config().model_copy(update={"daemon": settings})
+    with StatusServer(config, store, Registry(), live, report=slow_report) as server:
+        busy = [threading.Thread(target=_get_quietly, args=(f"{server.url}/report",)) for _ in range(2)]
+        for thread in busy:
+            thread.start()
+        time.sleep(0.5)  # both are being served: neither can make room
+        began = time.monotonic()
+        refused = requests.get(f"{server.url}/healthz", timeout=5)
+        assert refused.status_code == 503 and "too many connections" in refused.text
+        assert time.monotonic() - began < 1.0
+        release.set()
+        for thread in busy:
+            thread.join(10)
+        assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
 
 
 # --- the server's life cycle -------------------------------------------------------------------------

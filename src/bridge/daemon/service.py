@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -35,8 +35,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bridge.config import BridgeConfig, log_config_warnings
 from bridge.daemon.leases import LeaseLost, LeaseManager
+from bridge.errors import StoreError
+from bridge.http import redact
 from bridge.store import Store
 from bridge.sync.cycle import CycleResult, TrackerCycle, run_cycle
+
+if TYPE_CHECKING:
+    from bridge.report.status_page import LiveStatus
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,8 @@ class TrackerState:
     skipped: int = 0
     """Due cycles another replica held the lease for."""
     running: bool = False
+    store_failure: str | None = None
+    """Why the last cycle could not use the store; None when it could."""
 
 
 @dataclass
@@ -135,6 +142,18 @@ class Daemon:
         self.leases.stop_daemon()
         log.info("daemon %s stopped", self.replica)
 
+    def scheduler_failure(self) -> str | None:
+        """Why the scheduler no longer runs though the daemon was not told to stop; None while it runs,
+        before `start` and once shutting down. APScheduler keeps saying it runs when its thread dies."""
+        if not self.status.scheduler_running or self.stop.is_set():
+            return None
+        if not self.scheduler.running:
+            return "the scheduler has stopped"
+        thread = getattr(self.scheduler, "_thread", None)
+        if not isinstance(thread, threading.Thread) or not thread.is_alive():
+            return "the scheduler's thread has died"
+        return None
+
     def next_runs(self) -> dict[str, datetime | None]:
         found: dict[str, datetime | None] = {}
         for job in self.scheduler.get_jobs():
@@ -144,9 +163,23 @@ class Daemon:
     # ---- one tracker's cycle --------------------------------------------------------------------------
 
     def run_tracker(self, name: str) -> TrackerCycle | None:
-        """The scheduled job: claim the lease, run the cycle with fencing, record, release."""
+        """The scheduled job: claim the lease, run the cycle with fencing, record, release.
+
+        A cycle that fails on the store (unreadable, corrupt, gone) is remembered in the tracker's state,
+        so readiness can say the daemon cannot work, then raised to the scheduler's error log as before.
+        """
         if self.stop.is_set():
             return None
+        state = self.status.trackers[name]
+        try:
+            entry = self._run_tracker(name)
+        except StoreError as exc:
+            state.store_failure = redact(str(exc))
+            raise
+        state.store_failure = None
+        return entry
+
+    def _run_tracker(self, name: str) -> TrackerCycle | None:
         now = datetime.now(UTC)
         schedule = self.config.schedule_for(name)
         due_every = schedule.effective_interval or _cron_spacing(schedule.cron, now)
@@ -244,7 +277,6 @@ def serve(config: BridgeConfig, store: Store, announce: Callable[[Daemon, str], 
     """
     from bridge.daemon.http import StatusServer
     from bridge.daemon.metrics import Registry, count_rate_limits, record_cycle
-    from bridge.report.status_page import LiveStatus, PendingWrites, pending_from_cycle
 
     registry = Registry()
     stop_counting = count_rate_limits(registry)
@@ -252,15 +284,7 @@ def serve(config: BridgeConfig, store: Store, announce: Callable[[Daemon, str], 
         config, store, on_cycle=lambda name, entry, seconds: record_cycle(registry, entry, seconds)
     )
 
-    def live() -> LiveStatus:
-        pending: dict[str, PendingWrites] = {}
-        for name, state in daemon.status.trackers.items():
-            found = pending_from_cycle(state.last) if state.last is not None else None
-            if found is not None:
-                pending[name] = found
-        return LiveStatus(daemon.status.scheduler_running, daemon.next_runs(), pending, daemon.replica)
-
-    server = StatusServer(config, store, registry, live)
+    server = StatusServer(config, store, registry, lambda: live_status(daemon))
     try:
         server.start()
         announce(daemon, server.url)
@@ -268,3 +292,27 @@ def serve(config: BridgeConfig, store: Store, announce: Callable[[Daemon, str], 
     finally:
         server.stop()
         stop_counting()
+
+
+def live_status(daemon: Daemon) -> LiveStatus:
+    """What `daemon` knows now, for the status server: whether its scheduler runs (or died), the next
+    runs, the writes each tracker's last cycle left, and the trackers whose last cycle failed on the store."""
+    from bridge.report.status_page import LiveStatus, PendingWrites, pending_from_cycle
+
+    pending: dict[str, PendingWrites] = {}
+    store_failures: dict[str, str] = {}
+    for name, state in daemon.status.trackers.items():
+        found = pending_from_cycle(state.last) if state.last is not None else None
+        if found is not None:
+            pending[name] = found
+        if state.store_failure is not None:
+            store_failures[name] = state.store_failure
+    failure = daemon.scheduler_failure()
+    return LiveStatus(
+        daemon.status.scheduler_running and failure is None,
+        daemon.next_runs(),
+        pending,
+        daemon.replica,
+        scheduler_failure=failure,
+        store_failures=store_failures,
+    )

@@ -221,6 +221,11 @@ class LiveStatus:
     next_runs: Mapping[str, datetime | None] = field(default_factory=dict)
     pending: Mapping[str, PendingWrites] = field(default_factory=dict)
     replica: str | None = None
+    scheduler_failure: str | None = None
+    """Why the scheduler stopped though the daemon was not told to stop (its thread died): the process
+    is no longer alive in any useful sense, and `/healthz` says so."""
+    store_failures: Mapping[str, str] = field(default_factory=dict)
+    """Trackers whose last cycle failed because the store could not be used, each with why."""
 
 
 def pending_from_cycle(cycle: TrackerCycle) -> PendingWrites | None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from bridge.config import DaemonConfig
 from bridge.http import RedactingFilter, redact
+from bridge.text import TerminalSafeFilter
 
 
 class JsonLines(logging.Formatter):
@@ -33,6 +34,7 @@ def configure_logging(settings: DaemonConfig, *, debug: bool = False) -> None:
         handler.setFormatter(JsonLines())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(TerminalSafeFilter())  # JSON lines escape control characters themselves
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in list(root.handlers):

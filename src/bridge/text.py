@@ -39,6 +39,16 @@ def terminal_safe(text: str, *, single_line: bool = True) -> str:
     return _CONTROL.sub("", _OTHER_ESCAPE.sub("", text))
 
 
+_JSON_UNESCAPED_CONTROL = re.compile(r"[\x7f-\x9f]")
+
+
+def json_terminal_safe(document: str) -> str:
+    """A JSON document (dumped with `ensure_ascii=False`) with DEL and the C1 controls written as
+    `\\u` escapes: JSON escapes only C0 itself, and an 8-bit CSI (U+009B) is one to some terminals.
+    It parses to the same value; outside strings a JSON document holds no such character."""
+    return _JSON_UNESCAPED_CONTROL.sub(lambda found: f"\\u{ord(found.group()):04x}", document)
+
+
 def terminal_markup(text: str) -> str:
     """`terminal_safe(text)` escaped for rich markup, so `[bold]x[/bold]` in a title prints as written."""
     from rich.markup import escape

@@ -103,6 +103,10 @@ def test_hostile_tracker_text_reaches_no_terminal_raw(hostile_sandbox: tuple[San
 
     exact = _bridge("explain", key, *c, "--json")
     assert json.loads(exact.stdout)["title"] == HOSTILE, "--json keeps the tracker's text exactly"
+    report = _bridge("report", *c, "--json")
+    assert HOSTILE in [m["title"] for m in json.loads(report.stdout)["milestones"]]
+    for document in (exact.stdout, report.stdout):  # C1 controls too are escaped, not only C0
+        assert not FORBIDDEN.findall(document), repr(document[:500])
 
 
 def test_log_lines_lose_escape_sequences_and_a_title_keeps_to_its_line(
@@ -131,3 +135,32 @@ def test_log_lines_lose_escape_sequences_and_a_title_keeps_to_its_line(
     assert not FORBIDDEN.findall(logged), repr(logged)
     assert f"skipped PAY-1: {CLEAN} \n" in logged, "a title's newline does not start a log line"
     assert "[bold]x[/bold]" in logged and "pwned" not in logged
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_daemons_log_lines_carry_no_escape_sequence(
+    log_format: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    from bridge.config import DaemonConfig
+    from bridge.daemon.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, logging.getLogger("bridge").level)
+    try:
+        configure_logging(DaemonConfig(log_format=log_format))  # type: ignore[arg-type]
+        logging.getLogger("bridge.sync.pull").warning("jira: skipped %s (%s)", "PAY-1", HOSTILE)
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+        logging.getLogger("bridge").setLevel(saved[2])
+    logged = capsys.readouterr().err
+    assert "skipped PAY-1" in logged and not FORBIDDEN.findall(logged.rstrip("\n")), repr(logged)
+    if log_format == "json":  # JSON escapes the controls itself, and keeps the text exact
+        assert json.loads(logged)["message"] == f"jira: skipped PAY-1 ({HOSTILE})"
+    else:
+        assert f"skipped PAY-1 ({CLEAN} )" in logged and logged.count("\n") == 1

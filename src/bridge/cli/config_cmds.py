@@ -11,7 +11,7 @@ import typer
 from bridge.cli.shared import ConfigOption, read_config
 from bridge.cli_errors import reports_errors
 from bridge.config import config_warnings
-from bridge.text import terminal_safe
+from bridge.text import json_terminal_safe, terminal_safe
 
 
 @reports_errors
@@ -86,7 +86,7 @@ def check(
     if as_json:
         import json
 
-        typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        typer.echo(json_terminal_safe(json.dumps(summary, indent=2, ensure_ascii=False)))
     elif lines:
         typer.echo("\n".join(lines))
     if failed:
@@ -145,7 +145,7 @@ def discover(
     finally:
         connector.close()
     if as_json:
-        typer.echo(json.dumps(dataclasses.asdict(found), indent=2, ensure_ascii=False))
+        typer.echo(json_terminal_safe(json.dumps(dataclasses.asdict(found), indent=2, ensure_ascii=False)))
         return
     sections = [
         ("Projects / boards / workspaces (id, name)", [f"{i}  {n}" for i, n in found.containers]),

@@ -8,7 +8,7 @@ import typer
 
 from bridge.cli.shared import ConfigOption, read_config, store_session
 from bridge.cli_errors import reports_errors
-from bridge.text import terminal_markup, terminal_safe
+from bridge.text import json_terminal_safe, terminal_markup, terminal_safe
 
 if TYPE_CHECKING:
     from bridge.sync.cycle import CycleResult
@@ -155,7 +155,7 @@ def explain(
             written = load_written(conn, found.source)
     result = explain_item(analyse(snapshot, cfg, now), snapshot, cfg, item, written)
     if json_output:
-        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        typer.echo(json_terminal_safe(json.dumps(result.to_dict(), indent=2, ensure_ascii=False)))
         return
     typer.echo(terminal_safe(f"{result.key} ({result.kind}, {result.item}): {result.title}"))
     for what, value, why in result.lines:

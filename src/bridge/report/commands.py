@@ -38,8 +38,8 @@ from bridge.store.snapshot import (
     read_milestones,
     read_objectives,
 )
+from bridge.text import json_terminal_safe, terminal_safe
 from bridge.text import terminal_markup as safe
-from bridge.text import terminal_safe
 
 
 def _console(out: TextIO) -> Console:
@@ -93,7 +93,7 @@ def report_command(
         if not as_json:
             return
     if as_json:
-        out.write(report.to_json() + "\n")
+        out.write(json_terminal_safe(report.to_json()) + "\n")
     else:
         render(report, _console(out), team=team, percentile=settings.percentile)
 
@@ -188,7 +188,7 @@ def suggest_command(cfg: BridgeConfig, *, now: datetime, as_json: bool, out: Tex
             "suggestions": [_suggestion(s, by_ref) for s in found],
             "stored": {"added": stored.added, "removed": stored.removed},
         }
-        out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        out.write(json_terminal_safe(json.dumps(document, indent=2, ensure_ascii=False)) + "\n")
         return
     console = _console(out)
     if empty:

@@ -41,4 +41,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
 def _fail(message: str, exc: BaseException) -> None:
     if _state["debug"]:
         traceback.print_exception(exc, file=sys.stderr)
-    typer.echo(message, err=True)
+    from bridge.text import terminal_safe
+
+    # An error often quotes a tracker (its response, an item's title): no escape sequence gets through.
+    typer.echo(terminal_safe(message, single_line=False), err=True)

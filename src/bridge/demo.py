@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape
 
 from bridge.errors import UserError
+from bridge.text import terminal_markup as safe
 
 if TYPE_CHECKING:
     # The emulators load only when a demo starts (see `start_sandbox`), not with every command.
@@ -441,13 +441,13 @@ def print_run(run: DemoRun, console: Console, print_cycle: Callable[[Any], None]
     report = run.result.report
     sandbox = run.sandbox
     console.print("[bold]Milestone Bridge demo[/bold]")
-    console.print(f"folder: {escape(str(run.directory))}")
+    console.print(f"folder: {safe(str(run.directory))}")
     console.print("sandbox trackers (local emulators of the vendors' APIs, serving while the demo runs):")
     for tracker in TRACKERS:
         teams = ", ".join(
             f"{team} ({container})" for team, where, container, _ in sandbox.teams if where == tracker
         )
-        console.print(f"  {tracker:<7} {sandbox.url(tracker)}  teams: {escape(teams)}")
+        console.print(f"  {tracker:<7} {sandbox.url(tracker)}  teams: {safe(teams)}")
     console.print()
     _section(console, "One cycle: pull, analyse, write back")
     print_cycle(run.result)
@@ -463,7 +463,7 @@ def print_run(run: DemoRun, console: Console, print_cycle: Callable[[Any], None]
 
 
 def _section(console: Console, title: str) -> None:
-    console.print(f"[bold underline]{escape(title)}[/bold underline]")
+    console.print(f"[bold underline]{safe(title)}[/bold underline]")
 
 
 TOP = 5
@@ -480,8 +480,8 @@ def _print_milestones(console: Console, report: Any) -> None:
         )
         why = (f"{rank.flag}: " if rank.flag else "") + rank.explanation
         name = _name(rank.milestone, rank.key, rank.title)
-        console.print(f"  #{rank.rank} {escape(name)} [dim]({escape(rank.team)})[/dim]")
-        console.print(f"      why: {escape(why)}; key results: {escape(linked or 'none')}")
+        console.print(f"  #{rank.rank} {safe(name)} [dim]({safe(rank.team)})[/dim]")
+        console.print(f"      why: {safe(why)}; key results: {safe(linked or 'none')}")
 
 
 def _print_okrs(console: Console, report: Any) -> None:
@@ -489,14 +489,14 @@ def _print_okrs(console: Console, report: Any) -> None:
     _section(console, "Objectives and key results")
     for objective in report.okrs:
         console.print(
-            f"  {escape(objective.title)} [dim]({escape(str(objective.objective))})[/dim] "
+            f"  {safe(objective.title)} [dim]({safe(str(objective.objective))})[/dim] "
             f"{_percent(objective.progress)}"
         )
         for kr in objective.key_results:
             moved_by = _plural(len(kr.milestones), "milestone")
             console.print(
-                f"    - {escape(kr.title)} [dim]({escape(str(kr.key_result))})[/dim] "
-                f"{_percent(kr.progress)}, {moved_by} [dim]{escape(kr.explanation)}[/dim]"
+                f"    - {safe(kr.title)} [dim]({safe(str(kr.key_result))})[/dim] "
+                f"{_percent(kr.progress)}, {moved_by} [dim]{safe(kr.explanation)}[/dim]"
             )
     if report.suggestions:
         console.print(
@@ -511,12 +511,12 @@ def _print_bottlenecks(console: Console, report: Any) -> None:
     _section(console, f"Bottlenecks ({len(found)} of {len(report.bottlenecks)} team work types)")
     for verdict in found:
         console.print(
-            f"  [bold red]{escape(verdict.team)} / {escape(verdict.work_type)}[/bold red]: "
+            f"  [bold red]{safe(verdict.team)} / {safe(verdict.work_type)}[/bold red]: "
             f"median {verdict.median_days:.1f} d against {verdict.other_median_days:.1f} d for the team's "
             f"other work ({verdict.ratio:.1f}x), weight {verdict.weight:.2f}"
         )
         for line in verdict.evidence:
-            console.print(f"      - {escape(line)}")
+            console.print(f"      - {safe(line)}")
     if not found:
         console.print("  none found")
 
@@ -529,7 +529,7 @@ def _print_at_risk(console: Console, report: Any) -> None:
     for found in risky:
         name = _name(found.milestone, found.key, titles.get(found.milestone, ""))
         console.print(
-            f"  {escape(name)} [dim]({escape(found.team)})[/dim]: due {_day(found.due)}, "
+            f"  {safe(name)} [dim]({safe(found.team)})[/dim]: due {_day(found.due)}, "
             f"{_plural(found.remaining, 'open task')}, likely done {_day(found.p50)} "
             f"(85%: {_day(found.high)}), chance by due {_percent(found.chance_by_due)}"
         )
@@ -568,12 +568,12 @@ def _print_writes(console: Console, run: DemoRun) -> None:
     for entry in run.result.trackers:
         push = entry.push
         if push is None:
-            console.print(f"  {entry.tracker}: nothing written ({escape(entry.error or entry.note or '')})")
+            console.print(f"  {entry.tracker}: nothing written ({safe(entry.error or entry.note or '')})")
             continue
         counts = write_counts(entry)
         parts = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
         console.print(
-            f"  {entry.tracker}: {push.done} writes done, {push.failed} failed: {escape(parts or 'none')}"
+            f"  {entry.tracker}: {push.done} writes done, {push.failed} failed: {safe(parts or 'none')}"
         )
         shown: set[str] = set()
         for write in push.plan.writes:
@@ -582,7 +582,7 @@ def _print_writes(console: Console, run: DemoRun) -> None:
                 continue
             shown.add(kind)
             key = push.keys.get(write.item, str(write.item))
-            console.print(f"      e.g. {escape(key)}: {escape(_describe(write, WriteKind))}")
+            console.print(f"      e.g. {safe(key)}: {safe(_describe(write, WriteKind))}")
 
 
 def _describe(write: Any, kinds: Any) -> str:
@@ -639,10 +639,10 @@ def _trello_card(sandbox: Sandbox, remote_id: str) -> str | None:
 def _print_where(console: Console, run: DemoRun) -> None:
     console.print()
     _section(console, "Where to look")
-    console.print(f"  config: {escape(str(run.config_path))} (no secrets: it names the variables)")
-    console.print(f"  store:  {escape(str(run.directory / STORE_NAME))}")
+    console.print(f"  config: {safe(str(run.config_path))} (no secrets: it names the variables)")
+    console.print(f"  store:  {safe(str(run.directory / STORE_NAME))}")
     for tracker, urls in item_urls(run).items():
-        console.print(f"  {tracker} items: " + escape(", ".join(urls) or "-"))
+        console.print(f"  {tracker} items: " + safe(", ".join(urls) or "-"))
         console.print(f"  {tracker} whole state, no credentials: {run.sandbox.url(tracker)}/_sandbox/state")
     config = _shell_quote(str(run.config_path))
     console.print(f"  the report, from the store alone:  bridge report --config {config}")

@@ -49,6 +49,14 @@ def _root(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from bridge.http import install_redaction
+    from bridge.text import install_terminal_safety
+
+    # Every command's log lines are scrubbed, the libraries' too: with --debug urllib3 logs whole URLs,
+    # and py-trello puts Trello's key and token in the query string.
+    install_redaction()
+    # Log lines quote trackers (a skipped item's title, an error's text): escape sequences are removed.
+    install_terminal_safety()
     for name in ("bridge", "bridge_sandbox"):  # the sandbox's by name: importing it would load the emulators
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.INFO)
 

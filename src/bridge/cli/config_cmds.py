@@ -11,6 +11,7 @@ import typer
 from bridge.cli.shared import ConfigOption, read_config
 from bridge.cli_errors import reports_errors
 from bridge.config import config_warnings
+from bridge.text import json_terminal_safe, terminal_safe
 
 
 @reports_errors
@@ -78,14 +79,14 @@ def check(
         failed = any(not result.ok for result in results)
         summary["online"] = [result.summary() for result in results]
         lines.append("online:")
-        lines.extend(problems_text(results))
+        lines.extend(terminal_safe(line) for line in problems_text(results))
         if not results:
             lines.append("  no enabled tracker")
     summary["ok"] = not failed
     if as_json:
         import json
 
-        typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        typer.echo(json_terminal_safe(json.dumps(summary, indent=2, ensure_ascii=False)))
     elif lines:
         typer.echo("\n".join(lines))
     if failed:
@@ -144,7 +145,7 @@ def discover(
     finally:
         connector.close()
     if as_json:
-        typer.echo(json.dumps(dataclasses.asdict(found), indent=2, ensure_ascii=False))
+        typer.echo(json_terminal_safe(json.dumps(dataclasses.asdict(found), indent=2, ensure_ascii=False)))
         return
     sections = [
         ("Projects / boards / workspaces (id, name)", [f"{i}  {n}" for i, n in found.containers]),
@@ -156,9 +157,9 @@ def discover(
     for title, lines in sections:
         typer.echo(f"{title}:")
         for line in lines or ["(none)"]:
-            typer.echo(f"  {line}")
+            typer.echo(f"  {terminal_safe(line)}")
     for key, value in found.extra.items():
-        typer.echo(f"{key}: {value}")
+        typer.echo(terminal_safe(f"{key}: {value}"))
 
 
 @reports_errors
@@ -207,7 +208,7 @@ def init_config(
         found = connector.discover()
     finally:
         connector.close()
-    show = lambda line: typer.echo(line, err=True)  # noqa: E731
+    show = lambda line: typer.echo(terminal_safe(line), err=True)  # noqa: E731
     chosen, workspace = init_module.choose(answers.kind, found, asker, show)
     text = init_module.render(answers, found, chosen=chosen, workspace=workspace)
     init_module.write_config(out, text, force=force)

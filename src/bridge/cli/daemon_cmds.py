@@ -48,4 +48,7 @@ def status(
     if json_output:
         typer.echo(json.dumps([asdict(row) for row in rows], indent=2, default=str))
     else:
-        typer.echo(render_status_text(rows), nl=False)
+        from bridge.text import terminal_safe
+
+        # Errors in the run table quote the trackers; the status text is several lines.
+        typer.echo(terminal_safe(render_status_text(rows), single_line=False), nl=False)

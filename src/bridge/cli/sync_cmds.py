@@ -8,6 +8,7 @@ import typer
 
 from bridge.cli.shared import ConfigOption, one_run, read_config, store_session
 from bridge.cli_errors import reports_errors
+from bridge.text import json_terminal_safe, terminal_markup, terminal_safe
 
 if TYPE_CHECKING:
     from bridge.sync.cycle import CycleResult
@@ -38,7 +39,7 @@ def pull(
             guard=guard,
         )
     for result in results:
-        state = "ok" if result.ok else f"FAILED: {result.error}"
+        state = "ok" if result.ok else f"FAILED: {terminal_safe(str(result.error))}"
         census = f", census: {result.deleted} deleted" if result.census else ""
         typer.echo(
             f"{result.tracker}: {result.items} items in {result.pages} pages, {result.changed} rows changed, "
@@ -47,7 +48,8 @@ def pull(
         )
         if result.skipped_keys:
             typer.echo(
-                f"  skipped: {', '.join(result.skipped_keys[:20])}{' ...' if result.skipped > 20 else ''}"
+                f"  skipped: {terminal_safe(', '.join(result.skipped_keys[:20]))}"
+                f"{' ...' if result.skipped > 20 else ''}"
             )
     if any(not result.ok for result in results):
         raise typer.Exit(1)
@@ -126,14 +128,13 @@ def purge(
     if dry_run:
         for write in writes:
             now, _ = _describe(write)
-            typer.echo(
-                f"{result.keys.get(write.item, str(write.item))}: remove {_field_name(write)} {now}".rstrip()
-            )
+            key = result.keys.get(write.item, str(write.item))
+            typer.echo(terminal_safe(f"{key}: remove {_field_name(write)} {now}").rstrip())
         typer.echo(f"{tracker}: {len(writes)} removals planned, nothing changed (dry run)")
         return
     typer.echo(f"{tracker}: {result.done} removed, {result.failed} failed")
     for failure in result.failures[:20]:
-        typer.echo(f"  failed: {failure}")
+        typer.echo(f"  failed: {terminal_safe(str(failure))}")
     if result.failed:
         raise typer.Exit(1)
 
@@ -164,13 +165,13 @@ def explain(
             written = load_written(conn, found.source)
     result = explain_item(analyse(snapshot, cfg, now), snapshot, cfg, item, written)
     if json_output:
-        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        typer.echo(json_terminal_safe(json.dumps(result.to_dict(), indent=2, ensure_ascii=False)))
         return
-    typer.echo(f"{result.key} ({result.kind}, {result.item}): {result.title}")
+    typer.echo(terminal_safe(f"{result.key} ({result.kind}, {result.item}): {result.title}"))
     for what, value, why in result.lines:
-        typer.echo(f"  {what}: {value}" + (f" - {why}" if why else ""))
+        typer.echo(terminal_safe(f"  {what}: {value}" + (f" - {why}" if why else "")))
     for name, value, at in result.written:
-        typer.echo(f"  last written {name} = {value} at {at}")
+        typer.echo(terminal_safe(f"  last written {name} = {value} at {at}"))
 
 
 def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
@@ -195,19 +196,18 @@ def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
             line += f": FAILED: {entry.error}"
         elif entry.note:
             line += f" ({entry.note})"
-        console.print(line, markup=False)
+        console.print(terminal_safe(line), markup=False)
         if dry_run and plan is not None and plan.writes:
             keys = entry.push.keys if entry.push is not None else {}
             table = Table("item", "field", "now", "will be", "why")
             for write in plan.writes:
                 now, later = _describe(write)
-                table.add_row(
-                    keys.get(write.item, str(write.item)), _field_name(write), now, later, write.reason
-                )
+                cells = (keys.get(write.item, str(write.item)), _field_name(write), now, later, write.reason)
+                table.add_row(*(terminal_markup(cell) for cell in cells))
             console.print(table)
         if entry.push is not None:
             for failure in entry.push.failures[:20]:
-                console.print(f"  failed: {failure}", markup=False)
+                console.print(terminal_safe(f"  failed: {failure}"), markup=False)
 
 
 def _field_name(write: Any) -> str:

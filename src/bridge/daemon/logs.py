@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from bridge.config import DaemonConfig
 from bridge.http import RedactingFilter, redact
+from bridge.text import TerminalSafeFilter, json_terminal_safe
 
 
 class JsonLines(logging.Formatter):
@@ -23,7 +24,7 @@ class JsonLines(logging.Formatter):
         }
         if record.exc_info:
             entry["error"] = redact(self.formatException(record.exc_info))
-        return json.dumps(entry, ensure_ascii=False)
+        return json_terminal_safe(json.dumps(entry, ensure_ascii=False))
 
 
 def configure_logging(settings: DaemonConfig, *, debug: bool = False) -> None:
@@ -33,6 +34,7 @@ def configure_logging(settings: DaemonConfig, *, debug: bool = False) -> None:
         handler.setFormatter(JsonLines())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(TerminalSafeFilter())  # JSON lines escape control characters themselves
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from bridge.analysis_window import analysis_since
@@ -39,6 +38,8 @@ from bridge.store.snapshot import (
     read_milestones,
     read_objectives,
 )
+from bridge.text import json_terminal_safe, terminal_safe
+from bridge.text import terminal_markup as safe
 
 
 def _console(out: TextIO) -> Console:
@@ -92,7 +93,7 @@ def report_command(
         if not as_json:
             return
     if as_json:
-        out.write(report.to_json() + "\n")
+        out.write(json_terminal_safe(report.to_json()) + "\n")
     else:
         render(report, _console(out), team=team, percentile=settings.percentile)
 
@@ -187,11 +188,11 @@ def suggest_command(cfg: BridgeConfig, *, now: datetime, as_json: bool, out: Tex
             "suggestions": [_suggestion(s, by_ref) for s in found],
             "stored": {"added": stored.added, "removed": stored.removed},
         }
-        out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        out.write(json_terminal_safe(json.dumps(document, indent=2, ensure_ascii=False)) + "\n")
         return
     console = _console(out)
     if empty:
-        console.print(escape(_empty_message(store)))
+        console.print(safe(_empty_message(store)))
         return
     if not okrs.key_results:
         console.print(
@@ -212,11 +213,11 @@ def suggest_command(cfg: BridgeConfig, *, now: datetime, as_json: bool, out: Tex
             milestone = by_ref.milestones[s.milestone]
             kr = okrs.key_results.get(s.key_result)
             table.add_row(
-                escape(_milestone_name(milestone, by_ref)),
-                escape(milestone.title),
-                escape(f"{key_result_name(s.key_result)} {kr.title if kr else ''}".strip()),
+                safe(_milestone_name(milestone, by_ref)),
+                safe(milestone.title),
+                safe(f"{key_result_name(s.key_result)} {kr.title if kr else ''}".strip()),
                 f"{s.score:.2f}",
-                escape(", ".join(s.shared_terms)),
+                safe(", ".join(s.shared_terms)),
             )
         console.print(table)
     console.print(
@@ -282,7 +283,7 @@ def confirm_command(
             before = confirm_link(conn, ref, key_result, now=now)
     finally:
         store.close()
-    what = f"{milestone.key} ({ref}) -> {key_result_name(key_result)} ({kr_title})"
+    what = terminal_safe(f"{milestone.key} ({ref}) -> {key_result_name(key_result)} ({kr_title})")
     if before is LinkOrigin.CONFIRMED:
         out.write(f"{what}: already confirmed\n")
     elif before is None:

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
 from bridge.analytics import Report
 from bridge.analytics.bottlenecks import Distribution, Verdict
+from bridge.text import terminal_markup as safe
 
 _DONE = "[green]done[/green]"
 
@@ -22,7 +22,7 @@ def render(report: Report, console: Console, *, team: str | None = None, percent
     `percentile` is the configured one, which the cycle-time and forecast columns are named after.
     """
     scope = f" for team {team}" if team else ""
-    console.print(f"[bold]Milestone Bridge report{escape(scope)}[/bold], as of {_day(report.now)}")
+    console.print(f"[bold]Milestone Bridge report{safe(scope)}[/bold], as of {_day(report.now)}")
     pct = f"{percentile:g}"
     sections: list[Callable[[Report, Console, str], None]] = [
         _milestones, _okrs, _work_types, _bottlenecks, _time_in_status, _forecasts, _warnings,
@@ -34,7 +34,7 @@ def render(report: Report, console: Console, *, team: str | None = None, percent
 
 def _heading(console: Console, title: str, hint: str = "") -> None:
     console.print(
-        f"[bold underline]{title}[/bold underline]" + (f"  [dim]{escape(hint)}[/dim]" if hint else "")
+        f"[bold underline]{title}[/bold underline]" + (f"  [dim]{safe(hint)}[/dim]" if hint else "")
     )
 
 
@@ -54,15 +54,15 @@ def _milestones(report: Report, console: Console, pct: str) -> None:
     for rank in report.milestones:
         linked = report.links.get(rank.milestone, {})
         results = ", ".join(f"{kr.remote_id} ({origin})" for kr, origin in sorted(linked.items(), key=str))
-        why = escape(rank.explanation)
+        why = safe(rank.explanation)
         if rank.flag:
-            why = f"[yellow]{escape(rank.flag)}[/yellow]: {why}"
+            why = f"[yellow]{safe(rank.flag)}[/yellow]: {why}"
         table.add_row(
             str(rank.rank),
-            f"{escape(rank.key)} {escape(rank.title)}",
-            escape(rank.team),
+            f"{safe(rank.key)} {safe(rank.title)}",
+            safe(rank.team),
             _number(rank.score),
-            escape(results) or "[yellow]none[/yellow]",
+            safe(results) or "[yellow]none[/yellow]",
             why,
         )
     console.print(table)
@@ -75,17 +75,17 @@ def _okrs(report: Report, console: Console, pct: str) -> None:
     tree = Tree("OKRs", hide_root=True)
     for objective in report.okrs:
         branch = tree.add(
-            f"[bold]{escape(objective.title)}[/bold] ({escape(str(objective.objective))}) "
+            f"[bold]{safe(objective.title)}[/bold] ({safe(str(objective.objective))}) "
             f"{_percent(objective.progress)}"
         )
         for kr in objective.key_results:
             leaf = branch.add(
-                f"{escape(kr.title)} ({escape(str(kr.key_result))}) {_percent(kr.progress)}  "
-                f"[dim]{escape(kr.explanation)}[/dim]"
+                f"{safe(kr.title)} ({safe(str(kr.key_result))}) {_percent(kr.progress)}  "
+                f"[dim]{safe(kr.explanation)}[/dim]"
             )
             for m in kr.milestones:
                 state = _DONE if m.done else "open"
-                leaf.add(f"{escape(m.key)} {escape(m.title)}  [dim]{m.origin}[/dim]  {state}")
+                leaf.add(f"{safe(m.key)} {safe(m.title)}  [dim]{m.origin}[/dim]  {state}")
     if report.okrs:
         console.print(tree)
     if report.suggestions:
@@ -110,8 +110,8 @@ def _work_types(report: Report, console: Console, pct: str) -> None:
     for stats in report.work_types:
         verdict = verdicts.get((stats.team, stats.work_type or ""))
         table.add_row(
-            escape(stats.team),
-            escape(stats.work_type or "(none)"),
+            safe(stats.team),
+            safe(stats.work_type or "(none)"),
             str(stats.finished),
             str(stats.in_progress),
             _days(stats.cycle_time, median=True),
@@ -126,7 +126,7 @@ def _work_types(report: Report, console: Console, pct: str) -> None:
         console.print(f"{len(ageing)} items in progress longer than is usual for their type:")
         for stats, item in ageing[:10]:
             console.print(
-                f"  {escape(item.key)} ({escape(stats.team)}, {escape(stats.work_type or '(none)')}): "
+                f"  {safe(item.key)} ({safe(stats.team)}, {safe(stats.work_type or '(none)')}): "
                 f"{item.age_days:.1f} d in flight, usual limit {item.limit_days:.1f} d ({item.basis})"
             )
         if len(ageing) > 10:
@@ -150,11 +150,11 @@ def _bottlenecks(report: Report, console: Console, pct: str) -> None:
         return
     for verdict in found:
         console.print(
-            f"[bold red]{escape(verdict.team)} / {escape(verdict.work_type)}[/bold red]  "
+            f"[bold red]{safe(verdict.team)} / {safe(verdict.work_type)}[/bold red]  "
             f"weight {verdict.weight:.2f}"
         )
         for line in verdict.evidence:
-            console.print(f"  - {escape(line)}")
+            console.print(f"  - {safe(line)}")
 
 
 def _time_in_status(report: Report, console: Console, pct: str) -> None:
@@ -165,8 +165,8 @@ def _time_in_status(report: Report, console: Console, pct: str) -> None:
     table = _table("team", "status", "category", "days", "items", "share", right=("days", "items", "share"))
     for row in report.time_in_status:
         table.add_row(
-            escape(row.team),
-            escape(row.status),
+            safe(row.team),
+            safe(row.status),
             str(row.category),
             f"{row.days:.1f}",
             str(row.items),
@@ -186,8 +186,8 @@ def _forecasts(report: Report, console: Console, pct: str) -> None:
     )  # fmt: skip
     for found in report.forecasts:
         table.add_row(
-            escape(found.key),
-            escape(found.team),
+            safe(found.key),
+            safe(found.team),
             _day(found.due),
             str(found.remaining),
             _day(found.p50),
@@ -198,7 +198,7 @@ def _forecasts(report: Report, console: Console, pct: str) -> None:
     console.print(table)
     unknown = [f for f in report.forecasts if f.p50 is None]
     if unknown:
-        console.print(f"{len(unknown)} without a date: {escape(unknown[0].explanation)}")
+        console.print(f"{len(unknown)} without a date: {safe(unknown[0].explanation)}")
     at_risk = sum(1 for f in report.forecasts if f.at_risk)
     if at_risk:
         console.print(f"{at_risk} of {len(report.forecasts)} milestones at risk of missing their due date")
@@ -211,7 +211,7 @@ def _warnings(report: Report, console: Console, pct: str) -> None:
         return
     for warning in report.warnings:
         items = ", ".join(warning.items[:12]) + (" ..." if len(warning.items) > 12 else "")
-        console.print(f"[yellow]![/yellow] {escape(warning.message)}: {escape(items)}")
+        console.print(f"[yellow]![/yellow] {safe(warning.message)}: {safe(items)}")
 
 
 def _number(value: float | None) -> str:

@@ -34,9 +34,10 @@ def pull(
     for result in results:
         state = "ok" if result.ok else f"FAILED: {result.error}"
         census = f", census: {result.deleted} deleted" if result.census else ""
+        cleaned = f", {result.cleaned} with NUL replaced" if result.cleaned else ""
         typer.echo(
             f"{result.tracker}: {result.items} items in {result.pages} pages, {result.changed} rows changed, "
-            f"{result.skipped} skipped{census}, {result.requests} requests "
+            f"{result.skipped} skipped{cleaned}{census}, {result.requests} requests "
             f"(+{result.setup_requests} setup): {state}"
         )
         if result.skipped_keys:

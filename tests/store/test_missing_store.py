@@ -25,6 +25,7 @@ READ_COMMANDS = [
     ["status", "--json"],
     ["okr", "suggest"],
     ["db", "current"],
+    ["purge", "--tracker", "acme-jira", "--dry-run"],  # writes to a tracker, but takes back from a store
 ]
 
 

@@ -101,7 +101,7 @@ def purge(
     install_redaction()
     cfg = read_config(config)
     settings = cfg.tracker(tracker)  # an unknown tracker is refused before the store is touched
-    with store_session(cfg, progress=not dry_run) as session:
+    with store_session(cfg, create=False, progress=not dry_run) as session:
         connector = (
             ConnectorRegistry.default()
             .load(settings.kind)

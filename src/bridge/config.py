@@ -556,11 +556,68 @@ def load_config(path: str | Path, connectors: TrackerKinds) -> BridgeConfig:
 def parse_config(
     text: str, connectors: TrackerKinds, *, source: str = "config", path: Path | None = None
 ) -> BridgeConfig:
+    too_deep = _too_deep(text)
+    if too_deep is not None:
+        raise ConfigError(source, [too_deep])
     try:
         data = tomllib.loads(text)
+        return validate_config(data, connectors, source=source, path=path)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [_syntax_problem(exc)]) from None
-    return validate_config(data, connectors, source=source, path=path)
+    except RecursionError:  # a backstop: nesting the scan above lets through must not end in a traceback
+        raise ConfigError(source, [Problem("", _TOO_DEEP)]) from None
+
+
+MAX_CONFIG_NESTING = 64
+"""The deepest nesting a config may use (arrays, inline tables and dotted key parts counted alike); a
+real config needs fewer than ten. TOML's parser recurses once per level and keeps every prefix of a
+dotted key, so a file nested thousands of levels deep would end in a RecursionError or exhaust memory."""
+_TOO_DEEP = (
+    f"nested too deeply (more than {MAX_CONFIG_NESTING} levels of arrays, inline tables or dotted keys)"
+)
+_DIGITS = frozenset("0123456789")
+
+
+def _too_deep(text: str) -> Problem | None:
+    """The problem with `text` if its arrays and inline tables nest, or a dotted key has parts, beyond
+    `MAX_CONFIG_NESTING`, found by one pass that skips strings and comments (without parsing)."""
+    depth = 0
+    dots = 0
+    line = 1
+    i = 0
+    end = len(text)
+    while i < end:
+        char = text[i]
+        if char == "\n":
+            line += 1
+            dots = 0
+        elif char == "#":
+            newline = text.find("\n", i)
+            i = end if newline < 0 else newline
+            continue
+        elif char in "\"'":
+            quote = char * 3 if text.startswith(char * 3, i) else char
+            i += len(quote)
+            while i < end and not text.startswith(quote, i):
+                if text[i] == "\\" and char == '"':
+                    i += 1
+                elif text[i] == "\n":
+                    if len(quote) == 1:
+                        break  # an unterminated string: the parser reports it
+                    line += 1
+                i += 1
+            i += len(quote)
+            continue
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        elif char == "." and not (0 < i < end - 1 and text[i - 1] in _DIGITS and text[i + 1] in _DIGITS):
+            dots += 1  # a dot outside strings and numbers joins the parts of a key
+        if depth + dots > MAX_CONFIG_NESTING:
+            return Problem("", f"{_TOO_DEEP} at line {line}")
+        i += 1
+    return None
 
 
 def _syntax_problem(exc: tomllib.TOMLDecodeError) -> Problem:

@@ -110,6 +110,32 @@ class JiraContract(PullContract):
 
 class TestJiraCloudPull(JiraContract):
     flavour = "cloud"
+    postgres_cases = JiraContract.postgres_cases | {"test_a_title_holding_nul_is_stored_replaced_and_named"}
+
+    def test_a_title_holding_nul_is_stored_replaced_and_named(
+        self, rig: Rig, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """PostgreSQL refuses NUL in text: one user's title must not fail the tracker's every pull."""
+        from sqlalchemy import select
+
+        from bridge.store.models import TaskRow
+
+        emulator = rig.emulator
+        assert isinstance(emulator, JiraEmulator)
+        assert rig.pull().ok
+        task = _tasks(emulator)[0]
+        rig.control.edit(op="update", key=task.key, fields={"summary": "Fix\x00the checkout"})
+        with caplog.at_level("WARNING"):
+            result = rig.pull()
+        assert result.ok, result.error
+        assert result.cleaned == 1
+        with rig.store.read() as conn:
+            table = TaskRow.__table__  # type: ignore[attr-defined]
+            title = conn.execute(select(table.c.title).where(table.c.remote_id == task.id)).scalar_one()
+        assert title == "Fix\ufffdthe checkout"
+        named = [r.getMessage() for r in caplog.records if "NUL" in r.getMessage()]
+        assert len(named) == 1 and f"t: {task.key} holds NUL" in named[0], named
+        assert rig.pull().ok, "later pulls go on"
 
     def test_changelogs_beyond_the_embedded_hundred_are_complete(self, rig: Rig) -> None:
         emulator = rig.emulator

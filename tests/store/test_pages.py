@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -227,3 +228,63 @@ def test_chunks_cover_every_value_once_in_order() -> None:
     assert [len(p) for p in pieces] == [IN_LIST_CHUNK, IN_LIST_CHUNK, 3]
     assert [v for p in pieces for v in p] == values
     assert list(chunked([])) == []
+
+
+def test_nul_in_any_text_is_replaced_counted_and_logged_once_per_item(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bridge.domain import KeyResult, Objective, Team
+    from bridge.store.models import KeyResultRow, MilestoneRow, ObjectiveRow, TeamRow
+
+    nul = "\x00"
+    task = _task(1, raw_status=f"In{nul}Progress", url=f"https://x/{nul}", labels=("a", f"b{nul}"))
+    task = dataclasses.replace(task, title=f"Ti{nul}tle")
+    clean = _task(2)
+    page = RemotePage(
+        source=SRC,
+        stream="issues",
+        milestones=[Milestone(SRC, "100", f"PAY-1{nul}00", f"Checkout{nul}v2")],
+        tasks=[task, clean],
+        status_changes=[
+            StatusChange(
+                SRC, "h1", "1", T0, f"To{nul}Do", "3", StatusCategory.TODO, StatusCategory.IN_PROGRESS
+            )
+        ],
+        teams=[Team(SRC, "t1", f"web{nul}")],
+        objectives=[Objective(SRC, "o1", f"Grow{nul}")],
+        key_results=[KeyResult(SRC, "kr1", "o1", f"Conversion{nul}70%")],
+        cursor="c1",
+    )
+    with caplog.at_level("WARNING", logger="bridge.store.pages"), store.write() as conn:
+        counts = save_page(conn, page, now=T0)
+    assert counts.cleaned == 5, (
+        "the task (title, status, url, label, its history), milestone, team, objective, KR"
+    )
+    with store.read() as conn:
+        stored_task = conn.execute(
+            select(TaskRow.__table__).where(TaskRow.__table__.c.remote_id == "1")
+        ).one()
+        milestone = conn.execute(select(MilestoneRow.__table__)).one()
+        change = conn.execute(select(StatusChangeRow.__table__)).one()
+        team = conn.execute(select(TeamRow.__table__)).one()
+        objective = conn.execute(select(ObjectiveRow.__table__)).one()
+        key_result = conn.execute(select(KeyResultRow.__table__)).one()
+    assert stored_task.title == "Ti\ufffdtle" and stored_task.raw_status == "In\ufffdProgress"
+    assert stored_task.url == "https://x/\ufffd" and list(stored_task.labels) == ["a", "b\ufffd"]
+    assert (milestone.key, milestone.title) == ("PAY-1\ufffd00", "Checkout\ufffdv2")
+    assert change.from_status == "To\ufffdDo" and team.name == "web\ufffd"
+    assert objective.title == "Grow\ufffd" and key_result.title == "Conversion\ufffd70%"
+    warnings = [r.getMessage() for r in caplog.records if "NUL" in r.getMessage()]
+    assert len(warnings) == 5, warnings
+    assert sum(": PAY-1 holds NUL" in w for w in warnings) == 1, "one warning per item, named by its key"
+    assert not any("PAY-2 " in w for w in warnings), "an item without NUL is not logged"
+    assert not any(nul in w for w in warnings)
+
+
+def test_a_page_without_nul_is_stored_as_it_came(store: Store) -> None:
+    from bridge.store.pages import clean_page
+
+    page = _page([_task(1), _task(2)])
+    assert clean_page(page) == (page, 0)
+    with store.write() as conn:
+        assert save_page(conn, page, now=T0).cleaned == 0

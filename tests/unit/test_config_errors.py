@@ -281,3 +281,66 @@ def test_missing_file_is_a_user_error(run_cli: object, tmp_path: Path) -> None:
     result = run_cli("check", "--config", str(tmp_path / "absent.toml"))  # type: ignore[operator]
     assert result.exit_code == 2
     assert "file not found" in result.stderr
+
+
+DEEP = 100_000
+NESTED = {
+    "arrays": "a = " + "[" * DEEP + "]" * DEEP + "\n",
+    "inline-tables": "a = " + "{ b = " * DEEP + "1" + " }" * DEEP + "\n",
+    "arrays-in-a-tracker": BASE.replace('projects = ["PAY"]', "projects = " + "[" * DEEP + "]" * DEEP),
+}
+
+
+@pytest.mark.parametrize("text", list(NESTED.values()), ids=list(NESTED))
+def test_nesting_too_deep_is_a_config_error_naming_the_file(
+    run_cli: object, tmp_path: Path, text: str
+) -> None:
+    config = tmp_path / "deep.toml"
+    config.write_text(text)
+    result = run_cli("check", "--config", str(config))  # type: ignore[operator]
+    assert result.exit_code == 2, result.stderr
+    assert str(config) in result.stderr and "nested too deeply" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout and "RecursionError" not in result.stderr
+
+
+def test_nesting_too_deep_exits_2_from_a_fresh_process(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "deep.toml"
+    config.write_text(NESTED["arrays"])
+    result = subprocess.run(
+        [sys.executable, "-m", "bridge.cli", "check", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "nested too deeply" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_long_dotted_keys_are_refused_before_parsing(run_cli: object, tmp_path: Path) -> None:
+    # The parser keeps every prefix of a dotted key: 100,000 parts would take minutes and gigabytes.
+    config = tmp_path / "deep.toml"
+    config.write_text(BASE + "\n" + ".".join(["x"] * DEEP) + " = 1\n")
+    result = run_cli("check", "--config", str(config))  # type: ignore[operator]
+    assert result.exit_code == 2, result.stderr
+    line = (BASE + "\n").count("\n") + 1
+    assert "nested too deeply" in result.stderr and f"at line {line}" in result.stderr
+
+
+def test_ordinary_nesting_strings_and_comments_do_not_count() -> None:
+    text = (
+        BASE
+        + "\n[analytics]\n# [[[[[[[[[[ a comment "
+        + "[" * 200
+        + "\n"
+        + 'work_types = { "a.b.c" = "'
+        + "[{" * 200
+        + '" }\n'
+    )
+    try:
+        parse_config(text, ConnectorRegistry.default())
+    except ConfigError as exc:  # other problems may be found; nesting must not be one of them
+        assert not any("nested too deeply" in p.message for p in exc.problems), exc.render()

@@ -47,17 +47,20 @@ class StoreSession:
 
 @contextmanager
 def store_session(
-    cfg: BridgeConfig, *, upgrade: bool = True, progress: bool = False
+    cfg: BridgeConfig, *, upgrade: bool = True, create: bool = True, progress: bool = False
 ) -> Iterator[StoreSession]:
     """Open the configured store (migrating it first unless `upgrade` is false) and, with `progress`, the
     terminal's progress display; close both when the command is done, whether or not it failed.
+
+    Only the commands that set a store up (`pull`, `sync`, `run`) create one; without `create` the store
+    must exist, and without `upgrade` it must also be at the newest schema (see `Store.open`).
 
     It takes the config already read, so a command can refuse a bad argument (an unknown tracker) before
     it touches the store."""
     from bridge.progress import for_terminal
     from bridge.store import Store
 
-    store = Store.open(cfg, upgrade=upgrade)
+    store = Store.open(cfg, upgrade=upgrade, create=create)
     try:
         shown = for_terminal() if progress else None
         try:

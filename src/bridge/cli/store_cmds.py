@@ -42,7 +42,7 @@ def db_current(config: ConfigOption = None) -> None:
 
     cfg = read_config(config)
     url = cfg.store_url()
-    store = Store(url)
+    store = Store(url, create=False)
     try:
         store.ping()
         current = store.current_revision()
@@ -83,7 +83,7 @@ def db_copy(
         target_url = str(to)
         if _url_has_password(target_url):
             raise UserError("--to: the URL carries a password; put it in a variable and use --to-env")
-    source = Store(cfg.store_url(), echo=cfg.store.echo, pool_size=cfg.store.pool_size)
+    source = Store(cfg.store_url(), echo=cfg.store.echo, pool_size=cfg.store.pool_size, create=False)
     target = Store(target_url)
     try:
         source.ping()

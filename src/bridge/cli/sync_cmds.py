@@ -41,9 +41,10 @@ def pull(
     for result in results:
         state = "ok" if result.ok else f"FAILED: {terminal_safe(str(result.error))}"
         census = f", census: {result.deleted} deleted" if result.census else ""
+        cleaned = f", {result.cleaned} with NUL replaced" if result.cleaned else ""
         typer.echo(
             f"{result.tracker}: {result.items} items in {result.pages} pages, {result.changed} rows changed, "
-            f"{result.skipped} skipped{census}, {result.requests} requests "
+            f"{result.skipped} skipped{cleaned}{census}, {result.requests} requests "
             f"(+{result.setup_requests} setup): {state}"
         )
         if result.skipped_keys:
@@ -110,7 +111,7 @@ def purge(
     cfg = read_config(config)
     settings = cfg.tracker(tracker)  # an unknown tracker is refused before the store is touched
     with (
-        store_session(cfg, progress=not dry_run) as session,
+        store_session(cfg, create=False, progress=not dry_run) as session,
         one_run(session.store, cfg, tracker, "purge"),
     ):
         connector = (

@@ -70,7 +70,7 @@ def report_command(
     and print the path written (to stderr when stdout carries the JSON)."""
     out = out or sys.stdout
     settings = cfg.analytics
-    store = Store.open(cfg)
+    store = Store.open(cfg, upgrade=False)  # a report never creates or migrates the store it reads
     try:
         empty = is_empty(store)
         if empty:
@@ -170,7 +170,7 @@ class _Okrs:
 def suggest_command(cfg: BridgeConfig, *, now: datetime, as_json: bool, out: TextIO | None = None) -> None:
     """List and store suggestions for the open milestones without a key result."""
     out = out or sys.stdout
-    store = Store.open(cfg)
+    store = Store.open(cfg, create=False)
     try:
         with store.read() as conn:
             milestones = read_milestones(conn)
@@ -266,7 +266,7 @@ def confirm_command(
 ) -> None:
     """Link a milestone to a key result with origin `confirmed`; unknown names are user errors."""
     out = out or sys.stdout
-    store = Store.open(cfg)
+    store = Store.open(cfg, create=False)
     try:
         with store.read() as conn:
             problems = []

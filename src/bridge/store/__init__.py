@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.store.engine import Store, redact_url, upsert
+from bridge.store.engine import Store, StoreMissing, redact_url, upsert
 from bridge.store.models import TABLES, metadata
 
-__all__ = ["TABLES", "Store", "metadata", "redact_url", "upsert"]
+__all__ = ["TABLES", "Store", "StoreMissing", "metadata", "redact_url", "upsert"]

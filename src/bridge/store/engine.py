@@ -8,18 +8,20 @@ transaction-level advisory lock, which also works behind PgBouncer's transaction
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, or_, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from bridge.errors import StoreError
+from bridge.errors import StoreError, UserError
 from bridge.store.chunks import chunked
 from bridge.store.types import UTCDateTime
 
@@ -44,29 +46,73 @@ def redact_url(url: str) -> str:
         return url.split(":", 1)[0] + ":..."
 
 
-class Store:
-    """The normalised store behind one SQLAlchemy engine."""
+class StoreMissing(UserError):
+    """The store a command reads is not there, or has no current schema: the message names the store
+    and the command that makes it (`bridge db upgrade`, `bridge pull`)."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
+
+class Store:
+    """The normalised store behind one SQLAlchemy engine.
+
+    An SQLite store's file is created only when `create` is true (the commands that set a store up:
+    `db upgrade`, `pull`, `sync`, `run`, `demo`); every connection after that opens the file read-write
+    without creating it, and each transaction first checks that the file it opened is still the one at
+    the path, so a file deleted or replaced under a running process is an error, never a new empty store.
+    """
+
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5, create: bool = True) -> None:
         self.url = url
-        self.engine = _create_engine(url, echo=echo, pool_size=pool_size)
+        self._file = _sqlite_file(url)
+        self._identity: tuple[int, int] | None = None
+        if self._file is not None:
+            _prepare_file(self._file, url, create=create)
+            self._identity = _identity(self._file)
+        self.engine = _create_engine(url, echo=echo, pool_size=pool_size, file=self._file)
 
     @classmethod
-    def open(cls, config: BridgeConfig, *, upgrade: bool = True) -> Store:
+    def open(cls, config: BridgeConfig, *, upgrade: bool = True, create: bool = True) -> Store:
         """The configured store, reachable and (unless told otherwise) migrated to the newest schema.
 
         Long-running commands (`sync`, the daemon) open the store this way, so a new version's
-        migrations apply on start, under the migration lock.
+        migrations apply on start, under the migration lock. Without `upgrade` (the commands that only
+        read: `report`, `explain`, `status`) the store must already exist at the newest schema: nothing
+        is created or migrated, and `StoreMissing` names what to run. Without `create`, a store must
+        exist (it may be migrated).
         """
-        store = cls(config.store_url(), echo=config.store.echo, pool_size=config.store.pool_size)
+        store = cls(
+            config.store_url(),
+            echo=config.store.echo,
+            pool_size=config.store.pool_size,
+            create=create and upgrade,
+        )
         try:
             store.ping()
             if upgrade:
                 store.upgrade()
+            else:
+                store.require_current()
         except BaseException:
             store.close()
             raise
         return store
+
+    def require_current(self) -> None:
+        """Raise `StoreMissing` unless the schema is at the newest revision this version knows."""
+        from bridge.store.migrate import head_revision
+
+        current, head = self.current_revision(), head_revision()
+        if current == head:
+            return
+        where = redact_url(self.url)
+        if current is None:
+            raise StoreMissing(
+                f"the store at {where} has no schema yet: run `bridge db upgrade` (or `bridge pull`) to "
+                "create it, or check store.url"
+            )
+        raise StoreMissing(
+            f"the store at {where} is at schema revision {current}, this version needs {head}: "
+            "run `bridge db upgrade`"
+        )
 
     @property
     def dialect(self) -> str:
@@ -80,6 +126,7 @@ class Store:
 
     def ping(self) -> None:
         """Raise `StoreError` unless the database answers."""
+        self._check_file()
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
@@ -104,10 +151,24 @@ class Store:
     def _guard(self) -> Iterator[None]:
         """Database errors leave as `StoreError` (a `BridgeError`): the tracker whose transaction failed is
         recorded as failed and the others go on; the message names the store without its password."""
+        self._check_file()
         try:
             yield
         except DBAPIError as exc:
             raise StoreError(f"the store at {redact_url(self.url)} failed: {_reason(exc)}") from exc
+
+    def _check_file(self) -> None:
+        """An SQLite store whose file is gone or replaced since it was opened is an error: pooled
+        connections would go on writing to the deleted file, and new ones would find nothing."""
+        if self._file is None:
+            return
+        if _identity(self._file) != self._identity:
+            state = "was deleted" if not self._file.exists() else "was replaced by another file"
+            raise StoreError(
+                f"the store at {redact_url(self.url)} is unreachable: unable to open database file "
+                f"{self._file}, it {state} while this command ran (nothing more is written to it). "
+                "Restore it, or run `bridge db upgrade` to create a new store, then start again"
+            )
 
     def upgrade(self, revision: str = "head") -> Migration:
         """Bring the schema to `revision` under a lock, so concurrent starters do not race."""
@@ -130,13 +191,52 @@ def _reason(exc: DBAPIError) -> str:
     return reason or type(exc).__name__
 
 
-def _create_engine(url: str, *, echo: bool, pool_size: int) -> Engine:
+def _sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite store given as a plain path (not in memory, not an SQLite URI)."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None
+    if parsed.get_backend_name() != "sqlite" or "uri" in parsed.query:
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database).absolute()
+
+
+def _prepare_file(file: Path, url: str, *, create: bool) -> None:
+    """Create an SQLite store's file (and its folder) when `create`; else require it to exist."""
+    if file.exists():
+        return
+    if not create:
+        raise StoreMissing(
+            f"no store at {file} (store.url {redact_url(url)}): run `bridge pull` or `bridge db upgrade` "
+            "to create it, or check store.url"
+        )
+    file.parent.mkdir(parents=True, exist_ok=True)
+    sqlite3.connect(file).close()
+
+
+def _identity(file: Path) -> tuple[int, int] | None:
+    try:
+        stat = file.stat()
+    except FileNotFoundError:
+        return None
+    return (stat.st_dev, stat.st_ino)
+
+
+def _create_engine(url: str, *, echo: bool, pool_size: int, file: Path | None = None) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        if file is not None:
+            # Read-write without create: a connection opened after the file vanished fails instead of
+            # making a new empty database at the path.
+            parsed = parsed.set(database=f"file:{quote(str(file))}").update_query_dict(
+                {"mode": "rw", "uri": "true"}
+            )
+        engine = create_engine(parsed, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         _sqlite_setup(engine, memory=database in ("", ":memory:"))
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":

@@ -3,15 +3,23 @@
 A page's rows and the cursor that covers them land together or not at all: `save_page` runs inside the
 caller's `Store.write()` transaction. A page is complete for the items it carries: their dependencies and
 tracker-held OKR links are replaced by the page's (links from rules or confirmed by an admin stay).
+
+Text a store cannot hold (NUL: PostgreSQL refuses it in any text column) is replaced by U+FFFD on the
+way in, on every store alike, and each item it touched is logged by its key and counted: one item's
+title must not fail its whole tracker's pull.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+import functools
+import logging
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
+from itertools import chain
 from operator import attrgetter
-from typing import Any
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from sqlalchemy import Connection, and_, delete, select, update
 
@@ -40,6 +48,13 @@ from bridge.store.models import (
     TeamRow,
 )
 
+log = logging.getLogger(__name__)
+
+UNSTORABLE = "\x00"
+"""The character no store keeps in text (PostgreSQL refuses it; SQLite would hold what PostgreSQL cannot,
+so both replace it and hold the same)."""
+REPLACEMENT = "\ufffd"
+
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
@@ -55,6 +70,8 @@ class PageCounts:
     items: int
     changed: int
     skipped: int
+    cleaned: int = 0
+    """Items stored with characters replaced (see `UNSTORABLE`)."""
 
 
 def _table(model: Any) -> Any:
@@ -109,6 +126,7 @@ def save_page(
 ) -> PageCounts:
     """Upsert everything in `page`, then move its stream's cursor to `page.cursor` (when it has one)."""
     now = require_utc(now, "now")
+    page, cleaned = clean_page(page)
     source = page.source
     changed = 0
     carried: tuple[tuple[type, Sequence[Any]], ...] = (
@@ -129,7 +147,123 @@ def save_page(
     if page.cursor is not None:
         set_cursor(conn, source, page.stream, page.cursor, signpost=signpost, now=now)
     items = len(page.milestones) + len(page.tasks) + len(page.key_results) + len(page.objectives)
-    return PageCounts(items=items, changed=changed, skipped=len(page.skipped))
+    return PageCounts(items=items, changed=changed, skipped=len(page.skipped), cleaned=cleaned)
+
+
+def clean_page(page: RemotePage) -> tuple[RemotePage, int]:
+    """`page` with `UNSTORABLE` replaced in every text it carries, and how many items that touched.
+
+    Each touched item is logged once by its key (a status change, dependency or link counts for the item
+    it belongs to). A page without the character is returned as it is, after one pass over its text."""
+    touched: dict[str, None] = {}
+    keys = {m.remote_id: m.key for m in page.milestones} | {t.remote_id: t.key for t in page.tasks}
+
+    def clean(values: Sequence[ItemT], owner: Callable[[ItemT], str]) -> Sequence[ItemT]:
+        if not values or not _holds_unstorable(values):
+            return values
+        cleaned: list[ItemT] | None = None
+        for index, value in enumerate(values):
+            scrubbed = _scrubbed(value)
+            if scrubbed is None:
+                continue
+            if cleaned is None:
+                cleaned = list(values)
+            cleaned[index] = scrubbed
+            touched.setdefault(owner(scrubbed), None)
+        return values if cleaned is None else cleaned
+
+    def key_of(remote_id: str) -> str:
+        return keys.get(remote_id, f"{page.source}:{remote_id}")
+
+    changes: dict[str, Any] = {
+        "milestones": clean(page.milestones, lambda milestone: milestone.key),
+        "tasks": clean(page.tasks, lambda task: task.key),
+        "teams": clean(page.teams, lambda team: key_of(team.remote_id)),
+        "objectives": clean(page.objectives, lambda objective: key_of(objective.remote_id)),
+        "key_results": clean(page.key_results, lambda key_result: key_of(key_result.remote_id)),
+        "status_changes": clean(page.status_changes, lambda change: key_of(change.item_id)),
+        "dependencies": clean(page.dependencies, lambda dependency: key_of(dependency.blocked_id)),
+        "links": clean(page.links, lambda link: key_of(link.milestone.remote_id)),
+    }
+    if page.cursor is not None and UNSTORABLE in page.cursor:
+        changes["cursor"] = page.cursor.replace(UNSTORABLE, REPLACEMENT)
+        touched.setdefault(f"{page.source} {page.stream} cursor", None)
+    if not touched:
+        return page, 0
+    for key in touched:
+        log.warning(
+            "%s: %s holds NUL characters, which no store can keep; stored with U+FFFD in their place",
+            page.source,
+            key.replace(UNSTORABLE, REPLACEMENT),
+        )
+    return replace(page, **changes), len(touched)
+
+
+ItemT = TypeVar("ItemT")
+
+
+@dataclass(frozen=True, slots=True)
+class _TextFields:
+    """A dataclass's fields that hold text: plain (`str`, `str | None`), tuples of text, and nested
+    dataclasses (a `Ref`) whose own text is cleaned the same way."""
+
+    texts: tuple[str, ...]
+    text_tuples: tuple[str, ...]
+    nested: tuple[str, ...]
+
+    def all_text(self, values: Sequence[Any]) -> Iterable[str | None]:
+        """Every text of `values` in one stream (tuples and nested values included), for one scan."""
+        streams: list[Iterable[str | None]] = [map(attrgetter(name), values) for name in self.texts]
+        streams.extend(chain.from_iterable(map(attrgetter(name), values)) for name in self.text_tuples)
+        for name in self.nested:
+            inner = [getattr(value, name) for value in values]
+            if inner:
+                kind: type = type(inner[0])
+                streams.append(_text_fields(kind).all_text(inner))
+        return chain.from_iterable(streams)
+
+
+def _holds_unstorable(values: Sequence[Any]) -> bool:
+    """Whether any text of `values` (all of one kind) holds `UNSTORABLE`: one join and one search, so the
+    common page without it (status histories run to millions of rows) costs little."""
+    kind: type = type(values[0])
+    return UNSTORABLE in "".join(filter(None, _text_fields(kind).all_text(values)))
+
+
+@functools.cache
+def _text_fields(kind: type) -> _TextFields:
+    hints = get_type_hints(kind)
+    texts, text_tuples, nested = [], [], []
+    for item in fields(kind):
+        hint = hints[item.name]
+        args = get_args(hint)
+        if hint is str or (get_origin(hint) in (Union, types.UnionType) and str in args):
+            texts.append(item.name)
+        elif get_origin(hint) is tuple and args and args[0] is str:
+            text_tuples.append(item.name)
+        elif isinstance(hint, type) and is_dataclass(hint):
+            nested.append(item.name)
+    return _TextFields(tuple(texts), tuple(text_tuples), tuple(nested))
+
+
+def _scrubbed(value: ItemT) -> ItemT | None:
+    """`value` with `UNSTORABLE` replaced in its text fields, or None when it holds none."""
+    kind: type = type(value)
+    spec = _text_fields(kind)
+    changes: dict[str, Any] = {}
+    for name in spec.texts:
+        text = getattr(value, name)
+        if text is not None and UNSTORABLE in text:
+            changes[name] = text.replace(UNSTORABLE, REPLACEMENT)
+    for name in spec.text_tuples:
+        texts = getattr(value, name)
+        if any(UNSTORABLE in text for text in texts):
+            changes[name] = tuple(text.replace(UNSTORABLE, REPLACEMENT) for text in texts)
+    for name in spec.nested:
+        inner = _scrubbed(getattr(value, name))
+        if inner is not None:
+            changes[name] = inner
+    return replace(value, **changes) if changes else None  # type: ignore[type-var]
 
 
 def _one_role(conn: Connection, page: RemotePage, now: datetime) -> int:

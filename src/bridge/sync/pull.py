@@ -44,6 +44,8 @@ class PullResult:
     items: int = 0
     changed: int = 0
     skipped: int = 0
+    cleaned: int = 0
+    """Items stored with characters no store can hold (NUL) replaced; each is logged by its key."""
     deleted: int = 0
     requests: int = 0
     setup_requests: int = 0
@@ -152,8 +154,9 @@ def pull_tracker(
     if progress is not None:
         progress.pull_finished(name, result.pages, result.items, result.error)
     log.info(
-        "%s: pulled %d items in %d pages (%d changed, %d skipped, %d deleted), %d requests + %d setup%s",
-        name, result.items, result.pages, result.changed, result.skipped, result.deleted, result.requests,
+        "%s: pulled %d items in %d pages (%d changed, %d skipped, %d deleted%s), %d requests + %d setup%s",
+        name, result.items, result.pages, result.changed, result.skipped, result.deleted,
+        f", {result.cleaned} with NUL replaced" if result.cleaned else "", result.requests,
         result.setup_requests, f"; error: {result.error}" if result.error else "",
     )  # fmt: skip
     return result
@@ -187,6 +190,7 @@ def _pull_stream(
         result.items += counts.items
         result.changed += counts.changed
         result.skipped += counts.skipped
+        result.cleaned += counts.cleaned
         result.skipped_keys.extend(item.key for item in page.skipped)
         if progress is not None:
             progress.pulled(name, stream, result.pages, result.items)

@@ -247,6 +247,20 @@ class PushConfig(Section):
         for name in ("label_prefix", "bottleneck_label", "at_risk_label", "opt_out_label"):
             if any(ch.isspace() for ch in getattr(self, name)):
                 yield (name,), "labels cannot contain spaces (Jira rejects them)"
+        managed = {
+            self.label_prefix + self.bottleneck_label: "bottleneck_label",
+            self.label_prefix + self.at_risk_label: "at_risk_label",
+        }
+        for label, key in managed.items():
+            # Trackers compare label and tag names case-insensitively (Asana, Trello) or not (Jira);
+            # the stricter reading keeps every tracker safe.
+            if self.opt_out_label.casefold() == label.casefold():
+                message = (
+                    f"{self.opt_out_label!r} is the label the bridge itself adds ({key} with label_prefix); "
+                    "every item it labels would be frozen (opted out of every later write); "
+                    "choose a label the bridge does not manage"
+                )
+                yield ("opt_out_label",), message
 
 
 class KeyResultConfig(Section):
@@ -381,6 +395,11 @@ def _check_status_map(value: dict[str, StatusCategory]) -> dict[str, StatusCateg
         raise ValueError("maps no status; list each raw status (id or name) with its category")
     if StatusCategory.DONE not in value.values():
         raise ValueError("no status maps to done, so no item could ever finish")
+    if len(value) > 1 and set(value.values()) == {StatusCategory.DONE}:
+        raise ValueError(
+            "every status maps to done, so every item would count as finished at once and no item "
+            "could ever start; map the statuses where work waits or goes on to todo, in_progress or waiting"
+        )
     return value
 
 

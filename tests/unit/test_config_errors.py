@@ -86,6 +86,30 @@ CASES: list[tuple[str, str, str, str]] = [
         "no status maps to done",
     ),
     (
+        "every-status-done",
+        BASE.replace('"10000" = "todo"', '"10000" = "done"').replace('"3" = "in_progress"', '"3" = "done"'),
+        "trackers.acme-jira.status_map",
+        "every status maps to done, so every item would count as finished at once",
+    ),
+    (
+        "every-status-todo",
+        BASE.replace('"3" = "in_progress"', '"3" = "todo"').replace('"10001" = "done"', '"10001" = "todo"'),
+        "trackers.acme-jira.status_map",
+        "no status maps to done, so no item could ever finish",
+    ),
+    (
+        "opt-out-is-the-at-risk-label",
+        BASE + '\n[push]\nopt_out_label = "mb-at-risk"\n',
+        "push.opt_out_label",
+        "is the label the bridge itself adds (at_risk_label with label_prefix)",
+    ),
+    (
+        "opt-out-is-the-bottleneck-label",
+        BASE + '\n[push]\nlabel_prefix = "okr-"\nbottleneck_label = "slow"\nopt_out_label = "OKR-Slow"\n',
+        "push.opt_out_label",
+        "every item it labels would be frozen",
+    ),
+    (
         "empty-projects",
         BASE.replace('projects = ["PAY"]', "projects = []"),
         "trackers.acme-jira.projects",
@@ -344,3 +368,21 @@ def test_ordinary_nesting_strings_and_comments_do_not_count() -> None:
         parse_config(text, ConnectorRegistry.default())
     except ConfigError as exc:  # other problems may be found; nesting must not be one of them
         assert not any("nested too deeply" in p.message for p in exc.problems), exc.render()
+
+
+def test_an_opt_out_label_the_bridge_adds_and_an_all_done_status_map_are_reported_together() -> None:
+    text = BASE.replace('"Doing" = "in_progress"', '"Doing" = "done"') + (
+        '\n[push]\nopt_out_label = "mb-bottleneck"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, ConnectorRegistry.default(), source="bad.toml")
+    paths = {p.path for p in caught.value.problems}
+    assert {"push.opt_out_label", "trackers.cards.status_map"} <= paths, caught.value.render()
+
+
+def test_one_status_mapped_to_done_and_an_unprefixed_opt_out_label_stay_valid() -> None:
+    """A map naming only its done status is a small but real setup (the rest are skipped as unmapped),
+    and `bottleneck` without the prefix is not a label the bridge adds."""
+    text = BASE.replace('"Doing" = "in_progress", ', "") + '\n[push]\nopt_out_label = "bottleneck"\n'
+    config = parse_config(text, ConnectorRegistry.default(), source="ok.toml")
+    assert config.push.opt_out_label == "bottleneck"

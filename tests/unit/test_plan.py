@@ -13,6 +13,7 @@ from bridge.sync.plan import (
     Desired,
     PlanTooLarge,
     candidates,
+    holding_items,
     longest_increasing_run,
     order_writes,
     plan,
@@ -160,6 +161,36 @@ def test_a_plan_changing_too_much_needs_force() -> None:
     assert len(make_plan(wishes, states, items_total=40, max_change_share=0.5).writes) == 20
     few = make_plan(wishes[:5], states[:5], items_total=5, max_change_share=0.5)
     assert len(few.writes) == 5, "small plans are not guarded"
+
+
+def test_the_guard_weighs_changes_to_what_the_bridge_holds_against_the_items_holding_it() -> None:
+    """Clearing the rank of 20 ranked items is the same change whether the tracker also lists 5 or 500
+    items the bridge never wrote to and has nothing for (done items, cards no milestone claims)."""
+    ranked = [Desired(ref(n), f"A-{n}", fields={"rank": None}) for n in range(20)]
+    rows = {(ref(n), "rank"): WrittenValue(n + 1, T0) for n in range(20)}
+    rows[(ref(20), "rank")] = WrittenValue(None, T0)  # cleared earlier: holds nothing now
+    rows[(ref(21), "labels")] = WrittenValue([], T0)
+    rows[(ref(22), "labels")] = WrittenValue(["mb-at-risk"], T0)
+    written = Written(rows)
+    assert holding_items([ref(n) for n in range(600)], written) == {*(ref(n) for n in range(20)), ref(22)}
+    states = [ItemState(ref(n), f"A-{n}", fields={"rank": n + 1}) for n in range(20)]
+    for bare in (5, 500):
+        with pytest.raises(PlanTooLarge) as caught:
+            make_plan(ranked, states, written, items_total=20 + bare, items_held=21, max_change_share=0.5)
+        assert "the values of 20 of the 21 items holding the bridge's values (95%)" in str(caught.value)
+    assert (
+        len(make_plan(ranked, states, written, items_total=520, items_held=41, max_change_share=0.5).writes)
+        == 20
+    )
+
+
+def test_first_writes_are_weighed_against_every_item() -> None:
+    """Nothing written yet: the plan is weighed against the tracker's items, as before."""
+    wishes = [Desired(ref(n), f"A-{n}", fields={"rank": n + 1}) for n in range(12)]
+    states = [ItemState(ref(n), f"A-{n}") for n in range(12)]
+    assert len(make_plan(wishes, states, items_total=30, max_change_share=0.5).writes) == 12
+    with pytest.raises(PlanTooLarge, match=r"would change 12 of 20 items \(60%\)"):
+        make_plan(wishes, states, items_total=20, max_change_share=0.5)
 
 
 def test_only_items_that_may_differ_are_read() -> None:

@@ -24,7 +24,7 @@ from bridge.http import redact
 from bridge.store import Store
 from bridge.store.written import Record, load_written, record_written
 from bridge.sync.desired import Labels, desired_state
-from bridge.sync.plan import Desired, Plan, bridge_labels, candidates, plan, same
+from bridge.sync.plan import Desired, Plan, bridge_labels, candidates, holding_items, plan, same
 from bridge.written import LABELS_FIELD, LINK_PREFIX, Written, native_link
 
 if TYPE_CHECKING:
@@ -89,6 +89,7 @@ def push_tracker(
         opt_out_label=config.push.opt_out_label,
         label_colours=labels.colours,
         items_total=len(desired),
+        items_held=len(holding_items(desired, written)),
         budget=config.push.write_budget,
         max_change_share=config.push.max_change_share,
         force=force,

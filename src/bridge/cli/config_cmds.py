@@ -69,9 +69,7 @@ def check(
     failed = False
     if online:
         from bridge.checks import check_trackers, problems_text
-        from bridge.http import install_redaction
 
-        install_redaction()
         if not as_json:
             typer.echo("\n".join(lines))
             lines = []
@@ -186,9 +184,7 @@ def init_config(
     from bridge.connector import ConnectorRegistry
     from bridge.discovery import connect_for_discovery
     from bridge.errors import ConfigError, UserError
-    from bridge.http import install_redaction
 
-    install_redaction()
     if out.exists() and not force:
         raise UserError(f"{out} exists; pass --force to overwrite it")
 

@@ -23,10 +23,8 @@ def pull(
     """Bring the trackers' milestones, tasks, histories and links into the store."""
     from datetime import UTC, datetime
 
-    from bridge.http import install_redaction
     from bridge.sync.pull import pull_all
 
-    install_redaction()
     cfg = read_config(config)
     with store_session(cfg, progress=True) as session, one_run(session.store, cfg, tracker, "pull") as guard:
         results = pull_all(
@@ -70,10 +68,8 @@ def sync(
     import json
     from datetime import UTC, datetime
 
-    from bridge.http import install_redaction
     from bridge.sync.cycle import run_cycle
 
-    install_redaction()
     cfg = read_config(config)
     with store_session(cfg, progress=True) as session, one_run(session.store, cfg, tracker, "sync") as guard:
         result = run_cycle(
@@ -104,10 +100,8 @@ def purge(
 ) -> None:
     """Remove everything the bridge ever wrote into a tracker: its labels, field values and links."""
     from bridge.connector import ConnectorRegistry
-    from bridge.http import install_redaction
     from bridge.sync.push import purge_tracker
 
-    install_redaction()
     cfg = read_config(config)
     settings = cfg.tracker(tracker)  # an unknown tracker is refused before the store is touched
     with (

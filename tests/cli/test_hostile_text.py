@@ -23,7 +23,8 @@ from bridge.text import json_terminal_safe, terminal_markup, terminal_safe
 
 BRIDGE = [sys.executable, "-c", "from bridge.cli import main; main()"]
 HOSTILE = (
-    "Checkout \u202e\x1b[2Jrev\u2066amp\x1b]0;pwned\x07 \x1b]8;;http://evil\x1b\\click\x1b]8;;\x1b\\ here\nnext line "
+    "Checkout \u202e\x1b[2Jrev\u2066amp\x1b]0;pwned\x07 "
+    "\x1b]8;;http://evil\x1b\\click\x1b]8;;\x1b\\ here\nnext line "
     "[bold]x[/bold] \x9b31m\x1b"
 )
 CLEAN = "Checkout revamp click here next line [bold]x[/bold]"

@@ -182,6 +182,8 @@ def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
             f"{entry.tracker}: {entry.pull.items if entry.pull else 0} items pulled, "
             f"{len(plan.writes) if plan else 0} writes planned"
         )
+        if entry.pull is not None and entry.pull.cleaned:
+            line = line.replace(" items pulled", f" items pulled ({entry.pull.cleaned} with NUL replaced)", 1)
         if plan is not None and plan.deferred:
             line += f" (+{len(plan.deferred)} over the write budget)"
         if entry.push is not None and not dry_run:

@@ -28,14 +28,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bridge.demo import ENV, JIRA_EMAIL, OKR_FIELD, Sandbox, render_config, start_sandbox
+from bridge.demo import OKR_FIELD, Sandbox
 from bridge.store import Store
 from bridge.store.models import MilestoneRow, TaskRow
 from bridge.text import terminal_safe
-from bridge_sandbox.asana import AsanaEmulator
-from bridge_sandbox.jira import JiraEmulator
-from bridge_sandbox.trello import TrelloEmulator
 from tests.conftest import CliResult
+from tests.demo_world import demo_config, emulators, running_sandbox
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(240)]
 
@@ -70,9 +68,7 @@ def hostile_title(n: int, what: str) -> str:
 
 def _hostile_items(sandbox: Sandbox) -> dict[str, str]:
     """Edit titles on every tracker (and the Jira OKR field the bridge writes); item id -> new title."""
-    jira, trello, asana = (sandbox.servers[name].emulator for name in ("jira", "trello", "asana"))
-    assert isinstance(jira, JiraEmulator) and isinstance(trello, TrelloEmulator)
-    assert isinstance(asana, AsanaEmulator)
+    jira, trello, asana = emulators(sandbox)
     titles: dict[str, str] = {}
     okr_field = next(f for f, c in jira.custom_fields.items() if c["name"] == OKR_FIELD)
     issues = sorted(jira.issues.values(), key=lambda i: (i.fields["issuetype"]["name"] != "Epic", i.key))
@@ -96,25 +92,14 @@ def hostile(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[tuple[Sandbox, Path, str, dict[str, str]]]:
     """The sandboxes with hostile titles, a config, its store's URL and the titles by item id."""
-    monkeypatch.setenv(ENV["jira_email"], JIRA_EMAIL)
     monkeypatch.setenv("COLUMNS", "250")
-    sandbox = start_sandbox(seed=7, per_tracker=12)
-    try:
-        for name, value in sandbox.secrets.items():
-            monkeypatch.setenv(name, value)
+    with running_sandbox(monkeypatch, seed=7, per_tracker=12) as sandbox:
         titles = _hostile_items(sandbox)
-        text = render_config(sandbox, tmp_path / "bridge.db")
         url = f"sqlite:///{tmp_path / 'bridge.db'}"
         if request.param == "postgresql":
             url = str(request.getfixturevalue("pg_database_url"))
-            text = re.sub(r'^url = "sqlite:.*$', 'url_env = "HOSTILE_STORE_URL"', text, count=1, flags=re.M)
-            monkeypatch.setenv("HOSTILE_STORE_URL", url)
-        config = tmp_path / "bridge.toml"
-        config.write_text(text, encoding="utf-8")
-        config.chmod(0o600)
-        yield sandbox, config, url, titles
-    finally:
-        sandbox.stop()
+        monkeypatch.setenv("HOSTILE_STORE_URL", url)
+        yield sandbox, demo_config(sandbox, tmp_path, "HOSTILE_STORE_URL"), url, titles
 
 
 def _piped(*args: str) -> CliResult:
@@ -154,9 +139,7 @@ def _stored_items(url: str) -> dict[str, tuple[str, str]]:
 
 
 def _tracker_titles(sandbox: Sandbox) -> dict[str, str]:
-    jira, trello, asana = (sandbox.servers[name].emulator for name in ("jira", "trello", "asana"))
-    assert isinstance(jira, JiraEmulator) and isinstance(trello, TrelloEmulator)
-    assert isinstance(asana, AsanaEmulator)
+    jira, trello, asana = emulators(sandbox)
     titles = {issue.key: issue.fields["summary"] for issue in jira.issues.values()}
     titles |= {card["id"]: card["name"] for board in trello.boards.values() for card in board.cards.values()}
     return titles | {task.gid: task.name for task in asana.state.tasks.values()}

@@ -5,7 +5,6 @@ errors: a tracker's pull failing, the lease release failing, then the error agai
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -17,8 +16,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bridge.demo import ENV, JIRA_EMAIL, Sandbox, render_config, start_sandbox
+from bridge.demo import Sandbox
 from tests.conftest import PG_ADMIN_URL
+from tests.demo_world import demo_config, running_sandbox
 from tests.unit.test_config_errors import BASE
 
 pytestmark = pytest.mark.timeout(120)
@@ -27,25 +27,8 @@ PASSWORD = "sentinel-store-password"
 
 @pytest.fixture
 def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    monkeypatch.setenv(ENV["jira_email"], JIRA_EMAIL)
-    running = start_sandbox(seed=3, per_tracker=6)
-    try:
-        for name, value in running.secrets.items():
-            monkeypatch.setenv(name, value)
+    with running_sandbox(monkeypatch, seed=3, per_tracker=6) as running:
         yield running
-    finally:
-        running.stop()
-
-
-def _config(sandbox: Sandbox, folder: Path) -> Path:
-    """The demo's config with its store taken from $LOST_STORE_URL."""
-    text_ = render_config(sandbox, folder / "unused.db")
-    text_, replaced = re.subn(r'^url = "sqlite:.*$', 'url_env = "LOST_STORE_URL"', text_, count=1, flags=re.M)
-    assert replaced == 1
-    path = folder / "bridge.toml"
-    path.write_text(text_, encoding="utf-8")
-    path.chmod(0o600)
-    return path
 
 
 def _bridge(config: Path, url: str, *args: str) -> subprocess.Popen[str]:
@@ -77,7 +60,7 @@ def test_a_database_dropped_under_a_running_sync_is_one_error_naming_the_store_a
 
     with fresh_pg_database() as plain:
         url, name = _with_password(plain), make_url(plain).database
-        config = _config(sandbox, tmp_path)
+        config = demo_config(sandbox, tmp_path, "LOST_STORE_URL")
         upgraded = _bridge(config, url, "db", "upgrade")
         assert upgraded.wait(60) == 0, upgraded.communicate()[1]
         jira = sandbox.servers["jira"].emulator

@@ -78,7 +78,7 @@ def test_a_database_dropped_under_a_running_sync_is_one_error_naming_the_store_a
         _, stderr = running.communicate(timeout=60)
     assert running.returncode == 1
     line = _one_error(stderr)
-    assert f'is gone: database "{name}" does not exist' in line
+    assert f'is missing: database "{name}" does not exist' in line
     assert f"`createdb {name}`" in line and "`bridge db upgrade`" in line and "store.url" in line
 
 
@@ -103,3 +103,18 @@ def test_an_unreachable_postgresql_store_is_one_error_naming_the_server_and_the_
     line = _one_error(stderr)
     assert "is unreachable:" in line and "Connection refused" in line
     assert f"Check that the database server at 127.0.0.1:{port} is running" in line
+
+
+def test_each_kind_of_lost_store_names_its_own_fix_and_never_the_password() -> None:
+    from bridge.store.engine import lost_store_message
+
+    url = f"postgresql+psycopg://bridge:{PASSWORD}@db.example:6432/bridge"
+    missing = lost_store_message(url, 'database "bridge" does not exist')
+    refused = lost_store_message(url, f'password authentication failed for user "bridge" ({PASSWORD})')
+    unreachable = lost_store_message(url, "Connection refused")
+    for message in (missing, refused, unreachable):
+        assert message.startswith("the store at postgresql+psycopg://bridge:***@db.example:6432/bridge ")
+        assert PASSWORD not in message
+    assert "is missing" in missing and "`createdb bridge`" in missing and "`bridge db upgrade`" in missing
+    assert "refuses the credentials" in refused and "user and password" in refused
+    assert "is unreachable" in unreachable and "database server at db.example:6432 is running" in unreachable

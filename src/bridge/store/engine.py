@@ -170,7 +170,7 @@ class Store:
         ):
             reason = self._probe()
             if reason is not None:
-                return StoreLost(_lost_message(self.url, reason))
+                return StoreLost(lost_store_message(self.url, reason))
         return StoreError(f"the store at {redact_url(self.url)} {what}: {_reason(exc)}")
 
     def _probe(self) -> str | None:
@@ -225,19 +225,28 @@ def _first_line(text: str) -> str:
     return lines[0].strip() if lines else ""
 
 
-def _lost_message(url: str, reason: str) -> str:
-    """What to tell a user whose database server store cannot be reached, or whose database is gone."""
+def lost_store_message(url: str, reason: str) -> str:
+    """What to tell a user whose store's database is missing, refuses the credentials or cannot be
+    reached (`reason`: the driver's words): which store (password hidden), what is wrong, and the fix."""
     parsed, where = make_url(url), redact_url(url)
+    if parsed.password:
+        reason = reason.replace(str(parsed.password), "***")
     if parsed.database and "does not exist" in reason:
         return (
-            f"the store at {where} is gone: {reason} (it was dropped or renamed, or store.url names another "
-            f"database); nothing more is written to it. Create it again (`createdb {parsed.database}`) and "
-            "run `bridge db upgrade` to set it up, or point store.url at the right database"
+            f"the store at {where} is missing: {reason} (dropped or renamed, or store.url names another "
+            f"database); nothing was written to it. Create it (`createdb {parsed.database}`) and run "
+            "`bridge db upgrade` to set it up, or point store.url (or store.url_env) at the right database"
+        )
+    if "authentication failed" in reason:
+        return (
+            f"the store at {where} refuses the credentials: {reason}. Check the user and password in "
+            "store.url (or store.url_env)"
         )
     server = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
     return (
         f"the store at {where} is unreachable: {reason}. Check that the database server at {server} is "
-        "running and accepts connections, and that store.url is right, then run the command again"
+        "running and accepts connections, and that store.url (or store.url_env) is right, then run the "
+        "command again"
     )
 
 

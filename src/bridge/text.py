@@ -4,7 +4,8 @@ Anyone who can edit an item writes its title, its field values and its status na
 escape sequence in them clears the operator's screen, retitles the window, plants a hidden hyperlink
 (OSC 8) or moves the cursor to overwrite earlier lines. `terminal_safe` takes out every escape sequence
 and control character; `terminal_markup` also escapes rich markup, for text printed through rich.
-JSON output needs neither (JSON escapes control characters itself), nor does HTML (it is escaped).
+JSON output needs neither (JSON escapes control characters itself); HTML pages escape text with
+`html_escape`, which drops controls and the characters that reorder or hide text as well.
 """
 
 from __future__ import annotations
@@ -65,6 +66,18 @@ def json_terminal_safe(document: str) -> str:
     one to some terminals, and a right-to-left override reorders the rest of the line. It parses to the
     same value; outside strings a JSON document holds no such character."""
     return _JSON_UNESCAPED_CONTROL.sub(_json_escape, document)
+
+
+_HTML_UNSAFE = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_FORMAT_CHARACTERS}]")
+"""Controls (but tab and line breaks), which HTML and SVG text may not hold, and what reorders or hides
+text: a right-to-left override in a title would reorder the rest of its line on a page too."""
+
+
+def html_escape(text: str, quote: bool = True) -> str:
+    """`html.escape(text, quote)` of `text` without controls or characters that reorder or hide text."""
+    from html import escape
+
+    return escape(_HTML_UNSAFE.sub("", text), quote)
 
 
 def terminal_markup(text: str) -> str:

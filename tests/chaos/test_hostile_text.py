@@ -8,7 +8,8 @@ markup, and a title 4,000 characters long. Then a user's day runs: `sync --dry-r
 
 - nothing raw reaches a terminal: no control, escape sequence or bidirectional character on stdout or
   stderr of any command, and no escape sequence's hidden part (the retitle, the link's target);
-- the HTML report escapes the markup; the JSON documents carry the text exactly (escaped);
+- the HTML report escapes the markup and drops controls and bidirectional overrides; the JSON documents
+  carry the text exactly (escaped);
 - nothing is lost: every title lands in the store as written, NUL alone replaced by U+FFFD, counted and
   logged with the item's key (on PostgreSQL, which refuses NUL, the pages land all the same); the
   trackers keep the users' titles; the push applies, and the next plan is empty.
@@ -192,6 +193,9 @@ def test_hostile_text_reaches_no_terminal_raw_and_nothing_is_lost(
     assert any("<script>alert" in title for title in reported.values()), "a milestone's title holds markup"
     assert "<script>alert" not in html and "<img src=x" not in html and 'href="http://evil' not in html
     assert "&lt;script&gt;alert(" in html
+    assert not re.findall(r"[\x00-\x08\x1b\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]", html), (
+        "no control or bidirectional override reorders the page"
+    )
 
     # Nothing lost: every title in the store as written, NUL replaced, counted and logged by key.
     in_store = _stored_items(url)

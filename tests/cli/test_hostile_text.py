@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bridge.demo import ENV, JIRA_EMAIL, OKR_FIELD, Sandbox, render_config, start_sandbox
-from bridge.text import json_terminal_safe, terminal_markup, terminal_safe
+from bridge.text import html_escape, json_terminal_safe, terminal_markup, terminal_safe
 
 BRIDGE = [sys.executable, "-c", "from bridge.cli import main; main()"]
 HOSTILE = (
@@ -61,6 +61,12 @@ def test_terminal_safe_removes_what_reorders_or_hides_text(single_line: bool) ->
     assert terminal_safe(kept, single_line=single_line) == kept
     broken = terminal_safe("one\u202e\ntwo", single_line=single_line)
     assert broken == ("one two" if single_line else "one\ntwo")
+
+
+def test_html_escaping_drops_controls_and_what_reorders_or_hides_text() -> None:
+    title = f'<b>invoice</b>{BIDI}\x1b[2J\x00 & "q"\tend\U000e0041'
+    assert html_escape(title) == "&lt;b&gt;invoice&lt;/b&gt;[2J &amp; &quot;q&quot;\tend"
+    assert html_escape("'a'", quote=False) == "'a'"
 
 
 def test_json_output_escapes_what_reorders_or_hides_text_and_parses_the_same() -> None:

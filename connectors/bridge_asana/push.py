@@ -48,7 +48,7 @@ from functools import partial
 from typing import Any
 
 from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
-from bridge.errors import AuthError, FatalAPIError, RetriableAPIError, UserError, WriteRefused
+from bridge.errors import AuthError, BridgeError, FatalAPIError, RetriableAPIError, UserError, WriteRefused
 from bridge.kit import Outcomes, Writer
 from bridge.mapping import resolve_field
 from bridge.written import KEY_RESULT_LINK_PREFIX as BRIDGE_LINK
@@ -152,8 +152,9 @@ class Job:
     link: tuple[str, str, bool] | None = None
     """For links: (task, goal, wanted): checked by reading the task's goals when the action fails."""
     result: ActionResult | None = None
-    error: str | None = None
-    """Why the whole batch holding this job failed (the job never ran)."""
+    error: BridgeError | None = None
+    """Why the whole batch holding this job failed (the job never ran, or, an `OutcomeUnknown`, the
+    batch got no answer and the kit reads its writes back)."""
 
 
 class AsanaWriter(Writer[AsanaTrackerConfig]):
@@ -369,7 +370,7 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         ]
         self._run(jobs)
         self._settle_links(jobs)
-        failures: dict[int, str] = {}
+        failures: dict[int, str | BridgeError] = {}
         for job in jobs:
             failure = self._failure(job)
             if failure is None:
@@ -381,7 +382,7 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         for index, _ in writes:  # a write settles once, on the word of every job it made
             outcomes.settle(index, failures.get(index))
 
-    def _failure(self, job: Job) -> str | None:
+    def _failure(self, job: Job) -> str | BridgeError | None:
         """Why a job failed (its batch refused, or its own action), None when it was done."""
         if job.error is not None:
             return job.error
@@ -553,7 +554,7 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
                 raise
             except (WriteRefused, FatalAPIError) as exc:  # the request itself failed: its writes fail
                 for job in chunk:
-                    job.error = str(exc)
+                    job.error = exc
                 continue
             for job, result in zip(chunk, results, strict=True):
                 job.result = result

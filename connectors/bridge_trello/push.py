@@ -318,9 +318,12 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
             logical: board.fields[logical].read(card) for logical in self.managed if logical in board.fields
         }
         links: dict[str, LinkTarget] = {}
+        duplicates: set[str] = set()
         for attachment in card.get("attachments") or []:
             target = parse_attachment(attachment) if isinstance(attachment, dict) else None
             if target is not None:
+                if target.global_id in links:
+                    duplicates.add(target.global_id)
                 links.setdefault(target.global_id, target)
         pos = card.get("pos")
         placed = bool(card.get("idList")) and not card.get("closed")
@@ -330,6 +333,7 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
             fields=fields,
             labels=frozenset(_label_names(card, board)),
             links=links,
+            duplicates=frozenset(duplicates),
             container=str(card["idList"]) if placed else None,
             position=float(pos) if placed and isinstance(pos, int | float) else None,
         )

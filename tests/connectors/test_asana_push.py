@@ -583,3 +583,26 @@ def test_of_two_tags_of_the_bridges_name_the_oldest_is_used(server: SandboxServe
         opened.close()
     for n in (1, 2):
         assert [t for t in _state(server).tasks[_gid(n)].tags if t in (older, newer)] == [older]
+
+
+@pytest.mark.parametrize(("fault", "applied"), [("lose", True), ("drop", False)])
+def test_a_batch_whose_answer_was_lost_is_read_back(
+    server: SandboxServer, control: Control, fault: str, applied: bool
+) -> None:
+    """The Batch request carrying two rank writes gets no answer: Asana applied it and the answer was lost
+    (`lose`), or the connection dropped before it arrived (`drop`). The writes are read back from the
+    tasks and each is settled as what Asana holds: done when applied, failed (saying so) when not."""
+    config = _config(server.base_url).model_copy(update={"retries": 1})
+    opened = AsanaConnector.open("t", config, {"token_env": TOKEN})
+    assert isinstance(opened, AsanaConnector)
+    control.faults({"kind": fault, "method": "POST", "path": "/batch$", "count": 1})
+    try:
+        outcomes = opened.push([field(_gid(n), "rank", n + 1) for n in (1, 2)])
+    finally:
+        opened.close()
+    assert control.get("faults")["injected"] == {fault: 1}
+    assert [(o.ok, o.read_back) for o in outcomes] == [(applied, True)] * 2, [o.error for o in outcomes]
+    held = [_state(server).tasks[_gid(n)].custom_values.get(RANK) for n in (1, 2)]
+    assert held == ([2, 3] if applied else [None, None])
+    if not applied:
+        assert all("the tracker does not hold it" in str(o.error) for o in outcomes)

@@ -182,8 +182,8 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         """Tag name -> gids, as far as this process has seen the workspace's tags."""
         self._task_tags: dict[str, dict[str, list[str]]] = {}
         """Task gid -> its tags (name -> gids) at the last `read_state`."""
-        self._unanswered: set[str] = set()
-        """Names of tags whose creation got no answer: not created again by this writer."""
+        self._unanswered: dict[str, int] = {}
+        """Tag name -> its creations that got no answer; after two, not tried again by this writer."""
         self._workspace_goals: set[str] = set()
         self._foreign_goals: set[str] = set()
 
@@ -459,15 +459,20 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
             except (WriteRefused, FatalAPIError) as exc:  # this tag's writes fail, the others go on
                 for index in (i for i, w in adds if w.field == name):
                     outcomes.fail(index, exc)
+        for name in sorted(n for n in needed if len(self._tags.get(n, ())) > 1):
+            self._merge_tags(name)
         return {name: list(gids) for name, gids in self._tags.items()}
 
     def _create_tag(self, name: str, adds: Sequence[tuple[int, FieldWrite]]) -> str:
-        """The gid of a new tag `name` (the workspace was just listed without one), or, when the creation
-        got no answer, of the tag a fresh listing finds; `WriteRefused` when none is found."""
-        if name in self._unanswered:
+        """The gid of a new tag `name` (the workspace was just listed without one). When the creation
+        gets no answer, the workspace's tags are listed again at once: a tag found is used; none found,
+        it is created once more (should the lost one land later, the next push adding that tag merges
+        the two). A second creation without an answer is `WriteRefused`: its writes wait a cycle."""
+        lost = self._unanswered.get(name, 0)
+        if lost >= 2:
             raise WriteRefused(
-                f"creating tag {name!r} got no answer and the workspace does not show it yet; it is "
-                "looked for again next cycle rather than made twice"
+                f"creating tag {name!r} got no answer twice and the workspace does not show it; it is "
+                "looked for again next cycle"
             )
         colour = palette_colour(next(w.value for _, w in adds if w.field == name))
         try:
@@ -477,15 +482,50 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         except WriteRefused as exc:
             if not isinstance(exc.__cause__, RetriableAPIError):
                 raise
-            # No answer: Asana may have made the tag all the same. Look before anything else.
-            self._unanswered.add(name)
             self._list_tags()
             if self._tags.get(name):
                 log.info("%s: tag %s was made although its creation got no answer", self.name, name)
                 return self._tags[name][0]
-            raise
+            self._unanswered[name] = lost + 1
+            log.info("%s: creating tag %s got no answer and the workspace lacks it: creating it again",
+                     self.name, name)  # fmt: skip
+            return self._create_tag(name, adds)
         log.info("%s: created tag %s (%s)", self.name, name, tag.get("color"))
         return str(tag["gid"])
+
+    def _merge_tags(self, name: str) -> None:
+        """Move every task carrying a newer copy of tag `name` to the oldest, then delete the copies.
+
+        Only tags of a name the bridge adds get here: its own, never a user's other tags. A step that
+        fails leaves the copies in place (every write uses the oldest meanwhile), for the next push."""
+        kept, *copies = self._tags[name]
+        try:
+            listed = self.session.collect([Action(f"/tags/{gid}/tasks", fields=("name",), limit=PAGE_LIMIT)
+                                           for gid in copies])  # fmt: skip
+            tasks = sorted({gid for found in listed for gid in map(record_gid, found or []) if gid})
+            self._run_all([Action(f"/tasks/{task}/addTag", {"tag": kept}, method="post") for task in tasks])
+            self._run_all([Action(f"/tags/{gid}", method="delete") for gid in copies])
+        except AuthError:
+            raise
+        except (WriteRefused, FatalAPIError) as exc:
+            log.warning("%s: merging the copies of tag %s failed (%s); the oldest is used meanwhile",
+                        self.name, name, exc)  # fmt: skip
+            return
+        self._tags[name] = [kept]
+        for tags in self._task_tags.values():
+            if any(gid in copies for gid in tags.get(name, ())):
+                tags[name] = [kept]
+        log.info("%s: the workspace held tag %s %d times; merged into the oldest", self.name, name,
+                 len(copies) + 1)  # fmt: skip
+
+    def _run_all(self, actions: Sequence[Action]) -> None:
+        """`actions`, ten to a Batch request; `WriteRefused` when one of them failed."""
+        for start in range(0, len(actions), MAX_BATCH):
+            chunk = actions[start : start + MAX_BATCH]
+            results = self.breaker.call(partial(self.session.batch_results, chunk), "a Batch request")
+            for action, result in zip(chunk, results, strict=True):
+                if not result.ok and result.status != 404:  # 404: already gone
+                    raise WriteRefused(str(self.session.action_error(action, result)))
 
     def _list_tags(self) -> None:
         action = Action("/tags", {"workspace": self.config.workspace}, ("name",), limit=PAGE_LIMIT)

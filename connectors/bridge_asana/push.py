@@ -9,10 +9,12 @@ What a write becomes (see `bridge.domain.WriteKind`):
   name among the workspace's tags (those seen on tasks by `read_state`, else the workspace's listing)
   and created (`POST /tags`, with the colour of Asana's palette nearest the configured colour name)
   when missing. A name that several tags share is one label: adding uses the oldest (the lowest gid),
-  removing removes each. A creation is sent once: when it gets no answer (Asana may have made the tag),
-  the workspace's tags are listed again and a tag found is used; one still missing is not created again
-  by this writer (its writes fail, and the next cycle looks once more), so a lost answer never leaves
-  two tags of one name.
+  removing removes each. A creation is not retried: when it gets no answer (Asana may have made the
+  tag), the workspace's tags are listed again and a tag found is used; one still missing is created once
+  more (after two lost creations its writes fail and the next cycle looks again). Copies of a tag the
+  bridge adds (a lost creation that landed late, two runs racing) are merged into the oldest when the
+  bridge next adds it: the tasks of each copy (`GET /tags/{gid}/tasks`) get the oldest, then the copies
+  are deleted (`DELETE /tags/{gid}`), through the Batch API.
 - `link`: a supporting relationship from the task to an Asana goal, the link's global id being
   `milestone-bridge:kr:<tracker>:<goal gid>` (the planner's id of a key result read from this tracker)
   or `asana-goal:<goal gid>`: `POST /goals/{goal}/addSupportingRelationship` (value a `LinkTarget`) or
@@ -25,8 +27,9 @@ What a write becomes (see `bridge.domain.WriteKind`):
 Independent writes go ten to a Batch API request, each action charged to the rate limit. The Batch API
 runs a request's actions in parallel, in no set order, so moves that touch a common task (one placed
 next to another being moved) go in successive requests, each filled up with other writes. A Batch
-request (or a tag's creation) that still fails after every retry fails its writes and the push goes on,
-until the writer's breaker counts three in a row: then the push raises, as for refused credentials.
+request that still fails after every retry leaves its writes unknown (the kit reads them back from the
+tasks and settles each as Asana holds it) and the push goes on, until the writer's breaker counts three
+in a row: then the push raises, as for refused credentials.
 The checks every connector makes (another tracker's item, a kind of write the config switched off, a
 field the bridge does not manage) are the kit's (`bridge.kit.Writer`); `refuse` adds Asana's own.
 

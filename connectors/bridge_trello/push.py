@@ -29,11 +29,17 @@ same writes twice sends nothing the second time) and reading only the cards `rea
   parameters go in the query, as trello.json declares them; removing `DELETE cards/{id}/idLabels/{label}`
   for each label of that name. The board's labels are read again before one is created, and again when
   the creation gets no answer (Trello may have made it): a label found then is used, and one still
-  missing is not created again in this push (its writes fail, and the next cycle looks once more), so a
-  lost answer never leaves two labels of one name;
+  missing is created once more (after two lost creations its writes fail and the next cycle looks
+  again). Copies of a label the bridge adds (a lost creation that landed late, two runs racing) are
+  merged into the oldest when the bridge next adds it: cards carrying a copy get the oldest
+  (`boards/{id}/cards/all` read once), then `DELETE labels/{copy}`;
 - a link: Trello cannot edit an attachment, so a changed link is deleted and attached again
   (`DELETE cards/{id}/attachments/{a}`, then `POST cards/{id}/attachments` with url and name): deleting
-  first means a push stopped half way leaves a link missing, which the next cycle adds, and never two;
+  first means a push stopped half way leaves a link missing, which the next cycle adds, and never two.
+  A card carrying the bridge's attachment more than once reports it in `ItemState.duplicates`, so the
+  plan writes the link again and every copy but one is deleted (a user's attachments are not the
+  bridge's, whatever their URL, and never touched). An attachment whose creation got no answer is read
+  back by the kit's template, like every write without an answer;
 - an order move: `PUT cards/{id}` with a `pos` between the new neighbours' positions, read from the list
   (`GET lists/{id}/cards`, once a push per list): just after X is the midpoint of X and the card after
   it (X's pos + 16384 at the bottom), just before Y the midpoint of Y and the card before it (half Y's
@@ -43,8 +49,9 @@ same writes twice sends nothing the second time) and reading only the cards `rea
 `TrelloWriter` fills in the kit's write template (`bridge.kit.Writer`): the config's checks are the
 template's, what no card could take is refused up front (`refuse`), and the rest is sent in order
 (`send`). A write Trello refuses for that card (400, 404) is reported in its outcome and the others go on.
-A write that still fails after every retry is reported too, until the template's breaker counts three of
-them in a row: the tracker is down and `push` raises, as it does when the credentials are refused.
+A write that still gets no answer after every retry is read back by the template (the cards read again,
+batched) and settled as Trello holds it, until the template's breaker counts three such requests in a
+row: the tracker is down and `push` raises, as it does when the credentials are refused.
 """
 
 from __future__ import annotations

@@ -341,6 +341,16 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
 
     # ---- writing ------------------------------------------------------------------------------------
 
+    def holds(self, write: FieldWrite, states: Mapping[Ref, ItemState]) -> bool:
+        """As the kit reads a write back, but a link by its goal alone: Asana reports each goal a task
+        supports with the goal's own URL, under the first form of its global id."""
+        if write.kind is not WriteKind.LINK:
+            return super().holds(write, states)
+        state = states.get(write.item)
+        goal = goal_of(self.name, write.field)
+        held = state is not None and any(goal_of(self.name, gid) == goal for gid in state.links)
+        return state is not None and held == (write.value is not None)
+
     def refuse(self, write: FieldWrite) -> None:
         """What Asana cannot take, known without a request: no task gid, a value its field cannot hold,
         a link to what is not a goal, an order write's neighbours that are no tasks."""

@@ -500,7 +500,7 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
         Only labels of a name the bridge adds get here: the bridge's own labels, never a user's other
         labels."""
         kept, copies = board.labels[name], board.copies.pop(name)
-        for card in self.puller.all_cards(board.id, {"fields": "idLabels", "filter": "all"}):
+        for card in self.puller.all_cards(board.id, {"fields": "idLabels"}):
             on_card = [str(i) for i in card.get("idLabels") or []] if isinstance(card, dict) else []
             if kept not in on_card and any(i in copies for i in on_card):
                 self._add_card_label(str(card["id"]), kept)

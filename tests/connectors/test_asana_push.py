@@ -599,20 +599,25 @@ def test_copies_of_the_bridges_tag_are_merged_into_the_oldest(server: SandboxSer
 def test_a_batch_whose_answer_was_lost_is_read_back(
     server: SandboxServer, control: Control, fault: str, applied: bool
 ) -> None:
-    """The Batch request carrying two rank writes gets no answer: Asana applied it and the answer was lost
-    (`lose`), or the connection dropped before it arrived (`drop`). The writes are read back from the
-    tasks and each is settled as what Asana holds: done when applied, failed (saying so) when not."""
+    """The Batch request carrying two rank writes and a goal link gets no answer: Asana applied it and
+    the answer was lost (`lose`), or the connection dropped before it arrived (`drop`). The writes are
+    read back from the tasks and their goals, and each is settled as what Asana holds: done when
+    applied, failed (saying so) when not."""
     config = _config(server.base_url).model_copy(update={"retries": 1})
     opened = AsanaConnector.open("t", config, {"token_env": TOKEN})
     assert isinstance(opened, AsanaConnector)
-    control.faults({"kind": fault, "method": "POST", "path": "/batch$", "count": 1})
     try:
-        outcomes = opened.push([field(_gid(n), "rank", n + 1) for n in (1, 2)])
+        _ok(opened.push([link(_gid(4), KR1)]))  # the writer learns that KR1 is the workspace's goal
+        control.faults({"kind": fault, "method": "POST", "path": "/batch$", "count": 1})
+        outcomes = opened.push([*(field(_gid(n), "rank", n + 1) for n in (1, 2)), link(_gid(3), KR1)])
     finally:
         opened.close()
     assert control.get("faults")["injected"] == {fault: 1}
-    assert [(o.ok, o.read_back) for o in outcomes] == [(applied, True)] * 2, [o.error for o in outcomes]
+    assert [(o.ok, o.read_back) for o in outcomes] == [(applied, True)] * 3, [o.error for o in outcomes]
     held = [_state(server).tasks[_gid(n)].custom_values.get(RANK) for n in (1, 2)]
     assert held == ([2, 3] if applied else [None, None])
+    supports = {r["supported_goal"] for r in _state(server).relationships.values()
+                if r["supporting_resource"] == _gid(3)}  # fmt: skip
+    assert (KR1 in supports) is applied
     if not applied:
         assert all("the tracker does not hold it" in str(o.error) for o in outcomes)

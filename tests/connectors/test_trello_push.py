@@ -448,3 +448,22 @@ def test_copies_of_the_bridges_label_are_merged_into_the_oldest(rig: Rig) -> Non
     assert newer not in rig.board.labels and not any(newer in c["idLabels"] for c in rig.board.cards.values())
     assert rig.labels_of("A") == ["bug", "mb-bottleneck"]
     assert {x["name"] for x in rig.board.labels.values()} >= {"bug", "milestone", "M:Checkout"}
+
+
+def test_two_runs_racing_leave_two_attachments_that_the_next_merges(rig: Rig) -> None:
+    """Two runs read card B before either writes (what the exclusive-run lock prevents, should it be
+    slipped past), so each attaches the OKR link. The next read names the link as held twice, and
+    writing it again leaves one copy; a user's attachment to the same URL stays."""
+    rig.emulator.edit({"op": "add_attachment", "card": rig.cards["B"], "url": KR.url, "name": "Ours"})
+    first, second = rig.connector(), rig.connector()
+    for connector in (first, second):
+        assert GID not in connector.read_state([rig.ref("B")])[rig.ref("B")].links
+    for connector in (first, second):
+        assert all(o.ok for o in connector.push([link(rig.ref("B"), KR)]))
+    names = [a["name"] for a in rig.card("B")["attachments"]]
+    assert names.count(attachment_name(KR)) == 2
+    third = rig.connector()
+    state = third.read_state([rig.ref("B")])[rig.ref("B")]
+    assert state.duplicates == frozenset({GID}) and GID in state.links
+    assert all(o.ok for o in third.push([link(rig.ref("B"), KR)]))
+    assert sorted(a["name"] for a in rig.card("B")["attachments"]) == sorted([attachment_name(KR), "Ours"])

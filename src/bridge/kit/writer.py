@@ -152,7 +152,8 @@ class RetryBreaker:
             log.warning(
                 "%s: %s got no answer after every retry; its writes are read back", self.tracker, what
             )
-            raise OutcomeUnknown(f"no answer to {what} ({redact(str(exc))})") from exc
+            detail = redact(str(exc)).removeprefix(f"{self.tracker}: ")
+            raise OutcomeUnknown(f"no answer to {what} ({detail})") from exc
         self.in_a_row = 0
         return answer
 

@@ -327,6 +327,18 @@ def test_writes_whose_answer_was_lost_are_read_back_and_recorded(sync: Sync) -> 
         assert [u for n, u in sync.attachments(name) if parse_attachment({"name": n, "url": u})] == [KR_URL]
 
 
+def test_bridge_sync_says_how_many_writes_were_read_back(sync: Sync, run_cli: Any) -> None:
+    _no_retries(sync)
+    sync.control.faults({"kind": "lose", "method": "PUT", "path": "/customField/", "count": 1},
+                        {"kind": "drop", "method": "PUT", "path": "/customField/", "count": 1})  # fmt: skip
+    result = run_cli("sync", "--config", str(sync.config_path))
+    printed = " ".join(result.stdout.split())
+    assert "1 failed (2 got no answer and were read back: 1 made, 1 not)" in printed, result.stdout
+    assert "read back, the tracker does not hold it" in printed
+    summary = run_cli("sync", "--config", str(sync.config_path), "--json")
+    assert json.loads(summary.stdout)["trackers"][0]["writes_read_back"] == 0
+
+
 def test_a_write_whose_request_never_arrived_is_read_back_as_failed_then_made(sync: Sync) -> None:
     """The connection drops before Trello applied a rank write: read back, the card does not hold it,
     so it fails (with a reason saying so) and the next cycle makes it."""

@@ -27,9 +27,10 @@ What a write becomes (see `bridge.domain.WriteKind`):
 Independent writes go ten to a Batch API request, each action charged to the rate limit. The Batch API
 runs a request's actions in parallel, in no set order, so moves that touch a common task (one placed
 next to another being moved) go in successive requests, each filled up with other writes. A Batch
-request that still fails after every retry leaves its writes unknown (the kit reads them back from the
-tasks and settles each as Asana holds it) and the push goes on, until the writer's breaker counts three
-in a row: then the push raises, as for refused credentials.
+request that still fails after every retry, or an action in it answering 5xx, leaves its writes unknown
+(the kit reads them back from the tasks and settles each as Asana holds it) and the push goes on,
+until the writer's breaker counts three requests without an answer in a row: then the push raises, as
+for refused credentials.
 The checks every connector makes (another tracker's item, a kind of write the config switched off, a
 field the bridge does not manage) are the kit's (`bridge.kit.Writer`); `refuse` adds Asana's own.
 
@@ -51,7 +52,15 @@ from functools import partial
 from typing import Any
 
 from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
-from bridge.errors import AuthError, BridgeError, FatalAPIError, RetriableAPIError, UserError, WriteRefused
+from bridge.errors import (
+    AuthError,
+    BridgeError,
+    FatalAPIError,
+    OutcomeUnknown,
+    RetriableAPIError,
+    UserError,
+    WriteRefused,
+)
 from bridge.kit import Outcomes, Writer
 from bridge.mapping import resolve_field
 from bridge.written import KEY_RESULT_LINK_PREFIX as BRIDGE_LINK
@@ -396,11 +405,15 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
             outcomes.settle(index, failures.get(index))
 
     def _failure(self, job: Job) -> str | BridgeError | None:
-        """Why a job failed (its batch refused, or its own action), None when it was done."""
+        """Why a job failed (its batch refused, or its own action), None when it was done. An action
+        answering 5xx may have been applied: its writes are `OutcomeUnknown`, for the kit to read back."""
         if job.error is not None:
             return job.error
         if job.result is not None and not job.result.ok:
-            return str(self.session.action_error(job.action, job.result))
+            error = self.session.action_error(job.action, job.result)
+            if job.result.status >= 500:
+                return OutcomeUnknown(str(error))
+            return str(error)
         return None
 
     def _jobs(

@@ -621,3 +621,29 @@ def test_a_batch_whose_answer_was_lost_is_read_back(
     assert (KR1 in supports) is applied
     if not applied:
         assert all("the tracker does not hold it" in str(o.error) for o in outcomes)
+
+
+def test_an_action_answering_5xx_inside_a_batch_is_read_back(
+    server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Batch answers, but one action in it answers 500 after Asana applied it: that write is read back
+    and counts done; the other actions' answers stand."""
+    emulator = server.emulator
+    assert isinstance(emulator, AsanaEmulator)
+    run = emulator._run_action
+
+    def applied_then_500(request: Any, action: Any) -> Any:
+        answer = run(request, action)
+        if action.get("relative_path") == f"/tasks/{_gid(1)}" and action.get("method") == "put":
+            return {"status_code": 500, "headers": {}, "body": {"errors": [{"message": "Server Error"}]}}
+        return answer
+
+    monkeypatch.setattr(emulator, "_run_action", applied_then_500)
+    opened = _open(server)
+    try:
+        outcomes = opened.push([field(_gid(n), "rank", n + 1) for n in (1, 2)])
+    finally:
+        opened.close()
+    assert [(o.ok, o.read_back) for o in outcomes] == [(True, True), (True, False)], [
+        o.error for o in outcomes
+    ]

@@ -127,7 +127,10 @@ def purge(
             typer.echo(terminal_safe(f"{key}: remove {_field_name(write)} {now}").rstrip())
         typer.echo(f"{tracker}: {len(writes)} removals planned, nothing changed (dry run)")
         return
-    typer.echo(f"{tracker}: {result.done} removed, {result.failed} failed")
+    line = f"{tracker}: {result.done} removed, {result.failed} failed"
+    if result.read_back:
+        line += f" ({_read_back(result.read_back, result.read_back_applied)})"
+    typer.echo(line)
     for failure in result.failures[:20]:
         typer.echo(f"  failed: {terminal_safe(str(failure))}")
     if result.failed:
@@ -188,6 +191,8 @@ def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
             line += f" (+{len(plan.deferred)} over the write budget)"
         if entry.push is not None and not dry_run:
             line += f", {entry.push.done} done, {entry.push.failed} failed"
+            if entry.push.read_back:
+                line += f" ({_read_back(entry.push.read_back, entry.push.read_back_applied)})"
         line += f", {entry.requests} requests"
         if entry.error:
             line += f": FAILED: {entry.error}"
@@ -205,6 +210,11 @@ def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
         if entry.push is not None:
             for failure in entry.push.failures[:20]:
                 console.print(terminal_safe(f"  failed: {failure}"), markup=False)
+
+
+def _read_back(read_back: int, applied: int) -> str:
+    """What reading back the writes whose answer was lost found, for a push's summary line."""
+    return f"{read_back} got no answer and were read back: {applied} made, {read_back - applied} not"
 
 
 def _field_name(write: Any) -> str:

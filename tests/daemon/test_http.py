@@ -457,7 +457,7 @@ def test_bridge_check_notes_a_status_token_that_is_unset_empty_or_short(
     else:
         [line] = daemon_lines
         assert line.startswith("  daemon: note: daemon.auth_token_env: ") and "BRIDGE_STATUS_TOKEN" in line
-        assert noted in line and "`bridge daemon` refuses to start" in line
+        assert noted in line and "the daemon (`bridge run`) refuses to start" in line
     as_json = run_cli("check", "--config", str(config), "--json")
     note = json.loads(as_json.stdout)["daemon"]["note"]
     assert (note is None) if noted is None else (noted in note)

@@ -94,13 +94,13 @@ def check(
 
 def _daemon_notes(cfg: BridgeConfig, summary: dict[str, Any]) -> list[str]:
     """A note when the status page's token (`daemon.auth_token_env`) is unset, empty or too short here:
-    `bridge daemon` refuses to start without it. Only a note, as for the trackers' variables: the daemon
-    may run where the token is set."""
+    the daemon (`bridge run`) refuses to start without it. Only a note, as for the trackers' variables:
+    the daemon may run where the token is set."""
     problem = auth_token_problem(cfg.daemon)
     summary["daemon"] = {"auth_token_env": cfg.daemon.auth_token_env, "note": problem}
     if problem is None:
         return []
-    return [f"  daemon: note: {problem}; until that is fixed, `bridge daemon` refuses to start"]
+    return [f"  daemon: note: {problem}; until that is fixed, the daemon (`bridge run`) refuses to start"]
 
 
 @reports_errors

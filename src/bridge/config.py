@@ -777,6 +777,27 @@ def open_status_page_warning(daemon: DaemonConfig) -> str | None:
     )
 
 
+MIN_TOKEN_LENGTH = 16
+"""The shortest bearer token the status server accepts."""
+
+
+def auth_token_problem(daemon: DaemonConfig, environ: Mapping[str, str] | None = None) -> str | None:
+    """Why the status server could not start with the token `daemon.auth_token_env` names (its variable
+    unset or empty, or the token too short to resist guessing); None when it can, or no token is wanted."""
+    name = daemon.auth_token_env
+    if name is None:
+        return None
+    token = (os.environ if environ is None else environ).get(name, "")
+    if not token:
+        return f"daemon.auth_token_env: environment variable {name} is not set or is empty"
+    if len(token) < MIN_TOKEN_LENGTH:
+        return (
+            f"daemon.auth_token_env: the token in {name} must be at least {MIN_TOKEN_LENGTH} characters "
+            "(e.g. `openssl rand -hex 32`)"
+        )
+    return None
+
+
 def config_warnings(config: BridgeConfig) -> list[str]:
     """What is worth fixing but not an error: a config file others can read, TLS checks turned off, a
     status page open to the network without a token."""

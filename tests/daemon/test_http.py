@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -430,6 +431,36 @@ def test_bridge_check_warns_of_a_status_page_open_to_the_network(run_cli: Any, t
     result = run_cli("check", "--config", str(config))
     assert result.exit_code == 0, result.stderr
     assert "warning: daemon.http_host is 0.0.0.0" in result.stderr and "auth_token_env" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("token", "noted"),
+    [(None, "is not set or is empty"), ("", "is not set or is empty"), ("short", "at least 16 characters"),
+     ("x" * 16, None)],
+)  # fmt: skip
+def test_bridge_check_notes_a_status_token_that_is_unset_empty_or_short(
+    run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str | None, noted: str | None
+) -> None:
+    text = EXAMPLE_CONFIG.read_text().replace(
+        '# auth_token_env = "BRIDGE_STATUS_TOKEN"', 'auth_token_env = "BRIDGE_STATUS_TOKEN"', 1
+    )
+    assert '\nauth_token_env = "BRIDGE_STATUS_TOKEN"' in text
+    config = tmp_path / "bridge.toml"
+    config.write_text(text)
+    config.chmod(0o600)
+    _with_token(monkeypatch, token)
+    result = run_cli("check", "--config", str(config))
+    assert result.exit_code == 0, result.stderr  # a note: the daemon may run where the token is set
+    daemon_lines = [line for line in result.stdout.splitlines() if "auth_token_env" in line]
+    if noted is None:
+        assert not daemon_lines, result.stdout
+    else:
+        [line] = daemon_lines
+        assert line.startswith("  daemon: note: daemon.auth_token_env: ") and "BRIDGE_STATUS_TOKEN" in line
+        assert noted in line and "the daemon (`bridge run`) refuses to start" in line
+    as_json = run_cli("check", "--config", str(config), "--json")
+    note = json.loads(as_json.stdout)["daemon"]["note"]
+    assert (note is None) if noted is None else (noted in note)
 
 
 # --- slow clients ----------------------------------------------------------------------------------

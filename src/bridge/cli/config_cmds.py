@@ -10,7 +10,7 @@ import typer
 
 from bridge.cli.shared import ConfigOption, read_config
 from bridge.cli_errors import reports_errors
-from bridge.config import config_warnings
+from bridge.config import BridgeConfig, auth_token_problem, config_warnings
 from bridge.text import json_terminal_safe, terminal_safe
 
 
@@ -66,6 +66,7 @@ def check(
 
         summary["store"] = redact_url(cfg.store_url())
         lines.append(f"  store: {summary['store']}")
+    lines.extend(_daemon_notes(cfg, summary))
     failed = False
     if online:
         from bridge.checks import check_trackers, problems_text
@@ -89,6 +90,17 @@ def check(
         typer.echo("\n".join(lines))
     if failed:
         raise typer.Exit(1)
+
+
+def _daemon_notes(cfg: BridgeConfig, summary: dict[str, Any]) -> list[str]:
+    """A note when the status page's token (`daemon.auth_token_env`) is unset, empty or too short here:
+    the daemon (`bridge run`) refuses to start without it. Only a note, as for the trackers' variables:
+    the daemon may run where the token is set."""
+    problem = auth_token_problem(cfg.daemon)
+    summary["daemon"] = {"auth_token_env": cfg.daemon.auth_token_env, "note": problem}
+    if problem is None:
+        return []
+    return [f"  daemon: note: {problem}; until that is fixed, the daemon (`bridge run`) refuses to start"]
 
 
 @reports_errors

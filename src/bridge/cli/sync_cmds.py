@@ -181,8 +181,10 @@ def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
     console = Console(highlight=False)
     for entry in result.trackers:
         plan = entry.plan
+        pull = entry.pull
+        cleaned = f" ({pull.cleaned} with NUL replaced)" if pull is not None and pull.cleaned else ""
         line = (
-            f"{entry.tracker}: {entry.pull.items if entry.pull else 0} items pulled, "
+            f"{entry.tracker}: {pull.items if pull else 0} items pulled{cleaned}, "
             f"{len(plan.writes) if plan else 0} writes planned"
         )
         if plan is not None and plan.deferred:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bridge.config import BridgeConfig, DaemonConfig
+from bridge.config import BridgeConfig, DaemonConfig, auth_token_problem
 from bridge.daemon.metrics import CONTENT_TYPE, Registry
 from bridge.errors import BridgeError, UserError
 from bridge.http import SECRETS, redact
@@ -53,8 +53,6 @@ REPORT_PAGE = "/report.html"
 
 PROBES = frozenset({"/healthz", "/readyz"})
 """Paths open without a token, so an orchestrator's probes need no secret."""
-
-MIN_TOKEN_LENGTH = 16
 
 StatusProvider = Callable[[], LiveStatus]
 """Called on every request to `/readyz`, `/` and `/status.json`, from the server's threads."""
@@ -465,16 +463,12 @@ def bearer_token(daemon: DaemonConfig, environ: Mapping[str, str] | None = None)
     """The token the pages require, read from the variable `daemon.auth_token_env` names (and from then
     on scrubbed from every log line); None when none is configured. An unset or short token is a
     `UserError`: a server told to require one never starts open."""
-    name = daemon.auth_token_env
-    if name is None:
+    if daemon.auth_token_env is None:
         return None
-    token = (os.environ if environ is None else environ).get(name, "")
-    if not token:
-        raise UserError(f"daemon.auth_token_env: environment variable {name} is not set")
-    SECRETS.add(token)
-    if len(token) < MIN_TOKEN_LENGTH:
-        raise UserError(
-            f"daemon.auth_token_env: the token in {name} must be at least {MIN_TOKEN_LENGTH} characters "
-            "(e.g. `openssl rand -hex 32`)"
-        )
+    token = (os.environ if environ is None else environ).get(daemon.auth_token_env, "")
+    if token:
+        SECRETS.add(token)
+    problem = auth_token_problem(daemon, environ)
+    if problem is not None:
+        raise UserError(problem)
     return token

@@ -40,7 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.durations import format_duration
-from bridge.errors import BridgeError, StoreError, UserError
+from bridge.errors import BridgeError, StoreError, StoreLost, UserError
 from bridge.store.engine import Store
 from bridge.store.models import LeaseRow
 
@@ -686,6 +686,7 @@ def exclusive_run(
     sqlite = store.dialect == "sqlite"
     names = [DAEMON_LEASE] if sqlite else list(dict.fromkeys(trackers))
     beat = Heartbeat(manager, heartbeat, name=f"lease-heartbeat-{command}")
+    lost: StoreLost | None = None
     try:
         for name in names:
             lease = manager.claim(name) or manager.claim_from_gone(name)
@@ -701,12 +702,16 @@ def exclusive_run(
                 manager.fenced(conn, beat.check(name))
 
         yield guard
+    except StoreLost as exc:
+        lost = exc
+        raise
     finally:
         beat.stop()
         try:
             manager.release_all()
         except StoreError as exc:
-            log.warning("could not release this run's claims (they lapse within %s): %s", ttl, exc)
+            if lost is None:  # else the store's error, said once, is all there is to say
+                log.warning("could not release this run's claims (they lapse within %s): %s", ttl, exc)
 
 
 def _busy_message(state: LeaseState, now: datetime, what: str) -> str:

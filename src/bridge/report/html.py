@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from html import escape
 
 from bridge.analysis_window import analysis_since
 from bridge.analytics import Report, Snapshot
@@ -28,6 +27,7 @@ from bridge.analytics.stats import percentile as _pct
 from bridge.config import AnalyticsConfig, BridgeConfig
 from bridge.domain import Ref, StatusCategory, require_utc
 from bridge.store import redact_url
+from bridge.text import html_escape as escape
 
 CHART_IDS = (
     "chart-ranks",

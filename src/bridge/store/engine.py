@@ -19,9 +19,9 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine, Table, create_engine, event, or_, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from bridge.errors import StoreError, UserError
+from bridge.errors import StoreError, StoreLost, UserError
 from bridge.store.chunks import chunked
 from bridge.store.types import UTCDateTime
 
@@ -36,6 +36,8 @@ SQLITE_BUSY_TIMEOUT_S = 60
 SQLITE_CHECKPOINT_PAGES = 10_000
 SQLITE_CACHE_KIB = 32 * 1024
 """Page cache per connection: large enough for the indexes a page of upserts touches."""
+PROBE_TIMEOUT_S = 5
+"""How long the connection that tells a lost store from a failed statement waits for the server."""
 
 
 def redact_url(url: str) -> str:
@@ -130,8 +132,8 @@ class Store:
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except (OperationalError, DBAPIError) as exc:
-            raise StoreError(f"the store at {redact_url(self.url)} is unreachable: {_reason(exc)}") from exc
+        except DBAPIError as exc:
+            raise self._failure(exc, "is unreachable") from exc
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -155,7 +157,34 @@ class Store:
         try:
             yield
         except DBAPIError as exc:
-            raise StoreError(f"the store at {redact_url(self.url)} failed: {_reason(exc)}") from exc
+            raise self._failure(exc, "failed") from exc
+
+    def _failure(self, exc: DBAPIError, what: str) -> StoreError:
+        """The error for a failed database call: `StoreLost`, naming the fix, when a new connection
+        cannot reach the database either (a server's connection errors on PostgreSQL); else a
+        `StoreError` quoting the driver's first line."""
+        if (
+            self._file is None
+            and self.dialect != "sqlite"
+            and isinstance(exc, OperationalError | InterfaceError)
+        ):
+            reason = self._probe()
+            if reason is not None:
+                return StoreLost(lost_store_message(self.url, reason))
+        return StoreError(f"the store at {redact_url(self.url)} {what}: {_reason(exc)}")
+
+    def _probe(self) -> str | None:
+        """None when a new connection (outside the pool) reaches the database; else why not."""
+        dialect = self.engine.dialect
+        args, options = dialect.create_connect_args(self.engine.url)
+        if self.dialect == "postgresql":
+            options.setdefault("connect_timeout", PROBE_TIMEOUT_S)
+        try:
+            dialect.connect(*args, **options).close()
+        except Exception as exc:
+            # psycopg says `connection failed: connection to server at "h", port 5432 failed: FATAL:  why`
+            return _first_line(str(exc)).rpartition("FATAL:")[2].strip() or type(exc).__name__
+        return None
 
     def _check_file(self) -> None:
         """An SQLite store whose file is gone or replaced since it was opened is an error: pooled
@@ -177,7 +206,7 @@ class Store:
         try:
             return run_upgrade(self, revision)
         except OperationalError as exc:
-            raise StoreError(f"migrating the store at {redact_url(self.url)} failed: {_reason(exc)}") from exc
+            raise self._failure(exc, "could not be migrated") from exc
 
     def current_revision(self) -> str | None:
         from bridge.store.migrate import current_revision
@@ -187,8 +216,38 @@ class Store:
 
 
 def _reason(exc: DBAPIError) -> str:
-    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    reason = _first_line(str(exc.orig)) if exc.orig is not None else str(exc)
     return reason or type(exc).__name__
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def lost_store_message(url: str, reason: str) -> str:
+    """What to tell a user whose store's database is missing, refuses the credentials or cannot be
+    reached (`reason`: the driver's words): which store (password hidden), what is wrong, and the fix."""
+    parsed, where = make_url(url), redact_url(url)
+    if parsed.password:
+        reason = reason.replace(str(parsed.password), "***")
+    if parsed.database and "does not exist" in reason:
+        return (
+            f"the store at {where} is missing: {reason} (dropped or renamed, or store.url names another "
+            f"database); nothing was written to it. Create it (`createdb {parsed.database}`) and run "
+            "`bridge db upgrade` to set it up, or point store.url (or store.url_env) at the right database"
+        )
+    if "authentication failed" in reason:
+        return (
+            f"the store at {where} refuses the credentials: {reason}. Check the user and password in "
+            "store.url (or store.url_env)"
+        )
+    server = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    return (
+        f"the store at {where} is unreachable: {reason}. Check that the database server at {server} is "
+        "running and accepts connections, and that store.url (or store.url_env) is right, then run the "
+        "command again"
+    )
 
 
 def _sqlite_file(url: str) -> Path | None:

@@ -21,7 +21,7 @@ from bridge.analysis_window import analysis_since
 from bridge.analytics.report import Report, analyse
 from bridge.config import BridgeConfig
 from bridge.connector import Capability, ConnectorRegistry
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, StoreLost
 from bridge.http import redact
 from bridge.store import Store
 from bridge.store.runs import new_generation, record_push
@@ -185,6 +185,8 @@ def _pull_analyse_push(
         except PlanTooLarge as exc:
             entry.error = str(exc)
             log.error("%s", exc)
+        except StoreLost:
+            raise  # as in the pull: no tracker's failure, the store's, said once
         except BridgeError as exc:
             entry.error = redact(str(exc))
             log.error("%s: push failed: %s", entry.tracker, entry.error)

@@ -257,6 +257,11 @@ def _verdict(verdict: Verdict) -> dict[str, Any]:
         "blocks": verdict.blocks,
         "blocked_share": _num(verdict.blocked_share),
         "weight": _num(verdict.weight),
+        "held_milestones": verdict.held_milestones,
+        "delivered_milestones": verdict.delivered_milestones,
+        "basis": verdict.basis,
+        "status": verdict.status,
+        "reason": verdict.reason,
         "evidence": list(verdict.evidence),
     }
 

@@ -661,7 +661,7 @@ def _bottleneck_details(report: Report, pct: str) -> str:
         for verdict in found:
             parts.append(
                 f'<p><span class="tag bad">bottleneck</span> <strong>{escape(verdict.team)} / '
-                f"{escape(verdict.work_type)}</strong> weight {verdict.weight:.2f}</p>"
+                f"{escape(verdict.work_type)}</strong>: {escape(verdict.reason)}</p>"
             )
             parts.append(
                 '<ul class="evidence">' + "".join(f"<li>{escape(e)}</li>" for e in verdict.evidence) + "</ul>"

@@ -469,9 +469,14 @@ def _holding_evidence(holding: Holding) -> str:
             "the team's data has no dependency links nor delivered milestones: "
             "the verdict rests on speed alone"
         )
+    milestones = plural(holding.delivered, "milestone")
+    delivered = (
+        f"last to finish in {holding.held} of the {milestones} delivered in the window"
+        if holding.delivered
+        else "no milestone of two tasks or more delivered in the window"
+    )
     return (
-        f"blocks {plural(holding.blocks, 'later task')} through dependency links; last to finish in "
-        f"{holding.held} of {plural(holding.delivered, 'milestone')} delivered in the window; "
+        f"blocks {plural(holding.blocks, 'later task')} through dependency links; {delivered}; "
         f"{plural(holding.tasks, 'task')} held up, {holding.share:.0%} of the team's current and recent work"
     )
 

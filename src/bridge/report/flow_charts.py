@@ -356,10 +356,23 @@ def _bars(
                 )
             )
         if (len(values) - 1 - i) % every == 0:
-            parts.append(
-                text(x + slot / 2, base + 16, label, fill=MUTED, font_size=str(SMALL), text_anchor="middle")
-            )
+            parts.append(_below(x, slot, base, label))
     return parts
+
+
+def _bar(x: float, slot: float, base: float, height: float, tip: str, colour: str, cls: str) -> str:
+    return rect(x + slot * 0.15, base - height, slot * 0.7, height, tip, fill=colour, class_=cls)
+
+
+def _above(x: float, slot: float, top: float, label: str) -> list[str]:
+    """A bar's value over it, when it fits the bar's slot."""
+    if len(label) * CHAR * 0.92 >= slot:
+        return []
+    return [text(x + slot / 2, top - 4, label, font_size=str(SMALL), text_anchor="middle")]
+
+
+def _below(x: float, slot: float, base: float, label: str) -> str:
+    return text(x + slot / 2, base + 16, label, fill=MUTED, font_size=str(SMALL), text_anchor="middle")
 
 
 # --- how many by a date ----------------------------------------------------------------------------------
@@ -385,38 +398,9 @@ def _how_many(flow: TeamFlow, number: int) -> str:
             f"{h.counts[0]} with {likely} chance"
         )
         for value, colour, cls in ((h.counts[0], "#a5c2f7", "likely"), (h.counts[1], "#1d4ea8", "sure")):
-            parts.append(
-                rect(
-                    x + slot * 0.15,
-                    base - value * scale,
-                    slot * 0.7,
-                    value * scale,
-                    tip,
-                    fill=colour,
-                    class_=f"bar {cls}",
-                )
-            )
-        value_label = f"{h.counts[1]} to {h.counts[0]}"
-        if len(value_label) * CHAR * 0.92 < slot:
-            parts.append(
-                text(
-                    x + slot / 2,
-                    base - h.counts[0] * scale - 4,
-                    value_label,
-                    font_size=str(SMALL),
-                    text_anchor="middle",
-                )
-            )
-        parts.append(
-            text(
-                x + slot / 2,
-                base + 16,
-                f"{h.by:%d %b}",
-                fill=MUTED,
-                font_size=str(SMALL),
-                text_anchor="middle",
-            )
-        )
+            parts.append(_bar(x, slot, base, value * scale, tip, colour, f"bar {cls}"))
+        parts += _above(x, slot, base - h.counts[0] * scale, f"{h.counts[1]} to {h.counts[0]}")
+        parts.append(_below(x, slot, base, f"{h.by:%d %b}"))
     last = found[-1]
     caption = (
         f"How many tasks team {escape(flow.team)} will have finished by each date: "

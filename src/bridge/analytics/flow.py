@@ -147,7 +147,7 @@ def team_flows(index: Index, now: datetime, settings: AnalyticsConfig) -> list[T
                 finished=tuple(finished),
                 cumulative=tuple(cumulative_flow(index, by_team[team], now, settings.window)),
                 throughput=tuple(weekly_throughput(index, by_team[team], now, settings.window)),
-                statuses=tuple(_statuses(index, by_team[team], ageing)),
+                statuses=tuple(_statuses(index, ageing)),
                 ageing=tuple(ageing),
                 type_lines=tuple(_type_lines(finished, ageing, settings.bottleneck_min_sample)),
                 how_many=tuple(how_many(throughput.get(team, []), now, settings, team)),
@@ -179,18 +179,28 @@ def cumulative_flow(index: Index, tasks: Iterable[Task], now: datetime, window: 
     """Items per category at the end of each day of the window (the last day ends now)."""
     span = max(1, math.ceil(window / _DAY))
     start = now - span * _DAY
+    origin = start.timestamp()
     deltas = [[0] * len(_ORDER) for _ in range(span)]
+    order, ceil = _ORDER, math.ceil
+    empty: list[Step] = []
     for task in tasks:
-        previous: StatusCategory | None = None
-        for at, category in _entries(task, index.steps.get((task.source, task.remote_id), [])):
-            # the first sample taken at or after `at` is the end of day ceil((at - start) / 1 d) - 1
-            slot = max(0, math.ceil((at - start) / _DAY) - 1)
-            if slot >= span or category is previous:
+        previous: int | None = None
+        for at, category in _entries(task, index.steps.get((task.source, task.remote_id), empty)):
+            if at <= start:
+                slot = 0  # before the window: only where the item stood when it began counts
+            else:
+                # the first sample taken at or after `at` is the end of day ceil((at - start) / 1 d) - 1
+                slot = ceil((at.timestamp() - origin) / 86400.0) - 1
+                if slot >= span:
+                    continue
+            entered = order[category]
+            if entered == previous:
                 continue
-            deltas[slot][_ORDER[category]] += 1
+            row = deltas[slot]
+            row[entered] += 1
             if previous is not None:
-                deltas[slot][_ORDER[previous]] -= 1
-            previous = category
+                row[previous] -= 1
+            previous = entered
     running = [0] * len(_ORDER)
     found = []
     for day, change in enumerate(deltas):
@@ -199,10 +209,10 @@ def cumulative_flow(index: Index, tasks: Iterable[Task], now: datetime, window: 
     return found
 
 
-def _entries(task: Task, steps: Sequence[Step]) -> list[tuple[datetime, StatusCategory]]:
+def _entries(task: Task, steps: Sequence[Step]) -> Iterable[tuple[datetime, StatusCategory]]:
     """When the task entered each category, oldest first; from its dates when it has no history."""
     if steps:
-        return [(at, category) for at, _, category in steps]
+        return ((at, category) for at, _, category in steps)
     dated = [
         (task.created, StatusCategory.TODO),
         (task.started, StatusCategory.IN_PROGRESS),
@@ -252,15 +262,13 @@ def _ageing(index: Index, tasks: Iterable[Task], now: datetime) -> list[AgeingPo
     return points
 
 
-def _statuses(
-    index: Index, tasks: Iterable[Task], ageing: Sequence[AgeingPoint]
-) -> list[tuple[str, StatusCategory]]:
-    """The in-flight statuses the ageing chart shows: those items sit in now, in stage order and, within
-    a category, by when the team's items first entered them (the workflow's order)."""
+def _statuses(index: Index, ageing: Sequence[AgeingPoint]) -> list[tuple[str, StatusCategory]]:
+    """The in-flight statuses items sit in now, in stage order and, within a category, by when those
+    items first entered them (the order of the workflow they went through)."""
     current = {(p.status, p.category) for p in ageing}
     first_seen: dict[str, datetime] = {}
-    for task in tasks:
-        for at, status, _ in index.steps.get((task.source, task.remote_id), []):
+    for point in ageing:
+        for at, status, _ in index.steps.get((point.task.source, point.task.remote_id), []):
             if status not in first_seen or at < first_seen[status]:
                 first_seen[status] = at
 

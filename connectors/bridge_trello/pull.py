@@ -275,36 +275,31 @@ class TrelloPuller:
     def dependencies(self, mapped: Mapped) -> list[Dependency]:
         """The blockers the mapped task cards name, each a task card of a configured board.
 
-        A short link is found among the cards just mapped, else with one GET of the card (once per pull
-        of a board); a card that is gone, on another board, or no task (a milestone's card, a key result,
-        in an unmapped list) is no blocker.
+        A short link is found among the cards just mapped, else read with the others not found, ten to a
+        `batch` request; a card that is gone, on a board not configured, or no task (a milestone's card,
+        a key result, in an unmapped list) is no blocker.
         """
         known: dict[str, str | None] = {t.key: t.remote_id for t in mapped.tasks if not t.deleted}
+        unknown = list(
+            dict.fromkeys(s for shorts in mapped.blockers.values() for s in shorts if s not in known)
+        )
+        if unknown:
+            params = {"fields": "id,idBoard,idList,idLabels,name,closed"}
+            bodies = self.session.batches([batch_url(f"cards/{short}", params) for short in unknown])
+            known.update(zip(unknown, map(self._task_card, bodies), strict=True))
         found = []
         for blocked, shorts in mapped.blockers.items():
             for short in shorts:
-                if short not in known:
-                    known[short] = self._task_card(short)
                 blocker = known[short]
-                if blocker is not None and blocker != blocked:
+                if blocker is None:
+                    what = "no task card of the configured boards"
+                    log.info("%s: card %s names card %s as a blocker: %s", self.name, blocked, short, what)
+                elif blocker != blocked:
                     found.append(Dependency(self.name, blocker, blocked))
-                elif blocker is None:
-                    log.info(
-                        "%s: card %s names card %s as its blocker: no task card of the configured boards",
-                        self.name,
-                        blocked,
-                        short,
-                    )
         return found
 
-    def _task_card(self, short: str) -> str | None:
-        """The id of the task card with short link `short` on a configured board, else None."""
-        try:
-            card = self.session.get(f"cards/{short}", {"fields": "id,idBoard,idList,idLabels,name,closed"})
-        except FatalAPIError as exc:
-            if exc.status in (400, 404):
-                return None
-            raise
+    def _task_card(self, card: Any) -> str | None:
+        """The id of a card read by its short link when it is a task card of a configured board."""
         if not isinstance(card, dict):
             return None
         for mapping in self.mappings.values():

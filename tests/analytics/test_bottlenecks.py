@@ -7,11 +7,15 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
+from bridge.analytics import analyse
 from bridge.analytics.bottlenecks import judge, time_in_status, work_type_stats
 from bridge.analytics.snapshot import build_index
 from bridge.config import AnalyticsConfig
 from bridge.domain import Dependency, Snapshot, StatusChange, Task
+from bridge.report.html import render_html
+from bridge.report.terminal import render
 from tests.analytics.build import (
     DOING,
     DONE,
@@ -246,3 +250,18 @@ def test_bottlenecks_are_ordered_by_slowdown_times_the_share_held_up() -> None:
     assert [v.work_type for v in verdicts] == ["slow", "slower"]
     assert [round(v.weight, 2) for v in verdicts] == [4.51, 4.05]
     assert verdicts[0].reason.endswith("order 3.2x x (1 + 39%) = 4.51")
+
+
+def test_the_terminal_and_html_reports_give_each_verdicts_reason() -> None:
+    tasks, changes = flatten(slow_reviews())
+    slow = Snapshot(tasks=tasks, status_changes=changes, dependencies=[Dependency(SOURCE, "b0", "b1")])
+    report = analyse(slow, MW, NOW)
+    console = Console(record=True, width=200)
+    render(report, console)
+    shown = console.export_text()
+    assert "core / review: review work takes 13.5 d against 2.0 d" in shown
+    assert "slow, not a bottleneck" in shown
+    assert (
+        '<span class="tag warn">slow</span> <strong>core / review</strong>: review work takes'
+        in render_html(report)
+    )

@@ -612,6 +612,11 @@ def _bottleneck_details(report: Report, pct: str) -> str:
             parts.append(
                 '<ul class="evidence">' + "".join(f"<li>{escape(e)}</li>" for e in verdict.evidence) + "</ul>"
             )
+    for verdict in (v for v in report.bottlenecks if v.status == "slow"):
+        parts.append(
+            f'<p><span class="tag warn">slow</span> <strong>{escape(verdict.team)} / '
+            f"{escape(verdict.work_type)}</strong>: {escape(verdict.reason)}</p>"
+        )
     rows = []
     for stats in report.work_types:
         cycle, active = stats.cycle_time, stats.active_time

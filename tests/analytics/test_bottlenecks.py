@@ -265,3 +265,33 @@ def test_the_terminal_and_html_reports_give_each_verdicts_reason() -> None:
         '<span class="tag warn">slow</span> <strong>core / review</strong>: review work takes'
         in render_html(report)
     )
+
+
+def test_a_milestone_whose_first_task_finished_long_ago_is_delivered_when_its_last_one_is() -> None:
+    pairs = slow_reviews()
+    pairs += [finished("early", "core", "build", 2, ended_ago=200, milestone_id="M1")]
+    pairs += [finished("late", "core", "review", 12, ended_ago=2, milestone_id="M1")]
+    tasks, changes = flatten(pairs)
+    snapshot = Snapshot(milestones=[milestone("M1", team="core")], tasks=tasks, status_changes=changes)
+    # the index keeps no flow for a task finished before the window: it still finished, and early
+    index = build_index(snapshot, since=NOW - timedelta(days=90))
+    review = next(v for v in judge(index, (), NOW, MW) if v.work_type == "review")
+    assert (review.held_milestones, review.delivered_milestones) == (1, 1)
+    assert "was the last to finish in the one milestone delivered in the window" in review.reason
+
+
+def test_a_type_that_is_no_bottleneck_on_speed_says_why() -> None:
+    tasks, changes = flatten(slow_reviews())
+    verdicts = {
+        v.work_type: v for v in judge(build_index(Snapshot(tasks=tasks, status_changes=changes)), (), NOW, MW)
+    }
+    assert verdicts["build"].reason.endswith("(0.1x): no slower than the rest")
+    few = [finished(f"r{i}", "core", "review", 10.0 + i) for i in range(3)]
+    few += [finished(f"b{i}", "core", "build", 1.0 + i % 3) for i in range(8)]
+    tasks, changes = flatten(few)
+    review = next(
+        v
+        for v in judge(build_index(Snapshot(tasks=tasks, status_changes=changes)), (), NOW, MW)
+        if v.work_type == "review"
+    )
+    assert review.reason.endswith("too few finished items to tell (at least 5 a side)")

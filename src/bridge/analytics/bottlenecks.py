@@ -267,11 +267,12 @@ def last_to_finish(index: Index, now: datetime, window: timedelta) -> Deliveries
     held: defaultdict[GroupKey, int] = defaultdict(int)
     waited: defaultdict[GroupKey, set[Key]] = defaultdict(set)
     for tasks in index.tasks_of.values():
+        if len(tasks) < 2 or any(t.category is not StatusCategory.DONE for t in tasks):
+            continue  # open, or a single task that waits on nothing
+        # a done task without a flow finished before the index reaches (or has no dates): not the last
         finishes = [(index.flows.get(key_of(t)), t) for t in tasks]
-        if len(finishes) < 2 or any(flow is None for flow, _ in finishes):
-            continue  # open, or finished before the window, or a single task that waits on nothing
-        last = max(flow.finished for flow, _ in finishes if flow is not None)
-        if not since <= last <= now:
+        last = max((flow.finished for flow, _ in finishes if flow is not None), default=None)
+        if last is None or not since <= last <= now:
             continue
         holders = {(index.team_of(t), t.work_type) for flow, t in finishes if flow and flow.finished == last}
         for group in holders:
@@ -360,16 +361,22 @@ class Holding:
     def anything(self) -> bool:
         return self.blocks > 0 or self.held > 0
 
+    def deliveries(self) -> str:
+        """How often the type was the last to finish in its team's delivered milestones."""
+        if not self.delivered:
+            return "no milestone of two tasks or more delivered in the window"
+        if self.delivered == 1:
+            last = "the last to finish" if self.held else "not the last to finish"
+            return f"{last} in the one milestone delivered in the window"
+        return f"the last to finish in {self.held} of the {self.delivered} milestones delivered in the window"
+
     def describe(self) -> str:
         """What it holds up, in words."""
         parts = []
         if self.blocks:
             parts.append(f"holds up {plural(self.blocks, 'later task')} through dependency links")
         if self.held:
-            parts.append(
-                f"was the last to finish in {self.held} of the {plural(self.delivered, 'milestone')} "
-                "delivered in the window"
-            )
+            parts.append(f"was {self.deliveries()}")
         if not parts:
             return "holds up no later work"
         return " and ".join(parts) + f" ({self.share:.0%} of the team's current and recent work)"
@@ -438,7 +445,15 @@ def _verdict(
         delivered_milestones=holding.delivered,
         basis=SPEED_AND_HOLDING if holding.measurable else SPEED_ALONE,
         status=status,
-        reason=_reason(work_type, own_median, other_median, found_ratio, holding, status),
+        reason=_reason(
+            work_type,
+            own_median,
+            other_median,
+            found_ratio,
+            holding,
+            status,
+            _not_slower(enough, found_ratio, settings),
+        ),
     )
 
 
@@ -469,16 +484,21 @@ def _holding_evidence(holding: Holding) -> str:
             "the team's data has no dependency links nor delivered milestones: "
             "the verdict rests on speed alone"
         )
-    milestones = plural(holding.delivered, "milestone")
-    delivered = (
-        f"last to finish in {holding.held} of the {milestones} delivered in the window"
-        if holding.delivered
-        else "no milestone of two tasks or more delivered in the window"
-    )
     return (
-        f"blocks {plural(holding.blocks, 'later task')} through dependency links; {delivered}; "
+        f"blocks {plural(holding.blocks, 'later task')} through dependency links; {holding.deliveries()}; "
         f"{plural(holding.tasks, 'task')} held up, {holding.share:.0%} of the team's current and recent work"
     )
+
+
+def _not_slower(enough: bool, found_ratio: float | None, settings: AnalyticsConfig) -> str:
+    """Why a work type is no bottleneck on speed."""
+    if found_ratio is not None and found_ratio <= 1.0:
+        return "no slower than the rest"
+    if found_ratio is None or found_ratio < settings.bottleneck_ratio:
+        return f"less than the {settings.bottleneck_ratio:g}x a bottleneck takes"
+    if not enough:
+        return f"too few finished items to tell (at least {settings.bottleneck_min_sample} a side)"
+    return "the difference does not hold up statistically"
 
 
 def _reason(
@@ -488,6 +508,7 @@ def _reason(
     found_ratio: float | None,
     holding: Holding,
     status: str,
+    not_slower: str,
 ) -> str:
     """The one-line reason: the slowdown, what it holds up, and the figure that orders bottlenecks."""
     if own is None or other is None or found_ratio is None:
@@ -497,7 +518,7 @@ def _reason(
         f"({found_ratio:.1f}x)"
     )
     if status == "not slower":
-        return f"{speed}: not shown to be reliably slower"
+        return f"{speed}: {not_slower}"
     if not holding.measurable:
         return (
             f"{speed}; the team's data has no dependency links nor milestones, so this rests on speed alone"

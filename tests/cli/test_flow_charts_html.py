@@ -3,11 +3,13 @@ in headless Chromium at 1,400 px no label overlaps another and none is cut off b
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from bridge.analytics import Snapshot, analyse
 from bridge.config import AnalyticsConfig
+from bridge.domain import StatusCategory, StatusChange, Task
 from bridge.report.flow_charts import FLOW_KINDS, chart_id
 from bridge.report.html import render_html
 from tests.cli.test_report_html import NOW, Org, artifacts_dir, browser, org, write_html
@@ -97,3 +99,14 @@ def test_flow_charts_render_without_overlapping_or_cut_labels(
         record_property("screenshot", str(shot))
     finally:
         page.close()
+
+
+def test_tracker_text_in_the_flow_charts_is_escaped() -> None:
+    hostile = '<script>alert(1)</script> & "x"'
+    started = NOW - timedelta(days=3)
+    task = Task("jira", "1", "PAY-1", hostile, team="<b>team</b>", work_type="<i>api</i>",
+                raw_status="<img src=x>", category=StatusCategory.IN_PROGRESS)  # fmt: skip
+    change = StatusChange("jira", "c1", "1", started, None, "<img src=x>", None, StatusCategory.IN_PROGRESS)
+    page = render_html(analyse(Snapshot(tasks=[task], status_changes=[change]), AnalyticsConfig(), NOW))
+    assert "<script>alert" not in page and "<img src=x>" not in page and "<b>team</b>" not in page
+    assert "PAY-1 &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot;: 3.0 d in flight" in page

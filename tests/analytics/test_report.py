@@ -16,6 +16,7 @@ from bridge.config import AnalyticsConfig, BridgeConfig, OkrsConfig
 from bridge.domain import KeyResultLink, LinkOrigin, Ref
 from tests.analytics.build import DAY, DOING, DONE, NOW, SOURCE, finished, flatten, history, milestone, task
 from tests.analytics.test_forecast import team_work
+from tests.cli.test_report import SECTIONS
 
 OKRS = OkrsConfig.model_validate(
     {
@@ -76,16 +77,7 @@ def test_analyse_produces_the_json_document() -> None:
     config = BridgeConfig(analytics=AnalyticsConfig(rank_strategy="wsjf", forecast_runs=200), okrs=OKRS)
     report = analyse(snapshot(), config, NOW)
     document = json.loads(report.to_json())
-    assert list(document) == [
-        "milestones",
-        "okrs",
-        "work_types",
-        "bottlenecks",
-        "time_in_status",
-        "forecasts",
-        "warnings",
-        "flow",
-    ]
+    assert list(document) == SECTIONS
     flow = document["flow"][0]
     assert list(flow) == [
         "team",

@@ -509,7 +509,8 @@ def _cycle_section(report: Report, data: PageData, pct: str) -> str:
         f"are outliers and ◆ marks P{pct}. "
         + (
             f"<strong>{len(bottlenecks)} bottleneck{'s' if len(bottlenecks) != 1 else ''}</strong> "
-            "(red rows): work types reliably slower than the rest of their team's work."
+            "(red rows): work types reliably slower than the rest of their team's work that hold up "
+            "later work."
             if bottlenecks
             else f"No bottleneck found ({len(report.bottlenecks)} team work types judged)."
         )

@@ -142,7 +142,11 @@ def _verdict_cell(verdict: Verdict | None) -> str:
 
 
 def _bottlenecks(report: Report, console: Console, pct: str) -> None:
-    _heading(console, "Bottlenecks", "work types reliably slower than the rest of their team's work")
+    _heading(
+        console,
+        "Bottlenecks",
+        "work types reliably slower than the rest of their team's work that hold up later work",
+    )
     found = sorted((v for v in report.bottlenecks if v.bottleneck), key=lambda v: (-v.weight, v.team))
     for verdict in (v for v in report.bottlenecks if v.status == "slow"):
         console.print(

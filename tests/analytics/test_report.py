@@ -75,7 +75,7 @@ def test_coherence_warnings_worked_example() -> None:
 
 def test_analyse_produces_the_json_document() -> None:
     config = BridgeConfig(analytics=AnalyticsConfig(rank_strategy="wsjf", forecast_runs=200), okrs=OKRS)
-    report = analyse(snapshot(), config, NOW)
+    report = analyse(snapshot(), config, NOW, flow=True)
     document = json.loads(report.to_json())
     assert list(document) == SECTIONS
     flow = document["flow"][0]
@@ -115,7 +115,10 @@ def test_analyse_produces_the_json_document() -> None:
 
 def test_same_input_same_output() -> None:
     config = AnalyticsConfig(forecast_runs=300, seed=5)
-    assert analyse(snapshot(), config, NOW).to_json() == analyse(snapshot(), config, NOW).to_json()
+    assert (
+        analyse(snapshot(), config, NOW, flow=True).to_json()
+        == analyse(snapshot(), config, NOW, flow=True).to_json()
+    )
 
 
 @settings(max_examples=25, deadline=None)

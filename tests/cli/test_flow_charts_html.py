@@ -57,7 +57,7 @@ def test_every_team_has_every_flow_chart(org: Org, run_cli: Any, tmp_path: Path)
 
 
 def test_an_empty_store_gives_a_no_data_note_for_the_flow() -> None:
-    page = render_html(analyse(Snapshot(), AnalyticsConfig(), NOW))
+    page = render_html(analyse(Snapshot(), AnalyticsConfig(), NOW, flow=True))
     assert (
         '<p class="no-data" data-chart="chart-flow-scatter-1">No data: no work in the store yet.</p>' in page
     )
@@ -107,6 +107,8 @@ def test_tracker_text_in_the_flow_charts_is_escaped() -> None:
     task = Task("jira", "1", "PAY-1", hostile, team="<b>team</b>", work_type="<i>api</i>",
                 raw_status="<img src=x>", category=StatusCategory.IN_PROGRESS)  # fmt: skip
     change = StatusChange("jira", "c1", "1", started, None, "<img src=x>", None, StatusCategory.IN_PROGRESS)
-    page = render_html(analyse(Snapshot(tasks=[task], status_changes=[change]), AnalyticsConfig(), NOW))
+    page = render_html(
+        analyse(Snapshot(tasks=[task], status_changes=[change]), AnalyticsConfig(), NOW, flow=True)
+    )
     assert "<script>alert" not in page and "<img src=x>" not in page and "<b>team</b>" not in page
     assert "PAY-1 &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot;: 3.0 d in flight" in page

@@ -99,13 +99,18 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def analyse(snapshot: Snapshot, config: BridgeConfig | AnalyticsConfig, now: datetime) -> Report:
-    """Ranks, OKR links and progress, bottlenecks, time in status, forecasts and warnings."""
+def analyse(
+    snapshot: Snapshot, config: BridgeConfig | AnalyticsConfig, now: datetime, *, flow: bool = False
+) -> Report:
+    """Ranks, OKR links and progress, bottlenecks, time in status, forecasts and warnings; with `flow`,
+    also each team's flow-chart figures (only the reports show them: a sync cycle leaves them out)."""
     with _collector_paused():
-        return _analyse(snapshot, config, now)
+        return _analyse(snapshot, config, now, flow=flow)
 
 
-def _analyse(snapshot: Snapshot, config: BridgeConfig | AnalyticsConfig, now: datetime) -> Report:
+def _analyse(
+    snapshot: Snapshot, config: BridgeConfig | AnalyticsConfig, now: datetime, *, flow: bool
+) -> Report:
     now = require_utc(now, "now")
     settings = config.analytics if isinstance(config, BridgeConfig) else config
     okrs = catalogue(
@@ -134,7 +139,7 @@ def _analyse(snapshot: Snapshot, config: BridgeConfig | AnalyticsConfig, now: da
         time_in_status=tuple(time_in_status(index, now, settings.window)),
         forecasts=tuple(forecast(ranks, index, now, settings)),
         warnings=tuple(warnings(index, links, settings.max_milestones_in_progress)),
-        flows=tuple(team_flows(index, now, settings)),
+        flows=tuple(team_flows(index, now, settings)) if flow else (),
     )
 
 

@@ -83,7 +83,7 @@ def report_command(
             snapshot = load_snapshot(store, since=analysis_since(settings, now))
     finally:
         store.close()
-    report = analyse(snapshot, cfg, now)
+    report = analyse(snapshot, cfg, now, flow=as_json or html is not None)
     if team is not None:
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
     if html is not None:
@@ -104,7 +104,7 @@ def html_report(cfg: BridgeConfig, store: Store, *, now: datetime, team: str | N
     settings = cfg.analytics
     empty = is_empty(store)
     snapshot = Snapshot() if empty else load_snapshot(store, since=analysis_since(settings, now))
-    report = analyse(snapshot, cfg, now)
+    report = analyse(snapshot, cfg, now, flow=True)
     if team is not None:
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
     return _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty)

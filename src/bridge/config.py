@@ -99,6 +99,10 @@ class StoreConfig(Section):
     """Name of the variable holding the URL, for URLs that carry a password."""
     pool_size: int = Field(default=5, ge=1, le=100)
     echo: bool = False
+    auto_upgrade: bool = True
+    """Migrate the store to this version's schema when a command that writes it starts. When false, a
+    store behind the code is refused until someone runs `bridge db upgrade` (after reviewing the SQL
+    from `bridge db upgrade --sql`)."""
 
     def problems(self) -> Iterator[tuple[Loc, str]]:
         if self.url is not None and self.url_env is not None:

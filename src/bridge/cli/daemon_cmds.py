@@ -1,14 +1,18 @@
-"""`bridge run` and `bridge status`: the daemon, and what its cycles did."""
+"""`bridge run`, `bridge status` and `bridge health`: the daemon, what its cycles did, and whether it is
+alive."""
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bridge.cli.shared import ConfigOption, read_config, store_session
 from bridge.cli_errors import reports_errors
+
+if TYPE_CHECKING:
+    from bridge.config import DaemonConfig
 
 
 @reports_errors
@@ -52,3 +56,42 @@ def status(
 
         # Errors in the run table quote the trackers; the status text is several lines.
         typer.echo(terminal_safe(render_status_text(rows), single_line=False), nl=False)
+
+
+@reports_errors
+def health(
+    config: ConfigOption = None,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for the answer.")] = 4.0,
+) -> None:
+    """Ask the running daemon's /healthz at the configured address: exit 0 when healthy (a health check)."""
+    import urllib.error
+    import urllib.request
+
+    from bridge.text import terminal_safe
+
+    url = f"{probe_address(read_config(config).daemon)}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            typer.echo(
+                f"{url}: {response.status} {terminal_safe(response.read(200).decode(errors='replace'))}"
+            )
+    except urllib.error.HTTPError as exc:
+        body = terminal_safe(exc.read(200).decode(errors="replace"))
+        typer.echo(f"{url}: unhealthy, {exc.code} {body}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        typer.echo(f"{url}: no answer ({terminal_safe(str(getattr(exc, 'reason', exc)))})", err=True)
+        raise typer.Exit(1) from None
+
+
+def probe_address(daemon: DaemonConfig) -> str:
+    """The base URL at which this machine reaches the daemon's server: `daemon.http_host` (the loopback
+    address when it listens on every interface) and `daemon.http_port`."""
+    from bridge.errors import UserError
+
+    if daemon.http_port == 0:
+        raise UserError("daemon.http_port is 0 (a free port chosen at start), so there is no port to probe")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(daemon.http_host, daemon.http_host)
+    if ":" in host:
+        host = f"[{host.strip('[]')}]"
+    return f"http://{host}:{daemon.http_port}"

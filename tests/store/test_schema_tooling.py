@@ -218,3 +218,15 @@ def test_a_store_from_a_newer_version_is_named_as_such(tmp_path: Path) -> None:
             store.require_current()
     finally:
         store.close()
+
+
+def test_autogenerate_against_a_scratch_database_writes_a_revision_after_the_head(tmp_path: Path) -> None:
+    """The documented way to start a migration; with the models and migrations in step (the test
+    above), the revision it writes has nothing to do."""
+    from bridge.store.revision import autogenerate
+
+    written = autogenerate("Nothing changes", directory=tmp_path)
+    assert written.parent == tmp_path and written.name.endswith("_nothing_changes.py")
+    source = written.read_text(encoding="utf-8")
+    assert f"down_revision = {head_revision()!r}" in source
+    assert "op." not in source, source

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -66,6 +67,9 @@ def check(
 
         summary["store"] = redact_url(cfg.store_url())
         lines.append(f"  store: {summary['store']}")
+    for override in cfg.overrides:
+        lines.append(terminal_safe(f"  {override.path} = {override.value} (from {override.variable})"))
+    summary["overrides"] = [dataclasses.asdict(override) for override in cfg.overrides]
     failed = False
     if online:
         from bridge.checks import check_trackers, problems_text
@@ -129,7 +133,6 @@ def discover(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """List what a tracker has that a mapping refers to: projects, statuses, types, labels, custom fields."""
-    import dataclasses
     import json
 
     from bridge.discovery import connect_for_discovery

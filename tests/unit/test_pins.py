@@ -5,10 +5,12 @@ from an exact base tag, run as a numeric user, with a health check that reads th
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
+import pytest
 import requests
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -129,3 +131,14 @@ def test_the_container_runs_as_a_numeric_user_and_checks_the_configured_port() -
     health = re.search(r"^HEALTHCHECK .*CMD (.+)$", container, re.M)
     assert health and health.group(1) == '["bridge", "health"]'
     assert "9464" not in health.group(0)
+
+
+def test_a_postgresql_store_without_psycopg_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bridge.errors import UserError
+    from bridge.store import Store
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the postgres extra were not installed
+    with pytest.raises(UserError, match=r"pip install 'milestone-bridge\[postgres\]'") as caught:
+        Store("postgresql+psycopg://bridge:hunter2@127.0.0.1:9/bridge")
+    assert "hunter2" not in str(caught.value)
+    Store("sqlite://").close()  # SQLite needs no driver beyond Python's

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bridge.cli.shared import ConfigOption, read_config, store_session
+from bridge.cli.shared import ConfigOption, JsonOption, print_json, read_config, store_session
 from bridge.cli_errors import reports_errors
 
 if TYPE_CHECKING:
@@ -62,26 +62,36 @@ def status(
 def health(
     config: ConfigOption = None,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for the answer.")] = 4.0,
+    as_json: JsonOption = False,
 ) -> None:
     """Ask the running daemon's /healthz at the configured address: exit 0 when healthy (a health check)."""
-    import urllib.error
-    import urllib.request
-
     from bridge.text import terminal_safe
 
     url = f"{probe_address(read_config(config).daemon)}/healthz"
+    status, answer = _probe(url, timeout)
+    if as_json:
+        print_json({"url": url, "healthy": status == 200, "status": status, "answer": answer})
+    elif status == 200:
+        typer.echo(terminal_safe(f"{url}: healthy ({status} {answer})"))
+    else:
+        what = f"unhealthy, {status} {answer}" if status else f"no answer ({answer})"
+        typer.echo(terminal_safe(f"{url}: {what}"), err=True)
+    if status != 200:
+        raise typer.Exit(1)
+
+
+def _probe(url: str, timeout: float) -> tuple[int | None, str]:
+    """The HTTP status and the start of the body at `url`, or None and why nothing answered."""
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            typer.echo(
-                f"{url}: {response.status} {terminal_safe(response.read(200).decode(errors='replace'))}"
-            )
+            return response.status, response.read(200).decode(errors="replace").strip()
     except urllib.error.HTTPError as exc:
-        body = terminal_safe(exc.read(200).decode(errors="replace"))
-        typer.echo(f"{url}: unhealthy, {exc.code} {body}", err=True)
-        raise typer.Exit(1) from None
+        return exc.code, exc.read(200).decode(errors="replace").strip()
     except OSError as exc:
-        typer.echo(f"{url}: no answer ({terminal_safe(str(getattr(exc, 'reason', exc)))})", err=True)
-        raise typer.Exit(1) from None
+        return None, str(getattr(exc, "reason", exc))
 
 
 def probe_address(daemon: DaemonConfig) -> str:

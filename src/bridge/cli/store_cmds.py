@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bridge.cli.group import BridgeGroup
 from bridge.cli.shared import ConfigOption, JsonOption, print_json, read_config
 from bridge.cli_errors import reports_errors
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from bridge.store.migrate import Migration
 
 db_app = typer.Typer(
+    cls=BridgeGroup,
     help="The store's schema: its revision, history and migrations (and their SQL); copying a store.",
     no_args_is_help=True,
 )

@@ -29,6 +29,23 @@ def _previous() -> str:
     return revisions[-2].id
 
 
+def _store_behind(folder: Path) -> str:
+    """The URL of an SQLite store at the revision before the newest."""
+    url = f"sqlite:///{folder / 'bridge.db'}"
+    store = Store(url)
+    store.upgrade(_previous())
+    store.close()
+    return url
+
+
+def _revision(url: str) -> str | None:
+    store = Store(url, create=False)
+    try:
+        return store.current_revision()
+    finally:
+        store.close()
+
+
 def _config(folder: Path, url: str, extra: str = "") -> Path:
     path = folder / "bridge.toml"
     path.write_text(BASE + f'\n[store]\nurl = "{url}"\n{extra}')
@@ -90,10 +107,7 @@ def test_the_offline_sql_for_postgresql_builds_the_schema_the_models_describe(pg
 def test_upgrade_sql_starts_at_the_stores_revision_and_changes_nothing(
     run_cli: object, tmp_path: Path
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'bridge.db'}"
-    store = Store(url)
-    store.upgrade(_previous())
-    store.close()
+    url = _store_behind(tmp_path)
     config = _config(tmp_path, url)
     result = _cli(run_cli, "db", "upgrade", "--sql", "--config", str(config))
     assert result.exit_code == 0, result.stderr
@@ -159,20 +173,13 @@ def test_downgrade_then_upgrade_round_trips_and_history_marks_the_store(
 def test_with_auto_upgrade_off_a_store_behind_the_code_is_refused_and_left_alone(
     run_cli: object, tmp_path: Path
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'bridge.db'}"
-    store = Store(url)
-    store.upgrade(_previous())
-    store.close()
+    url = _store_behind(tmp_path)
     config = str(_config(tmp_path, url, "auto_upgrade = false\n"))
     result = _cli(run_cli, "pull", "--config", config)
     assert result.exit_code == 2, result.stdout + result.stderr
     assert "store.auto_upgrade is false" in result.stderr and "bridge db upgrade" in result.stderr
     assert "bridge db upgrade --sql" in result.stderr
-    store = Store(url, create=False)
-    try:
-        assert store.current_revision() == _previous()
-    finally:
-        store.close()
+    assert _revision(url) == _previous()
 
     assert _cli(run_cli, "db", "upgrade", "--config", config).exit_code == 0  # the DBA's step
 
@@ -189,10 +196,7 @@ def test_auto_upgrade_defaults_to_migrating_on_start(tmp_path: Path) -> None:
     from bridge.config import parse_config
     from bridge.connector import ConnectorRegistry
 
-    url = f"sqlite:///{tmp_path / 'bridge.db'}"
-    store = Store(url)
-    store.upgrade(_previous())
-    store.close()
+    url = _store_behind(tmp_path)
     cfg = parse_config(
         BASE + f'\n[store]\nurl = "{url}"\n', ConnectorRegistry.default(), path=tmp_path / "b.toml"
     )

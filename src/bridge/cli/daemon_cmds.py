@@ -23,6 +23,10 @@ def run(config: ConfigOption = None) -> None:
 
     cfg = read_config(config)
     configure_logging(cfg.daemon, debug=logging.getLogger().level == logging.DEBUG)
+    for override in cfg.overrides:
+        logging.getLogger("bridge.config").info(
+            "%s = %s, from %s (over the file)", override.path, override.value, override.variable
+        )
     for name, tracker in cfg.trackers.items():
         if tracker.enabled:
             cfg.require_secrets(name)

@@ -92,7 +92,9 @@ def test_the_constraints_pin_every_installed_requirement_at_the_installed_versio
         except PackageNotFoundError:
             continue  # an optional requirement of a dependency that this install does not use
         if name != "milestone-bridge":
-            assert name in pins, f"{name} is installed but not pinned in constraints.txt"
+            assert name in pins, (
+                f"{name} is installed but not pinned: add {name}=={dist.version} to constraints.txt"
+            )
             assert pins[name] == dist.version, (
                 f"{name}: constraints.txt pins {pins[name]}, installed {dist.version}"
             )

@@ -44,7 +44,6 @@ def status(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Each tracker's last cycles, last success, errors and pending writes, from the store."""
-    import json
     from dataclasses import asdict
     from datetime import UTC, datetime
 
@@ -54,7 +53,7 @@ def status(
     with store_session(cfg, upgrade=False) as session:
         rows = status_rows(session.store, datetime.now(UTC), trackers=list(cfg.trackers))
     if json_output:
-        typer.echo(json.dumps([asdict(row) for row in rows], indent=2, default=str))
+        print_json([asdict(row) for row in rows])
     else:
         from bridge.text import terminal_safe
 

@@ -258,6 +258,18 @@ def test_record_cycle_counts_outcome_duration_items_writes_and_requests() -> Non
     )
 
 
+def test_writes_read_back_after_a_lost_answer_are_counted_by_what_the_tracker_held() -> None:
+    registry = Registry()
+    cycle = _cycle(done=3, failed=1)
+    assert cycle.push is not None
+    cycle.push.read_back, cycle.push.read_back_applied = 3, 2
+    record_cycle(registry, cycle, 1.0)
+    families = parse_exposition(registry.render())
+    assert sample(families, "bridge_writes_read_back_total", tracker="acme-jira", outcome="applied") == 2
+    assert sample(families, "bridge_writes_read_back_total", tracker="acme-jira", outcome="not_applied") == 1
+    assert sample(families, "bridge_writes_total", tracker="acme-jira", outcome="done") == 3
+
+
 def test_a_failed_cycle_leaves_the_last_success_time_alone() -> None:
     registry = Registry()
     first = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

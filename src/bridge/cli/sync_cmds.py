@@ -122,7 +122,9 @@ def purge(
     if as_json:
         print_json(
             {"tracker": tracker, "dry_run": dry_run, "removals": planned, "removed": result.done,
-             "failed": result.failed, "failures": [str(failure) for failure in result.failures]}
+             "failed": result.failed, "read_back": result.read_back,
+             "read_back_applied": result.read_back_applied,
+             "failures": [str(failure) for failure in result.failures]}
         )  # fmt: skip
     elif dry_run:
         for removal in planned:
@@ -131,7 +133,10 @@ def purge(
             )
         typer.echo(f"{tracker}: {len(writes)} removals planned, nothing changed (dry run)")
     else:
-        typer.echo(f"{tracker}: {result.done} removed, {result.failed} failed")
+        line = f"{tracker}: {result.done} removed, {result.failed} failed"
+        if result.read_back:
+            line += f" ({_read_back(result.read_back, result.read_back_applied)})"
+        typer.echo(line)
         for failure in result.failures[:20]:
             typer.echo(f"  failed: {terminal_safe(str(failure))}")
     if result.failed:
@@ -208,6 +213,8 @@ def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
             line += f" (+{len(plan.deferred)} over the write budget)"
         if entry.push is not None and not dry_run:
             line += f", {entry.push.done} done, {entry.push.failed} failed"
+            if entry.push.read_back:
+                line += f" ({_read_back(entry.push.read_back, entry.push.read_back_applied)})"
         line += f", {entry.requests} requests"
         if entry.error:
             line += f": FAILED: {entry.error}"
@@ -225,6 +232,11 @@ def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
         if entry.push is not None:
             for failure in entry.push.failures[:20]:
                 console.print(terminal_safe(f"  failed: {failure}"), markup=False)
+
+
+def _read_back(read_back: int, applied: int) -> str:
+    """What reading back the writes whose answer was lost found, for a push's summary line."""
+    return f"{read_back} got no answer and were read back: {applied} made, {read_back - applied} not"
 
 
 def _field_name(write: Any) -> str:

@@ -269,6 +269,7 @@ class DaemonMetrics:
     cycle_duration: Histogram
     items_pulled: Counter
     writes: Counter
+    writes_read_back: Counter
     requests: Counter
     rate_limited: Counter
     last_success: Gauge
@@ -289,6 +290,12 @@ class DaemonMetrics:
             ),
             writes=registry.counter(
                 "bridge_writes_total", "Writes to a tracker, by outcome (done, failed, deferred).",
+                ("tracker", "outcome"),
+            ),
+            writes_read_back=registry.counter(
+                "bridge_writes_read_back_total",
+                "Writes whose request got no answer, read back from the tracker, by what it held "
+                "(applied: counted done; not_applied: counted failed).",
                 ("tracker", "outcome"),
             ),
             requests=registry.counter(
@@ -336,6 +343,9 @@ def record_cycle(
         metrics.writes.inc(push.done, tracker=tracker, outcome="done")
         metrics.writes.inc(push.failed, tracker=tracker, outcome="failed")
         metrics.writes.inc(len(push.plan.deferred), tracker=tracker, outcome="deferred")
+        metrics.writes_read_back.inc(push.read_back_applied, tracker=tracker, outcome="applied")
+        metrics.writes_read_back.inc(push.read_back - push.read_back_applied, tracker=tracker,
+                                     outcome="not_applied")  # fmt: skip
     if outcome != "failed":
         stamp = finished_at.timestamp() if finished_at is not None else time.time()
         metrics.last_success.set(stamp, tracker=tracker)

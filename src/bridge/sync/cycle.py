@@ -61,6 +61,7 @@ class TrackerCycle:
             "writes_deferred": len(plan.deferred) if plan else 0,
             "writes_done": self.push.done if self.push else 0,
             "writes_failed": self.push.failed if self.push else 0,
+            "writes_read_back": self.push.read_back if self.push else 0,
             "requests": self.requests,
             "error": self.error,
             "note": self.note,

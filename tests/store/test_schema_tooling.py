@@ -111,7 +111,7 @@ def test_upgrade_sql_starts_at_the_stores_revision_and_changes_nothing(
     config = _config(tmp_path, url)
     result = _cli(run_cli, "db", "upgrade", "--sql", "--config", str(config))
     assert result.exit_code == 0, result.stderr
-    assert f"from {_previous()} to head, for sqlite" in result.stdout
+    assert f"from {_previous()} to {head_revision()} (the newest), for sqlite" in result.stdout
     assert f"Running upgrade {_previous()} -> {head_revision()}" in result.stdout
     assert "CREATE TABLE task" not in result.stdout, "only what the store lacks"
     store = Store(url, create=False)

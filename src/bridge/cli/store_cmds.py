@@ -173,7 +173,7 @@ def _print_sql(
     """The migration's SQL from `start` (default: the store's revision) to `target`, for `dialect`
     (default: the store's), with a header naming both."""
     from bridge import __version__
-    from bridge.store.migrate import offline_sql
+    from bridge.store.migrate import head_revision, offline_sql
 
     if dialect is None or start is None or down:
         cfg = read_config(config)
@@ -186,9 +186,10 @@ def _print_sql(
 
         raise UserError("the store has no schema, so there is nothing to downgrade")
     body = offline_sql(dialect, origin, target, down=down)
+    shown = f"{head_revision()} (the newest)" if target == "head" else target
     typer.echo(
         f"-- Milestone Bridge {__version__}: the store's schema from {origin or 'an empty database'} to "
-        f"{target}, for {dialect}\n{body}",
+        f"{shown}, for {dialect}\n{body}",
         nl=False,
     )
 

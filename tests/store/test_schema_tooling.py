@@ -188,7 +188,7 @@ def test_with_auto_upgrade_off_no_store_is_created(run_cli: object, tmp_path: Pa
     database = tmp_path / "bridge.db"
     config = str(_config(tmp_path, f"sqlite:///{database}", "auto_upgrade = false\n"))
     result = _cli(run_cli, "pull", "--config", config)
-    assert result.exit_code == 2 and "bridge db upgrade" in result.stderr
+    assert result.exit_code == 2 and "only `bridge db upgrade` does" in result.stderr, result.stderr
     assert not database.exists()
 
 

@@ -80,12 +80,18 @@ class Store:
         `StoreMissing` names what to run. Without `create`, a store must exist (it may be migrated).
         """
         migrate = upgrade and config.store.auto_upgrade
-        store = cls(
-            config.store_url(),
-            echo=config.store.echo,
-            pool_size=config.store.pool_size,
-            create=create and migrate,
-        )
+        try:
+            store = cls(
+                config.store_url(),
+                echo=config.store.echo,
+                pool_size=config.store.pool_size,
+                create=create and migrate,
+            )
+        except StoreMissing as exc:
+            if migrate or not upgrade:
+                raise
+            held_back = "with store.auto_upgrade = false only `bridge db upgrade` does"
+            raise StoreMissing(f"{exc}; {held_back}") from None
         try:
             store.ping()
             if migrate:

@@ -105,7 +105,7 @@ class Shell:
 def test_the_first_command_installs_and_runs_the_demo(tmp_path: Path) -> None:
     first = commands(section("Two commands"))
     assert first[0].startswith("python3 -m venv .venv && . .venv/bin/activate && pip install -e . && ")
-    assert first[1] == "pip install -e '.[test]' && pytest", "CI runs this one (.ci/run)"
+    assert first[1] == "pip install -c constraints.txt -e '.[test]' && pytest", "CI runs this one (.ci/run)"
     assert (ROOT / ".ci" / "run").read_text(encoding="utf-8").rstrip().endswith(first[1])
     demo = first[0].rsplit(" && ", 1)[1]
     assert demo == "bridge demo"

@@ -262,7 +262,13 @@ def _suggestion(s: Suggestion, okrs: _Okrs) -> dict[str, Any]:
 
 
 def confirm_command(
-    cfg: BridgeConfig, milestone_name: str, kr_name: str, *, now: datetime, out: TextIO | None = None
+    cfg: BridgeConfig,
+    milestone_name: str,
+    kr_name: str,
+    *,
+    now: datetime,
+    out: TextIO | None = None,
+    as_json: bool = False,
 ) -> None:
     """Link a milestone to a key result with origin `confirmed`; unknown names are user errors."""
     out = out or sys.stdout
@@ -283,6 +289,16 @@ def confirm_command(
             before = confirm_link(conn, ref, key_result, now=now)
     finally:
         store.close()
+    if as_json:
+        document = {
+            "milestone": milestone.key,
+            "milestone_ref": str(ref),
+            "key_result": key_result_name(key_result),
+            "key_result_title": kr_title,
+            "before": None if before is None else str(before),
+        }
+        out.write(json_terminal_safe(json.dumps(document, indent=2, ensure_ascii=False)) + "\n")
+        return
     what = terminal_safe(f"{milestone.key} ({ref}) -> {key_result_name(key_result)} ({kr_title})")
     if before is LinkOrigin.CONFIRMED:
         out.write(f"{what}: already confirmed\n")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,42 +77,62 @@ class Store:
 
         Long-running commands (`sync`, the daemon) open the store this way, so a new version's
         migrations apply on start, under the migration lock. Without `upgrade` (the commands that only
-        read: `report`, `explain`, `status`) the store must already exist at the newest schema: nothing
-        is created or migrated, and `StoreMissing` names what to run. Without `create`, a store must
-        exist (it may be migrated).
+        read: `report`, `explain`, `status`), or with `store.auto_upgrade = false` in the config, the
+        store must already exist at the newest schema: nothing is created or migrated, and
+        `StoreMissing` names what to run. Without `create`, a store must exist (it may be migrated).
         """
-        store = cls(
-            config.store_url(),
-            echo=config.store.echo,
-            pool_size=config.store.pool_size,
-            create=create and upgrade,
-        )
+        migrate = upgrade and config.store.auto_upgrade
+        try:
+            store = cls(
+                config.store_url(),
+                echo=config.store.echo,
+                pool_size=config.store.pool_size,
+                create=create and migrate,
+            )
+        except StoreMissing as exc:
+            if migrate or not upgrade:
+                raise
+            held_back = "with store.auto_upgrade = false only `bridge db upgrade` does"
+            raise StoreMissing(f"{exc}; {held_back}") from None
         try:
             store.ping()
-            if upgrade:
+            if migrate:
                 store.upgrade()
             else:
-                store.require_current()
+                store.require_current(held_back=upgrade)
         except BaseException:
             store.close()
             raise
         return store
 
-    def require_current(self) -> None:
-        """Raise `StoreMissing` unless the schema is at the newest revision this version knows."""
-        from bridge.store.migrate import head_revision
+    def require_current(self, *, held_back: bool = False) -> None:
+        """Raise `StoreMissing` unless the schema is at the newest revision this version knows;
+        `held_back` says the command would have migrated it but for `store.auto_upgrade = false`."""
+        from bridge.store.migrate import head_revision, is_known
 
         current, head = self.current_revision(), head_revision()
         if current == head:
             return
         where = redact_url(self.url)
+        why = (
+            " (store.auto_upgrade is false, so no command migrates it: review the SQL with "
+            "`bridge db upgrade --sql`, then run `bridge db upgrade`)"
+            if held_back
+            else ""
+        )
         if current is None:
             raise StoreMissing(
-                f"the store at {where} has no schema yet: run `bridge db upgrade` (or `bridge pull`) to "
-                "create it, or check store.url"
+                f"the store at {where} has no schema yet{why}: run `bridge db upgrade`"
+                f"{'' if held_back else ' (or `bridge pull`)'} to create it, or check store.url"
+            )
+        if not is_known(current):
+            raise StoreMissing(
+                f"the store at {where} is at schema revision {current}, which this version does not know "
+                f"(its newest is {head}): a newer version migrated it; run that version, or take the store "
+                "back with its `bridge db downgrade`"
             )
         raise StoreMissing(
-            f"the store at {where} is at schema revision {current}, this version needs {head}: "
+            f"the store at {where} is at schema revision {current}, this version needs {head}{why}: "
             "run `bridge db upgrade`"
         )
 
@@ -203,8 +223,17 @@ class Store:
         """Bring the schema to `revision` under a lock, so concurrent starters do not race."""
         from bridge.store.migrate import run_upgrade
 
+        return self._migrate(run_upgrade, revision)
+
+    def downgrade(self, revision: str) -> Migration:
+        """Take the schema back to `revision` under the same lock."""
+        from bridge.store.migrate import run_downgrade
+
+        return self._migrate(run_downgrade, revision)
+
+    def _migrate(self, step: Callable[[Store, str], Migration], revision: str) -> Migration:
         try:
-            return run_upgrade(self, revision)
+            return step(self, revision)
         except OperationalError as exc:
             raise self._failure(exc, "could not be migrated") from exc
 
@@ -298,9 +327,22 @@ def _create_engine(url: str, *, echo: bool, pool_size: int, file: Path | None = 
         engine = create_engine(parsed, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         _sqlite_setup(engine, memory=database in ("", ":memory:"))
         return engine
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "postgresql":
+        _require_psycopg(url)
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, echo=echo, pool_size=pool_size, pool_pre_ping=True, future=True)
+
+
+def _require_psycopg(url: str) -> None:
+    """A PostgreSQL store needs the driver that the `postgres` extra installs; without it, say so."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise UserError(
+            f"the store {redact_url(url)} is PostgreSQL, but its driver (psycopg) is not installed: "
+            "pip install 'milestone-bridge[postgres]'"
+        ) from None
 
 
 def _sqlite_setup(engine: Engine, *, memory: bool) -> None:

@@ -211,7 +211,9 @@ class LeaseManager:
 
     `holder` names the replica (`new_holder_id()` when omitted); `ttl` is how long a claim or a renewal
     lasts; `heartbeat` how often `Heartbeat`s renew (a quarter of `ttl` when omitted). `clock` stands in
-    for the replica's clock wherever no `now` is passed.
+    for the replica's clock wherever no `now` is passed. `on_held(tracker, held)` hears each time this
+    replica starts or stops holding a tracker's lease (claimed; finished, released, or found lost), for
+    the `bridge_lease_held` gauge; the SQLite daemon row is not a tracker and is not reported.
     """
 
     def __init__(
@@ -222,6 +224,7 @@ class LeaseManager:
         *,
         heartbeat: timedelta | None = None,
         clock: Clock | None = None,
+        on_held: Callable[[str, bool], None] | None = None,
     ) -> None:
         if ttl <= timedelta(0):
             raise ValueError(f"a lease's ttl must be positive, not {ttl}")
@@ -235,6 +238,9 @@ class LeaseManager:
         self.ttl = ttl
         self.heartbeat_every = heartbeat
         self.clock: Clock = clock or utc_now
+        self.on_held = on_held
+        self._held: set[str] = set()
+        self._held_lock = threading.Lock()
         self._daemon: Heartbeat | None = None
 
     def __repr__(self) -> str:
@@ -242,6 +248,27 @@ class LeaseManager:
 
     def now(self, now: datetime | None = None) -> datetime:
         return _aware(now) if now is not None else _aware(self.clock())
+
+    def held(self) -> set[str]:
+        """The trackers whose lease this replica holds, as far as it knows (a lease that lapsed
+        unnoticed stays until a heartbeat, a fence or a release finds out)."""
+        with self._held_lock:
+            return set(self._held)
+
+    def _holding(self, tracker: str, held: bool) -> None:
+        """Note that this replica now holds `tracker`'s lease, or no longer does, and tell `on_held`."""
+        if tracker == DAEMON_LEASE:
+            return
+        with self._held_lock:
+            if held:
+                self._held.add(tracker)
+            else:
+                self._held.discard(tracker)
+        if self.on_held is not None:
+            try:
+                self.on_held(tracker, held)
+            except Exception:
+                log.exception("%s: a lease listener failed", tracker)
 
     # ---- claiming ---------------------------------------------------------------------------------------
 
@@ -258,7 +285,10 @@ class LeaseManager:
         """
         at = self.now(now)
         with self.store.write() as conn:
-            return self._claim(conn, tracker, at, due_every)
+            lease = self._claim(conn, tracker, at, due_every)
+        if lease is not None:
+            self._holding(tracker, True)
+        return lease
 
     def claim_any(
         self, trackers: Iterable[str], now: datetime | None = None, *, due_every: timedelta | None = None
@@ -321,6 +351,7 @@ class LeaseManager:
                 .values(holder=self.holder, token=token, acquired_at=at, heartbeat_at=at, expires_at=expires)
             )
         log.info("%s: took over the lease from %s, whose process is gone", tracker, state.holder)
+        self._holding(tracker, True)
         return Lease(tracker, self.holder, token, at, expires)
 
     # ---- holding ----------------------------------------------------------------------------------------
@@ -357,6 +388,7 @@ class LeaseManager:
         return self._let_go(lease, at, {"finished_at": at, "succeeded": ok})
 
     def _let_go(self, lease: Lease, at: datetime, extra: dict[str, Any]) -> bool:
+        self._holding(lease.tracker, False)  # a lease that cannot be released is not held either
         with self.store.write() as conn:
             result = conn.execute(
                 update(LEASES)
@@ -375,6 +407,8 @@ class LeaseManager:
     def release_all(self, now: datetime | None = None) -> int:
         """Release every lease this replica holds (at shutdown); returns how many."""
         at = self.now(now)
+        for tracker in self.held():
+            self._holding(tracker, False)
         with self.store.write() as conn:
             result = conn.execute(
                 update(LEASES).where(LEASES.c.holder == self.holder).values(holder=None, expires_at=at)
@@ -624,7 +658,8 @@ class Heartbeat:
                         continue  # replaced or discarded meanwhile
                     del self._leases[lease.tracker]
                     self._lost[lease.tracker] = exc
-                log.warning("%s", exc)
+                self.manager._holding(lease.tracker, False)
+                log.warning("%s", exc, extra={"tracker": lease.tracker})
                 if self.on_lost is not None:
                     self.on_lost(exc)
             except (StoreError, SQLAlchemyError) as exc:

@@ -239,7 +239,8 @@ class LeaseManager:
         self.heartbeat_every = heartbeat
         self.clock: Clock = clock or utc_now
         self.on_held = on_held
-        self._held: set[str] = set()
+        self._held: dict[str, int] = {}
+        """The token of each tracker's lease this replica holds."""
         self._held_lock = threading.Lock()
         self._daemon: Heartbeat | None = None
 
@@ -251,24 +252,34 @@ class LeaseManager:
 
     def held(self) -> set[str]:
         """The trackers whose lease this replica holds, as far as it knows (a lease that lapsed
-        unnoticed stays until a heartbeat, a fence or a release finds out)."""
+        unnoticed stays until a heartbeat or a release finds out)."""
         with self._held_lock:
             return set(self._held)
 
-    def _holding(self, tracker: str, held: bool) -> None:
-        """Note that this replica now holds `tracker`'s lease, or no longer does, and tell `on_held`."""
-        if tracker == DAEMON_LEASE:
+    def _holding(self, lease: Lease) -> None:
+        """This replica now holds `lease`: note it and tell `on_held`."""
+        if lease.tracker == DAEMON_LEASE:
             return
         with self._held_lock:
-            if held:
-                self._held.add(tracker)
-            else:
-                self._held.discard(tracker)
-        if self.on_held is not None:
-            try:
-                self.on_held(tracker, held)
-            except Exception:
-                log.exception("%s: a lease listener failed", tracker)
+            self._held[lease.tracker] = lease.token
+        self._tell(lease.tracker, True)
+
+    def _let_go_of(self, lease: Lease) -> None:
+        """This replica no longer holds `lease` (released, finished, found lost): forget it and tell
+        `on_held`, unless a newer claim of the same tracker replaced it meanwhile."""
+        with self._held_lock:
+            if self._held.get(lease.tracker) != lease.token:
+                return
+            del self._held[lease.tracker]
+        self._tell(lease.tracker, False)
+
+    def _tell(self, tracker: str, held: bool) -> None:
+        if self.on_held is None:
+            return
+        try:
+            self.on_held(tracker, held)
+        except Exception:
+            log.exception("%s: a lease listener failed", tracker)
 
     # ---- claiming ---------------------------------------------------------------------------------------
 
@@ -287,7 +298,7 @@ class LeaseManager:
         with self.store.write() as conn:
             lease = self._claim(conn, tracker, at, due_every)
         if lease is not None:
-            self._holding(tracker, True)
+            self._holding(lease)
         return lease
 
     def claim_any(
@@ -351,8 +362,9 @@ class LeaseManager:
                 .values(holder=self.holder, token=token, acquired_at=at, heartbeat_at=at, expires_at=expires)
             )
         log.info("%s: took over the lease from %s, whose process is gone", tracker, state.holder)
-        self._holding(tracker, True)
-        return Lease(tracker, self.holder, token, at, expires)
+        lease = Lease(tracker, self.holder, token, at, expires)
+        self._holding(lease)
+        return lease
 
     # ---- holding ----------------------------------------------------------------------------------------
 
@@ -388,7 +400,7 @@ class LeaseManager:
         return self._let_go(lease, at, {"finished_at": at, "succeeded": ok})
 
     def _let_go(self, lease: Lease, at: datetime, extra: dict[str, Any]) -> bool:
-        self._holding(lease.tracker, False)  # a lease that cannot be released is not held either
+        self._let_go_of(lease)  # done with, even when the store cannot record it (it lapses then)
         with self.store.write() as conn:
             result = conn.execute(
                 update(LEASES)
@@ -407,8 +419,10 @@ class LeaseManager:
     def release_all(self, now: datetime | None = None) -> int:
         """Release every lease this replica holds (at shutdown); returns how many."""
         at = self.now(now)
-        for tracker in self.held():
-            self._holding(tracker, False)
+        with self._held_lock:
+            held, self._held = self._held, {}
+        for tracker in held:
+            self._tell(tracker, False)
         with self.store.write() as conn:
             result = conn.execute(
                 update(LEASES).where(LEASES.c.holder == self.holder).values(holder=None, expires_at=at)
@@ -658,7 +672,7 @@ class Heartbeat:
                         continue  # replaced or discarded meanwhile
                     del self._leases[lease.tracker]
                     self._lost[lease.tracker] = exc
-                self.manager._holding(lease.tracker, False)
+                self.manager._let_go_of(lease)
                 log.warning("%s", exc, extra={"tracker": lease.tracker})
                 if self.on_lost is not None:
                     self.on_lost(exc)

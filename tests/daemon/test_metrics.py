@@ -25,11 +25,11 @@ from bridge.daemon.metrics import (
     DaemonMetrics,
     MetricsProgress,
 )
-from bridge.daemon.service import Daemon, live_status
+from bridge.daemon.service import Daemon, live_status, resume_metrics
 from bridge.domain import FieldWrite, Ref, WriteOutcome
 from bridge.errors import FatalAPIError, RetriableAPIError, StoreError
 from bridge.http import RequestCounter, RetryPolicy
-from bridge.sync.cycle import TrackerCycle
+from bridge.sync.cycle import TrackerCycle, run_cycle
 from bridge.sync.plan import Plan
 from bridge.sync.pull import PullResult
 from bridge.sync.push import PushResult
@@ -340,3 +340,17 @@ def test_a_cycle_that_raises_is_counted_failed_logged_at_error_and_releases_its_
     state = daemon.status.trackers["t"]
     assert state.cycles == 1 and state.last is entry and not state.running
     assert (state.store_failure == "the store is gone") is isinstance(raised, StoreError)
+
+
+def test_a_restarted_daemon_starts_its_gauges_from_the_store(jira: Jira) -> None:  # noqa: F811
+    config = jira.config.model_copy(update={"push": jira.config.push.model_copy(update={"write_budget": 5})})
+    result = run_cycle(jira.store, config, now=datetime.now(UTC))
+    (entry,) = result.trackers
+    assert entry.error is None and entry.push is not None and len(entry.push.plan.deferred) > 0
+    metrics = DaemonMetrics(["t"])
+    before = datetime.now(UTC).timestamp()
+    resume_metrics(metrics, jira.store, ["t"])
+    samples = scrape(metrics)
+    assert sample(samples, "bridge_pending_writes", tracker="t") == len(entry.push.plan.deferred)
+    assert 0 < before - sample(samples, "bridge_last_success_timestamp_seconds", tracker="t") < 60
+    assert sample(samples, "bridge_cycles_total", tracker="t", outcome="ok") == 0, "counters start at 0"

@@ -41,6 +41,7 @@ from bridge.progress import Progress
 
 if TYPE_CHECKING:
     from bridge.domain import WriteOutcome
+    from bridge.report.status_page import TrackerStatus
     from bridge.sync.cycle import TrackerCycle
 
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
@@ -88,7 +89,7 @@ class DaemonMetrics:
         )
         self.last_success = Gauge(
             "bridge_last_success_timestamp_seconds",
-            "When a tracker's last cycle without error finished (Unix time; 0 before the first).",
+            "When a tracker's last cycle without error finished (Unix time; 0 when it never did).",
             ("tracker",),
             registry=r,
         )
@@ -162,6 +163,15 @@ class DaemonMetrics:
             self.rate_limited, self.pending_writes, self.lease_held,
         ):  # fmt: skip
             metric.labels(tracker)
+
+    def resume(self, rows: Iterable[TrackerStatus]) -> None:
+        """Start the gauges where the store left them, so a restart does not look like a tracker that
+        never succeeded: each tracker's last successful run and the writes its last push left pending."""
+        for row in rows:
+            if row.last_success_at is not None:
+                self.last_success.labels(row.tracker).set(row.last_success_at.timestamp())
+            if row.pending is not None:
+                self.pending_writes.labels(row.tracker).set(row.pending.total)
 
     # ---- updates -----------------------------------------------------------------------------------------
 

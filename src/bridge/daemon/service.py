@@ -41,6 +41,7 @@ from bridge.store import Store
 from bridge.sync.cycle import CycleResult, TrackerCycle, run_cycle
 
 if TYPE_CHECKING:
+    from bridge.daemon.metrics import DaemonMetrics
     from bridge.progress import Progress
     from bridge.report.status_page import LiveStatus
 
@@ -355,6 +356,7 @@ def serve(config: BridgeConfig, store: Store, announce: Callable[[Daemon, str], 
     )
     for name in daemon.trackers:
         metrics.add_tracker(name)
+    resume_metrics(metrics, store, daemon.trackers)
     stop_counting = metrics.listen()
     server = StatusServer(config, store, metrics.registry, lambda: live_status(daemon))
     try:
@@ -364,6 +366,17 @@ def serve(config: BridgeConfig, store: Store, announce: Callable[[Daemon, str], 
     finally:
         server.stop()
         stop_counting()
+
+
+def resume_metrics(metrics: DaemonMetrics, store: Store, trackers: list[str]) -> None:
+    """Start `metrics`' gauges from the store's run history (last success, pending writes); a store
+    that cannot be read leaves them at 0, and readiness will say why."""
+    from bridge.report.status_page import status_rows
+
+    try:
+        metrics.resume(status_rows(store, datetime.now(UTC), trackers=trackers, limit=1))
+    except StoreError as exc:
+        log.warning("the metrics start at 0: the store's run history could not be read: %s", exc)
 
 
 def live_status(daemon: Daemon) -> LiveStatus:

@@ -75,7 +75,6 @@ class Listeners(Generic[E]):
                 log.exception("a listener to connector events failed")
 
 
-RetryListener = Callable[[RetriableAPIError], None]
 RETRY_EVENTS: Listeners[RetriableAPIError] = Listeners()
 """Every retriable failure, last attempt included."""
 REQUEST_EVENTS: Listeners[str] = Listeners()

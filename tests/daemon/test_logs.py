@@ -72,6 +72,7 @@ def test_a_cycle_line_carries_every_field_and_its_level_follows_the_outcome(line
         "writes_deferred": 1,
         "writes_done": 5,
         "writes_failed": 0,
+        "writes_read_back": 0,
         "requests": 12,
         "error": None,
     }

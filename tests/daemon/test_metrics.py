@@ -33,6 +33,7 @@ from bridge.sync.cycle import TrackerCycle, run_cycle
 from bridge.sync.plan import Plan
 from bridge.sync.pull import PullResult
 from bridge.sync.push import PushResult
+from tests.sandbox.conftest import Control
 from tests.unit.test_progress import Jira, jira  # noqa: F401  (the Jira sandbox with write-back)
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -354,3 +355,35 @@ def test_a_restarted_daemon_starts_its_gauges_from_the_store(jira: Jira) -> None
     assert sample(samples, "bridge_pending_writes", tracker="t") == len(entry.push.plan.deferred)
     assert 0 < before - sample(samples, "bridge_last_success_timestamp_seconds", tracker="t") < 60
     assert sample(samples, "bridge_cycles_total", tracker="t", outcome="ok") == 0, "counters start at 0"
+
+
+def test_429s_and_writes_read_back_after_a_lost_answer_are_counted_through_a_daemons_cycle(
+    jira: Jira,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Jira sandbox answers one search with 429 and loses the answers of the first edits it applies:
+    the daemon's counters say so, by tracker, with what the tracker held."""
+    monkeypatch.setattr(RetryPolicy, "_sleep", lambda self, seconds: None)
+    control = Control(str(jira.config.tracker("t").url))
+    control.faults(
+        {"kind": "429", "path": "/search", "count": 1, "retry_after": 0},
+        {"kind": "lose", "method": "PUT", "path": r"/issue/[^/]+$", "count": 6},  # every attempt of one
+    )
+    daemon, metrics, _, _ = _daemon(jira)
+    undo = metrics.listen()
+    try:
+        entry = daemon.run_tracker("t")
+    finally:
+        undo()
+    assert entry is not None and entry.error is None and entry.push is not None
+    assert control.get("faults")["injected"] == {"429": 1, "lose": 6}
+    samples = scrape(metrics)
+    assert sample(samples, "bridge_rate_limited_total", tracker="t") == 1
+    applied = sample(samples, "bridge_writes_read_back_total", tracker="t", outcome="applied")
+    assert applied == entry.push.read_back_applied >= 1
+    assert sample(samples, "bridge_writes_read_back_total", tracker="t", outcome="not_applied") == 0
+    assert sample(samples, "bridge_writes_total", tracker="t", outcome="done") == entry.push.done
+    # The Jira session counts the requests that were answered: the six whose answer was lost are not.
+    assert (
+        sample(samples, "bridge_requests_total", tracker="t") == entry.requests == control.request_count() - 6
+    )

@@ -319,7 +319,9 @@ class TrelloMapping:
 
     def _own_labels(self, card: Mapping[str, Any]) -> tuple[str, ...]:
         """A milestone card's labels, less the ones that make it a milestone."""
-        names = (self.board.labels.get(i, "") for i in _strings(card.get("idLabels")) if i not in self.by_label)
+        names = (
+            self.board.labels.get(i, "") for i in _strings(card.get("idLabels")) if i not in self.by_label
+        )
         prefix = self.config.milestones.label_prefix if self.by_label else None
         return tuple(
             name

@@ -80,7 +80,12 @@ class DraftKeyResult:
     objective_id: str = ""
 
     def title_for(self, target: float | None = None) -> str:
-        return self.title.replace("{target}", f"{target:g}" if target is not None else "N")
+        return draft_title(self.title, target)
+
+
+def draft_title(template: str, target: float | None = None) -> str:
+    """A drafted title with its target: the number given, or `N` where the owner still has to set one."""
+    return template.replace("{target}", f"{target:g}" if target is not None else "N")
 
 
 @dataclass(frozen=True, slots=True)

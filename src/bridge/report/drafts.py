@@ -180,10 +180,13 @@ def load_view(store: Store) -> DraftView:
 
 
 def _member(view: DraftView, ref: str) -> tuple[str, str, str | None, float | None]:
+    """A member's key (empty when it is its title, as for Trello's label milestones), title, team and
+    value."""
     milestone = view.milestones.get(ref)
     if milestone is None:
         return ref, "(no longer in the store)", None, None
-    return milestone.key, milestone.title, milestone.team, milestone.value
+    key = "" if milestone.key == milestone.title else milestone.key
+    return key, milestone.title, milestone.team, milestone.value
 
 
 def _value(value: float | None) -> str:
@@ -310,7 +313,7 @@ def drafts_html(view: DraftView) -> str:
         )
         for draft in results:
             members = "<br>".join(
-                f"{escape(key)} {escape(title)} ({escape(team or 'no team')}, {_value(value)})"
+                escape(f"{f'{title} [{key}]' if key else title} ({team or 'no team'}, {_value(value)})")
                 for key, title, team, value in (_member(view, ref) for ref in draft.members)
             )
             parts.append(

@@ -168,17 +168,22 @@ def _objective_for(
 
 
 def _write(path: Path, text: str) -> bool:
-    """Write the edited config in place (keeping the file, its owner and mode); False when it cannot be."""
+    """Write the edited config in place (keeping the file, its owner and mode); False when it cannot be
+    (not writable, or on a file system mounted read-only)."""
     if not os.access(path, os.W_OK):
         return False
     try:
-        with path.open("r+", encoding="utf-8") as handle:
+        with open_in_place(path) as handle:
             handle.seek(0)
             handle.write(text)
             handle.truncate()
     except OSError:
         return False
     return True
+
+
+def open_in_place(path: Path) -> TextIO:
+    return path.open("r+", encoding="utf-8")
 
 
 # --- as an Asana goal --------------------------------------------------------------------------------

@@ -237,3 +237,24 @@ def test_a_goal_whose_answer_was_lost_is_found_not_made_again(
     result = live.cli(run_cli, "okr", "adopt", draft["id"], "--asana-goal")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert len(set(state.goals) - before) == 1
+
+
+def test_adopt_dry_run_writes_nothing(live: Live, run_cli: Any) -> None:
+    document = _draft(live, run_cli)
+    draft = next(
+        k for k in document["key_results"] if any(m["milestone"].startswith("asana:") for m in k["members"])
+    )
+    before = live.config.read_text(encoding="utf-8")
+    goals = set(live.asana_state().goals)
+    into_config = live.cli(run_cli, "okr", "adopt", draft["id"], "--dry-run", "--target", "5")
+    assert into_config.exit_code == 0, into_config.stdout + into_config.stderr
+    assert (
+        "dry run: nothing written" in into_config.stdout
+        and "[[okrs.objectives.key_results]]" in into_config.stdout
+    )
+    as_goal = live.cli(run_cli, "okr", "adopt", draft["id"], "--asana-goal", "--dry-run")
+    assert as_goal.exit_code == 0 and "would get a goal" in as_goal.stdout
+    assert live.config.read_text(encoding="utf-8") == before
+    assert set(live.asana_state().goals) == goals
+    assert not [r for r in live.rows(MilestoneKeyResultRow) if r.origin == "confirmed"]
+    assert all(row.adopted_as is None for row in live.rows(OkrDraftRow))

@@ -115,6 +115,9 @@ def okr_adopt(
         bool, typer.Option("--asana-goal", help="Create an Asana goal instead, its milestones supporting it.")
     ] = False,
     tracker: Annotated[str | None, typer.Option(help="The Asana tracker for --asana-goal.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be added and linked; write nothing.")
+    ] = False,
 ) -> None:
     """Turn drafted key result DRAFT into a real one (the config's [okrs], or an Asana goal) and link its
     milestones to it (confirmed)."""
@@ -131,6 +134,7 @@ def okr_adopt(
         drop=tuple(drop or ()),
         asana_goal=asana_goal,
         tracker=tracker,
+        dry_run=dry_run,
     )
     code = adopt_command(read_config(config), draft, options, now=datetime.now(UTC))
     if code:

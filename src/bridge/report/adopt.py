@@ -43,6 +43,7 @@ class AdoptOptions:
     drop: Sequence[str] = ()
     asana_goal: bool = False
     tracker: str | None = None
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,15 @@ def _into_config(
     )
     # The edited file must still be a valid config (say, a --target equal to start is refused).
     parse_config(adoption.text, ConnectorRegistry.default(), source=str(path), path=path.resolve())
+    if options.dry_run:
+        members = ", ".join(m.key for m in chosen.members)
+        out.write(
+            f"dry run: nothing written. {terminal_safe(str(path))} would get, in its [okrs]:\n\n"
+            f"{terminal_safe(adoption.snippet, single_line=False)}\n"
+            f"and {len(chosen.members)} milestones would be linked to {adoption.key_result_id}: "
+            f"{terminal_safe(members)}\n"
+        )
+        return 0
     if not _write(path, adoption.text):
         out.write(
             f"{terminal_safe(str(path))} cannot be written (read-only?): nothing was adopted. Add this to "
@@ -195,7 +205,30 @@ def _as_goal(
     from bridge.sync.connection import TrackerConnection
 
     name = _goal_tracker(cfg, options.tracker)
-    supporting = [m.remote_id for m in chosen.members if m.source == name]
+    tracker = cfg.tracker(name)
+    if not tracker.write.okr_links:
+        raise UserError(
+            f"tracker {name!r} has write.okr_links = false: the bridge links no task to a goal there, so it "
+            "adopts no draft as a goal either; adopt it into the config instead"
+        )
+    opt_out = cfg.push.opt_out_label
+    mine = [m for m in chosen.members if m.source == name]
+    supporting = [m.remote_id for m in mine if opt_out not in m.labels]
+    if options.dry_run:
+        out.write(
+            terminal_safe(
+                f"dry run: nothing written. {name} would get a goal {chosen.title!r} (or the one an earlier "
+                f"adoption made), supported by {len(supporting)} of its tasks"
+                + (
+                    f" ({len(mine) - len(supporting)} carrying {opt_out!r} left alone)"
+                    if len(mine) > len(supporting)
+                    else ""
+                )
+                + f"; {len(chosen.members)} milestones would be linked to it in the store."
+            )
+            + "\n"
+        )
+        return 0
     members = "\n".join(f"- {m.key}: {m.title}" for m in chosen.members)
     request = GoalRequest(
         name=chosen.title,

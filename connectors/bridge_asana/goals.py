@@ -69,6 +69,8 @@ def _create(session: AsanaSession, config: AsanaTrackerConfig, request: GoalRequ
         "notes": f"{request.notes}\n\n{request.marker}",
         "workspace": config.workspace,
     }
+    if config.okrs is not None and config.okrs.time_period:
+        data["time_period"] = config.okrs.time_period  # so the next pull reads it with the other goals
     try:
         return str(session.create_goal(data)["gid"])
     except RetriableAPIError:

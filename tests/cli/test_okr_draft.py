@@ -258,3 +258,21 @@ def test_adopt_dry_run_writes_nothing(live: Live, run_cli: Any) -> None:
     assert set(live.asana_state().goals) == goals
     assert not [r for r in live.rows(MilestoneKeyResultRow) if r.origin == "confirmed"]
     assert all(row.adopted_as is None for row in live.rows(OkrDraftRow))
+
+
+def test_the_pull_brings_each_trackers_milestone_descriptions_and_labels(live: Live) -> None:
+    from bridge.store.models import MilestoneRow
+    from bridge_sandbox.themes import PLANNED
+
+    rows = {row.title: row for row in live.rows(MilestoneRow)}
+    for team, planned in PLANNED.items():
+        for title, description, _ in planned:
+            row = rows[title]
+            assert row.description == description, (team, row.source)  # Jira's rich text flattened
+    sources = {rows[title].source for planned in PLANNED.values() for title, _, _ in planned}
+    assert sources == {"jira", "trello", "asana"}
+    labelled = {row.source for row in rows.values() if row.labels}
+    assert {"jira", "trello"} <= labelled  # the okr-KR labels the generator gives linked milestones
+    assert not any(
+        label.startswith("M:") or label == "milestone" for row in rows.values() for label in row.labels or []
+    )  # a Trello milestone's own labels, less those that make it one

@@ -34,7 +34,8 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 DAY = timedelta(days=1)
 TODO, DOING, DONE = StatusCategory.TODO, StatusCategory.IN_PROGRESS, StatusCategory.DONE
 SECTIONS = [
-    "milestones", "okrs", "work_types", "bottlenecks", "time_in_status", "forecasts", "warnings", "okr_drafts",
+    "milestones", "okrs", "work_types", "bottlenecks", "time_in_status", "forecasts", "warnings",
+    "okr_drafts",
 ]  # fmt: skip
 
 CONFIG = """

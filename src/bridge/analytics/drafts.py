@@ -31,13 +31,13 @@ from bridge.analytics.measures import BY_KIND, FAMILIES, UNMEASURED_TITLE, cue_c
 from bridge.analytics.words import Vocabulary
 from bridge.domain import LinkOrigin, Milestone, Ref, Snapshot, StatusCategory, require_utc
 
-DEFAULT_THRESHOLD = 0.11
+DEFAULT_THRESHOLD = 0.12
 """Mean cosine similarity under which two groups stay apart."""
 OBJECTIVE_THRESHOLD = 0.05
 """The same, for key results without a measure kind, between their groups' centroids."""
 SELECTIONS = ("unlinked", "open", "all")
 
-_TITLE, _DESCRIPTION, _TASK, _LABEL, _TEAM, _MEASURE = 2.0, 1.0, 0.5, 2.0, 0.5, 1.5
+_TITLE, _DESCRIPTION, _TASK, _LABEL, _TEAM, _MEASURE = 2.0, 1.0, 0.5, 2.0, 0.5, 2.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,7 +369,7 @@ def _key_result(group: Sequence[int], context: _Context) -> DraftKeyResult:
     documents = [context.documents[i] for i in group]
     terms = _shared_terms(documents, context)
     measure = _measure_of(documents)
-    names = context.vocabulary.names(terms[:3])
+    names = context.vocabulary.names(terms[:3] or _top_cues(documents, measure))
     topic = _join(names) if names else members[0].title
     template = BY_KIND[measure].title if measure else UNMEASURED_TITLE
     reasons = _reasons(documents, terms, measure, context)
@@ -396,6 +396,15 @@ def _shared_terms(documents: Sequence[_Document], context: _Context, limit: int 
         if n >= least and context.idf.get(word, 0.0) > 0
     ]
     return [word for _, word in sorted(scored, key=lambda item: (-item[0], item[1]))[:limit]]
+
+
+def _top_cues(documents: Sequence[_Document], measure: str | None, limit: int = 3) -> list[str]:
+    """The words that named the group's measure, most used first (a group sharing no word still has
+    those)."""
+    if measure is None:
+        return []
+    cues = Counter(word for d in documents for word in cue_words(d.words, measure))
+    return [word for word, _ in sorted(cues.items(), key=lambda i: (-i[1], i[0]))[:limit]]
 
 
 def _measure_of(documents: Sequence[_Document]) -> str | None:
@@ -430,10 +439,7 @@ def _reasons(
         + ", ".join(f"{team} ({n})" for team, n in sorted(teams.items(), key=lambda i: (-i[1], i[0])))
     )
     if measure:
-        cues = Counter(word for d in documents for word in cue_words(d.words, measure))
-        named = ", ".join(
-            context.vocabulary.name(w) for w, _ in sorted(cues.items(), key=lambda i: (-i[1], i[0]))[:4]
-        )
+        named = ", ".join(context.vocabulary.names(_top_cues(documents, measure, limit=4)))
         reasons.append(f"measure {measure}: the milestones speak of {named}")
     return reasons
 

@@ -63,7 +63,7 @@ MEASURES: tuple[Measure, ...] = (
     _measure(
         "conversion", "Convert {target} % of visitors to a trial or purchase through {terms}", "%", "market",
         "conversion conversions convert converting funnel checkout trial trials signup sign registration "
-        "register landing cart purchase abandonment",
+        "register landing cart basket purchase purchases abandonment buy buyers shoppers",
     ),
     _measure(
         "activation", "Bring {target} % of new accounts to their first success through {terms}", "%",
@@ -95,13 +95,19 @@ MEASURES: tuple[Measure, ...] = (
     _measure(
         "latency", "Bring p95 response time under {target} ms through {terms}", "ms", "dependable",
         "latency performance fast faster speed slow slowness load loading render rendering cache "
-        "caching p95 p99 milliseconds ms query queries index indexes bundle lazy cdn throughput",
+        "caching p95 p99 milliseconds ms seconds query queries index indexes bundle lazy cdn throughput "
+        "compress prefetch vitals",
     ),
     _measure(
         "reliability", "Keep monthly uptime at {target} % through {terms}", "%", "dependable",
         "uptime outage outages incident incidents availability reliability reliable failover "
         "redundancy crash crashes monitoring alerting alerts on-call backup backups disaster recovery "
         "resilience sla slo errors retries",
+    ),
+    _measure(
+        "delivery", "Deliver {target} % of orders on time through {terms}", "%", "dependable",
+        "delivery deliveries delivered shipping shipment shipments carrier carriers parcel parcels "
+        "fulfilment fulfillment warehouse dispatch late on-time logistics courier",
     ),
     _measure(
         "quality", "Cut open defects by {target} % through {terms}", "%", "dependable",
@@ -115,7 +121,8 @@ MEASURES: tuple[Measure, ...] = (
     _measure(
         "security", "Close {target} % of security and compliance findings through {terms}", "%", "trust",
         "security secure compliance compliant audit audits gdpr soc iso vulnerability vulnerabilities "
-        "encryption encrypt sso saml permissions penetration pentest privacy consent mfa",
+        "encryption encrypt sso saml permissions penetration pentest privacy consent mfa fraud attack "
+        "attacks takeover credential credentials authentication pci breach",
     ),
 )  # fmt: skip
 """General kinds of product and service measure, not any one product's: a plan names them in its own

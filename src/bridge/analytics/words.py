@@ -34,7 +34,7 @@ part parts step steps support supports supported ship ships shipped shipping wor
 rework set sets setup update updates updated updating v1 v2 v3 q1 q2 q3 q4 mvp milestone milestones
 release releases released epic epics project projects initiative initiatives goal goals plan plans planned
 bring brings send sends sent take takes taken start starts started day days week weeks month months
-year years time times instead
+year years time times instead two three four five six seven eight nine ten
 """.split()  # noqa: SIM905 - a word list reads better as text
 )  # fmt: skip
 """English function words, and the verbs and nouns every plan uses for any outcome ("improve", "add",

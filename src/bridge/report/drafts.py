@@ -234,9 +234,8 @@ def render_drafts(view: DraftView, console: Console) -> None:
             )
             for ref in draft.members:
                 key, title, team, value = _member(view, ref)
-                console.print(
-                    f"      {safe(key)}  {safe(title)}  ({safe(team or 'no team')}, {_value(value)})"
-                )
+                shown = f"{title} [{key}]" if key else title
+                console.print(f"      {safe(shown)}  ({safe(team or 'no team')}, {_value(value)})")
             for reason in draft.reasons:
                 console.print(f"    [dim]why: {safe(reason)}[/dim]")
 

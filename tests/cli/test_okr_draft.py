@@ -101,6 +101,16 @@ def test_draft_groups_the_planned_milestones_and_keeps_ids(live: Live, run_cli: 
     firsts = {row.id: row.created_at for row in live.rows(OkrDraftRow)}
     assert len(firsts) == document["stored"]["added"]
 
+    content = live.cli(run_cli, "okr", "draft", "--json", "--team", "content", "--milestones", "open")
+    assert content.exit_code == 0, content.stderr
+    teams = {m["team"] for k in json.loads(content.stdout)["key_results"] for m in k["members"]}
+    assert teams <= {"content"}
+    unknown = live.cli(run_cli, "okr", "draft", "--team", "nobody")
+    assert unknown.exit_code == 2 and "no team named 'nobody'" in unknown.stdout + unknown.stderr
+    wrong = live.cli(run_cli, "okr", "draft", "--milestones", "some")
+    assert wrong.exit_code == 2 and "unlinked, open, all" in wrong.stdout + wrong.stderr
+    _draft(live, run_cli)  # the default drafts again, for the report below
+
     text = live.cli(run_cli, "okr", "draft")
     assert text.exit_code == 0
     assert "Objective OD-" in text.stdout and visitors["id"] in text.stdout

@@ -26,7 +26,7 @@ def adopt_goal(session: AsanaSession, config: AsanaTrackerConfig, request: GoalR
     goal = _find(session, config, request.marker)
     created = goal is None
     if goal is None:
-        goal = _create(session, config, request)
+        goal = _settle(session, config, request.marker, _create(session, config, request))
     linked_before = _supporting(session, goal)
     missing = [task for task in dict.fromkeys(request.supporting) if task not in linked_before]
     actions = [
@@ -52,15 +52,34 @@ def adopt_goal(session: AsanaSession, config: AsanaTrackerConfig, request: GoalR
 
 
 def _find(session: AsanaSession, config: AsanaTrackerConfig, marker: str) -> str | None:
+    found = _marked(session, config, marker)
+    return found[0] if found else None
+
+
+def _marked(session: AsanaSession, config: AsanaTrackerConfig, marker: str) -> list[str]:
+    """The gids of the workspace's goals whose notes carry `marker`, oldest (lowest gid) first."""
     listing = Action("/goals", {"workspace": config.workspace}, ("name", "notes"), limit=PAGE_LIMIT)
     goals = session.collect([listing])[0] or []
-    found = sorted(
-        gid
-        for goal in goals
-        if isinstance(goal, dict) and marker in str(goal.get("notes") or "")
-        if (gid := record_gid(goal))
+    return sorted(
+        (
+            gid
+            for goal in goals
+            if isinstance(goal, dict) and marker in str(goal.get("notes") or "")
+            if (gid := record_gid(goal))
+        ),
+        key=lambda gid: (len(gid), gid),
     )
-    return found[0] if found else None
+
+
+def _settle(session: AsanaSession, config: AsanaTrackerConfig, marker: str, made: str) -> str:
+    """After making goal `made`: when another process adopting the same draft made one too, every
+    process keeps the oldest and deletes its own (which nobody else has linked to yet)."""
+    found = _marked(session, config, marker)
+    if found and found[0] != made:
+        log.info("%s: goal %s was made twice for %s; keeping %s", session.name, made, marker, found[0])
+        session.delete_goal(made)
+        return found[0]
+    return made
 
 
 def _create(session: AsanaSession, config: AsanaTrackerConfig, request: GoalRequest) -> str:

@@ -224,6 +224,14 @@ class AsanaSession(TrackerSession[AsanaTrackerConfig]):
             raise FatalAPIError(f"{self.name}: unexpected answer to POST /goals")
         return goal
 
+    def delete_goal(self, gid: str) -> None:
+        """`DELETE /goals/{gid}` (a goal already gone counts as deleted)."""
+        try:
+            self.call(lambda: self._goals.delete_goal(gid), what=f"DELETE /goals/{gid}")
+        except FatalAPIError as exc:
+            if exc.status != 404:
+                raise
+
     def batch(self, actions: Sequence[Action], *, absent: Collection[int] = (404,)) -> list[Any]:
         """The bodies of up to ten GETs run in one request, in order; None where one answered `absent`."""
 

@@ -52,7 +52,7 @@ Endpoints
 `tasks/{gid}/addDependencies|removeDependencies`, `tasks/{gid}/setParent`, `tags?workspace=`,
 `workspaces/{gid}/tags` (GET, POST), `tags` (POST), `tags/{gid}`, `projects/{gid}/custom_field_settings`,
 `custom_fields/{gid}`, `workspaces/{gid}/custom_fields`, `time_periods?workspace=&start_on=&end_on=`,
-`time_periods/{gid}`, `goals?workspace=&time_periods=`, `goals` (POST), `goals/{gid}`,
+`time_periods/{gid}`, `goals?workspace=&time_periods=`, `goals` (POST), `goals/{gid}` (GET, DELETE),
 `goals/{gid}/parentGoals`, `goals/{gid}/addSupportingRelationship|removeSupportingRelationship`,
 `goal_relationships?supported_goal=`, `goal_relationships/{gid}`, `attachments` (POST multipart or form,
 GET `?parent=`), `attachments/{gid}` (GET, DELETE), `events?resource=&sync=`, `batch`.
@@ -1650,6 +1650,16 @@ class AsanaState:
         self.event({goal["gid"]}, self.ref(goal["gid"]), "added", actor)
         return goal
 
+    def delete_goal(self, goal: JSON, actor: str) -> None:
+        """`DELETE /goals/{gid}`: the goal and every relationship it is part of go."""
+        gid = goal["gid"]
+        for relation in [
+            r for r in self.relationships.values() if gid in (r["supported_goal"], r["supporting_resource"])
+        ]:
+            del self.relationships[relation["gid"]]
+        del self.goals[gid]
+        self.event({gid}, self.ref(gid), "deleted", actor)
+
     def create_section(self, project: str, name: str, actor: str) -> JSON:
         section = self._add_section({"project": project, "name": name})
         self.event({project}, self.ref(section["gid"]), "added", actor, parent=self.ref(project))
@@ -2302,6 +2312,12 @@ class AsanaEmulator(Emulator):
     @route("GET", BASE + "/goals/{goal_gid}")
     def get_goal(self, request: Request, goal_gid: str) -> Any:
         return self._one(request, self.state.render_goal(self.state.find(self.state.goals, goal_gid)))
+
+    @route("DELETE", BASE + "/goals/{goal_gid}")
+    def delete_goal(self, request: Request, goal_gid: str) -> Any:
+        goal = self.state.find(self.state.goals, goal_gid)
+        self.state.delete_goal(goal, self._actor(request))
+        return {"data": {}}
 
     @route("GET", BASE + "/goals/{goal_gid}/parentGoals")
     def get_parent_goals(self, request: Request, goal_gid: str) -> Any:

@@ -286,3 +286,35 @@ def test_the_pull_brings_each_trackers_milestone_descriptions_and_labels(live: L
     assert not any(
         label.startswith("M:") or label == "milestone" for row in rows.values() for label in row.labels or []
     )  # a Trello milestone's own labels, less those that make it one
+
+
+def test_two_adoptions_racing_leave_one_goal(
+    live: Live, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge_asana.session import AsanaSession
+
+    document = _draft(live, run_cli)
+    draft = next(
+        k for k in document["key_results"] if any(m["milestone"].startswith("asana:") for m in k["members"])
+    )
+    state = live.asana_state()
+    real = AsanaSession.create_goal
+    other: list[str] = []
+
+    def raced(self: AsanaSession, data: Any) -> dict[str, Any]:
+        # another process, adopting the same draft, made its goal just after this one looked
+        other.append(state.create_goal(dict(data), state.me)["gid"])
+        return real(self, data)
+
+    monkeypatch.setattr(AsanaSession, "create_goal", raced)
+    before = set(state.goals)
+    result = live.cli(run_cli, "okr", "adopt", draft["id"], "--asana-goal")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert set(state.goals) - before == set(other)  # ours was deleted, the older one kept
+    kept = other[0]
+    supporting = {
+        r["supporting_resource"] for r in state.relationships.values() if r["supported_goal"] == kept
+    }
+    assert supporting == {
+        m["milestone"].split(":", 1)[1] for m in draft["members"] if m["milestone"].startswith("asana:")
+    }

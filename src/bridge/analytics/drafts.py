@@ -13,8 +13,8 @@ How milestones are grouped (offline, explainable, deterministic):
 - weights are TF-IDF over the milestones considered and the rest of the portfolio, so a word every
   milestone uses ("release", the product's name) counts for nothing; a feature of one milestone alone
   links nothing and is left out;
-- average-linkage agglomerative clustering on cosine similarity (the nearest-neighbour chain), cut
-  where the mean similarity between two groups falls under `threshold`.
+- average-linkage agglomerative clustering on cosine similarity, the most similar pair of groups
+  merged first, until no two groups have a mean similarity of at least `threshold`.
 Pure: no I/O; `now` stamps the result and `seed` breaks exact ties between equally similar pairs.
 """
 
@@ -201,67 +201,94 @@ def _vector(counts: Mapping[str, float], idf: Mapping[str, float], linking: set[
     return {feature: v / norm for feature, v in vector.items()} if norm else {}
 
 
-def _cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
-    if len(a) > len(b):
-        a, b = b, a
-    return sum(v * b.get(k, 0.0) for k, v in a.items())
-
-
 # --- clustering ------------------------------------------------------------------------------------------
 
 
+def similarities(vectors: Sequence[Mapping[str, float]]) -> list[dict[int, float]]:
+    """Each vector's positive cosine similarity to every other (unit vectors), by index; pairs sharing
+    no feature are left out, so a large portfolio of unrelated milestones costs little."""
+    postings: defaultdict[str, list[tuple[int, float]]] = defaultdict(list)
+    for index, vector in enumerate(vectors):
+        for feature, weight in vector.items():
+            postings[feature].append((index, weight))
+    found: list[dict[int, float]] = [{} for _ in vectors]
+    for index, vector in enumerate(vectors):
+        row = found[index]
+        for feature, weight in vector.items():
+            for other, other_weight in postings[feature]:
+                if other != index:
+                    row[other] = row.get(other, 0.0) + weight * other_weight
+    return found
+
+
 def average_linkage(
-    similarity: Sequence[Sequence[float]], threshold: float, tie: Callable[[int], float] = float
+    similarity: Sequence[Mapping[int, float]] | Sequence[Sequence[float]],
+    threshold: float,
+    tie: Callable[[int], float] = float,
 ) -> list[list[int]]:
-    """Groups of item indexes: average-linkage agglomerative clustering cut at `threshold` (a mean
-    similarity). Nearest-neighbour chain, O(n^2); `tie` orders items whose similarities are equal."""
-    n = len(similarity)
-    sims: dict[int, dict[int, float]] = {
-        i: {j: similarity[i][j] for j in range(n) if j != i} for i in range(n)
-    }
-    sizes = dict.fromkeys(range(n), 1)
-    members: dict[int, list[int]] = {i: [i] for i in range(n)}
-    order = {i: tie(i) for i in range(n)}
-    chain: list[int] = []
-    next_id = n
-    while len(sims) > 1:
-        if not chain:
-            chain.append(min(sims, key=lambda c: (order[c], c)))
-        current = chain[-1]
-        previous = chain[-2] if len(chain) > 1 else None
-        best = max(
-            sims[current],
-            key=lambda c: (sims[current][c], c == previous, -order[c], -c),
-        )
-        if best != previous:
-            chain.append(best)
-            continue
-        chain.pop()
-        chain.pop()
-        if sims[current][best] < threshold:
-            # Each is the other's nearest and under the threshold; a merge of others can only bring an
-            # average of what they have now, so neither joins anything: both are final.
-            for done in (current, best):
-                for other in sims[done]:
-                    del sims[other][done]
-                del sims[done]
-            continue
-        merged = next_id
-        next_id += 1
-        size = sizes[current] + sizes[best]
-        sims[merged] = {}
-        for other in sims:
-            if other in (current, best, merged):
-                continue
-            value = (sizes[current] * sims[current][other] + sizes[best] * sims[best][other]) / size
-            sims[merged][other] = value
-            sims[other][merged] = value
-            del sims[other][current], sims[other][best]
-        del sims[current], sims[best]
-        sizes[merged] = size
-        order[merged] = min(order[current], order[best])
-        members[merged] = members.pop(current) + members.pop(best)
+    """Groups of item indexes: average-linkage agglomerative clustering, merging the most similar pair
+    of groups first, until no two groups have a mean similarity of at least `threshold`.
+
+    `similarity` gives each item's similarity to the others (a row of a matrix, or a mapping leaving
+    out the zeros); `tie` orders pairs whose similarities are equal, so the result never depends on
+    the order of the input."""
+    sims = _sparse(similarity)
+    sizes = dict.fromkeys(sims, 1)
+    members: dict[int, list[int]] = {i: [i] for i in sims}
+    order = {i: tie(i) for i in sims}
+    best = {c: _nearest(c, sims, order) for c in sims}
+    next_id = len(sims)
+    while True:
+        pairs = [(value, c, d) for c, (value, d) in best.items() if d is not None]
+        if not pairs:
+            break
+        value, c, d = max(pairs, key=lambda p: (p[0], -min(order[p[1]], order[p[2]]), -p[1]))
+        if value < threshold:
+            break
+        merged, next_id = next_id, next_id + 1
+        size_c, size_d = sizes.pop(c), sizes.pop(d)
+        row: dict[int, float] = {}
+        for other in (set(sims[c]) | set(sims[d])) - {c, d}:
+            mean = (size_c * sims[c].get(other, 0.0) + size_d * sims[d].get(other, 0.0)) / (size_c + size_d)
+            if mean > 0:
+                row[other] = mean
+        for gone in (c, d):
+            for other in sims.pop(gone):
+                sims[other].pop(gone, None)
+            best.pop(gone)
+        sims[merged] = row
+        for other, mean in row.items():
+            sims[other][merged] = mean
+        sizes[merged] = size_c + size_d
+        order[merged] = min(order[c], order[d])
+        members[merged] = members.pop(c) + members.pop(d)
+        best[merged] = _nearest(merged, sims, order)
+        for other, (value, partner) in list(best.items()):
+            if partner in (c, d):
+                best[other] = _nearest(other, sims, order)
+            elif other in row and (partner is None or row[other] > value):
+                best[other] = (row[other], merged)
     return sorted((sorted(group) for group in members.values()), key=lambda g: g[0])
+
+
+def _sparse(
+    similarity: Sequence[Mapping[int, float]] | Sequence[Sequence[float]],
+) -> dict[int, dict[int, float]]:
+    sims: dict[int, dict[int, float]] = {}
+    for i, row in enumerate(similarity):
+        items = row.items() if isinstance(row, Mapping) else enumerate(row)
+        sims[i] = {j: v for j, v in items if j != i and v > 0}
+    return sims
+
+
+def _nearest(
+    cluster: int, sims: Mapping[int, Mapping[int, float]], order: Mapping[int, float]
+) -> tuple[float, int | None]:
+    row = sims[cluster]
+    if not row:
+        return 0.0, None
+    other = max(row, key=lambda o: (row[o], -order[o], -o))
+    return row[other], other
 
 
 # --- drafting --------------------------------------------------------------------------------------------
@@ -291,8 +318,9 @@ def draft_okrs(
     in_planned = Counter(feature for d in documents for feature in d.counts)
     linking = {feature for feature, n in in_planned.items() if n >= 2}
     vectors = [_vector(d.counts, idf, linking) for d in documents]
-    similarity = [[_cosine(a, b) for b in vectors] for a in vectors]
-    groups = average_linkage(similarity, threshold, tie=lambda i: _tie(seed, documents[i].planned.ref))
+    groups = average_linkage(
+        similarities(vectors), threshold, tie=lambda i: _tie(seed, documents[i].planned.ref)
+    )
     ranks, total = _portfolio(portfolio, planned)
     context = _Context(documents, vectors, idf, vocabulary, ranks, total)
     key_results = sorted(
@@ -490,8 +518,7 @@ def _related(
     """`indexes` of `key_results` grouped by the similarity of their milestones' centroids."""
     by_ref = {d.planned.ref: v for d, v in zip(context.documents, context.vectors, strict=True)}
     centroids = [_centroid([by_ref[m.milestone] for m in key_results[i].members]) for i in indexes]
-    similarity = [[_cosine(a, b) for b in centroids] for a in centroids]
-    groups = average_linkage(similarity, OBJECTIVE_THRESHOLD)
+    groups = average_linkage(similarities(centroids), OBJECTIVE_THRESHOLD)
     return [[indexes[i] for i in group] for group in groups]
 
 

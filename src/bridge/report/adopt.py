@@ -122,6 +122,7 @@ def _into_config(
         title=chosen.title,
         target=options.target,
         unit=chosen.draft.unit if options.target is not None else None,
+        keywords=chosen.draft.terms[:6],
         id=options.kr_id,
     )
     adoption = add_key_result(

@@ -95,7 +95,7 @@ def to_stored(drafts: Drafts, now: datetime) -> list[StoredDraft]:
         StoredDraft(
             id=k.id, kind="key_result", position=i, title=k.title, measure=k.measure, unit=k.unit,
             parent_id=k.objective_id, members=tuple(str(m.milestone) for m in k.members), value=k.value,
-            share=k.share, reasons=k.reasons, created_at=now, updated_at=now,
+            share=k.share, reasons=k.reasons, created_at=now, updated_at=now, terms=k.terms,
         )
         for i, k in enumerate(drafts.key_results)
     )  # fmt: skip
@@ -284,6 +284,7 @@ def drafts_json(view: DraftView) -> dict[str, Any]:
                 "measure": k.measure,
                 "unit": k.unit,
                 "objective": k.parent_id,
+                "terms": list(k.terms),
                 "members": members(k),
             }
             for k in sorted(view.key_results.values(), key=lambda d: d.position)

@@ -41,6 +41,7 @@ class StoredDraft:
     updated_at: datetime
     adopted_as: str | None = None
     adopted_at: datetime | None = None
+    terms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ def _values(draft: StoredDraft, now: datetime) -> dict[str, object]:
         "value": draft.value,
         "share": draft.share,
         "reasons": list(draft.reasons),
+        "terms": list(draft.terms),
         "created_at": now,
         "updated_at": now,
     }
@@ -112,6 +114,7 @@ def read_drafts(conn: Connection) -> list[StoredDraft]:
             updated_at=row.updated_at,
             adopted_as=row.adopted_as,
             adopted_at=row.adopted_at,
+            terms=tuple(row.terms or ()),
         )
         for row in rows
     ]

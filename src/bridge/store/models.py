@@ -261,6 +261,8 @@ class OkrDraftRow(SQLModel, table=True):
     value: float = 0.0
     share: float = 0.0
     reasons: list[str] | None = Field(default=None, sa_type=JSONList)
+    terms: list[str] | None = Field(default=None, sa_type=JSONList)
+    """The words the members share, most telling first (an adopted key result's keywords)."""
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     adopted_as: str | None = Field(default=None, max_length=320)

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Float(), nullable=False),
         sa.Column("share", sa.Float(), nullable=False),
         sa.Column("reasons", JSONList(), nullable=True),
+        sa.Column("terms", JSONList(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.Column("adopted_as", sa.String(length=320), nullable=True),

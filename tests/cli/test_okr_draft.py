@@ -70,6 +70,16 @@ def _draft(live: Live, run_cli: Any) -> dict[str, Any]:
     return document
 
 
+def _asana_draft(live: Live, run_cli: Any) -> dict[str, Any]:
+    """A drafted key result with milestones of the Asana tracker among its members."""
+    document = _draft(live, run_cli)
+    return next(k for k in document["key_results"] if _asana_members(k))
+
+
+def _asana_members(draft: dict[str, Any]) -> set[str]:
+    return {m["milestone"].split(":", 1)[1] for m in draft["members"] if m["milestone"].startswith("asana:")}
+
+
 def _visitors(document: dict[str, Any]) -> dict[str, Any]:
     return next(k for k in document["key_results"] if k["measure"] == "visitors")
 
@@ -192,13 +202,8 @@ def test_a_read_only_config_gets_the_snippet_and_exit_1(
 
 
 def test_adopt_as_an_asana_goal_creates_it_and_its_relationships_once(live: Live, run_cli: Any) -> None:
-    document = _draft(live, run_cli)
-    draft = next(
-        k for k in document["key_results"] if any(m["milestone"].startswith("asana:") for m in k["members"])
-    )
-    asana_members = {
-        m["milestone"].split(":", 1)[1] for m in draft["members"] if m["milestone"].startswith("asana:")
-    }
+    draft = _asana_draft(live, run_cli)
+    asana_members = _asana_members(draft)
     state = live.asana_state()
     goals_before = set(state.goals)
 
@@ -233,10 +238,7 @@ def test_a_goal_whose_answer_was_lost_is_found_not_made_again(
     from bridge.errors import RetriableAPIError
     from bridge_asana.session import AsanaSession
 
-    document = _draft(live, run_cli)
-    draft = next(
-        k for k in document["key_results"] if any(m["milestone"].startswith("asana:") for m in k["members"])
-    )
+    draft = _asana_draft(live, run_cli)
     real = AsanaSession.create_goal
 
     def lost_answer(self: AsanaSession, data: Any) -> dict[str, Any]:
@@ -252,10 +254,7 @@ def test_a_goal_whose_answer_was_lost_is_found_not_made_again(
 
 
 def test_adopt_dry_run_writes_nothing(live: Live, run_cli: Any) -> None:
-    document = _draft(live, run_cli)
-    draft = next(
-        k for k in document["key_results"] if any(m["milestone"].startswith("asana:") for m in k["members"])
-    )
+    draft = _asana_draft(live, run_cli)
     before = live.config.read_text(encoding="utf-8")
     goals = set(live.asana_state().goals)
     into_config = live.cli(run_cli, "okr", "adopt", draft["id"], "--dry-run", "--target", "5")
@@ -295,10 +294,7 @@ def test_two_adoptions_racing_leave_one_goal(
 ) -> None:
     from bridge_asana.session import AsanaSession
 
-    document = _draft(live, run_cli)
-    draft = next(
-        k for k in document["key_results"] if any(m["milestone"].startswith("asana:") for m in k["members"])
-    )
+    draft = _asana_draft(live, run_cli)
     state = live.asana_state()
     real = AsanaSession.create_goal
     other: list[str] = []
@@ -317,6 +313,4 @@ def test_two_adoptions_racing_leave_one_goal(
     supporting = {
         r["supporting_resource"] for r in state.relationships.values() if r["supported_goal"] == kept
     }
-    assert supporting == {
-        m["milestone"].split(":", 1)[1] for m in draft["members"] if m["milestone"].startswith("asana:")
-    }
+    assert supporting == _asana_members(draft)

@@ -265,6 +265,10 @@ def test_adopt_dry_run_writes_nothing(live: Live, run_cli: Any) -> None:
     )
     as_goal = live.cli(run_cli, "okr", "adopt", draft["id"], "--asana-goal", "--dry-run")
     assert as_goal.exit_code == 0 and "would get a goal" in as_goal.stdout
+    as_json = live.cli(run_cli, "okr", "adopt", draft["id"], "--asana-goal", "--dry-run", "--json")
+    document = json.loads(as_json.stdout)
+    assert document["draft"] == draft["id"] and document["outcome"] == "dry_run"
+    assert "would get a goal" in document["message"]
     assert live.config.read_text(encoding="utf-8") == before
     assert set(live.asana_state().goals) == goals
     assert not [r for r in live.rows(MilestoneKeyResultRow) if r.origin == "confirmed"]

@@ -7,10 +7,12 @@ from typing import Annotated
 
 import typer
 
-from bridge.cli.shared import ConfigOption, read_config
+from bridge.cli.group import BridgeGroup
+from bridge.cli.shared import ConfigOption, JsonOption, read_config
 from bridge.cli_errors import reports_errors
 
 okr_app = typer.Typer(
+    cls=BridgeGroup,
     help="Suggest and confirm which key result each milestone moves; draft key results from planned ones.",
     no_args_is_help=True,
 )
@@ -59,20 +61,21 @@ def okr_confirm(
     milestone: Annotated[str, typer.Argument(help="The milestone's key (PAY-12) or source:remote_id.")],
     key_result: Annotated[str, typer.Argument(help="The key result's config id (KR1) or source:remote_id.")],
     config: ConfigOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Link MILESTONE to KEY_RESULT with origin `confirmed`: later pulls keep the link."""
     from datetime import UTC, datetime
 
     from bridge.report.commands import confirm_command
 
-    confirm_command(read_config(config), milestone, key_result, now=datetime.now(UTC))
+    confirm_command(read_config(config), milestone, key_result, now=datetime.now(UTC), as_json=as_json)
 
 
 @okr_app.command("draft")
 @reports_errors
 def okr_draft(
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOption = False,
     team: Annotated[str | None, typer.Option(help="Only this team's milestones.")] = None,
     milestones: Annotated[
         str,
@@ -118,6 +121,7 @@ def okr_adopt(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print what would be added and linked; write nothing.")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Turn drafted key result DRAFT into a real one (the config's [okrs], or an Asana goal) and link its
     milestones to it (confirmed)."""
@@ -136,6 +140,6 @@ def okr_adopt(
         tracker=tracker,
         dry_run=dry_run,
     )
-    code = adopt_command(read_config(config), draft, options, now=datetime.now(UTC))
+    code = adopt_command(read_config(config), draft, options, now=datetime.now(UTC), as_json=as_json)
     if code:
         raise typer.Exit(code)

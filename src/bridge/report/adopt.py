@@ -8,6 +8,7 @@ finds the goal made before and adds only the supporting links it lacks.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ from bridge.store import Store
 from bridge.store.drafts import StoredDraft, mark_adopted, read_drafts
 from bridge.store.okr_links import confirm_link
 from bridge.store.snapshot import read_milestones
-from bridge.text import terminal_safe
+from bridge.text import json_terminal_safe, terminal_safe
 
 MARKER = "milestone-bridge draft"
 """Goals made for a draft carry `milestone-bridge draft <id>` in their notes."""
@@ -55,10 +56,17 @@ class _Chosen:
 
 
 def adopt_command(
-    cfg: BridgeConfig, draft_id: str, options: AdoptOptions, *, now: datetime, out: TextIO | None = None
+    cfg: BridgeConfig,
+    draft_id: str,
+    options: AdoptOptions,
+    *,
+    now: datetime,
+    as_json: bool = False,
+    out: TextIO | None = None,
 ) -> int:
-    """Adopt draft `draft_id`; the exit code (1 when the config file could not be written)."""
-    out = out or sys.stdout
+    """Adopt draft `draft_id`; the exit code (1 when the config file could not be written). With
+    `as_json`, one JSON document: `{"draft", "outcome", "message", ...}` instead of the sentence."""
+    said = _Output(out or sys.stdout, as_json, draft_id)
     if options.objective and options.new_objective:
         raise UserError("give --objective or --new-objective, not both")
     store = Store.open(cfg, create=False)
@@ -66,10 +74,24 @@ def adopt_command(
         with store.read() as conn:
             chosen = _choose(read_drafts(conn), read_milestones(conn), draft_id, options)
         if options.asana_goal:
-            return _as_goal(cfg, store, chosen, options, now=now, out=out)
-        return _into_config(cfg, store, chosen, options, now=now, out=out)
+            return _as_goal(cfg, store, chosen, options, now=now, out=said)
+        return _into_config(cfg, store, chosen, options, now=now, out=said)
     finally:
         store.close()
+
+
+class _Output:
+    """Where the command's outcome goes: a sentence, or with `--json` one JSON document."""
+
+    def __init__(self, out: TextIO, as_json: bool, draft: str = "") -> None:
+        self.out, self.as_json, self.draft = out, as_json, draft
+
+    def say(self, sentence: str, **document: object) -> None:
+        if self.as_json:
+            body = {"draft": self.draft, **document, "message": sentence.strip()}
+            self.out.write(json_terminal_safe(json.dumps(body, indent=2, ensure_ascii=False)) + "\n")
+        else:
+            self.out.write(sentence)
 
 
 def _choose(
@@ -110,7 +132,7 @@ def _link_members(store: Store, chosen: _Chosen, key_result: Ref, adopted_as: st
 
 
 def _into_config(
-    cfg: BridgeConfig, store: Store, chosen: _Chosen, options: AdoptOptions, *, now: datetime, out: TextIO
+    cfg: BridgeConfig, store: Store, chosen: _Chosen, options: AdoptOptions, *, now: datetime, out: _Output
 ) -> int:
     if chosen.draft.adopted_as:
         raise UserError(f"{chosen.draft.id} is already adopted as {chosen.draft.adopted_as}")
@@ -132,20 +154,22 @@ def _into_config(
     parse_config(adoption.text, ConnectorRegistry.default(), source=str(path), path=path.resolve())
     if options.dry_run:
         members = ", ".join(m.key for m in chosen.members)
-        out.write(
+        out.say(
             f"dry run: nothing written. {terminal_safe(str(path))} would get, in its [okrs]:\n\n"
             f"{terminal_safe(adoption.snippet, single_line=False)}\n"
             f"and {len(chosen.members)} milestones would be linked to {adoption.key_result_id}: "
-            f"{terminal_safe(members)}\n"
-        )
+            f"{terminal_safe(members)}\n",
+            outcome="dry_run", key_result=adoption.key_result_id, snippet=adoption.snippet,
+        )  # fmt: skip
         return 0
     if not _write(path, adoption.text):
-        out.write(
+        out.say(
             f"{terminal_safe(str(path))} cannot be written (read-only?): nothing was adopted. Add this to "
             "its [okrs], then link the milestones with "
             f"`bridge okr confirm MILESTONE {adoption.key_result_id}`:\n\n"
-            f"{terminal_safe(adoption.snippet, single_line=False)}"
-        )
+            f"{terminal_safe(adoption.snippet, single_line=False)}",
+            outcome="not_written", key_result=adoption.key_result_id, snippet=adoption.snippet,
+        )  # fmt: skip
         return 1
     ref = Ref(CONFIG_SOURCE, adoption.key_result_id)
     added = _link_members(store, chosen, ref, f"config:{adoption.key_result_id}", now=now)
@@ -153,14 +177,17 @@ def _into_config(
         with store.write() as conn:
             mark_adopted(conn, chosen.objective.id, f"config:{adoption.objective_id}", now=now)
     where = "a new objective" if adoption.new_objective else "objective"
-    out.write(
+    out.say(
         terminal_safe(
             f"{chosen.draft.id} adopted as key result {adoption.key_result_id} ({chosen.title}) under "
             f"{where} {adoption.objective_id} in {path}; {len(chosen.members)} milestones linked ({added} "
             "new links). The next cycle writes the links back."
         )
-        + "\n"
-    )
+        + "\n",
+        outcome="adopted", key_result=f"{CONFIG_SOURCE}:{adoption.key_result_id}",
+        objective=adoption.objective_id, new_objective=adoption.new_objective,
+        milestones=len(chosen.members), new_links=added,
+    )  # fmt: skip
     return 0
 
 
@@ -201,7 +228,7 @@ def open_in_place(path: Path) -> TextIO:
 
 
 def _as_goal(
-    cfg: BridgeConfig, store: Store, chosen: _Chosen, options: AdoptOptions, *, now: datetime, out: TextIO
+    cfg: BridgeConfig, store: Store, chosen: _Chosen, options: AdoptOptions, *, now: datetime, out: _Output
 ) -> int:
     from bridge.sync.connection import TrackerConnection
 
@@ -216,7 +243,7 @@ def _as_goal(
     mine = [m for m in chosen.members if m.source == name]
     supporting = [m.remote_id for m in mine if opt_out not in m.labels]
     if options.dry_run:
-        out.write(
+        out.say(
             terminal_safe(
                 f"dry run: nothing written. {name} would get a goal {chosen.title!r} (or the one an earlier "
                 f"adoption made), supported by {len(supporting)} of its tasks"
@@ -227,7 +254,9 @@ def _as_goal(
                 )
                 + f"; {len(chosen.members)} milestones would be linked to it in the store."
             )
-            + "\n"
+            + "\n",
+            outcome="dry_run",
+            supporting=len(supporting),
         )
         return 0
     members = "\n".join(f"- {m.key}: {m.title}" for m in chosen.members)
@@ -248,14 +277,17 @@ def _as_goal(
         connection.close()
     added = _link_members(store, chosen, Ref(name, goal.remote_id), f"{name}:{goal.remote_id}", now=now)
     state = "created" if goal.created else "found from an earlier adoption"
-    out.write(
+    out.say(
         terminal_safe(
             f"{chosen.draft.id} adopted as goal {goal.remote_id} of {name} ({chosen.title}): {state}; "
             f"{goal.linked} supporting tasks linked now, {goal.already_linked} already; "
             f"{len(chosen.members)} milestones linked in the store ({added} new links)."
         )
-        + "\n"
-    )
+        + "\n",
+        outcome="adopted", key_result=f"{name}:{goal.remote_id}", goal_created=goal.created,
+        supporting_linked=goal.linked, supporting_already=goal.already_linked,
+        milestones=len(chosen.members), new_links=added,
+    )  # fmt: skip
     return 0
 
 

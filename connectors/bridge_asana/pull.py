@@ -85,7 +85,7 @@ TASK_FIELDS = (
     "memberships.section.name", "tags.name", "dependencies", "dependents", "custom_fields.name",
     "custom_fields.resource_subtype", "custom_fields.number_value", "custom_fields.text_value",
     "custom_fields.enum_value.name", "custom_fields.multi_enum_values.name", "custom_fields.date_value",
-    "custom_fields.display_value",
+    "custom_fields.display_value", "notes",
 )  # fmt: skip
 STORY_FIELDS = ("resource_subtype", "created_at", "old_section.name", "new_section.name")
 GOAL_FIELDS = (

@@ -249,6 +249,8 @@ class JiraMapping:
             created=parse_time(fields.get("created")),
             updated=parse_time(fields.get("updated")),
             url=self._url(key),
+            description=plain_text(fields.get("description")),
+            labels=tuple(str(label) for label in fields.get("labels") or []),
         )
 
     def _due(self, value: Any) -> datetime | None:
@@ -391,3 +393,33 @@ def _name(value: Any) -> Any:
 
 def _str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def plain_text(value: Any) -> str | None:
+    """A description as plain text: Data Center's string as it is, Cloud's Atlassian Document Format
+    flattened (text nodes joined, one line per paragraph, heading or list item)."""
+    if value is None or isinstance(value, str):
+        return value or None
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for child in node:
+                walk(child)
+            return
+        if not isinstance(node, dict):
+            return
+        if node.get("type") == "text" and isinstance(node.get("text"), str):
+            parts.append(node["text"])
+        elif node.get("type") == "hardBreak":
+            parts.append("\n")
+        walk(node.get("content"))
+        if node.get("type") in _BLOCKS:
+            parts.append("\n")
+
+    walk(value)
+    text = "".join(parts).strip()
+    return text or None
+
+
+_BLOCKS = frozenset({"paragraph", "heading", "listItem", "blockquote", "codeBlock", "tableCell"})

@@ -115,6 +115,10 @@ class Milestone:
     updated: datetime | None = None
     url: str | None = None
     deleted: bool = False
+    description: str | None = None
+    """The tracker's description of the milestone as plain text (Jira's rich text flattened)."""
+    labels: tuple[str, ...] = ()
+    """The milestone's own labels or tags in the tracker."""
 
     def __post_init__(self) -> None:
         _utc_fields(self, "due", "created", "updated")

@@ -42,6 +42,7 @@ SECTIONS = [
     "forecasts",
     "warnings",
     "flow",
+    "okr_drafts",
 ]
 
 CONFIG = """

@@ -19,6 +19,7 @@ from bridge.analytics.okr import Catalogue, Suggestion, catalogue, effective_lin
 from bridge.config import CONFIG_SOURCE, BridgeConfig
 from bridge.domain import LinkOrigin, Milestone, Ref, StatusCategory
 from bridge.errors import UserError
+from bridge.report.drafts import DraftView, drafts_html, load_view, render_drafts_section, with_drafts
 from bridge.report.html import page_data, render_html
 from bridge.report.teams import for_team, milestone_team_map, team_names
 from bridge.report.terminal import render
@@ -81,21 +82,24 @@ def report_command(
             snapshot = Snapshot()
         else:
             snapshot = load_snapshot(store, since=analysis_since(settings, now))
+        drafts = load_view(store)
     finally:
         store.close()
     report = analyse(snapshot, cfg, now, flow=as_json or html is not None)
     if team is not None:
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
     if html is not None:
-        page = _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty)
+        page = _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty, drafts=drafts)
         written = _write_page(html, page)
         (sys.stderr if as_json else out).write(f"{written}\n")
         if not as_json:
             return
     if as_json:
-        out.write(json_terminal_safe(report.to_json()) + "\n")
+        out.write(json_terminal_safe(with_drafts(report.to_json(), drafts)) + "\n")
     else:
-        render(report, _console(out), team=team, percentile=settings.percentile)
+        console = _console(out)
+        render(report, console, team=team, percentile=settings.percentile)
+        render_drafts_section(drafts, console)
 
 
 def html_report(cfg: BridgeConfig, store: Store, *, now: datetime, team: str | None = None) -> str:
@@ -107,7 +111,8 @@ def html_report(cfg: BridgeConfig, store: Store, *, now: datetime, team: str | N
     report = analyse(snapshot, cfg, now, flow=True)
     if team is not None:
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
-    return _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty)
+    drafts = load_view(store)
+    return _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty, drafts=drafts)
 
 
 def _html_page(
@@ -119,6 +124,7 @@ def _html_page(
     now: datetime,
     team: str | None,
     empty: bool,
+    drafts: DraftView,
 ) -> str:
     return render_html(
         report,
@@ -129,6 +135,7 @@ def _html_page(
         percentile=cfg.analytics.percentile,
         strategy=cfg.analytics.rank_strategy,
         notice=_empty_message(store) if empty else None,
+        extra=[("okr-drafts", "Drafted key results", drafts_html(drafts))],
     )
 
 

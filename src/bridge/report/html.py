@@ -124,9 +124,11 @@ def render_html(
     percentile: float = 85.0,
     strategy: str = "value",
     notice: str | None = None,
+    extra: Sequence[tuple[str, str, str]] = (),
 ) -> str:
     """The whole page. `generated` defaults to the report's time; `store_url` is shown redacted;
-    `notice` is a line shown above the charts (say, that the store is empty)."""
+    `notice` is a line shown above the charts (say, that the store is empty); `extra` are more sections
+    (anchor, heading, HTML body), shown after the others."""
     data = data or PageData()
     generated = generated or report.now
     pct = f"{percentile:g}"
@@ -141,6 +143,7 @@ def render_html(
         ("flow", "Flow per team", flow_section(report.flows)),
         ("warnings", "Warnings", _warnings_section(report)),
     ]
+    sections.extend(extra)
     meta = [
         f"Generated {_stamp(generated)}",
         f"analysis as of {_stamp(report.now)}",

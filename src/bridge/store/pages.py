@@ -116,7 +116,7 @@ ITEM_ROWS: dict[type, _ItemRows] = {
     Team: _ItemRows(Team),
     Objective: _ItemRows(Objective),
     KeyResult: _ItemRows(KeyResult),
-    Milestone: _ItemRows(Milestone),
+    Milestone: _ItemRows(Milestone, {"labels": list}),
     Task: _ItemRows(Task, {"labels": list}),
 }
 

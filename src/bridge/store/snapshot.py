@@ -134,7 +134,7 @@ def read_milestones(conn: Connection, where: ColumnElement[bool] | None = None) 
         select(
             t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.team, t.c.value, t.c.effort,
             _time(t.c.due, dialect), t.c.raw_status, t.c.category, _time(t.c.created, dialect),
-            _time(t.c.updated, dialect), t.c.url,
+            _time(t.c.updated, dialect), t.c.url, t.c.description, type_coerce(t.c.labels, String),
         ).where(t.c.deleted.is_(False) if where is None else where)
     )  # fmt: skip
     return [
@@ -152,10 +152,12 @@ def read_milestones(conn: Connection, where: ColumnElement[bool] | None = None) 
             created=when(created),
             updated=when(updated),
             url=url,
+            description=description,
+            labels=_labels(labels),
         )
         for (
             source, remote_id, key, title, team, value, effort, due, raw_status, category, created,
-            updated, url,
+            updated, url, description, labels,
         ) in rows
     ]  # fmt: skip
 

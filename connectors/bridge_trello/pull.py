@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bridge.domain import RemotePage
+from bridge.domain import RemotePage, StatusName
 from bridge.errors import FatalAPIError, UserError
 from bridge.kit import KeyPaginator
 from bridge_trello.config import TrelloTrackerConfig
@@ -248,6 +248,12 @@ class TrelloPuller:
             histories[card] = [a for a in actions or [] if isinstance(a, dict)]
         return found, histories
 
+    def _list_names(self, ref: str) -> list[StatusName]:
+        """The board's lists by name, as the cards' raw statuses (a list id) are shown."""
+        return [
+            StatusName(self.name, list_id, name) for list_id, name in self.boards[ref].lists.items() if name
+        ]
+
     def _pages(self, ref: str, mapped: Mapped, after: BoardCursor) -> Iterator[RemotePage]:
         for skipped in mapped.skipped:
             log.warning("%s: skipped card %s: %s", self.name, skipped.key, skipped.reason)
@@ -266,6 +272,7 @@ class TrelloPuller:
                 tasks=tasks,
                 status_changes=[c for c in mapped.changes if c.item_id in ids],
                 skipped=mapped.skipped if first else (),
+                statuses=self._list_names(ref) if first else (),
                 cursor=after.dump() if last else None,
             )
 

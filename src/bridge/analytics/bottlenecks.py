@@ -25,7 +25,7 @@ from bridge.analytics.stats import (
     ratio,
 )
 from bridge.config import AnalyticsConfig
-from bridge.domain import Dependency, FlowTimes, Ref, StatusCategory, Task
+from bridge.domain import Dependency, FlowTimes, Ref, StatusCategory, Task, display_name
 
 DAY = 86400.0
 GroupKey = tuple[str, str | None]
@@ -41,6 +41,15 @@ class Distribution:
     count: int
     median_days: float
     percentile_days: float
+
+
+def weight_text(verdict: Verdict) -> str:
+    """What a verdict's weight is made of, for wherever the weight is shown."""
+    ratio = f"{verdict.ratio:.2f}" if verdict.ratio is not None else "n/a"
+    return (
+        f"weight {verdict.weight:.2f} = {ratio}x as slow x (1 + {verdict.blocked_share:.0%} of the team's "
+        "work it blocks)"
+    )
 
 
 def distribution(values: Iterable[float], pct: float) -> Distribution | None:
@@ -59,6 +68,8 @@ class AgeingItem:
     limit_days: float
     basis: str
     """Whose percentile the age is held against: `work type` or, with too few of those, `team`."""
+    name: str = ""
+    """How a person reads the item (`bridge.domain.display_name`); `status` is a name likewise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +109,7 @@ class Verdict:
 class StatusTime:
     team: str
     status: str
+    """The status's name (raw statuses of one name, such as two boards' "Doing" lists, are one row)."""
     category: StatusCategory
     days: float
     items: int
@@ -150,7 +162,15 @@ def work_type_stats(index: Index, now: datetime, settings: AnalyticsConfig) -> l
             age = days(now - started)
             if limit is not None and age > limit:
                 ageing.append(
-                    AgeingItem(Ref(task.source, task.remote_id), task.key, status, age, limit, basis)
+                    AgeingItem(
+                        Ref(task.source, task.remote_id),
+                        task.key,
+                        index.status_name(task.source, status),
+                        age,
+                        limit,
+                        basis,
+                        display_name(task.key, task.title),
+                    )
                 )
         ageing.sort(key=lambda a: (-a.age_days, a.key))
         flows = groups.get(key, [])
@@ -352,7 +372,7 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
         flow = index.flows.get(key)
         if task.category is StatusCategory.DONE and (flow is None or flow.finished < since):
             continue
-        team = index.team_of(task)
+        team, source = index.team_of(task), key[0]
         started = False
         last = len(steps) - 1
         open_until = now if task.category is not StatusCategory.DONE else None
@@ -364,7 +384,7 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
             spent = (min(end, now) - max(at, since)).total_seconds()
             if spent <= 0:
                 continue
-            slot = (team, status)
+            slot = (team, index.status_name(source, status) or status)
             totals[slot] += spent / DAY
             visitors[slot].add(key)
             categories[slot] = category

@@ -162,7 +162,7 @@ def explain(
     if json_output:
         typer.echo(json_terminal_safe(json.dumps(result.to_dict(), indent=2, ensure_ascii=False)))
         return
-    typer.echo(terminal_safe(f"{result.key} ({result.kind}, {result.item}): {result.title}"))
+    typer.echo(terminal_safe(result.heading))
     for what, value, why in result.lines:
         typer.echo(terminal_safe(f"  {what}: {value}" + (f" - {why}" if why else "")))
     for name, value, at in result.written:

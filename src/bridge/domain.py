@@ -29,6 +29,11 @@ class StatusCategory(enum.StrEnum):
         """Whether entering this category starts the cycle-time clock."""
         return self in _STARTED
 
+    @property
+    def label(self) -> str:
+        """The category as a person reads it: `in progress`, not `in_progress`."""
+        return self.value.replace("_", " ")
+
 
 STATUS_CATEGORIES: tuple[str, ...] = tuple(category.value for category in StatusCategory)
 _STARTED = frozenset({StatusCategory.IN_PROGRESS, StatusCategory.WAITING})

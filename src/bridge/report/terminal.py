@@ -11,17 +11,11 @@ from rich.tree import Tree
 
 from bridge.analytics import Report
 from bridge.analytics.bottlenecks import AgeingItem, Distribution, Verdict, WorkTypeStats, weight_text
-from bridge.domain import StatusCategory, display_name
+from bridge.domain import display_name
 from bridge.text import plural
 from bridge.text import terminal_markup as safe
 
 _DONE = "[green]done[/green]"
-_CATEGORY_NAMES = {
-    StatusCategory.TODO: "to do",
-    StatusCategory.IN_PROGRESS: "in progress",
-    StatusCategory.WAITING: "waiting",
-    StatusCategory.DONE: "done",
-}
 
 
 def render(report: Report, console: Console, *, team: str | None = None, percentile: float = 85.0) -> None:
@@ -165,7 +159,11 @@ def _bottlenecks(report: Report, console: Console, pct: str) -> None:
 
 
 def _time_in_status(report: Report, console: Console, pct: str) -> None:
-    _heading(console, "Time in status", "where work in flight spent its time in the window")
+    _heading(
+        console,
+        "Time in status",
+        "where work in flight spent its time in the window; item-days add up each item's days",
+    )
     if not report.time_in_status:
         console.print("no work in flight in the window")
         return
@@ -176,7 +174,7 @@ def _time_in_status(report: Report, console: Console, pct: str) -> None:
         table.add_row(
             safe(row.team),
             safe(row.status),
-            _CATEGORY_NAMES[row.category],
+            row.category.label,
             f"{row.days:.1f}",
             str(row.items),
             _percent(row.share),

@@ -49,7 +49,8 @@ def find_item(snapshot: Snapshot, wanted: str) -> Milestone | Task:
     Keys and titles match without regard to case; several items of one key or title are listed, each
     by the `tracker:id` that picks it.
     """
-    items: list[Milestone | Task] = [i for i in (*snapshot.milestones, *snapshot.tasks) if not i.deleted]
+    everything: list[Milestone | Task] = [*snapshot.milestones, *snapshot.tasks]
+    items = [i for i in everything if not i.deleted]
     by_ref = [i for i in items if f"{i.source}:{i.remote_id}" == wanted]
     if by_ref:
         return by_ref[0]

@@ -871,7 +871,7 @@ def _forecast_row(
         f"P{pct} {_day(found.high)}, {plural(found.remaining, 'open task')}, "
         f"chance by due {_percent(found.chance_by_due)}\n{found.explanation}"
     )
-    parts = [f'<g class="{classes}" data-key="{escape(found.key)}">']
+    parts = [f'<g class="{classes}" data-milestone="{escape(str(found.milestone))}">']
     if found.at_risk:
         parts.append(_rect(0, y + 1, WIDTH, row - 2, fill="#fdecec", rx=4, class_="at-risk-band"))
     elif shade:

@@ -259,7 +259,7 @@ def test_okr_suggest_stores_suggestions_once(seeded: Seeded, run_cli: Any) -> No
     again = json.loads(seeded.cli(run_cli, "okr", "suggest", "--json").stdout)
     assert again["stored"] == {"added": 0, "removed": 0}, "suggesting twice stores nothing new"
     text = seeded.cli(run_cli, "okr", "suggest")
-    assert text.exit_code == 0 and "PAY-2" in text.stdout and "KR1 Raise checkout conversion" in text.stdout
+    assert text.exit_code == 0 and "PAY-2" in text.stdout and "Raise checkout conversion (KR1)" in text.stdout
 
 
 def test_confirm_links_and_the_report_counts_it(seeded: Seeded, run_cli: Any) -> None:
@@ -267,8 +267,8 @@ def test_confirm_links_and_the_report_counts_it(seeded: Seeded, run_cli: Any) ->
     result = seeded.cli(run_cli, "okr", "confirm", "PAY-2", "KR1")
     assert result.exit_code == 0, result.stderr
     assert (
-        "PAY-2 (acme-jira:PAY-2) -> KR1 (Raise checkout conversion): confirmed (was suggested)"
-        in result.stdout
+        "PAY-2 Payment retries at checkout (acme-jira:PAY-2) -> Raise checkout conversion (KR1): confirmed "
+        "(was suggested)" in result.stdout
     )
     assert seeded.links()[("PAY-2", "KR1")] == "confirmed"
     document = report_json(seeded, run_cli)

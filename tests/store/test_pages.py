@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,14 +25,6 @@ from bridge.store.pages import get_cursor, mark_deleted, save_page
 
 T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 SRC = "acme-jira"
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
-    s.upgrade()
-    yield s
-    s.close()
 
 
 def _task(n: int, **extra: object) -> Task:

@@ -3,11 +3,9 @@ before names were kept (migration `statusnames01`) shows ids until the next pull
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import inspect
 
 from bridge.analytics.bottlenecks import time_in_status
@@ -24,14 +22,6 @@ T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=10)
 SRC = "acme-jira"
 DOING, REVIEW, DONE = StatusCategory.IN_PROGRESS, StatusCategory.WAITING, StatusCategory.DONE
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
-    s.upgrade()
-    yield s
-    s.close()
 
 
 def _page(statuses: list[StatusName]) -> RemotePage:

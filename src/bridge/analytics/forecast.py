@@ -247,7 +247,8 @@ def _milestone_forecast(
     high = spread.quantile(settings.percentile / 100.0)
     chance = None if due_day is None else spread.chance_by(min(due_day, HORIZON_DAYS))
     queued = "; ".join(
-        f"{team}: {plural(queues[team][rank.milestone], 'task')} queued up to it" for team in teams
+        f"{team} works through {plural(queues[team][rank.milestone], 'task')} in rank order to finish it"
+        for team in teams
     )
     text = (
         f"{plural(remaining, 'open task')} ({queued}); "

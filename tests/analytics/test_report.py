@@ -90,7 +90,8 @@ def test_the_warning_points_at_suggestions_only_where_there_are_some() -> None:
     none = unlinked(set())
     assert "suggest" not in none, "no suggestion to see"
     assert none == (
-        "4 open milestones in team core move no key result (link them in the tracker or with okr rules)"
+        "4 open milestones in team core move no key result "
+        "(link them to one in their tracker or with okr_rules entries in the config)"
     )
     some = unlinked({Ref(SOURCE, "M2")})
     assert some.endswith("`bridge okr suggest` has a key result for 1 of them)")

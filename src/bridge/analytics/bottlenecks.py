@@ -47,8 +47,8 @@ def weight_text(verdict: Verdict) -> str:
     """What a verdict's weight is made of, for wherever the weight is shown."""
     ratio = f"{verdict.ratio:.2f}" if verdict.ratio is not None else "n/a"
     return (
-        f"weight {verdict.weight:.2f} = {ratio}x as slow x (1 + {verdict.blocked_share:.0%} of the team's "
-        "work it blocks)"
+        f"weight {verdict.weight:.2f} = {ratio} times as slow, times 1 + {verdict.blocked_share:.0%} "
+        "(the share of the team's work it blocks)"
     )
 
 

@@ -77,9 +77,9 @@ def _unlinked_milestones(
 def _unlinked_hint(milestones: int, suggested: int) -> str:
     """What to do about milestones without a key result: a suggestion only where there is one."""
     link = (
-        "link it in the tracker or with an okr rule"
+        "link it to one in its tracker or with an okr_rules entry in the config"
         if milestones == 1
-        else ("link them in the tracker or with okr rules")
+        else "link them to one in their tracker or with okr_rules entries in the config"
     )
     if not suggested:
         return link

@@ -702,8 +702,8 @@ def _bottleneck_details(report: Report, pct: str) -> str:
     if ageing:
         items = "".join(
             f"<li>{escape(a.name or a.key)} ({escape(s.team)}, {escape(s.work_type or '(none)')}"
-            f"{f', in {escape(a.status)}' if a.status else ''}): {a.age_days:.1f} d in flight, usual limit "
-            f"{a.limit_days:.1f} d (the {escape(a.basis)}'s P{pct} cycle time)</li>"
+            f"{f', now in status {escape(a.status)}' if a.status else ''}): {a.age_days:.1f} d in flight, "
+            f"usual limit {a.limit_days:.1f} d (the {escape(a.basis)}'s P{pct} cycle time)</li>"
             for s, a in ageing[:20]
         )
         more = f"<li>… and {len(ageing) - 20} more</li>" if len(ageing) > 20 else ""

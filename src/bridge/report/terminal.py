@@ -126,7 +126,7 @@ def _work_types(report: Report, console: Console, pct: str) -> None:
 
 
 def _ageing_line(stats: WorkTypeStats, item: AgeingItem, pct: str) -> str:
-    where = f", in {item.status}" if item.status else ""
+    where = f", now in status {item.status}" if item.status else ""
     return (
         f"{item.name or item.key} ({stats.team}, {stats.work_type or '(none)'}{where}): "
         f"{item.age_days:.1f} d in flight, usual limit {item.limit_days:.1f} d "

@@ -362,7 +362,12 @@ class AsanaPuller:
         if not whole and self._quiet(state, events, relinked, signpost):
             # Only the new sync token is kept; `modified_since` stays for the next read to start from.
             stream = project_stream(project)
-            yield RemotePage(self.name, stream, cursor=replace(state, sync=events.sync).dump())
+            yield RemotePage(
+                self.name,
+                stream,
+                statuses=self._section_names(project),
+                cursor=replace(state, sync=events.sync).dump(),
+            )
             return
         since = None if whole or last_read is None else max(EPOCH, last_read - lag)
         before = {} if whole else state.milestones

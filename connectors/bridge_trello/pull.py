@@ -156,7 +156,8 @@ class TrelloPuller:
             yield from self._whole(ref)
             return
         actions = self._actions(board.id, state.since)
-        if not actions:
+        if not actions:  # no card changed: the lists are named all the same (a store may lack their names)
+            yield RemotePage(self.name, board_stream(ref), statuses=self._list_names(ref))
             return
         touched = list(dict.fromkeys(c for c in (card_of(a) for a in actions) if c))
         if len(touched) > MANY:

@@ -200,3 +200,17 @@ def _shared_title(org: Org, avoid: set[str]) -> str:
     finally:
         store.close()
     return str(asana.title)
+
+
+def test_a_quiet_pull_names_trello_lists_and_asana_sections_again(org: Org) -> None:
+    """A store made before names were kept: a pull with nothing changed names the lists and sections."""
+    store = Store(f"sqlite:///{org.store}")
+    table: Any = StatusNameRow.__table__  # type: ignore[attr-defined]
+    try:
+        with store.write() as conn:
+            conn.execute(table.delete())
+    finally:
+        store.close()
+    _ok("pull", "--config", str(org.config))
+    named = {r.source for r in _store_rows(org, StatusNameRow, "source")}
+    assert {"trello", "asana"} <= named

@@ -9,10 +9,12 @@ What a write becomes (see `bridge.domain.WriteKind`):
   name among the workspace's tags (those seen on tasks by `read_state`, else the workspace's listing)
   and created (`POST /tags`, with the colour of Asana's palette nearest the configured colour name)
   when missing. A name that several tags share is one label: adding uses the oldest (the lowest gid),
-  removing removes each. A creation is sent once: when it gets no answer (Asana may have made the tag),
-  the workspace's tags are listed again and a tag found is used; one still missing is not created again
-  by this writer (its writes fail, and the next cycle looks once more), so a lost answer never leaves
-  two tags of one name.
+  removing removes each. A creation is not retried: when it gets no answer (Asana may have made the
+  tag), the workspace's tags are listed again and a tag found is used; one still missing is created once
+  more (after two lost creations its writes fail and the next cycle looks again). Copies of a tag the
+  bridge adds (a lost creation that landed late, two runs racing) are merged into the oldest when the
+  bridge next adds it: the tasks of each copy (`GET /tags/{gid}/tasks`) get the oldest, then the copies
+  are deleted (`DELETE /tags/{gid}`), through the Batch API.
 - `link`: a supporting relationship from the task to an Asana goal, the link's global id being
   `milestone-bridge:kr:<tracker>:<goal gid>` (the planner's id of a key result read from this tracker)
   or `asana-goal:<goal gid>`: `POST /goals/{goal}/addSupportingRelationship` (value a `LinkTarget`) or
@@ -25,8 +27,10 @@ What a write becomes (see `bridge.domain.WriteKind`):
 Independent writes go ten to a Batch API request, each action charged to the rate limit. The Batch API
 runs a request's actions in parallel, in no set order, so moves that touch a common task (one placed
 next to another being moved) go in successive requests, each filled up with other writes. A Batch
-request (or a tag's creation) that still fails after every retry fails its writes and the push goes on,
-until the writer's breaker counts three in a row: then the push raises, as for refused credentials.
+request that still fails after every retry, or an action in it answering 5xx, leaves its writes unknown
+(the kit reads them back from the tasks and settles each as Asana holds it) and the push goes on,
+until the writer's breaker counts three requests without an answer in a row: then the push raises, as
+for refused credentials.
 The checks every connector makes (another tracker's item, a kind of write the config switched off, a
 field the bridge does not manage) are the kit's (`bridge.kit.Writer`); `refuse` adds Asana's own.
 
@@ -48,7 +52,15 @@ from functools import partial
 from typing import Any
 
 from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
-from bridge.errors import AuthError, FatalAPIError, RetriableAPIError, UserError, WriteRefused
+from bridge.errors import (
+    AuthError,
+    BridgeError,
+    FatalAPIError,
+    OutcomeUnknown,
+    RetriableAPIError,
+    UserError,
+    WriteRefused,
+)
 from bridge.kit import Outcomes, Writer
 from bridge.mapping import resolve_field
 from bridge.written import KEY_RESULT_LINK_PREFIX as BRIDGE_LINK
@@ -152,8 +164,9 @@ class Job:
     link: tuple[str, str, bool] | None = None
     """For links: (task, goal, wanted): checked by reading the task's goals when the action fails."""
     result: ActionResult | None = None
-    error: str | None = None
-    """Why the whole batch holding this job failed (the job never ran)."""
+    error: BridgeError | None = None
+    """Why the whole batch holding this job failed (the job never ran, or, an `OutcomeUnknown`, the
+    batch got no answer and the kit reads its writes back)."""
 
 
 class AsanaWriter(Writer[AsanaTrackerConfig]):
@@ -181,8 +194,8 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         """Tag name -> gids, as far as this process has seen the workspace's tags."""
         self._task_tags: dict[str, dict[str, list[str]]] = {}
         """Task gid -> its tags (name -> gids) at the last `read_state`."""
-        self._unanswered: set[str] = set()
-        """Names of tags whose creation got no answer: not created again by this writer."""
+        self._unanswered: dict[str, int] = {}
+        """Tag name -> its creations that got no answer; after two, not tried again by this writer."""
         self._workspace_goals: set[str] = set()
         self._foreign_goals: set[str] = set()
 
@@ -337,6 +350,16 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
 
     # ---- writing ------------------------------------------------------------------------------------
 
+    def holds(self, write: FieldWrite, states: Mapping[Ref, ItemState]) -> bool:
+        """As the kit reads a write back, but a link by its goal alone: Asana reports each goal a task
+        supports with the goal's own URL, under the first form of its global id."""
+        if write.kind is not WriteKind.LINK:
+            return super().holds(write, states)
+        state = states.get(write.item)
+        goal = goal_of(self.name, write.field)
+        held = state is not None and any(goal_of(self.name, gid) == goal for gid in state.links)
+        return state is not None and held == (write.value is not None)
+
     def refuse(self, write: FieldWrite) -> None:
         """What Asana cannot take, known without a request: no task gid, a value its field cannot hold,
         a link to what is not a goal, an order write's neighbours that are no tasks."""
@@ -369,7 +392,7 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         ]
         self._run(jobs)
         self._settle_links(jobs)
-        failures: dict[int, str] = {}
+        failures: dict[int, str | BridgeError] = {}
         for job in jobs:
             failure = self._failure(job)
             if failure is None:
@@ -381,12 +404,16 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         for index, _ in writes:  # a write settles once, on the word of every job it made
             outcomes.settle(index, failures.get(index))
 
-    def _failure(self, job: Job) -> str | None:
-        """Why a job failed (its batch refused, or its own action), None when it was done."""
+    def _failure(self, job: Job) -> str | BridgeError | None:
+        """Why a job failed (its batch refused, or its own action), None when it was done. An action
+        answering 5xx may have been applied: its writes are `OutcomeUnknown`, for the kit to read back."""
         if job.error is not None:
             return job.error
         if job.result is not None and not job.result.ok:
-            return str(self.session.action_error(job.action, job.result))
+            error = self.session.action_error(job.action, job.result)
+            if job.result.status >= 500:
+                return OutcomeUnknown(str(error))
+            return str(error)
         return None
 
     def _jobs(
@@ -458,15 +485,20 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
             except (WriteRefused, FatalAPIError) as exc:  # this tag's writes fail, the others go on
                 for index in (i for i, w in adds if w.field == name):
                     outcomes.fail(index, exc)
+        for name in sorted(n for n in needed if len(self._tags.get(n, ())) > 1):
+            self._merge_tags(name)
         return {name: list(gids) for name, gids in self._tags.items()}
 
     def _create_tag(self, name: str, adds: Sequence[tuple[int, FieldWrite]]) -> str:
-        """The gid of a new tag `name` (the workspace was just listed without one), or, when the creation
-        got no answer, of the tag a fresh listing finds; `WriteRefused` when none is found."""
-        if name in self._unanswered:
+        """The gid of a new tag `name` (the workspace was just listed without one). When the creation
+        gets no answer, the workspace's tags are listed again at once: a tag found is used; none found,
+        it is created once more (should the lost one land later, the next push adding that tag merges
+        the two). A second creation without an answer is `WriteRefused`: its writes wait a cycle."""
+        lost = self._unanswered.get(name, 0)
+        if lost >= 2:
             raise WriteRefused(
-                f"creating tag {name!r} got no answer and the workspace does not show it yet; it is "
-                "looked for again next cycle rather than made twice"
+                f"creating tag {name!r} got no answer twice and the workspace does not show it; it is "
+                "looked for again next cycle"
             )
         colour = palette_colour(next(w.value for _, w in adds if w.field == name))
         try:
@@ -476,15 +508,50 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         except WriteRefused as exc:
             if not isinstance(exc.__cause__, RetriableAPIError):
                 raise
-            # No answer: Asana may have made the tag all the same. Look before anything else.
-            self._unanswered.add(name)
             self._list_tags()
             if self._tags.get(name):
                 log.info("%s: tag %s was made although its creation got no answer", self.name, name)
                 return self._tags[name][0]
-            raise
+            self._unanswered[name] = lost + 1
+            log.info("%s: creating tag %s got no answer and the workspace lacks it: creating it again",
+                     self.name, name)  # fmt: skip
+            return self._create_tag(name, adds)
         log.info("%s: created tag %s (%s)", self.name, name, tag.get("color"))
         return str(tag["gid"])
+
+    def _merge_tags(self, name: str) -> None:
+        """Move every task carrying a newer copy of tag `name` to the oldest, then delete the copies.
+
+        Only tags of a name the bridge adds get here: its own, never a user's other tags. A step that
+        fails leaves the copies in place (every write uses the oldest meanwhile), for the next push."""
+        kept, *copies = self._tags[name]
+        try:
+            listed = self.session.collect([Action(f"/tags/{gid}/tasks", fields=("name",), limit=PAGE_LIMIT)
+                                           for gid in copies])  # fmt: skip
+            tasks = sorted({gid for found in listed for gid in map(record_gid, found or []) if gid})
+            self._run_all([Action(f"/tasks/{task}/addTag", {"tag": kept}, method="post") for task in tasks])
+            self._run_all([Action(f"/tags/{gid}", method="delete") for gid in copies])
+        except AuthError:
+            raise
+        except (WriteRefused, FatalAPIError) as exc:
+            log.warning("%s: merging the copies of tag %s failed (%s); the oldest is used meanwhile",
+                        self.name, name, exc)  # fmt: skip
+            return
+        self._tags[name] = [kept]
+        for tags in self._task_tags.values():
+            if any(gid in copies for gid in tags.get(name, ())):
+                tags[name] = [kept]
+        log.info("%s: the workspace held tag %s %d times; merged into the oldest", self.name, name,
+                 len(copies) + 1)  # fmt: skip
+
+    def _run_all(self, actions: Sequence[Action]) -> None:
+        """`actions`, ten to a Batch request; `WriteRefused` when one of them failed."""
+        for start in range(0, len(actions), MAX_BATCH):
+            chunk = actions[start : start + MAX_BATCH]
+            results = self.breaker.call(partial(self.session.batch_results, chunk), "a Batch request")
+            for action, result in zip(chunk, results, strict=True):
+                if not result.ok and result.status != 404:  # 404: already gone
+                    raise WriteRefused(str(self.session.action_error(action, result)))
 
     def _list_tags(self) -> None:
         action = Action("/tags", {"workspace": self.config.workspace}, ("name",), limit=PAGE_LIMIT)
@@ -553,7 +620,7 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
                 raise
             except (WriteRefused, FatalAPIError) as exc:  # the request itself failed: its writes fail
                 for job in chunk:
-                    job.error = str(exc)
+                    job.error = exc
                 continue
             for job, result in zip(chunk, results, strict=True):
                 job.result = result

@@ -20,6 +20,11 @@ Pushing (`push`) takes the fewest requests Jira allows:
   (B after A after X, or A and B both before Y) become one call; a 207 answer fails only the issues it
   names.
 
+A request that gets no answer after every retry leaves its writes unknown: the kit's template reads
+those issues back (the same bulk fetch or search, and their remote links) and settles each write as
+Jira holds it. Every write here is idempotent (a field set, a label operation, a link keyed by its
+`globalId`, a rank), so a retry never doubles anything.
+
 Only links whose global id starts with `LINK_ID_PREFIX` are the bridge's: `read_state` reports only
 those and `push` refuses to write any other, so a user's links are never touched. What the tracker's
 `write` table does not manage is refused by the kit's write template, as for every connector.

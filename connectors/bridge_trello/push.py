@@ -29,11 +29,17 @@ same writes twice sends nothing the second time) and reading only the cards `rea
   parameters go in the query, as trello.json declares them; removing `DELETE cards/{id}/idLabels/{label}`
   for each label of that name. The board's labels are read again before one is created, and again when
   the creation gets no answer (Trello may have made it): a label found then is used, and one still
-  missing is not created again in this push (its writes fail, and the next cycle looks once more), so a
-  lost answer never leaves two labels of one name;
+  missing is created once more (after two lost creations its writes fail and the next cycle looks
+  again). Copies of a label the bridge adds (a lost creation that landed late, two runs racing) are
+  merged into the oldest when the bridge next adds it: cards carrying a copy get the oldest
+  (`boards/{id}/cards/all` read once), then `DELETE labels/{copy}`;
 - a link: Trello cannot edit an attachment, so a changed link is deleted and attached again
   (`DELETE cards/{id}/attachments/{a}`, then `POST cards/{id}/attachments` with url and name): deleting
-  first means a push stopped half way leaves a link missing, which the next cycle adds, and never two;
+  first means a push stopped half way leaves a link missing, which the next cycle adds, and never two.
+  A card carrying the bridge's attachment more than once reports it in `ItemState.duplicates`, so the
+  plan writes the link again and every copy but one is deleted (a user's attachments are not the
+  bridge's, whatever their URL, and never touched). An attachment whose creation got no answer is read
+  back by the kit's template, like every write without an answer;
 - an order move: `PUT cards/{id}` with a `pos` between the new neighbours' positions, read from the list
   (`GET lists/{id}/cards`, once a push per list): just after X is the midpoint of X and the card after
   it (X's pos + 16384 at the bottom), just before Y the midpoint of Y and the card before it (half Y's
@@ -43,8 +49,9 @@ same writes twice sends nothing the second time) and reading only the cards `rea
 `TrelloWriter` fills in the kit's write template (`bridge.kit.Writer`): the config's checks are the
 template's, what no card could take is refused up front (`refuse`), and the rest is sent in order
 (`send`). A write Trello refuses for that card (400, 404) is reported in its outcome and the others go on.
-A write that still fails after every retry is reported too, until the template's breaker counts three of
-them in a row: the tracker is down and `push` raises, as it does when the credentials are refused.
+A write that still gets no answer after every retry is read back by the template (the cards read again,
+batched) and settled as Trello holds it, until the template's breaker counts three such requests in a
+row: the tracker is down and `push` raises, as it does when the credentials are refused.
 """
 
 from __future__ import annotations
@@ -200,6 +207,14 @@ class BoardTarget:
     """Logical field -> this board's definition (absent when the board lacks the field)."""
     labels: dict[str, str]
     """Label name -> id (the oldest label of each name), refreshed before a label is created."""
+    copies: dict[str, list[str]] = field(default_factory=dict)
+    """Label name -> the ids of its newer copies (a board holding several labels of one name)."""
+
+    def know_labels(self, records: Any) -> None:
+        """Take the board's labels as listed: the oldest of each name, and the newer copies."""
+        found = _label_ids(records)
+        self.labels = {name: ids[0] for name, ids in found.items()}
+        self.copies = {name: ids[1:] for name, ids in found.items() if len(ids) > 1}
 
 
 def board_target(config: TrelloTrackerConfig, body: Mapping[str, Any], mapping: TrelloMapping) -> BoardTarget:
@@ -213,20 +228,19 @@ def board_target(config: TrelloTrackerConfig, body: Mapping[str, Any], mapping: 
         if definition is not None:
             name, kind = str(definition.get("name") or ""), str(definition.get("type") or "")
             fields[logical] = CustomField(str(definition["id"]), name, kind, option_texts(definition))
-    return BoardTarget(str(body["id"]), str(body.get("name") or body["id"]), mapping, fields,
-                       _label_ids(body.get("labels")))  # fmt: skip
+    target = BoardTarget(str(body["id"]), str(body.get("name") or body["id"]), mapping, fields, {})
+    target.know_labels(body.get("labels"))
+    return target
 
 
-def _label_ids(records: Any) -> dict[str, str]:
-    """Label name -> id; of several labels sharing a name, the oldest (a Trello id begins with the time it
-    was made), so every write uses the same one and a duplicate is left unused."""
-    found: dict[str, str] = {}
+def _label_ids(records: Any) -> dict[str, list[str]]:
+    """Label name -> its ids, oldest first (a Trello id begins with the time it was made): of several
+    labels sharing a name, every write uses the oldest."""
+    found: dict[str, list[str]] = {}
     for label in records or []:
         if isinstance(label, dict) and label.get("id") and label.get("name"):
-            name, label_id = str(label["name"]), str(label["id"])
-            if name not in found or label_id < found[name]:
-                found[name] = label_id
-    return found
+            found.setdefault(str(label["name"]), []).append(str(label["id"]))
+    return {name: sorted(ids) for name, ids in found.items()}
 
 
 # ---- the writer -------------------------------------------------------------------------------------
@@ -249,8 +263,8 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
         """Remote id (a card id, or `label:<id>` of a label milestone) -> the card, as read or written."""
         self._lists: dict[str, dict[str, float]] = {}
         """List id -> its open cards' positions, read when a move there needs them."""
-        self._unanswered: set[tuple[str, str]] = set()
-        """(Board id, label name) of creations that got no answer: not created again by this writer."""
+        self._unanswered: dict[tuple[str, str], int] = {}
+        """(Board id, label name) -> creations of it that got no answer; after two, not tried again."""
 
     def _check_managed(self) -> None:
         """A managed field must exist on some configured board (named at open, before any cycle)."""
@@ -318,9 +332,12 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
             logical: board.fields[logical].read(card) for logical in self.managed if logical in board.fields
         }
         links: dict[str, LinkTarget] = {}
+        duplicates: set[str] = set()
         for attachment in card.get("attachments") or []:
             target = parse_attachment(attachment) if isinstance(attachment, dict) else None
             if target is not None:
+                if target.global_id in links:
+                    duplicates.add(target.global_id)
                 links.setdefault(target.global_id, target)
         pos = card.get("pos")
         placed = bool(card.get("idList")) and not card.get("closed")
@@ -330,6 +347,7 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
             fields=fields,
             labels=frozenset(_label_names(card, board)),
             links=links,
+            duplicates=frozenset(duplicates),
             container=str(card["idList"]) if placed else None,
             position=float(pos) if placed and isinstance(pos, int | float) else None,
         )
@@ -427,25 +445,32 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
         if name in _label_names(card, board):
             return
         label_id = self._board_label(board, name, colour)
-        try:
-            self._send("POST", f"cards/{card['id']}/idLabels", params={"value": label_id})
-        except FatalAPIError as exc:
-            if exc.status != 400 or "already on the card" not in str(exc):
-                raise
+        self._add_card_label(str(card["id"]), label_id)
         card["idLabels"] = [*(card.get("idLabels") or []), label_id]
         card["labels"] = [*(card.get("labels") or []), {"id": label_id, "name": name}]
 
     def _board_label(self, board: BoardTarget, name: str, colour: Any) -> str:
-        """The id of the board's label `name`: known, found on a fresh read, or created."""
-        if name in board.labels:
-            return board.labels[name]
-        self._read_labels(board)
-        if name in board.labels:
-            return board.labels[name]
-        if (board.id, name) in self._unanswered:
+        """The id of the board's label `name`: known, found on a fresh read, or created. Newer copies of
+        it on the board (made by a creation whose answer was lost, or by two runs racing) are merged
+        into it first."""
+        if name not in board.labels:
+            self._read_labels(board)
+        if name not in board.labels:
+            board.labels[name] = self._create_label(board, name, colour)
+        if board.copies.get(name):
+            self._merge_labels(board, name)
+        return board.labels[name]
+
+    def _create_label(self, board: BoardTarget, name: str, colour: Any) -> str:
+        """A new label `name` on the board (just read without one). When a creation gets no answer, the
+        board is read again at once: a label found is used; none found, it is created once more (should
+        the lost one land later, the next push adding that label merges the two). A second creation
+        without an answer fails its writes until the next cycle."""
+        lost = self._unanswered.get((board.id, name), 0)
+        if lost >= 2:
             raise WriteRefused(
-                f"creating label {name!r} got no answer and board {board.name!r} does not show it yet; "
-                "it is looked for again next cycle rather than made twice"
+                f"creating label {name!r} got no answer twice and board {board.name!r} does not show it; "
+                "it is looked for again next cycle"
             )
         if colour is not None and colour not in COLOURS:
             log.warning(
@@ -457,21 +482,49 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
         except WriteRefused as exc:
             if not isinstance(exc.__cause__, RetriableAPIError):
                 raise
-            # No answer: Trello may have made the label all the same. Look before anything else.
-            self._unanswered.add((board.id, name))
             self._read_labels(board)
             if name in board.labels:
                 log.info("%s: label %s was made although its creation got no answer", self.name, name)
                 return board.labels[name]
-            raise
+            self._unanswered[(board.id, name)] = lost + 1
+            log.info("%s: creating label %s got no answer and the board lacks it: creating it again",
+                     self.name, name)  # fmt: skip
+            return self._create_label(board, name, colour)
         if not isinstance(created, dict) or not created.get("id"):
             raise WriteRefused(f"unexpected answer to creating label {name!r}")
-        board.labels[name] = str(created["id"])
-        return board.labels[name]
+        return str(created["id"])
+
+    def _merge_labels(self, board: BoardTarget, name: str) -> None:
+        """Move every card carrying a newer copy of label `name` to the oldest, then delete the copies.
+
+        Only labels of a name the bridge adds get here: the bridge's own labels, never a user's other
+        labels."""
+        kept, copies = board.labels[name], board.copies.pop(name)
+        for card in self.puller.all_cards(board.id, {"fields": "idLabels"}):
+            on_card = [str(i) for i in card.get("idLabels") or []] if isinstance(card, dict) else []
+            if kept not in on_card and any(i in copies for i in on_card):
+                self._add_card_label(str(card["id"]), kept)
+        for label_id in copies:
+            try:
+                self._send("DELETE", f"labels/{label_id}")
+            except FatalAPIError as exc:
+                if exc.status != 404:  # already gone: what was wanted
+                    raise
+        for card in self._cards.values():
+            _relabel(card, copies, kept, name)
+        log.info("%s: board %s held label %s %d times; merged into the oldest", self.name, board.name, name,
+                 len(copies) + 1)  # fmt: skip
+
+    def _add_card_label(self, card_id: str, label_id: str) -> None:
+        try:
+            self._send("POST", f"cards/{card_id}/idLabels", params={"value": label_id})
+        except FatalAPIError as exc:
+            if exc.status != 400 or "already on the card" not in str(exc):
+                raise
 
     def _read_labels(self, board: BoardTarget) -> None:
         listed = self._get(f"boards/{board.id}/labels", {"limit": "1000"})
-        board.labels = _label_ids(listed if isinstance(listed, list) else [])
+        board.know_labels(listed if isinstance(listed, list) else [])
 
     def _remove_label(self, card: JSON, name: str) -> None:
         on_card = [label for label in card.get("labels") or [] if isinstance(label, dict)]
@@ -600,6 +653,19 @@ def _anchors(value: Any) -> tuple[Ref | None, Ref | None]:
 def _link_id(attachment: Any) -> str | None:
     target = parse_attachment(attachment) if isinstance(attachment, dict) else None
     return target.global_id if target is not None else None
+
+
+def _relabel(card: JSON, copies: Collection[str], kept: str, name: str) -> None:
+    """A card as read, after label `name`'s `copies` were merged into `kept`."""
+    had = [i for i in card.get("idLabels") or [] if i in copies]
+    if not had:
+        return
+    ids = [i for i in card.get("idLabels") or [] if i not in copies and i != kept]
+    card["idLabels"] = [*ids, kept]
+    labels = [
+        x for x in card.get("labels") or [] if isinstance(x, dict) and x.get("id") not in (*copies, kept)
+    ]
+    card["labels"] = [*labels, {"id": kept, "name": name}]
 
 
 def _label_names(card: Mapping[str, Any], board: BoardTarget) -> set[str]:

@@ -50,8 +50,9 @@ Endpoints
 `projects/{gid}/tasks`, `sections/{gid}/tasks`, `tags/{gid}/tasks`, `tasks/{gid}` (GET, PUT, DELETE),
 `tasks/{gid}/subtasks|dependencies|dependents|stories|tags`, `tasks/{gid}/addTag|removeTag|addProject`,
 `tasks/{gid}/addDependencies|removeDependencies`, `tasks/{gid}/setParent`, `tags?workspace=`,
-`workspaces/{gid}/tags` (GET, POST), `tags` (POST), `tags/{gid}`, `projects/{gid}/custom_field_settings`,
-`custom_fields/{gid}`, `workspaces/{gid}/custom_fields`, `time_periods?workspace=&start_on=&end_on=`,
+`workspaces/{gid}/tags` (GET, POST), `tags` (POST), `tags/{gid}` (GET, DELETE),
+`projects/{gid}/custom_field_settings`, `custom_fields/{gid}`, `workspaces/{gid}/custom_fields`,
+`time_periods?workspace=&start_on=&end_on=`,
 `time_periods/{gid}`, `goals?workspace=&time_periods=`, `goals/{gid}`, `goals/{gid}/parentGoals`,
 `goals/{gid}/addSupportingRelationship|removeSupportingRelationship`,
 `goal_relationships?supported_goal=`, `goal_relationships/{gid}`, `attachments` (POST multipart or form,
@@ -1610,6 +1611,13 @@ class AsanaState:
 
     # ---- other objects ------------------------------------------------------------------------------
 
+    def delete_tag(self, gid: str) -> None:
+        for task in self.tasks.values():
+            if gid in task.tags:
+                task.tags.remove(gid)
+                self.touch(task)
+        del self.tags[gid]
+
     def create_tag(self, raw: JSON, workspace: str | None) -> JSON:
         workspace = workspace or gid_of(raw.get("workspace"))
         self.find(self.workspaces, workspace, "workspace")
@@ -2186,6 +2194,12 @@ class AsanaEmulator(Emulator):
     @route("GET", BASE + "/tags/{tag_gid}")
     def get_tag(self, request: Request, tag_gid: str) -> Any:
         return self._one(request, self.state.render_tag(self.state.find(self.state.tags, tag_gid)))
+
+    @route("DELETE", BASE + "/tags/{tag_gid}")
+    def delete_tag(self, request: Request, tag_gid: str) -> Any:
+        """The tag goes, and with it from every task carrying it."""
+        self.state.delete_tag(self.state.find(self.state.tags, tag_gid)["gid"])
+        return {"data": {}}
 
     @route("POST", BASE + "/tags")
     def create_tag(self, request: Request) -> Any:

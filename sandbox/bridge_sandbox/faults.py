@@ -8,6 +8,8 @@ A plan is a list of rules, each a JSON object:
     {"kind": "5xx", "after": 10, "count": 3, "status": 502}  a burst: requests 10, 11, 12 get 502
     {"kind": "slow", "path": "/search", "delay": 5}          a response later than the client waits
     {"kind": "drop", "every": 7}                             the connection closes without an answer
+    {"kind": "lose", "method": "PUT", "count": 3}           the request is applied, then the connection
+                                                             closes without an answer (a lost response)
     {"kind": "malformed", "requests": [2], "field": "fields"}   one item in a good page is broken
     {"kind": "vendor_limits"}                                the vendor's published rate limits
 
@@ -33,7 +35,7 @@ from bridge_sandbox.messages import HTTPError, Request, Response
 if TYPE_CHECKING:
     from bridge_sandbox.server import Emulator
 
-KINDS = ("429", "5xx", "slow", "drop", "malformed", "vendor_limits")
+KINDS = ("429", "5xx", "slow", "drop", "lose", "malformed", "vendor_limits")
 
 
 class Drop(Exception):
@@ -126,7 +128,7 @@ class FaultPlan:
             raise Drop()
         if kind == "slow":
             return Fault(kind, spec, delay=float(spec.get("delay", 5)))
-        if kind == "malformed":
+        if kind in ("malformed", "lose"):
             return Fault(kind, spec)
         if kind == "429":
             headers = retry_after_header(spec.get("retry_after", 1), emulator)

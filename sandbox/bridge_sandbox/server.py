@@ -333,6 +333,8 @@ class Emulator:
             )
             return Response(exc.status, body, exc.headers), fault.kind if fault else None
         response = result if isinstance(result, Response) else Response(200, result)
+        if fault is not None and fault.kind == "lose":
+            raise Drop()  # applied, but the answer never leaves
         if fault is not None and fault.kind == "malformed":
             response.body = self.malform(response.body, fault.rule)
         return response, fault.kind if fault else None

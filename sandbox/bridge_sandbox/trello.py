@@ -21,13 +21,13 @@ Endpoints (all under /1)
 `since`), `boards/{id}/cards/{card}`, `boards/{id}/lists[/{filter}]`, `boards/{id}/labels` (GET, POST),
 `boards/{id}/labels/{label}`, `boards/{id}/customFields`, `boards/{id}/actions`, `boards/{id}/members`,
 `boards/{id}/checklists`, `boards/{id}/dateLastActivity`, `members/{me|id}`, `members/{me|id}/boards`,
-`lists` (POST), `lists/{id}`, `lists/{id}/cards`, `labels` (POST), `labels/{id}`, `customFields` (POST),
-`customFields/{id}`, `cards` (POST), `cards/{id|shortLink}` (GET, PUT, DELETE), `cards/{id}/{field}` (PUT:
-name, desc, closed, idList, pos, due, start, dueComplete), `cards/{id}/idLabels` (POST),
-`cards/{id}/idLabels/{label}` (DELETE), `cards/{id}/labels` (POST), `cards/{id}/customFieldItems`,
-`card[s]/{id}/customField/{field}/item` (PUT), `cards/{id}/attachments` (GET, POST url or multipart file),
-`cards/{id}/attachments/{attachment}` (GET, DELETE), `cards/{id}/actions`, `cards/{id}/checklists`,
-`cards/{id}/pluginData`, `batch?urls=...`.
+`lists` (POST), `lists/{id}`, `lists/{id}/cards`, `labels` (POST), `labels/{id}` (GET, DELETE),
+`customFields` (POST), `customFields/{id}`, `cards` (POST), `cards/{id|shortLink}` (GET, PUT, DELETE),
+`cards/{id}/{field}` (PUT: name, desc, closed, idList, pos, due, start, dueComplete),
+`cards/{id}/idLabels` (POST), `cards/{id}/idLabels/{label}` (DELETE), `cards/{id}/labels` (POST),
+`cards/{id}/customFieldItems`, `card[s]/{id}/customField/{field}/item` (PUT), `cards/{id}/attachments` (GET,
+POST url or multipart file), `cards/{id}/attachments/{attachment}` (GET, DELETE), `cards/{id}/actions`,
+`cards/{id}/checklists`, `cards/{id}/pluginData`, `batch?urls=...`.
 
 Behaviour kept from the real service (each a thing a sync must survive), with its source:
 - Errors are plain text, not JSON: 401 "invalid key", "invalid token", or "unauthorized permission
@@ -1164,6 +1164,18 @@ class TrelloEmulator(Emulator):
     def get_label(self, request: Request, label: str) -> Any:
         board, record = self._owned(label, "labels")
         return _pick(self._label_json(board, record), _fields(request))
+
+    @route("DELETE", "/1/labels/{label}")
+    def delete_label(self, request: Request, label: str) -> Any:
+        """The label goes from the board and from every card carrying it."""
+        board, record = self._owned(label, "labels")
+        for card in board.cards.values():
+            if record["id"] in card["idLabels"]:
+                card["idLabels"] = [i for i in card["idLabels"] if i != record["id"]]
+        del board.labels[record["id"]]
+        self._owner.pop(record["id"], None)
+        board.labels_changed()
+        return {"_value": None}
 
     @route("GET", "/1/boards/{board}/customFields")
     def board_custom_fields(self, request: Request, board: str) -> Any:

@@ -25,7 +25,6 @@ from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from bridge.analytics.bottlenecks import weight_text
 from bridge.domain import display_name
 from bridge.errors import UserError
 from bridge.text import plural
@@ -517,11 +516,8 @@ def _print_bottlenecks(console: Console, report: Any) -> None:
     _section(console, f"Bottlenecks ({len(found)} of {len(report.bottlenecks)} team work types)")
     for verdict in found:
         console.print(
-            f"  [bold red]{safe(verdict.team)} / {safe(verdict.work_type)}[/bold red]: "
-            f"median {verdict.median_days:.1f} d against {verdict.other_median_days:.1f} d for the team's "
-            f"other work ({verdict.ratio:.1f}x)"
+            f"  [bold red]{safe(verdict.team)} / {safe(verdict.work_type)}[/bold red]: {safe(verdict.reason)}"
         )
-        console.print(f"      [dim]{safe(weight_text(verdict))}[/dim]")
         for line in verdict.evidence:
             console.print(f"      - {safe(line)}")
     if not found:

@@ -295,6 +295,10 @@ class ItemState:
     """Every label or tag the item carries (the user's too: the plan only touches the bridge's)."""
     links: Mapping[str, LinkTarget] = dataclass_field(default_factory=dict)
     """The bridge's links on the item, by global id."""
+    duplicates: frozenset[str] = frozenset()
+    """Global ids of the bridge's links the item carries more than once (copies the bridge made after a
+    lost answer, or two runs racing): the plan writes each again, which keeps one copy and removes the
+    others."""
     container: str | None = None
     """Where the item is ordered (Jira board backlog, Trello list, Asana project/section)."""
     position: Any = None
@@ -320,6 +324,8 @@ class WriteOutcome:
     ok: bool
     at: datetime
     error: str | None = None
+    read_back: bool = False
+    """The request's answer was lost, and `ok` is what reading the item back from the tracker showed."""
 
     def __post_init__(self) -> None:
         _utc_fields(self, "at")

@@ -52,6 +52,12 @@ class StoreError(BridgeError):
     """The store could not be reached or migrated."""
 
 
+class StoreLost(StoreError):
+    """The store itself is gone (its database dropped) or unreachable, not one statement failing: nothing
+    can be read or recorded, so a command stops at once with this one message, which names the store
+    and the fix, instead of failing every tracker and every bookkeeping step after it."""
+
+
 class APIError(BridgeError):
     """A tracker answered with an error, or did not answer."""
 
@@ -92,3 +98,9 @@ class WriteRefused(BridgeError):
     """A write that cannot be made as given (sending it would not help): switched off by the config, not
     the bridge's to make, or refused by the tracker for that item. It fails alone, with this message, and
     the other writes of the push go on."""
+
+
+class OutcomeUnknown(WriteRefused):
+    """A write whose request got no answer after every retry (a timeout, a connection cut after the
+    request went out, a 5xx): the tracker may have applied it or not. The kit's `Writer` reads such writes
+    back from the tracker and settles each as what the tracker holds, instead of calling it failed."""

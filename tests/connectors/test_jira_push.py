@@ -471,3 +471,34 @@ def test_three_requests_down_in_a_row_raise_and_an_answer_between_them_resets_th
     assert "HTTP 400" in str(outcomes[2].error) and "HTTP 500" in str(outcomes[3].error)
     with pytest.raises(RetriableAPIError):
         rig.push(*(field(rig, key, "rank", 1) for key in down))
+
+
+@pytest.mark.parametrize(("fault", "applied"), [("lose", True), ("drop", False)])
+def test_writes_whose_answer_was_lost_are_read_back_on_cloud_and_data_center(
+    rig: Rig, fault: str, applied: bool
+) -> None:
+    """Every attempt at PAY-1's edit, its remote link and its move gets no answer: Jira applied each and
+    the answer was lost (`lose`), or the connection dropped before it arrived (`drop`). The writes are
+    read back (bulk fetch on Cloud, a search on Data Center, the issue's remote links, the ranks) and
+    each is settled as what Jira holds."""
+    pay1 = rig.issue("PAY-1")
+    target = LinkTarget(OKR_LINK, "https://okr.example.com/kr/1.2", "Grow revenue")
+    issue_paths = rf"/issue/(PAY-1|{pay1.id})"
+    rig.control.faults(
+        {"kind": fault, "method": "PUT", "path": issue_paths + "$"},
+        {"kind": fault, "method": "POST", "path": issue_paths + "/remotelink$"},
+        {"kind": fault, "method": "PUT", "path": "/issue/rank$", "count": 6},
+    )
+    writes = [
+        field(rig, "PAY-1", "rank", 4),
+        label(rig, "PAY-1", "mb-bottleneck"),
+        link(rig, "PAY-1", target),
+        move(rig, "PAY-1", after="PAY-3"),
+        field(rig, "PAY-2", "rank", 5),  # answered: three requests without an answer in a row mean down
+    ]
+    outcomes = rig.push(*writes)
+    settled = [(o.ok, o.read_back) for o in outcomes]
+    assert settled == [(applied, True)] * 4 + [(True, False)], [o.error for o in outcomes]
+    assert (pay1.fields.get(rig.connector.writer.managed["rank"]) == 4) is applied
+    assert ("mb-bottleneck" in pay1.fields.get("labels", [])) is applied
+    assert len(rig.bridge_links("PAY-1")) == int(applied)

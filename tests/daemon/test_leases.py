@@ -461,3 +461,34 @@ def test_sqlite_restart_after_kill_9(sqlite_store: Store, tmp_path: Path) -> Non
     assert lease is not None and lease.token == 2
     assert waited < 1.5
     restarted.stop_daemon()
+
+
+# ---- what the bridge_lease_held gauge hears ---------------------------------------------------------------
+
+
+def test_on_held_hears_claims_finishes_losses_and_shutdown_but_not_the_daemon_row(
+    sqlite_store: Store,
+) -> None:
+    heard: list[tuple[str, bool]] = []
+    a = LeaseManager(
+        sqlite_store, "replica-0", TTL, on_held=lambda tracker, held: heard.append((tracker, held))
+    )
+    b = LeaseManager(sqlite_store, "replica-1", TTL)
+    first = a.claim("t0", T0)
+    again = a.claim("t0", T0 + timedelta(seconds=1))
+    assert first is not None and again is not None and a.held() == {"t0"}
+    assert heard == [("t0", True), ("t0", True)]
+    assert a.release(first) is False and heard[-1] == ("t0", True), "a superseded lease lets go of nothing"
+    assert a.finish(again, T0 + timedelta(seconds=2), ok=True)
+    assert heard[-1] == ("t0", False) and a.held() == set()
+    # A heartbeat that finds the lease taken over reports it lost.
+    lease = a.claim("t1", T0)
+    assert lease is not None and b.claim("t1", T0 + 2 * TTL) is not None
+    beat = Heartbeat(a)
+    beat.add(lease)
+    beat.beat(T0 + 2 * TTL + timedelta(seconds=1))
+    assert beat.lost("t1") is not None and heard[-2:] == [("t1", True), ("t1", False)]
+    # Shutdown releases everything; the SQLite daemon row is no tracker and is never reported.
+    assert a.claim("t2", T0 + 3 * TTL) is not None and a.claim(DAEMON_LEASE, T0 + 3 * TTL) is not None
+    assert a.release_all(T0 + 3 * TTL) == 2
+    assert heard[-2:] == [("t2", True), ("t2", False)] and all(t != DAEMON_LEASE for t, _ in heard)

@@ -9,7 +9,7 @@ import pytest
 
 from bridge.config import TrackerConfig
 from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
-from bridge.errors import AuthError, RetriableAPIError, WriteRefused
+from bridge.errors import AuthError, OutcomeUnknown, RetriableAPIError, WriteRefused
 from bridge.kit import (
     KeyPaginator,
     OffsetPaginator,
@@ -19,6 +19,7 @@ from bridge.kit import (
     TokenPaginator,
     Writer,
     config_refusal,
+    holds,
 )
 
 # ---- paginators -----------------------------------------------------------------------------------------
@@ -193,3 +194,81 @@ def test_a_breaker_counts_only_failures_in_a_row() -> None:
         breaker.call(fail)
     with pytest.raises(RetriableAPIError):
         breaker.call(fail)
+
+
+# ---- writes whose answer was lost -----------------------------------------------------------------------
+
+
+class Lossy(Writer[TrackerConfig]):
+    """A tracker losing the answers to the edits of `lost`; of those, the items in `applied` took theirs."""
+
+    def __init__(self, lost: set[str], applied: set[str], *, readable: bool = True) -> None:
+        super().__init__("acme", _config(rank_field="Rank"))
+        self.lost, self.applied, self.readable = lost, applied, readable
+        self.reads: list[list[str]] = []
+
+    def read_state(self, items: Any, *, links: Any = None) -> dict[Ref, ItemState]:
+        self.reads.append([ref.remote_id for ref in items])
+        if not self.readable:
+            raise RetriableAPIError("acme: HTTP 503: down", status=503)
+        return {ref: ItemState(ref, ref.remote_id, {"rank": 7 if ref.remote_id in self.applied else None})
+                for ref in items}  # fmt: skip
+
+    def send(self, writes: Any, outcomes: Outcomes) -> None:
+        for index, write in writes:
+
+            def request(item: str = write.item.remote_id) -> None:
+                if item in self.lost:
+                    raise RetriableAPIError("acme: ReadTimeout")
+
+            try:
+                self.breaker.call(request, "an edit")
+            except WriteRefused as exc:
+                outcomes.fail(index, exc)
+            else:
+                outcomes.ok(index)
+
+
+def test_writes_whose_answer_was_lost_are_read_back_in_one_read_and_settled_as_held() -> None:
+    writer = Lossy(lost={"1", "2"}, applied={"1"})
+    outcomes = writer.push([FieldWrite(Ref("acme", n), "rank", 7) for n in ("1", "2", "3")])
+    assert [(o.ok, o.read_back) for o in outcomes] == [(True, True), (False, True), (True, False)]
+    assert outcomes[0].error is None
+    assert "no answer to an edit" in str(outcomes[1].error)
+    assert "read back, the tracker does not hold it" in str(outcomes[1].error)
+    assert writer.reads == [["1", "2"]], "one read for every write left unknown"
+
+
+def test_writes_that_cannot_be_read_back_fail() -> None:
+    writer = Lossy(lost={"1"}, applied={"1"}, readable=False)
+    (outcome,) = writer.push([FieldWrite(Ref("acme", "1"), "rank", 7)])
+    assert not outcome.ok and "could not be read back" in str(outcome.error)
+
+
+def test_after_a_429_the_tracker_did_nothing_and_nothing_is_read_back() -> None:
+    breaker = RetryBreaker("acme")
+
+    def limited() -> None:
+        raise RetriableAPIError("acme: HTTP 429", status=429)
+
+    with pytest.raises(WriteRefused) as refused:
+        breaker.call(limited)
+    assert not isinstance(refused.value, OutcomeUnknown)
+
+
+def test_holds_reads_each_kind_of_write_from_the_state() -> None:
+    a, b = Ref("acme", "1"), Ref("acme", "2")
+    states = {
+        a: ItemState(
+            a, "A-1", {"rank": 3.0}, frozenset({"mb-x"}), {LINK.global_id: LINK}, container="L", position=2
+        ),
+        b: ItemState(b, "A-2", container="L", position=1),
+    }
+    assert holds(FieldWrite(a, "rank", 3), states) and not holds(FieldWrite(a, "rank", 4), states)
+    assert holds(FieldWrite(a, "mb-x", "red", kind=WriteKind.LABEL_ADD), states)
+    assert holds(FieldWrite(b, "mb-x", None, kind=WriteKind.LABEL_REMOVE), states)
+    assert holds(FieldWrite(a, LINK.global_id, LINK, kind=WriteKind.LINK), states)
+    assert not holds(FieldWrite(a, LINK.global_id, None, kind=WriteKind.LINK), states)
+    assert holds(FieldWrite(a, "L", (b, None), kind=WriteKind.ORDER), states)
+    assert not holds(FieldWrite(a, "L", (None, b), kind=WriteKind.ORDER), states)
+    assert not holds(FieldWrite(Ref("acme", "9"), "rank", 3), states), "a gone item holds nothing"

@@ -330,3 +330,31 @@ def test_writes_that_fail_are_retried_next_cycle_while_the_rest_land(
     assert retried is not None and {push.keys[w.item].split(" ", 1)[0] for w in retried.writes} == failed_keys
     assert second.trackers[0].push is not None and second.trackers[0].push.failed == 0
     assert sync.cycle().trackers[0].plan.writes == []  # type: ignore[union-attr]
+
+
+def test_writes_whose_answer_was_lost_are_read_back_and_recorded(
+    sync: Sync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jira applies PAY-1's edit and its remote link, but every answer is lost (the connection closes
+    after the request was applied, on each retry too). The push reads PAY-1 back: its writes count done,
+    are recorded in `written`, and the next cycle writes nothing."""
+    from bridge.http import RetryPolicy
+
+    monkeypatch.setattr(RetryPolicy, "_sleep", lambda self, seconds: None)
+    issue = sync.emulator.issues["PAY-1"].id
+    sync.control.faults(
+        {"kind": "lose", "method": "PUT", "path": rf"/issue/(PAY-1|{issue})$"},
+        {"kind": "lose", "method": "POST", "path": rf"/issue/(PAY-1|{issue})/remotelink$"},
+    )
+    first = sync.cycle()
+    push = first.trackers[0].push
+    assert push is not None and push.failed == 0, push.failures
+    assert push.read_back >= 2 and push.read_back == push.read_back_applied
+    assert sync.control.get("faults")["injected"].get("lose", 0) >= 2
+    with sync.store.read() as conn:
+        rows = {name for (ref, name) in load_written(conn, "t").rows if ref.remote_id == issue}
+    assert "rank" in rows and any(name.startswith("link:") for name in rows), rows
+    sync.control.send("DELETE", "faults")
+    second = sync.cycle()
+    assert second.trackers[0].plan is not None and second.trackers[0].plan.writes == []
+    assert len(sync.api("GET", "issue/PAY-1/remotelink")) == 1

@@ -294,3 +294,75 @@ def test_native_order_follows_the_ranks_with_the_fewest_moves(sync: Sync) -> Non
     again = sync.cycle()
     assert again.trackers[0].plan is not None and again.trackers[0].plan.writes == [], "in order: no move"
     assert sync.writes_sent() == []
+
+
+def _no_retries(sync: Sync) -> None:
+    """One attempt per request, so that a fault on a request is the request's last word."""
+    text = sync.config_path.read_text().replace(
+        "max_requests_per_second = 1000\n", "max_requests_per_second = 1000\nretries = 1\n", 1
+    )
+    sync.config_path.write_text(text)
+    sync.config = load_config(sync.config_path, ConnectorRegistry.default())
+
+
+def test_writes_whose_answer_was_lost_are_read_back_and_recorded(sync: Sync) -> None:
+    """Trello applies a rank write and an OKR attachment but their answers never arrive (the connection
+    closes after the request was applied). The push reads those cards back: both count done, are
+    recorded in `written`, and the next cycle neither writes them again nor adds a second attachment."""
+    _no_retries(sync)
+    sync.control.faults(
+        {"kind": "lose", "method": "PUT", "path": "/customField/", "count": 1},
+        {"kind": "lose", "method": "POST", "path": "/attachments$", "count": 1},
+    )
+    first = sync.cycle()
+    push = first.trackers[0].push
+    assert push is not None and (push.failed, push.read_back, push.read_back_applied) == (0, 2, 2), push
+    assert sync.control.get("faults")["injected"].get("lose") == 2
+    sync.control.faults()
+    sync.control.send("DELETE", "requests")
+    second = sync.cycle()
+    assert second.trackers[0].plan is not None and second.trackers[0].plan.writes == []
+    assert sync.writes_sent() == []
+    for name in LINKED:
+        assert [u for n, u in sync.attachments(name) if parse_attachment({"name": n, "url": u})] == [KR_URL]
+
+
+def test_bridge_sync_says_how_many_writes_were_read_back(sync: Sync, run_cli: Any) -> None:
+    _no_retries(sync)
+    sync.control.faults({"kind": "lose", "method": "PUT", "path": "/customField/", "count": 1},
+                        {"kind": "drop", "method": "PUT", "path": "/customField/", "count": 1})  # fmt: skip
+    result = run_cli("sync", "--config", str(sync.config_path))
+    printed = " ".join(result.stdout.split())
+    assert "1 failed (2 got no answer and were read back: 1 made, 1 not)" in printed, result.stdout
+    assert "read back, the tracker does not hold it" in printed
+    summary = run_cli("sync", "--config", str(sync.config_path), "--json")
+    assert json.loads(summary.stdout)["trackers"][0]["writes_read_back"] == 0
+
+
+def test_a_write_whose_request_never_arrived_is_read_back_as_failed_then_made(sync: Sync) -> None:
+    """The connection drops before Trello applied a rank write: read back, the card does not hold it,
+    so it fails (with a reason saying so) and the next cycle makes it."""
+    _no_retries(sync)
+    sync.control.faults({"kind": "drop", "method": "PUT", "path": "/customField/", "count": 1})
+    push = sync.cycle().trackers[0].push
+    assert push is not None and (push.failed, push.read_back, push.read_back_applied) == (1, 1, 0), push
+    assert "the tracker does not hold it" in push.failures[0]
+    sync.control.faults()
+    again = sync.cycle()
+    assert again.trackers[0].push is not None and again.trackers[0].push.failed == 0
+    for name, rank in sync.ranks(again).items():
+        assert sync.field(name, "Value rank") == rank, name
+
+
+def test_copies_of_the_bridges_attachment_are_merged_and_a_users_kept(sync: Sync) -> None:
+    """A card holding the bridge's OKR attachment twice (two runs racing, or a creation whose answer was
+    lost and sent again): the next cycle removes the extra copy; a user's attachment to the same URL
+    stays."""
+    sync.cycle()
+    ((name, url),) = [(n, u) for n, u in sync.attachments("Beta") if parse_attachment({"name": n, "url": u})]
+    sync.edit(op="add_attachment", card=sync.cards["Beta"], url=url, name=name)
+    sync.edit(op="add_attachment", card=sync.cards["Beta"], url=url, name="Our key result")
+    assert len(sync.attachments("Beta")) == 3
+    push = sync.cycle().trackers[0].push
+    assert push is not None and push.failed == 0 and push.done == 1, push
+    assert sorted(sync.attachments("Beta")) == sorted([(name, url), ("Our key result", url)])

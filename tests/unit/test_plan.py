@@ -130,6 +130,21 @@ def test_links_are_added_once_and_only_the_bridges_removed() -> None:
     assert (removal.kind, removal.field, removal.value) == (WriteKind.LINK, old.global_id, None)
 
 
+def test_a_link_the_item_carries_twice_is_written_again_to_keep_one_copy() -> None:
+    """Two copies of the bridge's link on an item (two runs racing, a creation whose answer was lost):
+    the link is written again, which leaves one; wanted no more, it is removed, every copy with it."""
+    target = LinkTarget("milestone-bridge:kr:cfg:KR1", "https://okr.example.com/KR1", "Key result: KR1")
+    written = Written({(ref(1), "link:" + target.global_id): WrittenValue(target, T0)})
+    state = ItemState(
+        ref(1), "A-1", links={target.global_id: target}, duplicates=frozenset({target.global_id})
+    )
+    wish = Desired(ref(1), "A-1", links={target.global_id: target})
+    (write,) = make_plan([wish], [state], written).writes
+    assert (write.kind, write.value) == (WriteKind.LINK, target) and "more than once" in write.reason
+    (removal,) = make_plan([Desired(ref(1), "A-1")], [state], written).writes
+    assert (removal.kind, removal.field, removal.value) == (WriteKind.LINK, target.global_id, None)
+
+
 def test_a_link_the_tracker_shows_differently_is_still_in_place() -> None:
     """An Asana goal relationship has no title or address of its own: presence is what counts."""
     target = LinkTarget("milestone-bridge:kr:asana:77", "", "Key result: Grow")

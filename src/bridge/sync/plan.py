@@ -282,22 +282,22 @@ def _link_writes(source: str, wish: Desired, state: ItemState, written: Written)
     goal relationship records no author), so only links in `written` are ever removed, and a link counts
     as in place when the item has it and the bridge last wrote that same target. A native link (to a key
     result of this same tracker) the item has and the bridge never wrote is a user's: it is in place,
-    and the bridge does not claim it (see `native_link`).
+    and the bridge does not claim it (see `native_link`). A link of the bridge's the item carries more than
+    once (`ItemState.duplicates`) is written again, which leaves one copy.
     """
     current = dict(state.links)
     for gid, target in sorted(wish.links.items()):
         last = written.get(wish.item, LINK_PREFIX + gid)
-        if gid in current and (
-            (last is not None and same(last.value, target)) or (last is None and native_link(source, gid))
-        ):
+        in_place = (last is not None and same(last.value, target)) or (
+            last is None and native_link(source, gid)
+        )
+        if gid in current and in_place and gid not in state.duplicates:
             continue
+        reason = wish.reasons.get(gid, "")
+        if gid in state.duplicates:
+            reason = "the item carries this link more than once: one copy is kept"
         yield FieldWrite(
-            wish.item,
-            gid,
-            target,
-            previous=current.get(gid),
-            kind=WriteKind.LINK,
-            reason=wish.reasons.get(gid, ""),
+            wish.item, gid, target, previous=current.get(gid), kind=WriteKind.LINK, reason=reason
         )
     for gid in sorted(written.links(wish.item) - set(wish.links)):
         if gid in current:

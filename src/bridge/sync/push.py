@@ -3,7 +3,9 @@
 Only items whose wish differs from what the bridge last wrote, or which changed in the tracker since,
 are read (`plan.candidates`); after the push every item read is recorded as holding what it now holds, so
 the next cycle neither reads nor writes it again unless something changes. A failed write is recorded in
-the result and logged; its `written` row stays as it was, so the next cycle plans it again.
+the result and logged; its `written` row stays as it was, so the next cycle plans it again. A write whose
+request got no answer was read back by the connector (`bridge.kit.Writer`): the tracker holding it, it
+is done and recorded like any other; not holding it, it failed (`PushResult.read_back` counts both).
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ class PushResult:
     """Items whose state was read from the tracker."""
     done: int = 0
     failed: int = 0
+    read_back: int = 0
+    """Writes whose request got no answer, settled (among `done` or `failed`) by reading the item back."""
+    read_back_applied: int = 0
+    """Of those, the ones the tracker turned out to hold (counted in `done`)."""
     failures: list[str] = field(default_factory=list)
     dry_run: bool = False
     keys: dict[Ref, str] = field(default_factory=dict)
@@ -105,16 +111,9 @@ def push_tracker(
         with store.write() as conn:
             guard(conn)
     outcomes = _send(connector, name, the_plan.writes, progress)
-    for outcome in outcomes:
-        if outcome.ok:
-            result.done += 1
-        else:
-            result.failed += 1
-            message = (
-                f"{_key(desired, outcome.write.item)} {outcome.write.field}: {redact(outcome.error or '')}"
-            )
-            result.failures.append(message)
-            log.warning("%s: write failed: %s", name, message)
+    _count(result, outcomes, lambda ref: _key(desired, ref))
+    for message in result.failures:
+        log.warning("%s: write failed: %s", name, message, extra={"tracker": name, "error": message})
     if progress is not None:
         progress.push_finished(name, result.done, result.failed)
     records = _records(
@@ -144,9 +143,32 @@ def _send(
     progress.push_started(name, len(writes))
     outcomes: list[WriteOutcome] = []
     for chunk in _chunks(writes, PUSH_CHUNK):
-        outcomes.extend(connector.push(chunk))
+        sent = connector.push(chunk)
+        outcomes.extend(sent)
         progress.pushed(name, len(outcomes), len(writes))
+        progress.sent(name, sent)
     return outcomes
+
+
+def _count(
+    result: PushResult, outcomes: Sequence[WriteOutcome], key: Callable[[Ref], str]
+) -> list[WriteOutcome]:
+    """Count `outcomes` into `result` (done, failed, read back), noting each failure by the item's `key`;
+    the failed outcomes."""
+    failed: list[WriteOutcome] = []
+    for outcome in outcomes:
+        if outcome.read_back:
+            result.read_back += 1
+            result.read_back_applied += int(outcome.ok)
+        if outcome.ok:
+            result.done += 1
+            continue
+        result.failed += 1
+        result.failures.append(
+            f"{key(outcome.write.item)} {outcome.write.field}: {redact(outcome.error or '')}"
+        )
+        failed.append(outcome)
+    return failed
 
 
 def _chunks(writes: Sequence[FieldWrite], size: int) -> list[list[FieldWrite]]:
@@ -315,16 +337,8 @@ def purge_tracker(
         return result
     outcomes = _send(connector, name, writes, progress)
     kept = set()
-    for outcome in outcomes:
-        if outcome.ok:
-            result.done += 1
-        else:
-            result.failed += 1
-            result.failures.append(
-                f"{result.keys.get(outcome.write.item, outcome.write.item)} "
-                f"{outcome.write.field}: {redact(outcome.error or '')}"
-            )
-            kept.add((outcome.write.item, _row_of(outcome.write)))
+    for outcome in _count(result, outcomes, lambda ref: result.keys.get(ref, str(ref))):
+        kept.add((outcome.write.item, _row_of(outcome.write)))
     if progress is not None:
         progress.push_finished(name, result.done, result.failed)
     with store.write() as conn:

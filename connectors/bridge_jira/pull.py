@@ -190,6 +190,7 @@ class JiraPuller:
             objectives=mapped.objectives,
             key_results=mapped.key_results,
             links=mapped.links,
+            statuses=self.mapping.statuses(),
             skipped=mapped.skipped,
             cursor=cursor,
         )

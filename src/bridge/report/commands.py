@@ -17,7 +17,7 @@ from bridge.analysis_window import analysis_since
 from bridge.analytics import Report, Snapshot, analyse
 from bridge.analytics.okr import Catalogue, Suggestion, catalogue, effective_links, suggest_for_unlinked
 from bridge.config import CONFIG_SOURCE, BridgeConfig
-from bridge.domain import LinkOrigin, Milestone, Ref, StatusCategory
+from bridge.domain import LinkOrigin, Milestone, Ref, StatusCategory, display_name
 from bridge.errors import UserError
 from bridge.report.drafts import DraftView, drafts_html, load_view, render_drafts_section, with_drafts
 from bridge.report.html import page_data, render_html
@@ -39,7 +39,7 @@ from bridge.store.snapshot import (
     read_milestones,
     read_objectives,
 )
-from bridge.text import json_terminal_safe, terminal_safe
+from bridge.text import json_terminal_safe, plural, terminal_safe
 from bridge.text import terminal_markup as safe
 
 
@@ -209,8 +209,8 @@ def suggest_command(cfg: BridgeConfig, *, now: datetime, as_json: bool, out: Tex
     unlinked = sum(1 for m in milestones if _open_and_unlinked(m, links))
     if not found:
         console.print(
-            f"no suggestions: {unlinked} open milestones without a key result, none scoring at least "
-            f"{cfg.analytics.suggest_min_score:g} (analytics.suggest_min_score)"
+            f"no suggestions: {plural(unlinked, 'open milestone')} without a key result, none scoring at "
+            f"least {cfg.analytics.suggest_min_score:g} (analytics.suggest_min_score)"
         )
     else:
         table = Table(show_edge=False, pad_edge=False, header_style="bold")
@@ -222,13 +222,16 @@ def suggest_command(cfg: BridgeConfig, *, now: datetime, as_json: bool, out: Tex
             table.add_row(
                 safe(_milestone_name(milestone, by_ref)),
                 safe(milestone.title),
-                safe(f"{key_result_name(s.key_result)} {kr.title if kr else ''}".strip()),
+                safe(
+                    f"{kr.title} ({key_result_name(s.key_result)})" if kr else key_result_name(s.key_result)
+                ),
                 f"{s.score:.2f}",
                 safe(", ".join(s.shared_terms)),
             )
         console.print(table)
     console.print(
-        f"{len(found)} suggestions for {len({s.milestone for s in found})} of {unlinked} open milestones "
+        f"{plural(len(found), 'suggestion')} for {len({s.milestone for s in found})} of "
+        f"{plural(unlinked, 'open milestone')} "
         f"without a key result; stored as suggested ({stored.added} new or changed, {stored.removed} "
         "withdrawn). Confirm one with `bridge okr confirm MILESTONE KR`."
     )
@@ -306,7 +309,8 @@ def confirm_command(
         }
         out.write(json_terminal_safe(json.dumps(document, indent=2, ensure_ascii=False)) + "\n")
         return
-    what = terminal_safe(f"{milestone.key} ({ref}) -> {key_result_name(key_result)} ({kr_title})")
+    name = display_name(milestone.key, milestone.title)
+    what = terminal_safe(f"{name} ({ref}) -> {kr_title} ({key_result_name(key_result)})")
     if before is LinkOrigin.CONFIRMED:
         out.write(f"{what}: already confirmed\n")
     elif before is None:

@@ -35,6 +35,17 @@ class TeamRow(SQLModel, table=True):
     synced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
+class StatusNameRow(SQLModel, table=True):
+    """A raw status's display name (Jira status, Trello list, Asana section), refreshed by every pull."""
+
+    __tablename__ = "status_name"
+
+    source: str = Field(primary_key=True, max_length=64)
+    remote_id: str = Field(primary_key=True, max_length=255)
+    name: str
+    synced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
 class ObjectiveRow(SQLModel, table=True):
     __tablename__ = "objective"
 
@@ -274,6 +285,7 @@ metadata = SQLModel.metadata
 
 TABLES = {
     "team": TeamRow,
+    "status_name": StatusNameRow,
     "objective": ObjectiveRow,
     "key_result": KeyResultRow,
     "milestone": MilestoneRow,

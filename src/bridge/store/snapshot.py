@@ -30,8 +30,10 @@ from bridge.domain import (
     Snapshot,
     StatusCategory,
     StatusChange,
+    StatusName,
     Task,
     Team,
+    display_name,
     require_utc,
 )
 from bridge.store.engine import Store
@@ -42,6 +44,7 @@ from bridge.store.models import (
     MilestoneRow,
     ObjectiveRow,
     StatusChangeRow,
+    StatusNameRow,
     TaskRow,
     TeamRow,
 )
@@ -74,6 +77,7 @@ def load_snapshot(store: Store, *, since: datetime | None = None) -> Snapshot:
             key_results=read_key_results(conn),
             links=read_links(conn),
             teams=read_teams(conn),
+            statuses=read_status_names(conn),
         )
 
 
@@ -311,3 +315,19 @@ def read_teams(conn: Connection) -> list[Team]:
     return [
         Team(r.source, r.remote_id, r.name) for r in conn.execute(select(t.c.source, t.c.remote_id, t.c.name))
     ]
+
+
+def read_status_names(conn: Connection) -> list[StatusName]:
+    t = _table(StatusNameRow)
+    query = select(t.c.source, t.c.remote_id, t.c.name)
+    return [StatusName(r.source, r.remote_id, r.name) for r in conn.execute(query)]
+
+
+def item_names(conn: Connection, source: str) -> dict[str, str]:
+    """Remote id -> how a person reads each milestone and task of tracker `source`."""
+    found: dict[str, str] = {}
+    for model in (MilestoneRow, TaskRow):
+        t = _table(model)
+        query = select(t.c.remote_id, t.c.key, t.c.title).where(t.c.source == source)
+        found.update({r.remote_id: display_name(r.key, r.title) for r in conn.execute(query)})
+    return found

@@ -75,9 +75,14 @@ def display_name(key: str, title: str) -> str:
     title = title.strip()
     if not title:
         return key
-    if key == title or not _PERSON_KEY.fullmatch(key):
+    if key == title or not is_person_key(key):
         return title
     return f"{key} {title}"
+
+
+def is_person_key(key: str) -> bool:
+    """A key people use and read (Jira's `PAY-1`), not only a tracker's id."""
+    return _PERSON_KEY.fullmatch(key) is not None
 
 
 @dataclass(frozen=True, slots=True)

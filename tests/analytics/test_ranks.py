@@ -52,7 +52,8 @@ def test_value_strategy_ties_fall_to_created_then_key() -> None:
     # D has a due date (the others none); C was created first; A and B tie on everything but the key
     assert keys(ranks) == ["D", "C", "A", "B"]
     assert ranks[3].explanation.endswith(
-        "same score as Milestone A, placed after it by the trackers' ids, a fixed order (same due and creation dates)"
+        "same score as Milestone A, placed after it by the trackers' ids, a fixed order"
+        " (same due and creation dates)"
     )
 
 

@@ -1855,7 +1855,11 @@ class AsanaEmulator(Emulator):
         return {"token": self.token}
 
     def dump_state(self) -> JSON:
-        return {**self.state.dump(), "now": format_time(self.clock.now()), "api_stories": self.state.api_stories}
+        return {
+            **self.state.dump(),
+            "now": format_time(self.clock.now()),
+            "api_stories": self.state.api_stories,
+        }
 
     def not_found(self, request: Request) -> HTTPError:
         return asana_error(404, "No matching route for request")

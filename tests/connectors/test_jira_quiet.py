@@ -182,3 +182,25 @@ def test_a_bulk_edit_whose_answer_was_lost_is_read_back(cloud: Rig, fault: str, 
     outcomes = rig.push(*(label(rig, key, "mb-bottleneck") for key in keys))
     assert [(o.ok, o.read_back) for o in outcomes] == [(applied, True)] * 6, [o.error for o in outcomes]
     assert all(("mb-bottleneck" in (rig.issue(k).fields.get("labels") or [])) is applied for k in keys)
+
+
+def test_a_bulk_edit_refused_whole_falls_back_to_single_edits(cloud: Rig) -> None:
+    rig = cloud
+    keys = rig.keys()[:5]
+    rig.control.faults({"kind": "5xx", "status": 400, "method": "POST", "path": "/bulk/issues/fields$"})
+    rig.forget_requests()
+    outcomes = rig.push(*(field(rig, key, "rank", 9) for key in keys))
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+    routes = rig.routes()
+    assert routes[BULK_ROUTE] == 1 and routes[EDIT_ROUTE] == 5
+    assert emails(rig) == 0  # the single edits say notifyUsers=false
+    rank = rig.connector.writer.managed["rank"]
+    assert all(rig.issue(key).fields[rank] == 9 for key in keys)
+
+
+def test_a_bulk_task_that_does_not_finish_in_time_is_read_back(cloud: Rig) -> None:
+    rig = cloud
+    keys = rig.keys()[:5]
+    rig.connector.writer.poll_timeout = 0  # the first poll says RUNNING: the bridge stops waiting
+    outcomes = rig.push(*(label(rig, key, "mb-at-risk") for key in keys))
+    assert [(o.ok, o.read_back) for o in outcomes] == [(True, True)] * 5, [o.error for o in outcomes]

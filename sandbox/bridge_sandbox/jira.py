@@ -7,8 +7,9 @@ so real exports load as they are, and serves what the `jira` package and the bri
   `project/{key}/statuses`, `project/{key}/versions`, `status`, `issuetype`, `issueLinkType`,
   `issue` (POST), `issue/{key}` (GET, PUT with `fields` and `update`, DELETE), `issue/{key}/transitions`,
   `issueLink`, `issue/{key}/remotelink` (create-or-update by `globalId`, list, delete), `mypermissions`
-  (per project; see jira_quiet.py), and the notification emails each edit would send (`emails` in the
-  state: each watcher of an issue an edit changes, unless `notifyUsers=false` with the permission to),
+  (per project; see jira_quiet.py), and the notification emails the API's edits would send (`emails` in
+  the state: each watcher of an issue an edit changes, unless `notifyUsers=false` with the permission
+  to; the control API's edits are a user's and not counted),
   `/rest/agile/1.0/board`, `/rest/agile/1.0/issue/rank`, `/rest/applinks/latest/listApplicationlinks`;
 - Cloud (`deploymentType = "Cloud"`): `/rest/api/{2,3}/search/jql` with `nextPageToken`/`isLast` and no
   total; the embedded changelog holds at most the 100 newest histories, newest first, as the real Cloud

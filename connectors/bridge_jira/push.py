@@ -65,6 +65,7 @@ from bridge_jira.quiet import (
     Permissions,
     ask_permissions,
     bulk_groups,
+    bulk_waves,
     task_outcomes,
 )
 
@@ -287,8 +288,7 @@ class JiraWriter(Writer[JiraTrackerConfig]):
         if self.permissions.bulk:
             smallest = 1 if self.permissions.loud else BULK_MIN  # single edits would email someone
             bulk, single = bulk_groups(changes, self._bulk_field, smallest)
-            for bulk_edit in bulk:
-                single.extend(self._bulk(bulk_edit, outcomes))
+            single.extend(self._bulk(bulk, outcomes))
         edits: dict[str, _Edit] = {}
         for index, write in sorted(single, key=lambda pair: pair[0]):
             edits.setdefault(write.item.remote_id, _Edit(write.item.remote_id)).writes.append((index, write))
@@ -299,21 +299,72 @@ class JiraWriter(Writer[JiraTrackerConfig]):
         field_id = self._field_of(write)
         return field_id, self.kinds.get(field_id)
 
-    def _bulk(self, edit: BulkEdit, outcomes: Outcomes) -> list[tuple[int, FieldWrite]]:
-        """Submit one bulk edit and settle its writes as its task reports them; returns the writes to
-        send as single edits instead (Jira refused the bulk edit whole)."""
+    def _bulk(self, edits: Sequence[BulkEdit], outcomes: Outcomes) -> list[tuple[int, FieldWrite]]:
+        """Submit the bulk edits a wave at a time (no issue twice in a wave, so Jira runs them side by
+        side), wait for each wave's tasks, and settle their writes as the tasks report them; returns the
+        writes to send as single edits instead (a bulk edit Jira refused whole)."""
+        fallback: list[tuple[int, FieldWrite]] = []
+        for wave in bulk_waves(edits):
+            started = [(edit, task) for edit in wave if (task := self._submit(edit, outcomes, fallback))]
+            progress = self._wait([task for _, task in started])
+            for edit, task in started:
+                self._settle_task(edit, task, progress[task], outcomes)
+        return fallback
+
+    def _submit(self, edit: BulkEdit, outcomes: Outcomes, fallback: list[tuple[int, FieldWrite]]) -> str:
+        """The task id of a submitted bulk edit; "" when it was not (its writes failed, or joined
+        `fallback` when Jira refused the bulk edit whole)."""
         try:
             answer = self._request("post", BULK_PATH, edit.body())
-            task = str((answer or {}).get("taskId") or "")
-            progress = self._poll(task)
         except JiraRefusal as refused:
             log.warning("%s: a bulk edit of %d issues was refused (%s); they are edited one by one",
                         self.name, len(edit.writes), redact(str(refused)))  # fmt: skip
-            return edit.writes
-        except WriteRefused as refused:
+            fallback.extend(edit.writes)
+            return ""
+        except WriteRefused as refused:  # no answer: the writes are read back
             for index, _ in edit.writes:
                 outcomes.fail(index, refused)
-            return []
+            return ""
+        task = str((answer or {}).get("taskId") or "") if isinstance(answer, dict) else ""
+        if not task:
+            for index, _ in edit.writes:
+                outcomes.unknown(index, "Jira named no task for the bulk edit")
+        return task
+
+    def _wait(self, tasks: Sequence[str]) -> dict[str, dict[str, Any] | OutcomeUnknown]:
+        """Each task's progress once finished, polling the unfinished ones in rounds (waiting longer
+        between rounds); `OutcomeUnknown` for one that cannot be read or does not finish in
+        `poll_timeout` seconds (its edits may have been made)."""
+        found: dict[str, dict[str, Any] | OutcomeUnknown] = {}
+        waited, delay = 0.0, POLL_FIRST
+        while True:
+            for task in [t for t in tasks if t not in found]:
+                try:
+                    progress = self._request("get", QUEUE_PATH.format(task))
+                except WriteRefused as refused:
+                    found[task] = OutcomeUnknown(f"the bulk edit task {task} could not be read: {refused}")
+                    continue
+                if not isinstance(progress, dict) or progress.get("status") in FINISHED:
+                    found[task] = progress if isinstance(progress, dict) else {}
+            pending = [t for t in tasks if t not in found]
+            if not pending:
+                return found
+            if waited >= self.poll_timeout:
+                for task in pending:
+                    found[task] = OutcomeUnknown(
+                        f"the bulk edit task {task} had not finished after {waited:.0f} s"
+                    )
+                return found
+            self.sleep(delay)
+            waited, delay = waited + delay, min(delay * 2, POLL_LONGEST)
+
+    def _settle_task(
+        self, edit: BulkEdit, task: str, progress: dict[str, Any] | OutcomeUnknown, outcomes: Outcomes
+    ) -> None:
+        if isinstance(progress, OutcomeUnknown):
+            for index, _ in edit.writes:
+                outcomes.fail(index, progress)
+            return
         done, failed = task_outcomes(progress)
         status = str(progress.get("status"))
         for index, write in edit.writes:
@@ -328,23 +379,6 @@ class JiraWriter(Writer[JiraTrackerConfig]):
                 )
             else:
                 outcomes.unknown(index, f"the bulk edit task {task} ended {status}")
-        return []
-
-    def _poll(self, task: str) -> dict[str, Any]:
-        """The bulk edit task's progress once finished; `OutcomeUnknown` when it does not finish in
-        `poll_timeout` seconds or cannot be read (the edit may have been made)."""
-        waited, delay = 0.0, POLL_FIRST
-        while True:
-            try:
-                progress = self._request("get", QUEUE_PATH.format(task))
-            except WriteRefused as refused:
-                raise OutcomeUnknown(f"the bulk edit task {task} could not be read: {refused}") from None
-            if not isinstance(progress, dict) or progress.get("status") in FINISHED:
-                return progress if isinstance(progress, dict) else {}
-            if waited >= self.poll_timeout:
-                raise OutcomeUnknown(f"the bulk edit task {task} had not finished after {waited:.0f} s")
-            self.sleep(delay)
-            waited, delay = waited + delay, min(delay * 2, POLL_LONGEST)
 
     def _edit(self, edit: _Edit, outcomes: Outcomes) -> None:
         """One `PUT issue` (quiet where the account may); when Jira names fields it refuses (400), their

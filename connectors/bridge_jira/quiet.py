@@ -9,9 +9,10 @@ only where it counts (`Permissions`).
 On Cloud, writes giving many issues the same value (a milestone's tasks taking its rank, a label added to
 many issues) go in one bulk edit (`POST /rest/api/3/bulk/issues/fields`, up to 1,000 issues, with
 `sendBulkNotification: false`), which needs the global Bulk Change permission. It runs as a task the bridge
-polls (`GET /rest/api/3/bulk/queue/{taskId}`) until it completes; the task lists the issues it edited and
-those it failed for (`task_outcomes`). `bulk_groups` picks the writes a bulk edit can carry: label adds and
-removes, and number or single-line text fields set to a value.
+polls (`GET /rest/api/3/bulk/queue/{taskId}`) until it completes, up to ten tasks at once when they
+share no issue (`bulk_waves`); the task lists the issues it edited and those it failed for
+(`task_outcomes`). `bulk_groups` picks the writes a bulk edit can carry: label adds and removes, and
+number or single-line text fields set to a value.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ BULK_LIMIT = 1000
 BULK_MIN = 4
 """Fewest issues worth a bulk edit when single edits are quiet too: a bulk edit costs a submission and at
 least one poll."""
+WAVE = 10
+"""Bulk edit tasks the bridge has running at once."""
 SILENCING = ("ADMINISTER", "ADMINISTER_PROJECTS")
 ASKED = ",".join((*SILENCING, "BULK_CHANGE"))
 TEXT_FIELD = "com.atlassian.jira.plugin.system.customfieldtypes:textfield"
@@ -164,6 +167,22 @@ def bulk_groups(
             edits.append(BulkEdit(group.action, group.input, group.writes[start : start + BULK_LIMIT]))
     single.sort(key=lambda pair: pair[0])
     return edits, single
+
+
+def bulk_waves(edits: Sequence[BulkEdit]) -> list[list[BulkEdit]]:
+    """The bulk edits in waves of at most `WAVE` that share no issue: a wave's tasks may run side by side
+    (two tasks editing one issue at once could undo each other's change), the next waits for them."""
+    waves: list[tuple[list[BulkEdit], set[str]]] = []
+    for edit in edits:
+        issues = {w.item.remote_id for _, w in edit.writes}
+        for wave, seen in waves:
+            if len(wave) < WAVE and not issues & seen:
+                wave.append(edit)
+                seen |= issues
+                break
+        else:
+            waves.append(([edit], set(issues)))
+    return [wave for wave, _ in waves]
 
 
 def _twice(group: BulkEdit) -> bool:

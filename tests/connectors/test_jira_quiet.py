@@ -204,3 +204,25 @@ def test_a_bulk_task_that_does_not_finish_in_time_is_read_back(cloud: Rig) -> No
     rig.connector.writer.poll_timeout = 0  # the first poll says RUNNING: the bridge stops waiting
     outcomes = rig.push(*(label(rig, key, "mb-at-risk") for key in keys))
     assert [(o.ok, o.read_back) for o in outcomes] == [(True, True)] * 5, [o.error for o in outcomes]
+
+
+def test_bulk_edits_sharing_no_issue_run_side_by_side(cloud: Rig) -> None:
+    """Three milestones' tasks get three ranks, and the first five a label: the three rank edits share no
+    issue and run at once (one wait for all three); the label's edit touches issues of the first, so it
+    waits for the next wave."""
+    rig = cloud
+    keys = rig.keys()[:15]
+    slept: list[float] = []
+    rig.connector.writer.sleep = slept.append
+    writes = [field(rig, key, "rank", 1 + n // 5) for n, key in enumerate(keys)]
+    writes += [label(rig, key, "mb-at-risk") for key in keys[:5]]
+    rig.forget_requests()
+    outcomes = rig.push(*writes)
+    assert all(o.ok for o in outcomes)
+    routes = rig.routes()
+    assert routes[BULK_ROUTE] == 4 and routes[QUEUE_ROUTE] == 8
+    assert len(slept) == 2  # one wait a wave, not one a task
+    log = [f"{e['method']} {e['route']}" for e in rig.control.get("requests")["log"]]
+    bulk_at = [n for n, route in enumerate(log) if route == BULK_ROUTE]
+    first = bulk_at[0]
+    assert bulk_at[:3] == [first, first + 1, first + 2]  # the first wave's three submitted before any poll

@@ -2,6 +2,7 @@
 
     python bench/push.py                  # about 10,000 milestones and tasks across the three trackers
     python bench/push.py --items 1500     # a quicker run
+    python bench/push.py --jira-permissions EDIT_ISSUES,BROWSE_PROJECTS   # Jira may not edit quietly
 
 One organisation from `bridge sandbox generate`'s generator, each tracker's seed served by its own
 sandbox process. The config writes the rank field, the OKR field, OKR links (Jira remote links, Trello
@@ -25,8 +26,14 @@ held before the cycle), and whether each container is in rank order afterwards.
 A value change moves its milestone in the portfolio ranking and shifts the rank of every milestone it
 passes, and of their tasks, which inherit it: k = 50 changes change the desired rank of most items.
 
+Per cycle and over the bench, what people were sent (`notices`): the emails Jira would send (each watcher
+of an issue, for each edit not sent quietly: the sandbox counts them) and the stories the bridge's writes
+added to followed Asana tasks. By default the Jira account may do everything; `--jira-permissions`
+narrows it (without Administer Projects edits cannot be silenced, without Bulk Change no bulk edit).
+
 Targets: (b) 0 writes; (c) writes other than moves equal to the values whose desired state changed, and
-moves no more than the items outside the longest increasing run.
+moves no more than the items outside the longest increasing run; Jira emails 0 over the bench where the
+account may silence edits.
 """
 
 from __future__ import annotations
@@ -309,12 +316,25 @@ def expected_moves(
     return {"managed": managed, "outside_longest_run": outside, "in_order": in_order}
 
 
+def notices(sandboxes: Mapping[str, Sandbox]) -> dict[str, int]:
+    """What the bridge's writes so far sent people: Jira's notification emails (each watcher of an issue,
+    for each edit not sent quietly), and the stories Asana wrote on followed tasks (each in a follower's
+    inbox). Trello notifies only a card's members of what they subscribe to; the bridge's writes are
+    counted as writes."""
+    return {
+        "jira_emails": int(sandboxes["jira"].control("GET", "state")["emails"]),
+        "asana_stories": int(sandboxes["asana"].control("GET", "state")["api_stories"]),
+    }
+
+
 @contextmanager
 def measured(sandboxes: Mapping[str, Sandbox], into: dict[str, Any]) -> Iterator[None]:
     before = {kind: s.counters() for kind, s in sandboxes.items()}
+    noticed = notices(sandboxes)
     started = time.perf_counter()
     yield
     into["seconds"] = round(time.perf_counter() - started, 2)
+    into["notices"] = {k: v - noticed[k] for k, v in notices(sandboxes).items()}
     for kind, sandbox in sandboxes.items():
         total, writes, actions = sandbox.counters()
         into.setdefault("sandbox", {})[kind] = {
@@ -347,7 +367,7 @@ def cycle_figures(result: CycleResult, seen: Mapping[str, Any]) -> dict[str, Any
         }
     keys = ("writes_planned", "writes_done", "writes_failed", "moves", "sandbox_writes", "requests")
     total = {k: sum(t[k] for t in trackers.values()) for k in keys}
-    return {"seconds": seen["seconds"], "total": total, "trackers": trackers}
+    return {"seconds": seen["seconds"], "total": total, "notices": seen["notices"], "trackers": trackers}
 
 
 def change_values(
@@ -377,7 +397,9 @@ def change_values(
     return done
 
 
-def run(items: int, seed: int, changes: int, native: set[str]) -> dict[str, Any]:
+def run(
+    items: int, seed: int, changes: int, native: set[str], jira_permissions: list[str] | None
+) -> dict[str, Any]:
     per_tracker = max(30, round(items / len(TRACKERS) / 1.04))  # a milestone for about 25 tasks
     now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
@@ -394,6 +416,8 @@ def run(items: int, seed: int, changes: int, native: set[str]) -> dict[str, Any]
         serve_seconds = time.perf_counter() - started
         sandboxes["jira"].edit(op="add_custom_field", name="Value Rank", kind="number")
         sandboxes["jira"].edit(op="add_custom_field", name="Key Result", kind="string")
+        if jira_permissions is not None:
+            sandboxes["jira"].edit(op="set_permissions", permissions=jira_permissions)
         info = {kind: s.info for kind, s in sandboxes.items()}
         os.environ.update(
             BENCH_JIRA_EMAIL=info["jira"]["email"],
@@ -470,6 +494,10 @@ def run(items: int, seed: int, changes: int, native: set[str]) -> dict[str, Any]
             o["moves"] <= o["items_outside_longest_run"] for o in orders
         )
         meets["in_order_after_each_cycle"] = all(o["in_order_after"] for o in orders)
+    emails = sum(p["notices"]["jira_emails"] for p in phases.values())
+    quiet = jira_permissions is None or bool({"ADMINISTER", "ADMINISTER_PROJECTS"} & set(jira_permissions))
+    if quiet:
+        meets["jira_emails_0"] = emails == 0
     return {
         "benchmark": "push",
         "items": total_items,
@@ -479,10 +507,16 @@ def run(items: int, seed: int, changes: int, native: set[str]) -> dict[str, Any]
         "setup_seconds": {"generate": round(generate_seconds, 2), "serve": round(serve_seconds, 2)},
         "cycles": phases,
         "changed_milestones": edits,
+        "jira_permissions": "all" if jira_permissions is None else jira_permissions,
+        "notices": {
+            "jira_emails": emails,
+            "asana_stories_on_followed_tasks": sum(p["notices"]["asana_stories"] for p in phases.values()),
+        },
         "targets": {
             "no_change_writes": 0,
             "after_changes_writes_other_than_moves": "= values whose desired state changed",
             "after_changes_moves": "<= items outside the longest increasing run",
+            "jira_emails": "0 where the account may suppress them (Administer Projects)",
         },
         "meets_targets": meets,
         "all_targets_met": all(meets.values()),
@@ -501,11 +535,20 @@ def main() -> int:
         default="jira,trello,asana",
         help="trackers whose native order is managed: jira,trello,asana or ''",
     )
+    parser.add_argument(
+        "--jira-permissions",
+        default=None,
+        help="the Jira account's permissions, comma-separated (default: all); e.g. EDIT_ISSUES for an "
+        "account that may neither silence edits nor bulk edit",
+    )
     args = parser.parse_args()
+    permissions = (
+        None if args.jira_permissions is None else [p for p in args.jira_permissions.split(",") if p]
+    )
     native = {t.strip() for t in args.native_order.split(",") if t.strip()}
     if native - set(TRACKERS):
         parser.error(f"--native-order: unknown trackers {sorted(native - set(TRACKERS))}")
-    json.dump(run(args.items, args.seed, args.changes, native), sys.stdout, indent=2)
+    json.dump(run(args.items, args.seed, args.changes, native, permissions), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
 

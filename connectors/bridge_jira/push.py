@@ -10,10 +10,14 @@ shows it filtered), so there is no per-board position to read; the project is wh
 keep items together. Its position is the Rank field's LexoRank string (`0|i000db:`), which sorts as text.
 
 Pushing (`push`) takes the fewest requests Jira allows:
-- every field and label write on one issue goes into one `PUT issue/{id}` (`fields` for the managed
-  fields, `update.labels` add/remove operations for labels, which are idempotent and have no colour);
-  when Jira rejects that edit for one field (400 naming it, e.g. a field not on the edit screen), that
-  field's writes fail and the rest are sent again without it;
+- on Cloud, with the Bulk Change permission, a change given to many issues alike (a label added, a number
+  or text field set to one value) goes in one bulk edit of up to 1,000 issues, with bulk notifications
+  off (see quiet.py); a bulk edit Jira refuses whole (400) falls back to single edits;
+- every other field and label write on one issue goes into one `PUT issue/{id}` (`fields` for the managed
+  fields, `update.labels` add/remove operations for labels, which are idempotent and have no colour),
+  with `notifyUsers=false` where the account may say it (asked once per project and cycle, see
+  quiet.py); when Jira rejects that edit for one field (400 naming it, e.g. a field not on the edit
+  screen), that field's writes fail and the rest are sent again without it;
 - a link is `POST issue/{id}/remotelink` keyed by its `globalId` (Jira updates the link with that id
   rather than adding one), a removed link `DELETE issue/{id}/remotelink?globalId=` (404: already gone);
 - moves go to `PUT /rest/agile/1.0/issue/rank`, up to 50 issues a call: consecutive moves that chain
@@ -33,6 +37,8 @@ those and `push` refuses to write any other, so a user's links are never touched
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -41,7 +47,7 @@ from typing import Any
 from jira import JIRAError
 
 from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
-from bridge.errors import FatalAPIError
+from bridge.errors import FatalAPIError, OutcomeUnknown
 from bridge.http import RETRIABLE_STATUSES, redact
 from bridge.kit import Outcomes, Writer, WriteRefused
 from bridge.mapping import resolve_field
@@ -49,11 +55,28 @@ from bridge.written import LINK_ID_PREFIX
 from bridge_jira.client import JiraSession, _json, error_parts, error_text
 from bridge_jira.config import JiraTrackerConfig
 from bridge_jira.mapping import configured_field
+from bridge_jira.quiet import (
+    BULK_MIN,
+    BULK_PATH,
+    FINISHED,
+    QUEUE_PATH,
+    TEXT_FIELD,
+    BulkEdit,
+    Permissions,
+    ask_permissions,
+    bulk_groups,
+    bulk_waves,
+    task_outcomes,
+)
+
+log = logging.getLogger(__name__)
 
 READ_BATCH = 100
 RANK_BATCH = 50
 LEXORANK_TYPE = "com.pyxis.greenhopper.jira:gh-lexo-rank"
 RANK_PATH = "/rest/agile/1.0/issue/rank"
+POLL_FIRST = 0.2
+POLL_LONGEST = 5.0
 
 
 class JiraRefusal(WriteRefused):
@@ -111,6 +134,25 @@ class JiraWriter(Writer[JiraTrackerConfig]):
             (str(f["id"]) for f in described if (f.get("schema") or {}).get("custom") == LEXORANK_TYPE),
             None,
         ) or resolve_field("Rank", pairs)
+        self.kinds = {str(f["id"]): _kind(f) for f in described}
+        """Field id -> `number`, `text` (single-line) or None: what a bulk edit can set it as."""
+        self._permissions: Permissions | None = None
+        self._loud_issues: set[str] = set()
+        """Issues whose project turned out not to allow `notifyUsers=false` (Data Center's 403)."""
+        self.poll_timeout = 120.0
+        """Seconds to wait for a bulk edit task; after that its writes are read back."""
+        self.sleep: Callable[[float], None] = time.sleep
+
+    @property
+    def permissions(self) -> Permissions:
+        """What the account may do quietly, asked on first need (once per project and cycle: the writer
+        lives as long as the cycle's connection)."""
+        if self._permissions is None:
+            with self.session.setup():  # a read of the account's settings, like the field list's
+                self._permissions = ask_permissions(
+                    self.name, self.config.projects, self.session.get, self.session.cloud
+                )
+        return self._permissions
 
     # ---- reading -------------------------------------------------------------------------------------
 
@@ -220,8 +262,9 @@ class JiraWriter(Writer[JiraTrackerConfig]):
                 raise WriteRefused("an issue cannot be ranked relative to itself")
 
     def send(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
-        """Edits first (one per issue), then links (one request each), then moves (chained, 50 a call)."""
-        edits: dict[str, _Edit] = {}
+        """Edits first (bulk edits on Cloud, then one per issue), then links (one request each), then
+        moves (chained, 50 a call)."""
+        changes: list[tuple[int, FieldWrite]] = []
         links: list[tuple[int, FieldWrite]] = []
         moves: list[_Move] = []
         for index, write in writes:
@@ -230,23 +273,120 @@ class JiraWriter(Writer[JiraTrackerConfig]):
             elif write.kind is WriteKind.ORDER:
                 _add_move(moves, index, write)
             else:
-                edits.setdefault(write.item.remote_id, _Edit(write.item.remote_id)).writes.append(
-                    (index, write)
-                )
-        for edit in edits.values():
-            self._edit(edit, outcomes)
+                changes.append((index, write))
+        if changes:
+            self._change(changes, outcomes)
         for index, write in links:
             _settle(outcomes, [index], partial(self._link, write))
         for move in moves:
             _settle(outcomes, [index for index, _ in move.issues], partial(self._move, move, outcomes))
 
+    def _change(self, changes: list[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
+        """Field and label writes: bulk edits where the account may make them, single edits for the rest
+        (and for a bulk edit Jira refused whole)."""
+        single = changes
+        if self.permissions.bulk:
+            smallest = 1 if self.permissions.loud else BULK_MIN  # single edits would email someone
+            bulk, single = bulk_groups(changes, self._bulk_field, smallest)
+            single.extend(self._bulk(bulk, outcomes))
+        edits: dict[str, _Edit] = {}
+        for index, write in sorted(single, key=lambda pair: pair[0]):
+            edits.setdefault(write.item.remote_id, _Edit(write.item.remote_id)).writes.append((index, write))
+        for edit in edits.values():
+            self._edit(edit, outcomes)
+
+    def _bulk_field(self, write: FieldWrite) -> tuple[str, str | None]:
+        field_id = self._field_of(write)
+        return field_id, self.kinds.get(field_id)
+
+    def _bulk(self, edits: Sequence[BulkEdit], outcomes: Outcomes) -> list[tuple[int, FieldWrite]]:
+        """Submit the bulk edits a wave at a time (no issue twice in a wave, so Jira runs them side by
+        side), wait for each wave's tasks, and settle their writes as the tasks report them; returns the
+        writes to send as single edits instead (a bulk edit Jira refused whole)."""
+        fallback: list[tuple[int, FieldWrite]] = []
+        for wave in bulk_waves(edits):
+            started = [(edit, task) for edit in wave if (task := self._submit(edit, outcomes, fallback))]
+            progress = self._wait([task for _, task in started])
+            for edit, task in started:
+                self._settle_task(edit, task, progress[task], outcomes)
+        return fallback
+
+    def _submit(self, edit: BulkEdit, outcomes: Outcomes, fallback: list[tuple[int, FieldWrite]]) -> str:
+        """The task id of a submitted bulk edit; "" when it was not (its writes failed, or joined
+        `fallback` when Jira refused the bulk edit whole)."""
+        try:
+            answer = self._request("post", BULK_PATH, edit.body())
+        except JiraRefusal as refused:
+            log.warning("%s: a bulk edit of %d issues was refused (%s); they are edited one by one",
+                        self.name, len(edit.writes), redact(str(refused)))  # fmt: skip
+            fallback.extend(edit.writes)
+            return ""
+        except WriteRefused as refused:  # no answer: the writes are read back
+            for index, _ in edit.writes:
+                outcomes.fail(index, refused)
+            return ""
+        task = str((answer or {}).get("taskId") or "") if isinstance(answer, dict) else ""
+        if not task:
+            for index, _ in edit.writes:
+                outcomes.unknown(index, "Jira named no task for the bulk edit")
+        return task
+
+    def _wait(self, tasks: Sequence[str]) -> dict[str, dict[str, Any] | OutcomeUnknown]:
+        """Each task's progress once finished, polling the unfinished ones in rounds (waiting longer
+        between rounds); `OutcomeUnknown` for one that cannot be read or does not finish in
+        `poll_timeout` seconds (its edits may have been made)."""
+        found: dict[str, dict[str, Any] | OutcomeUnknown] = {}
+        waited, delay = 0.0, POLL_FIRST
+        while True:
+            for task in [t for t in tasks if t not in found]:
+                try:
+                    progress = self._request("get", QUEUE_PATH.format(task))
+                except WriteRefused as refused:
+                    found[task] = OutcomeUnknown(f"the bulk edit task {task} could not be read: {refused}")
+                    continue
+                if not isinstance(progress, dict) or progress.get("status") in FINISHED:
+                    found[task] = progress if isinstance(progress, dict) else {}
+            pending = [t for t in tasks if t not in found]
+            if not pending:
+                return found
+            if waited >= self.poll_timeout:
+                for task in pending:
+                    found[task] = OutcomeUnknown(
+                        f"the bulk edit task {task} had not finished after {waited:.0f} s"
+                    )
+                return found
+            self.sleep(delay)
+            waited, delay = waited + delay, min(delay * 2, POLL_LONGEST)
+
+    def _settle_task(
+        self, edit: BulkEdit, task: str, progress: dict[str, Any] | OutcomeUnknown, outcomes: Outcomes
+    ) -> None:
+        if isinstance(progress, OutcomeUnknown):
+            for index, _ in edit.writes:
+                outcomes.fail(index, progress)
+            return
+        done, failed = task_outcomes(progress)
+        status = str(progress.get("status"))
+        for index, write in edit.writes:
+            issue = write.item.remote_id
+            if issue in done:
+                outcomes.ok(index)
+            elif issue in failed:
+                outcomes.fail(index, failed[issue])
+            elif status == "COMPLETE":
+                outcomes.fail(
+                    index, "the bulk edit did not find the issue (deleted, or hidden from the account)"
+                )
+            else:
+                outcomes.unknown(index, f"the bulk edit task {task} ended {status}")
+
     def _edit(self, edit: _Edit, outcomes: Outcomes) -> None:
-        """One `PUT issue`; when Jira names fields it refuses (400), their writes fail and the rest are
-        sent again without them."""
+        """One `PUT issue` (quiet where the account may); when Jira names fields it refuses (400), their
+        writes fail and the rest are sent again without them."""
         pending = list(edit.writes)
         while pending:
             try:
-                self._request("put", f"issue/{edit.item}", _edit_body([w for _, w in pending], self.managed))
+                self._put_issue(edit.item, _edit_body([w for _, w in pending], self.managed))
             except WriteRefused as refused:
                 sent = {self._field_of(w) for _, w in pending}
                 named = sent & _fields_refused(refused)
@@ -260,6 +400,20 @@ class JiraWriter(Writer[JiraTrackerConfig]):
                 for index, _ in pending:
                     outcomes.ok(index)
                 return
+
+    def _put_issue(self, issue: str, body: dict[str, Any]) -> None:
+        """`PUT issue` with `notifyUsers=false` where the account may; sent again without the flag when
+        Data Center refuses it for the issue's project."""
+        if not self.permissions.notify_flag or issue in self._loud_issues:
+            self._request("put", f"issue/{issue}", body)
+            return
+        try:
+            self._request("put", f"issue/{issue}", body, params={"notifyUsers": "false"})
+        except JiraRefusal as refused:
+            if refused.status != 403:
+                raise
+            self._loud_issues.add(issue)
+            self._request("put", f"issue/{issue}", body)
 
     def _field_of(self, write: FieldWrite) -> str:
         return self.managed.get(write.field, write.field) if write.kind is WriteKind.FIELD else "labels"
@@ -310,6 +464,8 @@ class JiraWriter(Writer[JiraTrackerConfig]):
             return _json(send(self.session.url(path), data=data, params=params))
         except JIRAError as exc:
             status = exc.status_code or 0
+            if status == 403 and params is not None and params.get("notifyUsers") == "false":
+                raise _refusal(status, exc) from None  # the flag refused, not the credentials
             if status in RETRIABLE_STATUSES or status in (0, 401, 403):
                 raise
             raise _refusal(status, exc) from None
@@ -397,6 +553,16 @@ def _anchors(value: Any) -> tuple[str | None, str | None]:
         else:
             raise ValueError(f"{ref!r} is not an issue to rank against")
     return ids[0], ids[1]
+
+
+def _kind(described: dict[str, Any]) -> str | None:
+    """`number`, `text` (a single-line text field) or None: how a bulk edit could set the field."""
+    schema = described.get("schema") or {}
+    if schema.get("type") == "number":
+        return "number"
+    if schema.get("type") == "string" and schema.get("custom") == TEXT_FIELD:
+        return "text"
+    return None
 
 
 def _plain(value: Any) -> Any:

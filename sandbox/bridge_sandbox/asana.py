@@ -73,7 +73,8 @@ Behaviour kept from the real service (each a thing a sync must survive), with it
   name_changed, <type>_custom_field_changed, added_to_tag, added_to_project, dependency_added,
   attachment_added, comment_added, ...) and an event, as the getTasks `modified_since` note in asana.yaml
   describes ("any of its properties change, or associations ... are modified"; "adding stories").
-  A new task's first values write no change stories.
+  A new task's first values write no change stories. The stories the API user's own writes create on a
+  task someone follows (its assignee or a seed's `followers`) are counted: `api_stories` in the state.
   QUIRK: moving a task between sections of a project (addTask, a board drag) writes a section_changed
   story and its events but leaves `modified_at` alone, so a `modified_since` poll misses the move.
   Source: a known behaviour of the real service reported by integrators (the emulator's brief names
@@ -332,6 +333,13 @@ class Task:
     dependencies: list[str] = field(default_factory=list)
     custom_values: dict[str, Any] = field(default_factory=dict)
     """Custom field gid -> number, text, enum option gid, list of option gids, or {"date": ...}."""
+    followers: list[str] = field(default_factory=list)
+    """User gids the seed names as followers; the assignee follows a task too, as in Asana."""
+
+    @property
+    def followed(self) -> bool:
+        """Someone follows the task, and so sees (and may be notified of) each story on it."""
+        return bool(self.followers or self.assignee)
 
 
 @dataclass(frozen=True)
@@ -400,6 +408,8 @@ class AsanaState:
         self.subtasks: dict[str, list[str]] = {}
         self.dependents: dict[str, list[str]] = {}
         self.stories: dict[str, list[JSON]] = {}
+        self.api_stories = 0
+        """Stories the API user's writes created on tasks someone follows (each lands in their inbox)."""
         self.time_periods: dict[str, JSON] = {}
         self.period_info: dict[str, JSON] = {}
         """Per time period: its workspace and parent period (not part of a goal's embedded copy)."""
@@ -905,6 +915,7 @@ class AsanaState:
             permalink_url=str(raw.get("permalink_url") or ""),
             dependencies=[g for g in map(gid_of, raw.get("dependencies") or []) if g],
             workspace=gid_of(raw.get("workspace")) or self.default_workspace(),
+            followers=[g for g in map(gid_of, raw.get("followers") or []) if g],
         )
         placements = self._placements(raw)
         self.tasks[gid] = task
@@ -1177,6 +1188,8 @@ class AsanaState:
             "_target": task.gid,
         }
         self.stories.setdefault(task.gid, []).append(story)
+        if actor == self.me and task.followed:
+            self.api_stories += 1
         compact = {"gid": story["gid"], "resource_type": "story", "resource_subtype": subtype}
         self.event(self.task_scopes(task), compact, "added", actor, parent=self.ref(task.gid))
         return story
@@ -1879,7 +1892,11 @@ class AsanaEmulator(Emulator):
         return {"token": self.token}
 
     def dump_state(self) -> JSON:
-        return {**self.state.dump(), "now": format_time(self.clock.now())}
+        return {
+            **self.state.dump(),
+            "now": format_time(self.clock.now()),
+            "api_stories": self.state.api_stories,
+        }
 
     def not_found(self, request: Request) -> HTTPError:
         return asana_error(404, "No matching route for request")

@@ -30,7 +30,11 @@ from bridge_sandbox.server import SandboxServer
 from tests.contract.test_jira_pull import EMAIL, TOKEN, jira_table
 from tests.sandbox.conftest import Control
 
-WRITE_ROUTES = ("PUT /rest/api/{version}/issue/{key}", "POST /rest/api/{version}/issue/{key}/remotelink")
+WRITE_ROUTES = (
+    "PUT /rest/api/{version}/issue/{key}",
+    "POST /rest/api/{version}/issue/{key}/remotelink",
+    "POST /rest/api/{version}/bulk/issues/fields",
+)
 
 OKRS = """
 [push]
@@ -284,6 +288,8 @@ def test_a_prefix_shared_with_users_labels_takes_none_of_theirs(sync: Sync) -> N
 
 
 def test_a_sync_killed_mid_push_ends_exact_after_a_restart(sync: Sync) -> None:
+    # Remote links answer slowly, so that the push (bulk edits, then links) is still going when killed.
+    sync.control.faults({"kind": "slow", "method": "POST", "path": "/remotelink$", "delay": 0.2})
     env = {**os.environ, "T_EMAIL": EMAIL, "T_TOKEN": TOKEN}
     command = [sys.executable, "-m", "bridge.cli", "sync", "--config", str(sync.config_path)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -293,6 +299,7 @@ def test_a_sync_killed_mid_push_ends_exact_after_a_restart(sync: Sync) -> None:
         time.sleep(0.01)
     process.kill()
     process.wait(10)
+    sync.control.send("DELETE", "faults")
     written_before = sync.writes_sent()
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert again.returncode == 0, again.stdout + again.stderr
@@ -314,6 +321,8 @@ def test_writes_that_fail_are_retried_next_cycle_while_the_rest_land(
     from bridge.http import RetryPolicy
 
     monkeypatch.setattr(RetryPolicy, "_sleep", lambda self, seconds: None)
+    # No Bulk Change: every issue gets an edit of its own, and PAY-1's and PAY-2's fail.
+    sync.control.edit(op="set_permissions", permissions=["ADMINISTER_PROJECTS", "EDIT_ISSUES"])
     ids = "|".join(sync.emulator.issues[key].id for key in ("PAY-1", "PAY-2"))
     sync.control.faults(
         {"kind": "5xx", "status": 502, "method": "PUT", "path": rf"/issue/(PAY-1|PAY-2|{ids})$"}

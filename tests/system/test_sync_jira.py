@@ -350,6 +350,8 @@ def test_writes_whose_answer_was_lost_are_read_back_and_recorded(
     from bridge.http import RetryPolicy
 
     monkeypatch.setattr(RetryPolicy, "_sleep", lambda self, seconds: None)
+    # No Bulk Change: PAY-1 gets an edit of its own (lost bulk edits: tests/connectors/test_jira_quiet.py)
+    sync.control.edit(op="set_permissions", permissions=["ADMINISTER_PROJECTS", "EDIT_ISSUES"])
     issue = sync.emulator.issues["PAY-1"].id
     sync.control.faults(
         {"kind": "lose", "method": "PUT", "path": rf"/issue/(PAY-1|{issue})$"},

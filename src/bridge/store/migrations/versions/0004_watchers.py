@@ -1,0 +1,30 @@
+"""Watchers: how many people a tracker emails on each edit of a milestone or task (Jira's watch count),
+kept by the pull so `bridge sync --dry-run` can say what a plan would send.
+
+Revision: watchers01
+Follows: 0003
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "watchers01"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+TABLES = ("milestone", "task")
+
+
+def upgrade() -> None:
+    for table in TABLES:
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("watchers", sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    for table in TABLES:
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("watchers")

@@ -441,8 +441,8 @@ def test_an_enum_okr_field_takes_option_names(server: SandboxServer) -> None:
 def test_a_misconfigured_write_field_is_named_at_open(server: SandboxServer) -> None:
     with pytest.raises(UserError, match=r"write\.rank_field"):
         _open(server, rank_field="No such field")
-    with pytest.raises(UserError, match="must be number"):
-        _open(server, rank_field="Key result")
+    with pytest.raises(UserError, match="must be text or enum"):
+        _open(server, rank_value="band")  # a band needs a text or enum field; "Value rank" is a number
 
 
 def test_refused_credentials_raise(connector: AsanaConnector) -> None:

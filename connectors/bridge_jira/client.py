@@ -68,7 +68,7 @@ class JiraSession(TrackerSession[JiraTrackerConfig]):
         super().__init__(name, config, [secrets["token_env"]], policy=policy, in_setup=True)
         arguments = self._client_arguments(secrets)
         self.client: JIRA = self.call(lambda: JIRA(**arguments))
-        self.setup_requests += 1  # serverInfo, made by the constructor before hooks could count it
+        self.count()  # serverInfo, made by the constructor before hooks could count it (a setup read)
         self.session = self.client._session
         self.session.hooks["response"].append(self._count)
         self.cloud = self._is_cloud()

@@ -28,6 +28,23 @@ class TrelloTasks(Section):
     """A card joins a milestone through the milestone's label, or by attaching the milestone card."""
 
 
+DEFAULT_PHRASES = ("blocked by", "depends on")
+
+
+class TrelloDependencies(Section):
+    phrases: list[NonEmpty] = Field(default_factory=lambda: list(DEFAULT_PHRASES))
+    """A description line or an attachment starting with one of these (any case) that links a task
+    card of a configured board makes that card a blocker of the card it is on."""
+
+    def problems(self) -> Iterator[tuple[Loc, str]]:
+        folded = [phrase.strip().casefold() for phrase in self.phrases]
+        for index, phrase in enumerate(folded):
+            if not phrase:
+                yield ("phrases", index), "must not be blank"
+            elif phrase in folded[:index]:
+                yield ("phrases", index), f"lists {phrase!r} twice"
+
+
 class TrelloOkrs(Section):
     list: NonEmpty
     """Cards in this list are key results; their labels name the objective."""
@@ -47,6 +64,7 @@ class TrelloTrackerConfig(TrackerConfig):
     """Board ids or short links."""
     milestones: TrelloMilestones = Field(default_factory=TrelloMilestones)
     tasks: TrelloTasks = Field(default_factory=TrelloTasks)
+    dependencies: TrelloDependencies = Field(default_factory=TrelloDependencies)
     okrs: TrelloOkrs | None = None
 
     def problems(self) -> Iterator[tuple[Loc, str]]:

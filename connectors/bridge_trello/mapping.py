@@ -18,6 +18,7 @@ moved into that list from a task list leaves a deleted task behind (it is no tas
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -56,6 +57,9 @@ MILESTONE_MARK = "milestone"
 """A label that marks a card as its milestone's own card (alongside the milestone's label)."""
 HISTORY_TYPES = frozenset({"createCard", "updateCard"})
 READ_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
+CARD_LINK = re.compile(r"trello\.com/c/([A-Za-z0-9]{8})\b")
+"""A link to a card: its short link, as in `https://trello.com/c/kP9xQ2rT/12-title`."""
+BULLETS = "-*+• \t>"
 History = Mapping[str, Sequence[Mapping[str, Any]]]
 """Card id -> the card's actions."""
 
@@ -91,6 +95,8 @@ class Mapped:
     key_results: list[KeyResult] = field(default_factory=list)
     links: list[KeyResultLink] = field(default_factory=list)
     """The milestones' key results by `okr_rules`, matched on the milestone's card."""
+    blockers: dict[str, list[str]] = field(default_factory=dict)
+    """Task card id -> the short links of the cards it names as its blockers (`dependencies.phrases`)."""
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -164,6 +170,17 @@ class TrelloMapping:
             MILESTONE_MARK in names or str(card.get("name", "")).casefold() == self.by_label[label].casefold()
         )
 
+    def is_task_card(self, card: Mapping[str, Any]) -> bool:
+        """Whether a card of this board is a task: in a mapped list, no milestone's card nor key result."""
+        try:
+            _check(card)
+            return (
+                not (self.is_key_result(card) or self.is_milestone_card(card))
+                and self._status(card) is not None
+            )
+        except READ_ERRORS:
+            return False
+
     # ---- mapping ----------------------------------------------------------------------------------------
 
     def map_cards(
@@ -211,6 +228,9 @@ class TrelloMapping:
                 continue
             mapped.tasks.append(task)
             mapped.changes.extend(changes)
+            mapped.blockers[task.remote_id] = [
+                short for short in blocker_links(card, self.config.dependencies.phrases) if short != task.key
+            ]
 
     def _map_key_results(self, cards: Sequence[Mapping[str, Any]], history: History, mapped: Mapped) -> None:
         """The OKR list's cards as key results, their objectives (one per name), and the deleted task a
@@ -499,6 +519,24 @@ class TrelloMapping:
         if "checked" in value:
             return str(value["checked"]).lower() == "true"
         return value.get("text", value.get("date"))
+
+
+def blocker_links(card: Mapping[str, Any], phrases: Sequence[str]) -> list[str]:
+    """The short links of the cards `card` names as its blockers: on a description line, or in an
+    attachment's name, that starts with one of `phrases` (any case, after list bullets), each card
+    linked there. In first-seen order, each once."""
+    starts = tuple(phrase.strip().casefold() for phrase in phrases)
+    found: list[str] = []
+    for line in str(card.get("desc") or "").splitlines():
+        if line.lstrip(BULLETS).casefold().startswith(starts):
+            found.extend(CARD_LINK.findall(line))
+    for attachment in card.get("attachments") or []:
+        if not isinstance(attachment, dict):
+            continue
+        name = str(attachment.get("name") or "")
+        if name.lstrip(BULLETS).casefold().startswith(starts):
+            found.extend(CARD_LINK.findall(str(attachment.get("url") or "")) or CARD_LINK.findall(name))
+    return list(dict.fromkeys(found))
 
 
 def _check(card: Any) -> None:

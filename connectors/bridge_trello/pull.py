@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bridge.domain import RemotePage
+from bridge.domain import Dependency, RemotePage
 from bridge.errors import FatalAPIError, UserError
 from bridge.kit import KeyPaginator
 from bridge_trello.config import TrelloTrackerConfig
@@ -186,10 +186,9 @@ class TrelloPuller:
         yield from self._pages(ref, mapped, BoardCursor(newest, mapped.list_milestones))
 
     def _card_params(self) -> dict[str, str]:
-        params = {"customFieldItems": "true"}
-        if self.config.tasks.attach == "attachment":
-            params["attachments"] = "true"
-        return params
+        # attachments: a task joins its milestone by one (`tasks.attach = "attachment"`), and one can
+        # name a blocker (`dependencies.phrases`)
+        return {"customFieldItems": "true", "attachments": "true"}
 
     def _actions(self, board: str, since: str | None) -> list[dict[str, Any]]:
         """The board's actions newer than `since` (all for None), newest first, paged with `before`."""
@@ -251,6 +250,7 @@ class TrelloPuller:
     def _pages(self, ref: str, mapped: Mapped, after: BoardCursor) -> Iterator[RemotePage]:
         for skipped in mapped.skipped:
             log.warning("%s: skipped card %s: %s", self.name, skipped.key, skipped.reason)
+        dependencies = self.dependencies(mapped)
         size = self.config.page_size
         chunks = [mapped.tasks[i : i + size] for i in range(0, len(mapped.tasks), size)] or [[]]
         for index, tasks in enumerate(chunks):
@@ -265,9 +265,47 @@ class TrelloPuller:
                 links=mapped.links if first else (),
                 tasks=tasks,
                 status_changes=[c for c in mapped.changes if c.item_id in ids],
+                dependencies=[d for d in dependencies if d.blocked_id in ids],
                 skipped=mapped.skipped if first else (),
                 cursor=after.dump() if last else None,
             )
+
+    # ---- dependencies -------------------------------------------------------------------------------------
+
+    def dependencies(self, mapped: Mapped) -> list[Dependency]:
+        """The blockers the mapped task cards name, each a task card of a configured board.
+
+        A short link is found among the cards just mapped, else read with the others not found, ten to a
+        `batch` request; a card that is gone, on a board not configured, or no task (a milestone's card,
+        a key result, in an unmapped list) is no blocker.
+        """
+        known: dict[str, str | None] = {t.key: t.remote_id for t in mapped.tasks if not t.deleted}
+        unknown = list(
+            dict.fromkeys(s for shorts in mapped.blockers.values() for s in shorts if s not in known)
+        )
+        if unknown:
+            params = {"fields": "id,idBoard,idList,idLabels,name,closed"}
+            bodies = self.session.batches([batch_url(f"cards/{short}", params) for short in unknown])
+            known.update(zip(unknown, map(self._task_card, bodies), strict=True))
+        found = []
+        for blocked, shorts in mapped.blockers.items():
+            for short in shorts:
+                blocker = known[short]
+                if blocker is None:
+                    what = "no task card of the configured boards"
+                    log.info("%s: card %s names card %s as a blocker: %s", self.name, blocked, short, what)
+                elif blocker != blocked:
+                    found.append(Dependency(self.name, blocker, blocked))
+        return found
+
+    def _task_card(self, card: Any) -> str | None:
+        """The id of a card read by its short link when it is a task card of a configured board."""
+        if not isinstance(card, dict):
+            return None
+        for mapping in self.mappings.values():
+            if mapping.board.id == card.get("idBoard") and mapping.is_task_card(card):
+                return str(card["id"])
+        return None
 
     # ---- census -------------------------------------------------------------------------------------------
 

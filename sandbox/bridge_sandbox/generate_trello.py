@@ -17,7 +17,9 @@ it: `lists`, `labels`, `customFields`, `cards`, `members`, `checklists` and `act
   as the Jira seed's epics carry).
 - Cards of live tasks sit in the list of their current status, in the order they arrived there (`pos`
   increasing). Work types are labels, one per work type; the task's person is its member; blockers are
-  named in the description by their cards' short URLs (Trello has no dependencies). Archived tasks
+  named by their cards' short URLs (Trello has no dependencies), on a description line "Blocked by
+  <url>" or, on every third task card, as link attachments named "Depends on <blocker's title>" (the
+  bridge's default `dependencies.phrases`). Archived tasks
   are closed cards; deleted tasks have no card, only their actions ending in `deleteCard`.
 - Custom fields on every board: "Value", "Effort", "Value rank" (numbers) and "Key result" (text); the
   last two sit empty for the bridge to write.
@@ -68,7 +70,9 @@ WORK_TYPE_COLORS = ("green", "yellow", "orange", "red", "purple", "blue", "sky",
 MILESTONE_COLOR, OBJECTIVE_COLOR, OKR_COLOR = "sky_dark", "black", "lime_dark"
 
 # The middle of an id: one kind per sort of object, so that no two objects share an id.
-BOARD, LIST, LABEL, FIELD, TASK_CARD, MILESTONE_CARD, KR_CARD, ITEM, ACTION, MEMBER, ORG = range(1, 12)
+BOARD, LIST, LABEL, FIELD, TASK_CARD, MILESTONE_CARD, KR_CARD, ITEM, ACTION, MEMBER, ORG, ATTACHMENT = range(
+    1, 13
+)
 BOARD_BLOCK = 100_000_000
 """Numbers of a board's lists, labels, fields and actions start at its team's index times this."""
 # The generator's objectives, typed: (id, title, [(key result id, title, start, target, current)]).
@@ -121,6 +125,7 @@ class _Card:
     desc: str = ""
     due: str | None = None
     items: list[JSON] = field(default_factory=list)
+    attachments: list[JSON] = field(default_factory=list)
     assigned: bool = True
     id_short: int = 0
     pos: float = 0.0
@@ -376,12 +381,24 @@ def _task_card(
     card = _Card(task_card_id(task), task.title, task_created(task), task.number % len(PEOPLE), labels)
     card.moves = _moves(TODO, task.changes)
     blockers = [live[n] for n in task.blocked_by if n in live]
-    card.desc = "\n".join(f"Blocked by {SITE}/c/{short_link(task_card_id(b))}" for b in blockers)
+    if task.number % 3:
+        card.desc = "\n".join(f"Blocked by {SITE}/c/{short_link(task_card_id(b))}" for b in blockers)
+    else:
+        card.attachments = [_blocker_attachment(card, b, i) for i, b in enumerate(blockers)]
     if task.archived:
         card.archived_at = _halfway(card.arrived, now)
     if task.deleted:
         card.deleted_at = _halfway(card.last, now)
     return card
+
+
+def _blocker_attachment(card: _Card, blocker: TaskPlan, index: int) -> JSON:
+    """A link attachment to the blocker's card, named as a person would: "Depends on <its title>"."""
+    attachment_id = object_id(card.created, ATTACHMENT, int(card.id[-12:], 16) * 16 + index)
+    return {"id": attachment_id, "bytes": None, "date": format_time(card.created), "edgeColor": None,
+            "idMember": None, "isUpload": False, "mimeType": "", "name": f"Depends on {blocker.title}",
+            "previews": [], "url": f"{SITE}/c/{short_link(task_card_id(blocker))}",
+            "pos": (index + 1) * POS_STEP, "fileName": None}  # fmt: skip
 
 
 def _halfway(start: datetime, now: datetime) -> datetime:
@@ -439,7 +456,8 @@ def _card_json(board: _Board, card: _Card) -> JSON:
             "idChecklists": [], "checkItemStates": [], "idAttachmentCover": None,
             "manualCoverAttachment": False, "subscribed": False, "isTemplate": False, "cardRole": None,
             "email": None, "cover": {"idAttachment": None, "color": None, "size": "normal"},
-            "customFieldItems": [dict(item) for item in card.items]}  # fmt: skip
+            "customFieldItems": [dict(item) for item in card.items],
+            "attachments": [dict(attachment) for attachment in card.attachments]}  # fmt: skip
 
 
 # ---- actions ------------------------------------------------------------------------------------------

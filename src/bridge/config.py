@@ -18,6 +18,7 @@ import re
 import tomllib
 import types
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Protocol, TypeVar, Union, get_args, get_origin
@@ -38,6 +39,10 @@ Loc = tuple[str | int, ...]
 RankValue = Literal["score", "position", "band"]
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+OVERRIDE_VARIABLE = re.compile(r"^BRIDGE_([A-Z0-9]+(?:_[A-Z0-9]+)*)__([A-Z0-9_]+)$")
+"""`BRIDGE_<SECTION>__<KEY>`: a variable that overrides a scalar setting of a section (not of a tracker),
+e.g. `BRIDGE_DAEMON__HTTP_HOST`. The double underscore keeps it apart from `BRIDGE_CONFIG` and the demo's
+`BRIDGE_DEMO_*`, and the config may not name such a variable for a secret."""
 _TRACKER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SECRET_KEYS = ("token", "password", "secret", "api_key", "apikey", "key", "pat", "email", "username")
@@ -48,6 +53,10 @@ def _env_name(value: str) -> str:
         raise ValueError(
             f"{_shorten(value)!r} is not an environment variable name (letters, digits and _); "
             "the file names the variable that holds a secret, never the secret itself"
+        )
+    if OVERRIDE_VARIABLE.match(value):
+        raise ValueError(
+            f"{value} has the form of a setting's override (BRIDGE_<SECTION>__<KEY>); name another variable"
         )
     return value
 
@@ -101,6 +110,10 @@ class StoreConfig(Section):
     """Name of the variable holding the URL, for URLs that carry a password."""
     pool_size: int = Field(default=5, ge=1, le=100)
     echo: bool = False
+    auto_upgrade: bool = True
+    """Migrate the store to this version's schema when a command that writes it starts. When false, a
+    store behind the code is refused until someone runs `bridge db upgrade` (after reviewing the SQL
+    from `bridge db upgrade --sql`)."""
 
     def problems(self) -> Iterator[tuple[Loc, str]]:
         if self.url is not None and self.url_env is not None:
@@ -525,6 +538,8 @@ class BridgeConfig(BaseModel):
     trackers: dict[str, TrackerConfig] = Field(default_factory=dict)
     path: Path | None = None
     """The file it came from; relative paths in it are read from that file's folder."""
+    overrides: tuple[Override, ...] = ()
+    """The settings that environment variables set, over the file's."""
 
     @property
     def base_dir(self) -> Path:
@@ -558,6 +573,81 @@ class BridgeConfig(BaseModel):
         if problems:
             raise ConfigError(str(self.path or "config"), problems)
         return {key: env[var] for key, var in tracker.secret_env_names().items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A setting taken from an environment variable instead of the file."""
+
+    path: str
+    """The setting's dotted path (`daemon.http_host`)."""
+    variable: str
+    value: str
+
+
+OVERRIDABLE: dict[str, type[Section]] = {
+    "store": StoreConfig,
+    "schedule": ScheduleConfig,
+    "daemon": DaemonConfig,
+    "analytics": AnalyticsConfig,
+    "push": PushConfig,
+}
+"""The sections whose scalar settings environment variables override (`okrs` and the trackers are
+tables and arrays the file describes)."""
+_NOT_OVERRIDDEN = {
+    "store.url": "the store's URL comes from the file's store.url, or from the variable store.url_env names",
+    "store.url_env": "name the variable in the file's store.url_env",
+}
+
+
+def env_overrides(environ: Mapping[str, str]) -> tuple[list[Override], list[Problem]]:
+    """The `BRIDGE_<SECTION>__<KEY>` variables set (not empty) in `environ`, and what is wrong with each
+    that names no setting it may override."""
+    found: list[Override] = []
+    problems: list[Problem] = []
+    for variable in sorted(environ):
+        match = OVERRIDE_VARIABLE.match(variable)
+        value = environ[variable]
+        if match is None or not value:
+            continue
+        section, key = match.group(1).lower(), match.group(2).lower()
+        path = f"{section}.{key}"
+        if section not in OVERRIDABLE:
+            hint = _did_you_mean(section, OVERRIDABLE)
+            message = (
+                f"{section!r} is not a section that variables override{hint}; one of {', '.join(OVERRIDABLE)}"
+            )
+            problems.append(Problem(variable, message))
+        elif path in _NOT_OVERRIDDEN:
+            problems.append(
+                Problem(f"{path} ({variable})", f"is not taken from the environment: {_NOT_OVERRIDDEN[path]}")
+            )
+        elif key not in OVERRIDABLE[section].model_fields:
+            fields = list(OVERRIDABLE[section].model_fields)
+            problems.append(Problem(f"{path} ({variable})", _unknown_key_message(key, fields)))
+        else:
+            found.append(Override(path, variable, value))
+    return found, problems
+
+
+def _apply_overrides(data: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
+    """The file's tables with the overridden settings replaced (a section that is not a table is left
+    for validation to report)."""
+    merged = dict(data)
+    for override in overrides:
+        section, key = override.path.split(".", 1)
+        table = merged.get(section, {})
+        if isinstance(table, dict):
+            merged[section] = {**table, key: override.value}
+    return merged
+
+
+def _blame(problem: Problem, overrides: list[Override]) -> Problem:
+    """A problem with an overridden setting names the variable that set it."""
+    for override in overrides:
+        if problem.path == override.path or problem.path.startswith(override.path + "."):
+            return Problem(problem.path, f"{problem.message} (set by {override.variable})")
+    return problem
 
 
 class _TopLevel(Section):
@@ -605,14 +695,19 @@ def load_config(path: str | Path, connectors: TrackerKinds) -> BridgeConfig:
 
 
 def parse_config(
-    text: str, connectors: TrackerKinds, *, source: str = "config", path: Path | None = None
+    text: str,
+    connectors: TrackerKinds,
+    *,
+    source: str = "config",
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> BridgeConfig:
     too_deep = _too_deep(text)
     if too_deep is not None:
         raise ConfigError(source, [too_deep])
     try:
         data = tomllib.loads(text)
-        return validate_config(data, connectors, source=source, path=path)
+        return validate_config(data, connectors, source=source, path=path, environ=environ)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [_syntax_problem(exc)]) from None
     except RecursionError:  # a backstop: nesting the scan above lets through must not end in a traceback
@@ -681,9 +776,17 @@ def _syntax_problem(exc: tomllib.TOMLDecodeError) -> Problem:
 
 
 def validate_config(
-    data: dict[str, Any], connectors: TrackerKinds, *, source: str = "config", path: Path | None = None
+    data: dict[str, Any],
+    connectors: TrackerKinds,
+    *,
+    source: str = "config",
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> BridgeConfig:
-    problems: list[Problem] = []
+    """The file's settings, with the `BRIDGE_<SECTION>__<KEY>` variables of `environ` (default: the
+    process's) over them, validated together; every problem is reported at once."""
+    overrides, problems = env_overrides(os.environ if environ is None else environ)
+    data = _apply_overrides(data, overrides)
     top = _validate(_TopLevel, data, (), problems)
     raw_trackers = data.get("trackers", {})
     trackers: dict[str, TrackerConfig] = {}
@@ -700,8 +803,9 @@ def validate_config(
     if top is not None:
         problems.extend(_cross_checks(top.okrs, trackers))
     if problems or top is None:
-        raise ConfigError(source, problems)
+        raise ConfigError(source, [_blame(problem, overrides) for problem in problems])
     return BridgeConfig(
+        overrides=tuple(overrides),
         store=top.store,
         schedule=top.schedule,
         daemon=top.daemon,
@@ -807,6 +911,27 @@ def open_status_page_warning(daemon: DaemonConfig) -> str | None:
         "/metrics (tracker names, errors, the report); name a variable holding a token in auth_token_env, "
         "or keep http_host on 127.0.0.1 behind a proxy that authenticates"
     )
+
+
+MIN_TOKEN_LENGTH = 16
+"""The shortest bearer token the status server accepts."""
+
+
+def auth_token_problem(daemon: DaemonConfig, environ: Mapping[str, str] | None = None) -> str | None:
+    """Why the status server could not start with the token `daemon.auth_token_env` names (its variable
+    unset or empty, or the token too short to resist guessing); None when it can, or no token is wanted."""
+    name = daemon.auth_token_env
+    if name is None:
+        return None
+    token = (os.environ if environ is None else environ).get(name, "")
+    if not token:
+        return f"daemon.auth_token_env: environment variable {name} is not set or is empty"
+    if len(token) < MIN_TOKEN_LENGTH:
+        return (
+            f"daemon.auth_token_env: the token in {name} must be at least {MIN_TOKEN_LENGTH} characters "
+            "(e.g. `openssl rand -hex 32`)"
+        )
+    return None
 
 
 def config_warnings(config: BridgeConfig) -> list[str]:

@@ -514,9 +514,7 @@ def _print_bottlenecks(console: Console, report: Any) -> None:
     _section(console, f"Bottlenecks ({len(found)} of {len(report.bottlenecks)} team work types)")
     for verdict in found:
         console.print(
-            f"  [bold red]{safe(verdict.team)} / {safe(verdict.work_type)}[/bold red]: "
-            f"median {verdict.median_days:.1f} d against {verdict.other_median_days:.1f} d for the team's "
-            f"other work ({verdict.ratio:.1f}x), weight {verdict.weight:.2f}"
+            f"  [bold red]{safe(verdict.team)} / {safe(verdict.work_type)}[/bold red]: {safe(verdict.reason)}"
         )
         for line in verdict.evidence:
             console.print(f"      - {safe(line)}")

@@ -52,6 +52,12 @@ class StoreError(BridgeError):
     """The store could not be reached or migrated."""
 
 
+class StoreLost(StoreError):
+    """The store itself is gone (its database dropped) or unreachable, not one statement failing: nothing
+    can be read or recorded, so a command stops at once with this one message, which names the store
+    and the fix, instead of failing every tracker and every bookkeeping step after it."""
+
+
 class APIError(BridgeError):
     """A tracker answered with an error, or did not answer."""
 

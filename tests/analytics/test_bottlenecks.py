@@ -7,11 +7,15 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
+from bridge.analytics import analyse
 from bridge.analytics.bottlenecks import judge, time_in_status, work_type_stats
 from bridge.analytics.snapshot import build_index
 from bridge.config import AnalyticsConfig
-from bridge.domain import Dependency, Snapshot
+from bridge.domain import Dependency, Snapshot, StatusChange, Task
+from bridge.report.html import render_html
+from bridge.report.terminal import render
 from tests.analytics.build import (
     DOING,
     DONE,
@@ -82,6 +86,12 @@ def test_verdict_worked_example_with_mann_whitney() -> None:
         "median cycle time 7.00 d against 3.00 d for the team's other work: ratio 2.33" in review.evidence[2]
     )
     assert review.evidence[3] == "Mann-Whitney one-sided p = 0.0139 (below 0.05)"
+    assert review.status == "bottleneck" and review.basis == "speed and holding up"
+    assert review.reason == (
+        "review work takes 7.0 d against 3.0 d for the team's other work (2.3x) and holds up 2 later tasks "
+        "through dependency links (14% of the team's current and recent work); "
+        "order 2.3x x (1 + 14%) = 2.67"
+    )
     build = verdicts["build"]
     assert not build.bottleneck and build.ratio == pytest.approx(3 / 7) and build.p_value is None
 
@@ -173,3 +183,115 @@ def test_a_task_without_a_team_takes_its_milestones() -> None:
     assert [(s.team, s.work_type) for s in work_type_stats(build_index(snapshot), NOW, MW)] == [
         ("web", "api")
     ]
+
+
+def slow_reviews(**review_fields: object) -> list[tuple[Task, list[StatusChange]]]:
+    """Reviews clearly slower than builds, in one team: 8 of each."""
+    pairs = [finished(f"r{i}", "core", "review", 10.0 + i, **review_fields) for i in range(8)]
+    pairs += [finished(f"b{i}", "core", "build", 1.0 + i % 3) for i in range(8)]
+    return pairs
+
+
+def test_a_slower_type_that_holds_up_nothing_is_slow_not_a_bottleneck() -> None:
+    tasks, changes = flatten(slow_reviews())
+    # the team's data has links (one build waits on another), none from the reviews
+    snapshot = Snapshot(tasks=tasks, status_changes=changes, dependencies=[Dependency(SOURCE, "b0", "b1")])
+    review = next(
+        v for v in judge(build_index(snapshot), snapshot.dependencies, NOW, MW) if v.work_type == "review"
+    )
+    assert (review.status, review.bottleneck, review.basis) == ("slow", False, "speed and holding up")
+    assert review.reason.endswith("but holds up no later work: slow, not a bottleneck")
+    assert review.reason.startswith("review work takes 13.5 d against 2.0 d")
+
+
+def test_without_links_or_milestones_the_verdict_rests_on_speed_alone() -> None:
+    tasks, changes = flatten(slow_reviews())
+    snapshot = Snapshot(tasks=tasks, status_changes=changes)
+    review = next(v for v in judge(build_index(snapshot), (), NOW, MW) if v.work_type == "review")
+    assert (review.status, review.bottleneck, review.basis) == ("bottleneck", True, "speed alone")
+    assert "rests on speed alone" in review.reason
+    assert "rests on speed alone" in review.evidence[-1]
+
+
+def test_the_last_task_to_finish_in_a_milestone_held_its_delivery() -> None:
+    pairs = slow_reviews()
+    # two milestones, each a build finished early and a review finished last
+    pairs += [finished("mb1", "core", "build", 1, ended_ago=5, milestone_id="M1")]
+    pairs += [finished("mr1", "core", "review", 12, ended_ago=2, milestone_id="M1")]
+    pairs += [finished("mb2", "core", "build", 2, ended_ago=6, milestone_id="M2")]
+    pairs += [finished("mr2", "core", "review", 11, ended_ago=3, milestone_id="M2")]
+    # a milestone still open (its second task is not done) was not delivered: it counts for nobody
+    pairs += [finished("mb3", "core", "build", 2, ended_ago=6, milestone_id="M3")]
+    tasks, changes = flatten(pairs)
+    tasks.append(task("open3", team="core", work_type="review", milestone_id="M3"))
+    milestones = [milestone(m, team="core") for m in ("M1", "M2", "M3")]
+    snapshot = Snapshot(milestones=milestones, tasks=tasks, status_changes=changes)
+    verdicts = {v.work_type: v for v in judge(build_index(snapshot), (), NOW, MW)}
+    review, build = verdicts["review"], verdicts["build"]
+    assert (review.held_milestones, review.delivered_milestones, review.blocks) == (2, 2, 0)
+    assert review.bottleneck and review.basis == "speed and holding up"
+    # the two builds of M1 and M2 waited on reviews: 2 of the 22 current and recent tasks
+    assert review.blocked_share == pytest.approx(2 / 22)
+    assert "was the last to finish in 2 of the 2 milestones delivered in the window" in review.reason
+    assert build.held_milestones == 0
+
+
+def test_bottlenecks_are_ordered_by_slowdown_times_the_share_held_up() -> None:
+    pairs = [finished(f"s{i}", "t", "slow", 6.0 + i % 2) for i in range(8)]
+    pairs += [finished(f"v{i}", "t", "slower", 8.0 + i % 2) for i in range(5)]
+    pairs += [finished(f"f{i}", "t", "fast", 1.0 + i % 2) for i in range(32)]
+    tasks, changes = flatten(pairs)
+    tasks += [task(f"w{i}", team="t") for i in range(30)]
+    # "slow" (3.25x) holds up 29 of the 75 tasks, "slower" (4x) just one: 3.25 x (1 + 29/75) = 4.51
+    # against 4 x (1 + 1/75) = 4.05, so holding up outweighs the extra slowdown
+    deps = [Dependency(SOURCE, "s0", f"w{i}") for i in range(29)] + [Dependency(SOURCE, "v0", "w29")]
+    snapshot = Snapshot(tasks=tasks, status_changes=changes, dependencies=deps)
+    verdicts = [v for v in judge(build_index(snapshot), deps, NOW, MW) if v.bottleneck]
+    assert [v.work_type for v in verdicts] == ["slow", "slower"]
+    assert [round(v.weight, 2) for v in verdicts] == [4.51, 4.05]
+    assert verdicts[0].reason.endswith("order 3.2x x (1 + 39%) = 4.51")
+
+
+def test_the_terminal_and_html_reports_give_each_verdicts_reason() -> None:
+    tasks, changes = flatten(slow_reviews())
+    slow = Snapshot(tasks=tasks, status_changes=changes, dependencies=[Dependency(SOURCE, "b0", "b1")])
+    report = analyse(slow, MW, NOW)
+    console = Console(record=True, width=200)
+    render(report, console)
+    shown = console.export_text()
+    assert "core / review: review work takes 13.5 d against 2.0 d" in shown
+    assert "slow, not a bottleneck" in shown
+    assert (
+        '<span class="tag warn">slow</span> <strong>core / review</strong>: review work takes'
+        in render_html(report)
+    )
+
+
+def test_a_milestone_whose_first_task_finished_long_ago_is_delivered_when_its_last_one_is() -> None:
+    pairs = slow_reviews()
+    pairs += [finished("early", "core", "build", 2, ended_ago=200, milestone_id="M1")]
+    pairs += [finished("late", "core", "review", 12, ended_ago=2, milestone_id="M1")]
+    tasks, changes = flatten(pairs)
+    snapshot = Snapshot(milestones=[milestone("M1", team="core")], tasks=tasks, status_changes=changes)
+    # the index keeps no flow for a task finished before the window: it still finished, and early
+    index = build_index(snapshot, since=NOW - timedelta(days=90))
+    review = next(v for v in judge(index, (), NOW, MW) if v.work_type == "review")
+    assert (review.held_milestones, review.delivered_milestones) == (1, 1)
+    assert "was the last to finish in the one milestone delivered in the window" in review.reason
+
+
+def test_a_type_that_is_no_bottleneck_on_speed_says_why() -> None:
+    tasks, changes = flatten(slow_reviews())
+    verdicts = {
+        v.work_type: v for v in judge(build_index(Snapshot(tasks=tasks, status_changes=changes)), (), NOW, MW)
+    }
+    assert verdicts["build"].reason.endswith("(0.1x): no slower than the rest")
+    few = [finished(f"r{i}", "core", "review", 10.0 + i) for i in range(3)]
+    few += [finished(f"b{i}", "core", "build", 1.0 + i % 3) for i in range(8)]
+    tasks, changes = flatten(few)
+    review = next(
+        v
+        for v in judge(build_index(Snapshot(tasks=tasks, status_changes=changes)), (), NOW, MW)
+        if v.work_type == "review"
+    )
+    assert review.reason.endswith("too few finished items to tell (at least 5 a side)")

@@ -16,6 +16,7 @@ from bridge.config import AnalyticsConfig, BridgeConfig, OkrsConfig
 from bridge.domain import KeyResultLink, LinkOrigin, Ref
 from tests.analytics.build import DAY, DOING, DONE, NOW, SOURCE, finished, flatten, history, milestone, task
 from tests.analytics.test_forecast import team_work
+from tests.cli.test_report import SECTIONS
 
 OKRS = OkrsConfig.model_validate(
     {
@@ -74,17 +75,23 @@ def test_coherence_warnings_worked_example() -> None:
 
 def test_analyse_produces_the_json_document() -> None:
     config = BridgeConfig(analytics=AnalyticsConfig(rank_strategy="wsjf", forecast_runs=200), okrs=OKRS)
-    report = analyse(snapshot(), config, NOW)
+    report = analyse(snapshot(), config, NOW, flow=True)
     document = json.loads(report.to_json())
-    assert list(document) == [
-        "milestones",
-        "okrs",
-        "work_types",
-        "bottlenecks",
-        "time_in_status",
-        "forecasts",
-        "warnings",
+    assert list(document) == SECTIONS
+    flow = document["flow"][0]
+    assert list(flow) == [
+        "team",
+        "cycle_time_percentiles",
+        "cycle_times",
+        "cumulative_flow",
+        "weekly_throughput",
+        "ageing",
+        "ageing_percentiles",
+        "how_many",
+        "how_many_basis",
     ]
+    assert len(flow["cumulative_flow"]) == 90 and len(flow["weekly_throughput"]) == 12
+    assert set(flow["cumulative_flow"][0]) == {"day", "todo", "in_progress", "waiting", "done"}
     # wsjf: M2 5/1 = 5, M1 8/2 = 4, M3 3, M4 1, M5 unscored; M6 is done
     assert [m["key"] for m in document["milestones"]] == ["M2", "M1", "M3", "M4", "M5"]
     assert document["milestones"][1]["key_results"] == [{"id": "config:KR1", "origin": "rule"}]
@@ -108,7 +115,10 @@ def test_analyse_produces_the_json_document() -> None:
 
 def test_same_input_same_output() -> None:
     config = AnalyticsConfig(forecast_runs=300, seed=5)
-    assert analyse(snapshot(), config, NOW).to_json() == analyse(snapshot(), config, NOW).to_json()
+    assert (
+        analyse(snapshot(), config, NOW, flow=True).to_json()
+        == analyse(snapshot(), config, NOW, flow=True).to_json()
+    )
 
 
 @settings(max_examples=25, deadline=None)

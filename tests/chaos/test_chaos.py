@@ -9,6 +9,8 @@ the bridge is SIGKILLed at random points and run again. Then the faults stop, a 
 - no user label or link is lost or duplicated, and nothing of the bridge's is duplicated;
 - a final cycle plans no write;
 - no process crashed with a traceback that is not a recorded tracker failure;
+- the hostile text in the titles users give new items (escape sequences, C1 controls, bidirectional
+  overrides, NUL, markup) reaches no run's output raw, and lands in the store as written (NUL as U+FFFD);
 - the sentinel credentials appear in no output, no report, no stored row and nothing sent to a tracker
   (other than Trello's own `key` and `token` query parameters and the auth headers).
 
@@ -56,6 +58,8 @@ from bridge_sandbox.jira import JiraEmulator
 from bridge_sandbox.server import Emulator, RequestLog, SandboxServer
 from bridge_sandbox.trello import Board, TrelloEmulator
 from bridge_trello.push import parse_attachment
+from tests.chaos.test_hostile_text import FORBIDDEN, HIDDEN, HOSTILE
+from tests.chaos.test_hostile_text import stored as stored_title
 from tests.contract.test_asana_pull import asana_truth
 from tests.contract.test_jira_pull import EMAIL, jira_table, jira_truth
 from tests.contract.test_trello_pull import trello_truth
@@ -320,7 +324,9 @@ class Users:
 
     def _create(self, tracker: str, rng: random.Random) -> bool:
         self.serial += 1
-        name = f"Chaos task {self.serial}"
+        # Users write whatever they like: every other new title carries hostile text (escape sequences, C1
+        # controls, bidirectional overrides, NUL, markup), which must reach no terminal and land intact.
+        name = f"Chaos task {self.serial}" + (f" {HOSTILE[self.serial % 7]}" if self.serial % 2 else "")
         labels: Counter[str] = Counter()
         control = self.world.controls[tracker]
         if tracker == "jira":
@@ -730,6 +736,18 @@ def test_no_run_crashed(chaos: Chaos) -> None:
     assert all(r.code == -signal.SIGKILL for r in killed)
 
 
+def test_hostile_titles_reach_no_terminal_raw(chaos: Chaos) -> None:
+    made = sum(n for (_, op), n in chaos.users.edits.items() if op == "create")
+    assert made >= 2, "users created items with hostile titles"
+    problems = []
+    for run in chaos.runs:
+        for stream, text in (("stdout", run.stdout), ("stderr", run.stderr)):
+            found = sorted(set(FORBIDDEN.findall(text.replace("\t", ""))))
+            if found or any(hidden in text for hidden in HIDDEN):
+                problems.append(f"cycle {run.cycle} ({run.purpose}) {stream}: {found!r}")
+    assert not problems, "\n".join(problems[:20])
+
+
 def test_the_faults_are_ridden_out_and_the_last_cycles_are_quiet(chaos: Chaos) -> None:
     clean = [r for r in chaos.runs if r.purpose == "clean"]
     assert quiet(clean[-1]), clean[-1].stdout + clean[-1].stderr[-3000:]
@@ -801,7 +819,7 @@ def test_the_store_equals_each_sandbox(chaos: Chaos, tracker: str) -> None:
     assert {i: r.category for i, r in live_tasks.items()} == truth.tasks
     for item_id, row in live_tasks.items():
         title, labels, parent = tasks[item_id]
-        assert row.title == title, item_id
+        assert row.title == stored_title(title), item_id
         assert sorted(row.labels or []) == labels, item_id
         if tracker != "asana":
             assert row.milestone_id == parent, item_id

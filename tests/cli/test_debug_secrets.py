@@ -100,6 +100,9 @@ def test_no_command_prints_a_credential_with_debug(
         (["okr", "confirm", "PAY-1", "KR1.1", *c], False),
         (["db", "current", *c], False),
         (["db", "upgrade", *c], False),
+        (["db", "history", *c], False),
+        (["db", "upgrade", "--sql", *c], False),
+        (["health", *c], False),  # no daemon runs: it fails, saying so
         (["db", "copy", *c, "--to", f"sqlite:///{tmp_path / 'copy.db'}"], False),
         (["sandbox", "generate", "--out", str(tmp_path / "seeds"), "--issues", "5"], False),
         (["demo", "--dir", str(tmp_path / "demo")], False),

@@ -19,16 +19,21 @@ from pathlib import Path
 import pytest
 
 from bridge.demo import ENV, JIRA_EMAIL, OKR_FIELD, Sandbox, render_config, start_sandbox
-from bridge.text import terminal_markup, terminal_safe
+from bridge.text import html_escape, json_terminal_safe, terminal_markup, terminal_safe
 
 BRIDGE = [sys.executable, "-c", "from bridge.cli import main; main()"]
 HOSTILE = (
-    "Checkout \x1b[2Jrevamp\x1b]0;pwned\x07 \x1b]8;;http://evil\x1b\\click\x1b]8;;\x1b\\ here\nnext line "
+    "Checkout \u202e\x1b[2Jrev\u2066amp\x1b]0;pwned\x07 "
+    "\x1b]8;;http://evil\x1b\\click\x1b]8;;\x1b\\ here\nnext line "
     "[bold]x[/bold] \x9b31m\x1b"
 )
 CLEAN = "Checkout revamp click here next line [bold]x[/bold]"
-FORBIDDEN = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
-"""Every C0 control (ESC among them) but the newline between lines, DEL and every C1 control."""
+FORBIDDEN = re.compile(
+    r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\U000e0000-\U000e007f]"
+)
+"""Every C0 control (ESC among them) but the newline between lines, DEL, every C1 control and the
+invisible characters that reorder or hide text (bidirectional marks, overrides and isolates)."""
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
 
 
 def test_terminal_safe_removes_sequences_and_controls_and_keeps_the_text() -> None:
@@ -38,6 +43,38 @@ def test_terminal_safe_removes_sequences_and_controls_and_keeps_the_text() -> No
     assert terminal_safe("\x1bc\x1b7reset\x1b8 \x1bP1;2q\x1b\\done") == "reset done"
     assert terminal_safe("plain, with ünïcödé and [brackets]") == "plain, with ünïcödé and [brackets]"
     assert terminal_markup("[bold]x[/bold]\x1b[1m") == "\\[bold]x\\[/bold]"
+
+
+@pytest.mark.parametrize("single_line", [True, False])
+def test_terminal_safe_removes_what_reorders_or_hides_text(single_line: bool) -> None:
+    # U+202E shows "invoice\u202efdp.exe" as "invoiceexe.pdf"; isolates and marks reorder likewise; a
+    # zero-width space, a word joiner, a BOM and tag characters (hidden ASCII) print as nothing.
+    for char in BIDI:
+        assert terminal_safe(f"invoice{char}fdp.exe", single_line=single_line) == "invoicefdp.exe", repr(char)
+    hidden = "a\u200bb\u2060c\ufeffd\U000e0041\U000e0042e\u206af\ufff9g"
+    assert terminal_safe(hidden, single_line=single_line) == "abcdefg"
+    # What scripts and emoji need stays: joiners, right-to-left letters, accents.
+    kept = (
+        "\u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627 \u0928\u092e\u0938\u094d\u200d\u0924\u0947 "
+        "\U0001f469\u200d\U0001f4bb e\u0301"
+    )
+    assert terminal_safe(kept, single_line=single_line) == kept
+    broken = terminal_safe("one\u202e\ntwo", single_line=single_line)
+    assert broken == ("one two" if single_line else "one\ntwo")
+
+
+def test_html_escaping_drops_controls_and_what_reorders_or_hides_text() -> None:
+    title = f'<b>invoice</b>{BIDI}\x1b[2J\x00 & "q"\tend\U000e0041'
+    assert html_escape(title) == "&lt;b&gt;invoice&lt;/b&gt;[2J &amp; &quot;q&quot;\tend"
+    assert html_escape("'a'", quote=False) == "'a'"
+
+
+def test_json_output_escapes_what_reorders_or_hides_text_and_parses_the_same() -> None:
+    value = {"title": f"a{BIDI}b\U000e0041\u200bc\x9b"}
+    document = json_terminal_safe(json.dumps(value, ensure_ascii=False))
+    assert not FORBIDDEN.findall(document) and "\U000e0041" not in document, repr(document)
+    assert "\\u202e" in document and "\\udb40\\udc41" in document
+    assert json.loads(document) == value
 
 
 @pytest.fixture

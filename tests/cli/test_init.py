@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import stat
 from collections.abc import Iterator
@@ -264,3 +265,15 @@ def test_init_with_yes_needs_the_kind(run_cli: object, tmp_path: Path) -> None:
     result = run_cli("init", "--yes", "--out", str(tmp_path / "x.toml"))  # type: ignore[operator]
     assert result.exit_code == 2 and "--kind is required with --yes" in result.stderr
     assert not (tmp_path / "x.toml").exists()
+
+
+def test_init_json_says_what_it_wrote(run_cli: object, env: Sandbox, tmp_path: Path) -> None:
+    out = tmp_path / "bridge.toml"
+    result = run_cli("init", *flags(env, "trello"), "--yes", "--out", str(out), "--json")  # type: ignore[operator]
+    assert result.exit_code == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    assert document["path"] == str(out) and out.exists()
+    assert (document["tracker"], document["kind"]) == ("trello", "trello")
+    assert document["containers"] >= 1 and document["statuses_mapped"] >= 1
+    assert document["needs_editing"] is None
+    assert secret_free(env, result.stdout)

@@ -105,7 +105,7 @@ class Shell:
 def test_the_first_command_installs_and_runs_the_demo(tmp_path: Path) -> None:
     first = commands(section("Two commands"))
     assert first[0].startswith("python3 -m venv .venv && . .venv/bin/activate && pip install -e . && ")
-    assert first[1] == "pip install -e '.[test]' && pytest", "CI runs this one (.ci/run)"
+    assert first[1] == "pip install -c constraints.txt -e '.[test]' && pytest", "CI runs this one (.ci/run)"
     assert (ROOT / ".ci" / "run").read_text(encoding="utf-8").rstrip().endswith(first[1])
     demo = first[0].rsplit(" && ", 1)[1]
     assert demo == "bridge demo"
@@ -289,3 +289,18 @@ def test_the_service_examples_are_the_shipped_files(tmp_path: Path) -> None:
     result = subprocess.run([verify, "verify", str(copy)], capture_output=True, text=True, timeout=60)
     problems = [line for line in (result.stdout + result.stderr).splitlines() if "milestone-bridge" in line]
     assert result.returncode == 0 and not problems, result.stdout + result.stderr
+
+
+def test_the_security_section_names_a_defence_and_existing_tests_for_each_finding() -> None:
+    text = section("Security")
+    findings = re.findall(r"^(\d+)\. \*\*", text, re.M)
+    assert findings == [str(n) for n in range(1, 13)], "the twelve findings of the hardening, in order"
+    named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", text)
+    assert len(named) >= 30, named
+    missing = []
+    for path, name in named:
+        file = ROOT / path
+        source = file.read_text(encoding="utf-8") if file.is_file() else ""
+        if not re.search(rf"^(?:async )?def {name}\(", source, re.M):
+            missing.append(f"{path}::{name}")
+    assert not missing, f"the Security section names tests that do not exist: {missing}"

@@ -33,7 +33,16 @@ SOURCE = "acme-jira"
 NOW = datetime.now(UTC).replace(microsecond=0)
 DAY = timedelta(days=1)
 TODO, DOING, DONE = StatusCategory.TODO, StatusCategory.IN_PROGRESS, StatusCategory.DONE
-SECTIONS = ["milestones", "okrs", "work_types", "bottlenecks", "time_in_status", "forecasts", "warnings"]
+SECTIONS = [
+    "milestones",
+    "okrs",
+    "work_types",
+    "bottlenecks",
+    "time_in_status",
+    "forecasts",
+    "warnings",
+    "flow",
+]
 
 CONFIG = """
 [trackers.acme-jira]
@@ -221,6 +230,7 @@ def test_team_option_keeps_one_teams_share(seeded: Seeded, run_cli: Any) -> None
     assert {w["team"] for w in document["work_types"]} == {"web"}
     assert {f["key"] for f in document["forecasts"]} == {"PAY-3"}
     assert all(w["team"] == "web" for w in document["warnings"] + document["time_in_status"])
+    assert [f["team"] for f in document["flow"]] == ["web"]
     assert document["okrs"] == {"objectives": [], "suggestions": []}
     core = report_json(seeded, run_cli, "--team", "core")
     assert [o["key_results"][0]["id"] for o in core["okrs"]["objectives"]] == ["config:KR2"]

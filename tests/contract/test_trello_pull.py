@@ -15,7 +15,7 @@ from bridge.config import TrackerConfig
 from bridge.domain import StatusCategory
 from bridge.errors import AuthError
 from bridge.kit import PaginationLoop
-from bridge.store.models import KeyResultRow, MilestoneRow, ObjectiveRow, TaskRow
+from bridge.store.models import DependencyRow, KeyResultRow, MilestoneRow, ObjectiveRow, TaskRow
 from bridge_sandbox.generate import OBJECTIVES, STATUSES, build
 from bridge_sandbox.generate_trello import render_trello
 from bridge_sandbox.messages import Request, Response
@@ -23,7 +23,7 @@ from bridge_sandbox.server import Emulator, SandboxServer
 from bridge_sandbox.trello import TrelloEmulator
 from bridge_trello import TrelloConnector
 from bridge_trello.config import TrelloTrackerConfig
-from bridge_trello.mapping import BoardInfo, TrelloMapping
+from bridge_trello.mapping import BoardInfo, TrelloMapping, blocker_links
 from bridge_trello.session import TrelloSession
 from tests.contract.contract import PullContract, Rig, Truth
 from tests.sandbox.conftest import Control
@@ -74,6 +74,29 @@ def trello_truth(emulator: Emulator) -> Truth:
             if card_id in tasks and (action["type"] == "createCard" or moved):
                 changes.add(action["id"])
     return Truth(milestones, tasks, changes)
+
+
+def dependency_truth(emulator: Emulator) -> set[tuple[str, str]]:
+    """(blocker, blocked) task card ids as the seed names them: "Blocked by <url>" description lines and
+    "Depends on <title>" link attachments."""
+    tasks = trello_truth(emulator).tasks
+    boards = _state(emulator).boards.values()
+    by_short = {c["shortLink"]: c["id"] for b in boards for c in b.cards.values() if c["id"] in tasks}
+    found = set()
+    for board in boards:
+        for card in (c for c in board.cards.values() if c["id"] in tasks):
+            links = [
+                line.rsplit("/c/", 1)[1]
+                for line in card["desc"].splitlines()
+                if line.startswith("Blocked by ")
+            ]
+            links += [
+                a["url"].rsplit("/c/", 1)[1]
+                for a in card["attachments"]
+                if a["name"].startswith("Depends on ")
+            ]
+            found.update((by_short[short], card["id"]) for short in links if short in by_short)
+    return found
 
 
 def with_okr_fields(emulator: TrelloEmulator) -> TrelloEmulator:
@@ -295,6 +318,60 @@ class TestTrelloPull(PullContract):
         quiet = rig.pull()
         assert quiet.ok and quiet.items == 0
 
+    def stored_dependencies(self, rig: Rig) -> set[tuple[str, str]]:
+        with rig.store.read() as conn:
+            rows = conn.execute(select(DependencyRow.__table__))  # type: ignore[attr-defined]
+            return {(r.blocker_id, r.blocked_id) for r in rows}
+
+    def test_blockers_named_on_cards_are_dependencies(self, rig: Rig) -> None:
+        emulator = _state(rig.emulator)
+        attached = [
+            c for b in emulator.boards.values() for c in b.cards.values()
+            if any(a["name"].startswith("Depends on ") for a in c["attachments"])
+        ]  # fmt: skip
+        described = [
+            c for b in emulator.boards.values() for c in b.cards.values() if "Blocked by" in c["desc"]
+        ]
+        assert attached and described, "the seed names blockers both ways"
+        assert rig.pull().ok
+        stored = self.stored_dependencies(rig)
+        assert stored == dependency_truth(emulator)
+        blocked = {b for _, b in stored}
+        assert {c["id"] for c in attached} <= blocked and {c["id"] for c in described} <= blocked
+
+    def test_a_blocker_on_another_board_is_read_incrementally_and_dropped_with_its_line(
+        self, rig: Rig
+    ) -> None:
+        assert rig.pull().ok
+        emulator = _state(rig.emulator)
+        truth = trello_truth(emulator).tasks
+        first, second = (
+            next(c for c in b.cards.values() if c["id"] in truth and not c["desc"] and not c["attachments"])
+            for b in emulator.boards.values()
+        )
+        milestone = next(
+            c for b in emulator.boards.values() for c in b.cards.values() if _is_milestone_card(b, c)
+        )
+        desc = f"Notes first.\n- Depends on https://trello.com/c/{second['shortLink']}/9-x and nothing else"
+        rig.control.edit(op="update_card", card=first["id"], desc=desc)
+        # a link to a milestone's card is no dependency, even under a phrase
+        rig.control.edit(
+            op="add_attachment", card=first["id"], name="Blocked by the launch",
+            url=f"https://trello.com/c/{milestone['shortLink']}",
+        )  # fmt: skip
+        rig.control.send("DELETE", "requests")
+        result = rig.pull()
+        assert result.ok, result.error
+        routes = rig.control.get("requests")["by_route"]
+        assert "GET /1/cards/{card}" not in routes, "the linked cards are read in a batch"
+        assert result.requests == 2 + 2, "each board's actions, the touched card's batch, one for the links"
+        stored = self.stored_dependencies(rig)
+        assert {(b, a) for b, a in stored if a == first["id"]} == {(second["id"], first["id"])}
+        rig.control.edit(op="update_card", card=first["id"], desc="No longer waiting.")
+        assert rig.pull().ok
+        assert not {(b, a) for b, a in self.stored_dependencies(rig) if a == first["id"]}
+        assert self.stored_dependencies(rig) == dependency_truth(emulator)
+
     def test_no_key_or_token_in_an_error(self, rig: Rig) -> None:
         config = TrelloTrackerConfig.model_validate(
             {"kind": "trello", "url": rig.server.base_url, "api_key_env": "K", "token_env": "T",
@@ -450,3 +527,33 @@ def test_a_listing_answered_with_the_same_page_again_stops(monkeypatch: pytest.M
             "GET /1/boards/{board}/actions": 2,
             "GET /1/boards/{board}/cards/{which}": 2,
         }
+
+
+def test_blocker_phrases_start_a_line_or_an_attachment_name() -> None:
+    card = {
+        "desc": "Intro mentions blocked by https://trello.com/c/aaaaaaaa\n"
+        "* BLOCKED BY https://trello.com/c/bbbbbbbb and https://trello.com/c/cccccccc\n"
+        'depends on [x](https://trello.com/c/dddddddd/4-x "smartCard-inline")\n'
+        "Blocked by https://trello.com/c/bbbbbbbb again",
+        "attachments": [
+            {"name": "Depends on the API", "url": "https://trello.com/c/eeeeeeee"},
+            {"name": "https://trello.com/c/ffffffff", "url": "https://trello.com/c/ffffffff"},
+            {"name": "Blocked by something", "url": "https://example.com/c/gggggggg"},
+        ],
+    }
+    assert blocker_links(card, ["blocked by", "depends on"]) == [
+        "bbbbbbbb", "cccccccc", "dddddddd", "eeeeeeee"
+    ]  # fmt: skip
+    assert blocker_links(card, ["needs"]) == []
+    assert blocker_links({"desc": "Needs https://trello.com/c/hhhhhhhh"}, ["needs"]) == ["hhhhhhhh"]
+
+
+def test_a_task_naming_itself_or_the_configured_phrases_maps_to_blockers() -> None:
+    mapping = _mapping(dependencies={"phrases": ["waits for"]})
+    own = _card(
+        "c1",
+        shortLink="ownlink1",
+        desc="Waits for https://trello.com/c/ownlink1\nwaits for https://trello.com/c/other123",
+    )
+    mapped = mapping.map_cards([own], {}, {})
+    assert mapped.blockers == {"c1": ["other123"]}

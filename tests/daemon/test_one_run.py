@@ -125,3 +125,25 @@ def test_on_postgresql_a_command_claims_each_trackers_lease(tmp_path: Path, pg_d
         assert replica.claim("cards") is None, "a replica skips the tracker while the command holds it"
     assert replica.claim("cards") is not None
     store.close()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_command_claims_a_lease_whose_cycle_is_not_due(pg_database_url: str) -> None:
+    store = Store(pg_database_url)
+    store.upgrade()
+    hourly = timedelta(hours=1)
+    replica = LeaseManager(store, "replica-a:1:abcd", ttl=TTL)
+    cycle = replica.claim("cards", due_every=hourly)
+    assert cycle is not None and replica.finish(cycle, ok=True)
+    other = LeaseManager(store, "replica-b:2:ef01", ttl=TTL)
+    assert other.claim("cards", due_every=hourly) is None, "a cycle just finished: the next is not due"
+    with exclusive_run(store, TTL, BEAT, ["cards"], "sync") as guard:
+        state = other.state("cards")
+        assert state is not None and state.holder is not None and state.holder.endswith(":bridge-sync")
+        assert state.token == cycle.token + 1, "the command claimed it, due or not, with a new fencing token"
+        with store.write() as conn:
+            guard(conn)
+        assert other.claim("cards") is None and replica.claim("cards") is None, "no replica while it runs"
+    state = other.state("cards")
+    assert state is not None and state.holder is None, "released when the command ends"
+    store.close()

@@ -1,12 +1,16 @@
-"""A page and its cursor land together or not at all; dependencies and tracker links follow the tracker."""
+"""A page and its cursor land together or not at all; dependencies and tracker links follow the tracker;
+any text lands, NUL alone replaced (property-based on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bridge.domain import (
@@ -21,7 +25,7 @@ from bridge.domain import (
     Task,
 )
 from bridge.store import Store, upsert
-from bridge.store.models import DependencyRow, MilestoneKeyResultRow, StatusChangeRow, TaskRow
+from bridge.store.models import DependencyRow, MilestoneKeyResultRow, MilestoneRow, StatusChangeRow, TaskRow
 from bridge.store.pages import get_cursor, mark_deleted, save_page
 
 T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
@@ -140,8 +144,6 @@ def test_status_history_round_trips_times_and_is_written_once(store: Store) -> N
 
 def _roles(store: Store, remote_id: str) -> tuple[bool | None, bool | None]:
     """(milestone row deleted?, task row deleted?), None where there is no row."""
-    from bridge.store.models import MilestoneRow
-
     found: list[bool | None] = []
     with store.read() as conn:
         for model in (MilestoneRow, TaskRow):
@@ -234,7 +236,7 @@ def test_nul_in_any_text_is_replaced_counted_and_logged_once_per_item(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     from bridge.domain import KeyResult, Objective, Team
-    from bridge.store.models import KeyResultRow, MilestoneRow, ObjectiveRow, TeamRow
+    from bridge.store.models import KeyResultRow, ObjectiveRow, TeamRow
 
     nul = "\x00"
     task = _task(1, raw_status=f"In{nul}Progress", url=f"https://x/{nul}", labels=("a", f"b{nul}"))
@@ -288,3 +290,52 @@ def test_a_page_without_nul_is_stored_as_it_came(store: Store) -> None:
     assert clean_page(page) == (page, 0)
     with store.write() as conn:
         assert save_page(conn, page, now=T0).cleaned == 0
+
+
+# ---- hostile text, property-based --------------------------------------------------------------------
+
+EXAMPLES = settings(
+    max_examples=int(os.environ.get("HOSTILE_STORE_EXAMPLES", "15")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+"""A few seconds per store; set HOSTILE_STORE_EXAMPLES for a deeper search."""
+
+hostile = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40) | st.lists(
+    st.sampled_from(["\x00", "\x1b[2J", "\x1b]0;pwned\x07", "\u202e", "\U000e0041", "\x9b", "'", "\\"])
+    | st.text(max_size=5),
+    max_size=8,
+).map("".join)
+"""Any text (lone surrogates aside, which no JSON document from a tracker decodes to), or pieces of
+hostile text run together."""
+
+
+@EXAMPLES
+@given(titles=st.lists(hostile, min_size=1, max_size=4), milestone=hostile, label=hostile, status=hostile)
+def test_any_text_lands_with_nul_alone_replaced_and_counted(
+    store: Store, titles: list[str], milestone: str, label: str, status: str
+) -> None:
+    tasks = [
+        Task(source=SRC, remote_id=str(n), key=f"PAY-{n}", title=title, milestone_id="100",
+             category=StatusCategory.IN_PROGRESS, created=T0, updated=T0, labels=(label,), raw_status=status)
+        for n, title in enumerate(titles, start=1)
+    ]  # fmt: skip
+    page = RemotePage(
+        source=SRC, stream="issues", milestones=[Milestone(SRC, "100", "PAY-100", milestone)], tasks=tasks
+    )
+    with store.write() as conn:
+        counts = save_page(conn, page, now=T0)
+    with store.read() as conn:
+        stored = {row.remote_id: row for row in conn.execute(select(TaskRow.__table__))}
+        (stored_milestone,) = conn.execute(select(MilestoneRow.__table__))
+
+    def kept(text: str) -> str:
+        return text.replace("\x00", "\ufffd")
+
+    for task in tasks:
+        row = stored[task.remote_id]
+        assert (row.title, row.raw_status) == (kept(task.title), kept(status))
+        assert list(row.labels) == [kept(label)]
+    assert stored_milestone.title == kept(milestone)
+    with_nul = sum("\x00" in t.title + label + status for t in tasks) + ("\x00" in milestone)
+    assert counts.cleaned == with_nul

@@ -260,6 +260,18 @@ CASES: list[tuple[str, str, str, str]] = [
         "trackers.acme-jira.milestones.issue_type",
         "required when source is 'issue_type'",
     ),
+    (
+        "dependency-phrase-twice",
+        BASE + '\n[trackers.cards.dependencies]\nphrases = ["Blocked by", "blocked by "]\n',
+        "trackers.cards.dependencies.phrases[1]",
+        "lists 'blocked by' twice",
+    ),
+    (
+        "dependency-phrase-blank",
+        BASE + '\n[trackers.cards.dependencies]\nphrases = ["needs", "  "]\n',
+        "trackers.cards.dependencies.phrases[1]",
+        "must not be blank",
+    ),
     ("no-trackers", '[store]\nurl = "sqlite:///x.db"\n', "trackers", "no tracker configured"),
     ("tracker-not-a-table", BASE + '\n[trackers]\nextra = "jira"\n', "trackers.extra", "must be a table"),
     (

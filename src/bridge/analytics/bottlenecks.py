@@ -5,7 +5,14 @@ A work type is a bottleneck in its team when, over items finished within the win
 time is at least `bottleneck_ratio` times that of the team's other work, both sides have at least
 `bottleneck_min_sample` items, and the difference holds up: a one-sided Mann-Whitney test at
 `bottleneck_confidence`, or the lower end of a bootstrap interval of the ratio of medians above 1.
-Verdicts are weighted by how much later work the type's items block through dependency links.
+
+Such a type is only a bottleneck when it also holds up later work, measured two ways: the later tasks
+that wait on its items through dependency links (directly or through others), and the milestones whose
+delivery waited on it (its task was the last of the milestone to finish, within the window). Where a
+team's data has neither dependency links nor delivered milestones of two tasks or more, the verdict
+rests on speed alone and says so; where it has either, a slower type that holds up nothing is `slow`,
+not a bottleneck. Bottlenecks are ordered by slowdown x (1 + the share of the team's current and recent
+work they hold up).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bridge.analytics.snapshot import Index, Key, Step, first_start
+from bridge.analytics.snapshot import Index, Key, Step, first_start, key_of
 from bridge.analytics.stats import (
     bootstrap_ratio_lower,
     mann_whitney_greater,
@@ -28,6 +35,8 @@ from bridge.config import AnalyticsConfig
 from bridge.domain import Dependency, FlowTimes, Ref, StatusCategory, Task
 
 DAY = 86400.0
+SPEED_AND_HOLDING = "speed and holding up"
+SPEED_ALONE = "speed alone"
 GroupKey = tuple[str, str | None]
 """(team, work type); work of no type is None."""
 
@@ -89,9 +98,21 @@ class Verdict:
     blocks: int
     """Distinct later tasks that wait, directly or through others, on this type's items."""
     blocked_share: float
+    """Share of the team's current and recent work held up: tasks waiting through links, and the other
+    tasks of the milestones whose delivery waited on this type."""
     weight: float
-    """Ratio scaled up by the share of the team's work it blocks; orders the bottlenecks."""
+    """Ratio scaled up by the share of the team's work it holds up; orders the bottlenecks."""
     evidence: tuple[str, ...]
+    held_milestones: int = 0
+    """Milestones delivered in the window whose last task to finish was of this type."""
+    delivered_milestones: int = 0
+    """The team's milestones of two tasks or more delivered in the window."""
+    basis: str = SPEED_AND_HOLDING
+    """`speed and holding up`, or `speed alone` where the team's data has no links nor milestones."""
+    status: str = "not slower"
+    """`bottleneck`, `slow` (slower, but holds up nothing), or `not slower` (not shown to be)."""
+    reason: str = ""
+    """One line: the slowdown and what it holds up, with the figure that orders the bottlenecks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,14 +221,10 @@ def _open_started(index: Index) -> dict[GroupKey, list[tuple[Task, datetime, str
 
 def blocked_later_work(
     sources: Mapping[GroupKey, Sequence[Key]], dependencies: Iterable[Dependency], known: Mapping[Key, Task]
-) -> dict[GroupKey, int]:
+) -> dict[GroupKey, set[Key]]:
     """For each group, the distinct tasks reachable from its items along `blocker -> blocked` links."""
-    blocked: defaultdict[Key, list[Key]] = defaultdict(list)
-    for dep in dependencies:
-        target = (dep.source, dep.blocked_id)
-        if target in known:
-            blocked[(dep.source, dep.blocker_id)].append(target)
-    counts: dict[GroupKey, int] = {}
+    blocked = _blocked_by(dependencies, known)
+    found: dict[GroupKey, set[Key]] = {}
     for group, starts in sources.items():
         reached: set[Key] = set()
         frontier = [r for r in starts if r in blocked]
@@ -219,17 +236,63 @@ def blocked_later_work(
                         reached.add(nxt)
                         following.append(nxt)
             frontier = following
-        counts[group] = len(reached)
-    return counts
+        found[group] = reached
+    return found
+
+
+def _blocked_by(dependencies: Iterable[Dependency], known: Mapping[Key, Task]) -> dict[Key, list[Key]]:
+    blocked: defaultdict[Key, list[Key]] = defaultdict(list)
+    for dep in dependencies:
+        target = (dep.source, dep.blocked_id)
+        if target in known:
+            blocked[(dep.source, dep.blocker_id)].append(target)
+    return dict(blocked)
+
+
+@dataclass(frozen=True, slots=True)
+class Deliveries:
+    """Milestones of two tasks or more whose last task finished within the window, by team."""
+
+    delivered: dict[str, int]
+    held: dict[GroupKey, int]
+    """Per group, the milestones whose last task to finish was one of its items."""
+    waited: dict[GroupKey, set[Key]]
+    """Per group, the other tasks of those milestones: their delivery waited on the group's item."""
+
+
+def last_to_finish(index: Index, now: datetime, window: timedelta) -> Deliveries:
+    """Which work type held each milestone delivered in the window: the type of its last task to finish."""
+    since = now - window
+    delivered: defaultdict[str, int] = defaultdict(int)
+    held: defaultdict[GroupKey, int] = defaultdict(int)
+    waited: defaultdict[GroupKey, set[Key]] = defaultdict(set)
+    for tasks in index.tasks_of.values():
+        if len(tasks) < 2 or any(t.category is not StatusCategory.DONE for t in tasks):
+            continue  # open, or a single task that waits on nothing
+        # a done task without a flow finished before the index reaches (or has no dates): not the last
+        finishes = [(index.flows.get(key_of(t)), t) for t in tasks]
+        last = max((flow.finished for flow, _ in finishes if flow is not None), default=None)
+        if last is None or not since <= last <= now:
+            continue
+        holders = {(index.team_of(t), t.work_type) for flow, t in finishes if flow and flow.finished == last}
+        for group in holders:
+            held[group] += 1
+            waited[group].update(key_of(t) for _, t in finishes if (index.team_of(t), t.work_type) != group)
+        for team in {team for team, _ in holders}:
+            delivered[team] += 1
+    return Deliveries(dict(delivered), dict(held), dict(waited))
 
 
 def judge(
     index: Index, dependencies: Iterable[Dependency], now: datetime, settings: AnalyticsConfig
 ) -> list[Verdict]:
     """A verdict for every typed work type with finished items in the window, bottlenecks first."""
+    dependencies = list(dependencies)
     groups = finished_flows(index, now, settings.window)
     members = _members(index, now, settings.window)
     blocks = blocked_later_work(members, dependencies, index.tasks)
+    deliveries = last_to_finish(index, now, settings.window)
+    linked = _linked_teams(index, dependencies)
     team_size: defaultdict[str, int] = defaultdict(int)
     for (team, _), refs in members.items():
         team_size[team] += len(refs)
@@ -243,10 +306,27 @@ def judge(
             if key[1] is None:
                 continue
             other = sorted(v for k in keys if k != key for v in cycles[k])
-            share = blocks.get(key, 0) / team_size[team] if team_size[team] else 0.0
-            verdicts.append(_verdict(team, key[1], cycles[key], other, blocks.get(key, 0), share, settings))
+            held_up = Holding(
+                blocks=len(blocks.get(key, ())),
+                held=deliveries.held.get(key, 0),
+                delivered=deliveries.delivered.get(team, 0),
+                tasks=len(blocks.get(key, set()) | deliveries.waited.get(key, set())),
+                team_size=team_size[team],
+                measurable=team in linked or deliveries.delivered.get(team, 0) > 0,
+            )
+            verdicts.append(_verdict(team, key[1], cycles[key], other, held_up, settings))
     verdicts.sort(key=lambda v: (not v.bottleneck, -v.weight, v.team, v.work_type))
     return verdicts
+
+
+def _linked_teams(index: Index, dependencies: Iterable[Dependency]) -> set[str]:
+    """Teams with a dependency link between two of the store's tasks, on either end."""
+    teams: set[str] = set()
+    for dep in dependencies:
+        ends = [index.tasks.get((dep.source, dep.blocker_id)), index.tasks.get((dep.source, dep.blocked_id))]
+        if all(ends):
+            teams.update(index.team_of(t) for t in ends if t is not None)
+    return teams
 
 
 def _members(index: Index, now: datetime, window: timedelta) -> dict[GroupKey, list[Key]]:
@@ -260,13 +340,59 @@ def _members(index: Index, now: datetime, window: timedelta) -> dict[GroupKey, l
     return dict(found)
 
 
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """What one work type holds up in its team."""
+
+    blocks: int
+    held: int
+    delivered: int
+    tasks: int
+    """Distinct tasks held up: waiting through links, or in a milestone whose delivery waited."""
+    team_size: int
+    measurable: bool
+    """The team's data has dependency links or delivered milestones to measure holding up by."""
+
+    @property
+    def share(self) -> float:
+        return self.tasks / self.team_size if self.team_size else 0.0
+
+    @property
+    def anything(self) -> bool:
+        return self.blocks > 0 or self.held > 0
+
+    def deliveries(self) -> str:
+        """How often the type was the last to finish in its team's delivered milestones."""
+        if not self.delivered:
+            return "no milestone of two tasks or more delivered in the window"
+        if self.delivered == 1:
+            last = "the last to finish" if self.held else "not the last to finish"
+            return f"{last} in the one milestone delivered in the window"
+        return f"the last to finish in {self.held} of the {self.delivered} milestones delivered in the window"
+
+    def describe(self) -> str:
+        """What it holds up, in words."""
+        parts = []
+        if self.blocks:
+            parts.append(f"holds up {plural(self.blocks, 'later task')} through dependency links")
+        if self.held:
+            parts.append(f"was {self.deliveries()}")
+        if not parts:
+            return "holds up no later work"
+        return " and ".join(parts) + f" ({self.share:.0%} of the team's current and recent work)"
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 later task`, `3 later tasks`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _verdict(
     team: str,
     work_type: str,
     sample: list[float],
     other: list[float],
-    blocks: int,
-    share: float,
+    holding: Holding,
     settings: AnalyticsConfig,
 ) -> Verdict:
     need = settings.bottleneck_min_sample
@@ -291,32 +417,18 @@ def _verdict(
     slower = found_ratio is not None and found_ratio >= settings.bottleneck_ratio
     p_value = lower = None
     holds = False
-    alpha = 1.0 - settings.bottleneck_confidence
     if enough and slower:
-        if settings.bottleneck_test == "mann_whitney":
-            p_value = mann_whitney_greater(sample, other)
-            holds = p_value < alpha
-            evidence.append(
-                f"Mann-Whitney one-sided p = {p_value:.4f} ({'below' if holds else 'not below'} {alpha:.2f})"
-            )
-        else:
-            # seeded by the figures, not the names, so renaming a work type changes nothing
-            rng = random.Random(f"{settings.seed}|{len(sample)}|{len(other)}|{sum(sample)!r}|{sum(other)!r}")
-            lower = bootstrap_ratio_lower(
-                sample, other, settings.bottleneck_confidence, settings.bootstrap_runs, rng
-            )
-            holds = lower > 1.0
-            evidence.append(
-                f"bootstrap {settings.bottleneck_confidence:.0%} lower bound of the ratio of medians "
-                f"{lower:.2f} ({'above' if holds else 'not above'} 1, {settings.bootstrap_runs} resamples)"
-            )
-    evidence.append(f"blocks {blocks} later tasks ({share:.0%} of the team's current and recent work)")
-    bottleneck = enough and slower and holds
-    weight = (found_ratio if found_ratio is not None else 0.0) * (1.0 + share)
+        holds, p_value, lower, line = _significance(sample, other, settings)
+        evidence.append(line)
+    evidence.append(_holding_evidence(holding))
+    status = "not slower"
+    if enough and slower and holds:
+        status = "bottleneck" if holding.anything or not holding.measurable else "slow"
+    weight = (found_ratio if found_ratio is not None else 0.0) * (1.0 + holding.share)
     return Verdict(
         team=team,
         work_type=work_type,
-        bottleneck=bottleneck,
+        bottleneck=status == "bottleneck",
         sample=len(sample),
         other_sample=len(other),
         median_days=own_median,
@@ -325,11 +437,96 @@ def _verdict(
         test=settings.bottleneck_test,
         p_value=p_value,
         lower_bound=lower,
-        blocks=blocks,
-        blocked_share=share,
+        blocks=holding.blocks,
+        blocked_share=holding.share,
         weight=weight,
         evidence=tuple(evidence),
+        held_milestones=holding.held,
+        delivered_milestones=holding.delivered,
+        basis=SPEED_AND_HOLDING if holding.measurable else SPEED_ALONE,
+        status=status,
+        reason=_reason(
+            work_type,
+            own_median,
+            other_median,
+            found_ratio,
+            holding,
+            status,
+            _not_slower(enough, found_ratio, settings),
+        ),
     )
+
+
+def _significance(
+    sample: list[float], other: list[float], settings: AnalyticsConfig
+) -> tuple[bool, float | None, float | None, str]:
+    """Whether the slowdown holds up statistically: (holds, p-value, bootstrap bound, evidence line)."""
+    if settings.bottleneck_test == "mann_whitney":
+        alpha = 1.0 - settings.bottleneck_confidence
+        p_value = mann_whitney_greater(sample, other)
+        holds = p_value < alpha
+        line = f"Mann-Whitney one-sided p = {p_value:.4f} ({'below' if holds else 'not below'} {alpha:.2f})"
+        return holds, p_value, None, line
+    # seeded by the figures, not the names, so renaming a work type changes nothing
+    rng = random.Random(f"{settings.seed}|{len(sample)}|{len(other)}|{sum(sample)!r}|{sum(other)!r}")
+    lower = bootstrap_ratio_lower(sample, other, settings.bottleneck_confidence, settings.bootstrap_runs, rng)
+    holds = lower > 1.0
+    line = (
+        f"bootstrap {settings.bottleneck_confidence:.0%} lower bound of the ratio of medians "
+        f"{lower:.2f} ({'above' if holds else 'not above'} 1, {settings.bootstrap_runs} resamples)"
+    )
+    return holds, None, lower, line
+
+
+def _holding_evidence(holding: Holding) -> str:
+    if not holding.measurable:
+        return (
+            "the team's data has no dependency links nor delivered milestones: "
+            "the verdict rests on speed alone"
+        )
+    return (
+        f"blocks {plural(holding.blocks, 'later task')} through dependency links; {holding.deliveries()}; "
+        f"{plural(holding.tasks, 'task')} held up, {holding.share:.0%} of the team's current and recent work"
+    )
+
+
+def _not_slower(enough: bool, found_ratio: float | None, settings: AnalyticsConfig) -> str:
+    """Why a work type is no bottleneck on speed."""
+    if found_ratio is not None and found_ratio <= 1.0:
+        return "no slower than the rest"
+    if found_ratio is None or found_ratio < settings.bottleneck_ratio:
+        return f"less than the {settings.bottleneck_ratio:g}x a bottleneck takes"
+    if not enough:
+        return f"too few finished items to tell (at least {settings.bottleneck_min_sample} a side)"
+    return "the difference does not hold up statistically"
+
+
+def _reason(
+    work_type: str,
+    own: float | None,
+    other: float | None,
+    found_ratio: float | None,
+    holding: Holding,
+    status: str,
+    not_slower: str,
+) -> str:
+    """The one-line reason: the slowdown, what it holds up, and the figure that orders bottlenecks."""
+    if own is None or other is None or found_ratio is None:
+        return f"{work_type} work: the team finished no other work in the window to compare with"
+    speed = (
+        f"{work_type} work takes {own:.1f} d against {other:.1f} d for the team's other work "
+        f"({found_ratio:.1f}x)"
+    )
+    if status == "not slower":
+        return f"{speed}: {not_slower}"
+    if not holding.measurable:
+        return (
+            f"{speed}; the team's data has no dependency links nor milestones, so this rests on speed alone"
+        )
+    order = f"order {found_ratio:.1f}x x (1 + {holding.share:.0%}) = {found_ratio * (1 + holding.share):.2f}"
+    if status == "slow":
+        return f"{speed} but holds up no later work: slow, not a bottleneck"
+    return f"{speed} and {holding.describe()}; {order}"
 
 
 # --- time in status ----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from bridge.analytics.bottlenecks import (
     work_type_stats,
 )
 from bridge.analytics.coherence import CoherenceWarning, warnings
+from bridge.analytics.flow import TeamFlow, flow_dict, team_flows
 from bridge.analytics.forecast import Forecast, forecast
 from bridge.analytics.okr import (
     ObjectiveProgress,
@@ -50,6 +51,8 @@ class Report:
     time_in_status: tuple[StatusTime, ...]
     forecasts: tuple[Forecast, ...]
     warnings: tuple[CoherenceWarning, ...]
+    flows: tuple[TeamFlow, ...] = ()
+    """Per team, the figures of the flow charts (`bridge.analytics.flow`)."""
     _ranks_by_milestone: dict[Ref, int] = field(default_factory=dict, repr=False, compare=False)
 
     def task_rank(self, task: Task) -> int | None:
@@ -72,6 +75,7 @@ class Report:
             "time_in_status": [_status_time(t) for t in self.time_in_status],
             "forecasts": [_forecast(f) for f in self.forecasts],
             "warnings": [_warning(w) for w in self.warnings],
+            "flow": [flow_dict(f) for f in self.flows],
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -95,13 +99,18 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def analyse(snapshot: Snapshot, config: BridgeConfig | AnalyticsConfig, now: datetime) -> Report:
-    """Ranks, OKR links and progress, bottlenecks, time in status, forecasts and warnings."""
+def analyse(
+    snapshot: Snapshot, config: BridgeConfig | AnalyticsConfig, now: datetime, *, flow: bool = False
+) -> Report:
+    """Ranks, OKR links and progress, bottlenecks, time in status, forecasts and warnings; with `flow`,
+    also each team's flow-chart figures (only the reports show them: a sync cycle leaves them out)."""
     with _collector_paused():
-        return _analyse(snapshot, config, now)
+        return _analyse(snapshot, config, now, flow=flow)
 
 
-def _analyse(snapshot: Snapshot, config: BridgeConfig | AnalyticsConfig, now: datetime) -> Report:
+def _analyse(
+    snapshot: Snapshot, config: BridgeConfig | AnalyticsConfig, now: datetime, *, flow: bool
+) -> Report:
     now = require_utc(now, "now")
     settings = config.analytics if isinstance(config, BridgeConfig) else config
     okrs = catalogue(
@@ -130,6 +139,7 @@ def _analyse(snapshot: Snapshot, config: BridgeConfig | AnalyticsConfig, now: da
         time_in_status=tuple(time_in_status(index, now, settings.window)),
         forecasts=tuple(forecast(ranks, index, now, settings)),
         warnings=tuple(warnings(index, links, settings.max_milestones_in_progress)),
+        flows=tuple(team_flows(index, now, settings)) if flow else (),
     )
 
 
@@ -257,6 +267,11 @@ def _verdict(verdict: Verdict) -> dict[str, Any]:
         "blocks": verdict.blocks,
         "blocked_share": _num(verdict.blocked_share),
         "weight": _num(verdict.weight),
+        "held_milestones": verdict.held_milestones,
+        "delivered_milestones": verdict.delivered_milestones,
+        "basis": verdict.basis,
+        "status": verdict.status,
+        "reason": verdict.reason,
         "evidence": list(verdict.evidence),
     }
 

@@ -18,13 +18,15 @@ import typer
 
 from bridge import __version__
 from bridge.cli import config_cmds, daemon_cmds, demo_cmds, report_cmds, store_cmds, sync_cmds
+from bridge.cli.group import BridgeGroup
 from bridge.cli_errors import set_debug
 
 app = typer.Typer(
+    cls=BridgeGroup,
     name="bridge",
     help="Milestone Bridge: value ranks, OKR links and bottlenecks, synced with Jira, Trello and Asana.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -69,6 +71,7 @@ app.command()(sync_cmds.purge)
 app.command()(sync_cmds.explain)
 app.command()(daemon_cmds.run)
 app.command()(daemon_cmds.status)
+app.command()(daemon_cmds.health)
 app.command()(config_cmds.discover)
 app.command()(report_cmds.report)
 app.command()(demo_cmds.demo)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from bridge.cli.shared import ConfigOption, read_config
+from bridge.cli.shared import ConfigOption, JsonOption, print_json, read_config
 from bridge.cli_errors import reports_errors
-from bridge.config import config_warnings
+from bridge.config import BridgeConfig, auth_token_problem, config_warnings
 from bridge.text import json_terminal_safe, terminal_safe
 
 
@@ -70,6 +71,10 @@ def check(
 
         summary["store"] = redact_url(cfg.store_url())
         lines.append(f"  store: {summary['store']}")
+    lines.extend(_daemon_notes(cfg, summary))
+    for override in cfg.overrides:
+        lines.append(terminal_safe(f"  {override.path} = {override.value} (from {override.variable})"))
+    summary["overrides"] = [dataclasses.asdict(override) for override in cfg.overrides]
     failed = False
     if online:
         from bridge.checks import check_trackers, problems_text
@@ -95,28 +100,50 @@ def check(
         raise typer.Exit(1)
 
 
+def _daemon_notes(cfg: BridgeConfig, summary: dict[str, Any]) -> list[str]:
+    """A note when the status page's token (`daemon.auth_token_env`) is unset, empty or too short here:
+    the daemon (`bridge run`) refuses to start without it. Only a note, as for the trackers' variables:
+    the daemon may run where the token is set."""
+    problem = auth_token_problem(cfg.daemon)
+    summary["daemon"] = {"auth_token_env": cfg.daemon.auth_token_env, "note": problem}
+    if problem is None:
+        return []
+    return [f"  daemon: note: {problem}; until that is fixed, the daemon (`bridge run`) refuses to start"]
+
+
 @reports_errors
-def connectors() -> None:
+def connectors(as_json: JsonOption = False) -> None:
     """List the installed tracker connectors and what each can do."""
     from bridge.connector import ConnectorError, ConnectorRegistry
 
     registry = ConnectorRegistry.default()
-    broken = 0
+    found: list[dict[str, Any]] = []
     for kind in registry.kinds():
         point = registry.entry_point(kind)
         dist = f"{point.dist.name} {point.dist.version}" if point.dist is not None else "unknown distribution"
+        entry: dict[str, Any] = {"kind": kind, "entry_point": point.value, "distribution": dist}
         try:
-            connector = registry.load(kind)
+            entry["capabilities"] = list(registry.load(kind).capabilities.names())
         except ConnectorError as exc:
-            broken += 1
-            typer.echo(f"{kind}  {point.value}  ({dist})  BROKEN: {exc}")
-            continue
-        abilities = ", ".join(connector.capabilities.names()) or "none yet"
-        typer.echo(f"{kind}  {point.value}  ({dist})  capabilities: {abilities}")
-    if not registry.kinds():
-        typer.echo("no connectors installed")
-    if broken:
+            entry["error"] = str(exc)
+        found.append(entry)
+    if as_json:
+        print_json({"connectors": found})
+    else:
+        _print_connectors(found)
+    if any("error" in entry for entry in found):
         raise typer.Exit(1)
+
+
+def _print_connectors(found: list[dict[str, Any]]) -> None:
+    for entry in found:
+        abilities = ", ".join(entry.get("capabilities", [])) or "none yet"
+        state = f"BROKEN: {entry['error']}" if "error" in entry else f"capabilities: {abilities}"
+        typer.echo(
+            terminal_safe(f"{entry['kind']}  {entry['entry_point']}  ({entry['distribution']})  {state}")
+        )
+    if not found:
+        typer.echo("no connectors installed")
 
 
 @reports_errors
@@ -133,7 +160,6 @@ def discover(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """List what a tracker has that a mapping refers to: projects, statuses, types, labels, custom fields."""
-    import dataclasses
     import json
 
     from bridge.discovery import connect_for_discovery
@@ -181,6 +207,7 @@ def init_config(
         bool, typer.Option("--yes", "-y", help="Ask nothing: defaults for what is not given, every project.")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Write a starting config for one tracker from what `discover` finds there."""
     from bridge import init as init_module
@@ -213,13 +240,23 @@ def init_config(
     text = init_module.render(answers, found, chosen=chosen, workspace=workspace)
     init_module.write_config(out, text, force=force)
     guess = init_module.guess_statuses(answers.kind, found, chosen)
+    needs_editing: str | None = None
+    try:
+        parse_config(text, ConnectorRegistry.default(), source=str(out), path=out.resolve())
+    except ConfigError as exc:
+        needs_editing = str(exc)
+    if as_json:
+        print_json(
+            {"path": str(out), "tracker": answers.name, "kind": answers.kind, "containers": len(chosen),
+             "statuses_mapped": len(guess.mapped), "statuses_to_map": [name for name, _ in guess.unknown],
+             "needs_editing": needs_editing}
+        )  # fmt: skip
+        return
     typer.echo(
         f"wrote {out}: tracker {answers.name} ({answers.kind}), {len(chosen)} "
         f"{'boards' if answers.kind == 'trello' else 'projects'}, {len(guess.mapped)} statuses mapped"
         + (f", {len(guess.unknown)} left for you to map (listed in the file)" if guess.unknown else "")
     )
-    try:
-        parse_config(text, ConnectorRegistry.default(), source=str(out), path=out.resolve())
-    except ConfigError as exc:
-        typer.echo(f"warning: the file needs editing before use:\n{exc}", err=True)
+    if needs_editing is not None:
+        typer.echo(f"warning: the file needs editing before use:\n{needs_editing}", err=True)
     typer.echo(f"next: bridge check --config {out} --online, then bridge pull --config {out}")

@@ -12,10 +12,14 @@ from typing import Annotated
 
 import typer
 
+from bridge.cli.group import BridgeGroup
+from bridge.cli.shared import JsonOption, print_json
 from bridge.cli.sync_cmds import print_cycle
 from bridge.cli_errors import reports_errors
 
-sandbox_app = typer.Typer(help="Local emulators of the Jira, Trello and Asana APIs.", no_args_is_help=True)
+sandbox_app = typer.Typer(
+    cls=BridgeGroup, help="Local emulators of the Jira, Trello and Asana APIs.", no_args_is_help=True
+)
 
 SeedFileOption = Annotated[Path | None, typer.Option(exists=False, dir_okay=False, show_default=False)]
 
@@ -88,9 +92,14 @@ def sandbox_generate(
     now: Annotated[
         str | None, typer.Option(help="ISO date the histories end at (default: today, UTC).")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Write a generated organisation as one seed file per tracker, in each vendor's own format."""
     from bridge_sandbox.commands import generate
 
-    for tracker, path in generate(out, seed, issues, now).items():
+    written = generate(out, seed, issues, now)
+    if as_json:
+        print_json({tracker: str(path) for tracker, path in written.items()})
+        return
+    for tracker, path in written.items():
         typer.echo(f"{tracker}: {path}")

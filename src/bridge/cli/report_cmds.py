@@ -7,10 +7,13 @@ from typing import Annotated
 
 import typer
 
-from bridge.cli.shared import ConfigOption, read_config
+from bridge.cli.group import BridgeGroup
+from bridge.cli.shared import ConfigOption, JsonOption, read_config
 from bridge.cli_errors import reports_errors
 
-okr_app = typer.Typer(help="Suggest and confirm which key result each milestone moves.", no_args_is_help=True)
+okr_app = typer.Typer(
+    cls=BridgeGroup, help="Suggest and confirm which key result each milestone moves.", no_args_is_help=True
+)
 
 
 @reports_errors
@@ -56,10 +59,11 @@ def okr_confirm(
     milestone: Annotated[str, typer.Argument(help="The milestone's key (PAY-12) or source:remote_id.")],
     key_result: Annotated[str, typer.Argument(help="The key result's config id (KR1) or source:remote_id.")],
     config: ConfigOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Link MILESTONE to KEY_RESULT with origin `confirmed`: later pulls keep the link."""
     from datetime import UTC, datetime
 
     from bridge.report.commands import confirm_command
 
-    confirm_command(read_config(config), milestone, key_result, now=datetime.now(UTC))
+    confirm_command(read_config(config), milestone, key_result, now=datetime.now(UTC), as_json=as_json)

@@ -1,5 +1,6 @@
-"""What the command groups share: the `--config` option, reading the config it names, and
-`store_session`, which opens the store (and the progress display) for one command and closes them."""
+"""What the command groups share: the `--config` and `--json` options, reading the config, printing one
+JSON document, and `store_session`, which opens the store (and the progress display) for one command and
+closes them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -29,6 +30,18 @@ ConfigOption = Annotated[
         show_default=False,
     ),
 ]
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
+
+
+def print_json(document: Any) -> None:
+    """`document` as indented JSON on stdout; text quoted from trackers cannot reach the terminal as
+    escape sequences, and dates, paths and the like are written as strings."""
+    import json
+
+    from bridge.text import json_terminal_safe
+
+    typer.echo(json_terminal_safe(json.dumps(document, indent=2, ensure_ascii=False, default=str)))
 
 
 def read_config(config: Path | None) -> BridgeConfig:

@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bridge.cli.shared import ConfigOption, one_run, read_config, store_session
+from bridge.cli.shared import ConfigOption, JsonOption, one_run, print_json, read_config, store_session
 from bridge.cli_errors import reports_errors
 from bridge.text import json_terminal_safe, terminal_markup, terminal_safe
 
 if TYPE_CHECKING:
     from bridge.sync.cycle import CycleResult
+    from bridge.sync.pull import PullResult
 
 
 @reports_errors
@@ -19,8 +20,10 @@ def pull(
     config: ConfigOption = None,
     tracker: Annotated[str | None, typer.Option(help="Only this tracker (its name in the config).")] = None,
     full: Annotated[bool, typer.Option(help="Read everything again and look for deleted items.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Bring the trackers' milestones, tasks, histories and links into the store."""
+    import dataclasses
     from datetime import UTC, datetime
 
     from bridge.sync.pull import pull_all
@@ -36,20 +39,10 @@ def pull(
             progress=session.progress,
             guard=guard,
         )
-    for result in results:
-        state = "ok" if result.ok else f"FAILED: {terminal_safe(str(result.error))}"
-        census = f", census: {result.deleted} deleted" if result.census else ""
-        cleaned = f", {result.cleaned} with NUL replaced" if result.cleaned else ""
-        typer.echo(
-            f"{result.tracker}: {result.items} items in {result.pages} pages, {result.changed} rows changed, "
-            f"{result.skipped} skipped{cleaned}{census}, {result.requests} requests "
-            f"(+{result.setup_requests} setup): {state}"
-        )
-        if result.skipped_keys:
-            typer.echo(
-                f"  skipped: {terminal_safe(', '.join(result.skipped_keys[:20]))}"
-                f"{' ...' if result.skipped > 20 else ''}"
-            )
+    if as_json:
+        print_json({"trackers": [{**dataclasses.asdict(r), "ok": r.ok} for r in results]})
+    else:
+        _print_pulls(results)
     if any(not result.ok for result in results):
         raise typer.Exit(1)
 
@@ -65,7 +58,6 @@ def sync(
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary per tracker.")] = False,
 ) -> None:
     """Run one whole cycle: pull, analyse, plan and push back ranks, OKR links and labels."""
-    import json
     from datetime import UTC, datetime
 
     from bridge.sync.cycle import run_cycle
@@ -83,9 +75,7 @@ def sync(
             guard=guard,
         )
     if json_output:
-        typer.echo(
-            json.dumps({"dry_run": dry_run, "trackers": [t.summary() for t in result.trackers]}, indent=2)
-        )
+        print_json({"dry_run": dry_run, "trackers": [t.summary() for t in result.trackers]})
     else:
         print_cycle(result, dry_run=dry_run)
     if not result.ok:
@@ -97,6 +87,7 @@ def purge(
     tracker: Annotated[str, typer.Option(help="The tracker to take the bridge's writes back from.")],
     config: ConfigOption = None,
     dry_run: Annotated[bool, typer.Option(help="Print what would be removed and change nothing.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Remove everything the bridge ever wrote into a tracker: its labels, field values and links."""
     from bridge.connector import ConnectorRegistry
@@ -120,19 +111,34 @@ def purge(
         finally:
             connector.close()
     writes = result.plan.writes
-    if dry_run:
-        for write in writes:
-            now, _ = _describe(write)
-            key = result.keys.get(write.item, str(write.item))
-            typer.echo(terminal_safe(f"{key}: remove {_field_name(write)} {now}").rstrip())
+    planned = [
+        {
+            "item": result.keys.get(write.item, str(write.item)),
+            "field": _field_name(write),
+            "now": _describe(write)[0],
+        }
+        for write in writes
+    ]
+    if as_json:
+        print_json(
+            {"tracker": tracker, "dry_run": dry_run, "removals": planned, "removed": result.done,
+             "failed": result.failed, "read_back": result.read_back,
+             "read_back_applied": result.read_back_applied,
+             "failures": [str(failure) for failure in result.failures]}
+        )  # fmt: skip
+    elif dry_run:
+        for removal in planned:
+            typer.echo(
+                terminal_safe(f"{removal['item']}: remove {removal['field']} {removal['now']}").rstrip()
+            )
         typer.echo(f"{tracker}: {len(writes)} removals planned, nothing changed (dry run)")
-        return
-    line = f"{tracker}: {result.done} removed, {result.failed} failed"
-    if result.read_back:
-        line += f" ({_read_back(result.read_back, result.read_back_applied)})"
-    typer.echo(line)
-    for failure in result.failures[:20]:
-        typer.echo(f"  failed: {terminal_safe(str(failure))}")
+    else:
+        line = f"{tracker}: {result.done} removed, {result.failed} failed"
+        if result.read_back:
+            line += f" ({_read_back(result.read_back, result.read_back_applied)})"
+        typer.echo(line)
+        for failure in result.failures[:20]:
+            typer.echo(f"  failed: {terminal_safe(str(failure))}")
     if result.failed:
         raise typer.Exit(1)
 
@@ -172,6 +178,24 @@ def explain(
         typer.echo(terminal_safe(f"  last written {name} = {value} at {at}"))
 
 
+def _print_pulls(results: list[PullResult]) -> None:
+    """One line per tracker of what a pull read and stored, and the items it skipped."""
+    for result in results:
+        state = "ok" if result.ok else f"FAILED: {terminal_safe(str(result.error))}"
+        census = f", census: {result.deleted} deleted" if result.census else ""
+        cleaned = f", {result.cleaned} with NUL replaced" if result.cleaned else ""
+        typer.echo(
+            f"{result.tracker}: {result.items} items in {result.pages} pages, {result.changed} rows changed, "
+            f"{result.skipped} skipped{cleaned}{census}, {result.requests} requests "
+            f"(+{result.setup_requests} setup): {state}"
+        )
+        if result.skipped_keys:
+            typer.echo(
+                f"  skipped: {terminal_safe(', '.join(result.skipped_keys[:20]))}"
+                f"{' ...' if result.skipped > 20 else ''}"
+            )
+
+
 def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
     """One line per tracker of what a cycle pulled, planned and wrote; with `dry_run`, the planned writes
     as a table."""
@@ -181,8 +205,10 @@ def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
     console = Console(highlight=False)
     for entry in result.trackers:
         plan = entry.plan
+        pull = entry.pull
+        cleaned = f" ({pull.cleaned} with NUL replaced)" if pull is not None and pull.cleaned else ""
         line = (
-            f"{entry.tracker}: {entry.pull.items if entry.pull else 0} items pulled, "
+            f"{entry.tracker}: {pull.items if pull else 0} items pulled{cleaned}, "
             f"{len(plan.writes) if plan else 0} writes planned"
         )
         if plan is not None and plan.deferred:

@@ -2,7 +2,8 @@
 
 `/healthz` answers while the process runs and its scheduler has not died; `/readyz` only while the
 store can be read, the scheduler runs and not every tracker's last cycle failed on the store;
-`/metrics` renders the registry; `/` and `/status.json` show each tracker's last runs (from the `run`
+`/metrics` renders the registry through `prometheus_client` (OpenMetrics when the scraper's `Accept`
+asks for it); `/` and `/status.json` show each tracker's last runs (from the `run`
 table), its next scheduled run and its pending writes; `/report.html` is `bridge report --html`'s page
 with charts, rendered from the store on request and kept until the `run` table changes (the next
 cycle). The pages themselves are made in `bridge.report.status_page`.
@@ -28,8 +29,10 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bridge.config import BridgeConfig, DaemonConfig
-from bridge.daemon.metrics import CONTENT_TYPE, Registry
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from bridge.config import BridgeConfig, DaemonConfig, auth_token_problem
 from bridge.errors import BridgeError, UserError
 from bridge.http import SECRETS, redact
 from bridge.report.status_page import (
@@ -53,8 +56,6 @@ REPORT_PAGE = "/report.html"
 
 PROBES = frozenset({"/healthz", "/readyz"})
 """Paths open without a token, so an orchestrator's probes need no secret."""
-
-MIN_TOKEN_LENGTH = 16
 
 StatusProvider = Callable[[], LiveStatus]
 """Called on every request to `/readyz`, `/` and `/status.json`, from the server's threads."""
@@ -222,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "a bearer token is required (Authorization: Bearer ...)\n",
                 )
             else:
-                status, content_type, text = owner.respond(path)
+                status, content_type, text = owner.respond(path, accept=self.headers.get("Accept"))
         except Exception:
             log.exception("serving %s failed", path)
             status, content_type, text = 500, "text/plain; charset=utf-8", "internal error\n"
@@ -256,7 +257,7 @@ class StatusServer:
         self,
         config: BridgeConfig,
         store: Store,
-        registry: Registry,
+        registry: CollectorRegistry,
         status_provider: StatusProvider,
         *,
         report: Callable[[], str] | None = None,
@@ -345,8 +346,8 @@ class StatusServer:
             return False
         return hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), self._token)
 
-    def respond(self, path: str) -> Response:
-        """The status, content type and body for a GET of `path`."""
+    def respond(self, path: str, *, accept: str | None = None) -> Response:
+        """The status, content type and body for a GET of `path` (`accept`: the request's `Accept`)."""
         if path == "/healthz":
             failure = self.not_alive()
             return (503, TEXT, f"not alive: {failure}\n") if failure else (200, TEXT, "ok\n")
@@ -354,7 +355,8 @@ class StatusServer:
             reason = self.not_ready()
             return (503, TEXT, f"not ready: {reason}\n") if reason else (200, TEXT, "ready\n")
         if path == "/metrics":
-            return 200, CONTENT_TYPE, self.registry.render()
+            encode, content_type = choose_encoder(accept or "")
+            return 200, content_type, encode(self.registry).decode("utf-8")
         if path in ("/", "/index.html"):
             return self._page()
         if path == "/status.json":
@@ -465,16 +467,12 @@ def bearer_token(daemon: DaemonConfig, environ: Mapping[str, str] | None = None)
     """The token the pages require, read from the variable `daemon.auth_token_env` names (and from then
     on scrubbed from every log line); None when none is configured. An unset or short token is a
     `UserError`: a server told to require one never starts open."""
-    name = daemon.auth_token_env
-    if name is None:
+    if daemon.auth_token_env is None:
         return None
-    token = (os.environ if environ is None else environ).get(name, "")
-    if not token:
-        raise UserError(f"daemon.auth_token_env: environment variable {name} is not set")
-    SECRETS.add(token)
-    if len(token) < MIN_TOKEN_LENGTH:
-        raise UserError(
-            f"daemon.auth_token_env: the token in {name} must be at least {MIN_TOKEN_LENGTH} characters "
-            "(e.g. `openssl rand -hex 32`)"
-        )
+    token = (os.environ if environ is None else environ).get(daemon.auth_token_env, "")
+    if token:
+        SECRETS.add(token)
+    problem = auth_token_problem(daemon, environ)
+    if problem is not None:
+        raise UserError(problem)
     return token

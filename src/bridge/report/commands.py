@@ -83,7 +83,7 @@ def report_command(
             snapshot = load_snapshot(store, since=analysis_since(settings, now))
     finally:
         store.close()
-    report = analyse(snapshot, cfg, now)
+    report = analyse(snapshot, cfg, now, flow=as_json or html is not None)
     if team is not None:
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
     if html is not None:
@@ -104,7 +104,7 @@ def html_report(cfg: BridgeConfig, store: Store, *, now: datetime, team: str | N
     settings = cfg.analytics
     empty = is_empty(store)
     snapshot = Snapshot() if empty else load_snapshot(store, since=analysis_since(settings, now))
-    report = analyse(snapshot, cfg, now)
+    report = analyse(snapshot, cfg, now, flow=True)
     if team is not None:
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
     return _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty)
@@ -262,7 +262,13 @@ def _suggestion(s: Suggestion, okrs: _Okrs) -> dict[str, Any]:
 
 
 def confirm_command(
-    cfg: BridgeConfig, milestone_name: str, kr_name: str, *, now: datetime, out: TextIO | None = None
+    cfg: BridgeConfig,
+    milestone_name: str,
+    kr_name: str,
+    *,
+    now: datetime,
+    out: TextIO | None = None,
+    as_json: bool = False,
 ) -> None:
     """Link a milestone to a key result with origin `confirmed`; unknown names are user errors."""
     out = out or sys.stdout
@@ -283,6 +289,16 @@ def confirm_command(
             before = confirm_link(conn, ref, key_result, now=now)
     finally:
         store.close()
+    if as_json:
+        document = {
+            "milestone": milestone.key,
+            "milestone_ref": str(ref),
+            "key_result": key_result_name(key_result),
+            "key_result_title": kr_title,
+            "before": None if before is None else str(before),
+        }
+        out.write(json_terminal_safe(json.dumps(document, indent=2, ensure_ascii=False)) + "\n")
+        return
     what = terminal_safe(f"{milestone.key} ({ref}) -> {key_result_name(key_result)} ({kr_title})")
     if before is LinkOrigin.CONFIRMED:
         out.write(f"{what}: already confirmed\n")

@@ -2,7 +2,8 @@
 external files, so the page opens anywhere without a network.
 
 Charts: milestones by rank (score and task progress), the OKR tree, cycle-time box plots per team and
-work type (bottlenecks highlighted), time in status per team, and forecast ranges against due dates.
+work type (bottlenecks highlighted), time in status per team, forecast ranges against due dates, and
+each team's flow charts (`bridge.report.flow_charts`).
 Each chart is an `<svg class="chart" id="chart-...">` inside a `<figure>` with a caption; a section
 without data shows a "no data" note instead. Every text from a tracker or the config is escaped.
 
@@ -17,7 +18,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from html import escape
 
 from bridge.analysis_window import analysis_since
 from bridge.analytics import Report, Snapshot
@@ -27,7 +27,21 @@ from bridge.analytics.snapshot import as_ref, build_index
 from bridge.analytics.stats import percentile as _pct
 from bridge.config import AnalyticsConfig, BridgeConfig
 from bridge.domain import Ref, StatusCategory, require_utc
+from bridge.report.flow_charts import flow_section
+from bridge.report.svg import CHAR, WIDTH
+from bridge.report.svg import cut as _cut
+from bridge.report.svg import date_ticks as _date_ticks
+from bridge.report.svg import el as _el
+from bridge.report.svg import figure as _figure
+from bridge.report.svg import fmt as _f
+from bridge.report.svg import line as _line
+from bridge.report.svg import nice_step as _nice_step
+from bridge.report.svg import no_data as _no_data
+from bridge.report.svg import rect as _rect
+from bridge.report.svg import svg as _svg
+from bridge.report.svg import text as _text
 from bridge.store import redact_url
+from bridge.text import html_escape as escape
 
 CHART_IDS = (
     "chart-ranks",
@@ -43,9 +57,6 @@ MAX_ROWS = 60
 MAX_LINKED = 8
 """Milestones shown under one key result in the OKR tree."""
 
-WIDTH = 960
-CHAR = 6.6
-"""Roughly the width of one character of 12px sans-serif text, for cutting labels to fit."""
 
 TEAM_COLOURS = (
     "#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2",
@@ -127,6 +138,7 @@ def render_html(
         ("cycle-times", "Cycle times and bottlenecks", _cycle_section(report, data, pct)),
         ("time-in-status", "Time in status", _status_section(report)),
         ("forecasts", "Forecasts against due dates", _forecast_section(report, data, pct)),
+        ("flow", "Flow per team", flow_section(report.flows)),
         ("warnings", "Warnings", _warnings_section(report)),
     ]
     meta = [
@@ -194,6 +206,9 @@ td.num,th.num{text-align:right}
 ul.evidence{margin:.2rem 0 .8rem;padding-left:1.3rem;color:var(--muted)}
 .tag{display:inline-block;border-radius:3px;padding:0 .35rem;font-size:.8rem;font-weight:600}
 .tag.bad{background:#fbe3e3;color:var(--bad)}.tag.warn{background:#fff1d6;color:var(--warn)}
+.flow-team h3{font-size:1rem;margin:.9rem 0 .4rem}
+.flow-grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:.8rem 1rem}
+.flow-wide{grid-column:1/-1}
 @media print{body{background:#fff}section,.toc,.cards li{border-color:#ccc;break-inside:avoid}}
 """
 
@@ -221,65 +236,7 @@ def _summary(report: Report) -> str:
     return f'<ul class="cards" aria-label="Summary">{items}</ul>'
 
 
-# --- SVG helpers --------------------------------------------------------------------------------------
-
-
-def _f(value: float) -> str:
-    """A coordinate: at most one decimal, no trailing zeros."""
-    text = f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text
-
-
-def _attrs(attrs: Mapping[str, object]) -> str:
-    out = []
-    for name, value in attrs.items():
-        if value is None:
-            continue
-        shown = _f(value) if isinstance(value, float) else str(value)
-        out.append(f' {name.rstrip("_").replace("_", "-")}="{escape(shown, quote=True)}"')
-    return "".join(out)
-
-
-def _el(tag: str, tip: str | None = None, **attrs: object) -> str:
-    inner = f"<title>{escape(tip)}</title>" if tip else ""
-    return f"<{tag}{_attrs(attrs)}>{inner}</{tag}>" if inner else f"<{tag}{_attrs(attrs)}/>"
-
-
-def _rect(x: float, y: float, w: float, h: float, tip: str | None = None, **attrs: object) -> str:
-    return _el("rect", tip, x=float(x), y=float(y), width=float(max(w, 0.0)), height=float(h), **attrs)
-
-
-def _line(x1: float, y1: float, x2: float, y2: float, **attrs: object) -> str:
-    return _el("line", None, x1=float(x1), y1=float(y1), x2=float(x2), y2=float(y2), **attrs)
-
-
-def _text(x: float, y: float, text: str, tip: str | None = None, **attrs: object) -> str:
-    inner = (f"<title>{escape(tip)}</title>" if tip else "") + escape(text)
-    return f"<text{_attrs({'x': float(x), 'y': float(y), **attrs})}>{inner}</text>"
-
-
-def _cut(text: str, width: float) -> str:
-    """`text` cut to fit about `width` pixels, with an ellipsis when cut."""
-    room = max(3, int(width / CHAR))
-    return text if len(text) <= room else text[: room - 1].rstrip() + "…"
-
-
-def _svg(chart_id: str, height: float, title: str, body: Iterable[str]) -> str:
-    title_id = f"{chart_id}-title"
-    return (
-        f'<svg class="chart" id="{chart_id}" xmlns="http://www.w3.org/2000/svg" role="img" '
-        f'aria-labelledby="{title_id}" width="{WIDTH}" height="{_f(height)}" '
-        f'viewBox="0 0 {WIDTH} {_f(height)}" font-size="12" fill="#1d2330">'
-        f'<title id="{title_id}">{escape(title)}</title>' + "".join(body) + "</svg>"
-    )
-
-
-def _figure(svg: str, caption: str, extra: str = "") -> str:
-    return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>{extra}"
-
-
-def _no_data(chart_id: str, text: str) -> str:
-    return f'<p class="no-data" data-chart="{chart_id}">No data: {escape(text)}</p>'
+# --- small formatters -------------------------------------------------------------------------------
 
 
 def _team_colours(teams: Iterable[str]) -> dict[str, str]:
@@ -296,17 +253,6 @@ def _num(value: float | None) -> str:
 
 def _day(at: datetime | None) -> str:
     return at.date().isoformat() if at is not None else "-"
-
-
-def _nice_step(span: float, count: int = 5) -> float:
-    if span <= 0:
-        return 1.0
-    raw = span / count
-    power = 10.0 ** math.floor(math.log10(raw))
-    for factor in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if raw <= factor * power:
-            return factor * power
-    return 10 * power
 
 
 def _progress_bar(x: float, y: float, w: float, h: float, value: float | None, tip: str) -> list[str]:
@@ -563,7 +509,8 @@ def _cycle_section(report: Report, data: PageData, pct: str) -> str:
         f"are outliers and ◆ marks P{pct}. "
         + (
             f"<strong>{len(bottlenecks)} bottleneck{'s' if len(bottlenecks) != 1 else ''}</strong> "
-            "(red rows): work types reliably slower than the rest of their team's work."
+            "(red rows): work types reliably slower than the rest of their team's work that hold up "
+            "later work."
             if bottlenecks
             else f"No bottleneck found ({len(report.bottlenecks)} team work types judged)."
         )
@@ -661,11 +608,16 @@ def _bottleneck_details(report: Report, pct: str) -> str:
         for verdict in found:
             parts.append(
                 f'<p><span class="tag bad">bottleneck</span> <strong>{escape(verdict.team)} / '
-                f"{escape(verdict.work_type)}</strong> weight {verdict.weight:.2f}</p>"
+                f"{escape(verdict.work_type)}</strong>: {escape(verdict.reason)}</p>"
             )
             parts.append(
                 '<ul class="evidence">' + "".join(f"<li>{escape(e)}</li>" for e in verdict.evidence) + "</ul>"
             )
+    for verdict in (v for v in report.bottlenecks if v.status == "slow"):
+        parts.append(
+            f'<p><span class="tag warn">slow</span> <strong>{escape(verdict.team)} / '
+            f"{escape(verdict.work_type)}</strong>: {escape(verdict.reason)}</p>"
+        )
     rows = []
     for stats in report.work_types:
         cycle, active = stats.cycle_time, stats.active_time
@@ -875,32 +827,6 @@ def _forecast_row(
     parts.append(_text(846, mid + 4, chance, tip, fill=colour, font_weight="700" if found.at_risk else None))
     parts.append("</g>")
     return parts
-
-
-def _date_ticks(start: datetime, end: datetime) -> list[tuple[datetime, str]]:
-    days = (end - start).days
-    ticks: list[tuple[datetime, str]] = []
-    if days <= 70:
-        # weekly, on Mondays
-        at = (start + timedelta(days=(7 - start.weekday()) % 7)).replace(
-            hour=0, minute=0, second=0, microsecond=0
-        )
-        while at <= end:
-            ticks.append((at, f"{at.day} {at:%b}"))
-            at += timedelta(days=7)
-        return ticks
-    months = 1 if days <= 240 else 3 if days <= 800 else 6
-    year, month = start.year, start.month
-    while True:
-        month += 1
-        if month > 12:
-            year, month = year + 1, 1
-        if (month - 1) % months:
-            continue
-        at = start.replace(year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0)
-        if at > end:
-            return ticks
-        ticks.append((at, f"{at:%b} {at.year}" if month == 1 or not ticks else f"{at:%b}"))
 
 
 _AT_RISK = '<span class="tag bad">at risk</span>'

@@ -9,12 +9,12 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from html import escape
 from typing import TYPE_CHECKING, Any
 
 from bridge.http import redact
 from bridge.store import Store
 from bridge.store.runs import RunSummary, run_history
+from bridge.text import html_escape as escape
 
 if TYPE_CHECKING:
     from bridge.sync.cycle import TrackerCycle

@@ -20,6 +20,7 @@ def team_names(report: Report) -> list[str]:
     names.update(t.team for t in report.time_in_status)
     names.update(f.team for f in report.forecasts)
     names.update(w.team for w in report.warnings)
+    names.update(f.team for f in report.flows)
     return sorted(names)
 
 
@@ -56,6 +57,7 @@ def for_team(report: Report, team: str, teams: Mapping[Ref, str] | None = None) 
         time_in_status=tuple(t for t in report.time_in_status if t.team == team),
         forecasts=tuple(f for f in report.forecasts if f.team == team),
         warnings=tuple(w for w in report.warnings if w.team == team),
+        flows=tuple(f for f in report.flows if f.team == team),
         _ranks_by_milestone={},
     )
 

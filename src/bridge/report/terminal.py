@@ -142,16 +142,23 @@ def _verdict_cell(verdict: Verdict | None) -> str:
 
 
 def _bottlenecks(report: Report, console: Console, pct: str) -> None:
-    _heading(console, "Bottlenecks", "work types reliably slower than the rest of their team's work")
+    _heading(
+        console,
+        "Bottlenecks",
+        "work types reliably slower than the rest of their team's work that hold up later work",
+    )
     found = sorted((v for v in report.bottlenecks if v.bottleneck), key=lambda v: (-v.weight, v.team))
+    for verdict in (v for v in report.bottlenecks if v.status == "slow"):
+        console.print(
+            f"[yellow]{safe(verdict.team)} / {safe(verdict.work_type)}[/yellow]: {safe(verdict.reason)}"
+        )
     if not found:
         judged = len(report.bottlenecks)
         console.print(f"none found ({judged} team work types judged)")
         return
     for verdict in found:
         console.print(
-            f"[bold red]{safe(verdict.team)} / {safe(verdict.work_type)}[/bold red]  "
-            f"weight {verdict.weight:.2f}"
+            f"[bold red]{safe(verdict.team)} / {safe(verdict.work_type)}[/bold red]: {safe(verdict.reason)}"
         )
         for line in verdict.evidence:
             console.print(f"  - {safe(line)}")

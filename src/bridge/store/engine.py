@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,9 +19,9 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine, Table, create_engine, event, or_, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from bridge.errors import StoreError, UserError
+from bridge.errors import StoreError, StoreLost, UserError
 from bridge.store.chunks import chunked
 from bridge.store.types import UTCDateTime
 
@@ -36,6 +36,8 @@ SQLITE_BUSY_TIMEOUT_S = 60
 SQLITE_CHECKPOINT_PAGES = 10_000
 SQLITE_CACHE_KIB = 32 * 1024
 """Page cache per connection: large enough for the indexes a page of upserts touches."""
+PROBE_TIMEOUT_S = 5
+"""How long the connection that tells a lost store from a failed statement waits for the server."""
 
 
 def redact_url(url: str) -> str:
@@ -75,42 +77,62 @@ class Store:
 
         Long-running commands (`sync`, the daemon) open the store this way, so a new version's
         migrations apply on start, under the migration lock. Without `upgrade` (the commands that only
-        read: `report`, `explain`, `status`) the store must already exist at the newest schema: nothing
-        is created or migrated, and `StoreMissing` names what to run. Without `create`, a store must
-        exist (it may be migrated).
+        read: `report`, `explain`, `status`), or with `store.auto_upgrade = false` in the config, the
+        store must already exist at the newest schema: nothing is created or migrated, and
+        `StoreMissing` names what to run. Without `create`, a store must exist (it may be migrated).
         """
-        store = cls(
-            config.store_url(),
-            echo=config.store.echo,
-            pool_size=config.store.pool_size,
-            create=create and upgrade,
-        )
+        migrate = upgrade and config.store.auto_upgrade
+        try:
+            store = cls(
+                config.store_url(),
+                echo=config.store.echo,
+                pool_size=config.store.pool_size,
+                create=create and migrate,
+            )
+        except StoreMissing as exc:
+            if migrate or not upgrade:
+                raise
+            held_back = "with store.auto_upgrade = false only `bridge db upgrade` does"
+            raise StoreMissing(f"{exc}; {held_back}") from None
         try:
             store.ping()
-            if upgrade:
+            if migrate:
                 store.upgrade()
             else:
-                store.require_current()
+                store.require_current(held_back=upgrade)
         except BaseException:
             store.close()
             raise
         return store
 
-    def require_current(self) -> None:
-        """Raise `StoreMissing` unless the schema is at the newest revision this version knows."""
-        from bridge.store.migrate import head_revision
+    def require_current(self, *, held_back: bool = False) -> None:
+        """Raise `StoreMissing` unless the schema is at the newest revision this version knows;
+        `held_back` says the command would have migrated it but for `store.auto_upgrade = false`."""
+        from bridge.store.migrate import head_revision, is_known
 
         current, head = self.current_revision(), head_revision()
         if current == head:
             return
         where = redact_url(self.url)
+        why = (
+            " (store.auto_upgrade is false, so no command migrates it: review the SQL with "
+            "`bridge db upgrade --sql`, then run `bridge db upgrade`)"
+            if held_back
+            else ""
+        )
         if current is None:
             raise StoreMissing(
-                f"the store at {where} has no schema yet: run `bridge db upgrade` (or `bridge pull`) to "
-                "create it, or check store.url"
+                f"the store at {where} has no schema yet{why}: run `bridge db upgrade`"
+                f"{'' if held_back else ' (or `bridge pull`)'} to create it, or check store.url"
+            )
+        if not is_known(current):
+            raise StoreMissing(
+                f"the store at {where} is at schema revision {current}, which this version does not know "
+                f"(its newest is {head}): a newer version migrated it; run that version, or take the store "
+                "back with its `bridge db downgrade`"
             )
         raise StoreMissing(
-            f"the store at {where} is at schema revision {current}, this version needs {head}: "
+            f"the store at {where} is at schema revision {current}, this version needs {head}{why}: "
             "run `bridge db upgrade`"
         )
 
@@ -130,8 +152,8 @@ class Store:
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except (OperationalError, DBAPIError) as exc:
-            raise StoreError(f"the store at {redact_url(self.url)} is unreachable: {_reason(exc)}") from exc
+        except DBAPIError as exc:
+            raise self._failure(exc, "is unreachable") from exc
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -155,7 +177,34 @@ class Store:
         try:
             yield
         except DBAPIError as exc:
-            raise StoreError(f"the store at {redact_url(self.url)} failed: {_reason(exc)}") from exc
+            raise self._failure(exc, "failed") from exc
+
+    def _failure(self, exc: DBAPIError, what: str) -> StoreError:
+        """The error for a failed database call: `StoreLost`, naming the fix, when a new connection
+        cannot reach the database either (a server's connection errors on PostgreSQL); else a
+        `StoreError` quoting the driver's first line."""
+        if (
+            self._file is None
+            and self.dialect != "sqlite"
+            and isinstance(exc, OperationalError | InterfaceError)
+        ):
+            reason = self._probe()
+            if reason is not None:
+                return StoreLost(lost_store_message(self.url, reason))
+        return StoreError(f"the store at {redact_url(self.url)} {what}: {_reason(exc)}")
+
+    def _probe(self) -> str | None:
+        """None when a new connection (outside the pool) reaches the database; else why not."""
+        dialect = self.engine.dialect
+        args, options = dialect.create_connect_args(self.engine.url)
+        if self.dialect == "postgresql":
+            options.setdefault("connect_timeout", PROBE_TIMEOUT_S)
+        try:
+            dialect.connect(*args, **options).close()
+        except Exception as exc:
+            # psycopg says `connection failed: connection to server at "h", port 5432 failed: FATAL:  why`
+            return _first_line(str(exc)).rpartition("FATAL:")[2].strip() or type(exc).__name__
+        return None
 
     def _check_file(self) -> None:
         """An SQLite store whose file is gone or replaced since it was opened is an error: pooled
@@ -174,10 +223,19 @@ class Store:
         """Bring the schema to `revision` under a lock, so concurrent starters do not race."""
         from bridge.store.migrate import run_upgrade
 
+        return self._migrate(run_upgrade, revision)
+
+    def downgrade(self, revision: str) -> Migration:
+        """Take the schema back to `revision` under the same lock."""
+        from bridge.store.migrate import run_downgrade
+
+        return self._migrate(run_downgrade, revision)
+
+    def _migrate(self, step: Callable[[Store, str], Migration], revision: str) -> Migration:
         try:
-            return run_upgrade(self, revision)
+            return step(self, revision)
         except OperationalError as exc:
-            raise StoreError(f"migrating the store at {redact_url(self.url)} failed: {_reason(exc)}") from exc
+            raise self._failure(exc, "could not be migrated") from exc
 
     def current_revision(self) -> str | None:
         from bridge.store.migrate import current_revision
@@ -187,8 +245,38 @@ class Store:
 
 
 def _reason(exc: DBAPIError) -> str:
-    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    reason = _first_line(str(exc.orig)) if exc.orig is not None else str(exc)
     return reason or type(exc).__name__
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def lost_store_message(url: str, reason: str) -> str:
+    """What to tell a user whose store's database is missing, refuses the credentials or cannot be
+    reached (`reason`: the driver's words): which store (password hidden), what is wrong, and the fix."""
+    parsed, where = make_url(url), redact_url(url)
+    if parsed.password:
+        reason = reason.replace(str(parsed.password), "***")
+    if parsed.database and "does not exist" in reason:
+        return (
+            f"the store at {where} is missing: {reason} (dropped or renamed, or store.url names another "
+            f"database); nothing was written to it. Create it (`createdb {parsed.database}`) and run "
+            "`bridge db upgrade` to set it up, or point store.url (or store.url_env) at the right database"
+        )
+    if "authentication failed" in reason:
+        return (
+            f"the store at {where} refuses the credentials: {reason}. Check the user and password in "
+            "store.url (or store.url_env)"
+        )
+    server = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    return (
+        f"the store at {where} is unreachable: {reason}. Check that the database server at {server} is "
+        "running and accepts connections, and that store.url (or store.url_env) is right, then run the "
+        "command again"
+    )
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -239,9 +327,22 @@ def _create_engine(url: str, *, echo: bool, pool_size: int, file: Path | None = 
         engine = create_engine(parsed, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         _sqlite_setup(engine, memory=database in ("", ":memory:"))
         return engine
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "postgresql":
+        _require_psycopg(url)
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, echo=echo, pool_size=pool_size, pool_pre_ping=True, future=True)
+
+
+def _require_psycopg(url: str) -> None:
+    """A PostgreSQL store needs the driver that the `postgres` extra installs; without it, say so."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise UserError(
+            f"the store {redact_url(url)} is PostgreSQL, but its driver (psycopg) is not installed: "
+            "pip install 'milestone-bridge[postgres]'"
+        ) from None
 
 
 def _sqlite_setup(engine: Engine, *, memory: bool) -> None:

@@ -22,7 +22,7 @@ from bridge.analytics.report import Report, analyse
 from bridge.config import BridgeConfig
 from bridge.connector import Capability, ConnectorRegistry
 from bridge.domain import WriteCost
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, StoreLost
 from bridge.http import redact
 from bridge.store import Store
 from bridge.store.runs import new_generation, record_push
@@ -52,6 +52,15 @@ class TrackerCycle:
     @property
     def plan(self) -> Plan | None:
         return self.push.plan if self.push is not None else None
+
+    @property
+    def outcome(self) -> str:
+        """`failed` when the cycle ended in an error, `partial` when some writes failed, else `ok`."""
+        if self.error is not None:
+            return "failed"
+        if self.push is not None and self.push.failed:
+            return "partial"
+        return "ok"
 
     def summary(self) -> dict[str, Any]:
         plan = self.plan
@@ -190,10 +199,17 @@ def _pull_analyse_push(
             )
         except PlanTooLarge as exc:
             entry.error = str(exc)
-            log.error("%s", exc)
+            log.error("%s", exc, extra={"tracker": entry.tracker, "error": entry.error})
+        except StoreLost:
+            raise  # as in the pull: no tracker's failure, the store's, said once
         except BridgeError as exc:
             entry.error = redact(str(exc))
-            log.error("%s: push failed: %s", entry.tracker, entry.error)
+            log.error(
+                "%s: push failed: %s",
+                entry.tracker,
+                entry.error,
+                extra={"tracker": entry.tracker, "error": entry.error},
+            )
         finally:
             pushed = connection.counts().total  # what the push asked, the pull's share read before
             entry.requests += pushed

@@ -116,10 +116,7 @@ def desired_state(
         verdict = slow.get((task.team or "", task.work_type or ""))
         if write.labels and verdict is not None and task.category is not StatusCategory.DONE:
             wanted.add(labels.bottleneck)
-            reasons[labels.bottleneck] = (
-                f"{verdict.work_type} work in team {verdict.team} is a bottleneck: "
-                + (verdict.evidence[0] if verdict.evidence else f"median ratio {verdict.ratio}")
-            )
+            reasons[labels.bottleneck] = f"a bottleneck in team {verdict.team}: {verdict.reason}"
         desired[ref] = Desired(
             item=ref,
             key=task.key,

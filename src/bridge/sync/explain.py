@@ -92,8 +92,8 @@ def explain(
                 (
                     "work type",
                     f"{verdict.work_type} in {verdict.team}",
-                    ("bottleneck: " if verdict.bottleneck else "not a bottleneck: ")
-                    + "; ".join(verdict.evidence),
+                    ("bottleneck: " if verdict.bottleneck else f"not a bottleneck ({verdict.status}): ")
+                    + "; ".join((verdict.reason, *verdict.evidence)),
                 )
             )
     if item.source in config.trackers:

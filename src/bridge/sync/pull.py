@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from bridge.config import BridgeConfig
 from bridge.connector import Connector, ConnectorRegistry
 from bridge.domain import require_utc
-from bridge.errors import BridgeError, ConfigError
+from bridge.errors import BridgeError, ConfigError, StoreLost
 from bridge.http import redact
 from bridge.store import Store
 from bridge.store.pages import get_cursor, mark_deleted, save_page, set_cursor
@@ -142,9 +142,11 @@ def pull_tracker(
         if progress is not None:
             progress.pull_finished(name, result.pages, result.items, str(exc))
         raise
+    except StoreLost:
+        raise  # nothing can be recorded: the command stops with the one message that names the fix
     except BridgeError as exc:
         result.error = redact(str(exc))
-        log.error("%s: pull failed: %s", name, result.error)
+        log.error("%s: pull failed: %s", name, result.error, extra={"tracker": name, "error": result.error})
     finally:
         counts = connection.counts()
         result.requests, result.setup_requests = counts.requests, counts.setup_requests
@@ -158,6 +160,8 @@ def pull_tracker(
         name, result.items, result.pages, result.changed, result.skipped, result.deleted,
         f", {result.cleaned} with NUL replaced" if result.cleaned else "", result.requests,
         result.setup_requests, f"; error: {result.error}" if result.error else "",
+        extra={"tracker": name, "items": result.items, "requests": result.requests + result.setup_requests,
+               "error": result.error},
     )  # fmt: skip
     return result
 

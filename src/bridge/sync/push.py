@@ -125,7 +125,7 @@ def push_tracker(
     outcomes = _send(connector, name, the_plan.writes, progress)
     _count(result, outcomes, lambda ref: _key(desired, ref))
     for message in result.failures:
-        log.warning("%s: write failed: %s", name, message)
+        log.warning("%s: write failed: %s", name, message, extra={"tracker": name, "error": message})
     if progress is not None:
         progress.push_finished(name, result.done, result.failed)
     records = _records(
@@ -155,8 +155,10 @@ def _send(
     progress.push_started(name, len(writes))
     outcomes: list[WriteOutcome] = []
     for chunk in _chunks(writes, PUSH_CHUNK):
-        outcomes.extend(connector.push(chunk))
+        sent = connector.push(chunk)
+        outcomes.extend(sent)
         progress.pushed(name, len(outcomes), len(writes))
+        progress.sent(name, sent)
     return outcomes
 
 

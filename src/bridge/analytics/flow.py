@@ -1,0 +1,389 @@
+"""The flow figures teams read as charts, per team: a cycle-time scatter with its percentile lines,
+cumulative flow by status category, weekly throughput, ageing work in progress by status against each
+work type's percentiles, and how many items are likely finished by a date (Monte Carlo).
+
+- Scatter: every task finished within the window, at (finish time, cycle time in days); the lines are
+  the 50th, 85th and 95th percentiles of those cycle times.
+- Cumulative flow: at the end of each of the window's days, how many of the team's items were in each
+  category, from their status histories (an item without history by its created, started and done dates).
+  Counted from each item's first known status; done items accumulate, so the bands read as a CFD.
+- Throughput: tasks finished in each week of the window, the last week ending now.
+- Ageing: every item in progress or waiting now, its current status and age since it first started,
+  against its work type's cycle-time percentiles (the team's when the type has too few finished items).
+- How many: `forecast_runs` trials replay days drawn from the team's daily throughput over
+  `forecast_window`; for each of the next `HOW_MANY_WEEKS` weeks, the count finished with a 50 % chance
+  (the median) and with an 85 % chance (the 15th percentile of the trials: at least that many in 85 of
+  100 trials).
+
+Pure: `now` and the seed come in; the same snapshot, settings and `now` give the same figures.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import accumulate
+
+from bridge.analytics.bottlenecks import Flow, GroupKey, days, finished_flows
+from bridge.analytics.forecast import DailyDraws, daily_throughput
+from bridge.analytics.snapshot import Index, Step, first_start
+from bridge.analytics.stats import percentile
+from bridge.config import AnalyticsConfig
+from bridge.domain import Ref, StatusCategory, Task
+
+LINES = (50.0, 85.0, 95.0)
+"""The percentile lines of the scatter and the ageing chart."""
+HOW_MANY_WEEKS = 8
+HOW_MANY_CHANCES = (0.5, 0.85)
+_DAY = timedelta(days=1)
+_WEEK = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    """Cycle-time percentiles in days, one per `LINES` entry, over `count` finished items."""
+
+    count: int
+    days: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedPoint:
+    task: Ref
+    key: str
+    title: str
+    work_type: str | None
+    finished: datetime
+    cycle_days: float
+
+
+@dataclass(frozen=True, slots=True)
+class FlowDay:
+    """Items in each category at the end of `day`."""
+
+    day: datetime
+    counts: tuple[int, ...]
+    """In `StatusCategory` order: to do, in progress, waiting, done."""
+
+
+@dataclass(frozen=True, slots=True)
+class Week:
+    start: datetime
+    end: datetime
+    finished: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgeingPoint:
+    task: Ref
+    key: str
+    title: str
+    work_type: str | None
+    status: str
+    category: StatusCategory
+    age_days: float
+
+
+@dataclass(frozen=True, slots=True)
+class TypeLines:
+    """A work type's percentile lines for the ageing chart; `basis` says whose they are."""
+
+    work_type: str | None
+    percentiles: Percentiles | None
+    basis: str
+
+
+@dataclass(frozen=True, slots=True)
+class HowMany:
+    """Items finished by `by`: `counts[i]` with at least `HOW_MANY_CHANCES[i]` chance."""
+
+    by: datetime
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TeamFlow:
+    team: str
+    cycle: Percentiles | None
+    finished: tuple[FinishedPoint, ...]
+    cumulative: tuple[FlowDay, ...]
+    throughput: tuple[Week, ...]
+    statuses: tuple[tuple[str, StatusCategory], ...]
+    """The statuses of the ageing chart in stage order, then by the order items first entered them."""
+    ageing: tuple[AgeingPoint, ...]
+    type_lines: tuple[TypeLines, ...]
+    how_many: tuple[HowMany, ...]
+    how_many_basis: str
+    """What the Monte Carlo drew from, or why there is no forecast."""
+
+
+def percentiles_of(values: Iterable[float]) -> Percentiles | None:
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    return Percentiles(len(ordered), tuple(percentile(ordered, p) for p in LINES))
+
+
+def team_flows(index: Index, now: datetime, settings: AnalyticsConfig) -> list[TeamFlow]:
+    """Every team's flow figures, teams by name."""
+    groups = finished_flows(index, now, settings.window)
+    by_team: defaultdict[str, list[Task]] = defaultdict(list)
+    for task in index.tasks.values():
+        by_team[index.team_of(task)].append(task)
+    throughput = daily_throughput(index, now, settings.forecast_window)
+    flows = []
+    for team in sorted(by_team):
+        team_groups = {key: flows for key, flows in groups.items() if key[0] == team}
+        finished = _finished_points(index, team_groups)
+        ageing = _ageing(index, by_team[team], now)
+        flows.append(
+            TeamFlow(
+                team=team,
+                cycle=percentiles_of(p.cycle_days for p in finished),
+                finished=tuple(finished),
+                cumulative=tuple(cumulative_flow(index, by_team[team], now, settings.window)),
+                throughput=tuple(weekly_throughput(index, by_team[team], now, settings.window)),
+                statuses=tuple(_statuses(index, ageing)),
+                ageing=tuple(ageing),
+                type_lines=tuple(_type_lines(finished, ageing, settings.bottleneck_min_sample)),
+                how_many=tuple(how_many(throughput.get(team, []), now, settings, team)),
+                how_many_basis=_how_many_basis(throughput.get(team, []), settings),
+            )
+        )
+    return flows
+
+
+def _finished_points(index: Index, groups: Mapping[GroupKey, Sequence[Flow]]) -> list[FinishedPoint]:
+    points = []
+    for flows in groups.values():
+        for flow in flows:
+            task = index.tasks[flow.task]
+            finished = index.flows[flow.task].finished
+            points.append(
+                FinishedPoint(Ref(*flow.task), task.key, task.title, task.work_type, finished, flow.cycle)
+            )
+    points.sort(key=lambda p: (p.finished, p.key))
+    return points
+
+
+# --- cumulative flow ----------------------------------------------------------------------------------
+
+_ORDER = {category: i for i, category in enumerate(StatusCategory)}
+
+
+def cumulative_flow(index: Index, tasks: Iterable[Task], now: datetime, window: timedelta) -> list[FlowDay]:
+    """Items per category at the end of each day of the window (the last day ends now)."""
+    span = max(1, math.ceil(window / _DAY))
+    start = now - span * _DAY
+    origin = start.timestamp()
+    deltas = [[0] * len(_ORDER) for _ in range(span)]
+    order, ceil = _ORDER, math.ceil
+    empty: list[Step] = []
+    for task in tasks:
+        previous: int | None = None
+        for at, category in _entries(task, index.steps.get((task.source, task.remote_id), empty)):
+            if at <= start:
+                slot = 0  # before the window: only where the item stood when it began counts
+            else:
+                # the first sample taken at or after `at` is the end of day ceil((at - start) / 1 d) - 1
+                slot = ceil((at.timestamp() - origin) / 86400.0) - 1
+                if slot >= span:
+                    continue
+            entered = order[category]
+            if entered == previous:
+                continue
+            row = deltas[slot]
+            row[entered] += 1
+            if previous is not None:
+                row[previous] -= 1
+            previous = entered
+    running = [0] * len(_ORDER)
+    found = []
+    for day, change in enumerate(deltas):
+        running = [a + b for a, b in zip(running, change, strict=True)]
+        found.append(FlowDay(start + (day + 1) * _DAY, tuple(running)))
+    return found
+
+
+def _entries(task: Task, steps: Sequence[Step]) -> Iterable[tuple[datetime, StatusCategory]]:
+    """When the task entered each category, oldest first; from its dates when it has no history."""
+    if steps:
+        return ((at, category) for at, _, category in steps)
+    dated = [
+        (task.created, StatusCategory.TODO),
+        (task.started, StatusCategory.IN_PROGRESS),
+        (task.done if task.category is StatusCategory.DONE else None, StatusCategory.DONE),
+    ]
+    return [(at, category) for at, category in dated if at is not None]
+
+
+# --- throughput ---------------------------------------------------------------------------------------
+
+
+def weekly_throughput(index: Index, tasks: Iterable[Task], now: datetime, window: timedelta) -> list[Week]:
+    """Tasks finished in each whole week of the window, oldest first; the last week ends now."""
+    weeks = max(1, math.floor(window / _WEEK))
+    start = now - weeks * _WEEK
+    counts = [0] * weeks
+    for task in tasks:
+        flow = index.flows.get((task.source, task.remote_id))
+        if flow is not None and start < flow.finished <= now:
+            counts[min(weeks - 1, int((flow.finished - start) / _WEEK))] += 1
+    return [Week(start + i * _WEEK, start + (i + 1) * _WEEK, n) for i, n in enumerate(counts)]
+
+
+# --- ageing -------------------------------------------------------------------------------------------
+
+
+def _ageing(index: Index, tasks: Iterable[Task], now: datetime) -> list[AgeingPoint]:
+    points = []
+    for task in tasks:
+        if not task.category.started:
+            continue
+        started = first_start(task, index.steps.get((task.source, task.remote_id), []))
+        if started is None:
+            continue
+        points.append(
+            AgeingPoint(
+                Ref(task.source, task.remote_id),
+                task.key,
+                task.title,
+                task.work_type,
+                task.raw_status or str(task.category),
+                task.category,
+                days(now - started),
+            )
+        )
+    points.sort(key=lambda p: (-p.age_days, p.key))
+    return points
+
+
+def _statuses(index: Index, ageing: Sequence[AgeingPoint]) -> list[tuple[str, StatusCategory]]:
+    """The in-flight statuses items sit in now, in stage order and, within a category, by when those
+    items first entered them (the order of the workflow they went through)."""
+    current = {(p.status, p.category) for p in ageing}
+    first_seen: dict[str, datetime] = {}
+    for point in ageing:
+        for at, status, _ in index.steps.get((point.task.source, point.task.remote_id), []):
+            if status not in first_seen or at < first_seen[status]:
+                first_seen[status] = at
+
+    def order(item: tuple[str, StatusCategory]) -> tuple[int, float, str]:
+        seen = first_seen.get(item[0])
+        return (_ORDER[item[1]], seen.timestamp() if seen else math.inf, item[0])
+
+    return sorted(current, key=order)
+
+
+def _type_lines(
+    finished: Sequence[FinishedPoint], ageing: Sequence[AgeingPoint], min_sample: int
+) -> list[TypeLines]:
+    """Each ageing work type's percentile lines: its own with enough finished items, else the team's."""
+    by_type: defaultdict[str | None, list[float]] = defaultdict(list)
+    for point in finished:
+        by_type[point.work_type].append(point.cycle_days)
+    team = percentiles_of(p.cycle_days for p in finished)
+    lines = []
+    for work_type in sorted({p.work_type for p in ageing}, key=lambda t: (t is None, t or "")):
+        own = percentiles_of(by_type.get(work_type, []))
+        if own is not None and own.count >= min_sample:
+            lines.append(TypeLines(work_type, own, "work type"))
+        elif team is not None and team.count >= min_sample:
+            lines.append(TypeLines(work_type, team, "team"))
+        else:
+            lines.append(TypeLines(work_type, None, "too few finished items"))
+    return lines
+
+
+# --- how many by a date -------------------------------------------------------------------------------
+
+
+def how_many(samples: Sequence[int], now: datetime, settings: AnalyticsConfig, team: str) -> list[HowMany]:
+    """Items finished by the end of each of the next `HOW_MANY_WEEKS` weeks, at each chance."""
+    if not samples or sum(samples) <= 0:
+        return []
+    rng = random.Random(f"{settings.seed}:how-many:{team}")
+    draws = DailyDraws(samples, rng)
+    horizon = HOW_MANY_WEEKS * 7
+    totals: list[list[int]] = [[] for _ in range(HOW_MANY_WEEKS)]
+    for _ in range(settings.forecast_runs):
+        running = list(accumulate(draws.take(horizon)))
+        for week in range(HOW_MANY_WEEKS):
+            totals[week].append(running[week * 7 + 6])
+    found = []
+    for week, values in enumerate(totals):
+        values.sort()
+        counts = tuple(math.floor(percentile(values, (1.0 - chance) * 100.0)) for chance in HOW_MANY_CHANCES)
+        found.append(HowMany(now + (week + 1) * _WEEK, counts))
+    return found
+
+
+def _how_many_basis(samples: Sequence[int], settings: AnalyticsConfig) -> str:
+    window = max(1, math.ceil(settings.forecast_window / _DAY))
+    if not samples or sum(samples) <= 0:
+        return f"no task finished in the last {window} days: no forecast"
+    return (
+        f"{settings.forecast_runs} trials drawing days from the {sum(samples)} tasks finished over the last "
+        f"{window} days"
+    )
+
+
+# --- JSON ---------------------------------------------------------------------------------------------
+
+
+def _round(value: float) -> float | None:
+    return None if math.isinf(value) else round(value, 3)
+
+
+def _percentiles(found: Percentiles | None) -> dict[str, object] | None:
+    if found is None:
+        return None
+    return {
+        "count": found.count,
+        **{f"p{p:g}_days": _round(d) for p, d in zip(LINES, found.days, strict=True)},
+    }
+
+
+def _chance_key(chance: float) -> str:
+    """`at_85_percent`: the count finished with at least that chance."""
+    return f"at_{chance * 100:.0f}_percent"
+
+
+def flow_dict(flow: TeamFlow) -> dict[str, object]:
+    """A team's flow figures as the `--json` document holds them: times ISO 8601, durations in days."""
+    categories = [str(c) for c in StatusCategory]
+    return {
+        "team": flow.team,
+        "cycle_time_percentiles": _percentiles(flow.cycle),
+        "cycle_times": [
+            {"id": str(p.task), "key": p.key, "title": p.title, "work_type": p.work_type,
+             "finished": p.finished.isoformat(), "cycle_days": _round(p.cycle_days)}
+            for p in flow.finished
+        ],
+        "cumulative_flow": [
+            {"day": d.day.isoformat(), **dict(zip(categories, d.counts, strict=True))}
+            for d in flow.cumulative
+        ],
+        "weekly_throughput": [
+            {"start": w.start.isoformat(), "end": w.end.isoformat(), "finished": w.finished}
+            for w in flow.throughput
+        ],
+        "ageing": [
+            {"id": str(a.task), "key": a.key, "title": a.title, "work_type": a.work_type, "status": a.status,
+             "category": str(a.category), "age_days": _round(a.age_days)}
+            for a in flow.ageing
+        ],
+        "ageing_percentiles": [
+            {"work_type": t.work_type, "basis": t.basis, "percentiles": _percentiles(t.percentiles)}
+            for t in flow.type_lines
+        ],
+        "how_many": [
+            {"by": h.by.isoformat(), **dict(zip(map(_chance_key, HOW_MANY_CHANCES), h.counts, strict=True))}
+            for h in flow.how_many
+        ],
+        "how_many_basis": flow.how_many_basis,
+    }  # fmt: skip

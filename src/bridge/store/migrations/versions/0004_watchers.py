@@ -20,11 +20,10 @@ TABLES = ("milestone", "task")
 
 def upgrade() -> None:
     for table in TABLES:
-        with op.batch_alter_table(table) as batch:
-            batch.add_column(sa.Column("watchers", sa.Integer(), nullable=True))
+        op.add_column(table, sa.Column("watchers", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    # Plain ALTER TABLE (SQLite has dropped columns since 3.35), so `--sql` can print it offline.
     for table in TABLES:
-        with op.batch_alter_table(table) as batch:
-            batch.drop_column("watchers")
+        op.drop_column(table, "watchers")

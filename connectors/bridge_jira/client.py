@@ -121,6 +121,7 @@ class JiraSession(TrackerSession[JiraTrackerConfig]):
                     self.name, url or self.config.url, str(exc), self.config.ca_bundle
                 ) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
+                self.count()  # no response for the hook to count: a request made all the same
                 raise RetriableAPIError(
                     f"{self.name}: {type(exc).__name__}: {redact(str(exc))}", tracker=self.name
                 ) from None

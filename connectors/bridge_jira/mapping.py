@@ -25,6 +25,7 @@ from bridge.domain import (
     SkippedItem,
     StatusCategory,
     StatusChange,
+    StatusName,
     Task,
     flow_times,
 )
@@ -121,6 +122,9 @@ class JiraMapping:
     _categories: dict[tuple[str | None, str | None], StatusCategory | None] = field(
         default_factory=dict, init=False, repr=False
     )
+    status_names: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    """Status id -> display name as the issues read so far show it: an issue's current status names it
+    as it is now; a history's move names it as it was then, so that fills only a status no issue is in."""
 
     def _status_category(self, status_id: str | None, name: str | None) -> StatusCategory | None:
         """`status_category`, remembered: a site has a few dozen statuses and millions of moves."""
@@ -223,6 +227,8 @@ class JiraMapping:
         if not isinstance(status, dict) or not status.get("id"):
             raise MalformedIssue("status is missing")
         status_id, name = str(status["id"]), str(status.get("name") or "")
+        if name:
+            self.status_names[status_id] = name
         category = self._status_category(status_id, name)
         if category is None and fallback:
             category = JIRA_CATEGORY.get(
@@ -250,6 +256,8 @@ class JiraMapping:
             updated=parse_time(fields.get("updated")),
             url=self._url(key),
             watchers=watch_count(fields),
+            description=plain_text(fields.get("description")),
+            labels=tuple(str(label) for label in fields.get("labels") or []),
         )
 
     def _due(self, value: Any) -> datetime | None:
@@ -314,6 +322,8 @@ class JiraMapping:
                 if at is None:
                     raise MalformedIssue(f"history {history.get('id')} has no time")
                 from_id, from_name = _str(item.get("from")), _str(item.get("fromString"))
+                self._history_name(from_id, from_name)
+                self._history_name(to_id, to_name)
                 changes.append(
                     StatusChange(
                         source=source,
@@ -328,6 +338,14 @@ class JiraMapping:
                 )
         changes.sort(key=_change_order)
         return changes
+
+    def _history_name(self, status_id: str | None, name: str | None) -> None:
+        if status_id and name and status_id not in self.status_names:
+            self.status_names[status_id] = name
+
+    def statuses(self) -> list[StatusName]:
+        """Every status the issues read so far are or were in, by name."""
+        return [StatusName(self.source, i, name) for i, name in sorted(self.status_names.items())]
 
     def _blockers(self, issue_id: str, fields: dict[str, Any]) -> list[Dependency]:
         found = []
@@ -400,3 +418,33 @@ def watch_count(fields: dict[str, Any]) -> int | None:
     watches = fields.get("watches")
     count = watches.get("watchCount") if isinstance(watches, dict) else None
     return count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
+
+
+def plain_text(value: Any) -> str | None:
+    """A description as plain text: Data Center's string as it is, Cloud's Atlassian Document Format
+    flattened (text nodes joined, one line per paragraph, heading or list item)."""
+    if value is None or isinstance(value, str):
+        return value or None
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for child in node:
+                walk(child)
+            return
+        if not isinstance(node, dict):
+            return
+        if node.get("type") == "text" and isinstance(node.get("text"), str):
+            parts.append(node["text"])
+        elif node.get("type") == "hardBreak":
+            parts.append("\n")
+        walk(node.get("content"))
+        if node.get("type") in _BLOCKS:
+            parts.append("\n")
+
+    walk(value)
+    text = "".join(parts).strip()
+    return text or None
+
+
+_BLOCKS = frozenset({"paragraph", "heading", "listItem", "blockquote", "codeBlock", "tableCell"})

@@ -38,7 +38,7 @@ PAGE_SIZE = 100
 CENSUS_PAGE_SIZE = 1000
 BASE_FIELDS = (
     "summary", "status", "issuetype", "project", "labels", "components", "fixVersions", "parent",
-    "issuelinks", "duedate", "created", "updated", "resolutiondate", "watches",
+    "issuelinks", "duedate", "created", "updated", "resolutiondate", "description", "watches",
 )  # fmt: skip
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -190,6 +190,7 @@ class JiraPuller:
             objectives=mapped.objectives,
             key_results=mapped.key_results,
             links=mapped.links,
+            statuses=self.mapping.statuses(),
             skipped=mapped.skipped,
             cursor=cursor,
         )

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bridge.domain import Dependency, RemotePage
+from bridge.domain import Dependency, RemotePage, StatusName
 from bridge.errors import FatalAPIError, UserError
 from bridge.kit import KeyPaginator
 from bridge_trello.config import TrelloTrackerConfig
@@ -156,7 +156,8 @@ class TrelloPuller:
             yield from self._whole(ref)
             return
         actions = self._actions(board.id, state.since)
-        if not actions:
+        if not actions:  # no card changed: the lists are named all the same (a store may lack their names)
+            yield RemotePage(self.name, board_stream(ref), statuses=self._list_names(ref))
             return
         touched = list(dict.fromkeys(c for c in (card_of(a) for a in actions) if c))
         if len(touched) > MANY:
@@ -247,6 +248,12 @@ class TrelloPuller:
             histories[card] = [a for a in actions or [] if isinstance(a, dict)]
         return found, histories
 
+    def _list_names(self, ref: str) -> list[StatusName]:
+        """The board's lists by name, as the cards' raw statuses (a list id) are shown."""
+        return [
+            StatusName(self.name, list_id, name) for list_id, name in self.boards[ref].lists.items() if name
+        ]
+
     def _pages(self, ref: str, mapped: Mapped, after: BoardCursor) -> Iterator[RemotePage]:
         for skipped in mapped.skipped:
             log.warning("%s: skipped card %s: %s", self.name, skipped.key, skipped.reason)
@@ -267,6 +274,7 @@ class TrelloPuller:
                 status_changes=[c for c in mapped.changes if c.item_id in ids],
                 dependencies=[d for d in dependencies if d.blocked_id in ids],
                 skipped=mapped.skipped if first else (),
+                statuses=self._list_names(ref) if first else (),
                 cursor=after.dump() if last else None,
             )
 

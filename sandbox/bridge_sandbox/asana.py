@@ -52,8 +52,8 @@ Endpoints
 `tasks/{gid}/addDependencies|removeDependencies`, `tasks/{gid}/setParent`, `tags?workspace=`,
 `workspaces/{gid}/tags` (GET, POST), `tags` (POST), `tags/{gid}` (GET, DELETE),
 `projects/{gid}/custom_field_settings`, `custom_fields/{gid}`, `workspaces/{gid}/custom_fields`,
-`time_periods?workspace=&start_on=&end_on=`,
-`time_periods/{gid}`, `goals?workspace=&time_periods=`, `goals/{gid}`, `goals/{gid}/parentGoals`,
+`time_periods?workspace=&start_on=&end_on=`, `time_periods/{gid}`, `goals?workspace=&time_periods=`,
+`goals` (POST), `goals/{gid}` (GET, DELETE), `goals/{gid}/parentGoals`,
 `goals/{gid}/addSupportingRelationship|removeSupportingRelationship`,
 `goal_relationships?supported_goal=`, `goal_relationships/{gid}`, `attachments` (POST multipart or form,
 GET `?parent=`), `attachments/{gid}` (GET, DELETE), `events?resource=&sync=`, `batch`.
@@ -1631,6 +1631,43 @@ class AsanaState:
             {"name": name, "color": color, "notes": raw.get("notes"), "workspace": workspace}
         )
 
+    def create_goal(self, raw: JSON, actor: str) -> JSON:
+        """`POST /goals`: a goal in a workspace (the emulator has no teams), owned by `actor` unless the
+        request names an owner; a time period must be one the workspace has."""
+        if raw.get("team") is not None:
+            raise asana_error(400, "team: the emulated workspaces have no teams; give workspace")
+        workspace = self.find(self.workspaces, gid_of(raw.get("workspace")), "workspace")["gid"]
+        name = raw.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise asana_error(400, "name: Missing input")
+        period = gid_of(raw.get("time_period"))
+        if period is not None:
+            self.find(self.time_periods, period, "time_period")
+        goal = self.add_goal(
+            {
+                "name": name,
+                "notes": raw.get("notes"),
+                "workspace": workspace,
+                "owner": gid_of(raw.get("owner")) or actor,
+                "due_on": raw.get("due_on"),
+                "start_on": raw.get("start_on"),
+                "is_workspace_level": raw.get("is_workspace_level", True),
+                "time_period": period,
+            }
+        )
+        self.event({goal["gid"]}, self.ref(goal["gid"]), "added", actor)
+        return goal
+
+    def delete_goal(self, goal: JSON, actor: str) -> None:
+        """`DELETE /goals/{gid}`: the goal and every relationship it is part of go."""
+        gid = goal["gid"]
+        for relation in [
+            r for r in self.relationships.values() if gid in (r["supported_goal"], r["supporting_resource"])
+        ]:
+            del self.relationships[relation["gid"]]
+        del self.goals[gid]
+        self.event({gid}, self.ref(gid), "deleted", actor)
+
     def create_section(self, project: str, name: str, actor: str) -> JSON:
         section = self._add_section({"project": project, "name": name})
         self.event({project}, self.ref(section["gid"]), "added", actor, parent=self.ref(project))
@@ -2280,9 +2317,21 @@ class AsanaEmulator(Emulator):
         level = _bool_arg(request.arg("is_workspace_level"))
         return [g for g in goals if level in (None, g["is_workspace_level"])]
 
+    @route("POST", BASE + "/goals")
+    def create_goal(self, request: Request) -> Any:
+        goal = self.state.create_goal(self._data(request), self._actor(request))
+        body = self._one(request, self.state.render_goal(goal))
+        return Response(201, body, {"Location": f"{BASE}/goals/{goal['gid']}"})
+
     @route("GET", BASE + "/goals/{goal_gid}")
     def get_goal(self, request: Request, goal_gid: str) -> Any:
         return self._one(request, self.state.render_goal(self.state.find(self.state.goals, goal_gid)))
+
+    @route("DELETE", BASE + "/goals/{goal_gid}")
+    def delete_goal(self, request: Request, goal_gid: str) -> Any:
+        goal = self.state.find(self.state.goals, goal_gid)
+        self.state.delete_goal(goal, self._actor(request))
+        return {"data": {}}
 
     @route("GET", BASE + "/goals/{goal_gid}/parentGoals")
     def get_parent_goals(self, request: Request, goal_gid: str) -> Any:

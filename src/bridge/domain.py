@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -27,6 +28,11 @@ class StatusCategory(enum.StrEnum):
     def started(self) -> bool:
         """Whether entering this category starts the cycle-time clock."""
         return self in _STARTED
+
+    @property
+    def label(self) -> str:
+        """The category as a person reads it: `in progress`, not `in_progress`."""
+        return self.value.replace("_", " ")
 
 
 STATUS_CATEGORIES: tuple[str, ...] = tuple(category.value for category in StatusCategory)
@@ -58,6 +64,22 @@ def _utc_fields(obj: object, *names: str) -> None:
             object.__setattr__(obj, name, require_utc(value, f"{type(obj).__name__}.{name}"))
 
 
+_PERSON_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*-[0-9]+")
+"""A key people say aloud (Jira's `PAY-1`), unlike an id that only finds the item (a Trello short link,
+an Asana gid)."""
+
+
+def display_name(key: str, title: str) -> str:
+    """An item as a person reads it: `PAY-1 Title` where the key is one people use; the title alone where
+    the key is only an id or is the title itself (a Trello label milestone); the key when untitled."""
+    title = title.strip()
+    if not title:
+        return key
+    if key == title or not _PERSON_KEY.fullmatch(key):
+        return title
+    return f"{key} {title}"
+
+
 @dataclass(frozen=True, slots=True)
 class Ref:
     """A tracker item's identity: the tracker's name in the config and the item's id there."""
@@ -71,6 +93,15 @@ class Ref:
 
 @dataclass(frozen=True, slots=True)
 class Team:
+    source: str
+    remote_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusName:
+    """A raw status's display name: a Jira status, a Trello list or an Asana section, by its id."""
+
     source: str
     remote_id: str
     name: str
@@ -117,6 +148,10 @@ class Milestone:
     deleted: bool = False
     watchers: int | None = None
     """People the tracker emails on each edit of the item (Jira's watch count); None where unknown."""
+    description: str | None = None
+    """The tracker's description of the milestone as plain text (Jira's rich text flattened)."""
+    labels: tuple[str, ...] = ()
+    """The milestone's own labels or tags in the tracker."""
 
     def __post_init__(self) -> None:
         _utc_fields(self, "due", "created", "updated")
@@ -194,6 +229,8 @@ class Snapshot:
     key_results: Sequence[KeyResult] = ()
     links: Sequence[KeyResultLink] = ()
     teams: Sequence[Team] = ()
+    statuses: Sequence[StatusName] = ()
+    """Raw statuses' display names; a status without one is shown by its id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +256,7 @@ class RemotePage:
     objectives: Sequence[Objective] = ()
     key_results: Sequence[KeyResult] = ()
     links: Sequence[KeyResultLink] = ()
+    statuses: Sequence[StatusName] = ()
     skipped: Sequence[SkippedItem] = ()
     cursor: str | None = None
 

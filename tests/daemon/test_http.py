@@ -65,14 +65,6 @@ def _run(source: str, minutes_ago: float, **values: Any) -> dict[str, Any]:
     return row | values
 
 
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
-    s.upgrade()
-    yield s
-    s.close()
-
-
 def _add_runs(store: Store, *rows: dict[str, Any]) -> None:
     with store.write() as conn:
         for row in rows:

@@ -32,7 +32,7 @@ from bridge.analytics.stats import (
     ratio,
 )
 from bridge.config import AnalyticsConfig
-from bridge.domain import Dependency, FlowTimes, Ref, StatusCategory, Task
+from bridge.domain import Dependency, FlowTimes, Ref, StatusCategory, Task, display_name
 
 DAY = 86400.0
 SPEED_AND_HOLDING = "speed and holding up"
@@ -68,6 +68,8 @@ class AgeingItem:
     limit_days: float
     basis: str
     """Whose percentile the age is held against: `work type` or, with too few of those, `team`."""
+    name: str = ""
+    """How a person reads the item (`bridge.domain.display_name`); `status` is a name likewise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,7 @@ class Verdict:
 class StatusTime:
     team: str
     status: str
+    """The status's name (raw statuses of one name, such as two boards' "Doing" lists, are one row)."""
     category: StatusCategory
     days: float
     items: int
@@ -171,7 +174,15 @@ def work_type_stats(index: Index, now: datetime, settings: AnalyticsConfig) -> l
             age = days(now - started)
             if limit is not None and age > limit:
                 ageing.append(
-                    AgeingItem(Ref(task.source, task.remote_id), task.key, status, age, limit, basis)
+                    AgeingItem(
+                        Ref(task.source, task.remote_id),
+                        task.key,
+                        index.status_name(task.source, status),
+                        age,
+                        limit,
+                        basis,
+                        display_name(task.key, task.title),
+                    )
                 )
         ageing.sort(key=lambda a: (-a.age_days, a.key))
         flows = groups.get(key, [])
@@ -549,7 +560,7 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
         flow = index.flows.get(key)
         if task.category is StatusCategory.DONE and (flow is None or flow.finished < since):
             continue
-        team = index.team_of(task)
+        team, source = index.team_of(task), key[0]
         started = False
         last = len(steps) - 1
         open_until = now if task.category is not StatusCategory.DONE else None
@@ -561,7 +572,7 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
             spent = (min(end, now) - max(at, since)).total_seconds()
             if spent <= 0:
                 continue
-            slot = (team, status)
+            slot = (team, index.status_name(source, status) or status)
             totals[slot] += spent / DAY
             visitors[slot].add(key)
             categories[slot] = category

@@ -253,7 +253,7 @@ def _ageing(index: Index, tasks: Iterable[Task], now: datetime) -> list[AgeingPo
                 task.key,
                 task.title,
                 task.work_type,
-                task.raw_status or str(task.category),
+                index.status_name(task.source, task.raw_status) or str(task.category),
                 task.category,
                 days(now - started),
             )
@@ -268,7 +268,8 @@ def _statuses(index: Index, ageing: Sequence[AgeingPoint]) -> list[tuple[str, St
     current = {(p.status, p.category) for p in ageing}
     first_seen: dict[str, datetime] = {}
     for point in ageing:
-        for at, status, _ in index.steps.get((point.task.source, point.task.remote_id), []):
+        for at, raw, _ in index.steps.get((point.task.source, point.task.remote_id), []):
+            status = index.status_name(point.task.source, raw) or raw
             if status not in first_seen or at < first_seen[status]:
                 first_seen[status] = at
 

@@ -17,7 +17,7 @@ from typing import Literal
 
 from bridge.analytics.okr import OkrWeight
 from bridge.analytics.snapshot import Key
-from bridge.domain import Milestone, Ref, StatusCategory, Task
+from bridge.domain import Milestone, Ref, StatusCategory, Task, display_name
 
 Strategy = Literal["value", "wsjf", "okr"]
 Scope = Literal["team", "portfolio"]
@@ -152,7 +152,8 @@ def _reason(
         return text
     other = neighbour[0]
     tie = "unscored like" if found.value is None else "same score as"
-    return f"{text}; {tie} {other.key}, placed after it by {_tie_break(other, milestone)}"
+    name = display_name(other.key, other.title)
+    return f"{text}; {tie} {name}, placed after it by {_tie_break(other, milestone)}"
 
 
 def _tie_break(first: Milestone, second: Milestone) -> str:

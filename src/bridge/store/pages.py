@@ -30,6 +30,7 @@ from bridge.domain import (
     Objective,
     RemotePage,
     StatusChange,
+    StatusName,
     Task,
     Team,
     require_utc,
@@ -44,6 +45,7 @@ from bridge.store.models import (
     MilestoneRow,
     ObjectiveRow,
     StatusChangeRow,
+    StatusNameRow,
     TaskRow,
     TeamRow,
 )
@@ -104,6 +106,7 @@ class _ItemRows:
 
 ITEM_TABLES: dict[type, type[Any]] = {
     Team: TeamRow,
+    StatusName: StatusNameRow,
     Objective: ObjectiveRow,
     KeyResult: KeyResultRow,
     Milestone: MilestoneRow,
@@ -114,9 +117,10 @@ ITEM_TABLES: dict[type, type[Any]] = {
 columns (besides `synced_at`)."""
 ITEM_ROWS: dict[type, _ItemRows] = {
     Team: _ItemRows(Team),
+    StatusName: _ItemRows(StatusName),
     Objective: _ItemRows(Objective),
     KeyResult: _ItemRows(KeyResult),
-    Milestone: _ItemRows(Milestone),
+    Milestone: _ItemRows(Milestone, {"labels": list}),
     Task: _ItemRows(Task, {"labels": list}),
 }
 
@@ -131,6 +135,7 @@ def save_page(
     changed = 0
     carried: tuple[tuple[type, Sequence[Any]], ...] = (
         (Team, page.teams),
+        (StatusName, page.statuses),
         (Objective, page.objectives),
         (KeyResult, page.key_results),
         (Milestone, page.milestones),
@@ -179,6 +184,7 @@ def clean_page(page: RemotePage) -> tuple[RemotePage, int]:
         "milestones": clean(page.milestones, lambda milestone: milestone.key),
         "tasks": clean(page.tasks, lambda task: task.key),
         "teams": clean(page.teams, lambda team: key_of(team.remote_id)),
+        "statuses": clean(page.statuses, lambda status: f"status {status.remote_id}"),
         "objectives": clean(page.objectives, lambda objective: key_of(objective.remote_id)),
         "key_results": clean(page.key_results, lambda key_result: key_of(key_result.remote_id)),
         "status_changes": clean(page.status_changes, lambda change: key_of(change.item_id)),

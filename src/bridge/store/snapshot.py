@@ -30,8 +30,10 @@ from bridge.domain import (
     Snapshot,
     StatusCategory,
     StatusChange,
+    StatusName,
     Task,
     Team,
+    display_name,
     require_utc,
 )
 from bridge.store.engine import Store
@@ -42,6 +44,7 @@ from bridge.store.models import (
     MilestoneRow,
     ObjectiveRow,
     StatusChangeRow,
+    StatusNameRow,
     TaskRow,
     TeamRow,
 )
@@ -74,6 +77,7 @@ def load_snapshot(store: Store, *, since: datetime | None = None) -> Snapshot:
             key_results=read_key_results(conn),
             links=read_links(conn),
             teams=read_teams(conn),
+            statuses=read_status_names(conn),
         )
 
 
@@ -134,7 +138,8 @@ def read_milestones(conn: Connection, where: ColumnElement[bool] | None = None) 
         select(
             t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.team, t.c.value, t.c.effort,
             _time(t.c.due, dialect), t.c.raw_status, t.c.category, _time(t.c.created, dialect),
-            _time(t.c.updated, dialect), t.c.url, t.c.watchers,
+            _time(t.c.updated, dialect), t.c.url, t.c.description, type_coerce(t.c.labels, String),
+            t.c.watchers,
         ).where(t.c.deleted.is_(False) if where is None else where)
     )  # fmt: skip
     return [
@@ -152,11 +157,13 @@ def read_milestones(conn: Connection, where: ColumnElement[bool] | None = None) 
             created=when(created),
             updated=when(updated),
             url=url,
+            description=description,
+            labels=_labels(labels),
             watchers=watchers,
         )
         for (
             source, remote_id, key, title, team, value, effort, due, raw_status, category, created,
-            updated, url, watchers,
+            updated, url, description, labels, watchers,
         ) in rows
     ]  # fmt: skip
 
@@ -312,3 +319,19 @@ def read_teams(conn: Connection) -> list[Team]:
     return [
         Team(r.source, r.remote_id, r.name) for r in conn.execute(select(t.c.source, t.c.remote_id, t.c.name))
     ]
+
+
+def read_status_names(conn: Connection) -> list[StatusName]:
+    t = _table(StatusNameRow)
+    query = select(t.c.source, t.c.remote_id, t.c.name)
+    return [StatusName(r.source, r.remote_id, r.name) for r in conn.execute(query)]
+
+
+def item_names(conn: Connection, source: str) -> dict[str, str]:
+    """Remote id -> how a person reads each milestone and task of tracker `source`."""
+    found: dict[str, str] = {}
+    for model in (MilestoneRow, TaskRow):
+        t = _table(model)
+        query = select(t.c.remote_id, t.c.key, t.c.title).where(t.c.source == source)
+        found.update({r.remote_id: display_name(r.key, r.title) for r in conn.execute(query)})
+    return found

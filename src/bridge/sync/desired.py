@@ -12,7 +12,7 @@ from bridge.analytics.okr import catalogue
 from bridge.analytics.ranks import Rank
 from bridge.analytics.report import Report
 from bridge.config import BridgeConfig, TrackerConfig, WriteConfig
-from bridge.domain import KeyResult, LinkOrigin, LinkTarget, Ref, Snapshot, StatusCategory
+from bridge.domain import KeyResult, LinkOrigin, LinkTarget, Ref, Snapshot, StatusCategory, display_name
 from bridge.sync.plan import Desired
 from bridge.written import key_result_link_id
 
@@ -83,7 +83,7 @@ def desired_state(
                 if kr.url or kr_ref.source == source:
                     gid = key_result_link_id(kr_ref)
                     links[gid] = LinkTarget(gid, kr.url or "", f"Key result: {kr.title}")
-                    reasons[gid] = f"moves key result {kr.title!r}"
+                    reasons[gid] = f"the key result it moves, linked by {report.links[ref][kr_ref].value}"
         wanted: set[str] = set()
         risk = risks.get(ref)
         if write.labels and risk is not None:
@@ -97,6 +97,7 @@ def desired_state(
             links=links,
             order=(rank.rank,) if write.native_order and rank is not None else None,
             reasons=reasons,
+            name=display_name(milestone.key, milestone.title),
         )
     for task in snapshot.tasks:
         if task.source != source or task.deleted:
@@ -124,6 +125,7 @@ def desired_state(
             labels=frozenset(wanted),
             order=(parent.rank,) if write.native_order and parent is not None else None,
             reasons=reasons,
+            name=display_name(task.key, task.title),
         )
     return desired
 
@@ -174,7 +176,9 @@ def _rank_reason(rank: Rank | None, category: StatusCategory) -> str:
 def _okr_reason(links: Mapping[Ref, LinkOrigin], linked: list[tuple[Ref, KeyResult]]) -> str:
     if not linked:
         return "linked to no key result"
-    return "; ".join(f"{kr.title} ({links[ref].value})" for ref, kr in linked)
+    origins = sorted({links[ref].value for ref, _ in linked})
+    what = "the key result it moves" if len(linked) == 1 else "the key results it moves"
+    return f"{what}, linked by {' and '.join(origins)}"
 
 
 def _risk_reason(risk: Forecast) -> str:

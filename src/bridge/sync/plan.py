@@ -49,6 +49,8 @@ class Desired:
     """The sort key within its container when the tracker's native order is managed (lower first)."""
     reasons: Mapping[str, str] = field(default_factory=dict)
     """Why, by field name / label / link id: shown by `--dry-run` and `bridge explain`."""
+    name: str = ""
+    """How a person reads the item (`bridge.domain.display_name`), for `--dry-run` and the logs."""
 
 
 @dataclass

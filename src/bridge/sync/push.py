@@ -34,6 +34,7 @@ from bridge.domain import (
 )
 from bridge.http import redact
 from bridge.store import Store
+from bridge.store.snapshot import item_names
 from bridge.store.written import Record, load_written, record_written
 from bridge.sync.desired import Labels, desired_state
 from bridge.sync.plan import Desired, Plan, bridge_labels, candidates, holding_items, plan, same
@@ -113,7 +114,7 @@ def push_tracker(
         force=force,
     )
     result = PushResult(name, the_plan, read=len(states), dry_run=dry_run)
-    result.keys = {ref: desired[ref].key for ref in refs}
+    result.keys = {ref: desired[ref].name or desired[ref].key for ref in refs}
     for write in the_plan.restores:
         log.info("%s: %s: restoring %s (%s)", name, _key(desired, write.item), write.field, write.reason)
     if dry_run:
@@ -241,7 +242,7 @@ def _updated(snapshot: Snapshot, source: str) -> dict[Ref, datetime | None]:
 
 def _key(desired: dict[Ref, Desired], ref: Ref) -> str:
     wish = desired.get(ref)
-    return wish.key if wish is not None else str(ref)
+    return (wish.name or wish.key) if wish is not None else str(ref)
 
 
 def _records(
@@ -359,7 +360,9 @@ def purge_tracker(
             forget.append(Record(ref, field_name, forget=True))
     the_plan = Plan(source=name, writes=writes, items_total=len(refs))
     result = PushResult(name, the_plan, read=len(states), dry_run=dry_run)
-    result.keys = {ref: state.key for ref, state in states.items()}
+    with store.read() as conn:
+        people_read = item_names(conn, name)
+    result.keys = {ref: people_read.get(ref.remote_id, state.key) for ref, state in states.items()}
     if dry_run:
         return result
     outcomes = _send(connector, name, writes, progress)

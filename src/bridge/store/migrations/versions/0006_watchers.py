@@ -2,7 +2,7 @@
 kept by the pull so `bridge sync --dry-run` can say what a plan would send.
 
 Revision: watchers01
-Follows: 0003
+Follows: statusnames01
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "watchers01"
-down_revision = "0003"
+down_revision = "statusnames01"
 branch_labels = None
 depends_on = None
 

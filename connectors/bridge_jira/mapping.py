@@ -255,6 +255,7 @@ class JiraMapping:
             created=parse_time(fields.get("created")),
             updated=parse_time(fields.get("updated")),
             url=self._url(key),
+            watchers=watch_count(fields),
             description=plain_text(fields.get("description")),
             labels=tuple(str(label) for label in fields.get("labels") or []),
         )
@@ -290,6 +291,7 @@ class JiraMapping:
             done=flow.finished if flow is not None else None,
             url=self._url(key),
             labels=tuple(str(label) for label in fields.get("labels") or []),
+            watchers=watch_count(fields),
         )
         return task, changes
 
@@ -409,6 +411,13 @@ def _name(value: Any) -> Any:
 
 def _str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def watch_count(fields: dict[str, Any]) -> int | None:
+    """How many people watch the issue (each gets an email for an edit that does not suppress it)."""
+    watches = fields.get("watches")
+    count = watches.get("watchCount") if isinstance(watches, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
 
 
 def plain_text(value: Any) -> str | None:

@@ -38,7 +38,7 @@ PAGE_SIZE = 100
 CENSUS_PAGE_SIZE = 1000
 BASE_FIELDS = (
     "summary", "status", "issuetype", "project", "labels", "components", "fixVersions", "parent",
-    "issuelinks", "duedate", "created", "updated", "resolutiondate", "description",
+    "issuelinks", "duedate", "created", "updated", "resolutiondate", "description", "watches",
 )  # fmt: skip
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 

@@ -39,17 +39,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
 from jira import JIRAError
 
-from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
+from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteCost, WriteKind
 from bridge.errors import FatalAPIError, OutcomeUnknown
 from bridge.http import RETRIABLE_STATUSES, redact
-from bridge.kit import Outcomes, Writer, WriteRefused
+from bridge.kit import EDIT_KINDS, Outcomes, Writer, WriteRefused
 from bridge.mapping import resolve_field
 from bridge.written import LINK_ID_PREFIX
 from bridge_jira.client import JiraSession, _json, error_parts, error_text
@@ -126,10 +126,14 @@ class JiraWriter(Writer[JiraTrackerConfig]):
         write = config.write
         self.managed: dict[str, str] = {}
         """Logical field (`rank`, `okr`) -> Jira field id, for the fields the config tells us to manage."""
+        types = {str(f["id"]): str((f.get("schema") or {}).get("type") or "") for f in described}
+        self.types: dict[str, str] = {}
+        """Jira field id -> its schema type (`number`, `string`, `option`...), for the managed fields."""
         for logical, wanted in (("rank", write.rank_field), ("okr", write.okr_field)):
             found = configured_field(name, f"write.{logical}_field", wanted, pairs)
             if found is not None:
                 self.managed[logical] = found
+                self.types[found] = types.get(found, "")
         self.rank_order_field = next(
             (str(f["id"]) for f in described if (f.get("schema") or {}).get("custom") == LEXORANK_TYPE),
             None,
@@ -251,6 +255,8 @@ class JiraWriter(Writer[JiraTrackerConfig]):
                 raise WriteRefused(f"link {write.field!r} is not the bridge's (no {LINK_ID_PREFIX!r} prefix)")
             if write.value is not None and not isinstance(write.value, LinkTarget):
                 raise WriteRefused("a link's value is a LinkTarget or None")
+        if write.kind is WriteKind.FIELD and write.field in self.managed:
+            _field_value(self.types[self.managed[write.field]], write.value)  # refuses what cannot go
         if write.kind is WriteKind.ORDER:
             try:
                 after, before = _anchors(write.value)
@@ -380,13 +386,31 @@ class JiraWriter(Writer[JiraTrackerConfig]):
             else:
                 outcomes.unknown(index, f"the bulk edit task {task} ended {status}")
 
+    def cost(self, writes: Sequence[FieldWrite], watchers: Mapping[Ref, int]) -> WriteCost:
+        """One `PUT issue` per issue edited, which emails each of its watchers unless the account may
+        edit quietly in every configured project (asked once, as before the first edit); a link a
+        request each; moves chained 50 a call (see `send`). Bulk edits, where the account may make them,
+        take fewer requests than counted here."""
+        edited = {w.item for w in writes if w.kind in EDIT_KINDS}
+        moves: list[_Move] = []
+        for index, write in enumerate(writes):
+            if write.kind is WriteKind.ORDER:
+                _add_move(moves, index, write)
+        links = sum(1 for w in writes if w.kind is WriteKind.LINK)
+        return WriteCost(
+            edits=len(writes),
+            items=len({w.item for w in writes}),
+            requests=len(edited) + links + len(moves),
+            emails=sum(watchers.get(item, 0) for item in edited) if self.permissions.loud else 0,
+        )
+
     def _edit(self, edit: _Edit, outcomes: Outcomes) -> None:
         """One `PUT issue` (quiet where the account may); when Jira names fields it refuses (400), their
         writes fail and the rest are sent again without them."""
         pending = list(edit.writes)
         while pending:
             try:
-                self._put_issue(edit.item, _edit_body([w for _, w in pending], self.managed))
+                self._put_issue(edit.item, _edit_body([w for _, w in pending], self.managed, self.types))
             except WriteRefused as refused:
                 sent = {self._field_of(w) for _, w in pending}
                 named = sent & _fields_refused(refused)
@@ -522,12 +546,15 @@ def _refusal(status: int, error: JIRAError) -> JiraRefusal:
     return JiraRefusal(status, messages, fields)
 
 
-def _edit_body(writes: Sequence[FieldWrite], managed: dict[str, str]) -> dict[str, Any]:
+def _edit_body(
+    writes: Sequence[FieldWrite], managed: dict[str, str], types: dict[str, str]
+) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     labels: list[dict[str, str]] = []
     for write in writes:
         if write.kind is WriteKind.FIELD:
-            fields[managed[write.field]] = write.value
+            field_id = managed[write.field]
+            fields[field_id] = _field_value(types.get(field_id, ""), write.value)
         elif write.kind is WriteKind.LABEL_ADD:
             labels.append({"add": write.field})
         else:
@@ -538,6 +565,22 @@ def _edit_body(writes: Sequence[FieldWrite], managed: dict[str, str]) -> dict[st
     if labels:
         body["update"] = {"labels": labels}
     return body
+
+
+def _field_value(kind: str, value: Any) -> Any:
+    """`value` as a field of schema type `kind` takes it: a number field a number, a text field text, a
+    select field its option by value; None clears any of them. Raises `WriteRefused` for a value the field
+    cannot hold (a band such as "top 5" in a number field)."""
+    if value is None:
+        return None
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise WriteRefused(
+                f"a number field cannot hold {value!r}; write.rank_value must be score or position"
+            )
+        return value
+    text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    return {"value": text} if kind == "option" else text
 
 
 def _anchors(value: Any) -> tuple[str | None, str | None]:

@@ -368,6 +368,10 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
         elif write.kind not in (WriteKind.FIELD, WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE):
             raise WriteRefused(f"unknown kind of write {write.kind!r}")
 
+    def requests_for(self, writes: Sequence[FieldWrite]) -> int:
+        """Each write is a request of its own (see `send`)."""
+        return len(writes)
+
     def send(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
         """Each write in order, on the cards `read_state` read (the others read first, batched): one
         refused by Trello for its card (400, 404) fails alone and the others go on."""

@@ -900,6 +900,9 @@ class JiraEmulator(Emulator):
                 and (isinstance(value, bool) or not isinstance(value, int | float))
             ):
                 errors[name] = "Operation value must be a number."
+            custom = str((self.custom_fields.get(name) or {}).get("schema", {}).get("custom") or "")
+            if custom.endswith(":textfield") and value is not None and not isinstance(value, str):
+                errors[name] = "Operation value must be a string."
         for label in changes.get("labels") or []:
             if not isinstance(label, str) or " " in label:
                 errors["labels"] = "The label 'x' contains spaces which is invalid.".replace(

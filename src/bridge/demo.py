@@ -310,6 +310,7 @@ effort = "Story Points"
 
 [trackers.jira.write]
 rank_field = {_q(RANK_FIELD)}
+rank_value = "score"
 okr_field = {_q(OKR_FIELD)}
 okr_links = true
 labels = true
@@ -336,6 +337,7 @@ effort = "Effort"
 
 [trackers.trello.write]
 rank_field = "Value rank"
+rank_value = "score"
 okr_field = "Key result"
 okr_links = true
 labels = true
@@ -365,6 +367,7 @@ goals = true
 
 [trackers.asana.write]
 rank_field = "Value rank"
+rank_value = "score"
 okr_field = "Key result"
 okr_links = true
 labels = true

@@ -151,6 +151,8 @@ class Milestone:
     updated: datetime | None = None
     url: str | None = None
     deleted: bool = False
+    watchers: int | None = None
+    """People the tracker emails on each edit of the item (Jira's watch count); None where unknown."""
     description: str | None = None
     """The tracker's description of the milestone as plain text (Jira's rich text flattened)."""
     labels: tuple[str, ...] = ()
@@ -178,6 +180,8 @@ class Task:
     url: str | None = None
     labels: tuple[str, ...] = ()
     deleted: bool = False
+    watchers: int | None = None
+    """People the tracker emails on each edit of the item (Jira's watch count); None where unknown."""
 
     def __post_init__(self) -> None:
         _utc_fields(self, "created", "updated", "started", "done")
@@ -338,6 +342,20 @@ class WriteOutcome:
 
     def __post_init__(self) -> None:
         _utc_fields(self, "at")
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCost:
+    """What a set of writes costs a tracker and its users: shown by `bridge sync --dry-run`."""
+
+    edits: int
+    """Writes: each value, label, link or place changed."""
+    items: int
+    """Items changed (the measure `push.write_budget` limits)."""
+    requests: int
+    """Write requests the connector would send for them (Batch requests for Asana)."""
+    emails: int = 0
+    """Notification emails the tracker would send its users' watchers (Jira; 0 where none are sent)."""
 
 
 @dataclass(frozen=True, slots=True)

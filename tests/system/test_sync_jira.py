@@ -20,11 +20,13 @@ import requests
 
 from bridge.config import BridgeConfig, load_config
 from bridge.connector import ConnectorRegistry
+from bridge.domain import WriteKind
+from bridge.kit import EDIT_KINDS
 from bridge.store import Store
 from bridge.store.written import load_written
 from bridge.sync.cycle import CycleResult, run_cycle
 from bridge_sandbox.generate import build
-from bridge_sandbox.generate_jira import render_jira
+from bridge_sandbox.generate_jira import VALUE_FIELD, render_jira
 from bridge_sandbox.jira import JiraEmulator
 from bridge_sandbox.server import SandboxServer
 from tests.contract.test_jira_pull import EMAIL, TOKEN, jira_table
@@ -58,6 +60,7 @@ rank_field = "Value Rank"
 okr_field = "Key Result"
 okr_links = true
 labels = true
+tasks_inherit = true
 """
 
 
@@ -216,17 +219,18 @@ def test_purge_takes_back_everything_the_bridge_wrote(sync: Sync, run_cli: Any) 
 
 
 def test_native_order_follows_the_ranks_with_the_fewest_moves(sync: Sync) -> None:
-    sync.config = load_config_with(sync, "native_order = true\ntasks_inherit = false\n")
+    """Tasks follow their epic's place in the order without inheriting its rank value (the default)."""
+    sync.config_path.write_text(sync.config_path.read_text().replace("tasks_inherit = true\n", ""))
+    sync.config = load_config_with(sync, "native_order = true\n")
     first = sync.cycle()
     assert first.report is not None
     ranks = {r.milestone.remote_id: r.rank for r in first.report.milestones}
     for project in ("PAY", "MOB"):
-        found = sync.api(
-            "GET",
-            f"search/jql?jql=project={project} AND issuetype=Epic ORDER BY Rank ASC&fields=summary",
-        )
-        ranked = [issue["id"] for issue in found["issues"] if issue["id"] in ranks]
-        assert [ranks[i] for i in ranked] == sorted(ranks[i] for i in ranked), project
+        ranked = backlog_ranks(sync, project, ranks)
+        assert ranked == sorted(ranked), project
+        assert len(ranked) > len(set(ranked)), "tasks are ordered with their epics"
+    tasks = [i for i in sync.emulator.issues.values() if i not in sync.epics()]
+    assert all(task.fields.get(sync.rank_field) is None for task in tasks), "tasks hold no rank"
     again = sync.cycle()
     plan = again.trackers[0].plan
     assert plan is not None and plan.writes == [], "in order already: no move"
@@ -241,6 +245,18 @@ def test_a_plan_changing_too_much_waits_for_force(sync: Sync, run_cli: Any) -> N
     forced = run_cli("sync", "--config", str(path), "--force")
     assert forced.exit_code == 0, forced.stdout + forced.stderr
     assert sync.writes_sent() > 0
+
+
+def backlog_ranks(sync: Sync, project: str, ranks: dict[str, int]) -> list[int]:
+    """The rank of each issue of `project` in backlog order (a task's is its epic's), unranked left out."""
+    found = sync.api(
+        "GET", f"search/jql?jql=project={project} ORDER BY Rank ASC&fields=parent&maxResults=1000"
+    )
+    ranked = [
+        ranks.get(issue["id"]) or ranks.get((issue["fields"].get("parent") or {}).get("id"))
+        for issue in found["issues"]
+    ]
+    return [rank for rank in ranked if rank is not None]
 
 
 def load_config_with(sync: Sync, write_options: str) -> BridgeConfig:
@@ -369,3 +385,76 @@ def test_writes_whose_answer_was_lost_are_read_back_and_recorded(
     second = sync.cycle()
     assert second.trackers[0].plan is not None and second.trackers[0].plan.writes == []
     assert len(sync.api("GET", "issue/PAY-1/remotelink")) == 1
+
+
+def score_config(sync: Sync) -> BridgeConfig:
+    """Ranks as scores (tasks hold none, the default), the backlog ordered by them."""
+    sync.config_path.write_text(sync.config_path.read_text().replace("tasks_inherit = true\n", ""))
+    return load_config_with(sync, 'rank_value = "score"\nnative_order = true\n')
+
+
+def test_with_scores_one_epics_value_change_rewrites_only_its_own_rank(sync: Sync) -> None:
+    sync.config = score_config(sync)
+    first = sync.cycle()
+    assert first.report is not None
+    scores = {r.milestone.remote_id: r.score for r in first.report.milestones}
+    for epic in sync.epics():
+        if scores.get(epic.id) is not None:
+            assert epic.fields[sync.rank_field] == pytest.approx(scores[epic.id], rel=1e-3), epic.key
+    again = sync.cycle()
+    assert again.trackers[0].plan is not None and again.trackers[0].plan.writes == [], (
+        "a pull that sees the bridge's own writes plans nothing"
+    )
+    last = min((r for r in first.report.milestones if r.score is not None), key=lambda r: r.score or 0)
+    epic = sync.emulator.issues[last.key]
+    sync.api("PUT", f"issue/{epic.key}", {"fields": {VALUE_FIELD: 1_000_000}})
+    raised = sync.cycle()
+    plan = raised.trackers[0].plan
+    assert plan is not None and raised.report is not None
+    edits = [w for w in plan.writes if w.kind is not WriteKind.ORDER]
+    assert [(w.item.remote_id, w.field) for w in edits] == [(epic.id, "rank")]
+    assert raised.report.milestones[0].milestone.remote_id == epic.id
+    ranks = {r.milestone.remote_id: r.rank for r in raised.report.milestones}
+    for project in ("PAY", "MOB"):  # positions reach the team through the backlog order instead
+        assert backlog_ranks(sync, project, ranks) == sorted(backlog_ranks(sync, project, ranks))
+    assert epic.fields[sync.rank_field] == pytest.approx(raised.report.milestones[0].score, rel=1e-3)
+
+
+def test_rank_values_written_on_tasks_are_removed_once(sync: Sync) -> None:
+    sync.cycle()  # tasks_inherit = true: tasks hold their epic's rank
+    tasks = [i for i in sync.emulator.issues.values() if i not in sync.epics()]
+    holding = {t.id for t in tasks if t.fields.get(sync.rank_field) is not None}
+    assert holding, "the seed has tasks of ranked epics"
+    sync.config_path.write_text(sync.config_path.read_text().replace("tasks_inherit = true\n", ""))
+    sync.config = load_config(sync.config_path, ConnectorRegistry.default())
+    removed = sync.cycle()
+    plan = removed.trackers[0].plan
+    assert plan is not None
+    assert {w.item.remote_id for w in plan.writes} == holding
+    assert all(w.field == "rank" and w.value is None for w in plan.writes)
+    assert all(t.fields.get(sync.rank_field) is None for t in tasks)
+    after = sync.cycle()
+    assert after.trackers[0].plan is not None and after.trackers[0].plan.writes == []
+
+
+def test_a_dry_run_ends_with_what_the_plan_would_cost(sync: Sync, run_cli: Any) -> None:
+    for n, issue in enumerate(sync.emulator.issues.values()):
+        issue.fields["watches"] = {"self": "", "watchCount": n % 3, "isWatching": False}
+    result = sync.cycle(dry_run=True)
+    (entry,) = result.trackers
+    assert entry.push is not None and entry.plan is not None and entry.push.cost is not None
+    cost, writes = entry.push.cost, entry.plan.writes
+    edited = {w.item.remote_id for w in writes if w.kind in EDIT_KINDS}
+    links = sum(1 for w in writes if w.kind is WriteKind.LINK)
+    watchers = {i.id: i.fields["watches"]["watchCount"] for i in sync.emulator.issues.values()}
+    assert cost.edits == len(writes) and cost.items == len({w.item for w in writes})
+    assert cost.requests == len(edited) + links
+    assert cost.emails == sum(watchers[i] for i in edited) > 0
+    assert sync.writes_sent() == 0
+    shown = run_cli("sync", "--config", str(sync.config_path), "--dry-run")
+    assert shown.exit_code == 0, shown.stdout + shown.stderr
+    assert shown.stdout.rstrip().splitlines()[-1] == (
+        f"t: this plan would make {cost.edits} edits on {cost.items} items in {cost.requests} write "
+        f"requests, sending {cost.emails} notification emails to watchers"
+    )
+    assert sync.writes_sent() == 0

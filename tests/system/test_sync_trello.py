@@ -74,6 +74,7 @@ label = "okr-design"
 
 [trackers.{name}.write]
 rank_field = "Value rank"
+tasks_inherit = true
 okr_field = "Key result"
 okr_links = true
 labels = true

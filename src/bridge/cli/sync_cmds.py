@@ -235,6 +235,20 @@ def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
         if entry.push is not None:
             for failure in entry.push.failures[:20]:
                 console.print(terminal_safe(f"  failed: {failure}"), markup=False)
+    if dry_run:
+        for entry in result.trackers:
+            if entry.push is not None and entry.push.cost is not None:
+                typer.echo(terminal_safe(f"{entry.tracker}: {cost_line(entry.push.cost)}"))
+
+
+def cost_line(cost: Any) -> str:
+    """What a dry run's plan would cost, for a person deciding whether to run it."""
+    emails = f"{cost.emails} notification email{'s' * (cost.emails != 1)} to watchers"
+    return (
+        f"this plan would make {cost.edits} edit{'s' * (cost.edits != 1)} on {cost.items} "
+        f"item{'s' * (cost.items != 1)} in {cost.requests} write request{'s' * (cost.requests != 1)}, "
+        f"sending {emails}"
+    )
 
 
 def _read_back(read_back: int, applied: int) -> str:

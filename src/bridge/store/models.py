@@ -94,6 +94,7 @@ class MilestoneRow(SQLModel, table=True):
     updated: datetime | None = _utc()
     url: str | None = None
     deleted: bool = False
+    watchers: int | None = None
     description: str | None = Field(default=None, sa_type=Text)
     labels: list[str] | None = Field(default=None, sa_type=JSONList)
     synced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
@@ -141,6 +142,7 @@ class TaskRow(SQLModel, table=True):
     url: str | None = None
     labels: list[str] | None = Field(default=None, sa_type=JSONList)
     deleted: bool = False
+    watchers: int | None = None
     synced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 

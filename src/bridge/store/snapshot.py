@@ -139,6 +139,7 @@ def read_milestones(conn: Connection, where: ColumnElement[bool] | None = None) 
             t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.team, t.c.value, t.c.effort,
             _time(t.c.due, dialect), t.c.raw_status, t.c.category, _time(t.c.created, dialect),
             _time(t.c.updated, dialect), t.c.url, t.c.description, type_coerce(t.c.labels, String),
+            t.c.watchers,
         ).where(t.c.deleted.is_(False) if where is None else where)
     )  # fmt: skip
     return [
@@ -158,10 +159,11 @@ def read_milestones(conn: Connection, where: ColumnElement[bool] | None = None) 
             url=url,
             description=description,
             labels=_labels(labels),
+            watchers=watchers,
         )
         for (
             source, remote_id, key, title, team, value, effort, due, raw_status, category, created,
-            updated, url, description, labels,
+            updated, url, description, labels, watchers,
         ) in rows
     ]  # fmt: skip
 
@@ -175,6 +177,7 @@ def read_tasks(conn: Connection) -> list[Task]:
             t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.milestone_id, t.c.team, t.c.work_type,
             t.c.raw_status, t.c.category, _time(t.c.created, dialect), _time(t.c.updated, dialect),
             _time(t.c.started, dialect), _time(t.c.done, dialect), t.c.url, type_coerce(t.c.labels, String),
+            t.c.watchers,
         ).where(t.c.deleted.is_(False))
     )  # fmt: skip
     # One shared string for each source, milestone, team and work type, rather than one a row.
@@ -196,10 +199,11 @@ def read_tasks(conn: Connection) -> list[Task]:
             done=when(done),
             url=url,
             labels=_labels(labels),
+            watchers=watchers,
         )
         for (
             source, remote_id, key, title, milestone_id, team, work_type, raw_status, category, created,
-            updated, started, done, url, labels,
+            updated, started, done, url, labels, watchers,
         ) in chain.from_iterable(rows.partitions(_FETCH))
     ]  # fmt: skip
 

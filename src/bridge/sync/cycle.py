@@ -21,6 +21,7 @@ from bridge.analysis_window import analysis_since
 from bridge.analytics.report import Report, analyse
 from bridge.config import BridgeConfig
 from bridge.connector import Capability, ConnectorRegistry
+from bridge.domain import WriteCost
 from bridge.errors import BridgeError, StoreLost
 from bridge.http import redact
 from bridge.store import Store
@@ -72,9 +73,14 @@ class TrackerCycle:
             "writes_failed": self.push.failed if self.push else 0,
             "writes_read_back": self.push.read_back if self.push else 0,
             "requests": self.requests,
+            "cost": _cost(self.push.cost) if self.push and self.push.cost else None,
             "error": self.error,
             "note": self.note,
         }
+
+
+def _cost(cost: WriteCost) -> dict[str, int]:
+    return {"edits": cost.edits, "items": cost.items, "requests": cost.requests, "emails": cost.emails}
 
 
 @dataclass

@@ -11,7 +11,7 @@ from bridge.analytics.forecast import Forecast
 from bridge.analytics.okr import catalogue
 from bridge.analytics.ranks import Rank
 from bridge.analytics.report import Report
-from bridge.config import BridgeConfig, TrackerConfig
+from bridge.config import BridgeConfig, TrackerConfig, WriteConfig
 from bridge.domain import KeyResult, LinkOrigin, LinkTarget, Ref, Snapshot, StatusCategory, display_name
 from bridge.sync.plan import Desired
 from bridge.written import key_result_link_id
@@ -69,7 +69,7 @@ def desired_state(
         fields: dict[str, object] = {}
         reasons: dict[str, str] = {}
         if write.rank_field:
-            fields["rank"] = rank.rank if rank is not None else None
+            fields["rank"] = rank_value(rank, write)
             reasons["rank"] = _rank_reason(rank, milestone.category)
         linked = _linked(report.links.get(ref, {}), okrs.key_results)
         if write.okr_field:
@@ -105,12 +105,12 @@ def desired_state(
         ref = Ref(source, task.remote_id)
         fields = {}
         reasons = {}
-        task_rank = report.task_rank(task)
+        parent = ranks.get(Ref(source, task.milestone_id)) if task.milestone_id is not None else None
         if write.rank_field and write.tasks_inherit:
-            fields["rank"] = task_rank
+            fields["rank"] = rank_value(parent, write)
             reasons["rank"] = (
-                f"inherits rank {task_rank} from its milestone"
-                if task_rank is not None
+                f"inherits {fields['rank']} from its milestone {parent.key} ({write.rank_mode})"
+                if parent is not None
                 else "no ranked milestone"
             )
         wanted = set()
@@ -123,13 +123,29 @@ def desired_state(
             key=task.key,
             fields=fields,
             labels=frozenset(wanted),
-            order=(task_rank,)
-            if write.native_order and write.tasks_inherit and task_rank is not None
-            else None,
+            order=(parent.rank,) if write.native_order and parent is not None else None,
             reasons=reasons,
             name=display_name(task.key, task.title),
         )
     return desired
+
+
+def rank_value(rank: Rank | None, write: WriteConfig) -> float | int | str | None:
+    """What the rank field holds for a milestone ranked `rank` (None: not ranked), by `write.rank_value`.
+
+    A score is kept to four significant digits, so it reads as the number the ranking shows and stays
+    put until the milestone's own value or effort changes; a band names the first cut-off the position
+    is within ("top 5"), else "later".
+    """
+    if rank is None:
+        return None
+    mode = write.rank_mode
+    if mode == "position":
+        return rank.rank
+    if mode == "score":
+        return float(f"{rank.score:.4g}") if rank.score is not None else None
+    within = next((cut for cut in write.rank_bands if rank.rank <= cut), None)
+    return f"top {within}" if within is not None else "later"
 
 
 def managed_fields(tracker: TrackerConfig) -> dict[str, str]:

@@ -11,7 +11,7 @@ is done and recorded like any other; not holding it, it failed (`PushResult.read
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,17 @@ from sqlalchemy import Connection
 from bridge.analytics.report import Report
 from bridge.config import BridgeConfig
 from bridge.connector import Connector
-from bridge.domain import FieldWrite, ItemState, Ref, Snapshot, WriteKind, WriteOutcome
+from bridge.domain import (
+    FieldWrite,
+    ItemState,
+    Milestone,
+    Ref,
+    Snapshot,
+    Task,
+    WriteCost,
+    WriteKind,
+    WriteOutcome,
+)
 from bridge.http import redact
 from bridge.store import Store
 from bridge.store.snapshot import item_names
@@ -55,6 +65,8 @@ class PushResult:
     dry_run: bool = False
     keys: dict[Ref, str] = field(default_factory=dict)
     """Item -> its key in the tracker, for messages and the dry-run table."""
+    cost: WriteCost | None = None
+    """With `dry_run`, what the planned writes would cost: edits, items, requests, emails."""
 
 
 def push_tracker(
@@ -106,6 +118,7 @@ def push_tracker(
     for write in the_plan.restores:
         log.info("%s: %s: restoring %s (%s)", name, _key(desired, write.item), write.field, write.reason)
     if dry_run:
+        result.cost = write_cost(connector, the_plan.writes, _watchers(snapshot, name))
         return result
     if guard is not None:
         with store.write() as conn:
@@ -197,6 +210,23 @@ def _may_cut(last: FieldWrite, write: FieldWrite, current: Sequence[FieldWrite],
         moves = sum(1 for w in current if w.kind is WriteKind.ORDER and w.field == write.field)
         return moves >= size
     return True
+
+
+def write_cost(connector: Connector, writes: Sequence[FieldWrite], watchers: Mapping[Ref, int]) -> WriteCost:
+    """What `writes` would cost, as the connector groups them (`cost`); a connector that cannot say
+    counts a request per write and no email."""
+    estimate = getattr(connector, "cost", None)
+    if callable(estimate):
+        found = estimate(writes, watchers)
+        if isinstance(found, WriteCost):
+            return found
+    return WriteCost(edits=len(writes), items=len({w.item for w in writes}), requests=len(writes))
+
+
+def _watchers(snapshot: Snapshot, source: str) -> dict[Ref, int]:
+    """Each item's watch count as the pull last saw it (items without one left out)."""
+    items: list[Milestone | Task] = [*snapshot.milestones, *snapshot.tasks]
+    return {Ref(source, i.remote_id): i.watchers for i in items if i.source == source and i.watchers}
 
 
 def _updated(snapshot: Snapshot, source: str) -> dict[Ref, datetime | None]:

@@ -217,6 +217,12 @@ class RemotePage:
     links: Sequence[KeyResultLink] = ()
     skipped: Sequence[SkippedItem] = ()
     cursor: str | None = None
+    held: Sequence[ItemState] = ()
+    """What the page's items hold of what the bridge manages (fields, labels, place), as the page shows
+    it: stored, so the push plans against it without reading the items again (`bridge.store.held`)."""
+    held_links: bool = False
+    """Whether `held` carries the items' links too (a page that does not show them leaves them unknown:
+    the push reads those of the items whose links matter)."""
 
 
 class WriteKind(enum.StrEnum):

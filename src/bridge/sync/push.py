@@ -11,8 +11,8 @@ is done and recorded like any other; not holding it, it failed (`PushResult.read
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +21,10 @@ from sqlalchemy import Connection
 from bridge.analytics.report import Report
 from bridge.config import BridgeConfig
 from bridge.connector import Connector
-from bridge.domain import FieldWrite, ItemState, Ref, Snapshot, WriteKind, WriteOutcome
+from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, Snapshot, WriteKind, WriteOutcome
 from bridge.http import redact
 from bridge.store import Store
+from bridge.store.held import forget_held, load_held, save_held
 from bridge.store.written import Record, load_written, record_written
 from bridge.sync.desired import Labels, desired_state
 from bridge.sync.plan import Desired, Plan, bridge_labels, candidates, holding_items, plan, same
@@ -84,7 +85,8 @@ def push_tracker(
     newer = written.newer_than(generation)
     refs = [ref for ref in candidates(desired, written, updated) if ref not in newer]
     linked = {ref for ref in refs if desired[ref].links or written.links(ref)}
-    states = connector.read_state(refs, links=linked) if refs else {}
+    current = current_states(store, connector, name, refs, linked)
+    states = current.states
     labels = Labels.of(config)
     the_plan = plan(
         name,
@@ -100,7 +102,7 @@ def push_tracker(
         max_change_share=config.push.max_change_share,
         force=force,
     )
-    result = PushResult(name, the_plan, read=len(states), dry_run=dry_run)
+    result = PushResult(name, the_plan, read=current.read, dry_run=dry_run)
     result.keys = {ref: desired[ref].key for ref in refs}
     for write in the_plan.restores:
         log.info("%s: %s: restoring %s (%s)", name, _key(desired, write.item), write.field, write.reason)
@@ -122,9 +124,102 @@ def push_tracker(
         if guard is not None:
             guard(conn)
         record_written(conn, name, records, at=datetime.now(UTC), generation=generation)
+        record_held(conn, name, current, outcomes, at=datetime.now(UTC))
     if the_plan.deferred:
         log.info("%s: %d writes wait for the next cycle (write budget)", name, len(the_plan.deferred))
     return result
+
+
+@dataclass
+class Current:
+    """What the items to plan for hold now (`current_states`)."""
+
+    states: dict[Ref, ItemState] = field(default_factory=dict)
+    read: int = 0
+    """Items read from the tracker (the others' states came from the store)."""
+    unknown_links: set[Ref] = field(default_factory=set)
+    """Items whose states do not carry their links (nobody needed them)."""
+
+
+def current_states(
+    store: Store, connector: Connector, name: str, refs: Sequence[Ref], linked: Collection[Ref]
+) -> Current:
+    """What `refs` hold now (`Current`).
+
+    From the store (`bridge.store.held`: what the pull showed and the bridge's writes left), reading
+    from the tracker only what no page showed: items without a stored state, the links of items in
+    `linked` whose links were not shown, and items the bridge moved since (their new place). What was
+    read is stored, so it is not read again while the tracker does not change it.
+    """
+    if not refs:
+        return Current()
+    with store.read() as conn:
+        held = load_held(conn, name, refs)
+    unread = [
+        ref
+        for ref in refs
+        if ref not in held.states or ref in held.unplaced or (ref in linked and ref in held.unknown_links)
+    ]
+    current = Current({ref: held.states[ref] for ref in refs if ref in held.states}, len(unread))
+    current.unknown_links = held.unknown_links - set(linked)
+    if not unread:
+        return current
+    for ref in unread:
+        current.states.pop(ref, None)
+    fresh = connector.read_state(unread, links=[ref for ref in unread if ref in linked])
+    current.states.update(fresh)
+    current.unknown_links |= {ref for ref in fresh if ref not in linked}
+    with store.write() as conn:
+        save_held(conn, name, fresh.values(), at=datetime.now(UTC), links_known=linked)
+        forget_held(conn, name, [ref.remote_id for ref in unread if ref not in fresh])
+    return current
+
+
+def record_held(
+    conn: Connection,
+    name: str,
+    current: Current,
+    outcomes: Sequence[WriteOutcome],
+    *,
+    at: datetime,
+) -> None:
+    """Store what the items written to hold after the writes that succeeded (a moved item's place is
+    left unknown: the tracker tells it), so the bridge's own writes are not read back next cycle."""
+    states = current.states
+    applied: dict[Ref, list[FieldWrite]] = {}
+    for outcome in outcomes:
+        if outcome.ok and outcome.write.item in states:
+            applied.setdefault(outcome.write.item, []).append(outcome.write)
+    if not applied:
+        return
+    after = [_after(states[ref], writes) for ref, writes in applied.items()]
+    moved = {ref for ref, writes in applied.items() if any(w.kind is WriteKind.ORDER for w in writes)}
+    with_links = {ref for ref in applied if ref not in current.unknown_links}
+    save_held(conn, name, after, at=at, links_known=with_links, unplaced=moved)
+
+
+def _after(state: ItemState, writes: Sequence[FieldWrite]) -> ItemState:
+    """`state` with `writes` applied."""
+    fields = dict(state.fields)
+    labels = set(state.labels)
+    links = dict(state.links)
+    duplicates = set(state.duplicates)
+    for write in writes:
+        if write.kind is WriteKind.FIELD:
+            fields[write.field] = write.value
+        elif write.kind is WriteKind.LABEL_ADD:
+            labels.add(write.field)
+        elif write.kind is WriteKind.LABEL_REMOVE:
+            labels.discard(write.field)
+        elif write.kind is WriteKind.LINK:
+            duplicates.discard(write.field)
+            if isinstance(write.value, LinkTarget):
+                links[write.field] = write.value
+            else:
+                links.pop(write.field, None)
+    return replace(
+        state, fields=fields, labels=frozenset(labels), links=links, duplicates=frozenset(duplicates)
+    )
 
 
 def _send(

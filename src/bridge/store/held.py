@@ -2,14 +2,15 @@
 
 A pull page that shows its items' managed fields, labels and place (`RemotePage.held`) stores them here,
 and the push records what its own writes left (`record_held`), so the next cycle plans from the store and
-reads from the tracker only what no page showed: items without a row, links a page did not show
-(`Held.unknown_links`), and the place of an item the bridge moved (its new place is the tracker's to tell).
+reads from the tracker only what no page showed: items without a row, links no page showed since the
+tracker last changed the item (`Held.links_hold`), and the place of an item the bridge moved (its new
+place is the tracker's to tell).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,9 +31,16 @@ class Held:
     """Stored states of some items, and which of them have no stored links or no stored place."""
 
     states: dict[Ref, ItemState] = field(default_factory=dict)
-    unknown_links: set[Ref] = field(default_factory=set)
+    links_at: dict[Ref, datetime] = field(default_factory=dict)
+    """When each item's links were read (an item without one has no links stored)."""
     unplaced: set[Ref] = field(default_factory=set)
     """Items whose place is unknown although they have a container (the bridge moved them since)."""
+
+    def links_hold(self, ref: Ref, changed: datetime | None) -> bool:
+        """Whether `ref`'s stored links still hold: read, and the tracker has not changed the item since
+        (`changed`, its last update as the pull saw it)."""
+        read = self.links_at.get(ref)
+        return read is not None and (changed is None or changed <= read)
 
 
 def load_held(conn: Connection, source: str, refs: Iterable[Ref]) -> Held:
@@ -45,8 +53,8 @@ def load_held(conn: Connection, source: str, refs: Iterable[Ref]) -> Held:
         for row in rows:
             ref = Ref(source, row.remote_id)
             found.states[ref] = _state(ref, row)
-            if row.links is None:
-                found.unknown_links.add(ref)
+            if row.links is not None and row.links_at is not None:
+                found.links_at[ref] = row.links_at
             if row.container is not None and row.position is None:
                 found.unplaced.add(ref)
     return found
@@ -80,29 +88,35 @@ def save_held(
 ) -> int:
     """Store `states` (replacing the items' rows); returns the rows changed.
 
-    `links_known` says whose links the states carry (all, none, or the items named); the others' links
-    are stored as unknown. The items in `unplaced` are stored without a place (see `Held.unplaced`).
+    `links_known` says whose links the states carry (all, none, or the items named); the others' stored
+    links stay as they were. The items in `unplaced` are stored without a place (see `Held.unplaced`).
     """
     at = require_utc(at, "at")
-    rows: dict[str, Mapping[str, Any]] = {}
+    rows: dict[str, dict[str, Any]] = {}
     for state in states:
         if state.item.source != source:
             continue
         known = links_known if isinstance(links_known, bool) else state.item in links_known
         placed = state.item not in unplaced
-        rows[state.item.remote_id] = {
+        row: dict[str, Any] = {
             "source": source,
             "remote_id": state.item.remote_id,
             "key": state.key[:255],
             "fields": _json(dict(state.fields)),
             "labels": _json(sorted(state.labels)),
-            "links": _json({gid: _link(t) for gid, t in sorted(state.links.items())}) if known else None,
             "duplicates": _json(sorted(state.duplicates)),
             "container": state.container,
             "position": _json(state.position) if placed and state.position is not None else None,
             "at": at,
         }
-    return upsert(conn, TABLE, list(rows.values()), stamp="at")
+        if known:
+            row["links"] = _json({gid: _link(t) for gid, t in sorted(state.links.items())})
+            row["links_at"] = at
+        rows[state.item.remote_id] = row
+    # Rows without links leave the stored ones as they were (an upsert's rows share their columns).
+    with_links = [row for row in rows.values() if "links" in row]
+    without = [row for row in rows.values() if "links" not in row]
+    return upsert(conn, TABLE, with_links, stamp="at") + upsert(conn, TABLE, without, stamp="at")
 
 
 def forget_held(conn: Connection, source: str, remote_ids: Iterable[str]) -> None:

@@ -217,7 +217,8 @@ class HeldRow(SQLModel, table=True):
     """What a tracker item holds of what the bridge manages, as the last pull (or read) showed it and the
     bridge's writes since left it: the state the push plans against (`bridge.store.held`).
 
-    Values are JSON text. `links` is None when what showed the item did not show its links; `position`
+    Values are JSON text. `links` is None until something showed the item's links (a pull page that does
+    not show them leaves them as they were, with their `links_at`); `position`
     is None when unknown (a move the bridge made since: its new place is the tracker's to tell).
     """
 
@@ -229,6 +230,8 @@ class HeldRow(SQLModel, table=True):
     fields: str = Field(sa_type=Text)
     labels: str = Field(sa_type=Text)
     links: str | None = Field(default=None, sa_type=Text)
+    links_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When `links` were read: they hold while the tracker has not changed the item since."""
     duplicates: str = Field(default="[]", sa_type=Text)
     container: str | None = Field(default=None, max_length=255)
     position: str | None = Field(default=None, sa_type=Text)

@@ -11,7 +11,7 @@ is done and recorded like any other; not holding it, it failed (`PushResult.read
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -85,7 +85,7 @@ def push_tracker(
     newer = written.newer_than(generation)
     refs = [ref for ref in candidates(desired, written, updated) if ref not in newer]
     linked = {ref for ref in refs if desired[ref].links or written.links(ref)}
-    current = current_states(store, connector, name, refs, linked)
+    current = current_states(store, connector, name, refs, linked, updated)
     states = current.states
     labels = Labels.of(config)
     the_plan = plan(
@@ -142,26 +142,33 @@ class Current:
 
 
 def current_states(
-    store: Store, connector: Connector, name: str, refs: Sequence[Ref], linked: Collection[Ref]
+    store: Store,
+    connector: Connector,
+    name: str,
+    refs: Sequence[Ref],
+    linked: Collection[Ref],
+    updated: Mapping[Ref, datetime | None],
 ) -> Current:
     """What `refs` hold now (`Current`).
 
     From the store (`bridge.store.held`: what the pull showed and the bridge's writes left), reading
     from the tracker only what no page showed: items without a stored state, the links of items in
-    `linked` whose links were not shown, and items the bridge moved since (their new place). What was
-    read is stored, so it is not read again while the tracker does not change it.
+    `linked` that no page showed since the tracker last changed the item (`updated`, as the pull saw
+    it), and items the bridge moved since (their new place). What was read is stored, so it is not read
+    again while the tracker does not change it.
     """
     if not refs:
         return Current()
     with store.read() as conn:
         held = load_held(conn, name, refs)
+    stale_links = {ref for ref in held.states if not held.links_hold(ref, updated.get(ref))}
     unread = [
         ref
         for ref in refs
-        if ref not in held.states or ref in held.unplaced or (ref in linked and ref in held.unknown_links)
+        if ref not in held.states or ref in held.unplaced or (ref in linked and ref in stale_links)
     ]
     current = Current({ref: held.states[ref] for ref in refs if ref in held.states}, len(unread))
-    current.unknown_links = held.unknown_links - set(linked)
+    current.unknown_links = stale_links - set(linked)
     if not unread:
         return current
     for ref in unread:

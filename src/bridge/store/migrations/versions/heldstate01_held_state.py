@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("fields", sa.Text(), nullable=False),
         sa.Column("labels", sa.Text(), nullable=False),
         sa.Column("links", sa.Text(), nullable=True),
+        sa.Column("links_at", UTCDateTime(), nullable=True),
         sa.Column("duplicates", sa.Text(), nullable=False),
         sa.Column("container", sa.String(length=255), nullable=True),
         sa.Column("position", sa.Text(), nullable=True),

@@ -1,8 +1,10 @@
-"""Pushing one tracker: read what the items hold, plan, apply through the connector, record outcomes.
+"""Pushing one tracker: take what the items hold, plan, apply through the connector, record outcomes.
 
 Only items whose wish differs from what the bridge last wrote, or which changed in the tracker since,
-are read (`plan.candidates`); after the push every item read is recorded as holding what it now holds, so
-the next cycle neither reads nor writes it again unless something changes. A failed write is recorded in
+are planned for (`plan.candidates`). What they hold comes from the store, as the pull stored it
+(`current_states`); the tracker is read only for what no page showed. After the push every item planned
+for is recorded as holding what it now holds (`written`, and the `held` state its writes left), so the
+next cycle neither reads nor writes it again unless something changes. A failed write is recorded in
 the result and logged; its `written` row stays as it was, so the next cycle plans it again. A write whose
 request got no answer was read back by the connector (`bridge.kit.Writer`): the tracker holding it, it
 is done and recorded like any other; not holding it, it failed (`PushResult.read_back` counts both).

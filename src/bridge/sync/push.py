@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
@@ -347,15 +347,10 @@ def _records(
         wish = desired.get(ref)
         if wish is None or opt_out_label in state.labels:
             continue
-        holds: dict[str, Any] = dict(state.fields)
-        labels = set(state.labels & bridge_labels(managed_labels, written, ref))
-        for write in applied.get(ref, ()):
-            if write.kind is WriteKind.FIELD:
-                holds[write.field] = write.value
-            elif write.kind is WriteKind.LABEL_ADD:
-                labels.add(write.field)
-            elif write.kind is WriteKind.LABEL_REMOVE:
-                labels.discard(write.field)
+        after = _after(state, applied.get(ref, ()))
+        holds = after.fields
+        added = {w.field for w in applied.get(ref, ()) if w.kind is WriteKind.LABEL_ADD}
+        labels = after.labels & (bridge_labels(managed_labels, written, ref) | added)
         for name in wish.fields:
             if (ref, name) not in failed:
                 records.append(Record(ref, name, holds.get(name)))

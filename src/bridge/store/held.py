@@ -31,10 +31,19 @@ class Held:
     """Stored states of some items, and which of them have no stored links or no stored place."""
 
     states: dict[Ref, ItemState] = field(default_factory=dict)
+    at: dict[Ref, datetime] = field(default_factory=dict)
+    """When each item's row was stored (a tracker change after it makes the row stale: `stale`)."""
     links_at: dict[Ref, datetime] = field(default_factory=dict)
     """When each item's links were read (an item without one has no links stored)."""
     unplaced: set[Ref] = field(default_factory=set)
     """Items whose place is unknown although they have a container (the bridge moved them since)."""
+
+    def stale(self, ref: Ref, changed: datetime | None) -> bool:
+        """Whether the tracker changed `ref` (`changed`, its last update as the pull saw it) after its
+        row was stored: what showed it since did not store what it holds (a tracker whose pages carry
+        no `held`)."""
+        stored = self.at.get(ref)
+        return stored is None or (changed is not None and changed > stored)
 
     def links_hold(self, ref: Ref, changed: datetime | None) -> bool:
         """Whether `ref`'s stored links still hold: read, and the tracker has not changed the item since
@@ -53,6 +62,7 @@ def load_held(conn: Connection, source: str, refs: Iterable[Ref]) -> Held:
         for row in rows:
             ref = Ref(source, row.remote_id)
             found.states[ref] = _state(ref, row)
+            found.at[ref] = row.at
             if row.links is not None and row.links_at is not None:
                 found.links_at[ref] = row.links_at
             if row.container is not None and row.position is None:
@@ -116,7 +126,7 @@ def save_held(
     # Rows without links leave the stored ones as they were (an upsert's rows share their columns).
     with_links = [row for row in rows.values() if "links" in row]
     without = [row for row in rows.values() if "links" not in row]
-    return upsert(conn, TABLE, with_links, stamp="at") + upsert(conn, TABLE, without, stamp="at")
+    return upsert(conn, TABLE, with_links) + upsert(conn, TABLE, without)
 
 
 def forget_held(conn: Connection, source: str, remote_ids: Iterable[str]) -> None:

@@ -87,7 +87,7 @@ def push_tracker(
     newer = written.newer_than(generation)
     refs = [ref for ref in candidates(desired, written, updated) if ref not in newer]
     linked = {ref for ref in refs if desired[ref].links or written.links(ref)}
-    current = current_states(store, connector, name, refs, linked, updated)
+    current = current_states(store, connector, name, refs, linked, updated, guard)
     states = current.states
     labels = Labels.of(config)
     the_plan = plan(
@@ -141,6 +141,9 @@ class Current:
     """Items read from the tracker (the others' states came from the store)."""
     unknown_links: set[Ref] = field(default_factory=set)
     """Items whose states do not carry their links (nobody needed them)."""
+    fresh: set[Ref] = field(default_factory=set)
+    """Items read from the tracker this cycle: their places are stored as unknown (a place read is only
+    known to compare with others read at the same time, like an Asana task's index in its section)."""
 
 
 def current_states(
@@ -150,6 +153,7 @@ def current_states(
     refs: Sequence[Ref],
     linked: Collection[Ref],
     updated: Mapping[Ref, datetime | None],
+    guard: Callable[[Connection], None] | None = None,
 ) -> Current:
     """What `refs` hold now (`Current`).
 
@@ -157,7 +161,7 @@ def current_states(
     from the tracker only what no page showed: items without a stored state, the links of items in
     `linked` that no page showed since the tracker last changed the item (`updated`, as the pull saw
     it), and items the bridge moved since (their new place). What was read is stored, so it is not read
-    again while the tracker does not change it.
+    again while the tracker does not change it (in a transaction `guard` checks first, when given).
     """
     if not refs:
         return Current()
@@ -167,7 +171,7 @@ def current_states(
     unread = [
         ref
         for ref in refs
-        if ref not in held.states or ref in held.unplaced or (ref in linked and ref in stale_links)
+        if held.stale(ref, updated.get(ref)) or ref in held.unplaced or (ref in linked and ref in stale_links)
     ]
     current = Current({ref: held.states[ref] for ref in refs if ref in held.states}, len(unread))
     current.unknown_links = stale_links - set(linked)
@@ -178,8 +182,11 @@ def current_states(
     fresh = connector.read_state(unread, links=[ref for ref in unread if ref in linked])
     current.states.update(fresh)
     current.unknown_links |= {ref for ref in fresh if ref not in linked}
+    current.fresh = set(fresh)
     with store.write() as conn:
-        save_held(conn, name, fresh.values(), at=datetime.now(UTC), links_known=linked)
+        if guard is not None:
+            guard(conn)
+        save_held(conn, name, fresh.values(), at=datetime.now(UTC), links_known=linked, unplaced=fresh)
         forget_held(conn, name, [ref.remote_id for ref in unread if ref not in fresh])
     return current
 
@@ -193,16 +200,22 @@ def record_held(
     at: datetime,
 ) -> None:
     """Store what the items written to hold after the writes that succeeded (a moved item's place is
-    left unknown: the tracker tells it), so the bridge's own writes are not read back next cycle."""
+    left unknown: the tracker tells it), so the bridge's own writes are not read back next cycle.
+
+    An item with a failed write is forgotten: what it holds is read again before it is planned for
+    next (it may be gone from the tracker, or hold what the bridge did not expect)."""
     states = current.states
     applied: dict[Ref, list[FieldWrite]] = {}
+    failed = {outcome.write.item.remote_id for outcome in outcomes if not outcome.ok}
     for outcome in outcomes:
-        if outcome.ok and outcome.write.item in states:
+        if outcome.ok and outcome.write.item in states and outcome.write.item.remote_id not in failed:
             applied.setdefault(outcome.write.item, []).append(outcome.write)
+    forget_held(conn, name, failed)
     if not applied:
         return
     after = [_after(states[ref], writes) for ref, writes in applied.items()]
     moved = {ref for ref, writes in applied.items() if any(w.kind is WriteKind.ORDER for w in writes)}
+    moved |= current.fresh
     with_links = {ref for ref in applied if ref not in current.unknown_links}
     save_held(conn, name, after, at=at, links_known=with_links, unplaced=moved)
 

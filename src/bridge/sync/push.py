@@ -87,7 +87,8 @@ def push_tracker(
     newer = written.newer_than(generation)
     refs = [ref for ref in candidates(desired, written, updated) if ref not in newer]
     linked = {ref for ref in refs if desired[ref].links or written.links(ref)}
-    current = current_states(store, connector, name, refs, linked, updated, guard)
+    ordered = {ref for ref in refs if desired[ref].order is not None}
+    current = current_states(store, connector, name, refs, (linked, ordered), updated, guard)
     states = current.states
     labels = Labels.of(config)
     the_plan = plan(
@@ -151,18 +152,21 @@ def current_states(
     connector: Connector,
     name: str,
     refs: Sequence[Ref],
-    linked: Collection[Ref],
+    needs: tuple[Collection[Ref], Collection[Ref]],
     updated: Mapping[Ref, datetime | None],
     guard: Callable[[Connection], None] | None = None,
 ) -> Current:
     """What `refs` hold now (`Current`).
 
-    From the store (`bridge.store.held`: what the pull showed and the bridge's writes left), reading
-    from the tracker only what no page showed: items without a stored state, the links of items in
-    `linked` that no page showed since the tracker last changed the item (`updated`, as the pull saw
-    it), and items the bridge moved since (their new place). What was read is stored, so it is not read
-    again while the tracker does not change it (in a transaction `guard` checks first, when given).
+    `needs` names the items whose links matter and those whose place matters (native order). From the
+    store (`bridge.store.held`: what the pull showed and the bridge's writes left), reading from the
+    tracker only what no page showed: items without a stored state or changed in the tracker since it
+    was stored (`updated`, as the pull saw it), the links of the linked items that no page showed since
+    the item last changed, and the place of ordered items no page showed since (moved by the bridge, or
+    read from the tracker). What was read is stored, so it is not read again while the tracker does not
+    change it (in a transaction `guard` checks first, when given).
     """
+    linked, ordered = needs
     if not refs:
         return Current()
     with store.read() as conn:
@@ -171,7 +175,9 @@ def current_states(
     unread = [
         ref
         for ref in refs
-        if held.stale(ref, updated.get(ref)) or ref in held.unplaced or (ref in linked and ref in stale_links)
+        if held.stale(ref, updated.get(ref))
+        or (ref in ordered and ref in held.unplaced)
+        or (ref in linked and ref in stale_links)
     ]
     current = Current({ref: held.states[ref] for ref in refs if ref in held.states}, len(unread))
     current.unknown_links = stale_links - set(linked)

@@ -20,8 +20,9 @@ import requests
 
 from bridge.config import BridgeConfig, load_config
 from bridge.connector import ConnectorRegistry
-from bridge.domain import WriteKind
+from bridge.domain import Ref, WriteKind
 from bridge.store import Store
+from bridge.store.held import load_held
 from bridge.store.written import load_written
 from bridge.sync.cycle import CycleResult, run_cycle
 from bridge_sandbox.generate import build
@@ -211,6 +212,10 @@ def test_purge_takes_back_everything_the_bridge_wrote(sync: Sync, run_cli: Any) 
     assert "customer-x" in epic.fields["labels"]
     with sync.store.read() as conn:
         assert load_written(conn, "t").rows == {}
+        assert load_held(conn, "t", [Ref("t", epic.id)]).states == {}, "what it holds now is read again"
+    again = sync.cycle()
+    assert again.trackers[0].push is not None and again.trackers[0].push.done > 0
+    assert epic.fields.get(sync.rank_field) is not None, "a sync after a purge writes the ranks again"
 
 
 def test_native_order_follows_the_ranks_with_the_fewest_moves(sync: Sync) -> None:

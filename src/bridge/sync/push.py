@@ -456,4 +456,5 @@ def purge_tracker(
         progress.push_finished(name, result.done, result.failed)
     with store.write() as conn:
         record_written(conn, name, [r for r in forget if (r.item, r.field) not in kept], at=datetime.now(UTC))
+        forget_held(conn, name, [ref.remote_id for ref in refs])  # what they hold now is read again
     return result

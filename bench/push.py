@@ -18,12 +18,14 @@ The bridge runs in this process (`run_cycle`, SQLite store), three cycles:
 (c) a cycle after k random value changes (`--changes`, default 50) made through the sandboxes' control
     API as a user would (the value field of k random milestones, all trackers together).
 
-Per tracker and in total, per cycle: writes done (the bridge's count: one per field, label, link or move),
-writes the sandboxes saw (write requests; for Asana, write actions inside Batch requests too), requests
-the sandboxes saw, and seconds. For (b) and (c), the items and values whose desired state changed since
-the previous cycle (`desired_state` of both cycles' reports); for native order, the moves made against
-the items outside the longest run already in order (`longest_increasing_run`, from the order the sandbox
-held before the cycle), and whether each container is in rank order afterwards.
+Per tracker and in total, per cycle: the items the push read from the tracker (`items_read`: what no
+pull page showed, as the pull stores what each item holds), writes done (the bridge's count: one per
+field, label, link or move), writes the sandboxes saw (write requests; for Asana, write actions inside
+Batch requests too), requests the sandboxes saw, and seconds. For (b) and (c), the items and values
+whose desired state changed since the previous cycle (`desired_state` of both cycles' reports); for
+native order, the moves made against the items outside the longest run already in order
+(`longest_increasing_run`, from the order the sandbox held before the cycle), and whether each container
+is in rank order afterwards.
 
 The rank field holds what `--rank-value` says (default `score`; tasks hold none unless
 `--tasks-inherit`). With positions, a value change moves its milestone in the portfolio ranking and
@@ -380,7 +382,8 @@ def cycle_figures(result: CycleResult, seen: Mapping[str, Any]) -> dict[str, Any
             "error": summary["error"],
             "writes_by_route": sandbox["writes_by_route"],
         }
-    keys = ("writes_planned", "writes_done", "writes_failed", "moves", "sandbox_writes", "requests")
+    keys = ("items_read", "writes_planned", "writes_done", "writes_failed", "moves", "sandbox_writes")
+    keys += ("requests",)
     total = {k: sum(t[k] for t in trackers.values()) for k in keys}
     return {"seconds": seen["seconds"], "total": total, "notices": seen["notices"], "trackers": trackers}
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bridge.domain import (
     Dependency,
+    ItemState,
     KeyResult,
     KeyResultLink,
     LinkOrigin,
@@ -448,3 +449,63 @@ def plain_text(value: Any) -> str | None:
 
 
 _BLOCKS = frozenset({"paragraph", "heading", "listItem", "blockquote", "codeBlock", "tableCell"})
+
+
+LEXORANK_TYPE = "com.pyxis.greenhopper.jira:gh-lexo-rank"
+
+
+@dataclass(frozen=True)
+class HeldFields:
+    """The fields of an issue holding what the bridge manages: the `write` table's rank and OKR fields,
+    the labels, the project (where the bridge orders items) and the Rank field (their place in it).
+
+    Both a pull page (which fetches these fields too, so the push need not read the issues again) and
+    the writer's `read_state` turn an issue into an `ItemState` with `state`.
+    """
+
+    managed: dict[str, str]
+    """Logical field (`rank`, `okr`) -> Jira field id, for the fields the config says the bridge manages."""
+    rank_order_field: str | None
+
+    @classmethod
+    def resolve(cls, name: str, config: JiraTrackerConfig, fields: Sequence[Any]) -> HeldFields:
+        """The fields resolved from the site's field list (`GET field`); a `write` field the site does
+        not have is the user's to fix (`UserError`)."""
+        described = [f for f in fields if isinstance(f, dict) and f.get("id")]
+        pairs = [(str(f["id"]), str(f.get("name", f["id"]))) for f in described]
+        managed: dict[str, str] = {}
+        for logical, wanted in (("rank", config.write.rank_field), ("okr", config.write.okr_field)):
+            found = configured_field(name, f"write.{logical}_field", wanted, pairs)
+            if found is not None:
+                managed[logical] = found
+        lexorank = (str(f["id"]) for f in described if (f.get("schema") or {}).get("custom") == LEXORANK_TYPE)
+        return cls(managed, next(lexorank, None) or resolve_field("Rank", pairs))
+
+    def names(self) -> list[str]:
+        """The field ids to ask for."""
+        return sorted({*self.managed.values(), "labels", "project", *filter(None, [self.rank_order_field])})
+
+    def state(self, ref: Ref, issue: dict[str, Any]) -> ItemState:
+        """What `issue` (as search or bulk fetch return it) holds; its links are not among its fields."""
+        raw_fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
+        assert isinstance(raw_fields, dict)
+        values = {logical: _plain(raw_fields.get(field_id)) for logical, field_id in self.managed.items()}
+        labels = frozenset(str(label) for label in raw_fields.get("labels") or [])
+        project = raw_fields.get("project")
+        container = str(project.get("key")) if isinstance(project, dict) and project.get("key") else None
+        rank = raw_fields.get(self.rank_order_field) if self.rank_order_field else None
+        return ItemState(
+            item=ref,
+            key=str(issue.get("key") or ref.remote_id),
+            fields=values,
+            labels=labels,
+            container=container,
+            position=str(rank) if rank else None,
+        )
+
+
+def _plain(value: Any) -> Any:
+    """A field's value as the plan compares it: numbers and text as they are, options by their value."""
+    if isinstance(value, dict):
+        return value.get("value") or value.get("name") or value.get("id")
+    return value

@@ -50,11 +50,10 @@ from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteCost, Wri
 from bridge.errors import FatalAPIError, OutcomeUnknown
 from bridge.http import RETRIABLE_STATUSES, redact
 from bridge.kit import EDIT_KINDS, Outcomes, Writer, WriteRefused
-from bridge.mapping import resolve_field
 from bridge.written import LINK_ID_PREFIX
 from bridge_jira.client import JiraSession, _json, error_parts, error_text
 from bridge_jira.config import JiraTrackerConfig
-from bridge_jira.mapping import configured_field
+from bridge_jira.mapping import HeldFields
 from bridge_jira.quiet import (
     BULK_MIN,
     BULK_PATH,
@@ -73,7 +72,6 @@ log = logging.getLogger(__name__)
 
 READ_BATCH = 100
 RANK_BATCH = 50
-LEXORANK_TYPE = "com.pyxis.greenhopper.jira:gh-lexo-rank"
 RANK_PATH = "/rest/agile/1.0/issue/rank"
 POLL_FIRST = 0.2
 POLL_LONGEST = 5.0
@@ -121,23 +119,14 @@ class JiraWriter(Writer[JiraTrackerConfig]):
     ) -> None:
         super().__init__(name, config)
         self.session = session
-        described = [f for f in fields if isinstance(f, dict) and f.get("id")]
-        pairs = [(str(f["id"]), str(f.get("name", f["id"]))) for f in described]
-        write = config.write
-        self.managed: dict[str, str] = {}
+        self.held = HeldFields.resolve(name, config, fields)
+        self.managed: dict[str, str] = self.held.managed
         """Logical field (`rank`, `okr`) -> Jira field id, for the fields the config tells us to manage."""
+        self.rank_order_field = self.held.rank_order_field
+        described = [f for f in fields if isinstance(f, dict) and f.get("id")]
         types = {str(f["id"]): str((f.get("schema") or {}).get("type") or "") for f in described}
-        self.types: dict[str, str] = {}
+        self.types: dict[str, str] = {found: types.get(found, "") for found in self.managed.values()}
         """Jira field id -> its schema type (`number`, `string`, `option`...), for the managed fields."""
-        for logical, wanted in (("rank", write.rank_field), ("okr", write.okr_field)):
-            found = configured_field(name, f"write.{logical}_field", wanted, pairs)
-            if found is not None:
-                self.managed[logical] = found
-                self.types[found] = types.get(found, "")
-        self.rank_order_field = next(
-            (str(f["id"]) for f in described if (f.get("schema") or {}).get("custom") == LEXORANK_TYPE),
-            None,
-        ) or resolve_field("Rank", pairs)
         self.kinds = {str(f["id"]): _kind(f) for f in described}
         """Field id -> `number`, `text` (single-line) or None: what a bulk edit can set it as."""
         self._permissions: Permissions | None = None
@@ -168,7 +157,7 @@ class JiraWriter(Writer[JiraTrackerConfig]):
             if ref.source == self.name and ref.remote_id.isdigit():  # fix versions (`version:...`) have none
                 wanted.setdefault(ref.remote_id, ref)
         ids = list(wanted)
-        fields = sorted({*self.managed.values(), "labels", "project", *filter(None, [self.rank_order_field])})
+        fields = self.held.names()
         raw: list[dict[str, Any]] = []
         for start in range(0, len(ids), READ_BATCH):
             raw.extend(self._fetch(ids[start : start + READ_BATCH], fields))
@@ -176,7 +165,7 @@ class JiraWriter(Writer[JiraTrackerConfig]):
         for issue in raw:
             found = wanted.get(str(issue.get("id")))
             if found is not None and found not in states:
-                states[found] = self._state(found, issue)
+                states[found] = self.held.state(found, issue)
         if self.config.write.okr_links:
             self._add_links(states, links)
         return states
@@ -200,23 +189,6 @@ class JiraWriter(Writer[JiraTrackerConfig]):
                   "validateQuery": "false"}  # fmt: skip
         pages = self.session.search(f"{self.name}: {len(ids)} issues by id", params)
         return [i for page in pages for i in page.issues if isinstance(i, dict)]
-
-    def _state(self, ref: Ref, issue: dict[str, Any]) -> ItemState:
-        raw_fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
-        assert isinstance(raw_fields, dict)
-        values = {logical: _plain(raw_fields.get(field_id)) for logical, field_id in self.managed.items()}
-        labels = frozenset(str(label) for label in raw_fields.get("labels") or [])
-        project = raw_fields.get("project")
-        container = str(project.get("key")) if isinstance(project, dict) and project.get("key") else None
-        rank = raw_fields.get(self.rank_order_field) if self.rank_order_field else None
-        return ItemState(
-            item=ref,
-            key=str(issue.get("key") or ref.remote_id),
-            fields=values,
-            labels=labels,
-            container=container,
-            position=str(rank) if rank else None,
-        )
 
     def _links(self, issue_id: str) -> dict[str, LinkTarget] | None:
         try:
@@ -606,10 +578,3 @@ def _kind(described: dict[str, Any]) -> str | None:
     if schema.get("type") == "string" and schema.get("custom") == TEXT_FIELD:
         return "text"
     return None
-
-
-def _plain(value: Any) -> Any:
-    """A field's value as the plan compares it: numbers and text as they are, options by their value."""
-    if isinstance(value, dict):
-        return value.get("value") or value.get("name") or value.get("id")
-    return value

@@ -292,7 +292,7 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
         for ref in items:
             card = self._cards.get(ref.remote_id) if ref.source == self.name else None
             if card is not None:
-                states[ref] = self._state(ref, card)
+                states[ref] = self.state(ref, card)
         return states
 
     def _load(self, remote_ids: Iterable[str]) -> None:
@@ -329,7 +329,8 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
             if isinstance(body, dict) and str(body.get("idBoard")) in self.boards:
                 self._cards[card] = body
 
-    def _state(self, ref: Ref, card: JSON) -> ItemState:
+    def state(self, ref: Ref, card: JSON) -> ItemState:
+        """What `card` (as a listing or a card read with `CARD_PARAMS` gives it) holds for item `ref`."""
         board = self.boards[str(card["idBoard"])]
         fields = {
             logical: board.fields[logical].read(card) for logical in self.managed if logical in board.fields

@@ -264,6 +264,14 @@ class RemotePage:
     statuses: Sequence[StatusName] = ()
     skipped: Sequence[SkippedItem] = ()
     cursor: str | None = None
+    held: Sequence[ItemState] = ()
+    """What the page's items hold of what the bridge manages (fields, labels, place), as the page shows
+    it: stored, so the push plans against it without reading the items again (`bridge.store.held`). A
+    place must compare with places read at another time (Jira's Rank, Trello's `pos`; not an index in a
+    listing, which moves when another item moves): else leave it None and the push reads it."""
+    held_links: bool = False
+    """Whether `held` carries the items' links too (a page that does not show them leaves them unknown:
+    the push reads those of the items whose links matter)."""
 
 
 class WriteKind(enum.StrEnum):

@@ -20,9 +20,10 @@ import requests
 
 from bridge.config import BridgeConfig, load_config
 from bridge.connector import ConnectorRegistry
-from bridge.domain import WriteKind
+from bridge.domain import Ref, WriteKind
 from bridge.kit import EDIT_KINDS
 from bridge.store import Store
+from bridge.store.held import load_held
 from bridge.store.written import load_written
 from bridge.sync.cycle import CycleResult, run_cycle
 from bridge_sandbox.generate import build
@@ -96,9 +97,10 @@ class Sync:
 
 
 @pytest.fixture
-def sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sync]:
+def sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Sync]:
+    """A Jira Cloud sandbox (Data Center with `indirect` parameter "dc") and a config writing to it."""
     seed = render_jira(build(seed=5, per_tracker=120, now=datetime(2026, 6, 1, tzinfo=UTC)))
-    emulator = JiraEmulator.from_search(seed, flavour="cloud")
+    emulator = JiraEmulator.from_search(seed, flavour=getattr(request, "param", "cloud"))
     rank_field = emulator.add_custom_field("Value Rank", "number")
     okr_field = emulator.add_custom_field("Key Result", "string")
     monkeypatch.setenv("T_EMAIL", EMAIL)
@@ -216,6 +218,10 @@ def test_purge_takes_back_everything_the_bridge_wrote(sync: Sync, run_cli: Any) 
     assert "customer-x" in epic.fields["labels"]
     with sync.store.read() as conn:
         assert load_written(conn, "t").rows == {}
+        assert load_held(conn, "t", [Ref("t", epic.id)]).states == {}, "what it holds now is read again"
+    again = sync.cycle()
+    assert again.trackers[0].push is not None and again.trackers[0].push.done > 0
+    assert epic.fields.get(sync.rank_field) is not None, "a sync after a purge writes the ranks again"
 
 
 def test_native_order_follows_the_ranks_with_the_fewest_moves(sync: Sync) -> None:
@@ -458,3 +464,53 @@ def test_a_dry_run_ends_with_what_the_plan_would_cost(sync: Sync, run_cli: Any) 
         f"requests, sending {cost.emails} notification emails to watchers"
     )
     assert sync.writes_sent() == 0
+
+
+READ_ROUTES = (
+    "POST /rest/api/{version}/issue/bulkfetch",
+    "GET /rest/api/{version}/issue/{key}/remotelink",
+)
+"""Routes reading issues back on Cloud (Data Center reads them by id with a search, as its pull searches:
+`PushResult.read` counts those)."""
+
+
+def reads_sent(sync: Sync) -> dict[str, int]:
+    routes = sync.control.get("requests")["by_route"]
+    return {route: count for route, count in routes.items() if route.startswith(READ_ROUTES)}
+
+
+@pytest.mark.parametrize("sync", ["cloud", "dc"], indirect=True)
+def test_the_bridges_own_writes_seen_by_the_pull_plan_nothing_and_read_nothing(sync: Sync) -> None:
+    """The cycle after a push plans from what its pull stored (native order on: every ordered issue is
+    planned for, every cycle): the bridge's own writes and moves, seen again by the pull, plan nothing,
+    and no issue is read back (no bulk fetch, no search by id, no remote links)."""
+    sync.config = load_config_with(sync, "native_order = true\ntasks_inherit = false\n")
+    first = sync.cycle()
+    push = first.trackers[0].push
+    assert push is not None and push.done > 0
+    assert any(w.kind is WriteKind.ORDER for w in first.trackers[0].plan.writes), "issues were moved"
+    sync.control.send("DELETE", "requests")
+    (entry,) = sync.cycle().trackers
+    assert entry.plan is not None and entry.plan.writes == []
+    assert entry.push is not None and entry.push.read == 0
+    assert reads_sent(sync) == {}
+
+
+def test_a_users_edit_seen_by_the_pull_is_planned_against_without_reading(sync: Sync) -> None:
+    """A user's edit of a managed field reaches the plan through the pull: it is restored, the issue is
+    not read again, and what the restore left is stored, so the next cycle plans nothing."""
+    sync.cycle()
+    epic = next(e for e in sync.epics() if e.fields.get(sync.rank_field) is not None)
+    rank = epic.fields[sync.rank_field]
+    sync.api("PUT", f"issue/{epic.key}", {"fields": {sync.rank_field: rank + 40}})
+    sync.control.send("DELETE", "requests")
+    (entry,) = sync.cycle().trackers
+    assert entry.plan is not None and [(w.item.remote_id, w.field, w.value) for w in entry.plan.writes] == [
+        (epic.id, "rank", rank)
+    ]
+    assert entry.plan.restores == entry.plan.writes and epic.fields[sync.rank_field] == rank
+    # The epic's remote links, which no search shows, are read when it carries the bridge's link.
+    assert entry.push is not None and entry.push.read <= 1
+    assert sum(reads_sent(sync).values()) == 2 * entry.push.read
+    (after,) = sync.cycle().trackers
+    assert after.plan is not None and after.plan.writes == []

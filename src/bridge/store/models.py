@@ -228,6 +228,31 @@ class WrittenRow(SQLModel, table=True):
     at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
+class HeldRow(SQLModel, table=True):
+    """What a tracker item holds of what the bridge manages, as the last pull (or read) showed it and the
+    bridge's writes since left it: the state the push plans against (`bridge.store.held`).
+
+    Values are JSON text. `links` is None until something showed the item's links (a pull page that does
+    not show them leaves them as they were, with their `links_at`); `position`
+    is None when unknown (a move the bridge made since: its new place is the tracker's to tell).
+    """
+
+    __tablename__ = "held"
+
+    source: str = Field(primary_key=True, max_length=64)
+    remote_id: str = Field(primary_key=True, max_length=255)
+    key: str = Field(max_length=255)
+    fields: str = Field(sa_type=Text)
+    labels: str = Field(sa_type=Text)
+    links: str | None = Field(default=None, sa_type=Text)
+    links_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When `links` were read: they hold while the tracker has not changed the item since."""
+    duplicates: str = Field(default="[]", sa_type=Text)
+    container: str | None = Field(default=None, max_length=255)
+    position: str | None = Field(default=None, sa_type=Text)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
 class LeaseRow(SQLModel, table=True):
     """Who may run a tracker's cycles: one row per tracker (or daemon-wide job), claimed by one replica
     at a time until `expires_at`, which its heartbeat pushes forward.

@@ -37,6 +37,7 @@ from bridge.domain import (
 )
 from bridge.store.chunks import chunked
 from bridge.store.engine import insert_new, upsert
+from bridge.store.held import save_held
 from bridge.store.models import (
     CursorRow,
     DependencyRow,
@@ -149,6 +150,8 @@ def save_page(
     )
     changed += _replace_dependencies(conn, page, now)
     changed += _replace_tracker_links(conn, page, now)
+    if page.held:
+        save_held(conn, source, page.held, at=now, links_known=page.held_links)
     if page.cursor is not None:
         set_cursor(conn, source, page.stream, page.cursor, signpost=signpost, now=now)
     items = len(page.milestones) + len(page.tasks) + len(page.key_results) + len(page.objectives)

@@ -60,11 +60,12 @@ def test_a_status_without_a_name_falls_back_to_its_id(store: Store) -> None:
 def test_a_store_from_before_names_upgrades_and_shows_ids_until_the_next_pull(store_url: str) -> None:
     old = Store(store_url)
     try:
-        old.upgrade("0003")
-        assert "status_name" not in inspect(old.engine).get_table_names()
+        old.upgrade()
         with old.write() as conn:  # a pull by the previous version: no names on its pages
             save_page(conn, _page([]), now=T0)
-        assert old.upgrade().after == head_revision() == "statusnames01"
+        old.downgrade("okrdrafts01")  # the schema before names, its rows kept
+        assert "status_name" not in inspect(old.engine).get_table_names()
+        assert old.upgrade().after == head_revision()
     finally:
         old.close()
     upgraded = Store(store_url)

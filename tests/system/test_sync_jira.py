@@ -444,6 +444,8 @@ def test_rank_values_written_on_tasks_are_removed_once(sync: Sync) -> None:
 
 
 def test_a_dry_run_ends_with_what_the_plan_would_cost(sync: Sync, run_cli: Any) -> None:
+    # An account that may neither silence edits nor bulk edit: each edit emails the issue's watchers.
+    sync.control.edit(op="set_permissions", permissions=["EDIT_ISSUES", "BROWSE_PROJECTS"])
     for n, issue in enumerate(sync.emulator.issues.values()):
         issue.fields["watches"] = {"self": "", "watchCount": n % 3, "isWatching": False}
     result = sync.cycle(dry_run=True)
@@ -484,7 +486,8 @@ def test_the_bridges_own_writes_seen_by_the_pull_plan_nothing_and_read_nothing(s
     """The cycle after a push plans from what its pull stored (native order on: every ordered issue is
     planned for, every cycle): the bridge's own writes and moves, seen again by the pull, plan nothing,
     and no issue is read back (no bulk fetch, no search by id, no remote links)."""
-    sync.config = load_config_with(sync, "native_order = true\ntasks_inherit = false\n")
+    sync.config_path.write_text(sync.config_path.read_text().replace("tasks_inherit = true\n", ""))
+    sync.config = load_config_with(sync, "native_order = true\n")
     first = sync.cycle()
     push = first.trackers[0].push
     assert push is not None and push.done > 0

@@ -77,7 +77,15 @@ def _hostile_items(sandbox: Sandbox) -> dict[str, str]:
         titles[issue.key] = hostile_title(n, f"jira{n}")
         fields = {"summary": titles[issue.key]} | ({okr_field: HOSTILE[n]} if n < 2 else {})
         jira.edit({"op": "update", "key": issue.key, "fields": fields})
-    cards = [card for board in trello.boards.values() for card in board.ordered_cards()]
+    # Task cards: a milestone card is found by its name (its `M:` label names it), so retitling one
+    # would make it a card of no milestone, which the bridge does not store.
+    cards = [
+        card
+        for board in trello.boards.values()
+        for card in board.ordered_cards()
+        if not {f"M:{card['name']}"} & {str(board.labels[i].get("name")) for i in card.get("idLabels", [])}
+        and any(str(board.labels[i].get("name", "")).startswith("M:") for i in card.get("idLabels", []))
+    ]
     for n, card in enumerate(cards[:4]):
         titles[card["id"]] = hostile_title(n + 2, f"trello{n}")
         trello.edit({"op": "update_card", "card": card["id"], "fields": {"name": titles[card["id"]]}})

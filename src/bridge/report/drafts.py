@@ -12,7 +12,6 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from html import escape
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -33,6 +32,7 @@ from bridge.report.teams import milestone_team_map
 from bridge.store import Store
 from bridge.store.drafts import SavedDrafts, StoredDraft, read_drafts, save_drafts
 from bridge.store.snapshot import read_links, read_milestones, read_tasks
+from bridge.text import html_escape as escape
 from bridge.text import json_terminal_safe
 from bridge.text import terminal_markup as safe
 

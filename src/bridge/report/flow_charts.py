@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from html import escape
 
 from bridge.analytics.flow import HOW_MANY_CHANCES, LINES, Percentiles, TeamFlow, TypeLines
 from bridge.domain import StatusCategory, display_name
@@ -31,6 +30,7 @@ from bridge.report.svg import (
     svg,
     text,
 )
+from bridge.text import html_escape as escape
 
 FLOW_KINDS = ("scatter", "cfd", "throughput", "ageing", "how-many")
 """The charts drawn for every team, in page order."""

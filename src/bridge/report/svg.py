@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from html import escape
+
+from bridge.text import html_escape as escape
 
 WIDTH = 960
 CHAR = 6.6

@@ -249,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", default=DATABASE)
     parser.add_argument("--keep", action="store_true", help="keep the database; reuse it if it exists")
     args = parser.parse_args(argv)
+    args.admin_url = args.admin_url.replace("postgresql+psycopg://", "postgresql://", 1)  # the driver's form
     url = database_url(args.admin_url, args.database)
     built: dict[str, Any] | str = "reused"
     if not (args.keep and _has_data(url)):

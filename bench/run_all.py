@@ -38,10 +38,11 @@ QUICK: dict[str, list[str]] = {
     "analytics": ["--tasks", "2000", "--changes", "20000"],
     "push": ["--items", "300", "--changes", "10"],
     "cycle_requests": ["--cycles", "2"],
+    "scale": ["--tasks", "2000", "--changes", "20000"],
 }
 """Each benchmark's size flags for `--quick` (from its argparse); the rest run with their defaults."""
 
-ORDER = ("store_upsert", "sandbox_serve", "pull", "analytics", "push", "cycle_requests")
+ORDER = ("store_upsert", "sandbox_serve", "pull", "analytics", "push", "cycle_requests", "scale")
 STDERR_TAIL = 2000
 
 

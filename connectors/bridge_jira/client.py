@@ -28,6 +28,7 @@ from bridge.http import (
     RetryPolicy,
     error_for_status,
     redact,
+    response_json,
     tls_failure,
 )
 from bridge.kit import OffsetPaginator, TokenPaginator
@@ -183,7 +184,7 @@ class JiraSession(TrackerSession[JiraTrackerConfig]):
 def _json(response: requests.Response) -> Any:
     if response.status_code == 204 or not response.content:
         return None
-    return response.json()
+    return response_json(response)
 
 
 def error_parts(error: JIRAError) -> tuple[list[str], dict[str, str]]:

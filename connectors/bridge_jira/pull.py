@@ -130,10 +130,12 @@ class JiraPuller:
     # ---- the issues stream --------------------------------------------------------------------------
 
     def pull_issues(self, cursor: str | None, signpost: datetime) -> Iterator[RemotePage]:
-        """Pages of changed issues; the next page is fetched while the current one is mapped and stored."""
-        raw = self._raw_pages(cursor, signpost)
-        for issues, cursor_value, reread in prefetched(raw, stop_event=self.session.policy.stop_event):
-            yield self._page(issues, cursor_value, reread)
+        """Pages of changed issues, in three stages on their own threads: page k is stored (the caller)
+        while page k+1 is mapped and page k+2 is on the wire. The mapping is Python, but the store's
+        driver and the socket release the interpreter while they work, so the stages overlap."""
+        stop = self.session.policy.stop_event
+        raw = prefetched(self._raw_pages(cursor, signpost), stop_event=stop)
+        return prefetched((self._page(*page) for page in raw), stop_event=stop)
 
     def _raw_pages(
         self, cursor: str | None, signpost: datetime

@@ -22,6 +22,8 @@ from email.utils import parsedate_to_datetime
 from queue import Full, Queue
 from typing import Any, Generic, TypeVar
 
+import orjson
+import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from bridge.errors import APIError, AuthError, FatalAPIError, RetriableAPIError
@@ -309,6 +311,16 @@ def install_redaction(logger: logging.Logger | None = None) -> None:
             handler.addFilter(RedactingFilter())
 
 
+def response_json(response: requests.Response) -> Any:
+    """The body as JSON, decoded by orjson straight from the response bytes (several times faster than
+    the standard library on a large search page); a body that is not UTF-8 JSON falls back to
+    `requests`, which detects other encodings and raises its own `JSONDecodeError`."""
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.json()
+
+
 _DONE = object()
 
 
@@ -335,6 +347,10 @@ def prefetched(items: Iterable[T], depth: int = 1, stop_event: threading.Event |
         except BaseException as exc:  # handed to the consumer, which re-raises it
             _put_final(queue, closing, ("error", exc))
             return
+        finally:  # a stage that itself reads a prefetching iterator stops that one's thread too
+            close = getattr(items, "close", None)
+            if callable(close):
+                close()
         _put_final(queue, closing, ("done", _DONE))
 
     worker = threading.Thread(target=produce, name="prefetch", daemon=True)

@@ -8,8 +8,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import StatementError
 
+from bridge.domain import StatusCategory
 from bridge.store import Store, upsert
+from bridge.store.engine import insert_new
 from bridge.store.models import StatusChangeRow, TaskRow
+from bridge.store.pages import CHANGE_COLUMNS
 
 TASK = TaskRow.__table__  # type: ignore[attr-defined]
 CHANGE = StatusChangeRow.__table__  # type: ignore[attr-defined]
@@ -126,6 +129,29 @@ def test_status_changes_are_deduplicated_by_id(store: Store) -> None:
         assert upsert(conn, CHANGE, [change]) == 0
     with store.read() as conn:
         assert len(conn.execute(select(CHANGE)).all()) == 2
+
+
+def _history(n: int, at: datetime = T0) -> tuple[object, ...]:
+    done, doing = StatusCategory.DONE, StatusCategory.IN_PROGRESS
+    return ("acme-jira", f"{5000 + n}:status", "10001", at + timedelta(hours=n), "3", "10001", doing, done)
+
+
+def test_history_rows_are_written_once_in_bulk(store: Store) -> None:
+    """`insert_new` (executemany on SQLite, COPY through a staging table on PostgreSQL) counts only
+    new rows, skips stored ones and repeats within a call, and keeps every value as given."""
+    with store.write() as conn:
+        assert insert_new(conn, CHANGE, [_history(n) for n in range(3)], CHANGE_COLUMNS) == 3
+    with store.write() as conn:  # twice in one transaction too: the staging table is gone after each
+        assert insert_new(conn, CHANGE, [_history(n) for n in range(5)], CHANGE_COLUMNS) == 2
+        assert insert_new(conn, CHANGE, [_history(5), _history(5), _history(1)], CHANGE_COLUMNS) == 1
+    with store.read() as conn:
+        rows = sorted(conn.execute(select(CHANGE)).all(), key=lambda r: r.remote_id)
+    assert [r.remote_id for r in rows] == [f"{5000 + n}:status" for n in range(6)]
+    assert rows[2].at == T0 + timedelta(hours=2) and rows[2].at.tzinfo is not None
+    assert (rows[0].from_category, rows[0].to_category) == ("in_progress", "done")
+    naive = _history(9, datetime(2026, 1, 1))  # noqa: DTZ001
+    with pytest.raises((StatementError, ValueError), match="naive datetime"), store.write() as conn:
+        insert_new(conn, CHANGE, [naive], CHANGE_COLUMNS)
 
 
 def test_a_key_twice_in_one_call_keeps_the_last_row(store: Store) -> None:

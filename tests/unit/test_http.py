@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+import requests
 
 from bridge.errors import AuthError, FatalAPIError, RetriableAPIError
 from bridge.http import (
@@ -19,7 +21,9 @@ from bridge.http import (
     ShutdownRequested,
     error_for_status,
     parse_retry_after,
+    prefetched,
     redact,
+    response_json,
 )
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -123,3 +127,49 @@ def test_log_records_are_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
     finally:
         caplog.handler.removeFilter(handler_filter)
     assert "another-secret-1234" not in caplog.text
+
+
+def _response(body: bytes, content_type: str = "application/json") -> requests.Response:
+    response = requests.Response()
+    response.status_code = 200
+    response._content = body
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+def test_response_json_reads_the_bytes_and_falls_back_for_other_encodings() -> None:
+    body = '{"issues": [{"key": "PAY-1", "summary": "Caf\u00e9 \u2014 ok"}], "isLast": true}'
+    assert response_json(_response(body.encode("utf-8"))) == {
+        "issues": [{"key": "PAY-1", "summary": "Café — ok"}],
+        "isLast": True,
+    }
+    # UTF-16 is valid JSON that orjson refuses: requests detects the encoding instead
+    assert response_json(_response('{"a": [1, 2]}'.encode("utf-16"))) == {"a": [1, 2]}
+    with pytest.raises(requests.exceptions.JSONDecodeError):
+        response_json(_response(b"<html>gateway error</html>", "text/html"))
+
+
+def test_prefetching_stages_keep_order_and_surface_errors_in_place() -> None:
+    def pages() -> Iterator[int]:
+        yield from range(5)
+        raise RuntimeError("page 5 failed")
+
+    mapped = prefetched(n * 10 for n in prefetched(pages()))
+    seen = []
+    with pytest.raises(RuntimeError, match="page 5 failed"):
+        for value in mapped:
+            seen.append(value)
+    assert seen == [0, 10, 20, 30, 40]
+
+
+def test_closing_the_last_stage_stops_every_stage_thread() -> None:
+    before = {t for t in threading.enumerate() if t.name == "prefetch"}
+    stages = prefetched(n for n in prefetched(iter(range(1_000_000))))
+    assert next(stages) == 0
+    stages.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if not {t for t in threading.enumerate() if t.name == "prefetch"} - before:
+            break
+        time.sleep(0.05)
+    assert not {t for t in threading.enumerate() if t.name == "prefetch"} - before

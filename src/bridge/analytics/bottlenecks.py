@@ -139,7 +139,16 @@ class Flow:
 
 
 def finished_flows(index: Index, now: datetime, window: timedelta) -> dict[GroupKey, list[Flow]]:
-    """Tasks finished within the window, by team and work type."""
+    """Tasks finished within the window, by team and work type; computed once per index, since the
+    work types, the bottlenecks and the flow charts all read it (callers must not change it)."""
+    memo = ("finished_flows", now, window)
+    found: dict[GroupKey, list[Flow]] | None = index.derived.get(memo)
+    if found is None:
+        found = index.derived[memo] = _finished_flows(index, now, window)
+    return found
+
+
+def _finished_flows(index: Index, now: datetime, window: timedelta) -> dict[GroupKey, list[Flow]]:
     since = now - window
     groups: defaultdict[GroupKey, list[Flow]] = defaultdict(list)
     for key, flow in index.flows.items():

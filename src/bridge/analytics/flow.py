@@ -181,16 +181,18 @@ def cumulative_flow(index: Index, tasks: Iterable[Task], now: datetime, window: 
     start = now - span * _DAY
     origin = start.timestamp()
     deltas = [[0] * len(_ORDER) for _ in range(span)]
-    order, ceil = _ORDER, math.ceil
-    empty: list[Step] = []
+    order, ceil, steps_of = _ORDER, math.ceil, index.steps
     for task in tasks:
         previous: int | None = None
-        for at, category in _entries(task, index.steps.get((task.source, task.remote_id), empty)):
-            if at <= start:
+        steps = steps_of.get((task.source, task.remote_id))
+        # a loop over the history itself, not a generator of pairs: this runs once per status change
+        for at, _, category in steps if steps else _dated_entries(task):
+            seconds = at.timestamp() - origin
+            if seconds <= 0:
                 slot = 0  # before the window: only where the item stood when it began counts
             else:
                 # the first sample taken at or after `at` is the end of day ceil((at - start) / 1 d) - 1
-                slot = ceil((at.timestamp() - origin) / 86400.0) - 1
+                slot = ceil(seconds / 86400.0) - 1
                 if slot >= span:
                     continue
             entered = order[category]
@@ -209,16 +211,14 @@ def cumulative_flow(index: Index, tasks: Iterable[Task], now: datetime, window: 
     return found
 
 
-def _entries(task: Task, steps: Sequence[Step]) -> Iterable[tuple[datetime, StatusCategory]]:
-    """When the task entered each category, oldest first; from its dates when it has no history."""
-    if steps:
-        return ((at, category) for at, _, category in steps)
+def _dated_entries(task: Task) -> list[Step]:
+    """When a task without history entered each category, from its dates (oldest first)."""
     dated = [
         (task.created, StatusCategory.TODO),
         (task.started, StatusCategory.IN_PROGRESS),
         (task.done if task.category is StatusCategory.DONE else None, StatusCategory.DONE),
     ]
-    return [(at, category) for at, category in dated if at is not None]
+    return [(at, "", category) for at, category in dated if at is not None]
 
 
 # --- throughput ---------------------------------------------------------------------------------------

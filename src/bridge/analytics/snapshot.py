@@ -9,10 +9,11 @@ history twice.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
+from typing import Any
 
 from bridge.domain import (
     FlowTimes,
@@ -104,6 +105,9 @@ class Index:
     flows: dict[Key, FlowTimes]
     milestone_team: dict[Key, str]
     tasks_of: dict[Key, list[Task]] = field(default_factory=dict)
+    derived: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Figures several parts of one analysis read, computed by the first to ask (keyed by what and for
+    which arguments); the index is not changed once built, so they stay true."""
     status_names: dict[Key, str] = field(default_factory=dict)
     """(source, raw status) -> the status's display name, where the pull has stored one."""
 

@@ -466,13 +466,7 @@ def insert_new(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], co
     if not rows:
         return 0
     if conn.dialect.name != "sqlite":
-        dialect_rows = [dict(zip(columns, row, strict=True)) for row in rows]
-        stmt = postgresql.insert(table).on_conflict_do_nothing()
-        counted = stmt.returning(table.primary_key.columns.values()[0])
-        total = 0
-        for chunk in chunked(dialect_rows, UPSERT_CHUNK):
-            total += len(conn.execute(counted, chunk).all())
-        return total
+        return _postgres_copy_new(conn, table, rows, columns)
     names = ", ".join(columns)
     marks = ", ".join("?" for _ in columns)
     sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
@@ -490,12 +484,48 @@ def insert_new(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], co
     return max(result.rowcount, 0)
 
 
+def _postgres_copy_new(
+    conn: Connection, table: Table, rows: Sequence[Sequence[Any]], columns: Sequence[str]
+) -> int:
+    """PostgreSQL's path: the rows go by `COPY` into a temporary table shaped like `table`, then one
+    `INSERT ... SELECT ... ON CONFLICT DO NOTHING` keeps the new ones; all in the caller's transaction
+    (the driver connection is the one SQLAlchemy holds), so a page's history still lands with its cursor.
+    Timestamps are checked for an offset first, as `UTCDateTime` would."""
+    timestamps = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime)]
+    for row in rows:
+        for i in timestamps:
+            value = row[i]
+            if value is not None and (value.tzinfo is None or value.tzinfo.utcoffset(value) is None):
+                raise ValueError(
+                    f"naive datetime {value.isoformat()} refused: the store keeps aware UTC only"
+                )
+    quote_name = conn.dialect.identifier_preparer.quote
+    target = conn.dialect.identifier_preparer.format_table(table)
+    staging = quote_name(f"incoming_{table.name}")
+    names = ", ".join(quote_name(name) for name in columns)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {staging} (LIKE {target}) ON COMMIT DROP")
+        with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {staging} ON CONFLICT DO NOTHING")
+        inserted = max(cursor.rowcount, 0)
+        cursor.execute(f"DROP TABLE {staging}")
+    return int(inserted)
+
+
 def _sqlite_time(value: datetime | None) -> str | None:
     """The text SQLAlchemy's SQLite DateTime writes (so `UTCDateTime` reads it back), from aware UTC."""
     if value is None:
         return None
     if value.tzinfo is not UTC:
-        if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-            raise ValueError(f"naive datetime {value.isoformat()} refused: the store keeps aware UTC only")
-        value = value.astimezone(UTC)
+        value = _require_aware(value).astimezone(UTC)
     return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _require_aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError(f"naive datetime {value.isoformat()} refused: the store keeps aware UTC only")
+    return value

@@ -20,6 +20,7 @@ from bridge.config import BridgeConfig
 from bridge.connector import Connector, ConnectorRegistry
 from bridge.domain import require_utc
 from bridge.errors import BridgeError, ConfigError, StoreLost
+from bridge.gc_pacing import fewer_collections
 from bridge.http import redact
 from bridge.store import Store
 from bridge.store.pages import get_cursor, mark_deleted, save_page, set_cursor
@@ -185,22 +186,23 @@ def _pull_stream(
         with store.read() as conn:
             stored = get_cursor(conn, name, stream)
         cursor = stored.value if stored is not None else None
-    for page in connector.pull(stream, cursor, now):
-        with store.write() as conn:
-            if guard is not None:
-                guard(conn)
-            counts = save_page(conn, page, now=now, signpost=now)
-        result.pages += 1
-        result.items += counts.items
-        result.changed += counts.changed
-        result.skipped += counts.skipped
-        result.cleaned += counts.cleaned
-        result.skipped_keys.extend(item.key for item in page.skipped)
-        if progress is not None:
-            progress.pulled(name, stream, result.pages, result.items)
-        if stop is not None and stop.is_set():
-            log.info("%s: stopping after page %d of %s as asked", name, result.pages, stream)
-            return
+    with fewer_collections():  # a page makes hundreds of thousands of short-lived objects
+        for page in connector.pull(stream, cursor, now):
+            with store.write() as conn:
+                if guard is not None:
+                    guard(conn)
+                counts = save_page(conn, page, now=now, signpost=now)
+            result.pages += 1
+            result.items += counts.items
+            result.changed += counts.changed
+            result.skipped += counts.skipped
+            result.cleaned += counts.cleaned
+            result.skipped_keys.extend(item.key for item in page.skipped)
+            if progress is not None:
+                progress.pulled(name, stream, result.pages, result.items)
+            if stop is not None and stop.is_set():
+                log.info("%s: stopping after page %d of %s as asked", name, result.pages, stream)
+                return
 
 
 def _census_due(store: Store, name: str, now: datetime, interval: timedelta) -> bool:

@@ -1,0 +1,45 @@
+"""Fewer garbage collections while a pull turns pages of JSON into rows.
+
+A page makes hundreds of thousands of short-lived objects (decoded JSON, domain values, row tuples), and
+with the interpreter's default threshold (700 allocations) the collector runs thousands of times a pull,
+each time also walking the long-lived objects of the process (modules, the SQLAlchemy metadata, the
+connector). While a pull runs, the objects that were there before it are frozen (left out of every
+collection) and the youngest generation is collected every 50,000 allocations: measured with
+`bench/pull.py`'s setup at 3,000 issues, the pull's CPU time fell by about a fifth. Cycles are still
+collected, only less often, so memory stays bounded. Thread-safe: the daemon pulls several trackers at
+once; the first pull to start sets this up and the last to end restores the interpreter's settings.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+YOUNG_THRESHOLD = 50_000
+OLDER_THRESHOLDS = (20, 100)
+
+_lock = threading.Lock()
+_holders = 0
+_saved: tuple[int, int, int] = gc.get_threshold()
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Collect less often, and never the objects older than the outermost holder, until it ends."""
+    global _holders, _saved
+    with _lock:
+        if _holders == 0:
+            _saved = gc.get_threshold()
+            gc.freeze()
+            gc.set_threshold(YOUNG_THRESHOLD, *OLDER_THRESHOLDS)
+        _holders += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _holders -= 1
+            if _holders == 0:
+                gc.set_threshold(*_saved)
+                gc.unfreeze()

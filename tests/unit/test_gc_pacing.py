@@ -1,0 +1,43 @@
+"""A pull collects garbage less often, and the interpreter's settings come back when the last pull ends."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+from bridge.gc_pacing import YOUNG_THRESHOLD, fewer_collections
+
+
+def test_settings_are_restored_after_nested_and_concurrent_holders() -> None:
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    inside = threading.Event()
+    release = threading.Event()
+
+    def other_pull() -> None:
+        with fewer_collections():
+            inside.set()
+            release.wait(10)
+
+    with fewer_collections():
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD
+        assert gc.get_freeze_count() > frozen, "what existed before the pull is left out of collections"
+        worker = threading.Thread(target=other_pull)
+        worker.start()
+        assert inside.wait(10)
+    # the first holder ended while the other still pulls: nothing is restored yet
+    assert gc.get_threshold()[0] == YOUNG_THRESHOLD
+    release.set()
+    worker.join(10)
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == frozen
+
+
+def test_cycles_made_during_a_pull_are_still_collected() -> None:
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    with fewer_collections():
+        for _ in range(3 * YOUNG_THRESHOLD):
+            Node()
+        assert sum(1 for o in gc.get_objects() if isinstance(o, Node)) < 2 * YOUNG_THRESHOLD

@@ -29,6 +29,7 @@ CATEGORIES: tuple[StatusCategory, ...] = tuple(StatusCategory)
 _CODE = {category: i for i, category in enumerate(CATEGORIES)}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
+_DONE = StatusCategory.DONE
 
 Step = tuple[datetime, str, StatusCategory]
 """One entry into a raw status: (when, raw status, category)."""

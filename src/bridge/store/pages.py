@@ -36,6 +36,7 @@ from bridge.domain import (
 )
 from bridge.store.chunks import chunked
 from bridge.store.engine import insert_new, upsert
+from bridge.store.facts import bump_data_version, save_page_facts
 from bridge.store.models import (
     CursorRow,
     DependencyRow,
@@ -142,8 +143,11 @@ def save_page(
     changed += insert_new(
         conn, _table(StatusChangeRow), [_status_change(c) for c in page.status_changes], CHANGE_COLUMNS
     )
+    save_page_facts(conn, page, now)
     changed += _replace_dependencies(conn, page, now)
     changed += _replace_tracker_links(conn, page, now)
+    if changed:
+        bump_data_version(conn, now)
     if page.cursor is not None:
         set_cursor(conn, source, page.stream, page.cursor, signpost=signpost, now=now)
     items = len(page.milestones) + len(page.tasks) + len(page.key_results) + len(page.objectives)
@@ -413,4 +417,6 @@ def mark_deleted(conn: Connection, source: str, present: Sequence[str], *, now: 
                 .values(deleted=True, synced_at=now)
             )
             flagged += max(result.rowcount, 0)
+    if flagged:
+        bump_data_version(conn, now)
     return flagged

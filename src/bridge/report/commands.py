@@ -13,7 +13,6 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
-from bridge.analysis_window import analysis_since
 from bridge.analytics import Report, Snapshot, analyse
 from bridge.analytics.okr import Catalogue, Suggestion, catalogue, effective_links, suggest_for_unlinked
 from bridge.config import CONFIG_SOURCE, BridgeConfig
@@ -22,6 +21,7 @@ from bridge.errors import UserError
 from bridge.report.html import page_data, render_html
 from bridge.report.teams import for_team, milestone_team_map, team_names
 from bridge.report.terminal import render
+from bridge.shared_analysis import shared_analysis
 from bridge.store import Store, redact_url
 from bridge.store.okr_links import (
     confirm_link,
@@ -32,7 +32,6 @@ from bridge.store.okr_links import (
 )
 from bridge.store.snapshot import (
     is_empty,
-    load_snapshot,
     read_key_results,
     read_links,
     read_milestones,
@@ -70,6 +69,7 @@ def report_command(
     and print the path written (to stderr when stdout carries the JSON)."""
     out = out or sys.stdout
     settings = cfg.analytics
+    flow = as_json or html is not None
     store = Store.open(cfg, upgrade=False)  # a report never creates or migrates the store it reads
     try:
         empty = is_empty(store)
@@ -79,11 +79,15 @@ def report_command(
             if not as_json and html is None:
                 return
             snapshot = Snapshot()
+            report = analyse(snapshot, cfg, now, flow=flow)
         else:
-            snapshot = load_snapshot(store, since=analysis_since(settings, now))
+            # an unchanged store answers from the stored analysis; the contents are read only for
+            # what needs them (a team's view, the HTML page)
+            analysed = shared_analysis(store, cfg, now, flow=flow)
+            report = analysed.report
+            snapshot = analysed.snapshot if team is not None or html is not None else Snapshot()
     finally:
         store.close()
-    report = analyse(snapshot, cfg, now, flow=as_json or html is not None)
     if team is not None:
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
     if html is not None:
@@ -101,10 +105,13 @@ def report_command(
 def html_report(cfg: BridgeConfig, store: Store, *, now: datetime, team: str | None = None) -> str:
     """The HTML report of the store's contents at `now` (the daemon's `/report.html`); an empty store
     gives the page with its "no data" notes and a line saying to pull first."""
-    settings = cfg.analytics
     empty = is_empty(store)
-    snapshot = Snapshot() if empty else load_snapshot(store, since=analysis_since(settings, now))
-    report = analyse(snapshot, cfg, now, flow=True)
+    if empty:
+        snapshot = Snapshot()
+        report = analyse(snapshot, cfg, now, flow=True)
+    else:
+        analysed = shared_analysis(store, cfg, now, flow=True)
+        snapshot, report = analysed.snapshot, analysed.report
     if team is not None:
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
     return _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty)

@@ -142,7 +142,8 @@ def missing_facts(conn: Connection, after: Key | None, limit: int) -> list[Key]:
 
 def count_missing(conn: Connection) -> int:
     task = _table(TaskRow)
-    return int(conn.execute(select(func.count()).where(~has_current_facts(task))).scalar() or 0)
+    query = select(func.count()).select_from(task).where(~has_current_facts(task))
+    return int(conn.execute(query).scalar() or 0)
 
 
 def _histories(conn: Connection, keys: Sequence[Key]) -> dict[Key, list[Step]]:

@@ -197,6 +197,9 @@ class AnalysisRow(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     seconds: float = 0.0
     """How long the analysis took."""
+    pushed: str | None = Field(default=None, sa_type=Text)
+    """The trackers (JSON list) a cycle pushed this analysis to without error: a quiet cycle that
+    finds its tracker here has nothing to write."""
 
 
 class DependencyRow(SQLModel, table=True):

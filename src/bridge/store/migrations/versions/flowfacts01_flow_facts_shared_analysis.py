@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("report", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("seconds", sa.Float(), nullable=False),
+        sa.Column("pushed", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("data_version", "settings_digest", "day", "flow"),
     )
     op.execute("INSERT INTO data_version (id, version) VALUES (1, 0)")

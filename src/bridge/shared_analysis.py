@@ -55,6 +55,13 @@ def key_for(store: Store, config: BridgeConfig, now: datetime, *, flow: bool) ->
     return AnalysisKey(version, digest, analyses.utc_day(now), flow)
 
 
+def stored_document(store: Store, config: BridgeConfig, now: datetime) -> str | None:
+    """The JSON document of the stored reports' analysis for the store as it is now, or None."""
+    key = key_for(store, config, require_utc(now, "now"), flow=True)
+    with store.read() as conn:
+        return analyses.find_document(conn, key)
+
+
 def shared_analysis(store: Store, config: BridgeConfig, now: datetime, *, flow: bool = False) -> Analysed:
     """The analysis of the store as it is now: the stored one for its key, else a new one, stored."""
     now = require_utc(now, "now")
@@ -77,8 +84,10 @@ def shared_analysis(store: Store, config: BridgeConfig, now: datetime, *, flow: 
         report = analyse(snapshot, config, now, flow=flow)
         seconds = time.perf_counter() - started
         if key_for(store, config, now, flow=flow) == key:
+            # the reports' analysis keeps its JSON document too: `bridge report --json` prints it as is
+            document = report.to_json() if flow else None
             with store.write() as conn:
-                analyses.save(conn, key, report, now=now, seconds=seconds)
+                analyses.save(conn, key, report, now=now, seconds=seconds, document=document)
         else:
             log.info("the store changed while it was analysed: the analysis is not kept")
     return Analysed(report, key, False, snapshot, load)

@@ -274,3 +274,28 @@ def shared_key(store: Store) -> analyses.AnalysisKey:
     from bridge.shared_analysis import key_for
 
     return key_for(store, CONFIG, NOW, flow=False)
+
+
+def test_bridge_report_on_an_unchanged_store_answers_from_the_stored_analysis(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from bridge import shared_analysis as shared
+    from bridge.report.commands import report_command
+
+    store = Store(sqlite_url)
+    fill(store, 100)
+    store.close()
+    config = CONFIG.model_copy(update={"store": CONFIG.store.model_copy(update={"url": sqlite_url})})
+
+    def report(as_json: bool) -> str:
+        out = io.StringIO()
+        report_command(config, now=NOW, as_json=as_json, team=None, out=out)
+        return out.getvalue()
+
+    first_json, first_text = report(True), report(False)
+    monkeypatch.setattr(shared, "analyse", None)  # any analysis now would fail
+    assert report(True) == first_json
+    assert report(False) == first_text
+    assert '"milestones"' in first_json and "M-" in first_text

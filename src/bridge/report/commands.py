@@ -21,7 +21,7 @@ from bridge.errors import UserError
 from bridge.report.html import page_data, render_html
 from bridge.report.teams import for_team, milestone_team_map, team_names
 from bridge.report.terminal import render
-from bridge.shared_analysis import shared_analysis
+from bridge.shared_analysis import shared_analysis, stored_document
 from bridge.store import Store, redact_url
 from bridge.store.okr_links import (
     confirm_link,
@@ -81,6 +81,10 @@ def report_command(
             snapshot = Snapshot()
             report = analyse(snapshot, cfg, now, flow=flow)
         else:
+            document = stored_document(store, cfg, now) if as_json and team is None and html is None else None
+            if document is not None:  # an unchanged store's JSON, printed as it was made
+                out.write(json_terminal_safe(document) + "\n")
+                return
             # an unchanged store answers from the stored analysis; the contents are read only for
             # what needs them (a team's view, the HTML page)
             analysed = shared_analysis(store, cfg, now, flow=flow)

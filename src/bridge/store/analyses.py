@@ -93,7 +93,22 @@ def find(conn: Connection, key: AnalysisKey) -> Any | None:
         return None
 
 
-def save(conn: Connection, key: AnalysisKey, report: Any, *, now: datetime, seconds: float) -> None:
+def find_document(conn: Connection, key: AnalysisKey) -> str | None:
+    """The stored JSON document of the analysis for `key`, or None."""
+    t = AnalysisRow.__table__  # type: ignore[attr-defined]
+    found: str | None = conn.execute(select(t.c.document).where(_where(key))).scalar()
+    return found
+
+
+def save(
+    conn: Connection,
+    key: AnalysisKey,
+    report: Any,
+    *,
+    now: datetime,
+    seconds: float,
+    document: str | None = None,
+) -> None:
     t = AnalysisRow.__table__  # type: ignore[attr-defined]
     row = {
         "data_version": key.data_version,
@@ -101,6 +116,7 @@ def save(conn: Connection, key: AnalysisKey, report: Any, *, now: datetime, seco
         "day": key.day,
         "flow": key.flow,
         "report": pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL),
+        "document": document,
         "created_at": now,
         "seconds": round(seconds, 3),
         "pushed": None,

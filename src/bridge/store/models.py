@@ -194,6 +194,8 @@ class AnalysisRow(SQLModel, table=True):
     flow: bool = Field(primary_key=True)
     """Whether it holds the flow-chart figures (the reports' analysis) or not (a sync cycle's)."""
     report: bytes = Field(sa_type=LargeBinary, nullable=False)
+    document: str | None = Field(default=None, sa_type=Text)
+    """The report's JSON document (`bridge report --json`), for the analyses with flow charts."""
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     seconds: float = 0.0
     """How long the analysis took."""

@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("day", sa.String(length=10), nullable=False),
         sa.Column("flow", sa.Boolean(), nullable=False),
         sa.Column("report", sa.LargeBinary(), nullable=False),
+        sa.Column("document", sa.Text(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("seconds", sa.Float(), nullable=False),
         sa.Column("pushed", sa.Text(), nullable=True),

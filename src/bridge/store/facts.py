@@ -44,7 +44,13 @@ def _table(model: Any) -> Any:
 def bump_data_version(conn: Connection, now: datetime) -> None:
     """Count one more change of what the analysis reads, in the caller's transaction."""
     t = _table(DataVersionRow)
-    conn.execute(update(t).where(t.c.id == 1).values(version=t.c.version + 1, changed_at=now))
+    bump = update(t).where(t.c.id == 1).values(version=t.c.version + 1, changed_at=now)
+    if conn.execute(bump).rowcount:
+        return
+    # the store's first change (the row is not made by the migration: a new store stays empty); a
+    # writer that raced this one to it made it first, and the update then counts this change
+    if not insert_new(conn, t, [(1, 1, now)], ("id", "version", "changed_at")):
+        conn.execute(bump)
 
 
 def data_version(conn: Connection) -> int:

@@ -196,9 +196,16 @@ def _pull_analyse_push(
             entry.requests += pushed
         if not dry_run:
             _record_push(store, entry, now, pushed)
-            if entry.error is None:
+            if _complete(entry):
                 analyses.mark_pushed(store, analysed.key, entry.tracker)
     return result
+
+
+def _complete(entry: TrackerCycle) -> bool:
+    """Whether the push wrote all it planned: no error, no failed write, none deferred to a later cycle
+    (only then may a cycle that finds nothing changed skip it)."""
+    push = entry.push
+    return entry.error is None and push is not None and push.failed == 0 and not push.plan.deferred
 
 
 def written_back(store: Store, analysed: Analysed) -> set[str]:

@@ -53,7 +53,6 @@ def upgrade() -> None:
         sa.Column("pushed", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("data_version", "settings_digest", "day", "flow"),
     )
-    op.execute("INSERT INTO data_version (id, version) VALUES (1, 0)")
 
 
 def downgrade() -> None:

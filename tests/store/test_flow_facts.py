@@ -32,6 +32,15 @@ STATUSES = {
     "Done": StatusCategory.DONE,
 }
 DUE = timedelta(days=9)
+TRACKER = """
+[trackers.t]
+kind = "jira"
+url = "https://acme.atlassian.net"
+email_env = "J_EMAIL"
+token_env = "J_TOKEN"
+projects = ["T"]
+status_map = { "To Do" = "todo", "Doing" = "in_progress", "Done" = "done" }
+"""
 CONFIG = BridgeConfig(analytics=AnalyticsConfig(forecast_runs=100, bootstrap_runs=100))
 
 
@@ -299,3 +308,28 @@ def test_bridge_report_on_an_unchanged_store_answers_from_the_stored_analysis(
     assert report(True) == first_json
     assert report(False) == first_text
     assert '"milestones"' in first_json and "M-" in first_text
+
+
+def test_the_backfill_command_reports_what_it_did(
+    tmp_path: object, run_cli: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    from pathlib import Path
+
+    folder = Path(str(tmp_path))
+    url = f"sqlite:///{folder / 'store.db'}"
+    store = Store(url)
+    try:
+        fill(store, 100)
+        drop_facts(store)
+        config = folder / "bridge.toml"
+        config.write_text(f'[store]\nurl = "{url}"\n' + TRACKER)
+        monkeypatch.setenv("J_EMAIL", "someone@example.com")
+        monkeypatch.setenv("J_TOKEN", "token")
+        result = run_cli("db", "backfill-facts", "--config", str(config), "--json")  # type: ignore[operator]
+        assert result.exit_code == 0, result.stderr
+        found = json.loads(result.stdout)
+        assert found["tasks"] == count(store, FlowFactRow) > 0 and found["remaining"] == 100 - found["tasks"]
+        assert assert_facts_match_history(store) == found["tasks"]
+    finally:
+        store.close()

@@ -2,6 +2,9 @@
 
     python bench/push.py                  # about 10,000 milestones and tasks across the three trackers
     python bench/push.py --items 1500     # a quicker run
+    python bench/push.py --jira-permissions EDIT_ISSUES,BROWSE_PROJECTS   # Jira may not edit quietly
+    python bench/push.py --rank-value position --tasks-inherit   # the rank field as it was before
+    python bench/push.py --demo           # the demo's organisation: one epic raised to the top
 
 One organisation from `bridge sandbox generate`'s generator, each tracker's seed served by its own
 sandbox process. The config writes the rank field, the OKR field, OKR links (Jira remote links, Trello
@@ -15,18 +18,36 @@ The bridge runs in this process (`run_cycle`, SQLite store), three cycles:
 (c) a cycle after k random value changes (`--changes`, default 50) made through the sandboxes' control
     API as a user would (the value field of k random milestones, all trackers together).
 
-Per tracker and in total, per cycle: writes done (the bridge's count: one per field, label, link or move),
-writes the sandboxes saw (write requests; for Asana, write actions inside Batch requests too), requests
-the sandboxes saw, and seconds. For (b) and (c), the items and values whose desired state changed since
-the previous cycle (`desired_state` of both cycles' reports); for native order, the moves made against
-the items outside the longest run already in order (`longest_increasing_run`, from the order the sandbox
-held before the cycle), and whether each container is in rank order afterwards.
+Per tracker and in total, per cycle: the items the push read from the tracker (`items_read`: what no
+pull page showed, as the pull stores what each item holds), writes done (the bridge's count: one per
+field, label, link or move), writes the sandboxes saw (write requests; for Asana, write actions inside
+Batch requests too), requests the sandboxes saw, and seconds. For (b) and (c), the items and values
+whose desired state changed since the previous cycle (`desired_state` of both cycles' reports); for
+native order, the moves made against the items outside the longest run already in order
+(`longest_increasing_run`, from the order the sandbox held before the cycle), and whether each container
+is in rank order afterwards.
 
-A value change moves its milestone in the portfolio ranking and shifts the rank of every milestone it
-passes, and of their tasks, which inherit it: k = 50 changes change the desired rank of most items.
+The rank field holds what `--rank-value` says (default `score`; tasks hold none unless
+`--tasks-inherit`). With positions, a value change moves its milestone in the portfolio ranking and
+shifts the rank of every milestone it passes, and of their tasks when they inherit it: k = 50 changes
+change the desired rank of most items. With scores, only the changed milestone's rank field changes;
+its new place reaches the tracker as moves (the milestone and its tasks). (c) also gives the edits per
+value change, per tracker: rank-field and other non-move writes, and moves.
+
+Per cycle and over the bench, what people were sent (`notices`): the emails Jira would send (each watcher
+of an issue, for each edit not sent quietly: the sandbox counts them) and the stories the bridge's writes
+added to followed Asana tasks. By default the Jira account may do everything; `--jira-permissions`
+narrows it (without Administer Projects edits cannot be silenced, without Bulk Change no bulk edit).
 
 Targets: (b) 0 writes; (c) writes other than moves equal to the values whose desired state changed, and
-moves no more than the items outside the longest increasing run.
+moves no more than the items outside the longest increasing run; with scores, at most one write other
+than moves per value change on every tracker; Jira emails 0 over the bench where the account may silence
+edits.
+
+`--demo` measures the demo instead (`bridge demo`'s organisation and config, three sandboxes in this
+process): a first cycle, a quiet one, then the Jira epic ranked last is raised to the top (its value to
+ten times the highest, its effort to 1, through the REST API as a user would) and the next cycle's
+write requests (Asana: Batch requests carrying a write) and edits are counted per sandbox.
 """
 
 from __future__ import annotations
@@ -170,7 +191,9 @@ def okrs_table() -> str:
     return text
 
 
-def tracker_table(kind: str, url: str, seeds: Mapping[str, Path], native_order: bool) -> str:
+def tracker_table(
+    kind: str, url: str, seeds: Mapping[str, Path], native_order: bool, rank_value: str, inherit: bool
+) -> str:
     statuses = "\n".join(
         f'"{status_id if kind == "jira" else name}" = "{category}"'
         for name, (status_id, category) in STATUSES.items()
@@ -218,6 +241,7 @@ def tracker_table(kind: str, url: str, seeds: Mapping[str, Path], native_order: 
     text += (
         f'\n[trackers.{kind}.write]\nrank_field = "{rank}"\nokr_field = "{okr}"\nokr_links = true\n'
         f"labels = true\nnative_order = {'true' if native_order else 'false'}\n"
+        f'rank_value = "{rank_value}"\ntasks_inherit = {"true" if inherit else "false"}\n'
     )
     return text
 
@@ -309,12 +333,25 @@ def expected_moves(
     return {"managed": managed, "outside_longest_run": outside, "in_order": in_order}
 
 
+def notices(sandboxes: Mapping[str, Sandbox]) -> dict[str, int]:
+    """What the bridge's writes so far sent people: Jira's notification emails (each watcher of an issue,
+    for each edit not sent quietly), and the stories Asana wrote on followed tasks (each in a follower's
+    inbox). Trello notifies only a card's members of what they subscribe to; the bridge's writes are
+    counted as writes."""
+    return {
+        "jira_emails": int(sandboxes["jira"].control("GET", "state")["emails"]),
+        "asana_stories": int(sandboxes["asana"].control("GET", "state")["api_stories"]),
+    }
+
+
 @contextmanager
 def measured(sandboxes: Mapping[str, Sandbox], into: dict[str, Any]) -> Iterator[None]:
     before = {kind: s.counters() for kind, s in sandboxes.items()}
+    noticed = notices(sandboxes)
     started = time.perf_counter()
     yield
     into["seconds"] = round(time.perf_counter() - started, 2)
+    into["notices"] = {k: v - noticed[k] for k, v in notices(sandboxes).items()}
     for kind, sandbox in sandboxes.items():
         total, writes, actions = sandbox.counters()
         into.setdefault("sandbox", {})[kind] = {
@@ -345,9 +382,10 @@ def cycle_figures(result: CycleResult, seen: Mapping[str, Any]) -> dict[str, Any
             "error": summary["error"],
             "writes_by_route": sandbox["writes_by_route"],
         }
-    keys = ("writes_planned", "writes_done", "writes_failed", "moves", "sandbox_writes", "requests")
+    keys = ("items_read", "writes_planned", "writes_done", "writes_failed", "moves", "sandbox_writes")
+    keys += ("requests",)
     total = {k: sum(t[k] for t in trackers.values()) for k in keys}
-    return {"seconds": seen["seconds"], "total": total, "trackers": trackers}
+    return {"seconds": seen["seconds"], "total": total, "notices": seen["notices"], "trackers": trackers}
 
 
 def change_values(
@@ -377,7 +415,35 @@ def change_values(
     return done
 
 
-def run(items: int, seed: int, changes: int, native: set[str]) -> dict[str, Any]:
+def per_value_change(figures: Mapping[str, Any], edits: list[dict[str, Any]]) -> dict[str, Any]:
+    """Edits per value change, per tracker: a change in one tracker costs writes only there."""
+    found: dict[str, Any] = {}
+    for kind, entry in figures["trackers"].items():
+        count = sum(1 for e in edits if e["tracker"] == kind)
+        other = entry["writes_done"] - entry["moves"]
+        found[kind] = {
+            "value_changes": count,
+            "edits": entry["writes_done"],
+            "writes_other_than_moves": other,
+            "moves": entry["moves"],
+            "edits_per_change": round(entry["writes_done"] / count, 1) if count else None,
+            "writes_other_than_moves_per_change": round(other / count, 2) if count else None,
+        }
+    total = sum(t["writes_done"] for t in figures["trackers"].values())
+    found["all"] = {"value_changes": len(edits), "edits": total,
+                    "edits_per_change": round(total / len(edits), 1) if edits else None}  # fmt: skip
+    return found
+
+
+def run(
+    items: int,
+    seed: int,
+    changes: int,
+    native: set[str],
+    jira_permissions: list[str] | None = None,
+    rank_value: str = "score",
+    inherit: bool = False,
+) -> dict[str, Any]:
     per_tracker = max(30, round(items / len(TRACKERS) / 1.04))  # a milestone for about 25 tasks
     now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
@@ -394,6 +460,8 @@ def run(items: int, seed: int, changes: int, native: set[str]) -> dict[str, Any]
         serve_seconds = time.perf_counter() - started
         sandboxes["jira"].edit(op="add_custom_field", name="Value Rank", kind="number")
         sandboxes["jira"].edit(op="add_custom_field", name="Key Result", kind="string")
+        if jira_permissions is not None:
+            sandboxes["jira"].edit(op="set_permissions", permissions=jira_permissions)
         info = {kind: s.info for kind, s in sandboxes.items()}
         os.environ.update(
             BENCH_JIRA_EMAIL=info["jira"]["email"],
@@ -406,7 +474,9 @@ def run(items: int, seed: int, changes: int, native: set[str]) -> dict[str, Any]
         path.write_text(
             f'[store]\nurl = "sqlite:///{folder / "bench.db"}"\n\n'
             + okrs_table()
-            + "".join(tracker_table(k, sandboxes[k].url, seeds, k in native) for k in TRACKERS),
+            + "".join(
+                tracker_table(k, sandboxes[k].url, seeds, k in native, rank_value, inherit) for k in TRACKERS
+            ),
             encoding="utf-8",
         )
         subprocess.run([sys.executable, "-m", "bridge.cli", "db", "upgrade", "--config", str(path)],
@@ -451,6 +521,7 @@ def run(items: int, seed: int, changes: int, native: set[str]) -> dict[str, Any]
                 figures["total"]["desired_values_changed"] = sum(c["values"] for c in changed.values())
             if phase == "after_changes":
                 figures["value_edits"] = {"count": len(edits), "seconds": round(edit_seconds, 2)}
+                figures["per_value_change"] = per_value_change(figures, edits)
             phases[phase] = figures
         total_items = sum(phases["first"]["items"].values())
 
@@ -462,6 +533,12 @@ def run(items: int, seed: int, changes: int, native: set[str]) -> dict[str, Any]
         "changes_writes_equal_values_changed": other == third["total"]["desired_values_changed"],
         "no_failures": all(p["total"]["writes_failed"] == 0 for p in phases.values()),
     }
+    if rank_value == "score":
+        meets["at_most_one_write_other_than_moves_per_change"] = all(
+            t["writes_other_than_moves"] <= t["value_changes"]
+            for kind, t in third["per_value_change"].items()
+            if kind != "all"
+        )
     if native:
         orders = [
             t["native_order"] for p in phases.values() for t in p["trackers"].values() if "native_order" in t
@@ -470,23 +547,119 @@ def run(items: int, seed: int, changes: int, native: set[str]) -> dict[str, Any]
             o["moves"] <= o["items_outside_longest_run"] for o in orders
         )
         meets["in_order_after_each_cycle"] = all(o["in_order_after"] for o in orders)
+    emails = sum(p["notices"]["jira_emails"] for p in phases.values())
+    quiet = jira_permissions is None or bool({"ADMINISTER", "ADMINISTER_PROJECTS"} & set(jira_permissions))
+    if quiet:
+        meets["jira_emails_0"] = emails == 0
     return {
         "benchmark": "push",
         "items": total_items,
         "per_tracker_generated": per_tracker,
         "native_order": sorted(native),
+        "rank_value": rank_value,
+        "tasks_inherit": inherit,
         "value_changes": changes,
         "setup_seconds": {"generate": round(generate_seconds, 2), "serve": round(serve_seconds, 2)},
         "cycles": phases,
         "changed_milestones": edits,
+        "jira_permissions": "all" if jira_permissions is None else jira_permissions,
+        "notices": {
+            "jira_emails": emails,
+            "asana_stories_on_followed_tasks": sum(p["notices"]["asana_stories"] for p in phases.values()),
+        },
         "targets": {
             "no_change_writes": 0,
             "after_changes_writes_other_than_moves": "= values whose desired state changed",
             "after_changes_moves": "<= items outside the longest increasing run",
+            "jira_emails": "0 where the account may suppress them (Administer Projects)",
         },
         "meets_targets": meets,
         "all_targets_met": all(meets.values()),
     }
+
+
+# ---- the demo: one epic raised to the top --------------------------------------------------------------
+
+
+def demo_raise(seed: int, rank_value: str, inherit: bool) -> dict[str, Any]:
+    """Write requests and edits of the sync after raising the demo's last-ranked Jira epic to the top."""
+    from bridge.demo import CONFIG_NAME, STORE_NAME, render_config, start_sandbox
+    from bridge_sandbox.generate_jira import EFFORT_FIELD
+
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        folder = Path(tmp)
+        sandbox = start_sandbox(seed)
+        stack.callback(sandbox.stop)
+        os.environ.update(sandbox.secrets)
+        asana_writes = _count_asana_writes(sandbox.servers["asana"].emulator)
+        text = render_config(sandbox, folder / STORE_NAME).replace(
+            'rank_value = "score"\n',
+            f'rank_value = "{rank_value}"\ntasks_inherit = {"true" if inherit else "false"}\n',
+        )
+        path = folder / CONFIG_NAME
+        path.write_text(text, encoding="utf-8")
+        config = load_config(path, ConnectorRegistry.default())
+        store = Store.open(config)
+        stack.callback(store.close)
+        cycles = [run_cycle(store, config, now=datetime.now(UTC)) for _ in range(2)]
+        report = cycles[-1].report
+        assert report is not None
+        jira = [r for r in report.milestones if r.milestone.source == "jira" and r.score is not None]
+        top = max(r.score or 0.0 for r in report.milestones)
+        epic = jira[-1]
+        emulator = sandbox.servers["jira"].emulator
+        answer = requests.put(
+            f"{sandbox.url('jira')}/rest/api/2/issue/{epic.key}",
+            json={"fields": {VALUE_FIELD: round(top * 10 + 1), EFFORT_FIELD: 1}},
+            auth=(emulator.email, emulator.token),
+            timeout=30,
+        )
+        answer.raise_for_status()
+        marks = {name: server.emulator.requests.count for name, server in sandbox.servers.items()}
+        asana_writes.clear()
+        result = run_cycle(store, config, now=datetime.now(UTC))
+        assert result.report is not None
+        trackers: dict[str, Any] = {}
+        for entry in result.trackers:
+            server = sandbox.servers[entry.tracker]
+            log = [e for e in server.emulator.requests.snapshot()["log"] if e["n"] > marks[entry.tracker]]
+            direct = Counter(
+                f"{e['method']} {e['route']}"
+                for e in log
+                if e["method"] in ("PUT", "POST", "DELETE") and not any(r in e["route"] for r in READ_ROUTES)
+            )
+            batches = len(asana_writes) if entry.tracker == "asana" else 0
+            summary = entry.summary()
+            plan = entry.plan
+            trackers[entry.tracker] = {
+                "write_requests": sum(direct.values()) + batches,
+                "edits": summary["writes_done"],
+                "moves": sum(1 for w in plan.writes if w.kind is WriteKind.ORDER) if plan else 0,
+                "by_route": dict(direct) | ({"POST /batch (carrying writes)": batches} if batches else {}),
+            }
+    return {
+        "benchmark": "push --demo",
+        "rank_value": rank_value,
+        "tasks_inherit": inherit,
+        "raised": {"epic": epic.key, "rank_before": epic.rank, "rank_after": result.report.milestones[0].key},
+        "write_requests": sum(t["write_requests"] for t in trackers.values()),
+        "edits": sum(t["edits"] for t in trackers.values()),
+        "trackers": trackers,
+    }
+
+
+def _count_asana_writes(emulator: Any) -> set[int]:
+    """The numbers of the Batch requests that carry a write action, as the emulator runs them."""
+    found: set[int] = set()
+    run_action = emulator._run_action
+
+    def counted(request: Any, action: Any) -> Any:
+        if isinstance(action, dict) and str(action.get("method", "")).upper() != "GET":
+            found.add(request.number)
+        return run_action(request, action)
+
+    emulator._run_action = counted
+    return found
 
 
 def main() -> int:
@@ -501,11 +674,29 @@ def main() -> int:
         default="jira,trello,asana",
         help="trackers whose native order is managed: jira,trello,asana or ''",
     )
+    parser.add_argument(
+        "--jira-permissions",
+        default=None,
+        help="the Jira account's permissions, comma-separated (default: all); e.g. EDIT_ISSUES for an "
+        "account that may neither silence edits nor bulk edit",
+    )
+    parser.add_argument("--rank-value", choices=("score", "position", "band"), default="score")
+    parser.add_argument("--tasks-inherit", action="store_true", help="tasks hold their milestone's rank")
+    parser.add_argument("--demo", action="store_true", help="measure the demo: one epic raised to the top")
     args = parser.parse_args()
+    permissions = (
+        None if args.jira_permissions is None else [p for p in args.jira_permissions.split(",") if p]
+    )
     native = {t.strip() for t in args.native_order.split(",") if t.strip()}
     if native - set(TRACKERS):
         parser.error(f"--native-order: unknown trackers {sorted(native - set(TRACKERS))}")
-    json.dump(run(args.items, args.seed, args.changes, native), sys.stdout, indent=2)
+    if args.demo:
+        found = demo_raise(args.seed, args.rank_value, args.tasks_inherit)
+    else:
+        found = run(
+            args.items, args.seed, args.changes, native, permissions, args.rank_value, args.tasks_inherit
+        )
+    json.dump(found, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
 

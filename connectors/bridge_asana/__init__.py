@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from bridge.config import TrackerConfig
 from bridge.connector import Capability, Discovery
+from bridge.goals import AdoptedGoal, GoalRequest
 from bridge.http import RetryPolicy
 from bridge.kit import SessionConnector
 from bridge_asana.config import AsanaTrackerConfig
@@ -63,6 +64,12 @@ class AsanaConnector(SessionConnector["AsanaTrackerConfig", "AsanaSession", "Asa
         from bridge_asana.discover import discover
 
         return discover(self.session, self.config)
+
+    def adopt_goal(self, request: GoalRequest) -> AdoptedGoal:
+        """A goal for an adopted OKR draft, made once, its member tasks linked as supporting work."""
+        from bridge_asana.goals import adopt_goal
+
+        return adopt_goal(self.session, self.config, request)
 
     def stats(self) -> Mapping[str, int]:
         """HTTP requests (a Batch request counts once) and the Batch actions inside them."""

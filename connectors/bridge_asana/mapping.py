@@ -351,6 +351,8 @@ class AsanaMapping:
             created=parse_time(record.get("created_at")),
             updated=parse_time(record.get("modified_at")),
             url=self._url(record),
+            description=_text(record, "notes").strip() or None,
+            labels=tuple(_ref_name(tag) for tag in _objects(record, "tags") if _ref_name(tag)),
         )
 
     def section_milestone(self, gid: str, name: str, project: str) -> Milestone:

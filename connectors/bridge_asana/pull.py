@@ -52,7 +52,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from bridge.domain import Milestone, RemotePage, Task
+from bridge.domain import Milestone, RemotePage, StatusName, Task
 from bridge.errors import FatalAPIError, UserError
 from bridge.http import prefetched
 from bridge.kit import TokenPaginator
@@ -85,7 +85,7 @@ TASK_FIELDS = (
     "memberships.section.name", "tags.name", "dependencies", "dependents", "custom_fields.name",
     "custom_fields.resource_subtype", "custom_fields.number_value", "custom_fields.text_value",
     "custom_fields.enum_value.name", "custom_fields.multi_enum_values.name", "custom_fields.date_value",
-    "custom_fields.display_value",
+    "custom_fields.display_value", "notes",
 )  # fmt: skip
 STORY_FIELDS = ("resource_subtype", "created_at", "old_section.name", "new_section.name")
 GOAL_FIELDS = (
@@ -362,7 +362,12 @@ class AsanaPuller:
         if not whole and self._quiet(state, events, relinked, signpost):
             # Only the new sync token is kept; `modified_since` stays for the next read to start from.
             stream = project_stream(project)
-            yield RemotePage(self.name, stream, cursor=replace(state, sync=events.sync).dump())
+            yield RemotePage(
+                self.name,
+                stream,
+                statuses=self._section_names(project),
+                cursor=replace(state, sync=events.sync).dump(),
+            )
             return
         since = None if whole or last_read is None else max(EPOCH, last_read - lag)
         before = {} if whole else state.milestones
@@ -596,7 +601,8 @@ class AsanaPuller:
                 self._retire(mapped, roles)
             extra = self._section_pages(project, known) if index == 0 else []
             last = index == len(chunks) - 1
-            yield self._page(project, mapped, extra, after.dump() if last else None)
+            page = self._page(project, mapped, extra, after.dump() if last else None)
+            yield replace(page, statuses=self._section_names(project)) if index == 0 else page
 
     def _stories(self, chunk: Sequence[dict[str, Any]], parents: Mapping[str, str]) -> dict[str, list[Any]]:
         """The stories of a chunk's tasks (milestones keep no history), ten tasks to a Batch request."""
@@ -629,6 +635,10 @@ class AsanaPuller:
         ]  # fmt: skip
         mapped.milestones.extend(former)
         mapped.tasks.extend(promoted)
+
+    def _section_names(self, project: str) -> list[StatusName]:
+        """The project's sections by name, as the tasks' raw statuses (a section gid) are shown."""
+        return [StatusName(self.name, gid, name) for gid, name in self.sections.get(project, []) if name]
 
     def _section_pages(self, project: str, known: Mapping[str, KnownMilestone]) -> list[Milestone]:
         sections = self._section_milestones(project)

@@ -2,8 +2,9 @@
 
 What a write becomes (see `bridge.domain.WriteKind`):
 - `field` (`rank`, `okr`): `PUT /tasks/{gid}` with `custom_fields` {field gid: value} (null clears it);
-  the fields are `write.rank_field` (a number field) and `write.okr_field` (a text field, or an enum
-  field whose option is named by the value), given by name or gid. Two field writes to one task share
+  the fields are `write.rank_field` (a number or text field; a text or enum field for
+  `rank_value = "band"`) and `write.okr_field` (a text field, or an enum field whose option is named by
+  the value), given by name or gid. Two field writes to one task share
   one PUT.
 - `label_add` / `label_remove`: `POST /tasks/{gid}/addTag` / `removeTag`. A tag is found by its exact
   name among the workspace's tags (those seen on tasks by `read_state`, else the workspace's listing)
@@ -181,10 +182,11 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
     ) -> None:
         super().__init__(name, config)
         self.session = session
+        band = config.write.rank_mode == "band"
         self.fields: dict[str, ManagedField] = {}
         """The configured write fields by logical name (`rank`, `okr`); a bad one is a `UserError` here."""
         for logical, wanted, kinds in (
-            (RANK, config.write.rank_field, ("number",)),
+            (RANK, config.write.rank_field, ("text", "enum") if band else ("number", "text")),
             (OKR, config.write.okr_field, ("text", "enum")),
         ):
             managed = _managed_field(name, logical, wanted, kinds, custom_fields)
@@ -378,6 +380,13 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
             _neighbours(write.value)
         elif write.kind not in WRITABLE:
             raise WriteRefused(f"the asana connector cannot write {write.kind!r}")
+
+    def requests_for(self, writes: Sequence[FieldWrite]) -> int:
+        """Batch requests of ten actions: one `PUT` per task for its fields, one action per other write
+        (see `send`; moves that depend on each other may take a few more)."""
+        fielded = {w.item for w in writes if w.kind is WriteKind.FIELD}
+        actions = len(fielded) + sum(1 for w in writes if w.kind is not WriteKind.FIELD)
+        return -(-actions // MAX_BATCH)
 
     def send(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
         """Find or create the tags, check the goals, then every action ten to a Batch request."""

@@ -122,6 +122,7 @@ class AsanaSession(TrackerSession[AsanaTrackerConfig]):
         self._events = asana.EventsApi(self.client)
         self._batch = asana.BatchAPIApi(self.client)
         self._tags = asana.TagsApi(self.client)
+        self._goals = asana.GoalsApi(self.client)
 
     # ---- bookkeeping ---------------------------------------------------------------------------------
 
@@ -211,6 +212,25 @@ class AsanaSession(TrackerSession[AsanaTrackerConfig]):
         if not isinstance(tag, dict) or not isinstance(tag.get("gid"), str):
             raise FatalAPIError(f"{self.name}: unexpected answer to POST /tags")
         return tag
+
+    def create_goal(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """`POST /goals`: a new goal (not retried after an answer that may hide a creation)."""
+        goal = self.call(
+            lambda: self._goals.create_goal({"data": dict(data)}, {"opt_fields": "name,notes"}),
+            what="POST /goals",
+            idempotent=False,
+        )
+        if not isinstance(goal, dict) or not isinstance(goal.get("gid"), str):
+            raise FatalAPIError(f"{self.name}: unexpected answer to POST /goals")
+        return goal
+
+    def delete_goal(self, gid: str) -> None:
+        """`DELETE /goals/{gid}` (a goal already gone counts as deleted)."""
+        try:
+            self.call(lambda: self._goals.delete_goal(gid), what=f"DELETE /goals/{gid}")
+        except FatalAPIError as exc:
+            if exc.status != 404:
+                raise
 
     def batch(self, actions: Sequence[Action], *, absent: Collection[int] = (404,)) -> list[Any]:
         """The bodies of up to ten GETs run in one request, in order; None where one answered `absent`."""

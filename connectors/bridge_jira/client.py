@@ -68,7 +68,7 @@ class JiraSession(TrackerSession[JiraTrackerConfig]):
         super().__init__(name, config, [secrets["token_env"]], policy=policy, in_setup=True)
         arguments = self._client_arguments(secrets)
         self.client: JIRA = self.call(lambda: JIRA(**arguments))
-        self.setup_requests += 1  # serverInfo, made by the constructor before hooks could count it
+        self.count()  # serverInfo, made by the constructor before hooks could count it (a setup read)
         self.session = self.client._session
         self.session.hooks["response"].append(self._count)
         self.cloud = self._is_cloud()
@@ -121,6 +121,7 @@ class JiraSession(TrackerSession[JiraTrackerConfig]):
                     self.name, url or self.config.url, str(exc), self.config.ca_bundle
                 ) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
+                self.count()  # no response for the hook to count: a request made all the same
                 raise RetriableAPIError(
                     f"{self.name}: {type(exc).__name__}: {redact(str(exc))}", tracker=self.name
                 ) from None

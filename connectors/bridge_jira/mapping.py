@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bridge.domain import (
     Dependency,
+    ItemState,
     KeyResult,
     KeyResultLink,
     LinkOrigin,
@@ -25,6 +26,7 @@ from bridge.domain import (
     SkippedItem,
     StatusCategory,
     StatusChange,
+    StatusName,
     Task,
     flow_times,
 )
@@ -121,6 +123,9 @@ class JiraMapping:
     _categories: dict[tuple[str | None, str | None], StatusCategory | None] = field(
         default_factory=dict, init=False, repr=False
     )
+    status_names: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    """Status id -> display name as the issues read so far show it: an issue's current status names it
+    as it is now; a history's move names it as it was then, so that fills only a status no issue is in."""
 
     def _status_category(self, status_id: str | None, name: str | None) -> StatusCategory | None:
         """`status_category`, remembered: a site has a few dozen statuses and millions of moves."""
@@ -223,6 +228,8 @@ class JiraMapping:
         if not isinstance(status, dict) or not status.get("id"):
             raise MalformedIssue("status is missing")
         status_id, name = str(status["id"]), str(status.get("name") or "")
+        if name:
+            self.status_names[status_id] = name
         category = self._status_category(status_id, name)
         if category is None and fallback:
             category = JIRA_CATEGORY.get(
@@ -249,6 +256,9 @@ class JiraMapping:
             created=parse_time(fields.get("created")),
             updated=parse_time(fields.get("updated")),
             url=self._url(key),
+            watchers=watch_count(fields),
+            description=plain_text(fields.get("description")),
+            labels=tuple(str(label) for label in fields.get("labels") or []),
         )
 
     def _due(self, value: Any) -> datetime | None:
@@ -282,6 +292,7 @@ class JiraMapping:
             done=flow.finished if flow is not None else None,
             url=self._url(key),
             labels=tuple(str(label) for label in fields.get("labels") or []),
+            watchers=watch_count(fields),
         )
         return task, changes
 
@@ -312,6 +323,8 @@ class JiraMapping:
                 if at is None:
                     raise MalformedIssue(f"history {history.get('id')} has no time")
                 from_id, from_name = _str(item.get("from")), _str(item.get("fromString"))
+                self._history_name(from_id, from_name)
+                self._history_name(to_id, to_name)
                 changes.append(
                     StatusChange(
                         source=source,
@@ -326,6 +339,14 @@ class JiraMapping:
                 )
         changes.sort(key=_change_order)
         return changes
+
+    def _history_name(self, status_id: str | None, name: str | None) -> None:
+        if status_id and name and status_id not in self.status_names:
+            self.status_names[status_id] = name
+
+    def statuses(self) -> list[StatusName]:
+        """Every status the issues read so far are or were in, by name."""
+        return [StatusName(self.source, i, name) for i, name in sorted(self.status_names.items())]
 
     def _blockers(self, issue_id: str, fields: dict[str, Any]) -> list[Dependency]:
         found = []
@@ -391,3 +412,100 @@ def _name(value: Any) -> Any:
 
 def _str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def watch_count(fields: dict[str, Any]) -> int | None:
+    """How many people watch the issue (each gets an email for an edit that does not suppress it)."""
+    watches = fields.get("watches")
+    count = watches.get("watchCount") if isinstance(watches, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
+
+
+def plain_text(value: Any) -> str | None:
+    """A description as plain text: Data Center's string as it is, Cloud's Atlassian Document Format
+    flattened (text nodes joined, one line per paragraph, heading or list item)."""
+    if value is None or isinstance(value, str):
+        return value or None
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for child in node:
+                walk(child)
+            return
+        if not isinstance(node, dict):
+            return
+        if node.get("type") == "text" and isinstance(node.get("text"), str):
+            parts.append(node["text"])
+        elif node.get("type") == "hardBreak":
+            parts.append("\n")
+        walk(node.get("content"))
+        if node.get("type") in _BLOCKS:
+            parts.append("\n")
+
+    walk(value)
+    text = "".join(parts).strip()
+    return text or None
+
+
+_BLOCKS = frozenset({"paragraph", "heading", "listItem", "blockquote", "codeBlock", "tableCell"})
+
+
+LEXORANK_TYPE = "com.pyxis.greenhopper.jira:gh-lexo-rank"
+
+
+@dataclass(frozen=True)
+class HeldFields:
+    """The fields of an issue holding what the bridge manages: the `write` table's rank and OKR fields,
+    the labels, the project (where the bridge orders items) and the Rank field (their place in it).
+
+    Both a pull page (which fetches these fields too, so the push need not read the issues again) and
+    the writer's `read_state` turn an issue into an `ItemState` with `state`.
+    """
+
+    managed: dict[str, str]
+    """Logical field (`rank`, `okr`) -> Jira field id, for the fields the config says the bridge manages."""
+    rank_order_field: str | None
+
+    @classmethod
+    def resolve(cls, name: str, config: JiraTrackerConfig, fields: Sequence[Any]) -> HeldFields:
+        """The fields resolved from the site's field list (`GET field`); a `write` field the site does
+        not have is the user's to fix (`UserError`)."""
+        described = [f for f in fields if isinstance(f, dict) and f.get("id")]
+        pairs = [(str(f["id"]), str(f.get("name", f["id"]))) for f in described]
+        managed: dict[str, str] = {}
+        for logical, wanted in (("rank", config.write.rank_field), ("okr", config.write.okr_field)):
+            found = configured_field(name, f"write.{logical}_field", wanted, pairs)
+            if found is not None:
+                managed[logical] = found
+        lexorank = (str(f["id"]) for f in described if (f.get("schema") or {}).get("custom") == LEXORANK_TYPE)
+        return cls(managed, next(lexorank, None) or resolve_field("Rank", pairs))
+
+    def names(self) -> list[str]:
+        """The field ids to ask for."""
+        return sorted({*self.managed.values(), "labels", "project", *filter(None, [self.rank_order_field])})
+
+    def state(self, ref: Ref, issue: dict[str, Any]) -> ItemState:
+        """What `issue` (as search or bulk fetch return it) holds; its links are not among its fields."""
+        raw_fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
+        assert isinstance(raw_fields, dict)
+        values = {logical: _plain(raw_fields.get(field_id)) for logical, field_id in self.managed.items()}
+        labels = frozenset(str(label) for label in raw_fields.get("labels") or [])
+        project = raw_fields.get("project")
+        container = str(project.get("key")) if isinstance(project, dict) and project.get("key") else None
+        rank = raw_fields.get(self.rank_order_field) if self.rank_order_field else None
+        return ItemState(
+            item=ref,
+            key=str(issue.get("key") or ref.remote_id),
+            fields=values,
+            labels=labels,
+            container=container,
+            position=str(rank) if rank else None,
+        )
+
+
+def _plain(value: Any) -> Any:
+    """A field's value as the plan compares it: numbers and text as they are, options by their value."""
+    if isinstance(value, dict):
+        return value.get("value") or value.get("name") or value.get("id")
+    return value

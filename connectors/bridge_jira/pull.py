@@ -20,17 +20,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from bridge.domain import Milestone, RemotePage, StatusCategory
+from bridge.domain import ItemState, Milestone, Ref, RemotePage, StatusCategory
+from bridge.errors import UserError
 from bridge.http import prefetched
 from bridge.kit import KeyPaginator, TokenPaginator
 from bridge.mapping import resolve_field
 from bridge_jira.client import JiraSession, SearchPage
 from bridge_jira.config import JiraTrackerConfig
-from bridge_jira.mapping import JiraMapping, Mapped, configured_field, parse_time
+from bridge_jira.mapping import HeldFields, JiraMapping, Mapped, configured_field, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ PAGE_SIZE = 100
 CENSUS_PAGE_SIZE = 1000
 BASE_FIELDS = (
     "summary", "status", "issuetype", "project", "labels", "components", "fixVersions", "parent",
-    "issuelinks", "duedate", "created", "updated", "resolutiondate",
+    "issuelinks", "duedate", "created", "updated", "resolutiondate", "description", "watches",
 )  # fmt: skip
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -70,6 +72,11 @@ class JiraPuller:
         names = {str(f["id"]): str(f.get("name", f["id"])) for f in fields if isinstance(f, dict)}
         self.field_names = {k: v for k, v in names.items() if k.startswith("customfield_")}
         self.mapping = self._mapping(list(names.items()))
+        self.held: HeldFields | None = None
+        """The fields holding what the bridge manages, stored with each page (None when the `write`
+        table names a field the site lacks: the push says so)."""
+        with suppress(UserError):
+            self.held = HeldFields.resolve(name, config, self.field_list)
         self._epic_ids: dict[str, str] = {}
 
     def _mapping(self, fields: list[tuple[str, str]]) -> JiraMapping:
@@ -97,6 +104,7 @@ class JiraPuller:
         m = self.mapping
         extra = [m.value_field, m.effort_field, m.due_field, m.okr_target_field, m.okr_current_field]
         extra.append(self.config.tasks.epic_link_field)
+        extra.extend(self.held.names() if self.held is not None else ())
         for rules in (self.config.teams, self.config.work_types, self.config.okr_rules):
             extra.extend(resolve_field(rule.field, self.field_names.items()) for rule in rules if rule.field)
         return wanted + sorted({f for f in extra if f})
@@ -190,9 +198,22 @@ class JiraPuller:
             objectives=mapped.objectives,
             key_results=mapped.key_results,
             links=mapped.links,
+            statuses=self.mapping.statuses(),
             skipped=mapped.skipped,
             cursor=cursor,
+            held=self._held(issues),
         )
+
+    def _held(self, issues: list[dict[str, Any]]) -> list[ItemState]:
+        """What the issues hold of what the bridge manages (their remote links are not in a search)."""
+        if self.held is None:
+            return []
+        found = []
+        for issue in issues:
+            issue_id = str(issue.get("id") or "")
+            if issue_id.isdigit():
+                found.append(self.held.state(Ref(self.name, issue_id), issue))
+        return found
 
     def _complete_histories(self, issues: list[dict[str, Any]]) -> None:
         """Fetch what Cloud left out of the embedded changelog (it embeds the newest 100)."""

@@ -10,10 +10,14 @@ shows it filtered), so there is no per-board position to read; the project is wh
 keep items together. Its position is the Rank field's LexoRank string (`0|i000db:`), which sorts as text.
 
 Pushing (`push`) takes the fewest requests Jira allows:
-- every field and label write on one issue goes into one `PUT issue/{id}` (`fields` for the managed
-  fields, `update.labels` add/remove operations for labels, which are idempotent and have no colour);
-  when Jira rejects that edit for one field (400 naming it, e.g. a field not on the edit screen), that
-  field's writes fail and the rest are sent again without it;
+- on Cloud, with the Bulk Change permission, a change given to many issues alike (a label added, a number
+  or text field set to one value) goes in one bulk edit of up to 1,000 issues, with bulk notifications
+  off (see quiet.py); a bulk edit Jira refuses whole (400) falls back to single edits;
+- every other field and label write on one issue goes into one `PUT issue/{id}` (`fields` for the managed
+  fields, `update.labels` add/remove operations for labels, which are idempotent and have no colour),
+  with `notifyUsers=false` where the account may say it (asked once per project and cycle, see
+  quiet.py); when Jira rejects that edit for one field (400 naming it, e.g. a field not on the edit
+  screen), that field's writes fail and the rest are sent again without it;
 - a link is `POST issue/{id}/remotelink` keyed by its `globalId` (Jira updates the link with that id
   rather than adding one), a removed link `DELETE issue/{id}/remotelink?globalId=` (404: already gone);
 - moves go to `PUT /rest/agile/1.0/issue/rank`, up to 50 issues a call: consecutive moves that chain
@@ -33,27 +37,44 @@ those and `push` refuses to write any other, so a user's links are never touched
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Sequence
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
 from jira import JIRAError
 
-from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
-from bridge.errors import FatalAPIError
+from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteCost, WriteKind
+from bridge.errors import FatalAPIError, OutcomeUnknown
 from bridge.http import RETRIABLE_STATUSES, redact
-from bridge.kit import Outcomes, Writer, WriteRefused
-from bridge.mapping import resolve_field
+from bridge.kit import EDIT_KINDS, Outcomes, Writer, WriteRefused
 from bridge.written import LINK_ID_PREFIX
 from bridge_jira.client import JiraSession, _json, error_parts, error_text
 from bridge_jira.config import JiraTrackerConfig
-from bridge_jira.mapping import configured_field
+from bridge_jira.mapping import HeldFields
+from bridge_jira.quiet import (
+    BULK_MIN,
+    BULK_PATH,
+    FINISHED,
+    QUEUE_PATH,
+    TEXT_FIELD,
+    BulkEdit,
+    Permissions,
+    ask_permissions,
+    bulk_groups,
+    bulk_waves,
+    task_outcomes,
+)
+
+log = logging.getLogger(__name__)
 
 READ_BATCH = 100
 RANK_BATCH = 50
-LEXORANK_TYPE = "com.pyxis.greenhopper.jira:gh-lexo-rank"
 RANK_PATH = "/rest/agile/1.0/issue/rank"
+POLL_FIRST = 0.2
+POLL_LONGEST = 5.0
 
 
 class JiraRefusal(WriteRefused):
@@ -98,19 +119,33 @@ class JiraWriter(Writer[JiraTrackerConfig]):
     ) -> None:
         super().__init__(name, config)
         self.session = session
-        described = [f for f in fields if isinstance(f, dict) and f.get("id")]
-        pairs = [(str(f["id"]), str(f.get("name", f["id"]))) for f in described]
-        write = config.write
-        self.managed: dict[str, str] = {}
+        self.held = HeldFields.resolve(name, config, fields)
+        self.managed: dict[str, str] = self.held.managed
         """Logical field (`rank`, `okr`) -> Jira field id, for the fields the config tells us to manage."""
-        for logical, wanted in (("rank", write.rank_field), ("okr", write.okr_field)):
-            found = configured_field(name, f"write.{logical}_field", wanted, pairs)
-            if found is not None:
-                self.managed[logical] = found
-        self.rank_order_field = next(
-            (str(f["id"]) for f in described if (f.get("schema") or {}).get("custom") == LEXORANK_TYPE),
-            None,
-        ) or resolve_field("Rank", pairs)
+        self.rank_order_field = self.held.rank_order_field
+        described = [f for f in fields if isinstance(f, dict) and f.get("id")]
+        types = {str(f["id"]): str((f.get("schema") or {}).get("type") or "") for f in described}
+        self.types: dict[str, str] = {found: types.get(found, "") for found in self.managed.values()}
+        """Jira field id -> its schema type (`number`, `string`, `option`...), for the managed fields."""
+        self.kinds = {str(f["id"]): _kind(f) for f in described}
+        """Field id -> `number`, `text` (single-line) or None: what a bulk edit can set it as."""
+        self._permissions: Permissions | None = None
+        self._loud_issues: set[str] = set()
+        """Issues whose project turned out not to allow `notifyUsers=false` (Data Center's 403)."""
+        self.poll_timeout = 120.0
+        """Seconds to wait for a bulk edit task; after that its writes are read back."""
+        self.sleep: Callable[[float], None] = time.sleep
+
+    @property
+    def permissions(self) -> Permissions:
+        """What the account may do quietly, asked on first need (once per project and cycle: the writer
+        lives as long as the cycle's connection)."""
+        if self._permissions is None:
+            with self.session.setup():  # a read of the account's settings, like the field list's
+                self._permissions = ask_permissions(
+                    self.name, self.config.projects, self.session.get, self.session.cloud
+                )
+        return self._permissions
 
     # ---- reading -------------------------------------------------------------------------------------
 
@@ -122,7 +157,7 @@ class JiraWriter(Writer[JiraTrackerConfig]):
             if ref.source == self.name and ref.remote_id.isdigit():  # fix versions (`version:...`) have none
                 wanted.setdefault(ref.remote_id, ref)
         ids = list(wanted)
-        fields = sorted({*self.managed.values(), "labels", "project", *filter(None, [self.rank_order_field])})
+        fields = self.held.names()
         raw: list[dict[str, Any]] = []
         for start in range(0, len(ids), READ_BATCH):
             raw.extend(self._fetch(ids[start : start + READ_BATCH], fields))
@@ -130,7 +165,7 @@ class JiraWriter(Writer[JiraTrackerConfig]):
         for issue in raw:
             found = wanted.get(str(issue.get("id")))
             if found is not None and found not in states:
-                states[found] = self._state(found, issue)
+                states[found] = self.held.state(found, issue)
         if self.config.write.okr_links:
             self._add_links(states, links)
         return states
@@ -154,23 +189,6 @@ class JiraWriter(Writer[JiraTrackerConfig]):
                   "validateQuery": "false"}  # fmt: skip
         pages = self.session.search(f"{self.name}: {len(ids)} issues by id", params)
         return [i for page in pages for i in page.issues if isinstance(i, dict)]
-
-    def _state(self, ref: Ref, issue: dict[str, Any]) -> ItemState:
-        raw_fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
-        assert isinstance(raw_fields, dict)
-        values = {logical: _plain(raw_fields.get(field_id)) for logical, field_id in self.managed.items()}
-        labels = frozenset(str(label) for label in raw_fields.get("labels") or [])
-        project = raw_fields.get("project")
-        container = str(project.get("key")) if isinstance(project, dict) and project.get("key") else None
-        rank = raw_fields.get(self.rank_order_field) if self.rank_order_field else None
-        return ItemState(
-            item=ref,
-            key=str(issue.get("key") or ref.remote_id),
-            fields=values,
-            labels=labels,
-            container=container,
-            position=str(rank) if rank else None,
-        )
 
     def _links(self, issue_id: str) -> dict[str, LinkTarget] | None:
         try:
@@ -209,6 +227,8 @@ class JiraWriter(Writer[JiraTrackerConfig]):
                 raise WriteRefused(f"link {write.field!r} is not the bridge's (no {LINK_ID_PREFIX!r} prefix)")
             if write.value is not None and not isinstance(write.value, LinkTarget):
                 raise WriteRefused("a link's value is a LinkTarget or None")
+        if write.kind is WriteKind.FIELD and write.field in self.managed:
+            _field_value(self.types[self.managed[write.field]], write.value)  # refuses what cannot go
         if write.kind is WriteKind.ORDER:
             try:
                 after, before = _anchors(write.value)
@@ -220,8 +240,9 @@ class JiraWriter(Writer[JiraTrackerConfig]):
                 raise WriteRefused("an issue cannot be ranked relative to itself")
 
     def send(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
-        """Edits first (one per issue), then links (one request each), then moves (chained, 50 a call)."""
-        edits: dict[str, _Edit] = {}
+        """Edits first (bulk edits on Cloud, then one per issue), then links (one request each), then
+        moves (chained, 50 a call)."""
+        changes: list[tuple[int, FieldWrite]] = []
         links: list[tuple[int, FieldWrite]] = []
         moves: list[_Move] = []
         for index, write in writes:
@@ -230,23 +251,138 @@ class JiraWriter(Writer[JiraTrackerConfig]):
             elif write.kind is WriteKind.ORDER:
                 _add_move(moves, index, write)
             else:
-                edits.setdefault(write.item.remote_id, _Edit(write.item.remote_id)).writes.append(
-                    (index, write)
-                )
-        for edit in edits.values():
-            self._edit(edit, outcomes)
+                changes.append((index, write))
+        if changes:
+            self._change(changes, outcomes)
         for index, write in links:
             _settle(outcomes, [index], partial(self._link, write))
         for move in moves:
             _settle(outcomes, [index for index, _ in move.issues], partial(self._move, move, outcomes))
 
+    def _change(self, changes: list[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
+        """Field and label writes: bulk edits where the account may make them, single edits for the rest
+        (and for a bulk edit Jira refused whole)."""
+        single = changes
+        if self.permissions.bulk:
+            smallest = 1 if self.permissions.loud else BULK_MIN  # single edits would email someone
+            bulk, single = bulk_groups(changes, self._bulk_field, smallest)
+            single.extend(self._bulk(bulk, outcomes))
+        edits: dict[str, _Edit] = {}
+        for index, write in sorted(single, key=lambda pair: pair[0]):
+            edits.setdefault(write.item.remote_id, _Edit(write.item.remote_id)).writes.append((index, write))
+        for edit in edits.values():
+            self._edit(edit, outcomes)
+
+    def _bulk_field(self, write: FieldWrite) -> tuple[str, str | None]:
+        field_id = self._field_of(write)
+        return field_id, self.kinds.get(field_id)
+
+    def _bulk(self, edits: Sequence[BulkEdit], outcomes: Outcomes) -> list[tuple[int, FieldWrite]]:
+        """Submit the bulk edits a wave at a time (no issue twice in a wave, so Jira runs them side by
+        side), wait for each wave's tasks, and settle their writes as the tasks report them; returns the
+        writes to send as single edits instead (a bulk edit Jira refused whole)."""
+        fallback: list[tuple[int, FieldWrite]] = []
+        for wave in bulk_waves(edits):
+            started = [(edit, task) for edit in wave if (task := self._submit(edit, outcomes, fallback))]
+            progress = self._wait([task for _, task in started])
+            for edit, task in started:
+                self._settle_task(edit, task, progress[task], outcomes)
+        return fallback
+
+    def _submit(self, edit: BulkEdit, outcomes: Outcomes, fallback: list[tuple[int, FieldWrite]]) -> str:
+        """The task id of a submitted bulk edit; "" when it was not (its writes failed, or joined
+        `fallback` when Jira refused the bulk edit whole)."""
+        try:
+            answer = self._request("post", BULK_PATH, edit.body())
+        except JiraRefusal as refused:
+            log.warning("%s: a bulk edit of %d issues was refused (%s); they are edited one by one",
+                        self.name, len(edit.writes), redact(str(refused)))  # fmt: skip
+            fallback.extend(edit.writes)
+            return ""
+        except WriteRefused as refused:  # no answer: the writes are read back
+            for index, _ in edit.writes:
+                outcomes.fail(index, refused)
+            return ""
+        task = str((answer or {}).get("taskId") or "") if isinstance(answer, dict) else ""
+        if not task:
+            for index, _ in edit.writes:
+                outcomes.unknown(index, "Jira named no task for the bulk edit")
+        return task
+
+    def _wait(self, tasks: Sequence[str]) -> dict[str, dict[str, Any] | OutcomeUnknown]:
+        """Each task's progress once finished, polling the unfinished ones in rounds (waiting longer
+        between rounds); `OutcomeUnknown` for one that cannot be read or does not finish in
+        `poll_timeout` seconds (its edits may have been made)."""
+        found: dict[str, dict[str, Any] | OutcomeUnknown] = {}
+        waited, delay = 0.0, POLL_FIRST
+        while True:
+            for task in [t for t in tasks if t not in found]:
+                try:
+                    progress = self._request("get", QUEUE_PATH.format(task))
+                except WriteRefused as refused:
+                    found[task] = OutcomeUnknown(f"the bulk edit task {task} could not be read: {refused}")
+                    continue
+                if not isinstance(progress, dict) or progress.get("status") in FINISHED:
+                    found[task] = progress if isinstance(progress, dict) else {}
+            pending = [t for t in tasks if t not in found]
+            if not pending:
+                return found
+            if waited >= self.poll_timeout:
+                for task in pending:
+                    found[task] = OutcomeUnknown(
+                        f"the bulk edit task {task} had not finished after {waited:.0f} s"
+                    )
+                return found
+            self.sleep(delay)
+            waited, delay = waited + delay, min(delay * 2, POLL_LONGEST)
+
+    def _settle_task(
+        self, edit: BulkEdit, task: str, progress: dict[str, Any] | OutcomeUnknown, outcomes: Outcomes
+    ) -> None:
+        if isinstance(progress, OutcomeUnknown):
+            for index, _ in edit.writes:
+                outcomes.fail(index, progress)
+            return
+        done, failed = task_outcomes(progress)
+        status = str(progress.get("status"))
+        for index, write in edit.writes:
+            issue = write.item.remote_id
+            if issue in done:
+                outcomes.ok(index)
+            elif issue in failed:
+                outcomes.fail(index, failed[issue])
+            elif status == "COMPLETE":
+                outcomes.fail(
+                    index, "the bulk edit did not find the issue (deleted, or hidden from the account)"
+                )
+            else:
+                outcomes.unknown(index, f"the bulk edit task {task} ended {status}")
+
+    def cost(self, writes: Sequence[FieldWrite], watchers: Mapping[Ref, int]) -> WriteCost:
+        """One `PUT issue` per issue edited, which emails each of its watchers unless the account may
+        edit quietly in every configured project (asked once, as before the first edit); a link a
+        request each; moves chained 50 a call (see `send`). Bulk edits, where the account may make them,
+        take fewer requests than counted here."""
+        edited = {w.item for w in writes if w.kind in EDIT_KINDS}
+        moves: list[_Move] = []
+        for index, write in enumerate(writes):
+            if write.kind is WriteKind.ORDER:
+                _add_move(moves, index, write)
+        links = sum(1 for w in writes if w.kind is WriteKind.LINK)
+        return WriteCost(
+            edits=len(writes),
+            items=len({w.item for w in writes}),
+            requests=len(edited) + links + len(moves),
+            emails=sum(watchers.get(item, 0) for item in edited) if self.permissions.loud else 0,
+        )
+
     def _edit(self, edit: _Edit, outcomes: Outcomes) -> None:
-        """One `PUT issue`; when Jira names fields it refuses (400), their writes fail and the rest are
-        sent again without them."""
+        """One `PUT issue` (quiet where the account may); when Jira names fields it refuses (400), their
+        writes fail and the rest are sent again without them."""
         pending = list(edit.writes)
         while pending:
             try:
-                self._request("put", f"issue/{edit.item}", _edit_body([w for _, w in pending], self.managed))
+                self._put_issue(edit.item, _edit_body([w for _, w in pending], self.managed, self.types))
             except WriteRefused as refused:
                 sent = {self._field_of(w) for _, w in pending}
                 named = sent & _fields_refused(refused)
@@ -260,6 +396,20 @@ class JiraWriter(Writer[JiraTrackerConfig]):
                 for index, _ in pending:
                     outcomes.ok(index)
                 return
+
+    def _put_issue(self, issue: str, body: dict[str, Any]) -> None:
+        """`PUT issue` with `notifyUsers=false` where the account may; sent again without the flag when
+        Data Center refuses it for the issue's project."""
+        if not self.permissions.notify_flag or issue in self._loud_issues:
+            self._request("put", f"issue/{issue}", body)
+            return
+        try:
+            self._request("put", f"issue/{issue}", body, params={"notifyUsers": "false"})
+        except JiraRefusal as refused:
+            if refused.status != 403:
+                raise
+            self._loud_issues.add(issue)
+            self._request("put", f"issue/{issue}", body)
 
     def _field_of(self, write: FieldWrite) -> str:
         return self.managed.get(write.field, write.field) if write.kind is WriteKind.FIELD else "labels"
@@ -310,6 +460,8 @@ class JiraWriter(Writer[JiraTrackerConfig]):
             return _json(send(self.session.url(path), data=data, params=params))
         except JIRAError as exc:
             status = exc.status_code or 0
+            if status == 403 and params is not None and params.get("notifyUsers") == "false":
+                raise _refusal(status, exc) from None  # the flag refused, not the credentials
             if status in RETRIABLE_STATUSES or status in (0, 401, 403):
                 raise
             raise _refusal(status, exc) from None
@@ -366,12 +518,15 @@ def _refusal(status: int, error: JIRAError) -> JiraRefusal:
     return JiraRefusal(status, messages, fields)
 
 
-def _edit_body(writes: Sequence[FieldWrite], managed: dict[str, str]) -> dict[str, Any]:
+def _edit_body(
+    writes: Sequence[FieldWrite], managed: dict[str, str], types: dict[str, str]
+) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     labels: list[dict[str, str]] = []
     for write in writes:
         if write.kind is WriteKind.FIELD:
-            fields[managed[write.field]] = write.value
+            field_id = managed[write.field]
+            fields[field_id] = _field_value(types.get(field_id, ""), write.value)
         elif write.kind is WriteKind.LABEL_ADD:
             labels.append({"add": write.field})
         else:
@@ -382,6 +537,22 @@ def _edit_body(writes: Sequence[FieldWrite], managed: dict[str, str]) -> dict[st
     if labels:
         body["update"] = {"labels": labels}
     return body
+
+
+def _field_value(kind: str, value: Any) -> Any:
+    """`value` as a field of schema type `kind` takes it: a number field a number, a text field text, a
+    select field its option by value; None clears any of them. Raises `WriteRefused` for a value the field
+    cannot hold (a band such as "top 5" in a number field)."""
+    if value is None:
+        return None
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise WriteRefused(
+                f"a number field cannot hold {value!r}; write.rank_value must be score or position"
+            )
+        return value
+    text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    return {"value": text} if kind == "option" else text
 
 
 def _anchors(value: Any) -> tuple[str | None, str | None]:
@@ -399,8 +570,11 @@ def _anchors(value: Any) -> tuple[str | None, str | None]:
     return ids[0], ids[1]
 
 
-def _plain(value: Any) -> Any:
-    """A field's value as the plan compares it: numbers and text as they are, options by their value."""
-    if isinstance(value, dict):
-        return value.get("value") or value.get("name") or value.get("id")
-    return value
+def _kind(described: dict[str, Any]) -> str | None:
+    """`number`, `text` (a single-line text field) or None: how a bulk edit could set the field."""
+    schema = described.get("schema") or {}
+    if schema.get("type") == "number":
+        return "number"
+    if schema.get("type") == "string" and schema.get("custom") == TEXT_FIELD:
+        return "text"
+    return None

@@ -48,7 +48,9 @@ class TrelloConnector(SessionConnector[TrelloTrackerConfig, TrelloSession, Trell
         return TrelloPuller(self.name, self.config, self.session)
 
     def make_writer(self) -> TrelloWriter:
-        return TrelloWriter(self.name, self.config, self.session, self.puller)
+        writer = TrelloWriter(self.name, self.config, self.session, self.puller)
+        self.puller.held = writer.state
+        return writer
 
     def discover(self) -> Discovery:
         """Boards, lists, labels and custom fields, for writing the mapping."""

@@ -333,6 +333,20 @@ class TrelloMapping:
             created=id_time(str(card["id"])),
             updated=parse_time(card.get("dateLastActivity")),
             url=_url(card),
+            description=str(card.get("desc") or "").strip() or None,
+            labels=self._own_labels(card),
+        )
+
+    def _own_labels(self, card: Mapping[str, Any]) -> tuple[str, ...]:
+        """A milestone card's labels, less the ones that make it a milestone."""
+        names = (
+            self.board.labels.get(i, "") for i in _strings(card.get("idLabels")) if i not in self.by_label
+        )
+        prefix = self.config.milestones.label_prefix if self.by_label else None
+        return tuple(
+            name
+            for name in names
+            if name.strip() and name.casefold() != MILESTONE_MARK and not (prefix and name.startswith(prefix))
         )
 
     # ---- key results ---------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bridge.domain import Dependency, RemotePage
+from bridge.domain import Dependency, ItemState, Ref, RemotePage, StatusName
 from bridge.errors import FatalAPIError, UserError
 from bridge.kit import KeyPaginator
 from bridge_trello.config import TrelloTrackerConfig
@@ -99,6 +99,9 @@ class TrelloPuller:
             self.boards = {ref: self._board_info(ref) for ref in config.boards}
         self.mappings = {ref: TrelloMapping(name, config, info) for ref, info in self.boards.items()}
         self._check_fields()
+        self.held: Callable[[Ref, dict[str, Any]], ItemState] | None = None
+        """What a card holds of what the bridge manages (the writer's reading, set when it is made):
+        stored with each page, so the push need not read the cards again."""
 
     def streams(self) -> list[str]:
         """`board:<id>` for each configured board, in the config's order."""
@@ -156,7 +159,8 @@ class TrelloPuller:
             yield from self._whole(ref)
             return
         actions = self._actions(board.id, state.since)
-        if not actions:
+        if not actions:  # no card changed: the lists are named all the same (a store may lack their names)
+            yield RemotePage(self.name, board_stream(ref), statuses=self._list_names(ref))
             return
         touched = list(dict.fromkeys(c for c in (card_of(a) for a in actions) if c))
         if len(touched) > MANY:
@@ -169,7 +173,7 @@ class TrelloPuller:
         fresh = [label for label in mapping.by_label if label.lower() > state.since.lower()]
         mapped = mapping.map_cards(cards, histories, state.milestones, labels=fresh)
         after = BoardCursor(str(actions[0]["id"]), {**state.milestones, **mapped.list_milestones})
-        yield from self._pages(ref, mapped, after)
+        yield from self._pages(ref, mapped, after, self._held(mapping, cards))
 
     def _whole(self, ref: str) -> Iterator[RemotePage]:
         board = self.boards[ref]
@@ -183,7 +187,24 @@ class TrelloPuller:
         mapping = self.mappings[ref]
         mapped = mapping.map_cards(cards, histories, {}, labels=mapping.by_label)
         newest = str(actions[0]["id"]) if actions else NO_ACTION
-        yield from self._pages(ref, mapped, BoardCursor(newest, mapped.list_milestones))
+        held = self._held(mapping, cards)
+        yield from self._pages(ref, mapped, BoardCursor(newest, mapped.list_milestones), held)
+
+    def _held(self, mapping: TrelloMapping, cards: Sequence[Any]) -> list[ItemState]:
+        """What `cards` hold (a milestone card also for its label milestone, `label:<id>`)."""
+        if self.held is None:
+            return []
+        found: dict[Ref, ItemState] = {}
+        for card in cards:
+            if not isinstance(card, dict) or not card.get("id"):
+                continue
+            ref = Ref(self.name, str(card["id"]))
+            found[ref] = self.held(ref, card)
+            label = mapping.milestone_label(card)
+            if label is not None and label in mapping.by_label and mapping.is_milestone_card(card):
+                label_ref = Ref(self.name, LABEL_ID + str(label))
+                found.setdefault(label_ref, self.held(label_ref, card))
+        return list(found.values())
 
     def _card_params(self) -> dict[str, str]:
         # attachments: a task joins its milestone by one (`tasks.attach = "attachment"`), and one can
@@ -247,7 +268,15 @@ class TrelloPuller:
             histories[card] = [a for a in actions or [] if isinstance(a, dict)]
         return found, histories
 
-    def _pages(self, ref: str, mapped: Mapped, after: BoardCursor) -> Iterator[RemotePage]:
+    def _list_names(self, ref: str) -> list[StatusName]:
+        """The board's lists by name, as the cards' raw statuses (a list id) are shown."""
+        return [
+            StatusName(self.name, list_id, name) for list_id, name in self.boards[ref].lists.items() if name
+        ]
+
+    def _pages(
+        self, ref: str, mapped: Mapped, after: BoardCursor, held: Sequence[ItemState]
+    ) -> Iterator[RemotePage]:
         for skipped in mapped.skipped:
             log.warning("%s: skipped card %s: %s", self.name, skipped.key, skipped.reason)
         dependencies = self.dependencies(mapped)
@@ -267,7 +296,10 @@ class TrelloPuller:
                 status_changes=[c for c in mapped.changes if c.item_id in ids],
                 dependencies=[d for d in dependencies if d.blocked_id in ids],
                 skipped=mapped.skipped if first else (),
+                statuses=self._list_names(ref) if first else (),
                 cursor=after.dump() if last else None,
+                held=held if first else (),
+                held_links=True,
             )
 
     # ---- dependencies -------------------------------------------------------------------------------------

@@ -30,7 +30,10 @@ same writes twice sends nothing the second time) and reading only the cards `rea
   for each label of that name. The board's labels are read again before one is created, and again when
   the creation gets no answer (Trello may have made it): a label found then is used, and one still
   missing is created once more (after two lost creations its writes fail and the next cycle looks
-  again). Copies of a label the bridge adds (a lost creation that landed late, two runs racing) are
+  again). A card with more than one label write gets them all in one `PUT cards/{id}` naming its
+  labels (`idLabels`: those it carries as just read, a user's kept, with the bridge's added and
+  removed); a single one stays an add or a remove, which cannot undo a label a user adds meanwhile.
+  Copies of a label the bridge adds (a lost creation that landed late, two runs racing) are
   merged into the oldest when the bridge next adds it: cards carrying a copy get the oldest
   (`boards/{id}/cards/all` read once), then `DELETE labels/{copy}`;
 - a link: Trello cannot edit an attachment, so a changed link is deleted and attached again
@@ -289,7 +292,7 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
         for ref in items:
             card = self._cards.get(ref.remote_id) if ref.source == self.name else None
             if card is not None:
-                states[ref] = self._state(ref, card)
+                states[ref] = self.state(ref, card)
         return states
 
     def _load(self, remote_ids: Iterable[str]) -> None:
@@ -326,7 +329,8 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
             if isinstance(body, dict) and str(body.get("idBoard")) in self.boards:
                 self._cards[card] = body
 
-    def _state(self, ref: Ref, card: JSON) -> ItemState:
+    def state(self, ref: Ref, card: JSON) -> ItemState:
+        """What `card` (as a listing or a card read with `CARD_PARAMS` gives it) holds for item `ref`."""
         board = self.boards[str(card["idBoard"])]
         fields = {
             logical: board.fields[logical].read(card) for logical in self.managed if logical in board.fields
@@ -365,6 +369,10 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
         elif write.kind not in (WriteKind.FIELD, WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE):
             raise WriteRefused(f"unknown kind of write {write.kind!r}")
 
+    def requests_for(self, writes: Sequence[FieldWrite]) -> int:
+        """Each write is a request of its own (see `send`)."""
+        return len(writes)
+
     def send(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
         """Each write in order, on the cards `read_state` read (the others read first, batched): one
         refused by Trello for its card (400, 404) fails alone and the others go on."""
@@ -375,8 +383,12 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
                 needed.extend(anchor.remote_id for anchor in _anchors(write.value) if anchor is not None)
         try:
             self._load(needed)
+            together = _label_sets(writes)
             for index, write in writes:
-                outcomes.settle(index, self._failure(write))
+                if index not in together:
+                    outcomes.settle(index, self._failure(write))
+            for card_id, label_writes in _by_card(writes, together).items():
+                self._set_labels(card_id, label_writes, outcomes)
         finally:
             self._cards.clear()
             self._lists.clear()
@@ -448,6 +460,46 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
         self._add_card_label(str(card["id"]), label_id)
         card["idLabels"] = [*(card.get("idLabels") or []), label_id]
         card["labels"] = [*(card.get("labels") or []), {"id": label_id, "name": name}]
+
+    def _set_labels(self, card_id: str, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
+        """A card's label writes in one `PUT cards/{id}` naming all its labels (`idLabels`): the card's
+        labels as just read, the user's kept, with the bridge's added and removed. A label that cannot be
+        found or made fails its write alone."""
+        card = self._cards.get(card_id)
+        if card is None:
+            for index, write in writes:
+                outcomes.settle(index, self._failure(write))
+            return
+        board = self.boards[str(card["idBoard"])]
+        known = {str(x["id"]): x for x in card.get("labels") or [] if isinstance(x, dict) and x.get("id")}
+        current = [str(i) for i in card.get("idLabels") or known]
+        wanted, sent = list(current), []
+        for index, write in writes:
+            if write.kind is WriteKind.LABEL_REMOVE:
+                wanted = [i for i in wanted if known.get(i, {}).get("name") != write.field]
+            elif write.field not in {known.get(i, {}).get("name") for i in wanted}:
+                try:
+                    added = self._board_label(board, write.field, write.value)
+                except AuthError:
+                    raise
+                except (WriteRefused, FatalAPIError) as exc:
+                    outcomes.fail(index, exc)
+                    continue
+                wanted.append(added)
+                known[added] = {"id": added, "name": write.field}
+            sent.append(index)
+        if wanted != current:
+            try:
+                self._send("PUT", f"cards/{card_id}", params={"idLabels": ",".join(wanted)})
+            except AuthError:
+                raise
+            except (WriteRefused, FatalAPIError) as exc:
+                for index in sent:
+                    outcomes.fail(index, exc)
+                return
+            card["idLabels"], card["labels"] = wanted, [known[i] for i in wanted if i in known]
+        for index in sent:
+            outcomes.ok(index)
 
     def _board_label(self, board: BoardTarget, name: str, colour: Any) -> str:
         """The id of the board's label `name`: known, found on a fresh read, or created. Newer copies of
@@ -666,6 +718,26 @@ def _relabel(card: JSON, copies: Collection[str], kept: str, name: str) -> None:
         x for x in card.get("labels") or [] if isinstance(x, dict) and x.get("id") not in (*copies, kept)
     ]
     card["labels"] = [*labels, {"id": kept, "name": name}]
+
+
+def _label_sets(writes: Sequence[tuple[int, FieldWrite]]) -> set[int]:
+    """The label writes of cards with more than one: they go in one `PUT cards/{id}` a card (a single one
+    stays a single add or remove, which leaves alone a label a user puts on the card meanwhile)."""
+    per_card: dict[str, list[int]] = {}
+    for index, write in writes:
+        if write.kind in (WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE):
+            per_card.setdefault(write.item.remote_id, []).append(index)
+    return {index for indexes in per_card.values() if len(indexes) > 1 for index in indexes}
+
+
+def _by_card(
+    writes: Sequence[tuple[int, FieldWrite]], chosen: set[int]
+) -> dict[str, list[tuple[int, FieldWrite]]]:
+    grouped: dict[str, list[tuple[int, FieldWrite]]] = {}
+    for index, write in writes:
+        if index in chosen:
+            grouped.setdefault(write.item.remote_id, []).append((index, write))
+    return grouped
 
 
 def _label_names(card: Mapping[str, Any], board: BoardTarget) -> set[str]:

@@ -52,8 +52,8 @@ Endpoints
 `tasks/{gid}/addDependencies|removeDependencies`, `tasks/{gid}/setParent`, `tags?workspace=`,
 `workspaces/{gid}/tags` (GET, POST), `tags` (POST), `tags/{gid}` (GET, DELETE),
 `projects/{gid}/custom_field_settings`, `custom_fields/{gid}`, `workspaces/{gid}/custom_fields`,
-`time_periods?workspace=&start_on=&end_on=`,
-`time_periods/{gid}`, `goals?workspace=&time_periods=`, `goals/{gid}`, `goals/{gid}/parentGoals`,
+`time_periods?workspace=&start_on=&end_on=`, `time_periods/{gid}`, `goals?workspace=&time_periods=`,
+`goals` (POST), `goals/{gid}` (GET, DELETE), `goals/{gid}/parentGoals`,
 `goals/{gid}/addSupportingRelationship|removeSupportingRelationship`,
 `goal_relationships?supported_goal=`, `goal_relationships/{gid}`, `attachments` (POST multipart or form,
 GET `?parent=`), `attachments/{gid}` (GET, DELETE), `events?resource=&sync=`, `batch`.
@@ -73,7 +73,8 @@ Behaviour kept from the real service (each a thing a sync must survive), with it
   name_changed, <type>_custom_field_changed, added_to_tag, added_to_project, dependency_added,
   attachment_added, comment_added, ...) and an event, as the getTasks `modified_since` note in asana.yaml
   describes ("any of its properties change, or associations ... are modified"; "adding stories").
-  A new task's first values write no change stories.
+  A new task's first values write no change stories. The stories the API user's own writes create on a
+  task someone follows (its assignee or a seed's `followers`) are counted: `api_stories` in the state.
   QUIRK: moving a task between sections of a project (addTask, a board drag) writes a section_changed
   story and its events but leaves `modified_at` alone, so a `modified_since` poll misses the move.
   Source: a known behaviour of the real service reported by integrators (the emulator's brief names
@@ -332,6 +333,13 @@ class Task:
     dependencies: list[str] = field(default_factory=list)
     custom_values: dict[str, Any] = field(default_factory=dict)
     """Custom field gid -> number, text, enum option gid, list of option gids, or {"date": ...}."""
+    followers: list[str] = field(default_factory=list)
+    """User gids the seed names as followers; the assignee follows a task too, as in Asana."""
+
+    @property
+    def followed(self) -> bool:
+        """Someone follows the task, and so sees (and may be notified of) each story on it."""
+        return bool(self.followers or self.assignee)
 
 
 @dataclass(frozen=True)
@@ -400,6 +408,8 @@ class AsanaState:
         self.subtasks: dict[str, list[str]] = {}
         self.dependents: dict[str, list[str]] = {}
         self.stories: dict[str, list[JSON]] = {}
+        self.api_stories = 0
+        """Stories the API user's writes created on tasks someone follows (each lands in their inbox)."""
         self.time_periods: dict[str, JSON] = {}
         self.period_info: dict[str, JSON] = {}
         """Per time period: its workspace and parent period (not part of a goal's embedded copy)."""
@@ -905,6 +915,7 @@ class AsanaState:
             permalink_url=str(raw.get("permalink_url") or ""),
             dependencies=[g for g in map(gid_of, raw.get("dependencies") or []) if g],
             workspace=gid_of(raw.get("workspace")) or self.default_workspace(),
+            followers=[g for g in map(gid_of, raw.get("followers") or []) if g],
         )
         placements = self._placements(raw)
         self.tasks[gid] = task
@@ -1177,6 +1188,8 @@ class AsanaState:
             "_target": task.gid,
         }
         self.stories.setdefault(task.gid, []).append(story)
+        if actor == self.me and task.followed:
+            self.api_stories += 1
         compact = {"gid": story["gid"], "resource_type": "story", "resource_subtype": subtype}
         self.event(self.task_scopes(task), compact, "added", actor, parent=self.ref(task.gid))
         return story
@@ -1631,6 +1644,43 @@ class AsanaState:
             {"name": name, "color": color, "notes": raw.get("notes"), "workspace": workspace}
         )
 
+    def create_goal(self, raw: JSON, actor: str) -> JSON:
+        """`POST /goals`: a goal in a workspace (the emulator has no teams), owned by `actor` unless the
+        request names an owner; a time period must be one the workspace has."""
+        if raw.get("team") is not None:
+            raise asana_error(400, "team: the emulated workspaces have no teams; give workspace")
+        workspace = self.find(self.workspaces, gid_of(raw.get("workspace")), "workspace")["gid"]
+        name = raw.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise asana_error(400, "name: Missing input")
+        period = gid_of(raw.get("time_period"))
+        if period is not None:
+            self.find(self.time_periods, period, "time_period")
+        goal = self.add_goal(
+            {
+                "name": name,
+                "notes": raw.get("notes"),
+                "workspace": workspace,
+                "owner": gid_of(raw.get("owner")) or actor,
+                "due_on": raw.get("due_on"),
+                "start_on": raw.get("start_on"),
+                "is_workspace_level": raw.get("is_workspace_level", True),
+                "time_period": period,
+            }
+        )
+        self.event({goal["gid"]}, self.ref(goal["gid"]), "added", actor)
+        return goal
+
+    def delete_goal(self, goal: JSON, actor: str) -> None:
+        """`DELETE /goals/{gid}`: the goal and every relationship it is part of go."""
+        gid = goal["gid"]
+        for relation in [
+            r for r in self.relationships.values() if gid in (r["supported_goal"], r["supporting_resource"])
+        ]:
+            del self.relationships[relation["gid"]]
+        del self.goals[gid]
+        self.event({gid}, self.ref(gid), "deleted", actor)
+
     def create_section(self, project: str, name: str, actor: str) -> JSON:
         section = self._add_section({"project": project, "name": name})
         self.event({project}, self.ref(section["gid"]), "added", actor, parent=self.ref(project))
@@ -1842,7 +1892,11 @@ class AsanaEmulator(Emulator):
         return {"token": self.token}
 
     def dump_state(self) -> JSON:
-        return {**self.state.dump(), "now": format_time(self.clock.now())}
+        return {
+            **self.state.dump(),
+            "now": format_time(self.clock.now()),
+            "api_stories": self.state.api_stories,
+        }
 
     def not_found(self, request: Request) -> HTTPError:
         return asana_error(404, "No matching route for request")
@@ -2280,9 +2334,21 @@ class AsanaEmulator(Emulator):
         level = _bool_arg(request.arg("is_workspace_level"))
         return [g for g in goals if level in (None, g["is_workspace_level"])]
 
+    @route("POST", BASE + "/goals")
+    def create_goal(self, request: Request) -> Any:
+        goal = self.state.create_goal(self._data(request), self._actor(request))
+        body = self._one(request, self.state.render_goal(goal))
+        return Response(201, body, {"Location": f"{BASE}/goals/{goal['gid']}"})
+
     @route("GET", BASE + "/goals/{goal_gid}")
     def get_goal(self, request: Request, goal_gid: str) -> Any:
         return self._one(request, self.state.render_goal(self.state.find(self.state.goals, goal_gid)))
+
+    @route("DELETE", BASE + "/goals/{goal_gid}")
+    def delete_goal(self, request: Request, goal_gid: str) -> Any:
+        goal = self.state.find(self.state.goals, goal_gid)
+        self.state.delete_goal(goal, self._actor(request))
+        return {"data": {}}
 
     @route("GET", BASE + "/goals/{goal_gid}/parentGoals")
     def get_parent_goals(self, request: Request, goal_gid: str) -> Any:

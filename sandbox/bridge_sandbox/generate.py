@@ -21,6 +21,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from bridge_sandbox.themes import PLANNED, delivery
+
 HISTORY_DAYS = 120
 
 # Raw workflow shared by all trackers (Jira status ids, Trello list names, Asana section names).
@@ -175,6 +177,7 @@ class MilestonePlan:
     key_result: str | None
     created: datetime
     status: str = "To Do"
+    description: str = ""
 
 
 @dataclass
@@ -212,7 +215,31 @@ def build(seed: int, per_tracker: int, now: datetime) -> Organisation:
             by_milestone.setdefault(task.milestone, []).append(task)
     for milestone in milestones:
         milestone.status = _milestone_status(by_milestone.get(milestone.number, []))
+    milestones.extend(_planned(now, len(milestones)))
     return Organisation(seed, now, TEAMS, milestones, tasks)
+
+
+def _planned(now: datetime, offset: int) -> list[MilestonePlan]:
+    """Each team's planned next deliveries (see `themes.PLANNED`): no tasks yet and no key result, so
+    `bridge okr draft` has planned work to draft from. They take no draws from the seed's stream, so the
+    rest of the organisation is the same with or without them."""
+    plans: list[MilestonePlan] = []
+    for team in TEAMS:
+        for index, (title, description, value) in enumerate(PLANNED[team.name]):
+            plans.append(
+                MilestonePlan(
+                    number=offset + len(plans) + 1,
+                    team=team,
+                    title=title,
+                    value=value,
+                    effort=(3.0, 5.0)[index % 2],
+                    due=(now + timedelta(days=45 + 15 * index)).date(),
+                    key_result=None,
+                    created=now - timedelta(days=14 - index),
+                    description=description,
+                )
+            )
+    return plans
 
 
 def _milestones(
@@ -221,11 +248,14 @@ def _milestones(
     plans = []
     for i in range(count):
         created = now - timedelta(days=rng.uniform(60, HISTORY_DAYS + 30))
+        _words(rng)  # the words the titles once had: drawn still, so a seed gives the same organisation
+        title, description = delivery(team.name, i)
         plans.append(
             MilestonePlan(
                 number=offset + i + 1,
                 team=team,
-                title=f"{team.name.title()} milestone {i + 1}: {_words(rng)}",
+                title=title,
+                description=description,
                 value=None if rng.random() < 0.08 else float(rng.choice((5, 8, 13, 20, 40, 60, 100))),
                 effort=None if rng.random() < 0.1 else float(rng.choice((1, 2, 3, 5, 8, 13))),
                 due=None if rng.random() < 0.15 else (now + timedelta(days=rng.uniform(-20, 90))).date(),

@@ -273,6 +273,7 @@ def _milestone_task(milestone: MilestonePlan, seed: _Seed) -> JSON:
     )
     record.update(
         resource_subtype="milestone",
+        notes=milestone.description,
         completed_at=_time_or_none(_completed_at(milestone.created, initial, later)),
         due_on=milestone.due.isoformat() if milestone.due else None,
         assignee=_ref(USER_GIDS[0]),

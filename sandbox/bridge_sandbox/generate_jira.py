@@ -68,6 +68,7 @@ def _milestone_issue(milestone: MilestonePlan, key: str) -> dict[str, Any]:
     stamp = format_time(milestone.created, ZONE)
     fields: dict[str, Any] = {
         "summary": milestone.title,
+        "description": milestone.description or None,
         "project": _project(milestone.team.container),
         "issuetype": EPIC,
         "status": _status(milestone.status),

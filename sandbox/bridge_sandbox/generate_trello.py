@@ -352,6 +352,7 @@ def _milestone_card(board: _Board, milestone: MilestonePlan, members: list[TaskP
     if milestone.key_result:
         labels.append(OKR_PREFIX + milestone.key_result)
     card = _Card(milestone_card_id(milestone), milestone.title, milestone.created, 0, labels, moves, initial)
+    card.desc = milestone.description
     card.due = format_time(_noon(milestone.due)) if milestone.due else None
     pairs = (("Value", milestone.value), ("Effort", milestone.effort))
     card.items = [

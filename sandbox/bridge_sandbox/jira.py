@@ -6,12 +6,17 @@ so real exports load as they are, and serves what the `jira` package and the bri
 - both: `serverInfo`, `myself` (with `timeZone`), `field`, `project`, `project/{key}`,
   `project/{key}/statuses`, `project/{key}/versions`, `status`, `issuetype`, `issueLinkType`,
   `issue` (POST), `issue/{key}` (GET, PUT with `fields` and `update`, DELETE), `issue/{key}/transitions`,
-  `issueLink`, `issue/{key}/remotelink` (create-or-update by `globalId`, list, delete),
+  `issueLink`, `issue/{key}/remotelink` (create-or-update by `globalId`, list, delete), `mypermissions`
+  (per project; see jira_quiet.py), and the notification emails the API's edits would send (`emails` in
+  the state: each watcher of an issue an edit changes, unless `notifyUsers=false` with the permission
+  to; the control API's edits are a user's and not counted),
   `/rest/agile/1.0/board`, `/rest/agile/1.0/issue/rank`, `/rest/applinks/latest/listApplicationlinks`;
 - Cloud (`deploymentType = "Cloud"`): `/rest/api/{2,3}/search/jql` with `nextPageToken`/`isLast` and no
   total; the embedded changelog holds at most the 100 newest histories, newest first, as the real Cloud
   payloads in shared/data/devlake-jira show; `issue/{key}/changelog` (paged, oldest first) and
-  `changelog/bulkfetch` give the rest; `issue/bulkfetch` reads up to 100 issues by id or key. The
+  `changelog/bulkfetch` give the rest; `issue/bulkfetch` reads up to 100 issues by id or key; bulk edit
+  (`bulk/issues/fields`, up to 1,000 issues, Bulk Change needed) runs as a task polled at
+  `bulk/queue/{taskId}` (RUNNING on the first poll, then COMPLETE with each issue's outcome). The
   removed `/rest/api/{2,3}/search` answers 410 Gone.
 - Data Center (`deploymentType = "Server"`): `/rest/api/2/search` with `startAt`/`maxResults`/`total`;
   `expand=changelog` embeds whole histories, oldest first; there is no paged changelog endpoint (404).
@@ -50,6 +55,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge_sandbox import jql
+from bridge_sandbox.jira_quiet import BulkTask, Grants, bulk_request, watchers
 from bridge_sandbox.messages import HTTPError, Request, Response
 from bridge_sandbox.server import Emulator, route
 
@@ -204,6 +210,13 @@ class JiraEmulator(Emulator):
         self._top_rank: str | None = None
         self.off_screen: set[str] = set()
         """Fields an edit cannot set (not on the issue's edit screen), as an admin may configure."""
+        self.grants = Grants()
+        """The API account's permissions (all of them until the control API's `set_permissions`)."""
+        self.emails = 0
+        """Notification emails sent: each watcher of an issue, for each edit changing it unsuppressed."""
+        self.bulk_tasks: dict[str, BulkTask] = {}
+        self.bulk_refused: set[str] = set()
+        """Issue keys a bulk edit fails for (as an issue whose workflow forbids editing would)."""
         self._version = 0
         self._search_cache: dict[str, tuple[int, list[str], list[datetime], list[tuple[str, bool]]]] = {}
         self._add_custom_field(RANK_FIELD, "Rank", "any", "com.pyxis.greenhopper.jira:gh-lexo-rank")
@@ -787,13 +800,84 @@ class JiraEmulator(Emulator):
 
     @route("PUT", "/rest/api/{version}/issue/{key}")
     def issue_put(self, request: Request, version: str, key: str) -> Any:
+        """Edit an issue; `notifyUsers=false` needs Administer (Projects): Cloud then ignores the flag,
+        Data Center refuses the edit (403)."""
         body = request.json()
         with self.lock:
             issue = self._issue(key)
+            notify = request.arg("notifyUsers", "true") != "false"
+            if not notify and not self.grants.may_silence(_project_key(issue)):
+                if self.flavour == "dc":
+                    raise jira_error(403, "To discard the user notification either admin or project admin "
+                                     "permissions are required.")  # fmt: skip
+                notify = True
             items = self.apply_update(issue, body.get("fields") or {}, body.get("update") or {})
             if items:  # an edit that changes nothing leaves `updated` and the history alone
                 self.record_change(issue, items)
+                self._notify(issue, notify)
         return Response(204)
+
+    def _notify(self, issue: Issue, notify: bool) -> None:
+        if notify:
+            self.emails += watchers(issue.fields)
+
+    @route("GET", "/rest/api/{version}/mypermissions")
+    def my_permissions(self, request: Request, version: str) -> Any:
+        """The account's permissions in a project (`projectKey`), or in any project without one."""
+        wanted = request.args("permissions") if self.flavour == "cloud" else []  # DC answers every key
+        if not wanted and self.flavour == "cloud":
+            raise jira_error(400, "The 'permissions' query parameter is required.")
+        project = request.arg("projectKey")
+        with self.lock:
+            if project is not None and project not in self.projects:
+                raise jira_error(404, f"No project could be found with key '{project}'.")
+            return self.grants.json(wanted, project)
+
+    @route("POST", "/rest/api/{version}/bulk/issues/fields")
+    def bulk_edit(self, request: Request, version: str) -> Any:
+        """Cloud's bulk edit: one asynchronous task editing up to 1,000 issues (Bulk Change needed)."""
+        if self.flavour != "cloud":
+            raise jira_error(404, "null for uri: /rest/api/2/bulk/issues/fields")
+        issues, fields, update, notify = bulk_request(request.json())
+        with self.lock:
+            if not self.grants.has("BULK_CHANGE", None):
+                raise HTTPError(403, {"errors": [{"message": "You don't have the Bulk Change permission."}]})
+            self._ids += 1
+            task = BulkTask(str(self._ids), total=len(issues))
+            for name in issues:
+                self._bulk_one(task, name, fields, update, notify)
+            self.bulk_tasks[task.task_id] = task
+        return Response(201, {"taskId": task.task_id})
+
+    def _bulk_one(
+        self, task: BulkTask, name: str, fields: dict[str, Any], update: dict[str, Any], notify: bool
+    ) -> None:
+        key = self.by_id.get(name, name.upper())
+        issue = self.issues.get(key)
+        if issue is None:
+            task.invalid += 1
+            return
+        if key in self.bulk_refused:
+            task.failed[issue.id] = ["The issue's workflow does not allow it to be edited."]
+            return
+        try:
+            items = self.apply_update(issue, fields, update)
+        except HTTPError as refused:
+            errors = (refused.body or {}).get("errors") if isinstance(refused.body, dict) else None
+            task.failed[issue.id] = [str(v) for v in (errors or {}).values()] or ["Edit refused."]
+            return
+        if items:
+            self.record_change(issue, items)
+            self._notify(issue, notify)
+        task.processed.append(int(issue.id))
+
+    @route("GET", "/rest/api/{version}/bulk/queue/{task_id}")
+    def bulk_queue(self, request: Request, version: str, task_id: str) -> Any:
+        with self.lock:
+            task = self.bulk_tasks.get(task_id)
+            if task is None or self.flavour != "cloud":
+                raise HTTPError(404, {"errors": [{"message": f"Task {task_id} was not found."}]})
+            return task.json(self._author())
 
     def apply_update(
         self, issue: Issue, fields: dict[str, Any], update: dict[str, Any]
@@ -816,6 +900,9 @@ class JiraEmulator(Emulator):
                 and (isinstance(value, bool) or not isinstance(value, int | float))
             ):
                 errors[name] = "Operation value must be a number."
+            custom = str((self.custom_fields.get(name) or {}).get("schema", {}).get("custom") or "")
+            if custom.endswith(":textfield") and value is not None and not isinstance(value, str):
+                errors[name] = "Operation value must be a string."
         for label in changes.get("labels") or []:
             if not isinstance(label, str) or " " in label:
                 errors["labels"] = "The label 'x' contains spaces which is invalid.".replace(
@@ -1165,6 +1252,8 @@ class JiraEmulator(Emulator):
         return {
             "flavour": self.flavour,
             "timeZone": self.zone.key,
+            "emails": self.emails,
+            "bulk_tasks": len(self.bulk_tasks),
             "projects": list(self.projects.values()),
             "statuses": list(self.statuses.values()),
             "custom_fields": list(self.custom_fields.values()),
@@ -1225,6 +1314,19 @@ class JiraEmulator(Emulator):
                 issue.remote_links.append(link)
                 self.record_change(issue, [_remote_link_item(link, removed=False)])
             return {"id": link["id"]}
+        if op == "set_permissions":  # the account's grants, site-wide or in one project
+            with self.lock:
+                self.grants.set(change.get("project"), [str(k) for k in change.get("permissions") or []])
+            return {"ok": True}
+        if op == "refuse_in_bulk":  # bulk edits fail for this issue (listed in the task's failures)
+            with self.lock:
+                self.bulk_refused.add(self._issue(str(change["key"])).key)
+            return {"ok": True}
+        if op == "set_watchers":
+            with self.lock:
+                self._issue(str(change["key"])).fields["watches"] = {"watchCount": int(change["count"]),
+                                                                     "isWatching": False}  # fmt: skip
+            return {"ok": True}
         if op == "set_time_zone":
             try:
                 self.zone = ZoneInfo(change["timeZone"])
@@ -1236,7 +1338,8 @@ class JiraEmulator(Emulator):
             400,
             {
                 "error": f"unknown edit op {op!r}; one of create_issue, transition, update, "
-                "delete, link, add_custom_field, hide_field, add_remote_link, set_time_zone"
+                "delete, link, add_custom_field, hide_field, add_remote_link, set_permissions, "
+                "refuse_in_bulk, set_watchers, set_time_zone"
             },
         )
 
@@ -1256,6 +1359,11 @@ class JiraEmulator(Emulator):
 
 
 # ---- module helpers -----------------------------------------------------------------------------------
+
+
+def _project_key(issue: Issue) -> str | None:
+    project = issue.fields.get("project")
+    return str(project["key"]) if isinstance(project, dict) and project.get("key") else None
 
 
 def _rank_digits(rank: str | None) -> str:

@@ -34,7 +34,20 @@ VENDORS = {"jira": "Jira", "trello": "Trello", "asana": "Asana"}
 STATUS_NOUN = {"jira": "status", "trello": "list", "asana": "section"}
 CONTAINER_KEYS = ("projects", "boards")
 """Config keys that list a tracker's containers; a missing one is left out when connecting."""
-RANK_TYPES: Mapping[str, tuple[str, ...]] = {"default": ("number",)}
+RANK_TYPES: Mapping[str, tuple[str, ...]] = {
+    "jira": ("number", "string"),
+    "trello": ("number", "text"),
+    "asana": ("number", "text"),
+    "default": ("number",),
+}
+"""Field types each kind's writer can put a rank score or position into."""
+BAND_TYPES: Mapping[str, tuple[str, ...]] = {
+    "jira": ("string", "option"),
+    "trello": ("text", "list"),
+    "asana": ("text", "enum"),
+    "default": ("string", "text"),
+}
+"""Field types each kind's writer can put a rank band ("top 5") into."""
 OKR_TYPES: Mapping[str, tuple[str, ...]] = {
     "jira": ("string",),
     "trello": ("text", "list"),
@@ -310,7 +323,8 @@ class _Compare:
                 self.check_field(("fields", key), wanted)
         write = self.tracker.write
         if write.rank_field is not None:
-            types = RANK_TYPES.get(self.kind, RANK_TYPES["default"])
+            table = BAND_TYPES if write.rank_mode == "band" else RANK_TYPES
+            types = table.get(self.kind, table["default"])
             self.check_field(("write", "rank_field"), write.rank_field, types, "the rank field")
         if write.okr_field is not None:
             types = OKR_TYPES.get(self.kind, OKR_TYPES["default"])

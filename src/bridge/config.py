@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import itertools
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ CONFIG_SOURCE = "config"
 """The `source` of objectives and key results defined in the file rather than in a tracker."""
 
 Loc = tuple[str | int, ...]
+RankValue = Literal["score", "position", "band"]
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 OVERRIDE_VARIABLE = re.compile(r"^BRIDGE_([A-Z0-9]+(?:_[A-Z0-9]+)*)__([A-Z0-9_]+)$")
@@ -254,6 +256,7 @@ class PushConfig(Section):
     at_risk_color: str = "orange"
     opt_out_label: NonEmpty = "bridge-ignore"
     write_budget: int = Field(default=500, ge=0)
+    """Items changed per tracker and cycle (each with all its writes); the others wait for the next."""
     max_change_share: float = Field(default=0.5, gt=0, le=1)
 
     def problems(self) -> Iterator[tuple[Loc, str]]:
@@ -390,7 +393,13 @@ class WriteConfig(Section):
     """What the bridge writes to this tracker; it touches nothing it is not told to manage."""
 
     rank_field: str | None = None
-    """A number field that receives the milestone's value rank."""
+    """A field that receives the milestone's value rank: a number field, or a text (or select) field."""
+    rank_value: RankValue | None = None
+    """What the rank field holds: `score` (the number the ranking sorts by, which changes only with the
+    milestone's own inputs), `position` (#1, #2, ...: every milestone below a moved one changes) or
+    `band` (`rank_bands` cut-offs: "top 5", "top 10", "later"). Unset means `position`."""
+    rank_bands: list[int] = Field(default_factory=lambda: [5, 10])
+    """The band cut-offs of `rank_value = "band"`, in increasing positions."""
     okr_field: str | None = None
     """A text or URL field that receives the linked key result."""
     okr_links: bool = True
@@ -399,8 +408,31 @@ class WriteConfig(Section):
     """Add and remove the bottleneck and at-risk labels, by name (never another label with the prefix)."""
     native_order: bool = False
     """Reorder the backlog, board list or project by value rank."""
-    tasks_inherit: bool = True
-    """Write the rank field on tasks too (they inherit their milestone's rank)."""
+    tasks_inherit: bool = False
+    """Write the rank field on tasks too (they inherit their milestone's value); with `native_order`,
+    tasks follow their milestone's place in the order either way."""
+
+    @property
+    def rank_mode(self) -> RankValue:
+        """`rank_value`, or `position` when the config does not say."""
+        return self.rank_value or "position"
+
+    def rank_value_suggestion(self) -> str | None:
+        """One line suggesting `rank_value = "score"` when a rank field is written and the key is unset."""
+        if self.rank_field is None or self.rank_value is not None:
+            return None
+        return (
+            'write.rank_value = "score" is suggested: unset, the rank field holds positions, so one '
+            "milestone's value change rewrites the rank of every milestone below it (and notifies their "
+            "watchers); a score changes only with the milestone's own value and effort"
+        )
+
+    def problems(self) -> Iterator[tuple[Loc, str]]:
+        bands = self.rank_bands
+        if not bands:
+            yield ("rank_bands",), "lists no cut-off; give increasing positions such as [5, 10]"
+        elif any(b < 1 for b in bands) or any(b >= c for b, c in itertools.pairwise(bands)):
+            yield ("rank_bands",), f"{bands} must be positions of 1 or more, each larger than the one before"
 
 
 def _check_status_map(value: dict[str, StatusCategory]) -> dict[str, StatusCategory]:

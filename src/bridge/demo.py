@@ -16,7 +16,7 @@ import shlex
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +25,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from bridge.domain import display_name
 from bridge.errors import UserError
+from bridge.text import plural
 from bridge.text import terminal_markup as safe
 
 if TYPE_CHECKING:
@@ -308,6 +310,7 @@ effort = "Story Points"
 
 [trackers.jira.write]
 rank_field = {_q(RANK_FIELD)}
+rank_value = "score"
 okr_field = {_q(OKR_FIELD)}
 okr_links = true
 labels = true
@@ -334,6 +337,7 @@ effort = "Effort"
 
 [trackers.trello.write]
 rank_field = "Value rank"
+rank_value = "score"
 okr_field = "Key result"
 okr_links = true
 labels = true
@@ -363,6 +367,7 @@ goals = true
 
 [trackers.asana.write]
 rank_field = "Value rank"
+rank_value = "score"
 okr_field = "Key result"
 okr_links = true
 labels = true
@@ -436,18 +441,25 @@ def demo(
         yield DemoRun(folder, config_path, sandbox, result, time.monotonic() - started)
 
 
-def print_run(run: DemoRun, console: Console, print_cycle: Callable[[Any], None]) -> None:
-    """Everything the demo shows after its cycle: findings, writes, and where to look."""
+def print_run(
+    run: DemoRun, console: Console, print_cycle: Callable[[Any], None], *, serving: bool = False
+) -> None:
+    """Everything the demo shows after its cycle: findings, writes, and where to look.
+
+    `serving`: the sandboxes stay up after this (`--serve`), so their URLs are printed; otherwise they
+    stop when the demo ends and no URL of theirs is shown."""
     report = run.result.report
     sandbox = run.sandbox
     console.print("[bold]Milestone Bridge demo[/bold]")
     console.print(f"folder: {safe(str(run.directory))}")
-    console.print("sandbox trackers (local emulators of the vendors' APIs, serving while the demo runs):")
+    lifetime = "serving until Ctrl-C" if serving else "stopped when the demo ends; --serve keeps them up"
+    console.print(f"sandbox trackers (local emulators of the vendors' APIs, {lifetime}):")
     for tracker in TRACKERS:
         teams = ", ".join(
             f"{team} ({container})" for team, where, container, _ in sandbox.teams if where == tracker
         )
-        console.print(f"  {tracker:<7} {sandbox.url(tracker)}  teams: {safe(teams)}")
+        where = f"{sandbox.url(tracker)}  " if serving else ""
+        console.print(f"  {tracker:<7} {where}teams: {safe(teams)}")
     console.print()
     _section(console, "One cycle: pull, analyse, write back")
     print_cycle(run.result)
@@ -459,7 +471,7 @@ def print_run(run: DemoRun, console: Console, print_cycle: Callable[[Any], None]
     _print_bottlenecks(console, report)
     _print_at_risk(console, report)
     _print_writes(console, run)
-    _print_where(console, run)
+    _print_where(console, run, serving=serving)
 
 
 def _section(console: Console, title: str) -> None:
@@ -472,13 +484,12 @@ TOP = 5
 def _print_milestones(console: Console, report: Any) -> None:
     console.print()
     _section(console, f"Top milestones by value ({len(report.milestones)} open, ranked across all trackers)")
-    names = {kr.key_result: kr.title for o in report.okrs for kr in o.key_results}
     for rank in report.milestones[:TOP]:
-        linked = ", ".join(
-            kr.remote_id if kr.source == "config" else f'"{_short(names.get(kr, kr.remote_id), 40)}"'
+        linked = "; ".join(
+            _short(report.key_result_title(kr), 50)
             for kr in sorted(report.links.get(rank.milestone, {}), key=str)
         )
-        why = (f"{rank.flag}: " if rank.flag else "") + rank.explanation
+        why = rank.explanation
         name = _name(rank.milestone, rank.key, rank.title)
         console.print(f"  #{rank.rank} {safe(name)} [dim]({safe(rank.team)})[/dim]")
         console.print(f"      why: {safe(why)}; key results: {safe(linked or 'none')}")
@@ -488,19 +499,16 @@ def _print_okrs(console: Console, report: Any) -> None:
     console.print()
     _section(console, "Objectives and key results")
     for objective in report.okrs:
-        console.print(
-            f"  {safe(objective.title)} [dim]({safe(str(objective.objective))})[/dim] "
-            f"{_percent(objective.progress)}"
-        )
+        console.print(f"  {safe(objective.title)} {_percent(objective.progress)}")
         for kr in objective.key_results:
-            moved_by = _plural(len(kr.milestones), "milestone")
+            moved_by = plural(len(kr.milestones), "milestone")
             console.print(
-                f"    - {safe(kr.title)} [dim]({safe(str(kr.key_result))})[/dim] "
-                f"{_percent(kr.progress)}, {moved_by} [dim]{safe(kr.explanation)}[/dim]"
+                f"    - {safe(kr.title)} {_percent(kr.progress)}, moved by {moved_by}; "
+                f"[dim]{safe(kr.explanation)}[/dim]"
             )
     if report.suggestions:
         console.print(
-            f"  {len(report.suggestions)} suggested links for milestones without a key result "
+            f"  {plural(len(report.suggestions), 'suggested link')} for milestones without a key result "
             "(`bridge okr suggest`)"
         )
 
@@ -528,7 +536,7 @@ def _print_at_risk(console: Console, report: Any) -> None:
         name = _name(found.milestone, found.key, titles.get(found.milestone, ""))
         console.print(
             f"  {safe(name)} [dim]({safe(found.team)})[/dim]: due {_day(found.due)}, "
-            f"{_plural(found.remaining, 'open task')}, likely done {_day(found.p50)} "
+            f"{plural(found.remaining, 'open task')}, likely done {_day(found.p50)} "
             f"(85%: {_day(found.high)}), chance by due {_percent(found.chance_by_due)}"
         )
     if not risky:
@@ -580,10 +588,10 @@ def _print_writes(console: Console, run: DemoRun) -> None:
                 continue
             shown.add(kind)
             key = push.keys.get(write.item, str(write.item))
-            console.print(f"      e.g. {safe(key)}: {safe(_describe(write, WriteKind))}")
+            console.print(f"      e.g. {safe(key)}: {safe(_describe(write, WriteKind, push.keys))}")
 
 
-def _describe(write: Any, kinds: Any) -> str:
+def _describe(write: Any, kinds: Any, names: Mapping[Any, str]) -> str:
     if write.kind is kinds.FIELD:
         why = f" ({write.reason})" if write.reason and write.field == "rank" else ""
         return f"{write.field} = {write.value}{why}"
@@ -596,7 +604,7 @@ def _describe(write: Any, kinds: Any) -> str:
             f"link to {write.value.title} <{write.value.url}>" if write.value is not None else "link removed"
         )
     after, before = write.value
-    return f"moved after {after.remote_id}" if after else f"moved before {before.remote_id}"
+    return f"moved after {names.get(after, after)}" if after else f"moved before {names.get(before, before)}"
 
 
 def item_urls(run: DemoRun, limit: int = 2) -> dict[str, list[str]]:
@@ -634,20 +642,36 @@ def _trello_card(sandbox: Sandbox, remote_id: str) -> str | None:
     return None
 
 
-def _print_where(console: Console, run: DemoRun) -> None:
+def _print_where(console: Console, run: DemoRun, *, serving: bool) -> None:
     console.print()
     _section(console, "Where to look")
     console.print(f"  config: {safe(str(run.config_path))} (no secrets: it names the variables)")
     console.print(f"  store:  {safe(str(run.directory / STORE_NAME))}")
-    for tracker, urls in item_urls(run).items():
-        console.print(f"  {tracker} items: " + safe(", ".join(urls) or "-"))
-        console.print(f"  {tracker} whole state, no credentials: {run.sandbox.url(tracker)}/_sandbox/state")
+    if serving:
+        for tracker, urls in item_urls(run).items():
+            console.print(f"  {tracker} items: " + safe(", ".join(urls) or "-"))
+            console.print(
+                f"  {tracker} whole state, no credentials: {run.sandbox.url(tracker)}/_sandbox/state"
+            )
     config = _shell_quote(str(run.config_path))
+    example = _shell_quote(_explain_example(run.result.report))
     console.print(f"  the report, from the store alone:  bridge report --config {config}")
-    console.print(f"  why an item has its rank:           bridge explain ITEM --config {config}")
-    console.print(
-        f"  keep the daemon and sandboxes up:   bridge demo --serve --dir {_shell_quote(str(run.directory))}"
-    )
+    console.print(f"  the report as a web page:          bridge report --config {config} --html report.html")
+    console.print(f"  why an item has its rank:           bridge explain {example} --config {config}")
+    if not serving:
+        console.print(
+            "  the sandbox trackers' pages, the daemon and its status page: "
+            f"bridge demo --serve --dir {_shell_quote(str(run.directory))}"
+        )
+
+
+def _explain_example(report: Any) -> str:
+    """An item `bridge explain` takes: a milestone's key where it has one people use, else its title."""
+    ranks = report.milestones if report is not None else ()
+    for rank in ranks:
+        if display_name(rank.key, rank.title).startswith(f"{rank.key} "):
+            return str(rank.key)
+    return str(ranks[0].title) if ranks else "ITEM"
 
 
 def _shell_quote(text: str) -> str:
@@ -655,17 +679,8 @@ def _shell_quote(text: str) -> str:
 
 
 def _name(ref: Any, key: str, title: str) -> str:
-    """How a milestone reads: its tracker, its key when it has one of its own, and its title."""
-    title = _short(title)
-    if not title or key == title:
-        return f"[{ref.source}] {key}"
-    if key == ref.remote_id and ref.source != "jira":
-        return f"[{ref.source}] {title}"
-    return f"[{ref.source}] {key} {title}"
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+    """How a milestone reads: its tracker, then its key and title as `bridge.domain.display_name` has it."""
+    return f"[{ref.source}] {display_name(key, _short(title))}"
 
 
 def _short(title: str, width: int = 60) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -30,6 +31,11 @@ class StatusCategory(enum.StrEnum):
     def started(self) -> bool:
         """Whether entering this category starts the cycle-time clock."""
         return self in _STARTED
+
+    @property
+    def label(self) -> str:
+        """The category as a person reads it: `in progress`, not `in_progress`."""
+        return self.value.replace("_", " ")
 
 
 STATUS_CATEGORIES: tuple[str, ...] = tuple(category.value for category in StatusCategory)
@@ -61,6 +67,27 @@ def _utc_fields(obj: object, *names: str) -> None:
             object.__setattr__(obj, name, require_utc(value, f"{type(obj).__name__}.{name}"))
 
 
+_PERSON_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*-[0-9]+")
+"""A key people say aloud (Jira's `PAY-1`), unlike an id that only finds the item (a Trello short link,
+an Asana gid)."""
+
+
+def display_name(key: str, title: str) -> str:
+    """An item as a person reads it: `PAY-1 Title` where the key is one people use; the title alone where
+    the key is only an id or is the title itself (a Trello label milestone); the key when untitled."""
+    title = title.strip()
+    if not title:
+        return key
+    if key == title or not is_person_key(key):
+        return title
+    return f"{key} {title}"
+
+
+def is_person_key(key: str) -> bool:
+    """A key people use and read (Jira's `PAY-1`), not only a tracker's id."""
+    return _PERSON_KEY.fullmatch(key) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Ref:
     """A tracker item's identity: the tracker's name in the config and the item's id there."""
@@ -74,6 +101,15 @@ class Ref:
 
 @dataclass(frozen=True, slots=True)
 class Team:
+    source: str
+    remote_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusName:
+    """A raw status's display name: a Jira status, a Trello list or an Asana section, by its id."""
+
     source: str
     remote_id: str
     name: str
@@ -118,6 +154,12 @@ class Milestone:
     updated: datetime | None = None
     url: str | None = None
     deleted: bool = False
+    watchers: int | None = None
+    """People the tracker emails on each edit of the item (Jira's watch count); None where unknown."""
+    description: str | None = None
+    """The tracker's description of the milestone as plain text (Jira's rich text flattened)."""
+    labels: tuple[str, ...] = ()
+    """The milestone's own labels or tags in the tracker."""
 
     def __post_init__(self) -> None:
         _utc_fields(self, "due", "created", "updated")
@@ -141,6 +183,8 @@ class Task:
     url: str | None = None
     labels: tuple[str, ...] = ()
     deleted: bool = False
+    watchers: int | None = None
+    """People the tracker emails on each edit of the item (Jira's watch count); None where unknown."""
 
     def __post_init__(self) -> None:
         _utc_fields(self, "created", "updated", "started", "done")
@@ -196,6 +240,8 @@ class Snapshot:
     flow_facts: Mapping[tuple[str, str], FlowFacts] = dataclass_field(default_factory=dict)
     """Stored flow facts (`bridge.flow_facts.FlowFacts`) by task (source, remote_id); tasks without
     them are analysed from `status_changes`."""
+    statuses: Sequence[StatusName] = ()
+    """Raw statuses' display names; a status without one is shown by its id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,8 +267,17 @@ class RemotePage:
     objectives: Sequence[Objective] = ()
     key_results: Sequence[KeyResult] = ()
     links: Sequence[KeyResultLink] = ()
+    statuses: Sequence[StatusName] = ()
     skipped: Sequence[SkippedItem] = ()
     cursor: str | None = None
+    held: Sequence[ItemState] = ()
+    """What the page's items hold of what the bridge manages (fields, labels, place), as the page shows
+    it: stored, so the push plans against it without reading the items again (`bridge.store.held`). A
+    place must compare with places read at another time (Jira's Rank, Trello's `pos`; not an index in a
+    listing, which moves when another item moves): else leave it None and the push reads it."""
+    held_links: bool = False
+    """Whether `held` carries the items' links too (a page that does not show them leaves them unknown:
+    the push reads those of the items whose links matter)."""
 
 
 class WriteKind(enum.StrEnum):
@@ -301,6 +356,20 @@ class WriteOutcome:
 
     def __post_init__(self) -> None:
         _utc_fields(self, "at")
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCost:
+    """What a set of writes costs a tracker and its users: shown by `bridge sync --dry-run`."""
+
+    edits: int
+    """Writes: each value, label, link or place changed."""
+    items: int
+    """Items changed (the measure `push.write_budget` limits)."""
+    requests: int
+    """Write requests the connector would send for them (Batch requests for Asana)."""
+    emails: int = 0
+    """Notification emails the tracker would send its users' watchers (Jira; 0 where none are sent)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from queue import Full, Queue
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
@@ -40,40 +40,45 @@ class ShutdownRequested(Exception):
     """A wait was cut short because the process is stopping."""
 
 
-RetryListener = Callable[[RetriableAPIError], None]
+E = TypeVar("E")
 
 
-class RetryEvents:
-    """Listeners told of every retriable failure any `RetryPolicy` sees, last attempt included.
+class Listeners(Generic[E]):
+    """Listeners told of events deep inside connectors: every retriable failure any `RetryPolicy` sees
+    (`RETRY_EVENTS`), every request any session makes (`REQUEST_EVENTS`).
 
-    Policies are made deep inside connectors; this is how the daemon counts 429s per tracker without
-    reaching into them. A listener that raises is logged and never disturbs the call being retried.
+    Policies and sessions are made inside connectors; this is how the daemon counts requests and 429s
+    per tracker, as they happen, without reaching into them. A listener that raises is logged and never
+    disturbs the request or the call being retried.
     """
 
     def __init__(self) -> None:
-        self._listeners: list[RetryListener] = []
+        self._listeners: list[Callable[[E], None]] = []
         self._lock = threading.Lock()
 
-    def add(self, listener: RetryListener) -> None:
+    def add(self, listener: Callable[[E], None]) -> None:
         with self._lock:
             self._listeners.append(listener)
 
-    def remove(self, listener: RetryListener) -> None:
+    def remove(self, listener: Callable[[E], None]) -> None:
         with self._lock:
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
-    def notify(self, error: RetriableAPIError) -> None:
+    def notify(self, event: E) -> None:
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:
             try:
-                listener(error)
+                listener(event)
             except Exception:
-                log.exception("a retry listener failed")
+                log.exception("a listener to connector events failed")
 
 
-RETRY_EVENTS = RetryEvents()
+RETRY_EVENTS: Listeners[RetriableAPIError] = Listeners()
+"""Every retriable failure, last attempt included."""
+REQUEST_EVENTS: Listeners[str] = Listeners()
+"""Every request a tracker session makes (setup reads included), as the tracker's name."""
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -358,10 +363,13 @@ def _put_final(queue: Queue[Any], closing: threading.Event, message: tuple[str, 
 
 
 class RequestCounter:
-    """Requests a session made, with setup reads (server info, fields, lists) counted apart.
+    """Requests a session made, with setup reads (server info, fields, lists) counted apart; each one is
+    also told to `REQUEST_EVENTS` under the session's `name` (the tracker's).
 
     Thread-safe: pages are prefetched on another thread while the current one is stored.
     """
+
+    name: str = "unknown"
 
     def __init__(self, *, in_setup: bool = False) -> None:
         self.requests = 0
@@ -384,3 +392,4 @@ class RequestCounter:
                 self.setup_requests += 1
             else:
                 self.requests += 1
+        REQUEST_EVENTS.notify(self.name)

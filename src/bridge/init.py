@@ -434,6 +434,9 @@ def _write(kind: str, table: str, fields: Sequence[DiscoveredField]) -> list[str
         "# What the bridge writes back (once [push] enabled = true). It writes no field until one is named:",
         "# rank_field: a number field receiving each milestone's value rank;",
         "# okr_field: a text field receiving the linked key result.",
+        '# rank_value: what the rank field holds: "score" changes only with the milestone\'s own value',
+        '# and effort; "position" (#1, #2, ...) rewrites every milestone below one that moves.',
+        'rank_value = "score"',
     ]
     for key, found in candidates.items():
         if found:

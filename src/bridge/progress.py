@@ -9,8 +9,9 @@ writes applied out of those planned.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from types import TracebackType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -26,12 +27,16 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 from rich.text import Text
 
+if TYPE_CHECKING:
+    from bridge.domain import WriteOutcome
+
 
 class Progress:
     """What a pull or push reports as it goes; every method does nothing here (override what you need).
 
     Counts are running totals for the tracker: `pulled` gets the pages and items stored so far over all
-    its streams, `pushed` the writes applied so far out of those planned.
+    its streams, `pushed` the writes applied so far out of those planned; `sent` gets each chunk's own
+    outcomes.
     """
 
     def pull_started(self, tracker: str) -> None:
@@ -51,6 +56,10 @@ class Progress:
 
     def pushed(self, tracker: str, done: int, planned: int) -> None:
         """`done` of the `planned` writes have been sent (succeeded or failed)."""
+
+    def sent(self, tracker: str, outcomes: Sequence[WriteOutcome]) -> None:
+        """A chunk of writes was sent; `outcomes` are theirs: each applied or not (`ok`), and read back
+        from the tracker when its request's answer was lost (`read_back`)."""
 
     def push_finished(self, tracker: str, done: int, failed: int) -> None:
         """`tracker` has applied its writes."""

@@ -37,6 +37,11 @@ _FORMATTER = logging.Formatter()
 _LINE_BREAK = re.compile(r"\r\n|[\t\n\r\v\f\x85\u2028\u2029]")
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 open task`, `2 open tasks`: `many` where adding an s is wrong (`1 entry`, `2 entries`)."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
 def terminal_safe(text: str, *, single_line: bool = True) -> str:
     """`text` without escape sequences or control characters, fit to print on a terminal or in a log.
 

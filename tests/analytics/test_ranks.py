@@ -35,7 +35,8 @@ def test_wsjf_worked_example_with_tie_break_and_unscored_last() -> None:
         "#1 of 4 in the portfolio, #1 of 4 in team (no team): value 30 / effort 3 = 10"
     )
     assert (
-        "same score as M3, placed after it by due date (2025-03-11 before 2025-03-31)" in ranks[2].explanation
+        "same score as Milestone M3, placed after it by due date (2025-03-11 before 2025-03-31)"
+        in ranks[2].explanation
     )
     assert "no value set, so ranked after every scored milestone" in ranks[3].explanation
 
@@ -50,7 +51,10 @@ def test_value_strategy_ties_fall_to_created_then_key() -> None:
     ranks = rank_milestones(milestones, strategy="value")
     # D has a due date (the others none); C was created first; A and B tie on everything but the key
     assert keys(ranks) == ["D", "C", "A", "B"]
-    assert ranks[3].explanation.endswith("same score as A, placed after it by key (A before B)")
+    assert ranks[3].explanation.endswith(
+        "same score as Milestone A, placed after it by the trackers' ids, a fixed order"
+        " (same due and creation dates)"
+    )
 
 
 def test_wsjf_without_effort_is_flagged() -> None:

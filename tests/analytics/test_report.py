@@ -64,20 +64,45 @@ def test_coherence_warnings_worked_example() -> None:
     snap = snapshot()
     found = {w.kind: w for w in warnings(build_index(snap), effective_links(snap.links), 3)}
     # M1 and M4 say so; M2 has a task in progress and M3 a finished one: 4 in progress, limit 3
-    assert found["too_many_in_progress"].items == ("M1", "M2", "M3", "M4")
+    # items as people read them: these keys are no `PAY-1` kind, so the title alone
+    retries = "Payment retries at checkout"
+    assert found["too_many_in_progress"].items == ("Milestone M1", "Milestone M3", "Milestone M4", retries)
     assert found["too_many_in_progress"].message.startswith("team core has 4 milestones in progress at once")
     # only M1 has a key result (M3's is a suggestion nobody confirmed); M6 is done
-    assert found["milestone_without_key_result"].items == ("M2", "M3", "M4", "M5")
+    assert found["milestone_without_key_result"].items == (
+        "Milestone M3",
+        "Milestone M4",
+        "Milestone M5",
+        retries,
+    )
     # open tasks with no milestone, or one the store does not hold; finished ones are history
-    assert found["task_without_milestone"].items == ("ghost", "loose")
+    assert found["task_without_milestone"].items == ("Task ghost", "Task loose")
     assert found["task_without_milestone"].message == "2 open tasks in team core belong to no milestone"
+
+
+def test_the_warning_points_at_suggestions_only_where_there_are_some() -> None:
+    snap = snapshot()
+    index, links = build_index(snap), effective_links(snap.links)
+
+    def unlinked(suggested: set[Ref]) -> str:
+        found = {w.kind: w for w in warnings(index, links, 3, suggested=suggested)}
+        return found["milestone_without_key_result"].message
+
+    none = unlinked(set())
+    assert "suggest" not in none, "no suggestion to see"
+    assert none == (
+        "4 open milestones in team core move no key result "
+        "(link them to one in their tracker or with okr_rules entries in the config)"
+    )
+    some = unlinked({Ref(SOURCE, "M2")})
+    assert some.endswith("`bridge okr suggest` has a key result for 1 of them)")
 
 
 def test_analyse_produces_the_json_document() -> None:
     config = BridgeConfig(analytics=AnalyticsConfig(rank_strategy="wsjf", forecast_runs=200), okrs=OKRS)
     report = analyse(snapshot(), config, NOW, flow=True)
     document = json.loads(report.to_json())
-    assert list(document) == SECTIONS
+    assert list(document) == [s for s in SECTIONS if s != "okr_drafts"]  # the command adds the stored drafts
     flow = document["flow"][0]
     assert list(flow) == [
         "team",
@@ -94,7 +119,9 @@ def test_analyse_produces_the_json_document() -> None:
     assert set(flow["cumulative_flow"][0]) == {"day", "todo", "in_progress", "waiting", "done"}
     # wsjf: M2 5/1 = 5, M1 8/2 = 4, M3 3, M4 1, M5 unscored; M6 is done
     assert [m["key"] for m in document["milestones"]] == ["M2", "M1", "M3", "M4", "M5"]
-    assert document["milestones"][1]["key_results"] == [{"id": "config:KR1", "origin": "rule"}]
+    assert document["milestones"][1]["key_results"] == [
+        {"id": "config:KR1", "title": OKRS.objectives[0].key_results[0].title, "origin": "rule"}
+    ]
     assert document["milestones"][4]["flag"] == "no value set"
     kr = document["okrs"]["objectives"][0]["key_results"][0]
     assert kr["milestones"][0]["key"] == "M1" and kr["basis"] == "milestones" and kr["progress"] == 0.0

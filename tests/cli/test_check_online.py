@@ -91,7 +91,7 @@ def test_jira_problems_are_each_named_by_path(run_cli: object, good: str, tmp_pa
     text = edit(good, "jira", '"In Review" = ', '"In Reveiw" = ')
     text = edit(text, "jira", 'value = "Value"', 'value = "Valeu"')
     text = edit(text, "jira", "projects = [", 'projects = ["NOPE", ')
-    text = edit(text, "jira", 'rank_field = "Value Rank"', 'rank_field = "Key Result"')
+    text = edit(text, "jira", 'rank_value = "score"', 'rank_value = "band"')
     result = run_cli("check", "--config", write(tmp_path, text), "--online")  # type: ignore[operator]
     assert result.exit_code == 1, result.stdout + result.stderr
     out = result.stdout
@@ -103,8 +103,8 @@ def test_jira_problems_are_each_named_by_path(run_cli: object, good: str, tmp_pa
     assert "trackers.jira.fields.value: Jira has no custom field 'Valeu' (did you mean 'Value'?)" in out
     assert "trackers.jira.projects[0]: Jira has no project 'NOPE'" in out
     assert (
-        "trackers.jira.write.rank_field: Jira field 'Key Result' is a string field; "
-        "the rank field must be number"
+        "trackers.jira.write.rank_field: Jira field 'Value Rank' is a number field; "
+        "the rank field must be string or option"
     ) in out
 
 
@@ -114,7 +114,7 @@ def test_trello_problems_are_each_named_by_path(
     text = edit(good, "trello", '"Done" = "done"', '"Finished" = "done"\n"Done" = "done"')
     text = edit(text, "trello", 'effort = "Effort"', 'effort = "Efort"')
     text = edit(text, "trello", "boards = [", 'boards = ["nosuchboard", ')
-    text = edit(text, "trello", 'rank_field = "Value rank"', 'rank_field = "Key result"')
+    text = edit(text, "trello", 'rank_value = "score"', 'rank_value = "band"')
     result = run_cli("check", "--config", write(tmp_path, text), "--online", "--tracker", "trello")  # type: ignore[operator]
     assert result.exit_code == 1, result.stdout + result.stderr
     out = result.stdout
@@ -123,8 +123,8 @@ def test_trello_problems_are_each_named_by_path(
     assert "trackers.trello.fields.effort: Trello has no custom field 'Efort' (did you mean 'Effort'?)" in out
     assert "trackers.trello.boards[0]: Trello has no board 'nosuchboard' that this token can read" in out
     assert (
-        "trackers.trello.write.rank_field: Trello field 'Key result' is a text field; "
-        "the rank field must be number"
+        "trackers.trello.write.rank_field: Trello field 'Value rank' is a number field; "
+        "the rank field must be text or list"
     ) in out
     assert secrets_absent(sandbox, result.stdout + result.stderr)
 
@@ -133,7 +133,7 @@ def test_asana_problems_are_each_named_by_path(run_cli: object, good: str, tmp_p
     text = edit(good, "asana", '"Blocked" = ', '"Blockd" = ')
     text = edit(text, "asana", 'value = "Customer value"', 'value = "Customer valeu"')
     text = edit(text, "asana", "projects = [", 'projects = ["999999", ')
-    text = edit(text, "asana", 'rank_field = "Value rank"', 'rank_field = "Key result"')
+    text = edit(text, "asana", 'rank_value = "score"', 'rank_value = "band"')
     text = edit(text, "asana", 'workspace = "', 'workspace = "4')
     result = run_cli("check", "--config", write(tmp_path, text), "--online", "--json")  # type: ignore[operator]
     assert result.exit_code == 1, result.stdout + result.stderr
@@ -152,7 +152,7 @@ def test_asana_problems_are_each_named_by_path(run_cli: object, good: str, tmp_p
         problems["trackers.asana.status_map.Blockd"]
         == "Asana has no section 'Blockd' (did you mean 'Blocked'?)"
     )
-    assert re.fullmatch(r"Asana field 'Key result' is a text field; the rank field must be number",
+    assert re.fullmatch(r"Asana field 'Value rank' is a number field; the rank field must be text or enum",
                         problems["trackers.asana.write.rank_field"])  # fmt: skip
 
 

@@ -117,6 +117,7 @@ def test_hostile_tracker_text_reaches_no_terminal_raw(hostile_sandbox: tuple[San
     assert pulled.returncode == 0, pulled.stderr[-2000:]
     outputs = {
         "sync --dry-run": dry_run,
+        "okr draft": _bridge("okr", "draft", "--milestones", "all", *c),  # the report then shows drafts too
         "report": _bridge("report", *c),
         "explain": _bridge("explain", key, *c),
         "okr suggest": _bridge("okr", "suggest", *c),
@@ -133,7 +134,7 @@ def test_hostile_tracker_text_reaches_no_terminal_raw(hostile_sandbox: tuple[San
                 problems.append(f"bridge {command} {stream} holds {sorted(set(found))!r}")
             if "pwned" in text or "http://evil" in text:
                 problems.append(f"bridge {command} {stream} shows an escape sequence's hidden part")
-    for command in ("sync --dry-run", "report", "explain"):
+    for command in ("sync --dry-run", "report", "explain", "okr draft"):
         if CLEAN not in outputs[command].stdout:
             problems.append(f"bridge {command} does not show the title, markup as written")
     assert not problems, "\n".join(problems)

@@ -42,6 +42,7 @@ SECTIONS = [
     "forecasts",
     "warnings",
     "flow",
+    "okr_drafts",
 ]
 
 CONFIG = """
@@ -186,7 +187,9 @@ def test_report_json_holds_every_section_with_the_seeded_figures(seeded: Seeded,
     assert list(document) == SECTIONS
     # value strategy: PAY-1 (8), PAY-2 (5), PAY-3 (3); PAY-4 is done and not ranked
     assert [m["key"] for m in document["milestones"]] == ["PAY-1", "PAY-2", "PAY-3"]
-    assert document["milestones"][0]["key_results"] == [{"id": "config:KR2", "origin": "tracker"}]
+    assert document["milestones"][0]["key_results"] == [
+        {"id": "config:KR2", "title": "Cut search latency", "origin": "tracker"}
+    ]
     assert document["milestones"][0]["explanation"].startswith("#1 of 3 in the portfolio")
     kr2 = document["okrs"]["objectives"][0]["key_results"][1]
     assert kr2["id"] == "config:KR2" and [m["key"] for m in kr2["milestones"]] == ["PAY-1"]
@@ -267,7 +270,7 @@ def test_okr_suggest_stores_suggestions_once(seeded: Seeded, run_cli: Any) -> No
     again = json.loads(seeded.cli(run_cli, "okr", "suggest", "--json").stdout)
     assert again["stored"] == {"added": 0, "removed": 0}, "suggesting twice stores nothing new"
     text = seeded.cli(run_cli, "okr", "suggest")
-    assert text.exit_code == 0 and "PAY-2" in text.stdout and "KR1 Raise checkout conversion" in text.stdout
+    assert text.exit_code == 0 and "PAY-2" in text.stdout and "Raise checkout conversion (KR1)" in text.stdout
 
 
 def test_confirm_links_and_the_report_counts_it(seeded: Seeded, run_cli: Any) -> None:
@@ -275,13 +278,15 @@ def test_confirm_links_and_the_report_counts_it(seeded: Seeded, run_cli: Any) ->
     result = seeded.cli(run_cli, "okr", "confirm", "PAY-2", "KR1")
     assert result.exit_code == 0, result.stderr
     assert (
-        "PAY-2 (acme-jira:PAY-2) -> KR1 (Raise checkout conversion): confirmed (was suggested)"
-        in result.stdout
+        "PAY-2 Payment retries at checkout (acme-jira:PAY-2) -> Raise checkout conversion (KR1): confirmed "
+        "(was suggested)" in result.stdout
     )
     assert seeded.links()[("PAY-2", "KR1")] == "confirmed"
     document = report_json(seeded, run_cli)
     pay2 = next(m for m in document["milestones"] if m["key"] == "PAY-2")
-    assert pay2["key_results"] == [{"id": "config:KR1", "origin": "confirmed"}]
+    assert pay2["key_results"] == [
+        {"id": "config:KR1", "title": "Raise checkout conversion", "origin": "confirmed"}
+    ]
     assert document["okrs"]["suggestions"] == []
     again = seeded.cli(run_cli, "okr", "confirm", f"{SOURCE}:PAY-3", "config:KR1")
     assert again.exit_code == 0 and again.stdout.endswith(": confirmed\n")
@@ -319,8 +324,8 @@ def test_confirmed_links_survive_later_pulls(seeded: Seeded, run_cli: Any) -> No
     document = report_json(seeded, run_cli)
     pay2 = next(m for m in document["milestones"] if m["key"] == "PAY-2")
     assert pay2["key_results"] == [
-        {"id": "config:KR1", "origin": "confirmed"},
-        {"id": "config:KR2", "origin": "tracker"},
+        {"id": "config:KR1", "title": "Raise checkout conversion", "origin": "confirmed"},
+        {"id": "config:KR2", "title": "Cut search latency", "origin": "tracker"},
     ]
 
 
@@ -370,6 +375,8 @@ def test_a_confirmed_link_survives_a_full_pull_from_the_sandbox(
         remote_id = epic["id"].split(":", 1)[1]
         assert seeded.links()[(remote_id, "KR2")] == "confirmed"
         again = next(m for m in report_json(seeded, run_cli)["milestones"] if m["id"] == epic["id"])
-        assert {"id": "config:KR2", "origin": "confirmed"} in again["key_results"]
+        assert {"id": "config:KR2", "title": "Cut search latency", "origin": "confirmed"} in again[
+            "key_results"
+        ]
     finally:
         server.stop()

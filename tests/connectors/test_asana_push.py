@@ -14,6 +14,7 @@ from bridge.connector import Capability
 from bridge.domain import FieldWrite, LinkTarget, Ref, WriteKind, WriteOutcome
 from bridge.errors import AuthError, RetriableAPIError, UserError
 from bridge.http import RetryPolicy
+from bridge.sync.plan import same
 from bridge_asana import AsanaConnector, AsanaTrackerConfig
 from bridge_asana.push import goal_link, palette_colour
 from bridge_asana.session import AsanaSession
@@ -441,8 +442,8 @@ def test_an_enum_okr_field_takes_option_names(server: SandboxServer) -> None:
 def test_a_misconfigured_write_field_is_named_at_open(server: SandboxServer) -> None:
     with pytest.raises(UserError, match=r"write\.rank_field"):
         _open(server, rank_field="No such field")
-    with pytest.raises(UserError, match="must be number"):
-        _open(server, rank_field="Key result")
+    with pytest.raises(UserError, match="must be text or enum"):
+        _open(server, rank_value="band")  # a band needs a text or enum field; "Value rank" is a number
 
 
 def test_refused_credentials_raise(connector: AsanaConnector) -> None:
@@ -647,3 +648,21 @@ def test_an_action_answering_5xx_inside_a_batch_is_read_back(
     assert [(o.ok, o.read_back) for o in outcomes] == [(True, True), (True, False)], [
         o.error for o in outcomes
     ]
+
+
+def test_a_text_rank_field_takes_a_score_and_a_band_an_enum_option(server: SandboxServer) -> None:
+    opened = _open(server, rank_field=OKR, okr_field=None)
+    try:
+        assert all(o.ok for o in opened.push([field(_gid(1), "rank", 2.667), field(_gid(2), "rank", 3)]))
+        states = opened.read_state([ref(_gid(1)), ref(_gid(2))])
+        assert states[ref(_gid(1))].fields["rank"] == "2.667" and states[ref(_gid(2))].fields["rank"] == "3"
+        assert same(states[ref(_gid(1))].fields["rank"], 2.667), "the plan sees its own score"
+    finally:
+        opened.close()
+    banded = _open(server, rank_field="Stage", rank_value="band", okr_field=None)
+    try:
+        outcomes = banded.push([field(_gid(1), "rank", "beta"), field(_gid(2), "rank", "top 5")])
+        assert [o.ok for o in outcomes] == [True, False], "a band is an option named like it"
+        assert banded.read_state([ref(_gid(1))])[ref(_gid(1))].fields["rank"] == "Beta"
+    finally:
+        banded.close()

@@ -19,6 +19,7 @@ from bridge.connector import ConnectorRegistry
 from bridge.domain import FieldWrite, LinkTarget, Ref, WriteKind, WriteOutcome
 from bridge.errors import AuthError, RetriableAPIError
 from bridge.http import RetryPolicy
+from bridge.sync.plan import same
 from bridge.written import LINK_ID_PREFIX as GLOBAL_ID_PREFIX
 from bridge_jira import JiraConnector
 from bridge_sandbox.generate import build
@@ -31,6 +32,7 @@ from tests.sandbox.conftest import Control
 RANK_ROUTE = "PUT /rest/agile/1.0/issue/rank"
 EDIT_ROUTE = "PUT /rest/api/{version}/issue/{key}"
 OKR_LINK = GLOBAL_ID_PREFIX + "okr:KR1.2"
+PERMISSIONS_ROUTE = "GET /rest/api/{version}/mypermissions"
 
 
 @dataclass
@@ -50,8 +52,13 @@ class Rig:
         found = [k for k in self.emulator.issues if k.startswith(project + "-")]
         return sorted(found, key=lambda k: int(k.rsplit("-", 1)[1]))
 
-    def routes(self) -> dict[str, int]:
-        return dict(self.control.get("requests")["by_route"])
+    def routes(self, *, setup: bool = False) -> dict[str, int]:
+        """Requests by route; the account's permissions (read once per project, as setup) only when
+        `setup`."""
+        routes = dict(self.control.get("requests")["by_route"])
+        if not setup:
+            routes.pop(PERMISSIONS_ROUTE, None)
+        return routes
 
     def forget_requests(self) -> None:
         self.control.send("DELETE", "requests")
@@ -70,7 +77,7 @@ class Rig:
         ]
 
 
-def _table(base_url: str, okr_links: bool = True) -> str:
+def _table(base_url: str, okr_links: bool = True, rank_field: str = "Value rank") -> str:
     return f"""
 [store]
 url = "sqlite:///unused.db"
@@ -87,16 +94,18 @@ max_requests_per_second = 1000
 {STATUS_MAP}
 
 [trackers.t.write]
-rank_field = "Value rank"
+rank_field = "{rank_field}"
 okr_field = "OKR"
 okr_links = {"true" if okr_links else "false"}
 native_order = true
 """
 
 
-def _open(server: SandboxServer, tmp_path: Path, okr_links: bool = True) -> JiraConnector:
+def _open(
+    server: SandboxServer, tmp_path: Path, okr_links: bool = True, rank_field: str = "Value rank"
+) -> JiraConnector:
     path = tmp_path / "bridge.toml"
-    path.write_text(_table(server.base_url, okr_links))
+    path.write_text(_table(server.base_url, okr_links, rank_field))
     tracker = load_config(path, ConnectorRegistry.default()).tracker("t")
     secrets = {"email_env": EMAIL, "token_env": TOKEN}
     policy = RetryPolicy(sleep=lambda seconds: None)
@@ -287,6 +296,35 @@ def test_before_anchor_moves_share_a_call_and_keep_their_order(rig: Rig) -> None
     assert order[order.index("PAY-40") + 1] == "PAY-30"
 
 
+def test_a_text_rank_field_takes_scores_positions_and_bands_as_text(rig: Rig, tmp_path: Path) -> None:
+    connector = _open_again(rig, tmp_path, okr_links=True, rank_field="OKR")
+    try:
+        writes = [
+            FieldWrite(rig.ref("PAY-1"), "rank", 2.667),
+            FieldWrite(rig.ref("PAY-2"), "rank", 3),
+            FieldWrite(rig.ref("PAY-3"), "rank", "top 5"),
+            FieldWrite(rig.ref("PAY-4"), "rank", 1200000.0),
+        ]
+        assert all(o.ok for o in connector.push(writes))
+        held = [
+            rig.issue(k).fields[connector.writer.managed["rank"]]
+            for k in ("PAY-1", "PAY-2", "PAY-3", "PAY-4")
+        ]
+        assert held == ["2.667", "3", "top 5", "1200000"]
+        states = connector.read_state([rig.ref("PAY-1"), rig.ref("PAY-2")])
+        assert same(states[rig.ref("PAY-1")].fields["rank"], 2.667), "the plan sees its own score"
+        assert same(states[rig.ref("PAY-2")].fields["rank"], 3)
+    finally:
+        connector.close()
+
+
+def test_a_number_rank_field_refuses_a_band_before_any_request(rig: Rig) -> None:
+    rig.forget_requests()
+    (outcome,) = rig.push(field(rig, "PAY-5", "rank", "top 5"))
+    assert not outcome.ok and "write.rank_value must be score or position" in str(outcome.error)
+    assert rig.routes().get(EDIT_ROUTE, 0) == 0
+
+
 def test_a_refused_write_is_reported_and_the_others_land(rig: Rig) -> None:
     rig.control.edit(op="hide_field", field=rig.connector.writer.managed["okr"])
     rig.forget_requests()
@@ -295,7 +333,7 @@ def test_a_refused_write_is_reported_and_the_others_land(rig: Rig) -> None:
         field(rig, "PAY-6", "rank", 4),
         label(rig, "PAY-6", "mb-bottleneck"),
         field(rig, "PAY-7", "rank", 5),
-        field(rig, "PAY-8", "rank", "high"),  # not a number: 400
+        field(rig, "PAY-8", "rank", "high"),  # not a number: refused before any request
     )
     assert [o.ok for o in outcomes] == [False, True, True, True, False]
     assert "HTTP 400" in str(outcomes[0].error) and "cannot be set" in str(outcomes[0].error)
@@ -303,7 +341,8 @@ def test_a_refused_write_is_reported_and_the_others_land(rig: Rig) -> None:
     assert rig.issue("PAY-6").fields[rig.connector.writer.managed["rank"]] == 4
     assert "mb-bottleneck" in rig.issue("PAY-6").fields["labels"]
     assert rig.issue("PAY-7").fields[rig.connector.writer.managed["rank"]] == 5
-    assert rig.routes()[EDIT_ROUTE] == 4  # PAY-6 twice (refused, then without the hidden field), 7, 8
+    assert "number field cannot hold 'high'" in str(outcomes[4].error)
+    assert rig.routes()[EDIT_ROUTE] == 3  # PAY-6 twice (refused, then without the hidden field), 7
 
 
 def test_a_207_fails_only_the_issues_it_names(rig: Rig) -> None:
@@ -375,13 +414,15 @@ def test_read_state_takes_one_request_per_hundred_issues_and_leaves_out_the_miss
     quiet.close()
 
 
-def _open_again(rig: Rig, tmp_path: Path) -> JiraConnector:
+def _open_again(
+    rig: Rig, tmp_path: Path, okr_links: bool = False, rank_field: str = "Value rank"
+) -> JiraConnector:
     base = rig.control.base.removesuffix("/_sandbox")
 
     class _Server:
         base_url = base
 
-    return _open(_Server(), tmp_path, okr_links=False)  # type: ignore[arg-type]
+    return _open(_Server(), tmp_path, okr_links=okr_links, rank_field=rank_field)  # type: ignore[arg-type]
 
 
 DC_DEFECTS = {"PUT /api/2/issue/{issueIdOrKey}", "GET /api/2/search"}
@@ -397,11 +438,15 @@ def test_the_write_side_speaks_as_the_vendor_documents_say(rig: Rig) -> None:
     recorder.attach(rig.connector.session.session)
     doomed = move(rig, "PAY-12", after="PAY-1")
     rig.control.edit(op="delete", key="PAY-12")
-    rig.push(*_every_kind(rig), link(rig, "PAY-2", None), doomed)
+    shared = [label(rig, f"PAY-{n}", "mb-bottleneck") for n in range(4, 10)]  # on Cloud: a bulk edit
+    shared += [field(rig, f"PAY-{n}", "rank", 8) for n in range(4, 10)]
+    rig.push(*_every_kind(rig), link(rig, "PAY-2", None), doomed, *shared)
     rig.connector.read_state([rig.ref("PAY-2"), rig.ref("PAY-3")])
     cloud = rig.emulator.flavour == "cloud"
+    exchanges = recorder.take()
+    assert any("/bulk/" in e.path for e in exchanges) is cloud
     verdicts = []
-    for exchange in recorder.take():
+    for exchange in exchanges:
         if exchange.path.startswith(JIRA_UNDOCUMENTED_PATHS):
             continue
         if not cloud:
@@ -415,6 +460,8 @@ def test_the_write_side_speaks_as_the_vendor_documents_say(rig: Rig) -> None:
                 verdicts.append(_contract("jira-platform-v3").check(exchange, path=v3, response=False))
         elif exchange.path.startswith("/rest/agile/1.0/"):
             verdicts.append(_contract("jira-software-agile").check(exchange))
+        elif exchange.path.startswith("/rest/api/3/"):  # bulk edit, which Cloud serves in v3
+            verdicts.append(_contract("jira-platform-v3").check(exchange))
         else:  # REST v2, as the `jira` package speaks it: the v3 operation's request, v3 answers differ
             v3 = "/rest/api/3/" + exchange.path.removeprefix("/rest/api/2/")
             verdicts.append(_contract("jira-platform-v3").check(exchange, path=v3, response=False))
@@ -461,10 +508,11 @@ def test_three_requests_down_in_a_row_raise_and_an_answer_between_them_resets_th
     rig.control.faults(
         *({"kind": "5xx", "method": "PUT", "path": f"/issue/{rig.issue(k).id}$", "status": 500} for k in down)
     )
+    rig.control.edit(op="hide_field", field=rig.connector.writer.managed["okr"])
     outcomes = rig.push(
         field(rig, "PAY-9", "rank", 1),
         field(rig, "PAY-10", "rank", 2),
-        field(rig, "PAY-11", "rank", "high"),  # refused (400): Jira answered, so it is not down
+        field(rig, "PAY-11", "okr", "KR1.2"),  # refused (400): Jira answered, so it is not down
         field(rig, "PAY-12", "rank", 4),
     )
     assert [o.ok for o in outcomes] == [False, False, False, False]

@@ -467,3 +467,21 @@ def test_two_runs_racing_leave_two_attachments_that_the_next_merges(rig: Rig) ->
     assert state.duplicates == frozenset({GID}) and GID in state.links
     assert all(o.ok for o in third.push([link(rig.ref("B"), KR)]))
     assert sorted(a["name"] for a in rig.card("B")["attachments"]) == sorted([attachment_name(KR), "Ours"])
+
+
+def test_a_cards_label_changes_go_in_one_put_that_keeps_the_users_labels(rig: Rig) -> None:
+    """Card A carries the user's `bug` and the bridge's `mb-at-risk`; the bridge adds `mb-bottleneck` and
+    takes `mb-at-risk` back: one `PUT cards/{id}` with `idLabels`, `bug` kept. Writes the card already
+    holds send nothing."""
+    connector = rig.connector(labels=True)
+    assert all(o.ok for o in connector.push([label_add(rig.ref("A"), "mb-at-risk", "orange")]))
+    rig.control.send("DELETE", "requests")
+    writes = [label_add(rig.ref("A"), "mb-bottleneck", "red"), label_remove(rig.ref("A"), "mb-at-risk")]
+    outcomes = connector.push(writes)
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+    assert rig.labels_of("A") == ["bug", "mb-bottleneck"]
+    assert rig.writes_sent() == ["POST /1/labels", "PUT /1/cards/{card}"]  # the new label, then the card
+    rig.control.send("DELETE", "requests")
+    assert all(o.ok for o in connector.push(writes))
+    assert rig.writes_sent() == []
+    connector.close()

@@ -29,6 +29,7 @@ from bridge_sandbox.generate_jira import render_jira
 from bridge_sandbox.jira import JiraEmulator
 from bridge_sandbox.server import SandboxServer
 from tests.contract.test_jira_pull import EMAIL, TOKEN, jira_table
+from tests.daemon.test_metrics import Samples, parse_exposition, sample
 from tests.sandbox.conftest import Control
 
 INTERVAL = 10
@@ -61,14 +62,8 @@ class Replica:
     url: str = ""
     lines: list[str] = field(default_factory=list)
 
-    def metrics(self) -> dict[str, float]:
-        body = requests.get(f"{self.url}/metrics", timeout=5).text
-        found = {}
-        for line in body.splitlines():
-            if line and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                found[name] = float(value)
-        return found
+    def metrics(self) -> Samples:
+        return parse_exposition(requests.get(f"{self.url}/metrics", timeout=5).text)
 
     def stop(self, timeout: float = 30) -> float:
         """SIGTERM; returns how long the process took to exit."""
@@ -123,7 +118,7 @@ def wait_for(condition: Any, timeout: float, what: str) -> None:
 
 
 def cycles(replica: Replica, tracker: str = "t") -> float:
-    return replica.metrics().get(f'bridge_cycles_total{{tracker="{tracker}",outcome="ok"}}', 0.0)
+    return sample(replica.metrics(), "bridge_cycles_total", tracker=tracker, outcome="ok")
 
 
 def test_cycles_run_on_schedule_and_metrics_match_the_sandbox(jira: SandboxServer, tmp_path: Path) -> None:
@@ -135,8 +130,9 @@ def test_cycles_run_on_schedule_and_metrics_match_the_sandbox(jira: SandboxServe
         assert requests.get(f"{replica.url}/healthz", timeout=5).status_code == 200
         wait_for(lambda: cycles(replica) >= 2, INTERVAL + 15, "two cycles")
         metrics = replica.metrics()
-        assert metrics['bridge_requests_total{tracker="t"}'] == control.get("requests")["total"]
-        assert metrics['bridge_items_pulled_total{tracker="t"}'] > 0
+        assert sample(metrics, "bridge_requests_total", tracker="t") == control.get("requests")["total"]
+        assert sample(metrics, "bridge_items_pulled_total", tracker="t") > 0
+        assert sample(metrics, "bridge_lease_held", tracker="t") == 0, "released between cycles"
         assert requests.get(f"{replica.url}/readyz", timeout=5).status_code == 200
         page = requests.get(f"{replica.url}/", timeout=5).text
         assert "t" in page and TOKEN not in page
@@ -146,8 +142,16 @@ def test_cycles_run_on_schedule_and_metrics_match_the_sandbox(jira: SandboxServe
     assert took < 30
     assert TOKEN not in "".join(replica.lines)
     logged = [json.loads(line) for line in replica.lines if not line.startswith("bridge daemon ")]
-    summaries = [entry["message"] for entry in logged if " cycle ok " in entry["message"]]
+    summaries = [entry for entry in logged if " cycle ok " in entry["message"]]
     assert len(summaries) >= 2 and all(entry["time"].endswith("+00:00") for entry in logged)
+    first = summaries[0]
+    assert first["level"] == "info" and first["tracker"] == "t" and first["outcome"] == "ok"
+    assert first["cycle"] == 1 and summaries[1]["cycle"] == 2
+    assert first["items"] > 0 and first["requests"] > 0 and first["error"] is None
+    assert isinstance(first["duration_s"], float) and first["writes_failed"] == 0
+    assert {"writes_planned", "writes_done", "writes_deferred"} <= set(first)
+    pulls = [entry for entry in logged if ": pulled " in entry["message"]]
+    assert pulls and pulls[0]["tracker"] == "t" and pulls[0]["items"] > 0
 
 
 def test_sigterm_during_a_cycle_loses_nothing_and_exits_in_time(jira: SandboxServer, tmp_path: Path) -> None:
@@ -342,10 +346,11 @@ def test_a_store_corrupted_mid_run_makes_the_daemon_not_ready(jira: SandboxServe
 def test_healthz_fails_once_the_scheduler_is_stopped_or_its_thread_dies(
     how: str, jira: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from prometheus_client import CollectorRegistry
+
     from bridge.config import load_config
     from bridge.connector import ConnectorRegistry
     from bridge.daemon.http import StatusServer
-    from bridge.daemon.metrics import Registry
     from bridge.daemon.service import Daemon, live_status
     from bridge.store import Store
 
@@ -355,7 +360,7 @@ def test_healthz_fails_once_the_scheduler_is_stopped_or_its_thread_dies(
     cfg = load_config(config, ConnectorRegistry.default())
     store = Store.open(cfg)
     daemon = Daemon(cfg, store)
-    server = StatusServer(cfg, store, Registry(), lambda: live_status(daemon))
+    server = StatusServer(cfg, store, CollectorRegistry(), lambda: live_status(daemon))
     try:
         server.start()
         assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200  # not started yet

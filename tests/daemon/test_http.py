@@ -15,12 +15,14 @@ from typing import Any
 
 import pytest
 import requests
+from prometheus_client import CollectorRegistry
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from sqlalchemy import insert
 
 from bridge.config import BridgeConfig, DaemonConfig, load_config
 from bridge.connector import ConnectorRegistry
 from bridge.daemon.http import StatusServer
-from bridge.daemon.metrics import Registry, record_cycle
+from bridge.daemon.metrics import DaemonMetrics
 from bridge.errors import UserError
 from bridge.http import SECRETS
 from bridge.report.status_page import (
@@ -63,14 +65,6 @@ def _run(source: str, minutes_ago: float, **values: Any) -> dict[str, Any]:
     return row | values
 
 
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
-    s.upgrade()
-    yield s
-    s.close()
-
-
 def _add_runs(store: Store, *rows: dict[str, Any]) -> None:
     with store.write() as conn:
         for row in rows:
@@ -96,8 +90,10 @@ def live() -> Live:
 def serve(live: Live) -> Iterator[Callable[..., StatusServer]]:
     started: list[StatusServer] = []
 
-    def start(store: Store, *, registry: Registry | None = None, **options: Any) -> StatusServer:
-        server = StatusServer(_config(), store, registry or Registry(), live, clock=lambda: NOW, **options)
+    def start(store: Store, *, registry: CollectorRegistry | None = None, **options: Any) -> StatusServer:
+        server = StatusServer(
+            _config(), store, registry or CollectorRegistry(), live, clock=lambda: NOW, **options
+        )
         server.start()
         started.append(server)
         return server
@@ -174,7 +170,7 @@ def test_readyz_reports_a_status_provider_that_fails(store: Store, live: Live) -
     def broken() -> LiveStatus:
         raise RuntimeError("scheduler state unavailable")
 
-    server = StatusServer(_config(), store, Registry(), broken)
+    server = StatusServer(_config(), store, CollectorRegistry(), broken)
     with server:
         ready = requests.get(f"{server.url}/readyz", timeout=5)
         assert ready.status_code == 503 and "scheduler state unavailable" in ready.text
@@ -211,23 +207,35 @@ def test_healthz_fails_when_the_scheduler_has_died(
 # --- metrics ---------------------------------------------------------------------------------------
 
 
-def test_metrics_endpoint_serves_the_registry_in_the_text_format(
+def test_metrics_endpoint_serves_the_registry_in_the_text_format_or_openmetrics_when_asked(
     store: Store, serve: Callable[..., StatusServer]
 ) -> None:
-    registry = Registry()
-    server = serve(store, registry=registry)
-    cycle = TrackerCycle("acme-jira", pull=PullResult("acme-jira", items=7), requests=3)
-    record_cycle(registry, cycle, 1.5)
+    metrics = DaemonMetrics(["acme-jira", "design-trello"])
+    server = serve(store, registry=metrics.registry)
+    metrics.record_cycle(TrackerCycle("acme-jira", pull=PullResult("acme-jira", items=7), requests=3), 1.5)
     response = requests.get(f"{server.url}/metrics", timeout=5)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    families = parse_exposition(response.text)
-    assert sample(families, "bridge_cycles_total", tracker="acme-jira", outcome="ok") == 1
-    assert sample(families, "bridge_items_pulled_total", tracker="acme-jira") == 7
-    record_cycle(registry, cycle, 1.5)
+    samples = parse_exposition(response.text)
+    assert sample(samples, "bridge_cycles_total", tracker="acme-jira", outcome="ok") == 1
+    assert sample(samples, "bridge_cycles_total", tracker="design-trello", outcome="ok") == 0
+    metrics.record_cycle(TrackerCycle("acme-jira", error="acme-jira: HTTP 500"), 0.5)
     again = parse_exposition(requests.get(f"{server.url}/metrics", timeout=5).text)
-    assert sample(again, "bridge_cycles_total", tracker="acme-jira", outcome="ok") == 2
+    assert sample(again, "bridge_cycles_total", tracker="acme-jira", outcome="failed") == 1
     assert sample(again, "bridge_cycle_duration_seconds_count", tracker="acme-jira") == 2
+    asked = requests.get(
+        f"{server.url}/metrics",
+        headers={"Accept": "application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5"},
+        timeout=5,
+    )
+    assert asked.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert asked.text.endswith("# EOF\n")
+    families = {
+        family.name: family for family in openmetrics_families(asked.text)
+    }  # strict: fails if malformed
+    failed = [s for s in families["bridge_cycles"].samples if s.labels.get("outcome") == "failed"]
+    assert [s.value for s in failed if s.name == "bridge_cycles_total"] == [1, 0]  # acme-jira, design-trello
+    assert families["bridge_build"].type == "info"
 
 
 # --- status: store rows, page, JSON, text ------------------------------------------------------------
@@ -310,9 +318,9 @@ def test_error_texts_are_escaped_and_secrets_never_leave(
         f"GET https://api.trello.com/1/boards?key=abc&token={query_token}"
     )
     _add_runs(store, _run("design-trello", 5, status="failed", error=error))
-    registry = Registry()
-    record_cycle(registry, TrackerCycle("design-trello", error=error), 1.0)
-    server = serve(store, registry=registry)
+    metrics = DaemonMetrics(["design-trello"])
+    metrics.record_cycle(TrackerCycle("design-trello", error=error), 1.0)
+    server = serve(store, registry=metrics.registry)
     page = requests.get(f"{server.url}/", timeout=5).text
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; failed" in page
@@ -354,7 +362,7 @@ def test_a_configured_token_guards_every_page_but_the_probes(
 ) -> None:
     token = f"status-{uuid.uuid4().hex}"
     config = _with_token(monkeypatch, token)
-    with StatusServer(config, store, Registry(), live, report=lambda: "<p>the report</p>") as server:
+    with StatusServer(config, store, CollectorRegistry(), live, report=lambda: "<p>the report</p>") as server:
         for path in PROTECTED:
             for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {token}"}):
                 refused = requests.get(f"{server.url}{path}", headers=headers, timeout=10)
@@ -382,7 +390,7 @@ def test_without_a_token_the_pages_stay_open_on_loopback(
 def test_a_token_variable_that_is_not_set_stops_the_server_from_starting(
     store: Store, live: Live, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = StatusServer(_with_token(monkeypatch, None), store, Registry(), live)
+    server = StatusServer(_with_token(monkeypatch, None), store, CollectorRegistry(), live)
     with pytest.raises(
         UserError, match=r"daemon.auth_token_env: environment variable BRIDGE_STATUS_TOKEN is not set"
     ):
@@ -476,7 +484,7 @@ def test_slow_clients_neither_hold_a_thread_each_nor_keep_the_probes_out(store: 
     )
     config = _config().model_copy(update={"daemon": settings})
     before = _request_threads()
-    with StatusServer(config, store, Registry(), live) as server:
+    with StatusServer(config, store, CollectorRegistry(), live) as server:
         slow = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(6)]
         stop = threading.Event()
 
@@ -520,7 +528,7 @@ def test_connections_beyond_the_bound_are_answered_503_at_once(store: Store, liv
 
     settings = DaemonConfig(http_host="127.0.0.1", http_port=0, max_connections=2)
     config = _config().model_copy(update={"daemon": settings})
-    with StatusServer(config, store, Registry(), live, report=slow_report) as server:
+    with StatusServer(config, store, CollectorRegistry(), live, report=slow_report) as server:
         busy = [threading.Thread(target=_get_quietly, args=(f"{server.url}/report",)) for _ in range(2)]
         for thread in busy:
             thread.start()
@@ -545,7 +553,7 @@ def test_the_server_stops_within_a_second_even_with_a_request_in_flight(store: S
         release.wait(10)
         return "late"
 
-    server = StatusServer(_config(), store, Registry(), live, report=slow_report)
+    server = StatusServer(_config(), store, CollectorRegistry(), live, report=slow_report)
     server.start()
     url = server.url
     in_flight = threading.Thread(target=lambda: _get_quietly(f"{url}/report"), daemon=True)
@@ -567,14 +575,14 @@ def _get_quietly(url: str) -> None:
 
 
 def test_a_taken_port_is_a_clear_error(store: Store, live: Live) -> None:
-    with StatusServer(_config(), store, Registry(), live) as first:
-        second = StatusServer(_config(first.port), store, Registry(), live)
+    with StatusServer(_config(), store, CollectorRegistry(), live) as first:
+        second = StatusServer(_config(first.port), store, CollectorRegistry(), live)
         with pytest.raises(UserError, match=f"cannot serve the status page on 127.0.0.1:{first.port}"):
             second.start()
 
 
 def test_the_server_runs_on_a_configured_port(store: Store, live: Live) -> None:
     port = _closed_port()
-    with StatusServer(_config(port), store, Registry(), live) as server:
+    with StatusServer(_config(port), store, CollectorRegistry(), live) as server:
         assert server.port == port
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).text == "ok\n"

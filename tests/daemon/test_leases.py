@@ -332,6 +332,16 @@ def test_heartbeat_keeps_the_lease_past_its_ttl_and_stops_promptly(stores: list[
 
 
 @pytest.mark.postgres
+def _claim_soon(manager: LeaseManager, tracker: str, at: datetime) -> object | None:
+    """`manager.claim(tracker, at)`, tried for up to two seconds."""
+    deadline = time.monotonic() + 2
+    while True:
+        claimed = manager.claim(tracker, at)
+        if claimed is not None or time.monotonic() > deadline:
+            return claimed
+        time.sleep(0.02)
+
+
 def test_heartbeat_flags_a_lease_lost_to_a_takeover(stores: list[Store]) -> None:
     a = LeaseManager(stores[0], "replica-0", TTL, heartbeat=timedelta(seconds=0.05))
     b = LeaseManager(stores[1], "replica-1", TTL)
@@ -349,7 +359,9 @@ def test_heartbeat_flags_a_lease_lost_to_a_takeover(stores: list[Store]) -> None
     beat.add(lease)
     beat.add(other)
     with beat:
-        assert b.claim("t0", datetime.now(UTC) + 2 * TTL) is not None  # a was cut off for two ttls
+        # a was cut off for two ttls; the claim skips the row while a's heartbeat holds it locked
+        # (SKIP LOCKED), so it is tried again until a beat is not in the way
+        assert _claim_soon(b, "t0", datetime.now(UTC) + 2 * TTL) is not None
         assert flagged.wait(3)
         assert beat.lost("t0") is lost[0] and beat.current("t0") is None
         with pytest.raises(LeaseLost):
@@ -461,3 +473,34 @@ def test_sqlite_restart_after_kill_9(sqlite_store: Store, tmp_path: Path) -> Non
     assert lease is not None and lease.token == 2
     assert waited < 1.5
     restarted.stop_daemon()
+
+
+# ---- what the bridge_lease_held gauge hears ---------------------------------------------------------------
+
+
+def test_on_held_hears_claims_finishes_losses_and_shutdown_but_not_the_daemon_row(
+    sqlite_store: Store,
+) -> None:
+    heard: list[tuple[str, bool]] = []
+    a = LeaseManager(
+        sqlite_store, "replica-0", TTL, on_held=lambda tracker, held: heard.append((tracker, held))
+    )
+    b = LeaseManager(sqlite_store, "replica-1", TTL)
+    first = a.claim("t0", T0)
+    again = a.claim("t0", T0 + timedelta(seconds=1))
+    assert first is not None and again is not None and a.held() == {"t0"}
+    assert heard == [("t0", True), ("t0", True)]
+    assert a.release(first) is False and heard[-1] == ("t0", True), "a superseded lease lets go of nothing"
+    assert a.finish(again, T0 + timedelta(seconds=2), ok=True)
+    assert heard[-1] == ("t0", False) and a.held() == set()
+    # A heartbeat that finds the lease taken over reports it lost.
+    lease = a.claim("t1", T0)
+    assert lease is not None and b.claim("t1", T0 + 2 * TTL) is not None
+    beat = Heartbeat(a)
+    beat.add(lease)
+    beat.beat(T0 + 2 * TTL + timedelta(seconds=1))
+    assert beat.lost("t1") is not None and heard[-2:] == [("t1", True), ("t1", False)]
+    # Shutdown releases everything; the SQLite daemon row is no tracker and is never reported.
+    assert a.claim("t2", T0 + 3 * TTL) is not None and a.claim(DAEMON_LEASE, T0 + 3 * TTL) is not None
+    assert a.release_all(T0 + 3 * TTL) == 2
+    assert heard[-2:] == [("t2", True), ("t2", False)] and all(t != DAEMON_LEASE for t, _ in heard)

@@ -1,227 +1,103 @@
-"""The metrics registry renders valid Prometheus text, and the daemon's metrics follow its cycles."""
+"""The daemon's metrics, read back with `prometheus_client`'s own parsers: a registry of the bridge's own,
+every per-tracker series from the start, counters that move as requests, pages and writes happen (over
+real HTTP against the Jira sandbox), failed cycles counted whatever raised, and the lease gauge set by
+the lease code."""
 
 from __future__ import annotations
 
-import math
-import re
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+import requests
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
+import bridge.daemon.service as service_module
+from bridge import __version__
+from bridge.daemon.http import StatusServer
 from bridge.daemon.metrics import (
-    CONTENT_TYPE,
+    CYCLE_OUTCOMES,
+    READ_BACK_OUTCOMES,
+    WRITE_OUTCOMES,
     DaemonMetrics,
-    Registry,
-    count_rate_limits,
-    record_cycle,
-    set_lease_held,
+    MetricsProgress,
 )
-from bridge.domain import FieldWrite, Ref
-from bridge.errors import FatalAPIError, RetriableAPIError
-from bridge.http import RetryPolicy
-from bridge.sync.cycle import TrackerCycle
+from bridge.daemon.service import Daemon, live_status, resume_metrics
+from bridge.domain import FieldWrite, Ref, WriteOutcome
+from bridge.errors import FatalAPIError, RetriableAPIError, StoreError
+from bridge.http import RequestCounter, RetryPolicy
+from bridge.sync.cycle import TrackerCycle, run_cycle
 from bridge.sync.plan import Plan
 from bridge.sync.pull import PullResult
 from bridge.sync.push import PushResult
+from tests.sandbox.conftest import Control
+from tests.unit.test_progress import Jira, jira  # noqa: F401  (the Jira sandbox with write-back)
 
-# --- a small parser of the text format (0.0.4), strict enough to catch malformed output --------------
-
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$")
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-
-
-@dataclass
-class Family:
-    name: str
-    kind: str = ""
-    help: str = ""
-    samples: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def parse_labels(text: str) -> dict[str, str]:
-    """`{a="x",b="y\\"z"}` -> {"a": "x", "b": 'y"z'}, undoing the format's escapes."""
-    assert text.startswith("{") and text.endswith("}"), text
-    body, labels, i = text[1:-1], {}, 0
-    while i < len(body):
-        name_match = _LABEL_NAME.match(body, i)
-        assert name_match is not None, f"bad label name at {body[i:]!r}"
-        i = name_match.end()
-        assert body[i : i + 2] == '="', f'expected =" at {body[i:]!r}'
-        i += 2
-        value = []
-        while body[i] != '"':
-            if body[i] == "\\":
-                escaped = body[i + 1]
-                assert escaped in '\\"n', f"bad escape \\{escaped}"
-                value.append("\n" if escaped == "n" else escaped)
-                i += 2
-            else:
-                assert body[i] != "\n"
-                value.append(body[i])
-                i += 1
-        i += 1
-        assert name_match.group() not in labels, "a label repeated"
-        labels[name_match.group()] = "".join(value)
-        if i < len(body):
-            assert body[i] == ",", f"expected , at {body[i:]!r}"
-            i += 1
-    return labels
+def parse_exposition(text: str) -> Samples:
+    """Every sample of a text exposition, by name and labels, as `prometheus_client` parses it."""
+    found: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for name, labels, value, *_ in family.samples:
+            key = (name, frozenset(labels.items()))
+            assert key not in found, f"{name}{labels} twice"
+            found[key] = value
+    return found
 
 
-def parse_value(text: str) -> float:
-    return {"+Inf": math.inf, "-Inf": -math.inf, "NaN": math.nan}.get(text) or float(text)
+def sample(samples: Samples, name: str, **labels: str) -> float:
+    key = (name, frozenset(labels.items()))
+    assert key in samples, f"no sample {name}{labels}"
+    return samples[key]
 
 
-def _family_of(name: str, families: dict[str, Family]) -> Family:
-    if name in families:
-        return families[name]
-    for suffix in ("_bucket", "_sum", "_count"):
-        base = name.removesuffix(suffix)
-        if base != name and families.get(base) and families[base].kind == "histogram":
-            return families[base]
-    raise AssertionError(f"sample {name} before its TYPE line")
-
-
-def parse_exposition(text: str) -> dict[str, Family]:
-    assert text.endswith("\n"), "the last line must end with a newline"
-    families: dict[str, Family] = {}
-    for line in text.splitlines():
-        assert line.strip(), "no blank lines"
-        if line.startswith("# HELP "):
-            name, _, help_text = line[7:].partition(" ")
-            assert name not in families or not families[name].help, f"second HELP for {name}"
-            families.setdefault(name, Family(name)).help = help_text
-        elif line.startswith("# TYPE "):
-            name, _, kind = line[7:].partition(" ")
-            assert kind in ("counter", "gauge", "histogram", "summary", "untyped"), kind
-            family = families.setdefault(name, Family(name))
-            assert not family.kind and not family.samples, f"TYPE for {name} must come first and once"
-            family.kind = kind
-        else:
-            assert not line.startswith("#"), line
-            match = _SAMPLE.match(line)
-            assert match is not None, f"malformed sample line {line!r}"
-            name, labels, value = match.groups()
-            _family_of(name, families).samples.append(
-                (name, parse_labels(labels) if labels else {}, parse_value(value))
-            )
-    return families
-
-
-def sample(families: dict[str, Family], name: str, **labels: str) -> float:
-    family = _family_of(name, families)
-    found = [v for n, got, v in family.samples if n == name and got == labels]
-    assert len(found) == 1, f"{name}{labels}: {len(found)} samples"
-    return found[0]
+def scrape(metrics: DaemonMetrics) -> Samples:
+    return parse_exposition(generate_latest(metrics.registry).decode("utf-8"))
 
 
 # --- the registry ----------------------------------------------------------------------------------
 
 
-def test_counter_gauge_and_help_render_in_the_text_format() -> None:
-    registry = Registry()
-    counter = registry.counter("demo_things_total", "Things.\nSecond line with a \\ backslash.", ("kind",))
-    gauge = registry.gauge("demo_level", "A level.")
-    counter.inc(kind="plain")
-    counter.inc(2.5, kind='quote " backslash \\ newline \n end')
-    gauge.set(-3)
-    text = registry.render()
-    families = parse_exposition(text)
-    assert families["demo_things_total"].kind == "counter"
-    assert families["demo_things_total"].help == "Things.\\nSecond line with a \\\\ backslash."
-    assert sample(families, "demo_things_total", kind="plain") == 1
-    assert sample(families, "demo_things_total", kind='quote " backslash \\ newline \n end') == 2.5
-    assert families["demo_level"].kind == "gauge"
-    assert sample(families, "demo_level") == -3
-    assert CONTENT_TYPE.startswith("text/plain; version=0.0.4")
+def test_each_daemon_has_a_registry_of_its_own_and_the_global_one_stays_clean() -> None:
+    first, second = DaemonMetrics(["acme-jira"]), DaemonMetrics(["acme-jira"])  # no duplicate error
+    first.cycles.labels("acme-jira", "ok").inc()
+    assert sample(scrape(first), "bridge_cycles_total", tracker="acme-jira", outcome="ok") == 1
+    assert sample(scrape(second), "bridge_cycles_total", tracker="acme-jira", outcome="ok") == 0
+    assert "bridge_" not in generate_latest(REGISTRY).decode("utf-8"), "the global registry stays clean"
+    given = CollectorRegistry()
+    assert DaemonMetrics(registry=given).registry is given
 
 
-def test_a_metric_without_labels_shows_zero_before_its_first_update() -> None:
-    registry = Registry()
-    registry.counter("demo_total", "Nothing yet.")
-    registry.histogram("demo_seconds", "Nothing yet either.", buckets=(1.0,))
-    families = parse_exposition(registry.render())
-    assert sample(families, "demo_total") == 0
-    assert sample(families, "demo_seconds_count") == 0
-    assert sample(families, "demo_seconds_bucket", le="+Inf") == 0
+def test_every_series_is_there_at_zero_from_the_start_with_build_info_and_process_metrics() -> None:
+    samples = scrape(DaemonMetrics(["acme-jira", "design-trello"]))
+    for tracker in ("acme-jira", "design-trello"):
+        for outcome in CYCLE_OUTCOMES:
+            assert sample(samples, "bridge_cycles_total", tracker=tracker, outcome=outcome) == 0
+        for outcome in WRITE_OUTCOMES:
+            assert sample(samples, "bridge_writes_total", tracker=tracker, outcome=outcome) == 0
+        for outcome in READ_BACK_OUTCOMES:
+            assert sample(samples, "bridge_writes_read_back_total", tracker=tracker, outcome=outcome) == 0
+        for name in (
+            "bridge_requests_total", "bridge_rate_limited_total", "bridge_items_pulled_total",
+            "bridge_pages_pulled_total", "bridge_pending_writes", "bridge_lease_held",
+            "bridge_last_success_timestamp_seconds", "bridge_cycle_duration_seconds_count",
+        ):  # fmt: skip
+            assert sample(samples, name, tracker=tracker) == 0, name
+        assert sample(samples, "bridge_cycle_duration_seconds_bucket", tracker=tracker, le="+Inf") == 0
+    (build,) = [labels for name, labels in samples if name == "bridge_build_info"]
+    assert dict(build)["version"] == __version__ and dict(build)["python"].count(".") == 2
+    names = {name for name, _ in samples}
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes", "python_info"} <= names
+    assert "python_gc_collections_total" in names
+    assert not any("429" in name for name in names), "the rate-limit counter has no status code in its name"
 
 
-def test_counters_only_go_up() -> None:
-    registry = Registry()
-    counter = registry.counter("demo_total", "Counts.", ("tracker",))
-    seen = []
-    for step in (1, 0, 3, 0.5):
-        counter.inc(step, tracker="a")
-        seen.append(sample(parse_exposition(registry.render()), "demo_total", tracker="a"))
-    assert seen == sorted(seen) == [1, 1, 4, 4.5]
-    with pytest.raises(ValueError, match="cannot go down"):
-        counter.inc(-1, tracker="a")
-    assert counter.value(tracker="a") == 4.5
-
-
-def test_histogram_buckets_are_cumulative_with_sum_and_count() -> None:
-    registry = Registry()
-    histogram = registry.histogram("demo_seconds", "Durations.", ("tracker",), buckets=(0.5, 1, 5))
-    for value in (0.2, 0.5, 0.7, 1.0, 3.0, 9.0, 12.0):
-        histogram.observe(value, tracker="a")
-    histogram.observe(2.0, tracker="b")
-    families = parse_exposition(registry.render())
-    assert families["demo_seconds"].kind == "histogram"
-    buckets = [
-        (labels["le"], value)
-        for name, labels, value in families["demo_seconds"].samples
-        if name == "demo_seconds_bucket" and labels["tracker"] == "a"
-    ]
-    assert buckets == [("0.5", 2), ("1", 4), ("5", 5), ("+Inf", 7)], "a value on a bound counts in it"
-    counts = [value for _, value in buckets]
-    assert counts == sorted(counts), "buckets are cumulative"
-    assert sample(families, "demo_seconds_count", tracker="a") == 7
-    assert sample(families, "demo_seconds_sum", tracker="a") == pytest.approx(26.4)
-    assert sample(families, "demo_seconds_bucket", tracker="b", le="1") == 0
-    assert sample(families, "demo_seconds_bucket", tracker="b", le="5") == 1
-
-
-def test_labels_must_match_the_declared_names() -> None:
-    registry = Registry()
-    counter = registry.counter("demo_total", "Counts.", ("tracker", "outcome"))
-    with pytest.raises(ValueError, match="takes the labels tracker, outcome"):
-        counter.inc(tracker="a")
-    with pytest.raises(ValueError, match="already registered"):
-        registry.gauge("demo_total", "Not a gauge.", ("tracker", "outcome"))
-    with pytest.raises(ValueError, match="already registered"):
-        registry.counter("demo_total", "Other labels.", ("tracker",))
-    assert registry.counter("demo_total", "Same.", ("tracker", "outcome")) is counter
-    with pytest.raises(ValueError, match="invalid label name"):
-        registry.histogram("demo_seconds", "le is the histogram's own.", ("le",))
-    with pytest.raises(ValueError, match="invalid metric name"):
-        registry.counter("demo-total", "Dashes are not allowed.")
-
-
-def test_updates_from_many_threads_are_not_lost() -> None:
-    registry = Registry()
-    counter = registry.counter("demo_total", "Counts.", ("tracker",))
-    histogram = registry.histogram("demo_seconds", "Durations.", ("tracker",))
-
-    def work() -> None:
-        for _ in range(2000):
-            counter.inc(tracker="a")
-            histogram.observe(0.3, tracker="a")
-            registry.render()
-
-    threads = [threading.Thread(target=work) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    families = parse_exposition(registry.render())
-    assert sample(families, "demo_total", tracker="a") == 12_000
-    assert sample(families, "demo_seconds_count", tracker="a") == 12_000
-
-
-# --- the daemon's metrics --------------------------------------------------------------------------
+# --- updates ---------------------------------------------------------------------------------------
 
 
 def _write(n: int) -> FieldWrite:
@@ -237,54 +113,63 @@ def _cycle(*, error: str | None = None, done: int = 3, failed: int = 1, deferred
     )
 
 
-def test_record_cycle_counts_outcome_duration_items_writes_and_requests() -> None:
-    registry = Registry()
+def test_a_cycle_that_ends_counts_its_outcome_duration_deferred_and_pending_writes() -> None:
+    metrics = DaemonMetrics(["acme-jira"])
     finished = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-    record_cycle(registry, _cycle(failed=0), 2.0, finished_at=finished)
-    record_cycle(registry, _cycle(), 0.4, finished_at=finished)
-    families = parse_exposition(registry.render())
-    assert sample(families, "bridge_cycles_total", tracker="acme-jira", outcome="ok") == 1
-    assert sample(families, "bridge_cycles_total", tracker="acme-jira", outcome="partial") == 1
-    assert sample(families, "bridge_cycle_duration_seconds_count", tracker="acme-jira") == 2
-    assert sample(families, "bridge_cycle_duration_seconds_sum", tracker="acme-jira") == pytest.approx(2.4)
-    assert sample(families, "bridge_cycle_duration_seconds_bucket", tracker="acme-jira", le="0.5") == 1
-    assert sample(families, "bridge_items_pulled_total", tracker="acme-jira") == 80
-    assert sample(families, "bridge_requests_total", tracker="acme-jira") == 24
-    assert sample(families, "bridge_writes_total", tracker="acme-jira", outcome="done") == 6
-    assert sample(families, "bridge_writes_total", tracker="acme-jira", outcome="failed") == 1
-    assert sample(families, "bridge_writes_total", tracker="acme-jira", outcome="deferred") == 4
-    assert sample(families, "bridge_last_success_timestamp_seconds", tracker="acme-jira") == (
+    metrics.record_cycle(_cycle(failed=0), 2.0, finished_at=finished)
+    metrics.record_cycle(_cycle(), 0.4, finished_at=finished)
+    samples = scrape(metrics)
+    assert sample(samples, "bridge_cycles_total", tracker="acme-jira", outcome="ok") == 1
+    assert sample(samples, "bridge_cycles_total", tracker="acme-jira", outcome="partial") == 1
+    assert sample(samples, "bridge_cycle_duration_seconds_count", tracker="acme-jira") == 2
+    assert sample(samples, "bridge_cycle_duration_seconds_sum", tracker="acme-jira") == pytest.approx(2.4)
+    assert sample(samples, "bridge_cycle_duration_seconds_bucket", tracker="acme-jira", le="0.5") == 1
+    assert sample(samples, "bridge_writes_total", tracker="acme-jira", outcome="deferred") == 4
+    assert sample(samples, "bridge_pending_writes", tracker="acme-jira") == 3, "2 deferred + 1 failed"
+    assert sample(samples, "bridge_last_success_timestamp_seconds", tracker="acme-jira") == (
         finished.timestamp()
     )
+    # Items, requests and writes done are counted as they happen, not again when the cycle ends.
+    assert sample(samples, "bridge_items_pulled_total", tracker="acme-jira") == 0
+    assert sample(samples, "bridge_writes_total", tracker="acme-jira", outcome="done") == 0
 
 
-def test_writes_read_back_after_a_lost_answer_are_counted_by_what_the_tracker_held() -> None:
-    registry = Registry()
-    cycle = _cycle(done=3, failed=1)
-    assert cycle.push is not None
-    cycle.push.read_back, cycle.push.read_back_applied = 3, 2
-    record_cycle(registry, cycle, 1.0)
-    families = parse_exposition(registry.render())
-    assert sample(families, "bridge_writes_read_back_total", tracker="acme-jira", outcome="applied") == 2
-    assert sample(families, "bridge_writes_read_back_total", tracker="acme-jira", outcome="not_applied") == 1
-    assert sample(families, "bridge_writes_total", tracker="acme-jira", outcome="done") == 3
-
-
-def test_a_failed_cycle_leaves_the_last_success_time_alone() -> None:
-    registry = Registry()
+def test_a_failed_cycle_leaves_the_last_success_time_and_the_pending_writes_alone() -> None:
+    metrics = DaemonMetrics(["acme-jira"])
     first = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-    record_cycle(registry, _cycle(), 1.0, finished_at=first)
-    record_cycle(registry, _cycle(error="acme-jira: HTTP 500"), 1.0, finished_at=datetime.now(UTC))
-    metrics = DaemonMetrics.of(registry)
-    assert metrics.cycles.value(tracker="acme-jira", outcome="failed") == 1
-    assert metrics.last_success.value(tracker="acme-jira") == first.timestamp()
-    set_lease_held(registry, "acme-jira", True)
-    set_lease_held(registry, "design-trello", False)
-    families = parse_exposition(registry.render())
-    assert sample(families, "bridge_lease_held", tracker="acme-jira") == 1
-    assert sample(families, "bridge_lease_held", tracker="design-trello") == 0
-    names = {name for name in families}
-    assert all(name.startswith("bridge_") for name in names)
+    metrics.record_cycle(_cycle(), 1.0, finished_at=first)
+    metrics.record_cycle(_cycle(error="acme-jira: HTTP 500"), 1.0, finished_at=datetime.now(UTC))
+    samples = scrape(metrics)
+    assert sample(samples, "bridge_cycles_total", tracker="acme-jira", outcome="failed") == 1
+    assert sample(samples, "bridge_last_success_timestamp_seconds", tracker="acme-jira") == first.timestamp()
+    assert sample(samples, "bridge_pending_writes", tracker="acme-jira") == 3
+
+
+def test_progress_reports_move_the_counters_by_what_each_adds() -> None:
+    metrics = DaemonMetrics(["acme-jira"])
+    progress = MetricsProgress(metrics)
+    for cycles in range(1, 3):
+        progress.pull_started("acme-jira")
+        progress.pulled("acme-jira", "issues", 1, 50)
+        progress.pulled("acme-jira", "issues", 2, 80)
+        progress.pulled("acme-jira", "epics", 3, 85)
+        progress.push_started("acme-jira", 10)
+        progress.sent("acme-jira", [_outcome(1, True), _outcome(2, False), _outcome(3, True, read_back=True)])
+        progress.sent("acme-jira", [_outcome(4, False, read_back=True), _outcome(5, True)])
+        samples = scrape(metrics)
+        assert sample(samples, "bridge_pages_pulled_total", tracker="acme-jira") == 3 * cycles
+        assert sample(samples, "bridge_items_pulled_total", tracker="acme-jira") == 85 * cycles
+        assert sample(samples, "bridge_writes_total", tracker="acme-jira", outcome="done") == 3 * cycles
+        assert sample(samples, "bridge_writes_total", tracker="acme-jira", outcome="failed") == 2 * cycles
+        read_back = {
+            outcome: sample(samples, "bridge_writes_read_back_total", tracker="acme-jira", outcome=outcome)
+            for outcome in ("applied", "not_applied")
+        }
+        assert read_back == {"applied": cycles, "not_applied": cycles}, "by what the tracker held"
+
+
+def _outcome(n: int, ok: bool, *, read_back: bool = False) -> WriteOutcome:
+    return WriteOutcome(_write(n), ok, datetime.now(UTC), None if ok else "refused", read_back=read_back)
 
 
 def _flaky(answers: list[Exception | None]) -> Callable[[], str]:
@@ -300,8 +185,8 @@ def _flaky(answers: list[Exception | None]) -> Callable[[], str]:
 
 
 def test_429s_seen_by_any_retry_policy_are_counted_by_tracker() -> None:
-    registry = Registry()
-    undo = count_rate_limits(registry)
+    metrics = DaemonMetrics(["acme-jira"])
+    undo = metrics.listen()
     policy = RetryPolicy(attempts=3, sleep=lambda _s: None)
     limited = RetriableAPIError("slow down", status=429, tracker="acme-jira", retry_after=0)
     broken = RetriableAPIError("oops", status=503, tracker="acme-jira")
@@ -316,6 +201,187 @@ def test_429s_seen_by_any_retry_policy_are_counted_by_tracker() -> None:
     finally:
         undo()
     policy.call(_flaky([limited, None]))
-    families = parse_exposition(registry.render())
-    assert sample(families, "bridge_http_429_total", tracker="acme-jira") == 4
-    assert sample(families, "bridge_http_429_total", tracker="design-trello") == 1
+    samples = scrape(metrics)
+    assert sample(samples, "bridge_rate_limited_total", tracker="acme-jira") == 4
+    assert sample(samples, "bridge_rate_limited_total", tracker="design-trello") == 1
+
+
+def test_every_request_a_session_makes_is_counted_as_it_is_made() -> None:
+    metrics = DaemonMetrics(["acme-jira"])
+    session = RequestCounter()
+    session.name = "acme-jira"
+    undo = metrics.listen()
+    try:
+        session.count()
+        with session.setup():
+            session.count()
+        session.count()
+        assert sample(scrape(metrics), "bridge_requests_total", tracker="acme-jira") == 3
+    finally:
+        undo()
+    session.count()
+    assert sample(scrape(metrics), "bridge_requests_total", tracker="acme-jira") == 3
+
+
+# --- the daemon's cycles against the Jira sandbox ----------------------------------------------------
+
+
+class Watching(MetricsProgress):
+    """The daemon's progress, scraping `/metrics` over HTTP after the first page and the first chunk."""
+
+    def __init__(self, metrics: DaemonMetrics) -> None:
+        super().__init__(metrics)
+        self.url = ""
+        self.seen: dict[str, Samples] = {}
+
+    def _look(self, moment: str) -> None:
+        if moment not in self.seen:
+            self.seen[moment] = parse_exposition(requests.get(f"{self.url}/metrics", timeout=5).text)
+
+    def pulled(self, tracker: str, stream: str, pages: int, items: int) -> None:
+        super().pulled(tracker, stream, pages, items)
+        self.seen.setdefault("first page items", {("items", frozenset()): float(items)})
+        self._look("after the first page")
+
+    def sent(self, tracker: str, outcomes: Sequence[WriteOutcome]) -> None:
+        super().sent(tracker, outcomes)
+        done = sum(1 for outcome in outcomes if outcome.ok)
+        self.seen.setdefault("first chunk done", {("done", frozenset()): float(done)})
+        self._look("after the first chunk")
+
+
+def _daemon(sandbox: Jira, progress: Callable[[DaemonMetrics], MetricsProgress] = MetricsProgress) -> Any:
+    """A daemon wired as `serve` wires it (without its scheduler), its metrics, and its status server."""
+    metrics = DaemonMetrics()
+    watcher = progress(metrics)
+    daemon = Daemon(
+        sandbox.config,
+        sandbox.store,
+        on_cycle=lambda name, entry, seconds: metrics.record_cycle(entry, seconds),
+        on_lease=metrics.set_lease_held,
+        progress=watcher,
+    )
+    for name in daemon.trackers:
+        metrics.add_tracker(name)
+    server = StatusServer(sandbox.config, sandbox.store, metrics.registry, lambda: live_status(daemon))
+    return daemon, metrics, watcher, server
+
+
+def test_counters_move_while_a_cycle_runs_and_the_lease_gauge_follows_the_lease(
+    jira: Jira,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("bridge.sync.push.PUSH_CHUNK", 7)
+    daemon, metrics, watcher, server = _daemon(jira, Watching)
+    undo = metrics.listen()
+    try:
+        with server:
+            watcher.url = server.url
+            entry = daemon.run_tracker("t")
+            after = parse_exposition(requests.get(f"{server.url}/metrics", timeout=5).text)
+    finally:
+        undo()
+    assert entry is not None and entry.error is None and entry.push is not None
+    mid_pull = watcher.seen["after the first page"]
+    assert (
+        sample(mid_pull, "bridge_items_pulled_total", tracker="t")
+        == watcher.seen["first page items"][("items", frozenset())]
+    )
+    assert sample(mid_pull, "bridge_pages_pulled_total", tracker="t") == 1
+    assert sample(mid_pull, "bridge_requests_total", tracker="t") >= 4, "serverInfo, myself, field, search"
+    assert sample(mid_pull, "bridge_cycles_total", tracker="t", outcome="ok") == 0, "the cycle is not over"
+    assert sample(mid_pull, "bridge_lease_held", tracker="t") == 1, "held while the cycle runs"
+    mid_push = watcher.seen["after the first chunk"]
+    first_chunk = watcher.seen["first chunk done"][("done", frozenset())]
+    assert sample(mid_push, "bridge_writes_total", tracker="t", outcome="done") == first_chunk > 0
+    assert first_chunk < entry.push.done, "several chunks"
+    # Once the cycle is over, everything adds up to what the cycle reports.
+    assert sample(after, "bridge_cycles_total", tracker="t", outcome="ok") == 1
+    assert sample(after, "bridge_lease_held", tracker="t") == 0, "released when the cycle ended"
+    assert entry.pull is not None
+    assert sample(after, "bridge_items_pulled_total", tracker="t") == entry.pull.items
+    assert sample(after, "bridge_pages_pulled_total", tracker="t") == entry.pull.pages
+    assert sample(after, "bridge_writes_total", tracker="t", outcome="done") == entry.push.done
+    assert sample(after, "bridge_requests_total", tracker="t") == entry.requests
+    assert sample(after, "bridge_pending_writes", tracker="t") == 0
+
+
+@pytest.mark.parametrize(
+    ("raised", "error", "traceback"),
+    [
+        (RuntimeError("a bug in the analysis"), "unexpected RuntimeError: a bug in the analysis", True),
+        (StoreError("the store is gone"), "the store is gone", False),
+    ],
+)
+def test_a_cycle_that_raises_is_counted_failed_logged_at_error_and_releases_its_lease(
+    jira: Jira,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    raised: Exception,
+    error: str,
+    traceback: bool,
+) -> None:
+    def explode(*_args: Any, **_kwargs: Any) -> Any:
+        raise raised
+
+    monkeypatch.setattr(service_module, "run_cycle", explode)
+    daemon, metrics, _, _ = _daemon(jira)
+    with caplog.at_level(logging.INFO, logger="bridge"):
+        entry = daemon.run_tracker("t")  # the scheduler's job returns: nothing reaches it
+    assert entry is not None and entry.error == error
+    samples = scrape(metrics)
+    assert sample(samples, "bridge_cycles_total", tracker="t", outcome="failed") == 1
+    assert sample(samples, "bridge_cycle_duration_seconds_count", tracker="t") == 1
+    assert sample(samples, "bridge_lease_held", tracker="t") == 0
+    assert sample(samples, "bridge_last_success_timestamp_seconds", tracker="t") == 0
+    (summary,) = [r for r in caplog.records if " cycle " in r.getMessage()]
+    assert summary.levelno == logging.ERROR and "cycle FAILED" in summary.getMessage()
+    assert summary.__dict__["outcome"] == "failed" and summary.__dict__["error"] == error
+    assert (summary.exc_info is not None) is traceback
+    state = daemon.status.trackers["t"]
+    assert state.cycles == 1 and state.last is entry and not state.running
+    assert (state.store_failure == "the store is gone") is isinstance(raised, StoreError)
+
+
+def test_a_restarted_daemon_starts_its_gauges_from_the_store(jira: Jira) -> None:  # noqa: F811
+    config = jira.config.model_copy(update={"push": jira.config.push.model_copy(update={"write_budget": 5})})
+    result = run_cycle(jira.store, config, now=datetime.now(UTC))
+    (entry,) = result.trackers
+    assert entry.error is None and entry.push is not None and len(entry.push.plan.deferred) > 0
+    metrics = DaemonMetrics(["t"])
+    before = datetime.now(UTC).timestamp()
+    resume_metrics(metrics, jira.store, ["t"])
+    samples = scrape(metrics)
+    assert sample(samples, "bridge_pending_writes", tracker="t") == len(entry.push.plan.deferred)
+    assert 0 < before - sample(samples, "bridge_last_success_timestamp_seconds", tracker="t") < 60
+    assert sample(samples, "bridge_cycles_total", tracker="t", outcome="ok") == 0, "counters start at 0"
+
+
+def test_429s_and_writes_read_back_after_a_lost_answer_are_counted_through_a_daemons_cycle(
+    jira: Jira,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Jira sandbox answers one search with 429 and loses the answers of the first edits it applies:
+    the daemon's counters say so, by tracker, with what the tracker held."""
+    monkeypatch.setattr(RetryPolicy, "_sleep", lambda self, seconds: None)
+    control = Control(str(jira.config.tracker("t").url))
+    control.faults(
+        {"kind": "429", "path": "/search", "count": 1, "retry_after": 0},
+        {"kind": "lose", "method": "PUT", "path": r"/issue/[^/]+$", "count": 6},  # every attempt of one
+    )
+    daemon, metrics, _, _ = _daemon(jira)
+    undo = metrics.listen()
+    try:
+        entry = daemon.run_tracker("t")
+    finally:
+        undo()
+    assert entry is not None and entry.error is None and entry.push is not None
+    assert control.get("faults")["injected"] == {"429": 1, "lose": 6}
+    samples = scrape(metrics)
+    assert sample(samples, "bridge_rate_limited_total", tracker="t") == 1
+    applied = sample(samples, "bridge_writes_read_back_total", tracker="t", outcome="applied")
+    assert applied == entry.push.read_back_applied >= 1
+    assert sample(samples, "bridge_writes_read_back_total", tracker="t", outcome="not_applied") == 0
+    assert sample(samples, "bridge_writes_total", tracker="t", outcome="done") == entry.push.done
+    # Every request counts, the six whose answer was lost too.
+    assert sample(samples, "bridge_requests_total", tracker="t") == entry.requests == control.request_count()

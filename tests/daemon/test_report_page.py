@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client import CollectorRegistry
 from sqlalchemy import insert
 
 from bridge.config import BridgeConfig, DaemonConfig, load_config
 from bridge.connector import ConnectorRegistry
 from bridge.daemon.http import REPORT_PAGE, StatusServer
-from bridge.daemon.metrics import Registry
 from bridge.report.html import CHART_IDS
 from bridge.report.status_page import LiveStatus
 from bridge.store import Store
@@ -48,7 +48,7 @@ def _live() -> LiveStatus:
 def served(tmp_path: Path) -> Iterator[tuple[StatusServer, Store]]:
     org = make_org(tmp_path)
     store = Store(org.store_url)
-    server = StatusServer(_config(org), store, Registry(), _live, clock=Clock())
+    server = StatusServer(_config(org), store, CollectorRegistry(), _live, clock=Clock())
     server.start()
     yield server, store
     server.stop()
@@ -99,7 +99,7 @@ def test_an_empty_store_gives_the_page_with_no_data_notes(tmp_path: Path) -> Non
     org = make_org(tmp_path, empty=True)
     store = Store(org.store_url)
     try:
-        with StatusServer(_config(org), store, Registry(), _live) as server:
+        with StatusServer(_config(org), store, CollectorRegistry(), _live) as server:
             response = requests.get(f"{server.url}{REPORT_PAGE}", timeout=30)
     finally:
         store.close()
@@ -113,7 +113,7 @@ def test_an_unreadable_store_is_a_503_with_the_reason(tmp_path: Path) -> None:
     folder = tmp_path / "gone"
     store = Store(f"sqlite:///{folder / 'store.db'}")
     try:
-        with StatusServer(_config(org), store, Registry(), _live) as server:
+        with StatusServer(_config(org), store, CollectorRegistry(), _live) as server:
             response = requests.get(f"{server.url}{REPORT_PAGE}", timeout=30)
     finally:
         store.close()

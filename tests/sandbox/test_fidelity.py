@@ -332,6 +332,43 @@ def test_jira_cloud_changelog_page_and_bulkfetch(cloud_rig: JiraRig) -> None:
     _assert_conforms(rig.check(), requests_of=expected, responses_of=expected)
 
 
+def test_jira_my_permissions(jira_rig: JiraRig) -> None:
+    """As the bridge asks before its edits: per project, the keys that let it edit quietly."""
+    rig = jira_rig
+    params = {"projectKey": "EE", "permissions": "ADMINISTER,ADMINISTER_PROJECTS,BULK_CHANGE"}
+    for client in rig.clients:
+        answer = rig.session(client).get(rig.api(client, "mypermissions"), params=params).json()
+        assert answer["permissions"]["ADMINISTER_PROJECTS"]["havePermission"] is True
+    expected = rig.ops("GET /rest/api/3/mypermissions")
+    _assert_conforms(rig.check(), requests_of=expected, responses_of=expected)
+
+
+def test_jira_cloud_bulk_edit_and_its_task(cloud_rig: JiraRig) -> None:
+    """Cloud only: a label added to two issues and a number field set, quietly, then the task polled."""
+    rig = cloud_rig
+    client = rig.clients[1]  # REST v3, whose responses the document describes
+    session = rig.session(client)
+    body = {
+        "selectedIssueIdsOrKeys": ["EE-2", "EE-3"],
+        "selectedActions": ["labels", "customfield_10024"],
+        "editedFieldsInput": {
+            "labelsFields": [
+                {"fieldId": "labels", "bulkEditMultiSelectFieldOption": "ADD", "labels": [{"name": "mb-x"}]}
+            ],
+            "clearableNumberFields": [{"fieldId": "customfield_10024", "value": 5}],
+        },
+        "sendBulkNotification": False,
+    }
+    submitted = session.post(rig.api(client, "bulk/issues/fields"), data=json.dumps(body))
+    assert submitted.status_code == 201
+    task = submitted.json()["taskId"]
+    statuses = [session.get(rig.api(client, f"bulk/queue/{task}")).json()["status"] for _ in range(2)]
+    assert statuses == ["RUNNING", "COMPLETE"]
+    assert "mb-x" in client.issue("EE-3").fields.labels
+    expected = {"POST /rest/api/3/bulk/issues/fields", "GET /rest/api/3/bulk/queue/{taskId}"}
+    _assert_conforms(rig.check(), requests_of=expected, responses_of=expected)
+
+
 def test_jira_remote_links(jira_rig: JiraRig) -> None:
     rig = jira_rig
     for n, client in enumerate(rig.clients):

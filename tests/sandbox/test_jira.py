@@ -548,3 +548,53 @@ def test_a_query_naming_a_missing_issue(server: SandboxServer, flavour: str) -> 
     lenient = session.get(search, params={"jql": jql, "validateQuery": "false"}).json()
     assert [i["key"] for i in lenient["issues"]] == ["PAY-1"]
     assert "99999" in lenient["warningMessages"][0]
+
+
+def test_notify_users_false_needs_the_permission(server: SandboxServer, flavour: str) -> None:
+    """With Administer Projects the flag spares the watchers; without it Cloud ignores the flag (the
+    watcher is emailed) and Data Center refuses the edit (403)."""
+    control, session = Control(server.base_url), _raw()
+    url = f"{server.base_url}/rest/api/2/issue/PAY-3"
+
+    def edit(value: float, quiet: bool) -> int:
+        params = {"notifyUsers": "false"} if quiet else None
+        body = json.dumps({"fields": {"customfield_10100": value}})
+        return session.put(url, data=body, params=params).status_code
+
+    assert edit(1.0, quiet=True) == 204 and control.get("state")["emails"] == 0
+    assert edit(1.0, quiet=False) == 204 and control.get("state")["emails"] == 0  # nothing changed
+    assert edit(2.0, quiet=False) == 204 and control.get("state")["emails"] == 1  # the reporter
+    control.edit(op="set_permissions", permissions=["EDIT_ISSUES", "BROWSE_PROJECTS"])  # not Administer
+    asked = {"projectKey": "PAY", "permissions": "ADMINISTER_PROJECTS"}
+    answer = session.get(f"{server.base_url}/rest/api/2/mypermissions", params=asked).json()
+    assert answer["permissions"]["ADMINISTER_PROJECTS"]["havePermission"] is False
+    assert edit(3.0, quiet=True) == (403 if flavour == "dc" else 204)
+    assert control.get("state")["emails"] == (1 if flavour == "dc" else 2)
+
+
+def test_bulk_edit_limits_and_permission(server: SandboxServer, flavour: str) -> None:
+    """Cloud's bulk edit: 1 to 1,000 issues, the Bulk Change permission; Data Center has none."""
+    control, session = Control(server.base_url), _raw()
+    url = f"{server.base_url}/rest/api/3/bulk/issues/fields"
+    labels = {"fieldId": "labels", "bulkEditMultiSelectFieldOption": "ADD", "labels": [{"name": "x"}]}
+
+    def submit(issues: list[str], actions: tuple[str, ...] = ("labels",)) -> requests.Response:
+        body = {"selectedIssueIdsOrKeys": issues, "selectedActions": list(actions),
+                "editedFieldsInput": {"labelsFields": [labels]}}  # fmt: skip
+        return session.post(url, data=json.dumps(body))
+
+    if flavour == "dc":
+        assert submit(["PAY-1"]).status_code == 404
+        return
+    assert submit([f"PAY-{n}" for n in range(1, 1002)]).status_code == 400
+    assert submit(["PAY-1"], actions=("labels", "summary")).status_code == 400
+    answer = submit(["PAY-1", "PAY-2", "NOPE-1"])
+    assert answer.status_code == 201  # bulk notifications on by default: the watchers are emailed
+    task = answer.json()["taskId"]
+    progress = [session.get(f"{server.base_url}/rest/api/3/bulk/queue/{task}").json() for _ in range(2)]
+    assert progress[0]["status"] == "RUNNING" and progress[1]["status"] == "COMPLETE"
+    assert sorted(progress[1]["processedAccessibleIssues"]) == [20001, 20002]
+    assert progress[1]["invalidOrInaccessibleIssueCount"] == 1
+    assert control.get("state")["emails"] == 2
+    control.edit(op="set_permissions", permissions=["EDIT_ISSUES", "BROWSE_PROJECTS"])
+    assert submit(["PAY-3"]).status_code == 403

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -30,14 +29,6 @@ from bridge.store.pages import get_cursor, mark_deleted, save_page
 
 T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 SRC = "acme-jira"
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
-    s.upgrade()
-    yield s
-    s.close()
 
 
 def _task(n: int, **extra: object) -> Task:

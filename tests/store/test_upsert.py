@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -15,14 +14,6 @@ from bridge.store.models import StatusChangeRow, TaskRow
 TASK = TaskRow.__table__  # type: ignore[attr-defined]
 CHANGE = StatusChangeRow.__table__  # type: ignore[attr-defined]
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
-    s.upgrade()
-    yield s
-    s.close()
 
 
 def _task(n: int, *, title: str | None = None, synced: datetime = T0, **extra: object) -> dict[str, object]:

@@ -142,6 +142,7 @@ key_result = "{name}:{KR}"
 
 [trackers.{name}.write]
 rank_field = "Value rank"
+tasks_inherit = true
 okr_field = "Key result"
 okr_links = true
 labels = true

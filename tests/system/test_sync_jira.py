@@ -20,17 +20,24 @@ import requests
 
 from bridge.config import BridgeConfig, load_config
 from bridge.connector import ConnectorRegistry
+from bridge.domain import Ref, WriteKind
+from bridge.kit import EDIT_KINDS
 from bridge.store import Store
+from bridge.store.held import load_held
 from bridge.store.written import load_written
 from bridge.sync.cycle import CycleResult, run_cycle
 from bridge_sandbox.generate import build
-from bridge_sandbox.generate_jira import render_jira
+from bridge_sandbox.generate_jira import VALUE_FIELD, render_jira
 from bridge_sandbox.jira import JiraEmulator
 from bridge_sandbox.server import SandboxServer
 from tests.contract.test_jira_pull import EMAIL, TOKEN, jira_table
 from tests.sandbox.conftest import Control
 
-WRITE_ROUTES = ("PUT /rest/api/{version}/issue/{key}", "POST /rest/api/{version}/issue/{key}/remotelink")
+WRITE_ROUTES = (
+    "PUT /rest/api/{version}/issue/{key}",
+    "POST /rest/api/{version}/issue/{key}/remotelink",
+    "POST /rest/api/{version}/bulk/issues/fields",
+)
 
 OKRS = """
 [push]
@@ -54,6 +61,7 @@ rank_field = "Value Rank"
 okr_field = "Key Result"
 okr_links = true
 labels = true
+tasks_inherit = true
 """
 
 
@@ -89,9 +97,10 @@ class Sync:
 
 
 @pytest.fixture
-def sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sync]:
+def sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Sync]:
+    """A Jira Cloud sandbox (Data Center with `indirect` parameter "dc") and a config writing to it."""
     seed = render_jira(build(seed=5, per_tracker=120, now=datetime(2026, 6, 1, tzinfo=UTC)))
-    emulator = JiraEmulator.from_search(seed, flavour="cloud")
+    emulator = JiraEmulator.from_search(seed, flavour=getattr(request, "param", "cloud"))
     rank_field = emulator.add_custom_field("Value Rank", "number")
     okr_field = emulator.add_custom_field("Key Result", "string")
     monkeypatch.setenv("T_EMAIL", EMAIL)
@@ -230,20 +239,25 @@ def test_purge_takes_back_everything_the_bridge_wrote(sync: Sync, run_cli: Any) 
     assert "customer-x" in epic.fields["labels"]
     with sync.store.read() as conn:
         assert load_written(conn, "t").rows == {}
+        assert load_held(conn, "t", [Ref("t", epic.id)]).states == {}, "what it holds now is read again"
+    again = sync.cycle()
+    assert again.trackers[0].push is not None and again.trackers[0].push.done > 0
+    assert epic.fields.get(sync.rank_field) is not None, "a sync after a purge writes the ranks again"
 
 
 def test_native_order_follows_the_ranks_with_the_fewest_moves(sync: Sync) -> None:
-    sync.config = load_config_with(sync, "native_order = true\ntasks_inherit = false\n")
+    """Tasks follow their epic's place in the order without inheriting its rank value (the default)."""
+    sync.config_path.write_text(sync.config_path.read_text().replace("tasks_inherit = true\n", ""))
+    sync.config = load_config_with(sync, "native_order = true\n")
     first = sync.cycle()
     assert first.report is not None
     ranks = {r.milestone.remote_id: r.rank for r in first.report.milestones}
     for project in ("PAY", "MOB"):
-        found = sync.api(
-            "GET",
-            f"search/jql?jql=project={project} AND issuetype=Epic ORDER BY Rank ASC&fields=summary",
-        )
-        ranked = [issue["id"] for issue in found["issues"] if issue["id"] in ranks]
-        assert [ranks[i] for i in ranked] == sorted(ranks[i] for i in ranked), project
+        ranked = backlog_ranks(sync, project, ranks)
+        assert ranked == sorted(ranked), project
+        assert len(ranked) > len(set(ranked)), "tasks are ordered with their epics"
+    tasks = [i for i in sync.emulator.issues.values() if i not in sync.epics()]
+    assert all(task.fields.get(sync.rank_field) is None for task in tasks), "tasks hold no rank"
     again = sync.cycle()
     plan = again.trackers[0].plan
     assert plan is not None and plan.writes == [], "in order already: no move"
@@ -258,6 +272,18 @@ def test_a_plan_changing_too_much_waits_for_force(sync: Sync, run_cli: Any) -> N
     forced = run_cli("sync", "--config", str(path), "--force")
     assert forced.exit_code == 0, forced.stdout + forced.stderr
     assert sync.writes_sent() > 0
+
+
+def backlog_ranks(sync: Sync, project: str, ranks: dict[str, int]) -> list[int]:
+    """The rank of each issue of `project` in backlog order (a task's is its epic's), unranked left out."""
+    found = sync.api(
+        "GET", f"search/jql?jql=project={project} ORDER BY Rank ASC&fields=parent&maxResults=1000"
+    )
+    ranked = [
+        ranks.get(issue["id"]) or ranks.get((issue["fields"].get("parent") or {}).get("id"))
+        for issue in found["issues"]
+    ]
+    return [rank for rank in ranked if rank is not None]
 
 
 def load_config_with(sync: Sync, write_options: str) -> BridgeConfig:
@@ -305,6 +331,8 @@ def test_a_prefix_shared_with_users_labels_takes_none_of_theirs(sync: Sync) -> N
 
 
 def test_a_sync_killed_mid_push_ends_exact_after_a_restart(sync: Sync) -> None:
+    # Remote links answer slowly, so that the push (bulk edits, then links) is still going when killed.
+    sync.control.faults({"kind": "slow", "method": "POST", "path": "/remotelink$", "delay": 0.2})
     env = {**os.environ, "T_EMAIL": EMAIL, "T_TOKEN": TOKEN}
     command = [sys.executable, "-m", "bridge.cli", "sync", "--config", str(sync.config_path)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -314,6 +342,7 @@ def test_a_sync_killed_mid_push_ends_exact_after_a_restart(sync: Sync) -> None:
         time.sleep(0.01)
     process.kill()
     process.wait(10)
+    sync.control.send("DELETE", "faults")
     written_before = sync.writes_sent()
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert again.returncode == 0, again.stdout + again.stderr
@@ -335,6 +364,8 @@ def test_writes_that_fail_are_retried_next_cycle_while_the_rest_land(
     from bridge.http import RetryPolicy
 
     monkeypatch.setattr(RetryPolicy, "_sleep", lambda self, seconds: None)
+    # No Bulk Change: every issue gets an edit of its own, and PAY-1's and PAY-2's fail.
+    sync.control.edit(op="set_permissions", permissions=["ADMINISTER_PROJECTS", "EDIT_ISSUES"])
     ids = "|".join(sync.emulator.issues[key].id for key in ("PAY-1", "PAY-2"))
     sync.control.faults(
         {"kind": "5xx", "status": 502, "method": "PUT", "path": rf"/issue/(PAY-1|PAY-2|{ids})$"}
@@ -348,7 +379,7 @@ def test_writes_that_fail_are_retried_next_cycle_while_the_rest_land(
     sync.control.send("DELETE", "faults")
     second = sync.cycle()
     retried = second.trackers[0].plan
-    assert retried is not None and {push.keys[w.item] for w in retried.writes} == failed_keys
+    assert retried is not None and {push.keys[w.item].split(" ", 1)[0] for w in retried.writes} == failed_keys
     assert second.trackers[0].push is not None and second.trackers[0].push.failed == 0
     assert sync.cycle().trackers[0].plan.writes == []  # type: ignore[union-attr]
 
@@ -362,6 +393,8 @@ def test_writes_whose_answer_was_lost_are_read_back_and_recorded(
     from bridge.http import RetryPolicy
 
     monkeypatch.setattr(RetryPolicy, "_sleep", lambda self, seconds: None)
+    # No Bulk Change: PAY-1 gets an edit of its own (lost bulk edits: tests/connectors/test_jira_quiet.py)
+    sync.control.edit(op="set_permissions", permissions=["ADMINISTER_PROJECTS", "EDIT_ISSUES"])
     issue = sync.emulator.issues["PAY-1"].id
     sync.control.faults(
         {"kind": "lose", "method": "PUT", "path": rf"/issue/(PAY-1|{issue})$"},
@@ -379,3 +412,129 @@ def test_writes_whose_answer_was_lost_are_read_back_and_recorded(
     second = sync.cycle()
     assert second.trackers[0].plan is not None and second.trackers[0].plan.writes == []
     assert len(sync.api("GET", "issue/PAY-1/remotelink")) == 1
+
+
+def score_config(sync: Sync) -> BridgeConfig:
+    """Ranks as scores (tasks hold none, the default), the backlog ordered by them."""
+    sync.config_path.write_text(sync.config_path.read_text().replace("tasks_inherit = true\n", ""))
+    return load_config_with(sync, 'rank_value = "score"\nnative_order = true\n')
+
+
+def test_with_scores_one_epics_value_change_rewrites_only_its_own_rank(sync: Sync) -> None:
+    sync.config = score_config(sync)
+    first = sync.cycle()
+    assert first.report is not None
+    scores = {r.milestone.remote_id: r.score for r in first.report.milestones}
+    for epic in sync.epics():
+        if scores.get(epic.id) is not None:
+            assert epic.fields[sync.rank_field] == pytest.approx(scores[epic.id], rel=1e-3), epic.key
+    again = sync.cycle()
+    assert again.trackers[0].plan is not None and again.trackers[0].plan.writes == [], (
+        "a pull that sees the bridge's own writes plans nothing"
+    )
+    last = min((r for r in first.report.milestones if r.score is not None), key=lambda r: r.score or 0)
+    epic = sync.emulator.issues[last.key]
+    sync.api("PUT", f"issue/{epic.key}", {"fields": {VALUE_FIELD: 1_000_000}})
+    raised = sync.cycle()
+    plan = raised.trackers[0].plan
+    assert plan is not None and raised.report is not None
+    edits = [w for w in plan.writes if w.kind is not WriteKind.ORDER]
+    assert [(w.item.remote_id, w.field) for w in edits] == [(epic.id, "rank")]
+    assert raised.report.milestones[0].milestone.remote_id == epic.id
+    ranks = {r.milestone.remote_id: r.rank for r in raised.report.milestones}
+    for project in ("PAY", "MOB"):  # positions reach the team through the backlog order instead
+        assert backlog_ranks(sync, project, ranks) == sorted(backlog_ranks(sync, project, ranks))
+    assert epic.fields[sync.rank_field] == pytest.approx(raised.report.milestones[0].score, rel=1e-3)
+
+
+def test_rank_values_written_on_tasks_are_removed_once(sync: Sync) -> None:
+    sync.cycle()  # tasks_inherit = true: tasks hold their epic's rank
+    tasks = [i for i in sync.emulator.issues.values() if i not in sync.epics()]
+    holding = {t.id for t in tasks if t.fields.get(sync.rank_field) is not None}
+    assert holding, "the seed has tasks of ranked epics"
+    sync.config_path.write_text(sync.config_path.read_text().replace("tasks_inherit = true\n", ""))
+    sync.config = load_config(sync.config_path, ConnectorRegistry.default())
+    removed = sync.cycle()
+    plan = removed.trackers[0].plan
+    assert plan is not None
+    assert {w.item.remote_id for w in plan.writes} == holding
+    assert all(w.field == "rank" and w.value is None for w in plan.writes)
+    assert all(t.fields.get(sync.rank_field) is None for t in tasks)
+    after = sync.cycle()
+    assert after.trackers[0].plan is not None and after.trackers[0].plan.writes == []
+
+
+def test_a_dry_run_ends_with_what_the_plan_would_cost(sync: Sync, run_cli: Any) -> None:
+    # An account that may neither silence edits nor bulk edit: each edit emails the issue's watchers.
+    sync.control.edit(op="set_permissions", permissions=["EDIT_ISSUES", "BROWSE_PROJECTS"])
+    for n, issue in enumerate(sync.emulator.issues.values()):
+        issue.fields["watches"] = {"self": "", "watchCount": n % 3, "isWatching": False}
+    result = sync.cycle(dry_run=True)
+    (entry,) = result.trackers
+    assert entry.push is not None and entry.plan is not None and entry.push.cost is not None
+    cost, writes = entry.push.cost, entry.plan.writes
+    edited = {w.item.remote_id for w in writes if w.kind in EDIT_KINDS}
+    links = sum(1 for w in writes if w.kind is WriteKind.LINK)
+    watchers = {i.id: i.fields["watches"]["watchCount"] for i in sync.emulator.issues.values()}
+    assert cost.edits == len(writes) and cost.items == len({w.item for w in writes})
+    assert cost.requests == len(edited) + links
+    assert cost.emails == sum(watchers[i] for i in edited) > 0
+    assert sync.writes_sent() == 0
+    shown = run_cli("sync", "--config", str(sync.config_path), "--dry-run")
+    assert shown.exit_code == 0, shown.stdout + shown.stderr
+    assert shown.stdout.rstrip().splitlines()[-1] == (
+        f"t: this plan would make {cost.edits} edits on {cost.items} items in {cost.requests} write "
+        f"requests, sending {cost.emails} notification emails to watchers"
+    )
+    assert sync.writes_sent() == 0
+
+
+READ_ROUTES = (
+    "POST /rest/api/{version}/issue/bulkfetch",
+    "GET /rest/api/{version}/issue/{key}/remotelink",
+)
+"""Routes reading issues back on Cloud (Data Center reads them by id with a search, as its pull searches:
+`PushResult.read` counts those)."""
+
+
+def reads_sent(sync: Sync) -> dict[str, int]:
+    routes = sync.control.get("requests")["by_route"]
+    return {route: count for route, count in routes.items() if route.startswith(READ_ROUTES)}
+
+
+@pytest.mark.parametrize("sync", ["cloud", "dc"], indirect=True)
+def test_the_bridges_own_writes_seen_by_the_pull_plan_nothing_and_read_nothing(sync: Sync) -> None:
+    """The cycle after a push plans from what its pull stored (native order on: every ordered issue is
+    planned for, every cycle): the bridge's own writes and moves, seen again by the pull, plan nothing,
+    and no issue is read back (no bulk fetch, no search by id, no remote links)."""
+    sync.config_path.write_text(sync.config_path.read_text().replace("tasks_inherit = true\n", ""))
+    sync.config = load_config_with(sync, "native_order = true\n")
+    first = sync.cycle()
+    push = first.trackers[0].push
+    assert push is not None and push.done > 0
+    assert any(w.kind is WriteKind.ORDER for w in first.trackers[0].plan.writes), "issues were moved"
+    sync.control.send("DELETE", "requests")
+    (entry,) = sync.cycle().trackers
+    assert entry.plan is not None and entry.plan.writes == []
+    assert entry.push is not None and entry.push.read == 0
+    assert reads_sent(sync) == {}
+
+
+def test_a_users_edit_seen_by_the_pull_is_planned_against_without_reading(sync: Sync) -> None:
+    """A user's edit of a managed field reaches the plan through the pull: it is restored, the issue is
+    not read again, and what the restore left is stored, so the next cycle plans nothing."""
+    sync.cycle()
+    epic = next(e for e in sync.epics() if e.fields.get(sync.rank_field) is not None)
+    rank = epic.fields[sync.rank_field]
+    sync.api("PUT", f"issue/{epic.key}", {"fields": {sync.rank_field: rank + 40}})
+    sync.control.send("DELETE", "requests")
+    (entry,) = sync.cycle().trackers
+    assert entry.plan is not None and [(w.item.remote_id, w.field, w.value) for w in entry.plan.writes] == [
+        (epic.id, "rank", rank)
+    ]
+    assert entry.plan.restores == entry.plan.writes and epic.fields[sync.rank_field] == rank
+    # The epic's remote links, which no search shows, are read when it carries the bridge's link.
+    assert entry.push is not None and entry.push.read <= 1
+    assert sum(reads_sent(sync).values()) == 2 * entry.push.read
+    (after,) = sync.cycle().trackers
+    assert after.plan is not None and after.plan.writes == []

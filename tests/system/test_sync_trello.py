@@ -74,6 +74,7 @@ label = "okr-design"
 
 [trackers.{name}.write]
 rank_field = "Value rank"
+tasks_inherit = true
 okr_field = "Key result"
 okr_links = true
 labels = true
@@ -366,3 +367,24 @@ def test_copies_of_the_bridges_attachment_are_merged_and_a_users_kept(sync: Sync
     push = sync.cycle().trackers[0].push
     assert push is not None and push.failed == 0 and push.done == 1, push
     assert sorted(sync.attachments("Beta")) == sorted([(name, url), ("Our key result", url)])
+
+
+def test_the_bridges_own_writes_seen_by_the_pull_plan_nothing_and_read_nothing(sync: Sync) -> None:
+    """The pull stores what each card holds (custom fields, labels, link attachments, place), so the
+    cycle after a push plans from it: the bridge's own writes and moves, seen again by the pull, plan
+    nothing and no card is read back; a user's edit the pull sees is restored without a read either."""
+    sync.reload("native_order = true\n")
+    first = sync.cycle()
+    plan = first.trackers[0].plan
+    assert plan is not None and any(w.kind == "order" for w in plan.writes), "cards were moved"
+    (entry,) = sync.cycle().trackers
+    assert entry.pull is not None and entry.pull.items > 0, "the pull saw the bridge's writes"
+    assert entry.plan is not None and entry.plan.writes == []
+    assert entry.push is not None and entry.push.read == 0
+
+    rank = sync.ranks(first)["Beta"]
+    sync.edit(op="set_custom_field", card=sync.cards["Beta"], field="Value rank", value=rank + 40)
+    (edited,) = sync.cycle().trackers
+    assert edited.plan is not None and [(w.field, w.value) for w in edited.plan.writes] == [("rank", rank)]
+    assert edited.plan.restores == edited.plan.writes and sync.field("Beta", "Value rank") == rank
+    assert edited.push is not None and edited.push.read == 0

@@ -98,7 +98,7 @@ def test_statuses_match_by_id_or_by_name_case_insensitively() -> None:
 def test_jira_projects_fields_and_types_are_named_by_path() -> None:
     mapping = (
         JIRA_MAPPING.replace('value = "value"', 'value = "Valeu"')
-        .replace('rank_field = "Value Rank"', 'rank_field = "Key Result"')
+        .replace('rank_field = "Value Rank"', 'rank_field = "Team"')
         .replace('okr_field = "customfield_10201"', 'okr_field = "Team"')
         .replace('issue_types = ["Story", "Bug"]', 'issue_types = ["Story", "bug"]')
         .replace('label = "UI"', 'label = "uix"')
@@ -109,7 +109,7 @@ def test_jira_projects_fields_and_types_are_named_by_path() -> None:
         "trackers.t.projects[1]": "Jira has no project 'MOBX' (did you mean 'Mobile'?)",
         "trackers.t.fields.value": "Jira has no custom field 'Valeu' (did you mean 'Value'?)",
         "trackers.t.write.rank_field": (
-            "Jira field 'Key Result' is a string field; the rank field must be number"
+            "Jira field 'Team' is an option field; the rank field must be number or string"
         ),
         "trackers.t.write.okr_field": "Jira field 'Team' is an option field; the OKR field must be string",
         "trackers.t.tasks.issue_types[1]": "Jira has no issue type 'bug' (did you mean 'Bug'?)",
@@ -221,7 +221,9 @@ def test_trello_boards_lists_labels_fields_and_the_okr_list() -> None:
         "trackers.t.status_map.Doign": "Trello has no list 'Doign' (did you mean 'Doing'?)",
         "trackers.t.work_types[0].label": "Trello has no label 'prototyp' (did you mean 'prototype'?)",
         "trackers.t.fields.value": "Trello has no custom field 'f9'",
-        "trackers.t.write.rank_field": "Trello field 'Size' is a list field; the rank field must be number",
+        "trackers.t.write.rank_field": (
+            "Trello field 'Size' is a list field; the rank field must be number or text"
+        ),
         "trackers.t.write.okr_field": (
             "Trello field 'Due' is a date field; the OKR field must be text or list"
         ),
@@ -319,7 +321,7 @@ def test_asana_workspace_projects_sections_fields_and_time_period() -> None:
         "trackers.t.projects[1]": "Asana has no project '399' that this token can read",
         "trackers.t.fields.value": "Asana field 'Budget' is on none of the configured projects",
         "trackers.t.write.rank_field": (
-            "Asana field 'Priority' is an enum field; the rank field must be number"
+            "Asana field 'Priority' is an enum field; the rank field must be number or text"
         ),
         "trackers.t.milestones.sections[0]": "Asana has no section 'Milestone' (did you mean 'Milestones'?)",
         "trackers.t.okrs.time_period": "Asana has no time period '760' (see `bridge discover`)",

@@ -110,6 +110,24 @@ CASES: list[tuple[str, str, str, str]] = [
         "every item it labels would be frozen",
     ),
     (
+        "rank-value-misspelt",
+        BASE + '\n[trackers.cards.write]\nrank_field = "Rank"\nrank_value = "scores"\n',
+        "trackers.cards.write.rank_value",
+        "'score'",
+    ),
+    (
+        "rank-bands-not-increasing",
+        BASE + '\n[trackers.cards.write]\nrank_field = "Rank"\nrank_value = "band"\nrank_bands = [10, 5]\n',
+        "trackers.cards.write.rank_bands",
+        "each larger than the one before",
+    ),
+    (
+        "rank-bands-empty",
+        BASE + "\n[trackers.cards.write]\nrank_bands = []\n",
+        "trackers.cards.write.rank_bands",
+        "lists no cut-off",
+    ),
+    (
         "empty-projects",
         BASE.replace('projects = ["PAY"]', "projects = []"),
         "trackers.acme-jira.projects",

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from bridge.domain import StatusCategory, Task, categorise, flow_times
+from bridge.domain import StatusCategory, Task, categorise, display_name, flow_times
+from bridge.text import plural
 
 TODO, DOING, WAITING, DONE = (
     StatusCategory.TODO,
@@ -86,3 +87,24 @@ def test_status_ids_win_over_names() -> None:
     assert categorise("10068", "已完成", status_map) is DONE
     assert categorise("999", "in progress", status_map) is DOING, "names match regardless of case"
     assert categorise("999", "Unknown", status_map) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "title", "shown"),
+    [
+        ("PAY-1", "Wallet export", "PAY-1 Wallet export"),  # a Jira key people say aloud
+        ("c8Ls2bPS", "Pipeline pricing", "Pipeline pricing"),  # a Trello short link finds, it names nothing
+        ("1207060000000014", "Growth milestone 2", "Growth milestone 2"),  # an Asana gid
+        ("Design milestone 3", "Design milestone 3", "Design milestone 3"),  # a label milestone: once
+        ("PAY-2", "  ", "PAY-2"),  # untitled: the key
+        ("v1.2", "v1.2", "v1.2"),  # a Jira fix version, named by itself
+    ],
+)
+def test_display_name_shows_a_key_only_where_people_use_it(key: str, title: str, shown: str) -> None:
+    assert display_name(key, title) == shown
+
+
+def test_plural_and_category_labels_read_as_english() -> None:
+    assert [plural(n, "open task") for n in (0, 1, 2)] == ["0 open tasks", "1 open task", "2 open tasks"]
+    assert plural(2, "entry", "entries") == "2 entries"
+    assert StatusCategory.IN_PROGRESS.label == "in progress"

@@ -4,7 +4,7 @@ with the right counts; the terminal display shows them; nothing is shown when st
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ import bridge_jira.pull
 from bridge import progress as progress_module
 from bridge.config import BridgeConfig, load_config
 from bridge.connector import ConnectorRegistry
-from bridge.domain import FieldWrite, Ref, WriteKind
+from bridge.domain import FieldWrite, Ref, WriteKind, WriteOutcome
 from bridge.progress import Progress, TerminalProgress, for_terminal
 from bridge.store import Store
 from bridge.sync import push as push_module
@@ -53,6 +53,9 @@ class Recorder(Progress):
 
     def pushed(self, tracker: str, done: int, planned: int) -> None:
         self.events.append(("pushed", tracker, done, planned))
+
+    def sent(self, tracker: str, outcomes: Sequence[WriteOutcome]) -> None:
+        self.events.append(("sent", tracker, sum(o.ok for o in outcomes), sum(not o.ok for o in outcomes)))
 
     def push_finished(self, tracker: str, done: int, failed: int) -> None:
         self.events.append(("push_finished", tracker, done, failed))
@@ -130,6 +133,9 @@ def test_a_cycle_reports_the_writes_in_chunks_and_applies_them_all(
     done = [event[2] for event in recorder.of("pushed")]
     assert len(done) > 1 and done == sorted(done) and done[-1] == planned
     assert all(event[3] == planned for event in recorder.of("pushed"))
+    sent = recorder.of("sent")
+    assert [event[2] + event[3] for event in sent] == [b - a for a, b in zip([0, *done], done, strict=False)]
+    assert sum(event[2] for event in sent) == planned and not any(event[3] for event in sent)
     assert recorder.events[-1] == ("push_finished", "t", entry.push.done, entry.push.failed)
     assert entry.push.done == planned and entry.push.failed == 0
     again = run_cycle(jira.store, jira.config, now=datetime.now(UTC))

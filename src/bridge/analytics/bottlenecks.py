@@ -32,7 +32,7 @@ from bridge.analytics.stats import (
     ratio,
 )
 from bridge.config import AnalyticsConfig
-from bridge.domain import Dependency, FlowTimes, Ref, StatusCategory, Task
+from bridge.domain import Dependency, FlowTimes, Ref, StatusCategory, Task, display_name
 from bridge.flow_facts import micros
 
 DAY = 86400.0
@@ -69,6 +69,8 @@ class AgeingItem:
     limit_days: float
     basis: str
     """Whose percentile the age is held against: `work type` or, with too few of those, `team`."""
+    name: str = ""
+    """How a person reads the item (`bridge.domain.display_name`); `status` is a name likewise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,7 @@ class Verdict:
 class StatusTime:
     team: str
     status: str
+    """The status's name (raw statuses of one name, such as two boards' "Doing" lists, are one row)."""
     category: StatusCategory
     days: float
     items: int
@@ -172,7 +175,15 @@ def work_type_stats(index: Index, now: datetime, settings: AnalyticsConfig) -> l
             age = days(now - started)
             if limit is not None and age > limit:
                 ageing.append(
-                    AgeingItem(Ref(task.source, task.remote_id), task.key, status, age, limit, basis)
+                    AgeingItem(
+                        Ref(task.source, task.remote_id),
+                        task.key,
+                        index.status_name(task.source, status),
+                        age,
+                        limit,
+                        basis,
+                        display_name(task.key, task.title),
+                    )
                 )
         ageing.sort(key=lambda a: (-a.age_days, a.key))
         flows = groups.get(key, [])
@@ -548,14 +559,14 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
         flow = index.flows.get(key)
         if task.category is StatusCategory.DONE and (flow is None or micros(flow.finished) < since):
             continue
-        team = index.team_of(task)
+        team, source = index.team_of(task), key[0]
         open_until = until if task.category is not StatusCategory.DONE else None
         for status, category, at, left in facts.spans:
             end = left if left is not None else (open_until or at)
             spent = (min(end, until) - max(at, since)) / 1_000_000
             if spent <= 0:
                 continue
-            slot = (team, status)
+            slot = (team, index.status_name(source, status) or status)
             totals[slot] += spent / DAY
             visitors[slot].add(key)
             categories[slot] = category

@@ -8,11 +8,11 @@ team, each naming the items concerned.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sized
+from collections.abc import Collection, Mapping, Sized
 from dataclasses import dataclass
 
 from bridge.analytics.snapshot import Index, as_ref, key_of, parent_key
-from bridge.domain import LinkOrigin, Milestone, Ref, StatusCategory
+from bridge.domain import LinkOrigin, Milestone, Ref, StatusCategory, Task, display_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +22,7 @@ class CoherenceWarning:
     team: str
     message: str
     items: tuple[str, ...]
-    """Keys of the milestones or tasks concerned."""
+    """The milestones or tasks concerned, as people read them (`bridge.domain.display_name`)."""
 
 
 def in_progress(milestone: Milestone, index: Index) -> bool:
@@ -36,30 +36,59 @@ def in_progress(milestone: Milestone, index: Index) -> bool:
 
 
 def warnings(
-    index: Index, links: Mapping[Ref, Mapping[Ref, LinkOrigin]], max_in_progress: int
+    index: Index,
+    links: Mapping[Ref, Mapping[Ref, LinkOrigin]],
+    max_in_progress: int,
+    suggested: Collection[Ref] = (),
 ) -> list[CoherenceWarning]:
-    found = [*_unlinked_milestones(index, links), *_orphan_tasks(index), *_overloaded(index, max_in_progress)]
+    """Every warning, by kind and team; `suggested` are the milestones `bridge okr suggest` has a key
+    result for, which the warning about milestones without one points at."""
+    found = [
+        *_unlinked_milestones(index, links, suggested),
+        *_orphan_tasks(index),
+        *_overloaded(index, max_in_progress),
+    ]
     found.sort(key=lambda w: (w.kind, w.team))
     return found
 
 
 def _unlinked_milestones(
-    index: Index, links: Mapping[Ref, Mapping[Ref, LinkOrigin]]
+    index: Index, links: Mapping[Ref, Mapping[Ref, LinkOrigin]], suggested: Collection[Ref]
 ) -> list[CoherenceWarning]:
     by_team: defaultdict[str, list[str]] = defaultdict(list)
+    with_suggestion: defaultdict[str, int] = defaultdict(int)
     for key, milestone in index.milestones.items():
         if milestone.category is not StatusCategory.DONE and not links.get(as_ref(key)):
-            by_team[index.milestone_team[key]].append(milestone.key)
+            team = index.milestone_team[key]
+            by_team[team].append(_name(milestone))
+            with_suggestion[team] += as_ref(key) in suggested
     return [
         CoherenceWarning(
             "milestone_without_key_result",
             team,
-            f"{len(keys)} open milestone{_s(keys)} in team {team} move{'' if len(keys) != 1 else 's'} "
-            "no key result (see the OKR suggestions)",
-            tuple(sorted(keys)),
+            f"{len(names)} open milestone{_s(names)} in team {team} move{'' if len(names) != 1 else 's'} "
+            f"no key result ({_unlinked_hint(len(names), with_suggestion[team])})",
+            tuple(sorted(names)),
         )
-        for team, keys in by_team.items()
+        for team, names in by_team.items()
     ]
+
+
+def _unlinked_hint(milestones: int, suggested: int) -> str:
+    """What to do about milestones without a key result: a suggestion only where there is one."""
+    link = (
+        "link it to one in its tracker or with an okr_rules entry in the config"
+        if milestones == 1
+        else "link them to one in their tracker or with okr_rules entries in the config"
+    )
+    if not suggested:
+        return link
+    which = "it" if milestones == 1 else f"{suggested} of them" if suggested < milestones else "them"
+    return f"{link}; `bridge okr suggest` has a key result for {which}"
+
+
+def _name(item: Milestone | Task) -> str:
+    return display_name(item.key, item.title)
 
 
 def _orphan_tasks(index: Index) -> list[CoherenceWarning]:
@@ -69,7 +98,7 @@ def _orphan_tasks(index: Index) -> list[CoherenceWarning]:
             continue
         parent = parent_key(task)
         if parent is None or parent not in index.milestones:
-            by_team[index.team_of(task)].append(task.key)
+            by_team[index.team_of(task)].append(_name(task))
     return [
         CoherenceWarning(
             "task_without_milestone",
@@ -86,7 +115,7 @@ def _overloaded(index: Index, limit: int) -> list[CoherenceWarning]:
     by_team: defaultdict[str, list[str]] = defaultdict(list)
     for key, milestone in index.milestones.items():
         if in_progress(milestone, index):
-            by_team[index.milestone_team[key]].append(milestone.key)
+            by_team[index.milestone_team[key]].append(_name(milestone))
     return [
         CoherenceWarning(
             "too_many_in_progress",

@@ -254,7 +254,7 @@ def _ageing(index: Index, tasks: Iterable[Task], now: datetime) -> list[AgeingPo
                 task.key,
                 task.title,
                 task.work_type,
-                task.raw_status or str(task.category),
+                index.status_name(task.source, task.raw_status) or str(task.category),
                 task.category,
                 days(now - started),
             )
@@ -270,7 +270,8 @@ def _statuses(index: Index, ageing: Sequence[AgeingPoint]) -> list[tuple[str, St
     first_seen: dict[str, int] = {}
     for point in ageing:
         facts = index.facts.get((point.task.source, point.task.remote_id))
-        for status, at in facts.first_seen if facts is not None else ():
+        for raw, at in facts.first_seen if facts is not None else ():
+            status = index.status_name(point.task.source, raw) or raw
             if status not in first_seen or at < first_seen[status]:
                 first_seen[status] = at
 

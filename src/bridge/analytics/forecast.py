@@ -25,7 +25,8 @@ from itertools import accumulate, islice, repeat
 from bridge.analytics.ranks import Rank
 from bridge.analytics.snapshot import Index, Key
 from bridge.config import AnalyticsConfig
-from bridge.domain import Ref, StatusCategory, Task
+from bridge.domain import Ref, StatusCategory, Task, display_name
+from bridge.text import plural
 
 HORIZON_DAYS = 3650
 """Trials stop after ten years; a finish date beyond that is reported as none."""
@@ -45,6 +46,8 @@ class Forecast:
     chance_by_due: float | None
     at_risk: bool
     explanation: str
+    name: str = ""
+    """How a person reads the milestone (`bridge.domain.display_name`)."""
 
 
 def daily_throughput(index: Index, now: datetime, window: timedelta) -> dict[str, list[int]]:
@@ -223,6 +226,7 @@ def _milestone_forecast(
             chance_by_due=chance,
             at_risk=at_risk,
             explanation=explanation,
+            name=display_name(rank.key, rank.title),
         )
 
     due_day = math.floor((due - now) / _DAY) if due is not None else None
@@ -242,9 +246,12 @@ def _milestone_forecast(
     p50 = spread.quantile(0.5)
     high = spread.quantile(settings.percentile / 100.0)
     chance = None if due_day is None else spread.chance_by(min(due_day, HORIZON_DAYS))
-    queued = "; ".join(f"{team}: {queues[team][rank.milestone]} tasks queued up to it" for team in teams)
+    queued = "; ".join(
+        f"{team} works through {plural(queues[team][rank.milestone], 'task')} in rank order to finish it"
+        for team in teams
+    )
     text = (
-        f"{remaining} open tasks ({queued}); "
+        f"{plural(remaining, 'open task')} ({queued}); "
         f"{settings.forecast_runs} trials over {window_days} days of throughput"
     )
     if chance is not None:

@@ -17,7 +17,7 @@ from typing import Literal
 
 from bridge.analytics.okr import OkrWeight
 from bridge.analytics.snapshot import Key
-from bridge.domain import Milestone, Ref, StatusCategory, Task
+from bridge.domain import Milestone, Ref, StatusCategory, Task, display_name, is_person_key
 
 Strategy = Literal["value", "wsjf", "okr"]
 Scope = Literal["team", "portfolio"]
@@ -152,7 +152,8 @@ def _reason(
         return text
     other = neighbour[0]
     tie = "unscored like" if found.value is None else "same score as"
-    return f"{text}; {tie} {other.key}, placed after it by {_tie_break(other, milestone)}"
+    name = display_name(other.key, other.title)
+    return f"{text}; {tie} {name}, placed after it by {_tie_break(other, milestone)}"
 
 
 def _tie_break(first: Milestone, second: Milestone) -> str:
@@ -160,7 +161,9 @@ def _tie_break(first: Milestone, second: Milestone) -> str:
         return f"due date ({_day(first.due)} before {_day(second.due)})"
     if first.created != second.created:
         return f"creation date ({_day(first.created)} before {_day(second.created)})"
-    return f"key ({first.key} before {second.key})"
+    if is_person_key(first.key) and is_person_key(second.key):
+        return f"key ({first.key} before {second.key})"
+    return "the trackers' ids, a fixed order (same due and creation dates)"
 
 
 def _day(moment: datetime | None) -> str:

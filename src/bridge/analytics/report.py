@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,7 +36,7 @@ from bridge.analytics.okr import (
 from bridge.analytics.ranks import Rank, rank_milestones
 from bridge.analytics.snapshot import as_ref, build_index
 from bridge.config import AnalyticsConfig, BridgeConfig
-from bridge.domain import LinkOrigin, Ref, Snapshot, Task, require_utc
+from bridge.domain import LinkOrigin, Ref, Snapshot, Task, display_name, require_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,15 @@ class Report:
     flows: tuple[TeamFlow, ...] = ()
     """Per team, the figures of the flow charts (`bridge.analytics.flow`)."""
     _ranks_by_milestone: dict[Ref, int] = field(default_factory=dict, repr=False, compare=False)
+    _key_result_titles: dict[Ref, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def key_result_title(self, key_result: Ref) -> str:
+        """A key result as people read it: its title (its id only for one the catalogue does not hold)."""
+        if not self._key_result_titles:
+            self._key_result_titles.update(
+                {kr.key_result: kr.title for objective in self.okrs for kr in objective.key_results}
+            )
+        return self._key_result_titles.get(key_result, str(key_result))
 
     def task_rank(self, task: Task) -> int | None:
         """A task's rank: its milestone's (tasks inherit it); None without an open milestone."""
@@ -65,10 +74,12 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "milestones": [_rank(r, self.links.get(r.milestone, {})) for r in self.milestones],
+            "milestones": [
+                _rank(r, self.links.get(r.milestone, {}), self.key_result_title) for r in self.milestones
+            ],
             "okrs": {
                 "objectives": [_objective(o) for o in self.okrs],
-                "suggestions": [_suggestion(s) for s in self.suggestions],
+                "suggestions": [_suggestion(s, self.key_result_title) for s in self.suggestions],
             },
             "work_types": [_work_type(w) for w in self.work_types],
             "bottlenecks": [_verdict(v) for v in self.bottlenecks],
@@ -138,7 +149,14 @@ def _analyse(
         bottlenecks=tuple(judge(index, snapshot.dependencies, now, settings)),
         time_in_status=tuple(time_in_status(index, now, settings.window)),
         forecasts=tuple(forecast(ranks, index, now, settings)),
-        warnings=tuple(warnings(index, links, settings.max_milestones_in_progress)),
+        warnings=tuple(
+            warnings(
+                index,
+                links,
+                settings.max_milestones_in_progress,
+                suggested={s.milestone for s in suggestions},
+            )
+        ),
         flows=tuple(team_flows(index, now, settings)) if flow else (),
     )
 
@@ -162,11 +180,12 @@ def _ref(ref: Ref) -> str:
     return str(ref)
 
 
-def _rank(rank: Rank, links: Mapping[Ref, LinkOrigin]) -> dict[str, Any]:
+def _rank(rank: Rank, links: Mapping[Ref, LinkOrigin], titles: Callable[[Ref], str]) -> dict[str, Any]:
     return {
         "id": _ref(rank.milestone),
         "key": rank.key,
         "title": rank.title,
+        "name": display_name(rank.key, rank.title),
         "team": rank.team,
         "rank": rank.rank,
         "portfolio_rank": rank.portfolio_rank,
@@ -175,7 +194,8 @@ def _rank(rank: Rank, links: Mapping[Ref, LinkOrigin]) -> dict[str, Any]:
         "flag": rank.flag,
         "explanation": rank.explanation,
         "key_results": [
-            {"id": _ref(kr), "origin": str(origin)} for kr, origin in sorted(links.items(), key=str)
+            {"id": _ref(kr), "title": titles(kr), "origin": str(origin)}
+            for kr, origin in sorted(links.items(), key=str)
         ],
     }
 
@@ -199,6 +219,7 @@ def _objective(objective: ObjectiveProgress) -> dict[str, Any]:
                         "id": _ref(m.milestone),
                         "key": m.key,
                         "title": m.title,
+                        "name": display_name(m.key, m.title),
                         "origin": str(m.origin),
                         "done": m.done,
                     }
@@ -210,10 +231,11 @@ def _objective(objective: ObjectiveProgress) -> dict[str, Any]:
     }
 
 
-def _suggestion(suggestion: Suggestion) -> dict[str, Any]:
+def _suggestion(suggestion: Suggestion, titles: Callable[[Ref], str]) -> dict[str, Any]:
     return {
         "milestone": _ref(suggestion.milestone),
         "key_result": _ref(suggestion.key_result),
+        "key_result_title": titles(suggestion.key_result),
         "score": _num(suggestion.score),
         "shared_terms": list(suggestion.shared_terms),
     }
@@ -241,6 +263,7 @@ def _work_type(stats: WorkTypeStats) -> dict[str, Any]:
             {
                 "id": _ref(a.task),
                 "key": a.key,
+                "name": a.name,
                 "status": a.status,
                 "age_days": _num(a.age_days),
                 "limit_days": _num(a.limit_days),
@@ -291,6 +314,7 @@ def _forecast(found: Forecast) -> dict[str, Any]:
     return {
         "milestone": _ref(found.milestone),
         "key": found.key,
+        "name": found.name,
         "team": found.team,
         "due": _when(found.due),
         "remaining": found.remaining,

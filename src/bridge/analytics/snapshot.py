@@ -100,6 +100,14 @@ class Index:
     flows: dict[Key, FlowTimes]
     milestone_team: dict[Key, str]
     tasks_of: dict[Key, list[Task]] = field(default_factory=dict)
+    status_names: dict[Key, str] = field(default_factory=dict)
+    """(source, raw status) -> the status's display name, where the pull has stored one."""
+
+    def status_name(self, source: str, status: str | None) -> str | None:
+        """A raw status as a person reads it: its name, or the id itself until a pull names it."""
+        if status is None:
+            return None
+        return self.status_names.get((source, status), status)
 
     def team_of(self, task: Task) -> str:
         """A task's team; one with none takes its milestone's."""
@@ -138,6 +146,7 @@ def build_index(snapshot: Snapshot, since: datetime | None = None) -> Index:
         flows=flows,
         milestone_team=milestone_teams(milestones, tasks_of),
         tasks_of=dict(tasks_of),
+        status_names={(s.source, s.remote_id): s.name for s in snapshot.statuses},
     )
 
 

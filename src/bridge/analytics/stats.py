@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 
 def percentile(ordered: Sequence[float], pct: float) -> float:
@@ -98,3 +98,31 @@ def bootstrap_ratio_lower(
     """
     ratios = sorted(ratio(bootstrap_median(sample, rng), bootstrap_median(other, rng)) for _ in range(runs))
     return ratios[min(int((1.0 - confidence) * runs), runs - 1)]
+
+
+def adjusted_rand_index(truth: Sequence[object], found: Sequence[object]) -> float:
+    """How well two labellings of the same items agree, corrected for chance (Hubert and Arabie 1985):
+    1 for the same partition, about 0 for a random one. Labels are compared only for equality."""
+    if len(truth) != len(found):
+        raise ValueError("both labellings must label the same items")
+    pairs: dict[tuple[object, object], int] = {}
+    rows: dict[object, int] = {}
+    columns: dict[object, int] = {}
+    for a, b in zip(truth, found, strict=True):
+        pairs[(a, b)] = pairs.get((a, b), 0) + 1
+        rows[a] = rows.get(a, 0) + 1
+        columns[b] = columns.get(b, 0) + 1
+
+    def together(counts: Iterable[int]) -> float:
+        return float(sum(n * (n - 1) // 2 for n in counts))
+
+    index = together(pairs.values())
+    row_sum, column_sum = together(rows.values()), together(columns.values())
+    total = len(truth) * (len(truth) - 1) / 2
+    if total == 0:
+        return 1.0
+    expected = row_sum * column_sum / total
+    best = (row_sum + column_sum) / 2
+    if best == expected:
+        return 1.0
+    return (index - expected) / (best - expected)

@@ -49,9 +49,13 @@ def check(
         unset = settings.missing_secrets()
         for var in unset:
             lines.append(f"    note: {var} is not set; commands that contact {name} will need it")
+        suggestion = settings.write.rank_value_suggestion()
+        if suggestion is not None:
+            lines.append(f"    suggestion: trackers.{name}.{suggestion}")
         summary["trackers"].append(
             {"name": name, "kind": settings.kind, "url": settings.url, "enabled": settings.enabled,
-             "statuses": len(settings.status_map), "unset_variables": unset}
+             "statuses": len(settings.status_map), "unset_variables": unset,
+             "suggestions": [f"trackers.{name}.{suggestion}"] if suggestion else []}
         )  # fmt: skip
     objectives = cfg.okrs.objectives
     key_results = sum(len(objective.key_results) for objective in objectives)

@@ -46,7 +46,7 @@ def demo(
 
     console = Console(highlight=False, soft_wrap=True)
     with demo_module.demo(directory, seed=seed, record=record) as run:
-        demo_module.print_run(run, console, lambda result: print_cycle(result, dry_run=False))
+        demo_module.print_run(run, console, lambda result: print_cycle(result, dry_run=False), serving=serve)
         console.print(f"\ndemo finished in {run.seconds:.1f} s")
         if not run.result.ok:
             raise typer.Exit(1)

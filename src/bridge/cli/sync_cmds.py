@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -171,7 +172,7 @@ def explain(
     if json_output:
         typer.echo(json_terminal_safe(json.dumps(result.to_dict(), indent=2, ensure_ascii=False)))
         return
-    typer.echo(terminal_safe(f"{result.key} ({result.kind}, {result.item}): {result.title}"))
+    typer.echo(terminal_safe(result.heading))
     for what, value, why in result.lines:
         typer.echo(terminal_safe(f"  {what}: {value}" + (f" - {why}" if why else "")))
     for name, value, at in result.written:
@@ -227,13 +228,27 @@ def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
             keys = entry.push.keys if entry.push is not None else {}
             table = Table("item", "field", "now", "will be", "why")
             for write in plan.writes:
-                now, later = _describe(write)
+                now, later = _describe(write, keys)
                 cells = (keys.get(write.item, str(write.item)), _field_name(write), now, later, write.reason)
                 table.add_row(*(terminal_markup(cell) for cell in cells))
             console.print(table)
         if entry.push is not None:
             for failure in entry.push.failures[:20]:
                 console.print(terminal_safe(f"  failed: {failure}"), markup=False)
+    if dry_run:
+        for entry in result.trackers:
+            if entry.push is not None and entry.push.cost is not None:
+                typer.echo(terminal_safe(f"{entry.tracker}: {cost_line(entry.push.cost)}"))
+
+
+def cost_line(cost: Any) -> str:
+    """What a dry run's plan would cost, for a person deciding whether to run it."""
+    emails = f"{cost.emails} notification email{'s' * (cost.emails != 1)} to watchers"
+    return (
+        f"this plan would make {cost.edits} edit{'s' * (cost.edits != 1)} on {cost.items} "
+        f"item{'s' * (cost.items != 1)} in {cost.requests} write request{'s' * (cost.requests != 1)}, "
+        f"sending {emails}"
+    )
 
 
 def _read_back(read_back: int, applied: int) -> str:
@@ -254,7 +269,8 @@ def _field_name(write: Any) -> str:
     return names[write.kind]
 
 
-def _describe(write: Any) -> tuple[str, str]:
+def _describe(write: Any, names: Mapping[Any, str] | None = None) -> tuple[str, str]:
+    """A write's value now and after, as a person reads them; `names` are items by reference."""
     from bridge.domain import WriteKind
 
     def show(value: Any) -> str:
@@ -269,5 +285,8 @@ def _describe(write: Any) -> tuple[str, str]:
         return before, write.value.url if write.value is not None else ""
     if write.kind is WriteKind.ORDER:
         after, before = write.value
-        return show(write.previous), f"after {after.remote_id}" if after else f"before {before.remote_id}"
+        names = names or {}
+        return show(
+            write.previous
+        ), f"after {names.get(after, after)}" if after else f"before {names.get(before, before)}"
     return show(write.previous), show(write.value)

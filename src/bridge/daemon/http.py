@@ -2,7 +2,8 @@
 
 `/healthz` answers while the process runs and its scheduler has not died; `/readyz` only while the
 store can be read, the scheduler runs and not every tracker's last cycle failed on the store;
-`/metrics` renders the registry; `/` and `/status.json` show each tracker's last runs (from the `run`
+`/metrics` renders the registry through `prometheus_client` (OpenMetrics when the scraper's `Accept`
+asks for it); `/` and `/status.json` show each tracker's last runs (from the `run`
 table), its next scheduled run and its pending writes; `/report.html` is `bridge report --html`'s page
 with charts, rendered from the store on request and kept until the `run` table changes (the next
 cycle). The pages themselves are made in `bridge.report.status_page`.
@@ -28,8 +29,10 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
 from bridge.config import BridgeConfig, DaemonConfig, auth_token_problem
-from bridge.daemon.metrics import CONTENT_TYPE, Registry
 from bridge.errors import BridgeError, UserError
 from bridge.http import SECRETS, redact
 from bridge.report.status_page import (
@@ -220,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "a bearer token is required (Authorization: Bearer ...)\n",
                 )
             else:
-                status, content_type, text = owner.respond(path)
+                status, content_type, text = owner.respond(path, accept=self.headers.get("Accept"))
         except Exception:
             log.exception("serving %s failed", path)
             status, content_type, text = 500, "text/plain; charset=utf-8", "internal error\n"
@@ -254,7 +257,7 @@ class StatusServer:
         self,
         config: BridgeConfig,
         store: Store,
-        registry: Registry,
+        registry: CollectorRegistry,
         status_provider: StatusProvider,
         *,
         report: Callable[[], str] | None = None,
@@ -343,8 +346,8 @@ class StatusServer:
             return False
         return hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), self._token)
 
-    def respond(self, path: str) -> Response:
-        """The status, content type and body for a GET of `path`."""
+    def respond(self, path: str, *, accept: str | None = None) -> Response:
+        """The status, content type and body for a GET of `path` (`accept`: the request's `Accept`)."""
         if path == "/healthz":
             failure = self.not_alive()
             return (503, TEXT, f"not alive: {failure}\n") if failure else (200, TEXT, "ok\n")
@@ -352,7 +355,8 @@ class StatusServer:
             reason = self.not_ready()
             return (503, TEXT, f"not ready: {reason}\n") if reason else (200, TEXT, "ready\n")
         if path == "/metrics":
-            return 200, CONTENT_TYPE, self.registry.render()
+            encode, content_type = choose_encoder(accept or "")
+            return 200, content_type, encode(self.registry).decode("utf-8")
         if path in ("/", "/index.html"):
             return self._page()
         if path == "/status.json":

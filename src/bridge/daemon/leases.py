@@ -211,7 +211,9 @@ class LeaseManager:
 
     `holder` names the replica (`new_holder_id()` when omitted); `ttl` is how long a claim or a renewal
     lasts; `heartbeat` how often `Heartbeat`s renew (a quarter of `ttl` when omitted). `clock` stands in
-    for the replica's clock wherever no `now` is passed.
+    for the replica's clock wherever no `now` is passed. `on_held(tracker, held)` hears each time this
+    replica starts or stops holding a tracker's lease (claimed; finished, released, or found lost), for
+    the `bridge_lease_held` gauge; the SQLite daemon row is not a tracker and is not reported.
     """
 
     def __init__(
@@ -222,6 +224,7 @@ class LeaseManager:
         *,
         heartbeat: timedelta | None = None,
         clock: Clock | None = None,
+        on_held: Callable[[str, bool], None] | None = None,
     ) -> None:
         if ttl <= timedelta(0):
             raise ValueError(f"a lease's ttl must be positive, not {ttl}")
@@ -235,6 +238,10 @@ class LeaseManager:
         self.ttl = ttl
         self.heartbeat_every = heartbeat
         self.clock: Clock = clock or utc_now
+        self.on_held = on_held
+        self._held: dict[str, int] = {}
+        """The token of each tracker's lease this replica holds."""
+        self._held_lock = threading.Lock()
         self._daemon: Heartbeat | None = None
 
     def __repr__(self) -> str:
@@ -242,6 +249,37 @@ class LeaseManager:
 
     def now(self, now: datetime | None = None) -> datetime:
         return _aware(now) if now is not None else _aware(self.clock())
+
+    def held(self) -> set[str]:
+        """The trackers whose lease this replica holds, as far as it knows (a lease that lapsed
+        unnoticed stays until a heartbeat or a release finds out)."""
+        with self._held_lock:
+            return set(self._held)
+
+    def _holding(self, lease: Lease) -> None:
+        """This replica now holds `lease`: note it and tell `on_held`."""
+        if lease.tracker == DAEMON_LEASE:
+            return
+        with self._held_lock:
+            self._held[lease.tracker] = lease.token
+        self._tell(lease.tracker, True)
+
+    def _let_go_of(self, lease: Lease) -> None:
+        """This replica no longer holds `lease` (released, finished, found lost): forget it and tell
+        `on_held`, unless a newer claim of the same tracker replaced it meanwhile."""
+        with self._held_lock:
+            if self._held.get(lease.tracker) != lease.token:
+                return
+            del self._held[lease.tracker]
+        self._tell(lease.tracker, False)
+
+    def _tell(self, tracker: str, held: bool) -> None:
+        if self.on_held is None:
+            return
+        try:
+            self.on_held(tracker, held)
+        except Exception:
+            log.exception("%s: a lease listener failed", tracker)
 
     # ---- claiming ---------------------------------------------------------------------------------------
 
@@ -258,7 +296,10 @@ class LeaseManager:
         """
         at = self.now(now)
         with self.store.write() as conn:
-            return self._claim(conn, tracker, at, due_every)
+            lease = self._claim(conn, tracker, at, due_every)
+        if lease is not None:
+            self._holding(lease)
+        return lease
 
     def claim_any(
         self, trackers: Iterable[str], now: datetime | None = None, *, due_every: timedelta | None = None
@@ -321,7 +362,9 @@ class LeaseManager:
                 .values(holder=self.holder, token=token, acquired_at=at, heartbeat_at=at, expires_at=expires)
             )
         log.info("%s: took over the lease from %s, whose process is gone", tracker, state.holder)
-        return Lease(tracker, self.holder, token, at, expires)
+        lease = Lease(tracker, self.holder, token, at, expires)
+        self._holding(lease)
+        return lease
 
     # ---- holding ----------------------------------------------------------------------------------------
 
@@ -357,6 +400,7 @@ class LeaseManager:
         return self._let_go(lease, at, {"finished_at": at, "succeeded": ok})
 
     def _let_go(self, lease: Lease, at: datetime, extra: dict[str, Any]) -> bool:
+        self._let_go_of(lease)  # done with, even when the store cannot record it (it lapses then)
         with self.store.write() as conn:
             result = conn.execute(
                 update(LEASES)
@@ -375,6 +419,10 @@ class LeaseManager:
     def release_all(self, now: datetime | None = None) -> int:
         """Release every lease this replica holds (at shutdown); returns how many."""
         at = self.now(now)
+        with self._held_lock:
+            held, self._held = self._held, {}
+        for tracker in held:
+            self._tell(tracker, False)
         with self.store.write() as conn:
             result = conn.execute(
                 update(LEASES).where(LEASES.c.holder == self.holder).values(holder=None, expires_at=at)
@@ -624,7 +672,8 @@ class Heartbeat:
                         continue  # replaced or discarded meanwhile
                     del self._leases[lease.tracker]
                     self._lost[lease.tracker] = exc
-                log.warning("%s", exc)
+                self.manager._let_go_of(lease)
+                log.warning("%s", exc, extra={"tracker": lease.tracker})
                 if self.on_lost is not None:
                     self.on_lost(exc)
             except (StoreError, SQLAlchemyError) as exc:

@@ -35,12 +35,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bridge.config import BridgeConfig, log_config_warnings
 from bridge.daemon.leases import LeaseLost, LeaseManager
-from bridge.errors import StoreError
+from bridge.errors import BridgeError, StoreError
 from bridge.http import redact
 from bridge.store import Store
 from bridge.sync.cycle import CycleResult, TrackerCycle, run_cycle
 
 if TYPE_CHECKING:
+    from bridge.daemon.metrics import DaemonMetrics
+    from bridge.progress import Progress
     from bridge.report.status_page import LiveStatus
 
 log = logging.getLogger(__name__)
@@ -85,14 +87,24 @@ class Daemon:
         *,
         replica: str | None = None,
         on_cycle: Callable[[str, TrackerCycle, float], None] | None = None,
+        on_lease: Callable[[str, bool], None] | None = None,
+        progress: Progress | None = None,
     ) -> None:
+        """`on_cycle(tracker, cycle, seconds)` hears of every cycle this replica ran, whatever it ended
+        with; `on_lease(tracker, held)` of every lease it takes or gives up; `progress` of each page
+        stored and each chunk of writes sent."""
         self.config = config
         self.store = store
         self.replica = replica or replica_id()
         self.stop = threading.Event()
         self.on_cycle = on_cycle
+        self.progress = progress
         self.leases = LeaseManager(
-            store, self.replica, ttl=config.daemon.lease_ttl, heartbeat=config.daemon.heartbeat
+            store,
+            self.replica,
+            ttl=config.daemon.lease_ttl,
+            heartbeat=config.daemon.heartbeat,
+            on_held=on_lease,
         )
         self.trackers = [name for name, tracker in config.trackers.items() if tracker.enabled]
         self.status = DaemonStatus(self.replica, datetime.now(UTC))
@@ -168,67 +180,78 @@ class Daemon:
     def run_tracker(self, name: str) -> TrackerCycle | None:
         """The scheduled job: claim the lease, run the cycle with fencing, record, release.
 
-        A cycle that fails on the store (unreadable, corrupt, gone) is remembered in the tracker's state,
-        so readiness can say the daemon cannot work, then raised to the scheduler's error log as before.
+        Whatever a cycle raises ends here: it becomes the cycle's error, logged at ERROR (with the
+        traceback when it is not one of the bridge's own errors) and counted as a failed cycle, and the
+        scheduler goes on. A cycle that failed on the store (unreadable, corrupt, gone) is also remembered
+        in the tracker's state, so readiness can say the daemon cannot work.
         """
         if self.stop.is_set():
             return None
         state = self.status.trackers[name]
+        started = time.monotonic()
         try:
-            entry = self._run_tracker(name)
-        except StoreError as exc:
-            state.store_failure = redact(str(exc))
-            raise
+            entry = self._run_tracker(name, state)
+        except Exception as exc:
+            if isinstance(exc, StoreError):
+                state.store_failure = redact(str(exc))
+            failed = TrackerCycle(name, error=_failure(exc))
+            self._finished(state, failed, time.monotonic() - started, exc)
+            return failed
         state.store_failure = None
+        if entry is not None:
+            self._finished(state, entry, time.monotonic() - started)
+            self._backfill_facts()
         return entry
 
-    def _run_tracker(self, name: str) -> TrackerCycle | None:
+    def _run_tracker(self, name: str, state: TrackerState) -> TrackerCycle | None:
+        """The cycle, or None when it is not due here (another replica ran it or runs it)."""
         now = datetime.now(UTC)
         schedule = self.config.schedule_for(name)
         due_every = schedule.effective_interval or _cron_spacing(schedule.cron, now)
         lease = self.leases.claim(name, now, due_every=due_every)
-        state = self.status.trackers[name]
         if lease is None:
             state.skipped += 1
             log.debug("%s: not due here (another replica ran or runs it)", name)
             return None
         state.running = True
         state.last_started = now
-        started = time.monotonic()
         entry: TrackerCycle | None = None
         try:
             with self.leases.heartbeat(lease, every=self.config.daemon.heartbeat) as held:
                 result: CycleResult = run_cycle(
-                    self.store, self.config, now=now, tracker=name, stop=self.stop, guard=held.check
+                    self.store,
+                    self.config,
+                    now=now,
+                    tracker=name,
+                    stop=self.stop,
+                    guard=held.check,
+                    progress=self.progress,
                 )
             (entry,) = result.trackers or (TrackerCycle(name, error="nothing pulled"),)
         except LeaseLost as exc:
             entry = TrackerCycle(name, error=f"lease lost: {exc}")
-            log.warning("%s: %s; the replica that took over finishes the cycle", name, exc)
+            log.warning(
+                "%s: %s; the replica that took over finishes the cycle", name, exc, extra={"tracker": name}
+            )
         finally:
-            duration = time.monotonic() - started
-            finished = datetime.now(UTC)
-            self.leases.finish(lease, finished, ok=entry is not None and entry.error is None)
             state.running = False
-            state.cycles += 1
-            state.last_finished = finished
-            state.last_duration = duration
-            if entry is not None:
-                state.last = entry
-                if entry.error is None:
-                    state.last_success = finished
-        assert entry is not None
-        summary = entry.summary()
-        log.info(
-            "%s: cycle %s in %.1fs: %d pulled, %d writes planned, %d done, %d failed, %d requests%s",
-            name, "ok" if entry.error is None else "FAILED", duration, summary["items_pulled"],
-            summary["writes_planned"], summary["writes_done"], summary["writes_failed"], summary["requests"],
-            f": {entry.error}" if entry.error else "",
-        )  # fmt: skip
-        if self.on_cycle is not None:
-            self.on_cycle(name, entry, duration)
-        self._backfill_facts()
+            self.leases.finish(lease, datetime.now(UTC), ok=entry is not None and entry.error is None)
         return entry
+
+    def _finished(
+        self, state: TrackerState, entry: TrackerCycle, duration: float, raised: BaseException | None = None
+    ) -> None:
+        """Record a cycle that ran (or raised), log its summary and tell `on_cycle`."""
+        finished = datetime.now(UTC)
+        state.cycles += 1
+        state.last_finished = finished
+        state.last_duration = duration
+        state.last = entry
+        if entry.error is None:
+            state.last_success = finished
+        log_cycle(entry, duration, number=state.cycles, raised=raised)
+        if self.on_cycle is not None:
+            self.on_cycle(state.name, entry, duration)
 
     def _backfill_facts(self) -> None:
         """After a cycle, one chunk of the flow-facts backfill, until no task's history lacks them (a
@@ -260,6 +283,51 @@ class Daemon:
             )
         elif event.code == EVENT_JOB_MAX_INSTANCES:
             log.info("%s: still running; the next cycle waits for it", event.job_id)
+
+
+def _failure(exc: BaseException) -> str:
+    """What a cycle that raised `exc` reports as its error: the bridge's own errors say what happened;
+    anything else is a bug, named by its type."""
+    if isinstance(exc, BridgeError):
+        return redact(str(exc))
+    return redact(f"unexpected {type(exc).__name__}: {exc}")
+
+
+_CYCLE_LEVELS = {"ok": logging.INFO, "partial": logging.WARNING, "failed": logging.ERROR}
+
+
+def log_cycle(
+    entry: TrackerCycle, duration: float, *, number: int, raised: BaseException | None = None
+) -> None:
+    """One line for a tracker's cycle: INFO when it went well, WARNING when some writes failed, ERROR
+    when it failed (with the traceback when it raised something other than the bridge's own errors).
+    JSON logs carry the figures as fields: `tracker`, `cycle` (this replica's count of the tracker's
+    cycles, from 1), `outcome`, `duration_s`, `items`, `writes_*`, `requests`, `error`."""
+    summary = entry.summary()
+    outcome = entry.outcome
+    fields = {
+        "tracker": entry.tracker,
+        "cycle": number,
+        "outcome": outcome,
+        "duration_s": round(duration, 3),
+        "items": summary["items_pulled"],
+        "writes_planned": summary["writes_planned"],
+        "writes_deferred": summary["writes_deferred"],
+        "writes_done": summary["writes_done"],
+        "writes_failed": summary["writes_failed"],
+        "writes_read_back": summary["writes_read_back"],
+        "requests": summary["requests"],
+        "error": entry.error,
+    }
+    log.log(
+        _CYCLE_LEVELS[outcome],
+        "%s: cycle %s in %.1fs: %d pulled, %d writes planned, %d done, %d failed, %d requests%s",
+        entry.tracker, "FAILED" if outcome == "failed" else outcome, duration, summary["items_pulled"],
+        summary["writes_planned"], summary["writes_done"], summary["writes_failed"], summary["requests"],
+        f": {entry.error}" if entry.error else "",
+        extra=fields,
+        exc_info=raised if raised is not None and not isinstance(raised, BridgeError) else None,
+    )  # fmt: skip
 
 
 def _trigger(cron: str | None, interval: timedelta | None, jitter: timedelta) -> Any:
@@ -301,15 +369,21 @@ def serve(config: BridgeConfig, store: Store, announce: Callable[[Daemon, str], 
     `announce(daemon, url)` is called once the status server listens.
     """
     from bridge.daemon.http import StatusServer
-    from bridge.daemon.metrics import Registry, count_rate_limits, record_cycle
+    from bridge.daemon.metrics import DaemonMetrics
 
-    registry = Registry()
-    stop_counting = count_rate_limits(registry)
+    metrics = DaemonMetrics()
     daemon = Daemon(
-        config, store, on_cycle=lambda name, entry, seconds: record_cycle(registry, entry, seconds)
+        config,
+        store,
+        on_cycle=lambda name, entry, seconds: metrics.record_cycle(entry, seconds),
+        on_lease=metrics.set_lease_held,
+        progress=metrics.progress(),
     )
-
-    server = StatusServer(config, store, registry, lambda: live_status(daemon))
+    for name in daemon.trackers:
+        metrics.add_tracker(name)
+    resume_metrics(metrics, store, daemon.trackers)
+    stop_counting = metrics.listen()
+    server = StatusServer(config, store, metrics.registry, lambda: live_status(daemon))
     try:
         server.start()
         announce(daemon, server.url)
@@ -317,6 +391,17 @@ def serve(config: BridgeConfig, store: Store, announce: Callable[[Daemon, str], 
     finally:
         server.stop()
         stop_counting()
+
+
+def resume_metrics(metrics: DaemonMetrics, store: Store, trackers: list[str]) -> None:
+    """Start `metrics`' gauges from the store's run history (last success, pending writes); a store
+    that cannot be read leaves them at 0, and readiness will say why."""
+    from bridge.report.status_page import status_rows
+
+    try:
+        metrics.resume(status_rows(store, datetime.now(UTC), trackers=trackers, limit=1))
+    except StoreError as exc:
+        log.warning("the metrics start at 0: the store's run history could not be read: %s", exc)
 
 
 def live_status(daemon: Daemon) -> LiveStatus:

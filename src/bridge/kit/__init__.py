@@ -17,9 +17,10 @@ from bridge.errors import OutcomeUnknown, WriteRefused
 from bridge.kit.connector import Puller, Session, SessionConnector, WriteSide
 from bridge.kit.paginate import KeyPaginator, OffsetPaginator, PaginationLoop, Paginator, TokenPaginator
 from bridge.kit.session import TrackerSession
-from bridge.kit.writer import Outcomes, RetryBreaker, Writer, config_refusal, holds
+from bridge.kit.writer import EDIT_KINDS, Outcomes, RetryBreaker, Writer, config_refusal, holds
 
 __all__ = [
+    "EDIT_KINDS",
     "KeyPaginator",
     "OffsetPaginator",
     "OutcomeUnknown",

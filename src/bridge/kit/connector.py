@@ -26,7 +26,7 @@ from bridge.connector import BuiltinConnector
 from bridge.http import RetryPolicy
 
 if TYPE_CHECKING:
-    from bridge.domain import FieldWrite, ItemState, Ref, RemotePage, WriteOutcome
+    from bridge.domain import FieldWrite, ItemState, Ref, RemotePage, WriteCost, WriteOutcome
 
 
 class Session(Protocol):
@@ -56,6 +56,8 @@ class WriteSide(Protocol):
     ) -> dict[Ref, ItemState]: ...
 
     def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]: ...
+
+    def cost(self, writes: Sequence[FieldWrite], watchers: Mapping[Ref, int]) -> WriteCost: ...
 
 
 ConfigT = TypeVar("ConfigT", bound=TrackerConfig)
@@ -150,6 +152,10 @@ class SessionConnector(BuiltinConnector, Generic[ConfigT, SessionT, PullerT, Wri
 
     def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
         return self.writer.push(writes)
+
+    def cost(self, writes: Sequence[FieldWrite], watchers: Mapping[Ref, int]) -> WriteCost:
+        """What `writes` would cost the tracker (requests) and its users (emails); nothing is sent."""
+        return self.writer.cost(writes, watchers)
 
     def stats(self) -> Mapping[str, int]:
         return {"requests": self.session.requests, "setup_requests": self.session.setup_requests}

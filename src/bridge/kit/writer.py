@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from bridge.config import TrackerConfig
-from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind, WriteOutcome
+from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteCost, WriteKind, WriteOutcome
 from bridge.errors import AuthError, BridgeError, OutcomeUnknown, RetriableAPIError, WriteRefused
 from bridge.http import redact
 from bridge.written import canonical
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 ConfigT = TypeVar("ConfigT", bound=TrackerConfig)
 T = TypeVar("T")
+
+EDIT_KINDS = frozenset({WriteKind.FIELD, WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE})
+"""The writes a tracker's item edit carries (its fields and labels), as opposed to links and moves."""
 
 MANAGED_FIELDS = {"rank": "rank_field", "okr": "okr_field"}
 """Logical field -> the `[trackers.X.write]` key naming the tracker field it is written to."""
@@ -228,6 +231,19 @@ class Writer(ABC, Generic[ConfigT]):
     def holds(self, write: FieldWrite, states: Mapping[Ref, ItemState]) -> bool:
         """Whether `states` (as read back) show `write` made; see `holds`."""
         return holds(write, states)
+
+    def cost(self, writes: Sequence[FieldWrite], watchers: Mapping[Ref, int]) -> WriteCost:
+        """What `writes` would cost, without sending anything; `watchers` is each item's watch count as
+        the pull last saw it. By default one request per item for its field and label writes together,
+        one per link and one per move, and no email; a vendor says how it groups them."""
+        return WriteCost(
+            edits=len(writes), items=len({w.item for w in writes}), requests=self.requests_for(writes)
+        )
+
+    def requests_for(self, writes: Sequence[FieldWrite]) -> int:
+        """The write requests `writes` take (see `cost`)."""
+        edited = {w.item for w in writes if w.kind in EDIT_KINDS}
+        return len(edited) + sum(1 for w in writes if w.kind not in EDIT_KINDS)
 
     def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
         """Apply `writes`; one outcome per write, in order (see the module's docstring)."""

@@ -16,8 +16,9 @@ from rich.table import Table
 from bridge.analytics import Report, Snapshot, analyse
 from bridge.analytics.okr import Catalogue, Suggestion, catalogue, effective_links, suggest_for_unlinked
 from bridge.config import CONFIG_SOURCE, BridgeConfig
-from bridge.domain import LinkOrigin, Milestone, Ref, StatusCategory
+from bridge.domain import LinkOrigin, Milestone, Ref, StatusCategory, display_name
 from bridge.errors import UserError
+from bridge.report.drafts import DraftView, drafts_html, load_view, render_drafts_section, with_drafts
 from bridge.report.html import page_data, render_html
 from bridge.report.teams import for_team, milestone_team_map, team_names
 from bridge.report.terminal import render
@@ -37,7 +38,7 @@ from bridge.store.snapshot import (
     read_milestones,
     read_objectives,
 )
-from bridge.text import json_terminal_safe, terminal_safe
+from bridge.text import json_terminal_safe, plural, terminal_safe
 from bridge.text import terminal_markup as safe
 
 
@@ -70,6 +71,7 @@ def report_command(
     out = out or sys.stdout
     settings = cfg.analytics
     flow = as_json or html is not None
+    document: str | None = None
     store = Store.open(cfg, upgrade=False)  # a report never creates or migrates the store it reads
     try:
         empty = is_empty(store)
@@ -82,28 +84,32 @@ def report_command(
             report = analyse(snapshot, cfg, now, flow=flow)
         else:
             document = stored_document(store, cfg, now) if as_json and team is None and html is None else None
-            if document is not None:  # an unchanged store's JSON, printed as it was made
-                out.write(json_terminal_safe(document) + "\n")
-                return
-            # an unchanged store answers from the stored analysis; the contents are read only for
-            # what needs them (a team's view, the HTML page)
-            analysed = shared_analysis(store, cfg, now, flow=flow)
-            report = analysed.report
-            snapshot = analysed.snapshot if team is not None or html is not None else Snapshot()
+            if document is None:
+                # an unchanged store answers from the stored analysis; the contents are read only for
+                # what needs them (a team's view, the HTML page)
+                analysed = shared_analysis(store, cfg, now, flow=flow)
+                report = analysed.report
+                snapshot = analysed.snapshot if team is not None or html is not None else Snapshot()
+        drafts = load_view(store)
     finally:
         store.close()
+    if document is not None:  # an unchanged store's JSON, printed as it was made
+        out.write(json_terminal_safe(with_drafts(document, drafts)) + "\n")
+        return
     if team is not None:
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
     if html is not None:
-        page = _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty)
+        page = _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty, drafts=drafts)
         written = _write_page(html, page)
         (sys.stderr if as_json else out).write(f"{written}\n")
         if not as_json:
             return
     if as_json:
-        out.write(json_terminal_safe(report.to_json()) + "\n")
+        out.write(json_terminal_safe(with_drafts(report.to_json(), drafts)) + "\n")
     else:
-        render(report, _console(out), team=team, percentile=settings.percentile)
+        console = _console(out)
+        render(report, console, team=team, percentile=settings.percentile)
+        render_drafts_section(drafts, console)
 
 
 def html_report(cfg: BridgeConfig, store: Store, *, now: datetime, team: str | None = None) -> str:
@@ -118,7 +124,8 @@ def html_report(cfg: BridgeConfig, store: Store, *, now: datetime, team: str | N
         snapshot, report = analysed.snapshot, analysed.report
     if team is not None:
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
-    return _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty)
+    drafts = load_view(store)
+    return _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty, drafts=drafts)
 
 
 def _html_page(
@@ -130,6 +137,7 @@ def _html_page(
     now: datetime,
     team: str | None,
     empty: bool,
+    drafts: DraftView,
 ) -> str:
     return render_html(
         report,
@@ -140,6 +148,7 @@ def _html_page(
         percentile=cfg.analytics.percentile,
         strategy=cfg.analytics.rank_strategy,
         notice=_empty_message(store) if empty else None,
+        extra=[("okr-drafts", "Drafted key results", drafts_html(drafts))],
     )
 
 
@@ -213,8 +222,8 @@ def suggest_command(cfg: BridgeConfig, *, now: datetime, as_json: bool, out: Tex
     unlinked = sum(1 for m in milestones if _open_and_unlinked(m, links))
     if not found:
         console.print(
-            f"no suggestions: {unlinked} open milestones without a key result, none scoring at least "
-            f"{cfg.analytics.suggest_min_score:g} (analytics.suggest_min_score)"
+            f"no suggestions: {plural(unlinked, 'open milestone')} without a key result, none scoring at "
+            f"least {cfg.analytics.suggest_min_score:g} (analytics.suggest_min_score)"
         )
     else:
         table = Table(show_edge=False, pad_edge=False, header_style="bold")
@@ -226,13 +235,16 @@ def suggest_command(cfg: BridgeConfig, *, now: datetime, as_json: bool, out: Tex
             table.add_row(
                 safe(_milestone_name(milestone, by_ref)),
                 safe(milestone.title),
-                safe(f"{key_result_name(s.key_result)} {kr.title if kr else ''}".strip()),
+                safe(
+                    f"{kr.title} ({key_result_name(s.key_result)})" if kr else key_result_name(s.key_result)
+                ),
                 f"{s.score:.2f}",
                 safe(", ".join(s.shared_terms)),
             )
         console.print(table)
     console.print(
-        f"{len(found)} suggestions for {len({s.milestone for s in found})} of {unlinked} open milestones "
+        f"{plural(len(found), 'suggestion')} for {len({s.milestone for s in found})} of "
+        f"{plural(unlinked, 'open milestone')} "
         f"without a key result; stored as suggested ({stored.added} new or changed, {stored.removed} "
         "withdrawn). Confirm one with `bridge okr confirm MILESTONE KR`."
     )
@@ -310,7 +322,8 @@ def confirm_command(
         }
         out.write(json_terminal_safe(json.dumps(document, indent=2, ensure_ascii=False)) + "\n")
         return
-    what = terminal_safe(f"{milestone.key} ({ref}) -> {key_result_name(key_result)} ({kr_title})")
+    name = display_name(milestone.key, milestone.title)
+    what = terminal_safe(f"{name} ({ref}) -> {kr_title} ({key_result_name(key_result)})")
     if before is LinkOrigin.CONFIRMED:
         out.write(f"{what}: already confirmed\n")
     elif before is None:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from html import escape
 
 from bridge.analytics.flow import HOW_MANY_CHANCES, LINES, Percentiles, TeamFlow, TypeLines
-from bridge.domain import StatusCategory
+from bridge.domain import StatusCategory, display_name
 from bridge.report.svg import (
     CHAR,
     cut,
@@ -204,7 +204,7 @@ def _line_legend(found: Percentiles | None) -> list[tuple[str, str]]:
 
 
 def _item(key: str, title: str) -> str:
-    return title if key == title else f"{key} {title}"
+    return display_name(key, title)
 
 
 # --- cycle-time scatter ----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from bridge.analytics.forecast import Forecast
 from bridge.analytics.snapshot import as_ref, build_index
 from bridge.analytics.stats import percentile as _pct
 from bridge.config import AnalyticsConfig, BridgeConfig
-from bridge.domain import Ref, StatusCategory, require_utc
+from bridge.domain import LinkOrigin, Ref, StatusCategory, display_name, require_utc
 from bridge.report.flow_charts import flow_section
 from bridge.report.svg import CHAR, WIDTH
 from bridge.report.svg import cut as _cut
@@ -42,6 +42,7 @@ from bridge.report.svg import svg as _svg
 from bridge.report.svg import text as _text
 from bridge.store import redact_url
 from bridge.text import html_escape as escape
+from bridge.text import plural
 
 CHART_IDS = (
     "chart-ranks",
@@ -124,9 +125,11 @@ def render_html(
     percentile: float = 85.0,
     strategy: str = "value",
     notice: str | None = None,
+    extra: Sequence[tuple[str, str, str]] = (),
 ) -> str:
     """The whole page. `generated` defaults to the report's time; `store_url` is shown redacted;
-    `notice` is a line shown above the charts (say, that the store is empty)."""
+    `notice` is a line shown above the charts (say, that the store is empty); `extra` are more sections
+    (anchor, heading, HTML body), shown after the others."""
     data = data or PageData()
     generated = generated or report.now
     pct = f"{percentile:g}"
@@ -141,6 +144,7 @@ def render_html(
         ("flow", "Flow per team", flow_section(report.flows)),
         ("warnings", "Warnings", _warnings_section(report)),
     ]
+    sections.extend(extra)
     meta = [
         f"Generated {_stamp(generated)}",
         f"analysis as of {_stamp(report.now)}",
@@ -294,9 +298,10 @@ def _ranks_section(report: Report, data: PageData, strategy: str) -> str:
         mid = y + row / 2
         facts = data.milestones.get(rank.milestone)
         linked = report.links.get(rank.milestone, {})
-        krs = ", ".join(f"{kr.remote_id} ({origin})" for kr, origin in sorted(linked.items(), key=str))
+        krs = _key_results(report, linked)
+        name = display_name(rank.key, rank.title)
         tip = (
-            f"{rank.key} {rank.title}\nteam {rank.team}\n{rank.explanation}\n"
+            f"{name}\nteam {rank.team}\n{rank.explanation}\n"
             f"key results: {krs or 'none'}"
             + (f"\nvalue {facts.value:g}" if facts and facts.value is not None else "")
             + (f"\ndue {_day(facts.due)}" if facts and facts.due else "")
@@ -306,7 +311,7 @@ def _ranks_section(report: Report, data: PageData, strategy: str) -> str:
         if i % 2:
             body.append(_rect(0, y, WIDTH, row, fill="#f7f8fa"))
         body.append(_text(x_rank, mid + 4, f"#{rank.rank}", tip, text_anchor="end", font_weight="700"))
-        body.append(_text(x_name, mid + 4, _cut(f"{rank.key} {rank.title}", x_team - x_name - 10), tip))
+        body.append(_text(x_name, mid + 4, _cut(name, x_team - x_name - 14), tip))
         colour = colours[rank.team]
         body.append(_rect(x_team, mid - 9, 104, 18, f"team {rank.team}", rx=9, fill=colour, opacity="0.18"))
         body.append(_text(x_team + 52, mid + 4, _cut(rank.team, 96), text_anchor="middle", fill="#1d2330"))
@@ -346,19 +351,27 @@ def _ranks_table(report: Report, data: PageData) -> str:
     rows = []
     for rank in report.milestones:
         linked = report.links.get(rank.milestone, {})
-        krs = ", ".join(f"{kr.remote_id} ({origin})" for kr, origin in sorted(linked.items(), key=str))
+        krs = _key_results(report, linked)
         facts = data.milestones.get(rank.milestone)
-        flag = f'<span class="tag warn">{escape(rank.flag)}</span> ' if rank.flag else ""
+        score = _num(rank.score) if rank.flag is None else '<span class="tag warn">none</span>'
         rows.append(
-            f'<tr><td class="num">{rank.rank}</td><td>{escape(rank.key)} {escape(rank.title)}</td>'
-            f"<td>{escape(rank.team)}</td><td class=num>{_num(rank.score)}</td>"
+            f'<tr><td class="num">{rank.rank}</td><td>{escape(display_name(rank.key, rank.title))}</td>'
+            f"<td>{escape(rank.team)}</td><td class=num>{score}</td>"
             f"<td>{_day(facts.due) if facts else '-'}</td><td>{escape(krs) or 'none'}</td>"
-            f"<td>{flag}{escape(rank.explanation)}</td></tr>"
+            f"<td>{escape(rank.explanation)}</td></tr>"
         )
     return (
         "<details><summary>The ranks as a table, with the reasons</summary><table><thead><tr>"
         "<th class=num>rank</th><th>milestone</th><th>team</th><th class=num>score</th><th>due</th>"
         "<th>key results</th><th>why</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></details>"
+    )
+
+
+def _key_results(report: Report, linked: Mapping[Ref, LinkOrigin]) -> str:
+    """The key results a milestone moves, by title, each with who linked it."""
+    return "; ".join(
+        f"{report.key_result_title(kr)} (linked by {origin})"
+        for kr, origin in sorted(linked.items(), key=str)
     )
 
 
@@ -375,7 +388,10 @@ def _okrs_section(report: Report) -> str:
     y = 6.0
     for objective in report.okrs:
         top = y
-        tip = f"{objective.title} ({objective.objective}), weight {objective.weight:g}"
+        tip = (
+            f"{objective.title}: weight {objective.weight:g}, its importance against the other objectives "
+            "(for rank_strategy okr)"
+        )
         body.append('<g class="objective">')
         body.append(_rect(0, y, WIDTH, 30, fill="#eef3fc", rx=4))
         body.append(_text(10, y + 20, _cut(objective.title, x_bar - 30), tip, font_weight="700",
@@ -388,7 +404,7 @@ def _okrs_section(report: Report) -> str:
             kr_top = y
             body.append(_line(14, y - 4 if kr_top > top + 34 else top + 30, 14, y + 12, stroke="#b7c0cd"))
             body.append(_line(14, y + 12, 26, y + 12, stroke="#b7c0cd"))
-            kr_tip = f"{kr.title} ({kr.key_result}), weight {kr.weight:g}: {kr.explanation}"
+            kr_tip = f"{kr.title}: {kr.explanation}; weight {kr.weight:g} in its objective's progress"
             body.append('<g class="key-result">')
             body.append(_text(32, y + 16, _cut(kr.title, x_bar - 50), kr_tip, font_weight="600"))
             body.extend(_progress_bar(x_bar, y + 6, bar_w, 11, kr.progress, kr_tip))
@@ -400,8 +416,9 @@ def _okrs_section(report: Report) -> str:
             for m in shown:
                 body.append(_line(38, y - 8, 38, y + 10, stroke="#d5dae1"))
                 body.append(_line(38, y + 10, 48, y + 10, stroke="#d5dae1"))
-                m_tip = f"{m.key} {m.title}: linked by {m.origin}, {'done' if m.done else 'open'}"
-                body.append(_text(54, y + 14, _cut(f"{m.key} {m.title}", x_bar - 74), m_tip, fill="#39414f"))
+                m_name = display_name(m.key, m.title)
+                m_tip = f"{m_name}: linked by {m.origin}, {'done' if m.done else 'open'}"
+                body.append(_text(54, y + 14, _cut(m_name, x_bar - 74), m_tip, fill="#39414f"))
                 fill, stroke, word = (
                     ("#e3f4ea", "#2e9b5f", "done") if m.done else ("#f1f3f6", "#aab2bf", "open")
                 )
@@ -427,7 +444,8 @@ def _okrs_section(report: Report) -> str:
     if report.suggestions:
         count = len({s.milestone for s in report.suggestions})
         caption += (
-            f" {len(report.suggestions)} suggested links for {count} milestones without a key result "
+            f" {plural(len(report.suggestions), 'suggested link')} for {plural(count, 'milestone')} "
+            "without a key result "
             "wait for review: <code>bridge okr suggest</code>, then <code>bridge okr confirm</code>."
         )
     return _figure(_svg("chart-okrs", y, "Objectives, key results and linked milestones", body), caption)
@@ -638,13 +656,15 @@ def _bottleneck_details(report: Report, pct: str) -> str:
     ageing = [(s, a) for s in report.work_types for a in s.ageing]
     if ageing:
         items = "".join(
-            f"<li>{escape(a.key)} ({escape(s.team)}, {escape(s.work_type or '(none)')}): {a.age_days:.1f} d "
-            f"in flight, usual limit {a.limit_days:.1f} d ({escape(a.basis)})</li>"
+            f"<li>{escape(a.name or a.key)} ({escape(s.team)}, {escape(s.work_type or '(none)')}"
+            f"{f', now in status {escape(a.status)}' if a.status else ''}): {a.age_days:.1f} d in flight, "
+            f"usual limit {a.limit_days:.1f} d (the {escape(a.basis)}'s P{pct} cycle time)</li>"
             for s, a in ageing[:20]
         )
         more = f"<li>… and {len(ageing) - 20} more</li>" if len(ageing) > 20 else ""
         parts.append(
-            f"<details><summary>{len(ageing)} items in progress longer than is usual for their type</summary>"
+            f"<details><summary>{plural(len(ageing), 'item')} in progress longer than is usual for their type"
+            "</summary>"
             f'<ul class="evidence">{items}{more}</ul></details>'
         )
     return "".join(parts)
@@ -676,12 +696,13 @@ def _status_section(report: Report) -> str:
         total = sum(r.days for r in entries)
         body.append(f'<g class="row" data-team="{escape(team)}">')
         body.append(_text(8, y + 15, _cut(team, 150), f"team {team}", font_weight="700"))
-        body.append(_text(8, y + 28, f"{total:.0f} days in flight", fill="#5b6372", font_size="11"))
+        body.append(_text(8, y + 28, f"{total:.0f} item-days in flight", fill="#5b6372", font_size="11"))
         x = x0
         for entry in entries:
             w = (x1 - x0) * entry.share
             tip = (
-                f"{team}: {entry.status} ({entry.category}) {entry.days:.1f} d, {entry.items} items, "
+                f"{team}: {entry.status} ({entry.category.label}) {entry.days:.1f} item-days, "
+                f"{plural(entry.items, 'item')}, "
                 f"{entry.share:.0%} of the team's time in flight"
             )
             body.append(_rect(x, y + 4, w, 24, tip, fill=colours[entry.status], stroke="#fff",
@@ -700,7 +721,7 @@ def _status_section(report: Report) -> str:
     y += 10
     lx = x0
     for category, status in statuses:
-        text = f"{status} ({category})"
+        text = f"{status} ({category.label})"
         width = 22 + len(text) * CHAR * 0.92 + 16
         if lx + width > WIDTH:
             lx, y = x0, y + 18
@@ -710,12 +731,16 @@ def _status_section(report: Report) -> str:
     caption = (
         "Where each team's work in flight spent its time in the window, as shares of the team's total: "
         "blues are in-progress statuses, ambers and reds are waiting ones. Backlog and done time are "
-        "left out."
+        "left out. Item-days add up the days each item spent in a status."
     )
     return _figure(_svg("chart-time-in-status", y + 10, "Time in status per team", body), caption)
 
 
 # --- forecasts ----------------------------------------------------------------------------------------
+
+
+_X_FORECAST_TEAM = 262.0
+"""Where the forecast chart's team column starts; the milestone names end before it."""
 
 
 def _forecast_section(report: Report, data: PageData, pct: str) -> str:
@@ -731,7 +756,7 @@ def _forecast_section(report: Report, data: PageData, pct: str) -> str:
     start = max(start, now - timedelta(days=365))
     span = max((end - start).total_seconds(), 86400.0 * 14)
     end = start + timedelta(seconds=span * 1.04)
-    x0, x1 = 300.0, 830.0
+    x0, x1 = _X_FORECAST_TEAM + 76, 830.0
 
     def sx(at: datetime) -> float:
         at = min(max(at, start), end)
@@ -745,6 +770,7 @@ def _forecast_section(report: Report, data: PageData, pct: str) -> str:
         body.append(_line(x, head - 6, x, bottom, stroke="#edf0f4"))
         body.append(_text(x, head - 10, label, text_anchor="middle", fill="#5b6372", font_size="11"))
     body.append(_text(8, head - 10, "milestone (rank order)", fill="#5b6372", font_weight="600"))
+    body.append(_text(_X_FORECAST_TEAM, head - 10, "team", fill="#5b6372", font_weight="600"))
     body.append(_text(846, head - 10, "chance by due", fill="#5b6372", font_weight="600"))
     for i, found in enumerate(shown):
         body.extend(_forecast_row(found, head + i * row, row, sx, i % 2 == 1, pct, end, titles))
@@ -794,20 +820,24 @@ def _forecast_row(
 ) -> list[str]:
     mid = y + row / 2
     classes = "row at-risk" if found.at_risk else "row"
+    name = found.name or titles.get(found.milestone, found.key)
     tip = (
-        f"{found.key} ({found.team}): due {_day(found.due)}, P50 {_day(found.p50)}, "
-        f"P{pct} {_day(found.high)}, "
-        f"{found.remaining} open tasks, chance by due {_percent(found.chance_by_due)}\n{found.explanation}"
+        f"{name} ({found.team}): due {_day(found.due)}, P50 {_day(found.p50)}, "
+        f"P{pct} {_day(found.high)}, {plural(found.remaining, 'open task')}, "
+        f"chance by due {_percent(found.chance_by_due)}\n{found.explanation}"
     )
-    parts = [f'<g class="{classes}" data-key="{escape(found.key)}">']
+    parts = [f'<g class="{classes}" data-milestone="{escape(str(found.milestone))}">']
     if found.at_risk:
         parts.append(_rect(0, y + 1, WIDTH, row - 2, fill="#fdecec", rx=4, class_="at-risk-band"))
     elif shade:
         parts.append(_rect(0, y, WIDTH, row, fill="#f7f8fa"))
     weight = "700" if found.at_risk else None
-    title = f"{found.key} {titles[found.milestone]}" if found.milestone in titles else found.key
-    parts.append(_text(8, mid + 4, _cut(title, 180 if found.at_risk else 200), tip, font_weight=weight))
-    parts.append(_text(214, mid + 4, _cut(found.team, 80), tip, fill="#5b6372", font_size="11"))
+    # bold text runs about a tenth wider than `CHAR` assumes: its cut leaves it the same room
+    room = _X_FORECAST_TEAM - 8 - 12
+    parts.append(
+        _text(8, mid + 4, _cut(name, room * 0.88 if found.at_risk else room), tip, font_weight=weight)
+    )
+    parts.append(_text(_X_FORECAST_TEAM, mid + 4, _cut(found.team, 70), tip, fill="#5b6372", font_size="11"))
     if found.p50 is None:
         parts.append(_text(310, mid + 4, _cut(f"no forecast: {found.explanation}", 520), tip, fill="#8b95a7",
                            font_style="italic"))  # fmt: skip
@@ -834,7 +864,7 @@ _AT_RISK = '<span class="tag bad">at risk</span>'
 
 def _forecast_table(report: Report, pct: str) -> str:
     rows = "".join(
-        f"<tr><td>{escape(f.key)}</td><td>{escape(f.team)}</td><td>{_day(f.due)}</td>"
+        f"<tr><td>{escape(f.name or f.key)}</td><td>{escape(f.team)}</td><td>{_day(f.due)}</td>"
         f"<td class=num>{f.remaining}</td><td>{_day(f.p50)}</td><td>{_day(f.high)}</td>"
         f"<td class=num>{_percent(f.chance_by_due)}</td>"
         f"<td>{_AT_RISK if f.at_risk else ''}</td></tr>"
@@ -844,7 +874,7 @@ def _forecast_table(report: Report, pct: str) -> str:
         "<details><summary>Forecasts as a table</summary><table><thead><tr><th>milestone</th><th>team</th>"
         f"<th>due</th><th class=num>open tasks</th><th>P50</th><th>P{pct}</th>"
         "<th class=num>chance by due</th>"
-        "<th></th></tr></thead><tbody>" + rows + "</tbody></table></details>"
+        "<th>at risk</th></tr></thead><tbody>" + rows + "</tbody></table></details>"
     )
 
 

@@ -10,7 +10,9 @@ from rich.table import Table
 from rich.tree import Tree
 
 from bridge.analytics import Report
-from bridge.analytics.bottlenecks import Distribution, Verdict
+from bridge.analytics.bottlenecks import AgeingItem, Distribution, Verdict, WorkTypeStats
+from bridge.domain import display_name
+from bridge.text import plural
 from bridge.text import terminal_markup as safe
 
 _DONE = "[green]done[/green]"
@@ -53,17 +55,16 @@ def _milestones(report: Report, console: Console, pct: str) -> None:
     table = _table("rank", "milestone", "team", "score", "key results", "why", right=("rank", "score"))
     for rank in report.milestones:
         linked = report.links.get(rank.milestone, {})
-        results = ", ".join(f"{kr.remote_id} ({origin})" for kr, origin in sorted(linked.items(), key=str))
-        why = safe(rank.explanation)
-        if rank.flag:
-            why = f"[yellow]{safe(rank.flag)}[/yellow]: {why}"
+        results = "; ".join(
+            f"{report.key_result_title(kr)} ({origin})" for kr, origin in sorted(linked.items(), key=str)
+        )
         table.add_row(
             str(rank.rank),
-            f"{safe(rank.key)} {safe(rank.title)}",
+            safe(display_name(rank.key, rank.title)),
             safe(rank.team),
-            _number(rank.score),
+            _number(rank.score) if rank.flag is None else "[yellow]none[/yellow]",
             safe(results) or "[yellow]none[/yellow]",
-            why,
+            safe(rank.explanation),
         )
     console.print(table)
 
@@ -74,25 +75,19 @@ def _okrs(report: Report, console: Console, pct: str) -> None:
         console.print("no objectives: add [[okrs.objectives]] to the config, or pull a tracker's goals")
     tree = Tree("OKRs", hide_root=True)
     for objective in report.okrs:
-        branch = tree.add(
-            f"[bold]{safe(objective.title)}[/bold] ({safe(str(objective.objective))}) "
-            f"{_percent(objective.progress)}"
-        )
+        branch = tree.add(f"[bold]{safe(objective.title)}[/bold] {_percent(objective.progress)}")
         for kr in objective.key_results:
-            leaf = branch.add(
-                f"{safe(kr.title)} ({safe(str(kr.key_result))}) {_percent(kr.progress)}  "
-                f"[dim]{safe(kr.explanation)}[/dim]"
-            )
+            leaf = branch.add(f"{safe(kr.title)} {_percent(kr.progress)}  [dim]{safe(kr.explanation)}[/dim]")
             for m in kr.milestones:
                 state = _DONE if m.done else "open"
-                leaf.add(f"{safe(m.key)} {safe(m.title)}  [dim]{m.origin}[/dim]  {state}")
+                leaf.add(f"{safe(display_name(m.key, m.title))}  [dim]linked by {m.origin}[/dim]  {state}")
     if report.okrs:
         console.print(tree)
     if report.suggestions:
         milestones = len({s.milestone for s in report.suggestions})
         console.print(
-            f"{len(report.suggestions)} suggested links for {milestones} milestones without a key result: "
-            "see `bridge okr suggest`, then `bridge okr confirm MILESTONE KR`"
+            f"{plural(len(report.suggestions), 'suggested link')} for {plural(milestones, 'milestone')} "
+            "without a key result: see `bridge okr suggest`, then `bridge okr confirm MILESTONE KR`"
         )
 
 
@@ -123,14 +118,20 @@ def _work_types(report: Report, console: Console, pct: str) -> None:
     console.print(table)
     ageing = [(s, a) for s in report.work_types for a in s.ageing]
     if ageing:
-        console.print(f"{len(ageing)} items in progress longer than is usual for their type:")
+        console.print(f"{plural(len(ageing), 'item')} in progress longer than is usual for their type:")
         for stats, item in ageing[:10]:
-            console.print(
-                f"  {safe(item.key)} ({safe(stats.team)}, {safe(stats.work_type or '(none)')}): "
-                f"{item.age_days:.1f} d in flight, usual limit {item.limit_days:.1f} d ({item.basis})"
-            )
+            console.print(f"  {safe(_ageing_line(stats, item, pct))}")
         if len(ageing) > 10:
             console.print(f"  ... and {len(ageing) - 10} more (see --json)")
+
+
+def _ageing_line(stats: WorkTypeStats, item: AgeingItem, pct: str) -> str:
+    where = f", now in status {item.status}" if item.status else ""
+    return (
+        f"{item.name or item.key} ({stats.team}, {stats.work_type or '(none)'}{where}): "
+        f"{item.age_days:.1f} d in flight, usual limit {item.limit_days:.1f} d "
+        f"(the {item.basis}'s p{pct} cycle time)"
+    )
 
 
 def _verdict_cell(verdict: Verdict | None) -> str:
@@ -165,16 +166,22 @@ def _bottlenecks(report: Report, console: Console, pct: str) -> None:
 
 
 def _time_in_status(report: Report, console: Console, pct: str) -> None:
-    _heading(console, "Time in status", "where work in flight spent its time in the window")
+    _heading(
+        console,
+        "Time in status",
+        "where work in flight spent its time in the window; item-days add up each item's days",
+    )
     if not report.time_in_status:
         console.print("no work in flight in the window")
         return
-    table = _table("team", "status", "category", "days", "items", "share", right=("days", "items", "share"))
+    table = _table(
+        "team", "status", "category", "item-days", "items", "share", right=("item-days", "items", "share")
+    )
     for row in report.time_in_status:
         table.add_row(
             safe(row.team),
             safe(row.status),
-            str(row.category),
+            row.category.label,
             f"{row.days:.1f}",
             str(row.items),
             _percent(row.share),
@@ -188,24 +195,27 @@ def _forecasts(report: Report, console: Console, pct: str) -> None:
         console.print("no open milestones to forecast")
         return
     table = _table(
-        "milestone", "team", "due", "open tasks", "P50", f"P{pct}", "chance by due", "",
+        "milestone", "team", "due", "open tasks", "P50", f"P{pct}", "chance by due", "at risk",
         right=("open tasks", "chance by due"),
     )  # fmt: skip
     for found in report.forecasts:
         table.add_row(
-            safe(found.key),
+            safe(found.name or found.key),
             safe(found.team),
             _day(found.due),
             str(found.remaining),
             _day(found.p50),
             _day(found.high),
             _percent(found.chance_by_due),
-            "[bold red]at risk[/bold red]" if found.at_risk else "",
+            "[bold red]yes[/bold red]" if found.at_risk else "",
         )
     console.print(table)
     unknown = [f for f in report.forecasts if f.p50 is None]
     if unknown:
-        console.print(f"{len(unknown)} without a date: {safe(unknown[0].explanation)}")
+        console.print(
+            f"{len(unknown)} without a date, such as {safe(unknown[0].name or unknown[0].key)}: "
+            f"{safe(unknown[0].explanation)}"
+        )
     at_risk = sum(1 for f in report.forecasts if f.at_risk)
     if at_risk:
         console.print(f"{at_risk} of {len(report.forecasts)} milestones at risk of missing their due date")

@@ -35,6 +35,17 @@ class TeamRow(SQLModel, table=True):
     synced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
+class StatusNameRow(SQLModel, table=True):
+    """A raw status's display name (Jira status, Trello list, Asana section), refreshed by every pull."""
+
+    __tablename__ = "status_name"
+
+    source: str = Field(primary_key=True, max_length=64)
+    remote_id: str = Field(primary_key=True, max_length=255)
+    name: str
+    synced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
 class ObjectiveRow(SQLModel, table=True):
     __tablename__ = "objective"
 
@@ -83,6 +94,9 @@ class MilestoneRow(SQLModel, table=True):
     updated: datetime | None = _utc()
     url: str | None = None
     deleted: bool = False
+    watchers: int | None = None
+    description: str | None = Field(default=None, sa_type=Text)
+    labels: list[str] | None = Field(default=None, sa_type=JSONList)
     synced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
@@ -128,6 +142,7 @@ class TaskRow(SQLModel, table=True):
     url: str | None = None
     labels: list[str] | None = Field(default=None, sa_type=JSONList)
     deleted: bool = False
+    watchers: int | None = None
     synced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
@@ -264,6 +279,31 @@ class WrittenRow(SQLModel, table=True):
     at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
+class HeldRow(SQLModel, table=True):
+    """What a tracker item holds of what the bridge manages, as the last pull (or read) showed it and the
+    bridge's writes since left it: the state the push plans against (`bridge.store.held`).
+
+    Values are JSON text. `links` is None until something showed the item's links (a pull page that does
+    not show them leaves them as they were, with their `links_at`); `position`
+    is None when unknown (a move the bridge made since: its new place is the tracker's to tell).
+    """
+
+    __tablename__ = "held"
+
+    source: str = Field(primary_key=True, max_length=64)
+    remote_id: str = Field(primary_key=True, max_length=255)
+    key: str = Field(max_length=255)
+    fields: str = Field(sa_type=Text)
+    labels: str = Field(sa_type=Text)
+    links: str | None = Field(default=None, sa_type=Text)
+    links_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When `links` were read: they hold while the tracker has not changed the item since."""
+    duplicates: str = Field(default="[]", sa_type=Text)
+    container: str | None = Field(default=None, max_length=255)
+    position: str | None = Field(default=None, sa_type=Text)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
 class LeaseRow(SQLModel, table=True):
     """Who may run a tracker's cycles: one row per tracker (or daemon-wide job), claimed by one replica
     at a time until `expires_at`, which its heartbeat pushes forward.
@@ -288,10 +328,42 @@ class LeaseRow(SQLModel, table=True):
     succeeded: bool | None = None
 
 
+class OkrDraftRow(SQLModel, table=True):
+    """A drafted key result (its member milestones) or objective (its drafted key results), proposed by
+    `bridge okr draft` and kept until adopted; the id is a digest of the members, so it stays while they do.
+    """
+
+    __tablename__ = "okr_draft"
+    __table_args__ = (CheckConstraint("kind IN ('key_result', 'objective')", name="ck_okr_draft_kind"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    kind: str = Field(max_length=16)
+    position: int = 0
+    """Its place in the last draft, highest value first."""
+    title: str = Field(sa_type=Text)
+    measure: str | None = Field(default=None, max_length=32)
+    unit: str | None = Field(default=None, max_length=32)
+    parent_id: str | None = Field(default=None, max_length=32)
+    """A key result's drafted objective."""
+    members: list[str] | None = Field(default=None, sa_type=JSONList)
+    """`source:remote_id` of the member milestones (key result) or the drafted key results (objective)."""
+    value: float = 0.0
+    share: float = 0.0
+    reasons: list[str] | None = Field(default=None, sa_type=JSONList)
+    terms: list[str] | None = Field(default=None, sa_type=JSONList)
+    """The words the members share, most telling first (an adopted key result's keywords)."""
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    adopted_as: str | None = Field(default=None, max_length=320)
+    """The key result it became (`config:KR2.3`, `asana:<goal gid>`), once adopted."""
+    adopted_at: datetime | None = _utc()
+
+
 metadata = SQLModel.metadata
 
 TABLES = {
     "team": TeamRow,
+    "status_name": StatusNameRow,
     "objective": ObjectiveRow,
     "key_result": KeyResultRow,
     "milestone": MilestoneRow,
@@ -306,4 +378,5 @@ TABLES = {
     "run": RunRow,
     "written": WrittenRow,
     "lease": LeaseRow,
+    "okr_draft": OkrDraftRow,
 }

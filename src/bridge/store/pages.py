@@ -30,6 +30,7 @@ from bridge.domain import (
     Objective,
     RemotePage,
     StatusChange,
+    StatusName,
     Task,
     Team,
     require_utc,
@@ -37,6 +38,7 @@ from bridge.domain import (
 from bridge.store.chunks import chunked
 from bridge.store.engine import insert_new, upsert
 from bridge.store.facts import bump_data_version, save_page_facts
+from bridge.store.held import save_held
 from bridge.store.models import (
     CursorRow,
     DependencyRow,
@@ -45,6 +47,7 @@ from bridge.store.models import (
     MilestoneRow,
     ObjectiveRow,
     StatusChangeRow,
+    StatusNameRow,
     TaskRow,
     TeamRow,
 )
@@ -105,6 +108,7 @@ class _ItemRows:
 
 ITEM_TABLES: dict[type, type[Any]] = {
     Team: TeamRow,
+    StatusName: StatusNameRow,
     Objective: ObjectiveRow,
     KeyResult: KeyResultRow,
     Milestone: MilestoneRow,
@@ -115,9 +119,10 @@ ITEM_TABLES: dict[type, type[Any]] = {
 columns (besides `synced_at`)."""
 ITEM_ROWS: dict[type, _ItemRows] = {
     Team: _ItemRows(Team),
+    StatusName: _ItemRows(StatusName),
     Objective: _ItemRows(Objective),
     KeyResult: _ItemRows(KeyResult),
-    Milestone: _ItemRows(Milestone),
+    Milestone: _ItemRows(Milestone, {"labels": list}),
     Task: _ItemRows(Task, {"labels": list}),
 }
 
@@ -132,6 +137,7 @@ def save_page(
     changed = 0
     carried: tuple[tuple[type, Sequence[Any]], ...] = (
         (Team, page.teams),
+        (StatusName, page.statuses),
         (Objective, page.objectives),
         (KeyResult, page.key_results),
         (Milestone, page.milestones),
@@ -148,6 +154,8 @@ def save_page(
     changed += _replace_tracker_links(conn, page, now)
     if changed:
         bump_data_version(conn, now)
+    if page.held:
+        save_held(conn, source, page.held, at=now, links_known=page.held_links)
     if page.cursor is not None:
         set_cursor(conn, source, page.stream, page.cursor, signpost=signpost, now=now)
     items = len(page.milestones) + len(page.tasks) + len(page.key_results) + len(page.objectives)
@@ -183,6 +191,7 @@ def clean_page(page: RemotePage) -> tuple[RemotePage, int]:
         "milestones": clean(page.milestones, lambda milestone: milestone.key),
         "tasks": clean(page.tasks, lambda task: task.key),
         "teams": clean(page.teams, lambda team: key_of(team.remote_id)),
+        "statuses": clean(page.statuses, lambda status: f"status {status.remote_id}"),
         "objectives": clean(page.objectives, lambda objective: key_of(objective.remote_id)),
         "key_results": clean(page.key_results, lambda key_result: key_of(key_result.remote_id)),
         "status_changes": clean(page.status_changes, lambda change: key_of(change.item_id)),

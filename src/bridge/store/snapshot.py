@@ -30,8 +30,10 @@ from bridge.domain import (
     Snapshot,
     StatusCategory,
     StatusChange,
+    StatusName,
     Task,
     Team,
+    display_name,
     require_utc,
 )
 from bridge.store.engine import Store
@@ -43,6 +45,7 @@ from bridge.store.models import (
     MilestoneRow,
     ObjectiveRow,
     StatusChangeRow,
+    StatusNameRow,
     TaskRow,
     TeamRow,
 )
@@ -76,6 +79,7 @@ def load_snapshot(store: Store, *, since: datetime | None = None) -> Snapshot:
             key_results=read_key_results(conn),
             links=read_links(conn),
             teams=read_teams(conn),
+            statuses=read_status_names(conn),
         )
 
 
@@ -136,7 +140,8 @@ def read_milestones(conn: Connection, where: ColumnElement[bool] | None = None) 
         select(
             t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.team, t.c.value, t.c.effort,
             _time(t.c.due, dialect), t.c.raw_status, t.c.category, _time(t.c.created, dialect),
-            _time(t.c.updated, dialect), t.c.url,
+            _time(t.c.updated, dialect), t.c.url, t.c.description, type_coerce(t.c.labels, String),
+            t.c.watchers,
         ).where(t.c.deleted.is_(False) if where is None else where)
     )  # fmt: skip
     return [
@@ -154,10 +159,13 @@ def read_milestones(conn: Connection, where: ColumnElement[bool] | None = None) 
             created=when(created),
             updated=when(updated),
             url=url,
+            description=description,
+            labels=_labels(labels),
+            watchers=watchers,
         )
         for (
             source, remote_id, key, title, team, value, effort, due, raw_status, category, created,
-            updated, url,
+            updated, url, description, labels, watchers,
         ) in rows
     ]  # fmt: skip
 
@@ -171,6 +179,7 @@ def read_tasks(conn: Connection) -> list[Task]:
             t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.milestone_id, t.c.team, t.c.work_type,
             t.c.raw_status, t.c.category, _time(t.c.created, dialect), _time(t.c.updated, dialect),
             _time(t.c.started, dialect), _time(t.c.done, dialect), t.c.url, type_coerce(t.c.labels, String),
+            t.c.watchers,
         ).where(t.c.deleted.is_(False))
     )  # fmt: skip
     # One shared string for each source, milestone, team and work type, rather than one a row.
@@ -192,10 +201,11 @@ def read_tasks(conn: Connection) -> list[Task]:
             done=when(done),
             url=url,
             labels=_labels(labels),
+            watchers=watchers,
         )
         for (
             source, remote_id, key, title, milestone_id, team, work_type, raw_status, category, created,
-            updated, started, done, url, labels,
+            updated, started, done, url, labels, watchers,
         ) in chain.from_iterable(rows.partitions(_FETCH))
     ]  # fmt: skip
 
@@ -326,3 +336,19 @@ def read_teams(conn: Connection) -> list[Team]:
     return [
         Team(r.source, r.remote_id, r.name) for r in conn.execute(select(t.c.source, t.c.remote_id, t.c.name))
     ]
+
+
+def read_status_names(conn: Connection) -> list[StatusName]:
+    t = _table(StatusNameRow)
+    query = select(t.c.source, t.c.remote_id, t.c.name)
+    return [StatusName(r.source, r.remote_id, r.name) for r in conn.execute(query)]
+
+
+def item_names(conn: Connection, source: str) -> dict[str, str]:
+    """Remote id -> how a person reads each milestone and task of tracker `source`."""
+    found: dict[str, str] = {}
+    for model in (MilestoneRow, TaskRow):
+        t = _table(model)
+        query = select(t.c.remote_id, t.c.key, t.c.title).where(t.c.source == source)
+        found.update({r.remote_id: display_name(r.key, r.title) for r in conn.execute(query)})
+    return found

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from bridge.analytics.report import Report
 from bridge.config import BridgeConfig
 from bridge.connector import Capability, ConnectorRegistry
+from bridge.domain import WriteCost
 from bridge.errors import BridgeError, StoreLost
 from bridge.http import redact
 from bridge.shared_analysis import Analysed, shared_analysis
@@ -51,6 +52,15 @@ class TrackerCycle:
     def plan(self) -> Plan | None:
         return self.push.plan if self.push is not None else None
 
+    @property
+    def outcome(self) -> str:
+        """`failed` when the cycle ended in an error, `partial` when some writes failed, else `ok`."""
+        if self.error is not None:
+            return "failed"
+        if self.push is not None and self.push.failed:
+            return "partial"
+        return "ok"
+
     def summary(self) -> dict[str, Any]:
         plan = self.plan
         return {
@@ -62,9 +72,14 @@ class TrackerCycle:
             "writes_failed": self.push.failed if self.push else 0,
             "writes_read_back": self.push.read_back if self.push else 0,
             "requests": self.requests,
+            "cost": _cost(self.push.cost) if self.push and self.push.cost else None,
             "error": self.error,
             "note": self.note,
         }
+
+
+def _cost(cost: WriteCost) -> dict[str, int]:
+    return {"edits": cost.edits, "items": cost.items, "requests": cost.requests, "emails": cost.emails}
 
 
 @dataclass
@@ -185,12 +200,17 @@ def _pull_analyse_push(
             )
         except PlanTooLarge as exc:
             entry.error = str(exc)
-            log.error("%s", exc)
+            log.error("%s", exc, extra={"tracker": entry.tracker, "error": entry.error})
         except StoreLost:
             raise  # as in the pull: no tracker's failure, the store's, said once
         except BridgeError as exc:
             entry.error = redact(str(exc))
-            log.error("%s: push failed: %s", entry.tracker, entry.error)
+            log.error(
+                "%s: push failed: %s",
+                entry.tracker,
+                entry.error,
+                extra={"tracker": entry.tracker, "error": entry.error},
+            )
         finally:
             pushed = connection.counts().total  # what the push asked, the pull's share read before
             entry.requests += pushed

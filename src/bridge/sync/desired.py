@@ -11,8 +11,8 @@ from bridge.analytics.forecast import Forecast
 from bridge.analytics.okr import catalogue
 from bridge.analytics.ranks import Rank
 from bridge.analytics.report import Report
-from bridge.config import BridgeConfig, TrackerConfig
-from bridge.domain import KeyResult, LinkOrigin, LinkTarget, Ref, Snapshot, StatusCategory
+from bridge.config import BridgeConfig, TrackerConfig, WriteConfig
+from bridge.domain import KeyResult, LinkOrigin, LinkTarget, Ref, Snapshot, StatusCategory, display_name
 from bridge.sync.plan import Desired
 from bridge.written import key_result_link_id
 
@@ -69,7 +69,7 @@ def desired_state(
         fields: dict[str, object] = {}
         reasons: dict[str, str] = {}
         if write.rank_field:
-            fields["rank"] = rank.rank if rank is not None else None
+            fields["rank"] = rank_value(rank, write)
             reasons["rank"] = _rank_reason(rank, milestone.category)
         linked = _linked(report.links.get(ref, {}), okrs.key_results)
         if write.okr_field:
@@ -83,7 +83,7 @@ def desired_state(
                 if kr.url or kr_ref.source == source:
                     gid = key_result_link_id(kr_ref)
                     links[gid] = LinkTarget(gid, kr.url or "", f"Key result: {kr.title}")
-                    reasons[gid] = f"moves key result {kr.title!r}"
+                    reasons[gid] = f"the key result it moves, linked by {report.links[ref][kr_ref].value}"
         wanted: set[str] = set()
         risk = risks.get(ref)
         if write.labels and risk is not None:
@@ -97,6 +97,7 @@ def desired_state(
             links=links,
             order=(rank.rank,) if write.native_order and rank is not None else None,
             reasons=reasons,
+            name=display_name(milestone.key, milestone.title),
         )
     for task in snapshot.tasks:
         if task.source != source or task.deleted:
@@ -104,12 +105,12 @@ def desired_state(
         ref = Ref(source, task.remote_id)
         fields = {}
         reasons = {}
-        task_rank = report.task_rank(task)
+        parent = ranks.get(Ref(source, task.milestone_id)) if task.milestone_id is not None else None
         if write.rank_field and write.tasks_inherit:
-            fields["rank"] = task_rank
+            fields["rank"] = rank_value(parent, write)
             reasons["rank"] = (
-                f"inherits rank {task_rank} from its milestone"
-                if task_rank is not None
+                f"inherits {fields['rank']} from its milestone {parent.key} ({write.rank_mode})"
+                if parent is not None
                 else "no ranked milestone"
             )
         wanted = set()
@@ -122,12 +123,29 @@ def desired_state(
             key=task.key,
             fields=fields,
             labels=frozenset(wanted),
-            order=(task_rank,)
-            if write.native_order and write.tasks_inherit and task_rank is not None
-            else None,
+            order=(parent.rank,) if write.native_order and parent is not None else None,
             reasons=reasons,
+            name=display_name(task.key, task.title),
         )
     return desired
+
+
+def rank_value(rank: Rank | None, write: WriteConfig) -> float | int | str | None:
+    """What the rank field holds for a milestone ranked `rank` (None: not ranked), by `write.rank_value`.
+
+    A score is kept to four significant digits, so it reads as the number the ranking shows and stays
+    put until the milestone's own value or effort changes; a band names the first cut-off the position
+    is within ("top 5"), else "later".
+    """
+    if rank is None:
+        return None
+    mode = write.rank_mode
+    if mode == "position":
+        return rank.rank
+    if mode == "score":
+        return float(f"{rank.score:.4g}") if rank.score is not None else None
+    within = next((cut for cut in write.rank_bands if rank.rank <= cut), None)
+    return f"top {within}" if within is not None else "later"
 
 
 def managed_fields(tracker: TrackerConfig) -> dict[str, str]:
@@ -158,7 +176,9 @@ def _rank_reason(rank: Rank | None, category: StatusCategory) -> str:
 def _okr_reason(links: Mapping[Ref, LinkOrigin], linked: list[tuple[Ref, KeyResult]]) -> str:
     if not linked:
         return "linked to no key result"
-    return "; ".join(f"{kr.title} ({links[ref].value})" for ref, kr in linked)
+    origins = sorted({links[ref].value for ref, _ in linked})
+    what = "the key result it moves" if len(linked) == 1 else "the key results it moves"
+    return f"{what}, linked by {' and '.join(origins)}"
 
 
 def _risk_reason(risk: Forecast) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from bridge.analytics.report import Report
 from bridge.config import BridgeConfig
-from bridge.domain import Milestone, Ref, Snapshot, Task
+from bridge.domain import Milestone, Ref, Snapshot, Task, display_name
 from bridge.errors import UserError
 from bridge.sync.desired import desired_state
 from bridge.written import Written, value_text
@@ -19,6 +19,14 @@ class Explanation:
     key: str
     kind: str
     title: str
+
+    @property
+    def heading(self) -> str:
+        """`PAY-1 Title (milestone, jira:10001)`: the key or gid is shown here, for whoever needs it."""
+        name = display_name(self.key, self.title)
+        shown = name.startswith(self.key) or self.key in (self.item.remote_id, self.title)
+        return f"{name} ({self.kind}, {self.item}{'' if shown else f', key {self.key}'})"
+
     lines: list[tuple[str, str, str]] = field(default_factory=list)
     """(what, value, why)"""
     written: list[tuple[str, str, str]] = field(default_factory=list)
@@ -36,18 +44,36 @@ class Explanation:
 
 
 def find_item(snapshot: Snapshot, wanted: str) -> Milestone | Task:
-    """An item by its key (`PAY-12`) or `tracker:remote_id`."""
-    items: list[Milestone | Task] = [*snapshot.milestones, *snapshot.tasks]
+    """An item by its key (`PAY-12`), `tracker:remote_id`, or its title when no other item has it.
+
+    Keys and titles match without regard to case; several items of one key or title are listed, each
+    by the `tracker:id` that picks it.
+    """
+    everything: list[Milestone | Task] = [*snapshot.milestones, *snapshot.tasks]
+    items = [i for i in everything if not i.deleted]
     by_ref = [i for i in items if f"{i.source}:{i.remote_id}" == wanted]
     if by_ref:
         return by_ref[0]
-    by_key = [i for i in items if i.key == wanted or i.key.casefold() == wanted.casefold()]
-    if len(by_key) > 1:
-        names = ", ".join(sorted(f"{i.source}:{i.remote_id}" for i in by_key))
-        raise UserError(f"{wanted!r} names several items ({names}); give one as tracker:id")
-    if not by_key:
-        raise UserError(f"no milestone or task {wanted!r} in the store (run `bridge pull` first?)")
-    return by_key[0]
+    folded = wanted.strip().casefold()
+    for what, matches in (
+        ("key", [i for i in items if i.key.casefold() == folded]),
+        ("title", [i for i in items if i.title.strip().casefold() == folded]),
+    ):
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise UserError(
+                f"{wanted!r} is the {what} of {len(matches)} items; give one as tracker:id:\n"
+                + "\n".join(sorted(_candidate(i) for i in matches))
+            )
+    raise UserError(
+        f"no milestone or task has the key or title {wanted!r} in the store (run `bridge pull` first?)"
+    )
+
+
+def _candidate(item: Milestone | Task) -> str:
+    kind = "milestone" if isinstance(item, Milestone) else "task"
+    return f"  {item.source}:{item.remote_id}  {kind} {display_name(item.key, item.title)}"
 
 
 def explain(
@@ -64,7 +90,9 @@ def explain(
         else:
             result.lines.append(("rank", "", "not ranked (done, or not scored)"))
         for kr, origin in sorted(report.links.get(ref, {}).items(), key=lambda pair: str(pair[0])):
-            result.lines.append(("key result", str(kr), f"linked ({origin.value})"))
+            result.lines.append(
+                ("key result", f"{report.key_result_title(kr)} ({kr})", f"linked by {origin.value}")
+            )
         forecast = next((f for f in report.forecasts if f.milestone == ref), None)
         if forecast is not None:
             result.lines.append(
@@ -75,8 +103,8 @@ def explain(
         result.lines.append(
             (
                 "rank",
-                "" if task_rank is None else str(task_rank),
-                "inherited from its milestone" if task_rank else "",
+                "none" if task_rank is None else str(task_rank),
+                "inherited from its milestone" if task_rank else "it belongs to no open, ranked milestone",
             )
         )
         verdict = next(
@@ -106,7 +134,10 @@ def explain(
             for label in sorted(wish.labels):
                 result.lines.append(("label", label, wish.reasons.get(label, "")))
             for gid, target in sorted(wish.links.items()):
-                result.lines.append(("link", target.url, wish.reasons.get(gid, "")))
+                where = (
+                    target.url or f"{item.source}'s own link to {target.title.removeprefix('Key result: ')}"
+                )
+                result.lines.append(("link", where, wish.reasons.get(gid, "")))
     for (r, name), value in sorted(written.rows.items(), key=lambda pair: pair[0][1]):
         if r == ref:
             result.written.append((name, value_text(value.value) or "", value.at.isoformat()))

@@ -49,6 +49,8 @@ class Desired:
     """The sort key within its container when the tracker's native order is managed (lower first)."""
     reasons: Mapping[str, str] = field(default_factory=dict)
     """Why, by field name / label / link id: shown by `--dry-run` and `bridge explain`."""
+    name: str = ""
+    """How a person reads the item (`bridge.domain.display_name`), for `--dry-run` and the logs."""
 
 
 @dataclass
@@ -231,10 +233,26 @@ def plan(
     result.items_held_changed = len(holding_items(changed_held, written))
     if not force and max_change_share is not None and result.too_large(max_change_share):
         raise PlanTooLarge(result, max_change_share)
-    if budget is not None and len(result.writes) > budget:
-        result.deferred = result.writes[budget:]
-        result.writes = result.writes[:budget]
+    if budget is not None:
+        result.writes, result.deferred = within_budget(result.writes, budget)
     return result
+
+
+def within_budget(writes: Sequence[FieldWrite], budget: int) -> tuple[list[FieldWrite], list[FieldWrite]]:
+    """The writes to the first `budget` items changed (all of each such item's writes), and the rest.
+
+    The budget counts edits to items, not writes or requests: an item whose rank, labels and place all
+    change is one item changed, as a team sees it."""
+    items: set[Ref] = set()
+    kept: list[FieldWrite] = []
+    deferred: list[FieldWrite] = []
+    for write in writes:
+        if write.item in items or len(items) < budget:
+            items.add(write.item)
+            kept.append(write)
+        else:
+            deferred.append(write)
+    return kept, deferred
 
 
 def _field_writes(wish: Desired, state: ItemState, written: Written) -> Iterable[FieldWrite]:

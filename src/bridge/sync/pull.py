@@ -146,7 +146,7 @@ def pull_tracker(
         raise  # nothing can be recorded: the command stops with the one message that names the fix
     except BridgeError as exc:
         result.error = redact(str(exc))
-        log.error("%s: pull failed: %s", name, result.error)
+        log.error("%s: pull failed: %s", name, result.error, extra={"tracker": name, "error": result.error})
     finally:
         counts = connection.counts()
         result.requests, result.setup_requests = counts.requests, counts.setup_requests
@@ -160,6 +160,8 @@ def pull_tracker(
         name, result.items, result.pages, result.changed, result.skipped, result.deleted,
         f", {result.cleaned} with NUL replaced" if result.cleaned else "", result.requests,
         result.setup_requests, f"; error: {result.error}" if result.error else "",
+        extra={"tracker": name, "items": result.items, "requests": result.requests + result.setup_requests,
+               "error": result.error},
     )  # fmt: skip
     return result
 

@@ -1,8 +1,10 @@
-"""Pushing one tracker: read what the items hold, plan, apply through the connector, record outcomes.
+"""Pushing one tracker: take what the items hold, plan, apply through the connector, record outcomes.
 
 Only items whose wish differs from what the bridge last wrote, or which changed in the tracker since,
-are read (`plan.candidates`); after the push every item read is recorded as holding what it now holds, so
-the next cycle neither reads nor writes it again unless something changes. A failed write is recorded in
+are planned for (`plan.candidates`). What they hold comes from the store, as the pull stored it
+(`current_states`); the tracker is read only for what no page showed. After the push every item planned
+for is recorded as holding what it now holds (`written`, and the `held` state its writes left), so the
+next cycle neither reads nor writes it again unless something changes. A failed write is recorded in
 the result and logged; its `written` row stays as it was, so the next cycle plans it again. A write whose
 request got no answer was read back by the connector (`bridge.kit.Writer`): the tracker holding it, it
 is done and recorded like any other; not holding it, it failed (`PushResult.read_back` counts both).
@@ -11,19 +13,32 @@ is done and recorded like any other; not holding it, it failed (`PushResult.read
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
 from bridge.analytics.report import Report
 from bridge.config import BridgeConfig
 from bridge.connector import Connector
-from bridge.domain import FieldWrite, ItemState, Ref, Snapshot, WriteKind, WriteOutcome
+from bridge.domain import (
+    FieldWrite,
+    ItemState,
+    LinkTarget,
+    Milestone,
+    Ref,
+    Snapshot,
+    Task,
+    WriteCost,
+    WriteKind,
+    WriteOutcome,
+)
 from bridge.http import redact
 from bridge.store import Store
+from bridge.store.held import forget_held, load_held, save_held
+from bridge.store.snapshot import item_names
 from bridge.store.written import Record, load_written, record_written
 from bridge.sync.desired import Labels, desired_state
 from bridge.sync.plan import Desired, Plan, bridge_labels, candidates, holding_items, plan, same
@@ -54,6 +69,8 @@ class PushResult:
     dry_run: bool = False
     keys: dict[Ref, str] = field(default_factory=dict)
     """Item -> its key in the tracker, for messages and the dry-run table."""
+    cost: WriteCost | None = None
+    """With `dry_run`, what the planned writes would cost: edits, items, requests, emails."""
 
 
 def push_tracker(
@@ -84,7 +101,9 @@ def push_tracker(
     newer = written.newer_than(generation)
     refs = [ref for ref in candidates(desired, written, updated) if ref not in newer]
     linked = {ref for ref in refs if desired[ref].links or written.links(ref)}
-    states = connector.read_state(refs, links=linked) if refs else {}
+    ordered = {ref for ref in refs if desired[ref].order is not None}
+    current = current_states(store, connector, name, refs, (linked, ordered), updated, guard)
+    states = current.states
     labels = Labels.of(config)
     the_plan = plan(
         name,
@@ -100,11 +119,12 @@ def push_tracker(
         max_change_share=config.push.max_change_share,
         force=force,
     )
-    result = PushResult(name, the_plan, read=len(states), dry_run=dry_run)
-    result.keys = {ref: desired[ref].key for ref in refs}
+    result = PushResult(name, the_plan, read=current.read, dry_run=dry_run)
+    result.keys = {ref: desired[ref].name or desired[ref].key for ref in refs}
     for write in the_plan.restores:
         log.info("%s: %s: restoring %s (%s)", name, _key(desired, write.item), write.field, write.reason)
     if dry_run:
+        result.cost = write_cost(connector, the_plan.writes, _watchers(snapshot, name))
         return result
     if guard is not None:
         with store.write() as conn:
@@ -112,7 +132,7 @@ def push_tracker(
     outcomes = _send(connector, name, the_plan.writes, progress)
     _count(result, outcomes, lambda ref: _key(desired, ref))
     for message in result.failures:
-        log.warning("%s: write failed: %s", name, message)
+        log.warning("%s: write failed: %s", name, message, extra={"tracker": name, "error": message})
     if progress is not None:
         progress.push_finished(name, result.done, result.failed)
     records = _records(
@@ -122,9 +142,127 @@ def push_tracker(
         if guard is not None:
             guard(conn)
         record_written(conn, name, records, at=datetime.now(UTC), generation=generation)
+        record_held(conn, name, current, outcomes, at=datetime.now(UTC))
     if the_plan.deferred:
         log.info("%s: %d writes wait for the next cycle (write budget)", name, len(the_plan.deferred))
     return result
+
+
+@dataclass
+class Current:
+    """What the items to plan for hold now (`current_states`)."""
+
+    states: dict[Ref, ItemState] = field(default_factory=dict)
+    read: int = 0
+    """Items read from the tracker (the others' states came from the store)."""
+    unknown_links: set[Ref] = field(default_factory=set)
+    """Items whose states do not carry their links (nobody needed them)."""
+    fresh: set[Ref] = field(default_factory=set)
+    """Items read from the tracker this cycle: their places are stored as unknown (a place read is only
+    known to compare with others read at the same time, like an Asana task's index in its section)."""
+
+
+def current_states(
+    store: Store,
+    connector: Connector,
+    name: str,
+    refs: Sequence[Ref],
+    needs: tuple[Collection[Ref], Collection[Ref]],
+    updated: Mapping[Ref, datetime | None],
+    guard: Callable[[Connection], None] | None = None,
+) -> Current:
+    """What `refs` hold now (`Current`).
+
+    `needs` names the items whose links matter and those whose place matters (native order). From the
+    store (`bridge.store.held`: what the pull showed and the bridge's writes left), reading from the
+    tracker only what no page showed: items without a stored state or changed in the tracker since it
+    was stored (`updated`, as the pull saw it), the links of the linked items that no page showed since
+    the item last changed, and the place of ordered items no page showed since (moved by the bridge, or
+    read from the tracker). What was read is stored, so it is not read again while the tracker does not
+    change it (in a transaction `guard` checks first, when given).
+    """
+    linked, ordered = needs
+    if not refs:
+        return Current()
+    with store.read() as conn:
+        held = load_held(conn, name, refs)
+    stale_links = {ref for ref in held.states if not held.links_hold(ref, updated.get(ref))}
+    unread = [
+        ref
+        for ref in refs
+        if held.stale(ref, updated.get(ref))
+        or (ref in ordered and ref in held.unplaced)
+        or (ref in linked and ref in stale_links)
+    ]
+    current = Current({ref: held.states[ref] for ref in refs if ref in held.states}, len(unread))
+    current.unknown_links = stale_links - set(linked)
+    if not unread:
+        return current
+    for ref in unread:
+        current.states.pop(ref, None)
+    fresh = connector.read_state(unread, links=[ref for ref in unread if ref in linked])
+    current.states.update(fresh)
+    current.unknown_links |= {ref for ref in fresh if ref not in linked}
+    current.fresh = set(fresh)
+    with store.write() as conn:
+        if guard is not None:
+            guard(conn)
+        save_held(conn, name, fresh.values(), at=datetime.now(UTC), links_known=linked, unplaced=fresh)
+        forget_held(conn, name, [ref.remote_id for ref in unread if ref not in fresh])
+    return current
+
+
+def record_held(
+    conn: Connection,
+    name: str,
+    current: Current,
+    outcomes: Sequence[WriteOutcome],
+    *,
+    at: datetime,
+) -> None:
+    """Store what the items written to hold after the writes that succeeded (a moved item's place is
+    left unknown: the tracker tells it), so the bridge's own writes are not read back next cycle.
+
+    An item with a failed write is forgotten: what it holds is read again before it is planned for
+    next (it may be gone from the tracker, or hold what the bridge did not expect)."""
+    states = current.states
+    applied: dict[Ref, list[FieldWrite]] = {}
+    failed = {outcome.write.item.remote_id for outcome in outcomes if not outcome.ok}
+    for outcome in outcomes:
+        if outcome.ok and outcome.write.item in states and outcome.write.item.remote_id not in failed:
+            applied.setdefault(outcome.write.item, []).append(outcome.write)
+    forget_held(conn, name, failed)
+    if not applied:
+        return
+    after = [_after(states[ref], writes) for ref, writes in applied.items()]
+    moved = {ref for ref, writes in applied.items() if any(w.kind is WriteKind.ORDER for w in writes)}
+    moved |= current.fresh
+    with_links = {ref for ref in applied if ref not in current.unknown_links}
+    save_held(conn, name, after, at=at, links_known=with_links, unplaced=moved)
+
+
+def _after(state: ItemState, writes: Sequence[FieldWrite]) -> ItemState:
+    """`state` with `writes` applied."""
+    fields = dict(state.fields)
+    labels = set(state.labels)
+    links = dict(state.links)
+    duplicates = set(state.duplicates)
+    for write in writes:
+        if write.kind is WriteKind.FIELD:
+            fields[write.field] = write.value
+        elif write.kind is WriteKind.LABEL_ADD:
+            labels.add(write.field)
+        elif write.kind is WriteKind.LABEL_REMOVE:
+            labels.discard(write.field)
+        elif write.kind is WriteKind.LINK:
+            duplicates.discard(write.field)
+            if isinstance(write.value, LinkTarget):
+                links[write.field] = write.value
+            else:
+                links.pop(write.field, None)
+    return replace(
+        state, fields=fields, labels=frozenset(labels), links=links, duplicates=frozenset(duplicates)
+    )
 
 
 def _send(
@@ -142,8 +280,10 @@ def _send(
     progress.push_started(name, len(writes))
     outcomes: list[WriteOutcome] = []
     for chunk in _chunks(writes, PUSH_CHUNK):
-        outcomes.extend(connector.push(chunk))
+        sent = connector.push(chunk)
+        outcomes.extend(sent)
         progress.pushed(name, len(outcomes), len(writes))
+        progress.sent(name, sent)
     return outcomes
 
 
@@ -196,6 +336,23 @@ def _may_cut(last: FieldWrite, write: FieldWrite, current: Sequence[FieldWrite],
     return True
 
 
+def write_cost(connector: Connector, writes: Sequence[FieldWrite], watchers: Mapping[Ref, int]) -> WriteCost:
+    """What `writes` would cost, as the connector groups them (`cost`); a connector that cannot say
+    counts a request per write and no email."""
+    estimate = getattr(connector, "cost", None)
+    if callable(estimate):
+        found = estimate(writes, watchers)
+        if isinstance(found, WriteCost):
+            return found
+    return WriteCost(edits=len(writes), items=len({w.item for w in writes}), requests=len(writes))
+
+
+def _watchers(snapshot: Snapshot, source: str) -> dict[Ref, int]:
+    """Each item's watch count as the pull last saw it (items without one left out)."""
+    items: list[Milestone | Task] = [*snapshot.milestones, *snapshot.tasks]
+    return {Ref(source, i.remote_id): i.watchers for i in items if i.source == source and i.watchers}
+
+
 def _updated(snapshot: Snapshot, source: str) -> dict[Ref, datetime | None]:
     found: dict[Ref, datetime | None] = {}
     for milestone in snapshot.milestones:
@@ -209,7 +366,7 @@ def _updated(snapshot: Snapshot, source: str) -> dict[Ref, datetime | None]:
 
 def _key(desired: dict[Ref, Desired], ref: Ref) -> str:
     wish = desired.get(ref)
-    return wish.key if wish is not None else str(ref)
+    return (wish.name or wish.key) if wish is not None else str(ref)
 
 
 def _records(
@@ -243,15 +400,10 @@ def _records(
         wish = desired.get(ref)
         if wish is None or opt_out_label in state.labels:
             continue
-        holds: dict[str, Any] = dict(state.fields)
-        labels = set(state.labels & bridge_labels(managed_labels, written, ref))
-        for write in applied.get(ref, ()):
-            if write.kind is WriteKind.FIELD:
-                holds[write.field] = write.value
-            elif write.kind is WriteKind.LABEL_ADD:
-                labels.add(write.field)
-            elif write.kind is WriteKind.LABEL_REMOVE:
-                labels.discard(write.field)
+        after = _after(state, applied.get(ref, ()))
+        holds = after.fields
+        added = {w.field for w in applied.get(ref, ()) if w.kind is WriteKind.LABEL_ADD}
+        labels = after.labels & (bridge_labels(managed_labels, written, ref) | added)
         for name in wish.fields:
             if (ref, name) not in failed:
                 records.append(Record(ref, name, holds.get(name)))
@@ -327,7 +479,9 @@ def purge_tracker(
             forget.append(Record(ref, field_name, forget=True))
     the_plan = Plan(source=name, writes=writes, items_total=len(refs))
     result = PushResult(name, the_plan, read=len(states), dry_run=dry_run)
-    result.keys = {ref: state.key for ref, state in states.items()}
+    with store.read() as conn:
+        people_read = item_names(conn, name)
+    result.keys = {ref: people_read.get(ref.remote_id, state.key) for ref, state in states.items()}
     if dry_run:
         return result
     outcomes = _send(connector, name, writes, progress)
@@ -338,4 +492,5 @@ def purge_tracker(
         progress.push_finished(name, result.done, result.failed)
     with store.write() as conn:
         record_written(conn, name, [r for r in forget if (r.item, r.field) not in kept], at=datetime.now(UTC))
+        forget_held(conn, name, [ref.remote_id for ref in refs])  # what they hold now is read again
     return result

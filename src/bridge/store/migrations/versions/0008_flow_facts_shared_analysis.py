@@ -7,7 +7,7 @@ changed what the analysis reads; `analysis` keeps analyses keyed by that version
 analysis settings and the UTC day, so that a cycle or a report on an unchanged store reuses one.
 
 Revision: flowfacts01
-Follows: 0003
+Follows: heldstate01
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from alembic import op
 from bridge.store.types import UTCDateTime
 
 revision = "flowfacts01"
-down_revision = "0003"
+down_revision = "heldstate01"
 branch_labels = None
 depends_on = None
 

@@ -16,6 +16,7 @@ from bridge.analytics import analyse
 from bridge.config import AnalyticsConfig, BridgeConfig
 from bridge.domain import Milestone, RemotePage, StatusCategory, StatusChange, Task
 from bridge.store import Store, analyses
+from bridge.store.drafts import StoredDraft, save_drafts
 from bridge.store.facts import backfill, data_version
 from bridge.store.models import AnalysisRow, FlowFactRow
 from bridge.store.pages import save_page
@@ -308,6 +309,61 @@ def test_bridge_report_on_an_unchanged_store_answers_from_the_stored_analysis(
     assert report(True) == first_json
     assert report(False) == first_text
     assert '"milestones"' in first_json and "M-" in first_text
+
+
+def test_a_cycles_analysis_is_never_served_where_flow_figures_are_needed(sqlite_url: str) -> None:
+    from bridge import shared_analysis as shared
+
+    store = Store(sqlite_url)
+    try:
+        fill(store, 100)
+        cycle = shared.shared_analysis(store, CONFIG, NOW)  # a sync cycle: no flow figures
+        assert not cycle.reused and cycle.report.flows == ()
+        assert shared.stored_document(store, CONFIG, NOW) is None, "the cycle's analysis has no document"
+        reports = shared.shared_analysis(store, CONFIG, NOW, flow=True)
+        assert not reports.reused and reports.report.flows, "a report needs the flow figures"
+        again = shared.shared_analysis(store, CONFIG, NOW)
+        assert again.reused and again.report.flows == ()
+        assert shared.shared_analysis(store, CONFIG, NOW, flow=True).reused
+        assert shared.stored_document(store, CONFIG, NOW) == reports.report.to_json()
+    finally:
+        store.close()
+
+
+def test_the_stored_json_document_carries_the_okr_drafts_as_they_are_now(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import json
+
+    from bridge import shared_analysis as shared
+    from bridge.report.commands import report_command
+
+    store = Store(sqlite_url)
+    fill(store, 100)
+    config = CONFIG.model_copy(update={"store": CONFIG.store.model_copy(update={"url": sqlite_url})})
+
+    def drafts_shown() -> list[str]:
+        out = io.StringIO()
+        report_command(config, now=NOW, as_json=True, team=None, out=out)
+        return [d["title"] for d in json.loads(out.getvalue())["okr_drafts"]["key_results"]]
+
+    try:
+        assert drafts_shown() == []
+        with store.write() as conn:  # drafts change no data the analysis reads
+            save_drafts(conn, [stored_draft()], now=NOW)
+        monkeypatch.setattr(shared, "analyse", None)  # answered from the stored document
+        assert drafts_shown() == ["Reach 40 visitors"]
+    finally:
+        store.close()
+
+
+def stored_draft() -> StoredDraft:
+    return StoredDraft(
+        id="KRD-a", kind="key_result", position=0, title="Reach 40 visitors", measure="visitors",
+        unit="visitors", parent_id=None, members=("acme:M-1",), value=10.0, share=0.25,
+        reasons=("shared words: blog (2 of 2)",), created_at=NOW, updated_at=NOW,
+    )  # fmt: skip
 
 
 def test_the_backfill_command_reports_what_it_did(

@@ -13,7 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bridge.flow_facts import FlowFacts
 
 
 class StatusCategory(enum.StrEnum):
@@ -234,6 +237,9 @@ class Snapshot:
     key_results: Sequence[KeyResult] = ()
     links: Sequence[KeyResultLink] = ()
     teams: Sequence[Team] = ()
+    flow_facts: Mapping[tuple[str, str], FlowFacts] = dataclass_field(default_factory=dict)
+    """Stored flow facts (`bridge.flow_facts.FlowFacts`) by task (source, remote_id); tasks without
+    them are analysed from `status_changes`."""
     statuses: Sequence[StatusName] = ()
     """Raw statuses' display names; a status without one is shown by its id."""
 

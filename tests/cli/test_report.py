@@ -339,14 +339,13 @@ def test_load_snapshot_returns_what_was_saved(seeded: Seeded) -> None:
         store.close()
     assert sorted(snapshot.milestones, key=lambda m: m.key) == sorted(page.milestones, key=lambda m: m.key)
     assert sorted(snapshot.tasks, key=lambda t: t.key) == sorted(page.tasks, key=lambda t: t.key)
-    assert sorted(snapshot.status_changes, key=lambda c: c.remote_id) == sorted(
-        page.status_changes, key=lambda c: c.remote_id
-    )
-    assert all(c.at.tzinfo is UTC for c in snapshot.status_changes)
+    # the histories were pulled with their flow facts, which the analysis reads instead
+    assert not snapshot.status_changes
+    assert set(snapshot.flow_facts) == {(SOURCE, c.item_id) for c in page.status_changes}
     assert snapshot.links == [KeyResultLink(Ref(SOURCE, "PAY-1"), Ref("config", "KR2"), LinkOrigin.TRACKER)]
-    # tasks done before `since` keep their rows but not their histories; open ones keep both
+    # tasks done before `since` keep their rows but not their facts; open ones keep both
     assert len(recent.tasks) == len(snapshot.tasks)
-    assert {c.item_id for c in recent.status_changes} == {"PAY-50"}
+    assert {key for _, key in recent.flow_facts} == {"PAY-50"}
 
 
 def test_a_confirmed_link_survives_a_full_pull_from_the_sandbox(

@@ -33,6 +33,7 @@ from bridge.store.models import TABLES, MilestoneRow, StatusChangeRow, TaskRow
 from bridge.sync.pull import PullResult, pull_all
 from bridge_sandbox.server import Emulator, SandboxServer
 from tests.sandbox.conftest import Control
+from tests.store.flow_facts_check import assert_facts_match_history
 
 STORE_URL_ENV = "BRIDGE_CONTRACT_STORE_URL"
 """Holds the PostgreSQL store's URL: a config may not carry a literal one with a password."""
@@ -211,6 +212,8 @@ class PullContract:
         assert result.pages >= 3
         assert result.skipped == 0
         self.assert_matches(rig)
+        # flow facts, written at pull time, equal those of the stored history for every task
+        assert assert_facts_match_history(rig.store) > 0
         if rig.store.dialect != "sqlite":
             # Column for column (datetimes to the microsecond) what SQLite holds after the same pull.
             reference = Store(f"sqlite:///{tmp_path / 'reference.db'}")
@@ -236,6 +239,7 @@ class PullContract:
         assert result.ok, result.error
         stored = rig.stored()
         assert created in stored.tasks and stored.tasks[moved] == "done"
+        assert assert_facts_match_history(rig.store) > 0, "the moved task's facts follow its history"
         assert rig.pull(full=True).ok, "a full pull with its census marks the deleted item"
         self.assert_matches(rig)
 

@@ -23,6 +23,7 @@ from bridge_sandbox.jira import JiraEmulator
 from bridge_sandbox.server import Emulator, SandboxServer
 from tests.contract.contract import PullContract, Rig, Truth
 from tests.sandbox.conftest import Control, shared_file
+from tests.store.flow_facts_check import assert_facts_match_history
 
 EMAIL, TOKEN = "sandbox@example.com", "sandbox-jira-token"
 CATEGORY = {name: category for name, (_, category) in STATUSES.items()}
@@ -230,6 +231,12 @@ def test_real_export_pulls_whole(tmp_path: Path) -> None:
         with store.read() as conn:
             tasks = conn.execute(select(func.count()).select_from(TaskRow.__table__)).scalar()  # type: ignore[attr-defined]
             changes = conn.execute(select(func.count()).select_from(StatusChangeRow.__table__)).scalar()  # type: ignore[attr-defined]
+        # the flow facts written at pull time equal those of the stored history, for every issue
+        with_history = sum(
+            any(i.get("field") == "status" for h in issue["changelog"]["histories"] for i in h["items"])
+            for issue in expected
+        )
+        assert assert_facts_match_history(store) == with_history > 1200
         store.close()
     status_items = sum(
         1 for issue in expected for history in issue["changelog"]["histories"] for item in history["items"]

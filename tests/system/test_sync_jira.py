@@ -141,6 +141,27 @@ def test_a_cycle_writes_ranks_links_and_labels_then_nothing_more(sync: Sync) -> 
     assert sync.writes_sent() == before, "the bridge's own writes do not make it write again"
 
 
+def test_a_quiet_cycle_reuses_the_analysis_and_has_nothing_to_write(
+    sync: Sync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge import shared_analysis
+
+    sync.cycle()
+    settled = sync.cycle()  # the first cycle's own writes come back in this pull: analysed again
+    assert settled.trackers[0].plan is not None and settled.trackers[0].plan.writes == []
+    before = sync.writes_sent()
+    real = shared_analysis.analyse
+    monkeypatch.setattr(shared_analysis, "analyse", None)  # an analysis now would fail the cycle
+    quiet = sync.cycle()
+    (entry,) = quiet.trackers
+    assert entry.push is None and entry.note is not None and "nothing to write" in entry.note
+    assert quiet.report is not None and quiet.report.milestones == settled.report.milestones  # type: ignore[union-attr]
+    assert sync.writes_sent() == before
+    monkeypatch.setattr(shared_analysis, "analyse", real)
+    forced = sync.cycle(force=True)
+    assert forced.trackers[0].plan is not None, "--force plans again"
+
+
 def test_a_cycle_asks_the_trackers_setup_once(sync: Sync) -> None:
     """The pull and the push share one connector: server info, the user and the fields are read once a
     cycle, and the requests the cycle counts are those the tracker served."""

@@ -153,7 +153,7 @@ def test_a_connector_is_closed_when_the_cycle_fails(
     def analysis_fails(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("analysis failed")
 
-    monkeypatch.setattr("bridge.sync.cycle.analyse", analysis_fails)
+    monkeypatch.setattr("bridge.shared_analysis.analyse", analysis_fails)
     with pytest.raises(RuntimeError, match="analysis failed"):
         run_cycle(store, config, now=NOW, registry=registry)
     assert sorted(name for what, name in EVENTS if what == "open") == ["broken-one", "good"]

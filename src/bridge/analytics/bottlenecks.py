@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bridge.analytics.snapshot import Index, Key, Step, first_start, key_of
+from bridge.analytics.snapshot import Index, Key, first_start, key_of
 from bridge.analytics.stats import (
     bootstrap_ratio_lower,
     mann_whitney_greater,
@@ -33,6 +33,7 @@ from bridge.analytics.stats import (
 )
 from bridge.config import AnalyticsConfig
 from bridge.domain import Dependency, FlowTimes, Ref, StatusCategory, Task, display_name
+from bridge.flow_facts import micros
 
 DAY = 86400.0
 SPEED_AND_HOLDING = "speed and holding up"
@@ -226,11 +227,10 @@ def _age_limit(
 def _open_started(index: Index) -> dict[GroupKey, list[tuple[Task, datetime, str | None]]]:
     """Tasks in progress or waiting now, with when they first started."""
     found: defaultdict[GroupKey, list[tuple[Task, datetime, str | None]]] = defaultdict(list)
-    empty: list[Step] = []
     for key, task in index.tasks.items():
         if not task.category.started:
             continue
-        started = first_start(task, index.steps.get(key, empty))
+        started = first_start(task, index.facts.get(key))
         if started is not None:
             found[(index.team_of(task), task.work_type)].append((task, started, task.raw_status))
     return dict(found)
@@ -558,27 +558,21 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
     An open item's current status counts up to now. Time before an item first started (the backlog)
     and time in `done` statuses are left out: this is where work in flight spends its time.
     """
-    since = now - window
+    since = micros(now - window)
+    until = micros(now)
     totals: defaultdict[tuple[str, str], float] = defaultdict(float)
     visitors: defaultdict[tuple[str, str], set[Key]] = defaultdict(set)
     categories: dict[tuple[str, str], StatusCategory] = {}
-    for key, steps in index.steps.items():
-        task = index.tasks.get(key)
-        if task is None:
-            continue
+    for key, facts in index.facts.items():
+        task = index.tasks[key]
         flow = index.flows.get(key)
-        if task.category is StatusCategory.DONE and (flow is None or flow.finished < since):
+        if task.category is StatusCategory.DONE and (flow is None or micros(flow.finished) < since):
             continue
         team, source = index.team_of(task), key[0]
-        started = False
-        last = len(steps) - 1
-        open_until = now if task.category is not StatusCategory.DONE else None
-        for i, (at, status, category) in enumerate(steps):
-            started = started or category.started
-            if not started or category is StatusCategory.DONE:
-                continue
-            end = steps[i + 1][0] if i < last else (open_until or at)
-            spent = (min(end, now) - max(at, since)).total_seconds()
+        open_until = until if task.category is not StatusCategory.DONE else None
+        for status, category, at, left in facts.spans:
+            end = left if left is not None else (open_until or at)
+            spent = (min(end, until) - max(at, since)) / 1_000_000
             if spent <= 0:
                 continue
             slot = (team, index.status_name(source, status) or status)

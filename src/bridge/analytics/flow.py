@@ -30,10 +30,11 @@ from itertools import accumulate
 
 from bridge.analytics.bottlenecks import Flow, GroupKey, days, finished_flows
 from bridge.analytics.forecast import DailyDraws, daily_throughput
-from bridge.analytics.snapshot import Index, Step, first_start
+from bridge.analytics.snapshot import Index, first_start
 from bridge.analytics.stats import percentile
 from bridge.config import AnalyticsConfig
 from bridge.domain import Ref, StatusCategory, Task
+from bridge.flow_facts import FlowFacts
 
 LINES = (50.0, 85.0, 95.0)
 """The percentile lines of the scatter and the ageing chart."""
@@ -181,18 +182,15 @@ def cumulative_flow(index: Index, tasks: Iterable[Task], now: datetime, window: 
     start = now - span * _DAY
     origin = start.timestamp()
     deltas = [[0] * len(_ORDER) for _ in range(span)]
-    order, ceil, steps_of = _ORDER, math.ceil, index.steps
+    order, ceil = _ORDER, math.ceil
     for task in tasks:
         previous: int | None = None
-        steps = steps_of.get((task.source, task.remote_id))
-        # a loop over the history itself, not a generator of pairs: this runs once per status change
-        for at, _, category in steps if steps else _dated_entries(task):
-            seconds = at.timestamp() - origin
-            if seconds <= 0:
+        for at, category in _entries(task, index.facts.get((task.source, task.remote_id))):
+            if at <= origin:
                 slot = 0  # before the window: only where the item stood when it began counts
             else:
                 # the first sample taken at or after `at` is the end of day ceil((at - start) / 1 d) - 1
-                slot = ceil(seconds / 86400.0) - 1
+                slot = ceil((at - origin) / 86400.0) - 1
                 if slot >= span:
                     continue
             entered = order[category]
@@ -211,14 +209,17 @@ def cumulative_flow(index: Index, tasks: Iterable[Task], now: datetime, window: 
     return found
 
 
-def _dated_entries(task: Task) -> list[Step]:
-    """When a task without history entered each category, from its dates (oldest first)."""
+def _entries(task: Task, facts: FlowFacts | None) -> Iterable[tuple[float, StatusCategory]]:
+    """When the task entered each category (POSIX seconds), oldest first; from its dates when it has
+    no history."""
+    if facts is not None:
+        return ((at / 1_000_000, category) for at, category in facts.entries)
     dated = [
         (task.created, StatusCategory.TODO),
         (task.started, StatusCategory.IN_PROGRESS),
         (task.done if task.category is StatusCategory.DONE else None, StatusCategory.DONE),
     ]
-    return [(at, "", category) for at, category in dated if at is not None]
+    return [(at.timestamp(), category) for at, category in dated if at is not None]
 
 
 # --- throughput ---------------------------------------------------------------------------------------
@@ -244,7 +245,7 @@ def _ageing(index: Index, tasks: Iterable[Task], now: datetime) -> list[AgeingPo
     for task in tasks:
         if not task.category.started:
             continue
-        started = first_start(task, index.steps.get((task.source, task.remote_id), []))
+        started = first_start(task, index.facts.get((task.source, task.remote_id)))
         if started is None:
             continue
         points.append(
@@ -266,16 +267,17 @@ def _statuses(index: Index, ageing: Sequence[AgeingPoint]) -> list[tuple[str, St
     """The in-flight statuses items sit in now, in stage order and, within a category, by when those
     items first entered them (the order of the workflow they went through)."""
     current = {(p.status, p.category) for p in ageing}
-    first_seen: dict[str, datetime] = {}
+    first_seen: dict[str, int] = {}
     for point in ageing:
-        for at, raw, _ in index.steps.get((point.task.source, point.task.remote_id), []):
+        facts = index.facts.get((point.task.source, point.task.remote_id))
+        for raw, at in facts.first_seen if facts is not None else ():
             status = index.status_name(point.task.source, raw) or raw
             if status not in first_seen or at < first_seen[status]:
                 first_seen[status] = at
 
     def order(item: tuple[str, StatusCategory]) -> tuple[int, float, str]:
         seen = first_seen.get(item[0])
-        return (_ORDER[item[1]], seen.timestamp() if seen else math.inf, item[0])
+        return (_ORDER[item[1]], seen / 1_000_000 if seen is not None else math.inf, item[0])
 
     return sorted(current, key=order)
 

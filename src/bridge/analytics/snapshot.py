@@ -23,8 +23,8 @@ from bridge.domain import (
     StatusCategory,
     StatusChange,
     Task,
-    flow_times,
 )
+from bridge.flow_facts import FlowFacts, Step, facts_of, from_micros
 
 NO_TEAM = "(no team)"
 """The team name used for work that no team rule matched."""
@@ -33,9 +33,6 @@ NO_TEAM = "(no team)"
 Key = tuple[str, str]
 """An item's (source, remote_id): the lookups below use plain tuples, which hash far faster than `Ref`
 over a million status changes."""
-
-Step = tuple[datetime, str, StatusCategory]
-"""One entry into a raw status from an item's history: (when, raw status, category)."""
 
 
 def key_of(item: Milestone | Task) -> Key:
@@ -67,30 +64,28 @@ def histories(changes: Iterable[StatusChange]) -> dict[Key, list[Step]]:
     return dict(grouped)
 
 
-def task_flow(task: Task, steps: Sequence[Step]) -> FlowTimes | None:
-    """Cycle and active time from the history; a task without history falls back on its dates."""
-    if steps:
-        return flow_times([(at, category) for at, _, category in steps], task.category)
+def task_flow(task: Task, facts: FlowFacts | None) -> FlowTimes | None:
+    """Cycle and active time from the history's facts; a task without history falls back on its dates."""
+    if facts is not None:
+        return facts.flow_times(task.category)
     if task.category is StatusCategory.DONE and task.started and task.done and task.done >= task.started:
         cycle = task.done - task.started
         return FlowTimes(started=task.started, finished=task.done, cycle_time=cycle, active_time=cycle)
     return None
 
 
-def last_done(task: Task, steps: Sequence[Step]) -> datetime | None:
+def last_done(task: Task, facts: FlowFacts | None) -> datetime | None:
     """When a done task last entered `done` (its finish), without computing its whole flow."""
-    for at, _, category in reversed(steps):
-        if category is StatusCategory.DONE:
-            return at
+    if facts is not None and facts.last_done is not None:
+        return from_micros(facts.last_done)
     return task.done
 
 
-def first_start(task: Task, steps: Sequence[Step]) -> datetime | None:
+def first_start(task: Task, facts: FlowFacts | None) -> datetime | None:
     """When the task first entered `in_progress` or `waiting`; its age as work in progress counts from
     here."""
-    for at, _, category in steps:
-        if category.started:
-            return at
+    if facts is not None and facts.first_start is not None:
+        return from_micros(facts.first_start)
     return task.started
 
 
@@ -101,7 +96,8 @@ class Index:
     since: datetime | None
     milestones: dict[Key, Milestone]
     tasks: dict[Key, Task]
-    steps: dict[Key, list[Step]]
+    facts: dict[Key, FlowFacts]
+    """Each task's flow facts: stored ones, else computed from its history (tasks with none have none)."""
     flows: dict[Key, FlowTimes]
     milestone_team: dict[Key, str]
     tasks_of: dict[Key, list[Task]] = field(default_factory=dict)
@@ -132,16 +128,15 @@ def build_index(snapshot: Snapshot, since: datetime | None = None) -> Index:
     reaches back that far)."""
     milestones = {key_of(m): m for m in snapshot.milestones if not m.deleted}
     tasks = {key_of(t): t for t in snapshot.tasks if not t.deleted}
-    steps = histories(snapshot.status_changes)
-    empty: list[Step] = []
+    facts = task_facts(tasks, snapshot)
     flows: dict[Key, FlowTimes] = {}
     tasks_of: defaultdict[Key, list[Task]] = defaultdict(list)
     for key, task in tasks.items():
         if task.category is StatusCategory.DONE:
-            history = steps.get(key, empty)
-            finished = last_done(task, history)
+            found = facts.get(key)
+            finished = last_done(task, found)
             if finished is not None and (since is None or finished >= since):
-                flow = task_flow(task, history)
+                flow = task_flow(task, found)
                 if flow is not None:
                     flows[key] = flow
         parent = parent_key(task)
@@ -151,12 +146,24 @@ def build_index(snapshot: Snapshot, since: datetime | None = None) -> Index:
         since=since,
         milestones=milestones,
         tasks=tasks,
-        steps=steps,
+        facts=facts,
         flows=flows,
         milestone_team=milestone_teams(milestones, tasks_of),
         tasks_of=dict(tasks_of),
         status_names={(s.source, s.remote_id): s.name for s in snapshot.statuses},
     )
+
+
+def task_facts(tasks: Mapping[Key, Task], snapshot: Snapshot) -> dict[Key, FlowFacts]:
+    """The stored facts of the tasks, and for those without, the facts of their loaded history."""
+    stored = snapshot.flow_facts
+    found = {key: stored[key] for key in tasks.keys() & stored.keys()}
+    for key, steps in histories(snapshot.status_changes).items():
+        if key in tasks and key not in found:
+            computed = facts_of(steps)
+            if computed is not None:
+                found[key] = computed
+    return found
 
 
 def milestone_teams(

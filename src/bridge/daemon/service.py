@@ -114,6 +114,9 @@ class Daemon:
             executors={"default": ThreadPoolExecutor(max_workers=max(1, len(self.trackers)))},
         )
         self._lock = threading.Lock()
+        self._facts_lock = threading.Lock()
+        self._facts_done = False
+        self._facts_after: tuple[str, str] | None = None
 
     # ---- life cycle -----------------------------------------------------------------------------------
 
@@ -197,6 +200,7 @@ class Daemon:
         state.store_failure = None
         if entry is not None:
             self._finished(state, entry, time.monotonic() - started)
+            self._backfill_facts()
         return entry
 
     def _run_tracker(self, name: str, state: TrackerState) -> TrackerCycle | None:
@@ -248,6 +252,27 @@ class Daemon:
         log_cycle(entry, duration, number=state.cycles, raised=raised)
         if self.on_cycle is not None:
             self.on_cycle(state.name, entry, duration)
+
+    def _backfill_facts(self) -> None:
+        """After a cycle, one chunk of the flow-facts backfill, until no task's history lacks them (a
+        store pulled before facts existed); each chunk is short and yields to every other writer."""
+        if self._facts_done or not self._facts_lock.acquire(blocking=False):
+            return  # done, or another tracker's thread is at it
+        from bridge.store.facts import BACKFILL_CHUNK, backfill_chunk
+
+        try:
+            keys, wrote = backfill_chunk(self.store, datetime.now(UTC), self._facts_after, BACKFILL_CHUNK)
+        except StoreError as exc:
+            log.warning("flow facts backfill: %s; tried again after the next cycle", exc)
+            return
+        finally:
+            self._facts_lock.release()
+        if wrote:
+            log.info("flow facts backfill: %d more tasks have their facts", wrote)
+        if len(keys) < BACKFILL_CHUNK:
+            self._facts_done = True
+        else:
+            self._facts_after = keys[-1]
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, JobExecutionEvent) and event.exception is not None:

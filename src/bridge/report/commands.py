@@ -13,7 +13,6 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
-from bridge.analysis_window import analysis_since
 from bridge.analytics import Report, Snapshot, analyse
 from bridge.analytics.okr import Catalogue, Suggestion, catalogue, effective_links, suggest_for_unlinked
 from bridge.config import CONFIG_SOURCE, BridgeConfig
@@ -23,6 +22,7 @@ from bridge.report.drafts import DraftView, drafts_html, load_view, render_draft
 from bridge.report.html import page_data, render_html
 from bridge.report.teams import for_team, milestone_team_map, team_names
 from bridge.report.terminal import render
+from bridge.shared_analysis import shared_analysis, stored_document
 from bridge.store import Store, redact_url
 from bridge.store.okr_links import (
     confirm_link,
@@ -33,7 +33,6 @@ from bridge.store.okr_links import (
 )
 from bridge.store.snapshot import (
     is_empty,
-    load_snapshot,
     read_key_results,
     read_links,
     read_milestones,
@@ -71,6 +70,8 @@ def report_command(
     and print the path written (to stderr when stdout carries the JSON)."""
     out = out or sys.stdout
     settings = cfg.analytics
+    flow = as_json or html is not None
+    document: str | None = None
     store = Store.open(cfg, upgrade=False)  # a report never creates or migrates the store it reads
     try:
         empty = is_empty(store)
@@ -80,12 +81,21 @@ def report_command(
             if not as_json and html is None:
                 return
             snapshot = Snapshot()
+            report = analyse(snapshot, cfg, now, flow=flow)
         else:
-            snapshot = load_snapshot(store, since=analysis_since(settings, now))
+            document = stored_document(store, cfg, now) if as_json and team is None and html is None else None
+            if document is None:
+                # an unchanged store answers from the stored analysis; the contents are read only for
+                # what needs them (a team's view, the HTML page)
+                analysed = shared_analysis(store, cfg, now, flow=flow)
+                report = analysed.report
+                snapshot = analysed.snapshot if team is not None or html is not None else Snapshot()
         drafts = load_view(store)
     finally:
         store.close()
-    report = analyse(snapshot, cfg, now, flow=as_json or html is not None)
+    if document is not None:  # an unchanged store's JSON, printed as it was made
+        out.write(json_terminal_safe(with_drafts(document, drafts)) + "\n")
+        return
     if team is not None:
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
     if html is not None:
@@ -105,10 +115,13 @@ def report_command(
 def html_report(cfg: BridgeConfig, store: Store, *, now: datetime, team: str | None = None) -> str:
     """The HTML report of the store's contents at `now` (the daemon's `/report.html`); an empty store
     gives the page with its "no data" notes and a line saying to pull first."""
-    settings = cfg.analytics
     empty = is_empty(store)
-    snapshot = Snapshot() if empty else load_snapshot(store, since=analysis_since(settings, now))
-    report = analyse(snapshot, cfg, now, flow=True)
+    if empty:
+        snapshot = Snapshot()
+        report = analyse(snapshot, cfg, now, flow=True)
+    else:
+        analysed = shared_analysis(store, cfg, now, flow=True)
+        snapshot, report = analysed.snapshot, analysed.report
     if team is not None:
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
     drafts = load_view(store)

@@ -10,7 +10,7 @@ trackers can hold the same numbers without clashing. `synced_at` moves only when
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, LargeBinary, String, Text
 from sqlmodel import Field, SQLModel
 
 from bridge.store.types import JSONList, UTCDateTime
@@ -168,6 +168,57 @@ class StatusChangeRow(SQLModel, table=True):
     to_category: str = _category()
 
 
+class FlowFactRow(SQLModel, table=True):
+    """A task's flow facts (`bridge.flow_facts`): what the analysis needs from its history, computed
+    when the history arrives and written in the same transaction, so an analysis reads one row a task
+    instead of its history. A task without a row (or with facts of another `version`) is analysed from
+    its history until `bridge db backfill-facts` (or the daemon) writes the row."""
+
+    __tablename__ = "flow_fact"
+
+    source: str = Field(primary_key=True, max_length=64)
+    item_id: str = Field(primary_key=True, max_length=255)
+    version: int = Field(default=1, nullable=False)
+    facts: str = Field(sa_type=Text, nullable=False)
+    """The facts as compact JSON (times in microseconds since the epoch, UTC)."""
+    computed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class DataVersionRow(SQLModel, table=True):
+    """The store's data version: one row, whose `version` grows by one in every transaction that
+    changes what the analysis reads (pulled items, history, deletions, links). A stored analysis is
+    valid for the version it was made from."""
+
+    __tablename__ = "data_version"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0, sa_type=BigInteger, nullable=False)
+    changed_at: datetime | None = _utc()
+
+
+class AnalysisRow(SQLModel, table=True):
+    """One stored analysis, shared by every tracker's cycle, every replica and `bridge report`: keyed by
+    the data version it was made from, a digest of the config's analysis settings and the UTC day."""
+
+    __tablename__ = "analysis"
+
+    data_version: int = Field(primary_key=True, sa_type=BigInteger)
+    settings_digest: str = Field(primary_key=True, max_length=64)
+    day: str = Field(primary_key=True, max_length=10)
+    """The UTC day (`YYYY-MM-DD`)."""
+    flow: bool = Field(primary_key=True)
+    """Whether it holds the flow-chart figures (the reports' analysis) or not (a sync cycle's)."""
+    report: bytes = Field(sa_type=LargeBinary, nullable=False)
+    document: str | None = Field(default=None, sa_type=Text)
+    """The report's JSON document (`bridge report --json`), for the analyses with flow charts."""
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    seconds: float = 0.0
+    """How long the analysis took."""
+    pushed: str | None = Field(default=None, sa_type=Text)
+    """The trackers (JSON list) a cycle pushed this analysis to without error: a quiet cycle that
+    finds its tracker here has nothing to write."""
+
+
 class DependencyRow(SQLModel, table=True):
     """`blocker_id` must finish before `blocked_id` can (Jira "blocks", Asana dependencies)."""
 
@@ -319,6 +370,9 @@ TABLES = {
     "milestone_key_result": MilestoneKeyResultRow,
     "task": TaskRow,
     "status_change": StatusChangeRow,
+    "flow_fact": FlowFactRow,
+    "data_version": DataVersionRow,
+    "analysis": AnalysisRow,
     "dependency": DependencyRow,
     "cursor": CursorRow,
     "run": RunRow,

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Connection, Table, and_, delete, select
 
 from bridge.domain import LinkOrigin, Milestone, Ref, require_utc
 from bridge.store.engine import upsert
+from bridge.store.facts import bump_data_version
 from bridge.store.models import KeyResultRow, MilestoneKeyResultRow, MilestoneRow
 
 
@@ -65,6 +66,8 @@ def store_suggestions(
             if (m, kr) not in linked
         ],
     )
+    if added or stale:
+        bump_data_version(conn, now)
     return StoredSuggestions(added=added, removed=len(stale))
 
 
@@ -79,7 +82,8 @@ def confirm_link(conn: Connection, milestone: Ref, key_result: Ref, *, now: date
         select(table.c.origin, table.c.score).where(_pair(table, milestone, key_result))
     ).first()
     score = found.score if found is not None else None
-    upsert(conn, table, [_row(milestone, key_result, LinkOrigin.CONFIRMED, score, now)])
+    if upsert(conn, table, [_row(milestone, key_result, LinkOrigin.CONFIRMED, score, now)]):
+        bump_data_version(conn, now)
     return LinkOrigin(found.origin) if found is not None else None
 
 

@@ -37,6 +37,7 @@ from bridge.domain import (
 )
 from bridge.store.chunks import chunked
 from bridge.store.engine import insert_new, upsert
+from bridge.store.facts import bump_data_version, save_page_facts
 from bridge.store.held import save_held
 from bridge.store.models import (
     CursorRow,
@@ -148,8 +149,11 @@ def save_page(
     changed += insert_new(
         conn, _table(StatusChangeRow), [_status_change(c) for c in page.status_changes], CHANGE_COLUMNS
     )
+    save_page_facts(conn, page, now)
     changed += _replace_dependencies(conn, page, now)
     changed += _replace_tracker_links(conn, page, now)
+    if changed:
+        bump_data_version(conn, now)
     if page.held:
         save_held(conn, source, page.held, at=now, links_known=page.held_links)
     if page.cursor is not None:
@@ -422,4 +426,6 @@ def mark_deleted(conn: Connection, source: str, present: Sequence[str], *, now: 
                 .values(deleted=True, synced_at=now)
             )
             flagged += max(result.rowcount, 0)
+    if flagged:
+        bump_data_version(conn, now)
     return flagged

@@ -37,6 +37,7 @@ from bridge.domain import (
     require_utc,
 )
 from bridge.store.engine import Store
+from bridge.store.facts import has_current_facts, read_flow_facts
 from bridge.store.models import (
     DependencyRow,
     KeyResultRow,
@@ -71,7 +72,8 @@ def load_snapshot(store: Store, *, since: datetime | None = None) -> Snapshot:
         return Snapshot(
             milestones=read_milestones(conn),
             tasks=read_tasks(conn),
-            status_changes=read_status_changes(conn, since=since),
+            status_changes=read_status_changes(conn, since=since, facts=True),
+            flow_facts=read_flow_facts(conn, analysed_tasks(since)),
             dependencies=read_dependencies(conn),
             objectives=read_objectives(conn),
             key_results=read_key_results(conn),
@@ -215,22 +217,37 @@ def _labels(stored: str | None) -> tuple[str, ...]:
     return tuple(loaded) if isinstance(loaded, list) else (loaded,)
 
 
-def read_status_changes(conn: Connection, *, since: datetime | None = None) -> list[StatusChange]:
-    """The history of tasks that are not deleted; with `since`, only of those that were not already
-    done and last updated before it."""
-    t = _table(StatusChangeRow)
+def analysed_tasks(since: datetime | None) -> ColumnElement[bool]:
+    """SQL: the tasks whose history (or flow facts) an analysis from `since` reads: those not deleted
+    and, with `since`, not already done and last updated before it."""
     task = _table(TaskRow)
-    dialect = conn.dialect.name
     kept: ColumnElement[bool] = task.c.deleted.is_(False)
     if since is not None:
         last = func.coalesce(task.c.updated, task.c.done)
         kept = and_(kept, or_(task.c.category != StatusCategory.DONE.value, last.is_(None), last >= since))
+    return kept
+
+
+def read_status_changes(
+    conn: Connection, *, since: datetime | None = None, facts: bool = False
+) -> list[StatusChange]:
+    """The history of tasks that are not deleted; with `since`, only of those that were not already
+    done and last updated before it; with `facts`, only of those without flow facts (the analysis
+    reads theirs)."""
+    t = _table(StatusChangeRow)
+    task = _table(TaskRow)
+    dialect = conn.dialect.name
+    kept = analysed_tasks(since)
+    if facts:
+        kept = and_(kept, ~has_current_facts(task))
     # The history table has no index by item (it would slow every pull), so it is scanned once; asking
     # for item ids IN the kept tasks lets SQLite probe a small in-memory list instead of the task table's
     # key for each of its rows. Ids are unique per source only, so the source is checked below.
     kept_keys = {(source, remote_id) for source, remote_id in conn.execute(
         select(task.c.source, task.c.remote_id).where(kept)
     )}  # fmt: skip
+    if not kept_keys:
+        return []  # every task's facts are stored: no scan of the history
     query = select(
         t.c.source, t.c.remote_id, t.c.item_id, _time(t.c.at, dialect), t.c.from_status, t.c.to_status,
         t.c.from_category, t.c.to_category,

@@ -17,16 +17,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bridge.analysis_window import analysis_since
-from bridge.analytics.report import Report, analyse
+from bridge.analytics.report import Report
 from bridge.config import BridgeConfig
 from bridge.connector import Capability, ConnectorRegistry
 from bridge.domain import WriteCost
 from bridge.errors import BridgeError, StoreLost
 from bridge.http import redact
-from bridge.store import Store
+from bridge.shared_analysis import Analysed, shared_analysis
+from bridge.store import Store, analyses
 from bridge.store.runs import new_generation, record_push
-from bridge.store.snapshot import load_snapshot
 from bridge.sync.connection import TrackerConnection
 from bridge.sync.plan import Plan, PlanTooLarge
 from bridge.sync.pull import Guard, PullResult, pull_all, pull_targets
@@ -170,13 +169,15 @@ def _pull_analyse_push(
         result.trackers.append(entry)
     if stop is not None and stop.is_set():
         return result
-    settings = config.analytics
-    snapshot = load_snapshot(store, since=analysis_since(settings, now))
-    report = analyse(snapshot, config, now)
-    result.report = report
+    analysed = shared_analysis(store, config, now)
+    report = result.report = analysed.report
+    already = written_back(store, analysed) if analysed.reused and not (dry_run or force) else set()
     generation = new_generation(store, now)
     for entry in result.trackers:
         if entry.error is not None or not config.push.enabled:
+            continue
+        if entry.tracker in already:
+            entry.note = "nothing changed since this analysis was written back: nothing to write"
             continue
         settings_t = config.tracker(entry.tracker)
         if not registry.load(settings_t.kind).capabilities & Capability.WRITE_BACK:
@@ -190,7 +191,7 @@ def _pull_analyse_push(
                 entry.tracker,
                 connection.connector(),
                 report,
-                snapshot,
+                analysed.snapshot,
                 dry_run=dry_run,
                 force=force,
                 generation=generation,
@@ -215,7 +216,22 @@ def _pull_analyse_push(
             entry.requests += pushed
         if not dry_run:
             _record_push(store, entry, now, pushed)
+            if _complete(entry):
+                analyses.mark_pushed(store, analysed.key, entry.tracker)
     return result
+
+
+def _complete(entry: TrackerCycle) -> bool:
+    """Whether the push wrote all it planned: no error, no failed write, none deferred to a later cycle
+    (only then may a cycle that finds nothing changed skip it)."""
+    push = entry.push
+    return entry.error is None and push is not None and push.failed == 0 and not push.plan.deferred
+
+
+def written_back(store: Store, analysed: Analysed) -> set[str]:
+    """The trackers this (reused) analysis was already written back to without error."""
+    with store.read() as conn:
+        return analyses.pushed(conn, analysed.key)
 
 
 def _record_push(store: Store, entry: TrackerCycle, now: datetime, requests: int) -> None:

@@ -1,0 +1,175 @@
+"""What the analysis needs from a task's status history, computed once when the history arrives.
+
+A task's flow facts are derived from its whole history: when it first entered each category, first
+started, last finished and entered its current status; its cycle and active time as if it were done; the
+spans of time it spent in each in-flight status; when it first entered each raw status; and the
+category entries the cumulative-flow chart counts. The store keeps them with the task (table
+`flow_fact`, written in the transaction that writes its history), so an analysis reads one row a task
+instead of its whole history. `facts_of` is the one computation: a pull, the backfill and the analysis's
+fallback for tasks without stored facts all call it, so the three agree by construction.
+
+Times inside the facts are integer microseconds since the Unix epoch (UTC): exact, compact in JSON, and
+what the figures that add time up in seconds (time in status, cumulative flow) compute with directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bridge.domain import FlowTimes, StatusCategory, StatusChange, flow_times
+
+FACTS_VERSION = 1
+"""Bumped when what the facts hold changes; stored facts of another version are recomputed."""
+
+CATEGORIES: tuple[StatusCategory, ...] = tuple(StatusCategory)
+_CODE = {category: i for i, category in enumerate(CATEGORIES)}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+_DONE = StatusCategory.DONE
+
+Step = tuple[datetime, str, StatusCategory]
+"""One entry into a raw status: (when, raw status, category)."""
+
+Span = tuple[str, StatusCategory, int, int | None]
+"""Time in one in-flight status: (raw status, category, entered, left); `left` is None for the last
+status of the history (it lasts until now while the task is open)."""
+
+
+def micros(at: datetime) -> int:
+    """A UTC time as microseconds since the epoch, exactly."""
+    return (at - _EPOCH) // _MICRO
+
+
+def from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowFacts:
+    """One task's flow facts (see the module's docstring); equal whether computed at pull time or from
+    the stored history."""
+
+    first_entry: tuple[int | None, ...]
+    """Per category, in `CATEGORIES` order, when the task first entered it."""
+    first_start: int | None
+    """The first entry into `in_progress` or `waiting`, in history order (work-in-progress age)."""
+    last_done: int | None
+    """The last entry into `done` (a done task's finish)."""
+    flow: tuple[int, int, int] | None
+    """(started, finished, active microseconds) by `flow_times`, as if the task were done; None when
+    that gives none."""
+    current_entered: int | None
+    """When the task entered the status it is in now."""
+    spans: tuple[Span, ...]
+    """In-flight time from the first start on, one span per status entry (`done` entries left out)."""
+    first_seen: tuple[tuple[str, int], ...]
+    """Each raw status the task entered, with when it first did."""
+    entries: tuple[tuple[int, StatusCategory], ...]
+    """Category entries in history order, a repeat of the previous category left out."""
+
+    def flow_times(self, current: StatusCategory) -> FlowTimes | None:
+        """Cycle and active time, as `flow_times` gives them for a task now in `current`."""
+        if current is not StatusCategory.DONE or self.flow is None:
+            return None
+        started, finished, active = self.flow
+        start, finish = from_micros(started), from_micros(finished)
+        return FlowTimes(start, finish, finish - start, timedelta(microseconds=active))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "v": FACTS_VERSION,
+                "first": list(self.first_entry),
+                "start": self.first_start,
+                "done": self.last_done,
+                "flow": list(self.flow) if self.flow is not None else None,
+                "current": self.current_entered,
+                "spans": [[s, _CODE[c], a, b] for s, c, a, b in self.spans],
+                "seen": [list(pair) for pair in self.first_seen],
+                "entries": [[at, _CODE[c]] for at, c in self.entries],
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+
+
+def facts_from_json(text: str) -> FlowFacts | None:
+    """Stored facts, or None when they are of another version (the history decides then)."""
+    data: dict[str, Any] = json.loads(text)
+    if data.get("v") != FACTS_VERSION:
+        return None
+    cats = CATEGORIES
+    flow = data["flow"]
+    return FlowFacts(
+        first_entry=tuple(data["first"]),
+        first_start=data["start"],
+        last_done=data["done"],
+        flow=(flow[0], flow[1], flow[2]) if flow is not None else None,
+        current_entered=data["current"],
+        spans=tuple((s, cats[c], a, b) for s, c, a, b in data["spans"]),
+        first_seen=tuple((s, at) for s, at in data["seen"]),
+        entries=tuple((at, cats[c]) for at, c in data["entries"]),
+    )
+
+
+def steps_of(changes: Iterable[StatusChange]) -> list[Step]:
+    """One item's history as steps, in the order the analysis reads them."""
+    return sorted((c.at, c.to_status, c.to_category) for c in changes)
+
+
+def facts_of(steps: Sequence[Step]) -> FlowFacts | None:
+    """The facts of a task with this history (steps in time order); None without history."""
+    if not steps:
+        return None
+    first: list[int | None] = [None] * len(CATEGORIES)
+    seen: dict[str, int] = {}
+    entries: list[tuple[int, StatusCategory]] = []
+    times = [micros(at) for at, _, _ in steps]
+    for at, (_, status, category) in zip(times, steps, strict=True):
+        code = _CODE[category]
+        if first[code] is None:
+            first[code] = at
+        seen.setdefault(status, at)
+        if not entries or entries[-1][1] is not category:
+            entries.append((at, category))
+    started = next((at for at, (_, _, category) in zip(times, steps, strict=True) if category.started), None)
+    done = next(
+        (
+            at
+            for at, (_, _, c) in zip(reversed(times), reversed(steps), strict=True)
+            if c is StatusCategory.DONE
+        ),
+        None,
+    )
+    return FlowFacts(
+        first_entry=tuple(first),
+        first_start=started,
+        last_done=done,
+        flow=_flow(steps),
+        current_entered=times[-1],
+        spans=_spans(steps, times),
+        first_seen=tuple(seen.items()),
+        entries=tuple(entries),
+    )
+
+
+def _flow(steps: Sequence[Step]) -> tuple[int, int, int] | None:
+    found = flow_times([(at, category) for at, _, category in steps], StatusCategory.DONE)
+    if found is None:
+        return None
+    return micros(found.started), micros(found.finished), found.active_time // _MICRO
+
+
+def _spans(steps: Sequence[Step], times: Sequence[int]) -> tuple[Span, ...]:
+    spans: list[Span] = []
+    started = False
+    ends: list[int | None] = [*times[1:], None]
+    for (_, status, category), at, end in zip(steps, times, ends, strict=True):
+        started = started or category.started
+        if started and category is not StatusCategory.DONE:
+            spans.append((status, category, at, end))
+    return tuple(spans)

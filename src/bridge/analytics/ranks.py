@@ -158,9 +158,9 @@ def _reason(
 
 def _tie_break(first: Milestone, second: Milestone) -> str:
     if first.due != second.due:
-        return f"due date ({_day(first.due)} before {_day(second.due)})"
+        return f"due date ({_moments(first.due, second.due)})"
     if first.created != second.created:
-        return f"creation date ({_day(first.created)} before {_day(second.created)})"
+        return f"creation date ({_moments(first.created, second.created)})"
     if is_person_key(first.key) and is_person_key(second.key):
         return f"key ({first.key} before {second.key})"
     return "the trackers' ids, a fixed order (same due and creation dates)"
@@ -168,6 +168,13 @@ def _tie_break(first: Milestone, second: Milestone) -> str:
 
 def _day(moment: datetime | None) -> str:
     return moment.date().isoformat() if moment is not None else "none"
+
+
+def _moments(first: datetime | None, second: datetime | None) -> str:
+    """`first before second`, by day, or to the minute (UTC) when both fall on one day."""
+    if first is not None and second is not None and first.date() == second.date():
+        return f"{first:%Y-%m-%d %H:%M} before {second:%H:%M} UTC"
+    return f"{_day(first)} before {_day(second)}"
 
 
 def task_ranks(ranks: Sequence[Rank], tasks: Iterable[Task]) -> dict[Ref, int]:

@@ -48,7 +48,7 @@ def _table(*columns: str, right: tuple[str, ...] = ()) -> Table:
 
 
 def _milestones(report: Report, console: Console, pct: str) -> None:
-    _heading(console, "Milestones by value", "open milestones, most valuable first; tasks inherit the rank")
+    _heading(console, "Milestones by value", "open milestones, most valuable first; their tasks follow them")
     if not report.milestones:
         console.print("no open milestones")
         return

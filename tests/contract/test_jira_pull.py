@@ -80,6 +80,7 @@ def jira_truth(emulator: Emulator) -> Truth:
 
 class JiraContract(PullContract):
     flavour: ClassVar[str] = "cloud"
+    kill_at_request: ClassVar[int] = 7  # after serverInfo, myself, field and status: the third search page
 
     def make_emulator(self) -> Emulator:
         seed = render_jira(build(seed=21, per_tracker=self.seed_items, now=datetime(2026, 6, 1, tzinfo=UTC)))

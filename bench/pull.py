@@ -158,7 +158,7 @@ def run(issues: int, seed: int) -> dict[str, Any]:
         finally:
             server.terminate()
             server.wait(60)
-    setup_routes = ("serverInfo", "myself", "/field")
+    setup_routes = ("serverInfo", "myself", "/field", "/status")
 
     def split(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
         delta = {k: b.get(k, 0) - a.get(k, 0) for k in b}

@@ -124,8 +124,9 @@ class JiraMapping:
         default_factory=dict, init=False, repr=False
     )
     status_names: dict[str, str] = field(default_factory=dict, init=False, repr=False)
-    """Status id -> display name as the issues read so far show it: an issue's current status names it
-    as it is now; a history's move names it as it was then, so that fills only a status no issue is in."""
+    """Status id -> display name: the site's statuses as the pull reads them first (`GET status`), then as
+    the issues read show them: an issue's current status names it as it is now; a history's move names it
+    as it was then, so that fills only a status neither the site's list nor an issue names."""
 
     def _status_category(self, status_id: str | None, name: str | None) -> StatusCategory | None:
         """`status_category`, remembered: a site has a few dozen statuses and millions of moves."""
@@ -345,7 +346,7 @@ class JiraMapping:
             self.status_names[status_id] = name
 
     def statuses(self) -> list[StatusName]:
-        """Every status the issues read so far are or were in, by name."""
+        """Every status the site lists and the issues read so far are or were in, by name."""
         return [StatusName(self.source, i, name) for i, name in sorted(self.status_names.items())]
 
     def _blockers(self, issue_id: str, fields: dict[str, Any]) -> list[Dependency]:

@@ -133,9 +133,20 @@ class JiraPuller:
         """Pages of changed issues, in three stages on their own threads: page k is stored (the caller)
         while page k+1 is mapped and page k+2 is on the wire. The mapping is Python, but the store's
         driver and the socket release the interpreter while they work, so the stages overlap."""
+        self._read_site_statuses()
         stop = self.session.policy.stop_event
         raw = prefetched(self._raw_pages(cursor, signpost), stop_event=stop)
         return prefetched((self._page(*page) for page in raw), stop_event=stop)
+
+    def _read_site_statuses(self) -> None:
+        """Name every status the site has as it is named now (`GET status`, one setup read a cycle, before
+        the search's threads start): the first page then carries them all, so a status no changed issue
+        is in is named too, and a renamed one shows its new name without an issue moving."""
+        with self.session.setup():
+            statuses = self.session.get("status") or []
+        for status in statuses:
+            if isinstance(status, dict) and status.get("id") and status.get("name"):
+                self.mapping.status_names[str(status["id"])] = str(status["name"])
 
     def _raw_pages(
         self, cursor: str | None, signpost: datetime

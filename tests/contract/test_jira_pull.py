@@ -15,6 +15,7 @@ from bridge.config import load_config
 from bridge.connector import ConnectorRegistry
 from bridge.kit import PaginationLoop
 from bridge.store import Store
+from bridge.store.snapshot import load_snapshot
 from bridge.sync.pull import pull_all
 from bridge_jira import JiraConnector
 from bridge_sandbox.generate import STATUSES, build
@@ -79,6 +80,7 @@ def jira_truth(emulator: Emulator) -> Truth:
 
 class JiraContract(PullContract):
     flavour: ClassVar[str] = "cloud"
+    kill_at_request: ClassVar[int] = 7  # after serverInfo, myself, field and status: the third search page
 
     def make_emulator(self) -> Emulator:
         seed = render_jira(build(seed=21, per_tracker=self.seed_items, now=datetime(2026, 6, 1, tzinfo=UTC)))
@@ -107,6 +109,29 @@ class JiraContract(PullContract):
     def any_task(self, emulator: Emulator) -> str:
         assert isinstance(emulator, JiraEmulator)
         return next(i.id for i in _tasks(emulator) if i.fields["status"]["name"] == "To Do")
+
+    def test_an_upgraded_store_names_every_status_after_one_quiet_pull(self, rig: Rig) -> None:
+        """A store from before names held none; a pull with no issue changed names every status (a renamed
+        one by its new name, one nobody is in too) from the site's list, read as setup."""
+        emulator = rig.emulator
+        assert isinstance(emulator, JiraEmulator)
+        assert rig.pull().ok
+        rig.store.downgrade("okrdrafts01")  # the schema before names, the pulled rows kept
+        rig.store.upgrade()
+        assert load_snapshot(rig.store).statuses == []
+        renamed = next(iter(emulator.statuses))
+        emulator.statuses[renamed]["name"] = "Waiting for QA"  # an admin renames it; no issue changes
+        emulator.statuses["19999"] = {**emulator.statuses[renamed], "id": "19999", "name": "Parked"}
+        route = "GET /rest/api/{version}/status"
+        before = rig.control.get("requests")["by_route"].get(route, 0)
+        result = rig.pull()
+        assert result.ok and result.items == 0, result.error
+        named = {s.remote_id: s.name for s in load_snapshot(rig.store).statuses}
+        assert named == {sid: status["name"] for sid, status in emulator.statuses.items()}
+        assert named[renamed] == "Waiting for QA" and named["19999"] == "Parked", "a status nobody is in"
+        assert result.requests <= self.streams, "the statuses are a setup read"
+        assert result.setup_requests == 4, "serverInfo, myself, field and status"
+        assert rig.control.get("requests")["by_route"].get(route, 0) == before + 1, "once a cycle"
 
 
 class TestJiraCloudPull(JiraContract):

@@ -162,7 +162,7 @@ def test_sigterm_during_a_cycle_loses_nothing_and_exits_in_time(jira: SandboxSer
     # Everyone edits an issue; the next cycle's first search request waits in the sandbox.
     issue = next(iter(jira.emulator.issues))  # type: ignore[attr-defined]
     control.edit(op="transition", key=issue, status="In Progress")
-    held = control.request_count() + 4  # serverInfo, myself, field, then the search
+    held = control.request_count() + 5  # serverInfo, myself, field, status, then the search
     control.send("POST", "hold", {"request": held})
     wait_for(lambda: control.get("held")["waiting"] == [held], INTERVAL + 10, "the held request")
     replica.process.send_signal(signal.SIGTERM)
@@ -229,9 +229,9 @@ def test_a_killed_replicas_trackers_move_on(
     config = write_config(tmp_path, jira.base_url, ["a"], store='url_env = "T_STORE"', ttl="3s")
     env = environment(T_STORE=pg_database_url)
     control = Control(jira.base_url)
-    control.send("POST", "hold", {"request": 4})  # the first replica's first search waits
+    control.send("POST", "hold", {"request": 5})  # the first replica's first search waits
     first = start_replica(config, env)
-    wait_for(lambda: control.get("held")["waiting"] == [4], 20, "the held request")
+    wait_for(lambda: control.get("held")["waiting"] == [5], 20, "the held request")
     second = start_replica(config, env)
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(10)

@@ -163,14 +163,14 @@ def test_a_quiet_cycle_reuses_the_analysis_and_has_nothing_to_write(
 
 
 def test_a_cycle_asks_the_trackers_setup_once(sync: Sync) -> None:
-    """The pull and the push share one connector: server info, the user and the fields are read once a
-    cycle, and the requests the cycle counts are those the tracker served."""
+    """The pull and the push share one connector: server info, the user, the fields and the statuses are
+    read once a cycle, and the requests the cycle counts are those the tracker served."""
     sync.cycle()
     sync.control.send("DELETE", "requests")
     (entry,) = sync.cycle().trackers
     served = sync.control.get("requests")
     routes = served["by_route"]
-    for setup in ("serverInfo", "myself", "field"):
+    for setup in ("serverInfo", "myself", "field", "status"):
         assert routes[f"GET /rest/api/{{version}}/{setup}"] == 1, setup
     assert entry.requests == sum(routes.values())
 

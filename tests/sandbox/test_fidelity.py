@@ -387,6 +387,37 @@ def test_jira_remote_links(jira_rig: JiraRig) -> None:
         assert posts == [201, 200]
 
 
+def test_jira_comments(jira_rig: JiraRig) -> None:
+    """addComment, getComments and deleteComment as the documents describe them: REST v2 takes and
+    shows a plain-text body, REST v3 an ADF document."""
+    rig = jira_rig
+    for client in rig.clients:
+        v3 = client._options["rest_api_version"] == "3"
+        text = "Milestone reached\n\n[milestone-bridge:reached:t:1:1]"
+        body: object = _adf_doc(text) if v3 else text
+        session = rig.session(client)
+        posted = session.post(rig.api(client, "issue/EE-4/comment"), data=json.dumps({"body": body}))
+        assert posted.status_code == 201
+        listed = session.get(rig.api(client, "issue/EE-4/comment"), params={"startAt": 0, "maxResults": 10})
+        bodies = [c["body"] for c in listed.json()["comments"]]
+        assert body in bodies
+        gone = session.delete(rig.api(client, f"issue/EE-4/comment/{posted.json()['id']}"))
+        assert gone.status_code == 204
+    expected = rig.ops(
+        "POST /rest/api/3/issue/{issueIdOrKey}/comment",
+        "GET /rest/api/3/issue/{issueIdOrKey}/comment",
+        "DELETE /rest/api/3/issue/{issueIdOrKey}/comment/{id}",
+    )
+    _assert_conforms(rig.check(), requests_of=expected, responses_of=expected)
+
+
+def _adf_doc(text: str) -> dict[str, object]:
+    paragraphs = [
+        {"type": "paragraph", "content": [{"type": "text", "text": line}]} for line in text.split("\n\n")
+    ]
+    return {"type": "doc", "version": 1, "content": paragraphs}
+
+
 def test_jira_issue_link_as_the_bridge_sends_it(jira_rig: JiraRig) -> None:
     rig = jira_rig
     for client in rig.clients:

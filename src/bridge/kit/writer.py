@@ -177,6 +177,8 @@ def config_refusal(tracker: str, config: TrackerConfig, write: FieldWrite) -> st
         return "links are not managed here (write.okr_links is off)"
     if write.kind is WriteKind.ORDER and not settings.native_order:
         return "the order is not managed here (write.native_order is off)"
+    if write.kind is WriteKind.COMMENT and adding and not settings.comments:
+        return "comments are not posted here (write.comments is off)"
     if write.kind is WriteKind.FIELD:
         key = MANAGED_FIELDS.get(write.field)
         if key is None:
@@ -311,6 +313,8 @@ def holds(write: FieldWrite, states: Mapping[Ref, ItemState]) -> bool:
         return write.field in state.labels
     if write.kind is WriteKind.LABEL_REMOVE:
         return write.field not in state.labels
+    if write.kind is WriteKind.COMMENT:
+        return False  # comments are not part of an item's state: a vendor reads them back itself
     if write.kind is WriteKind.LINK:
         found = state.links.get(write.field)
         if not isinstance(write.value, LinkTarget):

@@ -50,7 +50,7 @@ from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteCost, Wri
 from bridge.errors import FatalAPIError, OutcomeUnknown
 from bridge.http import RETRIABLE_STATUSES, redact
 from bridge.kit import EDIT_KINDS, Outcomes, Writer, WriteRefused
-from bridge.written import COMMENT_MARKER_PREFIX, LINK_ID_PREFIX, with_marker
+from bridge.written import LINK_ID_PREFIX, with_marker
 from bridge_jira.client import JiraSession, _json, error_parts, error_text
 from bridge_jira.config import JiraTrackerConfig
 from bridge_jira.mapping import HeldFields
@@ -230,10 +230,6 @@ class JiraWriter(Writer[JiraTrackerConfig]):
                 raise WriteRefused(f"link {write.field!r} is not the bridge's (no {LINK_ID_PREFIX!r} prefix)")
             if write.value is not None and not isinstance(write.value, LinkTarget):
                 raise WriteRefused("a link's value is a LinkTarget or None")
-        if write.kind is WriteKind.COMMENT and not write.field.startswith(COMMENT_MARKER_PREFIX):
-            raise WriteRefused(f"comment marker {write.field!r} is not the bridge's")
-        if write.kind is WriteKind.COMMENT and write.value is not None and not isinstance(write.value, str):
-            raise WriteRefused("a comment's value is its text or None")
         if write.kind is WriteKind.FIELD and write.field in self.managed:
             _field_value(self.types[self.managed[write.field]], write.value)  # refuses what cannot go
         if write.kind is WriteKind.ORDER:
@@ -472,18 +468,8 @@ class JiraWriter(Writer[JiraTrackerConfig]):
             if not comments or start >= int(page.get("total") or 0):
                 return found
 
-    def read_back(self, writes: Sequence[tuple[int, FieldWrite]]) -> dict[int, bool]:
-        """Comments are read back by their marker, one listing per comment; the rest as by default."""
-        comments = [(index, write) for index, write in writes if write.kind is WriteKind.COMMENT]
-        rest = [(index, write) for index, write in writes if write.kind is not WriteKind.COMMENT]
-        held = super().read_back(rest) if rest else {}
-        for index, write in comments:
-            try:
-                found = self._marked_comments(write.item.remote_id, write.field, self._request)
-            except WriteRefused:
-                continue  # not read back: it counts as failed, and the next cycle looks again
-            held[index] = bool(found) is (write.value is not None)
-        return held
+    def comment_found(self, write: FieldWrite) -> bool:
+        return bool(self._marked_comments(write.item.remote_id, write.field, self._request))
 
     def _move(self, move: _Move, outcomes: Outcomes) -> None:
         """One call to the rank API; a 207 answer fails only the issues it names."""

@@ -1187,6 +1187,15 @@ def _trello_attachments(rig: TrelloRig) -> None:
     card.remove_attachment(link["id"])
 
 
+def _trello_comments(rig: TrelloRig) -> None:
+    text = "Milestone reached\n\n[milestone-bridge:reached:t:1:1]"
+    made = rig.call("POST", f"cards/{BUILD_CARD}/actions/comments", params={"text": text})
+    assert made.status_code == 200 and made.json()["data"]["text"] == text
+    listed = rig.call("GET", f"cards/{BUILD_CARD}/actions", params={"filter": "commentCard"}).json()
+    assert next(a["id"] for a in listed if a["type"] == "commentCard") == made.json()["id"]
+    assert rig.call("DELETE", f"actions/{made.json()['id']}").status_code == 200
+
+
 def trello_board(rig: TrelloRig) -> Any:
     """A py-trello Board without fetching it (its reads are the `board` case's)."""
     from trello import Board
@@ -1229,6 +1238,10 @@ TRELLO_CASES: dict[str, tuple[Callable[[TrelloRig], None], set[str]]] = {
             "GET /cards/{id}/attachments",
             "DELETE /cards/{id}/attachments/{idAttachment}",
         },
+    ),
+    "comments": (
+        _trello_comments,
+        {"POST /cards/{id}/actions/comments", "GET /cards/{id}/actions", "DELETE /actions/{id}"},
     ),
 }
 # Findings: bridge_sandbox.trello is not edited here; each is reported with the document's words.
@@ -1275,6 +1288,10 @@ TRELLO_FINDINGS: dict[str, str] = {
     "attachments": "emulator finding (attachments): `POST /cards/{id}/attachments` answers one attachment "
     "object where trello.json declares an array of `Attachment`; and in `Attachment` the emulator sends "
     "`date` as a date-time (`format: date` in trello.json) and `edgeColor: null` (an enum of colours)",
+    "comments": "emulator finding (comment actions): the API member who writes the comment has no "
+    "avatar and no referrer, and the emulator sends `memberCreator.avatarHash`, `avatarUrl` and "
+    "`idMemberReferrer` null, as the real API does for such a member; trello.json types all three as "
+    "non-nullable strings",
     "custom-field-sdk": "SDK finding: py-trello's `Card.set_custom_field` sends `PUT /1/card/{id}/"
     "customField/{idCustomField}/item` (singular `card`); trello.json has only `/cards/...` (case "
     "`custom-field`); the emulator serves both",

@@ -796,6 +796,16 @@ def _asana_attachments(client: Any) -> None:
     attachments.delete_attachment(made["gid"])
 
 
+def _asana_comments(client: Any) -> None:
+    stories = asana.StoriesApi(client)
+    text = "Milestone reached\n\n[milestone-bridge:reached:t:1:1]"
+    made = stories.create_story_for_task({"data": {"text": text}}, BUILD, {})
+    listed = stories.get_stories_for_task(BUILD, {"opt_fields": "text,resource_subtype"})
+    assert made["gid"] in [x["gid"] for x in listed if x.get("text") == text]
+    stories.delete_story(made["gid"])
+    assert made["gid"] not in [x["gid"] for x in stories.get_stories_for_task(BUILD, {})]
+
+
 def _asana_sync_token(client: Any) -> str:
     """The first call without a sync token: 412 with a fresh token in the body."""
     with pytest.raises(ApiException) as first:
@@ -904,6 +914,10 @@ ASANA_CASES: dict[str, tuple[Callable[[Any], None], set[str]]] = {
             "GET /attachments",
             "DELETE /attachments/{attachment_gid}",
         },
+    ),
+    "comments": (
+        _asana_comments,
+        {"POST /tasks/{task_gid}/stories", "GET /tasks/{task_gid}/stories", "DELETE /stories/{story_gid}"},
     ),
     "number-field-write": (_asana_number_field_write, {"PUT /tasks/{task_gid}"}),
     "events-of-a-move": (_asana_events_of_a_move, {"GET /events"}),

@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from jira import JIRAError
 
@@ -50,7 +50,7 @@ from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteCost, Wri
 from bridge.errors import FatalAPIError, OutcomeUnknown
 from bridge.http import RETRIABLE_STATUSES, redact
 from bridge.kit import EDIT_KINDS, Outcomes, Writer, WriteRefused
-from bridge.written import LINK_ID_PREFIX
+from bridge.written import LINK_ID_PREFIX, with_marker
 from bridge_jira.client import JiraSession, _json, error_parts, error_text
 from bridge_jira.config import JiraTrackerConfig
 from bridge_jira.mapping import HeldFields
@@ -73,6 +73,9 @@ log = logging.getLogger(__name__)
 READ_BATCH = 100
 RANK_BATCH = 50
 RANK_PATH = "/rest/agile/1.0/issue/rank"
+T = TypeVar("T")
+COMMENT_PAGE = 100
+"""Comments listed a request when looking for the bridge's marker."""
 POLL_FIRST = 0.2
 POLL_LONGEST = 5.0
 
@@ -246,7 +249,7 @@ class JiraWriter(Writer[JiraTrackerConfig]):
         links: list[tuple[int, FieldWrite]] = []
         moves: list[_Move] = []
         for index, write in writes:
-            if write.kind is WriteKind.LINK:
+            if write.kind in (WriteKind.LINK, WriteKind.COMMENT):
                 links.append((index, write))
             elif write.kind is WriteKind.ORDER:
                 _add_move(moves, index, write)
@@ -255,7 +258,8 @@ class JiraWriter(Writer[JiraTrackerConfig]):
         if changes:
             self._change(changes, outcomes)
         for index, write in links:
-            _settle(outcomes, [index], partial(self._link, write))
+            send = self._comment if write.kind is WriteKind.COMMENT else self._link
+            _settle(outcomes, [index], partial(send, write))
         for move in moves:
             _settle(outcomes, [index for index, _ in move.issues], partial(self._move, move, outcomes))
 
@@ -369,11 +373,13 @@ class JiraWriter(Writer[JiraTrackerConfig]):
             if write.kind is WriteKind.ORDER:
                 _add_move(moves, index, write)
         links = sum(1 for w in writes if w.kind is WriteKind.LINK)
+        posted = [w.item for w in writes if w.kind is WriteKind.COMMENT and w.value is not None]
+        loud = edited if self.permissions.loud else set()
         return WriteCost(
             edits=len(writes),
             items=len({w.item for w in writes}),
-            requests=len(edited) + links + len(moves),
-            emails=sum(watchers.get(item, 0) for item in edited) if self.permissions.loud else 0,
+            requests=len(edited) + links + len(moves) + 2 * len(posted),  # a comment: look, then post
+            emails=sum(watchers.get(item, 0) for item in [*loud, *posted]),  # comments always notify
         )
 
     def _edit(self, edit: _Edit, outcomes: Outcomes) -> None:
@@ -427,6 +433,44 @@ class JiraWriter(Writer[JiraTrackerConfig]):
         body = {"globalId": write.field, "object": {"url": target.url, "title": target.title}}
         self._request("post", f"issue/{issue}/remotelink", body)
 
+    def _comment(self, write: FieldWrite) -> None:
+        """Post the comment unless one carrying its marker is there already (a post whose answer was
+        lost, another replica's): every attempt looks before it posts, so the session's retries never
+        post twice. With no text, delete the bridge's comments carrying the marker."""
+        issue, marker = write.item.remote_id, write.field
+        if write.value is None:
+            for comment_id in self._marked_comments(issue, marker, self._request):
+                try:
+                    self._request("delete", f"issue/{issue}/comment/{comment_id}")
+                except JiraRefusal as refused:
+                    if refused.status != 404:  # gone already: deleting it again is deleting it once
+                        raise
+            return
+        body = {"body": with_marker(write.value, marker)}
+
+        def look_then_post() -> None:
+            if not self._marked_comments(issue, marker, self._answer):
+                self._answer("post", f"issue/{issue}/comment", body, None)
+
+        self._call(look_then_post, f"POST issue/{issue}/comment")
+
+    def _marked_comments(self, issue: str, marker: str, request: Callable[..., Any]) -> list[str]:
+        """The ids of the issue's comments carrying `marker` (REST v2: bodies are plain text), listed
+        through `request` (`_request`, or `_answer` inside an attempt of its own)."""
+        found: list[str] = []
+        start = 0
+        while True:
+            params = {"startAt": start, "maxResults": COMMENT_PAGE}
+            page = request("get", f"issue/{issue}/comment", None, params) or {}
+            comments = [c for c in page.get("comments") or [] if isinstance(c, dict)]
+            found.extend(str(c.get("id")) for c in comments if marker in str(c.get("body") or ""))
+            start += len(comments)
+            if not comments or start >= int(page.get("total") or 0):
+                return found
+
+    def comment_found(self, write: FieldWrite) -> bool:
+        return bool(self._marked_comments(write.item.remote_id, write.field, self._request))
+
     def _move(self, move: _Move, outcomes: Outcomes) -> None:
         """One call to the rank API; a 207 answer fails only the issues it names."""
         body: dict[str, Any] = {"issues": [issue for _, issue in move.issues]}
@@ -444,9 +488,12 @@ class JiraWriter(Writer[JiraTrackerConfig]):
         every retry (below the breaker's limit); refused credentials and a tracker that stays down raise
         out of the push.
         """
+        return self._call(partial(self._answer, method, path, body, params), f"{method.upper()} {path}")
+
+    def _call(self, attempt: Callable[[], T], what: str) -> T:
+        """`attempt` through the session (retried as a whole) and the retry breaker (see `_request`)."""
         try:
-            answer = partial(self._answer, method, path, body, params)
-            return self.breaker.call(partial(self.session.call, answer), f"{method.upper()} {path}")
+            return self.breaker.call(partial(self.session.call, attempt), what)
         except JiraRefusal:
             self.breaker.reset()  # Jira answered: only failures after every retry, in a row, count
             raise

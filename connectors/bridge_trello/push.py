@@ -70,11 +70,16 @@ from bridge.errors import AuthError, BridgeError, FatalAPIError, RetriableAPIErr
 from bridge.http import redact
 from bridge.kit import Outcomes, Writer
 from bridge.mapping import resolve_field
-from bridge.written import LINK_ID_PREFIX
+from bridge.written import LINK_ID_PREFIX, with_marker
 from bridge_trello.config import TrelloTrackerConfig
 from bridge_trello.mapping import LABEL_ID, TrelloMapping, option_texts, records
 from bridge_trello.pull import TrelloPuller
 from bridge_trello.session import TrelloSession, batch_url
+
+WRITABLE = frozenset(WriteKind) - {WriteKind.LINK, WriteKind.ORDER}
+"""The kinds of write checked no further here (links and moves are checked above)."""
+COMMENT_PAGE = 1000
+"""Comment actions listed a request when looking for the bridge's marker (Trello's most)."""
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +371,12 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
             _check_link(write.field, write.value)
         elif write.kind is WriteKind.ORDER:
             _anchors(write.value)
-        elif write.kind not in (WriteKind.FIELD, WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE):
+        elif write.kind not in (
+            WriteKind.FIELD,
+            WriteKind.LABEL_ADD,
+            WriteKind.LABEL_REMOVE,
+            WriteKind.COMMENT,
+        ):
             raise WriteRefused(f"unknown kind of write {write.kind!r}")
 
     def requests_for(self, writes: Sequence[FieldWrite]) -> int:
@@ -416,6 +426,8 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
             self._remove_label(card, write.field)
         elif write.kind is WriteKind.LINK:
             self._link(card, write.field, write.value)
+        elif write.kind is WriteKind.COMMENT:
+            self._comment(str(card["id"]), write.field, write.value)
         else:
             self._move(card, write.field, write.value)
 
@@ -612,6 +624,34 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
         card["attachments"] = [a for a in card.get("attachments") or [] if a is not attachment]
 
     # ---- order -----------------------------------------------------------------------------------------
+
+    # ---- comments --------------------------------------------------------------------------------------
+
+    def _comment(self, card_id: str, marker: str, text: str | None) -> None:
+        """Post the comment unless the card carries one with its marker (its post is never retried
+        after an unanswered attempt: it is read back instead); with no text, delete the bridge's comments
+        carrying the marker."""
+        found = self._marked_comments(card_id, marker)
+        if text is None:
+            for action_id in found:
+                self._send("DELETE", f"actions/{action_id}")
+        elif not found:
+            params = {"text": with_marker(text, marker)}
+            self._send("POST", f"cards/{card_id}/actions/comments", params=params, idempotent=False)
+
+    def _marked_comments(self, card_id: str, marker: str) -> list[str]:
+        """The ids of the card's comments carrying `marker`, newest first, a page of 1000 at a time."""
+        found: list[str] = []
+        params = {"filter": "commentCard", "limit": str(COMMENT_PAGE)}
+        while True:
+            page = [a for a in self._get(f"cards/{card_id}/actions", params) or [] if isinstance(a, dict)]
+            found.extend(str(a["id"]) for a in page if marker in str((a.get("data") or {}).get("text") or ""))
+            if len(page) < COMMENT_PAGE:
+                return found
+            params = {**params, "before": str(page[-1]["id"])}
+
+    def comment_found(self, write: FieldWrite) -> bool:
+        return bool(self._marked_comments(write.item.remote_id, write.field))
 
     def _move(self, card: JSON, container: str, value: Any) -> None:
         after, before = _anchors(value)

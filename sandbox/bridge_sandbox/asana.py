@@ -2208,6 +2208,31 @@ class AsanaEmulator(Emulator):
         stories = self.state.stories.get(self.state.task(task_gid).gid, [])
         return self._page(request, stories, self.state.story_compact, self.state.render_story)
 
+    @route("POST", BASE + "/tasks/{task_gid}/stories")
+    def create_story(self, request: Request, task_gid: str) -> Any:
+        """createStoryForTask: a comment (`text` or `html_text`) by the caller; 201 with the story."""
+        task = self.state.task(task_gid)
+        data = self._data(request)
+        text = data.get("text") or data.get("html_text")
+        if not isinstance(text, str) or not text.strip():
+            raise asana_error(400, "text: Missing input")
+        story = self.state.add_comment(task, text, self._actor(request))
+        return Response(201, self._one(request, self.state.render_story(story)))
+
+    @route("DELETE", BASE + "/stories/{story_gid}")
+    def delete_story(self, request: Request, story_gid: str) -> Any:
+        """deleteStory: only a comment its author wrote can be deleted (403 otherwise)."""
+        for task_gid, stories in self.state.stories.items():
+            found = next((x for x in stories if x["gid"] == story_gid), None)
+            if found is None:
+                continue
+            if found["type"] != "comment" or found["created_by"] != self.state.ref(self._actor(request)):
+                raise asana_error(403, "You do not have permission to delete this story.")
+            self.state.stories[task_gid] = [x for x in stories if x is not found]
+            self.state.touch(self.state.task(task_gid))
+            return {"data": {}}
+        raise asana_error(404, "story: Unknown object")
+
     @route("GET", BASE + "/tasks/{task_gid}/tags")
     def get_task_tags(self, request: Request, task_gid: str) -> Any:
         tags = [self.state.tags[g] for g in self.state.task(task_gid).tags]

@@ -127,6 +127,8 @@ class Issue:
     fields: dict[str, Any]
     histories: list[dict[str, Any]] = field(default_factory=list)
     remote_links: list[dict[str, Any]] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    """Comments oldest first, each with its body as plain text (shown as ADF through REST v3)."""
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -1160,6 +1162,61 @@ class JiraEmulator(Emulator):
         issue.remote_links = [x for x in issue.remote_links if all(x is not d for d in doomed)]
         self.record_change(issue, [_remote_link_item(link, removed=True) for link in doomed])
 
+    # ---- comments ----------------------------------------------------------------------------------------
+
+    @route("GET", "/rest/api/{version}/issue/{key}/comment")
+    def comments_page(self, request: Request, version: str, key: str) -> Any:
+        """getComments: a page of the issue's comments, oldest first (`orderBy=-created`: newest first)."""
+        start = request.int_arg("startAt", 0)
+        size = request.int_arg("maxResults", 50, low=1, high=5000)
+        with self.lock:
+            issue = self._issue(key)
+            ordered = list(issue.comments)
+            if request.arg("orderBy") in ("-created", "-created_date"):
+                ordered.reverse()
+            page = [self._comment_body(c, version) for c in ordered[start : start + size]]
+        return {"startAt": start, "maxResults": size, "total": len(ordered), "comments": page}
+
+    @route("POST", "/rest/api/{version}/issue/{key}/comment")
+    def comment_add(self, request: Request, version: str, key: str) -> Any:
+        """addComment: REST v3 takes the body as an ADF document, REST v2 as a string; 201 either way."""
+        body = request.json()
+        text = _comment_text(body.get("body") if isinstance(body, dict) else None, version)
+        if text is None:
+            errors = {"comment": "Comment body can not be empty!"}
+            raise HTTPError(400, {"errorMessages": [], "errors": errors})
+        with self.lock:
+            issue = self._issue(key)
+            _, stamp = self._now_text()
+            self._ids += 1
+            comment = {"id": str(self._ids), "text": text, "author": self._author(), "created": stamp}
+            issue.comments.append(comment)
+            self.record_change(issue, [])
+            return Response(201, self._comment_body(comment, version))
+
+    @route("DELETE", "/rest/api/{version}/issue/{key}/comment/{comment_id}")
+    def comment_delete(self, request: Request, version: str, key: str, comment_id: str) -> Any:
+        with self.lock:
+            issue = self._issue(key)
+            kept = [c for c in issue.comments if c["id"] != comment_id]
+            if len(kept) == len(issue.comments):
+                raise jira_error(404, "Can not find a comment for the id.")
+            issue.comments = kept
+            self.record_change(issue, [])
+        return Response(204)
+
+    def _comment_body(self, comment: dict[str, Any], version: str) -> dict[str, Any]:
+        text = comment["text"]
+        return {
+            "self": f"{SITE}/rest/api/{version}/issue/comment/{comment['id']}",
+            "id": comment["id"],
+            "author": comment["author"],
+            "updateAuthor": comment["author"],
+            "body": _comment_adf(text) if version == "3" else text,
+            "created": comment["created"],
+            "updated": comment["created"],
+        }
+
     # ---- agile -------------------------------------------------------------------------------------------
 
     @route("GET", "/rest/agile/1.0/board")
@@ -1496,6 +1553,27 @@ def _adf(value: Any) -> Any:
         return value
     paragraph = {"type": "paragraph", "content": [{"type": "text", "text": value}]}
     return {"type": "doc", "version": 1, "content": [paragraph]}
+
+
+def _comment_text(body: Any, version: str) -> str | None:
+    """A comment's text from its request body: an ADF document through REST v3, a string through v2."""
+    if version != "3":
+        return body if isinstance(body, str) and body.strip() else None
+    if not isinstance(body, dict) or body.get("type") != "doc":
+        return None
+    lines = []
+    for block in body.get("content") or []:
+        parts = block.get("content") or [] if isinstance(block, dict) else []
+        lines.append("".join(str(p.get("text") or "") for p in parts if isinstance(p, dict)))
+    text = "\n\n".join(lines)  # one paragraph each, as `_comment_adf` shows them
+    return text if text.strip() else None
+
+
+def _comment_adf(text: str) -> dict[str, Any]:
+    """A comment's text as REST v3 shows it: an ADF document, one paragraph per blank-line block."""
+    blocks = [block for block in text.split("\n\n") if block]
+    content = [{"type": "paragraph", "content": [{"type": "text", "text": block}]} for block in blocks]
+    return {"type": "doc", "version": 1, "content": content}
 
 
 def _apply_operations(current: Any, operations: Any, errors: dict[str, str], name: str) -> Any:

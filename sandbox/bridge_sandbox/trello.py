@@ -1058,6 +1058,11 @@ class TrelloEmulator(Emulator):
         self._card_changed(board, card, "addAttachmentToCard", data, by)
         return copy.deepcopy(attachment)
 
+    def add_comment(self, board: Board, card: JSON, text: str, by: JSON) -> JSON:
+        """A commentCard action on `card` (its badge counts it)."""
+        board.comments[card["id"]] += 1
+        return self._card_changed(board, card, "commentCard", {"text": text}, by)
+
     def remove_attachment(self, board: Board, card: JSON, attachment_id: str, by: JSON) -> None:
         found = next((a for a in card["attachments"] if a["id"] == attachment_id), None)
         if found is None:
@@ -1352,6 +1357,29 @@ class TrelloEmulator(Emulator):
             a for a in board.actions if ((a.get("data") or {}).get("card") or {}).get("id") == found["id"]
         ]
         return self._actions(request, mine, "commentCard,updateCard:idList")
+
+    @route("POST", "/1/cards/{card}/actions/comments")
+    def card_comment(self, request: Request, card: str) -> Any:
+        """post-cards-id-actions-comments: `text` (required) becomes a commentCard action, returned."""
+        board, found = self._card(card)
+        text = params_of(request).get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise trello_error(400, "invalid value for text")
+        return copy.deepcopy(self.add_comment(board, found, text, self.api_member))
+
+    @route("DELETE", "/1/actions/{action}")
+    def action_delete(self, request: Request, action: str) -> Any:
+        """delete-actions-id: only comments can be deleted, by the member who wrote them."""
+        for board in self.boards.values():
+            found = next((a for a in board.actions if a["id"] == action), None)
+            if found is None:
+                continue
+            if found["type"] != "commentCard" or found["idMemberCreator"] != self.api_member["id"]:
+                raise trello_error(401, "unauthorized comment permission requested")
+            board.actions = [a for a in board.actions if a is not found]
+            board.comments[str(found["data"]["card"]["id"])] -= 1
+            return {"_value": None}
+        raise trello_error(404, NOT_FOUND)
 
     @route("GET", "/1/cards/{card}/checklists")
     def card_checklists(self, request: Request, card: str) -> Any:

@@ -408,6 +408,9 @@ class WriteConfig(Section):
     """Add and remove the bottleneck and at-risk labels, by name (never another label with the prefix)."""
     native_order: bool = False
     """Reorder the backlog, board list or project by value rank."""
+    comments: bool = True
+    """Let the bridge post its comments here (each once, found again by its marker line). In Jira every
+    comment notifies the issue's watchers by email: there is no quiet way to post one."""
     tasks_inherit: bool = False
     """Write the rank field on tasks too (they inherit their milestone's value); with `native_order`,
     tasks follow their milestone's place in the order either way."""

@@ -291,6 +291,9 @@ class WriteKind(enum.StrEnum):
       with `value` None, remove that link.
     - `order`: move the item within container `field` (backlog, list, project) to just after
       `value[0]` or, when that is None, just before `value[1]` (both `Ref`s or None).
+    - `comment`: post comment `value` (its text) on the item unless one carrying marker `field` is
+      already there (see `bridge.written.comment_marker`); with `value` None, delete the bridge's
+      comments carrying that marker.
     """
 
     FIELD = "field"
@@ -298,6 +301,7 @@ class WriteKind(enum.StrEnum):
     LABEL_REMOVE = "label_remove"
     LINK = "link"
     ORDER = "order"
+    COMMENT = "comment"
 
 
 @dataclass(frozen=True, slots=True)

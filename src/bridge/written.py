@@ -26,6 +26,22 @@ KEY_RESULT_LINK_PREFIX = LINK_ID_PREFIX + "kr:"
 """The bridge's link to a key result is `milestone-bridge:kr:<key result's source>:<its remote id>`."""
 
 
+COMMENT_MARKER_PREFIX = "[milestone-bridge:"
+"""The bridge's comments end with a marker line `[milestone-bridge:<what>:<id>:<n>]`, which it looks for
+before posting (so a retry, a crash or a second replica never posts one twice) and purges by."""
+
+
+def comment_marker(what: str, item: Ref, completion: int) -> str:
+    """The marker of the bridge's comment `what` (`reached`) on `item`, for its `completion`-th time."""
+    return f"{COMMENT_MARKER_PREFIX}{what}:{item.source}:{item.remote_id}:{completion}]"
+
+
+def with_marker(text: str, marker: str) -> str:
+    """`text` ending with `marker` on its own line (once)."""
+    body = text.rstrip()
+    return body if body.endswith(marker) else f"{body}\n\n{marker}"
+
+
 def key_result_link_id(key_result: Ref) -> str:
     """The global id of the bridge's link to `key_result`: stable across cycles."""
     return f"{KEY_RESULT_LINK_PREFIX}{key_result.source}:{key_result.remote_id}"

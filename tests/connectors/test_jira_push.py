@@ -21,6 +21,7 @@ from bridge.errors import AuthError, RetriableAPIError
 from bridge.http import RetryPolicy
 from bridge.sync.plan import same
 from bridge.written import LINK_ID_PREFIX as GLOBAL_ID_PREFIX
+from bridge.written import comment_marker
 from bridge_jira import JiraConnector
 from bridge_sandbox.generate import build
 from bridge_sandbox.generate_jira import render_jira
@@ -550,3 +551,54 @@ def test_writes_whose_answer_was_lost_are_read_back_on_cloud_and_data_center(
     assert (pay1.fields.get(rig.connector.writer.managed["rank"]) == 4) is applied
     assert ("mb-bottleneck" in pay1.fields.get("labels", [])) is applied
     assert len(rig.bridge_links("PAY-1")) == int(applied)
+
+
+def comment(rig: Rig, key: str, text: str | None, completion: int = 1) -> FieldWrite:
+    marker = comment_marker("reached", rig.ref(key), completion)
+    return FieldWrite(rig.ref(key), marker, text, kind=WriteKind.COMMENT, reason="milestone reached")
+
+
+def _bodies(rig: Rig, key: str) -> list[str]:
+    return [str(c["text"]) for c in rig.issue(key).comments]
+
+
+def test_a_comment_is_posted_once_with_its_marker_and_purged(rig: Rig) -> None:
+    first = rig.push(comment(rig, "PAY-2", "PAY-2 reached."))
+    again = rig.push(comment(rig, "PAY-2", "PAY-2 reached."))  # a retry, another replica: found, not posted
+    assert [o.ok for o in first + again] == [True, True]
+    marker = comment_marker("reached", rig.ref("PAY-2"), 1)
+    assert _bodies(rig, "PAY-2") == [f"PAY-2 reached.\n\n{marker}"]
+    rig.push(comment(rig, "PAY-2", "PAY-2 reached again.", completion=2))  # re-opened, done again
+    assert len(_bodies(rig, "PAY-2")) == 2
+    rig.issue("PAY-2").comments.insert(0, {"id": "u1", "text": "a user's note", "author": {}, "created": ""})
+    purged = rig.push(comment(rig, "PAY-2", None), comment(rig, "PAY-2", None, completion=2))
+    assert [o.ok for o in purged] == [True, True]
+    assert _bodies(rig, "PAY-2") == ["a user's note"]
+
+
+def test_comments_switched_off_are_refused_without_a_request(rig: Rig, tmp_path: Path) -> None:
+    quiet = _reopen(rig, tmp_path, 'rank_field = "Value rank"\ncomments = false\n')
+    try:
+        rig.forget_requests()
+        outcomes = quiet.push([comment(rig, "PAY-2", "PAY-2 reached.")])
+    finally:
+        quiet.close()
+    assert not outcomes[0].ok and "write.comments" in str(outcomes[0].error)
+    assert rig.routes() == {} and _bodies(rig, "PAY-2") == []
+
+
+@pytest.mark.parametrize(("fault", "applied"), [("lose", True), ("drop", False)])
+def test_a_comment_whose_answer_was_lost_is_read_back_and_never_doubled(
+    rig: Rig, fault: str, applied: bool
+) -> None:
+    """Every post of the comment gets no answer: Jira took it (`lose`) or never saw it (`drop`). Each
+    retry looks for the marker before it posts (it finds the lost one), and a post that never got an
+    answer is read back; the next push finds the marker (or posts it): one comment."""
+    pay2 = rig.issue("PAY-2")
+    rig.control.faults({"kind": fault, "method": "POST", "path": rf"/issue/(PAY-2|{pay2.id})/comment$"})
+    outcomes = rig.push(comment(rig, "PAY-2", "PAY-2 reached."))
+    assert outcomes[0].ok is applied, outcomes[0].error
+    assert len(_bodies(rig, "PAY-2")) == int(applied)
+    rig.control.faults()
+    assert rig.push(comment(rig, "PAY-2", "PAY-2 reached."))[0].ok
+    assert len(_bodies(rig, "PAY-2")) == 1

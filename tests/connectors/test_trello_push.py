@@ -15,6 +15,7 @@ import pytest
 from bridge.domain import FieldWrite, LinkTarget, Ref, WriteKind
 from bridge.errors import AuthError, RetriableAPIError, UserError
 from bridge.http import RetryPolicy
+from bridge.written import comment_marker
 from bridge_sandbox.server import SandboxServer
 from bridge_sandbox.trello import Board, TrelloEmulator
 from bridge_trello import TrelloConnector
@@ -485,3 +486,56 @@ def test_a_cards_label_changes_go_in_one_put_that_keeps_the_users_labels(rig: Ri
     assert all(o.ok for o in connector.push(writes))
     assert rig.writes_sent() == []
     connector.close()
+
+
+def comment(ref: Ref, text: str | None, completion: int = 1) -> FieldWrite:
+    return FieldWrite(ref, comment_marker("reached", ref, completion), text, kind=WriteKind.COMMENT)
+
+
+def comments_on(rig: Rig, name: str) -> list[str]:
+    return [
+        str(a["data"]["text"])
+        for a in rig.board.actions
+        if a["type"] == "commentCard" and a["data"]["card"]["id"] == rig.cards[name]
+    ]
+
+
+def test_a_card_comment_is_posted_once_with_its_marker_and_purged(rig: Rig) -> None:
+    connector = rig.connector()
+    ref = rig.ref("Checkout")
+    first = connector.push([comment(ref, "Checkout reached.")])
+    again = connector.push([comment(ref, "Checkout reached.")])  # a retry, another replica: found
+    assert [o.ok for o in first + again] == [True, True]
+    assert comments_on(rig, "Checkout") == [f"Checkout reached.\n\n{comment_marker('reached', ref, 1)}"]
+    rig.emulator.add_comment(rig.board, rig.card("Checkout"), "a user's note", rig.emulator.api_member)
+    purged = connector.push([comment(ref, None)])
+    connector.close()
+    assert purged[0].ok and comments_on(rig, "Checkout") == ["a user's note"]
+
+
+def test_a_label_milestone_takes_its_comment_on_its_own_card_and_without_one_none(rig: Rig) -> None:
+    label = rig.emulator.edit({"op": "create_label", "board": rig.board.id, "name": "M:Bare", "color": "sky"})
+    bare = Ref(SOURCE, f"label:{label['id']}")
+    connector = rig.connector()
+    on_card, without = connector.push([comment(rig.milestone, "Checkout reached."), comment(bare, "Bare.")])
+    connector.close()
+    assert on_card.ok and len(comments_on(rig, "Checkout")) == 1
+    assert not without.ok and "not a card" in str(without.error)
+
+
+@pytest.mark.parametrize(("fault", "applied"), [("lose", True), ("drop", False)])
+def test_a_card_comment_whose_answer_was_lost_is_read_back_and_never_doubled(
+    rig: Rig, fault: str, applied: bool
+) -> None:
+    """The post gets no answer: Trello took it (`lose`) or never saw it (`drop`). It is not sent again
+    but read back by its marker; the next push finds it (or posts it): one comment either way."""
+    ref = rig.ref("Checkout")
+    rig.control.faults({"kind": fault, "method": "POST", "path": r"/actions/comments$"})
+    connector = rig.connector()
+    outcome = connector.push([comment(ref, "Checkout reached.")])[0]
+    assert (outcome.ok, outcome.read_back) == (applied, True), outcome.error
+    assert len(comments_on(rig, "Checkout")) == int(applied)
+    rig.control.faults()
+    assert connector.push([comment(ref, "Checkout reached.")])[0].ok
+    connector.close()
+    assert len(comments_on(rig, "Checkout")) == 1

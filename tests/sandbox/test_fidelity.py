@@ -387,6 +387,37 @@ def test_jira_remote_links(jira_rig: JiraRig) -> None:
         assert posts == [201, 200]
 
 
+def test_jira_comments(jira_rig: JiraRig) -> None:
+    """addComment, getComments and deleteComment as the documents describe them: REST v2 takes and
+    shows a plain-text body, REST v3 an ADF document."""
+    rig = jira_rig
+    for client in rig.clients:
+        v3 = client._options["rest_api_version"] == "3"
+        text = "Milestone reached\n\n[milestone-bridge:reached:t:1:1]"
+        body: object = _adf_doc(text) if v3 else text
+        session = rig.session(client)
+        posted = session.post(rig.api(client, "issue/EE-4/comment"), data=json.dumps({"body": body}))
+        assert posted.status_code == 201
+        listed = session.get(rig.api(client, "issue/EE-4/comment"), params={"startAt": 0, "maxResults": 10})
+        bodies = [c["body"] for c in listed.json()["comments"]]
+        assert body in bodies
+        gone = session.delete(rig.api(client, f"issue/EE-4/comment/{posted.json()['id']}"))
+        assert gone.status_code == 204
+    expected = rig.ops(
+        "POST /rest/api/3/issue/{issueIdOrKey}/comment",
+        "GET /rest/api/3/issue/{issueIdOrKey}/comment",
+        "DELETE /rest/api/3/issue/{issueIdOrKey}/comment/{id}",
+    )
+    _assert_conforms(rig.check(), requests_of=expected, responses_of=expected)
+
+
+def _adf_doc(text: str) -> dict[str, object]:
+    paragraphs = [
+        {"type": "paragraph", "content": [{"type": "text", "text": line}]} for line in text.split("\n\n")
+    ]
+    return {"type": "doc", "version": 1, "content": paragraphs}
+
+
 def test_jira_issue_link_as_the_bridge_sends_it(jira_rig: JiraRig) -> None:
     rig = jira_rig
     for client in rig.clients:
@@ -765,6 +796,16 @@ def _asana_attachments(client: Any) -> None:
     attachments.delete_attachment(made["gid"])
 
 
+def _asana_comments(client: Any) -> None:
+    stories = asana.StoriesApi(client)
+    text = "Milestone reached\n\n[milestone-bridge:reached:t:1:1]"
+    made = stories.create_story_for_task({"data": {"text": text}}, BUILD, {})
+    listed = stories.get_stories_for_task(BUILD, {"opt_fields": "text,resource_subtype"})
+    assert made["gid"] in [x["gid"] for x in listed if x.get("text") == text]
+    stories.delete_story(made["gid"])
+    assert made["gid"] not in [x["gid"] for x in stories.get_stories_for_task(BUILD, {})]
+
+
 def _asana_sync_token(client: Any) -> str:
     """The first call without a sync token: 412 with a fresh token in the body."""
     with pytest.raises(ApiException) as first:
@@ -873,6 +914,10 @@ ASANA_CASES: dict[str, tuple[Callable[[Any], None], set[str]]] = {
             "GET /attachments",
             "DELETE /attachments/{attachment_gid}",
         },
+    ),
+    "comments": (
+        _asana_comments,
+        {"POST /tasks/{task_gid}/stories", "GET /tasks/{task_gid}/stories", "DELETE /stories/{story_gid}"},
     ),
     "number-field-write": (_asana_number_field_write, {"PUT /tasks/{task_gid}"}),
     "events-of-a-move": (_asana_events_of_a_move, {"GET /events"}),
@@ -1156,6 +1201,15 @@ def _trello_attachments(rig: TrelloRig) -> None:
     card.remove_attachment(link["id"])
 
 
+def _trello_comments(rig: TrelloRig) -> None:
+    text = "Milestone reached\n\n[milestone-bridge:reached:t:1:1]"
+    made = rig.call("POST", f"cards/{BUILD_CARD}/actions/comments", params={"text": text})
+    assert made.status_code == 200 and made.json()["data"]["text"] == text
+    listed = rig.call("GET", f"cards/{BUILD_CARD}/actions", params={"filter": "commentCard"}).json()
+    assert next(a["id"] for a in listed if a["type"] == "commentCard") == made.json()["id"]
+    assert rig.call("DELETE", f"actions/{made.json()['id']}").status_code == 200
+
+
 def trello_board(rig: TrelloRig) -> Any:
     """A py-trello Board without fetching it (its reads are the `board` case's)."""
     from trello import Board
@@ -1198,6 +1252,10 @@ TRELLO_CASES: dict[str, tuple[Callable[[TrelloRig], None], set[str]]] = {
             "GET /cards/{id}/attachments",
             "DELETE /cards/{id}/attachments/{idAttachment}",
         },
+    ),
+    "comments": (
+        _trello_comments,
+        {"POST /cards/{id}/actions/comments", "GET /cards/{id}/actions", "DELETE /actions/{id}"},
     ),
 }
 # Findings: bridge_sandbox.trello is not edited here; each is reported with the document's words.
@@ -1244,6 +1302,10 @@ TRELLO_FINDINGS: dict[str, str] = {
     "attachments": "emulator finding (attachments): `POST /cards/{id}/attachments` answers one attachment "
     "object where trello.json declares an array of `Attachment`; and in `Attachment` the emulator sends "
     "`date` as a date-time (`format: date` in trello.json) and `edgeColor: null` (an enum of colours)",
+    "comments": "emulator finding (comment actions): the API member who writes the comment has no "
+    "avatar and no referrer, and the emulator sends `memberCreator.avatarHash`, `avatarUrl` and "
+    "`idMemberReferrer` null, as the real API does for such a member; trello.json types all three as "
+    "non-nullable strings",
     "custom-field-sdk": "SDK finding: py-trello's `Card.set_custom_field` sends `PUT /1/card/{id}/"
     "customField/{idCustomField}/item` (singular `card`); trello.json has only `/cards/...` (case "
     "`custom-field`); the emulator serves both",

@@ -265,6 +265,7 @@ def _field_name(write: Any) -> str:
         WriteKind.LABEL_REMOVE: f"label {write.field}",
         WriteKind.LINK: "link",
         WriteKind.ORDER: f"order in {write.field}",
+        WriteKind.COMMENT: f"comment {write.field}",
     }
     return names[write.kind]
 

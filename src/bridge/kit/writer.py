@@ -31,7 +31,7 @@ from bridge.config import TrackerConfig
 from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteCost, WriteKind, WriteOutcome
 from bridge.errors import AuthError, BridgeError, OutcomeUnknown, RetriableAPIError, WriteRefused
 from bridge.http import redact
-from bridge.written import canonical
+from bridge.written import COMMENT_MARKER_PREFIX, canonical
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,8 @@ def config_refusal(tracker: str, config: TrackerConfig, write: FieldWrite) -> st
         return "links are not managed here (write.okr_links is off)"
     if write.kind is WriteKind.ORDER and not settings.native_order:
         return "the order is not managed here (write.native_order is off)"
+    if write.kind is WriteKind.COMMENT:
+        return _comment_refusal(write, settings.comments)
     if write.kind is WriteKind.FIELD:
         key = MANAGED_FIELDS.get(write.field)
         if key is None:
@@ -215,8 +217,25 @@ class Writer(ABC, Generic[ConfigT]):
         """Whether the tracker holds each of `writes` (by index), whose requests got no answer.
 
         By default one `read_state` of their items (and of the items a move goes next to), which each
-        vendor batches, then `holds`. A vendor may read more cheaply; an error raised leaves them failed.
+        vendor batches, then `holds`; comments by `comment_found`, each on its own (one that cannot be
+        read back stays failed). A vendor may read more cheaply; an error raised leaves them failed.
         """
+        comments = [(index, write) for index, write in writes if write.kind is WriteKind.COMMENT]
+        held: dict[int, bool] = {}
+        for index, write in comments:
+            try:
+                held[index] = self.comment_found(write) is (write.value is not None)
+            except WriteRefused:
+                continue  # counts as failed: the next cycle looks for the marker again
+        rest = [(index, write) for index, write in writes if write.kind is not WriteKind.COMMENT]
+        return held | (self._read_back_state(rest) if rest else {})
+
+    def comment_found(self, write: FieldWrite) -> bool:
+        """Whether the item carries a comment with `write`'s marker; raises `WriteRefused` when it cannot
+        tell. A vendor that posts comments fills this in."""
+        raise WriteRefused(f"{self.name}: comments cannot be read back here")
+
+    def _read_back_state(self, writes: Sequence[tuple[int, FieldWrite]]) -> dict[int, bool]:
         items: list[Ref] = []
         linked: set[Ref] = set()
         for _, write in writes:
@@ -299,6 +318,18 @@ class Writer(ABC, Generic[ConfigT]):
                  len(unknown), found, len(unknown) - found)  # fmt: skip
 
 
+def _comment_refusal(write: FieldWrite, allowed: bool) -> str | None:
+    """Why a comment write cannot go: comments switched off (deleting stays allowed), a marker that is
+    not the bridge's, a value that is not text."""
+    if not write.field.startswith(COMMENT_MARKER_PREFIX):
+        return f"comment marker {write.field!r} is not the bridge's"
+    if write.value is None:
+        return None
+    if not allowed:
+        return "comments are not posted here (write.comments is off)"
+    return None if isinstance(write.value, str) and write.value.strip() else "a comment needs its text"
+
+
 def holds(write: FieldWrite, states: Mapping[Ref, ItemState]) -> bool:
     """Whether the items' `states` show `write` made: the field holds the value, the label is on (or off),
     the link is there with that URL (or gone), the item sits on the anchor's side in its container."""
@@ -311,6 +342,8 @@ def holds(write: FieldWrite, states: Mapping[Ref, ItemState]) -> bool:
         return write.field in state.labels
     if write.kind is WriteKind.LABEL_REMOVE:
         return write.field not in state.labels
+    if write.kind is WriteKind.COMMENT:
+        return False  # comments are not part of an item's state: a vendor reads them back itself
     if write.kind is WriteKind.LINK:
         found = state.links.get(write.field)
         if not isinstance(write.value, LinkTarget):

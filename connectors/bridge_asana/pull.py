@@ -101,6 +101,10 @@ SETTING_FIELDS = (
     "custom_field.enum_options.enabled",
 )  # fmt: skip
 GONE = (400, 404)
+HeldOf = Callable[
+    [Ref, dict[str, Any], Mapping[tuple[str, str], int] | None, Mapping[str, str] | None], ItemState
+]
+"""What a task holds (its record, places by (project, gid), the goals it supports by gid or None)."""
 """Answers meaning "that object is no longer there" for a gid the cursor remembers."""
 
 
@@ -211,11 +215,12 @@ class AsanaPuller:
             project_names=self.project_names,
         )
         self._supports: dict[str, list[str]] | None = None
+        self._backs: dict[str, dict[str, str]] | None = None
+        """Task gid -> every goal it supports (gid -> name), when this cycle read every goal."""
         self._goal_hint: list[str] = []
         self._milestones: dict[str, dict[str, KnownMilestone]] = {}
         """Each project's milestones as far as this cycle knows them (a task may wait on another's)."""
-        self.held: Callable[[Ref, dict[str, Any], Mapping[tuple[str, str], int] | None], ItemState] | None
-        self.held = None
+        self.held: HeldOf | None = None
         """What a task holds of what the bridge manages (the writer's, set with it): pages carry it."""
 
     @property
@@ -336,6 +341,8 @@ class AsanaPuller:
             relationships[gid] = rel or []
         mapped = map_goals(self.name, goals, relationships)
         self._supports = mapped.supports
+        # Every goal a task supports is known when every goal of the workspace was read.
+        self._backs = None if self.config.okrs is None or self.config.okrs.time_period else mapped.backs
         return mapped
 
     @staticmethod
@@ -417,8 +424,9 @@ class AsanaPuller:
 
     def _held(
         self, project: str, records: Sequence[dict[str, Any]], listing: Sequence[dict[str, Any]] | None
-    ) -> list[ItemState]:
-        """What the project's tasks hold of what the bridge manages, for the pages to carry.
+    ) -> tuple[list[ItemState], bool]:
+        """What the project's tasks hold of what the bridge manages, for the pages to carry, and whether
+        their goal links are in it (every goal of the workspace read this cycle).
 
         Places come from one listing of the whole project in its order (`listing`, of a whole read): with
         native order on, an incremental read that found anything lists the project's order too (its
@@ -427,17 +435,21 @@ class AsanaPuller:
         A task whose first configured project is another one gets its place from that project's stream.
         """
         if self.held is None or not records:
-            return []
+            return [], False
         if listing is None and self.config.write.native_order:
             order = Action("/tasks", {"project": project}, STATE_FIELDS, limit=PAGE_LIMIT)
             listing = self._collect([order])[0] or []
         positions = places(project, listing) if listing is not None else None
         read = {gid: r for r in [*records, *(listing or [])] if (gid := record_gid(r)) is not None}
-        return [
-            self.held(Ref(self.name, gid), record, positions)
+        backs = self._backs if self.reads_goals else None
+        held = [
+            self.held(
+                Ref(self.name, gid), record, positions, backs.get(gid, {}) if backs is not None else None
+            )
             for gid, record in read.items()
             if self._first_project(record) in (project, None)
         ]
+        return held, backs is not None
 
     def _first_project(self, record: dict[str, Any]) -> str | None:
         home = self.mapping.home(record)
@@ -619,7 +631,7 @@ class AsanaPuller:
         supports: Mapping[str, Sequence[str]],
         after: ProjectCursor,
         roles: Roles | None = None,
-        held: Sequence[ItemState] = (),
+        held: tuple[Sequence[ItemState], bool] = ((), False),
     ) -> Iterator[RemotePage]:
         size = min(self.config.page_size, PAGE_LIMIT)
         chunks = [records[i : i + size] for i in range(0, len(records), size)] or [[]]
@@ -637,7 +649,9 @@ class AsanaPuller:
             extra = self._section_pages(project, known) if index == 0 else []
             last = index == len(chunks) - 1
             page = self._page(project, mapped, extra, after.dump() if last else None)
-            yield replace(page, statuses=self._section_names(project), held=held) if index == 0 else page
+            if index == 0:
+                page = replace(page, statuses=self._section_names(project), held=held[0], held_links=held[1])
+            yield page
 
     def _stories(self, chunk: Sequence[dict[str, Any]], parents: Mapping[str, str]) -> dict[str, list[Any]]:
         """The stories of a chunk's tasks (milestones keep no history), ten tasks to a Batch request."""

@@ -294,11 +294,19 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         return LinkTarget(goal_link(self.name, goal), f"{self.config.url.rstrip('/')}/0/goal/{goal}", name)
 
     def held(
-        self, ref: Ref, record: dict[str, Any], positions: Mapping[tuple[str, str], int] | None
+        self,
+        ref: Ref,
+        record: dict[str, Any],
+        positions: Mapping[tuple[str, str], int] | None,
+        goals: Mapping[str, str] | None,
     ) -> ItemState:
         """What task `record` (read with at least `STATE_FIELDS`) holds of what the bridge manages, as a
-        pull page shows it: its place from `positions` (see `places`; None: no place), no links."""
-        return self._state(ref, record, positions, None)
+        pull page shows it: its place from `positions` (see `places`; None: no place), its links from
+        `goals` (every goal it supports, gid -> name; None: not known)."""
+        links = None
+        if goals is not None and self.config.write.okr_links:
+            links = {goal_link(self.name, g): self._target(g, name) for g, name in goals.items()}
+        return self._state(ref, record, positions, links)
 
     def _state(
         self,

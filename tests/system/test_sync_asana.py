@@ -374,8 +374,8 @@ def test_the_bridges_own_writes_seen_by_the_pull_plan_nothing_and_read_nothing(s
     (edited,) = sync.cycle().trackers
     assert edited.plan is not None and [(w.field, w.value) for w in edited.plan.writes] == [("rank", rank)]
     assert edited.plan.restores == edited.plan.writes and sync.field("Beta", RANK) == rank
-    # Beta supports a goal: its goal links, which no page shows, are read once the user changed it.
-    assert edited.push is not None and edited.push.read <= 1
+    # Beta supports a goal: every goal is read, so its links come with the page too.
+    assert edited.push is not None and edited.push.read == 0
     (after,) = sync.cycle().trackers
     assert after.plan is not None and after.plan.writes == []
     assert after.push is not None and after.push.read == 0
@@ -400,3 +400,18 @@ def test_a_users_move_seen_by_the_pull_is_undone_without_reading(sync: Sync) -> 
     (after,) = sync.cycle().trackers
     assert after.plan is not None and after.plan.writes == []
     assert after.push is not None and after.push.read == 0
+
+
+def test_a_goal_link_a_user_removed_is_restored_from_the_goals_read_without_reading_the_task(
+    sync: Sync,
+) -> None:
+    """Every goal of the workspace is read by the goals stream, so a page shows each task's goal links:
+    the bridge's link a user removed is added again with no task read back."""
+    sync.cycle()
+    sync.cycle()
+    sync.edit(op="remove_supporting", goal=KR, supporting=GIDS["Beta"])
+    assert sync.goals("Beta") == set()
+    (entry,) = sync.cycle().trackers
+    assert entry.plan is not None and [w.kind for w in entry.plan.writes] == ["link"]
+    assert entry.push is not None and entry.push.read == 0
+    assert sync.goals("Beta") == {KR}

@@ -57,7 +57,9 @@ class AsanaConnector(SessionConnector["AsanaTrackerConfig", "AsanaSession", "Asa
     def make_writer(self) -> AsanaWriter:
         from bridge_asana.push import AsanaWriter
 
-        return AsanaWriter(self.name, self.config, self.session, self.puller.custom_fields)
+        writer = AsanaWriter(self.name, self.config, self.session, self.puller.custom_fields)
+        self.puller.held = writer.held  # pull pages carry what tasks hold, so the push reads none back
+        return writer
 
     def discover(self) -> Discovery:
         """Workspaces and projects, sections, task subtypes, tags, custom fields, goals and time periods."""

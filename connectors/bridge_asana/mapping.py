@@ -588,6 +588,8 @@ class MappedGoals:
     key_results: list[KeyResult] = field(default_factory=list)
     supports: dict[str, list[str]] = field(default_factory=dict)
     """Task gid -> the key results (goal gids) it supports."""
+    backs: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Task gid -> every goal read that it supports (gid -> name), key result or not."""
     skipped: list[SkippedItem] = field(default_factory=list)
 
     def digest(self) -> str:
@@ -619,6 +621,7 @@ def map_goals(source: str, goals: Sequence[Any], relationships: Mapping[str, Seq
         except (MalformedRecord, *READ_ERRORS) as exc:
             out.skipped.append(SkippedItem(source, gid, f"{type(exc).__name__}: {exc}"))
     krs = {kr.remote_id for kr in out.key_results}
+    out.backs = {task: {g: str(records[g]["name"]) for g in sorted(goals)} for task, goals in backers.items()}
     for task, supported in sorted(backers.items()):
         wanted = sorted(g for g in supported if g in krs)
         if wanted:

@@ -46,13 +46,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from bridge.domain import Milestone, RemotePage, StatusName, Task
+from bridge.domain import ItemState, Milestone, Ref, RemotePage, StatusName, Task
 from bridge.errors import FatalAPIError, UserError
 from bridge.http import prefetched
 from bridge.kit import TokenPaginator
@@ -68,6 +68,7 @@ from bridge_asana.mapping import (
     map_goals,
     record_gid,
 )
+from bridge_asana.push import STATE_FIELDS, places
 from bridge_asana.session import PAGE_LIMIT, Action, AsanaSession, SyncTokenExpired, next_offset
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,10 @@ SETTING_FIELDS = (
     "custom_field.enum_options.enabled",
 )  # fmt: skip
 GONE = (400, 404)
+HeldOf = Callable[
+    [Ref, dict[str, Any], Mapping[tuple[str, str], int] | None, Mapping[str, str] | None], ItemState
+]
+"""What a task holds (its record, places by (project, gid), the goals it supports by gid or None)."""
 """Answers meaning "that object is no longer there" for a gid the cursor remembers."""
 
 
@@ -210,9 +215,13 @@ class AsanaPuller:
             project_names=self.project_names,
         )
         self._supports: dict[str, list[str]] | None = None
+        self._backs: dict[str, dict[str, str]] | None = None
+        """Task gid -> every goal it supports (gid -> name), when this cycle read every goal."""
         self._goal_hint: list[str] = []
         self._milestones: dict[str, dict[str, KnownMilestone]] = {}
         """Each project's milestones as far as this cycle knows them (a task may wait on another's)."""
+        self.held: HeldOf | None = None
+        """What a task holds of what the bridge manages (the writer's, set with it): pages carry it."""
 
     @property
     def by_parent(self) -> bool:
@@ -332,6 +341,8 @@ class AsanaPuller:
             relationships[gid] = rel or []
         mapped = map_goals(self.name, goals, relationships)
         self._supports = mapped.supports
+        # Every goal a task supports is known when every goal of the workspace was read.
+        self._backs = None if self.config.okrs is None or self.config.okrs.time_period else mapped.backs
         return mapped
 
     @staticmethod
@@ -373,7 +384,8 @@ class AsanaPuller:
         before = {} if whole else state.milestones
         children = {} if whole else state.children
         adopting = {p for p in events.parents if p not in state.milestones}  # may become milestones
-        records = self._changed(project, since, events, adopting | relinked, before, children)
+        records, listed = self._changed(project, since, events, adopting | relinked, before, children)
+        held = self._held(project, records, listed if whole else None)
         known = self._known(project, before, records, events.gone)
         after = self._after(signpost, events, known, supports, children, records)
         log.debug(
@@ -381,7 +393,7 @@ class AsanaPuller:
             self.name, project, len(records), "whole project" if whole else f"changed since {since}",
         )  # fmt: skip
         roles = Roles(state.milestones, last_read) if last_read is not None else None
-        yield from self._pages(project, records, known, supports, after, roles)
+        yield from self._pages(project, records, known, supports, after, roles, held)
 
     def _quiet(self, state: ProjectCursor, events: EventRead, relinked: set[str], signpost: datetime) -> bool:
         """Nothing to read: no task named by the events or relinked, and the last read is recent."""
@@ -399,15 +411,49 @@ class AsanaPuller:
         also: set[str],
         before: Mapping[str, KnownMilestone],
         children: Mapping[str, Sequence[str]],
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The tasks to map: those listed as modified since `since`, those the events named (and `also`)
-        that the listing missed, and in parent mode the tasks whose role that may change."""
-        records = self._list_tasks(project, since)
-        listed = {record_gid(r) for r in records}
-        records += self._read_tasks(sorted((events.tasks | also) - events.gone - listed))
+        that the listing missed, and in parent mode the tasks whose role that may change; and apart, the
+        listed ones in the project's order."""
+        listing = self._list_tasks(project, since)
+        listed = {record_gid(r) for r in listing}
+        records = listing + self._read_tasks(sorted((events.tasks | also) - events.gone - listed))
         if self.by_parent:
             records += self._family(records, before, children, events.gone)
-        return records
+        return records, listing
+
+    def _held(
+        self, project: str, records: Sequence[dict[str, Any]], listing: Sequence[dict[str, Any]] | None
+    ) -> tuple[list[ItemState], bool]:
+        """What the project's tasks hold of what the bridge manages, for the pages to carry, and whether
+        their goal links are in it (every goal of the workspace read this cycle).
+
+        Places come from one listing of the whole project in its order (`listing`, of a whole read): with
+        native order on, an incremental read that found anything lists the project's order too (its
+        tasks' states, at most 100 to a request), since a move (the bridge's or a user's) leaves
+        `modified_at` alone and shifts others' indexes; without native order, the read tasks carry no place.
+        A task whose first configured project is another one gets its place from that project's stream.
+        """
+        if self.held is None or not records:
+            return [], False
+        if listing is None and self.config.write.native_order:
+            order = Action("/tasks", {"project": project}, STATE_FIELDS, limit=PAGE_LIMIT)
+            listing = self._collect([order])[0] or []
+        positions = places(project, listing) if listing is not None else None
+        read = {gid: r for r in [*records, *(listing or [])] if (gid := record_gid(r)) is not None}
+        backs = self._backs if self.reads_goals else None
+        held = [
+            self.held(
+                Ref(self.name, gid), record, positions, backs.get(gid, {}) if backs is not None else None
+            )
+            for gid, record in read.items()
+            if self._first_project(record) in (project, None)
+        ]
+        return held, backs is not None
+
+    def _first_project(self, record: dict[str, Any]) -> str | None:
+        home = self.mapping.home(record)
+        return record_gid(home[0]) if home is not None else None
 
     def _after(
         self,
@@ -585,6 +631,7 @@ class AsanaPuller:
         supports: Mapping[str, Sequence[str]],
         after: ProjectCursor,
         roles: Roles | None = None,
+        held: tuple[Sequence[ItemState], bool] = ((), False),
     ) -> Iterator[RemotePage]:
         size = min(self.config.page_size, PAGE_LIMIT)
         chunks = [records[i : i + size] for i in range(0, len(records), size)] or [[]]
@@ -602,7 +649,9 @@ class AsanaPuller:
             extra = self._section_pages(project, known) if index == 0 else []
             last = index == len(chunks) - 1
             page = self._page(project, mapped, extra, after.dump() if last else None)
-            yield replace(page, statuses=self._section_names(project)) if index == 0 else page
+            if index == 0:
+                page = replace(page, statuses=self._section_names(project), held=held[0], held_links=held[1])
+            yield page
 
     def _stories(self, chunk: Sequence[dict[str, Any]], parents: Mapping[str, str]) -> dict[str, list[Any]]:
         """The stories of a chunk's tasks (milestones keep no history), ten tasks to a Batch request."""

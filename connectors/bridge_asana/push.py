@@ -248,16 +248,8 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         records: dict[str, dict[str, Any]] = {}
         positions: dict[tuple[str, str], int] = {}
         for project, found in zip(projects, listed, strict=True):
-            counts: dict[str, int] = {}
-            for record in found or []:
-                gid = record_gid(record)
-                if gid is None:
-                    continue
-                container = _membership(record, project) or project
-                positions[(project, gid)] = counts.get(container, 0)
-                counts[container] = counts.get(container, 0) + 1
-                if gid in wanted:
-                    records[gid] = record
+            positions.update(places(project, found or []))
+            records.update((gid, r) for r in found or [] if (gid := record_gid(r)) in wanted and gid)
         return records, positions
 
     def _read_links(self, gids: Sequence[str]) -> dict[str, dict[str, LinkTarget]]:
@@ -300,6 +292,21 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
 
     def _target(self, goal: str, name: str) -> LinkTarget:
         return LinkTarget(goal_link(self.name, goal), f"{self.config.url.rstrip('/')}/0/goal/{goal}", name)
+
+    def held(
+        self,
+        ref: Ref,
+        record: dict[str, Any],
+        positions: Mapping[tuple[str, str], int] | None,
+        goals: Mapping[str, str] | None,
+    ) -> ItemState:
+        """What task `record` (read with at least `STATE_FIELDS`) holds of what the bridge manages, as a
+        pull page shows it: its place from `positions` (see `places`; None: no place), its links from
+        `goals` (every goal it supports, gid -> name; None: not known)."""
+        links = None
+        if goals is not None and self.config.write.okr_links:
+            links = {goal_link(self.name, g): self._target(g, name) for g, name in goals.items()}
+        return self._state(ref, record, positions, links)
 
     def _state(
         self,
@@ -741,6 +748,23 @@ def _task_gid(value: Any) -> str | None:
     return gid
 
 
+def places(project: str, records: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Each task's index in its section (the project, for a task in none) of `project`, from a listing of
+    the project's tasks in its order (`GET /tasks?project=`). Indexes of one listing compare with each
+    other; an index kept from an older listing still compares with those of tasks that did not move
+    since (another task's move shifts indexes, never the order of the tasks that stayed)."""
+    positions: dict[tuple[str, str], int] = {}
+    counts: dict[str, int] = {}
+    for record in records:
+        gid = record_gid(record)
+        if gid is None:
+            continue
+        container = _membership(record, project) or project
+        positions[(project, gid)] = counts.get(container, 0)
+        counts[container] = counts.get(container, 0) + 1
+    return positions
+
+
 def _membership(record: Mapping[str, Any], project: str) -> str | None:
     for membership in _objects(record.get("memberships")):
         if record_gid(membership.get("project")) == project:
@@ -761,7 +785,10 @@ def _objects(value: Any) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-__all__ = ["BRIDGE_LINK", "GOAL_LINK", "AsanaWriter", "goal_link", "goal_of", "palette_colour"]
+__all__ = [
+    "BRIDGE_LINK", "GOAL_LINK", "STATE_FIELDS", "AsanaWriter", "goal_link", "goal_of", "palette_colour",
+    "places",
+]  # fmt: skip
 
 
 def _oldest_first(gids: Sequence[str]) -> list[str]:

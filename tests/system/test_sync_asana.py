@@ -353,3 +353,65 @@ def test_native_order_follows_the_ranks_with_the_fewest_moves(sync: Sync) -> Non
     again = sync.cycle()
     assert again.trackers[0].plan is not None and again.trackers[0].plan.writes == [], "in order: no move"
     assert sync.writes_sent() == []
+
+
+def test_the_bridges_own_writes_seen_by_the_pull_plan_nothing_and_read_nothing(sync: Sync) -> None:
+    """The pull stores what each task holds (managed custom fields, tags, section and place in the
+    project's order), so the cycle after a push plans from it: the bridge's own writes and moves, seen
+    again by the pull, plan nothing and no task is read back; a user's edit the pull sees is restored
+    without a read either."""
+    sync.reload("native_order = true\n")
+    first = sync.cycle()
+    plan = first.trackers[0].plan
+    assert plan is not None and any(w.kind == "order" for w in plan.writes), "tasks were moved"
+    (entry,) = sync.cycle().trackers
+    assert entry.pull is not None and entry.pull.items > 0, "the pull saw the bridge's writes"
+    assert entry.plan is not None and entry.plan.writes == []
+    assert entry.push is not None and entry.push.read == 0
+
+    rank = sync.ranks(first)["Beta"]
+    sync.edit(op="set_custom_field", task=GIDS["Beta"], field=RANK, value=rank + 40)
+    (edited,) = sync.cycle().trackers
+    assert edited.plan is not None and [(w.field, w.value) for w in edited.plan.writes] == [("rank", rank)]
+    assert edited.plan.restores == edited.plan.writes and sync.field("Beta", RANK) == rank
+    # Beta supports a goal: every goal is read, so its links come with the page too.
+    assert edited.push is not None and edited.push.read == 0
+    (after,) = sync.cycle().trackers
+    assert after.plan is not None and after.plan.writes == []
+    assert after.push is not None and after.push.read == 0
+
+
+def test_a_users_move_seen_by_the_pull_is_undone_without_reading(sync: Sync) -> None:
+    """A user's reorder leaves `modified_at` alone but sends an event: the pull reads the project's order
+    again (one listing), and the push puts the task back without reading any task."""
+    sync.reload("native_order = true\n")
+    ranks = sync.ranks(sync.cycle())
+    rank_of = {**ranks, **{f"{n} task": r for n, r in ranks.items()}}
+    sync.cycle()
+    order = sync.order(TODO)
+    last = order[-1]
+    sync.edit(op="move_task", task=GIDS[last], section=TODO, insert_before=GIDS[order[0]])
+    assert sync.order(TODO)[0] == last
+    (entry,) = sync.cycle().trackers
+    assert entry.plan is not None and [w.kind for w in entry.plan.writes] == ["order"]
+    assert entry.push is not None and entry.push.read == 0
+    restored = sync.order(TODO)
+    assert restored[0] == order[0] and [rank_of[n] for n in restored] == [rank_of[n] for n in order]
+    (after,) = sync.cycle().trackers
+    assert after.plan is not None and after.plan.writes == []
+    assert after.push is not None and after.push.read == 0
+
+
+def test_a_goal_link_a_user_removed_is_restored_from_the_goals_read_without_reading_the_task(
+    sync: Sync,
+) -> None:
+    """Every goal of the workspace is read by the goals stream, so a page shows each task's goal links:
+    the bridge's link a user removed is added again with no task read back."""
+    sync.cycle()
+    sync.cycle()
+    sync.edit(op="remove_supporting", goal=KR, supporting=GIDS["Beta"])
+    assert sync.goals("Beta") == set()
+    (entry,) = sync.cycle().trackers
+    assert entry.plan is not None and [w.kind for w in entry.plan.writes] == ["link"]
+    assert entry.push is not None and entry.push.read == 0
+    assert sync.goals("Beta") == {KR}

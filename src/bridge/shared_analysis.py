@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bridge.analysis_window import analysis_since
@@ -70,15 +70,13 @@ def shared_analysis(store: Store, config: BridgeConfig, now: datetime, *, flow: 
         return load_snapshot(store, since=analysis_since(config.analytics, now))
 
     key = key_for(store, config, now, flow=flow)
-    with store.read() as conn:
-        found = analyses.find(conn, key)
-    if isinstance(found, Report):
-        return Analysed(found, key, True, None, load)
+    reused = _stored(store, key)
+    if reused is not None:
+        return Analysed(reused[1], reused[0], True, None, load)
     with analyses.one_analyser(store, key):
-        with store.read() as conn:
-            found = analyses.find(conn, key)  # another replica may have made it while this one waited
-        if isinstance(found, Report):
-            return Analysed(found, key, True, None, load)
+        reused = _stored(store, key)  # another replica may have made it while this one waited
+        if reused is not None:
+            return Analysed(reused[1], reused[0], True, None, load)
         started = time.perf_counter()
         snapshot = load()
         report = analyse(snapshot, config, now, flow=flow)
@@ -91,3 +89,16 @@ def shared_analysis(store: Store, config: BridgeConfig, now: datetime, *, flow: 
         else:
             log.info("the store changed while it was analysed: the analysis is not kept")
     return Analysed(report, key, False, snapshot, load)
+
+
+def _stored(store: Store, key: AnalysisKey) -> tuple[AnalysisKey, Report] | None:
+    """The stored analysis that answers `key`, with the key it is stored under: its own, or, for a
+    cycle's analysis (no flow charts), the reports' one of the same data, settings and day, which holds
+    everything a cycle's holds (the flow charts are computed last, from the same index, and only added)."""
+    candidates = (key,) if key.flow else (key, replace(key, flow=True))
+    with store.read() as conn:
+        for candidate in candidates:
+            found = analyses.find(conn, candidate)
+            if isinstance(found, Report):
+                return candidate, found
+    return None

@@ -330,6 +330,32 @@ def test_a_cycles_analysis_is_never_served_where_flow_figures_are_needed(sqlite_
         store.close()
 
 
+def test_a_reports_analysis_serves_the_next_cycle(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After `bridge report` the daemon's next quiet cycle analyses nothing: the reports' analysis holds
+    everything a cycle's does (the same figures; the flow charts besides)."""
+    from bridge import shared_analysis as shared
+
+    store = Store(sqlite_url)
+    runs: list[int] = []
+    real = shared.analyse
+
+    def counted(*args: object, **kwargs: object) -> object:
+        runs.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shared, "analyse", counted)
+    try:
+        fill(store, 100)
+        reports = shared.shared_analysis(store, CONFIG, NOW, flow=True)
+        cycle = shared.shared_analysis(store, CONFIG, NOW + timedelta(hours=1))
+        assert not reports.reused and cycle.reused and len(runs) == 1
+        assert cycle.key == reports.key, "the cycle's pushes are marked on the analysis it used"
+        fresh = analyse(load_snapshot(store, since=analysis_since(CONFIG.analytics, NOW)), CONFIG, NOW)
+        assert replace(cycle.report, flows=()).to_json() == fresh.to_json()
+    finally:
+        store.close()
+
+
 def test_the_stored_json_document_carries_the_okr_drafts_as_they_are_now(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -415,3 +415,26 @@ def test_the_backfill_command_reports_what_it_did(
         assert assert_facts_match_history(store) == found["tasks"]
     finally:
         store.close()
+
+
+def test_the_drafts_spliced_into_a_stored_document_give_the_same_text(sqlite_url: str) -> None:
+    """`with_drafts` writes the drafts into the stored document's text; the result is exactly what
+    decoding the document, adding the drafts and encoding it again gives (empty drafts and some)."""
+    import json
+
+    from bridge.report.drafts import DraftView, drafts_json, with_drafts
+
+    store = Store(sqlite_url)
+    try:
+        fill(store, 100)
+        document = analyse(load_snapshot(store), CONFIG, NOW, flow=True).to_json()
+    finally:
+        store.close()
+    odd = ("a\nb", '"okr_drafts": 1')
+    hostile = replace(stored_draft(), title='Reach "40"\n visitors \u202e', reasons=odd)
+    milestone = Milestone(source="acme", remote_id="M-1", key="M-1", title="Blog \u00e9t\u00e9")
+    for view in (DraftView((), {}), DraftView((stored_draft(), hostile), {"acme:M-1": milestone})):
+        slow = json.loads(document)
+        slow["okr_drafts"] = drafts_json(view)
+        assert with_drafts(document, view) == json.dumps(slow, indent=2, ensure_ascii=False)
+    assert json.loads(with_drafts('{"a": 1}', DraftView((), {})))["okr_drafts"]["key_results"] == []

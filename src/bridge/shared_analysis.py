@@ -70,13 +70,18 @@ def shared_analysis(store: Store, config: BridgeConfig, now: datetime, *, flow: 
         return load_snapshot(store, since=analysis_since(config.analytics, now))
 
     key = key_for(store, config, now, flow=flow)
-    reused = _stored(store, key)
-    if reused is not None:
-        return Analysed(reused[1], reused[0], True, None, load)
+    with store.read() as conn:
+        found = analyses.find(conn, key)
+    if isinstance(found, Report):
+        return Analysed(found, key, True, None, load)
     with analyses.one_analyser(store, key):
-        reused = _stored(store, key)  # another replica may have made it while this one waited
-        if reused is not None:
-            return Analysed(reused[1], reused[0], True, None, load)
+        with store.read() as conn:
+            found = analyses.find(conn, key)  # another replica may have made it while this one waited
+        if isinstance(found, Report):
+            return Analysed(found, key, True, None, load)
+        derived = _from_reports(store, key, now)
+        if derived is not None:
+            return Analysed(derived, key, True, None, load)
         started = time.perf_counter()
         snapshot = load()
         report = analyse(snapshot, config, now, flow=flow)
@@ -91,14 +96,19 @@ def shared_analysis(store: Store, config: BridgeConfig, now: datetime, *, flow: 
     return Analysed(report, key, False, snapshot, load)
 
 
-def _stored(store: Store, key: AnalysisKey) -> tuple[AnalysisKey, Report] | None:
-    """The stored analysis that answers `key`, with the key it is stored under: its own, or, for a
-    cycle's analysis (no flow charts), the reports' one of the same data, settings and day, which holds
-    everything a cycle's holds (the flow charts are computed last, from the same index, and only added)."""
-    candidates = (key,) if key.flow else (key, replace(key, flow=True))
+def _from_reports(store: Store, key: AnalysisKey, now: datetime) -> Report | None:
+    """For a cycle's analysis (no flow charts): the reports' stored analysis of the same data, settings
+    and day without its flow charts, stored under the cycle's key (so the next cycles read the smaller
+    one), or None. It holds every figure a cycle's would: the flow charts are computed last, from the
+    same index, and only added."""
+    if key.flow:
+        return None
+    started = time.perf_counter()
     with store.read() as conn:
-        for candidate in candidates:
-            found = analyses.find(conn, candidate)
-            if isinstance(found, Report):
-                return candidate, found
-    return None
+        found = analyses.find(conn, replace(key, flow=True))
+    if not isinstance(found, Report):
+        return None
+    report = replace(found, flows=())
+    with store.write() as conn:
+        analyses.save(conn, key, report, now=now, seconds=time.perf_counter() - started)
+    return report

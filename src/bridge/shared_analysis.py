@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bridge.analysis_window import analysis_since
@@ -79,6 +79,9 @@ def shared_analysis(store: Store, config: BridgeConfig, now: datetime, *, flow: 
             found = analyses.find(conn, key)  # another replica may have made it while this one waited
         if isinstance(found, Report):
             return Analysed(found, key, True, None, load)
+        derived = _from_reports(store, key, now)
+        if derived is not None:
+            return Analysed(derived, key, True, None, load)
         started = time.perf_counter()
         snapshot = load()
         report = analyse(snapshot, config, now, flow=flow)
@@ -91,3 +94,21 @@ def shared_analysis(store: Store, config: BridgeConfig, now: datetime, *, flow: 
         else:
             log.info("the store changed while it was analysed: the analysis is not kept")
     return Analysed(report, key, False, snapshot, load)
+
+
+def _from_reports(store: Store, key: AnalysisKey, now: datetime) -> Report | None:
+    """For a cycle's analysis (no flow charts): the reports' stored analysis of the same data, settings
+    and day without its flow charts, stored under the cycle's key (so the next cycles read the smaller
+    one), or None. It holds every figure a cycle's would: the flow charts are computed last, from the
+    same index, and only added."""
+    if key.flow:
+        return None
+    started = time.perf_counter()
+    with store.read() as conn:
+        found = analyses.find(conn, replace(key, flow=True))
+    if not isinstance(found, Report):
+        return None
+    report = replace(found, flows=())
+    with store.write() as conn:
+        analyses.save(conn, key, report, now=now, seconds=time.perf_counter() - started)
+    return report

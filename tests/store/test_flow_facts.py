@@ -202,10 +202,10 @@ def test_the_data_version_counts_changes_only(sqlite_url: str) -> None:
         store.close()
 
 
-def test_an_unchanged_store_reuses_its_analysis(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def count_analyses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one for every analysis the shared analysis runs."""
     from bridge import shared_analysis as shared
 
-    store = Store(store_url)
     runs: list[int] = []
     real = shared.analyse
 
@@ -214,6 +214,14 @@ def test_an_unchanged_store_reuses_its_analysis(store_url: str, monkeypatch: pyt
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(shared, "analyse", counted)
+    return runs
+
+
+def test_an_unchanged_store_reuses_its_analysis(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bridge import shared_analysis as shared
+
+    store = Store(store_url)
+    runs = count_analyses(monkeypatch)
     try:
         fill(store, 100)
         first = shared.shared_analysis(store, CONFIG, NOW)
@@ -330,6 +338,27 @@ def test_a_cycles_analysis_is_never_served_where_flow_figures_are_needed(sqlite_
         store.close()
 
 
+def test_a_reports_analysis_serves_the_next_cycle(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After `bridge report` the daemon's next quiet cycle analyses nothing: the reports' analysis holds
+    everything a cycle's does (the same figures; the flow charts besides)."""
+    from bridge import shared_analysis as shared
+
+    store = Store(sqlite_url)
+    runs = count_analyses(monkeypatch)
+    try:
+        fill(store, 100)
+        reports = shared.shared_analysis(store, CONFIG, NOW, flow=True)
+        cycle = shared.shared_analysis(store, CONFIG, NOW + timedelta(hours=1))
+        assert not reports.reused and cycle.reused and len(runs) == 1
+        assert cycle.report.flows == () and not cycle.key.flow, "kept under the cycle's own key"
+        with store.read() as conn:
+            assert analyses.find(conn, cycle.key) == cycle.report, "the next cycles read the smaller one"
+        fresh = analyse(load_snapshot(store, since=analysis_since(CONFIG.analytics, NOW)), CONFIG, NOW)
+        assert replace(cycle.report, flows=()).to_json() == fresh.to_json()
+    finally:
+        store.close()
+
+
 def test_the_stored_json_document_carries_the_okr_drafts_as_they_are_now(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -389,3 +418,26 @@ def test_the_backfill_command_reports_what_it_did(
         assert assert_facts_match_history(store) == found["tasks"]
     finally:
         store.close()
+
+
+def test_the_drafts_spliced_into_a_stored_document_give_the_same_text(sqlite_url: str) -> None:
+    """`with_drafts` writes the drafts into the stored document's text; the result is exactly what
+    decoding the document, adding the drafts and encoding it again gives (empty drafts and some)."""
+    import json
+
+    from bridge.report.drafts import DraftView, drafts_json, with_drafts
+
+    store = Store(sqlite_url)
+    try:
+        fill(store, 100)
+        document = analyse(load_snapshot(store), CONFIG, NOW, flow=True).to_json()
+    finally:
+        store.close()
+    odd = ("a\nb", '"okr_drafts": 1')
+    hostile = replace(stored_draft(), title='Reach "40"\n visitors \u202e', reasons=odd)
+    milestone = Milestone(source="acme", remote_id="M-1", key="M-1", title="Blog \u00e9t\u00e9")
+    for view in (DraftView((), {}), DraftView((stored_draft(), hostile), {"acme:M-1": milestone})):
+        slow = json.loads(document)
+        slow["okr_drafts"] = drafts_json(view)
+        assert with_drafts(document, view) == json.dumps(slow, indent=2, ensure_ascii=False)
+    assert json.loads(with_drafts('{"a": 1}', DraftView((), {})))["okr_drafts"]["key_results"] == []

@@ -251,8 +251,17 @@ def render_drafts_section(view: DraftView, console: Console) -> None:
 
 
 def with_drafts(report_json: str, view: DraftView) -> str:
-    """The report's JSON document with the stored drafts under `okr_drafts`."""
-    document = json.loads(report_json)
+    """The report's JSON document (`Report.to_json`: indented by two) with the stored drafts under
+    `okr_drafts`, added last.
+
+    The drafts are written in before the document's closing brace, as `json.dumps(..., indent=2)` of the
+    whole would place them (a JSON string holds no raw line break, so indenting by lines is safe): the
+    same text, without decoding and encoding the megabytes of a large report again."""
+    drafts = json.dumps(drafts_json(view), indent=2, ensure_ascii=False).replace("\n", "\n  ")
+    body, closing, rest = report_json.rpartition("\n}")
+    if closing and not rest and body.startswith("{\n") and '"okr_drafts":' not in body:
+        return f'{body},\n  "okr_drafts": {drafts}\n}}'
+    document = json.loads(report_json)  # another shape (or drafts already in it): the slow, sure way
     document["okr_drafts"] = drafts_json(view)
     return json.dumps(document, indent=2, ensure_ascii=False)
 

@@ -48,6 +48,9 @@ class Forecast:
     explanation: str
     name: str = ""
     """How a person reads the milestone (`bridge.domain.display_name`)."""
+    weekly_throughput: float | None = None
+    """Tasks a week the teams holding its open work finished over the forecast window (None when
+    nothing is left to do)."""
 
 
 def daily_throughput(index: Index, now: datetime, window: timedelta) -> dict[str, list[int]]:
@@ -185,6 +188,7 @@ def forecast(ranks: Sequence[Rank], index: Index, now: datetime, settings: Analy
         rng = random.Random(f"{settings.seed}:{team}")
         runs[team] = simulate_team(throughput.get(team, []), queues[team], settings.forecast_runs, rng)
     window_days = max(1, math.ceil(settings.forecast_window / _DAY))
+    weekly = {team: sum(samples) / len(samples) * 7 for team, samples in throughput.items() if samples}
     return [
         _milestone_forecast(
             rank,
@@ -192,7 +196,7 @@ def forecast(ranks: Sequence[Rank], index: Index, now: datetime, settings: Analy
             index.tasks_of.get(_key(rank.milestone), []),
             queues,
             runs,
-            window_days,
+            (window_days, weekly),
             now,
             settings,
         )
@@ -206,12 +210,14 @@ def _milestone_forecast(
     tasks: Sequence[Task],
     queues: Mapping[str, Mapping[Ref, int]],
     runs: Mapping[str, TeamRun | None],
-    window_days: int,
+    pace: tuple[int, Mapping[str, float]],
     now: datetime,
     settings: AnalyticsConfig,
 ) -> Forecast:
+    window_days, weekly = pace
     teams = sorted(team for team, queue in queues.items() if rank.milestone in queue)
     remaining = remaining_tasks(tasks)
+    rate = round(sum(weekly.get(team, 0.0) for team in teams), 2) if teams else None
 
     def result(p50: int | None, high: int | None, chance: float | None, explanation: str) -> Forecast:
         at_risk = due is not None and chance is not None and chance < settings.at_risk_below
@@ -227,6 +233,7 @@ def _milestone_forecast(
             at_risk=at_risk,
             explanation=explanation,
             name=display_name(rank.key, rank.title),
+            weekly_throughput=rate,
         )
 
     due_day = math.floor((due - now) / _DAY) if due is not None else None

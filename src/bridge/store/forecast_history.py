@@ -1,0 +1,163 @@
+"""The forecast history: each change of an open milestone's P50/P85 finish dates, with its reason.
+
+A new analysis records, for each forecast milestone whose P50 or P85 day differs from its last recorded
+one, a point saying why it moved: milestones of its team reached since, tasks added or done, its teams'
+throughput rising or falling, or only the days going by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, and_, func, select
+
+from bridge.domain import Ref, require_utc
+from bridge.store.models import ForecastHistoryRow
+from bridge.text import plural
+
+if TYPE_CHECKING:
+    from bridge.analytics.forecast import Forecast
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """A milestone's forecast from `at` on, and why it moved there."""
+
+    milestone: Ref
+    at: datetime
+    name: str
+    team: str
+    p50: datetime | None
+    p85: datetime | None
+    remaining: int
+    weekly_throughput: float | None
+    reason: str
+
+
+def _table() -> Any:
+    return ForecastHistoryRow.__table__  # type: ignore[attr-defined]
+
+
+def _point(row: Any) -> Point:
+    return Point(
+        Ref(row.source, row.milestone_id),
+        row.at,
+        row.name,
+        row.team,
+        row.p50,
+        row.p85,
+        row.remaining,
+        row.weekly_throughput,
+        row.reason,
+    )
+
+
+def latest(conn: Connection) -> dict[Ref, Point]:
+    """Each milestone's most recent point."""
+    t = _table()
+    newest = (
+        select(t.c.source, t.c.milestone_id, func.max(t.c.at).label("at"))
+        .group_by(t.c.source, t.c.milestone_id)
+        .subquery()
+    )
+    joined = t.join(
+        newest,
+        and_(t.c.source == newest.c.source, t.c.milestone_id == newest.c.milestone_id, t.c.at == newest.c.at),
+    )
+    return {p.milestone: p for p in map(_point, conn.execute(select(t).select_from(joined)))}
+
+
+def history(conn: Connection, milestone: Ref) -> list[Point]:
+    """The milestone's points, oldest first."""
+    t = _table()
+    rows = conn.execute(
+        select(t)
+        .where(and_(t.c.source == milestone.source, t.c.milestone_id == milestone.remote_id))
+        .order_by(t.c.at)
+    )
+    return list(map(_point, rows))
+
+
+def _day(value: datetime | None) -> str | None:
+    return value.date().isoformat() if value is not None else None
+
+
+def moved(before: Point | None, found: Forecast) -> bool:
+    if before is None:
+        return True
+    return (_day(before.p50), _day(before.p85)) != (_day(found.p50), _day(found.high))
+
+
+REACHED = "reached"
+"""The reason of a milestone's last point: it was done when the forecast was re-evaluated."""
+
+
+def reason(before: Point | None, found: Forecast, reached: Sequence[Point]) -> str:
+    """Why the forecast moved from `before`: what changed in the work and the pace behind it."""
+    if before is None:
+        return "first forecast"
+    parts = [f"milestone {p.name} reached" for p in reached if p.team == found.team]
+    change = found.remaining - before.remaining
+    if change > 0:
+        parts.append(f"{plural(change, 'task')} added")
+    elif change < 0:
+        parts.append(f"{plural(-change, 'task')} done or removed")
+    old, new = before.weekly_throughput, found.weekly_throughput
+    if old is not None and new is not None and round(old, 1) != round(new, 1):
+        verb = "fell" if new < old else "rose"
+        parts.append(f"throughput {verb} from {old:.1f} to {new:.1f} a week")
+    return "; ".join(parts) or "the days went by with no change in its work or its teams' pace"
+
+
+def record(
+    conn: Connection, forecasts: Iterable[Forecast], *, now: datetime, done: Collection[Ref] = ()
+) -> list[Point]:
+    """Add a point for every forecast whose P50 or P85 day moved since its last point; returns them.
+
+    `done` are the milestones finished now: each that had a forecast gets a last point, `reached`, and
+    is named in the reasons of the milestones of its team that moved at the same re-evaluation.
+    """
+    now = require_utc(now, "now")
+    last = latest(conn)
+    found = list(forecasts)
+    reached = [
+        replace(p, at=now, p50=None, p85=None, remaining=0, reason=REACHED)
+        for ref, p in sorted(last.items(), key=lambda item: str(item[0]))
+        if ref in done and p.reason != REACHED
+    ]
+    added = [
+        Point(
+            f.milestone,
+            now,
+            f.name or f.key,
+            f.team,
+            f.p50,
+            f.high,
+            f.remaining,
+            f.weekly_throughput,
+            reason(last.get(f.milestone), f, reached),
+        )
+        for f in found
+        if f.p50 is not None and moved(last.get(f.milestone), f)
+    ]
+    if reached or added:
+        conn.execute(_table().insert(), [_row(p) for p in (*reached, *added)])
+    return reached + added
+
+
+def _row(point: Point) -> dict[str, Any]:
+    return {
+        "source": point.milestone.source,
+        "milestone_id": point.milestone.remote_id,
+        "at": point.at,
+        "name": point.name,
+        "team": point.team,
+        "p50": point.p50,
+        "p85": point.p85,
+        "remaining": point.remaining,
+        "weekly_throughput": point.weekly_throughput,
+        "reason": point.reason,
+    }

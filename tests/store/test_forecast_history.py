@@ -1,0 +1,88 @@
+"""The forecast history: a simulated month of falling throughput, a milestone reached and tasks added,
+each re-evaluation kept with the reason the forecast moved."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bridge.config import AnalyticsConfig, BridgeConfig
+from bridge.domain import Milestone, Ref, RemotePage, StatusCategory, StatusChange, Task
+from bridge.shared_analysis import shared_analysis
+from bridge.store import Store, forecast_history
+from bridge.store.pages import save_page
+
+START = datetime(2026, 6, 1, 12, tzinfo=UTC)
+SOURCE = "t"
+CONFIG = BridgeConfig(
+    analytics=AnalyticsConfig(forecast_runs=200, bootstrap_runs=100, forecast_window=timedelta(days=28))
+)
+M1, M2 = Ref(SOURCE, "m1"), Ref(SOURCE, "m2")
+
+
+def task(n: int, milestone: str, done: datetime | None, created: datetime) -> tuple[Task, list[StatusChange]]:
+    started = (done or created + timedelta(hours=1)) - timedelta(days=2)
+    started = max(started, created)
+    changes = [
+        StatusChange(SOURCE, f"c{n}a", f"i{n}", started, "To Do", "Doing", StatusCategory.TODO,
+                     StatusCategory.IN_PROGRESS),
+    ]  # fmt: skip
+    if done is not None:
+        changes.append(
+            StatusChange(SOURCE, f"c{n}b", f"i{n}", done, "Doing", "Done", StatusCategory.IN_PROGRESS,
+                         StatusCategory.DONE)
+        )  # fmt: skip
+    category = StatusCategory.DONE if done else StatusCategory.IN_PROGRESS
+    built = Task(
+        source=SOURCE, remote_id=f"i{n}", key=f"T-{n}", title=f"Task {n}", milestone_id=milestone,
+        team="alpha", work_type="api", raw_status="Done" if done else "Doing", category=category,
+        created=created, updated=done or started, done=done,
+    )  # fmt: skip
+    return built, changes
+
+
+def save(store: Store, now: datetime, tasks: list[tuple[Task, list[StatusChange]]], m1_done: bool) -> None:
+    milestones = [
+        Milestone(SOURCE, "m1", "PAY-1", "Payments", value=5.0, effort=1.0,
+                  category=StatusCategory.DONE if m1_done else StatusCategory.IN_PROGRESS),
+        Milestone(SOURCE, "m2", "PAY-2", "Refunds", value=1.0, effort=1.0),
+    ]  # fmt: skip
+    page = RemotePage(
+        SOURCE, "issues", milestones=milestones, tasks=[t for t, _ in tasks],
+        status_changes=[c for _, cs in tasks for c in cs],
+    )  # fmt: skip
+    with store.write() as conn:
+        save_page(conn, page, now=now)
+
+
+def test_a_simulated_month_keeps_each_move_with_its_reason(store: Store) -> None:
+    created = START - timedelta(days=60)
+    # four weeks of a brisk team: one task finished every day (7 a week)
+    work = [task(n, "old", START - timedelta(days=n + 0.5), created) for n in range(28)]
+    open_m1 = [task(100 + n, "m1", None, created) for n in range(3)]
+    open_m2 = [task(200 + n, "m2", None, created) for n in range(10)]
+    save(store, START, work + open_m1 + open_m2, m1_done=False)
+    shared_analysis(store, CONFIG, START)
+
+    # two weeks later: PAY-1's three tasks are done and nothing else, so throughput has fallen
+    later = START + timedelta(days=14)
+    finished_m1 = [task(100 + n, "m1", later - timedelta(days=n + 1), created) for n in range(3)]
+    save(store, later, work + finished_m1 + open_m2, m1_done=True)
+    shared_analysis(store, CONFIG, later)
+
+    # a week after that: two tasks are added to PAY-2
+    last = later + timedelta(days=7)
+    added = [task(300 + n, "m2", None, last - timedelta(days=1)) for n in range(2)]
+    save(store, last, work + finished_m1 + open_m2 + added, m1_done=True)
+    shared_analysis(store, CONFIG, last)
+    shared_analysis(store, CONFIG, last)  # the same store again: the analysis is reused, nothing kept
+
+    with store.read() as conn:
+        points = forecast_history.history(conn, M2)
+        reached = forecast_history.history(conn, M1)
+    assert [p.at for p in points] == [START, later, last]
+    assert points[0].reason == "first forecast"
+    assert points[1].reason.startswith("milestone PAY-1 Payments reached; throughput fell from 7.0 to ")
+    assert points[2].reason.startswith("2 tasks added")
+    assert all(p.p85 is not None for p in points)
+    assert points[0].p85 < points[1].p85 < points[2].p85  # type: ignore[operator]
+    assert [p.reason for p in reached] == ["first forecast", forecast_history.REACHED]

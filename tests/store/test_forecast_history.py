@@ -3,7 +3,10 @@ each re-evaluation kept with the reason the forecast moved."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from bridge.config import AnalyticsConfig, BridgeConfig
 from bridge.domain import Milestone, Ref, RemotePage, StatusCategory, StatusChange, Task
@@ -16,6 +19,15 @@ SOURCE = "t"
 CONFIG = BridgeConfig(
     analytics=AnalyticsConfig(forecast_runs=200, bootstrap_runs=100, forecast_window=timedelta(days=28))
 )
+TRACKER = """
+[trackers.t]
+kind = "jira"
+url = "https://acme.atlassian.net"
+email_env = "J_EMAIL"
+token_env = "J_TOKEN"
+projects = ["T"]
+status_map = { "To Do" = "todo", "Doing" = "in_progress", "Done" = "done" }
+"""
 M1, M2 = Ref(SOURCE, "m1"), Ref(SOURCE, "m2")
 
 
@@ -54,7 +66,9 @@ def save(store: Store, now: datetime, tasks: list[tuple[Task, list[StatusChange]
         save_page(conn, page, now=now)
 
 
-def test_a_simulated_month_keeps_each_move_with_its_reason(store: Store) -> None:
+def simulate_month(store: Store) -> tuple[datetime, datetime]:
+    """PAY-2's forecast over three re-evaluations: first, after PAY-1 is reached and throughput fell,
+    after two tasks were added; returns the times of the last two."""
     created = START - timedelta(days=60)
     # four weeks of a brisk team: one task finished every day (7 a week)
     work = [task(n, "old", START - timedelta(days=n + 0.5), created) for n in range(28)]
@@ -75,7 +89,11 @@ def test_a_simulated_month_keeps_each_move_with_its_reason(store: Store) -> None
     save(store, last, work + finished_m1 + open_m2 + added, m1_done=True)
     shared_analysis(store, CONFIG, last)
     shared_analysis(store, CONFIG, last)  # the same store again: the analysis is reused, nothing kept
+    return later, last
 
+
+def test_a_simulated_month_keeps_each_move_with_its_reason(store: Store) -> None:
+    later, last = simulate_month(store)
     with store.read() as conn:
         points = forecast_history.history(conn, M2)
         reached = forecast_history.history(conn, M1)
@@ -86,3 +104,22 @@ def test_a_simulated_month_keeps_each_move_with_its_reason(store: Store) -> None
     assert all(p.p85 is not None for p in points)
     assert points[0].p85 < points[1].p85 < points[2].p85  # type: ignore[operator]
     assert [p.reason for p in reached] == ["first forecast", forecast_history.REACHED]
+
+
+def test_explain_shows_how_the_forecast_moved(sqlite_url: str, tmp_path: Path, run_cli: Any) -> None:
+    store = Store(sqlite_url)
+    store.upgrade()
+    simulate_month(store)
+    store.close()
+    config = tmp_path / "bridge.toml"
+    config.write_text(f'[store]\nurl = "{sqlite_url}"\n{TRACKER}')
+    out = run_cli("explain", "PAY-2", "--config", str(config))
+    assert out.exit_code == 0, out.stderr
+    lines = out.stdout.split("how its forecast moved:")[1].strip().splitlines()
+    assert len(lines) == 3
+    assert lines[0].endswith("- first forecast")
+    assert "days later) - milestone PAY-1 Payments reached; throughput fell from 7.0 to" in lines[1]
+    assert "- 2 tasks added" in lines[2]
+    found = run_cli("explain", "PAY-2", "--config", str(config), "--json")
+    moves = json.loads(found.stdout)["forecast_history"]
+    assert len(moves) == 3 and moves[0]["why"] == "first forecast"

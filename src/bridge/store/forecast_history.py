@@ -161,3 +161,27 @@ def _row(point: Point) -> dict[str, Any]:
         "weekly_throughput": point.weekly_throughput,
         "reason": point.reason,
     }
+
+
+def _date(value: datetime | None) -> str:
+    return value.date().isoformat() if value is not None else "none"
+
+
+def describe(point: Point, before: Point | None = None) -> str:
+    """`P50 2026-07-01, P85 2026-07-09 (P85 12 days later)`: where the forecast went, and how far."""
+    if point.reason == REACHED:
+        return "reached"
+    text = f"P50 {_date(point.p50)}, P85 {_date(point.p85)}"
+    if before is not None and before.p85 is not None and point.p85 is not None:
+        days = (point.p85.date() - before.p85.date()).days
+        if days:
+            text += f" (P85 {plural(abs(days), 'day')} {'later' if days > 0 else 'sooner'})"
+    return text
+
+
+def moves(points: Sequence[Point]) -> list[tuple[str, str, str]]:
+    """(when, where the forecast went, why) for each point, oldest first."""
+    return [
+        (p.at.isoformat(timespec="minutes"), describe(p, points[i - 1] if i else None), p.reason)
+        for i, p in enumerate(points)
+    ]

@@ -20,8 +20,8 @@ from datetime import datetime
 from bridge.analysis_window import analysis_since
 from bridge.analytics import Report, analyse
 from bridge.config import BridgeConfig
-from bridge.domain import Ref, Snapshot, StatusCategory, require_utc
-from bridge.store import analyses, forecast_history
+from bridge.domain import Snapshot, require_utc
+from bridge.store import analyses
 from bridge.store.analyses import AnalysisKey
 from bridge.store.engine import Store
 from bridge.store.facts import data_version
@@ -88,15 +88,6 @@ def shared_analysis(store: Store, config: BridgeConfig, now: datetime, *, flow: 
             document = report.to_json() if flow else None
             with store.write() as conn:
                 analyses.save(conn, key, report, now=now, seconds=seconds, document=document)
-                forecast_history.record(conn, report.forecasts, now=now, done=_done(snapshot))
         else:
             log.info("the store changed while it was analysed: the analysis is not kept")
     return Analysed(report, key, False, snapshot, load)
-
-
-def _done(snapshot: Snapshot) -> set[Ref]:
-    return {
-        Ref(m.source, m.remote_id)
-        for m in snapshot.milestones
-        if m.category is StatusCategory.DONE and not m.deleted
-    }

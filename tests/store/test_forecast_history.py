@@ -3,13 +3,16 @@ each re-evaluation kept with the reason the forecast moved."""
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bridge.cli.shared import read_config
 from bridge.config import AnalyticsConfig, BridgeConfig
 from bridge.domain import Milestone, Ref, RemotePage, StatusCategory, StatusChange, Task
+from bridge.report.commands import report_command
 from bridge.shared_analysis import shared_analysis
 from bridge.store import Store, forecast_history
 from bridge.store.pages import save_page
@@ -20,6 +23,11 @@ CONFIG = BridgeConfig(
     analytics=AnalyticsConfig(forecast_runs=200, bootstrap_runs=100, forecast_window=timedelta(days=28))
 )
 TRACKER = """
+[analytics]
+forecast_runs = 200
+bootstrap_runs = 100
+forecast_window = "28d"
+
 [trackers.t]
 kind = "jira"
 url = "https://acme.atlassian.net"
@@ -66,6 +74,13 @@ def save(store: Store, now: datetime, tasks: list[tuple[Task, list[StatusChange]
         save_page(conn, page, now=now)
 
 
+def reevaluate(store: Store, now: datetime) -> None:
+    """What each cycle does after its pull: the shared analysis, its forecasts' moves kept."""
+    report = shared_analysis(store, CONFIG, now).report
+    with store.write() as conn:
+        forecast_history.record(conn, report.forecasts, now=now)
+
+
 def simulate_month(store: Store) -> tuple[datetime, datetime]:
     """PAY-2's forecast over three re-evaluations: first, after PAY-1 is reached and throughput fell,
     after two tasks were added; returns the times of the last two."""
@@ -75,20 +90,20 @@ def simulate_month(store: Store) -> tuple[datetime, datetime]:
     open_m1 = [task(100 + n, "m1", None, created) for n in range(3)]
     open_m2 = [task(200 + n, "m2", None, created) for n in range(10)]
     save(store, START, work + open_m1 + open_m2, m1_done=False)
-    shared_analysis(store, CONFIG, START)
+    reevaluate(store, START)
 
     # two weeks later: PAY-1's three tasks are done and nothing else, so throughput has fallen
     later = START + timedelta(days=14)
     finished_m1 = [task(100 + n, "m1", later - timedelta(days=n + 1), created) for n in range(3)]
     save(store, later, work + finished_m1 + open_m2, m1_done=True)
-    shared_analysis(store, CONFIG, later)
+    reevaluate(store, later)
 
     # a week after that: two tasks are added to PAY-2
     last = later + timedelta(days=7)
     added = [task(300 + n, "m2", None, last - timedelta(days=1)) for n in range(2)]
     save(store, last, work + finished_m1 + open_m2 + added, m1_done=True)
-    shared_analysis(store, CONFIG, last)
-    shared_analysis(store, CONFIG, last)  # the same store again: the analysis is reused, nothing kept
+    reevaluate(store, last)
+    reevaluate(store, last + timedelta(hours=1))  # the same store again: nothing moved, nothing kept
     return later, last
 
 
@@ -123,3 +138,28 @@ def test_explain_shows_how_the_forecast_moved(sqlite_url: str, tmp_path: Path, r
     found = run_cli("explain", "PAY-2", "--config", str(config), "--json")
     moves = json.loads(found.stdout)["forecast_history"]
     assert len(moves) == 3 and moves[0]["why"] == "first forecast"
+
+
+def test_the_report_shows_the_moves_in_terminal_json_and_html(sqlite_url: str, tmp_path: Path) -> None:
+    store = Store(sqlite_url)
+    store.upgrade()
+    later, last = simulate_month(store)
+    store.close()
+    config = tmp_path / "bridge.toml"
+    config.write_text(f'[store]\nurl = "{sqlite_url}"\n{TRACKER}')
+    cfg = read_config(config)
+    text = io.StringIO()
+    report_command(cfg, now=last, as_json=False, team=None, out=text)
+    section = text.getvalue().split("How the forecasts moved")[1]
+    assert "PAY-2 Refunds" in section and "- 2 tasks added" in section
+    assert "throughput fell from 7.0 to" in section and "first forecast" in section
+    document = io.StringIO()
+    report_command(cfg, now=last, as_json=True, team=None, out=document)
+    moved = {m["name"]: m["moves"] for m in json.loads(document.getvalue())["forecast_history"]}
+    assert moved["PAY-2 Refunds"][-1]["why"].startswith("2 tasks added; throughput fell from 4.2 to")
+    assert moved["PAY-1 Payments"][-1] == {"at": later.isoformat(timespec="minutes"), "forecast": "done",
+                                           "why": "milestone reached"}  # fmt: skip
+    page = tmp_path / "report.html"
+    report_command(cfg, now=last, as_json=False, team=None, out=io.StringIO(), html=page)
+    html = page.read_text()
+    assert 'id="forecast-history"' in html and "<td>2 tasks added; throughput fell" in html

@@ -12,10 +12,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, func, select, tuple_
 
-from bridge.domain import Ref, require_utc
-from bridge.store.models import ForecastHistoryRow
+from bridge.domain import Ref, StatusCategory, require_utc
+from bridge.store.engine import upsert
+from bridge.store.models import ForecastHistoryRow, MilestoneRow
 from bridge.text import plural
 
 if TYPE_CHECKING:
@@ -81,6 +82,22 @@ def history(conn: Connection, milestone: Ref) -> list[Point]:
     return list(map(_point, rows))
 
 
+def since(conn: Connection, start: datetime) -> dict[Ref, list[Point]]:
+    """The points of every milestone whose forecast moved at `start` or later, each oldest first,
+    with the point before the first of them (where it moved from)."""
+    t = _table()
+    moved_refs = select(t.c.source, t.c.milestone_id).where(t.c.at >= start).distinct().subquery()
+    same = and_(t.c.source == moved_refs.c.source, t.c.milestone_id == moved_refs.c.milestone_id)
+    rows = conn.execute(select(t).join(moved_refs, same).order_by(t.c.source, t.c.milestone_id, t.c.at))
+    found: dict[Ref, list[Point]] = {}
+    for point in map(_point, rows):
+        found.setdefault(point.milestone, []).append(point)
+    for ref, points in found.items():
+        first = next(i for i, p in enumerate(points) if p.at >= start)
+        found[ref] = points[max(0, first - 1) :]
+    return found
+
+
 def _day(value: datetime | None) -> str | None:
     return value.date().isoformat() if value is not None else None
 
@@ -91,7 +108,7 @@ def moved(before: Point | None, found: Forecast) -> bool:
     return (_day(before.p50), _day(before.p85)) != (_day(found.p50), _day(found.high))
 
 
-REACHED = "reached"
+REACHED = "milestone reached"
 """The reason of a milestone's last point: it was done when the forecast was re-evaluated."""
 
 
@@ -112,21 +129,37 @@ def reason(before: Point | None, found: Forecast, reached: Sequence[Point]) -> s
     return "; ".join(parts) or "the days went by with no change in its work or its teams' pace"
 
 
-def record(
-    conn: Connection, forecasts: Iterable[Forecast], *, now: datetime, done: Collection[Ref] = ()
-) -> list[Point]:
+def _done(conn: Connection, refs: Collection[Ref]) -> set[Ref]:
+    """Which of these milestones the store holds as done."""
+    if not refs:
+        return set()
+    t: Any = MilestoneRow.__table__  # type: ignore[attr-defined]
+    rows = conn.execute(
+        select(t.c.source, t.c.remote_id).where(
+            tuple_(t.c.source, t.c.remote_id).in_([(r.source, r.remote_id) for r in refs]),
+            t.c.category == StatusCategory.DONE.value,
+            t.c.deleted.is_(False),
+        )
+    )
+    return {Ref(row.source, row.remote_id) for row in rows}
+
+
+def record(conn: Connection, forecasts: Iterable[Forecast], *, now: datetime) -> list[Point]:
     """Add a point for every forecast whose P50 or P85 day moved since its last point; returns them.
 
-    `done` are the milestones finished now: each that had a forecast gets a last point, `reached`, and
-    is named in the reasons of the milestones of its team that moved at the same re-evaluation.
+    A milestone forecast before and done now gets a last point, `REACHED`, and is named in the reasons
+    of the milestones of its team that moved at the same re-evaluation. Run by every cycle: a forecast
+    that did not move adds nothing.
     """
     now = require_utc(now, "now")
     last = latest(conn)
     found = list(forecasts)
+    current = {f.milestone for f in found}
+    gone = [ref for ref, p in last.items() if ref not in current and p.reason != REACHED]
+    done = _done(conn, gone)
     reached = [
-        replace(p, at=now, p50=None, p85=None, remaining=0, reason=REACHED)
-        for ref, p in sorted(last.items(), key=lambda item: str(item[0]))
-        if ref in done and p.reason != REACHED
+        replace(last[ref], at=now, p50=None, p85=None, remaining=0, reason=REACHED)
+        for ref in sorted(done, key=str)
     ]
     added = [
         Point(
@@ -143,8 +176,8 @@ def record(
         for f in found
         if f.p50 is not None and moved(last.get(f.milestone), f)
     ]
-    if reached or added:
-        conn.execute(_table().insert(), [_row(p) for p in (*reached, *added)])
+    # two analyses of one instant (a cycle's and a report's) keep one point: the later one
+    upsert(conn, _table(), [_row(p) for p in (*reached, *added)], stamp="at")
     return reached + added
 
 
@@ -170,7 +203,7 @@ def _date(value: datetime | None) -> str:
 def describe(point: Point, before: Point | None = None) -> str:
     """`P50 2026-07-01, P85 2026-07-09 (P85 12 days later)`: where the forecast went, and how far."""
     if point.reason == REACHED:
-        return "reached"
+        return "done"
     text = f"P50 {_date(point.p50)}, P85 {_date(point.p85)}"
     if before is not None and before.p85 is not None and point.p85 is not None:
         days = (point.p85.date() - before.p85.date()).days

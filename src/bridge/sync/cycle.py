@@ -24,7 +24,7 @@ from bridge.domain import WriteCost
 from bridge.errors import BridgeError, StoreLost
 from bridge.http import redact
 from bridge.shared_analysis import Analysed, shared_analysis
-from bridge.store import Store, analyses
+from bridge.store import Store, analyses, forecast_history
 from bridge.store.runs import new_generation, record_push
 from bridge.sync.connection import TrackerConnection
 from bridge.sync.plan import Plan, PlanTooLarge
@@ -171,6 +171,8 @@ def _pull_analyse_push(
         return result
     analysed = shared_analysis(store, config, now)
     report = result.report = analysed.report
+    with store.write() as conn:  # every cycle re-evaluates the forecasts: the moves are kept
+        forecast_history.record(conn, report.forecasts, now=now)
     already = written_back(store, analysed) if analysed.reused and not (dry_run or force) else set()
     generation = new_generation(store, now)
     for entry in result.trackers:

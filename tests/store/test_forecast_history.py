@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bridge.analytics.forecast import Forecast
 from bridge.cli.shared import read_config
 from bridge.config import AnalyticsConfig, BridgeConfig
 from bridge.domain import Milestone, Ref, RemotePage, StatusCategory, StatusChange, Task
@@ -16,6 +17,8 @@ from bridge.report.commands import report_command
 from bridge.shared_analysis import shared_analysis
 from bridge.store import Store, forecast_history
 from bridge.store.pages import save_page
+from bridge.store.snapshot import load_snapshot
+from bridge.sync.desired import Labels, desired_state
 
 START = datetime(2026, 6, 1, 12, tzinfo=UTC)
 SOURCE = "t"
@@ -36,6 +39,7 @@ token_env = "J_TOKEN"
 projects = ["T"]
 status_map = { "To Do" = "todo", "Doing" = "in_progress", "Done" = "done" }
 """
+DAY = timedelta(days=1)
 M1, M2 = Ref(SOURCE, "m1"), Ref(SOURCE, "m2")
 
 
@@ -163,3 +167,60 @@ def test_the_report_shows_the_moves_in_terminal_json_and_html(sqlite_url: str, t
     report_command(cfg, now=last, as_json=False, team=None, out=io.StringIO(), html=page)
     html = page.read_text()
     assert 'id="forecast-history"' in html and "<td>2 tasks added; throughput fell" in html
+
+
+def test_the_simulated_slip_gives_one_slipping_label(store: Store, tmp_path: Path) -> None:
+    _later, last = simulate_month(store)
+    config = tmp_path / "bridge.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "unused.db"}"\n{TRACKER}')
+    tracked = read_config(config)
+    settings = CONFIG.analytics
+    with store.read() as conn:
+        slips = forecast_history.slipping(conn, last, settings.slip_window, settings.slip_share)
+        before = forecast_history.slipping(conn, START + timedelta(days=1), settings.slip_window, 0.2)
+    assert before == {}, "a first forecast is no slip"
+    assert list(slips) == [M2], "PAY-1 is reached: only PAY-2 slips"
+    # in force on the window's start (the 8th): P85 on the 14th, 6 days left; then moved to August
+    assert slips[M2].startswith("its P85 date moved ")
+    assert (
+        "more than 20% of the 6 days it had left: milestone PAY-1 Payments reached; throughput" in slips[M2]
+    )
+    assert "2 tasks added" in slips[M2]
+    snapshot = load_snapshot(store)
+    report = shared_analysis(store, CONFIG, last).report
+    wishes = desired_state(report, snapshot, SOURCE, tracked, slips)
+    labelled = {ref for ref, wish in wishes.items() if "mb-slipping" in wish.labels}
+    assert labelled == {M2}
+    assert wishes[M2].reasons["mb-slipping"] == slips[M2]
+    assert "mb-slipping" in Labels.of(tracked).managed, "the bridge takes its slipping label back"
+    quiet = desired_state(report, snapshot, SOURCE, tracked, {})
+    assert not any("mb-slipping" in wish.labels for wish in quiet.values())
+
+
+def forecast_of(p85: datetime) -> Forecast:
+    return Forecast(
+        M2, "PAY-2", "alpha", None, 5, p85 - timedelta(days=2), p85, None, False, "", "PAY-2 Refunds"
+    )
+
+
+def test_a_move_within_the_share_is_no_slip_and_one_beyond_it_is(store: Store) -> None:
+    window, share = timedelta(days=14), 0.2
+    with store.write() as conn:
+        forecast_history.record(conn, [forecast_of(START + timedelta(days=30))], now=START)
+        # a week on, P85 three days later: 3 of the 30 days it had left is 10 %, no slip
+        forecast_history.record(
+            conn, [forecast_of(START + timedelta(days=33))], now=START + timedelta(days=7)
+        )
+        assert forecast_history.slipping(conn, START + timedelta(days=7), window, share) == {}
+        # a day later, P85 ten days later than at first: 33 % of 30 days, a slip
+        forecast_history.record(
+            conn, [forecast_of(START + timedelta(days=40))], now=START + timedelta(days=8)
+        )
+        slips = forecast_history.slipping(conn, START + timedelta(days=8), window, share)
+        # three weeks on, the window starts on the 9th with P85 on day 33 in force: 7 of its 25 days left
+        later = forecast_history.slipping(conn, START + timedelta(days=22), window, share)
+    assert slips == {
+        M2: "its P85 date moved 10 days later since 2026-06-01, more than 20% of the 30 days it had left: "
+        "the days went by with no change in its work or its teams' pace"
+    }
+    assert list(later) == [M2] and "7 days later since 2026-06-09, more than 20% of the 25 days" in later[M2]

@@ -171,8 +171,9 @@ def explain(
         with session.store.read() as conn:
             written = load_written(conn, found.source)
             points = forecast_history.history(conn, Ref(found.source, found.remote_id))
+            slips = forecast_history.slipping(conn, now, cfg.analytics.slip_window, cfg.analytics.slip_share)
     moves = forecast_history.moves(points)
-    result = explain_item(analyse(snapshot, cfg, now), snapshot, cfg, item, written, moves)
+    result = explain_item(analyse(snapshot, cfg, now), snapshot, cfg, item, written, moves, slips)
     if json_output:
         typer.echo(json_terminal_safe(json.dumps(result.to_dict(), indent=2, ensure_ascii=False)))
         return

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, func, select, tuple_
 
 from bridge.domain import Ref, StatusCategory, require_utc
-from bridge.store.engine import upsert
 from bridge.store.models import ForecastHistoryRow, MilestoneRow
 from bridge.text import plural
 
@@ -98,6 +97,37 @@ def since(conn: Connection, start: datetime) -> dict[Ref, list[Point]]:
     return found
 
 
+def slipping(conn: Connection, now: datetime, window: timedelta, share: float) -> dict[Ref, str]:
+    """The open milestones whose P85 date moved later, within `window` before now, by more than `share`
+    of the time they had left at the window's start; each with the reason, for its label."""
+    start = require_utc(now, "now") - window
+    found: dict[Ref, str] = {}
+    for ref, points in since(conn, start).items():
+        slip = _slip([p for p in points if p.at <= now], start, share)
+        if slip:
+            found[ref] = slip
+    return found
+
+
+def _slip(points: Sequence[Point], start: datetime, share: float) -> str | None:
+    """Why the last of these points slipped against the one in force at `start`, or None."""
+    if len(points) < 2:
+        return None
+    last, base = points[-1], points[0]
+    if last.reason == REACHED or last.p85 is None or base.p85 is None:
+        return None
+    left = base.p85 - max(base.at, start)
+    moved = last.p85 - base.p85
+    if moved <= timedelta(0) or moved <= share * max(left, timedelta(days=1)):
+        return None
+    days = moved.days + (1 if moved.seconds else 0)
+    why = "; ".join(dict.fromkeys(p.reason for p in points[1:]))
+    return (
+        f"its P85 date moved {plural(days, 'day')} later since {_date(max(base.at, start))}, more than "
+        f"{share:.0%} of the {plural(max(left.days, 1), 'day')} it had left: {why}"
+    )
+
+
 def _day(value: datetime | None) -> str | None:
     return value.date().isoformat() if value is not None else None
 
@@ -176,9 +206,24 @@ def record(conn: Connection, forecasts: Iterable[Forecast], *, now: datetime) ->
         for f in found
         if f.p50 is not None and moved(last.get(f.milestone), f)
     ]
-    # two analyses of one instant (a cycle's and a report's) keep one point: the later one
-    upsert(conn, _table(), [_row(p) for p in (*reached, *added)], stamp="at")
+    _save(conn, [*reached, *added])
     return reached + added
+
+
+def _save(conn: Connection, points: Sequence[Point]) -> None:
+    """Insert the points; one already kept for the same milestone and instant (two replicas' cycles)
+    gives way. Written through the column types, so stored times compare with bound ones."""
+    if not points:
+        return
+    t = _table()
+    for point in points:
+        ref = point.milestone
+        conn.execute(
+            t.delete().where(
+                and_(t.c.source == ref.source, t.c.milestone_id == ref.remote_id, t.c.at == point.at)
+            )
+        )
+    conn.execute(t.insert(), [_row(p) for p in points])
 
 
 def _row(point: Point) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,8 +87,10 @@ def explain(
     wanted: str,
     written: Written,
     forecast_moves: Sequence[tuple[str, str, str]] = (),
+    slipping: Mapping[Ref, str] | None = None,
 ) -> Explanation:
-    """Why the item is as the bridge wants it; `forecast_moves` is a milestone's forecast history."""
+    """Why the item is as the bridge wants it; `forecast_moves` is a milestone's forecast history,
+    `slipping` the milestones whose forecast slipped (`forecast_history.slipping`)."""
     item = find_item(snapshot, wanted)
     ref = Ref(item.source, item.remote_id)
     kind = "milestone" if isinstance(item, Milestone) else "task"
@@ -135,7 +137,7 @@ def explain(
                 )
             )
     if item.source in config.trackers:
-        wish = desired_state(report, snapshot, item.source, config).get(ref)
+        wish = desired_state(report, snapshot, item.source, config, slipping).get(ref)
         if wish is not None:
             for name, value in sorted(wish.fields.items()):
                 result.lines.append(

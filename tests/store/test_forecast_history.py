@@ -19,26 +19,22 @@ from bridge.store import Store, forecast_history
 from bridge.store.pages import save_page
 from bridge.store.snapshot import load_snapshot
 from bridge.sync.desired import Labels, desired_state
+from tests.store.test_flow_facts import TRACKER as JIRA_TRACKER
 
 START = datetime(2026, 6, 1, 12, tzinfo=UTC)
 SOURCE = "t"
 CONFIG = BridgeConfig(
     analytics=AnalyticsConfig(forecast_runs=200, bootstrap_runs=100, forecast_window=timedelta(days=28))
 )
-TRACKER = """
+TRACKER = (
+    """
 [analytics]
 forecast_runs = 200
 bootstrap_runs = 100
 forecast_window = "28d"
-
-[trackers.t]
-kind = "jira"
-url = "https://acme.atlassian.net"
-email_env = "J_EMAIL"
-token_env = "J_TOKEN"
-projects = ["T"]
-status_map = { "To Do" = "todo", "Doing" = "in_progress", "Done" = "done" }
 """
+    + JIRA_TRACKER
+)
 DAY = timedelta(days=1)
 M1, M2 = Ref(SOURCE, "m1"), Ref(SOURCE, "m2")
 

@@ -245,6 +245,10 @@ class AnalyticsConfig(Section):
     85th-percentile finish date is after the due date)."""
     suggest_min_score: float = Field(default=0.25, ge=0, le=1)
     """OKR suggestions below this text-similarity score (cosine, 0 to 1) are not shown."""
+    slip_share: float = Field(default=0.2, gt=0, le=1)
+    slip_window: Duration = timedelta(days=14)
+    """A milestone is slipping when its P85 date moved later, within `slip_window`, by more than
+    `slip_share` of the time it had left at the window's start."""
 
 
 class PushConfig(Section):
@@ -254,18 +258,21 @@ class PushConfig(Section):
     at_risk_label: NonEmpty = "at-risk"
     bottleneck_color: str = "red"
     at_risk_color: str = "orange"
+    slipping_label: NonEmpty = "slipping"
+    slipping_color: str = "purple"
     opt_out_label: NonEmpty = "bridge-ignore"
     write_budget: int = Field(default=500, ge=0)
     """Items changed per tracker and cycle (each with all its writes); the others wait for the next."""
     max_change_share: float = Field(default=0.5, gt=0, le=1)
 
     def problems(self) -> Iterator[tuple[Loc, str]]:
-        for name in ("label_prefix", "bottleneck_label", "at_risk_label", "opt_out_label"):
+        for name in ("label_prefix", "bottleneck_label", "at_risk_label", "slipping_label", "opt_out_label"):
             if any(ch.isspace() for ch in getattr(self, name)):
                 yield (name,), "labels cannot contain spaces (Jira rejects them)"
         managed = {
             self.label_prefix + self.bottleneck_label: "bottleneck_label",
             self.label_prefix + self.at_risk_label: "at_risk_label",
+            self.label_prefix + self.slipping_label: "slipping_label",
         }
         for label, key in managed.items():
             # Trackers compare label and tag names case-insensitively (Asana, Trello) or not (Jira);

@@ -143,3 +143,31 @@ def test_a_seeded_forecast_is_reproducible(snapshot: Snapshot, seed: int, rng: r
         config,
     )
     assert again == first
+
+
+def test_a_milestone_is_never_sooner_than_its_slowest_open_work_types_median_cycle_time() -> None:
+    """Two tasks a day finish, so throughput alone says one open task is done on day 1; but the open
+    task is a security review, whose finished ones took 12, 20 and 30 days (median 20): no sooner than
+    day 20, and a due date before it is never met."""
+    done, changes = throughput("core", [2] * 10)
+    reviews = flatten(
+        [finished(f"rev-{d}", "core", "security", d, ended_ago=1.0 + i) for i, d in enumerate((12, 20, 30))]
+    )
+    snapshot = Snapshot(
+        milestones=[
+            milestone("S", team="core", value=10.0, due=NOW + 10 * DAY),
+            milestone("Q", team="core", value=5.0, due=NOW + 10 * DAY),
+        ],
+        tasks=[
+            *done, *reviews[0],
+            task("S-review", team="core", milestone_id="S", work_type="security"),
+            task("Q-work", team="core", milestone_id="Q", work_type="work"),
+        ],
+        status_changes=[*changes, *reviews[1]],
+    )  # fmt: skip
+    found = run(snapshot)
+    assert (found["S"].p50, found["S"].high) == (NOW + 20 * DAY, NOW + 20 * DAY)
+    assert found["S"].chance_by_due == 0.0 and found["S"].at_risk
+    assert "no sooner than 20 days, the median cycle time of security work in core" in found["S"].explanation
+    # the milestone of ordinary work (median 1 day) keeps its throughput forecast
+    assert found["Q"].p50 == NOW + 1 * DAY and "no sooner than 1 day" in found["Q"].explanation

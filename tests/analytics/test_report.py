@@ -102,7 +102,8 @@ def test_analyse_produces_the_json_document() -> None:
     config = BridgeConfig(analytics=AnalyticsConfig(rank_strategy="wsjf", forecast_runs=200), okrs=OKRS)
     report = analyse(snapshot(), config, NOW, flow=True)
     document = json.loads(report.to_json())
-    assert list(document) == [s for s in SECTIONS if s != "okr_drafts"]  # the command adds the stored drafts
+    # the command adds the stored drafts and the forecast history
+    assert list(document) == [s for s in SECTIONS if s not in ("okr_drafts", "forecast_history")]
     flow = document["flow"][0]
     assert list(flow) == [
         "team",

@@ -44,7 +44,7 @@ from sqlalchemy import select
 from bridge.analysis_window import analysis_since
 from bridge.config import BridgeConfig, load_config
 from bridge.connector import ConnectorRegistry
-from bridge.store import Store
+from bridge.store import Store, forecast_history
 from bridge.store.models import MilestoneRow, StatusChangeRow, TaskRow
 from bridge.store.snapshot import load_snapshot
 from bridge.sync.cycle import CycleResult, run_cycle
@@ -846,9 +846,13 @@ def test_each_tracker_holds_exactly_what_the_store_wants(chaos: Chaos, tracker: 
             store,
             since=analysis_since(settings, chaos.final_now),
         )
+        with store.read() as conn:  # the milestones whose forecast slipped, as the final cycle found
+            slipping = forecast_history.slipping(
+                conn, chaos.final_now, settings.slip_window, settings.slip_share
+            )
     finally:
         store.close()
-    desired = desired_state(report, snapshot, tracker, config)
+    desired = desired_state(report, snapshot, tracker, config, slipping)
     with pytest.MonkeyPatch.context() as patch:
         for name, value in world.env.items():
             patch.setenv(name, value)

@@ -43,6 +43,7 @@ SECTIONS = [
     "warnings",
     "flow",
     "okr_drafts",
+    "forecast_history",
 ]
 
 CONFIG = """

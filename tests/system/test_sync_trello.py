@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import pytest
 
 from bridge.config import BridgeConfig, load_config
 from bridge.connector import ConnectorRegistry
-from bridge.store import Store
+from bridge.store import Store, forecast_history
 from bridge.store.written import load_written
 from bridge.sync.cycle import CycleResult, run_cycle
 from bridge_sandbox.server import SandboxServer
@@ -388,3 +388,37 @@ def test_the_bridges_own_writes_seen_by_the_pull_plan_nothing_and_read_nothing(s
     assert edited.plan is not None and [(w.field, w.value) for w in edited.plan.writes] == [("rank", rank)]
     assert edited.plan.restores == edited.plan.writes and sync.field("Beta", "Value rank") == rank
     assert edited.push is not None and edited.push.read == 0
+
+
+def test_a_slipped_forecast_labels_its_milestone_once_and_purge_takes_it_back(
+    sync: Sync, run_cli: Any
+) -> None:
+    """A forecast kept ten days ago finished a day later; today's P85 is weeks past it: the milestone's
+    card gets `mb-slipping` with the moves as its reason, once, and purge takes it back."""
+    first = sync.cycle()
+    assert first.report is not None
+    by_label = {f"label:{i}": x["name"].removeprefix("M:") for i, x in sync.board.labels.items()}
+    found = next(
+        f for f in first.report.forecasts if f.high is not None and f.milestone.remote_id in by_label
+    )
+    name = by_label[found.milestone.remote_id]
+    assert not any("mb-slipping" in sync.labels(n) for n in sync.cards)
+    earlier = datetime.now(UTC) - timedelta(days=10)
+    with sync.store.write() as conn:
+        kept = replace(found, p50=earlier, high=earlier + timedelta(days=1))
+        forecast_history.record(conn, [kept], now=earlier)
+    second = sync.cycle()
+    assert [n for n in sync.cards if "mb-slipping" in sync.labels(n)] == [name]
+    assert [x["color"] for x in sync.board.labels.values() if x["name"] == "mb-slipping"] == ["purple"]
+    (entry,) = second.trackers
+    assert entry.plan is not None
+    (write,) = [w for w in entry.plan.writes if w.field == "mb-slipping"]
+    assert write.value == "purple" and write.reason.startswith("its P85 date moved ")
+    assert "more than 20% of the 1 day it had left" in write.reason
+    sync.control.send("DELETE", "requests")
+    third = sync.cycle()
+    assert third.trackers[0].plan is not None and third.trackers[0].plan.writes == []
+    assert sync.writes_sent() == [], "a slip already labelled is not written again"
+    result = run_cli("purge", "--tracker", "t", "--config", str(sync.config_path))
+    assert result.exit_code == 0, result.stderr + result.stdout
+    assert not any("mb-slipping" in sync.labels(n) for n in sync.cards)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
@@ -48,6 +49,9 @@ class Forecast:
     explanation: str
     name: str = ""
     """How a person reads the milestone (`bridge.domain.display_name`)."""
+    weekly_throughput: float | None = None
+    """Tasks a week the teams holding its open work finished over the forecast window (None when
+    nothing is left to do)."""
 
 
 def daily_throughput(index: Index, now: datetime, window: timedelta) -> dict[str, list[int]]:
@@ -185,6 +189,8 @@ def forecast(ranks: Sequence[Rank], index: Index, now: datetime, settings: Analy
         rng = random.Random(f"{settings.seed}:{team}")
         runs[team] = simulate_team(throughput.get(team, []), queues[team], settings.forecast_runs, rng)
     window_days = max(1, math.ceil(settings.forecast_window / _DAY))
+    weekly = {team: sum(samples) / len(samples) * 7 for team, samples in throughput.items() if samples}
+    pace = Pace(window_days, weekly, median_cycle_days(index))
     return [
         _milestone_forecast(
             rank,
@@ -192,7 +198,7 @@ def forecast(ranks: Sequence[Rank], index: Index, now: datetime, settings: Analy
             index.tasks_of.get(_key(rank.milestone), []),
             queues,
             runs,
-            window_days,
+            pace,
             now,
             settings,
         )
@@ -206,12 +212,14 @@ def _milestone_forecast(
     tasks: Sequence[Task],
     queues: Mapping[str, Mapping[Ref, int]],
     runs: Mapping[str, TeamRun | None],
-    window_days: int,
+    pace: Pace,
     now: datetime,
     settings: AnalyticsConfig,
 ) -> Forecast:
+    window_days, weekly = pace.window_days, pace.weekly
     teams = sorted(team for team, queue in queues.items() if rank.milestone in queue)
     remaining = remaining_tasks(tasks)
+    rate = round(sum(weekly.get(team, 0.0) for team in teams), 2) if teams else None
 
     def result(p50: int | None, high: int | None, chance: float | None, explanation: str) -> Forecast:
         at_risk = due is not None and chance is not None and chance < settings.at_risk_below
@@ -227,6 +235,7 @@ def _milestone_forecast(
             at_risk=at_risk,
             explanation=explanation,
             name=display_name(rank.key, rank.title),
+            weekly_throughput=rate,
         )
 
     due_day = math.floor((due - now) / _DAY) if due is not None else None
@@ -243,9 +252,16 @@ def _milestone_forecast(
         )
     columns = [runs[team].days[rank.milestone] for team in teams]  # type: ignore[union-attr]
     spread = FinishDistribution(columns)
-    p50 = spread.quantile(0.5)
-    high = spread.quantile(settings.percentile / 100.0)
-    chance = None if due_day is None else spread.chance_by(min(due_day, HORIZON_DAYS))
+    floor, slowest = pace.floor(tasks)
+    p50, high = (
+        None if d is None else max(d, floor)
+        for d in (spread.quantile(0.5), spread.quantile(settings.percentile / 100.0))
+    )
+    chance = (
+        None
+        if due_day is None
+        else (0.0 if due_day < floor else spread.chance_by(min(due_day, HORIZON_DAYS)))
+    )
     queued = "; ".join(
         f"{team} works through {plural(queues[team][rank.milestone], 'task')} in rank order to finish it"
         for team in teams
@@ -256,9 +272,48 @@ def _milestone_forecast(
     )
     if chance is not None:
         text += f"; {chance:.0%} chance of finishing by the due date"
+    if floor:
+        text += f"; no sooner than {plural(floor, 'day')}, the median cycle time of {slowest}"
     if high is None:
         text += f"; at the {settings.percentile:g}th percentile it is not done within {HORIZON_DAYS} days"
     return result(p50, high, chance, text)
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """What the forecasts stand on besides the simulation: the throughput window in days, each team's
+    tasks a week, and the median cycle time in days of each (team, work type)."""
+
+    window_days: int
+    weekly: Mapping[str, float]
+    medians: Mapping[tuple[str, str], float]
+
+    def floor(self, tasks: Iterable[Task]) -> tuple[int, str]:
+        """Days no forecast of these tasks' milestone can beat: the median cycle time of its slowest
+        open task's work type (whole days, rounded up), and that work type and team named."""
+        found = [
+            (self.medians[place], place)
+            for task in tasks
+            if task.category is not StatusCategory.DONE
+            and (place := (task.team or "", task.work_type or "")) in self.medians
+        ]
+        if not found:
+            return 0, ""
+        days, (team, work_type) = max(found)
+        return math.ceil(days), f"{work_type or 'untyped'} work in {team or 'no team'}"
+
+
+def _at_least(day: int | None, floor: int) -> int | None:
+    return None if day is None else max(day, floor)
+
+
+def median_cycle_days(index: Index) -> dict[tuple[str, str], float]:
+    """The median cycle time in days of the finished tasks of each (team, work type)."""
+    cycles: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
+    for key, flow in index.flows.items():
+        task = index.tasks[key]
+        cycles[(task.team or "", task.work_type or "")].append(flow.cycle_time / _DAY)
+    return {place: statistics.median(days) for place, days in cycles.items()}
 
 
 def _key(ref: Ref) -> Key:

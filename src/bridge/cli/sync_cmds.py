@@ -156,6 +156,8 @@ def explain(
 
     from bridge.analysis_window import analysis_since
     from bridge.analytics.report import analyse
+    from bridge.domain import Ref
+    from bridge.store import forecast_history
     from bridge.store.snapshot import load_snapshot
     from bridge.store.written import load_written
     from bridge.sync.explain import explain as explain_item
@@ -168,7 +170,10 @@ def explain(
         found = find_item(snapshot, item)
         with session.store.read() as conn:
             written = load_written(conn, found.source)
-    result = explain_item(analyse(snapshot, cfg, now), snapshot, cfg, item, written)
+            points = forecast_history.history(conn, Ref(found.source, found.remote_id))
+            slips = forecast_history.slipping(conn, now, cfg.analytics.slip_window, cfg.analytics.slip_share)
+    moves = forecast_history.moves(points)
+    result = explain_item(analyse(snapshot, cfg, now), snapshot, cfg, item, written, moves, slips)
     if json_output:
         typer.echo(json_terminal_safe(json.dumps(result.to_dict(), indent=2, ensure_ascii=False)))
         return
@@ -177,6 +182,10 @@ def explain(
         typer.echo(terminal_safe(f"  {what}: {value}" + (f" - {why}" if why else "")))
     for name, value, at in result.written:
         typer.echo(terminal_safe(f"  last written {name} = {value} at {at}"))
+    if result.forecast_moves:
+        typer.echo("  how its forecast moved:")
+    for at, where, why in result.forecast_moves:
+        typer.echo(terminal_safe(f"    {at}  {where} - {why}"))
 
 
 def _print_pulls(results: list[PullResult]) -> None:

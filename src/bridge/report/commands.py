@@ -19,6 +19,7 @@ from bridge.config import CONFIG_SOURCE, BridgeConfig
 from bridge.domain import LinkOrigin, Milestone, Ref, StatusCategory, display_name
 from bridge.errors import UserError
 from bridge.report.drafts import DraftView, drafts_html, load_view, render_drafts_section, with_drafts
+from bridge.report.forecast_moves import Moves, load_moves, moves_html, render_moves_section, with_moves
 from bridge.report.html import page_data, render_html
 from bridge.report.teams import for_team, milestone_team_map, team_names
 from bridge.report.terminal import render
@@ -91,24 +92,27 @@ def report_command(
                 report = analysed.report
                 snapshot = analysed.snapshot if team is not None or html is not None else Snapshot()
         drafts = load_view(store)
+        if team is not None:
+            report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
+        moves = load_moves(store, now, None if team is None else {f.milestone for f in report.forecasts})
     finally:
         store.close()
     if document is not None:  # an unchanged store's JSON, printed as it was made
-        out.write(json_terminal_safe(with_drafts(document, drafts)) + "\n")
+        out.write(json_terminal_safe(with_moves(with_drafts(document, drafts), moves)) + "\n")
         return
-    if team is not None:
-        report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
     if html is not None:
-        page = _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty, drafts=drafts)
+        stored = (drafts, moves)
+        page = _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty, stored=stored)
         written = _write_page(html, page)
         (sys.stderr if as_json else out).write(f"{written}\n")
         if not as_json:
             return
     if as_json:
-        out.write(json_terminal_safe(with_drafts(report.to_json(), drafts)) + "\n")
+        out.write(json_terminal_safe(with_moves(with_drafts(report.to_json(), drafts), moves)) + "\n")
     else:
         console = _console(out)
         render(report, console, team=team, percentile=settings.percentile)
+        render_moves_section(moves, console)
         render_drafts_section(drafts, console)
 
 
@@ -125,7 +129,8 @@ def html_report(cfg: BridgeConfig, store: Store, *, now: datetime, team: str | N
     if team is not None:
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
     drafts = load_view(store)
-    return _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty, drafts=drafts)
+    moves = load_moves(store, now, None if team is None else {f.milestone for f in report.forecasts})
+    return _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty, stored=(drafts, moves))
 
 
 def _html_page(
@@ -137,8 +142,10 @@ def _html_page(
     now: datetime,
     team: str | None,
     empty: bool,
-    drafts: DraftView,
+    stored: tuple[DraftView, Moves],
 ) -> str:
+    """The HTML page; `stored` are the stored OKR drafts and the forecasts' recent moves."""
+    okr_drafts, moves = stored
     return render_html(
         report,
         page_data(snapshot, cfg, now),
@@ -148,7 +155,10 @@ def _html_page(
         percentile=cfg.analytics.percentile,
         strategy=cfg.analytics.rank_strategy,
         notice=_empty_message(store) if empty else None,
-        extra=[("okr-drafts", "Drafted key results", drafts_html(drafts))],
+        extra=[
+            ("forecast-history", "How the forecasts moved", moves_html(moves)),
+            ("okr-drafts", "Drafted key results", drafts_html(okr_drafts)),
+        ],
     )
 
 

@@ -219,6 +219,26 @@ class AnalysisRow(SQLModel, table=True):
     finds its tracker here has nothing to write."""
 
 
+class ForecastHistoryRow(SQLModel, table=True):
+    """One change of an open milestone's forecast: its P50 and P85 finish dates from `at` on, what the
+    forecast stood on (open tasks, the teams' weekly throughput) and the reason it moved."""
+
+    __tablename__ = "forecast_history"
+
+    source: str = Field(primary_key=True, max_length=64)
+    milestone_id: str = Field(primary_key=True, max_length=255)
+    at: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    name: str = Field(default="", sa_type=Text)
+    """How a person reads the milestone (key and title) when its forecast changed."""
+    team: str = Field(default="", max_length=255)
+    p50: datetime | None = _utc()
+    p85: datetime | None = _utc()
+    """The finish date at the configured percentile (85 by default)."""
+    remaining: int = 0
+    weekly_throughput: float | None = None
+    reason: str = Field(default="", sa_type=Text)
+
+
 class DependencyRow(SQLModel, table=True):
     """`blocker_id` must finish before `blocked_id` can (Jira "blocks", Asana dependencies)."""
 

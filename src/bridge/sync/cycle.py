@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 from bridge.analytics.report import Report
 from bridge.config import BridgeConfig
 from bridge.connector import Capability, ConnectorRegistry
-from bridge.domain import WriteCost
+from bridge.domain import Ref, WriteCost
 from bridge.errors import BridgeError, StoreLost
 from bridge.http import redact
 from bridge.shared_analysis import Analysed, shared_analysis
-from bridge.store import Store, analyses
+from bridge.store import Store, analyses, forecast_history
 from bridge.store.runs import new_generation, record_push
 from bridge.sync.connection import TrackerConnection
 from bridge.sync.plan import Plan, PlanTooLarge
@@ -171,6 +171,7 @@ def _pull_analyse_push(
         return result
     analysed = shared_analysis(store, config, now)
     report = result.report = analysed.report
+    slipping = keep_forecasts(store, config, report, now)
     already = written_back(store, analysed) if analysed.reused and not (dry_run or force) else set()
     generation = new_generation(store, now)
     for entry in result.trackers:
@@ -197,6 +198,7 @@ def _pull_analyse_push(
                 generation=generation,
                 guard=guard,
                 progress=progress,
+                slipping=slipping,
             )
         except PlanTooLarge as exc:
             entry.error = str(exc)
@@ -219,6 +221,14 @@ def _pull_analyse_push(
             if _complete(entry):
                 analyses.mark_pushed(store, analysed.key, entry.tracker)
     return result
+
+
+def keep_forecasts(store: Store, config: BridgeConfig, report: Report, now: datetime) -> dict[Ref, str]:
+    """Keep the moves of the forecasts this cycle re-evaluated; returns the slipping milestones."""
+    settings = config.analytics
+    with store.write() as conn:
+        forecast_history.record(conn, report.forecasts, now=now)
+        return forecast_history.slipping(conn, now, settings.slip_window, settings.slip_share)
 
 
 def _complete(entry: TrackerCycle) -> bool:

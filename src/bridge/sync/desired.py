@@ -25,30 +25,38 @@ class Labels:
     bottleneck: str
     at_risk: str
     colours: Mapping[str, str]
+    slipping: str = ""
 
     @property
     def managed(self) -> frozenset[str]:
         """The labels the bridge manages by name: the only ones it removes without having recorded adding
         them (a label that merely starts with the prefix may be a user's)."""
-        return frozenset({self.bottleneck, self.at_risk})
+        return frozenset({self.bottleneck, self.at_risk, self.slipping} - {""})
 
     @classmethod
     def of(cls, config: BridgeConfig) -> Labels:
         push = config.push
         bottleneck = push.label_prefix + push.bottleneck_label
         at_risk = push.label_prefix + push.at_risk_label
+        slipping = push.label_prefix + push.slipping_label
         return cls(
             push.label_prefix,
             bottleneck,
             at_risk,
-            {bottleneck: push.bottleneck_color, at_risk: push.at_risk_color},
+            {bottleneck: push.bottleneck_color, at_risk: push.at_risk_color, slipping: push.slipping_color},
+            slipping,
         )
 
 
 def desired_state(
-    report: Report, snapshot: Snapshot, source: str, config: BridgeConfig
+    report: Report,
+    snapshot: Snapshot,
+    source: str,
+    config: BridgeConfig,
+    slipping: Mapping[Ref, str] | None = None,
 ) -> dict[Ref, Desired]:
-    """Every live milestone and task of tracker `source`, with what the bridge wants it to hold.
+    """Every live milestone and task of tracker `source`, with what the bridge wants it to hold;
+    `slipping` are the milestones whose forecast slipped, with why (`forecast_history.slipping`).
 
     Items the bridge has nothing to say about are included too (with empty wishes), so a label or value
     the bridge wrote earlier is taken back when it no longer applies.
@@ -89,6 +97,10 @@ def desired_state(
         if write.labels and risk is not None:
             wanted.add(labels.at_risk)
             reasons[labels.at_risk] = _risk_reason(risk)
+        slip = (slipping or {}).get(ref)
+        if write.labels and slip is not None and milestone.category is not StatusCategory.DONE:
+            wanted.add(labels.slipping)
+            reasons[labels.slipping] = slip
         desired[ref] = Desired(
             item=ref,
             key=milestone.key,

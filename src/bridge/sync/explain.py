@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,8 @@ class Explanation:
     """(what, value, why)"""
     written: list[tuple[str, str, str]] = field(default_factory=list)
     """(field, value last written, when)"""
+    forecast_moves: list[tuple[str, str, str]] = field(default_factory=list)
+    """(when, where the milestone's forecast went, why), oldest first (`bridge.store.forecast_history`)"""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +43,7 @@ class Explanation:
             "title": self.title,
             "wanted": [{"what": w, "value": v, "why": y} for w, v, y in self.lines],
             "written": [{"field": f, "value": v, "at": a} for f, v, a in self.written],
+            "forecast_history": [{"at": a, "forecast": f, "why": y} for a, f, y in self.forecast_moves],
         }
 
 
@@ -77,12 +81,20 @@ def _candidate(item: Milestone | Task) -> str:
 
 
 def explain(
-    report: Report, snapshot: Snapshot, config: BridgeConfig, wanted: str, written: Written
+    report: Report,
+    snapshot: Snapshot,
+    config: BridgeConfig,
+    wanted: str,
+    written: Written,
+    forecast_moves: Sequence[tuple[str, str, str]] = (),
+    slipping: Mapping[Ref, str] | None = None,
 ) -> Explanation:
+    """Why the item is as the bridge wants it; `forecast_moves` is a milestone's forecast history,
+    `slipping` the milestones whose forecast slipped (`forecast_history.slipping`)."""
     item = find_item(snapshot, wanted)
     ref = Ref(item.source, item.remote_id)
     kind = "milestone" if isinstance(item, Milestone) else "task"
-    result = Explanation(ref, item.key, kind, item.title)
+    result = Explanation(ref, item.key, kind, item.title, forecast_moves=list(forecast_moves))
     rank = next((r for r in report.milestones if r.milestone == ref), None)
     if isinstance(item, Milestone):
         if rank is not None:
@@ -125,7 +137,7 @@ def explain(
                 )
             )
     if item.source in config.trackers:
-        wish = desired_state(report, snapshot, item.source, config).get(ref)
+        wish = desired_state(report, snapshot, item.source, config, slipping).get(ref)
         if wish is not None:
             for name, value in sorted(wish.fields.items()):
                 result.lines.append(

@@ -86,6 +86,7 @@ def push_tracker(
     generation: int = 0,
     guard: Callable[[Connection], None] | None = None,
     progress: Progress | None = None,
+    slipping: Mapping[Ref, str] | None = None,
 ) -> PushResult:
     """Plan and (unless `dry_run`) apply the writes that make tracker `name` hold the analysis.
 
@@ -93,8 +94,9 @@ def push_tracker(
     it (two replicas' analyses never flip a value back and forth). `guard(conn)` runs in a transaction
     just before the writes go out and in the one recording them (the daemon's lease check).
     `progress`, when given, hears how many of the writes have been applied as they go (`_send`).
+    `slipping` are the milestones to label as slipping, with why (`forecast_history.slipping`).
     """
-    desired = desired_state(report, snapshot, name, config)
+    desired = desired_state(report, snapshot, name, config, slipping)
     with store.read() as conn:
         written = load_written(conn, name)
     updated = _updated(snapshot, name)

@@ -1,0 +1,99 @@
+"""How the forecasts moved: the section of `bridge report` (terminal, JSON and HTML) showing each
+milestone's forecast changes of the last weeks with their reasons (`bridge.store.forecast_history`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+
+from bridge.domain import Ref
+from bridge.store import Store, forecast_history
+from bridge.store.forecast_history import Point
+from bridge.text import html_escape as escape
+from bridge.text import terminal_markup as safe
+
+SHOWN = timedelta(days=28)
+"""The report shows the moves of the last four weeks."""
+
+
+@dataclass(frozen=True, slots=True)
+class Moves:
+    """Each milestone's points since `start`, with the one before them (where it moved from)."""
+
+    points: Mapping[Ref, Sequence[Point]]
+    start: datetime
+
+    def items(self) -> list[tuple[Ref, Sequence[Point]]]:
+        return sorted(self.points.items(), key=lambda item: (_name(item[1]), str(item[0])))
+
+    def rows(self, points: Sequence[Point]) -> list[tuple[str, str, str]]:
+        """(when, where the forecast went, why) of the points since `start`."""
+        described = forecast_history.moves(points)
+        return [row for point, row in zip(points, described, strict=True) if point.at >= self.start]
+
+
+def load_moves(store: Store, now: datetime, only: Collection[Ref] | None = None) -> Moves:
+    """Each milestone's forecast moves since `SHOWN` before now; with `only`, of those milestones."""
+    start = now - SHOWN
+    with store.read() as conn:
+        found = forecast_history.since(conn, start)
+    return Moves({ref: points for ref, points in found.items() if only is None or ref in only}, start)
+
+
+def _name(points: Sequence[Point]) -> str:
+    return points[-1].name
+
+
+def moves_json(moves: Moves) -> list[dict[str, Any]]:
+    return [
+        {
+            "milestone": str(ref),
+            "name": _name(points),
+            "moves": [{"at": at, "forecast": where, "why": why} for at, where, why in moves.rows(points)],
+        }
+        for ref, points in moves.items()
+    ]
+
+
+def with_moves(report_json: str, moves: Moves) -> str:
+    """The report's JSON document with the forecast moves under `forecast_history`."""
+    document = json.loads(report_json)
+    document["forecast_history"] = moves_json(moves)
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def render_moves_section(moves: Moves, console: Console) -> None:
+    """The moves as a section of `bridge report`: one line per change, under its milestone."""
+    console.print()
+    console.print(
+        f"[bold underline]How the forecasts moved[/bold underline]  [dim]the last {SHOWN.days} days; "
+        "`bridge explain MILESTONE` shows the whole history[/dim]"
+    )
+    if not moves.points:
+        console.print(f"no forecast moved in the last {SHOWN.days} days")
+    for _ref, points in moves.items():
+        console.print(f"[bold]{safe(_name(points))}[/bold]")
+        for at, where, why in moves.rows(points):
+            console.print(f"  {at}  {safe(where)} - {safe(why)}")
+
+
+def moves_html(moves: Moves) -> str:
+    """The moves' section body for the HTML report: one table of every change, by milestone."""
+    if not moves.points:
+        return f'<p class="no-data">No forecast moved in the last {SHOWN.days} days.</p>'
+    rows = "".join(
+        f"<tr><td>{escape(_name(points))}</td><td>{escape(at)}</td><td>{escape(where)}</td>"
+        f"<td>{escape(why)}</td></tr>"
+        for _ref, points in moves.items()
+        for at, where, why in moves.rows(points)
+    )
+    return (
+        f"<p>Each change of an open milestone's forecast in the last {SHOWN.days} days, and why it moved.</p>"
+        "<table><tr><th>milestone</th><th>when (UTC)</th><th>forecast</th><th>why</th></tr>"
+        f"{rows}</table>"
+    )

@@ -1,0 +1,222 @@
+"""The forecast history: a simulated month of falling throughput, a milestone reached and tasks added,
+each re-evaluation kept with the reason the forecast moved."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bridge.analytics.forecast import Forecast
+from bridge.cli.shared import read_config
+from bridge.config import AnalyticsConfig, BridgeConfig
+from bridge.domain import Milestone, Ref, RemotePage, StatusCategory, StatusChange, Task
+from bridge.report.commands import report_command
+from bridge.shared_analysis import shared_analysis
+from bridge.store import Store, forecast_history
+from bridge.store.pages import save_page
+from bridge.store.snapshot import load_snapshot
+from bridge.sync.desired import Labels, desired_state
+from tests.store.test_flow_facts import TRACKER as JIRA_TRACKER
+
+START = datetime(2026, 6, 1, 12, tzinfo=UTC)
+SOURCE = "t"
+CONFIG = BridgeConfig(
+    analytics=AnalyticsConfig(forecast_runs=200, bootstrap_runs=100, forecast_window=timedelta(days=28))
+)
+TRACKER = (
+    """
+[analytics]
+forecast_runs = 200
+bootstrap_runs = 100
+forecast_window = "28d"
+"""
+    + JIRA_TRACKER
+)
+DAY = timedelta(days=1)
+M1, M2 = Ref(SOURCE, "m1"), Ref(SOURCE, "m2")
+
+
+def task(n: int, milestone: str, done: datetime | None, created: datetime) -> tuple[Task, list[StatusChange]]:
+    started = (done or created + timedelta(hours=1)) - timedelta(days=2)
+    started = max(started, created)
+    changes = [
+        StatusChange(SOURCE, f"c{n}a", f"i{n}", started, "To Do", "Doing", StatusCategory.TODO,
+                     StatusCategory.IN_PROGRESS),
+    ]  # fmt: skip
+    if done is not None:
+        changes.append(
+            StatusChange(SOURCE, f"c{n}b", f"i{n}", done, "Doing", "Done", StatusCategory.IN_PROGRESS,
+                         StatusCategory.DONE)
+        )  # fmt: skip
+    category = StatusCategory.DONE if done else StatusCategory.IN_PROGRESS
+    built = Task(
+        source=SOURCE, remote_id=f"i{n}", key=f"T-{n}", title=f"Task {n}", milestone_id=milestone,
+        team="alpha", work_type="api", raw_status="Done" if done else "Doing", category=category,
+        created=created, updated=done or started, done=done,
+    )  # fmt: skip
+    return built, changes
+
+
+def save(store: Store, now: datetime, tasks: list[tuple[Task, list[StatusChange]]], m1_done: bool) -> None:
+    milestones = [
+        Milestone(SOURCE, "m1", "PAY-1", "Payments", value=5.0, effort=1.0,
+                  category=StatusCategory.DONE if m1_done else StatusCategory.IN_PROGRESS),
+        Milestone(SOURCE, "m2", "PAY-2", "Refunds", value=1.0, effort=1.0),
+    ]  # fmt: skip
+    page = RemotePage(
+        SOURCE, "issues", milestones=milestones, tasks=[t for t, _ in tasks],
+        status_changes=[c for _, cs in tasks for c in cs],
+    )  # fmt: skip
+    with store.write() as conn:
+        save_page(conn, page, now=now)
+
+
+def reevaluate(store: Store, now: datetime) -> None:
+    """What each cycle does after its pull: the shared analysis, its forecasts' moves kept."""
+    report = shared_analysis(store, CONFIG, now).report
+    with store.write() as conn:
+        forecast_history.record(conn, report.forecasts, now=now)
+
+
+def simulate_month(store: Store) -> tuple[datetime, datetime]:
+    """PAY-2's forecast over three re-evaluations: first, after PAY-1 is reached and throughput fell,
+    after two tasks were added; returns the times of the last two."""
+    created = START - timedelta(days=60)
+    # four weeks of a brisk team: one task finished every day (7 a week)
+    work = [task(n, "old", START - timedelta(days=n + 0.5), created) for n in range(28)]
+    open_m1 = [task(100 + n, "m1", None, created) for n in range(3)]
+    open_m2 = [task(200 + n, "m2", None, created) for n in range(10)]
+    save(store, START, work + open_m1 + open_m2, m1_done=False)
+    reevaluate(store, START)
+
+    # two weeks later: PAY-1's three tasks are done and nothing else, so throughput has fallen
+    later = START + timedelta(days=14)
+    finished_m1 = [task(100 + n, "m1", later - timedelta(days=n + 1), created) for n in range(3)]
+    save(store, later, work + finished_m1 + open_m2, m1_done=True)
+    reevaluate(store, later)
+
+    # a week after that: two tasks are added to PAY-2
+    last = later + timedelta(days=7)
+    added = [task(300 + n, "m2", None, last - timedelta(days=1)) for n in range(2)]
+    save(store, last, work + finished_m1 + open_m2 + added, m1_done=True)
+    reevaluate(store, last)
+    reevaluate(store, last + timedelta(hours=1))  # the same store again: nothing moved, nothing kept
+    return later, last
+
+
+def test_a_simulated_month_keeps_each_move_with_its_reason(store: Store) -> None:
+    later, last = simulate_month(store)
+    with store.read() as conn:
+        points = forecast_history.history(conn, M2)
+        reached = forecast_history.history(conn, M1)
+    assert [p.at for p in points] == [START, later, last]
+    assert points[0].reason == "first forecast"
+    assert points[1].reason.startswith("milestone PAY-1 Payments reached; throughput fell from 7.0 to ")
+    assert points[2].reason.startswith("2 tasks added")
+    assert all(p.p85 is not None for p in points)
+    assert points[0].p85 < points[1].p85 < points[2].p85  # type: ignore[operator]
+    assert [p.reason for p in reached] == ["first forecast", forecast_history.REACHED]
+
+
+def test_explain_shows_how_the_forecast_moved(sqlite_url: str, tmp_path: Path, run_cli: Any) -> None:
+    store = Store(sqlite_url)
+    store.upgrade()
+    simulate_month(store)
+    store.close()
+    config = tmp_path / "bridge.toml"
+    config.write_text(f'[store]\nurl = "{sqlite_url}"\n{TRACKER}')
+    out = run_cli("explain", "PAY-2", "--config", str(config))
+    assert out.exit_code == 0, out.stderr
+    lines = out.stdout.split("how its forecast moved:")[1].strip().splitlines()
+    assert len(lines) == 3
+    assert lines[0].endswith("- first forecast")
+    assert "days later) - milestone PAY-1 Payments reached; throughput fell from 7.0 to" in lines[1]
+    assert "- 2 tasks added" in lines[2]
+    found = run_cli("explain", "PAY-2", "--config", str(config), "--json")
+    moves = json.loads(found.stdout)["forecast_history"]
+    assert len(moves) == 3 and moves[0]["why"] == "first forecast"
+
+
+def test_the_report_shows_the_moves_in_terminal_json_and_html(sqlite_url: str, tmp_path: Path) -> None:
+    store = Store(sqlite_url)
+    store.upgrade()
+    later, last = simulate_month(store)
+    store.close()
+    config = tmp_path / "bridge.toml"
+    config.write_text(f'[store]\nurl = "{sqlite_url}"\n{TRACKER}')
+    cfg = read_config(config)
+    text = io.StringIO()
+    report_command(cfg, now=last, as_json=False, team=None, out=text)
+    section = text.getvalue().split("How the forecasts moved")[1]
+    assert "PAY-2 Refunds" in section and "- 2 tasks added" in section
+    assert "throughput fell from 7.0 to" in section and "first forecast" in section
+    document = io.StringIO()
+    report_command(cfg, now=last, as_json=True, team=None, out=document)
+    moved = {m["name"]: m["moves"] for m in json.loads(document.getvalue())["forecast_history"]}
+    assert moved["PAY-2 Refunds"][-1]["why"].startswith("2 tasks added; throughput fell from 4.2 to")
+    assert moved["PAY-1 Payments"][-1] == {"at": later.isoformat(timespec="minutes"), "forecast": "done",
+                                           "why": "milestone reached"}  # fmt: skip
+    page = tmp_path / "report.html"
+    report_command(cfg, now=last, as_json=False, team=None, out=io.StringIO(), html=page)
+    html = page.read_text()
+    assert 'id="forecast-history"' in html and "<td>2 tasks added; throughput fell" in html
+
+
+def test_the_simulated_slip_gives_one_slipping_label(store: Store, tmp_path: Path) -> None:
+    _later, last = simulate_month(store)
+    config = tmp_path / "bridge.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "unused.db"}"\n{TRACKER}')
+    tracked = read_config(config)
+    settings = CONFIG.analytics
+    with store.read() as conn:
+        slips = forecast_history.slipping(conn, last, settings.slip_window, settings.slip_share)
+        before = forecast_history.slipping(conn, START + timedelta(days=1), settings.slip_window, 0.2)
+    assert before == {}, "a first forecast is no slip"
+    assert list(slips) == [M2], "PAY-1 is reached: only PAY-2 slips"
+    # in force on the window's start (the 8th): P85 on the 14th, 6 days left; then moved to August
+    assert slips[M2].startswith("its P85 date moved ")
+    assert (
+        "more than 20% of the 6 days it had left: milestone PAY-1 Payments reached; throughput" in slips[M2]
+    )
+    assert "2 tasks added" in slips[M2]
+    snapshot = load_snapshot(store)
+    report = shared_analysis(store, CONFIG, last).report
+    wishes = desired_state(report, snapshot, SOURCE, tracked, slips)
+    labelled = {ref for ref, wish in wishes.items() if "mb-slipping" in wish.labels}
+    assert labelled == {M2}
+    assert wishes[M2].reasons["mb-slipping"] == slips[M2]
+    assert "mb-slipping" in Labels.of(tracked).managed, "the bridge takes its slipping label back"
+    quiet = desired_state(report, snapshot, SOURCE, tracked, {})
+    assert not any("mb-slipping" in wish.labels for wish in quiet.values())
+
+
+def forecast_of(p85: datetime) -> Forecast:
+    return Forecast(
+        M2, "PAY-2", "alpha", None, 5, p85 - timedelta(days=2), p85, None, False, "", "PAY-2 Refunds"
+    )
+
+
+def test_a_move_within_the_share_is_no_slip_and_one_beyond_it_is(store: Store) -> None:
+    window, share = timedelta(days=14), 0.2
+    with store.write() as conn:
+        forecast_history.record(conn, [forecast_of(START + timedelta(days=30))], now=START)
+        # a week on, P85 three days later: 3 of the 30 days it had left is 10 %, no slip
+        forecast_history.record(
+            conn, [forecast_of(START + timedelta(days=33))], now=START + timedelta(days=7)
+        )
+        assert forecast_history.slipping(conn, START + timedelta(days=7), window, share) == {}
+        # a day later, P85 ten days later than at first: 33 % of 30 days, a slip
+        forecast_history.record(
+            conn, [forecast_of(START + timedelta(days=40))], now=START + timedelta(days=8)
+        )
+        slips = forecast_history.slipping(conn, START + timedelta(days=8), window, share)
+        # three weeks on, the window starts on the 9th with P85 on day 33 in force: 7 of its 25 days left
+        later = forecast_history.slipping(conn, START + timedelta(days=22), window, share)
+    assert slips == {
+        M2: "its P85 date moved 10 days later since 2026-06-01, more than 20% of the 30 days it had left: "
+        "the days went by with no change in its work or its teams' pace"
+    }
+    assert list(later) == [M2] and "7 days later since 2026-06-09, more than 20% of the 25 days" in later[M2]

@@ -74,7 +74,7 @@ from bridge.analysis_window import analysis_since
 from bridge.config import BridgeConfig, load_config
 from bridge.connector import ConnectorRegistry
 from bridge.domain import Ref, WriteKind
-from bridge.store import Store
+from bridge.store import Store, forecast_history
 from bridge.store.snapshot import load_snapshot
 from bridge.sync.cycle import CycleResult, run_cycle
 from bridge.sync.desired import desired_state
@@ -250,13 +250,16 @@ def tracker_table(
 
 
 def desired_now(store: Store, config: BridgeConfig, result: CycleResult, now: datetime) -> dict[Ref, Desired]:
-    """Every tracker's desired state from the cycle's report, over the snapshot the cycle analysed."""
+    """Every tracker's desired state from the cycle's report, over the snapshot the cycle analysed, with
+    the milestones whose forecast slipped as the cycle found them (their slipping label is a wish too)."""
     assert result.report is not None
     settings = config.analytics
     snapshot = load_snapshot(store, since=analysis_since(settings, now))
+    with store.read() as conn:
+        slipping = forecast_history.slipping(conn, now, settings.slip_window, settings.slip_share)
     found: dict[Ref, Desired] = {}
     for kind in TRACKERS:
-        found.update(desired_state(result.report, snapshot, kind, config))
+        found.update(desired_state(result.report, snapshot, kind, config, slipping))
     return found
 
 
@@ -368,6 +371,7 @@ def cycle_figures(result: CycleResult, seen: Mapping[str, Any]) -> dict[str, Any
         summary = entry.summary()
         plan = entry.plan
         moves = sum(1 for w in plan.writes if w.kind is WriteKind.ORDER) if plan else 0
+        slipping = sum(1 for w in plan.writes if w.kind in LABEL_KINDS and w.field == SLIPPING) if plan else 0
         sandbox = seen["sandbox"][entry.tracker]
         trackers[entry.tracker] = {
             "items_pulled": summary["items_pulled"],
@@ -376,6 +380,7 @@ def cycle_figures(result: CycleResult, seen: Mapping[str, Any]) -> dict[str, Any
             "writes_done": summary["writes_done"],
             "writes_failed": summary["writes_failed"],
             "moves": moves,
+            "slipping_labels": slipping,
             "sandbox_writes": sandbox["write_requests"] + sandbox["batch_write_actions"],
             "requests": sandbox["requests"],
             "bridge_requests": summary["requests"],
@@ -415,17 +420,25 @@ def change_values(
     return done
 
 
+LABEL_KINDS = (WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE)
+SLIPPING = "mb-slipping"
+"""The slipping label as the bench's config names it (the default prefix and name)."""
+
+
 def per_value_change(figures: Mapping[str, Any], edits: list[dict[str, Any]]) -> dict[str, Any]:
     """Edits per value change, per tracker: a change in one tracker costs writes only there."""
     found: dict[str, Any] = {}
     for kind, entry in figures["trackers"].items():
         count = sum(1 for e in edits if e["tracker"] == kind)
-        other = entry["writes_done"] - entry["moves"]
+        # slipping labels are the forecasts' word on the milestones the changes pushed later, not the
+        # changes' own writes: counted apart
+        other = entry["writes_done"] - entry["moves"] - entry["slipping_labels"]
         found[kind] = {
             "value_changes": count,
             "edits": entry["writes_done"],
             "writes_other_than_moves": other,
             "moves": entry["moves"],
+            "slipping_labels": entry["slipping_labels"],
             "edits_per_change": round(entry["writes_done"] / count, 1) if count else None,
             "writes_other_than_moves_per_change": round(other / count, 2) if count else None,
         }

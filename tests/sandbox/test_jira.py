@@ -305,11 +305,12 @@ def test_user_edits_through_the_control_api(client: JIRA, server: SandboxServer)
     control.edit(op="transition", key=created["key"], status="Done")
     issue = client.issue(created["key"], expand="changelog")
     assert issue.fields.summary == "Café ☕ naïve" and issue.fields.status.name == "Done"
-    moves = sorted(  # by time alone: two moves in one millisecond keep the changelog's order
-        ((h.created, h.items[0].toString) for h in issue.changelog.histories if h.items[0].field == "status"),
-        key=lambda move: move[0],
+    moves = sorted(  # by time, then by id: two moves in one millisecond keep the order they were made
+        (h.created, int(h.id), h.items[0].toString)
+        for h in issue.changelog.histories
+        if h.items[0].field == "status"
     )
-    assert [to for _, to in moves] == ["In Progress", "Done"]
+    assert [to for _, _, to in moves] == ["In Progress", "Done"]
     control.edit(op="delete", key=created["key"])
     with pytest.raises(JIRAError):
         client.issue(created["key"])

@@ -107,9 +107,8 @@ def explain(
             )
         forecast = next((f for f in report.forecasts if f.milestone == ref), None)
         if forecast is not None:
-            result.lines.append(
-                ("forecast", "at risk" if forecast.at_risk else "on track", forecast.explanation)
-            )
+            state = "at risk" if forecast.at_risk else "on track" if forecast.p50 is not None else "none"
+            result.lines.append(("forecast", state, forecast.explanation))
     else:
         task_rank = report.task_rank(item)
         result.lines.append(

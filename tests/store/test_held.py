@@ -4,10 +4,7 @@ moved, is known to need a read."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from bridge.domain import ItemState, LinkTarget, Ref, RemotePage
 from bridge.store import Store
@@ -17,14 +14,6 @@ from bridge.store.pages import save_page
 T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 SRC = "acme-jira"
 LINK = LinkTarget("milestone-bridge:kr-1", "https://okr.example.com/kr/1", "Card payments")
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
-    s.upgrade()
-    yield s
-    s.close()
 
 
 def _state(n: int, **extra: object) -> ItemState:

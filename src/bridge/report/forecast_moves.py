@@ -15,6 +15,7 @@ from bridge.domain import Ref
 from bridge.store import Store, forecast_history
 from bridge.store.forecast_history import Point
 from bridge.text import html_escape as escape
+from bridge.text import plural
 from bridge.text import terminal_markup as safe
 
 SHOWN = timedelta(days=28)
@@ -30,6 +31,14 @@ class Moves:
 
     def items(self) -> list[tuple[Ref, Sequence[Point]]]:
         return sorted(self.points.items(), key=lambda item: (_name(item[1]), str(item[0])))
+
+    def moved(self) -> list[tuple[Ref, Sequence[Point]]]:
+        """The milestones whose forecast changed at least once (not only a first forecast)."""
+        return [(ref, points) for ref, points in self.items() if len(points) > 1]
+
+    def first_only(self) -> int:
+        """How many milestones have only their first forecast."""
+        return sum(1 for points in self.points.values() if len(points) == 1)
 
     def rows(self, points: Sequence[Point]) -> list[tuple[str, str, str]]:
         """(when, where the forecast went, why) of the points since `start`."""
@@ -74,9 +83,12 @@ def render_moves_section(moves: Moves, console: Console) -> None:
         f"[bold underline]How the forecasts moved[/bold underline]  [dim]the last {SHOWN.days} days; "
         "`bridge explain MILESTONE` shows the whole history[/dim]"
     )
-    if not moves.points:
+    moved = moves.moved()
+    if not moved:
         console.print(f"no forecast moved in the last {SHOWN.days} days")
-    for _ref, points in moves.items():
+    if moves.first_only():
+        console.print(f"[dim]{_first_only(moves.first_only())}[/dim]")
+    for _ref, points in moved:
         console.print(f"[bold]{safe(_name(points))}[/bold]")
         for at, where, why in moves.rows(points):
             console.print(f"  {at}  {safe(where)} - {safe(why)}")
@@ -84,16 +96,23 @@ def render_moves_section(moves: Moves, console: Console) -> None:
 
 def moves_html(moves: Moves) -> str:
     """The moves' section body for the HTML report: one table of every change, by milestone."""
-    if not moves.points:
-        return f'<p class="no-data">No forecast moved in the last {SHOWN.days} days.</p>'
+    moved = moves.moved()
+    first = f"<p>{escape(_first_only(moves.first_only()))}</p>" if moves.first_only() else ""
+    if not moved:
+        return f'<p class="no-data">No forecast moved in the last {SHOWN.days} days.</p>{first}'
     rows = "".join(
         f"<tr><td>{escape(_name(points))}</td><td>{escape(at)}</td><td>{escape(where)}</td>"
         f"<td>{escape(why)}</td></tr>"
-        for _ref, points in moves.items()
+        for _ref, points in moved
         for at, where, why in moves.rows(points)
     )
     return (
         f"<p>Each change of an open milestone's forecast in the last {SHOWN.days} days, and why it moved.</p>"
+        f"{first}"
         "<table><tr><th>milestone</th><th>when (UTC)</th><th>forecast</th><th>why</th></tr>"
         f"{rows}</table>"
     )
+
+
+def _first_only(count: int) -> str:
+    return f"{plural(count, 'milestone')} forecast for the first time, not moved since (not listed)"

@@ -8,7 +8,8 @@ Needs the PostgreSQL server of `--admin-url` (default: the test server at 127.0.
 1. A database `--database` (default `bridge_bench_scale`) is created afresh, migrated, and filled with
    the organisation of bench/analytics.py (fifty tasks a milestone, histories that wander through
    review and blocked before most tasks finish) by `COPY`, table by table in chunks: no pull, no
-   upsert, so building a ten-million-row history takes minutes, not hours.
+   upsert, so building a ten-million-row history takes minutes, not hours. Each task's flow facts are
+   written with its history, as a pull writes them, so the report reads them instead of the history.
 2. `bridge report --json` runs in its own process: seconds and peak RSS.
 3. A quiet cycle runs in its own process: `run_cycle` for the tracker the data belongs to, served by a
    Jira sandbox with nothing changed since the stored cursor (push off, so the cycle is the pull, the
@@ -100,6 +101,7 @@ def _columns(kind: type) -> list[str]:
 
 def build(url: str, tasks: int, changes: int, seed: int) -> dict[str, Any]:
     """The organisation written by COPY, a chunk of tasks (with their histories) per transaction."""
+    from bridge.flow_facts import FACTS_VERSION, facts_of, steps_of
     from bridge.store import Store
     from bridge.store.pages import CHANGE_COLUMNS, _status_change
 
@@ -108,7 +110,7 @@ def build(url: str, tasks: int, changes: int, seed: int) -> dict[str, Any]:
     store.close()
     org = Organisation(tasks, changes, seed)
     started = time.perf_counter()
-    written = {"milestones": 0, "tasks": 0, "status_changes": 0, "dependencies": 0}
+    written = {"milestones": 0, "tasks": 0, "status_changes": 0, "flow_facts": 0, "dependencies": 0}
     with _connect(url) as conn:
         conn.autocommit = False
         with conn.cursor() as cursor:
@@ -125,6 +127,14 @@ def build(url: str, tasks: int, changes: int, seed: int) -> dict[str, Any]:
                 )
                 history = (tuple(map(_copyable, _status_change(c))) for _, cs in built for c in cs)
                 written["status_changes"] += copy_rows(cursor, "status_change", CHANGE_COLUMNS, history)
+                # A pull writes each task's flow facts with its history (bridge.store.facts): so here.
+                facts = ((t.remote_id, facts_of(steps_of(cs))) for t, cs in built)
+                written["flow_facts"] += copy_rows(
+                    cursor,
+                    "flow_fact",
+                    ["source", "item_id", "version", "facts", "computed_at"],
+                    ((SOURCE, item, FACTS_VERSION, f.to_json(), NOW) for item, f in facts if f is not None),
+                )
                 blockers = (
                     (SOURCE, f"t{n}", f"t{n + 1}", NOW) for n in range(first, first + len(built) - 1, 20)
                 )

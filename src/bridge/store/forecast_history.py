@@ -116,6 +116,8 @@ def _slip(points: Sequence[Point], start: datetime, share: float) -> str | None:
     last, base = points[-1], points[0]
     if last.reason == REACHED or last.p85 is None or base.p85 is None:
         return None
+    if last.remaining == 0:
+        return None  # all its tasks are done: its "forecast" is today, moving with the days, no slip
     left = base.p85 - max(base.at, start)
     moved = last.p85 - base.p85
     if moved <= timedelta(0) or moved <= share * max(left, timedelta(days=1)):
@@ -140,6 +142,8 @@ def moved(before: Point | None, found: Forecast) -> bool:
 
 REACHED = "milestone reached"
 """The reason of a milestone's last point: it was done when the forecast was re-evaluated."""
+WAITING = "all its tasks are done: it waits to be marked done"
+"""Why the forecast of a milestone with no open task moves with the days (it is never a slip)."""
 
 
 def reason(before: Point | None, found: Forecast, reached: Sequence[Point]) -> str:
@@ -147,6 +151,8 @@ def reason(before: Point | None, found: Forecast, reached: Sequence[Point]) -> s
     if before is None:
         return "first forecast"
     parts = [f"milestone {p.name} reached" for p in reached if p.team == found.team]
+    if found.remaining == 0 and before.remaining == 0 and not parts:
+        return WAITING
     change = found.remaining - before.remaining
     if change > 0:
         parts.append(f"{plural(change, 'task')} added")

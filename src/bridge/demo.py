@@ -406,6 +406,81 @@ class DemoRun:
     sandbox: Sandbox
     result: Any
     seconds: float
+    later: LaterThatDay | None = None
+    """The second cycle, after one milestone was reached and another given more work."""
+
+
+LATER = timedelta(hours=2)
+"""How far the sandboxes' clocks move on between the demo's two cycles."""
+MIN_ADDED = 4
+"""Tasks added, at least, to the milestone that is given more work (as many as it had open, if more)."""
+
+
+@dataclass
+class LaterThatDay:
+    """The demo's second act: in the sandboxes, a team finishes a milestone's last tasks and the milestone,
+    another team finds more work in one of theirs; then the bridge's next cycle."""
+
+    reached: str
+    """The milestone reached, as people read it."""
+    reached_ref: Any
+    finished: int
+    """Its open tasks finished."""
+    grown: str
+    """The milestone given more work."""
+    grown_ref: Any
+    added: int
+    result: Any
+
+
+def later_that_day(
+    sandbox: Sandbox, store: Any, config: Any, report: Any, now: datetime
+) -> LaterThatDay | None:
+    """Two hours on: the Jira team with the fewest tasks left on an epic finishes it; the other Jira team
+    adds tasks to one of its epics. Then one more cycle. None when the organisation has no such epics."""
+    from bridge.sync.cycle import run_cycle
+
+    jira: Any = sandbox.servers["jira"].emulator
+    candidates = sorted(
+        (f for f in report.forecasts if f.milestone.source == "jira" and f.high is not None and f.remaining),
+        key=lambda f: (f.remaining, f.key),
+    )
+    reached = candidates[0] if candidates else None
+    grown = next((f for f in candidates if reached is not None and f.team != reached.team), None)
+    if reached is None or grown is None:
+        return None
+    for server in sandbox.servers.values():
+        server.emulator.clock.advance(LATER.total_seconds())
+    with jira.lock:
+        open_tasks = [
+            issue.key
+            for issue in jira.issues.values()
+            if (issue.fields.get("parent") or {}).get("key") == reached.key
+            and issue.fields["status"]["statusCategory"]["key"] != "done"
+        ]
+        for key in sorted(open_tasks):
+            jira.edit({"op": "transition", "key": key, "status": "Done"})
+        jira.edit({"op": "transition", "key": reached.key, "status": "Done"})
+        added = max(MIN_ADDED, grown.remaining)
+        for n in range(added):
+            jira.edit(
+                {
+                    "op": "create_issue",
+                    "project": grown.key.split("-")[0],
+                    "summary": f"Follow-up work {n + 1}",
+                    "fields": {"parent": {"key": grown.key}},
+                }
+            )
+    result = run_cycle(store, config, now=now + LATER)
+    return LaterThatDay(
+        reached.name or reached.key,
+        reached.milestone,
+        len(open_tasks),
+        grown.name or grown.key,
+        grown.milestone,
+        added,
+        result,
+    )
 
 
 @contextmanager
@@ -435,10 +510,14 @@ def demo(
         config = load_config(config_path, ConnectorRegistry.default())
         store = Store.open(config)
         try:
-            result = run_cycle(store, config, now=datetime.now(UTC))
+            now = datetime.now(UTC)
+            result = run_cycle(store, config, now=now)
+            later = None
+            if result.ok and result.report is not None:
+                later = later_that_day(sandbox, store, config, result.report, now)
         finally:
             store.close()
-        yield DemoRun(folder, config_path, sandbox, result, time.monotonic() - started)
+        yield DemoRun(folder, config_path, sandbox, result, time.monotonic() - started, later)
 
 
 def print_run(
@@ -471,6 +550,7 @@ def print_run(
     _print_bottlenecks(console, report)
     _print_at_risk(console, report)
     _print_writes(console, run)
+    _print_later(console, run, print_cycle)
     _print_where(console, run, serving=serving)
 
 
@@ -563,6 +643,8 @@ def _write_kind(write: Any, kinds: Any) -> str:
         return f"label {write.field} removed"
     if write.kind is kinds.LINK:
         return "OKR link"
+    if write.kind is kinds.COMMENT:
+        return "comment"
     return "order"
 
 
@@ -591,9 +673,38 @@ def _print_writes(console: Console, run: DemoRun) -> None:
             console.print(f"      e.g. {safe(key)}: {safe(_describe(write, WriteKind, push.keys))}")
 
 
+def _print_later(console: Console, run: DemoRun, print_cycle: Callable[[Any], None]) -> None:
+    """The second act: what happened in the sandboxes, then what the bridge wrote about those two."""
+    from bridge.domain import WriteKind
+
+    later = run.later
+    if later is None:
+        return
+    hours = int(LATER.total_seconds() // 3600)
+    console.print()
+    _section(console, f"{hours} hours later: one milestone reached, another given more work")
+    last = "its last open task" if later.finished == 1 else f"its last {later.finished} open tasks"
+    console.print(f"  in Jira, {safe(later.reached)}: {last} and the epic itself were moved to Done")
+    console.print(f"  in Jira, {safe(later.grown)}: {plural(later.added, 'task')} added")
+    print_cycle(later.result)
+    shown = 0
+    for entry in later.result.trackers:
+        push = entry.push
+        for write in push.plan.writes if push is not None else ():
+            if write.item not in (later.reached_ref, later.grown_ref) or write.kind is WriteKind.ORDER:
+                continue
+            name = later.reached if write.item == later.reached_ref else later.grown
+            console.print(f"  {safe(name)}: {safe(_describe(write, WriteKind, push.keys))}")
+            shown += 1
+    if not shown:
+        console.print("  nothing written on those two")
+
+
 def _describe(write: Any, kinds: Any, names: Mapping[Any, str]) -> str:
     if write.kind is kinds.FIELD:
         why = f" ({write.reason})" if write.reason and write.field == "rank" else ""
+        if write.value is None:
+            return f"{write.field} cleared{why}"
         return f"{write.field} = {write.value}{why}"
     if write.kind is kinds.LABEL_ADD:
         return f"label {write.field} added" + (f" ({write.reason})" if write.reason else "")
@@ -603,6 +714,13 @@ def _describe(write: Any, kinds: Any, names: Mapping[Any, str]) -> str:
         return (
             f"link to {write.value.title} <{write.value.url}>" if write.value is not None else "link removed"
         )
+    if write.kind is kinds.COMMENT:
+        if write.value is None:
+            return "the bridge's comment deleted"
+        lines = [line for line in str(write.value).splitlines() if line.strip()]
+        return "comment posted:\n" + "\n".join(f"        | {line}" for line in lines)
+    if write.kind is not kinds.ORDER:
+        return f"{write.field} = {write.value}"
     after, before = write.value
     return f"moved after {names.get(after, after)}" if after else f"moved before {names.get(before, before)}"
 

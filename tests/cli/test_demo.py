@@ -31,6 +31,7 @@ SECTIONS = (
     "Bottlenecks (",
     "At-risk milestones (",
     "Written back into each tracker",
+    "2 hours later: one milestone reached, another given more work",
     "Where to look",
 )
 BRIDGE = [sys.executable, "-c", "from bridge.cli import main; main()"]
@@ -52,6 +53,15 @@ class Demo:
     @property
     def config(self) -> Path:
         return self.directory / CONFIG_NAME
+
+    @property
+    def first_cycle(self) -> str:
+        """What the demo printed of its first cycle (before the second act)."""
+        return self.stdout.split("2 hours later:")[0]
+
+    @property
+    def second_act(self) -> str:
+        return self.stdout.split("2 hours later:")[1].split("Where to look")[0]
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +112,7 @@ def test_writes_were_done_in_every_tracker(finished: Demo) -> None:
         m.group(1): (int(m.group(2)), int(m.group(3)), int(m.group(4)))
         for m in re.finditer(
             r"^(jira|trello|asana): \d+ items pulled, (\d+) writes planned, (\d+) done, (\d+) failed",
-            finished.stdout,
+            finished.first_cycle,
             re.MULTILINE,
         )
     }
@@ -112,7 +122,7 @@ def test_writes_were_done_in_every_tracker(finished: Demo) -> None:
     written = {
         m.group(1): m.group(2)
         for m in re.finditer(
-            r"^  (jira|trello|asana): \d+ writes done, 0 failed: (.*)$", finished.stdout, re.M
+            r"^  (jira|trello|asana): \d+ writes done, 0 failed: (.*)$", finished.first_cycle, re.M
         )
     }
     assert set(written) == {"jira", "trello", "asana"}
@@ -129,6 +139,21 @@ def test_writes_were_done_in_every_tracker(finished: Demo) -> None:
     finally:
         store.close()
     assert {r.source for r in rows if r.writes_done > 0} == {"jira", "trello", "asana"}
+
+
+def test_the_second_act_reaches_one_milestone_and_labels_the_other_slipping(finished: Demo) -> None:
+    act = finished.second_act
+    reached = re.search(r"in Jira, ([A-Z]+-\d+ [^:]+): its last (open task|\d+ open tasks) and the epic", act)
+    grown = re.search(r"in Jira, ([A-Z]+-\d+ [^:]+): (\d+) tasks added", act)
+    assert reached is not None and grown is not None, act
+    slipped = re.search(
+        rf"^  {re.escape(grown.group(1))}: label mb-slipping added \(its P85 date moved \d+ days? later "
+        rf"since [0-9-]+, more than 20% of the \d+ days? it had left: {grown.group(2)} tasks added",
+        act,
+        re.MULTILINE,
+    )
+    assert slipped is not None, act
+    assert f"{reached.group(1)}: rank cleared (done: no rank)" in act
 
 
 def test_the_config_names_its_secrets_and_passes_check(finished: Demo, run_cli: Any) -> None:

@@ -57,7 +57,8 @@ class AsanaConnector(SessionConnector["AsanaTrackerConfig", "AsanaSession", "Asa
     def make_writer(self) -> AsanaWriter:
         from bridge_asana.push import AsanaWriter
 
-        writer = AsanaWriter(self.name, self.config, self.session, self.puller.custom_fields)
+        sections = {gid: name for found in self.puller.sections.values() for gid, name in found}
+        writer = AsanaWriter(self.name, self.config, self.session, self.puller.custom_fields, sections)
         self.puller.held = writer.held  # pull pages carry what tasks hold, so the push reads none back
         return writer
 

@@ -24,6 +24,16 @@ What a write becomes (see `bridge.domain.WriteKind`):
   A relationship already there (or already gone) is a success, checked by reading the task's goals.
 - `order`: `POST /sections/{section}/addTask` when the container is a section, `POST
   /tasks/{gid}/addProject` when it is a project, with `insert_after` (or `insert_before`).
+- `comment` (field: the bridge's marker line, value: the text): a comment story on the task. The task's
+  comments are looked at first (`GET /tasks/{gid}/stories`, ten tasks to a Batch request, a hundred
+  stories a page): a comment story (`comment_added`) by the bridge's own user (`GET /users/me`, asked
+  once) carrying the marker means it is there already (a post whose answer was lost, another
+  replica's), and nothing is sent. Otherwise `POST /tasks/{gid}/stories` with the text and the marker
+  on its last line, on its own and never sent again without an answer: an unanswered post is read back
+  by its marker (`comment_found`). Posting a comment notifies the task's followers. No text deletes the
+  bridge's comments carrying the marker (`DELETE /stories/{gid}`, through the Batch API); a user's
+  comment is never touched, whatever it says. A section milestone cannot take a comment (only tasks
+  can): such a write is refused and says so.
 
 Independent writes go ten to a Batch API request, each action charged to the rate limit. The Batch API
 runs a request's actions in parallel, in no set order, so moves that touch a common task (one placed
@@ -48,11 +58,11 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
+from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteCost, WriteKind
 from bridge.errors import (
     AuthError,
     BridgeError,
@@ -62,9 +72,11 @@ from bridge.errors import (
     UserError,
     WriteRefused,
 )
+from bridge.http import redact
 from bridge.kit import Outcomes, Writer
 from bridge.mapping import resolve_field
 from bridge.written import KEY_RESULT_LINK_PREFIX as BRIDGE_LINK
+from bridge.written import with_marker
 from bridge_asana.config import AsanaTrackerConfig
 from bridge_asana.mapping import field_value, record_gid
 from bridge_asana.session import MAX_BATCH, PAGE_LIMIT, Action, ActionResult, AsanaSession
@@ -84,7 +96,10 @@ STATE_FIELDS = (
 )  # fmt: skip
 GOAL_FIELDS = ("name",)
 LABELS = (WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE)
-WRITABLE = (WriteKind.FIELD, WriteKind.LINK, WriteKind.ORDER, *LABELS)
+WRITABLE = (WriteKind.FIELD, WriteKind.LINK, WriteKind.ORDER, WriteKind.COMMENT, *LABELS)
+COMMENT_FIELDS = ("resource_subtype", "text", "created_by")
+"""What the look for the bridge's comments reads of each story of a task."""
+COMMENT_SUBTYPE = "comment_added"
 GONE = (400, 404)
 PALETTE = frozenset(
     f"{shade}-{hue}"
@@ -179,9 +194,14 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         config: AsanaTrackerConfig,
         session: AsanaSession,
         custom_fields: Mapping[str, Mapping[str, Any]],
+        sections: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(name, config)
         self.session = session
+        self.sections = dict(sections or {})
+        """The configured projects' sections, gid -> name: a section milestone takes no comment."""
+        self._me: str | None = None
+        """The gid of the token's user, who posts the bridge's comments (asked once)."""
         band = config.write.rank_mode == "band"
         self.fields: dict[str, ManagedField] = {}
         """The configured write fields by logical name (`rank`, `okr`); a bad one is a `UserError` here."""
@@ -371,7 +391,8 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
 
     def refuse(self, write: FieldWrite) -> None:
         """What Asana cannot take, known without a request: no task gid, a value its field cannot hold,
-        a link to what is not a goal, an order write's neighbours that are no tasks."""
+        a link to what is not a goal, an order write's neighbours that are no tasks, a comment on a
+        section milestone."""
         task = write.item.remote_id
         if not task.isdigit():
             raise WriteRefused(f"{task!r} is not an Asana task gid")
@@ -385,17 +406,44 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
             )
         elif write.kind is WriteKind.ORDER:
             _neighbours(write.value)
+        elif write.kind is WriteKind.COMMENT and write.value is not None and task in self.sections:
+            raise WriteRefused(
+                f"milestone {self.sections[task]!r} is an Asana section, and a section cannot take a "
+                "comment (only a task can): it is not announced in Asana"
+            )
         elif write.kind not in WRITABLE:
             raise WriteRefused(f"the asana connector cannot write {write.kind!r}")
 
     def requests_for(self, writes: Sequence[FieldWrite]) -> int:
         """Batch requests of ten actions: one `PUT` per task for its fields, one action per other write
-        (see `send`; moves that depend on each other may take a few more)."""
-        fielded = {w.item for w in writes if w.kind is WriteKind.FIELD}
-        actions = len(fielded) + sum(1 for w in writes if w.kind is not WriteKind.FIELD)
-        return -(-actions // MAX_BATCH)
+        (see `send`; moves that depend on each other may take a few more). A comment costs a look (ten
+        tasks' comments to a Batch request) and a post of its own; a deletion one Batch action."""
+        comments = [w for w in writes if w.kind is WriteKind.COMMENT]
+        rest = [w for w in writes if w.kind is not WriteKind.COMMENT]
+        fielded = {w.item for w in rest if w.kind is WriteKind.FIELD}
+        actions = len(fielded) + sum(1 for w in rest if w.kind is not WriteKind.FIELD)
+        actions += sum(1 for w in comments if w.value is None)
+        looks = len({w.item for w in comments})
+        posts = sum(1 for w in comments if w.value is not None)
+        return -(-actions // MAX_BATCH) + -(-looks // MAX_BATCH) + posts
+
+    def cost(self, writes: Sequence[FieldWrite], watchers: Mapping[Ref, int]) -> WriteCost:
+        """As the kit counts (see `requests_for`), and each comment posted notifies the task's followers
+        (their count as the pull last saw it, where it did)."""
+        posted = {w.item for w in writes if w.kind is WriteKind.COMMENT and w.value is not None}
+        counted = super().cost(writes, watchers)
+        return replace(counted, emails=counted.emails + sum(watchers.get(item, 0) for item in posted))
 
     def send(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
+        """The edits, links and moves (`_send_edits`), then the comments (`_send_comments`)."""
+        edits = [(index, write) for index, write in writes if write.kind is not WriteKind.COMMENT]
+        comments = [(index, write) for index, write in writes if write.kind is WriteKind.COMMENT]
+        if edits:
+            self._send_edits(edits, outcomes)
+        if comments:
+            self._send_comments(comments, outcomes)
+
+    def _send_edits(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
         """Find or create the tags, check the goals, then every action ten to a Batch request."""
         tags = self._tags_for(writes, outcomes)
         self._check_goals(writes, outcomes)
@@ -583,6 +631,97 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         """A tag that could not be added (deleted meanwhile?) is looked up again next time."""
         for name in [n for n, gids in self._tags.items() if gid in gids]:
             del self._tags[name]
+
+    # ---- comments -------------------------------------------------------------------------------------
+
+    def _send_comments(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
+        """Look for each comment's marker among its task's comments by the bridge's user, then post the
+        ones missing (each on its own) and delete the ones to purge (through the Batch API)."""
+        try:
+            found = self._bridge_comments(sorted({write.item.remote_id for _, write in writes}))
+        except AuthError:
+            raise
+        except BridgeError as exc:  # nothing is posted without looking first: next cycle looks again
+            why = redact(str(exc)).removeprefix(f"{self.name}: ")
+            for index, _ in writes:
+                outcomes.fail(index, f"the task's comments could not be read: {why}")
+            return
+        deletions: list[Job] = []
+        for index, write in writes:
+            task, marker = write.item.remote_id, write.field
+            comments = found.get(task)
+            marked = [gid for gid, text in comments or () if marker in text]
+            if write.value is None:
+                deletions.extend(Job(Action(f"/stories/{gid}", method="delete"), [index]) for gid in marked)
+                if not marked:
+                    outcomes.ok(index)  # none there (or the task is gone): what was wanted
+            elif comments is None:
+                outcomes.fail(index, f"task {task} is gone (deleted, or not visible to the bridge's user)")
+            elif marked:
+                outcomes.ok(index)  # posted before: a lost answer, another replica
+            else:
+                outcomes.settle(index, self._post_comment(task, with_marker(str(write.value), marker)))
+        if deletions:
+            self._run(deletions)
+            failures: dict[int, str | BridgeError] = {}
+            for job in deletions:
+                failure = None if job.result is not None and job.result.status == 404 else self._failure(job)
+                if failure is not None:  # a 404: deleted already, as wanted
+                    failures.setdefault(job.writes[0], failure)
+            for index in dict.fromkeys(job.writes[0] for job in deletions):
+                outcomes.settle(index, failures.get(index))
+
+    def _post_comment(self, task: str, text: str) -> BridgeError | None:
+        """Post one comment; why it failed, or None. An unanswered post is an `OutcomeUnknown`, which the
+        kit reads back by its marker (`comment_found`) instead of posting it again."""
+        try:
+            self.breaker.call(partial(self.session.create_comment, task, text), f"POST /tasks/{task}/stories")
+        except AuthError:
+            raise
+        except (WriteRefused, FatalAPIError) as exc:
+            return exc
+        return None
+
+    def comment_found(self, write: FieldWrite) -> bool:
+        """Whether the task carries a comment by the bridge's user with `write`'s marker."""
+        task = write.item.remote_id
+        try:
+            comments = self._bridge_comments([task]).get(task)
+        except AuthError:
+            raise
+        except BridgeError as exc:
+            raise WriteRefused(f"the comments of task {task} could not be read back: {exc}") from exc
+        return any(write.field in text for _, text in comments or ())
+
+    def _bridge_comments(self, tasks: Sequence[str]) -> dict[str, list[tuple[str, str]] | None]:
+        """Each task's comments by the bridge's user as (story gid, text), oldest first; None for a task
+        Asana does not have. Ten tasks' stories to a Batch request, every page of them."""
+        me = self._bridge_user()
+        actions = [Action(f"/tasks/{t}/stories", fields=COMMENT_FIELDS, limit=PAGE_LIMIT) for t in tasks]
+        found: dict[str, list[tuple[str, str]] | None] = {}
+        for task, stories in zip(tasks, self.session.collect(actions, absent=GONE), strict=True):
+            found[task] = (
+                None
+                if stories is None
+                else [
+                    (gid, str(story.get("text") or ""))
+                    for story in _objects(stories)
+                    if (gid := record_gid(story))
+                    and story.get("resource_subtype") == COMMENT_SUBTYPE
+                    and record_gid(story.get("created_by")) == me
+                ]
+            )
+        return found
+
+    def _bridge_user(self) -> str:
+        """The gid of the token's user, who posts the bridge's comments (`GET /users/me`, once)."""
+        if self._me is None:
+            body = self.session.batch([Action("/users/me", fields=("name",))])[0]
+            me = record_gid(body.get("data")) if isinstance(body, dict) else None
+            if me is None:
+                raise FatalAPIError(f"{self.name}: unexpected answer to GET /users/me")
+            self._me = me
+        return self._me
 
     # ---- goals ----------------------------------------------------------------------------------------
 

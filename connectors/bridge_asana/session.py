@@ -123,6 +123,7 @@ class AsanaSession(TrackerSession[AsanaTrackerConfig]):
         self._batch = asana.BatchAPIApi(self.client)
         self._tags = asana.TagsApi(self.client)
         self._goals = asana.GoalsApi(self.client)
+        self._stories = asana.StoriesApi(self.client)
 
     # ---- bookkeeping ---------------------------------------------------------------------------------
 
@@ -212,6 +213,22 @@ class AsanaSession(TrackerSession[AsanaTrackerConfig]):
         if not isinstance(tag, dict) or not isinstance(tag.get("gid"), str):
             raise FatalAPIError(f"{self.name}: unexpected answer to POST /tags")
         return tag
+
+    def create_comment(self, task: str, text: str) -> dict[str, Any]:
+        """`POST /tasks/{task}/stories`: a comment story on `task`, by the token's user, in plain text.
+
+        Not retried after an answer that may hide a post (a 5xx, a timeout, a lost connection): the
+        caller reads the task's comments back instead, so a comment is never posted twice."""
+        story = self.call(
+            lambda: self._stories.create_story_for_task(
+                {"data": {"text": text}}, task, {"opt_fields": "resource_subtype"}
+            ),
+            what=f"POST /tasks/{task}/stories",
+            idempotent=False,
+        )
+        if not isinstance(story, dict) or not isinstance(story.get("gid"), str):
+            raise FatalAPIError(f"{self.name}: unexpected answer to POST /tasks/{task}/stories")
+        return story
 
     def create_goal(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """`POST /goals`: a new goal (not retried after an answer that may hide a creation)."""

@@ -10,13 +10,22 @@ The control API lives under `/_sandbox/` on each server and needs no credentials
     DELETE /_sandbox/requests              forget the log (the counter keeps counting)
     PUT    /_sandbox/faults                {"rules": [...]}: replace the fault plan (see faults.py)
     DELETE /_sandbox/faults                no faults
-    POST   /_sandbox/hold                  {"request": N}: request number N waits until released
-    POST   /_sandbox/release               {"request": N} or {} for all
-    GET    /_sandbox/held                  the numbers of requests waiting now
+    POST   /_sandbox/hold                  {"request": N}: request number N waits until released (see below)
+    POST   /_sandbox/release               {"request": N} or {} for all (pending route holds too)
+    GET    /_sandbox/held                  {"waiting": [N, ...], "applied": [N, ...]}: the requests waiting
+                                           now, and those of them already applied (held answers)
     POST   /_sandbox/edit                  {"op": ..., ...}: a change as a user would make it
     POST   /_sandbox/clock                 {"now": ISO} or {"advance": seconds}: the emulator's clock
 
 Every vendor request gets a number (1, 2, ...) in arrival order; holds and fault rules refer to it.
+
+A hold names its request by number (`{"request": N}`) or by route (`{"route": "POST /tasks/{gid}/stories",
+"count": 1}`: the next `count` requests of that method whose path ends with that template, `{name}`
+matching one path segment, the API's base path optional; default one). By default a held request waits
+at the door, before it is applied. With `"after": true` it is applied (its change made, its entry in the
+request log) and its ANSWER waits until released: a client that dies meanwhile (a SIGKILL between a post
+and its record) leaves the change made and never learns so, as when a response is lost. `held` lists such
+a request under `applied` as well as `waiting`.
 """
 
 from __future__ import annotations
@@ -155,47 +164,107 @@ def redact_query(
     return {k: (REDACTED if k in secret else v if len(v) > 1 else v[0]) for k, v in query.items()}
 
 
+@dataclass
+class RouteHold:
+    """A hold waiting for the next requests of a route: `method` and a path template (see the module)."""
+
+    method: str
+    pattern: re.Pattern[str]
+    after: bool
+    count: int
+
+    @classmethod
+    def parse(cls, text: str, *, after: bool, count: int) -> RouteHold:
+        method, _, template = text.strip().partition(" ")
+        if not method or not template.startswith("/") or count < 1:
+            raise HTTPError(
+                400, {"error": f"a route hold is 'METHOD /path' with a count of 1 or more: {text!r}"}
+            )
+        segments = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template.rstrip("/")))
+        return cls(method.upper(), re.compile(f"(?:^|/){segments.lstrip('/')}/?$"), after, count)
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.count > 0 and method == self.method and self.pattern.search(path) is not None
+
+
 class Holds:
-    """Requests told to wait at the door until a test releases them."""
+    """Requests told to wait until a test releases them: at the door (before they are applied), or, held
+    `after`, with their change made and their answer not sent yet."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._wanted: set[int] = set()
+        self._wanted: dict[int, bool] = {}
+        """Request number -> whether it is held after being applied."""
+        self._routes: list[RouteHold] = []
         self._waiting: set[int] = set()
+        self._applied: set[int] = set()
         self._closed = False
 
-    def hold(self, number: int) -> None:
+    def hold(self, number: int, *, after: bool = False) -> None:
+        """Request `number` waits: before it is applied, or (`after`) before its answer leaves."""
         with self._cond:
-            self._wanted.add(number)
+            self._wanted[number] = after
+
+    def hold_route(self, route: str, *, after: bool = False, count: int = 1) -> None:
+        """The next `count` requests of `route` ("METHOD /path/{param}") wait, as `hold` does."""
+        found = RouteHold.parse(route, after=after, count=count)
+        with self._cond:
+            self._routes.append(found)
 
     def release(self, number: int | None = None) -> None:
+        """Let request `number` go on; with None every held request, and forget the route holds."""
         with self._cond:
             if number is None:
                 self._wanted.clear()
+                self._routes.clear()
             else:
-                self._wanted.discard(number)
+                self._wanted.pop(number, None)
             self._cond.notify_all()
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
             self._wanted.clear()
+            self._routes.clear()
             self._cond.notify_all()
 
     def waiting(self) -> list[int]:
         with self._cond:
             return sorted(self._waiting)
 
-    def wait_if_held(self, number: int) -> None:
+    def applied(self) -> list[int]:
+        """The waiting requests that were applied: their answers are held."""
+        with self._cond:
+            return sorted(self._applied)
+
+    def claim(self, number: int, method: str, path: str) -> bool | None:
+        """Whether request `number` (`method` on `path`) is held after being applied (True), before
+        (False), or not at all (None); a route hold it matches is used up by one."""
+        with self._cond:
+            if number in self._wanted:
+                return self._wanted[number]
+            for found in self._routes:
+                if found.matches(method, path):
+                    found.count -= 1
+                    self._wanted[number] = found.after
+                    self._routes = [r for r in self._routes if r.count > 0]
+                    return found.after
+            return None
+
+    def wait_if_held(self, number: int, *, applied: bool = False) -> None:
+        """Block while request `number` is held (`applied`: its change is made, its answer waits)."""
         with self._cond:
             if number not in self._wanted:
                 return
             self._waiting.add(number)
+            if applied:
+                self._applied.add(number)
             try:
                 while number in self._wanted and not self._closed:
                     self._cond.wait(0.5)
             finally:
                 self._waiting.discard(number)
+                self._applied.discard(number)
 
 
 class Clock:
@@ -296,16 +365,20 @@ class Emulator:
         if request.path.startswith("/_sandbox/"):
             return self._control(request)
         request.number = self.requests.next_number()
-        self.holds.wait_if_held(request.number)
-        started = time.perf_counter()
         found = self.match(request.method, request.path)
         route_name = found[0].template if found else request.path
+        after = self.holds.claim(request.number, request.method, request.path)
+        if after is False:
+            self.holds.wait_if_held(request.number)
+        started = time.perf_counter()
         try:
             response, fault_name = self._respond(request, found)
         except Drop:
             self.requests.add(request, route_name, 0, time.perf_counter() - started, "drop")
             raise
         self.requests.add(request, route_name, response.status, time.perf_counter() - started, fault_name)
+        if after:
+            self.holds.wait_if_held(request.number, applied=True)
         return response
 
     def _respond(
@@ -364,14 +437,13 @@ class Emulator:
             self.faults.replace([])
             return {"ok": True}
         if (method, action) == ("POST", "hold"):
-            self.holds.hold(int(request.json()["request"]))
-            return {"ok": True}
+            return self._hold(request.json())
         if (method, action) == ("POST", "release"):
             number = request.json().get("request")
             self.holds.release(int(number) if number is not None else None)
             return {"ok": True}
         if (method, action) == ("GET", "held"):
-            return {"waiting": self.holds.waiting()}
+            return {"waiting": self.holds.waiting(), "applied": self.holds.applied()}
         if (method, action) == ("POST", "edit"):
             with self.lock:
                 return {"ok": True, "result": self.edit(request.json())}
@@ -383,6 +455,22 @@ class Emulator:
                 self.clock.advance(float(body["advance"]))
             return {"now": self.clock.now().isoformat()}
         raise HTTPError(404, {"error": f"no control action {method} {action}"})
+
+    def _hold(self, body: Any) -> dict[str, Any]:
+        """`POST /_sandbox/hold`: {"request": N} or {"route": "METHOD /path", "count": C}, with "after"."""
+        if not isinstance(body, dict):
+            raise HTTPError(400, {"error": "a hold is a JSON object"})
+        after = bool(body.get("after", False))
+        try:
+            if body.get("route") is not None:
+                self.holds.hold_route(str(body["route"]), after=after, count=int(body.get("count", 1)))
+            else:
+                self.holds.hold(int(body["request"]), after=after)
+        except (KeyError, TypeError, ValueError):
+            raise HTTPError(
+                400, {"error": 'a hold names {"request": N} or {"route": "METHOD /path"}'}
+            ) from None
+        return {"ok": True}
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -15,6 +15,7 @@ from bridge.domain import FieldWrite, LinkTarget, Ref, WriteKind, WriteOutcome
 from bridge.errors import AuthError, RetriableAPIError, UserError
 from bridge.http import RetryPolicy
 from bridge.sync.plan import same
+from bridge.written import comment_marker
 from bridge_asana import AsanaConnector, AsanaTrackerConfig
 from bridge_asana.push import goal_link, palette_colour
 from bridge_asana.session import AsanaSession
@@ -24,7 +25,7 @@ from tests.sandbox.conftest import Control
 
 TOKEN = "sandbox-asana-token"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-WS, OTHER_WS, ME = "100", "101", "200"
+WS, OTHER_WS, ME, ALEX = "100", "101", "200", "201"
 ROADMAP, SIDE = "300", "301"
 TODO, DOING, DONE, SIDE_SECTION = "400", "401", "402", "410"
 RANK, OKR, VALUE, STAGE, ELSEWHERE = "500", "501", "502", "503", "504"
@@ -71,7 +72,7 @@ def _seed() -> dict[str, Any]:
     )
     return {
         "workspaces": [{"gid": WS, "name": "Acme"}, {"gid": OTHER_WS, "name": "Elsewhere"}],
-        "users": [{"gid": ME, "name": "Robin", "email": "robin@example.com"}],
+        "users": [{"gid": ME, "name": "Robin", "email": "robin@example.com"}, {"gid": ALEX, "name": "Alex"}],
         "custom_fields": [
             {"gid": RANK, "name": "Value rank", "type": "number", "precision": 0},
             {"gid": OKR, "name": "Key result", "type": "text"},
@@ -666,3 +667,151 @@ def test_a_text_rank_field_takes_a_score_and_a_band_an_enum_option(server: Sandb
         assert banded.read_state([ref(_gid(1))])[ref(_gid(1))].fields["rank"] == "Beta"
     finally:
         banded.close()
+
+
+# ---- comments -------------------------------------------------------------------------------------------
+
+
+def comment(gid: str, text: str | None, completion: int = 1) -> FieldWrite:
+    return FieldWrite(ref(gid), comment_marker("reached", ref(gid), completion), text, kind=WriteKind.COMMENT)
+
+
+def _comments(server: SandboxServer, gid: str) -> list[tuple[str, str]]:
+    """The task's comment stories as (author gid, text), oldest first."""
+    return [
+        (str(s["created_by"]["gid"]), str(s["text"]))
+        for s in _state(server).stories.get(gid, [])
+        if s["resource_subtype"] == "comment_added"
+    ]
+
+
+def _posts(control: Control) -> int:
+    return sum(
+        1 for e in control.get("requests")["log"] if e["route"].endswith("/stories") and e["method"] == "POST"
+    )
+
+
+def test_a_comment_is_posted_once_with_its_marker_and_a_second_push_posts_nothing(
+    server: SandboxServer, control: Control, connector: AsanaConnector
+) -> None:
+    milestone = _gid(5)
+    marker = comment_marker("reached", ref(milestone), 1)
+    _ok(connector.push([comment(milestone, "Task 5 reached: 3 tasks delivered.")]))
+    assert _comments(server, milestone) == [(ME, f"Task 5 reached: 3 tasks delivered.\n\n{marker}")]
+    assert _posts(control) == 1
+    # Applied again (a retry, a second replica, the next cycle): found by its marker, nothing posted.
+    other = _open(server)
+    try:
+        _ok(other.push([comment(milestone, "Task 5 reached: 3 tasks delivered.")]))
+    finally:
+        other.close()
+    assert _posts(control) == 1 and len(_comments(server, milestone)) == 1
+    # Re-opened and done again: the next completion's marker is another comment.
+    _ok(connector.push([comment(milestone, "Task 5 reached again.", completion=2)]))
+    assert len(_comments(server, milestone)) == 2
+
+
+def test_a_users_comment_with_the_marker_is_not_the_bridges(
+    server: SandboxServer, control: Control, connector: AsanaConnector
+) -> None:
+    """Only the bridge's own comments count when it looks, and only they are deleted when it purges."""
+    milestone = _gid(10)
+    marker = comment_marker("reached", ref(milestone), 1)
+    copied = f"Task 10 reached.\n\n{marker}"
+    control.edit(op="add_comment", task=milestone, text=copied, by=ALEX)
+    _ok(connector.push([comment(milestone, "Task 10 reached.")]))
+    assert _comments(server, milestone) == [(ALEX, copied), (ME, copied)]
+    control.edit(op="add_comment", task=milestone, text="Nice work", by=ME)  # the token's user, by hand
+    _ok(connector.push([comment(milestone, None)]))
+    assert _comments(server, milestone) == [(ALEX, copied), (ME, "Nice work")]
+    assert not [r for r in _write_routes(control) if r.startswith("DELETE")], "through the Batch API"
+    _ok(connector.push([comment(milestone, None)]))  # purged already: nothing left to delete
+    assert _comments(server, milestone) == [(ALEX, copied), (ME, "Nice work")]
+
+
+@pytest.mark.parametrize(("fault", "applied"), [("lose", True), ("drop", False)])
+def test_a_comment_whose_answer_was_lost_is_read_back_and_never_doubled(
+    server: SandboxServer, control: Control, fault: str, applied: bool
+) -> None:
+    """The post gets no answer: Asana took it (`lose`) or never saw it (`drop`). It is not sent again but
+    read back by its marker, and counted done when there; the next push finds it or posts it: one
+    comment either way."""
+    milestone = _gid(15)
+    control.faults({"kind": fault, "method": "POST", "path": r"/stories$", "count": 1})
+    opened = _open(server)
+    try:
+        outcome = opened.push([comment(milestone, "Task 15 reached.")])[0]
+        assert (outcome.ok, outcome.read_back) == (applied, True), outcome.error
+        assert control.get("faults")["injected"] == {fault: 1}
+        assert _posts(control) == 1, "an unanswered post is never sent again"
+        assert len(_comments(server, milestone)) == int(applied)
+        _ok(opened.push([comment(milestone, "Task 15 reached.")]))
+    finally:
+        opened.close()
+    assert len(_comments(server, milestone)) == 1
+    assert _posts(control) == 2 - int(applied)
+
+
+def test_a_section_milestone_cannot_take_a_comment(server: SandboxServer, control: Control) -> None:
+    opened = _open(server, comments=True)
+    try:
+        control.send("DELETE", "requests")
+        section, switched_off = opened.push([comment(DOING, "Doing reached.")]), None
+        assert not section[0].ok
+        assert "'Doing' is an Asana section" in str(section[0].error) and "cannot take a comment" in str(
+            section[0].error
+        )
+        assert control.get("requests")["log"] == [], "refused without a request"
+        # Purging one there is nothing to delete: done.
+        _ok(opened.push([comment(DOING, None)]))
+    finally:
+        opened.close()
+    quiet = _open(server, comments=False)
+    try:
+        switched_off = quiet.push([comment(_gid(5), "Task 5 reached.")])[0]
+    finally:
+        quiet.close()
+    assert not switched_off.ok and "write.comments is off" in str(switched_off.error)
+    assert _comments(server, _gid(5)) == []
+
+
+def test_a_comment_costs_a_look_and_a_post_and_notifies_followers(connector: AsanaConnector) -> None:
+    writes = [
+        comment(_gid(5), "Task 5 reached."),
+        comment(_gid(10), "Task 10 reached."),
+        comment(_gid(15), None),
+    ]
+    cost = connector.cost(writes, {ref(_gid(5)): 3, ref(_gid(15)): 4})
+    # Three tasks looked at in one Batch request, two posts, one deletion in a Batch request.
+    assert (cost.edits, cost.items, cost.requests, cost.emails) == (3, 3, 4, 3)
+
+
+def test_the_comment_requests_conform_to_asanas_document(
+    server: SandboxServer, connector: AsanaConnector
+) -> None:
+    fidelity = pytest.importorskip("tests.sandbox.test_fidelity")
+    rig = fidelity.AsanaRig(server)
+    rig.record(connector.session.client)
+    _ok(connector.push([comment(_gid(5), "Task 5 reached."), comment(_gid(10), "Task 10 reached.")]))
+    _ok(connector.push([comment(_gid(5), None)]))
+    operations = {"POST /batch", "POST /tasks/{task_gid}/stories"}
+    fidelity._assert_conforms(rig.check(), requests_of=operations, responses_of=operations)
+
+
+def test_the_bridges_comment_is_found_past_the_first_page_of_stories(
+    server: SandboxServer, control: Control, connector: AsanaConnector
+) -> None:
+    milestone = _gid(20)
+    state = _state(server)
+    with server.emulator.lock:
+        for n in range(150):  # a busy task: the bridge's comment will be on the second page of stories
+            state.add_comment(state.tasks[milestone], f"update {n}", ALEX)
+    _ok(connector.push([comment(milestone, "Task 20 reached.")]))
+    again = _open(server)
+    try:
+        _ok(again.push([comment(milestone, "Task 20 reached.")]))
+        assert _posts(control) == 1
+        _ok(again.push([comment(milestone, None)]))
+    finally:
+        again.close()
+    assert [author for author, _ in _comments(server, milestone)] == [ALEX] * 150

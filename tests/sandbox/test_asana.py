@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 
 import asana
 import pytest
+import urllib3
 from asana.rest import ApiException
 
 from bridge_asana.client import make_api_client
@@ -897,3 +900,96 @@ def test_seeds_load_from_files_and_broken_ones_are_value_errors(tmp_path: Path) 
     broken = {"tasks": [{"gid": "1", "name": "Orphan", "memberships": [{"project": "nowhere"}]}]}
     with pytest.raises(ValueError, match="project: Not a recognized ID: nowhere"):
         AsanaEmulator.from_seed(broken)
+
+
+# ---- holding an answer --------------------------------------------------------------------------------
+
+
+def _post_comment_in_background(client: Any, task: str, text: str) -> tuple[threading.Thread, list[Any]]:
+    answers: list[Any] = []
+
+    def post() -> None:
+        try:
+            answers.append(asana.StoriesApi(client).create_story_for_task({"data": {"text": text}}, task, {}))
+        except Exception as exc:  # the test reads what the client saw
+            answers.append(exc)
+
+    worker = threading.Thread(target=post, daemon=True)
+    worker.start()
+    return worker, answers
+
+
+def _held(control: Control, *, applied: bool) -> list[int]:
+    for _ in range(100):
+        held = control.get("held")
+        if held["applied" if applied else "waiting"]:
+            return list(held["applied" if applied else "waiting"])
+        time.sleep(0.05)
+    raise AssertionError("no request was held")
+
+
+def _comments(control: Control, task: str) -> list[str]:
+    stories = control.get("state")["stories"].get(task, [])
+    return [s["text"] for s in stories if s["resource_subtype"] == "comment_added"]
+
+
+def test_a_route_hold_after_applies_the_post_and_holds_its_answer(client: Any, control: Control) -> None:
+    control.send("POST", "hold", {"route": "POST /tasks/{gid}/stories", "after": True})
+    worker, answers = _post_comment_in_background(client, MILESTONE, "Launched")
+    held = _held(control, applied=True)
+    assert control.get("held")["waiting"] == held
+    # The comment is made, but the client has not heard so.
+    assert _comments(control, MILESTONE) == ["Launched"] and answers == []
+    # The hold was used up by that one request: the next post goes through.
+    asana.StoriesApi(client).create_story_for_task({"data": {"text": "Second"}}, MILESTONE, {})
+    control.send("POST", "release", {"request": held[0]})
+    worker.join(5)
+    assert answers and answers[0]["text"] == "Launched"
+    assert control.get("held") == {"waiting": [], "applied": []}
+
+
+def test_a_held_answer_whose_client_gave_up_leaves_the_change_made(
+    server: SandboxServer, control: Control
+) -> None:
+    impatient = make_api_client(server.base_url, TOKEN, timeout=0.5)
+    number = control.request_count() + 1
+    control.send("POST", "hold", {"request": number, "after": True})
+    with pytest.raises(urllib3.exceptions.HTTPError):  # the SDK raises urllib3's timeout as it is
+        asana.StoriesApi(impatient).create_story_for_task({"data": {"text": "Lost"}}, BUILD, {})
+    assert control.get("held")["applied"] == [number]
+    control.send("POST", "release", {})
+    assert _comments(control, BUILD) == ["Lost"]
+
+
+def test_a_route_hold_before_keeps_the_change_unmade_until_released(client: Any, control: Control) -> None:
+    control.send("POST", "hold", {"route": "POST /api/1.0/tasks/{task_gid}/stories"})
+    worker, answers = _post_comment_in_background(client, DOCS, "Waiting")
+    held = _held(control, applied=False)
+    assert control.get("held")["applied"] == [] and _comments(control, DOCS) == []
+    control.send("POST", "release", {"request": held[0]})
+    worker.join(5)
+    assert answers and _comments(control, DOCS) == ["Waiting"]
+
+
+def test_a_hold_must_name_a_request_or_a_route(control: Control) -> None:
+    for body in ({}, {"route": "stories"}, {"route": "POST /tasks/{gid}/stories", "count": 0}):
+        response = control.session.post(f"{control.base}/hold", json=body, timeout=10)
+        assert response.status_code == 400, body
+
+
+def test_comment_stories_page_and_name_their_author(client: Any, control: Control) -> None:
+    for n in range(3):
+        control.edit(op="add_comment", task=SHIP, text=f"note {n}", by="201")
+    stories = asana.StoriesApi(client)
+    first = stories.get_stories_for_task(
+        SHIP, {"limit": 2, "opt_fields": "resource_subtype,text,created_by"}, full_payload=True
+    )
+    assert [s["text"] for s in first["data"]] == ["note 0", "note 1"]
+    assert first["data"][0]["created_by"]["gid"] == "201"
+    rest = stories.get_stories_for_task(
+        SHIP, {"limit": 2, "offset": first["next_page"]["offset"], "opt_fields": "text"}, full_payload=True
+    )
+    assert [s["text"] for s in rest["data"]] == ["note 2"] and rest["next_page"] is None
+    with pytest.raises(ApiException) as refused:  # a comment is deleted only by its author
+        stories.delete_story(first["data"][0]["gid"])
+    assert refused.value.status == 403

@@ -90,7 +90,8 @@ def purge(
     dry_run: Annotated[bool, typer.Option(help="Print what would be removed and change nothing.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Remove everything the bridge ever wrote into a tracker: its labels, field values and links."""
+    """Remove everything the bridge ever wrote into a tracker: its labels, field values, links and
+    comments."""
     from bridge.connector import ConnectorRegistry
     from bridge.sync.push import purge_tracker
 
@@ -241,6 +242,8 @@ def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
                 cells = (keys.get(write.item, str(write.item)), _field_name(write), now, later, write.reason)
                 table.add_row(*(terminal_markup(cell) for cell in cells))
             console.print(table)
+        for skipped in entry.comments:
+            console.print(terminal_safe(f"  {skipped}"), markup=False)
         if entry.push is not None:
             for failure in entry.push.failures[:20]:
                 console.print(terminal_safe(f"  failed: {failure}"), markup=False)
@@ -286,6 +289,10 @@ def _describe(write: Any, names: Mapping[Any, str] | None = None) -> tuple[str, 
     def show(value: Any) -> str:
         return "" if value is None else str(value)
 
+    if write.kind is WriteKind.COMMENT:
+        # A comment to post shows its whole text (a person decides whether it may go); one to delete
+        # is the bridge's own, found by its marker.
+        return ("", str(write.value)) if write.value is not None else ("the bridge's comment", "deleted")
     if write.kind is WriteKind.LABEL_ADD:
         return "", write.field
     if write.kind is WriteKind.LABEL_REMOVE:

@@ -74,15 +74,29 @@ def record_completions(
 
 
 def pending_announcements(
-    store: Store, config: BridgeConfig, snapshot: Snapshot, report: Report, now: datetime
+    store: Store,
+    config: BridgeConfig,
+    snapshot: Snapshot,
+    report: Report,
+    now: datetime,
+    seen: Mapping[Ref, Completion] | None = None,
 ) -> list[Announcement]:
     """The milestones reached whose announcement is due: done, seen being completed (not done before the
     bridge watched) within `RECENT` before `now`, one `Announcement` each (its key says which completion),
     ordered by milestone name. `snapshot` and `report` are the cycle's analysis (for the tasks, the key
-    results and the team). A sender tells each key once; the comments are planned from these too.
+    results and the team); `seen` are completions as this cycle saw them, over the stored ones (a dry
+    run's, which are not stored). A sender tells each key once; the comments are planned from these too.
     """
+    start = now - RECENT
     with store.read() as conn:
-        due = [c for c in completions.recent(conn, now - RECENT) if c.announced]
+        stored = {c.milestone: c for c in completions.recent(conn, start)}
+        stored.update(
+            (ref, c) for ref, c in (seen or {}).items() if c.done_at is not None and c.done_at >= start
+        )
+        due = sorted(
+            (c for c in stored.values() if c.announced and c.done),
+            key=lambda c: (c.name, str(c.milestone)),
+        )
         histories = {c.milestone: forecast_history.history(conn, c.milestone) for c in due}
     if not due:
         return []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -242,6 +242,7 @@ def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
                 cells = (keys.get(write.item, str(write.item)), _field_name(write), now, later, write.reason)
                 table.add_row(*(terminal_markup(cell) for cell in cells))
             console.print(table)
+            _print_comments(console, plan.writes, keys)
         for skipped in entry.comments:
             console.print(terminal_safe(f"  {skipped}"), markup=False)
         if entry.push is not None:
@@ -251,6 +252,20 @@ def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
         for entry in result.trackers:
             if entry.push is not None and entry.push.cost is not None:
                 typer.echo(terminal_safe(f"{entry.tracker}: {cost_line(entry.push.cost)}"))
+
+
+def _print_comments(console: Any, writes: Sequence[Any], keys: Mapping[Any, str]) -> None:
+    """Each comment a dry run would post, in full, as the tracker would show it (its marker line aside)."""
+    from bridge.domain import WriteKind
+
+    for write in writes:
+        if write.kind is WriteKind.COMMENT and write.value is not None:
+            console.print(
+                terminal_safe(f"{keys.get(write.item, str(write.item))}: would post this comment:"),
+                markup=False,
+            )
+            for line in str(write.value).splitlines():
+                console.print(terminal_safe(f"    {line}"), markup=False)
 
 
 def cost_line(cost: Any) -> str:
@@ -292,7 +307,9 @@ def _describe(write: Any, names: Mapping[Any, str] | None = None) -> tuple[str, 
     if write.kind is WriteKind.COMMENT:
         # A comment to post shows its whole text (a person decides whether it may go); one to delete
         # is the bridge's own, found by its marker.
-        return ("", str(write.value)) if write.value is not None else ("the bridge's comment", "deleted")
+        if write.value is None:
+            return "the bridge's comment", "deleted"
+        return "", f"{str(write.value).splitlines()[0]} (posted in full below)"
     if write.kind is WriteKind.LABEL_ADD:
         return "", write.field
     if write.kind is WriteKind.LABEL_REMOVE:

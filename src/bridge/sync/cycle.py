@@ -179,13 +179,13 @@ def _pull_analyse_push(
     if stop is not None and stop.is_set():
         return result
     watched = [entry.tracker for entry in result.trackers if entry.error is None]
-    record_completions(store, watched, now, dry_run=dry_run)  # one transaction, before any push
+    seen = record_completions(store, watched, now, dry_run=dry_run)  # one transaction, before any push
     analysed = shared_analysis(store, config, now)
     report = result.report = analysed.report
     slipping = keep_forecasts(store, config, report, now)
     already = written_back(store, analysed) if analysed.reused and not (dry_run or force) else set()
     if any(entry.tracker not in already for entry in result.trackers if entry.error is None):
-        result.announcements = pending_announcements(store, config, analysed.snapshot, report, now)
+        result.announcements = pending_announcements(store, config, analysed.snapshot, report, now, seen)
     generation = new_generation(store, now)
     for entry in result.trackers:
         if entry.error is not None or not config.push.enabled:

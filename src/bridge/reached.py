@@ -138,13 +138,16 @@ def _teams(snapshot: Snapshot) -> dict[Ref, str]:
     return {Ref(*key): team for key, team in milestone_teams(live, tasks_of).items()}
 
 
-def skip_reason(tracker: TrackerConfig, milestone: Ref) -> str | None:
-    """Why the reached comment cannot go on `milestone` of `tracker`, or None when it can."""
+def skip_reason(tracker: TrackerConfig, ref: Ref, milestone: Milestone | None = None) -> str | None:
+    """Why the reached comment cannot go on milestone `ref` of `tracker` (as the store holds it, when
+    given), or None when it can."""
     kind = tracker.kind
-    if kind == "jira" and not milestone.remote_id.isdigit():
+    if kind == "jira" and not ref.remote_id.isdigit():
         return "a fix version takes no comment"
-    if kind == "trello" and milestone.remote_id.startswith("label:"):
-        return "a Trello label milestone has no card to take a comment"
+    # A label milestone takes its list from its own card: without a list, it has none.
+    cardless = milestone is not None and milestone.raw_status is None
+    if kind == "trello" and ref.remote_id.startswith("label:") and cardless:
+        return "a Trello label milestone without a card takes no comment"
     if kind == "asana" and getattr(getattr(tracker, "milestones", None), "source", None) == "section":
         return "an Asana section takes no comment"
     if not tracker.write.comments:
@@ -163,10 +166,14 @@ class ReachedComments:
 
 
 def reached_comments(
-    announcements: Sequence[Announcement], config: BridgeConfig, source: str
+    announcements: Sequence[Announcement],
+    config: BridgeConfig,
+    source: str,
+    milestones: Mapping[Ref, Milestone] | None = None,
 ) -> ReachedComments:
     """The comments of tracker `source`'s `announcements`: one per announcement, marked with its
-    completion; those its milestone cannot take (`skip_reason`) are listed apart."""
+    completion; those its milestone (in `milestones`, when given) cannot take (`skip_reason`) are
+    listed apart."""
     tracker = config.tracker(source)
     wished: dict[Ref, dict[str, str]] = {}
     skipped: list[tuple[Announcement, str]] = []
@@ -174,7 +181,7 @@ def reached_comments(
         ref = announcement.subject
         if ref.source != source:
             continue
-        why = skip_reason(tracker, ref)
+        why = skip_reason(tracker, ref, (milestones or {}).get(ref))
         if why is not None:
             skipped.append((announcement, why))
             continue

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bridge.analytics.okr import LinkedMilestone, metric_progress, milestone_progress
+from bridge.analytics.snapshot import NO_TEAM
 from bridge.announcement import Announcement, AnnouncementKind
 from bridge.domain import KeyResult, LinkOrigin, Milestone, Ref, StatusCategory, Task, display_name
 from bridge.store.forecast_history import REACHED, Point
@@ -111,7 +112,8 @@ def reached_announcement(
             facts.append(("Last forecast", _against(points[-1], done_at)))
     else:
         facts.append(("Forecast", "none was made (the bridge never forecast it while it was open)"))
-    facts.append(("Team", team or milestone.team or "no team"))
+    known = team if team and team != NO_TEAM else milestone.team
+    facts.append(("Team", known or "none set (no team in the config claims it)"))
     return Announcement(
         kind=AnnouncementKind.MILESTONE_REACHED,
         key=reached_key(ref, completion),

@@ -214,7 +214,10 @@ def test_milestones_that_take_no_comment_are_skipped_and_say_why() -> None:
     config = jira_and_trello()
     version, epic, label = Ref("j", "version:7"), Ref("j", "10003"), Ref("t", "label:abc")
     assert skip_reason(config.tracker("j"), version) == "a fix version takes no comment"
-    assert skip_reason(config.tracker("t"), label) == "a Trello label milestone has no card to take a comment"
+    cardless = Milestone("t", "label:abc", "Design", "Design", category=StatusCategory.DONE)
+    assert skip_reason(config.tracker("t"), label, cardless) == (
+        "a Trello label milestone without a card takes no comment"
+    )
     wished = reached_comments([announcement(version), announcement(epic, 2)], config, "j")
     assert wished.wished == {epic: {comment_marker("reached", epic, 2): "Milestone reached: x"}}
     assert [why for _, why in wished.skipped] == ["a fix version takes no comment"]

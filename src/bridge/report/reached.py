@@ -44,7 +44,7 @@ def load_reached(store: Store, config: BridgeConfig, now: datetime) -> list[Reac
         found = completions.recent(conn, now - RECENT)
         sources = {c.milestone.source for c in found}
         written = {source: load_written(conn, source) for source in sources}
-        labels = {Ref(m.source, m.remote_id): m.labels for m in read_milestones(conn) if m.source in sources}
+        milestones = {Ref(m.source, m.remote_id): m for m in read_milestones(conn) if m.source in sources}
     rows: list[ReachedMilestone] = []
     for completion in found:
         ref = completion.milestone
@@ -58,11 +58,11 @@ def load_reached(store: Store, config: BridgeConfig, now: datetime) -> list[Reac
             status = BEFORE_WATCHED
         elif tracker is None:
             status = f"not announced: tracker {ref.source} is no longer in the config"
-        elif (why := skip_reason(tracker, ref)) is not None:
+        elif (why := skip_reason(tracker, ref, milestones.get(ref))) is not None:
             status = f"skipped: {why}"
         elif not config.push.enabled:
             status = "not announced: write-back is off (push.enabled = false)"
-        elif config.push.opt_out_label in labels.get(ref, ()):
+        elif ref in milestones and config.push.opt_out_label in milestones[ref].labels:
             status = f"skipped: it carries the opt-out label {config.push.opt_out_label}"
         else:
             status = "not announced yet: its comment is posted by the next sync"

@@ -22,7 +22,7 @@ from bridge.analytics.report import Report
 from bridge.announcement import Announcement
 from bridge.config import BridgeConfig
 from bridge.connector import Capability, ConnectorRegistry
-from bridge.domain import Ref, WriteCost
+from bridge.domain import Milestone, Ref, WriteCost
 from bridge.errors import BridgeError, StoreLost
 from bridge.http import redact
 from bridge.reached import pending_announcements, reached_comments, record_completions
@@ -184,8 +184,13 @@ def _pull_analyse_push(
     report = result.report = analysed.report
     slipping = keep_forecasts(store, config, report, now)
     already = written_back(store, analysed) if analysed.reused and not (dry_run or force) else set()
+    milestones: dict[Ref, Milestone] = {}
     if any(entry.tracker not in already for entry in result.trackers if entry.error is None):
         result.announcements = pending_announcements(store, config, analysed.snapshot, report, now, seen)
+        wanted = {a.subject for a in result.announcements}
+        milestones = {
+            ref: m for m in analysed.snapshot.milestones if (ref := Ref(m.source, m.remote_id)) in wanted
+        }
     generation = new_generation(store, now)
     for entry in result.trackers:
         if entry.error is not None or not config.push.enabled:
@@ -198,7 +203,7 @@ def _pull_analyse_push(
             entry.note = f"the {settings_t.kind} connector does not write back yet"
             continue
         connection = connections[entry.tracker]
-        comments = reached_comments(result.announcements, config, entry.tracker)
+        comments = reached_comments(result.announcements, config, entry.tracker, milestones)
         entry.comments = [f"{a.headline}: no comment, {why}" for a, why in comments.skipped]
         try:
             entry.push = push_tracker(

@@ -10,7 +10,6 @@ from sqlalchemy import Connection, and_, select
 
 from bridge.completion import Completion
 from bridge.domain import Ref, require_utc
-from bridge.store.engine import upsert
 from bridge.store.models import CompletionWatchRow, MilestoneCompletionRow
 
 
@@ -71,6 +70,14 @@ def save(conn: Connection, source: str, completions: Iterable[Completion], *, no
         }
         for c in completions
     ]
-    upsert(conn, _table(), rows, stamp="seen_at")
+    if rows:
+        # Written through the column types (not `upsert`'s driver path), so stored times compare with
+        # bound ones in `recent`.
+        t = _table()
+        for row in rows:
+            conn.execute(
+                t.delete().where(and_(t.c.source == row["source"], t.c.milestone_id == row["milestone_id"]))
+            )
+        conn.execute(t.insert(), rows)
     if watched_since(conn, source) is None:
         conn.execute(_watch().insert(), [{"source": source, "since": require_utc(now, "now")}])

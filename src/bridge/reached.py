@@ -26,7 +26,7 @@ from bridge.analytics.snapshot import key_of, milestone_teams, parent_key
 from bridge.announcement import Announcement
 from bridge.completion import Completion, observe
 from bridge.config import BridgeConfig, TrackerConfig
-from bridge.domain import Milestone, Ref, Snapshot, Task
+from bridge.domain import Milestone, Ref, Snapshot, StatusCategory, Task
 from bridge.reached_message import key_result_moves, reached_announcement
 from bridge.store import Store, completions, forecast_history
 from bridge.store.snapshot import read_milestones
@@ -105,6 +105,7 @@ def pending_announcements(
     for task in snapshot.tasks:
         if task.milestone_id is not None and not task.deleted:
             tasks.setdefault(Ref(task.source, task.milestone_id), []).append(task)
+    finished = _finished({c.milestone for c in due}, snapshot)
     key_results = catalogue(snapshot.objectives, snapshot.key_results, config.okrs).key_results
     teams = _teams(snapshot)
     found: list[Announcement] = []
@@ -117,13 +118,26 @@ def pending_announcements(
             reached_announcement(
                 milestone,
                 completion.completions,
-                done_at=completion.done_at,
+                done_at=finished.get(ref, completion.done_at),
                 tasks=tasks.get(ref, ()),
                 key_results=key_result_moves(ref, report.links, key_results, milestones),
                 forecasts=histories.get(ref, ()),
                 team=teams.get(ref),
             )
         )
+    return found
+
+
+def _finished(refs: Collection[Ref], snapshot: Snapshot) -> dict[Ref, datetime]:
+    """When each of `refs` last moved into a done status, where its history shows it (else the bridge's
+    own sighting stands)."""
+    found: dict[Ref, datetime] = {}
+    for change in snapshot.status_changes:
+        if change.to_category is not StatusCategory.DONE:
+            continue
+        ref = Ref(change.source, change.item_id)
+        if ref in refs and (ref not in found or change.at > found[ref]):
+            found[ref] = change.at
     return found
 
 

@@ -79,8 +79,16 @@ class Written:
         return found.value if found is not None else None
 
     def fields(self, ref: Ref) -> set[str]:
-        """Managed fields written on `ref` (not its labels or links)."""
-        return {n for n in self._names.get(ref, ()) if n != LABELS_FIELD and not n.startswith(LINK_PREFIX)}
+        """Managed fields written on `ref` (not its labels, links or comments)."""
+        return {
+            n
+            for n in self._names.get(ref, ())
+            if n != LABELS_FIELD and not n.startswith((LINK_PREFIX, COMMENT_MARKER_PREFIX))
+        }
+
+    def comments(self, ref: Ref) -> set[str]:
+        """The markers of the bridge's comments posted on `ref`."""
+        return {n for n in self._names.get(ref, ()) if n.startswith(COMMENT_MARKER_PREFIX)}
 
     def links(self, ref: Ref) -> set[str]:
         return {n[len(LINK_PREFIX) :] for n in self._names.get(ref, ()) if n.startswith(LINK_PREFIX)}

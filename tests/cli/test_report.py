@@ -44,6 +44,7 @@ SECTIONS = [
     "flow",
     "okr_drafts",
     "forecast_history",
+    "milestones_reached",
 ]
 
 CONFIG = """

@@ -538,3 +538,92 @@ def test_a_users_edit_seen_by_the_pull_is_planned_against_without_reading(sync: 
     assert sum(reads_sent(sync).values()) == 2 * entry.push.read
     (after,) = sync.cycle().trackers
     assert after.plan is not None and after.plan.writes == []
+
+
+# --- a milestone reached ----------------------------------------------------------------------------
+
+
+def _reached_comments(sync: Sync, key: str) -> list[str]:
+    marker = "[milestone-bridge:reached:"
+    return [str(c["text"]) for c in sync.emulator.issues[key].comments if marker in str(c["text"])]
+
+
+def _open_pay_epic_with_tasks(sync: Sync) -> tuple[Any, list[Any]]:
+    for epic in sorted(sync.epics(), key=lambda e: e.key):
+        tasks = [
+            i for i in sync.emulator.issues.values() if (i.fields.get("parent") or {}).get("key") == epic.key
+        ]
+        if epic.key.startswith("PAY-") and tasks and epic.fields["status"]["name"] != "Done":
+            return epic, tasks
+    raise AssertionError("the seed has an open PAY epic with tasks")
+
+
+def _finish(sync: Sync, epic: Any, tasks: list[Any]) -> None:
+    """A user finishes the epic's last tasks, then the epic (as in the tracker's own UI)."""
+    for task in tasks:
+        sync.control.edit(op="transition", key=task.key, status="Done")
+    sync.control.edit(op="transition", key=epic.key, status="Done")
+
+
+def test_a_milestone_reached_gets_one_comment_purged_and_again_when_reopened(
+    sync: Sync, run_cli: Any
+) -> None:
+    first = sync.cycle()  # the first cycle: milestones done already are never announced
+    assert first.announcements == []
+    assert not any(_reached_comments(sync, e.key) for e in sync.epics())
+    epic, tasks = _open_pay_epic_with_tasks(sync)
+    _finish(sync, epic, tasks)
+
+    reached = sync.cycle()
+    (announcement,) = reached.announcements
+    assert announcement.subject == Ref("t", epic.id) and announcement.occurrence == 1
+    (comment,) = _reached_comments(sync, epic.key)
+    title = epic.fields["summary"]
+    assert comment.startswith(f"Milestone reached: {epic.key} {title}\n"), comment
+    assert f"{len(tasks)} task" in comment and "Card payments in ten new countries: " in comment
+    assert "Took: " in comment and "Team: payments" in comment
+    assert comment.endswith(f"[milestone-bridge:reached:t:{epic.id}:1]")
+    with sync.store.read() as conn:
+        assert load_written(conn, "t").comments(Ref("t", epic.id)) == {
+            f"[milestone-bridge:reached:t:{epic.id}:1]"
+        }
+
+    again = sync.cycle()
+    assert again.trackers[0].plan is not None and again.trackers[0].plan.writes == []
+    assert len(_reached_comments(sync, epic.key)) == 1, "a second cycle posts nothing more"
+
+    purged = run_cli("purge", "--tracker", "t", "--config", str(sync.config_path))
+    assert purged.exit_code == 0, purged.stderr + purged.stdout
+    assert _reached_comments(sync, epic.key) == []
+
+    sync.control.edit(op="transition", key=epic.key, status="In Progress")  # re-opened
+    sync.cycle()
+    assert _reached_comments(sync, epic.key) == [], "a re-opened milestone wishes no comment"
+    sync.control.edit(op="transition", key=epic.key, status="Done")
+    sync.cycle()
+    (second,) = _reached_comments(sync, epic.key)
+    assert second.startswith(f"Milestone reached again: {epic.key} {title} (the 2nd time"), second
+    assert second.endswith(f"[milestone-bridge:reached:t:{epic.id}:2]")
+
+
+def test_a_dry_run_shows_the_comment_and_comments_off_say_so(sync: Sync, run_cli: Any) -> None:
+    sync.cycle()
+    epic, tasks = _open_pay_epic_with_tasks(sync)
+    _finish(sync, epic, tasks)
+    shown = run_cli("sync", "--dry-run", "--config", str(sync.config_path))
+    assert shown.exit_code == 0, shown.stderr + shown.stdout
+    assert "comment" in shown.stdout and f"Milestone reached: {epic.key}" in shown.stdout
+    assert _reached_comments(sync, epic.key) == [], "a dry run posts nothing"
+
+    sync.config_path.write_text(
+        sync.config_path.read_text().replace("tasks_inherit = true", "tasks_inherit = true\ncomments = false")
+    )
+    quiet = load_config(sync.config_path, ConnectorRegistry.default())
+    result = run_cycle(sync.store, quiet, now=datetime.now(UTC))
+    (entry,) = result.trackers
+    off = "no comment, comments are off here (write.comments = false)"
+    assert entry.comments == [f"Milestone reached: {epic.key} {epic.fields['summary']}: {off}"]
+    assert _reached_comments(sync, epic.key) == []
+    report = run_cli("report", "--config", str(sync.config_path))
+    assert report.exit_code == 0, report.stderr
+    assert "Milestones reached" in report.stdout and "skipped: comments are off here" in report.stdout

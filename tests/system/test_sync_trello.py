@@ -422,3 +422,63 @@ def test_a_slipped_forecast_labels_its_milestone_once_and_purge_takes_it_back(
     result = run_cli("purge", "--tracker", "t", "--config", str(sync.config_path))
     assert result.exit_code == 0, result.stderr + result.stdout
     assert not any("mb-slipping" in sync.labels(n) for n in sync.cards)
+
+
+# --- a milestone reached ----------------------------------------------------------------------------
+
+
+def _reached_comments(sync: Sync, name: str) -> list[str]:
+    card = sync.cards[name]
+    return [
+        str(a["data"].get("text"))
+        for a in sync.board.actions
+        if a["type"] == "commentCard"
+        and (a["data"].get("card") or {}).get("id") == card
+        and "[milestone-bridge:reached:" in str(a["data"].get("text"))
+    ]
+
+
+def test_a_milestone_reached_gets_one_comment_purged_and_again_when_reopened(
+    sync: Sync, run_cli: Any
+) -> None:
+    first = sync.cycle()  # the first cycle: milestones done already are never announced
+    assert first.announcements == []
+    sync.edit(op="move_card", card=sync.cards["Beta task"], list="Done")
+    sync.edit(op="move_card", card=sync.cards["Beta"], list="Done")
+
+    reached = sync.cycle()
+    (announcement,) = reached.announcements
+    (comment,) = _reached_comments(sync, "Beta")
+    assert comment.startswith("Milestone reached: Beta\n"), comment
+    assert "Delivered: Beta, 1 task done" in comment and f"{KR_TITLE}: 0% before, 62% now" in comment
+    assert comment.endswith(f"[milestone-bridge:reached:t:{announcement.subject.remote_id}:1]")
+
+    again = sync.cycle()
+    assert again.trackers[0].plan is not None and again.trackers[0].plan.writes == []
+    assert len(_reached_comments(sync, "Beta")) == 1, "a second cycle posts nothing more"
+
+    purged = run_cli("purge", "--tracker", "t", "--config", str(sync.config_path))
+    assert purged.exit_code == 0, purged.stderr + purged.stdout
+    assert _reached_comments(sync, "Beta") == []
+
+    sync.edit(op="move_card", card=sync.cards["Beta"], list="In Progress")  # re-opened
+    sync.cycle()
+    sync.edit(op="move_card", card=sync.cards["Beta"], list="Done")
+    sync.cycle()
+    (second,) = _reached_comments(sync, "Beta")
+    assert second.startswith("Milestone reached again: Beta (the 2nd time"), second
+    assert second.endswith(f"[milestone-bridge:reached:t:{announcement.subject.remote_id}:2]")
+    report = run_cli("report", "--json", "--config", str(sync.config_path))
+    (row,) = json.loads(report.stdout)["milestones_reached"]
+    assert row["name"] == "Beta" and row["completion"] == 2
+    assert row["status"] == "announced: comment posted in t"
+
+
+def test_an_opted_out_milestone_gets_no_comment(sync: Sync) -> None:
+    sync.cycle()
+    sync.edit(op="add_label", card=sync.cards["Gamma"], label="bridge-ignore")
+    sync.edit(op="move_card", card=sync.cards["Gamma task"], list="Done")
+    sync.edit(op="move_card", card=sync.cards["Gamma"], list="Done")
+    result = sync.cycle()
+    assert [a.headline for a in result.announcements] == ["Milestone reached: Gamma"]
+    assert _reached_comments(sync, "Gamma") == []

@@ -275,3 +275,20 @@ def test_equal_ranks_keep_their_current_order() -> None:
     writes = order_writes("backlog", entries)
     assert apply_moves([ref(1), ref(0), ref(2)], writes) == [ref(2), ref(1), ref(0)]
     assert len(writes) == 1
+
+
+def test_a_wished_comment_is_posted_until_written_records_its_marker_and_never_again() -> None:
+    marker = "[milestone-bridge:reached:acme:1:1]"
+    wish = Desired(ref(1), "A-1", comments={marker: "Milestone reached: A-1"})
+    state = ItemState(ref(1), "A-1")
+    (write,) = make_plan([wish], [state]).writes
+    assert (write.kind, write.field, write.value) == (WriteKind.COMMENT, marker, "Milestone reached: A-1")
+    assert candidates({ref(1): wish}, Written(), {}) == [ref(1)]
+    posted = Written({(ref(1), marker): WrittenValue("Milestone reached: A-1", T0)})
+    assert make_plan([wish], [state], posted).writes == []
+    assert candidates({ref(1): wish}, posted, {}) == [], "a posted comment needs no read"
+    # a comment no longer wished (the milestone re-opened) stays: it is the item's history
+    assert make_plan([Desired(ref(1), "A-1")], [state], posted).writes == []
+    assert holding_items([ref(1)], posted) == set(), "a comment is no value the change guard weighs"
+    opted_out = ItemState(ref(1), "A-1", labels=frozenset({"bridge-ignore"}))
+    assert make_plan([wish], [opted_out]).writes == []

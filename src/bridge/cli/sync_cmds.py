@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -90,7 +90,8 @@ def purge(
     dry_run: Annotated[bool, typer.Option(help="Print what would be removed and change nothing.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Remove everything the bridge ever wrote into a tracker: its labels, field values and links."""
+    """Remove everything the bridge ever wrote into a tracker: its labels, field values, links and
+    comments."""
     from bridge.connector import ConnectorRegistry
     from bridge.sync.push import purge_tracker
 
@@ -241,6 +242,9 @@ def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
                 cells = (keys.get(write.item, str(write.item)), _field_name(write), now, later, write.reason)
                 table.add_row(*(terminal_markup(cell) for cell in cells))
             console.print(table)
+            _print_comments(console, plan.writes, keys)
+        for skipped in entry.comments:
+            console.print(terminal_safe(f"  {skipped}"), markup=False)
         if entry.push is not None:
             for failure in entry.push.failures[:20]:
                 console.print(terminal_safe(f"  failed: {failure}"), markup=False)
@@ -248,6 +252,20 @@ def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
         for entry in result.trackers:
             if entry.push is not None and entry.push.cost is not None:
                 typer.echo(terminal_safe(f"{entry.tracker}: {cost_line(entry.push.cost)}"))
+
+
+def _print_comments(console: Any, writes: Sequence[Any], keys: Mapping[Any, str]) -> None:
+    """Each comment a dry run would post, in full, as the tracker would show it (its marker line aside)."""
+    from bridge.domain import WriteKind
+
+    for write in writes:
+        if write.kind is WriteKind.COMMENT and write.value is not None:
+            console.print(
+                terminal_safe(f"{keys.get(write.item, str(write.item))}: would post this comment:"),
+                markup=False,
+            )
+            for line in str(write.value).splitlines():
+                console.print(terminal_safe(f"    {line}"), markup=False)
 
 
 def cost_line(cost: Any) -> str:
@@ -286,6 +304,12 @@ def _describe(write: Any, names: Mapping[Any, str] | None = None) -> tuple[str, 
     def show(value: Any) -> str:
         return "" if value is None else str(value)
 
+    if write.kind is WriteKind.COMMENT:
+        # A comment to post shows its whole text (a person decides whether it may go); one to delete
+        # is the bridge's own, found by its marker.
+        if write.value is None:
+            return "the bridge's comment", "deleted"
+        return "", f"{str(write.value).splitlines()[0]} (posted in full below)"
     if write.kind is WriteKind.LABEL_ADD:
         return "", write.field
     if write.kind is WriteKind.LABEL_REMOVE:

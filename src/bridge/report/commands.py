@@ -21,6 +21,13 @@ from bridge.errors import UserError
 from bridge.report.drafts import DraftView, drafts_html, load_view, render_drafts_section, with_drafts
 from bridge.report.forecast_moves import Moves, load_moves, moves_html, render_moves_section, with_moves
 from bridge.report.html import page_data, render_html
+from bridge.report.reached import (
+    ReachedMilestone,
+    load_reached,
+    reached_html,
+    render_reached_section,
+    with_reached,
+)
 from bridge.report.teams import for_team, milestone_team_map, team_names
 from bridge.report.terminal import render
 from bridge.shared_analysis import shared_analysis, stored_document
@@ -95,24 +102,29 @@ def report_command(
         if team is not None:
             report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
         moves = load_moves(store, now, None if team is None else {f.milestone for f in report.forecasts})
+        reached = _reached(store, cfg, now, report, team)
     finally:
         store.close()
     if document is not None:  # an unchanged store's JSON, printed as it was made
-        out.write(json_terminal_safe(with_moves(with_drafts(document, drafts), moves)) + "\n")
+        out.write(
+            json_terminal_safe(with_reached(with_moves(with_drafts(document, drafts), moves), reached)) + "\n"
+        )
         return
     if html is not None:
-        stored = (drafts, moves)
+        stored = (drafts, moves, reached)
         page = _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty, stored=stored)
         written = _write_page(html, page)
         (sys.stderr if as_json else out).write(f"{written}\n")
         if not as_json:
             return
     if as_json:
-        out.write(json_terminal_safe(with_moves(with_drafts(report.to_json(), drafts), moves)) + "\n")
+        document = with_moves(with_drafts(report.to_json(), drafts), moves)
+        out.write(json_terminal_safe(with_reached(document, reached)) + "\n")
     else:
         console = _console(out)
         render(report, console, team=team, percentile=settings.percentile)
         render_moves_section(moves, console)
+        render_reached_section(reached, console)
         render_drafts_section(drafts, console)
 
 
@@ -130,7 +142,20 @@ def html_report(cfg: BridgeConfig, store: Store, *, now: datetime, team: str | N
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
     drafts = load_view(store)
     moves = load_moves(store, now, None if team is None else {f.milestone for f in report.forecasts})
-    return _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty, stored=(drafts, moves))
+    reached = _reached(store, cfg, now, report, team)
+    stored = (drafts, moves, reached)
+    return _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty, stored=stored)
+
+
+def _reached(
+    store: Store, cfg: BridgeConfig, now: datetime, report: Report, team: str | None
+) -> list[ReachedMilestone]:
+    """The milestones reached lately; with `team`, those of its milestones (as the report ranks them)."""
+    found = load_reached(store, cfg, now)
+    if team is None:
+        return found
+    mine = {r.milestone for r in report.milestones} | {f.milestone for f in report.forecasts}
+    return [row for row in found if row.milestone in mine]
 
 
 def _html_page(
@@ -142,10 +167,11 @@ def _html_page(
     now: datetime,
     team: str | None,
     empty: bool,
-    stored: tuple[DraftView, Moves],
+    stored: tuple[DraftView, Moves, list[ReachedMilestone]],
 ) -> str:
-    """The HTML page; `stored` are the stored OKR drafts and the forecasts' recent moves."""
-    okr_drafts, moves = stored
+    """The HTML page; `stored` are the stored OKR drafts, the forecasts' recent moves and the milestones
+    reached lately."""
+    okr_drafts, moves, reached = stored
     return render_html(
         report,
         page_data(snapshot, cfg, now),
@@ -157,6 +183,7 @@ def _html_page(
         notice=_empty_message(store) if empty else None,
         extra=[
             ("forecast-history", "How the forecasts moved", moves_html(moves)),
+            ("milestones-reached", "Milestones reached", reached_html(reached)),
             ("okr-drafts", "Drafted key results", drafts_html(okr_drafts)),
         ],
     )

@@ -239,6 +239,37 @@ class ForecastHistoryRow(SQLModel, table=True):
     reason: str = Field(default="", sa_type=Text)
 
 
+class MilestoneCompletionRow(SQLModel, table=True):
+    """Whether the bridge last saw a milestone done, how many completions of it it has seen, and when it
+    saw the last one: what tells a milestone reached this cycle (announced once) from one done before."""
+
+    __tablename__ = "milestone_completion"
+
+    source: str = Field(primary_key=True, max_length=64)
+    milestone_id: str = Field(primary_key=True, max_length=255)
+    name: str = Field(default="", sa_type=Text)
+    """How a person reads the milestone (key and title) when the bridge last saw it."""
+    done: bool = False
+    completions: int = 0
+    """Completions seen, counting one the bridge found done when it started watching."""
+    done_at: datetime | None = _utc()
+    """When the bridge saw the last completion (None: never seen done)."""
+    silent: bool = False
+    """The last completion happened before the bridge watched the tracker: never announced."""
+    seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    """When the bridge first saw the milestone."""
+
+
+class CompletionWatchRow(SQLModel, table=True):
+    """Since when the bridge watches a tracker's milestones for completions (its first cycle's baseline
+    is recorded silently)."""
+
+    __tablename__ = "completion_watch"
+
+    source: str = Field(primary_key=True, max_length=64)
+    since: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
 class DependencyRow(SQLModel, table=True):
     """`blocker_id` must finish before `blocked_id` can (Jira "blocks", Asana dependencies)."""
 

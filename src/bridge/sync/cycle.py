@@ -1,4 +1,5 @@
-"""One whole cycle: pull every tracker, analyse the whole store, plan and push each tracker.
+"""One whole cycle: pull every tracker, note the milestones reached, analyse the whole store, plan and
+push each tracker.
 
 `bridge sync` runs one; the daemon runs them on a schedule. The analysis reads one snapshot of the whole
 store, so ranks span the portfolio; each tracker's push then writes its share. A tracker that fails
@@ -18,11 +19,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bridge.analytics.report import Report
+from bridge.announcement import Announcement
 from bridge.config import BridgeConfig
 from bridge.connector import Capability, ConnectorRegistry
-from bridge.domain import Ref, WriteCost
+from bridge.domain import Milestone, Ref, WriteCost
 from bridge.errors import BridgeError, StoreLost
 from bridge.http import redact
+from bridge.reached import pending_announcements, reached_comments, record_completions
 from bridge.shared_analysis import Analysed, shared_analysis
 from bridge.store import Store, analyses, forecast_history
 from bridge.store.runs import new_generation, record_push
@@ -47,6 +50,8 @@ class TrackerCycle:
     requests: int = 0
     error: str | None = None
     note: str | None = None
+    comments: list[str] = field(default_factory=list)
+    """The milestones reached that get no comment in this tracker, each with why (a person reads it)."""
 
     @property
     def plan(self) -> Plan | None:
@@ -75,6 +80,7 @@ class TrackerCycle:
             "cost": _cost(self.push.cost) if self.push and self.push.cost else None,
             "error": self.error,
             "note": self.note,
+            "comments_skipped": list(self.comments),
         }
 
 
@@ -86,6 +92,9 @@ def _cost(cost: WriteCost) -> dict[str, int]:
 class CycleResult:
     trackers: list[TrackerCycle] = field(default_factory=list)
     report: Report | None = None
+    announcements: list[Announcement] = field(default_factory=list)
+    """The milestones reached whose announcement is due (`bridge.reached.pending_announcements`): the
+    comments the pushes planned come from these; a chat sender tells each key once."""
 
     @property
     def ok(self) -> bool:
@@ -169,10 +178,19 @@ def _pull_analyse_push(
         result.trackers.append(entry)
     if stop is not None and stop.is_set():
         return result
+    watched = [entry.tracker for entry in result.trackers if entry.error is None]
+    seen = record_completions(store, watched, now, dry_run=dry_run)  # one transaction, before any push
     analysed = shared_analysis(store, config, now)
     report = result.report = analysed.report
     slipping = keep_forecasts(store, config, report, now)
     already = written_back(store, analysed) if analysed.reused and not (dry_run or force) else set()
+    milestones: dict[Ref, Milestone] = {}
+    if any(entry.tracker not in already for entry in result.trackers if entry.error is None):
+        result.announcements = pending_announcements(store, config, analysed.snapshot, report, now, seen)
+        wanted = {a.subject for a in result.announcements}
+        milestones = {
+            ref: m for m in analysed.snapshot.milestones if (ref := Ref(m.source, m.remote_id)) in wanted
+        }
     generation = new_generation(store, now)
     for entry in result.trackers:
         if entry.error is not None or not config.push.enabled:
@@ -185,6 +203,8 @@ def _pull_analyse_push(
             entry.note = f"the {settings_t.kind} connector does not write back yet"
             continue
         connection = connections[entry.tracker]
+        comments = reached_comments(result.announcements, config, entry.tracker, milestones)
+        entry.comments = [f"{a.headline}: no comment, {why}" for a, why in comments.skipped]
         try:
             entry.push = push_tracker(
                 store,
@@ -199,6 +219,7 @@ def _pull_analyse_push(
                 guard=guard,
                 progress=progress,
                 slipping=slipping,
+                comments=comments.wished,
             )
         except PlanTooLarge as exc:
             entry.error = str(exc)

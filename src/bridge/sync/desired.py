@@ -1,5 +1,6 @@
 """What each item of one tracker should hold, from the analysis: its value rank, its OKR link, the
-bridge's labels and its place in the tracker's order. Pure: the report and snapshot in, `Desired` out.
+bridge's labels, its place in the tracker's order and the bridge's comments (a milestone reached).
+Pure: the report and snapshot in, `Desired` out.
 """
 
 from __future__ import annotations
@@ -54,9 +55,11 @@ def desired_state(
     source: str,
     config: BridgeConfig,
     slipping: Mapping[Ref, str] | None = None,
+    comments: Mapping[Ref, Mapping[str, str]] | None = None,
 ) -> dict[Ref, Desired]:
     """Every live milestone and task of tracker `source`, with what the bridge wants it to hold;
-    `slipping` are the milestones whose forecast slipped, with why (`forecast_history.slipping`).
+    `slipping` are the milestones whose forecast slipped, with why (`forecast_history.slipping`);
+    `comments` the bridge's comments milestones should carry, by marker (`bridge.reached`).
 
     Items the bridge has nothing to say about are included too (with empty wishes), so a label or value
     the bridge wrote earlier is taken back when it no longer applies.
@@ -101,6 +104,9 @@ def desired_state(
         if write.labels and slip is not None and milestone.category is not StatusCategory.DONE:
             wanted.add(labels.slipping)
             reasons[labels.slipping] = slip
+        wished = dict((comments or {}).get(ref, {}))
+        for marker in wished:
+            reasons[marker] = "milestone reached: announced once, in a comment"
         desired[ref] = Desired(
             item=ref,
             key=milestone.key,
@@ -110,6 +116,7 @@ def desired_state(
             order=(rank.rank,) if write.native_order and rank is not None else None,
             reasons=reasons,
             name=display_name(milestone.key, milestone.title),
+            comments=wished,
         )
     for task in snapshot.tasks:
         if task.source != source or task.deleted:

@@ -10,7 +10,8 @@ Only what differs between desired and state is written. When state differs from 
 a user edited a managed value: it is restored, and the plan says so. The bridge's labels are the ones it
 manages by name (its configured label names) and the ones `written` says it put on the item: a label that
 merely shares the bridge's prefix is a user's and never removed. Fields it is not told to manage and links
-it did not make are never part of a plan either; an item carrying the opt-out label gets no write at all.
+it did not make are never part of a plan either; a comment it wishes is posted once, when `written` has
+no row for its marker, and never edited; an item carrying the opt-out label gets no write at all.
 Order is written with the fewest moves: the longest run of items already in the right relative order
 stays, the rest move next to a neighbour.
 
@@ -51,6 +52,10 @@ class Desired:
     """Why, by field name / label / link id: shown by `--dry-run` and `bridge explain`."""
     name: str = ""
     """How a person reads the item (`bridge.domain.display_name`), for `--dry-run` and the logs."""
+    comments: Mapping[str, str] = field(default_factory=dict)
+    """The bridge's comments the item should carry, by marker (`bridge.written.comment_marker`) -> text:
+    each posted once, when `written` has no row for its marker (the connector looks for the marker in
+    the tracker too, so a lost answer or a second replica never posts it twice)."""
 
 
 @dataclass
@@ -162,6 +167,8 @@ def _differs_from_written(wish: Desired, written: Written) -> bool:
         return True
     if set(wish.links) != written.links(ref):
         return True
+    if set(wish.comments) - written.comments(ref):
+        return True
     return any(not same(target, written.value(ref, LINK_PREFIX + gid)) for gid, target in wish.links.items())
 
 
@@ -224,6 +231,7 @@ def plan(
                 result.restores.append(write)
         result.writes.extend(_label_writes(wish, state, bridge_labels(managed, written, wish.item), colours))
         result.writes.extend(_link_writes(source, wish, state, written))
+        result.writes.extend(_comment_writes(wish, written))
         if wish.order is not None and state.container is not None:
             ordered.setdefault(state.container, []).append((wish.order, state.position, ref, wish.key))
     for container, entries in sorted(ordered.items()):
@@ -320,6 +328,16 @@ def _link_writes(source: str, wish: Desired, state: ItemState, written: Written)
             yield FieldWrite(
                 wish.item, gid, None, previous=current[gid], kind=WriteKind.LINK, reason="no longer linked"
             )
+
+
+def _comment_writes(wish: Desired, written: Written) -> Iterable[FieldWrite]:
+    """The wished comments not posted yet: a comment once posted (its marker in `written`) is the
+    item's history and is neither posted again nor changed; one the item no longer wishes stays."""
+    posted = written.comments(wish.item)
+    for marker, text in sorted(wish.comments.items()):
+        if marker not in posted:
+            reason = wish.reasons.get(marker, "")
+            yield FieldWrite(wish.item, marker, text, kind=WriteKind.COMMENT, reason=reason)
 
 
 def longest_increasing_run(values: Sequence[Any]) -> set[int]:

@@ -42,7 +42,7 @@ from bridge.store.snapshot import item_names
 from bridge.store.written import Record, load_written, record_written
 from bridge.sync.desired import Labels, desired_state
 from bridge.sync.plan import Desired, Plan, bridge_labels, candidates, holding_items, plan, same
-from bridge.written import LABELS_FIELD, LINK_PREFIX, Written, native_link
+from bridge.written import COMMENT_MARKER_PREFIX, LABELS_FIELD, LINK_PREFIX, Written, native_link
 
 if TYPE_CHECKING:
     from bridge.progress import Progress
@@ -87,6 +87,7 @@ def push_tracker(
     guard: Callable[[Connection], None] | None = None,
     progress: Progress | None = None,
     slipping: Mapping[Ref, str] | None = None,
+    comments: Mapping[Ref, Mapping[str, str]] | None = None,
 ) -> PushResult:
     """Plan and (unless `dry_run`) apply the writes that make tracker `name` hold the analysis.
 
@@ -94,9 +95,10 @@ def push_tracker(
     it (two replicas' analyses never flip a value back and forth). `guard(conn)` runs in a transaction
     just before the writes go out and in the one recording them (the daemon's lease check).
     `progress`, when given, hears how many of the writes have been applied as they go (`_send`).
-    `slipping` are the milestones to label as slipping, with why (`forecast_history.slipping`).
+    `slipping` are the milestones to label as slipping, with why (`forecast_history.slipping`);
+    `comments` the comments milestones should carry, by marker (`bridge.reached.reached_comments`).
     """
-    desired = desired_state(report, snapshot, name, config, slipping)
+    desired = desired_state(report, snapshot, name, config, slipping, comments)
     with store.read() as conn:
         written = load_written(conn, name)
     updated = _updated(snapshot, name)
@@ -414,6 +416,10 @@ def _records(
         # Only links the bridge wants are recorded as its own; one it took back is forgotten. A link the
         # item has that the bridge never wrote may be a user's, and is never adopted: a native link (to a
         # key result of this tracker) counts as the bridge's only once the bridge has made it itself.
+        # A comment posted (or found posted) is recorded by its marker, so it is never posted again.
+        for write in applied.get(ref, ()):
+            if write.kind is WriteKind.COMMENT and write.value is not None:
+                records.append(Record(ref, write.field, write.value))
         made = {w.field for w in applied.get(ref, ()) if w.kind is WriteKind.LINK}
         for gid in set(wish.links) | written.links(ref):
             if (ref, LINK_PREFIX + gid) in failed:
@@ -441,9 +447,9 @@ def purge_tracker(
     """Take back everything the bridge ever wrote into tracker `name`, as the `written` table records it.
 
     Managed fields it wrote are cleared (only where they still hold what it wrote: a value a user typed
-    since is theirs), its labels and its links removed. Rows whose writes succeed are forgotten; a
-    failed write keeps its row, so running purge again finishes the job. `progress`, when given, hears
-    how many of the removals have been applied as they go.
+    since is theirs), its labels and its links removed, its comments deleted (by their markers). Rows
+    whose writes succeed are forgotten; a failed write keeps its row, so running purge again finishes
+    the job. `progress`, when given, hears how many of the removals have been applied as they go.
     """
     with store.read() as conn:
         written = load_written(conn, name)
@@ -474,6 +480,10 @@ def purge_tracker(
                             ref, gid, None, previous=state.links[gid], kind=WriteKind.LINK, reason="purge"
                         )
                     )
+            elif field_name.startswith(COMMENT_MARKER_PREFIX):
+                writes.append(
+                    FieldWrite(ref, field_name, None, previous=value, kind=WriteKind.COMMENT, reason="purge")
+                )
             elif value is not None and same(state.fields.get(field_name), value):
                 writes.append(
                     FieldWrite(ref, field_name, None, previous=value, kind=WriteKind.FIELD, reason="purge")

@@ -29,6 +29,7 @@ from bridge.domain import display_name
 from bridge.errors import UserError
 from bridge.text import plural
 from bridge.text import terminal_markup as safe
+from bridge.written import COMMENT_MARKER_PREFIX
 
 if TYPE_CHECKING:
     # The emulators load only when a demo starts (see `start_sandbox`), not with every command.
@@ -694,8 +695,13 @@ def _print_later(console: Console, run: DemoRun, print_cycle: Callable[[Any], No
             if write.item not in (later.reached_ref, later.grown_ref) or write.kind is WriteKind.ORDER:
                 continue
             name = later.reached if write.item == later.reached_ref else later.grown
-            console.print(f"  {safe(name)}: {safe(_describe(write, WriteKind, push.keys))}")
             shown += 1
+            if write.kind is WriteKind.COMMENT and write.value is not None:
+                console.print(f"  {safe(name)}: comment posted:")
+                for line in _comment_lines(str(write.value)):
+                    console.print(f"      | {safe(line)}")
+                continue
+            console.print(f"  {safe(name)}: {safe(_describe(write, WriteKind, push.keys))}")
     if not shown:
         console.print("  nothing written on those two")
 
@@ -717,12 +723,21 @@ def _describe(write: Any, kinds: Any, names: Mapping[Any, str]) -> str:
     if write.kind is kinds.COMMENT:
         if write.value is None:
             return "the bridge's comment deleted"
-        lines = [line for line in str(write.value).splitlines() if line.strip()]
-        return "comment posted:\n" + "\n".join(f"        | {line}" for line in lines)
+        return "comment posted: " + " / ".join(_comment_lines(str(write.value)))
     if write.kind is not kinds.ORDER:
         return f"{write.field} = {write.value}"
     after, before = write.value
     return f"moved after {names.get(after, after)}" if after else f"moved before {names.get(before, before)}"
+
+
+def _comment_lines(text: str) -> list[str]:
+    """A comment's lines as the demo shows them: without its link (the sandbox's address, which stops with
+    the demo) and without the bridge's marker line."""
+    return [
+        line
+        for line in text.splitlines()
+        if line.strip() and not line.startswith(("Link: ", COMMENT_MARKER_PREFIX))
+    ]
 
 
 def item_urls(run: DemoRun, limit: int = 2) -> dict[str, list[str]]:

@@ -154,6 +154,10 @@ def test_the_second_act_reaches_one_milestone_and_labels_the_other_slipping(fini
     )
     assert slipped is not None, act
     assert f"{reached.group(1)}: rank cleared (done: no rank)" in act
+    comment = act.split(f"{reached.group(1)}: comment posted:\n")[1].splitlines()
+    assert comment[0] == f"      | Milestone reached: {reached.group(1)}", act
+    for line in ("Delivered: ", "Key result", "Took: ", "First forecast: ", "Team: "):
+        assert any(row.startswith(f"      | {line}") for row in comment), (line, act)
 
 
 def test_the_config_names_its_secrets_and_passes_check(finished: Demo, run_cli: Any) -> None:

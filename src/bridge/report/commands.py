@@ -102,7 +102,10 @@ def report_command(
         if team is not None:
             report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
         moves = load_moves(store, now, None if team is None else {f.milestone for f in report.forecasts})
-        reached = _reached(store, cfg, now, report, team)
+        # (the stored document is read only for the whole organisation: no report is needed then)
+        reached = (
+            load_reached(store, cfg, now) if team is None else _team_reached(store, cfg, now, report, team)
+        )
     finally:
         store.close()
     if document is not None:  # an unchanged store's JSON, printed as it was made
@@ -142,18 +145,16 @@ def html_report(cfg: BridgeConfig, store: Store, *, now: datetime, team: str | N
         report = for_team(report, _known_team(report, team), milestone_team_map(snapshot))
     drafts = load_view(store)
     moves = load_moves(store, now, None if team is None else {f.milestone for f in report.forecasts})
-    reached = _reached(store, cfg, now, report, team)
+    reached = load_reached(store, cfg, now) if team is None else _team_reached(store, cfg, now, report, team)
     stored = (drafts, moves, reached)
     return _html_page(cfg, store, snapshot, report, now=now, team=team, empty=empty, stored=stored)
 
 
-def _reached(
-    store: Store, cfg: BridgeConfig, now: datetime, report: Report, team: str | None
+def _team_reached(
+    store: Store, cfg: BridgeConfig, now: datetime, report: Report, team: str
 ) -> list[ReachedMilestone]:
-    """The milestones reached lately; with `team`, those of its milestones (as the report ranks them)."""
+    """The milestones of `team` reached lately (its milestones as the report ranks them)."""
     found = load_reached(store, cfg, now)
-    if team is None:
-        return found
     mine = {r.milestone for r in report.milestones} | {f.milestone for f in report.forecasts}
     return [row for row in found if row.milestone in mine]
 

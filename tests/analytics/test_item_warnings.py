@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from bridge.analytics import Snapshot, analyse
 from bridge.analytics.coherence import ItemWarning, ordinal
-from bridge.config import AnalyticsConfig, BridgeConfig, PushConfig
+from bridge.config import AnalyticsConfig, BridgeConfig, PushConfig, parse_config
+from bridge.connector import ConnectorRegistry
 from bridge.domain import Milestone, Ref
+from bridge.sync.desired import Labels, desired_state
+from bridge.sync.explain import explain
+from bridge.written import Written
 from tests.analytics.build import (
     DOING,
     DONE,
@@ -165,3 +169,60 @@ def test_push_config_checks_the_new_labels() -> None:
     frozen = dict(PushConfig(opt_out_label="mb-needs-estimate").problems())
     assert "needs_estimate_label" in frozen[("opt_out_label",)]
     assert set(PushConfig().managed_labels()) >= {"mb-needs-estimate", "mb-too-many-in-progress", "mb-ageing"}
+
+
+TRACKER = """
+[analytics]
+forecast_runs = 100
+max_milestones_in_progress = 1
+
+[trackers.jira]
+kind = "jira"
+url = "https://acme.atlassian.net"
+email_env = "J_EMAIL"
+token_env = "J_TOKEN"
+projects = ["T"]
+status_map = { "To Do" = "todo", "Doing" = "in_progress", "Done" = "done" }
+"""
+
+
+def _labelled_world() -> Snapshot:
+    return Snapshot(
+        milestones=[
+            milestone("first", team="core", value=9.0, category=DOING),
+            milestone("second", team="core", value=5.0, category=DOING),
+            milestone("bare", team="core"),
+            milestone("bare-done", team="core", category=DONE),
+        ]
+    )
+
+
+def test_sync_wishes_each_warning_label_with_its_reason_and_explain_shows_it() -> None:
+    config = parse_config(TRACKER, ConnectorRegistry.default())
+    snap = _labelled_world()
+    report = analyse(snap, config, NOW)
+    assert report.warning_labels["needs_estimate"] == "mb-needs-estimate"
+    wishes = desired_state(report, snap, SOURCE, config)
+    labels = {ref.remote_id: set(wish.labels) for ref, wish in wishes.items()}
+    assert labels == {
+        "first": set(),
+        "second": {"mb-too-many-in-progress"},
+        "bare": {"mb-needs-estimate"},
+        "bare-done": set(),
+    }
+    second = wishes[Ref(SOURCE, "second")]
+    assert second.reasons["mb-too-many-in-progress"] == (
+        "core has 2 milestones in progress, more than 1; this one ranks 2nd of them"
+    )
+    assert {"mb-needs-estimate", "mb-too-many-in-progress", "mb-ageing"} <= Labels.of(config).managed
+    assert Labels.of(config).colours["mb-ageing"] == "sky"
+    shown = explain(report, snap, config, "second", Written())
+    assert ("label", "mb-too-many-in-progress", second.reasons["mb-too-many-in-progress"]) in shown.lines
+
+    quiet = parse_config(TRACKER + "\n[trackers.jira.write]\nlabels = false\n", ConnectorRegistry.default())
+    report = analyse(snap, quiet, NOW)
+    assert report.warning_labels == {}, "no tracker takes labels: the report names none"
+    assert not any(wish.labels for wish in desired_state(report, snap, SOURCE, quiet).values())
+    shown = explain(report, snap, quiet, "bare", Written())
+    assert ("warning", "needs estimate", "no value set: the value rank strategy ranks by value, so it is "
+            "ranked after every scored milestone") in shown.lines  # fmt: skip

@@ -502,7 +502,8 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
             sent.append(index)
         if wanted != current:
             try:
-                self._send("PUT", f"cards/{card_id}", params={"idLabels": ",".join(wanted)})
+                # `card_id` may be a label milestone's `label:<id>`: the request names the card itself
+                self._send("PUT", f"cards/{card['id']}", params={"idLabels": ",".join(wanted)})
             except AuthError:
                 raise
             except (WriteRefused, FatalAPIError) as exc:

@@ -426,7 +426,7 @@ def label_prefix_collisions(name: str, push: PushConfig, found: Discovery) -> li
     not the bridge's own label names: the bridge leaves them alone (it removes only its own labels by
     name and those it recorded adding), but on the tracker they look like the bridge's."""
     prefix = push.label_prefix
-    own = {prefix + push.bottleneck_label, prefix + push.at_risk_label, prefix + push.slipping_label}
+    own = set(push.managed_labels())
     taken = sorted({label for label in found.labels if label.startswith(prefix) and label not in own})
     if not taken:
         return []

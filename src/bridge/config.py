@@ -260,20 +260,54 @@ class PushConfig(Section):
     at_risk_color: str = "orange"
     slipping_label: NonEmpty = "slipping"
     slipping_color: str = "purple"
+    needs_estimate_label: NonEmpty = "needs-estimate"
+    """On open milestones missing the value or effort `analytics.rank_strategy` needs."""
+    needs_estimate_color: str = "yellow"
+    too_many_in_progress_label: NonEmpty = "too-many-in-progress"
+    """On the lowest-ranked milestones in progress beyond `analytics.max_milestones_in_progress`."""
+    too_many_in_progress_color: str = "blue"
+    ageing_label: NonEmpty = "ageing"
+    """On open tasks in progress longer than their work type's `analytics.percentile` cycle time."""
+    ageing_color: str = "sky"
     opt_out_label: NonEmpty = "bridge-ignore"
     write_budget: int = Field(default=500, ge=0)
     """Items changed per tracker and cycle (each with all its writes); the others wait for the next."""
     max_change_share: float = Field(default=0.5, gt=0, le=1)
 
+    LABEL_KEYS: ClassVar[tuple[str, ...]] = (
+        "bottleneck_label",
+        "at_risk_label",
+        "slipping_label",
+        "needs_estimate_label",
+        "too_many_in_progress_label",
+        "ageing_label",
+    )
+    """The keys naming the labels the bridge adds (each written with `label_prefix`)."""
+
+    def managed_labels(self) -> dict[str, str]:
+        """Every label the bridge adds, prefix included -> the key that names it."""
+        return {self.label_prefix + getattr(self, key): key for key in self.LABEL_KEYS}
+
+    def warning_labels(self) -> dict[str, str]:
+        """The kind of each item warning (`bridge.analytics.coherence.ItemWarning`) -> its label."""
+        return {
+            "needs_estimate": self.label_prefix + self.needs_estimate_label,
+            "too_many_in_progress": self.label_prefix + self.too_many_in_progress_label,
+            "ageing": self.label_prefix + self.ageing_label,
+        }
+
     def problems(self) -> Iterator[tuple[Loc, str]]:
-        for name in ("label_prefix", "bottleneck_label", "at_risk_label", "slipping_label", "opt_out_label"):
+        for name in ("label_prefix", *self.LABEL_KEYS, "opt_out_label"):
             if any(ch.isspace() for ch in getattr(self, name)):
                 yield (name,), "labels cannot contain spaces (Jira rejects them)"
-        managed = {
-            self.label_prefix + self.bottleneck_label: "bottleneck_label",
-            self.label_prefix + self.at_risk_label: "at_risk_label",
-            self.label_prefix + self.slipping_label: "slipping_label",
-        }
+        seen: dict[str, str] = {}
+        for key in self.LABEL_KEYS:
+            label = self.label_prefix + getattr(self, key)
+            if label.casefold() in seen:
+                other = seen[label.casefold()]
+                yield (key,), f"{label!r} is also {other}'s label: each label needs a name of its own"
+            seen.setdefault(label.casefold(), key)
+        managed = self.managed_labels()
         for label, key in managed.items():
             # Trackers compare label and tag names case-insensitively (Asana, Trello) or not (Jira);
             # the stricter reading keeps every tracker safe.
@@ -412,7 +446,8 @@ class WriteConfig(Section):
     okr_links: bool = True
     """Also add a clickable link (Jira remote link, Trello attachment, Asana goal relationship)."""
     labels: bool = True
-    """Add and remove the bottleneck and at-risk labels, by name (never another label with the prefix)."""
+    """Add and remove the bridge's labels (bottleneck, at-risk, slipping, needs-estimate,
+    too-many-in-progress, ageing), by name (never another label with the prefix)."""
     native_order: bool = False
     """Reorder the backlog, board list or project by value rank."""
     comments: bool = True

@@ -41,6 +41,7 @@ SECTIONS = [
     "time_in_status",
     "forecasts",
     "warnings",
+    "item_warnings",
     "flow",
     "okr_drafts",
     "forecast_history",

@@ -627,3 +627,67 @@ def test_a_dry_run_shows_the_comment_and_comments_off_say_so(sync: Sync, run_cli
     report = run_cli("report", "--config", str(sync.config_path))
     assert report.exit_code == 0, report.stderr
     assert "Milestones reached" in report.stdout and "skipped: comments are off here" in report.stdout
+
+
+def test_warning_labels_come_once_go_when_resolved_and_purge_takes_them(sync: Sync, run_cli: Any) -> None:
+    """An epic whose value is cleared gets `mb-needs-estimate` with the reason, once; an opted-out epic
+    in the same state gets nothing; the value set again takes the label back; purge takes every one."""
+    first = sync.cycle()
+    assert first.report is not None
+    ranked = {r.milestone.remote_id for r in first.report.milestones if r.score is not None}
+    valued = [e for e in sync.epics() if e.id in ranked and e.fields.get(VALUE_FIELD) is not None]
+    cleared, ignored = valued[0], valued[1]
+    value = cleared.fields[VALUE_FIELD]
+    sync.api("PUT", f"issue/{cleared.key}", {"fields": {VALUE_FIELD: None}})
+    sync.api(
+        "PUT",
+        f"issue/{ignored.key}",
+        {"fields": {VALUE_FIELD: None}, "update": {"labels": [{"add": "bridge-ignore"}]}},
+    )
+    ignored_labels = list(ignored.fields["labels"])
+
+    second = sync.cycle()
+    assert second.report is not None
+    assert "mb-needs-estimate" in cleared.fields["labels"]
+    assert ignored.fields["labels"] == ignored_labels, "an opted-out epic is left as it is"
+    (entry,) = second.trackers
+    assert entry.plan is not None
+    (write,) = [
+        w for w in entry.plan.writes if w.item.remote_id == cleared.id and w.field == "mb-needs-estimate"
+    ]
+    assert write.reason.startswith("no value set: the value rank strategy ranks by value")
+    # what the tracker carries is what the report flags, never on done issues
+    flagged = {(w.item.remote_id, w.kind) for w in second.report.item_warnings}
+    label_kinds = {"mb-needs-estimate": "needs_estimate", "mb-too-many-in-progress": "too_many_in_progress"}
+    label_kinds["mb-ageing"] = "ageing"
+    carried = {
+        (issue.id, label_kinds[label])
+        for issue in sync.emulator.issues.values()
+        for label in issue.fields.get("labels") or []
+        if label in label_kinds
+    }
+    assert carried == flagged - {(ignored.id, "needs_estimate")}
+    for issue in sync.emulator.issues.values():
+        if issue.fields["status"]["statusCategory"]["key"] == "done":
+            assert not set(issue.fields.get("labels") or []) & set(label_kinds), issue.key
+
+    before = sync.writes_sent()
+    third = sync.cycle()
+    assert third.trackers[0].plan is not None and third.trackers[0].plan.writes == []
+    assert sync.writes_sent() == before, "labels in place are not written again"
+
+    sync.api("PUT", f"issue/{cleared.key}", {"fields": {VALUE_FIELD: value}})
+    fourth = sync.cycle()
+    assert "mb-needs-estimate" not in cleared.fields["labels"]
+    assert fourth.trackers[0].plan is not None
+    assert [
+        (w.field, w.reason)
+        for w in fourth.trackers[0].plan.writes
+        if w.item.remote_id == cleared.id and w.field.startswith("mb-")
+    ] == [("mb-needs-estimate", "no longer applies")], "its rank comes back too; no other label goes"
+
+    result = run_cli("purge", "--tracker", "t", "--config", str(sync.config_path))
+    assert result.exit_code == 0, result.stderr + result.stdout
+    for issue in sync.emulator.issues.values():
+        assert not set(issue.fields.get("labels") or []) & set(label_kinds), issue.key
+    assert "bridge-ignore" in ignored.fields["labels"]

@@ -482,3 +482,70 @@ def test_an_opted_out_milestone_gets_no_comment(sync: Sync) -> None:
     result = sync.cycle()
     assert [a.headline for a in result.announcements] == ["Milestone reached: Gamma"]
     assert _reached_comments(sync, "Gamma") == []
+
+
+def test_too_many_milestones_in_progress_label_the_lowest_ranked_until_one_stops(
+    sync: Sync, run_cli: Any
+) -> None:
+    """With one milestone in progress allowed, Beta (value 50) joining Overdue (value 5) in progress puts
+    `mb-too-many-in-progress` on Overdue, the lower-ranked, once and with the reason; Delta, opted out,
+    gets none though it ranks below the limit too; back to one in progress, the label comes off; purge
+    takes it off too."""
+    sync.config_path.write_text(
+        sync.config_path.read_text() + "\n[analytics]\nmax_milestones_in_progress = 1\n"
+    )
+    sync.config = load_config(sync.config_path, ConnectorRegistry.default())
+    sync.cycle()
+    assert not any("mb-too-many-in-progress" in sync.labels(n) for n in sync.cards), "one in progress"
+    sync.edit(op="move_card", card=sync.cards["Beta"], list="In Progress")
+    sync.edit(op="move_card", card=sync.cards["Delta"], list="In Progress")
+    sync.edit(op="add_label", card=sync.cards["Delta"], label="bridge-ignore")
+
+    dry = run_cli("sync", "--config", str(sync.config_path), "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
+    assert "mb-too-many-in-pr" in dry.stdout and "ranks 3rd of them" in dry.stdout, (
+        "the label with its reason"
+    )
+    assert not any("mb-too-many-in-progress" in sync.labels(n) for n in sync.cards), (
+        "a dry run writes nothing"
+    )
+
+    second = sync.cycle()
+    assert [n for n in sync.cards if "mb-too-many-in-progress" in sync.labels(n)] == ["Overdue"]
+    assert [x["color"] for x in sync.board.labels.values() if x["name"] == "mb-too-many-in-progress"] == [
+        "blue"
+    ]
+    (entry,) = second.trackers
+    assert entry.plan is not None
+    (write,) = [w for w in entry.plan.writes if w.field == "mb-too-many-in-progress"]
+    assert write.value == "blue"
+    assert (
+        write.reason
+        == "work of no team has 3 milestones in progress, more than 1; this one ranks 3rd of them"
+    )
+    explained = run_cli("explain", "Overdue", "--config", str(sync.config_path))
+    assert explained.exit_code == 0, explained.stderr
+    assert "mb-too-many-in-progress" in explained.stdout and "ranks 3rd of them" in explained.stdout
+
+    sync.control.send("DELETE", "requests")
+    third = sync.cycle()
+    assert third.trackers[0].plan is not None and third.trackers[0].plan.writes == []
+    assert sync.writes_sent() == [], "a label in place is not written again"
+
+    sync.edit(op="move_card", card=sync.cards["Beta"], list="To Do")
+    sync.cycle()
+    assert "mb-too-many-in-progress" in sync.labels("Overdue"), "Delta, opted out, still counts: 2 of 1"
+    sync.edit(op="move_card", card=sync.cards["Delta"], list="To Do")
+    fourth = sync.cycle()
+    assert not any("mb-too-many-in-progress" in sync.labels(n) for n in sync.cards), "Overdue alone now"
+    assert fourth.trackers[0].plan is not None
+    assert [(w.field, w.reason) for w in fourth.trackers[0].plan.writes if w.field.startswith("mb-t")] == [
+        ("mb-too-many-in-progress", "no longer applies")
+    ]
+    sync.edit(op="move_card", card=sync.cards["Beta"], list="In Progress")
+    sync.cycle()
+    assert "mb-too-many-in-progress" in sync.labels("Overdue")
+    result = run_cli("purge", "--tracker", "t", "--config", str(sync.config_path))
+    assert result.exit_code == 0, result.stderr + result.stdout
+    assert not any("mb-too-many-in-progress" in sync.labels(n) for n in sync.cards)
+    assert "bridge-ignore" in sync.labels("Delta")

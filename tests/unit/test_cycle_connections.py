@@ -66,7 +66,7 @@ class CountingConnector:
         if self.name.startswith("broken"):
             raise RetriableAPIError(f"{self.name}: HTTP 503")
         yield RemotePage(
-            self.name, stream, milestones=[Milestone(self.name, "1", "M-1", "Launch")], cursor="1"
+            self.name, stream, milestones=[Milestone(self.name, "1", "M-1", "Launch", value=1.0)], cursor="1"
         )
 
     def census(self) -> Sequence[str]:
@@ -81,7 +81,7 @@ class CountingConnector:
     ) -> dict[Ref, ItemState]:
         EVENTS.append(("read_state", self.name))
         self.requests += 1
-        return {ref: ItemState(ref) for ref in items}
+        return {ref: ItemState(ref, ref.remote_id) for ref in items}
 
     def push(self, writes: Iterable[FieldWrite]) -> list[WriteOutcome]:
         EVENTS.append(("push", self.name))

@@ -21,7 +21,7 @@ from bridge.analytics.bottlenecks import (
     time_in_status,
     work_type_stats,
 )
-from bridge.analytics.coherence import CoherenceWarning, warnings
+from bridge.analytics.coherence import CoherenceWarning, ItemWarning, item_warnings, warnings
 from bridge.analytics.flow import TeamFlow, flow_dict, team_flows
 from bridge.analytics.forecast import Forecast, forecast
 from bridge.analytics.okr import (
@@ -53,6 +53,11 @@ class Report:
     warnings: tuple[CoherenceWarning, ...]
     flows: tuple[TeamFlow, ...] = ()
     """Per team, the figures of the flow charts (`bridge.analytics.flow`)."""
+    item_warnings: tuple[ItemWarning, ...] = ()
+    """The milestones and tasks the method warns about one by one (`coherence.item_warnings`)."""
+    warning_labels: Mapping[str, str] = field(default_factory=dict)
+    """Kind of item warning -> the label the bridge writes for it, where some tracker is configured to
+    take the bridge's labels (empty otherwise)."""
     _ranks_by_milestone: dict[Ref, int] = field(default_factory=dict, repr=False, compare=False)
     _key_result_titles: dict[Ref, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -86,6 +91,7 @@ class Report:
             "time_in_status": [_status_time(t) for t in self.time_in_status],
             "forecasts": [_forecast(f) for f in self.forecasts],
             "warnings": [_warning(w) for w in self.warnings],
+            "item_warnings": [_item_warning(w, self.warning_labels) for w in self.item_warnings],
             "flow": [flow_dict(f) for f in self.flows],
         }
 
@@ -139,13 +145,14 @@ def _analyse(
     suggestions = suggest_for_unlinked(
         index.milestones.values(), links, okrs, min_score=settings.suggest_min_score
     )
+    work_types = work_type_stats(index, now, settings)
     return Report(
         now=now,
         milestones=tuple(ranks),
         links=links,
         okrs=tuple(okr_tree(okrs, links, {as_ref(k): m for k, m in index.milestones.items()})),
         suggestions=tuple(suggestions),
-        work_types=tuple(work_type_stats(index, now, settings)),
+        work_types=tuple(work_types),
         bottlenecks=tuple(judge(index, snapshot.dependencies, now, settings)),
         time_in_status=tuple(time_in_status(index, now, settings.window)),
         forecasts=tuple(forecast(ranks, index, now, settings)),
@@ -158,7 +165,27 @@ def _analyse(
             )
         ),
         flows=tuple(team_flows(index, now, settings)) if flow else (),
+        item_warnings=tuple(
+            item_warnings(
+                index,
+                ranks,
+                work_types,
+                strategy=settings.rank_strategy,
+                max_in_progress=settings.max_milestones_in_progress,
+                percentile=settings.percentile,
+            )
+        ),
+        warning_labels=_warning_labels(config),
     )
+
+
+def _warning_labels(config: BridgeConfig | AnalyticsConfig) -> dict[str, str]:
+    """The labels the item warnings are written as, when the config has a tracker taking them."""
+    if not isinstance(config, BridgeConfig) or not config.push.enabled:
+        return {}
+    if not any(tracker.write.labels for tracker in config.trackers.values()):
+        return {}
+    return config.push.warning_labels()
 
 
 # --- JSON shapes -------------------------------------------------------------------------------------
@@ -332,4 +359,15 @@ def _warning(warning: CoherenceWarning) -> dict[str, Any]:
         "team": warning.team,
         "message": warning.message,
         "items": list(warning.items),
+    }
+
+
+def _item_warning(warning: ItemWarning, labels: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "kind": warning.kind,
+        "item": _ref(warning.item),
+        "name": warning.name,
+        "team": warning.team,
+        "reason": warning.reason,
+        "label": labels.get(warning.kind),
     }

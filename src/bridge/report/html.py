@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from bridge.analysis_window import analysis_since
 from bridge.analytics import Report, Snapshot
 from bridge.analytics.bottlenecks import StatusTime, Verdict, WorkTypeStats, finished_flows
+from bridge.analytics.coherence import ITEM_WARNING_TITLES, item_warning_groups
 from bridge.analytics.forecast import Forecast
 from bridge.analytics.snapshot import as_ref, build_index
 from bridge.analytics.stats import percentile as _pct
@@ -882,7 +883,7 @@ def _forecast_table(report: Report, pct: str) -> str:
 
 
 def _warnings_section(report: Report) -> str:
-    if not report.warnings:
+    if not report.warnings and not report.item_warnings:
         return "<p>None: every open milestone moves a key result and every open task has a milestone.</p>"
     items = []
     for warning in report.warnings:
@@ -890,6 +891,17 @@ def _warnings_section(report: Report) -> str:
         items.append(
             f'<li><span class="tag warn">{escape(warning.kind.replace("_", " "))}</span> '
             f"{escape(warning.message)}: {escape(listed)}</li>"
+        )
+    for kind, found in item_warning_groups(report.item_warnings):
+        label = report.warning_labels.get(kind)
+        where = f", labelled <code>{escape(label)}</code> in their trackers" if label else ""
+        rows = "".join(
+            f"<li>{escape(w.name)} ({escape(w.team)}): {escape(w.reason)}</li>" for w in found[:12]
+        )
+        more = f"<li>… and {len(found) - 12} more</li>" if len(found) > 12 else ""
+        items.append(
+            f'<li><span class="tag warn">{escape(kind.replace("_", " "))}</span> '
+            f"{escape(ITEM_WARNING_TITLES[kind])}{where}:<ul>{rows}{more}</ul></li>"
         )
     return '<ul class="warnings">' + "".join(items) + "</ul>"
 

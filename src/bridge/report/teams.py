@@ -57,6 +57,7 @@ def for_team(report: Report, team: str, teams: Mapping[Ref, str] | None = None) 
         time_in_status=tuple(t for t in report.time_in_status if t.team == team),
         forecasts=tuple(f for f in report.forecasts if f.team == team),
         warnings=tuple(w for w in report.warnings if w.team == team),
+        item_warnings=tuple(w for w in report.item_warnings if w.team == team),
         flows=tuple(f for f in report.flows if f.team == team),
         _ranks_by_milestone={},
     )

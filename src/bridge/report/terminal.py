@@ -11,6 +11,7 @@ from rich.tree import Tree
 
 from bridge.analytics import Report
 from bridge.analytics.bottlenecks import AgeingItem, Distribution, Verdict, WorkTypeStats
+from bridge.analytics.coherence import ITEM_WARNING_TITLES, item_warning_groups
 from bridge.domain import display_name
 from bridge.text import plural
 from bridge.text import terminal_markup as safe
@@ -223,12 +224,20 @@ def _forecasts(report: Report, console: Console, pct: str) -> None:
 
 def _warnings(report: Report, console: Console, pct: str) -> None:
     _heading(console, "Warnings")
-    if not report.warnings:
+    if not report.warnings and not report.item_warnings:
         console.print("none: every open milestone moves a key result and every open task has a milestone")
         return
     for warning in report.warnings:
         items = ", ".join(warning.items[:12]) + (" ..." if len(warning.items) > 12 else "")
         console.print(f"[yellow]![/yellow] {safe(warning.message)}: {safe(items)}")
+    for kind, found in item_warning_groups(report.item_warnings):
+        label = report.warning_labels.get(kind)
+        where = f", labelled {label} in their trackers" if label else ""
+        console.print(f"[yellow]![/yellow] {safe(ITEM_WARNING_TITLES[kind])}{safe(where)}:")
+        for item in found[:12]:
+            console.print(f"  {safe(item.name)} ({safe(item.team)}): {safe(item.reason)}")
+        if len(found) > 12:
+            console.print(f"  ... and {len(found) - 12} more (see --json)")
 
 
 def _number(value: float | None) -> str:

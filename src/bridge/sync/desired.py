@@ -6,7 +6,7 @@ Pure: the report and snapshot in, `Desired` out.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bridge.analytics.forecast import Forecast
 from bridge.analytics.okr import catalogue
@@ -27,12 +27,14 @@ class Labels:
     at_risk: str
     colours: Mapping[str, str]
     slipping: str = ""
+    warnings: Mapping[str, str] = field(default_factory=dict)
+    """Kind of item warning (`bridge.analytics.coherence.ItemWarning`) -> its label."""
 
     @property
     def managed(self) -> frozenset[str]:
         """The labels the bridge manages by name: the only ones it removes without having recorded adding
         them (a label that merely starts with the prefix may be a user's)."""
-        return frozenset({self.bottleneck, self.at_risk, self.slipping} - {""})
+        return frozenset({self.bottleneck, self.at_risk, self.slipping, *self.warnings.values()} - {""})
 
     @classmethod
     def of(cls, config: BridgeConfig) -> Labels:
@@ -40,12 +42,21 @@ class Labels:
         bottleneck = push.label_prefix + push.bottleneck_label
         at_risk = push.label_prefix + push.at_risk_label
         slipping = push.label_prefix + push.slipping_label
+        warnings = push.warning_labels()
         return cls(
             push.label_prefix,
             bottleneck,
             at_risk,
-            {bottleneck: push.bottleneck_color, at_risk: push.at_risk_color, slipping: push.slipping_color},
+            {
+                bottleneck: push.bottleneck_color,
+                at_risk: push.at_risk_color,
+                slipping: push.slipping_color,
+                warnings["needs_estimate"]: push.needs_estimate_color,
+                warnings["too_many_in_progress"]: push.too_many_in_progress_color,
+                warnings["ageing"]: push.ageing_color,
+            },
             slipping,
+            warnings,
         )
 
 
@@ -71,6 +82,11 @@ def desired_state(
     risks = {f.milestone: f for f in report.forecasts if f.at_risk}
     okrs = catalogue(snapshot.objectives, snapshot.key_results, config.okrs)
     slow = {(v.team, v.work_type): v for v in report.bottlenecks if v.bottleneck}
+    flagged: dict[Ref, list[tuple[str, str]]] = {}
+    for warning in report.item_warnings:
+        label = labels.warnings.get(warning.kind)
+        if label:
+            flagged.setdefault(warning.item, []).append((label, warning.reason))
     desired: dict[Ref, Desired] = {}
     for milestone in snapshot.milestones:
         if milestone.source != source or milestone.deleted:
@@ -104,6 +120,10 @@ def desired_state(
         if write.labels and slip is not None and milestone.category is not StatusCategory.DONE:
             wanted.add(labels.slipping)
             reasons[labels.slipping] = slip
+        if write.labels and milestone.category is not StatusCategory.DONE:
+            for label, reason in flagged.get(ref, ()):
+                wanted.add(label)
+                reasons[label] = reason
         wished = dict((comments or {}).get(ref, {}))
         for marker in wished:
             reasons[marker] = "milestone reached: announced once, in a comment"
@@ -137,6 +157,10 @@ def desired_state(
         if write.labels and verdict is not None and task.category is not StatusCategory.DONE:
             wanted.add(labels.bottleneck)
             reasons[labels.bottleneck] = f"a bottleneck in team {verdict.team}: {verdict.reason}"
+        if write.labels and task.category is not StatusCategory.DONE:
+            for label, reason in flagged.get(ref, ()):
+                wanted.add(label)
+                reasons[label] = reason
         desired[ref] = Desired(
             item=ref,
             key=task.key,

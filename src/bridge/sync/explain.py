@@ -135,20 +135,26 @@ def explain(
                     + "; ".join((verdict.reason, *verdict.evidence)),
                 )
             )
-    if item.source in config.trackers:
-        wish = desired_state(report, snapshot, item.source, config, slipping).get(ref)
-        if wish is not None:
-            for name, value in sorted(wish.fields.items()):
-                result.lines.append(
-                    (f"field {name}", "" if value is None else str(value), wish.reasons.get(name, ""))
-                )
-            for label in sorted(wish.labels):
-                result.lines.append(("label", label, wish.reasons.get(label, "")))
-            for gid, target in sorted(wish.links.items()):
-                where = (
-                    target.url or f"{item.source}'s own link to {target.title.removeprefix('Key result: ')}"
-                )
-                result.lines.append(("link", where, wish.reasons.get(gid, "")))
+    wish = (
+        desired_state(report, snapshot, item.source, config, slipping).get(ref)
+        if item.source in config.trackers
+        else None
+    )
+    labelled = wish.labels if wish is not None else frozenset()
+    for warning in report.item_warnings:
+        # A warning the bridge labels is shown with its label below; others (labels not written) here.
+        if warning.item == ref and config.push.warning_labels()[warning.kind] not in labelled:
+            result.lines.append(("warning", warning.kind.replace("_", " "), warning.reason))
+    if wish is not None:
+        for name, value in sorted(wish.fields.items()):
+            result.lines.append(
+                (f"field {name}", "" if value is None else str(value), wish.reasons.get(name, ""))
+            )
+        for label in sorted(wish.labels):
+            result.lines.append(("label", label, wish.reasons.get(label, "")))
+        for gid, target in sorted(wish.links.items()):
+            where = target.url or f"{item.source}'s own link to {target.title.removeprefix('Key result: ')}"
+            result.lines.append(("link", where, wish.reasons.get(gid, "")))
     for (r, name), value in sorted(written.rows.items(), key=lambda pair: pair[0][1]):
         if r == ref:
             result.written.append((name, value_text(value.value) or "", value.at.isoformat()))

@@ -41,7 +41,7 @@ T = TypeVar("T")
 EDIT_KINDS = frozenset({WriteKind.FIELD, WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE})
 """The writes a tracker's item edit carries (its fields and labels), as opposed to links and moves."""
 
-MANAGED_FIELDS = {"rank": "rank_field", "okr": "okr_field"}
+MANAGED_FIELDS = {"rank": "rank_field", "okr": "okr_field", "kr_status": "kr_status_field"}
 """Logical field -> the `[trackers.X.write]` key naming the tracker field it is written to."""
 
 
@@ -182,7 +182,7 @@ def config_refusal(tracker: str, config: TrackerConfig, write: FieldWrite) -> st
     if write.kind is WriteKind.FIELD:
         key = MANAGED_FIELDS.get(write.field)
         if key is None:
-            known = " and ".join(repr(name) for name in MANAGED_FIELDS)
+            known = ", ".join(repr(name) for name in MANAGED_FIELDS)
             return f"field {write.field!r} is not one the bridge writes (only {known})"
         if getattr(settings, key) is None:
             return f"field {write.field!r} is not managed here: trackers.{tracker}.write.{key} is not set"

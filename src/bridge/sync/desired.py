@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from bridge.analytics.forecast import Forecast
-from bridge.analytics.okr import catalogue
+from bridge.analytics.okr import KeyResultProgress, KeyResultStatus, catalogue
 from bridge.analytics.ranks import Rank
 from bridge.analytics.report import Report
 from bridge.config import BridgeConfig, TrackerConfig, WriteConfig
@@ -26,12 +27,14 @@ class Labels:
     at_risk: str
     colours: Mapping[str, str]
     slipping: str = ""
+    key_result: Mapping[KeyResultStatus, str] = dataclass_field(default_factory=dict)
+    """The status label of a key-result item, by its status (a met target carries the on-track one)."""
 
     @property
     def managed(self) -> frozenset[str]:
         """The labels the bridge manages by name: the only ones it removes without having recorded adding
         them (a label that merely starts with the prefix may be a user's)."""
-        return frozenset({self.bottleneck, self.at_risk, self.slipping} - {""})
+        return frozenset({self.bottleneck, self.at_risk, self.slipping, *self.key_result.values()} - {""})
 
     @classmethod
     def of(cls, config: BridgeConfig) -> Labels:
@@ -39,13 +42,20 @@ class Labels:
         bottleneck = push.label_prefix + push.bottleneck_label
         at_risk = push.label_prefix + push.at_risk_label
         slipping = push.label_prefix + push.slipping_label
-        return cls(
-            push.label_prefix,
-            bottleneck,
-            at_risk,
-            {bottleneck: push.bottleneck_color, at_risk: push.at_risk_color, slipping: push.slipping_color},
-            slipping,
-        )
+        on_track = push.label_prefix + push.kr_on_track_label
+        key_result = {
+            KeyResultStatus.ON_TRACK: on_track,
+            KeyResultStatus.MET: on_track,
+            KeyResultStatus.AT_RISK: push.label_prefix + push.kr_at_risk_label,
+            KeyResultStatus.OFF_TRACK: push.label_prefix + push.kr_off_track_label,
+        }
+        colours = {
+            bottleneck: push.bottleneck_color,
+            at_risk: push.at_risk_color,
+            slipping: push.slipping_color,
+        }
+        colours |= {label: push.kr_status_color for label in key_result.values()}
+        return cls(push.label_prefix, bottleneck, at_risk, colours, slipping, key_result)
 
 
 def desired_state(
@@ -139,7 +149,52 @@ def desired_state(
             reasons=reasons,
             name=display_name(task.key, task.title),
         )
+    for kr, progress in key_result_progress(report, snapshot, source):
+        ref = Ref(source, kr.remote_id)
+        if ref not in desired:
+            desired[ref] = key_result_wish(ref, kr, progress, write, labels)
     return desired
+
+
+def key_result_progress(
+    report: Report, snapshot: Snapshot, source: str
+) -> list[tuple[KeyResult, KeyResultProgress | None]]:
+    """The key results tracker `source` holds (Jira issues, Trello cards), each with its progress and
+    status in the report (None when the report does not have it)."""
+    found = {kr.key_result: kr for objective in report.okrs for kr in objective.key_results}
+    return [
+        (kr, found.get(Ref(source, kr.remote_id)))
+        for kr in sorted(snapshot.key_results, key=lambda k: k.remote_id)
+        if kr.source == source
+    ]
+
+
+def key_result_wish(
+    ref: Ref, kr: KeyResult, progress: KeyResultProgress | None, write: WriteConfig, labels: Labels
+) -> Desired:
+    """What a key-result item should hold: its status label, or with `write.kr_status_field` its status
+    in that field (`on track`, `at risk`, `off track`, `met`); nothing while it has no status, so what the
+    bridge wrote is taken back. Never the field its current value is read from (`bridge check`)."""
+    status = progress.status if progress is not None else None
+    reason = f"{status.words}: {progress.status_reason}" if status and progress else ""
+    fields: dict[str, object] = {}
+    reasons: dict[str, str] = {}
+    wanted: set[str] = set()
+    if write.kr_status_field:
+        fields["kr_status"] = status.words if status is not None else None
+        reasons["kr_status"] = reason or "no status"
+    elif write.labels and status is not None:
+        label = labels.key_result[status]
+        wanted.add(label)
+        reasons[label] = reason
+    return Desired(
+        item=ref,
+        key=kr.remote_id,
+        fields=fields,
+        labels=frozenset(wanted),
+        reasons=reasons,
+        name=f"key result {kr.title}",
+    )
 
 
 def rank_value(rank: Rank | None, write: WriteConfig) -> float | int | str | None:
@@ -167,6 +222,8 @@ def managed_fields(tracker: TrackerConfig) -> dict[str, str]:
         found["rank"] = tracker.write.rank_field
     if tracker.write.okr_field:
         found["okr"] = tracker.write.okr_field
+    if tracker.write.kr_status_field:
+        found["kr_status"] = tracker.write.kr_status_field
     return found
 
 

@@ -8,7 +8,11 @@ from typing import Any
 
 from bridge.config import BridgeConfig, load_config
 from bridge.connector import ConnectorRegistry
+from bridge.daemon.http import StatusServer
 from bridge.domain import WriteKind
+from bridge.report.status_page import LiveStatus, key_results_json
+from bridge.store import analyses
+from bridge.store.analyses import AnalysisKey
 from bridge.sync.cycle import CycleResult, run_cycle
 from tests.system import test_sync_jira
 from tests.system.test_sync_jira import Sync
@@ -106,3 +110,30 @@ def test_with_a_status_field_the_status_goes_there_and_no_label(sync: Sync, run_
 
 def _field(sync: Sync, name: str) -> str:
     return next(f for f, found in sync.emulator.custom_fields.items() if found["name"] == name)
+
+
+def test_status_json_lists_each_key_results_status_and_a_stored_analysis_keeps_it(sync: Sync) -> None:
+    import requests
+    from prometheus_client import CollectorRegistry
+
+    issue, config = with_key_result(sync, ENDED.isoformat())
+    report = cycle(sync, config).report
+    assert report is not None
+    key = AnalysisKey(1, "kr-status", "2099-01-01", False)
+    with sync.store.write() as conn:
+        analyses.save(conn, key, report, now=datetime.now(UTC), seconds=0.1)
+    with sync.store.read() as conn:
+        assert analyses.find(conn, key) == report, "a period end (a date) reads back from the store"
+
+    status = LiveStatus(scheduler_running=True, key_results=key_results_json(report))
+    server = StatusServer(config, sync.store, CollectorRegistry(), lambda: status)
+    server.start()
+    try:
+        document = requests.get(f"{server.url}/status.json", timeout=10).json()
+    finally:
+        server.stop()
+    (found,) = [k for k in document["key_results"] if k["id"] == f"t:{issue.id}"]
+    assert found["title"] == "Card payments in ten new countries"
+    assert found["status"] == "off_track" and found["period_end"] == ENDED.isoformat()
+    assert found["status_reason"].startswith(f"the period ended {ENDED.isoformat()}")
+    assert found["progress"] == 0.4 and found["progress_basis"] == "metric"

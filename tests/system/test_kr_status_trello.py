@@ -28,7 +28,8 @@ def with_key_result_card(sync: Sync) -> str:
     sync.edit(op="set_custom_field", card=card, field="KR current", value=4)
     text = sync.config_path.read_text().replace('key_result = "KR7"', f'key_result = "t:{card}"')
     text += (
-        '\n[trackers.t.okrs]\nlist = "Key results"\ntarget_field = "KR target"\ncurrent_field = "KR current"\n'
+        '\n[trackers.t.okrs]\nlist = "Key results"\n'
+        'target_field = "KR target"\ncurrent_field = "KR current"\n'
         f'\n[okrs]\nperiod_end = "{ENDED.isoformat()}"\n'
     )
     sync.config_path.write_text(text)

@@ -489,6 +489,8 @@ class TrackerConfig(Section):
 
     kind: str
     match_keys: ClassVar[tuple[str, ...]] = MATCH_KEYS
+    status_updates: ClassVar[bool] = False
+    """Whether this tracker's key results take status updates (Asana goals) rather than a label."""
     secret_fields: ClassVar[tuple[str, ...]] = ()
     requires_secrets: ClassVar[tuple[str, ...]] = ()
 

@@ -15,7 +15,7 @@ from bridge.analytics.report import Report
 from bridge.config import BridgeConfig, TrackerConfig, WriteConfig
 from bridge.domain import KeyResult, LinkOrigin, LinkTarget, Ref, Snapshot, StatusCategory, display_name
 from bridge.sync.plan import Desired
-from bridge.written import key_result_link_id
+from bridge.written import STATUS_UPDATE_FIELD, key_result_link_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +152,7 @@ def desired_state(
     for kr, progress in key_result_progress(report, snapshot, source):
         ref = Ref(source, kr.remote_id)
         if ref not in desired:
-            desired[ref] = key_result_wish(ref, kr, progress, write, labels)
+            desired[ref] = key_result_wish(ref, kr, progress, tracker, labels)
     return desired
 
 
@@ -169,18 +169,33 @@ def key_result_progress(
     ]
 
 
+STATUS_TYPES = {
+    KeyResultStatus.ON_TRACK: "on_track",
+    KeyResultStatus.AT_RISK: "at_risk",
+    KeyResultStatus.OFF_TRACK: "off_track",
+    KeyResultStatus.MET: "achieved",
+}
+"""The status type of the status update an Asana goal gets for each status."""
+
+
 def key_result_wish(
-    ref: Ref, kr: KeyResult, progress: KeyResultProgress | None, write: WriteConfig, labels: Labels
+    ref: Ref, kr: KeyResult, progress: KeyResultProgress | None, tracker: TrackerConfig, labels: Labels
 ) -> Desired:
-    """What a key-result item should hold: its status label, or with `write.kr_status_field` its status
-    in that field (`on track`, `at risk`, `off track`, `met`); nothing while it has no status, so what the
-    bridge wrote is taken back. Never the field its current value is read from (`bridge check`)."""
+    """What a key-result item should hold: an Asana goal, a status update of its status (`on_track`,
+    `at_risk`, `off_track`, `achieved`), posted when it changes and never taken back; a Jira issue or
+    Trello card, its status label, or with `write.kr_status_field` its status in that field (`on track`,
+    `at risk`, `off track`, `met`), taken back while it has no status. Never the field its current value is
+    read from (`bridge check`)."""
+    write = tracker.write
     status = progress.status if progress is not None else None
     reason = f"{status.words}: {progress.status_reason}" if status and progress else ""
     fields: dict[str, object] = {}
     reasons: dict[str, str] = {}
     wanted: set[str] = set()
-    if write.kr_status_field:
+    if tracker.status_updates:
+        fields[STATUS_UPDATE_FIELD] = STATUS_TYPES[status] if status is not None else None
+        reasons[STATUS_UPDATE_FIELD] = reason or "no status"
+    elif write.kr_status_field:
         fields["kr_status"] = status.words if status is not None else None
         reasons["kr_status"] = reason or "no status"
     elif write.labels and status is not None:

@@ -24,6 +24,11 @@ What a write becomes (see `bridge.domain.WriteKind`):
   A relationship already there (or already gone) is a success, checked by reading the task's goals.
 - `order`: `POST /sections/{section}/addTask` when the container is a section, `POST
   /tasks/{gid}/addProject` when it is a project, with `insert_after` (or `insert_before`).
+- `field` `status_update` on a goal (a key result): `POST /status_updates` with the goal as `parent`, the
+  value as `status_type`, a title and the reason as text ending with the bridge's marker line. `read_state`
+  reads a goal (an item no task answers for) as the status type of the newest status update carrying
+  that marker (`GET /status_updates?parent=`), so a user's own status updates are neither counted nor
+  overwritten; a status update is never taken back.
 
 Independent writes go ten to a Batch API request, each action charged to the rate limit. The Batch API
 runs a request's actions in parallel, in no set order, so moves that touch a common task (one placed

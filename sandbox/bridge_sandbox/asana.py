@@ -55,7 +55,8 @@ Endpoints
 `time_periods?workspace=&start_on=&end_on=`, `time_periods/{gid}`, `goals?workspace=&time_periods=`,
 `goals` (POST), `goals/{gid}` (GET, DELETE), `goals/{gid}/parentGoals`,
 `goals/{gid}/addSupportingRelationship|removeSupportingRelationship`,
-`goal_relationships?supported_goal=`, `goal_relationships/{gid}`, `attachments` (POST multipart or form,
+`goal_relationships?supported_goal=`, `goal_relationships/{gid}`, `status_updates` (POST on a goal, which
+becomes its `current_status_update`; GET `?parent=` a goal), `attachments` (POST multipart or form,
 GET `?parent=`), `attachments/{gid}` (GET, DELETE), `events?resource=&sync=`, `batch`.
 
 Behaviour kept from the real service (each a thing a sync must survive), with its source:

@@ -13,7 +13,16 @@ from bridge.analytics.okr import KeyResultProgress, KeyResultStatus, catalogue
 from bridge.analytics.ranks import Rank
 from bridge.analytics.report import Report
 from bridge.config import BridgeConfig, TrackerConfig, WriteConfig
-from bridge.domain import KeyResult, LinkOrigin, LinkTarget, Ref, Snapshot, StatusCategory, display_name
+from bridge.domain import (
+    KeyResult,
+    LinkOrigin,
+    LinkTarget,
+    Ref,
+    Snapshot,
+    StatusCategory,
+    display_name,
+    is_person_key,
+)
 from bridge.sync.plan import Desired
 from bridge.written import STATUS_UPDATE_FIELD, key_result_link_id
 
@@ -159,8 +168,8 @@ def desired_state(
 def key_result_progress(
     report: Report, snapshot: Snapshot, source: str
 ) -> list[tuple[KeyResult, KeyResultProgress | None]]:
-    """The key results tracker `source` holds (Jira issues, Trello cards), each with its progress and
-    status in the report (None when the report does not have it)."""
+    """The key results tracker `source` holds (Jira issues, Trello cards, Asana goals), each with its
+    progress and status in the report (None when the report does not have it)."""
     found = {kr.key_result: kr for objective in report.okrs for kr in objective.key_results}
     return [
         (kr, found.get(Ref(source, kr.remote_id)))
@@ -202,13 +211,16 @@ def key_result_wish(
         label = labels.key_result[status]
         wanted.add(label)
         reasons[label] = reason
+    # A Jira key result's address ends with the key people use (PAY-9); elsewhere the id is all there is.
+    last = (kr.url or "").rstrip("/").rsplit("/", 1)[-1]
+    key = last if is_person_key(last) else kr.remote_id
     return Desired(
         item=ref,
-        key=kr.remote_id,
+        key=key,
         fields=fields,
         labels=frozenset(wanted),
         reasons=reasons,
-        name=f"key result {kr.title}",
+        name=f"key result {display_name(key, kr.title)}",
     )
 
 

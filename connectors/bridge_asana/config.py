@@ -39,6 +39,7 @@ class AsanaOkrs(Section):
 
 class AsanaTrackerConfig(TrackerConfig):
     kind: Literal["asana"]
+    status_updates: ClassVar[bool] = True
     secret_fields: ClassVar[tuple[str, ...]] = ("token_env",)
     match_keys: ClassVar[tuple[str, ...]] = ("project", "section", "tag", "field")
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from bridge.domain import (
@@ -672,4 +672,19 @@ def _key_result(source: str, gid: str, objective: str, goal: dict[str, Any]) -> 
         current=number(metric.get("current_number_value")),
         start=number(metric.get("initial_number_value")) or 0.0,
         unit=str(unit) if unit not in (None, "", "none") else None,
+        period_end=_period_end(goal),
     )
+
+
+def _period_end(goal: dict[str, Any]) -> date | None:
+    """The last day the goal is due by: its time period's end, else its own due date (None if neither,
+    or one that is no date)."""
+    period = goal.get("time_period")
+    found = period.get("end_on") if isinstance(period, dict) else None
+    for value in (found, goal.get("due_on")):
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                continue
+    return None

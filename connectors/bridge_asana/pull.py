@@ -91,7 +91,7 @@ TASK_FIELDS = (
 STORY_FIELDS = ("resource_subtype", "created_at", "old_section.name", "new_section.name")
 GOAL_FIELDS = (
     "name", "metric.unit", "metric.initial_number_value", "metric.target_number_value",
-    "metric.current_number_value", "time_period.display_name",
+    "metric.current_number_value", "time_period.display_name", "time_period.end_on", "due_on",
 )  # fmt: skip
 RELATIONSHIP_FIELDS = (
     "resource_subtype", "supporting_resource.resource_type", "supporting_resource.resource_subtype",

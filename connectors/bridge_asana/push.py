@@ -34,6 +34,11 @@ What a write becomes (see `bridge.domain.WriteKind`):
   bridge's comments carrying the marker (`DELETE /stories/{gid}`, through the Batch API); a user's
   comment is never touched, whatever it says. A section milestone cannot take a comment (only tasks
   can): such a write is refused and says so.
+- `field` `status_update` on a goal (a key result): `POST /status_updates` with the goal as `parent`, the
+  value as `status_type`, a title and the reason as text ending with the bridge's marker line. `read_state`
+  reads a goal (an item no task answers for) as the status type of the newest status update carrying
+  that marker (`GET /status_updates?parent=`), so a user's own status updates are neither counted nor
+  overwritten; a status update is never taken back.
 
 Independent writes go ten to a Batch API request, each action charged to the rate limit. The Batch API
 runs a request's actions in parallel, in no set order, so moves that touch a common task (one placed
@@ -76,7 +81,7 @@ from bridge.http import redact
 from bridge.kit import Outcomes, Writer
 from bridge.mapping import resolve_field
 from bridge.written import KEY_RESULT_LINK_PREFIX as BRIDGE_LINK
-from bridge.written import with_marker
+from bridge.written import STATUS_MARKER_PREFIX, STATUS_UPDATE_FIELD, status_marker, with_marker
 from bridge_asana.config import AsanaTrackerConfig
 from bridge_asana.mapping import field_value, record_gid
 from bridge_asana.session import MAX_BATCH, PAGE_LIMIT, Action, ActionResult, AsanaSession
@@ -95,6 +100,10 @@ STATE_FIELDS = (
     "custom_fields.display_value", "tags.name", "memberships.project", "memberships.section",
 )  # fmt: skip
 GOAL_FIELDS = ("name",)
+STATUS_FIELDS = ("status_type", "text", "created_at")
+GOAL_STATUS_TYPES = ("on_track", "at_risk", "off_track", "achieved", "partial", "missed", "dropped")
+"""The status types of a goal's status update (asana.yaml, StatusUpdateBase.status_type)."""
+STATUS_WORDS = {"on_track": "on track", "at_risk": "at risk", "off_track": "off track", "achieved": "met"}
 LABELS = (WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE)
 WRITABLE = (WriteKind.FIELD, WriteKind.LINK, WriteKind.ORDER, WriteKind.COMMENT, *LABELS)
 COMMENT_FIELDS = ("resource_subtype", "text", "created_by")
@@ -239,6 +248,8 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
             records.update(self._read_tasks([g for g in wanted if g not in records]))
         else:
             records = self._read_tasks(wanted)
+        missing = [gid for gid in wanted if gid not in records]
+        goals = self._read_goal_statuses([refs[gid] for gid in missing]) if missing else {}
         linked = sorted(records) if links is None else sorted(g for g in records if refs[g] in links)
         links_of = self._read_links(linked) if self.config.write.okr_links and linked else {}
         states = {}
@@ -246,6 +257,29 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
             states[refs[gid]] = self._state(
                 refs[gid], record, positions if order else None, links_of.get(gid)
             )
+        return states | goals
+
+    def _read_goal_statuses(self, refs: Sequence[Ref]) -> dict[Ref, ItemState]:
+        """The goals among `refs` (items no task answered for), each holding the status type of the
+        newest status update the bridge posted on it (`STATUS_MARKER_PREFIX`; None before its first):
+        `GET /status_updates?parent=`, ten to a Batch request. What is no goal answers 400 or 404."""
+        listings = self.session.collect(
+            [
+                Action("/status_updates", {"parent": ref.remote_id}, STATUS_FIELDS, limit=PAGE_LIMIT)
+                for ref in refs
+            ],
+            absent=GONE,
+        )
+        states: dict[Ref, ItemState] = {}
+        for ref, updates in zip(refs, listings, strict=True):
+            if updates is None:
+                continue
+            ours = [u for u in _objects(updates) if STATUS_MARKER_PREFIX in str(u.get("text") or "")]
+            newest = max(
+                ours, key=lambda u: (str(u.get("created_at") or ""), int(record_gid(u) or 0)), default=None
+            )
+            status = newest.get("status_type") if newest is not None else None
+            states[ref] = ItemState(item=ref, key=ref.remote_id, fields={STATUS_UPDATE_FIELD: status})
         return states
 
     def _read_tasks(self, gids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -396,7 +430,12 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         task = write.item.remote_id
         if not task.isdigit():
             raise WriteRefused(f"{task!r} is not an Asana task gid")
-        if write.kind is WriteKind.FIELD:
+        if write.kind is WriteKind.FIELD and write.field == STATUS_UPDATE_FIELD:
+            if write.value not in GOAL_STATUS_TYPES:
+                raise WriteRefused(
+                    f"{write.value!r} is not a goal's status type ({', '.join(GOAL_STATUS_TYPES)})"
+                )
+        elif write.kind is WriteKind.FIELD:
             # The template let through only a configured field, which `__init__` found or refused.
             _write_value(self.fields[write.field], write.value)
         elif write.kind is WriteKind.LINK and goal_of(self.name, write.field) is None:
@@ -485,6 +524,8 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
     ) -> list[Job]:
         """The actions write `index` takes (a field write may join the task's PUT instead: none)."""
         task = write.item.remote_id
+        if write.kind is WriteKind.FIELD and write.field == STATUS_UPDATE_FIELD:
+            return [Job(self._status_update(write), [index])]
         if write.kind is WriteKind.FIELD:
             return self._field_job(index, task, write, puts)
         if write.kind is WriteKind.LINK:
@@ -501,6 +542,19 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         chosen = found[:1] if adding else self._task_tags.get(task, {}).get(write.field) or found
         verb = "addTag" if adding else "removeTag"
         return [Job(Action(f"/tasks/{task}/{verb}", {"tag": tag}, method="post"), [index]) for tag in chosen]
+
+    def _status_update(self, write: FieldWrite) -> Action:
+        """`POST /status_updates` on goal `write.item`: its status type, a title saying it and the reason
+        as text, ending with the bridge's marker (how `read_state` tells its own updates from a user's)."""
+        words = STATUS_WORDS.get(str(write.value), str(write.value).replace("_", " "))
+        reason = write.reason or f"key result {words}"
+        data = {
+            "parent": write.item.remote_id,
+            "status_type": write.value,
+            "title": f"Key result {words}",
+            "text": with_marker(reason, status_marker(write.item)),
+        }
+        return Action("/status_updates", data, ("status_type",), method="post")
 
     def _field_job(self, index: int, task: str, write: FieldWrite, puts: dict[str, Job]) -> list[Job]:
         managed = self.fields[write.field]

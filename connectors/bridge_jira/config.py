@@ -76,3 +76,15 @@ class JiraTrackerConfig(TrackerConfig):
             )
         if len(set(self.projects)) != len(self.projects):
             yield ("projects",), "lists a project twice"
+        status_field = self.write.kr_status_field
+        if status_field is not None:
+            if self.okrs is None:
+                yield ("write", "kr_status_field"), "needs [okrs] here: key results kept as Jira issues"
+            elif status_field.casefold() in {
+                (name or "").casefold() for name in (self.okrs.current_field, self.okrs.target_field)
+            }:
+                yield (
+                    ("write", "kr_status_field"),
+                    f"{status_field!r} is where a key result's current or target value is read from; "
+                    "the bridge never writes there: name another field, or leave it unset for the labels",
+                )

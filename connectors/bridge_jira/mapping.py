@@ -475,7 +475,12 @@ class HeldFields:
         described = [f for f in fields if isinstance(f, dict) and f.get("id")]
         pairs = [(str(f["id"]), str(f.get("name", f["id"]))) for f in described]
         managed: dict[str, str] = {}
-        for logical, wanted in (("rank", config.write.rank_field), ("okr", config.write.okr_field)):
+        wanted_fields = (
+            ("rank", config.write.rank_field),
+            ("okr", config.write.okr_field),
+            ("kr_status", config.write.kr_status_field),
+        )
+        for logical, wanted in wanted_fields:
             found = configured_field(name, f"write.{logical}_field", wanted, pairs)
             if found is not None:
                 managed[logical] = found

@@ -55,7 +55,8 @@ Endpoints
 `time_periods?workspace=&start_on=&end_on=`, `time_periods/{gid}`, `goals?workspace=&time_periods=`,
 `goals` (POST), `goals/{gid}` (GET, DELETE), `goals/{gid}/parentGoals`,
 `goals/{gid}/addSupportingRelationship|removeSupportingRelationship`,
-`goal_relationships?supported_goal=`, `goal_relationships/{gid}`, `attachments` (POST multipart or form,
+`goal_relationships?supported_goal=`, `goal_relationships/{gid}`, `status_updates` (POST on a goal, which
+becomes its `current_status_update`; GET `?parent=` a goal), `attachments` (POST multipart or form,
 GET `?parent=`), `attachments/{gid}` (GET, DELETE), `events?resource=&sync=`, `batch`.
 
 Behaviour kept from the real service (each a thing a sync must survive), with its source:
@@ -182,6 +183,10 @@ FIXED_PROJECT_FIELDS: JSON = {
     "members": [], "followers": [],
 }  # fmt: skip
 FIXED_TASK_FIELDS: JSON = {"followers": [], "is_rendered_as_separator": False}
+GOAL_STATUS_TYPES = frozenset(
+    {"on_track", "at_risk", "off_track", "achieved", "partial", "missed", "dropped"}
+)
+"""The `status_type`s a goal's status update may have (the OpenAPI's description of the field)."""
 FIXED_GOAL_FIELDS: JSON = {
     "liked": False, "likes": [], "num_likes": 0, "team": None, "followers": [], "current_status_update": None,
     "privacy_setting": "public_to_workspace",
@@ -414,6 +419,8 @@ class AsanaState:
         self.period_info: dict[str, JSON] = {}
         """Per time period: its workspace and parent period (not part of a goal's embedded copy)."""
         self.goals: dict[str, JSON] = {}
+        self.status_updates: dict[str, JSON] = {}
+        """Status updates by gid, oldest first, each with `_parent` (the goal it is on)."""
         self.relationships: dict[str, JSON] = {}
         self.attachments: dict[str, JSON] = {}
         self.events: list[Event] = []
@@ -458,6 +465,7 @@ class AsanaState:
             "project": self.projects,
             "section": self.sections,
             "goal": self.goals,
+            "status_update": self.status_updates,
             "tag": self.tags,
             "user": self.users,
             "workspace": self.workspaces,
@@ -496,6 +504,8 @@ class AsanaState:
             return self.render_field(record)
         if kind == "goal_relationship":
             return self.relationship_compact(record)
+        if kind == "status_update":
+            return self.status_compact(record)
         compact = {"gid": gid, "resource_type": kind, "name": record["name"]}
         if kind == "goal":
             compact["owner"] = self.ref(record["owner"])
@@ -692,7 +702,19 @@ class AsanaState:
             "owner": self.ref(goal["owner"]),
             "status": goal["status"],
             **copy.deepcopy(FIXED_GOAL_FIELDS),
+            "current_status_update": self.status_compact(self.status_updates[goal["current_status_update"]])
+            if goal.get("current_status_update") in self.status_updates
+            else None,
         }
+
+    def status_compact(self, update: JSON) -> JSON:
+        keys = ("gid", "resource_type", "resource_subtype", "title")
+        return {k: copy.deepcopy(update.get(k)) for k in keys}
+
+    def render_status(self, update: JSON) -> JSON:
+        out = {key: copy.deepcopy(value) for key, value in update.items() if key != "_parent"}
+        out["parent"] = {**(self.ref(update["_parent"]) or {}), "name": self.goals[update["_parent"]]["name"]}
+        return out
 
     def render_period(self, gid: str) -> JSON:
         """A time period's full record: its compact fields and its parent period (or null)."""
@@ -1671,6 +1693,52 @@ class AsanaState:
         self.event({goal["gid"]}, self.ref(goal["gid"]), "added", actor)
         return goal
 
+    def create_status_update(self, raw: JSON, actor: str) -> JSON:
+        """`POST /status_updates` (createStatusForObject) on a goal: `text` and a goal's `status_type`
+        are required; the update becomes the goal's `current_status_update`. The emulated workspaces keep
+        status updates on goals only (a project or portfolio parent is answered 400)."""
+        parent = gid_of(raw.get("parent"))
+        if parent is None:
+            raise asana_error(400, "parent: Missing input")
+        if parent not in self.goals:
+            raise asana_error(400, "parent: the emulator keeps status updates on goals only")
+        text = raw.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise asana_error(400, "text: Missing input")
+        status_type = raw.get("status_type")
+        if status_type not in GOAL_STATUS_TYPES:
+            raise asana_error(400, f"status_type: Not a valid goal status: {status_type}")
+        title = raw.get("title")
+        now = format_time(self.clock.now())
+        update: JSON = {
+            "gid": self.new_gid(),
+            "resource_type": "status_update",
+            "resource_subtype": "goal_status_update",
+            "title": str(title) if title is not None else "",
+            "text": text,
+            "html_text": f"<body>{escape(text)}</body>",
+            "status_type": status_type,
+            "author": self.ref(actor),
+            "created_by": self.ref(actor),
+            "created_at": now,
+            "modified_at": now,
+            "hearted": False, "hearts": [], "liked": False, "likes": [], "num_hearts": 0, "num_likes": 0,
+            "reaction_summary": [],
+            "_parent": parent,
+        }  # fmt: skip
+        self.status_updates[update["gid"]] = update
+        self.goals[parent]["current_status_update"] = update["gid"]
+        self.event({parent}, self.ref(update["gid"]), "added", actor, parent=self.ref(parent))
+        return update
+
+    def statuses_of(self, parent: str | None) -> list[JSON]:
+        """`GET /status_updates?parent=` (getStatusesForObject): the goal's status updates, oldest first."""
+        if parent is None:
+            raise asana_error(400, "parent: Missing input")
+        if parent not in self.goals:
+            raise asana_error(400, "parent: the emulator keeps status updates on goals only")
+        return [u for u in self.status_updates.values() if u["_parent"] == parent]
+
     def delete_goal(self, goal: JSON, actor: str) -> None:
         """`DELETE /goals/{gid}`: the goal and every relationship it is part of go."""
         gid = goal["gid"]
@@ -2374,6 +2442,18 @@ class AsanaEmulator(Emulator):
         goal = self.state.find(self.state.goals, goal_gid)
         self.state.delete_goal(goal, self._actor(request))
         return {"data": {}}
+
+    @route("POST", BASE + "/status_updates")
+    def create_status_update(self, request: Request) -> Any:
+        """createStatusForObject: 201 with the status update."""
+        update = self.state.create_status_update(self._data(request), self._actor(request))
+        return Response(201, self._one(request, self.state.render_status(update)))
+
+    @route("GET", BASE + "/status_updates")
+    def get_status_updates(self, request: Request) -> Any:
+        """getStatusesForObject: the parent's status updates (compact, or `opt_fields`), paged."""
+        found = self.state.statuses_of(request.arg("parent"))
+        return self._page(request, found, self.state.status_compact, self.state.render_status)
 
     @route("GET", BASE + "/goals/{goal_gid}/parentGoals")
     def get_parent_goals(self, request: Request, goal_gid: str) -> Any:

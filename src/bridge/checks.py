@@ -326,14 +326,26 @@ class _Compare:
             table = BAND_TYPES if write.rank_mode == "band" else RANK_TYPES
             types = table.get(self.kind, table["default"])
             self.check_field(("write", "rank_field"), write.rank_field, types, "the rank field")
+        text_types = OKR_TYPES.get(self.kind, OKR_TYPES["default"])
         if write.okr_field is not None:
-            types = OKR_TYPES.get(self.kind, OKR_TYPES["default"])
-            self.check_field(("write", "okr_field"), write.okr_field, types, "the OKR field")
+            self.check_field(("write", "okr_field"), write.okr_field, text_types, "the OKR field")
         okrs = getattr(self.tracker, "okrs", None)
         for key in ("target_field", "current_field"):
             wanted = getattr(okrs, key, None)
             if isinstance(wanted, str):
                 self.check_field(("okrs", key), wanted)
+        if write.kr_status_field is not None:
+            self.check_field(
+                ("write", "kr_status_field"), write.kr_status_field, text_types, "the status field"
+            )
+            status_ids = {f.id for f in self.matching_fields(write.kr_status_field)}
+            for key in ("target_field", "current_field"):
+                wanted = getattr(okrs, key, None)
+                if isinstance(wanted, str) and status_ids & {f.id for f in self.matching_fields(wanted)}:
+                    self.add(
+                        ("write", "kr_status_field"),
+                        f"is the field okrs.{key} reads key results from; the bridge never writes there",
+                    )
         tasks = getattr(self.tracker, "tasks", None)
         attach = getattr(tasks, "attach", None)
         for key, when in (("epic_link_field", "epic_link"), ("field", "field")):

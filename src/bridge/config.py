@@ -19,7 +19,7 @@ import tomllib
 import types
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Protocol, TypeVar, Union, get_args, get_origin
 
@@ -251,6 +251,10 @@ class AnalyticsConfig(Section):
     `slip_share` of the time it had left at the window's start."""
 
 
+KR_STATUS_LABEL_KEYS = ("kr_on_track_label", "kr_at_risk_label", "kr_off_track_label")
+"""The `[push]` keys naming the key-result status labels, in the order on track, at risk, off track."""
+
+
 class PushConfig(Section):
     enabled: bool = True
     label_prefix: str = Field(default="mb-", min_length=1, max_length=20)
@@ -269,6 +273,15 @@ class PushConfig(Section):
     ageing_label: NonEmpty = "ageing"
     """On open tasks in progress longer than their work type's `analytics.percentile` cycle time."""
     ageing_color: str = "sky"
+    kr_on_track_label: NonEmpty = "kr-on-track"
+    """On a key-result item (Jira issue, Trello card) whose linked open milestones are forecast to finish
+    by its period's end, at the 85th percentile (or whose target is met)."""
+    kr_at_risk_label: NonEmpty = "kr-at-risk"
+    """On a key-result item whose milestones finish by its period's end at the median, not at the 85th
+    percentile."""
+    kr_off_track_label: NonEmpty = "kr-off-track"
+    """On a key-result item with a milestone whose median forecast is after its period's end."""
+    kr_status_color: str = "sky"
     opt_out_label: NonEmpty = "bridge-ignore"
     write_budget: int = Field(default=500, ge=0)
     """Items changed per tracker and cycle (each with all its writes); the others wait for the next."""
@@ -281,6 +294,7 @@ class PushConfig(Section):
         "needs_estimate_label",
         "too_many_in_progress_label",
         "ageing_label",
+        *KR_STATUS_LABEL_KEYS,
     )
     """The keys naming the labels the bridge adds (each written with `label_prefix`)."""
 
@@ -344,10 +358,16 @@ class ObjectiveConfig(Section):
     title: NonEmpty
     weight: float = Field(default=1.0, gt=0)
     url: HttpUrl | None = None
+    period_end: date | None = None
+    """The last day of the period its key results are due by (`2027-03-31`); without it, `[okrs]`'s
+    `period_end`. Key results get on track / at risk / off track from it."""
     key_results: list[KeyResultConfig] = Field(default_factory=list)
 
 
 class OkrsConfig(Section):
+    period_end: date | None = None
+    """The period's last day for every objective that sets none (the key results of trackers too,
+    except Asana goals, which carry their own time period)."""
     objectives: list[ObjectiveConfig] = Field(default_factory=list)
 
     def problems(self) -> Iterator[tuple[Loc, str]]:
@@ -443,6 +463,10 @@ class WriteConfig(Section):
     """The band cut-offs of `rank_value = "band"`, in increasing positions."""
     okr_field: str | None = None
     """A text or URL field that receives the linked key result."""
+    kr_status_field: str | None = None
+    """A text (or select) field of key-result items that receives their status (`on track`, `at risk`,
+    `off track`) instead of the status labels; never the field a key result's current value is read
+    from."""
     okr_links: bool = True
     """Also add a clickable link (Jira remote link, Trello attachment, Asana goal relationship)."""
     labels: bool = True
@@ -498,6 +522,8 @@ class TrackerConfig(Section):
 
     kind: str
     match_keys: ClassVar[tuple[str, ...]] = MATCH_KEYS
+    status_updates: ClassVar[bool] = False
+    """Whether this tracker's key results take status updates (Asana goals) rather than a label."""
     secret_fields: ClassVar[tuple[str, ...]] = ()
     requires_secrets: ClassVar[tuple[str, ...]] = ()
 
@@ -549,6 +575,11 @@ class TrackerConfig(Section):
             for i, rule in enumerate(rules):
                 for loc, message in rule.rule_problems(self.match_keys, self.kind):
                     yield (section, i, *loc), message
+        if self.write.kr_status_field is not None and self.kind != "jira":
+            yield (
+                ("write", "kr_status_field"),
+                "only Jira key-result issues take a status field; here the status is written as a label",
+            )
         if not self.verify_tls and self.ca_bundle is not None:
             yield ("ca_bundle",), "is ignored when verify_tls is false; remove one of them"
         if self.schedule is not None:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -136,6 +136,9 @@ class KeyResult:
     unit: str | None = None
     weight: float = 1.0
     url: str | None = None
+    period_end: date | None = None
+    """The last day of the period the key result is due by (its objective's `period_end` in the config,
+    else `[okrs] period_end`); None when nothing says."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,20 @@ KEY_RESULT_LINK_PREFIX = LINK_ID_PREFIX + "kr:"
 """The bridge's link to a key result is `milestone-bridge:kr:<key result's source>:<its remote id>`."""
 
 
+STATUS_UPDATE_FIELD = "status_update"
+"""The logical field of a key result that takes status updates (an Asana goal): its value is the status
+type of the newest status update the bridge posted. A status update is history, never taken back: the
+planner writes no empty value to it and `bridge purge` leaves it in place."""
+STATUS_MARKER_PREFIX = "[milestone-bridge:kr-status:"
+"""The bridge's status updates end with `[milestone-bridge:kr-status:<source>:<id>]`, so it reads back its
+own newest one (a user's status update is theirs, and the bridge neither counts nor answers it)."""
+
+
+def status_marker(item: Ref) -> str:
+    """The marker line of the bridge's status updates on key result `item`."""
+    return f"{STATUS_MARKER_PREFIX}{item.source}:{item.remote_id}]"
+
+
 COMMENT_MARKER_PREFIX = "[milestone-bridge:"
 """The bridge's comments end with a marker line `[milestone-bridge:<what>:<id>:<n>]`, which it looks for
 before posting (so a retry, a crash or a second replica never posts one twice) and purges by."""

@@ -102,8 +102,9 @@ def test_analyse_produces_the_json_document() -> None:
     config = BridgeConfig(analytics=AnalyticsConfig(rank_strategy="wsjf", forecast_runs=200), okrs=OKRS)
     report = analyse(snapshot(), config, NOW, flow=True)
     document = json.loads(report.to_json())
-    # the command adds the stored drafts and the forecast history
-    assert list(document) == [s for s in SECTIONS if s not in ("okr_drafts", "forecast_history")]
+    # the command adds the stored drafts, the forecast history and the milestones reached
+    stored = ("okr_drafts", "forecast_history", "milestones_reached")
+    assert list(document) == [s for s in SECTIONS if s not in stored]
     flow = document["flow"][0]
     assert list(flow) == [
         "team",

@@ -783,6 +783,17 @@ def _asana_goals(client: Any) -> None:
     relations.remove_supporting_relationship({"data": {"supporting_resource": MILESTONE}}, KEY_RESULT)
 
 
+def _asana_goal_status_updates(client: Any) -> None:
+    statuses, goals = asana.StatusUpdatesApi(client), asana.GoalsApi(client)
+    body = {"data": {"parent": KEY_RESULT, "status_type": "at_risk", "title": "Key result at risk",
+                     "text": "PAY-3: P85 is 12 days after the period ends"}}  # fmt: skip
+    made = statuses.create_status_for_object(body, {"opt_fields": "status_type,title,text,created_at"})
+    assert made["status_type"] == "at_risk"
+    listed = list(statuses.get_statuses_for_object(KEY_RESULT, {"opt_fields": "status_type,text"}))
+    assert [s["gid"] for s in listed] == [made["gid"]]
+    assert goals.get_goal(KEY_RESULT, {})["current_status_update"]["gid"] == made["gid"]
+
+
 def _asana_attachments(client: Any) -> None:
     attachments = asana.AttachmentsApi(client)
     opts = {
@@ -906,6 +917,10 @@ ASANA_CASES: dict[str, tuple[Callable[[Any], None], set[str]]] = {
             "GET /goal_relationships",
             "POST /goals/{goal_gid}/removeSupportingRelationship",
         },
+    ),
+    "goal-status-updates": (
+        _asana_goal_status_updates,
+        {"POST /status_updates", "GET /status_updates", "GET /goals/{goal_gid}"},
     ),
     "attachments": (
         _asana_attachments,

@@ -280,6 +280,38 @@ CASES: list[tuple[str, str, str, str]] = [
         "trackers.acme-jira.ca_bundle",
         "not a file",
     ),
+    (
+        "period-end-not-a-date",
+        BASE.replace('title = "Make checkout effortless"', 'title = "Checkout"\nperiod_end = "end of Q1"'),
+        "okrs.objectives[0].period_end",
+        "date",
+    ),
+    (
+        "kr-status-field-is-the-current-field",
+        BASE
+        + '\n[trackers.acme-jira.okrs]\nkey_result_type = "Key Result"\ncurrent_field = "customfield_10300"\n'
+        + '\n[trackers.acme-jira.write]\nkr_status_field = "customfield_10300"\n',
+        "trackers.acme-jira.write.kr_status_field",
+        "never writes there",
+    ),
+    (
+        "kr-status-field-on-trello",
+        BASE + '\n[trackers.cards.write]\nkr_status_field = "Status"\n',
+        "trackers.cards.write.kr_status_field",
+        "only Jira key-result issues take a status field",
+    ),
+    (
+        "kr-status-label-twice",
+        BASE + '\n[push]\nkr_at_risk_label = "at-risk"\n',
+        "push.kr_at_risk_label",
+        "each label needs a name of its own",
+    ),
+    (
+        "kr-status-label-is-the-opt-out",
+        BASE + '\n[push]\nopt_out_label = "mb-kr-on-track"\n',
+        "push.opt_out_label",
+        "kr_on_track_label",
+    ),
 ]
 
 

@@ -9,14 +9,31 @@ themselves are advice and count for nothing until confirmed.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from bridge.config import CONFIG_SOURCE, OkrRule, OkrsConfig
-from bridge.domain import KeyResult, KeyResultLink, LinkOrigin, Milestone, Objective, Ref, StatusCategory
+from bridge.domain import (
+    KeyResult,
+    KeyResultLink,
+    LinkOrigin,
+    Milestone,
+    Objective,
+    Ref,
+    StatusCategory,
+    display_name,
+)
+from bridge.text import plural
+
+if TYPE_CHECKING:  # forecasts rank milestones, and ranks read OKR weights from here
+    from bridge.analytics.forecast import Forecast
 from bridge.mapping import Facts, matches
 
 _PRECEDENCE = {
@@ -42,9 +59,19 @@ class Catalogue:
 def catalogue(
     objectives: Iterable[Objective], key_results: Iterable[KeyResult], okrs: OkrsConfig | None = None
 ) -> Catalogue:
-    """The store's objectives and key results, plus the config's (the config's keywords kept)."""
+    """The store's objectives and key results, plus the config's (the config's keywords kept).
+
+    A key result's period ends on its objective's `period_end` in the config, else on `[okrs]
+    period_end`; a tracker's key result that carries its own period end keeps it.
+    """
+    default_end = okrs.period_end if okrs else None
     found_objectives = {Ref(o.source, o.remote_id): o for o in objectives}
-    found_results = {Ref(k.source, k.remote_id): k for k in key_results}
+    found_results = {
+        Ref(k.source, k.remote_id): (
+            dataclasses.replace(k, period_end=default_end) if k.period_end is None and default_end else k
+        )
+        for k in key_results
+    }
     keywords: dict[Ref, tuple[str, ...]] = {}
     for objective in okrs.objectives if okrs else ():
         found_objectives.setdefault(
@@ -67,6 +94,7 @@ def catalogue(
                     unit=kr.unit,
                     weight=kr.weight,
                     url=kr.url,
+                    period_end=objective.period_end or default_end,
                 ),
             )
     return Catalogue(found_objectives, found_results, keywords)
@@ -264,6 +292,24 @@ def suggest_for_unlinked(
 # --- progress ----------------------------------------------------------------------------------------
 
 
+class KeyResultStatus(enum.StrEnum):
+    """Where a key result stands against its period's end, from its linked open milestones' forecasts."""
+
+    ON_TRACK = "on_track"
+    """Every linked open milestone's P85 finish is on or before the period's last day."""
+    AT_RISK = "at_risk"
+    """Some P85 finish is after the period's end, but every P50 is on or before it."""
+    OFF_TRACK = "off_track"
+    """Some P50 finish is after the period's end (or the period is over and the target not met)."""
+    MET = "met"
+    """The target is met: its metric reached the target, or (without one) every linked milestone is done."""
+
+    @property
+    def words(self) -> str:
+        """How a person reads it: `on track`, `at risk`, `off track`, `met`."""
+        return self.value.replace("_", " ")
+
+
 @dataclass(frozen=True, slots=True)
 class LinkedMilestone:
     milestone: Ref
@@ -272,6 +318,20 @@ class LinkedMilestone:
     origin: LinkOrigin
     done: bool
     value: float | None
+    tasks_done: int = 0
+    tasks_total: int = 0
+    """The milestone's live tasks, and how many of them are done (partial credit while it is open)."""
+
+    @property
+    def name(self) -> str:
+        return display_name(self.key, self.title)
+
+    @property
+    def credit(self) -> float:
+        """The share of the milestone counted as done: 1 when done, else the share of its tasks done."""
+        if self.done:
+            return 1.0
+        return self.tasks_done / self.tasks_total if self.tasks_total else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +344,10 @@ class KeyResultProgress:
     """`metric` (current against target), `milestones` (share of linked value done) or `none`."""
     explanation: str
     milestones: tuple[LinkedMilestone, ...]
+    status: KeyResultStatus | None = None
+    """On track / at risk / off track / met; None when it cannot be told (`status_reason` says why)."""
+    status_reason: str = ""
+    period_end: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,35 +369,132 @@ def metric_progress(kr: KeyResult) -> float | None:
 def milestone_progress(linked: Sequence[LinkedMilestone]) -> tuple[float | None, str]:
     """The share of linked value that is done, with how it was reckoned.
 
-    Milestones without a value weigh the mean of the values that are set, or 1 each when none is.
+    A done milestone counts its whole value; an open one counts its value times the share of its tasks
+    done (3 of 4 tasks done: three quarters of its value), so work under way shows before the milestone
+    closes. Milestones without a value weigh the mean of the values that are set, or 1 each when none is.
     """
     if not linked:
         return None, "no linked milestones"
     values = [m.value for m in linked if m.value is not None and m.value > 0]
     stand_in = sum(values) / len(values) if values else 1.0
     weights = [m.value if m.value is not None and m.value > 0 else stand_in for m in linked]
-    done = sum(w for w, m in zip(weights, linked, strict=True) if m.done)
+    done = sum(w * m.credit for w, m in zip(weights, linked, strict=True))
     total = sum(weights)
     count_done = sum(1 for m in linked if m.done)
+    partial = [m for m in linked if not m.done and m.tasks_done]
     unvalued = len(linked) - len(values)
     if not values:
         text = f"{count_done} of {len(linked)} linked milestones done (none has a value)"
     else:
         text = f"value {done:g} of {total:g} done ({count_done} of {len(linked)} linked milestones)"
-        if unvalued:
-            text += f"; {unvalued} without a value counted at the mean value {stand_in:g}"
+    if partial:
+        text += "; under way, by the share of their tasks done: " + ", ".join(
+            f"{m.name} {m.tasks_done} of {plural(m.tasks_total, 'task')}" for m in partial
+        )
+    if values and unvalued:
+        text += f"; {unvalued} without a value counted at the mean value {stand_in:g}"
     return done / total, text
 
 
+def key_result_status(
+    kr: KeyResult,
+    progress: float | None,
+    basis: str,
+    linked: Sequence[LinkedMilestone],
+    forecasts: Mapping[Ref, Forecast],
+    now: datetime,
+) -> tuple[KeyResultStatus | None, str]:
+    """The key result's status against its period's end, with the reason naming what decides it.
+
+    A met target is `met` (not "on track": nothing is left to finish, and the report says so apart from
+    the key results still under way). Otherwise the linked open milestones' forecasts decide: the latest
+    P50 after the period's last day is off track; else the latest P85 after it is at risk; else on
+    track, named by the latest P85. A period already over with the target not met is off track. No
+    period end, no open milestone or an open milestone without a forecast gives no status, saying why.
+    """
+    if (basis == "metric" and progress is not None and progress >= 1.0) or (
+        basis == "milestones" and linked and all(m.done for m in linked)
+    ):
+        if basis == "metric":
+            return KeyResultStatus.MET, "its target is met"
+        return KeyResultStatus.MET, (
+            f"no metric, and every linked milestone is done ({plural(len(linked), 'milestone')})"
+        )
+    end = kr.period_end
+    if end is None:
+        return None, "no period end: set period_end on its objective in [okrs]"
+    today = now.date()
+    if today > end:
+        over = (today - end).days
+        return KeyResultStatus.OFF_TRACK, (
+            f"the period ended {end.isoformat()}, {plural(over, 'day')} ago, and the target is not met"
+        )
+    open_ones = [m for m in linked if not m.done]
+    if not open_ones:
+        return None, "no open milestone is linked to it, so nothing forecasts when it is met"
+    dated: list[tuple[LinkedMilestone, Forecast]] = []
+    for milestone in open_ones:
+        found = forecasts.get(milestone.milestone)
+        if found is None or found.p50 is None:
+            why = found.explanation if found is not None else "it is not forecast"
+            return None, f"{milestone.name} has no forecast: {why}"
+        dated.append((milestone, found))
+    ends = f"the period ends {end.isoformat()}"
+    late_median = [(m, f) for m, f in dated if f.p50 is not None and f.p50.date() > end]
+    if late_median:
+        milestone, found = max(late_median, key=lambda pair: (_day(pair[1].p50), pair[0].key))
+        return KeyResultStatus.OFF_TRACK, _against(milestone, "P50", found.p50, end, ends)
+    late_high = [(m, f) for m, f in dated if f.high is None or f.high.date() > end]
+    if late_high:
+        milestone, found = max(late_high, key=lambda pair: (_day(pair[1].high), pair[0].key))
+        if found.high is None:
+            return KeyResultStatus.AT_RISK, (
+                f"{milestone.name}: its P85 is beyond the forecast horizon, after {ends}"
+            )
+        return KeyResultStatus.AT_RISK, _against(milestone, "P85", found.high, end, ends)
+    milestone, found = max(dated, key=lambda pair: (_day(pair[1].high), pair[0].key))
+    reason = _against(milestone, "P85", found.high, end, ends)
+    if len(dated) > 1:
+        reason += f" (the latest of its {len(dated)} open milestones)"
+    return KeyResultStatus.ON_TRACK, reason
+
+
+def _day(when: datetime | None) -> date:
+    return when.date() if when is not None else date.max
+
+
+def _against(milestone: LinkedMilestone, which: str, when: datetime | None, end: date, ends: str) -> str:
+    day = _day(when)
+    gap = (day - end).days
+    if gap > 0:
+        relation = f"is {plural(gap, 'day')} after {ends}"
+    elif gap < 0:
+        relation = f"is {plural(-gap, 'day')} before {ends}"
+    else:
+        relation = "is the period's last day"
+    return f"{milestone.name}: {which} {day.isoformat()} {relation}"
+
+
 def okr_tree(
-    okrs: Catalogue, links: Mapping[Ref, Mapping[Ref, LinkOrigin]], milestones: Mapping[Ref, Milestone]
+    okrs: Catalogue,
+    links: Mapping[Ref, Mapping[Ref, LinkOrigin]],
+    milestones: Mapping[Ref, Milestone],
+    *,
+    tasks_done: Mapping[Ref, tuple[int, int]] | None = None,
+    forecasts: Iterable[Forecast] = (),
+    now: datetime | None = None,
 ) -> list[ObjectiveProgress]:
-    """Objectives > key results > linked milestones, each with its progress."""
+    """Objectives > key results > linked milestones, each with its progress; with `now`, each key
+    result's status from `forecasts` (see `key_result_status`). `tasks_done` is each milestone's
+    (tasks done, live tasks), for partial credit."""
+    counts = tasks_done or {}
+    by_milestone = {f.milestone: f for f in forecasts}
     linked_to: defaultdict[Ref, list[LinkedMilestone]] = defaultdict(list)
     for milestone_key, targets in links.items():
         milestone = milestones.get(milestone_key)
         if milestone is None:
             continue
+        finished, total = counts.get(milestone_key, (0, 0))
         for target, origin in targets.items():
             linked_to[target].append(
                 LinkedMilestone(
@@ -343,12 +504,18 @@ def okr_tree(
                     origin,
                     milestone.category is StatusCategory.DONE,
                     milestone.value,
+                    finished,
+                    total,
                 )
             )
     by_objective: defaultdict[Ref, list[KeyResultProgress]] = defaultdict(list)
     for key, kr in sorted(okrs.key_results.items(), key=lambda item: str(item[0])):
         linked = tuple(sorted(linked_to.get(key, ()), key=lambda m: (m.key, str(m.milestone))))
-        by_objective[okrs.objective_of(kr)].append(_kr_progress(key, kr, linked))
+        found = _kr_progress(key, kr, linked)
+        if now is not None:
+            status, reason = key_result_status(kr, found.progress, found.basis, linked, by_milestone, now)
+            found = dataclasses.replace(found, status=status, status_reason=reason, period_end=kr.period_end)
+        by_objective[okrs.objective_of(kr)].append(found)
     tree = []
     for objective_key in sorted(set(by_objective) | set(okrs.objectives), key=str):
         objective = okrs.objectives.get(objective_key)

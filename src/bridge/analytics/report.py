@@ -36,7 +36,7 @@ from bridge.analytics.okr import (
 from bridge.analytics.ranks import Rank, rank_milestones
 from bridge.analytics.snapshot import as_ref, build_index
 from bridge.config import AnalyticsConfig, BridgeConfig
-from bridge.domain import LinkOrigin, Ref, Snapshot, Task, display_name, require_utc
+from bridge.domain import LinkOrigin, Ref, Snapshot, StatusCategory, Task, display_name, require_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,16 +146,29 @@ def _analyse(
         index.milestones.values(), links, okrs, min_score=settings.suggest_min_score
     )
     work_types = work_type_stats(index, now, settings)
+    forecasts = tuple(forecast(ranks, index, now, settings))
+    tasks_done = {
+        as_ref(key): (sum(1 for t in tasks if t.category is StatusCategory.DONE), len(tasks))
+        for key, tasks in index.tasks_of.items()
+    }
+    tree = okr_tree(
+        okrs,
+        links,
+        {as_ref(k): m for k, m in index.milestones.items()},
+        tasks_done=tasks_done,
+        forecasts=forecasts,
+        now=now,
+    )
     return Report(
         now=now,
         milestones=tuple(ranks),
         links=links,
-        okrs=tuple(okr_tree(okrs, links, {as_ref(k): m for k, m in index.milestones.items()})),
+        okrs=tuple(tree),
         suggestions=tuple(suggestions),
         work_types=tuple(work_types),
         bottlenecks=tuple(judge(index, snapshot.dependencies, now, settings)),
         time_in_status=tuple(time_in_status(index, now, settings.window)),
-        forecasts=tuple(forecast(ranks, index, now, settings)),
+        forecasts=forecasts,
         warnings=tuple(
             warnings(
                 index,
@@ -241,6 +254,9 @@ def _objective(objective: ObjectiveProgress) -> dict[str, Any]:
                 "progress": _num(kr.progress),
                 "basis": kr.basis,
                 "explanation": kr.explanation,
+                "status": str(kr.status) if kr.status is not None else None,
+                "status_reason": kr.status_reason,
+                "period_end": kr.period_end.isoformat() if kr.period_end is not None else None,
                 "milestones": [
                     {
                         "id": _ref(m.milestone),
@@ -249,6 +265,8 @@ def _objective(objective: ObjectiveProgress) -> dict[str, Any]:
                         "name": display_name(m.key, m.title),
                         "origin": str(m.origin),
                         "done": m.done,
+                        "tasks_done": m.tasks_done,
+                        "tasks": m.tasks_total,
                     }
                     for m in kr.milestones
                 ],

@@ -126,6 +126,7 @@ def purge(
             {"tracker": tracker, "dry_run": dry_run, "removals": planned, "removed": result.done,
              "failed": result.failed, "read_back": result.read_back,
              "read_back_applied": result.read_back_applied,
+             "status_updates_left": result.left_in_place,
              "failures": [str(failure) for failure in result.failures]}
         )  # fmt: skip
     elif dry_run:
@@ -134,6 +135,8 @@ def purge(
                 terminal_safe(f"{removal['item']}: remove {removal['field']} {removal['now']}").rstrip()
             )
         typer.echo(f"{tracker}: {len(writes)} removals planned, nothing changed (dry run)")
+        if result.left_in_place:
+            typer.echo(_left_in_place(result.left_in_place))
     else:
         line = f"{tracker}: {result.done} removed, {result.failed} failed"
         if result.read_back:
@@ -141,8 +144,19 @@ def purge(
         typer.echo(line)
         for failure in result.failures[:20]:
             typer.echo(f"  failed: {terminal_safe(str(failure))}")
+        if result.left_in_place:
+            typer.echo(_left_in_place(result.left_in_place))
     if result.failed:
         raise typer.Exit(1)
+
+
+def _left_in_place(count: int) -> str:
+    """Purge's word on the goal status updates it does not remove."""
+    updates = "status update" if count == 1 else "status updates"
+    return (
+        f"left in place: the bridge's latest {updates} on {count} goal{'s' * (count != 1)}; a goal's "
+        "status updates are its history, so purge removes none (delete them in Asana if you must)"
+    )
 
 
 @reports_errors

@@ -77,6 +77,8 @@ class DaemonStatus:
     trackers: dict[str, TrackerState] = field(default_factory=dict)
     next_runs: dict[str, datetime | None] = field(default_factory=dict)
     scheduler_running: bool = False
+    key_results: list[dict[str, Any]] = field(default_factory=list)
+    """Each key result's status, reason and progress, as the last cycle's analysis had them."""
 
 
 class Daemon:
@@ -228,6 +230,10 @@ class Daemon:
                     progress=self.progress,
                 )
             (entry,) = result.trackers or (TrackerCycle(name, error="nothing pulled"),)
+            if result.report is not None:
+                from bridge.report.status_page import key_results_json
+
+                self.status.key_results = key_results_json(result.report)
         except LeaseLost as exc:
             entry = TrackerCycle(name, error=f"lease lost: {exc}")
             log.warning(
@@ -425,4 +431,5 @@ def live_status(daemon: Daemon) -> LiveStatus:
         daemon.replica,
         scheduler_failure=failure,
         store_failures=store_failures,
+        key_results=list(daemon.status.key_results),
     )

@@ -31,7 +31,7 @@ from bridge.config import TrackerConfig
 from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteCost, WriteKind, WriteOutcome
 from bridge.errors import AuthError, BridgeError, OutcomeUnknown, RetriableAPIError, WriteRefused
 from bridge.http import redact
-from bridge.written import COMMENT_MARKER_PREFIX, canonical
+from bridge.written import COMMENT_MARKER_PREFIX, STATUS_UPDATE_FIELD, canonical
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ T = TypeVar("T")
 EDIT_KINDS = frozenset({WriteKind.FIELD, WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE})
 """The writes a tracker's item edit carries (its fields and labels), as opposed to links and moves."""
 
-MANAGED_FIELDS = {"rank": "rank_field", "okr": "okr_field"}
+MANAGED_FIELDS = {"rank": "rank_field", "okr": "okr_field", "kr_status": "kr_status_field"}
 """Logical field -> the `[trackers.X.write]` key naming the tracker field it is written to."""
 
 
@@ -179,10 +179,14 @@ def config_refusal(tracker: str, config: TrackerConfig, write: FieldWrite) -> st
         return "the order is not managed here (write.native_order is off)"
     if write.kind is WriteKind.COMMENT:
         return _comment_refusal(write, settings.comments)
+    if write.kind is WriteKind.FIELD and write.field == STATUS_UPDATE_FIELD:
+        if not config.status_updates:
+            return "key results here take no status updates"
+        return None if write.value is not None else "a status update is never taken back"
     if write.kind is WriteKind.FIELD:
         key = MANAGED_FIELDS.get(write.field)
         if key is None:
-            known = " and ".join(repr(name) for name in MANAGED_FIELDS)
+            known = ", ".join(repr(name) for name in MANAGED_FIELDS)
             return f"field {write.field!r} is not one the bridge writes (only {known})"
         if getattr(settings, key) is None:
             return f"field {write.field!r} is not managed here: trackers.{tracker}.write.{key} is not set"

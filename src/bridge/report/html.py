@@ -24,6 +24,7 @@ from bridge.analytics import Report, Snapshot
 from bridge.analytics.bottlenecks import StatusTime, Verdict, WorkTypeStats, finished_flows
 from bridge.analytics.coherence import ITEM_WARNING_TITLES, item_warning_groups
 from bridge.analytics.forecast import Forecast
+from bridge.analytics.okr import KeyResultProgress
 from bridge.analytics.snapshot import as_ref, build_index
 from bridge.analytics.stats import percentile as _pct
 from bridge.config import AnalyticsConfig, BridgeConfig
@@ -379,6 +380,17 @@ def _key_results(report: Report, linked: Mapping[Ref, LinkOrigin]) -> str:
 # --- the OKR tree -------------------------------------------------------------------------------------
 
 
+_STATUS_FILL = {"on_track": "#2e7d4f", "met": "#2e7d4f", "at_risk": "#a86400", "off_track": "#b3261e"}
+
+
+def _kr_status(kr: KeyResultProgress) -> tuple[str, str]:
+    """A key result's status line (the status or why it has none, and what decides it) and its colour."""
+    if kr.status is None:
+        return f"no status: {kr.status_reason}", "#8b95a7"
+    ends = f" (period ends {kr.period_end.isoformat()})" if kr.period_end is not None else ""
+    return f"{kr.status.words}{ends}: {kr.status_reason}", _STATUS_FILL.get(kr.status.value, "#39414f")
+
+
 def _okrs_section(report: Report) -> str:
     if not report.okrs:
         return _no_data(
@@ -413,12 +425,19 @@ def _okrs_section(report: Report) -> str:
             body.append(_text(x_pct + 40, y + 16, kr.basis, kr_tip, fill="#5b6372", font_size="11"))
             body.append("</g>")
             y += 26
+            status_text, status_fill = _kr_status(kr)
+            body.append(_text(54, y + 10, _cut(status_text, WIDTH - 70), status_text, fill=status_fill,
+                              font_size="11", class_="kr-status"))  # fmt: skip
+            y += 18
             shown = kr.milestones[:MAX_LINKED]
             for m in shown:
                 body.append(_line(38, y - 8, 38, y + 10, stroke="#d5dae1"))
                 body.append(_line(38, y + 10, 48, y + 10, stroke="#d5dae1"))
                 m_name = display_name(m.key, m.title)
-                m_tip = f"{m_name}: linked by {m.origin}, {'done' if m.done else 'open'}"
+                under_way = (
+                    f", {m.tasks_done} of {plural(m.tasks_total, 'task')} done" if m.tasks_total else ""
+                )
+                m_tip = f"{m_name}: linked by {m.origin}, {'done' if m.done else 'open' + under_way}"
                 body.append(_text(54, y + 14, _cut(m_name, x_bar - 74), m_tip, fill="#39414f"))
                 fill, stroke, word = (
                     ("#e3f4ea", "#2e9b5f", "done") if m.done else ("#f1f3f6", "#aab2bf", "open")
@@ -440,7 +459,10 @@ def _okrs_section(report: Report) -> str:
     caption = (
         "Objectives, their key results and the milestones linked to each. A key result's progress is its "
         "metric (current against target) when one is set, else the share of its linked milestones' value "
-        "that is done; an objective's is its key results' weighted mean."
+        "that is done, an open milestone counting the share of its tasks done; an objective's is its key "
+        "results' weighted mean. A key result's status compares its open milestones' forecasts with its "
+        "period's end: on track when every P85 finish is by then, at risk when only the P50s are, off "
+        "track when a P50 is after it."
     )
     if report.suggestions:
         count = len({s.milestone for s in report.suggestions})

@@ -17,6 +17,7 @@ from bridge.store.runs import RunSummary, run_history
 from bridge.text import html_escape as escape
 
 if TYPE_CHECKING:
+    from bridge.analytics.report import Report
     from bridge.sync.cycle import TrackerCycle
 
 RUNS_PER_TRACKER = 5
@@ -226,6 +227,9 @@ class LiveStatus:
     is no longer alive in any useful sense, and `/healthz` says so."""
     store_failures: Mapping[str, str] = field(default_factory=dict)
     """Trackers whose last cycle failed because the store could not be used, each with why."""
+    key_results: Sequence[Mapping[str, Any]] = ()
+    """Each key result's status, reason and progress from the last cycle's analysis
+    (`key_results_json`)."""
 
 
 def pending_from_cycle(cycle: TrackerCycle) -> PendingWrites | None:
@@ -358,5 +362,25 @@ def status_document(
         "report": report,
         "report_html": report_html,
         "trackers": [row.to_json() for row in rows],
+        "key_results": list(status.key_results) if status is not None else [],
     }
     return json.dumps(document, indent=2) + "\n"
+
+
+def key_results_json(report: Report) -> list[dict[str, Any]]:
+    """Each key result of `report` as `/status.json` shows it: its objective, status (`on_track`,
+    `at_risk`, `off_track`, `met`, or null with the reason why none), the reason, progress (0 to 1)."""
+    return [
+        {
+            "id": str(kr.key_result),
+            "title": kr.title,
+            "objective": objective.title,
+            "status": str(kr.status) if kr.status is not None else None,
+            "status_reason": kr.status_reason,
+            "period_end": kr.period_end.isoformat() if kr.period_end is not None else None,
+            "progress": round(kr.progress, 3) if kr.progress is not None else None,
+            "progress_basis": kr.basis,
+        }
+        for objective in report.okrs
+        for kr in objective.key_results
+    ]

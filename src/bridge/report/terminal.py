@@ -12,6 +12,7 @@ from rich.tree import Tree
 from bridge.analytics import Report
 from bridge.analytics.bottlenecks import AgeingItem, Distribution, Verdict, WorkTypeStats
 from bridge.analytics.coherence import ITEM_WARNING_TITLES, item_warning_groups
+from bridge.analytics.okr import KeyResultProgress
 from bridge.domain import display_name
 from bridge.text import plural
 from bridge.text import terminal_markup as safe
@@ -79,8 +80,11 @@ def _okrs(report: Report, console: Console, pct: str) -> None:
         branch = tree.add(f"[bold]{safe(objective.title)}[/bold] {_percent(objective.progress)}")
         for kr in objective.key_results:
             leaf = branch.add(f"{safe(kr.title)} {_percent(kr.progress)}  [dim]{safe(kr.explanation)}[/dim]")
+            leaf.add(_kr_status(kr))
             for m in kr.milestones:
                 state = _DONE if m.done else "open"
+                if not m.done and m.tasks_total:
+                    state += f", {m.tasks_done} of {plural(m.tasks_total, 'task')} done"
                 leaf.add(f"{safe(display_name(m.key, m.title))}  [dim]linked by {m.origin}[/dim]  {state}")
     if report.okrs:
         console.print(tree)
@@ -90,6 +94,18 @@ def _okrs(report: Report, console: Console, pct: str) -> None:
             f"{plural(len(report.suggestions), 'suggested link')} for {plural(milestones, 'milestone')} "
             "without a key result: see `bridge okr suggest`, then `bridge okr confirm MILESTONE KR`"
         )
+
+
+_STATUS_STYLE = {"on_track": "green", "met": "green", "at_risk": "yellow", "off_track": "red"}
+
+
+def _kr_status(kr: KeyResultProgress) -> str:
+    """A key result's status line: the status (or why it has none) and the reason naming what decides it."""
+    if kr.status is None:
+        return f"[dim]no status: {safe(kr.status_reason)}[/dim]"
+    style = _STATUS_STYLE.get(kr.status.value, "")
+    ends = f" (period ends {kr.period_end.isoformat()})" if kr.period_end is not None else ""
+    return f"[{style}]{kr.status.words}[/{style}]{ends}: {safe(kr.status_reason)}"
 
 
 def _work_types(report: Report, console: Console, pct: str) -> None:

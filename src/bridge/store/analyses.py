@@ -27,6 +27,7 @@ _ALLOWED_MODULES = ("bridge.analytics.", "bridge.domain")
 _ALLOWED_BUILTINS = frozenset(
     {
         ("datetime", "datetime"),
+        ("datetime", "date"),
         ("datetime", "timedelta"),
         ("datetime", "timezone"),
         ("builtins", "frozenset"),

@@ -7,7 +7,7 @@ trackers can hold the same numbers without clashing. `synced_at` moves only when
 (No `from __future__ import annotations` here: SQLModel reads these annotations at class creation.)
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, LargeBinary, String, Text
@@ -70,6 +70,7 @@ class KeyResultRow(SQLModel, table=True):
     unit: str | None = Field(default=None, max_length=32)
     weight: float = 1.0
     url: str | None = None
+    period_end: date | None = None
     synced_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 

@@ -295,7 +295,7 @@ def read_key_results(conn: Connection) -> list[KeyResult]:
     rows = conn.execute(
         select(
             t.c.source, t.c.remote_id, t.c.objective_id, t.c.title, t.c.target, t.c.current, t.c.start,
-            t.c.unit, t.c.weight, t.c.url,
+            t.c.unit, t.c.weight, t.c.url, t.c.period_end,
         )
     )  # fmt: skip
     return [
@@ -310,6 +310,7 @@ def read_key_results(conn: Connection) -> list[KeyResult]:
             unit=r.unit,
             weight=r.weight,
             url=r.url,
+            period_end=r.period_end,
         )
         for r in rows
     ]

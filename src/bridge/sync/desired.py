@@ -9,13 +9,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bridge.analytics.forecast import Forecast
-from bridge.analytics.okr import catalogue
+from bridge.analytics.okr import KeyResultProgress, KeyResultStatus, catalogue
 from bridge.analytics.ranks import Rank
 from bridge.analytics.report import Report
 from bridge.config import BridgeConfig, TrackerConfig, WriteConfig
-from bridge.domain import KeyResult, LinkOrigin, LinkTarget, Ref, Snapshot, StatusCategory, display_name
+from bridge.domain import (
+    KeyResult,
+    LinkOrigin,
+    LinkTarget,
+    Ref,
+    Snapshot,
+    StatusCategory,
+    display_name,
+    is_person_key,
+)
 from bridge.sync.plan import Desired
-from bridge.written import key_result_link_id
+from bridge.written import STATUS_UPDATE_FIELD, key_result_link_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +38,21 @@ class Labels:
     slipping: str = ""
     warnings: Mapping[str, str] = field(default_factory=dict)
     """Kind of item warning (`bridge.analytics.coherence.ItemWarning`) -> its label."""
+    key_result: Mapping[KeyResultStatus, str] = field(default_factory=dict)
+    """The status label of a key-result item, by its status (a met target carries the on-track one)."""
 
     @property
     def managed(self) -> frozenset[str]:
         """The labels the bridge manages by name: the only ones it removes without having recorded adding
         them (a label that merely starts with the prefix may be a user's)."""
-        return frozenset({self.bottleneck, self.at_risk, self.slipping, *self.warnings.values()} - {""})
+        found = {
+            self.bottleneck,
+            self.at_risk,
+            self.slipping,
+            *self.warnings.values(),
+            *self.key_result.values(),
+        }
+        return frozenset(found - {""})
 
     @classmethod
     def of(cls, config: BridgeConfig) -> Labels:
@@ -43,21 +61,23 @@ class Labels:
         at_risk = push.label_prefix + push.at_risk_label
         slipping = push.label_prefix + push.slipping_label
         warnings = push.warning_labels()
-        return cls(
-            push.label_prefix,
-            bottleneck,
-            at_risk,
-            {
-                bottleneck: push.bottleneck_color,
-                at_risk: push.at_risk_color,
-                slipping: push.slipping_color,
-                warnings["needs_estimate"]: push.needs_estimate_color,
-                warnings["too_many_in_progress"]: push.too_many_in_progress_color,
-                warnings["ageing"]: push.ageing_color,
-            },
-            slipping,
-            warnings,
-        )
+        on_track = push.label_prefix + push.kr_on_track_label
+        key_result = {
+            KeyResultStatus.ON_TRACK: on_track,
+            KeyResultStatus.MET: on_track,
+            KeyResultStatus.AT_RISK: push.label_prefix + push.kr_at_risk_label,
+            KeyResultStatus.OFF_TRACK: push.label_prefix + push.kr_off_track_label,
+        }
+        colours = {
+            bottleneck: push.bottleneck_color,
+            at_risk: push.at_risk_color,
+            slipping: push.slipping_color,
+            warnings["needs_estimate"]: push.needs_estimate_color,
+            warnings["too_many_in_progress"]: push.too_many_in_progress_color,
+            warnings["ageing"]: push.ageing_color,
+        }
+        colours |= {label: push.kr_status_color for label in key_result.values()}
+        return cls(push.label_prefix, bottleneck, at_risk, colours, slipping, warnings, key_result)
 
 
 def desired_state(
@@ -170,7 +190,70 @@ def desired_state(
             reasons=reasons,
             name=display_name(task.key, task.title),
         )
+    for kr, progress in key_result_progress(report, snapshot, source):
+        ref = Ref(source, kr.remote_id)
+        if ref not in desired:
+            desired[ref] = key_result_wish(ref, kr, progress, tracker, labels)
     return desired
+
+
+def key_result_progress(
+    report: Report, snapshot: Snapshot, source: str
+) -> list[tuple[KeyResult, KeyResultProgress | None]]:
+    """The key results tracker `source` holds (Jira issues, Trello cards, Asana goals), each with its
+    progress and status in the report (None when the report does not have it)."""
+    found = {kr.key_result: kr for objective in report.okrs for kr in objective.key_results}
+    return [
+        (kr, found.get(Ref(source, kr.remote_id)))
+        for kr in sorted(snapshot.key_results, key=lambda k: k.remote_id)
+        if kr.source == source
+    ]
+
+
+STATUS_TYPES = {
+    KeyResultStatus.ON_TRACK: "on_track",
+    KeyResultStatus.AT_RISK: "at_risk",
+    KeyResultStatus.OFF_TRACK: "off_track",
+    KeyResultStatus.MET: "achieved",
+}
+"""The status type of the status update an Asana goal gets for each status."""
+
+
+def key_result_wish(
+    ref: Ref, kr: KeyResult, progress: KeyResultProgress | None, tracker: TrackerConfig, labels: Labels
+) -> Desired:
+    """What a key-result item should hold: an Asana goal, a status update of its status (`on_track`,
+    `at_risk`, `off_track`, `achieved`), posted when it changes and never taken back; a Jira issue or
+    Trello card, its status label, or with `write.kr_status_field` its status in that field (`on track`,
+    `at risk`, `off track`, `met`), taken back while it has no status. Never the field its current value is
+    read from (`bridge check`)."""
+    write = tracker.write
+    status = progress.status if progress is not None else None
+    reason = f"{status.words}: {progress.status_reason}" if status and progress else ""
+    fields: dict[str, object] = {}
+    reasons: dict[str, str] = {}
+    wanted: set[str] = set()
+    if tracker.status_updates:
+        fields[STATUS_UPDATE_FIELD] = STATUS_TYPES[status] if status is not None else None
+        reasons[STATUS_UPDATE_FIELD] = reason or "no status"
+    elif write.kr_status_field:
+        fields["kr_status"] = status.words if status is not None else None
+        reasons["kr_status"] = reason or "no status"
+    elif write.labels and status is not None:
+        label = labels.key_result[status]
+        wanted.add(label)
+        reasons[label] = reason
+    # A Jira key result's address ends with the key people use (PAY-9); elsewhere the id is all there is.
+    last = (kr.url or "").rstrip("/").rsplit("/", 1)[-1]
+    key = last if is_person_key(last) else kr.remote_id
+    return Desired(
+        item=ref,
+        key=key,
+        fields=fields,
+        labels=frozenset(wanted),
+        reasons=reasons,
+        name=f"key result {display_name(key, kr.title)}",
+    )
 
 
 def rank_value(rank: Rank | None, write: WriteConfig) -> float | int | str | None:
@@ -198,6 +281,8 @@ def managed_fields(tracker: TrackerConfig) -> dict[str, str]:
         found["rank"] = tracker.write.rank_field
     if tracker.write.okr_field:
         found["okr"] = tracker.write.okr_field
+    if tracker.write.kr_status_field:
+        found["kr_status"] = tracker.write.kr_status_field
     return found
 
 

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
-from bridge.written import LABELS_FIELD, LINK_PREFIX, Written, canonical, native_link
+from bridge.written import LABELS_FIELD, LINK_PREFIX, STATUS_UPDATE_FIELD, Written, canonical, native_link
 
 MIN_GUARDED_ITEMS = 10
 """Plans changing fewer items than this never need `--force`, whatever their share."""
@@ -270,6 +270,8 @@ def _field_writes(wish: Desired, state: ItemState, written: Written) -> Iterable
         current = state.fields.get(name)
         if name not in wish.fields and name not in state.fields:
             continue  # the field is no longer managed here and the tracker does not show it
+        if name == STATUS_UPDATE_FIELD and value is None:
+            continue  # a status update is history: there is nothing to take back
         if not same(current, value):
             reason = wish.reasons.get(name, "")
             last = written.get(wish.item, name)

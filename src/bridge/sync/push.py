@@ -42,7 +42,14 @@ from bridge.store.snapshot import item_names
 from bridge.store.written import Record, load_written, record_written
 from bridge.sync.desired import Labels, desired_state
 from bridge.sync.plan import Desired, Plan, bridge_labels, candidates, holding_items, plan, same
-from bridge.written import COMMENT_MARKER_PREFIX, LABELS_FIELD, LINK_PREFIX, Written, native_link
+from bridge.written import (
+    COMMENT_MARKER_PREFIX,
+    LABELS_FIELD,
+    LINK_PREFIX,
+    STATUS_UPDATE_FIELD,
+    Written,
+    native_link,
+)
 
 if TYPE_CHECKING:
     from bridge.progress import Progress
@@ -66,6 +73,9 @@ class PushResult:
     read_back_applied: int = 0
     """Of those, the ones the tracker turned out to hold (counted in `done`)."""
     failures: list[str] = field(default_factory=list)
+    left_in_place: int = 0
+    """For `bridge purge`: the key results' status updates the bridge posted, which it leaves in place
+    (a goal's status updates are its history)."""
     dry_run: bool = False
     keys: dict[Ref, str] = field(default_factory=dict)
     """Item -> its key in the tracker, for messages and the dry-run table."""
@@ -457,6 +467,7 @@ def purge_tracker(
     states = connector.read_state(refs) if refs else {}
     writes: list[FieldWrite] = []
     forget: list[Record] = []
+    left_in_place = 0
     for ref in refs:
         state = states.get(ref)
         names = [field_name for (r, field_name) in written.rows if r == ref]
@@ -465,7 +476,9 @@ def purge_tracker(
             continue
         for field_name in sorted(names):
             value = written.value(ref, field_name)
-            if field_name == LABELS_FIELD:
+            if field_name == STATUS_UPDATE_FIELD:
+                left_in_place += 1  # a status update is the goal's history: it stays, only the row goes
+            elif field_name == LABELS_FIELD:
                 for label in sorted(set(value or ()) & state.labels):
                     writes.append(
                         FieldWrite(
@@ -490,7 +503,7 @@ def purge_tracker(
                 )
             forget.append(Record(ref, field_name, forget=True))
     the_plan = Plan(source=name, writes=writes, items_total=len(refs))
-    result = PushResult(name, the_plan, read=len(states), dry_run=dry_run)
+    result = PushResult(name, the_plan, read=len(states), dry_run=dry_run, left_in_place=left_in_place)
     with store.read() as conn:
         people_read = item_names(conn, name)
     result.keys = {ref: people_read.get(ref.remote_id, state.key) for ref, state in states.items()}

@@ -199,6 +199,7 @@ def _pull_analyse_push(
                 guard=guard,
                 progress=progress,
                 slipping=slipping,
+                now=now,
             )
         except PlanTooLarge as exc:
             entry.error = str(exc)

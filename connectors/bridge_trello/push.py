@@ -531,7 +531,8 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
             sent.append(index)
         if wanted != current:
             try:
-                self._send("PUT", f"cards/{card_id}", params={"idLabels": ",".join(wanted)})
+                # The card's own id: a label milestone's item id (`label:<id>`) names no card.
+                self._send("PUT", f"cards/{card['id']}", params={"idLabels": ",".join(wanted)})
             except AuthError:
                 raise
             except (WriteRefused, FatalAPIError) as exc:

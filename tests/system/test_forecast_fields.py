@@ -100,7 +100,7 @@ def test_jira_date_pickers_hold_the_forecast(
 
 
 @pytest.fixture
-def trello_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any) -> Iterator[Rig]:
+def trello_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any) -> Iterator[tuple[Rig, Path]]:
     emulator = TrelloEmulator(key=trello.KEY, token=trello.TOKEN)
     board = emulator.create_board("Design", ("To Do", "In Progress", "Done"))
     with SandboxServer(emulator) as server:
@@ -132,19 +132,33 @@ def trello_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any) ->
             return sum(1 for e in log if e["method"] in trello.WRITE_METHODS)
 
         try:
-            yield Rig(
+            rig = Rig(
                 _runner(store, config),
                 held,
                 writes,
                 lambda: control.send("DELETE", "requests"),
                 lambda: _purge(run_cli, path),
             )
+            yield rig, path
         finally:
             store.close()
 
 
-def test_trello_date_fields_hold_the_forecast(trello_rig: Rig) -> None:
-    story(trello_rig, "t", datetime.now(UTC))
+def test_trello_date_fields_hold_the_forecast(trello_rig: tuple[Rig, Path]) -> None:
+    story(trello_rig[0], "t", datetime.now(UTC))
+
+
+def test_the_dry_run_shows_each_date_with_its_reason_and_writes_none(
+    trello_rig: tuple[Rig, Path], run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # wide enough that no table cell folds the text
+    rig, path = trello_rig
+    result = run_cli("sync", "--dry-run", "--config", str(path))
+    assert result.exit_code == 0, result.stderr + result.stdout
+    assert "P50 forecast date" in result.stdout and "P85 forecast date" in result.stdout
+    assert "P85 forecast 20" in result.stdout and "tasks" in result.stdout, result.stdout
+    assert rig.writes() == 0
+    assert all(days == (None, None) for days in rig.held().values())
 
 
 def test_asana_date_fields_hold_the_forecast(

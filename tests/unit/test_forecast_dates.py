@@ -128,3 +128,23 @@ def test_a_held_date_plans_nothing_and_a_users_change_is_restored_to_it() -> Non
     opted = ItemState(PAY3, "PAY-3", labels=frozenset({"no-bridge"}))
     skipped = plan("jira", {PAY3: wish}, {PAY3: opted}, last, managed_labels=(), opt_out_label="no-bridge")
     assert skipped.writes == [] and skipped.opted_out == [PAY3]
+
+
+def test_clearing_takes_back_only_the_bridges_own_date() -> None:
+    """A done milestone: the date the bridge wrote is cleared; one a user typed since stays theirs."""
+    last = written("2026-12-20", "2027-01-08", NOW - timedelta(days=1))
+    dates = forecast_dates(PAY3, None, WRITE, last, NOW, done=True)
+    wish = Desired(
+        PAY3,
+        "PAY-3",
+        fields={k: v for k, (v, _) in dates.items()},
+        reasons={k: why for k, (_, why) in dates.items()},
+        clear_own_only=frozenset(dates),
+    )
+    state = ItemState(PAY3, "PAY-3", fields={"forecast_p50": "2026-12-20", "forecast_p85": "2027-02-01"})
+    found = plan("jira", {PAY3: wish}, {PAY3: state}, last, managed_labels=(), opt_out_label="no-bridge")
+    assert [(w.field, w.value, w.previous, w.reason) for w in found.writes] == [
+        ("forecast_p50", None, "2026-12-20", "done: no forecast date")
+    ]
+    never = plan("jira", {PAY3: wish}, {PAY3: state}, Written(), managed_labels=(), opt_out_label="no-bridge")
+    assert never.writes == [], "dates the bridge never wrote are a user's"

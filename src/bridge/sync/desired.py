@@ -132,6 +132,7 @@ def desired_state(
             order=(rank.rank,) if write.native_order and rank is not None else None,
             reasons=reasons,
             name=display_name(milestone.key, milestone.title),
+            clear_own_only=frozenset(FORECAST_FIELDS) & frozenset(fields),
         )
     for task in snapshot.tasks:
         if task.source != source or task.deleted:

@@ -51,6 +51,9 @@ class Desired:
     """Why, by field name / label / link id: shown by `--dry-run` and `bridge explain`."""
     name: str = ""
     """How a person reads the item (`bridge.domain.display_name`), for `--dry-run` and the logs."""
+    clear_own_only: frozenset[str] = frozenset()
+    """Fields whose empty wish takes back only the bridge's own value (the forecast dates): a value the
+    bridge did not write there, or a user changed since, is theirs and stays."""
 
 
 @dataclass
@@ -262,9 +265,11 @@ def _field_writes(wish: Desired, state: ItemState, written: Written) -> Iterable
         current = state.fields.get(name)
         if name not in wish.fields and name not in state.fields:
             continue  # the field is no longer managed here and the tracker does not show it
+        last = written.get(wish.item, name)
+        if value is None and name in wish.clear_own_only and (last is None or not same(last.value, current)):
+            continue  # not the bridge's value: left as it is
         if not same(current, value):
             reason = wish.reasons.get(name, "")
-            last = written.get(wish.item, name)
             if last is not None and not same(last.value, current):
                 reason = f"{reason}; restoring: someone changed it to {current!r}".lstrip("; ")
             yield FieldWrite(wish.item, name, value, previous=current, kind=WriteKind.FIELD, reason=reason)

@@ -424,7 +424,10 @@ def _records(
         labels = after.labels & (bridge_labels(managed_labels, written, ref) | added)
         for name in wish.fields:
             if (ref, name) not in failed:
-                records.append(Record(ref, name, holds.get(name)))
+                held = holds.get(name)
+                if name in wish.clear_own_only and wish.fields[name] is None:
+                    held = None  # what is left there is a user's, not the bridge's to take back later
+                records.append(Record(ref, name, held))
         if (ref, LABELS_FIELD) not in failed:
             records.append(Record(ref, LABELS_FIELD, sorted(labels)))
         # Only links the bridge wants are recorded as its own; one it took back is forgotten. A link the

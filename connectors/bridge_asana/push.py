@@ -1,10 +1,11 @@
 """Writing back to Asana: the value rank and OKR custom fields, the bridge's tags, goal links and order.
 
 What a write becomes (see `bridge.domain.WriteKind`):
-- `field` (`rank`, `okr`): `PUT /tasks/{gid}` with `custom_fields` {field gid: value} (null clears it);
-  the fields are `write.rank_field` (a number or text field; a text or enum field for
-  `rank_value = "band"`) and `write.okr_field` (a text field, or an enum field whose option is named by
-  the value), given by name or gid. Two field writes to one task share
+- `field` (`rank`, `okr`, `forecast_p50`, `forecast_p85`): `PUT /tasks/{gid}` with `custom_fields`
+  {field gid: value} (null clears it); the fields are `write.rank_field` (a number or text field; a text
+  or enum field for `rank_value = "band"`), `write.okr_field` (a text field, or an enum field whose
+  option is named by the value) and `write.forecast_fields` (date fields, given `{"date": "YYYY-MM-DD"}`
+  and read from `date_value.date`), given by name or gid. Two field writes to one task share
   one PUT.
 - `label_add` / `label_remove`: `POST /tasks/{gid}/addTag` / `removeTag`. A tag is found by its exact
   name among the workspace's tags (those seen on tasks by `read_state`, else the workspace's listing)
@@ -64,9 +65,11 @@ import logging
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from functools import partial
 from typing import Any
 
+from bridge.config import FIELD_KEYS, FORECAST_FIELDS
 from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteCost, WriteKind
 from bridge.errors import (
     AuthError,
@@ -97,7 +100,8 @@ LISTING_AT = 50
 """From this many tasks on, `read_state` lists the projects instead of reading each task."""
 STATE_FIELDS = (
     "custom_fields.number_value", "custom_fields.text_value", "custom_fields.enum_value.name",
-    "custom_fields.display_value", "tags.name", "memberships.project", "memberships.section",
+    "custom_fields.date_value", "custom_fields.display_value", "tags.name", "memberships.project",
+    "memberships.section",
 )  # fmt: skip
 GOAL_FIELDS = ("name",)
 STATUS_FIELDS = ("status_type", "text", "created_at")
@@ -217,6 +221,7 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
         for logical, wanted, kinds in (
             (RANK, config.write.rank_field, ("text", "enum") if band else ("number", "text")),
             (OKR, config.write.okr_field, ("text", "enum")),
+            *((day, config.write.field_named(day), ("date",)) for day in FORECAST_FIELDS),
         ):
             managed = _managed_field(name, logical, wanted, kinds, custom_fields)
             if managed is not None:
@@ -878,7 +883,7 @@ def _managed_field(
         return None
     pairs = sorted((gid, str(f.get("name") or gid)) for gid, f in custom_fields.items())
     gid = resolve_field(wanted, pairs)
-    where = f"trackers.{tracker}.write.{logical}_field"
+    where = f"trackers.{tracker}.write.{FIELD_KEYS[logical]}"
     if gid is None:
         raise UserError(
             f"{where}: no custom field {wanted!r} on the configured projects (see `bridge discover`)"
@@ -898,6 +903,10 @@ def _managed_field(
 
 
 def _read_value(managed: ManagedField, entry: Mapping[str, Any]) -> Any:
+    if managed.kind == "date":
+        held = entry.get("date_value")
+        day = held.get("date") if isinstance(held, dict) else None
+        return str(day)[:10] if day else None
     if managed.kind == "number":
         value = entry.get("number_value")
         return value if isinstance(value, int | float) and not isinstance(value, bool) else None
@@ -920,6 +929,11 @@ def _write_value(managed: ManagedField, value: Any) -> Any:
         if option is None:
             raise WriteRefused(f"{managed.name} has no option named {str(value)!r}")
         return option
+    if managed.kind == "date":
+        try:
+            return {"date": date.fromisoformat(str(value)).isoformat()}
+        except ValueError:
+            raise WriteRefused(f"{managed.name} is a date field; {value!r} is not a day") from None
     return str(value)
 
 

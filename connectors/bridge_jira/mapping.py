@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bridge.config import FIELD_KEYS
 from bridge.domain import (
     Dependency,
     ItemState,
@@ -465,7 +466,8 @@ class HeldFields:
     """
 
     managed: dict[str, str]
-    """Logical field (`rank`, `okr`) -> Jira field id, for the fields the config says the bridge manages."""
+    """Logical field (`rank`, `okr`, `forecast_p50`...) -> Jira field id, for the fields the config says
+    the bridge manages."""
     rank_order_field: str | None
 
     @classmethod
@@ -475,13 +477,8 @@ class HeldFields:
         described = [f for f in fields if isinstance(f, dict) and f.get("id")]
         pairs = [(str(f["id"]), str(f.get("name", f["id"]))) for f in described]
         managed: dict[str, str] = {}
-        wanted_fields = (
-            ("rank", config.write.rank_field),
-            ("okr", config.write.okr_field),
-            ("kr_status", config.write.kr_status_field),
-        )
-        for logical, wanted in wanted_fields:
-            found = configured_field(name, f"write.{logical}_field", wanted, pairs)
+        for logical, wanted in config.write.managed_fields().items():
+            found = configured_field(name, f"write.{FIELD_KEYS[logical]}", wanted, pairs)
             if found is not None:
                 managed[logical] = found
         lexorank = (str(f["id"]) for f in described if (f.get("schema") or {}).get("custom") == LEXORANK_TYPE)
@@ -511,7 +508,8 @@ class HeldFields:
 
 
 def _plain(value: Any) -> Any:
-    """A field's value as the plan compares it: numbers and text as they are, options by their value."""
+    """A field's value as the plan compares it: numbers, text and dates (`YYYY-MM-DD`, as a date picker
+    holds them) as they are, options by their value."""
     if isinstance(value, dict):
         return value.get("value") or value.get("name") or value.get("id")
     return value

@@ -13,6 +13,9 @@ Pushing (`push`) takes the fewest requests Jira allows:
 - on Cloud, with the Bulk Change permission, a change given to many issues alike (a label added, a number
   or text field set to one value) goes in one bulk edit of up to 1,000 issues, with bulk notifications
   off (see quiet.py); a bulk edit Jira refuses whole (400) falls back to single edits;
+- a date picker field (the forecast dates) is always a single edit: the bulk edit's `datePickerFields`
+  takes its date as `d/mmm/yy` or `dd-mm-yyyy`, formats that depend on the site's settings, while an
+  issue edit takes the day as `YYYY-MM-DD` whatever they are;
 - every other field and label write on one issue goes into one `PUT issue/{id}` (`fields` for the managed
   fields, `update.labels` add/remove operations for labels, which are idempotent and have no colour),
   with `notifyUsers=false` where the account may say it (asked once per project and cycle, see
@@ -41,6 +44,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from functools import partial
 from typing import Any, TypeVar
 
@@ -588,8 +592,8 @@ def _edit_body(
 
 def _field_value(kind: str, value: Any) -> Any:
     """`value` as a field of schema type `kind` takes it: a number field a number, a text field text, a
-    select field its option by value; None clears any of them. Raises `WriteRefused` for a value the field
-    cannot hold (a band such as "top 5" in a number field)."""
+    date picker its day (`YYYY-MM-DD`), a select field its option by value; None clears any of them.
+    Raises `WriteRefused` for a value the field cannot hold (a band such as "top 5" in a number field)."""
     if value is None:
         return None
     if kind == "number":
@@ -598,6 +602,11 @@ def _field_value(kind: str, value: Any) -> Any:
                 f"a number field cannot hold {value!r}; write.rank_value must be score or position"
             )
         return value
+    if kind == "date":
+        try:
+            return date.fromisoformat(str(value)).isoformat()
+        except ValueError:
+            raise WriteRefused(f"a date field holds a day (YYYY-MM-DD), not {value!r}") from None
     text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
     return {"value": text} if kind == "option" else text
 

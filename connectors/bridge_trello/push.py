@@ -10,8 +10,9 @@ milestone without a card has nothing to write on and is left out of the answer, 
 
 What an item holds:
 - `fields`: the logical fields the config manages (`rank` from `write.rank_field`, `okr` from
-  `write.okr_field`), each resolved by id or name on the card's board: a number field reads as a float,
-  a text field as text, a list field as its option's text; None when the card has no value;
+  `write.okr_field`, the forecast days from `write.forecast_fields`), each resolved by id or name on the
+  card's board: a number field reads as a float, a text field as text, a list field as its option's
+  text, a date field as its UTC day (`YYYY-MM-DD`); None when the card has no value;
 - `labels`: the names of every label on the card;
 - `links`: the bridge's attachments by global id. Trello attachments carry no id of ours, so the global
   id travels in the attachment's name, after its title: `Key result: Grow revenue [milestone-bridge:...]`.
@@ -22,8 +23,10 @@ What an item holds:
 
 Pushing (`push`) applies each write in order, skipping any that the card already holds (so applying the
 same writes twice sends nothing the second time) and reading only the cards `read_state` did not:
-- a field: `PUT cards/{id}/customField/{field}/item` with `{"value": {"number": "3"}}` or
-  `{"value": {"text": ...}}` (`{"idValue": option}` for a list field); clearing sends `{"value": ""}`;
+- a field: `PUT cards/{id}/customField/{field}/item` with `{"value": {"number": "3"}}`,
+  `{"value": {"text": ...}}` or, for a forecast day in a date field, `{"value": {"date":
+  "2027-01-08T00:00:00.000Z"}}` (midnight UTC; read back as that UTC day) (`{"idValue": option}` for a
+  list field); clearing sends `{"value": ""}`;
 - a label: the board's label of that name (the oldest, when a board has several), created with its
   colour when missing (`POST labels`), then `POST cards/{id}/idLabels`; these and the attachment's
   parameters go in the query, as trello.json declares them; removing `DELETE cards/{id}/idLabels/{label}`
@@ -63,8 +66,10 @@ import logging
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
+from bridge.config import FIELD_KEYS
 from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteKind
 from bridge.errors import AuthError, BridgeError, FatalAPIError, RetriableAPIError, UserError, WriteRefused
 from bridge.http import redact
@@ -94,8 +99,8 @@ READ_WHOLE = 100
 CARD_PARAMS = {"customFieldItems": "true", "attachments": "true"}
 BASE_COLOURS = ("green", "yellow", "orange", "red", "purple", "blue", "sky", "lime", "pink", "black")
 COLOURS = frozenset(BASE_COLOURS + tuple(f"{c}_{v}" for c in BASE_COLOURS for v in ("dark", "light")))
-MANAGED = (("rank", "rank_field"), ("okr", "okr_field"))
-"""Logical field -> the `[trackers.X.write]` key naming its custom field."""
+MANAGED = tuple(FIELD_KEYS.items())
+"""Logical field -> the `[trackers.X.write]` key (dotted) naming its custom field."""
 
 
 # ---- link attachments -------------------------------------------------------------------------------
@@ -150,6 +155,8 @@ class CustomField:
                 return float(raw)
             except (TypeError, ValueError):
                 return raw
+        if self.type == "date":
+            return _utc_day(raw)
         return raw
 
     def body(self, value: Any) -> JSON:
@@ -169,9 +176,31 @@ class CustomField:
             return {"value": {"number": _number_text(value, self.name)}}
         if self.type == "text":
             return {"value": {"text": str(value)}}
+        if self.type == "date":
+            return {"value": {"date": _midnight(value, self.name)}}
         raise WriteRefused(
-            f"custom field {self.name!r} is a {self.type} field; the bridge writes number, text or list"
+            f"custom field {self.name!r} is a {self.type} field; the bridge writes number, text, date or list"
         )
+
+
+def _utc_day(raw: Any) -> Any:
+    """A date field's value (`2027-01-08T00:00:00.000Z`) as the UTC day the bridge writes and compares
+    (`2027-01-08`); a value that is no time is given as it is."""
+    try:
+        moment = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        return raw
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).date().isoformat()
+
+
+def _midnight(value: Any, name: str) -> str:
+    """The day `value` (`YYYY-MM-DD`) as a Trello date field takes it: midnight UTC of that day."""
+    try:
+        day = date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise WriteRefused(f"date field {name!r} cannot hold {value!r}") from None
+    return f"{day.isoformat()}T00:00:00.000Z"
 
 
 def _number_text(value: Any, name: str) -> str:
@@ -230,8 +259,8 @@ def board_target(config: TrelloTrackerConfig, body: Mapping[str, Any], mapping: 
     listed = records(body.get("customFields"))
     pairs = [(str(d["id"]), str(d.get("name") or "")) for d in listed]
     fields: dict[str, CustomField] = {}
-    for logical, key in MANAGED:
-        found = resolve_field(getattr(config.write, key), pairs)
+    for logical, _ in MANAGED:
+        found = resolve_field(config.write.field_named(logical), pairs)
         definition = next((d for d in listed if str(d["id"]) == found), None)
         if definition is not None:
             name, kind = str(definition.get("name") or ""), str(definition.get("type") or "")
@@ -265,7 +294,7 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
         self.puller = puller
         targets = (board_target(config, body, puller.mappings[ref]) for ref, body in puller.records.items())
         self.boards: dict[str, BoardTarget] = {target.id: target for target in targets}
-        self.managed = [logical for logical, key in MANAGED if getattr(config.write, key) is not None]
+        self.managed = [logical for logical, _ in MANAGED if config.write.field_named(logical) is not None]
         self._check_managed()
         self._cards: dict[str, JSON] = {}
         """Remote id (a card id, or `label:<id>` of a label milestone) -> the card, as read or written."""
@@ -277,7 +306,7 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
     def _check_managed(self) -> None:
         """A managed field must exist on some configured board (named at open, before any cycle)."""
         for logical, key in MANAGED:
-            wanted = getattr(self.config.write, key)
+            wanted = self.config.write.field_named(logical)
             if wanted is None or not self.boards or any(logical in b.fields for b in self.boards.values()):
                 continue
             raise UserError(
@@ -447,7 +476,7 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
     def _set_field(self, board: BoardTarget, card: JSON, write: FieldWrite) -> None:
         definition = board.fields.get(write.field)
         if definition is None:
-            wanted = getattr(self.config.write, f"{write.field}_field")
+            wanted = self.config.write.field_named(write.field)
             raise WriteRefused(f"board {board.name!r} has no custom field {wanted!r}")
         if same_value(definition.read(card), write.value):
             return
@@ -502,7 +531,7 @@ class TrelloWriter(Writer[TrelloTrackerConfig]):
             sent.append(index)
         if wanted != current:
             try:
-                # `card_id` may be a label milestone's `label:<id>`: the request names the card itself
+                # The card's own id: a label milestone's item id (`label:<id>`) names no card.
                 self._send("PUT", f"cards/{card['id']}", params={"idLabels": ",".join(wanted)})
             except AuthError:
                 raise

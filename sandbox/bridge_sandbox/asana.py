@@ -278,6 +278,22 @@ def _bool_arg(raw: str | None) -> bool | None:
     return raw.strip().lower() in ("true", "1", "yes")
 
 
+def _is_date_value(value: Any) -> bool:
+    """A date field's value: `{"date": "YYYY-MM-DD"}` or `{"date_time": ISO 8601}`."""
+    if not isinstance(value, dict) or not (value.get("date") or value.get("date_time")):
+        return False
+    try:
+        if value.get("date"):
+            date.fromisoformat(str(value["date"]))
+            if len(str(value["date"])) != 10:
+                return False
+        if value.get("date_time"):
+            datetime.fromisoformat(str(value["date_time"]).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -1312,11 +1328,17 @@ class AsanaState:
                 "text": isinstance(value, str),
                 "enum": isinstance(value, str) and value in options,
                 "multi_enum": isinstance(value, list) and all(v in options for v in value),
-                "date": isinstance(value, dict) and bool(value.get("date") or value.get("date_time")),
+                "date": _is_date_value(value),
             }[kind]
         )
         if not ok:
             raise asana_error(400, f"custom_fields: {value!r} is not a valid {kind} value for {name}")
+        if kind == "date" and value is not None:
+            # As Asana gives it back: the day, and `date_time` null when no time was chosen.
+            return {
+                "date": value.get("date") or str(value["date_time"])[:10],
+                "date_time": value.get("date_time"),
+            }
         return None if value == [] else value
 
     def _apply(self, task: Task, name: str, value: Any, actor: str) -> bool:

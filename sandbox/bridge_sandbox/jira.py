@@ -34,7 +34,8 @@ Behaviour kept from the real servers (each a thing a sync must survive):
   the rank API moves at most 50 issues a call, in the order given, giving only them new ranks between
   the anchor and its neighbour, and answers 207 with per-issue errors on partial failure; the Rank
   field cannot be set by an edit;
-- labels cannot contain spaces (400), a number field takes only numbers (400), and a field not on the
+- labels cannot contain spaces (400), a number field takes only numbers (400), a date picker field
+  (`add_custom_field` with kind `date`) only a day as `YYYY-MM-DD` or null (400), and a field not on the
   issue's screen cannot be set (400; `off_screen` / the `hide_field` edit puts a field there).
 """
 
@@ -49,7 +50,7 @@ import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -326,6 +327,7 @@ class JiraEmulator(Emulator):
             custom = {
                 "number": "com.atlassian.jira.plugin.system.customfieldtypes:float",
                 "string": "com.atlassian.jira.plugin.system.customfieldtypes:textfield",
+                "date": "com.atlassian.jira.plugin.system.customfieldtypes:datepicker",
             }.get(kind, "com.atlassian.jira.plugin.system.customfieldtypes:textfield")
             self._add_custom_field(f"customfield_{number}", name, kind, custom)
             return f"customfield_{number}"
@@ -905,6 +907,8 @@ class JiraEmulator(Emulator):
             custom = str((self.custom_fields.get(name) or {}).get("schema", {}).get("custom") or "")
             if custom.endswith(":textfield") and value is not None and not isinstance(value, str):
                 errors[name] = "Operation value must be a string."
+            if kind == "date" and value is not None and not _iso_day(value):
+                errors[name] = "Error parsing date string: " + str(value)
         for label in changes.get("labels") or []:
             if not isinstance(label, str) or " " in label:
                 errors["labels"] = "The label 'x' contains spaces which is invalid.".replace(
@@ -1494,6 +1498,17 @@ def _issue_type(raw: dict[str, Any]) -> dict[str, Any]:
 def _int_id(value: Any) -> Any:
     """A numeric id as the number Jira sends where its documents type the id as an integer."""
     return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+def _iso_day(value: Any) -> bool:
+    """A date picker's value as the REST API takes and gives it: a day, `YYYY-MM-DD`."""
+    if not isinstance(value, str) or len(value) != 10:
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _guess_field_name(field_id: str) -> str:

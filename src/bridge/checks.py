@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.config import BridgeConfig, Loc, PushConfig, TrackerConfig, format_path
+from bridge.config import BridgeConfig, ForecastFields, Loc, PushConfig, TrackerConfig, format_path
 from bridge.connector import Capability, Connector, DiscoveredField, Discovery
 from bridge.errors import BridgeError, ConfigError, Problem, UserError
 
@@ -55,6 +55,9 @@ OKR_TYPES: Mapping[str, tuple[str, ...]] = {
     "default": ("string", "text", "url"),
 }
 """Field types each kind's writer can put a key result into."""
+DATE_TYPES: tuple[str, ...] = ("date",)
+"""Field types a forecast date is written into: a date field (Jira's date picker, Trello's and Asana's
+date fields); a date-time field would show a time the forecast does not have."""
 NOWHERE = "; on none of the projects listed"
 """How Asana's discovery marks a workspace field that no configured project carries."""
 TRELLO_ID = re.compile(r"^[0-9a-f]{24}$")
@@ -329,6 +332,11 @@ class _Compare:
         text_types = OKR_TYPES.get(self.kind, OKR_TYPES["default"])
         if write.okr_field is not None:
             self.check_field(("write", "okr_field"), write.okr_field, text_types, "the OKR field")
+        for which in ("p50", "p85"):
+            wanted = getattr(write.forecast_fields, which)
+            if wanted is not None:
+                where = ("write", "forecast_fields", which)
+                self.check_field(where, wanted, DATE_TYPES, f"the {which.upper()} forecast field")
         okrs = getattr(self.tracker, "okrs", None)
         for key in ("target_field", "current_field"):
             wanted = getattr(okrs, key, None)
@@ -461,7 +469,9 @@ def lenient(tracker: TrackerConfig) -> TrackerConfig:
     """A copy that names no field, so that opening a connector resolves none (and fails on none)."""
     update: dict[str, Any] = {
         "fields": tracker.fields.model_copy(update={"value": None, "effort": None, "due": None}),
-        "write": tracker.write.model_copy(update={"rank_field": None, "okr_field": None}),
+        "write": tracker.write.model_copy(
+            update={"rank_field": None, "okr_field": None, "forecast_fields": ForecastFields()}
+        ),
     }
     for key, names in (("okrs", ("target_field", "current_field")), ("tasks", ("field", "epic_link_field"))):
         part = getattr(tracker, key, None)

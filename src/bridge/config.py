@@ -450,6 +450,27 @@ class ValueFields(Section):
     """A field holding the due date, when not the tracker's own due date."""
 
 
+class ForecastFields(Section):
+    """The date fields that receive an open milestone's forecast finish dates (either may be omitted)."""
+
+    p50: str | None = None
+    """A date field for the P50 finish date (half the simulated futures finish by then)."""
+    p85: str | None = None
+    """A date field for the P85 finish date (the forecast's configured high percentile)."""
+
+
+FIELD_KEYS: Mapping[str, str] = {
+    "rank": "rank_field",
+    "okr": "okr_field",
+    "forecast_p50": "forecast_fields.p50",
+    "forecast_p85": "forecast_fields.p85",
+    "kr_status": "kr_status_field",
+}
+"""Logical field the bridge writes -> the `[trackers.X.write]` key (dotted) naming its tracker field."""
+FORECAST_FIELDS: Mapping[str, str] = {"forecast_p50": "P50", "forecast_p85": "P85"}
+"""The logical date fields of a milestone's forecast, with how a person names each date."""
+
+
 class WriteConfig(Section):
     """What the bridge writes to this tracker; it touches nothing it is not told to manage."""
 
@@ -480,6 +501,29 @@ class WriteConfig(Section):
     tasks_inherit: bool = False
     """Write the rank field on tasks too (they inherit their milestone's value); with `native_order`,
     tasks follow their milestone's place in the order either way."""
+    forecast_fields: ForecastFields = Field(default_factory=ForecastFields)
+    """Date fields receiving open milestones' forecast finish dates: `{p50 = "...", p85 = "..."}`."""
+    forecast_min_move: Duration = timedelta(days=3)
+    """A forecast date is written again only once it moved at least this far from the date the bridge
+    last wrote (and at most once a UTC day per item), so a date wobbling by a day stays put."""
+
+    def field_named(self, logical: str) -> str | None:
+        """The tracker field the config names for logical field `logical` (None: not managed here)."""
+        if logical == "rank":
+            return self.rank_field
+        if logical == "okr":
+            return self.okr_field
+        if logical == "forecast_p50":
+            return self.forecast_fields.p50
+        if logical == "forecast_p85":
+            return self.forecast_fields.p85
+        if logical == "kr_status":
+            return self.kr_status_field
+        return None
+
+    def managed_fields(self) -> dict[str, str]:
+        """Logical field -> the tracker field the config names for it, for every field it manages."""
+        return {logical: named for logical in FIELD_KEYS if (named := self.field_named(logical)) is not None}
 
     @property
     def rank_mode(self) -> RankValue:
@@ -502,6 +546,10 @@ class WriteConfig(Section):
             yield ("rank_bands",), "lists no cut-off; give increasing positions such as [5, 10]"
         elif any(b < 1 for b in bands) or any(b >= c for b, c in itertools.pairwise(bands)):
             yield ("rank_bands",), f"{bands} must be positions of 1 or more, each larger than the one before"
+        dates = self.forecast_fields
+        if dates.p50 is not None and dates.p85 is not None and dates.p50.casefold() == dates.p85.casefold():
+            same = f"names the same field as p50 ({dates.p50!r}); each date needs a field of its own"
+            yield ("forecast_fields", "p85"), same
 
 
 def _check_status_map(value: dict[str, StatusCategory]) -> dict[str, StatusCategory]:

@@ -228,3 +228,31 @@ def test_a_label_prefix_already_in_use_is_warned_about(run_cli: object, good: st
     assert "'okr-KR" in result.stdout.split("warning: push.label_prefix")[1]
     plain = run_cli("check", "--config", write(tmp_path, good), "--online", "--tracker", "jira")  # type: ignore[operator]
     assert plain.exit_code == 0 and "warning:" not in plain.stdout, "the demo's labels do not use mb-"
+
+
+def test_forecast_fields_must_be_date_fields_on_every_tracker(
+    run_cli: object, good: str, tmp_path: Path
+) -> None:
+    text = good
+    dates = {
+        "jira": 'forecast_fields = { p50 = "Forecast finish", p85 = "Value Rank" }\n',
+        "trello": 'forecast_fields = { p50 = "Value rank" }\n',
+        "asana": 'forecast_fields = { p85 = "Value rank" }\n',
+    }
+    for tracker, line in dates.items():
+        text = edit(text, tracker, f"[trackers.{tracker}.write]\n", f"[trackers.{tracker}.write]\n{line}")
+    result = run_cli("check", "--config", write(tmp_path, text), "--online", "--json")  # type: ignore[operator]
+    assert result.exit_code == 1, result.stdout + result.stderr
+    found = {p["path"]: p["message"] for t in json.loads(result.stdout)["online"] for p in t["problems"]}
+    assert found == {
+        "trackers.jira.write.forecast_fields.p50": "Jira has no custom field 'Forecast finish'",
+        "trackers.jira.write.forecast_fields.p85": (
+            "Jira field 'Value Rank' is a number field; the P85 forecast field must be date"
+        ),
+        "trackers.trello.write.forecast_fields.p50": (
+            "Trello field 'Value rank' is a number field; the P50 forecast field must be date"
+        ),
+        "trackers.asana.write.forecast_fields.p85": (
+            "Asana field 'Value rank' is a number field; the P85 forecast field must be date"
+        ),
+    }

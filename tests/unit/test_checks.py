@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bridge.checks import compare, compare_with_notes, lenient
 from bridge.config import TrackerConfig, parse_config
 from bridge.connector import ConnectorRegistry, DiscoveredField, Discovery
+from bridge.errors import ConfigError
 
 
 def tracker(body: str, name: str = "t") -> TrackerConfig:
@@ -348,3 +351,60 @@ def test_the_lenient_copy_names_no_field_and_keeps_the_rest() -> None:
     assert loose.okrs.target_field is None and loose.okrs.key_result_type == "key result"  # type: ignore[attr-defined]
     assert loose.status_map == config.status_map and loose.projects == ["PAY", "MOB"]  # type: ignore[attr-defined]
     assert config.write.rank_field == "Value Rank", "the original is left alone"
+
+
+# ---- forecast date fields ---------------------------------------------------------------------------------
+
+
+def test_forecast_fields_must_exist_and_be_date_fields() -> None:
+    found = Discovery(
+        containers=JIRA_FOUND.containers,
+        statuses=JIRA_FOUND.statuses,
+        item_types=JIRA_FOUND.item_types,
+        labels=JIRA_FOUND.labels,
+        fields=[
+            *JIRA_FOUND.fields,
+            DiscoveredField("customfield_10400", "P50 finish", "date (datepicker)"),
+            DiscoveredField("customfield_10401", "Planned start", "datetime (datetime)"),
+        ],
+        extra=JIRA_FOUND.extra,
+    )
+    good = JIRA_MAPPING.replace(
+        "[trackers.t.write]\n",
+        '[trackers.t.write]\nforecast_fields = { p50 = "p50 finish", p85 = "customfield_10400" }\n',
+    )
+    assert compare("t", tracker(JIRA + good), found) == []
+    bad = JIRA_MAPPING.replace(
+        "[trackers.t.write]\n",
+        '[trackers.t.write]\nforecast_fields = { p50 = "P50 finsh", p85 = "Planned start" }\n',
+    )
+    assert messages(compare("t", tracker(JIRA + bad), found)) == {
+        "trackers.t.write.forecast_fields.p50": (
+            "Jira has no custom field 'P50 finsh' (did you mean 'P50 finish'?)"
+        ),
+        "trackers.t.write.forecast_fields.p85": (
+            "Jira field 'Planned start' is a datetime field; the P85 forecast field must be date"
+        ),
+    }
+
+
+def test_a_trello_date_field_takes_a_forecast_date() -> None:
+    config = tracker(
+        TRELLO.replace("[trackers.t.write]\n", '[trackers.t.write]\nforecast_fields = { p85 = "Due" }\n')
+    )
+    assert compare("t", config, TRELLO_FOUND) == []
+    wrong = tracker(
+        TRELLO.replace("[trackers.t.write]\n", '[trackers.t.write]\nforecast_fields = { p50 = "Size" }\n')
+    )
+    assert messages(compare("t", wrong, TRELLO_FOUND)) == {
+        "trackers.t.write.forecast_fields.p50": (
+            "Trello field 'Size' is a list field; the P50 forecast field must be date"
+        )
+    }
+
+
+def test_the_two_forecast_dates_need_two_fields() -> None:
+    with pytest.raises(ConfigError) as raised:
+        tracker(JIRA + '[trackers.t.write]\nforecast_fields = { p50 = "Finish", p85 = "finish" }\n')
+    assert "trackers.t.write.forecast_fields.p85" in str(raised.value)
+    assert "names the same field as p50 ('Finish')" in str(raised.value)

@@ -298,10 +298,12 @@ def _read_back(read_back: int, applied: int) -> str:
 
 
 def _field_name(write: Any) -> str:
+    from bridge.config import FORECAST_FIELDS
     from bridge.domain import WriteKind
 
+    dated = FORECAST_FIELDS.get(write.field)
     names: dict[WriteKind, str] = {
-        WriteKind.FIELD: write.field,
+        WriteKind.FIELD: f"{dated} forecast date" if dated else write.field,
         WriteKind.LABEL_ADD: f"label {write.field}",
         WriteKind.LABEL_REMOVE: f"label {write.field}",
         WriteKind.LINK: "link",

@@ -27,7 +27,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from bridge.config import TrackerConfig
+from bridge.config import FIELD_KEYS, TrackerConfig
 from bridge.domain import FieldWrite, ItemState, LinkTarget, Ref, WriteCost, WriteKind, WriteOutcome
 from bridge.errors import AuthError, BridgeError, OutcomeUnknown, RetriableAPIError, WriteRefused
 from bridge.http import redact
@@ -41,7 +41,7 @@ T = TypeVar("T")
 EDIT_KINDS = frozenset({WriteKind.FIELD, WriteKind.LABEL_ADD, WriteKind.LABEL_REMOVE})
 """The writes a tracker's item edit carries (its fields and labels), as opposed to links and moves."""
 
-MANAGED_FIELDS = {"rank": "rank_field", "okr": "okr_field", "kr_status": "kr_status_field"}
+MANAGED_FIELDS = FIELD_KEYS
 """Logical field -> the `[trackers.X.write]` key naming the tracker field it is written to."""
 
 
@@ -188,7 +188,7 @@ def config_refusal(tracker: str, config: TrackerConfig, write: FieldWrite) -> st
         if key is None:
             known = ", ".join(repr(name) for name in MANAGED_FIELDS)
             return f"field {write.field!r} is not one the bridge writes (only {known})"
-        if getattr(settings, key) is None:
+        if settings.field_named(write.field) is None:
             return f"field {write.field!r} is not managed here: trackers.{tracker}.write.{key} is not set"
     return None
 

@@ -220,6 +220,7 @@ def _pull_analyse_push(
                 progress=progress,
                 slipping=slipping,
                 comments=comments.wished,
+                now=now,
             )
         except PlanTooLarge as exc:
             entry.error = str(exc)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 
 from bridge.analytics.forecast import Forecast
 from bridge.analytics.okr import KeyResultProgress, KeyResultStatus, catalogue
 from bridge.analytics.ranks import Rank
 from bridge.analytics.report import Report
-from bridge.config import BridgeConfig, TrackerConfig, WriteConfig
+from bridge.config import FORECAST_FIELDS, BridgeConfig, TrackerConfig, WriteConfig
 from bridge.domain import (
     KeyResult,
     LinkOrigin,
@@ -24,7 +25,8 @@ from bridge.domain import (
     is_person_key,
 )
 from bridge.sync.plan import Desired
-from bridge.written import STATUS_UPDATE_FIELD, key_result_link_id
+from bridge.text import plural
+from bridge.written import STATUS_UPDATE_FIELD, Written, key_result_link_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +89,18 @@ def desired_state(
     config: BridgeConfig,
     slipping: Mapping[Ref, str] | None = None,
     comments: Mapping[Ref, Mapping[str, str]] | None = None,
+    *,
+    written: Written | None = None,
+    now: datetime | None = None,
+    moves: Mapping[Ref, str] | None = None,
 ) -> dict[Ref, Desired]:
     """Every live milestone and task of tracker `source`, with what the bridge wants it to hold;
     `slipping` are the milestones whose forecast slipped, with why (`forecast_history.slipping`);
     `comments` the bridge's comments milestones should carry, by marker (`bridge.reached`).
+
+    The forecast date fields follow `forecast_dates`: with `written` (what the bridge last wrote) and
+    `now`, a date that moved less than `write.forecast_min_move`, or on an item written today, keeps the
+    date last written; `moves` are the forecast history's reasons for each milestone's last move.
 
     Items the bridge has nothing to say about are included too (with empty wishes), so a label or value
     the bridge wrote earlier is taken back when it no longer applies.
@@ -100,6 +110,7 @@ def desired_state(
     labels = Labels.of(config)
     ranks = {r.milestone: r for r in report.milestones}
     risks = {f.milestone: f for f in report.forecasts if f.at_risk}
+    forecasts = {f.milestone: f for f in report.forecasts}
     okrs = catalogue(snapshot.objectives, snapshot.key_results, config.okrs)
     slow = {(v.team, v.work_type): v for v in report.bottlenecks if v.bottleneck}
     flagged: dict[Ref, list[tuple[str, str]]] = {}
@@ -122,6 +133,17 @@ def desired_state(
         if write.okr_field:
             fields["okr"] = "; ".join(kr.title for _, kr in linked) or None
             reasons["okr"] = _okr_reason(report.links.get(ref, {}), linked)
+        for logical, (value, why) in forecast_dates(
+            ref,
+            forecasts.get(ref) if milestone.category is not StatusCategory.DONE else None,
+            write,
+            written or Written(),
+            now,
+            (moves or {}).get(ref),
+            done=milestone.category is StatusCategory.DONE,
+        ).items():
+            fields[logical] = value
+            reasons[logical] = why
         links: dict[str, LinkTarget] = {}
         if write.okr_links:
             for kr_ref, kr in linked:
@@ -157,6 +179,7 @@ def desired_state(
             reasons=reasons,
             name=display_name(milestone.key, milestone.title),
             comments=wished,
+            clear_own_only=frozenset(FORECAST_FIELDS) & frozenset(fields),
         )
     for task in snapshot.tasks:
         if task.source != source or task.deleted:
@@ -276,14 +299,88 @@ def rank_value(rank: Rank | None, write: WriteConfig) -> float | int | str | Non
 
 def managed_fields(tracker: TrackerConfig) -> dict[str, str]:
     """Logical field -> the tracker field the config names for it."""
-    found = {}
-    if tracker.write.rank_field:
-        found["rank"] = tracker.write.rank_field
-    if tracker.write.okr_field:
-        found["okr"] = tracker.write.okr_field
-    if tracker.write.kr_status_field:
-        found["kr_status"] = tracker.write.kr_status_field
+    return tracker.write.managed_fields()
+
+
+def forecast_dates(
+    milestone: Ref,
+    forecast: Forecast | None,
+    write: WriteConfig,
+    written: Written,
+    now: datetime | None,
+    moved_because: str | None = None,
+    *,
+    done: bool = False,
+) -> dict[str, tuple[str | None, str]]:
+    """Logical date field (`forecast_p50`, `forecast_p85`) -> (the UTC day it should hold as
+    `YYYY-MM-DD`, or None to clear it; why), for the date fields `write` names.
+
+    An open milestone's forecast day is wished for only when it moved at least `write.forecast_min_move`
+    from the day the bridge last wrote there (its `written` row) and that row was not stamped on `now`'s
+    UTC day; otherwise the wish is the day last written, so nothing is planned and a date wobbling by a
+    day or two never rewrites the field (nor notifies anyone). A done milestone, or one without a
+    forecast, wishes the field empty: the plan clears the bridge's own value only. Without `now` the
+    once-a-day rule is not applied (`bridge explain` shows the forecast itself).
+    """
+    found: dict[str, tuple[str | None, str]] = {}
+    for logical, label in FORECAST_FIELDS.items():
+        if write.field_named(logical) is None:
+            continue
+        when = None
+        if forecast is not None:
+            when = forecast.p50 if logical == "forecast_p50" else forecast.high
+        if when is None:
+            why = "done: no forecast date" if done else "no forecast: no tasks left to forecast from"
+            found[logical] = (None, why)
+            continue
+        day = _utc_day(when)
+        assert forecast is not None
+        because = moved_because or forecast.explanation
+        last = written.get(milestone, logical)
+        held = _held_day(last.value if last is not None else None)
+        if last is None or held is None:
+            found[logical] = (day, f"{label} forecast {day}: {because}")
+            continue
+        if held == day:
+            found[logical] = (day, f"{label} forecast {day}, as written")
+            continue
+        move = abs(date.fromisoformat(day) - date.fromisoformat(held))
+        if move < write.forecast_min_move:
+            found[logical] = (
+                held,
+                f"{label} stays {held}: the forecast ({day}) moved {plural(move.days, 'day')}, less than "
+                f"write.forecast_min_move ({_days(write.forecast_min_move)})",
+            )
+        elif now is not None and _utc_day(last.at) >= _utc_day(now):
+            found[logical] = (
+                held,
+                f"{label} stays {held} until tomorrow: the forecast moved to {day}, and this item "
+                "was written today (forecast dates are written at most once a day)",
+            )
+        else:
+            found[logical] = (day, f"{label} moved from {held} to {day}: {because}")
     return found
+
+
+def _utc_day(moment: datetime) -> str:
+    """The UTC day of `moment` as `YYYY-MM-DD` (a time without a zone is taken as UTC, as stored)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).date().isoformat()
+
+
+def _held_day(value: object) -> str | None:
+    """The day a `written` value names (`YYYY-MM-DD`), or None when it names none."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value[:10]).isoformat()
+    except ValueError:
+        return None
+
+
+def _days(span: timedelta) -> str:
+    days = span / timedelta(days=1)
+    return plural(int(days), "day") if days.is_integer() else f"{days:.1f} days"
 
 
 def _linked(

@@ -56,6 +56,9 @@ class Desired:
     """The bridge's comments the item should carry, by marker (`bridge.written.comment_marker`) -> text:
     each posted once, when `written` has no row for its marker (the connector looks for the marker in
     the tracker too, so a lost answer or a second replica never posts it twice)."""
+    clear_own_only: frozenset[str] = frozenset()
+    """Fields whose empty wish takes back only the bridge's own value (the forecast dates): a value the
+    bridge did not write there, or a user changed since, is theirs and stays."""
 
 
 @dataclass
@@ -272,9 +275,11 @@ def _field_writes(wish: Desired, state: ItemState, written: Written) -> Iterable
             continue  # the field is no longer managed here and the tracker does not show it
         if name == STATUS_UPDATE_FIELD and value is None:
             continue  # a status update is history: there is nothing to take back
+        last = written.get(wish.item, name)
+        if value is None and name in wish.clear_own_only and (last is None or not same(last.value, current)):
+            continue  # not the bridge's value: left as it is
         if not same(current, value):
             reason = wish.reasons.get(name, "")
-            last = written.get(wish.item, name)
             if last is not None and not same(last.value, current):
                 reason = f"{reason}; restoring: someone changed it to {current!r}".lstrip("; ")
             yield FieldWrite(wish.item, name, value, previous=current, kind=WriteKind.FIELD, reason=reason)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection
 
 from bridge.analytics.report import Report
-from bridge.config import BridgeConfig
+from bridge.config import BridgeConfig, ForecastFields
 from bridge.connector import Connector
 from bridge.domain import (
     FieldWrite,
@@ -36,7 +36,7 @@ from bridge.domain import (
     WriteOutcome,
 )
 from bridge.http import redact
-from bridge.store import Store
+from bridge.store import Store, forecast_history
 from bridge.store.held import forget_held, load_held, save_held
 from bridge.store.snapshot import item_names
 from bridge.store.written import Record, load_written, record_written
@@ -98,6 +98,7 @@ def push_tracker(
     progress: Progress | None = None,
     slipping: Mapping[Ref, str] | None = None,
     comments: Mapping[Ref, Mapping[str, str]] | None = None,
+    now: datetime | None = None,
 ) -> PushResult:
     """Plan and (unless `dry_run`) apply the writes that make tracker `name` hold the analysis.
 
@@ -107,10 +108,17 @@ def push_tracker(
     `progress`, when given, hears how many of the writes have been applied as they go (`_send`).
     `slipping` are the milestones to label as slipping, with why (`forecast_history.slipping`);
     `comments` the comments milestones should carry, by marker (`bridge.reached.reached_comments`).
+    `now` is the cycle's time: forecast dates are written at most once a UTC day per item
+    (`desired.forecast_dates`); None means the clock's.
     """
-    desired = desired_state(report, snapshot, name, config, slipping, comments)
+    now = now or datetime.now(UTC)
     with store.read() as conn:
         written = load_written(conn, name)
+        dated = config.tracker(name).write.forecast_fields != ForecastFields()
+        moves = _forecast_moves(conn) if dated else {}
+    desired = desired_state(
+        report, snapshot, name, config, slipping, comments, written=written, now=now, moves=moves
+    )
     updated = _updated(snapshot, name)
     newer = written.newer_than(generation)
     refs = [ref for ref in candidates(desired, written, updated) if ref not in newer]
@@ -160,6 +168,16 @@ def push_tracker(
     if the_plan.deferred:
         log.info("%s: %d writes wait for the next cycle (write budget)", name, len(the_plan.deferred))
     return result
+
+
+def _forecast_moves(conn: Connection) -> dict[Ref, str]:
+    """Why each milestone's forecast last moved, as its history keeps it (a first forecast says nothing
+    more than the forecast's own explanation, so it is left out)."""
+    return {
+        ref: point.reason
+        for ref, point in forecast_history.latest(conn).items()
+        if point.reason not in ("first forecast", forecast_history.REACHED)
+    }
 
 
 @dataclass
@@ -420,7 +438,10 @@ def _records(
         labels = after.labels & (bridge_labels(managed_labels, written, ref) | added)
         for name in wish.fields:
             if (ref, name) not in failed:
-                records.append(Record(ref, name, holds.get(name)))
+                held = holds.get(name)
+                if name in wish.clear_own_only and wish.fields[name] is None:
+                    held = None  # what is left there is a user's, not the bridge's to take back later
+                records.append(Record(ref, name, held))
         if (ref, LABELS_FIELD) not in failed:
             records.append(Record(ref, LABELS_FIELD, sorted(labels)))
         # Only links the bridge wants are recorded as its own; one it took back is forgotten. A link the

@@ -1,4 +1,5 @@
-"""One whole cycle: pull every tracker, analyse the whole store, plan and push each tracker.
+"""One whole cycle: pull every tracker, analyse the whole store, plan and push each tracker, then
+announce in chat the key results first seen met (`bridge.announce`).
 
 `bridge sync` runs one; the daemon runs them on a schedule. The analysis reads one snapshot of the whole
 store, so ranks span the portfolio; each tracker's push then writes its share. A tracker that fails
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bridge.analytics.report import Report
+from bridge.announce import AnnounceResult, announce_cycle
 from bridge.config import BridgeConfig
 from bridge.connector import Capability, ConnectorRegistry
 from bridge.domain import Ref, WriteCost
@@ -86,6 +88,8 @@ def _cost(cost: WriteCost) -> dict[str, int]:
 class CycleResult:
     trackers: list[TrackerCycle] = field(default_factory=list)
     report: Report | None = None
+    announcements: AnnounceResult | None = None
+    """What the chat channels of `[announce]` were sent (with a dry run, would be)."""
 
     @property
     def ok(self) -> bool:
@@ -220,6 +224,11 @@ def _pull_analyse_push(
             _record_push(store, entry, now, pushed)
             if _complete(entry):
                 analyses.mark_pushed(store, analysed.key, entry.tracker)
+    if stop is None or not stop.is_set():
+        # After the push, so a message in chat never runs ahead of what the trackers show.
+        result.announcements = announce_cycle(
+            store, config, analysed.snapshot, report.links, now=now, dry_run=dry_run
+        )
     return result
 
 

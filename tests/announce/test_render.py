@@ -4,6 +4,10 @@ markup, links or mentions smuggled in through a title), and Slack's block limits
 from __future__ import annotations
 
 import json
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge.announce.render import (
     SLACK_HEADER_LIMIT,
@@ -127,3 +131,19 @@ def test_generic_message_carries_the_announcement_as_data() -> None:
 
 def test_slack_escape_keeps_plain_text_readable() -> None:
     assert slack_escape("Ship A & B to <Acme>") == "Ship A &amp; B to &lt;Acme&gt;"
+
+
+@given(st.text(max_size=400), st.text(max_size=400))
+@settings(max_examples=200, deadline=None)
+def test_no_tracker_text_becomes_markup_in_any_medium(title: str, fact: str) -> None:
+    hostile = Announcement(
+        AnnouncementKind.KEY_RESULT_MET, "kr-met:t:1:1", Ref("t", "1"), title, facts=(("Delivered", fact),)
+    )
+    slack = slack_message(hostile)
+    assert len(slack["blocks"][0]["text"]["text"]) <= SLACK_HEADER_LIMIT
+    for text in [slack["text"], *(b["text"]["text"] for b in slack["blocks"][1:])]:
+        assert "<" not in text and ">" not in text and len(text) <= SLACK_SECTION_LIMIT
+        assert re.search(r"@\w", text) is None and "\x1b" not in text
+    card = teams_message(hostile)["attachments"][0]["content"]
+    for text in (card["body"][0]["text"], card["body"][1]["facts"][0]["value"]):
+        assert re.search(r"(?<!\\)[*_\[\]()<>`#]", text.replace("\\\\", "")) is None

@@ -138,5 +138,5 @@ def met_key_results(
         found.append(key_result_met(key_result, times, objective, moved))
     if states and not dry_run:
         with store.write() as conn:
-            save_met_states(conn, states, now=now, known=set(before))
+            save_met_states(conn, states, now=now)
     return found

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, insert, select, update
 
 from bridge.domain import Ref, require_utc
+from bridge.store.engine import upsert
 from bridge.store.models import AnnouncedRow, KeyResultMetRow
 
 
@@ -107,17 +108,11 @@ def met_states(conn: Connection) -> dict[Ref, MetState]:
     return {Ref(r.source, r.remote_id): MetState(bool(r.met), int(r.times)) for r in conn.execute(select(t))}
 
 
-def save_met_states(conn: Connection, states: dict[Ref, MetState], *, now: datetime, known: set[Ref]) -> None:
-    """Store `states`; `known` are the key results that already have a row (updated, others inserted)."""
-    t = _met()
+def save_met_states(conn: Connection, states: dict[Ref, MetState], *, now: datetime) -> None:
+    """Store `states` (inserted or updated: two cycles of a daemon's trackers may store the same one)."""
     at = require_utc(now, "now")
-    for ref, state in sorted(states.items(), key=lambda item: str(item[0])):
-        values = {"met": state.met, "times": state.times, "at": at}
-        if ref in known:
-            conn.execute(
-                update(t)
-                .where(and_(t.c.source == ref.source, t.c.remote_id == ref.remote_id))
-                .values(**values)
-            )
-        else:
-            conn.execute(insert(t).values(source=ref.source, remote_id=ref.remote_id, **values))
+    rows = [
+        {"source": ref.source, "remote_id": ref.remote_id, "met": state.met, "times": state.times, "at": at}
+        for ref, state in sorted(states.items(), key=lambda item: str(item[0]))
+    ]
+    upsert(conn, _met(), rows, stamp="at")

@@ -139,3 +139,25 @@ def test_a_dry_run_shows_the_messages_and_sends_and_records_nothing(
     with store.read() as conn:
         assert announced(conn) == []
     assert result.summary()["would_send"][0]["key"] == "kr-met:config:KR1:1"
+
+
+def test_the_daemons_metrics_count_messages_by_channel_and_outcome(
+    store: Store, receivers: dict[str, Receiver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge.daemon.metrics import DaemonMetrics
+
+    monkeypatch.setattr(send_module, "REFUSED_PAUSE", 0.01)
+    config = config_with(channel("delivery", "slack", "CHAT_URL"), channel("down", "generic", "DOWN_URL"))
+    metrics = DaemonMetrics()
+    undo = metrics.listen()
+    try:
+        env = {"CHAT_URL": receivers["slack"].url, "DOWN_URL": closed_port_url()}
+        send(store, config, [kr_met(), reached()], now=NOW, dry_run=False, environ=env)
+    finally:
+        undo()
+
+    def count(channel_name: str, outcome: str) -> float | None:
+        labels = {"channel": channel_name, "outcome": outcome}
+        return metrics.registry.get_sample_value("bridge_announcements_total", labels)
+
+    assert (count("delivery", "sent"), count("down", "failed")) == (2.0, 2.0)

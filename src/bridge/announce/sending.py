@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from bridge.announce.render import preview, render
 from bridge.announcement import Announcement
 from bridge.config import AnnounceChannelConfig, BridgeConfig
-from bridge.http import SECRETS, redact
+from bridge.http import SECRETS, Listeners, redact
 from bridge.store import Store
 from bridge.store.announced import claim, finish
 from bridge.text import plural, terminal_safe
@@ -40,6 +40,9 @@ REFUSED_ATTEMPTS = 3
 REFUSED_PAUSE = 0.5
 """Seconds before the second attempt, doubled before each later one."""
 _DETAIL_LIMIT = 200
+ANNOUNCE_EVENTS: Listeners[tuple[str, str]] = Listeners()
+"""Every message a channel was sent or failed to get, as (channel, `sent` | `failed`): the daemon
+counts them on /metrics."""
 _SECRET_PATH_MIN = 8
 """A path this long or longer is scrubbed from log lines as a secret; a shorter one (`/`, `/hook`) holds
 none and would scrub common words."""
@@ -127,6 +130,8 @@ def send(
         if problem is not None:
             result.failed += len(wanted)
             result.failures.append(f"{channel.name}: {problem}; {plural(len(wanted), 'message')} not sent")
+            for _ in wanted:
+                ANNOUNCE_EVENTS.notify((channel.name, "failed"))
             log.warning("announce channel %s: %s; %d messages not sent", channel.name, problem, len(wanted))
             continue
         url = env[channel.url_env].strip()
@@ -161,6 +166,7 @@ def _send_one(
         log.exception("announce channel %s: cannot render %s", channel.name, announcement.key)
         result.failed += 1
         result.failures.append(f"{channel.name}: {headline}: could not be rendered (see the log)")
+        ANNOUNCE_EVENTS.notify((channel.name, "failed"))
         return
     try:
         with store.write() as conn:
@@ -182,6 +188,7 @@ def _send_one(
     sent = status is not None and 200 <= status < 300
     with store.write() as conn:
         finish(conn, announcement.key, channel.name, sent=sent, status=status, detail=detail, now=now)
+    ANNOUNCE_EVENTS.notify((channel.name, "sent" if sent else "failed"))
     if sent:
         result.sent += 1
         log.info("announced %s to chat channel %s", headline, channel.name)

@@ -161,3 +161,23 @@ def test_the_daemons_metrics_count_messages_by_channel_and_outcome(
         return metrics.registry.get_sample_value("bridge_announcements_total", labels)
 
     assert (count("delivery", "sent"), count("down", "failed")) == (2.0, 2.0)
+
+
+def test_of_two_processes_racing_for_one_message_exactly_one_may_send_it(store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from bridge.store.announced import claim
+
+    start = Barrier(4)
+
+    def race(_: int) -> bool:
+        start.wait()
+        with store.write() as conn:
+            return claim(
+                conn, "kr-met:config:KR1:1", "delivery", kind="key_result_met", headline="x", now=NOW
+            )
+
+    with ThreadPoolExecutor(4) as pool:
+        won = list(pool.map(race, range(4)))
+    assert sorted(won) == [False, False, False, True]

@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy.exc import IntegrityError
 
 from bridge.announce.render import preview, render
 from bridge.announcement import Announcement
@@ -168,18 +167,15 @@ def _send_one(
         result.failures.append(f"{channel.name}: {headline}: could not be rendered (see the log)")
         ANNOUNCE_EVENTS.notify((channel.name, "failed"))
         return
-    try:
-        with store.write() as conn:
-            claimed = claim(
-                conn,
-                announcement.key,
-                channel.name,
-                kind=announcement.kind.value,
-                headline=announcement.headline,
-                now=now,
-            )
-    except IntegrityError:  # another process recorded it first
-        claimed = False
+    with store.write() as conn:
+        claimed = claim(
+            conn,
+            announcement.key,
+            channel.name,
+            kind=announcement.kind.value,
+            headline=announcement.headline,
+            now=now,
+        )
     if not claimed:
         result.already += 1
         log.debug("announce channel %s: %s was sent before", channel.name, announcement.key)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bridge.domain import Ref, require_utc
 from bridge.store.engine import upsert
@@ -25,23 +26,16 @@ def _met() -> Any:
 def claim(conn: Connection, key: str, channel: str, *, kind: str, headline: str, now: datetime) -> bool:
     """Record that `key` is about to be sent to `channel`; False when it already was (or is being) sent.
 
-    The caller commits before sending: two processes racing for the same key both try the insert, and
-    the primary key lets one through (the other's read finds the row, or its insert or commit raises
-    `IntegrityError`, which the caller takes as "already claimed")."""
+    The caller commits before sending. The insert does nothing where the row exists, so of two
+    processes racing for the same key exactly one gets True (the other's insert waits for the first's
+    commit on PostgreSQL, for its write lock on SQLite, then finds the row)."""
     t = _announced()
-    found = conn.execute(select(t.c.key).where(and_(t.c.key == key, t.c.channel == channel))).first()
-    if found is not None:
-        return False
-    row = {
-        "key": key,
-        "channel": channel,
-        "kind": kind,
-        "headline": headline,
-        "outcome": "sending",
-        "recorded_at": require_utc(now, "now"),
-    }
-    conn.execute(insert(t).values(**row))
-    return True
+    row = {"key": key, "channel": channel, "kind": kind, "headline": headline, "outcome": "sending",
+           "recorded_at": require_utc(now, "now")}  # fmt: skip
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    # RETURNING, not rowcount: drivers differ on what rowcount says of an insert that did nothing.
+    inserted = conn.execute(dialect.insert(t).values(**row).on_conflict_do_nothing().returning(t.c.key))
+    return inserted.first() is not None
 
 
 def finish(

@@ -51,6 +51,8 @@ def is_met(key_result: KeyResult) -> bool | None:
 
 def figure(value: float, unit: str | None) -> str:
     """`85 %`, `12 customers`, `0.5`: a number as a person reads it, with its unit."""
+    if unit == "percentage":  # Asana's percentage metrics hold fractions: 0.4 is 40 %
+        return figure(value * 100, "%")
     number = f"{value:,.2f}".rstrip("0").rstrip(".")
     if not unit:
         return number

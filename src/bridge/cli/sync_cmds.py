@@ -265,7 +265,7 @@ def _print_announcements(result: CycleResult) -> None:
         return
     for preview in announced.previews:
         typer.echo(terminal_safe(f"would announce in {preview.channel} ({preview.kind}):"))
-        typer.echo("".join(f"  | {line}\n" for line in preview.text().splitlines()), nl=False)
+        typer.echo("".join(f"  | {line}".rstrip() + "\n" for line in preview.text().splitlines()), nl=False)
     line = announced.line()
     if line is not None:
         typer.echo(line)

@@ -385,6 +385,73 @@ class OkrsConfig(Section):
         return [kr.id for objective in self.objectives for kr in objective.key_results]
 
 
+AnnounceEvent = Literal["milestone_reached", "key_result_met"]
+ANNOUNCE_EVENTS: tuple[str, ...] = get_args(AnnounceEvent)
+
+
+def _all_events() -> list[AnnounceEvent]:
+    return ["milestone_reached", "key_result_met"]
+
+
+class AnnounceChannelConfig(Section):
+    """One chat channel that hears of milestones reached and key results met, by incoming webhook."""
+
+    name: Identifier
+    """How reports and `bridge check` name the channel (`delivery`); the URL is never shown."""
+    kind: Literal["slack", "teams", "generic"]
+    """`slack` (Block Kit), `teams` (an Adaptive Card) or `generic` (a plain JSON document)."""
+    url_env: EnvName
+    """The environment variable holding the webhook's URL: the URL is a secret (whoever has it can post)."""
+    events: list[AnnounceEvent] = Field(default_factory=lambda: _all_events())
+    timeout: Duration = timedelta(seconds=10)
+
+    def problems(self) -> Iterator[tuple[Loc, str]]:
+        if not self.events:
+            yield (
+                ("events",),
+                f"names no event; leave it out for all, or list some of {', '.join(ANNOUNCE_EVENTS)}",
+            )
+        seen: set[str] = set()
+        for i, event in enumerate(self.events):
+            if event in seen:
+                yield ("events", i), f"{event!r} is listed twice"
+            seen.add(event)
+        if self.timeout <= timedelta(0):
+            yield ("timeout",), "must be more than zero"
+
+
+class AnnounceConfig(Section):
+    """`[announce]`: the chat channels told of milestones reached and key results met."""
+
+    channels: list[AnnounceChannelConfig] = Field(default_factory=list)
+
+    def problems(self) -> Iterator[tuple[Loc, str]]:
+        seen: dict[str, str] = {}
+        for i, channel in enumerate(self.channels):
+            yield from _duplicate(seen, channel.name, f"announce.channels[{i}]", ("channels", i, "name"))
+
+    def url_problem(
+        self, channel: AnnounceChannelConfig, environ: Mapping[str, str] | None = None
+    ) -> str | None:
+        """What keeps `channel`'s webhook URL from being used here (its variable unset, empty or not an
+        http(s) URL), naming the variable and never the value; None when it can be used."""
+        env = os.environ if environ is None else environ
+        value = env.get(channel.url_env)
+        if value is None:
+            return f"environment variable {channel.url_env} is not set"
+        if not value.strip():
+            return f"environment variable {channel.url_env} is empty"
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(value.strip())
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            return f"environment variable {channel.url_env} does not hold an http(s) URL"
+        return None
+
+
 def _duplicate(seen: dict[str, str], ident: str, where: str, loc: Loc) -> Iterator[tuple[Loc, str]]:
     if ident in seen:
         yield loc, f"{ident!r} is already used by {seen[ident]}"
@@ -659,6 +726,7 @@ class BridgeConfig(BaseModel):
     analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
     push: PushConfig = Field(default_factory=PushConfig)
     okrs: OkrsConfig = Field(default_factory=OkrsConfig)
+    announce: AnnounceConfig = Field(default_factory=AnnounceConfig)
     trackers: dict[str, TrackerConfig] = Field(default_factory=dict)
     path: Path | None = None
     """The file it came from; relative paths in it are read from that file's folder."""
@@ -783,6 +851,7 @@ class _TopLevel(Section):
     analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
     push: PushConfig = Field(default_factory=PushConfig)
     okrs: OkrsConfig = Field(default_factory=OkrsConfig)
+    announce: AnnounceConfig = Field(default_factory=AnnounceConfig)
     trackers: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -936,6 +1005,7 @@ def validate_config(
         analytics=top.analytics,
         push=top.push,
         okrs=top.okrs,
+        announce=top.announce,
         trackers=trackers,
         path=path,
     )

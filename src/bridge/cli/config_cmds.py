@@ -61,6 +61,7 @@ def check(
     key_results = sum(len(objective.key_results) for objective in objectives)
     lines.append(f"  okrs: {len(objectives)} objectives, {key_results} key results")
     summary["okrs"] = {"objectives": len(objectives), "key_results": key_results}
+    lines.extend(_announce_notes(cfg, summary))
     if cfg.store.url_env is not None and not os.environ.get(cfg.store.url_env):
         lines.append(
             f"  store: from ${cfg.store.url_env} (note: not set; commands that use the store will need it)"
@@ -98,6 +99,26 @@ def check(
         typer.echo("\n".join(lines))
     if failed:
         raise typer.Exit(1)
+
+
+def _announce_notes(cfg: BridgeConfig, summary: dict[str, Any]) -> list[str]:
+    """One line per `[announce]` channel, with a note when its URL variable is unset, empty or holds no
+    URL here (the variable is named, its value never shown)."""
+    summary["announce"] = []
+    lines = []
+    for channel in cfg.announce.channels:
+        problem = cfg.announce.url_problem(channel)
+        lines.append(
+            f"  announce {channel.name}: {channel.kind} webhook from ${channel.url_env}, "
+            f"events {', '.join(channel.events)}"
+        )
+        if problem is not None:
+            lines.append(f"    note: {problem}; nothing will be announced in {channel.name} until it is set")
+        summary["announce"].append(
+            {"name": channel.name, "kind": channel.kind, "url_env": channel.url_env,
+             "events": list(channel.events), "note": problem}
+        )  # fmt: skip
+    return lines
 
 
 def _daemon_notes(cfg: BridgeConfig, summary: dict[str, Any]) -> list[str]:

@@ -76,7 +76,14 @@ def sync(
             guard=guard,
         )
     if json_output:
-        print_json({"dry_run": dry_run, "trackers": [t.summary() for t in result.trackers]})
+        announced = result.chat.summary() if result.chat is not None else None
+        print_json(
+            {
+                "dry_run": dry_run,
+                "trackers": [t.summary() for t in result.trackers],
+                "announcements": announced,
+            }
+        )
     else:
         print_cycle(result, dry_run=dry_run)
     if not result.ok:
@@ -266,6 +273,22 @@ def print_cycle(result: CycleResult, *, dry_run: bool) -> None:
         for entry in result.trackers:
             if entry.push is not None and entry.push.cost is not None:
                 typer.echo(terminal_safe(f"{entry.tracker}: {cost_line(entry.push.cost)}"))
+    _print_announcements(result)
+
+
+def _print_announcements(result: CycleResult) -> None:
+    """The chat announcements' line (sent, failed) and why each failed; a dry run's messages in full."""
+    announced = result.chat
+    if announced is None:
+        return
+    for preview in announced.previews:
+        typer.echo(terminal_safe(f"would announce in {preview.channel} ({preview.kind}):"))
+        typer.echo("".join(f"  | {line}".rstrip() + "\n" for line in preview.text().splitlines()), nl=False)
+    line = announced.line()
+    if line is not None:
+        typer.echo(line)
+    for failure in announced.failures[:20]:
+        typer.echo(terminal_safe(f"  not announced: {failure}"))
 
 
 def _print_comments(console: Any, writes: Sequence[Any], keys: Mapping[Any, str]) -> None:

@@ -5,8 +5,9 @@ one, so two daemons in a process, or tests, never share counts): the process, pl
 collector metrics the library provides, `bridge_build_info`, and the bridge's `bridge_*` metrics with
 every per-tracker series present, at 0, from the start.
 
-Counters move as the work happens, not when a cycle ends: requests as each is made (`REQUEST_EVENTS`) and
-429 answers as each arrives (`RETRY_EVENTS`), once `listen()` is called; pages and items as each page is
+Counters move as the work happens, not when a cycle ends: requests as each is made (`REQUEST_EVENTS`),
+429 answers as each arrives (`RETRY_EVENTS`) and chat messages as each is sent or fails
+(`ANNOUNCE_EVENTS`), once `listen()` is called; pages and items as each page is
 stored, and writes (with those read back after a lost answer) as each chunk is sent, through the
 `Progress` a cycle is given (`progress()`).
 `record_cycle` adds, when a cycle ends whatever it ended with, its outcome, its duration, the writes
@@ -35,6 +36,7 @@ from prometheus_client import (
 )
 
 from bridge import __version__
+from bridge.announce.sending import ANNOUNCE_EVENTS
 from bridge.errors import RetriableAPIError
 from bridge.http import REQUEST_EVENTS, RETRY_EVENTS
 from bridge.progress import Progress
@@ -128,6 +130,13 @@ class DaemonMetrics:
             ("tracker",),
             registry=r,
         )
+        self.announcements = Counter(
+            "bridge_announcements",
+            "Chat messages (milestones reached, key results met) by `[announce]` channel and outcome (sent, "
+            "failed), as each is sent.",
+            ("channel", "outcome"),
+            registry=r,
+        )
         self.rate_limited = Counter(
             "bridge_rate_limited",
             "Answers from a tracker that asked the bridge to slow down (HTTP 429).",
@@ -186,12 +195,18 @@ class DaemonMetrics:
             if error.status == 429:
                 self.rate_limited.labels(error.tracker or UNKNOWN_TRACKER).inc()
 
+        def on_announced(event: tuple[str, str]) -> None:
+            channel, outcome = event
+            self.announcements.labels(channel, outcome).inc()
+
         REQUEST_EVENTS.add(on_request)
         RETRY_EVENTS.add(on_retriable)
+        ANNOUNCE_EVENTS.add(on_announced)
 
         def undo() -> None:
             REQUEST_EVENTS.remove(on_request)
             RETRY_EVENTS.remove(on_retriable)
+            ANNOUNCE_EVENTS.remove(on_announced)
 
         return undo
 

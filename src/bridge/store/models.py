@@ -411,6 +411,41 @@ class OkrDraftRow(SQLModel, table=True):
     adopted_at: datetime | None = _utc()
 
 
+class AnnouncedRow(SQLModel, table=True):
+    """One announcement for one chat channel, recorded (committed) before its webhook POST is sent: a key
+    found here is never sent to that channel again (at most once; a crash between recording and sending
+    loses that message, since a webhook cannot be asked what it received). `outcome` is `sending` until
+    the POST's answer is recorded: `sent`, or `failed` with the HTTP `status` (None when none came)."""
+
+    __tablename__ = "announced"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('sending', 'sent', 'failed')", name="ck_announced_outcome"),
+    )
+
+    key: str = Field(primary_key=True, max_length=255)
+    channel: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=32)
+    headline: str = Field(sa_type=Text)
+    outcome: str = Field(default="sending", sa_type=String(16))
+    status: int | None = None
+    detail: str | None = Field(default=None, sa_type=Text)
+    recorded_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    finished_at: datetime | None = _utc()
+
+
+class KeyResultMetRow(SQLModel, table=True):
+    """Whether a key result's target was met when a cycle last looked, and how many times it has been
+    (the baseline a tracker's first cycle takes counts a target already met as once, silently)."""
+
+    __tablename__ = "key_result_met"
+
+    source: str = Field(primary_key=True, max_length=64)
+    remote_id: str = Field(primary_key=True, max_length=255)
+    met: bool = False
+    times: int = 0
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
 metadata = SQLModel.metadata
 
 TABLES = {
@@ -431,4 +466,6 @@ TABLES = {
     "written": WrittenRow,
     "lease": LeaseRow,
     "okr_draft": OkrDraftRow,
+    "announced": AnnouncedRow,
+    "key_result_met": KeyResultMetRow,
 }

@@ -1,5 +1,6 @@
 """One whole cycle: pull every tracker, note the milestones reached, analyse the whole store, plan and
-push each tracker.
+push each tracker, then announce in chat the milestones reached and the key results first seen met
+(`bridge.announce`).
 
 `bridge sync` runs one; the daemon runs them on a schedule. The analysis reads one snapshot of the whole
 store, so ranks span the portfolio; each tracker's push then writes its share. A tracker that fails
@@ -19,6 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bridge.analytics.report import Report
+from bridge.announce import AnnounceResult, announce_cycle
 from bridge.announcement import Announcement
 from bridge.config import BridgeConfig
 from bridge.connector import Capability, ConnectorRegistry
@@ -95,6 +97,8 @@ class CycleResult:
     announcements: list[Announcement] = field(default_factory=list)
     """The milestones reached whose announcement is due (`bridge.reached.pending_announcements`): the
     comments the pushes planned come from these; a chat sender tells each key once."""
+    chat: AnnounceResult | None = None
+    """What the chat channels of `[announce]` were sent (with a dry run, would be)."""
 
     @property
     def ok(self) -> bool:
@@ -242,6 +246,17 @@ def _pull_analyse_push(
             _record_push(store, entry, now, pushed)
             if _complete(entry):
                 analyses.mark_pushed(store, analysed.key, entry.tracker)
+    if stop is None or not stop.is_set():
+        # After the push, so a message in chat never runs ahead of what the trackers show.
+        result.chat = announce_cycle(
+            store,
+            config,
+            analysed.snapshot,
+            report.links,
+            now=now,
+            dry_run=dry_run,
+            others=result.announcements,
+        )
     return result
 
 

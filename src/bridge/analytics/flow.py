@@ -26,12 +26,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import accumulate
+
+import numpy as np
 
 from bridge.analytics.bottlenecks import Flow, GroupKey, days, finished_flows
-from bridge.analytics.forecast import DailyDraws, daily_throughput
+from bridge.analytics.forecast import daily_throughput, finished_by_day
 from bridge.analytics.snapshot import Index, first_start
-from bridge.analytics.stats import percentile
+from bridge.analytics.stats import generator, percentile
 from bridge.config import AnalyticsConfig
 from bridge.domain import Ref, StatusCategory, Task
 from bridge.flow_facts import micros
@@ -311,16 +312,11 @@ def how_many(samples: Sequence[int], now: datetime, settings: AnalyticsConfig, t
     if not samples or sum(samples) <= 0:
         return []
     rng = random.Random(f"{settings.seed}:how-many:{team}")
-    draws = DailyDraws(samples, rng)
-    horizon = HOW_MANY_WEEKS * 7
-    totals: list[list[int]] = [[] for _ in range(HOW_MANY_WEEKS)]
-    for _ in range(settings.forecast_runs):
-        running = list(accumulate(draws.take(horizon)))
-        for week in range(HOW_MANY_WEEKS):
-            totals[week].append(running[week * 7 + 6])
+    finished = finished_by_day(samples, settings.forecast_runs, HOW_MANY_WEEKS * 7, generator(rng))
+    # each week's last day, sorted over the trials
+    totals = np.sort(finished[:, 6::7], axis=0).T.tolist()
     found = []
     for week, values in enumerate(totals):
-        values.sort()
         counts = tuple(math.floor(percentile(values, (1.0 - chance) * 100.0)) for chance in HOW_MANY_CHANCES)
         found.append(HowMany(now + (week + 1) * _WEEK, counts))
     return found

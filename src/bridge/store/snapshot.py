@@ -36,6 +36,7 @@ from bridge.domain import (
     display_name,
     require_utc,
 )
+from bridge.gc_pacing import hold_loaded, release_loaded
 from bridge.store.engine import Store
 from bridge.store.facts import has_current_facts, read_flow_facts
 from bridge.store.models import (
@@ -94,12 +95,15 @@ def load_snapshot(store: Store, *, since: datetime | None = None) -> Snapshot:
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Hold back the cyclic garbage collector while a million rows become values: none of them holds
-    a cycle, yet each burst of allocations would start a full collection over all loaded so far."""
+    a cycle, yet each burst of allocations would start a full collection over all loaded so far. Once
+    loaded, they are left out of collections until the next load (`bridge.gc_pacing.hold_loaded`)."""
+    release_loaded()
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        hold_loaded()
         if was_enabled:
             gc.enable()
 

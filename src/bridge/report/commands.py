@@ -73,6 +73,7 @@ def report_command(
     settings = cfg.analytics
     flow = as_json or html is not None
     document: str | None = None
+    made: str | None = None
     store = Store.open(cfg, upgrade=False)  # a report never creates or migrates the store it reads
     try:
         empty = is_empty(store)
@@ -90,6 +91,7 @@ def report_command(
                 # what needs them (a team's view, the HTML page)
                 analysed = shared_analysis(store, cfg, now, flow=flow)
                 report = analysed.report
+                made = analysed.document if team is None else None
                 snapshot = analysed.snapshot if team is not None or html is not None else Snapshot()
         drafts = load_view(store)
         if team is not None:
@@ -108,7 +110,8 @@ def report_command(
         if not as_json:
             return
     if as_json:
-        out.write(json_terminal_safe(with_moves(with_drafts(report.to_json(), drafts), moves)) + "\n")
+        text = made if made is not None else report.to_json()  # the new analysis's, stored with it
+        out.write(json_terminal_safe(with_moves(with_drafts(text, drafts), moves)) + "\n")
     else:
         console = _console(out)
         render(report, console, team=team, percentile=settings.percentile)

@@ -9,7 +9,8 @@ histories that wander between in progress, review and blocked before most of the
 into a fresh SQLite store through `save_page`, page by page as a pull would. The measurement then runs
 in its own process, so its peak RSS is the report's alone: `load_snapshot` (with the report's `since`),
 then `analyse`, then the JSON document; another process loads the whole history without `since`, for
-comparison. Prints JSON. Target: under 5 s in total and under 1 GB.
+comparison. Prints JSON. Target: the full report (load, analyse, JSON) under 1.5 s (stretch 1 s) and
+under 1 GB; on a shared machine compare its CPU seconds, which `meets_target_in_cpu` reads.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ WANDER = ("In Progress", "In Review", "Blocked", "In Progress", "In Review")
 BACKLOG_SHARE = 0.08
 """Tasks never started."""
 HISTORY_DAYS = 365
-TARGET = {"seconds": 5.0, "peak_rss_mb": 1024}
+TARGET = {"seconds": 1.5, "peak_rss_mb": 1024}
 
 
 class Organisation:
@@ -366,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_without_since": full_load,
         "target": TARGET,
         "meets_target": measured["total_seconds"] < TARGET["seconds"]
+        and measured["peak_rss_mb"] < TARGET["peak_rss_mb"],
+        "meets_target_in_cpu": measured["cpu_seconds"]["total"] < TARGET["seconds"]
         and measured["peak_rss_mb"] < TARGET["peak_rss_mb"],
     }
     json.dump(result, sys.stdout, indent=2)

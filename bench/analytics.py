@@ -9,7 +9,8 @@ histories that wander between in progress, review and blocked before most of the
 into a fresh SQLite store through `save_page`, page by page as a pull would. The measurement then runs
 in its own process, so its peak RSS is the report's alone: `load_snapshot` (with the report's `since`),
 then `analyse`, then the JSON document; another process loads the whole history without `since`, for
-comparison. Prints JSON. Target: under 5 s in total and under 1 GB.
+comparison. Prints JSON. Target: the full report (load, analyse, JSON) under 1.5 s (stretch 1 s) and
+under 1 GB; on a shared machine compare its CPU seconds, which `meets_target_in_cpu` reads.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ WANDER = ("In Progress", "In Review", "Blocked", "In Progress", "In Review")
 BACKLOG_SHARE = 0.08
 """Tasks never started."""
 HISTORY_DAYS = 365
-TARGET = {"seconds": 5.0, "peak_rss_mb": 1024}
+TARGET = {"seconds": 1.5, "peak_rss_mb": 1024}
 
 
 class Organisation:
@@ -257,14 +258,14 @@ def measure(url: str, *, history: bool = False) -> dict[str, Any]:
     settings = AnalyticsConfig()
     store = Store(url)
     try:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         since = analysis_since(settings, NOW)
         snapshot = _history_snapshot(store, since) if history else load_snapshot(store, since=since)
-        loaded = time.perf_counter()
+        loaded, cpu_loaded = time.perf_counter(), time.process_time()
         report = analyse(snapshot, settings, NOW)
-        analysed = time.perf_counter()
+        analysed, cpu_analysed = time.perf_counter(), time.process_time()
         document = report.to_json()
-        rendered = time.perf_counter()
+        rendered, cpu_rendered = time.perf_counter(), time.process_time()
     finally:
         store.close()
     return {
@@ -272,6 +273,13 @@ def measure(url: str, *, history: bool = False) -> dict[str, Any]:
         "analyse_seconds": round(analysed - loaded, 3),
         "to_json_seconds": round(rendered - analysed, 3),
         "total_seconds": round(rendered - started, 3),
+        # on a shared machine wall-clock time waits for other work; CPU time is the steadier figure
+        "cpu_seconds": {
+            "load_snapshot": round(cpu_loaded - cpu_started, 3),
+            "analyse": round(cpu_analysed - cpu_loaded, 3),
+            "to_json": round(cpu_rendered - cpu_analysed, 3),
+            "total": round(cpu_rendered - cpu_started, 3),
+        },
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "loaded": {
             "milestones": len(snapshot.milestones),
@@ -359,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_without_since": full_load,
         "target": TARGET,
         "meets_target": measured["total_seconds"] < TARGET["seconds"]
+        and measured["peak_rss_mb"] < TARGET["peak_rss_mb"],
+        "meets_target_in_cpu": measured["cpu_seconds"]["total"] < TARGET["seconds"]
         and measured["peak_rss_mb"] < TARGET["peak_rss_mb"],
     }
     json.dump(result, sys.stdout, indent=2)

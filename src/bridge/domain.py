@@ -63,7 +63,8 @@ def require_utc(value: datetime, what: str = "datetime") -> datetime:
 def _utc_fields(obj: object, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
-        if value is not None:
+        # already UTC is the common case (a store load builds 100,000 tasks): no message, no setattr
+        if value is not None and value.tzinfo is not UTC:
             object.__setattr__(obj, name, require_utc(value, f"{type(obj).__name__}.{name}"))
 
 
@@ -190,6 +191,14 @@ class Task:
     """People the tracker emails on each edit of the item (Jira's watch count); None where unknown."""
 
     def __post_init__(self) -> None:
+        created, updated, started, done = self.created, self.updated, self.started, self.done
+        if (
+            (created is None or created.tzinfo is UTC)
+            and (updated is None or updated.tzinfo is UTC)
+            and (started is None or started.tzinfo is UTC)
+            and (done is None or done.tzinfo is UTC)
+        ):
+            return  # the common case, checked inline: a store load builds 100,000 tasks
         _utc_fields(self, "created", "updated", "started", "done")
 
 

@@ -1,4 +1,4 @@
-"""Fewer garbage collections while a pull turns pages of JSON into rows.
+"""Fewer garbage collections while a pull turns pages of JSON into rows, and none over a loaded snapshot.
 
 A page makes hundreds of thousands of short-lived objects (decoded JSON, domain values, row tuples), and
 with the interpreter's default threshold (700 allocations) the collector runs thousands of times a pull,
@@ -8,6 +8,13 @@ collection) and the youngest generation is collected every 50,000 allocations: m
 `bench/pull.py`'s setup at 3,000 issues, the pull's CPU time fell by about a fifth. Cycles are still
 collected, only less often, so memory stays bounded. Thread-safe: the daemon pulls several trackers at
 once; the first pull to start sets this up and the last to end restores the interpreter's settings.
+
+A snapshot loaded for an analysis is several hundred thousand objects (tasks, flow facts and their
+tuples) that hold no cycle and live until the report is made. Each collection that reaches their
+generation walks all of them: measured at 100,000 tasks, 0.19 s of CPU once the load ends and 0.28 s
+more while the report's JSON is made. So when a load ends, what is alive is frozen (`hold_loaded`), and
+the freeze is released when the next load starts or a pull ends (objects freed meanwhile are freed as
+usual; a cycle that was garbage when frozen waits until the release to be collected).
 """
 
 from __future__ import annotations
@@ -43,3 +50,17 @@ def fewer_collections() -> Iterator[None]:
             if _holders == 0:
                 gc.set_threshold(*_saved)
                 gc.unfreeze()
+
+
+def hold_loaded() -> None:
+    """Leave every object alive now (a snapshot just loaded, with everything older) out of collections
+    until `release_loaded` or the end of a pull."""
+    with _lock:
+        gc.freeze()
+
+
+def release_loaded() -> None:
+    """Return what `hold_loaded` froze to the collector (a pull under way releases it when it ends)."""
+    with _lock:
+        if _holders == 0:
+            gc.unfreeze()

@@ -39,6 +39,9 @@ class Analysed:
     reused: bool
     _snapshot: Snapshot | None
     _load: Callable[[], Snapshot]
+    document: str | None = None
+    """The report's JSON document (`Report.to_json`) where this call made and stored it (a new
+    analysis with the flow charts), so that the caller does not make it again."""
 
     @property
     def snapshot(self) -> Snapshot:
@@ -86,6 +89,7 @@ def shared_analysis(store: Store, config: BridgeConfig, now: datetime, *, flow: 
         snapshot = load()
         report = analyse(snapshot, config, now, flow=flow)
         seconds = time.perf_counter() - started
+        document = None
         if key_for(store, config, now, flow=flow) == key:
             # the reports' analysis keeps its JSON document too: `bridge report --json` prints it as is
             document = report.to_json() if flow else None
@@ -93,7 +97,7 @@ def shared_analysis(store: Store, config: BridgeConfig, now: datetime, *, flow: 
                 analyses.save(conn, key, report, now=now, seconds=seconds, document=document)
         else:
             log.info("the store changed while it was analysed: the analysis is not kept")
-    return Analysed(report, key, False, snapshot, load)
+    return Analysed(report, key, False, snapshot, load, document)
 
 
 def _from_reports(store: Store, key: AnalysisKey, now: datetime) -> Report | None:

@@ -10,8 +10,9 @@ import pytest
 
 from bridge.analytics.stats import (
     average_ranks,
-    bootstrap_median,
+    bootstrap_medians,
     bootstrap_ratio_lower,
+    generator,
     mann_whitney_greater,
     median,
     percentile,
@@ -61,15 +62,22 @@ def test_constant_time_bootstrap_median_matches_resampling(values: list[float]) 
     """The order-statistic draw has the same distribution as the median of n values drawn with
     replacement: compare both over many draws, value by value."""
     ordered = sorted(values)
-    fast = random.Random(1)
     slow = random.Random(2)
     draws = 40_000
-    quick = [bootstrap_median(ordered, fast) for _ in range(draws)]
+    quick = bootstrap_medians(ordered, draws, generator(random.Random(1))).tolist()
     brute = [statistics.median(slow.choices(ordered, k=len(ordered))) for _ in range(draws)]
     for level in sorted(set(brute)):
         share_quick = sum(1 for v in quick if v <= level) / draws
         share_brute = sum(1 for v in brute if v <= level) / draws
         assert share_quick == pytest.approx(share_brute, abs=0.015), level
+
+
+def test_bootstrap_medians_are_seeded() -> None:
+    ordered = [1.0, 2.0, 4.0, 8.0]
+    first = bootstrap_medians(ordered, 50, generator(random.Random(3))).tolist()
+    assert first == bootstrap_medians(ordered, 50, generator(random.Random(3))).tolist()
+    assert first != bootstrap_medians(ordered, 50, generator(random.Random(4))).tolist()
+    assert bootstrap_medians([5.0], 3, generator(random.Random(3))).tolist() == [5.0, 5.0, 5.0]
 
 
 def test_bootstrap_bound_is_above_one_only_when_reliably_slower() -> None:

@@ -220,3 +220,27 @@ def test_a_move_within_the_share_is_no_slip_and_one_beyond_it_is(store: Store) -
         "the days went by with no change in its work or its teams' pace"
     }
     assert list(later) == [M2] and "7 days later since 2026-06-09, more than 20% of the 25 days" in later[M2]
+
+
+def test_the_moves_spliced_into_a_report_document_give_the_same_document(sqlite_url: str) -> None:
+    """`with_moves` writes the moves into the report's text, last, without decoding it: the document
+    is the one decoding it, adding the moves and encoding it again gives, to the character."""
+    from bridge.analytics.report import analyse
+    from bridge.report.forecast_moves import load_moves, moves_json, with_moves
+
+    store = Store(sqlite_url)
+    store.upgrade()
+    _, last = simulate_month(store)
+    try:
+        document = analyse(load_snapshot(store), BridgeConfig(), last, flow=True).to_json()
+        moves = load_moves(store, last)
+    finally:
+        store.close()
+    assert moves_json(moves), "the month left moves to show"
+    slow = json.loads(document)
+    slow["forecast_history"] = moves_json(moves)
+    spliced = with_moves(document, moves)
+    assert spliced == json.dumps(slow, indent=2, ensure_ascii=False)
+    assert list(json.loads(spliced))[-1] == "forecast_history"
+    # a document of another shape still gets them, the slow way
+    assert json.loads(with_moves('{"a": 1}', moves))["forecast_history"] == moves_json(moves)

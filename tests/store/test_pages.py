@@ -330,3 +330,25 @@ def test_any_text_lands_with_nul_alone_replaced_and_counted(
     assert stored_milestone.title == kept(milestone)
     with_nul = sum("\x00" in t.title + label + status for t in tasks) + ("\x00" in milestone)
     assert counts.cleaned == with_nul
+
+
+def test_a_task_with_every_field_set_loads_equal_to_the_task_saved(store: Store) -> None:
+    """The loader builds tasks without `Task`'s checks (its values are already aware UTC): what it
+    builds equals the task as saved, field by field, and compares, hashes and reads as one built
+    the usual way."""
+    from bridge.store.snapshot import load_snapshot
+
+    saved = Task(
+        SRC, "7", "PAY-7", "Refunds \u00e9t\u00e9", milestone_id="100", team="payments", work_type="backend",
+        raw_status="3", category=StatusCategory.DONE, created=T0, updated=T0 + timedelta(days=2),
+        started=T0 + timedelta(hours=5, microseconds=7), done=T0 + timedelta(days=2),
+        url="https://example.test/PAY-7", labels=("a", "b"), watchers=4,
+    )  # fmt: skip
+    with store.write() as conn:
+        save_page(conn, _page([saved]), now=T0)
+    (loaded,) = load_snapshot(store).tasks
+    assert loaded == saved and hash(loaded) == hash(saved) and repr(loaded) == repr(saved)
+    assert all(getattr(loaded, f.name) == getattr(saved, f.name) for f in dataclasses.fields(Task))
+    assert loaded.done is not None and loaded.done.tzinfo is UTC
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        loaded.title = "changed"  # type: ignore[misc]

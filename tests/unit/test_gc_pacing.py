@@ -1,14 +1,19 @@
-"""A pull collects garbage less often, and the interpreter's settings come back when the last pull ends."""
+"""A pull collects garbage less often, and the interpreter's settings come back when the last pull ends;
+a loaded snapshot is left out of collections until the next load or pull."""
 
 from __future__ import annotations
 
 import gc
 import threading
+from pathlib import Path
 
-from bridge.gc_pacing import YOUNG_THRESHOLD, fewer_collections
+from bridge.gc_pacing import YOUNG_THRESHOLD, fewer_collections, hold_loaded, release_loaded
+from bridge.store import Store
+from bridge.store.snapshot import load_snapshot
 
 
 def test_settings_are_restored_after_nested_and_concurrent_holders() -> None:
+    release_loaded()  # a snapshot an earlier test loaded in this process
     before, frozen = gc.get_threshold(), gc.get_freeze_count()
     inside = threading.Event()
     release = threading.Event()
@@ -41,3 +46,20 @@ def test_cycles_made_during_a_pull_are_still_collected() -> None:
         for _ in range(3 * YOUNG_THRESHOLD):
             Node()
         assert sum(1 for o in gc.get_objects() if isinstance(o, Node)) < 2 * YOUNG_THRESHOLD
+
+
+def test_a_loaded_snapshot_is_left_out_of_collections_until_the_next_load_or_pull(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'bridge.db'}")
+    try:
+        store.upgrade()
+        snapshot = load_snapshot(store)
+        assert gc.get_freeze_count() > 0
+        assert not any(o is snapshot.tasks for o in gc.get_objects()), "no collection walks it"
+        with fewer_collections():
+            pass
+        assert gc.get_freeze_count() == 0, "a pull's end returns it to the collector"
+        hold_loaded()
+        release_loaded()
+        assert gc.get_freeze_count() == 0, "so does the next load"
+    finally:
+        store.close()

@@ -563,22 +563,44 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
     totals: defaultdict[tuple[str, str], float] = defaultdict(float)
     visitors: defaultdict[tuple[str, str], set[Key]] = defaultdict(set)
     categories: dict[tuple[str, str], StatusCategory] = {}
+    names = _names_by_source(index)
+    tasks, flows, done = index.tasks, index.flows, StatusCategory.DONE
+    # The loop runs once per span (a few hundred thousand in a large store): each task's time is summed
+    # per status name in exact microseconds first, then added to its team's row once.
     for key, facts in index.facts.items():
-        task = index.tasks[key]
-        flow = index.flows.get(key)
-        if task.category is StatusCategory.DONE and (flow is None or micros(flow.finished) < since):
-            continue
-        team, source = index.team_of(task), key[0]
-        open_until = until if task.category is not StatusCategory.DONE else None
-        for status, category, at, left in facts.spans:
-            end = left if left is not None else (open_until or at)
-            spent = (min(end, until) - max(at, since)) / 1_000_000
-            if spent <= 0:
+        spans = facts.spans
+        if not spans:
+            continue  # never started: no in-flight time
+        task = tasks[key]
+        if task.category is done:
+            flow = flows.get(key)
+            if flow is None or micros(flow.finished) < since:
                 continue
-            slot = (team, index.status_name(source, status) or status)
-            totals[slot] += spent / DAY
+            open_until: int | None = None
+        else:
+            open_until = until
+        named = names.get(key[0], {})
+        spent_in: dict[str, int] = {}
+        category_of: dict[str, StatusCategory] = {}
+        for status, category, at, left in spans:
+            end = left if left is not None else (open_until or at)
+            if end > until:
+                end = until
+            if at < since:
+                at = since
+            if end <= at:
+                continue
+            name = named.get(status) or status
+            spent_in[name] = spent_in.get(name, 0) + (end - at)
+            category_of[name] = category
+        if not spent_in:
+            continue
+        team = index.team_of(task)
+        for name, in_status in spent_in.items():
+            slot = (team, name)
+            totals[slot] += in_status / 1_000_000 / DAY
             visitors[slot].add(key)
-            categories[slot] = category
+            categories[slot] = category_of[name]
     team_totals: defaultdict[str, float] = defaultdict(float)
     for (team, _), spent in totals.items():
         team_totals[team] += spent
@@ -596,3 +618,11 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
     ]
     rows.sort(key=lambda r: (r.team, order[r.category], -r.days, r.status))
     return rows
+
+
+def _names_by_source(index: Index) -> dict[str, dict[str, str]]:
+    """Per source, raw status -> the name `Index.status_name` gives it (where the pull stored one)."""
+    found: defaultdict[str, dict[str, str]] = defaultdict(dict)
+    for (source, status), name in index.status_names.items():
+        found[source][status] = name
+    return dict(found)

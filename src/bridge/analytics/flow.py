@@ -26,21 +26,23 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import accumulate
+
+import numpy as np
 
 from bridge.analytics.bottlenecks import Flow, GroupKey, days, finished_flows
-from bridge.analytics.forecast import DailyDraws, daily_throughput
+from bridge.analytics.forecast import daily_throughput, finished_by_day
 from bridge.analytics.snapshot import Index, first_start
-from bridge.analytics.stats import percentile
+from bridge.analytics.stats import generator, percentile
 from bridge.config import AnalyticsConfig
 from bridge.domain import Ref, StatusCategory, Task
-from bridge.flow_facts import FlowFacts
+from bridge.flow_facts import micros
 
 LINES = (50.0, 85.0, 95.0)
 """The percentile lines of the scatter and the ageing chart."""
 HOW_MANY_WEEKS = 8
 HOW_MANY_CHANCES = (0.5, 0.85)
 _DAY = timedelta(days=1)
+_DAY_MICROS = 86_400_000_000
 _WEEK = timedelta(days=7)
 
 
@@ -180,17 +182,19 @@ def cumulative_flow(index: Index, tasks: Iterable[Task], now: datetime, window: 
     """Items per category at the end of each day of the window (the last day ends now)."""
     span = max(1, math.ceil(window / _DAY))
     start = now - span * _DAY
-    origin = start.timestamp()
+    origin = micros(start)
     deltas = [[0] * len(_ORDER) for _ in range(span)]
-    order, ceil = _ORDER, math.ceil
+    order, facts_of = _ORDER, index.facts
+    # in integer microseconds: exact, and no conversion of each of the hundreds of thousands of entries
     for task in tasks:
+        facts = facts_of.get((task.source, task.remote_id))
         previous: int | None = None
-        for at, category in _entries(task, index.facts.get((task.source, task.remote_id))):
+        for at, category in facts.entries if facts is not None else _dated_entries(task, start, origin):
             if at <= origin:
                 slot = 0  # before the window: only where the item stood when it began counts
             else:
                 # the first sample taken at or after `at` is the end of day ceil((at - start) / 1 d) - 1
-                slot = ceil((at - origin) / 86400.0) - 1
+                slot = -((origin - at) // _DAY_MICROS) - 1
                 if slot >= span:
                     continue
             entered = order[category]
@@ -209,17 +213,15 @@ def cumulative_flow(index: Index, tasks: Iterable[Task], now: datetime, window: 
     return found
 
 
-def _entries(task: Task, facts: FlowFacts | None) -> Iterable[tuple[float, StatusCategory]]:
-    """When the task entered each category (POSIX seconds), oldest first; from its dates when it has
-    no history."""
-    if facts is not None:
-        return ((at / 1_000_000, category) for at, category in facts.entries)
-    dated = [
+def _dated_entries(task: Task, start: datetime, origin: int) -> list[tuple[int, StatusCategory]]:
+    """A task without history: when it entered each category by its dates (microseconds since the
+    epoch; `origin` for any date before the window's `start`, where only the order counts)."""
+    dated = (
         (task.created, StatusCategory.TODO),
         (task.started, StatusCategory.IN_PROGRESS),
         (task.done if task.category is StatusCategory.DONE else None, StatusCategory.DONE),
-    ]
-    return [(at.timestamp(), category) for at, category in dated if at is not None]
+    )
+    return [(origin if at <= start else micros(at), category) for at, category in dated if at is not None]
 
 
 # --- throughput ---------------------------------------------------------------------------------------
@@ -310,16 +312,11 @@ def how_many(samples: Sequence[int], now: datetime, settings: AnalyticsConfig, t
     if not samples or sum(samples) <= 0:
         return []
     rng = random.Random(f"{settings.seed}:how-many:{team}")
-    draws = DailyDraws(samples, rng)
-    horizon = HOW_MANY_WEEKS * 7
-    totals: list[list[int]] = [[] for _ in range(HOW_MANY_WEEKS)]
-    for _ in range(settings.forecast_runs):
-        running = list(accumulate(draws.take(horizon)))
-        for week in range(HOW_MANY_WEEKS):
-            totals[week].append(running[week * 7 + 6])
+    finished = finished_by_day(samples, settings.forecast_runs, HOW_MANY_WEEKS * 7, generator(rng))
+    # each week's last day, sorted over the trials
+    totals = np.sort(finished[:, 6::7], axis=0).T.tolist()
     found = []
     for week, values in enumerate(totals):
-        values.sort()
         counts = tuple(math.floor(percentile(values, (1.0 - chance) * 100.0)) for chance in HOW_MANY_CHANCES)
         found.append(HowMany(now + (week + 1) * _WEEK, counts))
     return found

@@ -24,7 +24,7 @@ from bridge.domain import (
     StatusChange,
     Task,
 )
-from bridge.flow_facts import FlowFacts, Step, facts_of, from_micros
+from bridge.flow_facts import FlowFacts, Step, facts_of, from_micros, micros
 
 NO_TEAM = "(no team)"
 """The team name used for work that no team rule matched."""
@@ -126,22 +126,30 @@ class Index:
 def build_index(snapshot: Snapshot, since: datetime | None = None) -> Index:
     """Index a snapshot; flows of tasks that finished before `since` are not computed (no window
     reaches back that far)."""
-    milestones = {key_of(m): m for m in snapshot.milestones if not m.deleted}
-    tasks = {key_of(t): t for t in snapshot.tasks if not t.deleted}
+    milestones = {(m.source, m.remote_id): m for m in snapshot.milestones if not m.deleted}
+    tasks = {(t.source, t.remote_id): t for t in snapshot.tasks if not t.deleted}
     facts = task_facts(tasks, snapshot)
     flows: dict[Key, FlowTimes] = {}
     tasks_of: defaultdict[Key, list[Task]] = defaultdict(list)
+    done = StatusCategory.DONE
+    # `last_done` and `parent_key`, inline: this runs once per task, and most are done; the finish is
+    # compared in microseconds, which is exact, before any datetime is made of it
+    since_micros = micros(since) if since is not None else None
     for key, task in tasks.items():
-        if task.category is StatusCategory.DONE:
+        if task.category is done:
             found = facts.get(key)
-            finished = last_done(task, found)
-            if finished is not None and (since is None or finished >= since):
+            if found is not None and found.last_done is not None:
+                recent = since_micros is None or found.last_done >= since_micros
+            else:
+                recent = task.done is not None and (since is None or task.done >= since)
+            if recent:
                 flow = task_flow(task, found)
                 if flow is not None:
                     flows[key] = flow
-        parent = parent_key(task)
-        if parent is not None and parent in milestones:
-            tasks_of[parent].append(task)
+        if task.milestone_id:
+            parent = (task.source, task.milestone_id)
+            if parent in milestones:
+                tasks_of[parent].append(task)
     return Index(
         since=since,
         milestones=milestones,

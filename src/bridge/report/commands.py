@@ -80,6 +80,7 @@ def report_command(
     settings = cfg.analytics
     flow = as_json or html is not None
     document: str | None = None
+    made: str | None = None
     store = Store.open(cfg, upgrade=False)  # a report never creates or migrates the store it reads
     try:
         empty = is_empty(store)
@@ -97,6 +98,7 @@ def report_command(
                 # what needs them (a team's view, the HTML page)
                 analysed = shared_analysis(store, cfg, now, flow=flow)
                 report = analysed.report
+                made = analysed.document if team is None else None
                 snapshot = analysed.snapshot if team is not None or html is not None else Snapshot()
         drafts = load_view(store)
         if team is not None:
@@ -121,7 +123,8 @@ def report_command(
         if not as_json:
             return
     if as_json:
-        document = with_moves(with_drafts(report.to_json(), drafts), moves)
+        text = made if made is not None else report.to_json()  # the new analysis's, stored with it
+        document = with_moves(with_drafts(text, drafts), moves)
         out.write(json_terminal_safe(with_reached(document, reached)) + "\n")
     else:
         console = _console(out)

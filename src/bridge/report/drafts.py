@@ -28,6 +28,7 @@ from bridge.analytics.okr import effective_links
 from bridge.config import BridgeConfig
 from bridge.domain import Milestone, Ref, Snapshot
 from bridge.errors import UserError
+from bridge.report.json_sections import with_section
 from bridge.report.teams import milestone_team_map
 from bridge.store import Store
 from bridge.store.drafts import SavedDrafts, StoredDraft, read_drafts, save_drafts
@@ -257,13 +258,7 @@ def with_drafts(report_json: str, view: DraftView) -> str:
     The drafts are written in before the document's closing brace, as `json.dumps(..., indent=2)` of the
     whole would place them (a JSON string holds no raw line break, so indenting by lines is safe): the
     same text, without decoding and encoding the megabytes of a large report again."""
-    drafts = json.dumps(drafts_json(view), indent=2, ensure_ascii=False).replace("\n", "\n  ")
-    body, closing, rest = report_json.rpartition("\n}")
-    if closing and not rest and body.startswith("{\n") and '"okr_drafts":' not in body:
-        return f'{body},\n  "okr_drafts": {drafts}\n}}'
-    document = json.loads(report_json)  # another shape (or drafts already in it): the slow, sure way
-    document["okr_drafts"] = drafts_json(view)
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    return with_section(report_json, "okr_drafts", drafts_json(view))
 
 
 def drafts_json(view: DraftView) -> dict[str, Any]:

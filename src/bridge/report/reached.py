@@ -4,7 +4,6 @@ reached in the last weeks and, for each, where it was announced or why it was no
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +13,7 @@ from rich.console import Console
 from bridge.config import BridgeConfig
 from bridge.domain import Ref
 from bridge.reached import REACHED, RECENT, skip_reason
+from bridge.report.json_sections import with_section
 from bridge.store import Store, completions
 from bridge.store.snapshot import read_milestones
 from bridge.store.written import load_written
@@ -90,9 +90,7 @@ def reached_json(rows: list[ReachedMilestone]) -> list[dict[str, Any]]:
 
 def with_reached(report_json: str, rows: list[ReachedMilestone]) -> str:
     """The report's JSON document with the milestones reached under `milestones_reached`."""
-    document = json.loads(report_json)
-    document["milestones_reached"] = reached_json(rows)
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    return with_section(report_json, "milestones_reached", reached_json(rows))
 
 
 def _listed(rows: list[ReachedMilestone]) -> tuple[list[ReachedMilestone], int]:

@@ -31,6 +31,9 @@ BACKFILL_CHUNK = 10_000
 """Tasks a backfill chunk reads the history of: one scan of the history table each (it has no index
 by item), with about ten changes a task in memory."""
 
+_FETCH = 20_000
+"""Rows fetched from the driver at a time when reading facts."""
+
 FACT_COLUMNS = ("source", "item_id", "version", "facts", "computed_at")
 
 
@@ -117,10 +120,13 @@ def read_flow_facts(conn: Connection, kept: ColumnElement[bool]) -> dict[Key, Fl
         .where(and_(kept, f.c.version == FACTS_VERSION))
     )
     found: dict[Key, FlowFacts] = {}
-    for source, item_id, text in conn.execute(query):
-        facts = facts_from_json(text)
-        if facts is not None:
-            found[(source, item_id)] = facts
+    decode = facts_from_json
+    # fetched in large batches: row by row, the driver's per-row call was a third of the read
+    for rows in conn.execute(query).partitions(_FETCH):
+        for source, item_id, text in rows:
+            facts = decode(text)
+            if facts is not None:
+                found[(source, item_id)] = facts
     return found
 
 

@@ -28,9 +28,9 @@ from bridge.domain import (
     StatusChange,
     StatusName,
     Task,
-    flow_times,
 )
 from bridge.errors import UserError
+from bridge.flow_facts import FlowFacts, facts_of, from_micros, steps_of
 from bridge.mapping import (
     Facts,
     end_of_day,
@@ -103,6 +103,8 @@ class Mapped:
     key_results: list[KeyResult] = field(default_factory=list)
     links: list[KeyResultLink] = field(default_factory=list)
     skipped: list[SkippedItem] = field(default_factory=list)
+    flow_facts: dict[str, FlowFacts] = field(default_factory=dict)
+    """The flow facts of the tasks with history, by issue id (see `RemotePage.flow_facts`)."""
 
 
 @dataclass
@@ -167,11 +169,13 @@ class JiraMapping:
             return
         if self.config.tasks.issue_types and type_name not in self.config.tasks.issue_types:
             return
-        task, changes = self._task(issue_id, key, raw, fields, facts)
+        task, changes, flow_facts = self._task(issue_id, key, raw, fields, facts)
         blockers = self._blockers(issue_id, fields)
         out.tasks.append(task)
         out.changes.extend(changes)
         out.dependencies.extend(blockers)
+        if flow_facts is not None:
+            out.flow_facts[issue_id] = flow_facts
 
     def _map_okr(self, issue_id: str, key: str, fields: dict[str, Any], type_name: str, out: Mapped) -> bool:
         """Add the issue as a key result or an objective when its type is one of the OKR types."""
@@ -272,11 +276,17 @@ class JiraMapping:
 
     def _task(
         self, issue_id: str, key: str, raw: dict[str, Any], fields: dict[str, Any], facts: Facts
-    ) -> tuple[Task, list[StatusChange]]:
+    ) -> tuple[Task, list[StatusChange], FlowFacts | None]:
         raw_status, category = self._category(fields.get("status"), fallback=False)
         changes = self._changes(issue_id, raw)
-        flow = flow_times([(c.at, c.to_category) for c in changes], current=category)
-        started = next((c.at for c in changes if c.to_category.started), None)  # changes are in time order
+        # The flow facts the store keeps give the task's start and finish too: one pass over the history.
+        flow_facts = facts_of(steps_of(changes))
+        started = done = None
+        if flow_facts is not None:
+            if flow_facts.first_start is not None:
+                started = from_micros(flow_facts.first_start)
+            if category is StatusCategory.DONE and flow_facts.flow is not None:
+                done = from_micros(flow_facts.flow[1])
         task = Task(
             source=self.source,
             remote_id=issue_id,
@@ -290,12 +300,12 @@ class JiraMapping:
             created=parse_time(fields.get("created")),
             updated=parse_time(fields.get("updated")),
             started=started,
-            done=flow.finished if flow is not None else None,
+            done=done,
             url=self._url(key),
             labels=tuple(str(label) for label in fields.get("labels") or []),
             watchers=watch_count(fields),
         )
-        return task, changes
+        return task, changes, flow_facts
 
     def _milestone_of(self, fields: dict[str, Any]) -> str | None:
         attach = self.config.tasks.attach

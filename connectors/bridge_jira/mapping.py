@@ -321,39 +321,43 @@ class JiraMapping:
     def _changes(self, issue_id: str, raw: dict[str, Any]) -> list[StatusChange]:
         histories = (raw.get("changelog") or {}).get("histories") or []
         changes = []
-        source, category_of = self.source, self._status_category
+        # the loop over every status move of a site: names bound once, statuses' categories remembered
+        source, category_of, categories = self.source, self._status_category, self._categories
+        names = self.status_names
         for history in histories:
             for item in history.get("items") or ():
                 if item.get("field") != "status" and item.get("fieldId") != "status":
                     continue
                 to_id, to_name = _str(item.get("to")), _str(item.get("toString"))
-                to_category = category_of(to_id, to_name)
+                to_key = (to_id, to_name)
+                to_category = categories[to_key] if to_key in categories else category_of(to_id, to_name)
                 if to_category is None:
                     continue  # a move into a status the mapping does not know tells nothing about flow
                 at = parse_time(history.get("created"))
                 if at is None:
                     raise MalformedIssue(f"history {history.get('id')} has no time")
                 from_id, from_name = _str(item.get("from")), _str(item.get("fromString"))
-                self._history_name(from_id, from_name)
-                self._history_name(to_id, to_name)
+                # a status neither the site's list nor an issue names is named as a move shows it
+                if from_id and from_name and from_id not in names:
+                    names[from_id] = from_name
+                if to_id and to_name and to_id not in names:
+                    names[to_id] = to_name
+                from_key = (from_id, from_name)
+                from_category = categories[from_key] if from_key in categories else category_of(*from_key)
                 changes.append(
                     StatusChange(
-                        source=source,
-                        remote_id=f"{history['id']}:status",
-                        item_id=issue_id,
-                        at=at,
-                        from_status=from_id or from_name,
-                        to_status=to_id or str(to_name),
-                        from_category=category_of(from_id, from_name),
-                        to_category=to_category,
+                        source,
+                        f"{history['id']}:status",
+                        issue_id,
+                        at,
+                        from_id or from_name,
+                        to_id or str(to_name),
+                        from_category,
+                        to_category,
                     )
                 )
         changes.sort(key=_change_order)
         return changes
-
-    def _history_name(self, status_id: str | None, name: str | None) -> None:
-        if status_id and name and status_id not in self.status_names:
-            self.status_names[status_id] = name
 
     def statuses(self) -> list[StatusName]:
         """Every status the site lists and the issues read so far are or were in, by name."""

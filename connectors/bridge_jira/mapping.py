@@ -29,9 +29,9 @@ from bridge.domain import (
     StatusChange,
     StatusName,
     Task,
-    flow_times,
 )
 from bridge.errors import UserError
+from bridge.flow_facts import FlowFacts, facts_of, from_micros, steps_of
 from bridge.mapping import (
     Facts,
     end_of_day,
@@ -104,6 +104,8 @@ class Mapped:
     key_results: list[KeyResult] = field(default_factory=list)
     links: list[KeyResultLink] = field(default_factory=list)
     skipped: list[SkippedItem] = field(default_factory=list)
+    flow_facts: dict[str, FlowFacts] = field(default_factory=dict)
+    """The flow facts of the tasks with history, by issue id (see `RemotePage.flow_facts`)."""
 
 
 @dataclass
@@ -168,11 +170,13 @@ class JiraMapping:
             return
         if self.config.tasks.issue_types and type_name not in self.config.tasks.issue_types:
             return
-        task, changes = self._task(issue_id, key, raw, fields, facts)
+        task, changes, flow_facts = self._task(issue_id, key, raw, fields, facts)
         blockers = self._blockers(issue_id, fields)
         out.tasks.append(task)
         out.changes.extend(changes)
         out.dependencies.extend(blockers)
+        if flow_facts is not None:
+            out.flow_facts[issue_id] = flow_facts
 
     def _map_okr(self, issue_id: str, key: str, fields: dict[str, Any], type_name: str, out: Mapped) -> bool:
         """Add the issue as a key result or an objective when its type is one of the OKR types."""
@@ -273,11 +277,17 @@ class JiraMapping:
 
     def _task(
         self, issue_id: str, key: str, raw: dict[str, Any], fields: dict[str, Any], facts: Facts
-    ) -> tuple[Task, list[StatusChange]]:
+    ) -> tuple[Task, list[StatusChange], FlowFacts | None]:
         raw_status, category = self._category(fields.get("status"), fallback=False)
         changes = self._changes(issue_id, raw)
-        flow = flow_times([(c.at, c.to_category) for c in changes], current=category)
-        started = next((c.at for c in changes if c.to_category.started), None)  # changes are in time order
+        # The flow facts the store keeps give the task's start and finish too: one pass over the history.
+        flow_facts = facts_of(steps_of(changes))
+        started = done = None
+        if flow_facts is not None:
+            if flow_facts.first_start is not None:
+                started = from_micros(flow_facts.first_start)
+            if category is StatusCategory.DONE and flow_facts.flow is not None:
+                done = from_micros(flow_facts.flow[1])
         task = Task(
             source=self.source,
             remote_id=issue_id,
@@ -291,12 +301,12 @@ class JiraMapping:
             created=parse_time(fields.get("created")),
             updated=parse_time(fields.get("updated")),
             started=started,
-            done=flow.finished if flow is not None else None,
+            done=done,
             url=self._url(key),
             labels=tuple(str(label) for label in fields.get("labels") or []),
             watchers=watch_count(fields),
         )
-        return task, changes
+        return task, changes, flow_facts
 
     def _milestone_of(self, fields: dict[str, Any]) -> str | None:
         attach = self.config.tasks.attach
@@ -312,39 +322,43 @@ class JiraMapping:
     def _changes(self, issue_id: str, raw: dict[str, Any]) -> list[StatusChange]:
         histories = (raw.get("changelog") or {}).get("histories") or []
         changes = []
-        source, category_of = self.source, self._status_category
+        # the loop over every status move of a site: names bound once, statuses' categories remembered
+        source, category_of, categories = self.source, self._status_category, self._categories
+        names = self.status_names
         for history in histories:
             for item in history.get("items") or ():
                 if item.get("field") != "status" and item.get("fieldId") != "status":
                     continue
                 to_id, to_name = _str(item.get("to")), _str(item.get("toString"))
-                to_category = category_of(to_id, to_name)
+                to_key = (to_id, to_name)
+                to_category = categories[to_key] if to_key in categories else category_of(to_id, to_name)
                 if to_category is None:
                     continue  # a move into a status the mapping does not know tells nothing about flow
                 at = parse_time(history.get("created"))
                 if at is None:
                     raise MalformedIssue(f"history {history.get('id')} has no time")
                 from_id, from_name = _str(item.get("from")), _str(item.get("fromString"))
-                self._history_name(from_id, from_name)
-                self._history_name(to_id, to_name)
+                # a status neither the site's list nor an issue names is named as a move shows it
+                if from_id and from_name and from_id not in names:
+                    names[from_id] = from_name
+                if to_id and to_name and to_id not in names:
+                    names[to_id] = to_name
+                from_key = (from_id, from_name)
+                from_category = categories[from_key] if from_key in categories else category_of(*from_key)
                 changes.append(
                     StatusChange(
-                        source=source,
-                        remote_id=f"{history['id']}:status",
-                        item_id=issue_id,
-                        at=at,
-                        from_status=from_id or from_name,
-                        to_status=to_id or str(to_name),
-                        from_category=category_of(from_id, from_name),
-                        to_category=to_category,
+                        source,
+                        f"{history['id']}:status",
+                        issue_id,
+                        at,
+                        from_id or from_name,
+                        to_id or str(to_name),
+                        from_category,
+                        to_category,
                     )
                 )
         changes.sort(key=_change_order)
         return changes
-
-    def _history_name(self, status_id: str | None, name: str | None) -> None:
-        if status_id and name and status_id not in self.status_names:
-            self.status_names[status_id] = name
 
     def statuses(self) -> list[StatusName]:
         """Every status the site lists and the issues read so far are or were in, by name."""

@@ -215,6 +215,7 @@ class JiraPuller:
             skipped=mapped.skipped,
             cursor=cursor,
             held=self._held(issues),
+            flow_facts=mapped.flow_facts,
         )
 
     def _held(self, issues: list[dict[str, Any]]) -> list[ItemState]:

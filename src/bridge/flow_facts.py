@@ -82,21 +82,23 @@ class FlowFacts:
         return FlowTimes(start, finish, finish - start, timedelta(microseconds=active))
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "v": FACTS_VERSION,
-                "first": list(self.first_entry),
-                "start": self.first_start,
-                "done": self.last_done,
-                "flow": list(self.flow) if self.flow is not None else None,
-                "current": self.current_entered,
-                "spans": [[s, _CODE[c], a, b] for s, c, a, b in self.spans],
-                "seen": [list(pair) for pair in self.first_seen],
-                "entries": [[at, _CODE[c]] for at, c in self.entries],
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
+        """The facts as the store keeps them: compact JSON (numbers, null and status ids; orjson writes
+        the standard library's text to the byte for those, several times faster)."""
+        document = {
+            "v": FACTS_VERSION,
+            "first": list(self.first_entry),
+            "start": self.first_start,
+            "done": self.last_done,
+            "flow": list(self.flow) if self.flow is not None else None,
+            "current": self.current_entered,
+            "spans": [[s, _CODE[c], a, b] for s, c, a, b in self.spans],
+            "seen": [list(pair) for pair in self.first_seen],
+            "entries": [[at, _CODE[c]] for at, c in self.entries],
+        }
+        try:
+            return orjson.dumps(document).decode()
+        except TypeError:  # text orjson refuses (a lone surrogate in a status id)
+            return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
 def facts_from_json(text: str | bytes) -> FlowFacts | None:

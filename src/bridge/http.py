@@ -324,7 +324,30 @@ def response_json(response: requests.Response) -> Any:
 _DONE = object()
 
 
-def prefetched(items: Iterable[T], depth: int = 1, stop_event: threading.Event | None = None) -> Iterator[T]:
+class Prefetched(Iterator[T]):
+    """What `prefetched` returns: an iterator that can also tell whether its next item is already there."""
+
+    def __init__(self, items: Iterator[T], queue: Queue[Any]) -> None:
+        self._items = items
+        self._queue = queue
+
+    def __next__(self) -> T:
+        return next(self._items)
+
+    def ready(self) -> bool:
+        """Whether the next item (or the end, or an error) is fetched: taking it will not wait."""
+        return not self._queue.empty()
+
+    def close(self) -> None:
+        """Stop the fetching thread (an iterator not read to its end should be closed)."""
+        close = getattr(self._items, "close", None)
+        if callable(close):
+            close()
+
+
+def prefetched(
+    items: Iterable[T], depth: int = 1, stop_event: threading.Event | None = None
+) -> Prefetched[T]:
     """Iterate `items` while a thread already fetches the next `depth` of them.
 
     A pull then stores page k while page k+1 is on the wire. Errors raised while fetching surface at
@@ -355,6 +378,10 @@ def prefetched(items: Iterable[T], depth: int = 1, stop_event: threading.Event |
 
     worker = threading.Thread(target=produce, name="prefetch", daemon=True)
     worker.start()
+    return Prefetched(_consume(queue, closing, worker), queue)
+
+
+def _consume(queue: Queue[Any], closing: threading.Event, worker: threading.Thread) -> Iterator[Any]:
     try:
         while True:
             kind, value = queue.get()

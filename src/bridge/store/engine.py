@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bridge.errors import StoreError, StoreLost, UserError
 from bridge.store.chunks import chunked
-from bridge.store.types import UTCDateTime
+from bridge.store.types import JSONList, UTCDateTime, json_list_text
 
 if TYPE_CHECKING:
     from bridge.config import BridgeConfig
@@ -425,7 +425,7 @@ def _sqlite_upsert(
     executemany's rowcount counts the rows inserted or changed, not those left alone.
     """
     dialect = conn.dialect
-    processors = [table.c[name].type.bind_processor(dialect) for name in columns]
+    processors = [_sqlite_processor(table.c[name].type, dialect) for name in columns]
     quoted = [dialect.identifier_preparer.quote(name) for name in columns]
     name_of = dict(zip(columns, quoted, strict=True))
     target = dialect.identifier_preparer.format_table(table)
@@ -522,7 +522,20 @@ def _sqlite_time(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is not UTC:
         value = _require_aware(value).astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    # `YYYY-MM-DD HH:MM:SS.ffffff+00:00` without its offset: one call, no intermediate naive datetime
+    return value.isoformat(" ", "microseconds")[:-6]
+
+
+def _sqlite_processor(column_type: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """How a value of `column_type` is bound on SQLite: the store's own types straight to the text
+    SQLAlchemy would have written through them (without its two steps per value), others as SQLAlchemy
+    binds them."""
+    if isinstance(column_type, UTCDateTime):
+        return _sqlite_time
+    if isinstance(column_type, JSONList):
+        return json_list_text
+    processor: Callable[[Any], Any] | None = column_type.bind_processor(dialect)
+    return processor
 
 
 def _require_aware(value: datetime) -> datetime:

@@ -80,10 +80,17 @@ def save_page_facts(conn: Connection, page: RemotePage, now: datetime) -> int:
     """Write the facts of the page's tasks that came with history; returns how many rows changed."""
     if not page.tasks or not page.status_changes:
         return 0
-    histories = steps_by_item(c for c in page.status_changes if c.source == page.source)
+    known = page.flow_facts
+    if known is None:
+        histories = steps_by_item(c for c in page.status_changes if c.source == page.source)
+        known = {
+            task.remote_id: found
+            for task in page.tasks
+            if (found := facts_of(histories.get(task.remote_id, ())))
+        }
     rows = []
     for task in page.tasks:
-        facts = facts_of(histories.get(task.remote_id, ()))
+        facts = known.get(task.remote_id)
         if facts is not None:
             rows.append(_row(task.source, task.remote_id, facts, now))
     return upsert(conn, _table(FlowFactRow), rows, stamp="computed_at")

@@ -198,6 +198,8 @@ def clean_page(page: RemotePage) -> tuple[RemotePage, int]:
         "dependencies": clean(page.dependencies, lambda dependency: key_of(dependency.blocked_id)),
         "links": clean(page.links, lambda link: key_of(link.milestone.remote_id)),
     }
+    if changes["status_changes"] is not page.status_changes:
+        changes["flow_facts"] = None  # facts computed from the history as it was: from the cleaned one
     if page.cursor is not None and UNSTORABLE in page.cursor:
         changes["cursor"] = page.cursor.replace(UNSTORABLE, REPLACEMENT)
         touched.setdefault(f"{page.source} {page.stream} cursor", None)

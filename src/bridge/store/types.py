@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import DateTime, Dialect, Text
 from sqlalchemy.types import TypeDecorator
 
@@ -43,12 +44,26 @@ class JSONList(TypeDecorator[list[Any]]):
     cache_ok = True
 
     def process_bind_param(self, value: list[Any] | tuple[Any, ...] | None, dialect: Dialect) -> str | None:
-        if value is None:
-            return None
-        return json.dumps(list(value), ensure_ascii=False, separators=(",", ":"))
+        return json_list_text(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> list[Any] | None:
         if value is None:
             return None
         loaded = json.loads(value)
         return list(loaded) if isinstance(loaded, list) else [loaded]
+
+
+def json_list_text(value: list[Any] | tuple[Any, ...] | None) -> str | None:
+    """A list as `JSONList` stores it: compact JSON, non-ASCII as it is.
+
+    A list of text (labels) goes through orjson, whose output for text is the standard library's to the
+    byte (so stored values still compare equal) in a fraction of the time; anything else, or text
+    orjson refuses (a lone surrogate), through the standard library."""
+    if value is None:
+        return None
+    if all(type(item) is str for item in value):
+        try:
+            return orjson.dumps(list(value)).decode()
+        except TypeError:
+            pass
+    return json.dumps(list(value), ensure_ascii=False, separators=(",", ":"))

@@ -25,14 +25,15 @@ What a write becomes (see `bridge.domain.WriteKind`):
   A relationship already there (or already gone) is a success, checked by reading the task's goals.
 - `order`: `POST /sections/{section}/addTask` when the container is a section, `POST
   /tasks/{gid}/addProject` when it is a project, with `insert_after` (or `insert_before`).
-- `comment` (field: the bridge's marker line, value: the text): a comment story on the task. The task's
-  comments are looked at first (`GET /tasks/{gid}/stories`, ten tasks to a Batch request, a hundred
-  stories a page): a comment story (`comment_added`) by the bridge's own user (`GET /users/me`, asked
-  once) carrying the marker means it is there already (a post whose answer was lost, another
-  replica's), and nothing is sent. Otherwise `POST /tasks/{gid}/stories` with the text and the marker
-  on its last line, on its own and never sent again without an answer: an unanswered post is read back
-  by its marker (`comment_found`). Posting a comment notifies the task's followers. No text deletes the
-  bridge's comments carrying the marker (`DELETE /stories/{gid}`, through the Batch API); a user's
+- `comment` (field: the bridge's marker line, value: the text): a comment story on the task. Right
+  before each post, the task's comments are looked at (`GET /tasks/{gid}/stories` through the Batch
+  API, a hundred stories a page): a comment story (`comment_added`) by the bridge's own user (`GET
+  /users/me`, asked once) carrying the marker means it is there already (a post whose answer was lost,
+  another replica's, even one posted while this push ran), and nothing is sent. Otherwise `POST
+  /tasks/{gid}/stories` with the text and the marker on its last line, on its own and never sent again
+  without an answer: an unanswered post is read back by its marker (`comment_found`). Posting a comment
+  notifies the task's followers. No text deletes the bridge's comments carrying the marker (their
+  tasks' comments read ten to a Batch request, `DELETE /stories/{gid}` through the Batch API); a user's
   comment is never touched, whatever it says. A section milestone cannot take a comment (only tasks
   can): such a write is refused and says so.
 - `field` `status_update` on a goal (a key result): `POST /status_updates` with the goal as `parent`, the
@@ -460,16 +461,17 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
 
     def requests_for(self, writes: Sequence[FieldWrite]) -> int:
         """Batch requests of ten actions: one `PUT` per task for its fields, one action per other write
-        (see `send`; moves that depend on each other may take a few more). A comment costs a look (ten
-        tasks' comments to a Batch request) and a post of its own; a deletion one Batch action."""
+        (see `send`; moves that depend on each other may take a few more). A comment to post costs a
+        look at its task's comments and a post, each a request of its own; a deletion a look (ten tasks'
+        comments to a Batch request) and one Batch action."""
         comments = [w for w in writes if w.kind is WriteKind.COMMENT]
         rest = [w for w in writes if w.kind is not WriteKind.COMMENT]
         fielded = {w.item for w in rest if w.kind is WriteKind.FIELD}
         actions = len(fielded) + sum(1 for w in rest if w.kind is not WriteKind.FIELD)
         actions += sum(1 for w in comments if w.value is None)
-        looks = len({w.item for w in comments})
+        looks = len({w.item for w in comments if w.value is None})
         posts = sum(1 for w in comments if w.value is not None)
-        return -(-actions // MAX_BATCH) + -(-looks // MAX_BATCH) + posts
+        return -(-actions // MAX_BATCH) + -(-looks // MAX_BATCH) + 2 * posts
 
     def cost(self, writes: Sequence[FieldWrite], watchers: Mapping[Ref, int]) -> WriteCost:
         """As the kit counts (see `requests_for`), and each comment posted notifies the task's followers
@@ -694,32 +696,54 @@ class AsanaWriter(Writer[AsanaTrackerConfig]):
     # ---- comments -------------------------------------------------------------------------------------
 
     def _send_comments(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
-        """Look for each comment's marker among its task's comments by the bridge's user, then post the
-        ones missing (each on its own) and delete the ones to purge (through the Batch API)."""
+        """Post the comments missing, each right after looking for its marker among its task's comments
+        by the bridge's user (`_post_unless_there`), then delete the ones to purge: their tasks' comments
+        are looked at together, the deletions go through the Batch API."""
+        posts = [(index, write) for index, write in writes if write.value is not None]
+        purges = [(index, write) for index, write in writes if write.value is None]
+        for index, write in posts:
+            self._post_unless_there(index, write, outcomes)
+        if purges:
+            self._purge_comments(purges, outcomes)
+
+    def _post_unless_there(self, index: int, write: FieldWrite, outcomes: Outcomes) -> None:
+        """Look for the comment's marker on its task, then post it unless it is there. The look comes
+        right before the post (not once for the whole push), so a comment another replica posted
+        meanwhile, or an earlier post whose answer was lost, is found: one request more per comment.
+        Nothing is posted without looking first: a look that fails fails the write (the next cycle looks
+        again)."""
+        task, marker = write.item.remote_id, write.field
+        try:
+            comments = self._bridge_comments([task])[task]
+        except AuthError:
+            raise
+        except BridgeError as exc:
+            outcomes.fail(index, _unread(self.name, exc))
+            return
+        if comments is None:
+            outcomes.fail(index, f"task {task} is gone (deleted, or not visible to the bridge's user)")
+        elif any(marker in text for _, text in comments):
+            outcomes.ok(index)  # posted before: a lost answer, another replica
+        else:
+            outcomes.settle(index, self._post_comment(task, with_marker(str(write.value), marker)))
+
+    def _purge_comments(self, writes: Sequence[tuple[int, FieldWrite]], outcomes: Outcomes) -> None:
+        """Delete the bridge's comments carrying each write's marker (their tasks' comments read ten
+        tasks to a Batch request, the deletions through the Batch API); none there is what was wanted."""
         try:
             found = self._bridge_comments(sorted({write.item.remote_id for _, write in writes}))
         except AuthError:
             raise
-        except BridgeError as exc:  # nothing is posted without looking first: next cycle looks again
-            why = redact(str(exc)).removeprefix(f"{self.name}: ")
+        except BridgeError as exc:
             for index, _ in writes:
-                outcomes.fail(index, f"the task's comments could not be read: {why}")
+                outcomes.fail(index, _unread(self.name, exc))
             return
         deletions: list[Job] = []
         for index, write in writes:
-            task, marker = write.item.remote_id, write.field
-            comments = found.get(task)
-            marked = [gid for gid, text in comments or () if marker in text]
-            if write.value is None:
-                deletions.extend(Job(Action(f"/stories/{gid}", method="delete"), [index]) for gid in marked)
-                if not marked:
-                    outcomes.ok(index)  # none there (or the task is gone): what was wanted
-            elif comments is None:
-                outcomes.fail(index, f"task {task} is gone (deleted, or not visible to the bridge's user)")
-            elif marked:
-                outcomes.ok(index)  # posted before: a lost answer, another replica
-            else:
-                outcomes.settle(index, self._post_comment(task, with_marker(str(write.value), marker)))
+            marked = [gid for gid, text in found.get(write.item.remote_id) or () if write.field in text]
+            deletions.extend(Job(Action(f"/stories/{gid}", method="delete"), [index]) for gid in marked)
+            if not marked:
+                outcomes.ok(index)  # none there (or the task is gone): what was wanted
         if deletions:
             self._run(deletions)
             failures: dict[int, str | BridgeError] = {}
@@ -1001,3 +1025,8 @@ __all__ = [
 def _oldest_first(gids: Sequence[str]) -> list[str]:
     """Gids oldest first: Asana's grow with time, so a shorter or lower number is older."""
     return sorted(dict.fromkeys(gids), key=lambda gid: (len(gid), gid))
+
+
+def _unread(tracker: str, error: BridgeError) -> str:
+    """Why a comment write failed when its task's comments could not be read."""
+    return f"the task's comments could not be read: {redact(str(error)).removeprefix(f'{tracker}: ')}"

@@ -7,6 +7,7 @@ without importing the server that consults it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,8 @@ class Request:
     number: int = 0
     params: dict[str, str] = field(default_factory=dict)
     principal: str | None = None
+    client_gone: Callable[[], bool] = field(default=lambda: False, repr=False, compare=False)
+    """Whether the client has closed its connection (the server fills it in; by default it never has)."""
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)

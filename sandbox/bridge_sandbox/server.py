@@ -22,7 +22,9 @@ Every vendor request gets a number (1, 2, ...) in arrival order; holds and fault
 A hold names its request by number (`{"request": N}`) or by route (`{"route": "POST /tasks/{gid}/stories",
 "count": 1}`: the next `count` requests of that method whose path ends with that template, `{name}`
 matching one path segment, the API's base path optional; default one). By default a held request waits
-at the door, before it is applied. With `"after": true` it is applied (its change made, its entry in the
+at the door, before it is applied; one whose client has gone meanwhile (a SIGKILL before the request
+left it) is dropped when released, never applied, as a request that was never sent (its log entry has
+the fault "client gone"). With `"after": true` it is applied (its change made, its entry in the
 request log) and its ANSWER waits until released: a client that dies meanwhile (a SIGKILL between a post
 and its record) leaves the change made and never learns so, as when a response is lost. `held` lists such
 a request under `applied` as well as `waiting`.
@@ -34,6 +36,7 @@ import contextlib
 import json
 import logging
 import re
+import select
 import socket
 import sys
 import threading
@@ -370,6 +373,9 @@ class Emulator:
         after = self.holds.claim(request.number, request.method, request.path)
         if after is False:
             self.holds.wait_if_held(request.number)
+            if request.client_gone():
+                self.requests.add(request, route_name, 0, 0.0, "client gone")
+                raise Drop()
         started = time.perf_counter()
         try:
             response, fault_name = self._respond(request, found)
@@ -489,6 +495,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=parse_qs(parts.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
+            client_gone=self._client_gone,
         )
         try:
             response = self.server.emulator.dispatch(request)
@@ -511,6 +518,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed the connection: it sends nothing while it waits for an answer, so a
+        readable socket with nothing to read (or a reset) means it went away."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
     def log_message(self, format: str, *args: Any) -> None:
         return None

@@ -3,6 +3,7 @@ through `read_state`, is idempotent, goes ten to a Batch request and fails alone
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -752,6 +753,55 @@ def test_a_comment_whose_answer_was_lost_is_read_back_and_never_doubled(
     assert _posts(control) == 2 - int(applied)
 
 
+def test_each_post_is_preceded_by_its_own_look_one_request_per_comment(
+    server: SandboxServer, control: Control, connector: AsanaConnector
+) -> None:
+    """Three comments of one push: each task's comments are looked at right before its post (one Batch
+    request each), so a comment another replica posted meanwhile is found; three looks and three posts,
+    and the bridge's user asked once."""
+    _ok(connector.push([comment(_gid(n), f"Task {n} reached.") for n in (5, 10, 15)]))
+    log = control.get("requests")["log"]
+    kinds = ["post" if e["route"].endswith("/stories") else "look" for e in log]
+    # First the projects' sections (a section takes no comment) and the bridge's user, asked once; then
+    # a look and a post per comment: 8 requests (6 when one look served the whole push).
+    assert kinds == ["look", "look", *["look", "post"] * 3]
+    assert all(e["route"].endswith(("/batch", "/stories")) for e in log), "the looks go through the Batch API"
+    assert connector.cost([comment(_gid(n), "x") for n in (5, 10, 15)], {}).requests == 6, "as planned"
+
+
+def test_a_comment_another_replica_posts_during_the_push_is_not_posted_again(
+    server: SandboxServer, control: Control, connector: AsanaConnector
+) -> None:
+    """Two replicas racing past the lease: while this push's first post waits for its answer, another
+    replica posts the second comment; this push looks again before its second post, and posts none."""
+    first, second = _gid(5), _gid(10)
+    control.send("POST", "hold", {"route": f"POST /tasks/{first}/stories", "after": True})
+    outcomes: list[WriteOutcome] = []
+    racing = threading.Thread(
+        target=lambda: outcomes.extend(
+            connector.push([comment(first, "Task 5 reached."), comment(second, "Task 10 reached.")])
+        )
+    )
+    racing.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not control.get("held")["applied"]:
+            assert time.monotonic() < deadline, "the first post never arrived"
+            time.sleep(0.02)
+        other = _open(server)
+        try:
+            _ok(other.push([comment(second, "Task 10 reached.")]))
+        finally:
+            other.close()
+    finally:
+        control.send("POST", "release", {})
+        racing.join(timeout=30)
+    _ok(outcomes)
+    assert len(_comments(server, first)) == 1
+    assert len(_comments(server, second)) == 1, "the other replica's comment was found, not doubled"
+    assert _posts(control) == 2
+
+
 def test_a_section_milestone_cannot_take_a_comment(server: SandboxServer, control: Control) -> None:
     opened = _open(server, comments=True)
     try:
@@ -782,8 +832,8 @@ def test_a_comment_costs_a_look_and_a_post_and_notifies_followers(connector: Asa
         comment(_gid(15), None),
     ]
     cost = connector.cost(writes, {ref(_gid(5)): 3, ref(_gid(15)): 4})
-    # Three tasks looked at in one Batch request, two posts, one deletion in a Batch request.
-    assert (cost.edits, cost.items, cost.requests, cost.emails) == (3, 3, 4, 3)
+    # A look and a post for each of the two comments; the deletion's look and its Batch action.
+    assert (cost.edits, cost.items, cost.requests, cost.emails) == (3, 3, 6, 3)
 
 
 def test_the_comment_requests_conform_to_asanas_document(

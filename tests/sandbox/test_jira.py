@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -368,6 +370,38 @@ def test_hold_blocks_a_request_until_released(server: SandboxServer) -> None:
     control.send("POST", "release", {"request": number})
     worker.join(5)
     assert results == [200]
+
+
+def test_a_request_held_at_the_door_whose_client_went_away_is_dropped_not_applied(
+    server: SandboxServer,
+) -> None:
+    """A client killed while its request waits at the door never sent it, as far as the tracker knows."""
+    control = Control(server.base_url)
+    emulator = server.emulator
+    assert isinstance(emulator, JiraEmulator)
+    before = len(emulator.issues["PAY-1"].comments)
+    control.send("POST", "hold", {"route": "POST /rest/api/{version}/issue/{key}/comment"})
+    body = json.dumps({"body": "Gone before it landed"}).encode()
+    auth = base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
+    head = (
+        f"POST /rest/api/2/issue/PAY-1/comment HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
+        client.sendall(head.encode() + body)
+        for _ in range(100):
+            if control.get("held")["waiting"]:
+                break
+            threading.Event().wait(0.05)
+        assert control.get("held")["waiting"], "the POST never arrived"
+    control.send("POST", "release", {})
+    for _ in range(100):
+        dropped = [e for e in control.get("requests")["log"] if e.get("fault") == "client gone"]
+        if dropped:
+            break
+        threading.Event().wait(0.05)
+    assert [e["route"] for e in dropped] == ["/rest/api/{version}/issue/{key}/comment"]
+    assert len(emulator.issues["PAY-1"].comments) == before, "never applied"
 
 
 def test_request_log_counts_and_redacts(server: SandboxServer) -> None:

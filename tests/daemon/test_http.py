@@ -621,3 +621,17 @@ def test_status_json_lists_the_item_warnings_next_to_the_key_results(
 
     live.status = LiveStatus(scheduler_running=True)
     assert requests.get(f"{server.url}/status.json", timeout=5).json()["item_warnings"] == []
+
+
+def test_the_daemons_live_status_carries_its_last_cycles_item_warnings() -> None:
+    from types import SimpleNamespace
+    from typing import cast
+
+    from bridge.daemon.service import Daemon, DaemonStatus, live_status
+
+    warning = {"kind": "ageing", "item": "t:1", "name": "PAY-1 Review", "team": "payments", "reason": "r"}
+    status = DaemonStatus(replica="r1", started=NOW, item_warnings=[warning])
+    daemon = SimpleNamespace(
+        status=status, scheduler_failure=lambda: None, next_runs=lambda: {}, replica="r1"
+    )
+    assert live_status(cast(Daemon, daemon)).item_warnings == [warning]

@@ -586,3 +586,52 @@ def test_the_server_runs_on_a_configured_port(store: Store, live: Live) -> None:
     with StatusServer(_config(port), store, CollectorRegistry(), live) as server:
         assert server.port == port
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).text == "ok\n"
+
+
+def test_status_json_lists_the_item_warnings_next_to_the_key_results(
+    store: Store, live: Live, serve: Callable[..., StatusServer]
+) -> None:
+    from bridge.analytics import Snapshot, analyse
+    from bridge.report.status_page import item_warnings_json, key_results_json
+    from tests.analytics.build import milestone
+
+    config = _config()
+    snapshot = Snapshot(milestones=[milestone("PAY-7", title="Card <payments>", team="payments")])
+    report = analyse(snapshot, config, NOW)
+    live.status = LiveStatus(
+        scheduler_running=True,
+        key_results=key_results_json(report),
+        item_warnings=item_warnings_json(report),
+    )
+    server = serve(store)
+    document = requests.get(f"{server.url}/status.json", timeout=5).json()
+    assert "key_results" in document
+    (warning,) = document["item_warnings"]
+    prefix = config.push.label_prefix
+    assert warning == {
+        "kind": "needs_estimate",
+        "item": "jira:PAY-7",
+        "name": "PAY-7 Card <payments>",
+        "team": "payments",
+        "reason": "no value and no effort set: the wsjf rank strategy divides value by effort, so it is "
+        "ranked after every scored milestone",
+        "label": prefix + config.push.needs_estimate_label,
+    }
+    assert warning["label"] == "mb-needs-estimate"
+
+    live.status = LiveStatus(scheduler_running=True)
+    assert requests.get(f"{server.url}/status.json", timeout=5).json()["item_warnings"] == []
+
+
+def test_the_daemons_live_status_carries_its_last_cycles_item_warnings() -> None:
+    from types import SimpleNamespace
+    from typing import cast
+
+    from bridge.daemon.service import Daemon, DaemonStatus, live_status
+
+    warning = {"kind": "ageing", "item": "t:1", "name": "PAY-1 Review", "team": "payments", "reason": "r"}
+    status = DaemonStatus(replica="r1", started=NOW, item_warnings=[warning])
+    daemon = SimpleNamespace(
+        status=status, scheduler_failure=lambda: None, next_runs=lambda: {}, replica="r1"
+    )
+    assert live_status(cast(Daemon, daemon)).item_warnings == [warning]

@@ -106,3 +106,22 @@ def test_a_goal_gets_one_status_update_per_status_change_and_purge_leaves_them(
     ).raise_for_status()
     sync.cycle()
     assert [u["status_type"] for u in updates(sync)] == ["off_track", "achieved", "at_risk"]
+
+
+def test_explain_names_the_goal_status_update_the_bridge_posts(sync: Sync, run_cli: Any) -> None:
+    sync.cycle()
+    result = run_cli("explain", f"t:{KR}", "--config", str(sync.config_path))
+    assert result.exit_code == 0, result.stderr + result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith(f"(key result, t:{KR})")
+    assert "  progress: 40% - by its metric: current 4 from 0 towards 10" in lines
+    assert (
+        f"  period end: {ENDED.isoformat()} - the tracker's own: the goal's time period, else its due date"
+        in lines
+    )
+    (update,) = [line for line in lines if line.startswith("  goal status update: ")]
+    assert update.startswith(
+        f"  goal status update: off_track - off track: the period ended {ENDED.isoformat()}"
+    )
+    assert update.endswith("; posted only when the status changes, never taken back")
+    assert any(line.startswith('  last written status_update = "off_track" at ') for line in lines), lines

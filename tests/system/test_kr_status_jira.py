@@ -137,3 +137,24 @@ def test_status_json_lists_each_key_results_status_and_a_stored_analysis_keeps_i
     assert found["status"] == "off_track" and found["period_end"] == ENDED.isoformat()
     assert found["status_reason"].startswith(f"the period ended {ENDED.isoformat()}")
     assert found["progress"] == 0.4 and found["progress_basis"] == "metric"
+
+
+def test_a_status_label_a_user_removed_is_put_back_by_the_next_cycle_though_the_status_held(
+    sync: Sync,
+) -> None:
+    issue, config = with_key_result(sync, ENDED.isoformat())
+    cycle(sync, config)
+    assert kr_labels(issue) == ["mb-kr-off-track"]
+    sync.api("PUT", f"issue/{issue.key}", {"update": {"labels": [{"remove": "mb-kr-off-track"}]}})
+    assert kr_labels(issue) == []
+
+    again = cycle(sync, config)
+    assert kr_labels(issue) == ["mb-kr-off-track"], "restored although the status did not change"
+    assert again.trackers[0].plan is not None
+    (write,) = [w for w in again.trackers[0].plan.writes if w.item.remote_id == issue.id]
+    assert write.kind is WriteKind.LABEL_ADD and write.reason.startswith("off track: the period ended")
+
+    assert again.trackers[0].push is not None and again.trackers[0].push.read == 0, "planned from the store"
+    quiet = cycle(sync, config).trackers[0].plan
+    assert quiet is None or [w for w in quiet.writes if w.item.remote_id == issue.id] == []
+    assert kr_labels(issue) == ["mb-kr-off-track"]

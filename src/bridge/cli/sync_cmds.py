@@ -168,11 +168,15 @@ def _left_in_place(count: int) -> str:
 
 @reports_errors
 def explain(
-    item: Annotated[str, typer.Argument(help="An item's key (PAY-12) or tracker:id.")],
+    item: Annotated[
+        str,
+        typer.Argument(help="An item's key (PAY-12), title or tracker:id; or a key result's (KR1.1)."),
+    ],
     config: ConfigOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Why an item has its rank, OKR link and labels, from the store (no tracker is contacted)."""
+    """Why an item has its rank, OKR link and labels, or how a key result stands and what the bridge
+    writes on it, from the store (no tracker is contacted)."""
     import json
     from datetime import UTC, datetime
 
@@ -183,13 +187,13 @@ def explain(
     from bridge.store.snapshot import load_snapshot
     from bridge.store.written import load_written
     from bridge.sync.explain import explain as explain_item
-    from bridge.sync.explain import find_item
+    from bridge.sync.explain import find_item, key_result_catalogue
 
     cfg = read_config(config)
     with store_session(cfg, upgrade=False) as session:
         now = datetime.now(UTC)
         snapshot = load_snapshot(session.store, since=analysis_since(cfg.analytics, now))
-        found = find_item(snapshot, item)
+        found = find_item(snapshot, item, key_result_catalogue(snapshot, cfg))
         with session.store.read() as conn:
             written = load_written(conn, found.source)
             points = forecast_history.history(conn, Ref(found.source, found.remote_id))

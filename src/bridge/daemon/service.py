@@ -79,6 +79,9 @@ class DaemonStatus:
     scheduler_running: bool = False
     key_results: list[dict[str, Any]] = field(default_factory=list)
     """Each key result's status, reason and progress, as the last cycle's analysis had them."""
+    item_warnings: list[dict[str, Any]] = field(default_factory=list)
+    """The items the method warns about (kind, item, team, reason, label), as the last cycle's analysis
+    had them."""
 
 
 class Daemon:
@@ -231,9 +234,10 @@ class Daemon:
                 )
             (entry,) = result.trackers or (TrackerCycle(name, error="nothing pulled"),)
             if result.report is not None:
-                from bridge.report.status_page import key_results_json
+                from bridge.report.status_page import item_warnings_json, key_results_json
 
                 self.status.key_results = key_results_json(result.report)
+                self.status.item_warnings = item_warnings_json(result.report)
         except LeaseLost as exc:
             entry = TrackerCycle(name, error=f"lease lost: {exc}")
             log.warning(
@@ -432,4 +436,5 @@ def live_status(daemon: Daemon) -> LiveStatus:
         scheduler_failure=failure,
         store_failures=store_failures,
         key_results=list(daemon.status.key_results),
+        item_warnings=list(daemon.status.item_warnings),
     )

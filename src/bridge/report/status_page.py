@@ -230,6 +230,9 @@ class LiveStatus:
     key_results: Sequence[Mapping[str, Any]] = ()
     """Each key result's status, reason and progress from the last cycle's analysis
     (`key_results_json`)."""
+    item_warnings: Sequence[Mapping[str, Any]] = ()
+    """The items the method warns about, with their reasons and labels, from the last cycle's analysis
+    (`item_warnings_json`)."""
 
 
 def pending_from_cycle(cycle: TrackerCycle) -> PendingWrites | None:
@@ -363,6 +366,7 @@ def status_document(
         "report_html": report_html,
         "trackers": [row.to_json() for row in rows],
         "key_results": list(status.key_results) if status is not None else [],
+        "item_warnings": list(status.item_warnings) if status is not None else [],
     }
     return json.dumps(document, indent=2) + "\n"
 
@@ -383,4 +387,24 @@ def key_results_json(report: Report) -> list[dict[str, Any]]:
         }
         for objective in report.okrs
         for kr in objective.key_results
+    ]
+
+
+def item_warnings_json(report: Report) -> list[dict[str, Any]]:
+    """Each item warning of `report` as `/status.json` shows it: its kind (`needs_estimate`,
+    `too_many_in_progress`, `ageing`), the item (`tracker:id`) and its name, its team, the reason, and the
+    label it is written as (null where no tracker takes the bridge's labels), in the report's order."""
+    from bridge.analytics.coherence import item_warning_groups
+
+    return [
+        {
+            "kind": warning.kind,
+            "item": str(warning.item),
+            "name": warning.name,
+            "team": warning.team,
+            "reason": warning.reason,
+            "label": report.warning_labels.get(warning.kind),
+        }
+        for _, found in item_warning_groups(report.item_warnings)
+        for warning in found
     ]

@@ -121,7 +121,9 @@ def push_tracker(
     )
     updated = _updated(snapshot, name)
     newer = written.newer_than(generation)
-    refs = [ref for ref in candidates(desired, written, updated) if ref not in newer]
+    with store.read() as conn:
+        planned = candidates(desired, written, updated) + held_key_results(conn, name, desired, updated)
+    refs = [ref for ref in sorted(set(planned), key=lambda r: r.remote_id) if ref not in newer]
     linked = {ref for ref in refs if desired[ref].links or written.links(ref)}
     ordered = {ref for ref in refs if desired[ref].order is not None}
     current = current_states(store, connector, name, refs, (linked, ordered), updated, guard)
@@ -168,6 +170,25 @@ def push_tracker(
     if the_plan.deferred:
         log.info("%s: %d writes wait for the next cycle (write budget)", name, len(the_plan.deferred))
     return result
+
+
+def held_key_results(
+    conn: Connection, name: str, desired: Mapping[Ref, Desired], updated: Mapping[Ref, datetime | None]
+) -> list[Ref]:
+    """The key-result items (Jira issues, Trello cards) whose state a pull page stored: always planned for.
+
+    A key result carries no `updated` time, so `candidates` would plan for one only when its wish
+    changes, and a status label a user removed would stay off while the status held. Planned against the
+    state its pull page stored (`bridge.store.held`), it reads nothing from the tracker, and a label
+    taken off is put back by the next cycle, like any other managed value. An Asana goal's status update
+    is left to `candidates`: it is posted only when the status changes, never in answer to a user's own.
+    """
+    wishes = [
+        ref
+        for ref, wish in desired.items()
+        if ref not in updated and STATUS_UPDATE_FIELD not in wish.fields and (wish.labels or wish.fields)
+    ]
+    return sorted(load_held(conn, name, wishes).states, key=lambda r: r.remote_id)
 
 
 def _forecast_moves(conn: Connection) -> dict[Ref, str]:

@@ -9,7 +9,7 @@ import typer
 
 from bridge.cli.shared import ConfigOption, JsonOption, one_run, print_json, read_config, store_session
 from bridge.cli_errors import reports_errors
-from bridge.text import json_terminal_safe, terminal_markup, terminal_safe
+from bridge.text import json_terminal_safe, plural, terminal_markup, terminal_safe
 
 if TYPE_CHECKING:
     from bridge.sync.cycle import CycleResult
@@ -206,8 +206,8 @@ def explain(
         typer.echo(terminal_safe(f"  last written {name} = {value} at {at}"))
     if result.forecast_moves:
         typer.echo("  how its forecast moved:")
-    for at, where, why in result.forecast_moves:
-        typer.echo(terminal_safe(f"    {at}  {where} - {why}"))
+    for (_, where, why), point in zip(result.forecast_moves, points, strict=True):
+        typer.echo(terminal_safe(f"    {forecast_history.when(point.at)}  {where} - {why}"))
 
 
 def _print_pulls(results: list[PullResult]) -> None:
@@ -217,7 +217,8 @@ def _print_pulls(results: list[PullResult]) -> None:
         census = f", census: {result.deleted} deleted" if result.census else ""
         cleaned = f", {result.cleaned} with NUL replaced" if result.cleaned else ""
         typer.echo(
-            f"{result.tracker}: {result.items} items in {result.pages} pages, {result.changed} rows changed, "
+            f"{result.tracker}: {plural(result.items, 'item')} in {plural(result.pages, 'page')}, "
+            f"{result.changed} rows changed, "
             f"{result.skipped} skipped{cleaned}{census}, {result.requests} requests "
             f"(+{result.setup_requests} setup): {state}"
         )

@@ -580,11 +580,12 @@ def _print_okrs(console: Console, report: Any) -> None:
     console.print()
     _section(console, "Objectives and key results")
     for objective in report.okrs:
-        console.print(f"  {safe(objective.title)} {_percent(objective.progress)}")
+        console.print(f"  {safe(objective.title)}: {_percent(objective.progress)}")
         for kr in objective.key_results:
             moved_by = plural(len(kr.milestones), "milestone")
+            status = f", {kr.status.words}" if kr.status is not None else ""
             console.print(
-                f"    - {safe(kr.title)} {_percent(kr.progress)}, moved by {moved_by}; "
+                f"    - {safe(kr.title)}: {_percent(kr.progress)}{status}, moved by {moved_by}; "
                 f"[dim]{safe(kr.explanation)}[/dim]"
             )
     if report.suggestions:
@@ -635,9 +636,21 @@ def write_counts(entry: Any) -> Counter[str]:
     return counts
 
 
+ORDER_KIND = "order"
+"""A move in a tracker's own order (Jira's rank, a Trello position, an Asana section order)."""
+
+FIELD_KINDS = {
+    "rank": "rank field",
+    "okr": "OKR field",
+    "status_update": "key-result status update",
+    "kr_status": "key-result status field",
+}
+"""How the demo names a write to a field the bridge manages; other fields are "<name> field"."""
+
+
 def _write_kind(write: Any, kinds: Any) -> str:
     if write.kind is kinds.FIELD:
-        return f"{write.field} field"
+        return FIELD_KINDS.get(write.field, f"{write.field} field")
     if write.kind is kinds.LABEL_ADD:
         return f"label {write.field}"
     if write.kind is kinds.LABEL_REMOVE:
@@ -646,7 +659,18 @@ def _write_kind(write: Any, kinds: Any) -> str:
         return "OKR link"
     if write.kind is kinds.COMMENT:
         return "comment"
-    return "order"
+    return ORDER_KIND
+
+
+def counted(count: int, kind: str) -> str:
+    """`6 rank fields`, `label mb-ageing added to 1 item`: how many writes of one kind (`_write_kind`)."""
+    if kind.startswith("label "):
+        removed = kind.endswith(" removed")
+        label = kind.removeprefix("label ").removesuffix(" removed")
+        return f"label {label} {'removed from' if removed else 'added to'} {plural(count, 'item')}"
+    if kind == ORDER_KIND:
+        return plural(count, "move", "moves") + " in the tracker's own order"
+    return plural(count, kind)
 
 
 def _print_writes(console: Console, run: DemoRun) -> None:
@@ -660,7 +684,7 @@ def _print_writes(console: Console, run: DemoRun) -> None:
             console.print(f"  {entry.tracker}: nothing written ({safe(entry.error or entry.note or '')})")
             continue
         counts = write_counts(entry)
-        parts = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+        parts = ", ".join(counted(n, kind) for kind, n in sorted(counts.items()))
         console.print(
             f"  {entry.tracker}: {push.done} writes done, {push.failed} failed: {safe(parts or 'none')}"
         )
@@ -707,6 +731,10 @@ def _print_later(console: Console, run: DemoRun, print_cycle: Callable[[Any], No
 
 
 def _describe(write: Any, kinds: Any, names: Mapping[Any, str]) -> str:
+    if write.kind is kinds.FIELD and write.field == "status_update":
+        # the goal's status update says its status and why (the reason starts with the status)
+        words = str(write.value).replace("_", " ")
+        return f"status update posted: {write.reason or words}"
     if write.kind is kinds.FIELD:
         why = f" ({write.reason})" if write.reason and write.field == "rank" else ""
         if write.value is None:

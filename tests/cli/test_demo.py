@@ -102,6 +102,8 @@ def test_each_team_has_its_bottleneck_and_the_okr_tree_spans_config_and_asana(fi
         and "Grow through content and insight" in finished.stdout
     )
     assert "(config:" not in finished.stdout and "(asana:" not in finished.stdout
+    # a key result reads "title: progress, status": the title's own figures stay apart from its progress
+    assert re.search(r"^    - .+: \d+%, on track, moved by \d+ milestones?;", finished.stdout, re.M)
     assert not re.search(r"(?<![\w:])\d{16}(?!\w)|(?<![\w:])[0-9a-f]{24}(?!\w)", finished.stdout), "no raw id"
     assert "weight" not in finished.stdout, "the order of bottlenecks is explained in their reasons"
     assert "At-risk milestones (" in finished.stdout
@@ -127,8 +129,12 @@ def test_writes_were_done_in_every_tracker(finished: Demo) -> None:
     }
     assert set(written) == {"jira", "trello", "asana"}
     for tracker, kinds in written.items():
-        assert "rank field" in kinds and "label mb-bottleneck" in kinds, (tracker, kinds)
-    assert "order" in written["jira"], "native order on Jira"
+        assert "rank fields" in kinds and "label mb-bottleneck added to" in kinds, (tracker, kinds)
+        assert not re.search(r"\b1 \w+s\b|_", kinds), ("plurals and words, not field names", kinds)
+    assert "moves in the tracker's own order" in written["jira"], "native order on Jira"
+    # a goal's status update reads as words, with its reason, not as a field and its enum value
+    assert "status update posted: on track: " in finished.first_cycle
+    assert "status_update" not in finished.stdout and "on_track" not in finished.stdout
     store = Store(f"sqlite:///{finished.directory / STORE_NAME}")
     table: Any = RunRow.__table__  # type: ignore[attr-defined]
     try:

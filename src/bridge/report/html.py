@@ -197,7 +197,7 @@ border-radius:3px}
 .cards span{color:var(--muted);font-size:.85rem}
 .cards .alert b{color:var(--bad)}
 .toc{background:#fff;border:1px solid var(--line);border-radius:8px;padding:.5rem .9rem;margin-bottom:1rem}
-.toc ol{display:flex;flex-wrap:wrap;gap:.2rem 1.4rem;margin:.2rem 0 0;padding-left:1.2rem}
+.toc ol{display:flex;flex-wrap:wrap;gap:.2rem 1.4rem;margin:.2rem 0 0;padding-left:0;list-style-position:inside}
 section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:1rem 1.1rem;margin:0 0 1.1rem}
 figure{margin:0}
 figcaption{color:var(--muted);font-size:.9rem;margin:.4rem 0 0}

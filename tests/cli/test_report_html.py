@@ -377,6 +377,19 @@ def test_the_page_renders_in_chromium_offline(
         assert page.locator("#chart-ranks g.row.unscored").count() == 2
         title = page.locator("#chart-ranks text", has_text="Checkout <script>").first
         assert title.count() == 1, "the escaped title shows as text"
+        # the contents' numbers (10 and up too) sit inside their entries, which do not overlap
+        entries = page.evaluate(
+            """() => [...document.querySelectorAll('nav.toc li')].map(li => {
+                   const b = li.getBoundingClientRect();
+                   return {left: b.left, right: b.right, top: b.top, bottom: b.bottom,
+                           inside: getComputedStyle(li).listStylePosition === 'inside'};
+               })"""
+        )
+        assert len(entries) >= 10 and all(e["inside"] for e in entries)
+        for i, one in enumerate(entries):
+            for other in entries[i + 1 :]:
+                apart = one["right"] <= other["left"] or other["right"] <= one["left"]
+                assert apart or one["bottom"] <= other["top"] or other["bottom"] <= one["top"], (one, other)
         assert dialogs == [], "no script ran"
         assert requested == [url], f"only the page itself loads: {requested}"
         shot = artifacts_dir() / "report-html.png"

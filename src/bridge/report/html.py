@@ -197,7 +197,7 @@ border-radius:3px}
 .cards span{color:var(--muted);font-size:.85rem}
 .cards .alert b{color:var(--bad)}
 .toc{background:#fff;border:1px solid var(--line);border-radius:8px;padding:.5rem .9rem;margin-bottom:1rem}
-.toc ol{display:flex;flex-wrap:wrap;gap:.2rem 1.4rem;margin:.2rem 0 0;padding-left:0;list-style-position:inside}
+.toc ol{display:flex;flex-wrap:wrap;gap:.2rem 1.4rem;margin:.2rem 0 0;padding:0;list-style-position:inside}
 section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:1rem 1.1rem;margin:0 0 1.1rem}
 figure{margin:0}
 figcaption{color:var(--muted);font-size:.9rem;margin:.4rem 0 0}
@@ -763,6 +763,8 @@ def _status_section(report: Report) -> str:
 
 
 _X_FORECAST_TEAM = 262.0
+_X_FORECAST_NOTE_WIDTH = 470.0
+"""Room for a milestone's "no forecast" note: from the dates' column to before "chance by due"."""
 """Where the forecast chart's team column starts; the milestone names end before it."""
 
 
@@ -862,8 +864,18 @@ def _forecast_row(
     )
     parts.append(_text(_X_FORECAST_TEAM, mid + 4, _cut(found.team, 70), tip, fill="#5b6372", font_size="11"))
     if found.p50 is None:
-        parts.append(_text(310, mid + 4, _cut(f"no forecast: {found.explanation}", 520), tip, fill="#8b95a7",
-                           font_style="italic"))  # fmt: skip
+        if found.due is not None:  # drawn first: the note reads over it
+            d = scale(found.due)
+            parts.append(
+                _rect(d - 1.5, mid - 9, 3, 18, f"due {_day(found.due)}", fill="#1d2330", class_="due")
+            )
+        # from the dates' column on (clear of the team's), haloed in the row's colour so the due tick and
+        # the gridlines behind it do not cross its letters
+        halo = "#fdecec" if found.at_risk else "#f7f8fa" if shade else "#fff"
+        note = _cut(f"no forecast: {found.explanation}", _X_FORECAST_NOTE_WIDTH)
+        parts.append(_text(_X_FORECAST_TEAM + 76, mid + 4, note, tip, fill="#8b95a7", font_style="italic",
+                           stroke=halo, stroke_width="4", stroke_linejoin="round", paint_order="stroke",
+                           class_="no-forecast"))  # fmt: skip
     else:
         a = scale(found.p50)
         b = scale(found.high or end)
@@ -872,7 +884,7 @@ def _forecast_row(
         if found.high is None or found.high > end:
             parts.append(_text(b + 4, mid + 4, "→", tip, fill=dot))
         parts.append(_el("circle", tip, cx=float(a), cy=float(mid), r="4", fill=dot, class_="p50"))
-    if found.due is not None:
+    if found.due is not None and found.p50 is not None:
         d = scale(found.due)
         parts.append(_rect(d - 1.5, mid - 9, 3, 18, f"due {_day(found.due)}", fill="#1d2330", class_="due"))
     chance = _percent(found.chance_by_due) if found.due is not None else "no due date"

@@ -12,7 +12,9 @@ from bridge.cli_errors import reports_errors
 from bridge.text import json_terminal_safe, plural, terminal_markup, terminal_safe
 
 if TYPE_CHECKING:
+    from bridge.store.forecast_history import Point
     from bridge.sync.cycle import CycleResult
+    from bridge.sync.explain import Explanation
     from bridge.sync.pull import PullResult
 
 
@@ -168,42 +170,69 @@ def _left_in_place(count: int) -> str:
 
 @reports_errors
 def explain(
-    item: Annotated[str, typer.Argument(help="An item's key (PAY-12) or tracker:id.")],
+    item: Annotated[
+        str, typer.Argument(help="An item's key (PAY-12), tracker:id or title, or a key result's title.")
+    ],
     config: ConfigOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Why an item has its rank, OKR link and labels, from the store (no tracker is contacted)."""
-    import json
+    """Why an item has its rank, OKR link and labels, or where a key result stands, from the store (no
+    tracker is contacted)."""
     from datetime import UTC, datetime
 
     from bridge.analysis_window import analysis_since
     from bridge.analytics.report import analyse
     from bridge.domain import Ref
+    from bridge.errors import UserError
     from bridge.store import forecast_history
     from bridge.store.snapshot import load_snapshot
     from bridge.store.written import load_written
     from bridge.sync.explain import explain as explain_item
-    from bridge.sync.explain import find_item
+    from bridge.sync.explain import explain_key_result, find_item
 
     cfg = read_config(config)
     with store_session(cfg, upgrade=False) as session:
         now = datetime.now(UTC)
         snapshot = load_snapshot(session.store, since=analysis_since(cfg.analytics, now))
-        found = find_item(snapshot, item)
+        try:
+            found = find_item(snapshot, item)
+        except UserError:
+            key_result = explain_key_result(analyse(snapshot, cfg, now), item)
+            if key_result is None:
+                raise
+            _print_explanation(key_result, json_output=json_output, points=[])
+            return
         with session.store.read() as conn:
             written = load_written(conn, found.source)
             points = forecast_history.history(conn, Ref(found.source, found.remote_id))
             slips = forecast_history.slipping(conn, now, cfg.analytics.slip_window, cfg.analytics.slip_share)
     moves = forecast_history.moves(points)
     result = explain_item(analyse(snapshot, cfg, now), snapshot, cfg, item, written, moves, slips)
+    _print_explanation(result, json_output=json_output, points=points)
+
+
+def _print_explanation(result: Explanation, *, json_output: bool, points: Sequence[Point]) -> None:
+    """`bridge explain`'s answer: JSON, or one line per reason; times and empty values as people read
+    them (`none`, `2026-12-07 10:35 UTC`), the bridge's comments by their first line."""
+    import json
+    from datetime import datetime
+
+    from bridge.store import forecast_history
+    from bridge.written import COMMENT_MARKER_PREFIX
+
     if json_output:
         typer.echo(json_terminal_safe(json.dumps(result.to_dict(), indent=2, ensure_ascii=False)))
         return
     typer.echo(terminal_safe(result.heading))
     for what, value, why in result.lines:
-        typer.echo(terminal_safe(f"  {what}: {value}" + (f" - {why}" if why else "")))
+        typer.echo(terminal_safe(f"  {what}: {value or 'none'}" + (f" - {why}" if why else "")))
     for name, value, at in result.written:
-        typer.echo(terminal_safe(f"  last written {name} = {value} at {at}"))
+        when = forecast_history.when(datetime.fromisoformat(at))
+        if name.startswith(COMMENT_MARKER_PREFIX):
+            first = json.loads(value).split("\n", 1)[0] if value.startswith('"') else value
+            typer.echo(terminal_safe(f"  last written comment at {when}: {first}"))
+            continue
+        typer.echo(terminal_safe(f"  last written {name} = {value or 'none'} at {when}"))
     if result.forecast_moves:
         typer.echo("  how its forecast moved:")
     for (_, where, why), point in zip(result.forecast_moves, points, strict=True):

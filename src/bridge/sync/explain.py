@@ -71,8 +71,44 @@ def find_item(snapshot: Snapshot, wanted: str) -> Milestone | Task:
                 + "\n".join(sorted(_candidate(i) for i in matches))
             )
     raise UserError(
-        f"no milestone or task has the key or title {wanted!r} in the store (run `bridge pull` first?)"
+        f"no milestone, task or key result has the key or title {wanted!r} in the store "
+        "(run `bridge pull` first?)"
     )
+
+
+def explain_key_result(report: Report, wanted: str) -> Explanation | None:
+    """Where a key result stands, when `wanted` is the title of exactly one (its progress, status and
+    the milestones linked to it); None when no key result has that title."""
+    folded = wanted.strip().casefold()
+    found = [
+        (objective, kr)
+        for objective in report.okrs
+        for kr in objective.key_results
+        if kr.title.strip().casefold() == folded or str(kr.key_result) == wanted.strip()
+    ]
+    if not found:
+        return None
+    if len(found) > 1:
+        raise UserError(
+            f"{wanted!r} is the title of {len(found)} key results; give one as source:id:\n"
+            + "\n".join(sorted(f"  {kr.key_result}  key result {kr.title}" for _, kr in found))
+        )
+    objective, kr = found[0]
+    result = Explanation(kr.key_result, kr.key_result.remote_id, "key result", kr.title)
+    progress = f"{kr.progress:.0%}" if kr.progress is not None else "none"
+    result.lines.append(("objective", objective.title, ""))
+    result.lines.append(("progress", progress, kr.explanation))
+    ends = f" (period ends {kr.period_end.isoformat()})" if kr.period_end is not None else ""
+    status = kr.status.words + ends if kr.status is not None else "none"
+    result.lines.append(("status", status, kr.status_reason))
+    for m in kr.milestones:
+        state = "done" if m.done else "open"
+        if not m.done and m.tasks_total:
+            state += f", {m.tasks_done} of {m.tasks_total} tasks done"
+        result.lines.append(("milestone", m.name, f"{state}, linked by {m.origin.value}"))
+    if not kr.milestones:
+        result.lines.append(("milestone", "none", "no milestone is linked to it"))
+    return result
 
 
 def _candidate(item: Milestone | Task) -> str:
@@ -100,7 +136,7 @@ def explain(
         if rank is not None:
             result.lines.append(("rank", str(rank.rank), rank.explanation))
         else:
-            result.lines.append(("rank", "", "not ranked (done, or not scored)"))
+            result.lines.append(("rank", "none", "not ranked (done, or not scored)"))
         for kr, origin in sorted(report.links.get(ref, {}).items(), key=lambda pair: str(pair[0])):
             result.lines.append(
                 ("key result", f"{report.key_result_title(kr)} ({kr})", f"linked by {origin.value}")
@@ -108,6 +144,10 @@ def explain(
         forecast = next((f for f in report.forecasts if f.milestone == ref), None)
         if forecast is not None:
             state = "at risk" if forecast.at_risk else "on track" if forecast.p50 is not None else "none"
+            if forecast.p50 is not None:
+                state += (
+                    f", P50 {forecast.p50.date()}, P85 {forecast.high.date() if forecast.high else 'none'}"
+                )
             result.lines.append(("forecast", state, forecast.explanation))
     else:
         task_rank = report.task_rank(item)

@@ -77,9 +77,10 @@ def _okrs(report: Report, console: Console, pct: str) -> None:
         console.print("no objectives: add [[okrs.objectives]] to the config, or pull a tracker's goals")
     tree = Tree("OKRs", hide_root=True)
     for objective in report.okrs:
-        branch = tree.add(f"[bold]{safe(objective.title)}[/bold] {_percent(objective.progress)}")
+        # "title: 35%": a title's own figures ("from 61% to 70%") stay apart from the progress
+        branch = tree.add(f"[bold]{safe(objective.title)}[/bold]: {_percent(objective.progress)}")
         for kr in objective.key_results:
-            leaf = branch.add(f"{safe(kr.title)} {_percent(kr.progress)}  [dim]{safe(kr.explanation)}[/dim]")
+            leaf = branch.add(f"{safe(kr.title)}: {_percent(kr.progress)}  [dim]{safe(kr.explanation)}[/dim]")
             leaf.add(_kr_status(kr))
             for m in kr.milestones:
                 state = _DONE if m.done else "open"

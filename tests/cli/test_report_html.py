@@ -241,6 +241,11 @@ def test_the_page_is_self_contained_and_holds_every_chart(org: Org, run_cli: Any
     assert f"store <code>sqlite:///{tmp_path / 'bridge.db'}</code>" in page
     for anchor in ("#ranks", "#okrs", "#cycle-times", "#time-in-status", "#forecasts", "#warnings"):
         assert f'href="{anchor}"' in page
+    # how the forecasts moved and the milestones reached follow the forecasts; the drafts come last
+    order = re.findall(r'<section id="([\w-]+)">', page)
+    assert order.index("forecasts") + 1 == order.index("forecast-history"), order
+    assert order.index("forecast-history") + 1 == order.index("milestones-reached"), order
+    assert order[-1] == "okr-drafts", order
     assert 'class="row bottleneck"' in page, "payments' compliance work is flagged"
     assert 'class="row at-risk"' in page
     assert 'class="row unscored"' in page and "unscored: no value set" in page

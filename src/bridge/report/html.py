@@ -131,7 +131,8 @@ def render_html(
 ) -> str:
     """The whole page. `generated` defaults to the report's time; `store_url` is shown redacted;
     `notice` is a line shown above the charts (say, that the store is empty); `extra` are more sections
-    (anchor, heading, HTML body), shown after the others."""
+    (anchor, heading, HTML body), shown after the others, or after the one they belong beside
+    (`_FOLLOWS`: how the forecasts moved and the milestones reached follow the forecasts)."""
     data = data or PageData()
     generated = generated or report.now
     pct = f"{percentile:g}"
@@ -146,7 +147,10 @@ def render_html(
         ("flow", "Flow per team", flow_section(report.flows)),
         ("warnings", "Warnings", _warnings_section(report)),
     ]
-    sections.extend(extra)
+    for section in extra:  # those that belong beside one of the above follow it, the others come last
+        keys = [key for key, _, _ in sections]
+        follows = _FOLLOWS.get(section[0])
+        sections.insert(keys.index(follows) + 1 if follows in keys else len(sections), section)
     meta = [
         f"Generated {_stamp(generated)}",
         f"analysis as of {_stamp(report.now)}",
@@ -761,6 +765,9 @@ def _status_section(report: Report) -> str:
 
 # --- forecasts ----------------------------------------------------------------------------------------
 
+
+_FOLLOWS = {"forecast-history": "forecasts", "milestones-reached": "forecast-history"}
+"""The extra sections placed after another (anchor -> the anchor of the section they follow)."""
 
 _X_FORECAST_TEAM = 262.0
 _X_FORECAST_NOTE_WIDTH = 470.0

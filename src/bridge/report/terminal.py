@@ -20,10 +20,19 @@ from bridge.text import terminal_markup as safe
 _DONE = "[green]done[/green]"
 
 
-def render(report: Report, console: Console, *, team: str | None = None, percentile: float = 85.0) -> None:
+def render(
+    report: Report,
+    console: Console,
+    *,
+    team: str | None = None,
+    percentile: float = 85.0,
+    after_forecasts: Callable[[Console], None] | None = None,
+) -> None:
     """Print every section of `report`; sections with nothing to show say so in one line.
 
-    `percentile` is the configured one, which the cycle-time and forecast columns are named after.
+    `percentile` is the configured one, which the cycle-time and forecast columns are named after;
+    `after_forecasts` prints what belongs beside the forecasts (how they moved, the milestones reached),
+    before the warnings.
     """
     scope = f" for team {team}" if team else ""
     console.print(f"[bold]Milestone Bridge report{safe(scope)}[/bold], as of {_day(report.now)}")
@@ -34,6 +43,8 @@ def render(report: Report, console: Console, *, team: str | None = None, percent
     for section in sections:
         console.print()
         section(report, console, pct)
+        if section is _forecasts and after_forecasts is not None:
+            after_forecasts(console)
 
 
 def _heading(console: Console, title: str, hint: str = "") -> None:

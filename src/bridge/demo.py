@@ -737,9 +737,10 @@ def _describe(write: Any, kinds: Any, names: Mapping[Any, str]) -> str:
         return f"status update posted: {write.reason or words}"
     if write.kind is kinds.FIELD:
         why = f" ({write.reason})" if write.reason and write.field == "rank" else ""
+        field = FIELD_KINDS.get(write.field, f"{write.field} field")
         if write.value is None:
-            return f"{write.field} cleared{why}"
-        return f"{write.field} = {write.value}{why}"
+            return f"{field} cleared{why}"
+        return f"{field} = {write.value}{why}"
     if write.kind is kinds.LABEL_ADD:
         return f"label {write.field} added" + (f" ({write.reason})" if write.reason else "")
     if write.kind is kinds.LABEL_REMOVE:
@@ -819,6 +820,11 @@ def _print_where(console: Console, run: DemoRun, *, serving: bool) -> None:
     console.print(f"  the report, from the store alone:  bridge report --config {config}")
     console.print(f"  the report as a web page:          bridge report --config {config} --html report.html")
     console.print(f"  why an item has its rank:           bridge explain {example} --config {config}")
+    okrs = run.result.report.okrs if run.result.report is not None else ()
+    key_result = next((kr.title for objective in okrs for kr in objective.key_results), None)
+    if key_result is not None:
+        command = f"bridge explain {_shell_quote(key_result)} --config {config}"
+        console.print(f"  where a key result stands:          {safe(command)}")
     if not serving:
         console.print(
             "  the sandbox trackers' pages, the daemon and its status page: "

@@ -86,6 +86,7 @@ def test_the_demo_finishes_within_a_minute_and_prints_every_section(finished: De
     assert positions == sorted(positions), "sections in order"
     assert re.search(r"demo finished in [0-9.]+ s", finished.stdout)
     assert f"bridge report --config {finished.config}" in finished.stdout
+    assert re.search(r"where a key result stands: +bridge explain '[^']+' --config ", finished.stdout)
     # the sandboxes stop with the demo: none of their URLs is printed, --serve is named instead
     assert "http://" not in finished.stdout
     assert f"bridge demo --serve --dir {finished.directory}" in finished.stdout
@@ -159,11 +160,14 @@ def test_the_second_act_reaches_one_milestone_and_labels_the_other_slipping(fini
         re.MULTILINE,
     )
     assert slipped is not None, act
-    assert f"{reached.group(1)}: rank cleared (done: no rank)" in act
+    assert f"{reached.group(1)}: rank field cleared (done: no rank)" in act
     comment = act.split(f"{reached.group(1)}: comment posted:\n")[1].splitlines()
     assert comment[0] == f"      | Milestone reached: {reached.group(1)}", act
     for line in ("Delivered: ", "Key result", "Took: ", "First forecast: ", "Team: "):
         assert any(row.startswith(f"      | {line}") for row in comment), (line, act)
+    assert sum(reached.group(1) in row for row in comment) == 1, (
+        "the milestone is named once, in the headline"
+    )
 
 
 def test_the_config_names_its_secrets_and_passes_check(finished: Demo, run_cli: Any) -> None:

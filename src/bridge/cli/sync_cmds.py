@@ -353,15 +353,17 @@ def _read_back(read_back: int, applied: int) -> str:
 def _field_name(write: Any) -> str:
     from bridge.config import FORECAST_FIELDS
     from bridge.domain import WriteKind
+    from bridge.written import STATUS_UPDATE_FIELD
 
     dated = FORECAST_FIELDS.get(write.field)
+    field = "key-result status update" if write.field == STATUS_UPDATE_FIELD else write.field
     names: dict[WriteKind, str] = {
-        WriteKind.FIELD: f"{dated} forecast date" if dated else write.field,
+        WriteKind.FIELD: f"{dated} forecast date" if dated else field,
         WriteKind.LABEL_ADD: f"label {write.field}",
         WriteKind.LABEL_REMOVE: f"label {write.field}",
         WriteKind.LINK: "link",
         WriteKind.ORDER: f"order in {write.field}",
-        WriteKind.COMMENT: f"comment {write.field}",
+        WriteKind.COMMENT: "comment",  # its marker (`write.field`) is the bridge's, not a person's
     }
     return names[write.kind]
 
@@ -369,6 +371,7 @@ def _field_name(write: Any) -> str:
 def _describe(write: Any, names: Mapping[Any, str] | None = None) -> tuple[str, str]:
     """A write's value now and after, as a person reads them; `names` are items by reference."""
     from bridge.domain import WriteKind
+    from bridge.written import STATUS_UPDATE_FIELD
 
     def show(value: Any) -> str:
         return "" if value is None else str(value)
@@ -386,6 +389,8 @@ def _describe(write: Any, names: Mapping[Any, str] | None = None) -> tuple[str, 
     if write.kind is WriteKind.LINK:
         before = write.previous.url if write.previous is not None else ""
         return before, write.value.url if write.value is not None else ""
+    if write.kind is WriteKind.FIELD and write.field == STATUS_UPDATE_FIELD:  # `on_track`: "on track"
+        return show(write.previous).replace("_", " "), show(write.value).replace("_", " ")
     if write.kind is WriteKind.ORDER:
         after, before = write.value
         names = names or {}

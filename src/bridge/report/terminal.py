@@ -69,7 +69,8 @@ def _milestones(report: Report, console: Console, pct: str) -> None:
     for rank in report.milestones:
         linked = report.links.get(rank.milestone, {})
         results = "; ".join(
-            f"{report.key_result_title(kr)} ({origin})" for kr, origin in sorted(linked.items(), key=str)
+            f"{report.key_result_title(kr)} (linked by {origin})"
+            for kr, origin in sorted(linked.items(), key=str)
         )
         table.add_row(
             str(rank.rank),

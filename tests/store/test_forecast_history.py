@@ -165,7 +165,7 @@ def test_the_report_shows_the_moves_in_terminal_json_and_html(sqlite_url: str, t
     report_command(cfg, now=last, as_json=False, team=None, out=io.StringIO(), html=page)
     html = page.read_text()
     assert 'id="forecast-history"' in html and "<td>2 tasks added; throughput fell" in html
-    assert f"<td>{START:%Y-%m-%d %H:%M} UTC</td>" in html
+    assert f'<td class="nowrap">{START:%Y-%m-%d %H:%M} UTC</td>' in html, "a time and a date stay whole"
 
 
 def test_the_simulated_slip_gives_one_slipping_label(store: Store, tmp_path: Path) -> None:

@@ -105,7 +105,8 @@ def moves_html(moves: Moves) -> str:
     if not moved:
         return f'<p class="no-data">No forecast moved in the last {SHOWN.days} days.</p>{first}'
     rows = "".join(
-        f"<tr><td>{escape(_name(points))}</td><td>{escape(at)}</td><td>{escape(where)}</td>"
+        f'<tr><td>{escape(_name(points))}</td><td class="nowrap">{escape(at)}</td>'
+        f'<td class="nowrap">{escape(where)}</td>'
         f"<td>{escape(why)}</td></tr>"
         for _ref, points in moved
         for at, where, why in moves.rows(points, readable=True)

@@ -213,6 +213,7 @@ details{margin-top:.6rem}summary{cursor:pointer;color:var(--muted)}
 table{border-collapse:collapse;margin:.4rem 0;font-size:.9rem}
 th,td{padding:.2rem .6rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 td.num,th.num{text-align:right}
+td.nowrap{white-space:nowrap}
 ul.evidence{margin:.2rem 0 .8rem;padding-left:1.3rem;color:var(--muted)}
 .tag{display:inline-block;border-radius:3px;padding:0 .35rem;font-size:.8rem;font-weight:600}
 .tag.bad{background:#fbe3e3;color:var(--bad)}.tag.warn{background:#fff1d6;color:var(--warn)}

@@ -226,6 +226,7 @@ def test_explain_takes_a_key_results_title(org: Org) -> None:
         assert any(line.startswith("  objective: ") for line in lines), out
         assert any(re.match(r"  progress: \d+% - ", line) for line in lines), out
         assert any(line.startswith("  status: ") for line in lines), out
+        assert out.count("period ends") <= 1, "the period's end is said once"
         assert any(re.match(r"  milestone: .+ - (open|done)", line) for line in lines), out
         assert _ids_in(REFERENCE.sub("", "\n".join(lines[1:]))) == [], out
     missing = _bridge("explain", "No such thing", "--config", str(org.config))

@@ -392,7 +392,9 @@ def _kr_status(kr: KeyResultProgress) -> tuple[str, str]:
     """A key result's status line (the status or why it has none, and what decides it) and its colour."""
     if kr.status is None:
         return f"no status: {kr.status_reason}", "#8b95a7"
-    ends = f" (period ends {kr.period_end.isoformat()})" if kr.period_end is not None else ""
+    # the period's end, unless the reason says it already ("... before the period ends 2026-12-31")
+    end = kr.period_end.isoformat() if kr.period_end is not None else None
+    ends = f" (period ends {end})" if end is not None and end not in kr.status_reason else ""
     return f"{kr.status.words}{ends}: {kr.status_reason}", _STATUS_FILL.get(kr.status.value, "#39414f")
 
 

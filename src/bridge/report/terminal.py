@@ -117,7 +117,9 @@ def _kr_status(kr: KeyResultProgress) -> str:
     if kr.status is None:
         return f"[dim]no status: {safe(kr.status_reason)}[/dim]"
     style = _STATUS_STYLE.get(kr.status.value, "")
-    ends = f" (period ends {kr.period_end.isoformat()})" if kr.period_end is not None else ""
+    # the period's end, unless the reason says it already ("... before the period ends 2026-12-31")
+    end = kr.period_end.isoformat() if kr.period_end is not None else None
+    ends = f" (period ends {end})" if end is not None and end not in kr.status_reason else ""
     return f"[{style}]{kr.status.words}[/{style}]{ends}: {safe(kr.status_reason)}"
 
 

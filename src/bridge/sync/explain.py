@@ -98,7 +98,9 @@ def explain_key_result(report: Report, wanted: str) -> Explanation | None:
     progress = f"{kr.progress:.0%}" if kr.progress is not None else "none"
     result.lines.append(("objective", objective.title, ""))
     result.lines.append(("progress", progress, kr.explanation))
-    ends = f" (period ends {kr.period_end.isoformat()})" if kr.period_end is not None else ""
+    # the period's end, unless the reason says it already ("... before the period ends 2026-12-31")
+    end = kr.period_end.isoformat() if kr.period_end is not None else None
+    ends = f" (period ends {end})" if end is not None and end not in kr.status_reason else ""
     status = kr.status.words + ends if kr.status is not None else "none"
     result.lines.append(("status", status, kr.status_reason))
     for m in kr.milestones:

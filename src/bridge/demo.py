@@ -613,7 +613,12 @@ def _print_at_risk(console: Console, report: Any) -> None:
     console.print()
     risky = [f for f in report.forecasts if f.at_risk]
     titles = {r.milestone: r.title for r in report.milestones}
-    _section(console, f"At-risk milestones ({len(risky)} of {len(report.forecasts)} forecast)")
+    # of the open milestones: a milestone without tasks has no forecast, so "of N forecast" overstated N
+    forecast = sum(1 for f in report.forecasts if f.p50 is not None)
+    _section(
+        console,
+        f"At-risk milestones ({len(risky)} of {len(report.forecasts)} open, {forecast} with a forecast)",
+    )
     for found in risky:
         name = _name(found.milestone, found.key, titles.get(found.milestone, ""))
         console.print(

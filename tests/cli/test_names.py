@@ -231,3 +231,16 @@ def test_explain_takes_a_key_results_title(org: Org) -> None:
         assert _ids_in(REFERENCE.sub("", "\n".join(lines[1:]))) == [], out
     missing = _bridge("explain", "No such thing", "--config", str(org.config))
     assert missing.returncode != 0 and "no milestone, task or key result has" in missing.stderr
+
+
+def test_explain_names_the_milestone_a_task_takes_its_rank_from(org: Org) -> None:
+    rows = _store_rows(org, TaskRow, "source", "remote_id", "key", "milestone_id")
+    milestones = {r.remote_id: r.key for r in _store_rows(org, MilestoneRow, "source", "remote_id", "key")}
+    jira = [r for r in rows if r.source == "jira" and r.milestone_id in milestones]
+    found = []
+    for task in jira[:8]:
+        out = _ok("explain", task.key, "--config", str(org.config))
+        found += [line for line in out.splitlines() if "inherited from its milestone" in line]
+    assert found, "some of them are ranked"
+    for line in found:
+        assert re.search(r"inherited from its milestone [A-Z]+-\d+ \w", line), line

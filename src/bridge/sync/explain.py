@@ -153,11 +153,21 @@ def explain(
             result.lines.append(("forecast", state, forecast.explanation))
     else:
         task_rank = report.task_rank(item)
+        parent = next(
+            (
+                display_name(r.key, r.title)
+                for r in report.milestones
+                if r.milestone == Ref(item.source, item.milestone_id or "")
+            ),
+            "",
+        )
         result.lines.append(
             (
                 "rank",
                 "none" if task_rank is None else str(task_rank),
-                "inherited from its milestone" if task_rank else "it belongs to no open, ranked milestone",
+                f"inherited from its milestone {parent}".rstrip()
+                if task_rank
+                else "it belongs to no open, ranked milestone",
             )
         )
         verdict = next(

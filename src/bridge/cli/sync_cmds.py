@@ -139,10 +139,8 @@ def purge(
              "failures": [str(failure) for failure in result.failures]}
         )  # fmt: skip
     elif dry_run:
-        for removal in planned:
-            typer.echo(
-                terminal_safe(f"{removal['item']}: remove {removal['field']} {removal['now']}").rstrip()
-            )
+        for write, removal in zip(writes, planned, strict=True):
+            typer.echo(terminal_safe(f"{removal['item']}: {_removal(write, removal)}"))
         typer.echo(f"{tracker}: {len(writes)} removals planned, nothing changed (dry run)")
         if result.left_in_place:
             typer.echo(_left_in_place(result.left_in_place))
@@ -157,6 +155,19 @@ def purge(
             typer.echo(_left_in_place(result.left_in_place))
     if result.failed:
         raise typer.Exit(1)
+
+
+def _removal(write: Any, removal: Mapping[str, str]) -> str:
+    """What purge would take back from an item: `remove label mb-at-risk`, `clear rank (now 7.692)`."""
+    from bridge.domain import WriteKind
+
+    if write.kind is WriteKind.LABEL_REMOVE:
+        return f"remove label {write.field}"
+    if write.kind is WriteKind.COMMENT:
+        return "delete the bridge's comment"
+    if write.kind is WriteKind.FIELD:
+        return f"clear {removal['field']}" + (f" (now {removal['now']})" if removal["now"] else "")
+    return f"remove {removal['field']} {removal['now']}".rstrip()
 
 
 def _left_in_place(count: int) -> str:

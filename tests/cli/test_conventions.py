@@ -146,8 +146,7 @@ def test_pull_purge_and_confirm_json_against_the_sandboxes(run_cli: object, tmp_
 
 def test_a_purge_dry_run_says_each_removal_once() -> None:
     from bridge.cli.sync_cmds import _describe, _field_name, _removal
-    from bridge.domain import Ref, WriteKind
-    from bridge.sync.plan import FieldWrite
+    from bridge.domain import FieldWrite, Ref, WriteKind
 
     ref = Ref("jira", "10001")
     label = FieldWrite(ref, "mb-at-risk", None, previous="mb-at-risk", kind=WriteKind.LABEL_REMOVE)

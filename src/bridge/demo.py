@@ -580,11 +580,12 @@ def _print_okrs(console: Console, report: Any) -> None:
     console.print()
     _section(console, "Objectives and key results")
     for objective in report.okrs:
-        console.print(f"  {safe(objective.title)} {_percent(objective.progress)}")
+        console.print(f"  {safe(objective.title)}: {_percent(objective.progress)}")
         for kr in objective.key_results:
             moved_by = plural(len(kr.milestones), "milestone")
+            status = f", {kr.status.words}" if kr.status is not None else ""
             console.print(
-                f"    - {safe(kr.title)} {_percent(kr.progress)}, moved by {moved_by}; "
+                f"    - {safe(kr.title)}: {_percent(kr.progress)}{status}, moved by {moved_by}; "
                 f"[dim]{safe(kr.explanation)}[/dim]"
             )
     if report.suggestions:
@@ -612,7 +613,12 @@ def _print_at_risk(console: Console, report: Any) -> None:
     console.print()
     risky = [f for f in report.forecasts if f.at_risk]
     titles = {r.milestone: r.title for r in report.milestones}
-    _section(console, f"At-risk milestones ({len(risky)} of {len(report.forecasts)} forecast)")
+    # of the open milestones: a milestone without tasks has no forecast, so "of N forecast" overstated N
+    forecast = sum(1 for f in report.forecasts if f.p50 is not None)
+    _section(
+        console,
+        f"At-risk milestones ({len(risky)} of {len(report.forecasts)} open, {forecast} with a forecast)",
+    )
     for found in risky:
         name = _name(found.milestone, found.key, titles.get(found.milestone, ""))
         console.print(
@@ -635,9 +641,21 @@ def write_counts(entry: Any) -> Counter[str]:
     return counts
 
 
+ORDER_KIND = "order"
+"""A move in a tracker's own order (Jira's rank, a Trello position, an Asana section order)."""
+
+FIELD_KINDS = {
+    "rank": "rank field",
+    "okr": "OKR field",
+    "status_update": "key-result status update",
+    "kr_status": "key-result status field",
+}
+"""How the demo names a write to a field the bridge manages; other fields are "<name> field"."""
+
+
 def _write_kind(write: Any, kinds: Any) -> str:
     if write.kind is kinds.FIELD:
-        return f"{write.field} field"
+        return FIELD_KINDS.get(write.field, f"{write.field} field")
     if write.kind is kinds.LABEL_ADD:
         return f"label {write.field}"
     if write.kind is kinds.LABEL_REMOVE:
@@ -646,7 +664,18 @@ def _write_kind(write: Any, kinds: Any) -> str:
         return "OKR link"
     if write.kind is kinds.COMMENT:
         return "comment"
-    return "order"
+    return ORDER_KIND
+
+
+def counted(count: int, kind: str) -> str:
+    """`6 rank fields`, `label mb-ageing added to 1 item`: how many writes of one kind (`_write_kind`)."""
+    if kind.startswith("label "):
+        removed = kind.endswith(" removed")
+        label = kind.removeprefix("label ").removesuffix(" removed")
+        return f"label {label} {'removed from' if removed else 'added to'} {plural(count, 'item')}"
+    if kind == ORDER_KIND:
+        return plural(count, "move", "moves") + " in the tracker's own order"
+    return plural(count, kind)
 
 
 def _print_writes(console: Console, run: DemoRun) -> None:
@@ -660,7 +689,7 @@ def _print_writes(console: Console, run: DemoRun) -> None:
             console.print(f"  {entry.tracker}: nothing written ({safe(entry.error or entry.note or '')})")
             continue
         counts = write_counts(entry)
-        parts = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+        parts = ", ".join(counted(n, kind) for kind, n in sorted(counts.items()))
         console.print(
             f"  {entry.tracker}: {push.done} writes done, {push.failed} failed: {safe(parts or 'none')}"
         )
@@ -707,11 +736,16 @@ def _print_later(console: Console, run: DemoRun, print_cycle: Callable[[Any], No
 
 
 def _describe(write: Any, kinds: Any, names: Mapping[Any, str]) -> str:
+    if write.kind is kinds.FIELD and write.field == "status_update":
+        # the goal's status update says its status and why (the reason starts with the status)
+        words = str(write.value).replace("_", " ")
+        return f"status update posted: {write.reason or words}"
     if write.kind is kinds.FIELD:
         why = f" ({write.reason})" if write.reason and write.field == "rank" else ""
+        field = FIELD_KINDS.get(write.field, f"{write.field} field")
         if write.value is None:
-            return f"{write.field} cleared{why}"
-        return f"{write.field} = {write.value}{why}"
+            return f"{field} cleared{why}"
+        return f"{field} = {write.value}{why}"
     if write.kind is kinds.LABEL_ADD:
         return f"label {write.field} added" + (f" ({write.reason})" if write.reason else "")
     if write.kind is kinds.LABEL_REMOVE:
@@ -791,6 +825,11 @@ def _print_where(console: Console, run: DemoRun, *, serving: bool) -> None:
     console.print(f"  the report, from the store alone:  bridge report --config {config}")
     console.print(f"  the report as a web page:          bridge report --config {config} --html report.html")
     console.print(f"  why an item has its rank:           bridge explain {example} --config {config}")
+    okrs = run.result.report.okrs if run.result.report is not None else ()
+    key_result = next((kr.title for objective in okrs for kr in objective.key_results), None)
+    if key_result is not None:
+        command = f"bridge explain {_shell_quote(key_result)} --config {config}"
+        console.print(f"  where a key result stands:          {safe(command)}")
     if not serving:
         console.print(
             "  the sandbox trackers' pages, the daemon and its status page: "

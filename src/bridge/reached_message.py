@@ -102,7 +102,7 @@ def reached_announcement(
         headline = f"Milestone reached again: {name} (the {_ordinal(completion)} time; it was re-opened)"
     else:
         headline = f"Milestone reached: {name}"
-    facts: list[tuple[str, str]] = [("Delivered", _delivered(name, tasks))]
+    facts: list[tuple[str, str]] = [("Delivered", _delivered(tasks))]
     facts.extend(("Key result", _key_result(move)) for move in key_results)
     facts.append(("Took", _took(milestone, tasks, done_at)))
     points = [p for p in forecasts if p.reason != REACHED and p.p50 is not None]
@@ -129,14 +129,15 @@ def _ordinal(n: int) -> str:
     return _ORDINALS.get(n, f"{n}th")
 
 
-def _delivered(name: str, tasks: Sequence[Task]) -> str:
+def _delivered(tasks: Sequence[Task]) -> str:
+    """`3 tasks done`: the headline names the milestone already."""
     live = [t for t in tasks if not t.deleted]
     done = sum(1 for t in live if t.category is StatusCategory.DONE)
     if not live:
-        return f"{name} (it has no tasks)"
+        return "the milestone itself (it has no tasks)"
     if done == len(live):
-        return f"{name}, {plural(done, 'task')} done"
-    return f"{name}, {done} of {plural(len(live), 'task')} done"
+        return f"{plural(done, 'task')} done"
+    return f"{done} of {plural(len(live), 'task')} done"
 
 
 def _percent(value: float | None) -> str:
@@ -162,7 +163,8 @@ def _took(milestone: Milestone, tasks: Sequence[Task], done_at: datetime) -> str
 
 
 def _against(point: Point, done_at: datetime) -> str:
-    """`made 2026-10-01: P50 2026-10-20, P85 2026-10-27; done 2 days after its P50, 5 days before its P85`."""
+    """`P50 2026-10-20, P85 2026-10-27 (made 2026-10-01); done 2 days after its P50 and 5 days before its
+    P85`."""
     assert point.p50 is not None
     parts = [f"P50 {point.p50.date().isoformat()}"]
     if point.p85 is not None:
@@ -170,7 +172,7 @@ def _against(point: Point, done_at: datetime) -> str:
     versus = [_versus(done_at, point.p50, "P50")]
     if point.p85 is not None:
         versus.append(_versus(done_at, point.p85, "P85"))
-    return f"made {point.at.date().isoformat()}: {', '.join(parts)}; done {' and '.join(versus)}"
+    return f"{', '.join(parts)} (made {point.at.date().isoformat()}); done {' and '.join(versus)}"
 
 
 def _versus(done_at: datetime, date: datetime, what: str) -> str:

@@ -90,7 +90,7 @@ def test_verdict_worked_example_with_mann_whitney() -> None:
     assert review.reason == (
         "review work takes 7.0 d against 3.0 d for the team's other work (2.3x) and holds up 2 later tasks "
         "through dependency links (14% of the team's current and recent work); "
-        "order 2.3x x (1 + 14%) = 2.67"
+        "ranked by 2.3 x (1 + 14%) = 2.67"
     )
     build = verdicts["build"]
     assert not build.bottleneck and build.ratio == pytest.approx(3 / 7) and build.p_value is None
@@ -249,7 +249,7 @@ def test_bottlenecks_are_ordered_by_slowdown_times_the_share_held_up() -> None:
     verdicts = [v for v in judge(build_index(snapshot), deps, NOW, MW) if v.bottleneck]
     assert [v.work_type for v in verdicts] == ["slow", "slower"]
     assert [round(v.weight, 2) for v in verdicts] == [4.51, 4.05]
-    assert verdicts[0].reason.endswith("order 3.2x x (1 + 39%) = 4.51")
+    assert verdicts[0].reason.endswith("ranked by 3.2 x (1 + 39%) = 4.51")
 
 
 def test_the_terminal_and_html_reports_give_each_verdicts_reason() -> None:

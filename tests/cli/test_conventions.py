@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -130,6 +131,27 @@ def test_pull_purge_and_confirm_json_against_the_sandboxes(run_cli: object, tmp_
         document = json.loads(planned.stdout)
         assert document["dry_run"] is True and document["removals"], document
         assert {"item", "field", "now"} <= set(document["removals"][0])
+        # as text: each removal said once ("remove label mb-at-risk", not "... mb-at-risk mb-at-risk")
+        text = _cli(run_cli, "purge", "--tracker", name, "--dry-run", "--config", config).stdout
+        lines = text.splitlines()[:-1]
+        assert lines and all(not re.search(r"(\S+) \1$", line) for line in lines), text
+        assert any(re.search(r": clear rank \(now [0-9.]+\)$", line) for line in lines), text
+        assert all(
+            ": clear " in line for line in text.splitlines() if " rank" in line.split(": ", 1)[-1][:12]
+        )
 
         purged = json.loads(_cli(run_cli, "purge", "--tracker", name, "--json", "--config", config).stdout)
         assert purged["removed"] == len(document["removals"]) and purged["failed"] == 0
+
+
+def test_a_purge_dry_run_says_each_removal_once() -> None:
+    from bridge.cli.sync_cmds import _describe, _field_name, _removal
+    from bridge.domain import FieldWrite, Ref, WriteKind
+
+    ref = Ref("jira", "10001")
+    label = FieldWrite(ref, "mb-at-risk", None, previous="mb-at-risk", kind=WriteKind.LABEL_REMOVE)
+    rank = FieldWrite(ref, "rank", None, previous=7.692, kind=WriteKind.FIELD)
+    said = [
+        _removal(w, {"field": _field_name(w), "now": _describe(w)[0], "item": "PAY-1"}) for w in (label, rank)
+    ]
+    assert said == ["remove label mb-at-risk", "clear rank (now 7.692)"]

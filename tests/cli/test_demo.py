@@ -86,6 +86,7 @@ def test_the_demo_finishes_within_a_minute_and_prints_every_section(finished: De
     assert positions == sorted(positions), "sections in order"
     assert re.search(r"demo finished in [0-9.]+ s", finished.stdout)
     assert f"bridge report --config {finished.config}" in finished.stdout
+    assert re.search(r"where a key result stands: +bridge explain '[^']+' --config ", finished.stdout)
     # the sandboxes stop with the demo: none of their URLs is printed, --serve is named instead
     assert "http://" not in finished.stdout
     assert f"bridge demo --serve --dir {finished.directory}" in finished.stdout
@@ -102,9 +103,11 @@ def test_each_team_has_its_bottleneck_and_the_okr_tree_spans_config_and_asana(fi
         and "Grow through content and insight" in finished.stdout
     )
     assert "(config:" not in finished.stdout and "(asana:" not in finished.stdout
+    # a key result reads "title: progress, status": the title's own figures stay apart from its progress
+    assert re.search(r"^    - .+: \d+%, on track, moved by \d+ milestones?;", finished.stdout, re.M)
     assert not re.search(r"(?<![\w:])\d{16}(?!\w)|(?<![\w:])[0-9a-f]{24}(?!\w)", finished.stdout), "no raw id"
     assert "weight" not in finished.stdout, "the order of bottlenecks is explained in their reasons"
-    assert "At-risk milestones (" in finished.stdout
+    assert re.search(r"At-risk milestones \(\d+ of \d+ open, \d+ with a forecast\)", finished.stdout)
 
 
 def test_writes_were_done_in_every_tracker(finished: Demo) -> None:
@@ -127,8 +130,12 @@ def test_writes_were_done_in_every_tracker(finished: Demo) -> None:
     }
     assert set(written) == {"jira", "trello", "asana"}
     for tracker, kinds in written.items():
-        assert "rank field" in kinds and "label mb-bottleneck" in kinds, (tracker, kinds)
-    assert "order" in written["jira"], "native order on Jira"
+        assert "rank fields" in kinds and "label mb-bottleneck added to" in kinds, (tracker, kinds)
+        assert not re.search(r"\b1 \w+s\b|_", kinds), ("plurals and words, not field names", kinds)
+    assert "moves in the tracker's own order" in written["jira"], "native order on Jira"
+    # a goal's status update reads as words, with its reason, not as a field and its enum value
+    assert "status update posted: on track: " in finished.first_cycle
+    assert "status_update" not in finished.stdout and "on_track" not in finished.stdout
     store = Store(f"sqlite:///{finished.directory / STORE_NAME}")
     table: Any = RunRow.__table__  # type: ignore[attr-defined]
     try:
@@ -153,11 +160,14 @@ def test_the_second_act_reaches_one_milestone_and_labels_the_other_slipping(fini
         re.MULTILINE,
     )
     assert slipped is not None, act
-    assert f"{reached.group(1)}: rank cleared (done: no rank)" in act
+    assert f"{reached.group(1)}: rank field cleared (done: no rank)" in act
     comment = act.split(f"{reached.group(1)}: comment posted:\n")[1].splitlines()
     assert comment[0] == f"      | Milestone reached: {reached.group(1)}", act
     for line in ("Delivered: ", "Key result", "Took: ", "First forecast: ", "Team: "):
         assert any(row.startswith(f"      | {line}") for row in comment), (line, act)
+    assert sum(reached.group(1) in row for row in comment) == 1, (
+        "the milestone is named once, in the headline"
+    )
 
 
 def test_the_config_names_its_secrets_and_passes_check(finished: Demo, run_cli: Any) -> None:

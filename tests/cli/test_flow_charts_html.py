@@ -112,3 +112,11 @@ def test_tracker_text_in_the_flow_charts_is_escaped() -> None:
     )
     assert "<script>alert" not in page and "<img src=x>" not in page and "<b>team</b>" not in page
     assert "PAY-1 &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot;: 3.0 d in flight" in page
+
+
+def test_the_ageing_caption_agrees_in_number() -> None:
+    from bridge.report.flow_charts import _beyond_text
+
+    assert _beyond_text(1, 6) == "1 of the 6 is older than its type's 85th percentile: look at it first."
+    assert _beyond_text(2, 6).startswith("2 of the 6 are older than their type's")
+    assert _beyond_text(0, 1) == "None of the 1 is older than its type's 85th percentile."

@@ -214,3 +214,33 @@ def test_a_quiet_pull_names_trello_lists_and_asana_sections_again(org: Org) -> N
     _ok("pull", "--config", str(org.config))
     named = {r.source for r in _store_rows(org, StatusNameRow, "source")}
     assert {"trello", "asana"} <= named
+
+
+def test_explain_takes_a_key_results_title(org: Org) -> None:
+    """A product owner asks about a key result by the title they read in the report: its objective,
+    progress, status and linked milestones, by name."""
+    for title in ("cut failed card payments by half", "Double organic sign-ups"):  # [okrs] and an Asana goal
+        out = _ok("explain", title, "--config", str(org.config))
+        lines = out.splitlines()
+        assert lines[0].casefold().startswith(f"{title.casefold()} (key result, "), out
+        assert any(line.startswith("  objective: ") for line in lines), out
+        assert any(re.match(r"  progress: \d+% - ", line) for line in lines), out
+        assert any(line.startswith("  status: ") for line in lines), out
+        assert out.count("period ends") <= 1, "the period's end is said once"
+        assert any(re.match(r"  milestone: .+ - (open|done)", line) for line in lines), out
+        assert _ids_in(REFERENCE.sub("", "\n".join(lines[1:]))) == [], out
+    missing = _bridge("explain", "No such thing", "--config", str(org.config))
+    assert missing.returncode != 0 and "no milestone, task or key result has" in missing.stderr
+
+
+def test_explain_names_the_milestone_a_task_takes_its_rank_from(org: Org) -> None:
+    rows = _store_rows(org, TaskRow, "source", "remote_id", "key", "milestone_id")
+    milestones = {r.remote_id: r.key for r in _store_rows(org, MilestoneRow, "source", "remote_id", "key")}
+    jira = [r for r in rows if r.source == "jira" and r.milestone_id in milestones]
+    found = []
+    for task in jira[:8]:
+        out = _ok("explain", task.key, "--config", str(org.config))
+        found += [line for line in out.splitlines() if "inherited from its milestone" in line]
+    assert found, "some of them are ranked"
+    for line in found:
+        assert re.search(r"inherited from its milestone [A-Z]+-\d+ \w", line), line

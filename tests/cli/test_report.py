@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -223,8 +224,15 @@ def test_report_prints_every_section_as_tables(seeded: Seeded, run_cli: Any) -> 
         "Warnings",
     ):
         assert heading in out
+    # how the forecasts moved and the milestones reached follow the forecasts, before the warnings
+    order = ["\nForecasts  ", "\nHow the forecasts moved", "\nMilestones reached", "\nWarnings"]
+    assert [out.index(h) for h in order] == sorted(out.index(h) for h in order), out
+    assert "(linked by " in out, "a milestone's key result says how it was linked"
     assert out.index("PAY-1 Faster search results") < out.index("PAY-2 Payment retries")
     assert "Make checkout effortless" in out and "Cut search latency" in out
+    # "title: 40%": the progress stands apart from the figures a title may hold itself
+    assert re.search(r"Make checkout effortless: (\d+%|n/a)", out), out
+    assert re.search(r"Cut search latency[^\n]*: (\d+%|n/a)", out), out
     assert "bridge okr confirm" in out  # the pending suggestion is pointed out
     assert "1 open task in team web belongs to no milestone: PAY-60" in out
 

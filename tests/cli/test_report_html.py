@@ -241,6 +241,11 @@ def test_the_page_is_self_contained_and_holds_every_chart(org: Org, run_cli: Any
     assert f"store <code>sqlite:///{tmp_path / 'bridge.db'}</code>" in page
     for anchor in ("#ranks", "#okrs", "#cycle-times", "#time-in-status", "#forecasts", "#warnings"):
         assert f'href="{anchor}"' in page
+    # how the forecasts moved and the milestones reached follow the forecasts; the drafts come last
+    order = re.findall(r'<section id="([\w-]+)">', page)
+    assert order.index("forecasts") + 1 == order.index("forecast-history"), order
+    assert order.index("forecast-history") + 1 == order.index("milestones-reached"), order
+    assert order[-1] == "okr-drafts", order
     assert 'class="row bottleneck"' in page, "payments' compliance work is flagged"
     assert 'class="row at-risk"' in page
     assert 'class="row unscored"' in page and "unscored: no value set" in page
@@ -377,6 +382,19 @@ def test_the_page_renders_in_chromium_offline(
         assert page.locator("#chart-ranks g.row.unscored").count() == 2
         title = page.locator("#chart-ranks text", has_text="Checkout <script>").first
         assert title.count() == 1, "the escaped title shows as text"
+        # the contents' numbers (10 and up too) sit inside their entries, which do not overlap
+        entries = page.evaluate(
+            """() => [...document.querySelectorAll('nav.toc li')].map(li => {
+                   const b = li.getBoundingClientRect();
+                   return {left: b.left, right: b.right, top: b.top, bottom: b.bottom,
+                           inside: getComputedStyle(li).listStylePosition === 'inside'};
+               })"""
+        )
+        assert len(entries) >= 10 and all(e["inside"] for e in entries)
+        for i, one in enumerate(entries):
+            for other in entries[i + 1 :]:
+                apart = one["right"] <= other["left"] or other["right"] <= one["left"]
+                assert apart or one["bottom"] <= other["top"] or other["bottom"] <= one["top"], (one, other)
         assert dialogs == [], "no script ran"
         assert requested == [url], f"only the page itself loads: {requested}"
         shot = artifacts_dir() / "report-html.png"

@@ -133,6 +133,7 @@ def test_explain_shows_how_the_forecast_moved(sqlite_url: str, tmp_path: Path, r
     lines = out.stdout.split("how its forecast moved:")[1].strip().splitlines()
     assert len(lines) == 3
     assert lines[0].endswith("- first forecast")
+    assert lines[0].strip().startswith(START.strftime("%Y-%m-%d %H:%M UTC  P50 ")), "a time a person reads"
     assert "days later) - milestone PAY-1 Payments reached; throughput fell from 7.0 to" in lines[1]
     assert "- 2 tasks added" in lines[2]
     found = run_cli("explain", "PAY-2", "--config", str(config), "--json")
@@ -153,6 +154,7 @@ def test_the_report_shows_the_moves_in_terminal_json_and_html(sqlite_url: str, t
     section = text.getvalue().split("How the forecasts moved")[1]
     assert "PAY-2 Refunds" in section and "- 2 tasks added" in section
     assert "throughput fell from 7.0 to" in section and "first forecast" in section
+    assert f"  {START:%Y-%m-%d %H:%M} UTC  P50 " in section and "+00:00" not in section
     document = io.StringIO()
     report_command(cfg, now=last, as_json=True, team=None, out=document)
     moved = {m["name"]: m["moves"] for m in json.loads(document.getvalue())["forecast_history"]}
@@ -163,6 +165,7 @@ def test_the_report_shows_the_moves_in_terminal_json_and_html(sqlite_url: str, t
     report_command(cfg, now=last, as_json=False, team=None, out=io.StringIO(), html=page)
     html = page.read_text()
     assert 'id="forecast-history"' in html and "<td>2 tasks added; throughput fell" in html
+    assert f'<td class="nowrap">{START:%Y-%m-%d %H:%M} UTC</td>' in html, "a time and a date stay whole"
 
 
 def test_the_simulated_slip_gives_one_slipping_label(store: Store, tmp_path: Path) -> None:
@@ -244,3 +247,22 @@ def test_the_moves_spliced_into_a_report_document_give_the_same_document(sqlite_
     assert list(json.loads(spliced))[-1] == "forecast_history"
     # a document of another shape still gets them, the slow way
     assert json.loads(with_moves('{"a": 1}', moves))["forecast_history"] == moves_json(moves)
+
+
+def _forecast(ref: Ref, name: str, remaining: int, p85_days: int) -> Forecast:
+    finish = START + timedelta(days=p85_days)
+    return Forecast(ref, ref.remote_id, "mobile", None, remaining, finish, finish, None, False, "",
+                    name=name, weekly_throughput=5.0)  # fmt: skip
+
+
+def test_a_forecast_moved_by_more_work_ranked_ahead_says_so(store: Store) -> None:
+    """The team takes its milestones in rank order: tasks added to the first delay the second, whose
+    own work did not change; its reason names what grew instead of "the days went by"."""
+    first, second = Ref(SOURCE, "mob3"), Ref(SOURCE, "mob2")
+    with store.write() as conn:
+        before = [_forecast(first, "MOB-3 Onboarding", 6, 10), _forecast(second, "MOB-2 Crash fixes", 3, 11)]
+        forecast_history.record(conn, before, now=START)
+        after = [_forecast(first, "MOB-3 Onboarding", 10, 13), _forecast(second, "MOB-2 Crash fixes", 3, 18)]
+        forecast_history.record(conn, after, now=START + timedelta(hours=2))
+        moved = forecast_history.history(conn, second)
+    assert moved[-1].reason == "4 tasks added to MOB-3 Onboarding, ranked ahead of it in team mobile"

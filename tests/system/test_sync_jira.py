@@ -613,6 +613,7 @@ def test_a_dry_run_shows_the_comment_and_comments_off_say_so(sync: Sync, run_cli
     shown = run_cli("sync", "--dry-run", "--config", str(sync.config_path))
     assert shown.exit_code == 0, shown.stderr + shown.stdout
     assert "comment" in shown.stdout and f"Milestone reached: {epic.key}" in shown.stdout
+    assert "milestone-bridge:reached" not in shown.stdout, "the comment's marker is no field name"
     assert _reached_comments(sync, epic.key) == [], "a dry run posts nothing"
 
     sync.config_path.write_text(

@@ -131,17 +131,18 @@ def test_the_message_says_what_was_delivered_the_key_results_the_time_taken_and_
     assert found.text() == (
         "Milestone reached: PAY-3 Card payments\n"
         "\n"
-        "Delivered: PAY-3 Card payments, 3 tasks done\n"
+        "Delivered: 3 tasks done\n"
         "Key result: Card payments in ten new countries: 25% before, 50% now (share of the value of its 4 "
         "linked milestones done)\n"
         "Took: 17 days, from 2026-10-05 (its first task started) to 2026-10-22\n"
-        "First forecast: made 2026-10-02: P50 2026-10-20, P85 2026-10-27; done 2 days after its P50 and "
+        "First forecast: P50 2026-10-20, P85 2026-10-27 (made 2026-10-02); done 2 days after its P50 and "
         "5 days before its P85\n"
-        "Last forecast: made 2026-10-12: P50 2026-10-22, P85 2026-10-25; done on its P50 and 3 days before "
+        "Last forecast: P50 2026-10-22, P85 2026-10-25 (made 2026-10-12); done on its P50 and 3 days before "
         "its P85\n"
         "Team: Payments\n"
         "Link: https://jira.example.com/browse/PAY-3"
     )
+    assert found.text().count("PAY-3 Card payments") == 1, "named once, in the headline"
     again = reached_announcement(
         milestone(StatusCategory.DONE),
         2,

@@ -543,7 +543,9 @@ def _reason(
         return (
             f"{speed}; the team's data has no dependency links nor milestones, so this rests on speed alone"
         )
-    order = f"order {found_ratio:.1f}x x (1 + {holding.share:.0%}) = {found_ratio * (1 + holding.share):.2f}"
+    # "ranked by 3.2 x (1 + 12%)": the slowdown times one plus the share held up, without "3.2x x"
+    ranked = found_ratio * (1 + holding.share)
+    order = f"ranked by {found_ratio:.1f} x (1 + {holding.share:.0%}) = {ranked:.2f}"
     if status == "slow":
         return f"{speed} but holds up no later work: slow, not a bottleneck"
     return f"{speed} and {holding.describe()}; {order}"

@@ -9,10 +9,12 @@ import typer
 
 from bridge.cli.shared import ConfigOption, JsonOption, one_run, print_json, read_config, store_session
 from bridge.cli_errors import reports_errors
-from bridge.text import json_terminal_safe, terminal_markup, terminal_safe
+from bridge.text import json_terminal_safe, plural, terminal_markup, terminal_safe
 
 if TYPE_CHECKING:
+    from bridge.store.forecast_history import Point
     from bridge.sync.cycle import CycleResult
+    from bridge.sync.explain import Explanation
     from bridge.sync.pull import PullResult
 
 
@@ -137,10 +139,8 @@ def purge(
              "failures": [str(failure) for failure in result.failures]}
         )  # fmt: skip
     elif dry_run:
-        for removal in planned:
-            typer.echo(
-                terminal_safe(f"{removal['item']}: remove {removal['field']} {removal['now']}").rstrip()
-            )
+        for write, removal in zip(writes, planned, strict=True):
+            typer.echo(terminal_safe(f"{removal['item']}: {_removal(write, removal)}"))
         typer.echo(f"{tracker}: {len(writes)} removals planned, nothing changed (dry run)")
         if result.left_in_place:
             typer.echo(_left_in_place(result.left_in_place))
@@ -155,6 +155,19 @@ def purge(
             typer.echo(_left_in_place(result.left_in_place))
     if result.failed:
         raise typer.Exit(1)
+
+
+def _removal(write: Any, removal: Mapping[str, str]) -> str:
+    """What purge would take back from an item: `remove label mb-at-risk`, `clear rank (now 7.692)`."""
+    from bridge.domain import WriteKind
+
+    if write.kind is WriteKind.LABEL_REMOVE:
+        return f"remove label {write.field}"
+    if write.kind is WriteKind.COMMENT:
+        return "delete the bridge's comment"
+    if write.kind is WriteKind.FIELD:
+        return f"clear {removal['field']}" + (f" (now {removal['now']})" if removal["now"] else "")
+    return f"remove {removal['field']} {removal['now']}".rstrip()
 
 
 def _left_in_place(count: int) -> str:
@@ -177,7 +190,6 @@ def explain(
 ) -> None:
     """Why an item has its rank, OKR link and labels, or how a key result stands and what the bridge
     writes on it, from the store (no tracker is contacted)."""
-    import json
     from datetime import UTC, datetime
 
     from bridge.analysis_window import analysis_since
@@ -200,18 +212,35 @@ def explain(
             slips = forecast_history.slipping(conn, now, cfg.analytics.slip_window, cfg.analytics.slip_share)
     moves = forecast_history.moves(points)
     result = explain_item(analyse(snapshot, cfg, now), snapshot, cfg, item, written, moves, slips)
+    _print_explanation(result, json_output=json_output, points=points)
+
+
+def _print_explanation(result: Explanation, *, json_output: bool, points: Sequence[Point]) -> None:
+    """`bridge explain`'s answer: JSON, or one line per reason; times and empty values as people read
+    them (`none`, `2026-12-07 10:35 UTC`), the bridge's comments by their first line."""
+    import json
+    from datetime import datetime
+
+    from bridge.store import forecast_history
+    from bridge.written import COMMENT_MARKER_PREFIX
+
     if json_output:
         typer.echo(json_terminal_safe(json.dumps(result.to_dict(), indent=2, ensure_ascii=False)))
         return
     typer.echo(terminal_safe(result.heading))
     for what, value, why in result.lines:
-        typer.echo(terminal_safe(f"  {what}: {value}" + (f" - {why}" if why else "")))
+        typer.echo(terminal_safe(f"  {what}: {value or 'none'}" + (f" - {why}" if why else "")))
     for name, value, at in result.written:
-        typer.echo(terminal_safe(f"  last written {name} = {value} at {at}"))
+        when = forecast_history.when(datetime.fromisoformat(at))
+        if name.startswith(COMMENT_MARKER_PREFIX):
+            first = json.loads(value).split("\n", 1)[0] if value.startswith('"') else value
+            typer.echo(terminal_safe(f"  last written comment at {when}: {first}"))
+            continue
+        typer.echo(terminal_safe(f"  last written {name} = {value or 'none'} at {when}"))
     if result.forecast_moves:
         typer.echo("  how its forecast moved:")
-    for at, where, why in result.forecast_moves:
-        typer.echo(terminal_safe(f"    {at}  {where} - {why}"))
+    for (_, where, why), point in zip(result.forecast_moves, points, strict=True):
+        typer.echo(terminal_safe(f"    {forecast_history.when(point.at)}  {where} - {why}"))
 
 
 def _print_pulls(results: list[PullResult]) -> None:
@@ -221,7 +250,8 @@ def _print_pulls(results: list[PullResult]) -> None:
         census = f", census: {result.deleted} deleted" if result.census else ""
         cleaned = f", {result.cleaned} with NUL replaced" if result.cleaned else ""
         typer.echo(
-            f"{result.tracker}: {result.items} items in {result.pages} pages, {result.changed} rows changed, "
+            f"{result.tracker}: {plural(result.items, 'item')} in {plural(result.pages, 'page')}, "
+            f"{result.changed} rows changed, "
             f"{result.skipped} skipped{cleaned}{census}, {result.requests} requests "
             f"(+{result.setup_requests} setup): {state}"
         )
@@ -327,15 +357,17 @@ def _read_back(read_back: int, applied: int) -> str:
 def _field_name(write: Any) -> str:
     from bridge.config import FORECAST_FIELDS
     from bridge.domain import WriteKind
+    from bridge.written import STATUS_UPDATE_FIELD
 
     dated = FORECAST_FIELDS.get(write.field)
+    field = "key-result status update" if write.field == STATUS_UPDATE_FIELD else write.field
     names: dict[WriteKind, str] = {
-        WriteKind.FIELD: f"{dated} forecast date" if dated else write.field,
+        WriteKind.FIELD: f"{dated} forecast date" if dated else field,
         WriteKind.LABEL_ADD: f"label {write.field}",
         WriteKind.LABEL_REMOVE: f"label {write.field}",
         WriteKind.LINK: "link",
         WriteKind.ORDER: f"order in {write.field}",
-        WriteKind.COMMENT: f"comment {write.field}",
+        WriteKind.COMMENT: "comment",  # its marker (`write.field`) is the bridge's, not a person's
     }
     return names[write.kind]
 
@@ -343,6 +375,7 @@ def _field_name(write: Any) -> str:
 def _describe(write: Any, names: Mapping[Any, str] | None = None) -> tuple[str, str]:
     """A write's value now and after, as a person reads them; `names` are items by reference."""
     from bridge.domain import WriteKind
+    from bridge.written import STATUS_UPDATE_FIELD
 
     def show(value: Any) -> str:
         return "" if value is None else str(value)
@@ -360,6 +393,8 @@ def _describe(write: Any, names: Mapping[Any, str] | None = None) -> tuple[str, 
     if write.kind is WriteKind.LINK:
         before = write.previous.url if write.previous is not None else ""
         return before, write.value.url if write.value is not None else ""
+    if write.kind is WriteKind.FIELD and write.field == STATUS_UPDATE_FIELD:  # `on_track`: "on track"
+        return show(write.previous).replace("_", " "), show(write.value).replace("_", " ")
     if write.kind is WriteKind.ORDER:
         after, before = write.value
         names = names or {}

@@ -128,9 +128,12 @@ def report_command(
         out.write(json_terminal_safe(with_reached(document, reached)) + "\n")
     else:
         console = _console(out)
-        render(report, console, team=team, percentile=settings.percentile)
-        render_moves_section(moves, console)
-        render_reached_section(reached, console)
+
+        def beside_forecasts(console: Console) -> None:
+            render_moves_section(moves, console)
+            render_reached_section(reached, console)
+
+        render(report, console, team=team, percentile=settings.percentile, after_forecasts=beside_forecasts)
         render_drafts_section(drafts, console)
 
 

@@ -487,6 +487,8 @@ def _ageing(flow: TeamFlow, number: int, status_name: Labeller) -> str:
 def _beyond_text(beyond: int, count: int) -> str:
     if not beyond:
         return f"None of the {count} is older than its type's 85th percentile."
+    if beyond == 1:
+        return f"1 of the {count} is older than its type's 85th percentile: look at it first."
     return f"{beyond} of the {count} are older than their type's 85th percentile: look at those first."
 
 

@@ -40,9 +40,9 @@ class Moves:
         """How many milestones have only their first forecast."""
         return sum(1 for points in self.points.values() if len(points) == 1)
 
-    def rows(self, points: Sequence[Point]) -> list[tuple[str, str, str]]:
-        """(when, where the forecast went, why) of the points since `start`."""
-        described = forecast_history.moves(points)
+    def rows(self, points: Sequence[Point], *, readable: bool = False) -> list[tuple[str, str, str]]:
+        """(when, where the forecast went, why) of the points since `start` (`forecast_history.moves`)."""
+        described = forecast_history.moves(points, readable=readable)
         return [row for point, row in zip(points, described, strict=True) if point.at >= self.start]
 
 
@@ -94,7 +94,7 @@ def render_moves_section(moves: Moves, console: Console) -> None:
         console.print(f"[dim]{_first_only(moves.first_only())}[/dim]")
     for _ref, points in moved:
         console.print(f"[bold]{safe(_name(points))}[/bold]")
-        for at, where, why in moves.rows(points):
+        for at, where, why in moves.rows(points, readable=True):
             console.print(f"  {at}  {safe(where)} - {safe(why)}")
 
 
@@ -105,15 +105,16 @@ def moves_html(moves: Moves) -> str:
     if not moved:
         return f'<p class="no-data">No forecast moved in the last {SHOWN.days} days.</p>{first}'
     rows = "".join(
-        f"<tr><td>{escape(_name(points))}</td><td>{escape(at)}</td><td>{escape(where)}</td>"
+        f'<tr><td>{escape(_name(points))}</td><td class="nowrap">{escape(at)}</td>'
+        f'<td class="nowrap">{escape(where)}</td>'
         f"<td>{escape(why)}</td></tr>"
         for _ref, points in moved
-        for at, where, why in moves.rows(points)
+        for at, where, why in moves.rows(points, readable=True)
     )
     return (
-        f"<p>Each change of an open milestone's forecast in the last {SHOWN.days} days, and why it moved.</p>"
+        f"<p>Each change of a milestone's forecast in the last {SHOWN.days} days, and why it moved.</p>"
         f"{first}"
-        "<table><tr><th>milestone</th><th>when (UTC)</th><th>forecast</th><th>why</th></tr>"
+        "<table><tr><th>milestone</th><th>when</th><th>forecast</th><th>why</th></tr>"
         f"{rows}</table>"
     )
 

@@ -131,7 +131,8 @@ def render_html(
 ) -> str:
     """The whole page. `generated` defaults to the report's time; `store_url` is shown redacted;
     `notice` is a line shown above the charts (say, that the store is empty); `extra` are more sections
-    (anchor, heading, HTML body), shown after the others."""
+    (anchor, heading, HTML body), shown after the others, or after the one they belong beside
+    (`_FOLLOWS`: how the forecasts moved and the milestones reached follow the forecasts)."""
     data = data or PageData()
     generated = generated or report.now
     pct = f"{percentile:g}"
@@ -146,7 +147,10 @@ def render_html(
         ("flow", "Flow per team", flow_section(report.flows)),
         ("warnings", "Warnings", _warnings_section(report)),
     ]
-    sections.extend(extra)
+    for section in extra:  # those that belong beside one of the above follow it, the others come last
+        keys = [key for key, _, _ in sections]
+        follows = _FOLLOWS.get(section[0])
+        sections.insert(keys.index(follows) + 1 if follows in keys else len(sections), section)
     meta = [
         f"Generated {_stamp(generated)}",
         f"analysis as of {_stamp(report.now)}",
@@ -197,7 +201,7 @@ border-radius:3px}
 .cards span{color:var(--muted);font-size:.85rem}
 .cards .alert b{color:var(--bad)}
 .toc{background:#fff;border:1px solid var(--line);border-radius:8px;padding:.5rem .9rem;margin-bottom:1rem}
-.toc ol{display:flex;flex-wrap:wrap;gap:.2rem 1.4rem;margin:.2rem 0 0;padding-left:1.2rem}
+.toc ol{display:flex;flex-wrap:wrap;gap:.2rem 1.4rem;margin:.2rem 0 0;padding:0;list-style-position:inside}
 section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:1rem 1.1rem;margin:0 0 1.1rem}
 figure{margin:0}
 figcaption{color:var(--muted);font-size:.9rem;margin:.4rem 0 0}
@@ -209,6 +213,7 @@ details{margin-top:.6rem}summary{cursor:pointer;color:var(--muted)}
 table{border-collapse:collapse;margin:.4rem 0;font-size:.9rem}
 th,td{padding:.2rem .6rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 td.num,th.num{text-align:right}
+td.nowrap{white-space:nowrap}
 ul.evidence{margin:.2rem 0 .8rem;padding-left:1.3rem;color:var(--muted)}
 .tag{display:inline-block;border-radius:3px;padding:0 .35rem;font-size:.8rem;font-weight:600}
 .tag.bad{background:#fbe3e3;color:var(--bad)}.tag.warn{background:#fff1d6;color:var(--warn)}
@@ -387,7 +392,9 @@ def _kr_status(kr: KeyResultProgress) -> tuple[str, str]:
     """A key result's status line (the status or why it has none, and what decides it) and its colour."""
     if kr.status is None:
         return f"no status: {kr.status_reason}", "#8b95a7"
-    ends = f" (period ends {kr.period_end.isoformat()})" if kr.period_end is not None else ""
+    # the period's end, unless the reason says it already ("... before the period ends 2026-12-31")
+    end = kr.period_end.isoformat() if kr.period_end is not None else None
+    ends = f" (period ends {end})" if end is not None and end not in kr.status_reason else ""
     return f"{kr.status.words}{ends}: {kr.status_reason}", _STATUS_FILL.get(kr.status.value, "#39414f")
 
 
@@ -762,7 +769,12 @@ def _status_section(report: Report) -> str:
 # --- forecasts ----------------------------------------------------------------------------------------
 
 
+_FOLLOWS = {"forecast-history": "forecasts", "milestones-reached": "forecast-history"}
+"""The extra sections placed after another (anchor -> the anchor of the section they follow)."""
+
 _X_FORECAST_TEAM = 262.0
+_X_FORECAST_NOTE_WIDTH = 470.0
+"""Room for a milestone's "no forecast" note: from the dates' column to before "chance by due"."""
 """Where the forecast chart's team column starts; the milestone names end before it."""
 
 
@@ -862,8 +874,18 @@ def _forecast_row(
     )
     parts.append(_text(_X_FORECAST_TEAM, mid + 4, _cut(found.team, 70), tip, fill="#5b6372", font_size="11"))
     if found.p50 is None:
-        parts.append(_text(310, mid + 4, _cut(f"no forecast: {found.explanation}", 520), tip, fill="#8b95a7",
-                           font_style="italic"))  # fmt: skip
+        if found.due is not None:  # drawn first: the note reads over it
+            d = scale(found.due)
+            parts.append(
+                _rect(d - 1.5, mid - 9, 3, 18, f"due {_day(found.due)}", fill="#1d2330", class_="due")
+            )
+        # from the dates' column on (clear of the team's), haloed in the row's colour so the due tick and
+        # the gridlines behind it do not cross its letters
+        halo = "#fdecec" if found.at_risk else "#f7f8fa" if shade else "#fff"
+        note = _cut(f"no forecast: {found.explanation}", _X_FORECAST_NOTE_WIDTH)
+        parts.append(_text(_X_FORECAST_TEAM + 76, mid + 4, note, tip, fill="#8b95a7", font_style="italic",
+                           stroke=halo, stroke_width="4", stroke_linejoin="round", paint_order="stroke",
+                           class_="no-forecast"))  # fmt: skip
     else:
         a = scale(found.p50)
         b = scale(found.high or end)
@@ -872,7 +894,7 @@ def _forecast_row(
         if found.high is None or found.high > end:
             parts.append(_text(b + 4, mid + 4, "→", tip, fill=dot))
         parts.append(_el("circle", tip, cx=float(a), cy=float(mid), r="4", fill=dot, class_="p50"))
-    if found.due is not None:
+    if found.due is not None and found.p50 is not None:
         d = scale(found.due)
         parts.append(_rect(d - 1.5, mid - 9, 3, 18, f"due {_day(found.due)}", fill="#1d2330", class_="due"))
     chance = _percent(found.chance_by_due) if found.due is not None else "no due date"

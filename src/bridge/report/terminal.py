@@ -20,10 +20,19 @@ from bridge.text import terminal_markup as safe
 _DONE = "[green]done[/green]"
 
 
-def render(report: Report, console: Console, *, team: str | None = None, percentile: float = 85.0) -> None:
+def render(
+    report: Report,
+    console: Console,
+    *,
+    team: str | None = None,
+    percentile: float = 85.0,
+    after_forecasts: Callable[[Console], None] | None = None,
+) -> None:
     """Print every section of `report`; sections with nothing to show say so in one line.
 
-    `percentile` is the configured one, which the cycle-time and forecast columns are named after.
+    `percentile` is the configured one, which the cycle-time and forecast columns are named after;
+    `after_forecasts` prints what belongs beside the forecasts (how they moved, the milestones reached),
+    before the warnings.
     """
     scope = f" for team {team}" if team else ""
     console.print(f"[bold]Milestone Bridge report{safe(scope)}[/bold], as of {_day(report.now)}")
@@ -34,6 +43,8 @@ def render(report: Report, console: Console, *, team: str | None = None, percent
     for section in sections:
         console.print()
         section(report, console, pct)
+        if section is _forecasts and after_forecasts is not None:
+            after_forecasts(console)
 
 
 def _heading(console: Console, title: str, hint: str = "") -> None:
@@ -58,7 +69,8 @@ def _milestones(report: Report, console: Console, pct: str) -> None:
     for rank in report.milestones:
         linked = report.links.get(rank.milestone, {})
         results = "; ".join(
-            f"{report.key_result_title(kr)} ({origin})" for kr, origin in sorted(linked.items(), key=str)
+            f"{report.key_result_title(kr)} (linked by {origin})"
+            for kr, origin in sorted(linked.items(), key=str)
         )
         table.add_row(
             str(rank.rank),
@@ -77,9 +89,10 @@ def _okrs(report: Report, console: Console, pct: str) -> None:
         console.print("no objectives: add [[okrs.objectives]] to the config, or pull a tracker's goals")
     tree = Tree("OKRs", hide_root=True)
     for objective in report.okrs:
-        branch = tree.add(f"[bold]{safe(objective.title)}[/bold] {_percent(objective.progress)}")
+        # "title: 35%": a title's own figures ("from 61% to 70%") stay apart from the progress
+        branch = tree.add(f"[bold]{safe(objective.title)}[/bold]: {_percent(objective.progress)}")
         for kr in objective.key_results:
-            leaf = branch.add(f"{safe(kr.title)} {_percent(kr.progress)}  [dim]{safe(kr.explanation)}[/dim]")
+            leaf = branch.add(f"{safe(kr.title)}: {_percent(kr.progress)}  [dim]{safe(kr.explanation)}[/dim]")
             leaf.add(_kr_status(kr))
             for m in kr.milestones:
                 state = _DONE if m.done else "open"
@@ -104,7 +117,9 @@ def _kr_status(kr: KeyResultProgress) -> str:
     if kr.status is None:
         return f"[dim]no status: {safe(kr.status_reason)}[/dim]"
     style = _STATUS_STYLE.get(kr.status.value, "")
-    ends = f" (period ends {kr.period_end.isoformat()})" if kr.period_end is not None else ""
+    # the period's end, unless the reason says it already ("... before the period ends 2026-12-31")
+    end = kr.period_end.isoformat() if kr.period_end is not None else None
+    ends = f" (period ends {end})" if end is not None and end not in kr.status_reason else ""
     return f"[{style}]{kr.status.words}[/{style}]{ends}: {safe(kr.status_reason)}"
 
 

@@ -146,8 +146,10 @@ WAITING = "all its tasks are done: it waits to be marked done"
 """Why the forecast of a milestone with no open task moves with the days (it is never a slip)."""
 
 
-def reason(before: Point | None, found: Forecast, reached: Sequence[Point]) -> str:
-    """Why the forecast moved from `before`: what changed in the work and the pace behind it."""
+def reason(before: Point | None, found: Forecast, reached: Sequence[Point], ahead: Sequence[str] = ()) -> str:
+    """Why the forecast moved from `before`: what changed in the work and the pace behind it. `ahead`
+    says what grew in the milestones its team works on before it (`4 tasks added to MOB-3 Onboarding`):
+    the team takes its milestones in rank order, so their new work delays this one too."""
     if before is None:
         return "first forecast"
     parts = [f"milestone {p.name} reached" for p in reached if p.team == found.team]
@@ -158,6 +160,7 @@ def reason(before: Point | None, found: Forecast, reached: Sequence[Point]) -> s
         parts.append(f"{plural(change, 'task')} added")
     elif change < 0:
         parts.append(f"{plural(-change, 'task')} done or removed")
+    parts.extend(f"{grown}, ranked ahead of it in team {found.team}" for grown in ahead)
     old, new = before.weekly_throughput, found.weekly_throughput
     if old is not None and new is not None and round(old, 1) != round(new, 1):
         verb = "fell" if new < old else "rose"
@@ -184,8 +187,9 @@ def record(conn: Connection, forecasts: Iterable[Forecast], *, now: datetime) ->
     """Add a point for every forecast whose P50 or P85 day moved since its last point; returns them.
 
     A milestone forecast before and done now gets a last point, `REACHED`, and is named in the reasons
-    of the milestones of its team that moved at the same re-evaluation. Run by every cycle: a forecast
-    that did not move adds nothing.
+    of the milestones of its team that moved at the same re-evaluation; so is one given more tasks, in
+    the reasons of those its team works on after it (`forecasts` come in rank order). Run by every
+    cycle: a forecast that did not move adds nothing.
     """
     now = require_utc(now, "now")
     last = latest(conn)
@@ -197,21 +201,19 @@ def record(conn: Connection, forecasts: Iterable[Forecast], *, now: datetime) ->
         replace(last[ref], at=now, p50=None, p85=None, remaining=0, reason=REACHED)
         for ref in sorted(done, key=str)
     ]
-    added = [
-        Point(
-            f.milestone,
-            now,
-            f.name or f.key,
-            f.team,
-            f.p50,
-            f.high,
-            f.remaining,
-            f.weekly_throughput,
-            reason(last.get(f.milestone), f, reached),
-        )
-        for f in found
-        if f.p50 is not None and moved(last.get(f.milestone), f)
-    ]
+    added: list[Point] = []
+    grown: dict[str, list[str]] = {}  # per team, what grew in its milestones so far (in rank order)
+    for f in found:
+        before = last.get(f.milestone)
+        if f.p50 is not None and moved(before, f):
+            why = reason(before, f, reached, grown.get(f.team, ()))
+            added.append(
+                Point(f.milestone, now, f.name or f.key, f.team, f.p50, f.high, f.remaining,
+                      f.weekly_throughput, why)
+            )  # fmt: skip
+        if before is not None and f.remaining > before.remaining:
+            more = plural(f.remaining - before.remaining, "task")
+            grown.setdefault(f.team, []).append(f"{more} added to {f.name or f.key}")
     _save(conn, [*reached, *added])
     return reached + added
 
@@ -263,9 +265,19 @@ def describe(point: Point, before: Point | None = None) -> str:
     return text
 
 
-def moves(points: Sequence[Point]) -> list[tuple[str, str, str]]:
-    """(when, where the forecast went, why) for each point, oldest first."""
+def when(at: datetime) -> str:
+    """`2026-12-07 10:35 UTC`: the time of a point as a person reads it."""
+    return require_utc(at, "at").strftime("%Y-%m-%d %H:%M UTC")
+
+
+def moves(points: Sequence[Point], *, readable: bool = False) -> list[tuple[str, str, str]]:
+    """(when, where the forecast went, why) for each point, oldest first; when as ISO 8601 to the
+    minute, or with `readable` as a person reads it (`when`)."""
     return [
-        (p.at.isoformat(timespec="minutes"), describe(p, points[i - 1] if i else None), p.reason)
+        (
+            when(p.at) if readable else p.at.isoformat(timespec="minutes"),
+            describe(p, points[i - 1] if i else None),
+            p.reason,
+        )
         for i, p in enumerate(points)
     ]

@@ -11,7 +11,7 @@ from bridge.analytics.report import Report
 from bridge.config import BridgeConfig
 from bridge.domain import KeyResult, Milestone, Ref, Snapshot, Task, display_name, is_person_key
 from bridge.errors import UserError
-from bridge.sync.desired import desired_state
+from bridge.sync.desired import STATUS_TYPES, desired_state
 from bridge.text import plural
 from bridge.written import STATUS_UPDATE_FIELD, Written, value_text
 
@@ -132,7 +132,7 @@ def explain(
         if rank is not None:
             result.lines.append(("rank", str(rank.rank), rank.explanation))
         else:
-            result.lines.append(("rank", "", "not ranked (done, or not scored)"))
+            result.lines.append(("rank", "none", "not ranked (done, or not scored)"))
         for kr, origin in sorted(report.links.get(ref, {}).items(), key=lambda pair: str(pair[0])):
             result.lines.append(
                 ("key result", f"{report.key_result_title(kr)} ({kr})", f"linked by {origin.value}")
@@ -140,14 +140,28 @@ def explain(
         forecast = next((f for f in report.forecasts if f.milestone == ref), None)
         if forecast is not None:
             state = "at risk" if forecast.at_risk else "on track" if forecast.p50 is not None else "none"
+            if forecast.p50 is not None:
+                state += (
+                    f", P50 {forecast.p50.date()}, P85 {forecast.high.date() if forecast.high else 'none'}"
+                )
             result.lines.append(("forecast", state, forecast.explanation))
     else:
         task_rank = report.task_rank(item)
+        parent = next(
+            (
+                display_name(r.key, r.title)
+                for r in report.milestones
+                if r.milestone == Ref(item.source, item.milestone_id or "")
+            ),
+            "",
+        )
         result.lines.append(
             (
                 "rank",
                 "none" if task_rank is None else str(task_rank),
-                "inherited from its milestone" if task_rank else "it belongs to no open, ranked milestone",
+                f"inherited from its milestone {parent}".rstrip()
+                if task_rank
+                else "it belongs to no open, ranked milestone",
             )
         )
         verdict = next(
@@ -240,18 +254,31 @@ def explain_key_result(
             why = f"{kr.source} takes no status: no labels, no write.kr_status_field, no status updates"
         result.lines.append(("writes", "nothing", why))
     else:
+        # the status's reason is on the status line already: the writes say where it goes, not why again
         for name, value in sorted(wish.fields.items()):
             what = "goal status update" if name == STATUS_UPDATE_FIELD else f"field {name}"
-            why = wish.reasons.get(name, "")
+            why = _said_above(wish.reasons.get(name, ""), found.status_reason)
             if name == STATUS_UPDATE_FIELD:
                 why += "; posted only when the status changes, never taken back"
+                value = STATUS_WORDS.get(str(value), value) if value is not None else None
             result.lines.append((what, "" if value is None else str(value), why))
         for label in sorted(wish.labels):
-            result.lines.append(("label", label, wish.reasons.get(label, "")))
+            result.lines.append(
+                ("label", label, _said_above(wish.reasons.get(label, ""), found.status_reason))
+            )
     for (r, name), value in sorted(written.rows.items(), key=lambda pair: pair[0][1]):
         if r == ref:
             result.written.append((name, value_text(value.value) or "", value.at.isoformat()))
     return result
+
+
+STATUS_WORDS = {status_type: status.words for status, status_type in STATUS_TYPES.items()}
+"""An Asana goal status update's type as people say it (`achieved`: met)."""
+
+
+def _said_above(reason: str, status_reason: str) -> str:
+    """A write's reason, or "its status, as above" when it only repeats the status line's reason."""
+    return "its status, as above" if status_reason and status_reason in reason else reason
 
 
 def _percent(progress: float | None) -> str:

@@ -26,6 +26,7 @@ from bridge.store import Store
 from bridge.store.pages import PageCounts, get_cursor, mark_deleted, save_page, set_cursor
 from bridge.store.runs import finish_pull, start_pull
 from bridge.sync.connection import TrackerConnection
+from bridge.text import plural
 
 if TYPE_CHECKING:
     from bridge.progress import Progress
@@ -163,8 +164,9 @@ def pull_tracker(
     if progress is not None:
         progress.pull_finished(name, result.pages, result.items, result.error)
     log.info(
-        "%s: pulled %d items in %d pages (%d changed, %d skipped, %d deleted%s), %d requests + %d setup%s",
-        name, result.items, result.pages, result.changed, result.skipped, result.deleted,
+        "%s: pulled %s in %s (%d rows changed, %d skipped, %d deleted%s), %d requests + %d setup%s",
+        name, plural(result.items, "item"), plural(result.pages, "page"), result.changed, result.skipped,
+        result.deleted,
         f", {result.cleaned} with NUL replaced" if result.cleaned else "", result.requests,
         result.setup_requests, f"; error: {result.error}" if result.error else "",
         extra={"tracker": name, "items": result.items, "requests": result.requests + result.setup_requests,

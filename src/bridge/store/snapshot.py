@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
 
@@ -38,7 +38,7 @@ from bridge.domain import (
     require_utc,
 )
 from bridge.gc_pacing import hold_loaded, release_loaded
-from bridge.store.engine import Store
+from bridge.store.engine import Store, driver_batches
 from bridge.store.facts import has_current_facts, read_flow_facts
 from bridge.store.models import (
     DependencyRow,
@@ -76,9 +76,9 @@ def load_snapshot(store: Store, *, since: datetime | None = None) -> Snapshot:
         # the history is read only for analysed tasks without facts; where every one has them (a store
         # whose pulls wrote them, or whose backfill finished), the query that looks for such tasks
         # would only find none, at the cost of probing the facts of every task
-        lacking = any(
-            (task.source, task.remote_id) not in flow_facts and is_analysed(task, since) for task in tasks
-        )
+        # (the facts read are those of analysed tasks only: fewer of them than analysed tasks means some
+        # lack facts; counted by the database, not by a million lookups of the loaded tasks)
+        lacking = len(flow_facts) < count_analysed(conn, since)
         return Snapshot(
             milestones=read_milestones(conn),
             tasks=tasks,
@@ -127,6 +127,14 @@ def is_empty(store: Store) -> bool:
 
 def _time(column: Any, dialect: str) -> Any:
     return type_coerce(column, String) if dialect == "sqlite" else column
+
+
+def _utc_time(column: Any, dialect: str) -> Any:
+    """A timestamp as the driver's plain value in UTC: SQLite's text, PostgreSQL's `timestamptz` as the
+    UTC wall time (`timezone('UTC', ...)`), naive, whatever the session's zone; `_utc` marks it UTC."""
+    if dialect == "sqlite":
+        return type_coerce(column, String)
+    return func.timezone("UTC", column)
 
 
 def _time_reader(dialect: str) -> Callable[[Any], datetime | None]:
@@ -186,6 +194,8 @@ def read_milestones(conn: Connection, where: ColumnElement[bool] | None = None) 
 def read_tasks(conn: Connection) -> list[Task]:
     t = _table(TaskRow)
     dialect = conn.dialect.name
+    if dialect != "sqlite":
+        return _read_tasks_driver(conn)
     rows = conn.execute(
         select(
             t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.milestone_id, t.c.team, t.c.work_type,
@@ -199,20 +209,19 @@ def read_tasks(conn: Connection) -> list[Task]:
     category = _CATEGORY
     labels_of = _labels
     # SQLite's timestamps are UTC text, parsed inline (four a task) into aware UTC values, so its tasks
-    # are built without `Task`'s checks; other databases' are datetimes, which `Task` converts to UTC.
-    parse = datetime.fromisoformat if dialect == "sqlite" else None
-    build: Callable[..., Task] = _build_task if parse is not None else Task
+    # are built without `Task`'s checks.
+    parse = datetime.fromisoformat
+    build = _build_task
     tasks: list[Task] = []
     append = tasks.append
     for (
         source, remote_id, key, title, milestone_id, team, work_type, raw_status, state, created,
         updated, started, done, url, labels, watchers,
     ) in chain.from_iterable(rows.partitions(_FETCH)):  # fmt: skip
-        if parse is not None:
-            created = parse(created + "+00:00") if created is not None else None
-            updated = parse(updated + "+00:00") if updated is not None else None
-            started = parse(started + "+00:00") if started is not None else None
-            done = parse(done + "+00:00") if done is not None else None
+        created = parse(created + "+00:00") if created is not None else None
+        updated = parse(updated + "+00:00") if updated is not None else None
+        started = parse(started + "+00:00") if started is not None else None
+        done = parse(done + "+00:00") if done is not None else None
         # positional, in `Task`'s field order: a hundred thousand keyword calls cost a quarter more
         append(
             build(
@@ -229,6 +238,52 @@ def read_tasks(conn: Connection) -> list[Task]:
                 updated,
                 started,
                 done,
+                url,
+                labels_of(labels),
+                False,
+                watchers,
+            )
+        )
+    return tasks
+
+
+def _read_tasks_driver(conn: Connection) -> list[Task]:
+    """`read_tasks` on a server database: the driver's tuples (`driver_batches`), timestamps selected as
+    UTC wall times and marked UTC here, so the tasks are built without `Task`'s checks."""
+    t = _table(TaskRow)
+    dialect = conn.dialect.name
+    query = select(
+        t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.milestone_id, t.c.team, t.c.work_type,
+        t.c.raw_status, t.c.category, _utc_time(t.c.created, dialect), _utc_time(t.c.updated, dialect),
+        _utc_time(t.c.started, dialect), _utc_time(t.c.done, dialect), t.c.url,
+        type_coerce(t.c.labels, String), t.c.watchers,
+    ).where(t.c.deleted.is_(False))  # fmt: skip
+    shared = sys.intern
+    category = _CATEGORY
+    labels_of = _labels
+    build = _build_task
+    utc = UTC
+    tasks: list[Task] = []
+    append = tasks.append
+    for (
+        source, remote_id, key, title, milestone_id, team, work_type, raw_status, state, created,
+        updated, started, done, url, labels, watchers,
+    ) in chain.from_iterable(driver_batches(conn, query)):  # fmt: skip
+        append(
+            build(
+                shared(source),
+                remote_id,
+                key,
+                title,
+                shared(milestone_id) if milestone_id is not None else None,
+                shared(team) if team is not None else None,
+                shared(work_type) if work_type is not None else None,
+                raw_status,
+                category[state],
+                created.replace(tzinfo=utc) if created is not None else None,
+                updated.replace(tzinfo=utc) if updated is not None else None,
+                started.replace(tzinfo=utc) if started is not None else None,
+                done.replace(tzinfo=utc) if done is not None else None,
                 url,
                 labels_of(labels),
                 False,
@@ -274,6 +329,13 @@ def analysed_tasks(since: datetime | None) -> ColumnElement[bool]:
         last = func.coalesce(task.c.updated, task.c.done)
         kept = and_(kept, or_(task.c.category != StatusCategory.DONE.value, last.is_(None), last >= since))
     return kept
+
+
+def count_analysed(conn: Connection, since: datetime | None) -> int:
+    """How many tasks an analysis from `since` reads the history (or flow facts) of."""
+    task = _table(TaskRow)
+    query = select(func.count()).select_from(task).where(analysed_tasks(since))
+    return int(conn.execute(query).scalar() or 0)
 
 
 def is_analysed(task: Task, since: datetime | None) -> bool:

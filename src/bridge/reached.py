@@ -91,7 +91,7 @@ def pending_announcements(
     """
     start = now - RECENT
     with store.read() as conn:
-        stored = {c.milestone: c for c in completions.recent(conn, start)}
+        stored = {c.milestone: c for c in completions.recent(conn, start, announced=True)}
         stored.update(
             (ref, c) for ref, c in (seen or {}).items() if c.done_at is not None and c.done_at >= start
         )

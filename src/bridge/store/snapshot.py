@@ -18,7 +18,18 @@ from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, String, Table, and_, func, or_, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    String,
+    Table,
+    and_,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 
 from bridge.domain import (
     Dependency,
@@ -126,7 +137,19 @@ def is_empty(store: Store) -> bool:
 
 
 def _time(column: Any, dialect: str) -> Any:
-    return type_coerce(column, String) if dialect == "sqlite" else column
+    """SQLite's text as it is; elsewhere the driver's datetime, without the UTC column type's call for
+    each value: the domain values convert any that is not `datetime.UTC` (see `_utc_zone`)."""
+    return type_coerce(column, String) if dialect == "sqlite" else type_coerce(column, _AWARE)
+
+
+_AWARE = DateTime(timezone=True)
+
+
+def _utc_zone(conn: Connection) -> None:
+    """On PostgreSQL, the rest of the transaction in the UTC zone, in which the driver marks timestamps
+    with `datetime.UTC` itself (in a zone named otherwise, even `Etc/UTC`, each must be converted)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
 
 
 def _time_reader(dialect: str) -> Callable[[Any], datetime | None]:
@@ -149,6 +172,7 @@ def read_milestones(conn: Connection, where: ColumnElement[bool] | None = None) 
     t = _table(MilestoneRow)
     dialect = conn.dialect.name
     when = _time_reader(dialect)
+    _utc_zone(conn)
     rows = conn.execute(
         select(
             t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.team, t.c.value, t.c.effort,
@@ -246,7 +270,7 @@ def _read_tasks_driver(conn: Connection) -> list[Task]:
     million conversions a session in another zone's name (even `Etc/UTC`) needs; any other value is
     converted still."""
     t = _table(TaskRow)
-    conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")  # until the end of this read transaction
+    _utc_zone(conn)
     query = select(
         t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.milestone_id, t.c.team, t.c.work_type,
         t.c.raw_status, t.c.category, t.c.created, t.c.updated, t.c.started, t.c.done, t.c.url,

@@ -2,7 +2,8 @@
 
     python bench/scale.py                       # 1,000,000 tasks, 20,000 milestones, 10,000,000 changes
     python bench/scale.py --tasks 20000 --changes 200000     # the quick size (`run_all.py --quick`)
-    python bench/scale.py --keep                # build once, measure again later (`--keep` again)
+    python bench/scale.py --keep                # build once, measure again later (`--keep` again;
+                                                # the stored analyses are dropped: a full report)
 
 Needs the PostgreSQL server of `--admin-url` (default: the test server at 127.0.0.1:5432, user postgres).
 1. A database `--database` (default `bridge_bench_scale`) is created afresh, migrated, and filled with
@@ -272,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.keep and _has_data(url)):
         fresh_database(args.admin_url, args.database)
         built = build(url, args.tasks, args.changes, args.seed)
+    else:
+        _forget_analyses(url)
     try:
         with tempfile.TemporaryDirectory() as folder:
             server, info, config = quiet_tracker(Path(folder), url)
@@ -299,6 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
+
+
+def _forget_analyses(url: str) -> None:
+    """A kept store's stored analyses are dropped, so that the report measured is a full one again
+    (an unchanged store would answer from the analysis the last run stored)."""
+    with _connect(url) as conn:
+        conn.execute("DELETE FROM analysis")
 
 
 def _has_data(url: str) -> bool:

@@ -16,7 +16,7 @@ dry run and the report.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -76,7 +76,7 @@ def record_completions(
 def pending_announcements(
     store: Store,
     config: BridgeConfig,
-    snapshot: Snapshot,
+    snapshot: Snapshot | Callable[[], Snapshot],
     report: Report,
     now: datetime,
     seen: Mapping[Ref, Completion] | None = None,
@@ -86,10 +86,12 @@ def pending_announcements(
     ordered by milestone name. `snapshot` and `report` are the cycle's analysis (for the tasks, the key
     results and the team); `seen` are completions as this cycle saw them, over the stored ones (a dry
     run's, which are not stored). A sender tells each key once; the comments are planned from these too.
+    `snapshot` may be a loader, called only when an announcement is due: a quiet cycle on a large store
+    that reuses a stored analysis then loads no contents at all.
     """
     start = now - RECENT
     with store.read() as conn:
-        stored = {c.milestone: c for c in completions.recent(conn, start)}
+        stored = {c.milestone: c for c in completions.recent(conn, start, announced=True)}
         stored.update(
             (ref, c) for ref, c in (seen or {}).items() if c.done_at is not None and c.done_at >= start
         )
@@ -100,6 +102,8 @@ def pending_announcements(
         histories = {c.milestone: forecast_history.history(conn, c.milestone) for c in due}
     if not due:
         return []
+    if not isinstance(snapshot, Snapshot):
+        snapshot = snapshot()
     milestones = {Ref(m.source, m.remote_id): m for m in snapshot.milestones if not m.deleted}
     tasks: dict[Ref, list[Task]] = {}
     for task in snapshot.tasks:

@@ -50,6 +50,10 @@ class Analysed:
             self._snapshot = self._load()
         return self._snapshot
 
+    def load_contents(self) -> Snapshot:
+        """`snapshot`, as a loader to hand to what needs the contents only sometimes."""
+        return self.snapshot
+
 
 def key_for(store: Store, config: BridgeConfig, now: datetime, *, flow: bool) -> AnalysisKey:
     with store.read() as conn:

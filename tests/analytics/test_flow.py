@@ -33,6 +33,27 @@ def test_cumulative_flow_counts_each_category_at_the_end_of_each_day() -> None:
     ]
 
 
+def test_cumulative_flow_counts_tasks_without_history_by_their_dates() -> None:
+    """Tasks with no stored history (done long ago, outside the analysis window) stand where their
+    dates put them: in their last category from the first day when every date is before the window."""
+    old = dict(team="t", created=NOW - 90 * DAY, started=NOW - 60 * DAY)
+    tasks = [
+        task("done-long-ago", category=DONE, done=NOW - 30 * DAY, **old),
+        task("started-long-ago", category=DOING, **old),
+        task("created-long-ago", team="t", category=TODO, created=NOW - 90 * DAY),
+        task("done-in-the-window", category=DONE, done=NOW - 1.5 * DAY, **old),
+        task("created-in-the-window", team="t", category=TODO, created=NOW - 2.5 * DAY),
+    ]
+    index = build_index(Snapshot(tasks=tasks))
+    days = cumulative_flow(index, index.tasks.values(), NOW, timedelta(days=4))
+    assert [d.counts for d in days] == [
+        (1, 2, 0, 1),
+        (2, 2, 0, 1),
+        (2, 1, 0, 2),
+        (2, 1, 0, 2),
+    ]
+
+
 def test_weekly_throughput_ends_now() -> None:
     pairs = [finished("a", "t", "x", 2, ended_ago=1), finished("b", "t", "x", 2, ended_ago=8)]
     pairs += [finished("c", "t", "x", 2, ended_ago=9), finished("old", "t", "x", 2, ended_ago=15)]

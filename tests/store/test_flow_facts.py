@@ -227,6 +227,7 @@ def test_an_unchanged_store_reuses_its_analysis(store_url: str, monkeypatch: pyt
         first = shared.shared_analysis(store, CONFIG, NOW)
         again = shared.shared_analysis(store, CONFIG, NOW + timedelta(hours=3))
         assert not first.reused and again.reused and len(runs) == 1
+        assert again.report == first.report, "read back as it was stored"
         assert again.report.to_json() == first.report.to_json()
         other = CONFIG.model_copy(
             update={"analytics": AnalyticsConfig(forecast_runs=101, bootstrap_runs=100)}

@@ -7,7 +7,7 @@ first sees met; `announce_cycle` does both for a sync cycle.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from bridge.announce.key_results import met_key_results
@@ -23,7 +23,7 @@ __all__ = ["AnnounceResult", "Preview", "announce_cycle", "met_key_results", "se
 def announce_cycle(
     store: Store,
     config: BridgeConfig,
-    snapshot: Snapshot,
+    snapshot: Snapshot | Callable[[], Snapshot],
     links: Mapping[Ref, Mapping[Ref, LinkOrigin]],
     *,
     now: datetime,
@@ -31,6 +31,7 @@ def announce_cycle(
     others: Sequence[Announcement] = (),
 ) -> AnnounceResult:
     """After a cycle's push: the key results it first sees met, with `others` (milestones reached),
-    sent to the chat channels (with `dry_run`, only shown)."""
+    sent to the chat channels (with `dry_run`, only shown). `snapshot` may be a loader, called only
+    when a key result is newly met."""
     met = met_key_results(store, config, snapshot, links, now=now, dry_run=dry_run)
     return send(store, config, [*others, *met], now=now, dry_run=dry_run)

@@ -15,7 +15,7 @@ The state is committed before the announcements are sent (at most once: a crash 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from bridge.analytics.okr import catalogue
@@ -33,6 +33,7 @@ from bridge.domain import (
 )
 from bridge.store import Store
 from bridge.store.announced import MetState, met_states, save_met_states
+from bridge.store.snapshot import read_key_results, read_objectives
 
 log = logging.getLogger(__name__)
 
@@ -102,24 +103,27 @@ def key_result_met(
 def met_key_results(
     store: Store,
     config: BridgeConfig,
-    snapshot: Snapshot,
+    snapshot: Snapshot | Callable[[], Snapshot],
     links: Mapping[Ref, Mapping[Ref, LinkOrigin]],
     *,
     now: datetime,
     dry_run: bool = False,
 ) -> list[Announcement]:
     """The key results (the config's and the trackers') that this cycle first sees met, as announcements;
-    their state is stored unless `dry_run` (a dry run reports what a real cycle would announce now)."""
-    okrs = catalogue(snapshot.objectives, snapshot.key_results, config.okrs)
+    their state is stored unless `dry_run` (a dry run reports what a real cycle would announce now).
+    `snapshot` may be a loader: the key results are then read from the store (a few rows), and the
+    contents are loaded only when one is newly met (for the milestones that moved it)."""
+    if isinstance(snapshot, Snapshot):
+        objectives, key_results = snapshot.objectives, snapshot.key_results
+    else:
+        with store.read() as conn:
+            objectives, key_results = read_objectives(conn), read_key_results(conn)
+    okrs = catalogue(objectives, key_results, config.okrs)
     with store.read() as conn:
         before = met_states(conn)
     states: dict[Ref, MetState] = {}
     found: list[Announcement] = []
-    done = {
-        Ref(m.source, m.remote_id): m
-        for m in snapshot.milestones
-        if m.category is StatusCategory.DONE and not m.deleted
-    }
+    done: dict[Ref, Milestone] | None = None
     for ref, key_result in sorted(okrs.key_results.items(), key=lambda item: str(item[0])):
         met = is_met(key_result)
         if met is None:
@@ -135,6 +139,13 @@ def met_key_results(
         if not met:
             log.info("key result %s fell below its target", key_result.title)
             continue
+        if done is None:
+            loaded = snapshot if isinstance(snapshot, Snapshot) else snapshot()
+            done = {
+                Ref(m.source, m.remote_id): m
+                for m in loaded.milestones
+                if m.category is StatusCategory.DONE and not m.deleted
+            }
         moved = [done[m] for m, targets in links.items() if ref in targets and m in done]
         objective = okrs.objectives.get(okrs.objective_of(key_result))
         found.append(key_result_met(key_result, times, objective, moved))

@@ -12,10 +12,11 @@ import hashlib
 import io
 import json
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, and_, select, text, update
@@ -72,6 +73,48 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{module}.{name} is not a report value")
 
 
+class _Pickler(pickle.Pickler):
+    """Pickles the report's dataclass values as a call of their class with their fields in order.
+
+    A slotted dataclass's own pickling asks `dataclasses.fields` for every value, both ways: a report of
+    a million tasks holds hundreds of thousands of values, and that cost several seconds to store and to
+    read back. The call re-runs `__init__` on loading, which the unpickler admits for the same classes
+    (every field of the bridge's values is an `__init__` argument)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        values = _FIELD_VALUES.get(kind)
+        if values is None:
+            if not (is_dataclass(kind) and kind.__module__.startswith(_ALLOWED_MODULES)):
+                return NotImplemented
+            values = _FIELD_VALUES[kind] = _field_values(kind)
+        return kind, values(obj)
+
+
+def _field_values(kind: type) -> Callable[[Any], tuple[Any, ...]]:
+    names = [f.name for f in fields(kind)]
+    if len(names) == 1:
+        one = attrgetter(names[0])
+        return lambda obj: (one(obj),)
+    many: Callable[[Any], tuple[Any, ...]] = attrgetter(*names)
+    return many
+
+
+_FIELD_VALUES: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def dumps(report: Any) -> bytes:
+    """A report as the store keeps it (read back by `loads`)."""
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(report)
+    return buffer.getvalue()
+
+
+def loads(blob: bytes) -> Any:
+    """A stored report; raises `pickle.UnpicklingError` for anything but the bridge's values."""
+    return _Unpickler(io.BytesIO(blob)).load()
+
+
 def _where(key: AnalysisKey) -> Any:
     t = AnalysisRow.__table__  # type: ignore[attr-defined]
     return and_(
@@ -89,7 +132,7 @@ def find(conn: Connection, key: AnalysisKey) -> Any | None:
     if blob is None:
         return None
     try:
-        return _Unpickler(io.BytesIO(bytes(blob))).load()
+        return loads(bytes(blob))
     except (pickle.UnpicklingError, AttributeError, EOFError, ImportError, TypeError, ValueError):
         return None
 
@@ -116,7 +159,7 @@ def save(
         "settings_digest": key.settings_digest,
         "day": key.day,
         "flow": key.flow,
-        "report": pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL),
+        "report": dumps(report),
         "document": document,
         "created_at": now,
         "seconds": round(seconds, 3),

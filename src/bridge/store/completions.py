@@ -40,10 +40,15 @@ def load(conn: Connection, source: str | None = None) -> dict[Ref, Completion]:
     return {c.milestone: c for c in map(_completion, conn.execute(query))}
 
 
-def recent(conn: Connection, since: datetime) -> list[Completion]:
-    """The milestones done now whose last completion the bridge saw at `since` or later."""
+def recent(conn: Connection, since: datetime, *, announced: bool = False) -> list[Completion]:
+    """The milestones done now whose last completion the bridge saw at `since` or later; with
+    `announced`, only those whose completion is one to announce (`Completion.announced`): a tracker's
+    first cycle records every milestone done before the bridge watched, thousands in a large store."""
     t = _table()
-    rows = conn.execute(select(t).where(and_(t.c.done.is_(True), t.c.done_at >= require_utc(since))))
+    wanted = and_(t.c.done.is_(True), t.c.done_at >= require_utc(since))
+    if announced:
+        wanted = and_(wanted, t.c.silent.is_(False), t.c.completions > 0)
+    rows = conn.execute(select(t).where(wanted))
     return sorted(map(_completion, rows), key=lambda c: (c.name, str(c.milestone)))
 
 

@@ -542,3 +542,23 @@ def _require_aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise ValueError(f"naive datetime {value.isoformat()} refused: the store keeps aware UTC only")
     return value
+
+
+def driver_batches(conn: Connection, query: Any, size: int = 20_000) -> Iterator[Sequence[Any]]:
+    """The rows of `query` as the driver's own tuples, `size` at a time: on PostgreSQL from a
+    server-side cursor of the driver itself, so no SQLAlchemy row objects, no column types' conversions
+    (the caller selects what needs none) and no whole result held in memory at once. Measured at a
+    million tasks, SQLAlchemy's rows and the UTC column type's call for each timestamp were over half of
+    the load. The query's parameters go to the driver as they are: plain values only (no column type's
+    conversion of them is applied). Elsewhere, the rows SQLAlchemy gives, in the same batches."""
+    if conn.dialect.name != "postgresql":
+        yield from conn.execute(query).partitions(size)
+        return
+    compiled = query.compile(dialect=conn.dialect)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor(name="bridge_batches") as cursor:
+        cursor.itersize = size
+        cursor.execute(str(compiled), compiled.params)
+        while batch := cursor.fetchmany(size):
+            yield batch

@@ -190,11 +190,15 @@ def _pull_analyse_push(
     already = written_back(store, analysed) if analysed.reused and not (dry_run or force) else set()
     milestones: dict[Ref, Milestone] = {}
     if any(entry.tracker not in already for entry in result.trackers if entry.error is None):
-        result.announcements = pending_announcements(store, config, analysed.snapshot, report, now, seen)
+        # the contents are loaded only when something is to be announced or pushed: a quiet cycle that
+        # reuses the stored analysis of a million tasks reads none of them
+        contents = analysed.load_contents
+        result.announcements = pending_announcements(store, config, contents, report, now, seen)
         wanted = {a.subject for a in result.announcements}
-        milestones = {
-            ref: m for m in analysed.snapshot.milestones if (ref := Ref(m.source, m.remote_id)) in wanted
-        }
+        if wanted:
+            milestones = {
+                ref: m for m in analysed.snapshot.milestones if (ref := Ref(m.source, m.remote_id)) in wanted
+            }
     generation = new_generation(store, now)
     for entry in result.trackers:
         if entry.error is not None or not config.push.enabled:
@@ -251,7 +255,7 @@ def _pull_analyse_push(
         result.chat = announce_cycle(
             store,
             config,
-            analysed.snapshot,
+            analysed.load_contents,
             report.links,
             now=now,
             dry_run=dry_run,

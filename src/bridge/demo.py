@@ -193,7 +193,8 @@ def _status_map() -> str:
 def _okrs() -> str:
     from bridge_sandbox.generate import OBJECTIVES
 
-    lines: list[str] = []
+    # The year's end, as the Asana goal's time period: every key result then has a status.
+    lines: list[str] = ["[okrs]", f'period_end = "{datetime.now(UTC).year}-12-31"', ""]
     for objective_id, title, key_results in OBJECTIVES:
         if objective_id == ASANA_OBJECTIVE:
             continue

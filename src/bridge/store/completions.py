@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, select, tuple_
 
 from bridge.completion import Completion
 from bridge.domain import Ref, require_utc
@@ -59,6 +59,10 @@ def watched_since(conn: Connection, source: str) -> datetime | None:
     return found
 
 
+DELETE_CHUNK = 500
+"""Rows replaced by one statement (a first cycle records every milestone of the store)."""
+
+
 def save(conn: Connection, source: str, completions: Iterable[Completion], *, now: datetime) -> None:
     """Record the changed `completions` of tracker `source`, and that the bridge watches it from `now`
     on (when it did not yet)."""
@@ -79,9 +83,10 @@ def save(conn: Connection, source: str, completions: Iterable[Completion], *, no
         # Written through the column types (not `upsert`'s driver path), so stored times compare with
         # bound ones in `recent`.
         t = _table()
-        for row in rows:
+        keys = [(row["source"], row["milestone_id"]) for row in rows]
+        for at in range(0, len(keys), DELETE_CHUNK):  # a first cycle records every milestone at once
             conn.execute(
-                t.delete().where(and_(t.c.source == row["source"], t.c.milestone_id == row["milestone_id"]))
+                t.delete().where(tuple_(t.c.source, t.c.milestone_id).in_(keys[at : at + DELETE_CHUNK]))
             )
         conn.execute(t.insert(), rows)
     if watched_since(conn, source) is None:

@@ -218,19 +218,25 @@ def record(conn: Connection, forecasts: Iterable[Forecast], *, now: datetime) ->
     return reached + added
 
 
+DELETE_CHUNK = 500
+"""Points replaced by one statement (a first re-evaluation keeps every open milestone's forecast)."""
+
+
 def _save(conn: Connection, points: Sequence[Point]) -> None:
     """Insert the points; one already kept for the same milestone and instant (two replicas' cycles)
     gives way. Written through the column types, so stored times compare with bound ones."""
     if not points:
         return
     t = _table()
-    for point in points:
-        ref = point.milestone
-        conn.execute(
-            t.delete().where(
-                and_(t.c.source == ref.source, t.c.milestone_id == ref.remote_id, t.c.at == point.at)
+    by_time: dict[datetime, list[tuple[str, str]]] = {}
+    for point in points:  # one re-evaluation's points share its time
+        by_time.setdefault(point.at, []).append((point.milestone.source, point.milestone.remote_id))
+    for at, keys in by_time.items():
+        for first in range(0, len(keys), DELETE_CHUNK):
+            chunk = keys[first : first + DELETE_CHUNK]
+            conn.execute(
+                t.delete().where(and_(t.c.at == at, tuple_(t.c.source, t.c.milestone_id).in_(chunk)))
             )
-        )
     conn.execute(t.insert(), [_row(p) for p in points])
 
 

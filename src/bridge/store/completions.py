@@ -10,6 +10,7 @@ from sqlalchemy import Connection, and_, select, tuple_
 
 from bridge.completion import Completion
 from bridge.domain import Ref, require_utc
+from bridge.store.chunks import chunked
 from bridge.store.models import CompletionWatchRow, MilestoneCompletionRow
 
 
@@ -59,10 +60,6 @@ def watched_since(conn: Connection, source: str) -> datetime | None:
     return found
 
 
-DELETE_CHUNK = 500
-"""Rows replaced by one statement (a first cycle records every milestone of the store)."""
-
-
 def save(conn: Connection, source: str, completions: Iterable[Completion], *, now: datetime) -> None:
     """Record the changed `completions` of tracker `source`, and that the bridge watches it from `now`
     on (when it did not yet)."""
@@ -84,10 +81,8 @@ def save(conn: Connection, source: str, completions: Iterable[Completion], *, no
         # bound ones in `recent`.
         t = _table()
         keys = [(row["source"], row["milestone_id"]) for row in rows]
-        for at in range(0, len(keys), DELETE_CHUNK):  # a first cycle records every milestone at once
-            conn.execute(
-                t.delete().where(tuple_(t.c.source, t.c.milestone_id).in_(keys[at : at + DELETE_CHUNK]))
-            )
+        for chunk in chunked(keys):  # a first cycle records every milestone of the store at once
+            conn.execute(t.delete().where(tuple_(t.c.source, t.c.milestone_id).in_(chunk)))
         conn.execute(t.insert(), rows)
     if watched_since(conn, source) is None:
         conn.execute(_watch().insert(), [{"source": source, "since": require_utc(now, "now")}])

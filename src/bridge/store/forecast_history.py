@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, and_, func, select, tuple_
 
 from bridge.domain import Ref, StatusCategory, require_utc
+from bridge.store.chunks import chunked
 from bridge.store.models import ForecastHistoryRow, MilestoneRow
 from bridge.text import plural
 
@@ -218,10 +219,6 @@ def record(conn: Connection, forecasts: Iterable[Forecast], *, now: datetime) ->
     return reached + added
 
 
-DELETE_CHUNK = 500
-"""Points replaced by one statement (a first re-evaluation keeps every open milestone's forecast)."""
-
-
 def _save(conn: Connection, points: Sequence[Point]) -> None:
     """Insert the points; one already kept for the same milestone and instant (two replicas' cycles)
     gives way. Written through the column types, so stored times compare with bound ones."""
@@ -232,8 +229,7 @@ def _save(conn: Connection, points: Sequence[Point]) -> None:
     for point in points:  # one re-evaluation's points share its time
         by_time.setdefault(point.at, []).append((point.milestone.source, point.milestone.remote_id))
     for at, keys in by_time.items():
-        for first in range(0, len(keys), DELETE_CHUNK):
-            chunk = keys[first : first + DELETE_CHUNK]
+        for chunk in chunked(keys):
             conn.execute(
                 t.delete().where(and_(t.c.at == at, tuple_(t.c.source, t.c.milestone_id).in_(chunk)))
             )

@@ -35,6 +35,7 @@ from bridge.analytics.okr import (
     suggest_for_unlinked,
 )
 from bridge.analytics.ranks import Rank, rank_milestones
+from bridge.analytics.shapes import item_warning_dict, key_result_dict
 from bridge.analytics.snapshot import as_ref, build_index
 from bridge.config import AnalyticsConfig, BridgeConfig
 from bridge.domain import LinkOrigin, Ref, Snapshot, StatusCategory, Task, display_name, require_utc
@@ -253,33 +254,7 @@ def _objective(objective: ObjectiveProgress) -> dict[str, Any]:
         "title": objective.title,
         "weight": objective.weight,
         "progress": _num(objective.progress),
-        "key_results": [
-            {
-                "id": _ref(kr.key_result),
-                "title": kr.title,
-                "weight": kr.weight,
-                "progress": _num(kr.progress),
-                "basis": kr.basis,
-                "explanation": kr.explanation,
-                "status": str(kr.status) if kr.status is not None else None,
-                "status_reason": kr.status_reason,
-                "period_end": kr.period_end.isoformat() if kr.period_end is not None else None,
-                "milestones": [
-                    {
-                        "id": _ref(m.milestone),
-                        "key": m.key,
-                        "title": m.title,
-                        "name": display_name(m.key, m.title),
-                        "origin": str(m.origin),
-                        "done": m.done,
-                        "tasks_done": m.tasks_done,
-                        "tasks": m.tasks_total,
-                    }
-                    for m in kr.milestones
-                ],
-            }
-            for kr in objective.key_results
-        ],
+        "key_results": [key_result_dict(kr, objective.title) for kr in objective.key_results],
     }
 
 
@@ -388,11 +363,4 @@ def _warning(warning: CoherenceWarning) -> dict[str, Any]:
 
 
 def _item_warning(warning: ItemWarning, labels: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "kind": warning.kind,
-        "item": _ref(warning.item),
-        "name": warning.name,
-        "team": warning.team,
-        "reason": warning.reason,
-        "label": labels.get(warning.kind),
-    }
+    return item_warning_dict(warning, labels.get(warning.kind))

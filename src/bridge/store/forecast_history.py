@@ -187,9 +187,11 @@ def unchanged(before: Point, found: Forecast, now: datetime | None) -> str:
 
     Days going by unworked move a finish date later: that is `DAYS_WENT_BY`. A move within a day, or a
     move sooner, is the Monte Carlo simulation's own drift: its trials replay a sample of daily
-    throughput taken over a window that slides with the clock, so tasks entering or leaving the window,
-    or the hour crossing midnight, move a date by a day or so with nothing changed. That is said as it
-    is, with the span between P50 and P85 to judge it by (the forecast's usual spread).
+    throughput whose days are counted back from the moment of the analysis, so as the clock moves the
+    same finished tasks fall into other days, a task leaves or enters the window (too few to change the
+    weekly pace as shown, to a tenth), or the hour crosses midnight, and a date moves a day or so with
+    nothing changed. That is said as it is, with the span from P50 to P85 to judge it by (the forecast's
+    usual spread).
     """
     moves = [m for m in (_days_moved(before.p50, found.p50), _days_moved(before.p85, found.high)) if m]
     if now is None or not moves:

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from bridge.analysis_window import analysis_since
+from bridge.analytics import shapes
 from bridge.analytics.bottlenecks import (
     Distribution,
     StatusTime,
@@ -35,7 +36,6 @@ from bridge.analytics.okr import (
     suggest_for_unlinked,
 )
 from bridge.analytics.ranks import Rank, rank_milestones
-from bridge.analytics.shapes import item_warning_dict, key_result_dict
 from bridge.analytics.snapshot import as_ref, build_index
 from bridge.config import AnalyticsConfig, BridgeConfig
 from bridge.domain import LinkOrigin, Ref, Snapshot, StatusCategory, Task, display_name, require_utc
@@ -254,7 +254,7 @@ def _objective(objective: ObjectiveProgress) -> dict[str, Any]:
         "title": objective.title,
         "weight": objective.weight,
         "progress": _num(objective.progress),
-        "key_results": [key_result_dict(kr, objective.title) for kr in objective.key_results],
+        "key_results": [shapes.key_result_dict(kr, objective.title) for kr in objective.key_results],
     }
 
 
@@ -363,4 +363,4 @@ def _warning(warning: CoherenceWarning) -> dict[str, Any]:
 
 
 def _item_warning(warning: ItemWarning, labels: Mapping[str, str]) -> dict[str, Any]:
-    return item_warning_dict(warning, labels.get(warning.kind))
+    return shapes.item_warning_dict(warning, labels.get(warning.kind))

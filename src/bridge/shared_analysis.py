@@ -1,12 +1,12 @@
 """One analysis per change of the store, shared.
 
 An analysis is stored keyed by the store's data version, a digest of the config's analysis settings
-(`[analytics]` and `[okrs]`) and the UTC day. Whoever asks for it (a tracker's cycle, another replica,
-`bridge report`) first looks for its key: found, it is reused and nothing is loaded or analysed. Not
-found, the store is loaded and analysed once, and the analysis stored, unless the data changed while
-it ran (then it is not stored under a version it does not match). On PostgreSQL the replicas that miss
-the same key queue on its advisory lock: one analyses, the others find its analysis when they get the
-lock.
+(`[analytics]` and `[okrs]`, with the version of the report's JSON shape) and the UTC day. Whoever asks
+for it (a tracker's cycle, another replica, `bridge report`) first looks for its key: found, it is
+reused and nothing is loaded or analysed. Not found, the store is loaded and analysed once, and the
+analysis stored, unless the data changed while it ran (then it is not stored under a version it does not
+match). On PostgreSQL the replicas that miss the same key queue on its advisory lock: one analyses, the
+others find its analysis when they get the lock.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datetime import datetime
 
 from bridge.analysis_window import analysis_since
 from bridge.analytics import Report, analyse
+from bridge.analytics.shapes import DOCUMENT_SHAPE
 from bridge.config import BridgeConfig
 from bridge.domain import Snapshot, require_utc
 from bridge.store import analyses
@@ -58,7 +59,8 @@ class Analysed:
 def key_for(store: Store, config: BridgeConfig, now: datetime, *, flow: bool) -> AnalysisKey:
     with store.read() as conn:
         version = data_version(conn)
-    digest = analyses.settings_digest(config.analytics, config.okrs)
+    # the document's shape is part of the key: one stored in an older shape is made again, not served
+    digest = analyses.settings_digest(config.analytics, config.okrs, {"document_shape": DOCUMENT_SHAPE})
     return AnalysisKey(version, digest, analyses.utc_day(now), flow)
 
 

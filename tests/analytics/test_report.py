@@ -126,7 +126,10 @@ def test_analyse_produces_the_json_document() -> None:
     ]
     assert document["milestones"][4]["flag"] == "no value set"
     kr = document["okrs"]["objectives"][0]["key_results"][0]
-    assert kr["milestones"][0]["key"] == "M1" and kr["basis"] == "milestones" and kr["progress"] == 0.0
+    assert kr["milestones"][0]["key"] == "M1" and kr["progress"] == 0.0
+    assert (
+        kr["progress_basis"] == "milestones" and kr["objective"] == document["okrs"]["objectives"][0]["title"]
+    )
     suggested = {s["milestone"]: s for s in document["okrs"]["suggestions"]}
     assert suggested["jira:M2"]["key_result"] == "config:KR1"
     assert {w["kind"] for w in document["warnings"]} == {

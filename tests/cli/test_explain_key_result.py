@@ -69,6 +69,7 @@ def test_a_jira_key_result_by_its_key_says_how_it_stands_and_what_the_bridge_wri
 
     as_json = json.loads(_explain(run_cli, sync, key_result.key, "--json").stdout)
     assert as_json["kind"] == "key result" and as_json["key"] == key_result.key
+    assert as_json["name"] == f"{key_result.key} Wallets in every checkout"
     facts = as_json["key_result"]
     assert facts["status"] == "off_track" and facts["progress"] == 0.4
     assert facts["progress_basis"] == "metric" and facts["period_end"] == ENDED.isoformat()
@@ -91,7 +92,7 @@ def test_a_config_key_result_by_its_id_lists_its_milestones_with_partial_credit(
     facts = json.loads(_explain(run_cli, sync, "config:KR1", "--json").stdout)["key_result"]
     assert facts["objective"] == "Take payments everywhere" and facts["progress_basis"] == "milestones"
     milestones = facts["milestones"]
-    assert milestones and all(m["key"].startswith("PAY-") and m["linked_by"] == "rule" for m in milestones)
+    assert milestones and all(m["key"].startswith("PAY-") and m["origin"] == "rule" for m in milestones)
     # By hand: each milestone's value (the mean of the set ones where none is set) times its credit.
     set_values = [m["value"] for m in milestones if m["value"]]
     values = [m["value"] or sum(set_values) / len(set_values) for m in milestones]
@@ -112,6 +113,62 @@ def test_a_config_key_result_by_its_id_lists_its_milestones_with_partial_credit(
             else "open, no tasks yet"
         )
         assert f"  milestone: {m['name']} - {state}; linked by rule" in lines
+
+
+KEY_RESULT_FIELDS = [
+    "id",
+    "title",
+    "objective",
+    "weight",
+    "progress",
+    "progress_basis",
+    "progress_explanation",
+    "status",
+    "status_reason",
+    "period_end",
+    "milestones",
+]
+LINKED_MILESTONE_FIELDS = [
+    "id",
+    "key",
+    "title",
+    "name",
+    "origin",
+    "value",
+    "done",
+    "tasks_done",
+    "tasks_total",
+]
+
+
+def test_a_key_result_has_one_shape_in_the_report_the_status_json_and_explain(
+    sync: Sync, key_result: Any, run_cli: Any
+) -> None:
+    """`bridge report --json`, the daemon's `/status.json` and `bridge explain KR --json` show a key
+    result with the same fields, named the same, holding the same values."""
+    from bridge.report.status_page import key_results_json
+
+    config = load_config(sync.config_path, ConnectorRegistry.default())
+    cycle = run_cycle(sync.store, config, now=datetime.now(UTC))
+    assert cycle.ok and cycle.report is not None
+    status_json = {kr["id"]: kr for kr in key_results_json(cycle.report)}
+    reported = run_cli("report", "--json", "--config", str(sync.config_path))
+    assert reported.exit_code == 0, reported.stderr
+    in_report = {
+        kr["id"]: kr
+        for objective in json.loads(reported.stdout)["okrs"]["objectives"]
+        for kr in objective["key_results"]
+    }
+    jira = f"t:{key_result.id}"
+    assert {"config:KR1", jira} <= set(in_report) and set(in_report) == set(status_json)
+    for wanted, name in (("config:KR1", "KR1"), (jira, key_result.key)):
+        explained = json.loads(_explain(run_cli, sync, name, "--json").stdout)["key_result"]
+        assert list(explained) == KEY_RESULT_FIELDS
+        assert explained == in_report[wanted] == status_json[wanted]
+    linked = in_report["config:KR1"]["milestones"]
+    assert linked and all(list(m) == LINKED_MILESTONE_FIELDS for m in linked)
+    assert in_report["config:KR1"]["objective"] == "Take payments everywhere"
+    assert in_report[jira]["progress_explanation"] == "current 40 from 0 towards 100"
 
 
 def test_a_title_two_key_results_share_is_refused_naming_each(

@@ -339,6 +339,27 @@ def test_a_cycles_analysis_is_never_served_where_flow_figures_are_needed(sqlite_
         store.close()
 
 
+def test_a_document_stored_in_an_older_json_shape_is_made_again_not_served(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an upgrade that changes the report's JSON shape, `bridge report --json` on an unchanged
+    store, the same day, prints the new shape: the shape's version is part of the stored analysis's key."""
+    from bridge import shared_analysis as shared
+
+    store = Store(sqlite_url)
+    try:
+        fill(store, 100)
+        with monkeypatch.context() as older:
+            older.setattr(shared, "DOCUMENT_SHAPE", shared.DOCUMENT_SHAPE - 1)
+            assert not shared.shared_analysis(store, CONFIG, NOW, flow=True).reused
+            assert shared.stored_document(store, CONFIG, NOW) is not None
+        assert shared.stored_document(store, CONFIG, NOW) is None, "the older shape's document is not served"
+        assert not shared.shared_analysis(store, CONFIG, NOW, flow=True).reused
+        assert shared.stored_document(store, CONFIG, NOW) is not None
+    finally:
+        store.close()
+
+
 def test_a_reports_analysis_serves_the_next_cycle(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """After `bridge report` the daemon's next quiet cycle analyses nothing: the reports' analysis holds
     everything a cycle's does (the same figures; the flow charts besides)."""

@@ -266,3 +266,46 @@ def test_a_forecast_moved_by_more_work_ranked_ahead_says_so(store: Store) -> Non
         forecast_history.record(conn, after, now=START + timedelta(hours=2))
         moved = forecast_history.history(conn, second)
     assert moved[-1].reason == "4 tasks added to MOB-3 Onboarding, ranked ahead of it in team mobile"
+
+
+def _unchanged_move(
+    store: Store, after: timedelta, p50_days: tuple[int, int], p85_days: tuple[int, int], ref: Ref = M2
+) -> str:
+    """The reason kept when a milestone's P50 and P85 (days after START) go from the first to the second
+    of each pair, `after` later, with its work and its team's pace as they were."""
+
+    def found(p50: int, p85: int) -> Forecast:
+        p50_at, p85_at = START + timedelta(days=p50), START + timedelta(days=p85)
+        return Forecast(ref, "MOB-2", "mobile", None, 3, p50_at, p85_at, None, False, "",
+                        name="MOB-2 Crash fixes", weekly_throughput=5.0)  # fmt: skip
+
+    with store.write() as conn:
+        forecast_history.record(conn, [found(p50_days[0], p85_days[0])], now=START)
+        (point,) = forecast_history.record(conn, [found(p50_days[1], p85_days[1])], now=START + after)
+    return point.reason
+
+
+def test_a_days_drift_within_hours_is_said_to_be_the_simulations_within_its_spread(store: Store) -> None:
+    """Two hours on, nothing changed, P85 a day later: not "the days went by" (only hours did), but the
+    simulation's own drift, beside the span from P50 to P85 it is small against."""
+    assert _unchanged_move(store, timedelta(hours=2), (20, 20), (24, 25)) == (
+        "no change in its work or its teams' pace: the simulated forecast drifted 1 day in 2 hours, "
+        "within its usual spread (5 days from P50 to P85)"
+    )
+
+
+def test_a_drift_beyond_the_spread_or_sooner_says_so_without_the_spread(store: Store) -> None:
+    # 40 minutes on, P85 three days sooner, beyond the 2 days from P50 to P85
+    assert _unchanged_move(store, timedelta(minutes=40), (21, 20), (25, 22)) == (
+        "no change in its work or its teams' pace: the simulated forecast drifted 3 days in 40 minutes"
+    )
+
+
+def test_days_gone_by_with_the_date_later_keep_their_reason(store: Store) -> None:
+    assert _unchanged_move(store, timedelta(days=2), (20, 22), (24, 26)) == forecast_history.DAYS_WENT_BY
+    # days going by cannot bring a date sooner: that move is the simulation's
+    sooner = _unchanged_move(store, timedelta(days=3, hours=5), (20, 19), (24, 24), ref=M1)
+    assert sooner == (
+        "no change in its work or its teams' pace: the simulated forecast drifted 1 day in 3 days, "
+        "within its usual spread (5 days from P50 to P85)"
+    )

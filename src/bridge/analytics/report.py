@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from bridge.analysis_window import analysis_since
+from bridge.analytics import shapes
 from bridge.analytics.bottlenecks import (
     Distribution,
     StatusTime,
@@ -253,33 +254,7 @@ def _objective(objective: ObjectiveProgress) -> dict[str, Any]:
         "title": objective.title,
         "weight": objective.weight,
         "progress": _num(objective.progress),
-        "key_results": [
-            {
-                "id": _ref(kr.key_result),
-                "title": kr.title,
-                "weight": kr.weight,
-                "progress": _num(kr.progress),
-                "basis": kr.basis,
-                "explanation": kr.explanation,
-                "status": str(kr.status) if kr.status is not None else None,
-                "status_reason": kr.status_reason,
-                "period_end": kr.period_end.isoformat() if kr.period_end is not None else None,
-                "milestones": [
-                    {
-                        "id": _ref(m.milestone),
-                        "key": m.key,
-                        "title": m.title,
-                        "name": display_name(m.key, m.title),
-                        "origin": str(m.origin),
-                        "done": m.done,
-                        "tasks_done": m.tasks_done,
-                        "tasks": m.tasks_total,
-                    }
-                    for m in kr.milestones
-                ],
-            }
-            for kr in objective.key_results
-        ],
+        "key_results": [shapes.key_result_dict(kr, objective.title) for kr in objective.key_results],
     }
 
 
@@ -388,11 +363,4 @@ def _warning(warning: CoherenceWarning) -> dict[str, Any]:
 
 
 def _item_warning(warning: ItemWarning, labels: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "kind": warning.kind,
-        "item": _ref(warning.item),
-        "name": warning.name,
-        "team": warning.team,
-        "reason": warning.reason,
-        "label": labels.get(warning.kind),
-    }
+    return shapes.item_warning_dict(warning, labels.get(warning.kind))

@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
+from bridge.analytics.shapes import forecast_move_dict
 from bridge.domain import Ref
 from bridge.report.json_sections import with_section
 from bridge.store import Store, forecast_history
@@ -63,7 +64,7 @@ def moves_json(moves: Moves) -> list[dict[str, Any]]:
         {
             "milestone": str(ref),
             "name": _name(points),
-            "moves": [{"at": at, "forecast": where, "why": why} for at, where, why in moves.rows(points)],
+            "moves": [forecast_move_dict(*move) for move in moves.rows(points)],
         }
         for ref, points in moves.items()
     ]

@@ -372,39 +372,16 @@ def status_document(
 
 
 def key_results_json(report: Report) -> list[dict[str, Any]]:
-    """Each key result of `report` as `/status.json` shows it: its objective, status (`on_track`,
-    `at_risk`, `off_track`, `met`, or null with the reason why none), the reason, progress (0 to 1)."""
-    return [
-        {
-            "id": str(kr.key_result),
-            "title": kr.title,
-            "objective": objective.title,
-            "status": str(kr.status) if kr.status is not None else None,
-            "status_reason": kr.status_reason,
-            "period_end": kr.period_end.isoformat() if kr.period_end is not None else None,
-            "progress": round(kr.progress, 3) if kr.progress is not None else None,
-            "progress_basis": kr.basis,
-        }
-        for objective in report.okrs
-        for kr in objective.key_results
-    ]
+    """Each key result of `report` as `/status.json` shows it: the shape of `bridge report --json` and
+    `bridge explain KR --json` (`bridge.analytics.shapes.key_result_dict`)."""
+    from bridge.analytics.shapes import key_result_dict
+
+    return [key_result_dict(kr, objective.title) for objective in report.okrs for kr in objective.key_results]
 
 
 def item_warnings_json(report: Report) -> list[dict[str, Any]]:
-    """Each item warning of `report` as `/status.json` shows it: its kind (`needs_estimate`,
-    `too_many_in_progress`, `ageing`), the item (`tracker:id`) and its name, its team, the reason, and the
-    label it is written as (null where no tracker takes the bridge's labels), in the report's order."""
-    from bridge.analytics.coherence import item_warning_groups
+    """Each item warning of `report` as `/status.json` shows it, in the shape and order of the report's
+    `item_warnings` (`bridge.analytics.shapes.item_warning_dict`): by kind, then team and name."""
+    from bridge.analytics.shapes import item_warning_dict
 
-    return [
-        {
-            "kind": warning.kind,
-            "item": str(warning.item),
-            "name": warning.name,
-            "team": warning.team,
-            "reason": warning.reason,
-            "label": report.warning_labels.get(warning.kind),
-        }
-        for _, found in item_warning_groups(report.item_warnings)
-        for warning in found
-    ]
+    return [item_warning_dict(w, report.warning_labels.get(w.kind)) for w in report.item_warnings]

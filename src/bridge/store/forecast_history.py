@@ -2,7 +2,8 @@
 
 A new analysis records, for each forecast milestone whose P50 or P85 day differs from its last recorded
 one, a point saying why it moved: milestones of its team reached since, tasks added or done, its teams'
-throughput rising or falling, or only the days going by.
+throughput rising or falling, only the days going by, or, with nothing changed, the simulation's own
+drift.
 """
 
 from __future__ import annotations
@@ -147,10 +148,22 @@ WAITING = "all its tasks are done: it waits to be marked done"
 """Why the forecast of a milestone with no open task moves with the days (it is never a slip)."""
 
 
-def reason(before: Point | None, found: Forecast, reached: Sequence[Point], ahead: Sequence[str] = ()) -> str:
-    """Why the forecast moved from `before`: what changed in the work and the pace behind it. `ahead`
-    says what grew in the milestones its team works on before it (`4 tasks added to MOB-3 Onboarding`):
-    the team takes its milestones in rank order, so their new work delays this one too."""
+DAYS_WENT_BY = "the days went by with no change in its work or its teams' pace"
+"""Why a forecast moved later after a day or more with nothing changed: the days passed unworked."""
+
+
+def reason(
+    before: Point | None,
+    found: Forecast,
+    reached: Sequence[Point],
+    ahead: Sequence[str] = (),
+    *,
+    now: datetime | None = None,
+) -> str:
+    """Why the forecast moved from `before` (re-evaluated at `now`): what changed in the work and the
+    pace behind it. `ahead` says what grew in the milestones its team works on before it (`4 tasks added
+    to MOB-3 Onboarding`): the team takes its milestones in rank order, so their new work delays this one
+    too. With nothing changed, see `unchanged`."""
     if before is None:
         return "first forecast"
     parts = [f"milestone {p.name} reached" for p in reached if p.team == found.team]
@@ -166,7 +179,51 @@ def reason(before: Point | None, found: Forecast, reached: Sequence[Point], ahea
     if old is not None and new is not None and round(old, 1) != round(new, 1):
         verb = "fell" if new < old else "rose"
         parts.append(f"throughput {verb} from {old:.1f} to {new:.1f} a week")
-    return "; ".join(parts) or "the days went by with no change in its work or its teams' pace"
+    return "; ".join(parts) or unchanged(before, found, now)
+
+
+def unchanged(before: Point, found: Forecast, now: datetime | None) -> str:
+    """Why a forecast moved when neither its work nor its teams' weekly pace changed.
+
+    Days going by unworked move a finish date later: that is `DAYS_WENT_BY`. A move within a day, or a
+    move sooner, is the Monte Carlo simulation's own drift: its trials replay a sample of daily
+    throughput whose days are counted back from the moment of the analysis, so as the clock moves the
+    same finished tasks fall into other days, a task leaves or enters the window (too few to change the
+    weekly pace as shown, to a tenth), or the hour crosses midnight, and a date moves a day or so with
+    nothing changed. That is said as it is, with the span from P50 to P85 to judge it by (the forecast's
+    usual spread).
+    """
+    moves = [m for m in (_days_moved(before.p50, found.p50), _days_moved(before.p85, found.high)) if m]
+    if now is None or not moves:
+        return DAYS_WENT_BY
+    elapsed = max(require_utc(now, "now") - before.at, timedelta(0))
+    if elapsed >= timedelta(days=1) and all(m > 0 for m in moves):
+        return DAYS_WENT_BY
+    days = max(abs(m) for m in moves)
+    text = (
+        "no change in its work or its teams' pace: the simulated forecast drifted "
+        f"{plural(days, 'day')} in {_span(elapsed)}"
+    )
+    spread = _days_moved(found.p50, found.high)
+    if spread is not None and days <= spread:
+        text += f", within its usual spread ({plural(spread, 'day')} from P50 to P85)"
+    return text
+
+
+def _days_moved(start: datetime | None, end: datetime | None) -> int | None:
+    """Calendar days from `start`'s date to `end`'s (negative when sooner); None without both."""
+    if start is None or end is None:
+        return None
+    return (end.date() - start.date()).days
+
+
+def _span(elapsed: timedelta) -> str:
+    """`40 minutes`, `2 hours`, `3 days`: how long, as a person says it (rounded down)."""
+    if elapsed < timedelta(hours=1):
+        return plural(max(1, elapsed // timedelta(minutes=1)), "minute")
+    if elapsed < timedelta(days=1):
+        return plural(elapsed // timedelta(hours=1), "hour")
+    return plural(elapsed.days, "day")
 
 
 def _done(conn: Connection, refs: Collection[Ref]) -> set[Ref]:
@@ -207,7 +264,7 @@ def record(conn: Connection, forecasts: Iterable[Forecast], *, now: datetime) ->
     for f in found:
         before = last.get(f.milestone)
         if f.p50 is not None and moved(before, f):
-            why = reason(before, f, reached, grown.get(f.team, ()))
+            why = reason(before, f, reached, grown.get(f.team, ()), now=now)
             added.append(
                 Point(f.milestone, now, f.name or f.key, f.team, f.p50, f.high, f.remaining,
                       f.weekly_throughput, why)

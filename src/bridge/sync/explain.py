@@ -8,6 +8,7 @@ from typing import Any
 
 from bridge.analytics.okr import KeyResultProgress, LinkedMilestone, catalogue
 from bridge.analytics.report import Report
+from bridge.analytics.shapes import forecast_move_dict, key_result_dict
 from bridge.config import BridgeConfig
 from bridge.domain import KeyResult, Milestone, Ref, Snapshot, Task, display_name, is_person_key
 from bridge.errors import UserError
@@ -49,9 +50,10 @@ class Explanation:
             "key": self.key,
             "kind": self.kind,
             "title": self.title,
+            "name": display_name(self.key, self.title),
             "wanted": [{"what": w, "value": v, "why": y} for w, v, y in self.lines],
             "written": [{"field": f, "value": v, "at": a} for f, v, a in self.written],
-            "forecast_history": [{"at": a, "forecast": f, "why": y} for a, f, y in self.forecast_moves],
+            "forecast_history": [forecast_move_dict(*move) for move in self.forecast_moves],
             **({"key_result": self.key_result} if self.key_result is not None else {}),
         }
 
@@ -220,8 +222,10 @@ def explain_key_result(
     objective_title = objective.title if objective is not None else kr.objective_id or "none"
     missing = "not in the store or the config" if kr.objective_id else "it belongs to no objective"
     result.lines.append(("objective", objective_title, "" if objective else missing))
-    found = next((k for o in report.okrs for k in o.key_results if k.key_result == ref), None)
-    if found is None:
+    found, in_objective = next(
+        ((k, o) for o in report.okrs for k in o.key_results if k.key_result == ref), (None, None)
+    )
+    if found is None or in_objective is None:
         result.lines.append(("progress", "none", "the analysis does not have this key result"))
         return result
     result.lines.append(("progress", _percent(found.progress), _progress_why(found)))
@@ -235,7 +239,7 @@ def explain_key_result(
         )
     if not found.milestones:
         result.lines.append(("milestone", "none", "no milestone is linked to it"))
-    result.key_result = _facts(found, objective_title)
+    result.key_result = key_result_dict(found, in_objective.title)
     if kr.source not in config.trackers:
         result.lines.append(
             (
@@ -319,31 +323,3 @@ def _milestone_state(linked: LinkedMilestone) -> str:
         return "open, no tasks yet"
     state = "in progress" if linked.tasks_done else "open"
     return f"{state}, {linked.tasks_done} of {plural(linked.tasks_total, 'task')} done"
-
-
-def _facts(found: KeyResultProgress, objective: str) -> dict[str, Any]:
-    """The key result's standing for `--json`."""
-    return {
-        "id": str(found.key_result),
-        "title": found.title,
-        "objective": objective,
-        "progress": round(found.progress, 3) if found.progress is not None else None,
-        "progress_basis": found.basis,
-        "progress_explanation": found.explanation,
-        "status": str(found.status) if found.status is not None else None,
-        "status_reason": found.status_reason,
-        "period_end": found.period_end.isoformat() if found.period_end is not None else None,
-        "milestones": [
-            {
-                "item": str(m.milestone),
-                "key": m.key,
-                "name": m.name,
-                "value": m.value,
-                "done": m.done,
-                "tasks_done": m.tasks_done,
-                "tasks_total": m.tasks_total,
-                "linked_by": m.origin.value,
-            }
-            for m in found.milestones
-        ],
-    }

@@ -7,7 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from bridge.analytics.flow import cumulative_flow, how_many, team_flows, weekly_throughput
+from bridge.analytics import flow as flow_module
+from bridge.analytics.flow import (
+    cumulative_flow,
+    how_many,
+    percentiles_of,
+    team_flows,
+    weekly_throughput,
+)
 from bridge.analytics.snapshot import build_index
 from bridge.config import AnalyticsConfig
 from bridge.domain import Snapshot
@@ -113,3 +120,22 @@ def test_how_many_is_seeded_and_the_85_percent_count_is_the_lower() -> None:
     assert all(h.counts[1] <= h.counts[0] for h in first)
     # 1.2 a day on average: about 8.4 a week at 50 %, fewer at 85 %
     assert 6 <= first[0].counts[0] <= 10 and first[0].counts[1] < first[0].counts[0]
+
+
+def test_a_large_scatter_has_one_dot_per_day_and_cycle_time_band(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond `SCATTER_DOTS` tasks, the tasks finished the same day in the same 1 % band of the longest
+    cycle time share a dot, at the slowest of them; the percentile lines still count every task."""
+    monkeypatch.setattr(flow_module, "SCATTER_DOTS", 4)
+    # the longest cycle is 10 d, so a band is 0.1 d: 2.01 and 2.05 share one, 2.5 has its own
+    pairs = [finished("a", "t", "x", 2.01, ended_ago=1.2), finished("b", "t", "y", 2.05, ended_ago=1.4)]
+    pairs += [finished("c", "t", "x", 2.5, ended_ago=1.3), finished("d", "t", "x", 10.0, ended_ago=1.3)]
+    pairs += [finished("e", "t", "x", 2.05, ended_ago=3.5), finished("f", "t", "x", 2.05, ended_ago=3.6)]
+    tasks, changes = flatten(pairs)
+    (flow,) = team_flows(build_index(Snapshot(tasks=tasks, status_changes=changes)), NOW, SETTINGS)
+    assert [(p.key, p.tasks) for p in flow.finished] == [("e", 2), ("b", 2), ("c", 1), ("d", 1)]
+    assert flow.cycle is not None and flow.cycle.count == 6
+    assert flow.cycle == percentiles_of([2.01, 2.05, 2.5, 10.0, 2.05, 2.05])
+    assert [t.work_type for t in flow.type_lines] == []  # nothing in progress: no ageing lines
+    monkeypatch.setattr(flow_module, "SCATTER_DOTS", 6)
+    (whole,) = team_flows(build_index(Snapshot(tasks=tasks, status_changes=changes)), NOW, SETTINGS)
+    assert [p.tasks for p in whole.finished] == [1] * 6 and whole.cycle == flow.cycle

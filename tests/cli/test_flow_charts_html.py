@@ -7,7 +7,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bridge.analytics import Snapshot, analyse
+from bridge.analytics import flow as flow_module
 from bridge.config import AnalyticsConfig
 from bridge.domain import StatusCategory, StatusChange, Task
 from bridge.report.flow_charts import FLOW_KINDS, chart_id
@@ -120,3 +123,27 @@ def test_the_ageing_caption_agrees_in_number() -> None:
     assert _beyond_text(1, 6) == "1 of the 6 is older than its type's 85th percentile: look at it first."
     assert _beyond_text(2, 6).startswith("2 of the 6 are older than their type's")
     assert _beyond_text(0, 1) == "None of the 1 is older than its type's 85th percentile."
+
+
+def test_a_scatter_dot_standing_for_several_tasks_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(flow_module, "SCATTER_DOTS", 1)
+    tasks, changes = [], []
+    for n, cycle in enumerate((2.0, 2.01, 6.0)):
+        finish = NOW - timedelta(days=1)
+        tasks.append(
+            Task("jira", str(n), f"PAY-{n}", f"Task {n}", team="payments", category=StatusCategory.DONE)
+        )
+        changes += [
+            StatusChange("jira", f"s{n}", str(n), finish - timedelta(days=cycle), None, "Doing", None,
+                         StatusCategory.IN_PROGRESS),
+            StatusChange("jira", f"d{n}", str(n), finish, "Doing", "Done", StatusCategory.IN_PROGRESS,
+                         StatusCategory.DONE),
+        ]  # fmt: skip
+    page = render_html(
+        analyse(Snapshot(tasks=tasks, status_changes=changes), AnalyticsConfig(), NOW, flow=True)
+    )
+    assert page.count('class="dot"') == 2
+    assert "PAY-1 Task 1: 2.0 d, finished" in page
+    assert "the slowest of 2 tasks finished that day at about that cycle time" in page
+    assert "PAY-0 Task 0" not in page and "PAY-2 Task 2: 6.0 d, finished" in page
+    assert "of the 3 cycle times" in page and "share one dot, at the slowest of them" in page

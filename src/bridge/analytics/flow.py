@@ -3,7 +3,13 @@ cumulative flow by status category, weekly throughput, ageing work in progress b
 work type's percentiles, and how many items are likely finished by a date (Monte Carlo).
 
 - Scatter: every task finished within the window, at (finish time, cycle time in days); the lines are
-  the 50th, 85th and 95th percentiles of those cycle times.
+  the 50th, 85th and 95th percentiles of those cycle times. A team that finished more than
+  `SCATTER_DOTS` tasks in the window gets one dot per cell instead: the tasks finished on the same day
+  of the window whose cycle times fall in the same band (`SCATTER_BANDS` bands from 0 to the longest
+  cycle time) are one dot, at its slowest task and counting them all. On the chart the tasks of a cell
+  lie within a day and under 2 px of each other, so the chart looks the same, and its size is bounded
+  by days times bands rather than by tasks (at a million tasks, 220,000 dots became about 31,000).
+  The percentile lines are always those of every task.
 - Cumulative flow: at the end of each of the window's days, how many of the team's items were in each
   category, from their status histories (an item without history by its created, started and done dates).
   Counted from each item's first known status; done items accumulate, so the bands read as a CFD.
@@ -26,12 +32,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 
 import numpy as np
 
 from bridge.analytics.bottlenecks import Flow, GroupKey, days, finished_flows
 from bridge.analytics.forecast import daily_throughput, finished_by_day
-from bridge.analytics.snapshot import Index, first_start
+from bridge.analytics.snapshot import Index, Key, first_start
 from bridge.analytics.stats import generator, percentile
 from bridge.config import AnalyticsConfig
 from bridge.domain import Ref, StatusCategory, Task
@@ -44,6 +51,10 @@ HOW_MANY_CHANCES = (0.5, 0.85)
 _DAY = timedelta(days=1)
 _DAY_MICROS = 86_400_000_000
 _WEEK = timedelta(days=7)
+SCATTER_DOTS = 2_000
+"""A team's scatter shows up to this many finished tasks one dot each; beyond, cells (see above)."""
+SCATTER_BANDS = 100
+"""Cycle-time bands of a cell: each 1 % of the longest cycle time of the team's window."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +67,16 @@ class Percentiles:
 
 @dataclass(frozen=True, slots=True)
 class FinishedPoint:
+    """A dot of the scatter: a finished task, or (`tasks` > 1) the slowest of the tasks of its cell."""
+
     task: Ref
     key: str
     title: str
     work_type: str | None
     finished: datetime
     cycle_days: float
+    tasks: int = 1
+    """The finished tasks this dot stands for: 1, or those of its cell (the day's and cycle-time band's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +128,7 @@ class TeamFlow:
     team: str
     cycle: Percentiles | None
     finished: tuple[FinishedPoint, ...]
+    """The scatter's dots by finish time: one a task, or one a cell beyond `SCATTER_DOTS` tasks."""
     cumulative: tuple[FlowDay, ...]
     throughput: tuple[Week, ...]
     statuses: tuple[tuple[str, StatusCategory], ...]
@@ -141,18 +157,20 @@ def team_flows(index: Index, now: datetime, settings: AnalyticsConfig) -> list[T
     flows = []
     for team in sorted(by_team):
         team_groups = {key: flows for key, flows in groups.items() if key[0] == team}
-        finished = _finished_points(index, team_groups)
+        cycles = _cycles_by_type(team_groups)
+        finishes = _finishes(index, team_groups)
         ageing = _ageing(index, by_team[team], now)
         flows.append(
             TeamFlow(
                 team=team,
-                cycle=percentiles_of(p.cycle_days for p in finished),
-                finished=tuple(finished),
+                cycle=percentiles_of(chain.from_iterable(cycles.values())),
+                finished=tuple(_finished_points(index, finishes, now - settings.window)),
                 cumulative=tuple(cumulative_flow(index, by_team[team], now, settings.window)),
-                throughput=tuple(weekly_throughput(index, by_team[team], now, settings.window)),
+                # (every task the weeks count is among those finished in the window)
+                throughput=tuple(_weeks((at for at, _ in finishes), now, settings.window)),
                 statuses=tuple(_statuses(index, ageing)),
                 ageing=tuple(ageing),
-                type_lines=tuple(_type_lines(finished, ageing, settings.bottleneck_min_sample)),
+                type_lines=tuple(_type_lines(cycles, ageing, settings.bottleneck_min_sample)),
                 how_many=tuple(how_many(throughput.get(team, []), now, settings, team)),
                 how_many_basis=_how_many_basis(throughput.get(team, []), settings),
             )
@@ -160,17 +178,66 @@ def team_flows(index: Index, now: datetime, settings: AnalyticsConfig) -> list[T
     return flows
 
 
-def _finished_points(index: Index, groups: Mapping[GroupKey, Sequence[Flow]]) -> list[FinishedPoint]:
+def _finishes(index: Index, groups: Mapping[GroupKey, Sequence[Flow]]) -> list[tuple[datetime, Flow]]:
+    """These finished flows with when each task finished."""
+    finished_of = index.flows
+    return [(finished_of[flow.task].finished, flow) for flows in groups.values() for flow in flows]
+
+
+def _cycles_by_type(groups: Mapping[GroupKey, Sequence[Flow]]) -> dict[str | None, list[float]]:
+    """The cycle times (days) of a team's tasks finished in the window, by work type."""
+    found: defaultdict[str | None, list[float]] = defaultdict(list)
+    for (_, work_type), flows in groups.items():
+        found[work_type].extend(flow.cycle for flow in flows)
+    return dict(found)
+
+
+def _finished_points(
+    index: Index, found: Sequence[tuple[datetime, Flow]], since: datetime
+) -> list[FinishedPoint]:
+    """The scatter's dots by finish time (then key): a task each, or the cells of `SCATTER_DOTS`."""
+    counts: dict[Key, int] = {}
+    if len(found) > SCATTER_DOTS:
+        found, counts = _cells(index, found, since)
     points = []
-    for flows in groups.values():
-        for flow in flows:
-            task = index.tasks[flow.task]
-            finished = index.flows[flow.task].finished
-            points.append(
-                FinishedPoint(Ref(*flow.task), task.key, task.title, task.work_type, finished, flow.cycle)
+    for finished, flow in found:
+        task = index.tasks[flow.task]
+        points.append(
+            FinishedPoint(
+                Ref(*flow.task),
+                task.key,
+                task.title,
+                task.work_type,
+                finished,
+                flow.cycle,
+                counts.get(flow.task, 1),
             )
+        )
     points.sort(key=lambda p: (p.finished, p.key))
     return points
+
+
+def _cells(
+    index: Index, found: Sequence[tuple[datetime, Flow]], since: datetime
+) -> tuple[list[tuple[datetime, Flow]], dict[Key, int]]:
+    """One dot per cell (finish day of the window, cycle-time band): the cell's slowest task (the first
+    by key among equals), with how many tasks the cell holds."""
+    longest = max(flow.cycle for _, flow in found)
+    band = longest / SCATTER_BANDS if longest > 0 else 1.0
+    cells: dict[tuple[int, int], tuple[datetime, Flow]] = {}
+    counts: defaultdict[tuple[int, int], int] = defaultdict(int)
+    tasks = index.tasks
+    for finished, flow in found:
+        cell = ((finished - since) // _DAY, min(SCATTER_BANDS - 1, int(flow.cycle / band)))
+        counts[cell] += 1
+        held = cells.get(cell)
+        if (
+            held is None
+            or flow.cycle > held[1].cycle
+            or (flow.cycle == held[1].cycle and tasks[flow.task].key < tasks[held[1].task].key)
+        ):
+            cells[cell] = (finished, flow)
+    return list(cells.values()), {flow.task: counts[cell] for cell, (_, flow) in cells.items()}
 
 
 # --- cumulative flow ----------------------------------------------------------------------------------
@@ -187,9 +254,20 @@ def cumulative_flow(index: Index, tasks: Iterable[Task], now: datetime, window: 
     order, facts_of = _ORDER, index.facts
     # in integer microseconds: exact, and no conversion of each of the hundreds of thousands of entries
     first_day = deltas[0]
+    done, done_slot = StatusCategory.DONE, order[StatusCategory.DONE]
     for task in tasks:
         facts = facts_of.get((task.source, task.remote_id))
         if facts is None:
+            # `_settled_before` inline for the commonest task of a large store: done before the window
+            if (
+                task.category is done
+                and task.done is not None
+                and task.done <= start
+                and (task.started is None or task.started <= start)
+                and (task.created is None or task.created <= start)
+            ):
+                first_day[done_slot] += 1
+                continue
             settled = _settled_before(task, start)
             if settled is not None:
                 # every dated entry falls before the window: only the last counts, on the first day
@@ -262,13 +340,18 @@ def _dated_entries(task: Task, start: datetime, origin: int) -> list[tuple[int, 
 
 def weekly_throughput(index: Index, tasks: Iterable[Task], now: datetime, window: timedelta) -> list[Week]:
     """Tasks finished in each whole week of the window, oldest first; the last week ends now."""
+    flows = (index.flows.get((task.source, task.remote_id)) for task in tasks)
+    return _weeks((flow.finished for flow in flows if flow is not None), now, window)
+
+
+def _weeks(finishes: Iterable[datetime], now: datetime, window: timedelta) -> list[Week]:
+    """`weekly_throughput` of tasks finished at these times."""
     weeks = max(1, math.floor(window / _WEEK))
     start = now - weeks * _WEEK
     counts = [0] * weeks
-    for task in tasks:
-        flow = index.flows.get((task.source, task.remote_id))
-        if flow is not None and start < flow.finished <= now:
-            counts[min(weeks - 1, int((flow.finished - start) / _WEEK))] += 1
+    for finished in finishes:
+        if start < finished <= now:
+            counts[min(weeks - 1, int((finished - start) / _WEEK))] += 1
     return [Week(start + i * _WEEK, start + (i + 1) * _WEEK, n) for i, n in enumerate(counts)]
 
 
@@ -318,16 +401,14 @@ def _statuses(index: Index, ageing: Sequence[AgeingPoint]) -> list[tuple[str, St
 
 
 def _type_lines(
-    finished: Sequence[FinishedPoint], ageing: Sequence[AgeingPoint], min_sample: int
+    cycles: Mapping[str | None, Sequence[float]], ageing: Sequence[AgeingPoint], min_sample: int
 ) -> list[TypeLines]:
-    """Each ageing work type's percentile lines: its own with enough finished items, else the team's."""
-    by_type: defaultdict[str | None, list[float]] = defaultdict(list)
-    for point in finished:
-        by_type[point.work_type].append(point.cycle_days)
-    team = percentiles_of(p.cycle_days for p in finished)
+    """Each ageing work type's percentile lines: its own with enough finished items, else the team's;
+    `cycles` are the cycle times of the team's finished tasks by work type."""
+    team = percentiles_of(chain.from_iterable(cycles.values()))
     lines = []
     for work_type in sorted({p.work_type for p in ageing}, key=lambda t: (t is None, t or "")):
-        own = percentiles_of(by_type.get(work_type, []))
+        own = percentiles_of(cycles.get(work_type, []))
         if own is not None and own.count >= min_sample:
             lines.append(TypeLines(work_type, own, "work type"))
         elif team is not None and team.count >= min_sample:
@@ -394,7 +475,7 @@ def flow_dict(flow: TeamFlow) -> dict[str, object]:
         "cycle_time_percentiles": _percentiles(flow.cycle),
         "cycle_times": [
             {"id": str(p.task), "key": p.key, "title": p.title, "work_type": p.work_type,
-             "finished": p.finished.isoformat(), "cycle_days": _round(p.cycle_days)}
+             "finished": p.finished.isoformat(), "cycle_days": _round(p.cycle_days), "tasks": p.tasks}
             for p in flow.finished
         ],
         "cumulative_flow": [

@@ -14,7 +14,16 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
-from bridge.analytics.flow import HOW_MANY_CHANCES, LINES, Percentiles, TeamFlow, TypeLines
+from bridge.analytics.flow import (
+    HOW_MANY_CHANCES,
+    LINES,
+    SCATTER_BANDS,
+    SCATTER_DOTS,
+    FinishedPoint,
+    Percentiles,
+    TeamFlow,
+    TypeLines,
+)
 from bridge.domain import StatusCategory, display_name
 from bridge.report.svg import (
     CHAR,
@@ -228,7 +237,7 @@ def _scatter(flow: TeamFlow, number: int) -> str:
     dots = [
         el(
             "circle",
-            f"{_item(p.key, p.title)}: {p.cycle_days:.1f} d, finished {p.finished:%Y-%m-%d}",
+            _dot_tip(p),
             cx=sx(p.finished),
             cy=base - p.cycle_days * scale,
             r="3",
@@ -246,7 +255,20 @@ def _scatter(flow: TeamFlow, number: int) -> str:
         f"the lines are the 50th, 85th and 95th percentiles of the {flow.cycle.count} cycle times "
         f"(85 % of tasks finished within {flow.cycle.days[1]:.1f} d)."
     )
+    if any(p.tasks > 1 for p in flow.finished):
+        caption += (
+            f" With more than {SCATTER_DOTS:,} tasks, the tasks finished on the same day within "
+            f"{100 / SCATTER_BANDS:g} % of the longest cycle time of each other share one dot, "
+            "at the slowest of them."
+        )
     return figure(_chart("scatter", flow, number, base + BOTTOM, "Cycle-time scatter", body), caption)
+
+
+def _dot_tip(point: FinishedPoint) -> str:
+    tip = f"{_item(point.key, point.title)}: {point.cycle_days:.1f} d, finished {point.finished:%Y-%m-%d}"
+    if point.tasks > 1:
+        tip += f", the slowest of {point.tasks} tasks finished that day at about that cycle time"
+    return tip
 
 
 # --- cumulative flow -----------------------------------------------------------------------------------

@@ -550,14 +550,17 @@ def driver_batches(conn: Connection, query: Any, size: int = 20_000) -> Iterator
     (the caller selects what needs none) and no whole result held in memory at once. Measured at a
     million tasks, SQLAlchemy's rows and the UTC column type's call for each timestamp were over half of
     the load. The query's parameters go to the driver as they are: plain values only (no column type's
-    conversion of them is applied). Elsewhere, the rows SQLAlchemy gives, in the same batches."""
+    conversion of them is applied). The results come in the binary format: the server sends a
+    million tasks' timestamps and numbers without writing them as text, and the driver reads them without
+    parsing it (a million tasks' columns, measured by `COPY`: 1.7-1.85 s as text, 1.37 s binary; the
+    driver's own reading 3 % less CPU). Elsewhere, the rows SQLAlchemy gives, in the same batches."""
     if conn.dialect.name != "postgresql":
         yield from conn.execute(query).partitions(size)
         return
     compiled = query.compile(dialect=conn.dialect)
     driver = conn.connection.driver_connection
     assert driver is not None
-    with driver.cursor(name="bridge_batches") as cursor:
+    with driver.cursor(name="bridge_batches", binary=True) as cursor:
         cursor.itersize = size
         cursor.execute(str(compiled), compiled.params)
         while batch := cursor.fetchmany(size):

@@ -13,10 +13,12 @@ from typing import Any
 from bridge.analytics.coherence import ItemWarning
 from bridge.analytics.okr import KeyResultProgress, LinkedMilestone
 
-DOCUMENT_SHAPE = 2
+DOCUMENT_SHAPE = 3
 """The version of the report's JSON shape; part of a stored analysis's key (`bridge.shared_analysis`), so
 a document stored in an older shape is made again rather than served. 2: one key result shape
-(`progress_basis`, `progress_explanation`, `objective`, linked milestones' `value` and `tasks_total`)."""
+(`progress_basis`, `progress_explanation`, `objective`, linked milestones' `value` and `tasks_total`);
+3: each `flow[].cycle_times` dot counts its `tasks` (a team's scatter above 2,000 finished tasks has one
+dot per day and cycle-time band)."""
 
 
 def key_result_dict(found: KeyResultProgress, objective: str | None) -> dict[str, Any]:

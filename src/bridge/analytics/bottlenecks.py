@@ -227,7 +227,7 @@ def _age_limit(
 def _open_started(index: Index) -> dict[GroupKey, list[tuple[Task, datetime, str | None]]]:
     """Tasks in progress or waiting now, with when they first started."""
     found: defaultdict[GroupKey, list[tuple[Task, datetime, str | None]]] = defaultdict(list)
-    for key, task in index.tasks.items():
+    for key, task in index.open_tasks.items():
         if not task.category.started:
             continue
         started = first_start(task, index.facts.get(key))
@@ -350,13 +350,14 @@ def _linked_teams(index: Index, dependencies: Iterable[Dependency]) -> set[str]:
 
 
 def _members(index: Index, now: datetime, window: timedelta) -> dict[GroupKey, list[Key]]:
-    """Each group's items that count for blocking: open now, or finished within the window."""
-    since = now - window
+    """Each group's items that count for blocking: open now, or finished within the window (those of
+    `finished_flows`)."""
     found: defaultdict[GroupKey, list[Key]] = defaultdict(list)
-    for key, task in index.tasks.items():
-        flow = index.flows.get(key)
-        if task.category is not StatusCategory.DONE or (flow is not None and since <= flow.finished <= now):
-            found[(index.team_of(task), task.work_type)].append(key)
+    team_of = index.team_of
+    for key, task in index.open_tasks.items():
+        found[(team_of(task), task.work_type)].append(key)
+    for group, flows in finished_flows(index, now, window).items():
+        found[group].extend(flow.task for flow in flows)
     return dict(found)
 
 

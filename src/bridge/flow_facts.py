@@ -15,14 +15,14 @@ what the figures that add time up in seconds (time in status, cumulative flow) c
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from bridge.domain import FlowTimes, StatusCategory, StatusChange, flow_times
+from bridge.domain import FlowTimes, StatusCategory, StatusChange, flow_times, unchecked_constructor
 
 FACTS_VERSION = 1
 """Bumped when what the facts hold changes; stored facts of another version are recomputed."""
@@ -47,7 +47,10 @@ def micros(at: datetime) -> int:
 
 
 def from_micros(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
+    return _EPOCH + timedelta(0, 0, value)  # positional: a third cheaper than `microseconds=value`
+
+
+_build_flow_times: Callable[..., FlowTimes] = unchecked_constructor(FlowTimes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +81,10 @@ class FlowFacts:
         if current is not StatusCategory.DONE or self.flow is None:
             return None
         started, finished, active = self.flow
-        start, finish = from_micros(started), from_micros(finished)
-        return FlowTimes(start, finish, finish - start, timedelta(microseconds=active))
+        start, finish = _EPOCH + timedelta(0, 0, started), _EPOCH + timedelta(0, 0, finished)
+        # built without `__init__` (a frozen class's is three times as slow): an analysis makes one
+        # for each task finished in its window, tens of thousands in a big store
+        return _build_flow_times(start, finish, finish - start, timedelta(0, 0, active))
 
     def to_json(self) -> str:
         """The facts as the store keeps them: compact JSON (numbers, null and status ids; orjson writes

@@ -121,11 +121,20 @@ def read_flow_facts(conn: Connection, kept: ColumnElement[bool]) -> dict[Key, Fl
     """The current facts of the tasks `kept` selects."""
     f = _table(FlowFactRow)
     task = _table(TaskRow)
-    query = (
-        select(f.c.source, f.c.item_id, f.c.facts)
-        .join(task, and_(task.c.source == f.c.source, task.c.remote_id == f.c.item_id))
-        .where(and_(kept, f.c.version == FACTS_VERSION))
-    )
+    if conn.dialect.name == "sqlite":
+        # SQLite joins by scanning the facts (all of them, most tasks' facts are not read) and looking
+        # each task up; asked for the kept tasks' keys instead, it scans the task table and looks up
+        # only their facts: measured at 100,000 tasks (34,000 kept), 0.15 -> 0.11 s of CPU
+        kept_keys = select(task.c.source, task.c.remote_id).where(kept)
+        query = select(f.c.source, f.c.item_id, f.c.facts).where(
+            and_(tuple_(f.c.source, f.c.item_id).in_(kept_keys), f.c.version == FACTS_VERSION)
+        )
+    else:
+        query = (
+            select(f.c.source, f.c.item_id, f.c.facts)
+            .join(task, and_(task.c.source == f.c.source, task.c.remote_id == f.c.item_id))
+            .where(and_(kept, f.c.version == FACTS_VERSION))
+        )
     found: dict[Key, FlowFacts] = {}
     decode = facts_from_json
     # fetched in large batches as the driver's tuples: row by row, the driver's per-row call was a third

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +32,7 @@ from bridge.analytics.stats import (
     ratio,
 )
 from bridge.config import AnalyticsConfig
-from bridge.domain import Dependency, FlowTimes, Ref, StatusCategory, Task, display_name
+from bridge.domain import Dependency, Ref, StatusCategory, Task, display_name, unchecked_constructor
 from bridge.flow_facts import micros
 
 DAY = 86400.0
@@ -152,15 +152,19 @@ def finished_flows(index: Index, now: datetime, window: timedelta) -> dict[Group
 def _finished_flows(index: Index, now: datetime, window: timedelta) -> dict[GroupKey, list[Flow]]:
     since = now - window
     groups: defaultdict[GroupKey, list[Flow]] = defaultdict(list)
+    tasks, team_of, build = index.tasks, index.team_of, _build_flow
+    # `days` inline and `Flow` built without the frozen class's `__init__`: once per task finished in
+    # the window, tens of thousands in a big store
     for key, flow in index.flows.items():
         if since <= flow.finished <= now:
-            task = index.tasks[key]
-            groups[(index.team_of(task), task.work_type)].append(_flow(key, flow))
+            task = tasks[key]
+            groups[(team_of(task), task.work_type)].append(
+                build(key, flow.cycle_time.total_seconds() / DAY, flow.active_time.total_seconds() / DAY)
+            )
     return dict(groups)
 
 
-def _flow(key: Key, flow: FlowTimes) -> Flow:
-    return Flow(key, days(flow.cycle_time), days(flow.active_time))
+_build_flow: Callable[..., Flow] = unchecked_constructor(Flow)
 
 
 def work_type_stats(index: Index, now: datetime, settings: AnalyticsConfig) -> list[WorkTypeStats]:

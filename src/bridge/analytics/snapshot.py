@@ -189,7 +189,12 @@ def _tasks_of(tasks: Sequence[Task], milestones: Mapping[Key, Milestone]) -> dic
 
 def task_facts(tasks: Mapping[Key, Task], snapshot: Snapshot) -> dict[Key, FlowFacts]:
     """The stored facts of the tasks, and for those without, the facts of their loaded history."""
-    found = {key: facts for key, facts in snapshot.flow_facts.items() if key in tasks}
+    stored = snapshot.flow_facts
+    # the loader reads the facts of loaded tasks only: checked in one pass in C, then copied whole
+    if stored.keys() <= tasks.keys():
+        found = dict(stored)
+    else:
+        found = {key: facts for key, facts in stored.items() if key in tasks}
     for key, steps in histories(snapshot.status_changes).items():
         if key in tasks and key not in found:
             computed = facts_of(steps)

@@ -19,6 +19,7 @@ def test_the_index_groups_tasks_keeps_open_ones_and_flows_of_recent_finishes() -
         task("e", milestone_id="M", category=DONE, deleted=True),
         task("old", milestone_id="M", category=DONE),
         task("dated", category=DONE, started=NOW - timedelta(days=3), done=NOW - timedelta(days=1)),
+        task("b", title="Task b again", milestone_id="M", category=DOING),  # the same key: the later one
     ]
     changes = history("a", (10, TODO), (6, DOING), (2, DONE)) + history("b", (4, DOING))
     changes += history("old", (300, DOING), (200, DONE)) + history("e", (5, DOING), (1, DONE))
@@ -26,6 +27,7 @@ def test_the_index_groups_tasks_keeps_open_ones_and_flows_of_recent_finishes() -
     index = build_index(snapshot, since=NOW - timedelta(days=120))
     assert list(index.tasks) == [(SOURCE, k) for k in ("a", "b", "c", "d", "old", "dated")]
     assert [t.remote_id for t in index.tasks_of[(SOURCE, "M")]] == ["a", "b", "old"]
+    assert index.tasks_of[(SOURCE, "M")][1].title == index.open_tasks[(SOURCE, "b")].title == "Task b again"
     assert (SOURCE, "") not in index.tasks_of
     assert list(index.open_tasks) == [(SOURCE, "b"), (SOURCE, "c"), (SOURCE, "d")]
     # flows of tasks done since `since`: from the history's facts, or from the task's own dates

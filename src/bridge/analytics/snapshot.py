@@ -9,7 +9,7 @@ history twice.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
@@ -157,7 +157,7 @@ def build_index(snapshot: Snapshot, since: datetime | None = None) -> Index:
         flow = task_flow(task, found)
         if flow is not None:
             flows[key] = flow
-    tasks_of = _tasks_of(live, milestones)
+    tasks_of = _tasks_of(tasks.values(), milestones)
     return Index(
         since=since,
         milestones=milestones,
@@ -176,8 +176,9 @@ _TASK_KEY = attrgetter("source", "remote_id")
 _PARENT = attrgetter("source", "milestone_id")
 
 
-def _tasks_of(tasks: Sequence[Task], milestones: Mapping[Key, Milestone]) -> dict[Key, list[Task]]:
-    """Each milestone's tasks, in the snapshot's order (`parent_key` for every task at once)."""
+def _tasks_of(tasks: Collection[Task], milestones: Mapping[Key, Milestone]) -> dict[Key, list[Task]]:
+    """Each milestone's tasks, in the order of `tasks` (the index's: one task a key), by `parent_key`
+    for every task at once."""
     grouped: defaultdict[Key, list[Task]] = defaultdict(list)
     # a task of no milestone has (source, None) or (source, ""): no milestone's key
     known = milestones if all(key[1] for key in milestones) else {k: m for k, m in milestones.items() if k[1]}

@@ -50,7 +50,7 @@ from bridge.domain import (
 )
 from bridge.gc_pacing import hold_loaded, release_loaded
 from bridge.store.engine import Store, driver_batches
-from bridge.store.facts import has_current_facts, read_flow_facts
+from bridge.store.facts import has_current_facts, read_flow_facts, read_flow_facts_counted
 from bridge.store.models import (
     DependencyRow,
     KeyResultRow,
@@ -83,13 +83,17 @@ def load_snapshot(store: Store, *, since: datetime | None = None) -> Snapshot:
     since = require_utc(since, "since") if since is not None else None
     with store.read() as conn, _collector_paused():
         tasks = read_tasks(conn)
-        flow_facts = read_flow_facts(conn, analysed_tasks(since))
+        if conn.dialect.name == "sqlite":
+            flow_facts, analysed = read_flow_facts_counted(conn, analysed_tasks(since))
+        else:
+            flow_facts = read_flow_facts(conn, analysed_tasks(since))
+            analysed = count_analysed(conn, since)
         # the history is read only for analysed tasks without facts; where every one has them (a store
         # whose pulls wrote them, or whose backfill finished), the query that looks for such tasks
         # would only find none, at the cost of probing the facts of every task
         # (the facts read are those of analysed tasks only: fewer of them than analysed tasks means some
         # lack facts; counted by the database, not by a million lookups of the loaded tasks)
-        lacking = len(flow_facts) < count_analysed(conn, since)
+        lacking = len(flow_facts) < analysed
         return Snapshot(
             milestones=read_milestones(conn),
             tasks=tasks,

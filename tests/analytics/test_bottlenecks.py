@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections import defaultdict
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -10,10 +11,11 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from bridge.analytics import analyse
-from bridge.analytics.bottlenecks import judge, time_in_status, work_type_stats
-from bridge.analytics.snapshot import build_index
+from bridge.analytics.bottlenecks import StatusTime, judge, time_in_status, work_type_stats
+from bridge.analytics.snapshot import Index, build_index
 from bridge.config import AnalyticsConfig
-from bridge.domain import Dependency, Snapshot, StatusChange, Task
+from bridge.domain import Dependency, Snapshot, StatusCategory, StatusChange, StatusName, Task
+from bridge.flow_facts import micros
 from bridge.report.html import render_html
 from bridge.report.terminal import render
 from tests.analytics.build import (
@@ -295,3 +297,97 @@ def test_a_type_that_is_no_bottleneck_on_speed_says_why() -> None:
         if v.work_type == "review"
     )
     assert review.reason.endswith("too few finished items to tell (at least 5 a side)")
+
+
+def _time_in_status_one_task_at_a_time(index: Index, now: datetime, window: timedelta) -> list[StatusTime]:
+    """Time in status as it was first written, span by span into one dict of rows: the reference the
+    faster `time_in_status` must match to the last bit."""
+    since, until = micros(now - window), micros(now)
+    totals: defaultdict[tuple[str, str], float] = defaultdict(float)
+    visitors: defaultdict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+    categories: dict[tuple[str, str], StatusCategory] = {}
+    for key, facts in index.facts.items():
+        if not facts.spans:
+            continue
+        task = index.tasks[key]
+        if task.category is DONE:
+            flow = index.flows.get(key)
+            if flow is None or micros(flow.finished) < since:
+                continue
+            open_until: int | None = None
+        else:
+            open_until = until
+        spent_in: dict[str, int] = {}
+        category_of: dict[str, StatusCategory] = {}
+        for status, category, at, left in facts.spans:
+            end = left if left is not None else (open_until or at)
+            end, at = min(end, until), max(at, since)
+            if end <= at:
+                continue
+            name = index.status_name(key[0], status) or status
+            spent_in[name] = spent_in.get(name, 0) + (end - at)
+            category_of[name] = category
+        for name, in_status in spent_in.items():
+            slot = (index.team_of(task), name)
+            totals[slot] += in_status / 1_000_000 / 86400.0
+            visitors[slot].add(key)
+            categories[slot] = category_of[name]
+    team_totals: defaultdict[str, float] = defaultdict(float)
+    for (team, _), spent in totals.items():
+        team_totals[team] += spent
+    order = {category: i for i, category in enumerate(StatusCategory)}
+    rows = [
+        StatusTime(
+            team,
+            name,
+            categories[(team, name)],
+            spent,
+            len(visitors[(team, name)]),
+            spent / team_totals[team],
+        )
+        for (team, name), spent in totals.items()
+    ]
+    rows.sort(key=lambda r: (r.team, order[r.category], -r.days, r.status))
+    return rows
+
+
+_RAW_STATUSES = [("Doing", DOING), ("Review", DOING), ("Blocked", WAITING), ("QA", DOING), ("Held", WAITING)]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["web", "app", None]),
+            st.booleans(),
+            st.lists(st.tuples(st.integers(0, len(_RAW_STATUSES) - 1), st.floats(0.0, 40.0)), max_size=6),
+            st.floats(0.0, 160.0),
+        ),
+        max_size=25,
+    ),
+    st.booleans(),
+)
+def test_time_in_status_matches_the_task_by_task_sums_to_the_bit(
+    items: list[tuple[str | None, bool, list[tuple[int, float]], float]], named: bool
+) -> None:
+    tasks, changes = [], []
+    for n, (team, is_done, steps, ago) in enumerate(items):
+        # histories that start before the window, cross its start, end in it or stay open; repeated
+        # and zero-length stays; where `named`, two raw statuses share a name across categories
+        entered: list[tuple[float, StatusCategory, str]] = [
+            (ago + sum(d for _, d in steps) + 1, TODO, "To Do")
+        ]
+        at = entered[0][0] - 1
+        for status, stay in steps:
+            raw, category = _RAW_STATUSES[status]
+            entered.append((at, category, raw))
+            at -= stay
+        if is_done:
+            entered.append((max(at, 0.0), DONE, "Done"))
+        tasks.append(task(f"t{n}", team=team, category=DONE if is_done else entered[-1][1]))
+        changes += history(f"t{n}", *entered)
+    statuses = [StatusName(SOURCE, "Review", "Doing"), StatusName(SOURCE, "Held", "QA")] if named else []
+    snapshot = Snapshot(tasks=tasks, status_changes=changes, statuses=statuses)
+    index = build_index(snapshot, since=NOW - timedelta(days=120))
+    window = timedelta(days=90)
+    assert time_in_status(index, NOW, window) == _time_in_status_one_task_at_a_time(index, NOW, window)

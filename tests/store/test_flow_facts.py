@@ -137,6 +137,31 @@ def test_facts_written_with_the_history_replace_it_in_the_analysis(store_url: st
         store.close()
 
 
+def test_tasks_whose_facts_are_missing_or_of_another_version_are_read_from_history(store_url: str) -> None:
+    store = Store(store_url)
+    try:
+        fill(store)
+        expected = report_json(store)
+        facts = FlowFactRow.__table__  # type: ignore[attr-defined]
+        with store.read() as conn:
+            first, second = conn.execute(select(facts.c.item_id).order_by(facts.c.item_id).limit(2)).scalars()
+        with store.write() as conn:
+            conn.execute(delete(facts).where(facts.c.item_id == first))
+            conn.execute(facts.update().where(facts.c.item_id == second).values(version=0))
+        snapshot = load_snapshot(store)
+        assert {c.item_id for c in snapshot.status_changes} == {first, second}
+        assert {item for _, item in snapshot.flow_facts} == {str(i) for i in all_ids(store)} - {first, second}
+        assert report_json(store) == expected
+    finally:
+        store.close()
+
+
+def all_ids(store: Store) -> list[str]:
+    facts = FlowFactRow.__table__  # type: ignore[attr-defined]
+    with store.read() as conn:
+        return list(conn.execute(select(facts.c.item_id)).scalars())
+
+
 def test_backfill_resumes_in_chunks_and_ends_where_a_pull_would(store_url: str) -> None:
     store = Store(store_url)
     try:

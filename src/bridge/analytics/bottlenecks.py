@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +32,7 @@ from bridge.analytics.stats import (
     ratio,
 )
 from bridge.config import AnalyticsConfig
-from bridge.domain import Dependency, FlowTimes, Ref, StatusCategory, Task, display_name
+from bridge.domain import Dependency, Ref, StatusCategory, Task, display_name, unchecked_constructor
 from bridge.flow_facts import micros
 
 DAY = 86400.0
@@ -152,15 +152,19 @@ def finished_flows(index: Index, now: datetime, window: timedelta) -> dict[Group
 def _finished_flows(index: Index, now: datetime, window: timedelta) -> dict[GroupKey, list[Flow]]:
     since = now - window
     groups: defaultdict[GroupKey, list[Flow]] = defaultdict(list)
+    tasks, team_of, build = index.tasks, index.team_of, _build_flow
+    # `days` inline and `Flow` built without the frozen class's `__init__`: once per task finished in
+    # the window, tens of thousands in a big store
     for key, flow in index.flows.items():
         if since <= flow.finished <= now:
-            task = index.tasks[key]
-            groups[(index.team_of(task), task.work_type)].append(_flow(key, flow))
+            task = tasks[key]
+            groups[(team_of(task), task.work_type)].append(
+                build(key, flow.cycle_time.total_seconds() / DAY, flow.active_time.total_seconds() / DAY)
+            )
     return dict(groups)
 
 
-def _flow(key: Key, flow: FlowTimes) -> Flow:
-    return Flow(key, days(flow.cycle_time), days(flow.active_time))
+_build_flow: Callable[..., Flow] = unchecked_constructor(Flow)
 
 
 def work_type_stats(index: Index, now: datetime, settings: AnalyticsConfig) -> list[WorkTypeStats]:
@@ -227,7 +231,7 @@ def _age_limit(
 def _open_started(index: Index) -> dict[GroupKey, list[tuple[Task, datetime, str | None]]]:
     """Tasks in progress or waiting now, with when they first started."""
     found: defaultdict[GroupKey, list[tuple[Task, datetime, str | None]]] = defaultdict(list)
-    for key, task in index.tasks.items():
+    for key, task in index.open_tasks.items():
         if not task.category.started:
             continue
         started = first_start(task, index.facts.get(key))
@@ -350,13 +354,14 @@ def _linked_teams(index: Index, dependencies: Iterable[Dependency]) -> set[str]:
 
 
 def _members(index: Index, now: datetime, window: timedelta) -> dict[GroupKey, list[Key]]:
-    """Each group's items that count for blocking: open now, or finished within the window."""
-    since = now - window
+    """Each group's items that count for blocking: open now, or finished within the window (those of
+    `finished_flows`)."""
     found: defaultdict[GroupKey, list[Key]] = defaultdict(list)
-    for key, task in index.tasks.items():
-        flow = index.flows.get(key)
-        if task.category is not StatusCategory.DONE or (flow is not None and since <= flow.finished <= now):
-            found[(index.team_of(task), task.work_type)].append(key)
+    team_of = index.team_of
+    for key, task in index.open_tasks.items():
+        found[(team_of(task), task.work_type)].append(key)
+    for group, flows in finished_flows(index, now, window).items():
+        found[group].extend(flow.task for flow in flows)
     return dict(found)
 
 
@@ -562,11 +567,12 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
     """
     since = micros(now - window)
     until = micros(now)
-    totals: defaultdict[tuple[str, str], float] = defaultdict(float)
-    visitors: defaultdict[tuple[str, str], set[Key]] = defaultdict(set)
-    categories: dict[tuple[str, str], StatusCategory] = {}
+    # per team, per status name: days, items, and the category of the last span counted
+    team_days: dict[str, dict[str, float]] = {}
+    team_items: dict[str, dict[str, int]] = {}
+    team_categories: dict[str, dict[str, StatusCategory]] = {}
     names = _names_by_source(index)
-    tasks, flows, done = index.tasks, index.flows, StatusCategory.DONE
+    tasks, flows, done, team_of = index.tasks, index.flows, StatusCategory.DONE, index.team_of
     # The loop runs once per span (a few hundred thousand in a large store): each task's time is summed
     # per status name in exact microseconds first, then added to its team's row once.
     for key, facts in index.facts.items():
@@ -575,13 +581,13 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
             continue  # never started: no in-flight time
         task = tasks[key]
         if task.category is done:
-            flow = flows.get(key)
-            if flow is None or micros(flow.finished) < since:
+            # the index's flow of a task is made from these very facts: it finished at `facts.flow[1]`
+            if key not in flows or facts.flow is None or facts.flow[1] < since:
                 continue
             open_until: int | None = None
         else:
             open_until = until
-        named = names.get(key[0], {})
+        named = names.get(key[0])  # None where the tracker's statuses have no stored names
         spent_in: dict[str, int] = {}
         category_of: dict[str, StatusCategory] = {}
         for status, category, at, left in spans:
@@ -592,32 +598,32 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
                 at = since
             if end <= at:
                 continue
-            name = named.get(status) or status
+            name = status if named is None else (named.get(status) or status)
             spent_in[name] = spent_in.get(name, 0) + (end - at)
             category_of[name] = category
         if not spent_in:
             continue
-        team = index.team_of(task)
+        team = team_of(task)
+        days = team_days.get(team)
+        if days is None:
+            days, items, categories = team_days[team], team_items[team], team_categories[team] = {}, {}, {}
+        else:
+            items, categories = team_items[team], team_categories[team]
         for name, in_status in spent_in.items():
-            slot = (team, name)
-            totals[slot] += in_status / 1_000_000 / DAY
-            visitors[slot].add(key)
-            categories[slot] = category_of[name]
-    team_totals: defaultdict[str, float] = defaultdict(float)
-    for (team, _), spent in totals.items():
-        team_totals[team] += spent
+            days[name] = days.get(name, 0.0) + in_status / 1_000_000 / DAY
+            items[name] = items.get(name, 0) + 1  # a task adds to each of its team's rows once
+            categories[name] = category_of[name]
     order = {category: i for i, category in enumerate(StatusCategory)}
-    rows = [
-        StatusTime(
-            team,
-            status,
-            categories[(team, status)],
-            spent,
-            len(visitors[(team, status)]),
-            spent / team_totals[team],
+    rows: list[StatusTime] = []
+    for team, days in team_days.items():
+        total = 0.0
+        for spent in days.values():
+            total += spent
+        items, categories = team_items[team], team_categories[team]
+        rows.extend(
+            StatusTime(team, name, categories[name], spent, items[name], spent / total)
+            for name, spent in days.items()
         )
-        for (team, status), spent in totals.items()
-    ]
     rows.sort(key=lambda r: (r.team, order[r.category], -r.days, r.status))
     return rows
 

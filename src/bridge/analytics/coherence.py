@@ -101,9 +101,7 @@ def _name(item: Milestone | Task) -> str:
 
 def _orphan_tasks(index: Index) -> list[CoherenceWarning]:
     by_team: defaultdict[str, list[str]] = defaultdict(list)
-    for task in index.tasks.values():
-        if task.category is StatusCategory.DONE:
-            continue
+    for task in index.open_tasks.values():
         parent = parent_key(task)
         if parent is None or parent not in index.milestones:
             by_team[index.team_of(task)].append(_name(task))

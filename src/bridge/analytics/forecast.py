@@ -62,9 +62,11 @@ def daily_throughput(index: Index, now: datetime, window: timedelta) -> dict[str
     span = max(1, math.ceil(window / _DAY))
     since = now - span * _DAY
     counts: defaultdict[str, list[int]] = defaultdict(lambda: [0] * span)
+    tasks, team_of, day = index.tasks, index.team_of, _DAY
     for key, flow in index.flows.items():
-        if since <= flow.finished < now:
-            counts[index.team_of(index.tasks[key])][int((flow.finished - since) / _DAY)] += 1
+        finished = flow.finished
+        if since <= finished < now:
+            counts[team_of(tasks[key])][int((finished - since) / day)] += 1
     return dict(counts)
 
 
@@ -300,9 +302,10 @@ def _at_least(day: int | None, floor: int) -> int | None:
 def median_cycle_days(index: Index) -> dict[tuple[str, str], float]:
     """The median cycle time in days of the finished tasks of each (team, work type)."""
     cycles: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
+    tasks, day = index.tasks, _DAY
     for key, flow in index.flows.items():
-        task = index.tasks[key]
-        cycles[(task.team or "", task.work_type or "")].append(flow.cycle_time / _DAY)
+        task = tasks[key]
+        cycles[(task.team or "", task.work_type or "")].append(flow.cycle_time / day)
     return {place: statistics.median(days) for place, days in cycles.items()}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,9 +37,9 @@ from bridge.analytics.okr import (
     suggest_for_unlinked,
 )
 from bridge.analytics.ranks import Rank, rank_milestones
-from bridge.analytics.snapshot import as_ref, build_index
+from bridge.analytics.snapshot import as_ref, build_index, parent_key
 from bridge.config import AnalyticsConfig, BridgeConfig
-from bridge.domain import LinkOrigin, Ref, Snapshot, StatusCategory, Task, display_name, require_utc
+from bridge.domain import LinkOrigin, Ref, Snapshot, Task, display_name, require_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +156,10 @@ def _analyse(
     )
     work_types = work_type_stats(index, now, settings)
     forecasts = tuple(forecast(ranks, index, now, settings))
+    # done = all less open: the open tasks are few, the done ones most of a long-lived store's
+    open_of = Counter(parent_key(task) for task in index.open_tasks.values())
     tasks_done = {
-        as_ref(key): (sum(1 for t in tasks if t.category is StatusCategory.DONE), len(tasks))
-        for key, tasks in index.tasks_of.items()
+        as_ref(key): (len(tasks) - open_of[key], len(tasks)) for key, tasks in index.tasks_of.items()
     }
     tree = okr_tree(
         okrs,

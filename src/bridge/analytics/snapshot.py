@@ -9,7 +9,7 @@ history twice.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
@@ -106,6 +106,9 @@ class Index:
     which arguments); the index is not changed once built, so they stay true."""
     status_names: dict[Key, str] = field(default_factory=dict)
     """(source, raw status) -> the status's display name, where the pull has stored one."""
+    open_tasks: dict[Key, Task] = field(default_factory=dict)
+    """The tasks not done, in `tasks` order: the few that several parts of the analysis look at one by
+    one (in a long-lived store most tasks are done)."""
 
     def status_name(self, source: str, status: str | None) -> str | None:
         """A raw status as a person reads it: its name, or the id itself until a pull names it."""
@@ -127,29 +130,34 @@ def build_index(snapshot: Snapshot, since: datetime | None = None) -> Index:
     """Index a snapshot; flows of tasks that finished before `since` are not computed (no window
     reaches back that far)."""
     milestones = {(m.source, m.remote_id): m for m in snapshot.milestones if not m.deleted}
-    tasks = {(t.source, t.remote_id): t for t in snapshot.tasks if not t.deleted}
+    live = snapshot.tasks
+    if any(map(_DELETED, live)):
+        live = [t for t in live if not t.deleted]
+    # keys and parents made in C (attribute getters over the whole list), not one tuple display a task:
+    # this runs over every task of the store, a hundred thousand in a big one
+    tasks = dict(zip(map(_TASK_KEY, live), live, strict=True))
     facts = task_facts(tasks, snapshot)
     flows: dict[Key, FlowTimes] = {}
-    tasks_of: defaultdict[Key, list[Task]] = defaultdict(list)
+    open_tasks: dict[Key, Task] = {}
     done = StatusCategory.DONE
-    # `last_done` and `parent_key`, inline: this runs once per task, and most are done; the finish is
-    # compared in microseconds, which is exact, before any datetime is made of it
+    # `last_done` inline, for done tasks only: most tasks are done; the finish is compared in
+    # microseconds, which is exact, before any datetime is made of it
     since_micros = micros(since) if since is not None else None
+    found_facts = facts.get
     for key, task in tasks.items():
-        if task.category is done:
-            found = facts.get(key)
-            if found is not None and found.last_done is not None:
-                recent = since_micros is None or found.last_done >= since_micros
-            else:
-                recent = task.done is not None and (since is None or task.done >= since)
-            if recent:
-                flow = task_flow(task, found)
-                if flow is not None:
-                    flows[key] = flow
-        if task.milestone_id:
-            parent = (task.source, task.milestone_id)
-            if parent in milestones:
-                tasks_of[parent].append(task)
+        if task.category is not done:
+            open_tasks[key] = task
+            continue
+        found = found_facts(key)
+        if found is not None and found.last_done is not None:
+            if since_micros is not None and found.last_done < since_micros:
+                continue
+        elif task.done is None or (since is not None and task.done < since):
+            continue
+        flow = task_flow(task, found)
+        if flow is not None:
+            flows[key] = flow
+    tasks_of = _tasks_of(tasks.values(), milestones)
     return Index(
         since=since,
         milestones=milestones,
@@ -157,15 +165,37 @@ def build_index(snapshot: Snapshot, since: datetime | None = None) -> Index:
         facts=facts,
         flows=flows,
         milestone_team=milestone_teams(milestones, tasks_of),
-        tasks_of=dict(tasks_of),
+        tasks_of=tasks_of,
         status_names={(s.source, s.remote_id): s.name for s in snapshot.statuses},
+        open_tasks=open_tasks,
     )
+
+
+_DELETED = attrgetter("deleted")
+_TASK_KEY = attrgetter("source", "remote_id")
+_PARENT = attrgetter("source", "milestone_id")
+
+
+def _tasks_of(tasks: Collection[Task], milestones: Mapping[Key, Milestone]) -> dict[Key, list[Task]]:
+    """Each milestone's tasks, in the order of `tasks` (the index's: one task a key), by `parent_key`
+    for every task at once."""
+    grouped: defaultdict[Key, list[Task]] = defaultdict(list)
+    # a task of no milestone has (source, None) or (source, ""): no milestone's key
+    known = milestones if all(key[1] for key in milestones) else {k: m for k, m in milestones.items() if k[1]}
+    for parent, task in zip(map(_PARENT, tasks), tasks, strict=True):
+        if parent in known:
+            grouped[parent].append(task)
+    return dict(grouped)
 
 
 def task_facts(tasks: Mapping[Key, Task], snapshot: Snapshot) -> dict[Key, FlowFacts]:
     """The stored facts of the tasks, and for those without, the facts of their loaded history."""
     stored = snapshot.flow_facts
-    found = {key: stored[key] for key in tasks.keys() & stored.keys()}
+    # the loader reads the facts of loaded tasks only: checked in one pass in C, then copied whole
+    if stored.keys() <= tasks.keys():
+        found = dict(stored)
+    else:
+        found = {key: facts for key, facts in stored.items() if key in tasks}
     for key, steps in histories(snapshot.status_changes).items():
         if key in tasks and key not in found:
             computed = facts_of(steps)

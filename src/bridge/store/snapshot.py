@@ -13,7 +13,6 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
@@ -47,10 +46,11 @@ from bridge.domain import (
     Team,
     display_name,
     require_utc,
+    unchecked_constructor,
 )
 from bridge.gc_pacing import hold_loaded, release_loaded
 from bridge.store.engine import Store, driver_batches
-from bridge.store.facts import has_current_facts, read_flow_facts
+from bridge.store.facts import has_current_facts, read_flow_facts, read_flow_facts_counted
 from bridge.store.models import (
     DependencyRow,
     KeyResultRow,
@@ -83,13 +83,17 @@ def load_snapshot(store: Store, *, since: datetime | None = None) -> Snapshot:
     since = require_utc(since, "since") if since is not None else None
     with store.read() as conn, _collector_paused():
         tasks = read_tasks(conn)
-        flow_facts = read_flow_facts(conn, analysed_tasks(since))
+        if conn.dialect.name == "sqlite":
+            flow_facts, analysed = read_flow_facts_counted(conn, analysed_tasks(since))
+        else:
+            flow_facts = read_flow_facts(conn, analysed_tasks(since))
+            analysed = count_analysed(conn, since)
         # the history is read only for analysed tasks without facts; where every one has them (a store
         # whose pulls wrote them, or whose backfill finished), the query that looks for such tasks
         # would only find none, at the cost of probing the facts of every task
         # (the facts read are those of analysed tasks only: fewer of them than analysed tasks means some
         # lack facts; counted by the database, not by a million lookups of the loaded tasks)
-        lacking = len(flow_facts) < count_analysed(conn, since)
+        lacking = len(flow_facts) < analysed
         return Snapshot(
             milestones=read_milestones(conn),
             tasks=tasks,
@@ -311,24 +315,7 @@ def _read_tasks_driver(conn: Connection) -> list[Task]:
     return tasks
 
 
-def _unchecked_constructor(cls: type[Any]) -> Callable[..., Any]:
-    """A constructor of the frozen, slotted dataclass `cls` that sets each field through its slot,
-    positionally in field order, without `__init__` and `__post_init__`: for values already known to
-    be what the checks would make of them. Generated as `dataclasses` generates `__init__`; a frozen
-    class's own `__init__` sets each field through `object.__setattr__`, three times as slow, which
-    counts at a hundred thousand tasks (0.33 -> 0.12 s of CPU)."""
-    names = [f.name for f in fields(cls)]
-    setters = {f"_set_{name}": getattr(cls, name).__set__ for name in names}
-    lines = [f"def build({', '.join(names)}):", "    made = _new(_cls)"]
-    lines += [f"    _set_{name}(made, {name})" for name in names]
-    lines.append("    return made")
-    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls, **setters}
-    exec("\n".join(lines), scope)  # source made of the class's own field names only
-    built: Callable[..., Any] = scope["build"]
-    return built
-
-
-_build_task: Callable[..., Task] = _unchecked_constructor(Task)
+_build_task: Callable[..., Task] = unchecked_constructor(Task)
 
 
 def _labels(stored: str | None) -> tuple[str, ...]:

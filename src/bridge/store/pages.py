@@ -21,7 +21,7 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from sqlalchemy import Connection, and_, delete, select, update
+from sqlalchemy import Connection, and_, delete, func, select, update
 
 from bridge.domain import (
     KeyResult,
@@ -409,6 +409,25 @@ CHANGE_COLUMNS = tuple(f.name for f in fields(StatusChange))
 _status_change = attrgetter(*CHANGE_COLUMNS)
 """A status change as the tuple `insert_new` binds (the largest table: no dict per row). StatusCategory
 is a str enum: the member binds as its text, without the slow `.value`."""
+
+
+def holds_items(conn: Connection, source: str) -> bool:
+    """Whether the store holds any task or milestone of `source`, deleted or not."""
+    for model in (TaskRow, MilestoneRow):
+        table = _table(model)
+        if conn.execute(select(table.c.remote_id).where(table.c.source == source).limit(1)).first():
+            return True
+    return False
+
+
+def live_items(conn: Connection, source: str) -> int:
+    """How many tasks and milestones of `source` the store holds that are not marked deleted."""
+    total = 0
+    for model in (TaskRow, MilestoneRow):
+        table = _table(model)
+        where = and_(table.c.source == source, table.c.deleted.is_(False))
+        total += int(conn.execute(select(func.count()).select_from(table).where(where)).scalar() or 0)
+    return total
 
 
 def mark_deleted(conn: Connection, source: str, present: Sequence[str], *, now: datetime) -> int:

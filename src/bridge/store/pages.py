@@ -21,7 +21,7 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy import BindParameter, Connection, and_, bindparam, delete, func, select, update
 
 from bridge.domain import (
     KeyResult,
@@ -290,16 +290,15 @@ def _one_role(conn: Connection, page: RemotePage, now: datetime) -> int:
         ([m.remote_id for m in page.milestones if not m.deleted], _table(TaskRow)),
         ([t.remote_id for t in page.tasks if not t.deleted], _table(MilestoneRow)),
     ):
+        if not rows:
+            continue
+        stmt = (
+            update(other)
+            .where(other.c.source == page.source, other.c.remote_id.in_(_IDS), other.c.deleted.is_(False))
+            .values(deleted=True, synced_at=now)
+        )
         for chunk in chunked(rows):
-            result = conn.execute(
-                update(other)
-                .where(
-                    other.c.source == page.source,
-                    other.c.remote_id.in_(chunk),
-                    other.c.deleted.is_(False),
-                )
-                .values(deleted=True, synced_at=now)
-            )
+            result = conn.execute(stmt, {"ids": list(chunk)})
             changed += max(result.rowcount, 0)
     return changed
 
@@ -399,10 +398,17 @@ def _stored_pairs(
     conn: Connection, table: Any, scope: Any, column: Any, values: set[str], columns: tuple[Any, ...]
 ) -> set[tuple[Any, ...]]:
     found: set[tuple[Any, ...]] = set()
-    ordered = sorted(values)
-    for chunk in chunked(ordered):
-        found.update(tuple(r) for r in conn.execute(select(*columns).where(and_(scope, column.in_(chunk)))))
+    if not values:
+        return found
+    stmt = select(*columns).where(and_(scope, column.in_(_IDS)))
+    for chunk in chunked(sorted(values)):
+        found.update(tuple(r) for r in conn.execute(stmt, {"ids": list(chunk)}))
     return found
+
+
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+"""The ids of an `IN` list, bound as one parameter: SQLAlchemy then coerces no id on its own (a pull's
+pages each ask about a few hundred)."""
 
 
 CHANGE_COLUMNS = tuple(f.name for f in fields(StatusChange))

@@ -484,11 +484,11 @@ def insert_new(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], co
             values = list(row)
             for i in timestamps:
                 value = values[i]
-                # `_sqlite_time` inline for the common aware-UTC value (a history has millions)
+                # `sqlite_time` inline for the common aware-UTC value (a history has millions)
                 if value is not None and value.tzinfo is UTC:
                     values[i] = value.isoformat(" ", "microseconds")[:-6]
                 else:
-                    values[i] = _sqlite_time(value)
+                    values[i] = sqlite_time(value)
             prepared.append(tuple(values))
     else:
         prepared = [tuple(row) for row in rows]
@@ -528,7 +528,7 @@ def _postgres_copy_new(
     return int(inserted)
 
 
-def _sqlite_time(value: datetime | None) -> str | None:
+def sqlite_time(value: datetime | None) -> str | None:
     """The text SQLAlchemy's SQLite DateTime writes (so `UTCDateTime` reads it back), from aware UTC."""
     if value is None:
         return None
@@ -543,7 +543,7 @@ def _sqlite_processor(column_type: Any, dialect: Any) -> Callable[[Any], Any] | 
     SQLAlchemy would have written through them (without its two steps per value), others as SQLAlchemy
     binds them."""
     if isinstance(column_type, UTCDateTime):
-        return _sqlite_time
+        return sqlite_time
     if isinstance(column_type, JSONList):
         return json_list_text
     processor: Callable[[Any], Any] | None = column_type.bind_processor(dialect)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -322,29 +323,42 @@ class JiraMapping:
     def _changes(self, issue_id: str, raw: dict[str, Any]) -> list[StatusChange]:
         histories = (raw.get("changelog") or {}).get("histories") or []
         changes = []
-        # the loop over every status move of a site: names bound once, statuses' categories remembered
+        # the loop over every status move of a site (about ten an issue): names bound once, statuses'
+        # categories remembered, ids made text inline, each history's time read once, by the standard
+        # library's own parser where Jira's text allows (`parse_time` reads the rest, or says what is wrong)
         source, category_of, categories = self.source, self._status_category, self._categories
         names = self.status_names
+        missing = _MISSING
         for history in histories:
+            at: datetime | None = None
             for item in history.get("items") or ():
                 if item.get("field") != "status" and item.get("fieldId") != "status":
                     continue
-                to_id, to_name = _str(item.get("to")), _str(item.get("toString"))
-                to_key = (to_id, to_name)
-                to_category = categories[to_key] if to_key in categories else category_of(to_id, to_name)
+                to_id, to_name = item.get("to"), item.get("toString")
+                if to_id is not None and type(to_id) is not str:
+                    to_id = str(to_id)
+                if to_name is not None and type(to_name) is not str:
+                    to_name = str(to_name)
+                to_category = categories.get((to_id, to_name), missing)
+                if to_category is missing:
+                    to_category = category_of(to_id, to_name)
                 if to_category is None:
                     continue  # a move into a status the mapping does not know tells nothing about flow
-                at = parse_time(history.get("created"))
                 if at is None:
-                    raise MalformedIssue(f"history {history.get('id')} has no time")
-                from_id, from_name = _str(item.get("from")), _str(item.get("fromString"))
+                    at = _history_time(history)
+                from_id, from_name = item.get("from"), item.get("fromString")
+                if from_id is not None and type(from_id) is not str:
+                    from_id = str(from_id)
+                if from_name is not None and type(from_name) is not str:
+                    from_name = str(from_name)
                 # a status neither the site's list nor an issue names is named as a move shows it
                 if from_id and from_name and from_id not in names:
                     names[from_id] = from_name
                 if to_id and to_name and to_id not in names:
                     names[to_id] = to_name
-                from_key = (from_id, from_name)
-                from_category = categories[from_key] if from_key in categories else category_of(*from_key)
+                from_category = categories.get((from_id, from_name), missing)
+                if from_category is missing:
+                    from_category = category_of(from_id, from_name)
                 changes.append(
                     StatusChange(
                         source,
@@ -416,18 +430,32 @@ def _kr_ref(target: str) -> Ref:
     return Ref(CONFIG_SOURCE, target)
 
 
-def _change_order(change: StatusChange) -> tuple[datetime, str]:
-    return change.at, change.remote_id
+_change_order = attrgetter("at", "remote_id")
+"""A status change's (time, id): the order of an item's history."""
+
+_MISSING: Any = object()
+
+
+def _history_time(history: dict[str, Any]) -> datetime:
+    """When a history happened, as aware UTC: Jira's usual `2024-11-26T14:42:25.824-0500` by
+    `datetime.fromisoformat` directly; anything else as `parse_time` reads it (or refuses it)."""
+    created: Any = history.get("created")
+    try:
+        parsed: datetime | None = datetime.fromisoformat(created)
+    except (TypeError, ValueError):
+        parsed = None
+    if parsed is not None and parsed.tzinfo is not None:
+        return parsed.astimezone(UTC)
+    at = parse_time(created)
+    if at is None:
+        raise MalformedIssue(f"history {history.get('id')} has no time")
+    return at
 
 
 def _name(value: Any) -> Any:
     if isinstance(value, dict):
         return value.get("name") or value.get("value") or value.get("key")
     return value
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def watch_count(fields: dict[str, Any]) -> int | None:

@@ -160,8 +160,12 @@ class JiraPuller:
             f"{self.name}: changed issues", self._resume_at, start=_Resume(start, None), tracker=self.name
         )
         for _, page in queries.pages(self._search):
-            issues = [i for i in page.issues if _identity(i) not in seen]
-            seen.update(_identity(i) for i in issues)
+            issues = []
+            for issue in page.issues:
+                identity = _identity(issue)
+                if identity not in seen:
+                    seen.add(identity)
+                    issues.append(issue)
             if page.last:
                 # Everything updated before the signpost has been seen; the lag re-reads the rest.
                 next_minute: datetime | None = limit

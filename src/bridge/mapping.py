@@ -28,7 +28,11 @@ class Facts:
 
     def add(self, key: str, *values: Any) -> None:
         bucket = self.values.setdefault(key, set())
-        bucket.update(str(v).casefold() for v in values if v is not None and str(v) != "")
+        for value in values:
+            if value is not None:
+                text = str(value)
+                if text:
+                    bucket.add(text.casefold())
 
 
 def matches(rule: MatchRule, facts: Facts) -> bool:

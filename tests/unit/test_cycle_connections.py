@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import ClassVar
@@ -18,6 +18,7 @@ from bridge.domain import FieldWrite, ItemState, Milestone, Ref, RemotePage, Wri
 from bridge.errors import FatalAPIError, RetriableAPIError
 from bridge.store import Store
 from bridge.store.models import RunRow
+from bridge.store.pages import get_cursor
 from bridge.sync.cycle import run_cycle
 from bridge.sync.pull import pull_all
 
@@ -135,10 +136,11 @@ def test_a_cycle_opens_each_connector_once_and_closes_it(
     assert entries["good"].error is None and entries["good"].push is not None
     assert entries["down-one"].error is not None and "connection refused" in entries["down-one"].error
     assert entries["broken-one"].error is not None and entries["broken-one"].push is None, "not pushed"
-    # one setup request a cycle; the pull's page and census, and nothing asked by the push
-    assert entries["good"].requests == 3
+    # one setup request a cycle; the pull's page (no census: the store held nothing of the tracker's
+    # before this first pull), and nothing asked by the push
+    assert entries["good"].requests == 2
     assert _runs(store) == [
-        ("good", "pull", "ok", 3),
+        ("good", "pull", "ok", 2),
         ("down-one", "pull", "failed", 0),
         ("broken-one", "pull", "failed", 2),
         ("good", "push", "ok", 0),
@@ -165,5 +167,26 @@ def test_a_pull_alone_opens_and_closes_its_own_connector(
 ) -> None:
     store, config, registry = world
     (result,) = pull_all(store, config, now=NOW, tracker="good", registry=registry)
-    assert result.ok and (result.requests, result.setup_requests) == (2, 1)
+    assert result.ok and (result.requests, result.setup_requests) == (1, 1)
     assert EVENTS == [("open", "good"), ("pull", "good"), ("close", "good")]
+    # a pull into a store that holds the tracker's items takes its census when it is due
+    (again,) = pull_all(store, config, now=NOW, tracker="good", registry=registry, full=True)
+    assert again.ok and again.census and (again.requests, again.setup_requests) == (2, 1)
+
+
+def test_a_first_pull_records_a_census_it_had_no_need_to_take(
+    world: tuple[Store, BridgeConfig, ConnectorRegistry],
+) -> None:
+    """A store that held none of the tracker's items has none to mark deleted: the first pull records
+    its census as taken (so the next cycle does not take one either), and the next one comes when the
+    interval has passed."""
+    store, config, registry = world
+    (first,) = pull_all(store, config, now=NOW, tracker="good", registry=registry)
+    assert first.ok and not first.census and first.requests == 1
+    with store.read() as conn:
+        cursor = get_cursor(conn, "good", "census")
+    assert cursor is not None and cursor.value == "1" and cursor.updated_at == NOW, "the one item stored"
+    (soon,) = pull_all(store, config, now=NOW + timedelta(hours=1), tracker="good", registry=registry)
+    assert soon.ok and not soon.census and soon.requests == 1
+    (later,) = pull_all(store, config, now=NOW + timedelta(hours=25), tracker="good", registry=registry)
+    assert later.ok and later.census and later.requests == 2

@@ -442,12 +442,19 @@ def _sqlite_upsert(
     else:
         sql += f" ON CONFLICT ({conflict}) DO NOTHING"
     converting = [(i, proc) for i, proc in enumerate(processors) if proc is not None]
+    # each column's last value and its text: rows share one stamp (`synced_at`), converted once
+    last: list[Any] = [None] * len(columns)
+    text: list[Any] = [None] * len(columns)
     prepared = []
     for row in rows:
         values = [row[name] for name in columns]
         for i, proc in converting:
-            if values[i] is not None:
-                values[i] = proc(values[i])
+            value = values[i]
+            if value is None:
+                continue
+            if value is not last[i]:
+                last[i], text[i] = value, proc(value)
+            values[i] = text[i]
         prepared.append(tuple(values))
     total = 0
     for chunk in chunked(prepared, UPSERT_CHUNK):
@@ -476,7 +483,12 @@ def insert_new(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], co
         for row in rows:
             values = list(row)
             for i in timestamps:
-                values[i] = _sqlite_time(values[i])
+                value = values[i]
+                # `sqlite_time` inline for the common aware-UTC value (a history has millions)
+                if value is not None and value.tzinfo is UTC:
+                    values[i] = value.isoformat(" ", "microseconds")[:-6]
+                else:
+                    values[i] = sqlite_time(value)
             prepared.append(tuple(values))
     else:
         prepared = [tuple(row) for row in rows]
@@ -516,7 +528,7 @@ def _postgres_copy_new(
     return int(inserted)
 
 
-def _sqlite_time(value: datetime | None) -> str | None:
+def sqlite_time(value: datetime | None) -> str | None:
     """The text SQLAlchemy's SQLite DateTime writes (so `UTCDateTime` reads it back), from aware UTC."""
     if value is None:
         return None
@@ -531,7 +543,7 @@ def _sqlite_processor(column_type: Any, dialect: Any) -> Callable[[Any], Any] | 
     SQLAlchemy would have written through them (without its two steps per value), others as SQLAlchemy
     binds them."""
     if isinstance(column_type, UTCDateTime):
-        return _sqlite_time
+        return sqlite_time
     if isinstance(column_type, JSONList):
         return json_list_text
     processor: Callable[[Any], Any] | None = column_type.bind_processor(dialect)

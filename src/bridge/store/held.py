@@ -146,4 +146,6 @@ _ENCODER = json.JSONEncoder(sort_keys=True, default=str)
 
 
 def _json(value: Any) -> str:
+    if not value and isinstance(value, list | dict):  # most items hold no duplicates, many no labels
+        return "[]" if isinstance(value, list) else "{}"
     return _ENCODER.encode(value)

@@ -88,7 +88,7 @@ def _asana_token() -> str:
 def test_asana_discover_from_flags_alone(
     run_cli: object, asana_server: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bridge_asana.session.AsanaSession.vendor_rate", 1000.0)  # Asana's 150 a minute, lifted
+    monkeypatch.setattr("bridge_asana.session.AsanaSession.vendor_rate", 1000.0)  # 150 a minute, lifted
     flags = ["--kind", "asana", "--url", asana_server.base_url, "--token-env", ASANA_ENV]
     result = run_cli("discover", *flags, "--json")  # type: ignore[operator]
     assert result.exit_code == 0, result.stderr

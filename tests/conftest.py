@@ -20,6 +20,50 @@ PG_ADMIN_URL = os.environ.get("BRIDGE_TEST_PG_URL", "postgresql+psycopg://postgr
 PG_TEST_TIMEZONE = "Asia/Kathmandu"
 """The session zone of each fresh test database: +05:45, so a timestamp read or written as local shows."""
 
+LONGEST_FIRST = (
+    "tests/chaos/test_chaos.py",  # ~150 s, mostly waiting: twenty sync cycles under faults and SIGKILLs
+    "tests/cli/test_readme.py",  # ~120 s
+    "tests/daemon/test_daemon.py",  # ~110 s
+    "tests/system/test_reached_kill.py",  # ~100 s
+    "tests/cli/test_debug_secrets.py",  # ~90 s
+    "tests/contract/test_jira_pull.py",  # ~85 s
+    "tests/chaos/test_concurrent_syncs.py",  # ~75 s
+    "tests/contract/test_trello_pull.py",  # ~55 s
+    "tests/contract/test_asana_pull.py",  # ~55 s
+    "tests/cli/test_names.py",  # ~45 s
+    "tests/cli/test_demo_secrets.py",  # ~42 s
+    "tests/cli/test_hostile_text.py",  # ~42 s
+    "tests/daemon/test_one_run.py",  # ~40 s
+    "tests/chaos/test_hostile_text.py",  # ~31 s
+    "tests/unit/test_import_graph.py",  # ~20 s
+    "tests/kit/test_toy_connector.py",  # ~20 s
+    "tests/sandbox/test_fidelity.py",  # ~20 s
+    "tests/announce/test_key_results_met.py",  # ~15 s
+    "tests/cli/test_demo.py",  # ~15 s
+)
+"""The files that take longest (seconds of one worker in a full run on two cores, under load), longest
+first. The workers take whole files (`--dist loadfile`) in collection order (`--no-loadscope-reorder`):
+started first, these run beside the many short files instead of after them, when one worker would be
+left alone with the chaos run for minutes at the end."""
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto`: a worker more than the machine has cores (pyproject's `--maxprocesses` caps it). The long
+    tests mostly wait, on their subprocesses, sandboxes, retries and timers (the chaos run keeps a core
+    busy a fifth of its time), so a worker per core left cores idle. PYTEST_XDIST_AUTO_NUM_WORKERS, when
+    set, decides instead (xdist's own rule)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores + 1
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first (see `LONGEST_FIRST`); every other file, and the tests within each file,
+    keep their order."""
+    rank = {path: number for number, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
 
 @dataclass
 class CliResult:

@@ -13,9 +13,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -24,8 +27,11 @@ from tests.secrets import SecretScan
 
 BRIDGE = [sys.executable, "-c", "from bridge.cli import main; main()"]
 LIMIT = 120
-RUNNING_FOR = 6.0
-"""Seconds a command that serves until stopped (`run`, `sandbox serve`) is left running."""
+SERVING_LIMIT = 60.0
+"""Seconds a command that serves until stopped (`run`, `sandbox serve`) may take to show what it does
+(`run`: a cycle of every tracker; `sandbox serve`: the line with its trackers' URLs) before Ctrl-C."""
+TRACKERS = ("jira", "trello", "asana")
+"""The demo config's trackers, each of which `run` cycles at once."""
 
 
 @pytest.fixture
@@ -46,26 +52,55 @@ def sentinel_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Sandbox,
         sandbox.stop()
 
 
-def _bridge(args: list[str], env: dict[str, str], *, serving: bool = False) -> tuple[int, str, str]:
-    """Run `bridge --debug ARGS`; one that serves until stopped gets Ctrl-C after a few seconds."""
+def _bridge(
+    args: list[str], env: dict[str, str], *, serving: Callable[[str, str], bool] | None = None
+) -> tuple[int, str, str]:
+    """Run `bridge --debug ARGS`; one that serves until stopped gets Ctrl-C once `serving(stdout, stderr)`
+    says it has shown what it does (or after `SERVING_LIMIT` seconds, or when it exits by itself)."""
     process = subprocess.Popen(
         [*BRIDGE, "--debug", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        if serving:
-            try:
-                out, err = process.communicate(timeout=RUNNING_FOR)
-            except subprocess.TimeoutExpired:
-                process.send_signal(signal.SIGINT)
-                out, err = process.communicate(timeout=30)
-        else:
+        if serving is None:
             out, err = process.communicate(timeout=LIMIT)
+            return process.returncode, out, err
+        said: dict[str, list[str]] = {"out": [], "err": []}
+        readers = [
+            threading.Thread(target=_read, args=(stream, said[name]), daemon=True)
+            for name, stream in (("out", process.stdout), ("err", process.stderr))
+        ]
+        for reader in readers:
+            reader.start()
+        deadline = time.monotonic() + SERVING_LIMIT
+        while process.poll() is None and time.monotonic() < deadline:
+            if serving("".join(said["out"]), "".join(said["err"])):
+                break
+            time.sleep(0.05)
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            process.wait(30)
+        for reader in readers:
+            reader.join(30)
+        return process.returncode, "".join(said["out"]), "".join(said["err"])
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    return process.returncode, out, err
+
+
+def _read(stream: IO[str] | None, into: list[str]) -> None:
+    assert stream is not None
+    for line in iter(stream.readline, ""):
+        into.append(line)
+
+
+def _cycled_every_tracker(out: str, err: str) -> bool:
+    return all(f"{tracker}: cycle " in err for tracker in TRACKERS)
+
+
+def _listed_its_trackers(out: str, err: str) -> bool:
+    return out.endswith("\n") and all(f'"{tracker}"' in out for tracker in TRACKERS)
 
 
 def test_no_command_prints_a_credential_with_debug(
@@ -80,34 +115,34 @@ def test_no_command_prints_a_credential_with_debug(
         "--kind", "trello", "--url", sandbox.url("trello"),
         "--token-env", ENV["trello_token"], "--api-key-env", ENV["trello_key"],
     ]  # fmt: skip
-    commands: list[tuple[list[str], bool]] = [
-        (["check", *c], False),
-        (["check", *c, "--online"], False),
-        (["connectors"], False),
-        (["discover", "trello", *c], False),  # the config form
-        (["discover", *trello_flags], False),  # the flag form
-        (["discover", "jira", *c], False),
-        (["discover", "asana", *c], False),
-        (["init", *trello_flags, "--yes", "--out", str(tmp_path / "init.toml")], False),
-        (["pull", *c, "--tracker", "trello"], False),
-        (["sync", *c, "--dry-run"], False),
-        (["sync", *c], False),
-        (["purge", *c, "--tracker", "trello", "--dry-run"], False),
-        (["explain", "PAY-1", *c], False),
-        (["status", *c], False),
-        (["report", *c], False),
-        (["okr", "suggest", *c], False),
-        (["okr", "confirm", "PAY-1", "KR1.1", *c], False),
-        (["db", "current", *c], False),
-        (["db", "upgrade", *c], False),
-        (["db", "history", *c], False),
-        (["db", "upgrade", "--sql", *c], False),
-        (["health", *c], False),  # no daemon runs: it fails, saying so
-        (["db", "copy", *c, "--to", f"sqlite:///{tmp_path / 'copy.db'}"], False),
-        (["sandbox", "generate", "--out", str(tmp_path / "seeds"), "--issues", "5"], False),
-        (["demo", "--dir", str(tmp_path / "demo")], False),
-        (["run", *c], True),
-        (["sandbox", "serve"], True),
+    commands: list[tuple[list[str], Callable[[str, str], bool] | None]] = [
+        (["check", *c], None),
+        (["check", *c, "--online"], None),
+        (["connectors"], None),
+        (["discover", "trello", *c], None),  # the config form
+        (["discover", *trello_flags], None),  # the flag form
+        (["discover", "jira", *c], None),
+        (["discover", "asana", *c], None),
+        (["init", *trello_flags, "--yes", "--out", str(tmp_path / "init.toml")], None),
+        (["pull", *c, "--tracker", "trello"], None),
+        (["sync", *c, "--dry-run"], None),
+        (["sync", *c], None),
+        (["purge", *c, "--tracker", "trello", "--dry-run"], None),
+        (["explain", "PAY-1", *c], None),
+        (["status", *c], None),
+        (["report", *c], None),
+        (["okr", "suggest", *c], None),
+        (["okr", "confirm", "PAY-1", "KR1.1", *c], None),
+        (["db", "current", *c], None),
+        (["db", "upgrade", *c], None),
+        (["db", "history", *c], None),
+        (["db", "upgrade", "--sql", *c], None),
+        (["health", *c], None),  # no daemon runs: it fails, saying so
+        (["db", "copy", *c, "--to", f"sqlite:///{tmp_path / 'copy.db'}"], None),
+        (["sandbox", "generate", "--out", str(tmp_path / "seeds"), "--issues", "5"], None),
+        (["demo", "--dir", str(tmp_path / "demo")], None),
+        (["run", *c], _cycled_every_tracker),
+        (["sandbox", "serve"], _listed_its_trackers),
     ]
     scan = SecretScan(set(secrets.values()))
     said: list[str] = []

@@ -88,7 +88,7 @@ def _asana_token() -> str:
 def test_asana_discover_from_flags_alone(
     run_cli: object, asana_server: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bridge_asana.session.DEFAULT_RATE", 1000.0)  # Asana's 150 a minute, lifted
+    monkeypatch.setattr("bridge_asana.session.AsanaSession.vendor_rate", 1000.0)  # 150 a minute, lifted
     flags = ["--kind", "asana", "--url", asana_server.base_url, "--token-env", ASANA_ENV]
     result = run_cli("discover", *flags, "--json")  # type: ignore[operator]
     assert result.exit_code == 0, result.stderr
@@ -139,7 +139,7 @@ def test_asana_discover_a_configured_tracker(
 def test_asana_discover_with_a_wrong_token_names_the_tracker(
     run_cli: object, asana_server: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bridge_asana.session.DEFAULT_RATE", 1000.0)
+    monkeypatch.setattr("bridge_asana.session.AsanaSession.vendor_rate", 1000.0)
     monkeypatch.setenv(ASANA_ENV, "0/not-the-sandbox-token")
     flags = ["--kind", "asana", "--url", asana_server.base_url, "--token-env", ASANA_ENV]
     result = run_cli("discover", *flags)  # type: ignore[operator]

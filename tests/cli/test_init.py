@@ -180,9 +180,9 @@ def sandbox() -> Iterator[Sandbox]:
 def env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     for var, value in sandbox.secrets.items():
         monkeypatch.setenv(var, value)
-    monkeypatch.setattr("bridge_asana.session.DEFAULT_RATE", 1000.0)
-    monkeypatch.setattr("bridge_trello.session.DEFAULT_RATE", 1000.0)
-    monkeypatch.setattr("bridge_jira.client.DEFAULT_RATE", 1000.0)
+    monkeypatch.setattr("bridge_asana.session.AsanaSession.vendor_rate", 1000.0)
+    monkeypatch.setattr("bridge_trello.session.TrelloSession.vendor_rate", 1000.0)
+    monkeypatch.setattr("bridge_jira.client.JiraSession.vendor_rate", 1000.0)
     return sandbox
 
 

@@ -10,6 +10,7 @@ there is one, else `package` itself.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,7 +75,9 @@ def imports_of(name: str, path: Path, modules: set[str]) -> set[str]:
     return found
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
+    """Each module's runtime imports of the checked modules; parsed once (neither test alters it)."""
     files = module_files()
     return {name: imports_of(name, path, set(files)) for name, path in files.items()}
 

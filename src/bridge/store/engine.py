@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -352,7 +353,7 @@ def _sqlite_setup(engine: Engine, *, memory: bool) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         if not memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _enter_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
             # Pulls commit a page at a time: checkpoint the WAL every ~40 MB rather than every 4 MB
             # (each checkpoint syncs the database file), and cut the file back after a checkpoint.
@@ -367,6 +368,30 @@ def _sqlite_setup(engine: Engine, *, memory: bool) -> None:
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "")
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def _enter_wal(cursor: Any) -> None:
+    """Put the store's file in WAL mode (a no-op once it is).
+
+    A new file, or one in rollback-journal mode, is switched by rewriting its header, and SQLite does not
+    wait (busy_timeout) for that write lock: the connection already holds a read lock, so waiting could
+    deadlock. When two processes open a new store at the same instant (the daemon starting, and anyone
+    reading its store: `bridge status`, a health check), one of them failed at once with "database is
+    locked", and a daemon whose first connection failed so exited. Try again until the other process's
+    switch is committed (ours then finds the file in WAL mode), within the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    pause = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def upsert(

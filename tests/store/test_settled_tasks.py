@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import update
 
@@ -101,5 +104,17 @@ def test_a_settled_task_changed_after_the_load_reads_its_row_as_it_is_now(store_
         titles = {t.remote_id: t.title for t in snapshot.tasks}
         assert titles["5"] == "Reopened"
         assert titles["1"] == "Task number 1"
+    finally:
+        store.close()
+
+
+def test_a_settled_task_pickles_and_copies_as_a_plain_task(tmp_path: Path) -> None:
+    store, stored = _fill(f"sqlite:///{tmp_path / 'bridge.db'}")
+    try:
+        settled = [t for t in load_snapshot(store, since=SINCE).tasks if isinstance(t, SettledTask)]
+        copied = pickle.loads(pickle.dumps(settled[0]))
+        assert type(copied) is Task
+        assert copied == next(t for t in stored if t.remote_id == settled[0].remote_id)
+        assert type(copy.copy(settled[1])) is Task
     finally:
         store.close()

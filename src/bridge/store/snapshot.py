@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
@@ -411,6 +412,10 @@ class SettledTask(Task):
     def __repr__(self) -> str:
         return "Task(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in _TASK_FIELDS) + ")"
 
+    def __reduce__(self) -> tuple[type[Task], tuple[Any, ...]]:
+        """Pickled and copied as the plain `Task` of the same fields (no store goes with it)."""
+        return (Task, astuple_of(self))
+
 
 _TASK_FIELDS = tuple(f.name for f in fields(Task))
 _LAZY_FIELDS = ("key", "title", "raw_status", "updated", "url", "labels", "watchers")
@@ -504,17 +509,21 @@ class SettledDetails:
     task the store no longer holds as loaded (changed or deleted since) takes the store's row as it is
     now, found by its key."""
 
-    __slots__ = ("since", "store", "tasks")
+    __slots__ = ("lock", "since", "store", "tasks")
 
     def __init__(self, store: Store, since: datetime | None) -> None:
         self.store = store
         self.since = since
         self.tasks: list[SettledTask] = []
+        self.lock = threading.Lock()
 
     def fill(self) -> None:
-        tasks, self.tasks = self.tasks, []
-        if not tasks:
-            return
+        with self.lock:  # a second thread asking meanwhile waits for the same read
+            if self.tasks:
+                self._read(self.tasks)
+                self.tasks = []
+
+    def _read(self, tasks: list[SettledTask]) -> None:
         t = _table(TaskRow)
         want = {(task.source, task.remote_id): task for task in tasks}
         with self.store.read() as conn:

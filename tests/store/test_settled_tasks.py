@@ -17,6 +17,7 @@ from bridge.store import Store
 from bridge.store.models import TaskRow
 from bridge.store.pages import save_page
 from bridge.store.snapshot import SettledTask, load_snapshot
+from bridge.sync.explain import find_item
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 SETTINGS = AnalyticsConfig(forecast_runs=100, bootstrap_runs=100)
@@ -116,5 +117,21 @@ def test_a_settled_task_pickles_and_copies_as_a_plain_task(tmp_path: Path) -> No
         assert type(copied) is Task
         assert copied == next(t for t in stored if t.remote_id == settled[0].remote_id)
         assert type(copy.copy(settled[1])) is Task
+    finally:
+        store.close()
+
+
+def test_explain_finds_a_settled_task_by_its_title(tmp_path: Path) -> None:
+    store, _ = _fill(f"sqlite:///{tmp_path / 'bridge.db'}")
+    try:
+        snapshot = load_snapshot(store, since=SINCE)
+        found = find_item(snapshot, "task number 5")
+        assert isinstance(found, SettledTask)
+        assert (found.key, found.url, found.labels, found.watchers) == (
+            "T-5",
+            "https://example.test/T-5",
+            ("api", "n5"),
+            5,
+        )
     finally:
         store.close()

@@ -11,8 +11,10 @@ from __future__ import annotations
 import gc
 import json
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
@@ -82,7 +84,7 @@ def load_snapshot(store: Store, *, since: datetime | None = None) -> Snapshot:
     """
     since = require_utc(since, "since") if since is not None else None
     with store.read() as conn, _collector_paused():
-        tasks = read_tasks(conn)
+        tasks = read_tasks(conn, settled_before=since, store=store)
         if conn.dialect.name == "sqlite":
             flow_facts, analysed = read_flow_facts_counted(conn, analysed_tasks(since))
         else:
@@ -211,19 +213,47 @@ def read_milestones(conn: Connection, where: ColumnElement[bool] | None = None) 
     ]  # fmt: skip
 
 
-def read_tasks(conn: Connection) -> list[Task]:
+def read_tasks(
+    conn: Connection, *, settled_before: datetime | None = None, store: Store | None = None
+) -> list[Task]:
+    """The tasks that are not deleted.
+
+    With `settled_before` (the analysis window's start) and the `store` read from, a task that was done
+    and last updated before it is a `SettledTask`, listed after the others: only what the analysis
+    reads of such a task comes from SQL (its ids, milestone, team, work type and three dates); the rest
+    is read on demand, on the first access to any of it, for every settled task of the load at once
+    (`SettledDetails`). In a long-lived store most tasks are settled, and no part of the report reads
+    their titles."""
     t = _table(TaskRow)
     dialect = conn.dialect.name
-    if dialect != "sqlite":
-        return _read_tasks_driver(conn)
-    rows = conn.execute(
-        select(
-            t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.milestone_id, t.c.team, t.c.work_type,
-            t.c.raw_status, t.c.category, _time(t.c.created, dialect), _time(t.c.updated, dialect),
-            _time(t.c.started, dialect), _time(t.c.done, dialect), t.c.url, type_coerce(t.c.labels, String),
-            t.c.watchers,
-        ).where(t.c.deleted.is_(False))
-    )  # fmt: skip
+    kept: ColumnElement[bool] = t.c.deleted.is_(False)
+    settled = None
+    if settled_before is not None and store is not None:
+        settled = settled_tasks(settled_before)
+        kept = and_(kept, ~settled)
+    time = _time if dialect == "sqlite" else _as_column
+    query = select(
+        t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.milestone_id, t.c.team, t.c.work_type,
+        t.c.raw_status, t.c.category, time(t.c.created, dialect), time(t.c.updated, dialect),
+        time(t.c.started, dialect), time(t.c.done, dialect), t.c.url, type_coerce(t.c.labels, String),
+        t.c.watchers,
+    ).where(kept)  # fmt: skip
+    tasks = _read_tasks_sqlite(conn, query) if dialect == "sqlite" else _read_tasks_driver(conn, query)
+    if settled is not None and store is not None:
+        light = select(
+            t.c.source, t.c.remote_id, t.c.milestone_id, t.c.team, t.c.work_type, time(t.c.created, dialect),
+            time(t.c.started, dialect), time(t.c.done, dialect),
+        ).where(and_(t.c.deleted.is_(False), settled))  # fmt: skip
+        tasks += _read_settled(conn, light, SettledDetails(store, settled_before))
+    return tasks
+
+
+def _as_column(column: Any, dialect: str) -> Any:
+    return column
+
+
+def _read_tasks_sqlite(conn: Connection, query: Any) -> list[Task]:
+    rows = conn.execute(query)
     # One shared string for each source, milestone, team and work type, rather than one a row.
     shared = sys.intern
     category = _CATEGORY
@@ -267,19 +297,13 @@ def read_tasks(conn: Connection) -> list[Task]:
     return tasks
 
 
-def _read_tasks_driver(conn: Connection) -> list[Task]:
+def _read_tasks_driver(conn: Connection, query: Any) -> list[Task]:
     """`read_tasks` on a server database: the driver's tuples (`driver_batches`). The transaction's zone
     is set to UTC, in which the driver hands back timestamps already marked UTC (`datetime.UTC` itself),
     so the tasks are built without `Task`'s checks and, measured at a million tasks, without the 2.9
     million conversions a session in another zone's name (even `Etc/UTC`) needs; any other value is
     converted still."""
-    t = _table(TaskRow)
     _utc_zone(conn)
-    query = select(
-        t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.milestone_id, t.c.team, t.c.work_type,
-        t.c.raw_status, t.c.category, t.c.created, t.c.updated, t.c.started, t.c.done, t.c.url,
-        type_coerce(t.c.labels, String), t.c.watchers,
-    ).where(t.c.deleted.is_(False))  # fmt: skip
     shared = sys.intern
     category = _CATEGORY
     labels_of = _labels
@@ -313,6 +337,225 @@ def _read_tasks_driver(conn: Connection) -> list[Task]:
             )
         )
     return tasks
+
+
+def _read_settled(conn: Connection, query: Any, details: SettledDetails) -> list[SettledTask]:
+    """The settled tasks of `query` (`read_tasks`): eight columns a task, SQLite's text timestamps
+    parsed, a server's driver's values converted to UTC where they are not already."""
+    sqlite = conn.dialect.name == "sqlite"
+    if not sqlite:
+        _utc_zone(conn)
+    shared = sys.intern
+    parse = datetime.fromisoformat
+    utc = UTC
+    build = _build_settled
+    tasks: list[SettledTask] = []
+    append = tasks.append
+    for source, remote_id, milestone_id, team, work_type, created, started, done in chain.from_iterable(
+        driver_batches(conn, query, _FETCH)
+    ):
+        if sqlite:
+            created = parse(created + "+00:00") if created is not None else None
+            started = parse(started + "+00:00") if started is not None else None
+            done = parse(done + "+00:00")
+        else:
+            created = created if created is None or created.tzinfo is utc else created.astimezone(utc)
+            started = started if started is None or started.tzinfo is utc else started.astimezone(utc)
+            done = done if done.tzinfo is utc else done.astimezone(utc)
+        append(
+            build(
+                shared(source),
+                remote_id,
+                shared(milestone_id) if milestone_id is not None else None,
+                shared(team) if team is not None else None,
+                shared(work_type) if work_type is not None else None,
+                created,
+                started,
+                done,
+                details,
+            )
+        )
+    details.tasks = tasks
+    return tasks
+
+
+def settled_tasks(since: datetime) -> ColumnElement[bool]:
+    """SQL: the tasks done and last updated before `since`; among those not deleted, those that
+    `analysed_tasks` leaves out (`category` is never NULL; `done` is checked first)."""
+    task = _table(TaskRow)
+    return and_(
+        task.c.category == StatusCategory.DONE.value,
+        task.c.done.is_not(None),
+        func.coalesce(task.c.updated, task.c.done) < since,
+    )
+
+
+class SettledTask(Task):
+    """A task done and last updated before the analysis window, as `read_tasks` loads it: its source,
+    id, milestone, team, work type, created, started and done dates are set; its other fields (key,
+    title, raw status, updated, url, labels, watchers) are read from the store on the first access to
+    any of them (`SettledDetails`), for every settled task of the same load. Otherwise a `Task`: it
+    compares, hashes and prints as the `Task` of the same fields."""
+
+    __slots__ = ("_details",)
+
+    _details: SettledDetails | None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Task):
+            return NotImplemented
+        return astuple_of(self) == astuple_of(other)
+
+    def __hash__(self) -> int:
+        return hash(astuple_of(self))
+
+    def __repr__(self) -> str:
+        return "Task(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in _TASK_FIELDS) + ")"
+
+    def __reduce__(self) -> tuple[type[Task], tuple[Any, ...]]:
+        """Pickled and copied as the plain `Task` of the same fields (no store goes with it)."""
+        return (Task, astuple_of(self))
+
+
+_TASK_FIELDS = tuple(f.name for f in fields(Task))
+_LAZY_FIELDS = ("key", "title", "raw_status", "updated", "url", "labels", "watchers")
+
+
+def astuple_of(task: Task) -> tuple[Any, ...]:
+    """A task's fields in order (what a dataclass compares), settled or not."""
+    return tuple(getattr(task, name) for name in _TASK_FIELDS)
+
+
+def _lazy_field(name: str) -> property:
+    slot = vars(Task)[name]  # the slot's descriptor: reads and sets the value itself
+
+    def get(task: SettledTask) -> Any:
+        try:
+            return slot.__get__(task, Task)
+        except AttributeError:
+            details = task._details
+            if details is None:
+                raise
+            details.fill()
+            return slot.__get__(task, Task)
+
+    def set_(task: SettledTask, value: Any) -> None:
+        slot.__set__(task, value)
+
+    return property(get, set_, doc=f"The task's {name}, read from the store on first access.")
+
+
+for _name in _LAZY_FIELDS:
+    setattr(SettledTask, _name, _lazy_field(_name))
+
+
+def _slot_setter(cls: type[Any], name: str) -> Callable[[Any, Any], None]:
+    """What sets slot `name` of a `cls` value directly (past a frozen class's `__setattr__`)."""
+    setter: Callable[[Any, Any], None] = vars(cls)[name].__set__
+    return setter
+
+
+def _settled_builder() -> Callable[..., SettledTask]:
+    slot = _slot_setter
+    set_source, set_remote_id, set_milestone, set_team, set_work_type = (
+        slot(Task, "source"),
+        slot(Task, "remote_id"),
+        slot(Task, "milestone_id"),
+        slot(Task, "team"),
+        slot(Task, "work_type"),
+    )
+    set_category, set_created, set_started, set_done, set_deleted = (
+        slot(Task, "category"),
+        slot(Task, "created"),
+        slot(Task, "started"),
+        slot(Task, "done"),
+        slot(Task, "deleted"),
+    )
+    set_details = slot(SettledTask, "_details")
+    new, cls, done_category = object.__new__, SettledTask, StatusCategory.DONE
+
+    def build(
+        source: str,
+        remote_id: str,
+        milestone_id: str | None,
+        team: str | None,
+        work_type: str | None,
+        created: datetime | None,
+        started: datetime | None,
+        done: datetime,
+        details: SettledDetails | None,
+    ) -> SettledTask:
+        made: SettledTask = new(cls)
+        set_source(made, source)
+        set_remote_id(made, remote_id)
+        set_milestone(made, milestone_id)
+        set_team(made, team)
+        set_work_type(made, work_type)
+        set_category(made, done_category)
+        set_created(made, created)
+        set_started(made, started)
+        set_done(made, done)
+        set_deleted(made, False)
+        set_details(made, details)
+        return made
+
+    return build
+
+
+class SettledDetails:
+    """The fields of the settled tasks of one load that `read_tasks` left out, read on demand in one
+    query (a later read transaction of the same store) the first time any of them is asked for: a
+    reader that needs one settled task whole (explain, drafts, the write-back) still gets it whole. A
+    task the store no longer holds as loaded (changed or deleted since) takes the store's row as it is
+    now, found by its key."""
+
+    __slots__ = ("lock", "since", "store", "tasks")
+
+    def __init__(self, store: Store, since: datetime | None) -> None:
+        self.store = store
+        self.since = since
+        self.tasks: list[SettledTask] = []
+        self.lock = threading.Lock()
+
+    def fill(self) -> None:
+        with self.lock:  # a second thread asking meanwhile waits for the same read
+            if self.tasks:
+                self._read(self.tasks)
+                self.tasks = []
+
+    def _read(self, tasks: list[SettledTask]) -> None:
+        t = _table(TaskRow)
+        want = {(task.source, task.remote_id): task for task in tasks}
+        with self.store.read() as conn:
+            dialect = conn.dialect.name
+            when = _time_reader(dialect)
+            _utc_zone(conn)
+            query = select(
+                t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.raw_status, _time(t.c.updated, dialect),
+                t.c.url, type_coerce(t.c.labels, String), t.c.watchers,
+            )  # fmt: skip
+            narrowed = query.where(t.c.category == StatusCategory.DONE.value)
+            for rows in (narrowed, query):
+                for source, remote_id, key, title, raw_status, updated, url, labels, watchers in conn.execute(
+                    rows
+                ):
+                    task = want.pop((source, remote_id), None)
+                    if task is None:
+                        continue
+                    found = (key, title, raw_status, when(updated), url, _labels(labels), watchers)
+                    for set_field, value in zip(_LAZY_SETTERS, found, strict=True):
+                        set_field(task, value)
+                    _set_details(task, None)
+                if not want:
+                    break
+        if want:
+            missing = ", ".join(f"{source}:{remote_id}" for source, remote_id in sorted(want)[:5])
+            raise LookupError(f"settled tasks no longer in the store: {missing}")
+
+
+_LAZY_SETTERS = tuple(_slot_setter(Task, name) for name in _LAZY_FIELDS)
+_set_details = _slot_setter(SettledTask, "_details")
+_build_settled = _settled_builder()
 
 
 _build_task: Callable[..., Task] = unchecked_constructor(Task)

@@ -466,9 +466,9 @@ def _sqlite_upsert(
 def insert_new(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> int:
     """Insert rows that never change once written (status history), skipping those already stored.
 
-    The fast path for the largest table: on SQLite the rows go to the driver's executemany as tuples,
-    with datetimes already in the store's UTC text form, bypassing per-row type processing. Returns how
-    many rows were new.
+    The fast path for the largest table: on SQLite the rows go to the driver as the values of multi-row
+    statements, with datetimes already in the store's UTC text form, bypassing per-row type processing.
+    Returns how many rows were new.
     """
     if not rows:
         return 0
@@ -476,20 +476,18 @@ def insert_new(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], co
         return _postgres_copy_new(conn, table, rows, columns)
     head = f"INSERT INTO {table.name} ({', '.join(columns)})"
     timestamps = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime)]
+    prepared: Sequence[Any] = rows
     if timestamps:
-        prepared = []
-        for row in rows:
-            values = list(row)
-            for i in timestamps:
-                value = values[i]
-                # `sqlite_time` inline for the common aware-UTC value (a history has millions)
-                if value is not None and value.tzinfo is UTC:
-                    values[i] = value.isoformat(" ", "microseconds")[:-6]
-                else:
-                    values[i] = sqlite_time(value)
-            prepared.append(tuple(values))
-    else:
-        prepared = [tuple(row) for row in rows]
+        # column by column: the time columns converted in one comprehension each, then the rows put
+        # back together by `zip` (a history has millions: half the CPU of a copy and a tuple per row)
+        values: list[Any] = list(zip(*rows, strict=True))
+        for i in timestamps:
+            # `sqlite_time` inline for the common aware-UTC value
+            values[i] = [
+                v.isoformat(" ", "microseconds")[:-6] if v is not None and v.tzinfo is UTC else sqlite_time(v)
+                for v in values[i]
+            ]
+        prepared = list(zip(*values, strict=True))
     return _sqlite_insert_rows(conn, head, " ON CONFLICT DO NOTHING", len(columns), prepared)
 
 

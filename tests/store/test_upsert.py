@@ -10,7 +10,7 @@ from sqlalchemy.exc import StatementError
 
 from bridge.domain import StatusCategory
 from bridge.store import Store, upsert
-from bridge.store.engine import insert_new
+from bridge.store.engine import SQLITE_VALUES, insert_new
 from bridge.store.models import StatusChangeRow, TaskRow
 from bridge.store.pages import CHANGE_COLUMNS
 
@@ -137,7 +137,7 @@ def _history(n: int, at: datetime = T0) -> tuple[object, ...]:
 
 
 def test_history_rows_are_written_once_in_bulk(store: Store) -> None:
-    """`insert_new` (executemany on SQLite, COPY through a staging table on PostgreSQL) counts only
+    """`insert_new` (multi-row statements on SQLite, COPY through a staging table on PostgreSQL) counts only
     new rows, skips stored ones and repeats within a call, and keeps every value as given."""
     with store.write() as conn:
         assert insert_new(conn, CHANGE, [_history(n) for n in range(3)], CHANGE_COLUMNS) == 3
@@ -160,6 +160,25 @@ def test_a_key_twice_in_one_call_keeps_the_last_row(store: Store) -> None:
         upsert(conn, TASK, [_task(1), _task(2), _task(1, title="Task 1, later")])
     rows = _rows(store)
     assert set(rows) == {"10001", "10002"} and rows["10001"]["title"] == "Task 1, later"
+
+
+def test_rows_spanning_several_statements_count_and_repeat_as_in_one(store: Store) -> None:
+    """SQLite binds at most `SQLITE_VALUES` values a statement, so a long call runs several statements:
+    what they count adds up, and a key met again in a later statement is a conflict there as well (a
+    history row is kept as first written, an upserted row as last given)."""
+    per_task = SQLITE_VALUES // len(_task(0))
+    history = [_history(n) for n in range(300)] + [_history(7, T0 + timedelta(days=9))]
+    tasks = [_task(n) for n in range(per_task + 5)]
+    with store.write() as conn:
+        assert insert_new(conn, CHANGE, history, CHANGE_COLUMNS) == 300
+        assert insert_new(conn, CHANGE, [_history(n) for n in range(350)], CHANGE_COLUMNS) == 50
+        assert upsert(conn, TASK, tasks) == per_task + 5
+        assert upsert(conn, TASK, [*tasks, _task(1, title="Task 1, later")]) == 1
+    with store.read() as conn:
+        kept = conn.execute(select(CHANGE.c.at).where(CHANGE.c.remote_id == "5007:status")).scalar_one()
+    assert kept == T0 + timedelta(hours=7)
+    rows = _rows(store)
+    assert len(rows) == per_task + 5 and rows["10001"]["title"] == "Task 1, later"
 
 
 def test_a_database_error_in_a_transaction_is_a_store_error(store: Store) -> None:

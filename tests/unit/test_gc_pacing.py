@@ -63,3 +63,26 @@ def test_a_loaded_snapshot_is_left_out_of_collections_until_the_next_load_or_pul
         assert gc.get_freeze_count() == 0, "so does the next load"
     finally:
         store.close()
+
+
+def test_a_release_that_collects_does_so_only_after_a_load() -> None:
+    release_loaded()  # whatever an earlier test left held
+    collections = []
+
+    def heard(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            collections.append(info)
+
+    gc.callbacks.append(heard)
+    try:
+        release_loaded(collect=True)
+        assert collections == [], "nothing was held: a quiet cycle pays for no collection"
+        hold_loaded()
+        assert gc.get_freeze_count() > 0
+        release_loaded(collect=True)
+        assert gc.get_freeze_count() == 0
+        assert len(collections) == 1, "the held load's garbage is collected as the cycle ends"
+        release_loaded(collect=True)
+        assert len(collections) == 1
+    finally:
+        gc.callbacks.remove(heard)

@@ -26,6 +26,7 @@ from bridge.config import BridgeConfig
 from bridge.connector import Capability, ConnectorRegistry
 from bridge.domain import Milestone, Ref, WriteCost
 from bridge.errors import BridgeError, StoreLost
+from bridge.gc_pacing import release_loaded
 from bridge.http import redact
 from bridge.reached import pending_announcements, reached_comments, record_completions
 from bridge.shared_analysis import Analysed, shared_analysis
@@ -148,6 +149,7 @@ def run_cycle(
                 connection.close()
             except Exception:  # closing one must not keep the others open
                 log.exception("%s: closing the connector failed", connection.name)
+        release_loaded(collect=True)  # the snapshot this cycle loaded, if any (see bridge.gc_pacing)
 
 
 def _pull_analyse_push(

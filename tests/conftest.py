@@ -21,7 +21,7 @@ PG_TEST_TIMEZONE = "Asia/Kathmandu"
 """The session zone of each fresh test database: +05:45, so a timestamp read or written as local shows."""
 
 LONGEST_FIRST = (
-    "tests/chaos/test_chaos.py",  # ~150 s, mostly waiting: twenty sync cycles under faults and SIGKILLs
+    "tests/chaos/test_chaos.py",  # ~150 s: twenty sync cycles under faults and SIGKILLs
     "tests/cli/test_readme.py",  # ~120 s
     "tests/daemon/test_daemon.py",  # ~110 s
     "tests/system/test_reached_kill.py",  # ~100 s
@@ -45,17 +45,6 @@ LONGEST_FIRST = (
 first. The workers take whole files (`--dist loadfile`) in collection order (`--no-loadscope-reorder`):
 started first, these run beside the many short files instead of after them, when one worker would be
 left alone with the chaos run for minutes at the end."""
-
-
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """`-n auto`: a worker more than the machine has cores (pyproject's `--maxprocesses` caps it). The long
-    tests mostly wait, on their subprocesses, sandboxes, retries and timers (the chaos run keeps a core
-    busy a fifth of its time), so a worker per core left cores idle. PYTEST_XDIST_AUTO_NUM_WORKERS, when
-    set, decides instead (xdist's own rule)."""
-    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cores + 1
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

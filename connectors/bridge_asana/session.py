@@ -344,6 +344,11 @@ class AsanaSession(TrackerSession[AsanaTrackerConfig]):
         # A body that is not Asana's shape is most likely a proxy or an outage page: worth another try.
         return RetriableAPIError(f"{self.name}: unexpected answer to {what}", tracker=self.name)
 
+    def forget_connections(self) -> None:
+        # closing the pools closes this process's copy of each socket, not the connection: no shutdown;
+        # the client's thread pool (for its async calls) is not used by a pull
+        self.client.rest_client.pool_manager.clear()
+
     def close(self) -> None:
         pool = getattr(self.client, "pool", None)
         with contextlib.suppress(Exception):

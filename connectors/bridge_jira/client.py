@@ -176,6 +176,10 @@ class JiraSession(TrackerSession[JiraTrackerConfig]):
             )
         return paginator.pages(lambda token: self.search_page(params, None if token is None else str(token)))
 
+    def forget_connections(self) -> None:
+        # closing the pools closes this process's copy of each socket, not the connection: no shutdown
+        self.session.close()
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.session.close()

@@ -166,6 +166,10 @@ class TrelloSession(TrackerSession[TrelloTrackerConfig]):
         # A 429 or 5xx inside the batch: the whole batch is retried (every part is a read).
         raise error_for_status(code, f"{str(body)[:200]} (GET {url})", tracker=self.name)
 
+    def forget_connections(self) -> None:
+        # closing the pools closes this process's copy of each socket, not the connection: no shutdown
+        self.http.close()
+
     def close(self) -> None:
         self.http.close()
 

@@ -290,10 +290,11 @@ class RemotePage:
     held_links: bool = False
     """Whether `held` carries the items' links too (a page that does not show them leaves them unknown:
     the push reads those of the items whose links matter)."""
-    flow_facts: Mapping[str, FlowFacts] | None = None
+    flow_facts: Mapping[str, FlowFacts | str] | None = None
     """The flow facts of the page's tasks that came with history, by task id, when the connector computed
     them while mapping the page (on its own thread, not the one storing pages); each equals `facts_of`
-    of the task's history in `status_changes`. None: the store computes them from `status_changes`."""
+    of the task's history in `status_changes` (or is its JSON text, as the store keeps it, in a page that
+    came from the pull's worker process). None: the store computes them from `status_changes`."""
 
 
 class WriteKind(enum.StrEnum):

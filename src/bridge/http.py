@@ -67,6 +67,12 @@ class Listeners(Generic[E]):
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
+    def after_fork(self) -> None:
+        """In a forked child: forget the parent's listeners (they count for the parent) and make the lock
+        anew (another thread of the parent may have held it at the fork)."""
+        self._listeners = []
+        self._lock = threading.Lock()
+
     def notify(self, event: E) -> None:
         with self._lock:
             listeners = list(self._listeners)
@@ -192,6 +198,13 @@ class RateLimiter:
         self._stop = stop_event or threading.Event()
         self.waited = 0.0
 
+    def spend(self) -> None:
+        """Start from an empty bucket, as if a burst had just been made: after another process made this
+        tracker's requests (a pull's worker), whose spending this bucket did not see."""
+        with self._lock:
+            self._tokens = 0.0
+            self._stamp = time.monotonic()
+
     def acquire(self) -> None:
         while True:
             with self._lock:
@@ -277,6 +290,10 @@ class Secrets:
     def values(self) -> list[str]:
         with self._lock:
             return sorted(self._values, key=len, reverse=True)
+
+    def after_fork(self) -> None:
+        """In a forked child: the lock made anew (another thread of the parent may have held it)."""
+        self._lock = threading.Lock()
 
 
 SECRETS = Secrets()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
 
 from bridge.config import TrackerConfig
 from bridge.connector import BuiltinConnector
-from bridge.http import RetryPolicy
+from bridge.http import RateLimiter, RetryPolicy
 
 if TYPE_CHECKING:
     from bridge.domain import FieldWrite, ItemState, Ref, RemotePage, WriteCost, WriteOutcome
@@ -34,8 +34,13 @@ class Session(Protocol):
 
     requests: int
     setup_requests: int
+    limiter: RateLimiter
 
     def close(self) -> None: ...
+
+    def forget_connections(self) -> None:
+        """In a forked process: let go of the HTTP connections inherited (they stay open for the parent,
+        which keeps using them), so this process opens its own."""
 
 
 class Puller(Protocol):
@@ -159,6 +164,15 @@ class SessionConnector(BuiltinConnector, Generic[ConfigT, SessionT, PullerT, Wri
 
     def stats(self) -> Mapping[str, int]:
         return {"requests": self.session.requests, "setup_requests": self.session.setup_requests}
+
+    def forget_connections(self) -> None:
+        """In a pull's worker process (`bridge.sync.pull_worker`): the inherited connections let go."""
+        self.session.forget_connections()
+
+    def worker_finished(self) -> None:
+        """After a pull's worker process made this tracker's requests: the rate limit's bucket starts
+        empty, so this process's next requests keep within the tracker's limit with the worker's."""
+        self.session.limiter.spend()
 
     def close(self) -> None:
         self.session.close()

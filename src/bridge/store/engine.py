@@ -488,19 +488,31 @@ def _sqlite_upsert(
     return _sqlite_insert_rows(conn, head, tail, len(columns), prepared)
 
 
-def insert_new(conn: Connection, table: Table, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> int:
+def insert_new(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Sequence[Any]],
+    columns: Sequence[str],
+    *,
+    times_as_text: bool = False,
+) -> int:
     """Insert rows that never change once written (status history), skipping those already stored.
 
     The fast path for the largest table: on SQLite the rows go to the driver as the values of multi-row
     statements, with datetimes already in the store's UTC text form, bypassing per-row type processing.
-    Returns how many rows were new.
+    `times_as_text`: the rows' time columns already hold that text for aware UTC (on PostgreSQL, ISO text
+    with its `+00:00`), as `bridge.store.packed` makes them. Returns how many rows were new.
     """
     if not rows:
         return 0
     if conn.dialect.name != "sqlite":
-        return _postgres_copy_new(conn, table, rows, columns)
+        return _postgres_copy_new(conn, table, rows, columns, checked=times_as_text)
     head = f"INSERT INTO {table.name} ({', '.join(columns)})"
-    timestamps = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime)]
+    timestamps = (
+        []
+        if times_as_text
+        else [i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime)]
+    )
     prepared: Sequence[Any] = rows
     if timestamps:
         # column by column: the time columns converted in one comprehension each, then the rows put
@@ -537,13 +549,18 @@ def _sqlite_insert_rows(conn: Connection, head: str, tail: str, width: int, rows
 
 
 def _postgres_copy_new(
-    conn: Connection, table: Table, rows: Sequence[Sequence[Any]], columns: Sequence[str]
+    conn: Connection, table: Table, rows: Sequence[Sequence[Any]], columns: Sequence[str], *, checked: bool
 ) -> int:
     """PostgreSQL's path: the rows go by `COPY` into a temporary table shaped like `table`, then one
     `INSERT ... SELECT ... ON CONFLICT DO NOTHING` keeps the new ones; all in the caller's transaction
     (the driver connection is the one SQLAlchemy holds), so a page's history still lands with its cursor.
-    Timestamps are checked for an offset first, as `UTCDateTime` would."""
-    timestamps = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime)]
+    Timestamps are checked for an offset first, as `UTCDateTime` would (unless `checked`: text made with
+    its offset by `bridge.store.packed`)."""
+    timestamps = (
+        []
+        if checked
+        else [i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime)]
+    )
     for row in rows:
         for i in timestamps:
             value = row[i]

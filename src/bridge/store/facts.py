@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,18 +76,24 @@ def steps_by_item(changes: Iterable[StatusChange]) -> dict[str, list[Step]]:
     return dict(grouped)
 
 
+def page_flow_facts(page: RemotePage) -> Mapping[str, FlowFacts | str] | None:
+    """The flow facts of the page's tasks that came with history, by task id: the connector's, or computed
+    from the page's history (None when the page carries no task or no history)."""
+    if not page.tasks or not page.status_changes:
+        return None
+    if page.flow_facts is not None:
+        return page.flow_facts
+    histories = steps_by_item(c for c in page.status_changes if c.source == page.source)
+    return {
+        task.remote_id: found for task in page.tasks if (found := facts_of(histories.get(task.remote_id, ())))
+    }
+
+
 def save_page_facts(conn: Connection, page: RemotePage, now: datetime) -> int:
     """Write the facts of the page's tasks that came with history; returns how many rows changed."""
-    if not page.tasks or not page.status_changes:
-        return 0
-    known = page.flow_facts
+    known = page_flow_facts(page)
     if known is None:
-        histories = steps_by_item(c for c in page.status_changes if c.source == page.source)
-        known = {
-            task.remote_id: found
-            for task in page.tasks
-            if (found := facts_of(histories.get(task.remote_id, ())))
-        }
+        return 0
     rows = []
     for task in page.tasks:
         facts = known.get(task.remote_id)
@@ -96,12 +102,12 @@ def save_page_facts(conn: Connection, page: RemotePage, now: datetime) -> int:
     return upsert(conn, _table(FlowFactRow), rows, stamp="computed_at")
 
 
-def _row(source: str, item_id: str, facts: FlowFacts, now: datetime) -> dict[str, Any]:
+def _row(source: str, item_id: str, facts: FlowFacts | str, now: datetime) -> dict[str, Any]:
     return {
         "source": source,
         "item_id": item_id,
         "version": FACTS_VERSION,
-        "facts": facts.to_json(),
+        "facts": facts if isinstance(facts, str) else facts.to_json(),
         "computed_at": now,
     }
 

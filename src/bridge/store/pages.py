@@ -51,6 +51,7 @@ from bridge.store.models import (
     TaskRow,
     TeamRow,
 )
+from bridge.store.packed import PackedChanges
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +147,12 @@ def save_page(
     for kind, values in carried:
         changed += upsert(conn, _table(ITEM_TABLES[kind]), ITEM_ROWS[kind](values, now))
     changed += _one_role(conn, page, now)
-    changed += insert_new(
-        conn, _table(StatusChangeRow), [_status_change(c) for c in page.status_changes], CHANGE_COLUMNS
-    )
+    history = page.status_changes
+    if isinstance(history, PackedChanges) and history.dialect == conn.dialect.name:
+        # packed by the pull's worker process as this store's rows, times already its text
+        changed += insert_new(conn, _table(CHANGES), history.rows, CHANGE_COLUMNS, times_as_text=True)
+    else:
+        changed += insert_new(conn, _table(CHANGES), [_status_change(c) for c in history], CHANGE_COLUMNS)
     save_page_facts(conn, page, now)
     changed += _replace_dependencies(conn, page, now)
     changed += _replace_tracker_links(conn, page, now)
@@ -171,7 +175,7 @@ def clean_page(page: RemotePage) -> tuple[RemotePage, int]:
     keys = {m.remote_id: m.key for m in page.milestones} | {t.remote_id: t.key for t in page.tasks}
 
     def clean(values: Sequence[ItemT], owner: Callable[[ItemT], str]) -> Sequence[ItemT]:
-        if not values or not _holds_unstorable(values):
+        if not values or _packed_clean(values) or not _holds_unstorable(values):
             return values
         cleaned: list[ItemT] | None = None
         for index, value in enumerate(values):
@@ -187,6 +191,7 @@ def clean_page(page: RemotePage) -> tuple[RemotePage, int]:
     def key_of(remote_id: str) -> str:
         return keys.get(remote_id, f"{page.source}:{remote_id}")
 
+    history = _unpacked_if_unclean(page.status_changes)
     changes: dict[str, Any] = {
         "milestones": clean(page.milestones, lambda milestone: milestone.key),
         "tasks": clean(page.tasks, lambda task: task.key),
@@ -194,7 +199,7 @@ def clean_page(page: RemotePage) -> tuple[RemotePage, int]:
         "statuses": clean(page.statuses, lambda status: f"status {status.remote_id}"),
         "objectives": clean(page.objectives, lambda objective: key_of(objective.remote_id)),
         "key_results": clean(page.key_results, lambda key_result: key_of(key_result.remote_id)),
-        "status_changes": clean(page.status_changes, lambda change: key_of(change.item_id)),
+        "status_changes": clean(history, lambda change: key_of(change.item_id)),
         "dependencies": clean(page.dependencies, lambda dependency: key_of(dependency.blocked_id)),
         "links": clean(page.links, lambda link: key_of(link.milestone.remote_id)),
     }
@@ -215,6 +220,16 @@ def clean_page(page: RemotePage) -> tuple[RemotePage, int]:
 
 
 ItemT = TypeVar("ItemT")
+
+
+def _packed_clean(values: Sequence[Any]) -> bool:
+    """Whether `values` is a packed history found clean as it was packed (so not scanned again)."""
+    return isinstance(values, PackedChanges) and not values.holds_unstorable
+
+
+def _unpacked_if_unclean(values: Sequence[StatusChange]) -> Sequence[StatusChange]:
+    """A packed history that holds `UNSTORABLE` as a list of changes, to be cleaned as any other."""
+    return list(values) if isinstance(values, PackedChanges) and values.holds_unstorable else values
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +454,7 @@ _IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 pages each ask about a few hundred)."""
 
 
+CHANGES = StatusChangeRow
 CHANGE_COLUMNS = tuple(f.name for f in fields(StatusChange))
 _status_change = attrgetter(*CHANGE_COLUMNS)
 """A status change as the tuple `insert_new` binds (the largest table: no dict per row). StatusCategory

@@ -46,6 +46,8 @@ class TrackerConnection:
         self.stop = stop
         self._connector: Connector | None = None
         self._counted = RequestCounts()
+        self._elsewhere = RequestCounts()
+        """Requests the connector made in another process, told by `heard`."""
         self._closed = False
 
     @property
@@ -69,12 +71,21 @@ class TrackerConnection:
         if self._connector is None:
             return RequestCounts()
         stats = self._connector.stats()
-        now = RequestCounts(int(stats.get("requests", 0)), int(stats.get("setup_requests", 0)))
+        now = RequestCounts(
+            int(stats.get("requests", 0)) + self._elsewhere.requests,
+            int(stats.get("setup_requests", 0)) + self._elsewhere.setup_requests,
+        )
         since = RequestCounts(
             now.requests - self._counted.requests, now.setup_requests - self._counted.setup_requests
         )
         self._counted = now
         return since
+
+    def heard(self, requests: int, setup_requests: int) -> None:
+        """Count requests the connector made in another process (a pull's worker) as its own."""
+        self._elsewhere = RequestCounts(
+            self._elsewhere.requests + requests, self._elsewhere.setup_requests + setup_requests
+        )
 
     def close(self) -> None:
         """Close the connector when it was opened; later calls do nothing."""

@@ -34,6 +34,7 @@ from bridge.store.pages import (
 )
 from bridge.store.runs import finish_pull, start_pull
 from bridge.sync.connection import TrackerConnection
+from bridge.sync.pull_worker import RequestsHeard, WorkerPages, worker_pages, worker_wanted
 from bridge.text import plural
 
 if TYPE_CHECKING:
@@ -152,7 +153,9 @@ def pull_tracker(
         census_due = census_due or full
         nothing_to_census = census_due and not full and not held_items
         for stream in connector.streams():
-            _pull_stream(store, connector, name, stream, now, full, result, stop, guard, progress)
+            _pull_stream(
+                store, connector, name, stream, now, full, result, stop, guard, progress, connection.heard
+            )
         if nothing_to_census:
             _census_needless(store, name, now, guard)
         elif census_due:
@@ -200,6 +203,7 @@ def _pull_stream(
     stop: threading.Event | None,
     guard: Guard | None = None,
     progress: Progress | None = None,
+    heard: RequestsHeard | None = None,
 ) -> None:
     if progress is not None:
         progress.stream_started(name, stream)
@@ -208,14 +212,30 @@ def _pull_stream(
         with store.read() as conn:
             stored = get_cursor(conn, name, stream)
         cursor = stored.value if stored is not None else None
-    pages = iter(connector.pull(stream, cursor, now))
-    # Pages are stored several to a transaction only on SQLite, and only when the connector fetches
-    # ahead (so a page waiting to be stored is seen without waiting on the network with the lock held).
-    together = store.dialect == "sqlite" and isinstance(pages, Prefetched)
-    per_commit = PAGES_PER_COMMIT if together else 1
     with fewer_collections():  # a page makes hundreds of thousands of short-lived objects
-        while _store_pages(store, pages, per_commit, name, stream, now, result, stop, guard, progress):
-            pass
+        pages: Iterator[RemotePage]
+        # a stream read from its start is read in a worker process (see `bridge.sync.pull_worker`)
+        in_worker = heard is not None and worker_wanted(connector, cursor)
+        if in_worker:
+            assert heard is not None
+            pages = worker_pages(
+                connector, stream, cursor, now, dialect=store.dialect, tracker=name, heard=heard, stop=stop
+            )
+        else:
+            pages = iter(connector.pull(stream, cursor, now))
+        # Pages are stored several to a transaction only on SQLite, and only when they are fetched ahead
+        # (so a page waiting to be stored is seen without waiting on the network with the lock held).
+        together = store.dialect == "sqlite" and isinstance(pages, Prefetched | WorkerPages)
+        per_commit = PAGES_PER_COMMIT if together else 1
+        try:
+            while _store_pages(store, pages, per_commit, name, stream, now, result, stop, guard, progress):
+                pass
+        finally:
+            if isinstance(pages, WorkerPages):
+                pages.close()
+                finished = getattr(connector, "worker_finished", None)
+                if callable(finished):
+                    finished()
 
 
 def _store_pages(
@@ -255,7 +275,8 @@ def _store_pages(
                 )
                 more = False
                 break
-            if len(stored) >= per_commit or not (isinstance(pages, Prefetched) and pages.ready()):
+            ahead = isinstance(pages, Prefetched | WorkerPages) and pages.ready()
+            if len(stored) >= per_commit or not ahead:
                 break
             try:
                 page = next(pages)

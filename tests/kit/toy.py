@@ -65,6 +65,10 @@ class ToySession(TrackerSession[ToyConfig]):
 
         return self.policy.call(attempt)
 
+    def forget_connections(self) -> None:
+        """Let go of the pooled connections (a forked pull's worker opens its own; the parent keeps its)."""
+        self.http.close()
+
     def close(self) -> None:
         self.http.close()
 

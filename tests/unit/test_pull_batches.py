@@ -17,6 +17,7 @@ from bridge.store.models import TaskRow
 from bridge.store.pages import get_cursor
 from bridge.sync import pull as pull_module
 from bridge.sync.pull import PAGES_PER_COMMIT, pull_all
+from bridge.sync.pull_worker import WORKER_ENV
 from tests.unit.test_progress import Jira, jira  # noqa: F401 - the fixture
 
 STORE_DELAY_S = 0.05
@@ -64,6 +65,7 @@ def test_a_page_that_cannot_be_read_keeps_the_pages_before_it_with_their_cursor(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(bridge_jira.pull, "PAGE_SIZE", 5)
+    monkeypatch.setenv(WORKER_ENV, "off")  # the pages mapped are counted in this process
     _slow_store(monkeypatch)
     mapped: list[RemotePage] = []
     original = bridge_jira.pull.JiraPuller._page

@@ -38,10 +38,6 @@ class Session(Protocol):
 
     def close(self) -> None: ...
 
-    def forget_connections(self) -> None:
-        """In a forked process: let go of the HTTP connections inherited (they stay open for the parent,
-        which keeps using them), so this process opens its own."""
-
 
 class Puller(Protocol):
     """The read side of a tracker: its streams, their pages since a cursor, and the census."""
@@ -165,9 +161,19 @@ class SessionConnector(BuiltinConnector, Generic[ConfigT, SessionT, PullerT, Wri
     def stats(self) -> Mapping[str, int]:
         return {"requests": self.session.requests, "setup_requests": self.session.setup_requests}
 
+    @property
+    def forks(self) -> bool:
+        """Whether a first pull may read this tracker in a worker process (`bridge.sync.pull_worker`): the
+        session can let go of the HTTP connections the worker inherits (`forget_connections()`, optional:
+        drop the client's pooled connections without shutting them down, which the parent still uses)."""
+        return callable(getattr(self.session, "forget_connections", None))
+
     def forget_connections(self) -> None:
-        """In a pull's worker process (`bridge.sync.pull_worker`): the inherited connections let go."""
-        self.session.forget_connections()
+        """In a pull's worker process: the inherited connections let go (see `forks`)."""
+        forget = getattr(self.session, "forget_connections", None)
+        if not callable(forget):
+            raise TypeError(f"{type(self.session).__name__} cannot let go of its connections")
+        forget()
 
     def worker_finished(self) -> None:
         """After a pull's worker process made this tracker's requests: the rate limit's bucket starts

@@ -52,13 +52,14 @@ STOP_POLL_SECONDS = 0.05
 
 def worker_wanted(connector: Connector, cursor: str | None) -> bool:
     """Whether a stream starting at `cursor` is read in a worker process: only from its start, only where
-    Linux's `fork` is there, only through a connector that can drop its inherited connections, and not
+    Linux's `fork` is there, only through a connector that can let go of its inherited connections (its
+    `forks` is true: `bridge.kit.SessionConnector` over a session with `forget_connections()`), and not
     when `BRIDGE_PULL_WORKER` is off."""
     if cursor is not None or sys.platform != "linux" or not hasattr(os, "fork"):
         return False
     if os.environ.get(WORKER_ENV, "").strip().lower() in ("0", "off", "no", "false"):
         return False
-    return callable(getattr(connector, "forget_connections", None))
+    return getattr(connector, "forks", False) is True
 
 
 def worker_pages(
@@ -239,10 +240,10 @@ def _child(
         return int(now.get("requests", 0)) - start[0], int(now.get("setup_requests", 0)) - start[1]
 
     channel = _Channel(fd, counts)
-    _settle_after_fork(channel)
-    forget = getattr(connector, "forget_connections")  # noqa: B009 - checked by `worker_wanted`
-    forget()
     try:
+        _settle_after_fork(channel)
+        forget = getattr(connector, "forget_connections")  # noqa: B009 - there, as `forks` said
+        forget()
         for page in connector.pull(stream, cursor, signpost):
             channel.send("page", pack_page(page, dialect))
         channel.send("done", None)

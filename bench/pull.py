@@ -41,9 +41,7 @@ signal.signal(signal.SIGTERM, lambda *a: stop.set())
 stop.wait()
 server.stop()
 """
-FIELDS = (
-    "summary,status,issuetype,project,labels,components,fixVersions,parent,issuelinks,duedate,created,updated"
-)
+SEARCH_ROUTE = "/rest/api/{version}/search/jql"
 STATUS_MAP = {
     "10000": "todo",
     "3": "in_progress",
@@ -81,6 +79,25 @@ def request_counts(url: str) -> dict[str, int]:
     return dict(requests.get(f"{url}/_sandbox/requests", timeout=30).json()["by_route"])
 
 
+def bridge_search(url: str) -> tuple[str, str | None]:
+    """The `fields` (de-duplicated, in order) and `expand` of the last issue search in the sandbox's log."""
+    log = requests.get(f"{url}/_sandbox/requests", timeout=30).json()["log"]
+    searches = [entry for entry in log if entry.get("route") == SEARCH_ROUTE]
+    if not searches:
+        raise SystemExit(f"no issue search ({SEARCH_ROUTE}) in the sandbox request log after the bridge pull")
+    query = searches[-1].get("query") or {}
+    if not query.get("fields"):
+        raise SystemExit(f"the bridge's last issue search asked for no fields: {searches[-1]}")
+
+    def joined(value: str | list[str]) -> str:
+        return ",".join(value) if isinstance(value, list) else value
+
+    names = (name.strip() for name in joined(query["fields"]).split(","))
+    fields = ",".join(dict.fromkeys(name for name in names if name))
+    expand = query.get("expand")
+    return fields, joined(expand) if expand else None
+
+
 # The pull reports its own peak RSS from /proc (VmHWM belongs to the process's own memory map): getrusage
 # would also count the moment between fork and exec, when the child still maps this large bench process.
 PULL = """
@@ -113,8 +130,10 @@ def bridge_pull(config: Path, env: dict[str, str]) -> tuple[float, int, str, flo
     return seconds, peak_kb, done.stdout.strip(), cpu_seconds(resource.RUSAGE_CHILDREN) - cpu
 
 
-def bare_pass(url: str, email: str, token: str) -> tuple[float, int, int, float]:
-    """Seconds, issues, pages and the CPU seconds of this process while it paged."""
+def bare_pass(
+    url: str, email: str, token: str, fields: str, expand: str | None
+) -> tuple[float, int, int, float]:
+    """Seconds, issues, pages and the CPU seconds of this process while it paged `fields` (and `expand`)."""
     client = JIRA(server=url, basic_auth=(email, token), max_retries=0)
     cpu = cpu_seconds(resource.RUSAGE_SELF)
     started = time.perf_counter()
@@ -123,7 +142,7 @@ def bare_pass(url: str, email: str, token: str) -> tuple[float, int, int, float]
     while True:
         page: Any = client.enhanced_search_issues(
             "project in (PAY, MOB) ORDER BY updated ASC, key ASC", nextPageToken=next_token, maxResults=100,
-            fields=FIELDS, expand="changelog", json_result=True,
+            fields=fields, expand=expand, json_result=True,
         )  # fmt: skip
         pages += 1
         seen += len(page["issues"])
@@ -151,7 +170,10 @@ def run(issues: int, seed: int) -> dict[str, Any]:
             before = request_counts(url)
             pull_seconds, peak_kb, summary, pull_cpu = bridge_pull(config, env)
             after_pull = request_counts(url)
-            bare_seconds, bare_issues, bare_pages, bare_cpu = bare_pass(url, info["email"], info["token"])
+            fields, expand = bridge_search(url)
+            bare_seconds, bare_issues, bare_pages, bare_cpu = bare_pass(
+                url, info["email"], info["token"], fields, expand
+            )
             after_bare = request_counts(url)
             _, _, idle_summary, _ = bridge_pull(config, env)
             after_idle = request_counts(url)
@@ -183,6 +205,8 @@ def run(issues: int, seed: int) -> dict[str, Any]:
             "cpu_seconds": round(bare_cpu, 2),
             "issues": bare_issues,
             "pages": bare_pages,
+            "fields": fields,
+            "expand": expand,
             **split(after_pull, after_bare),
         },
         "ratio_pull_to_bare": round(ratio, 3),

@@ -116,6 +116,22 @@ def cpu_seconds(who: int) -> float:
     return used.ru_utime + used.ru_stime
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU seconds of process `pid` (all its threads) from /proc; None without /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    # Fields 14 and 15 (utime, stime) in clock ticks; the name (field 2) may hold spaces, so count after it.
+    after_name = stat.rsplit(")", 1)[1].split()
+    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def used_since(pid: int, before: float | None) -> float | None:
+    now = process_cpu_seconds(pid)
+    return round(now - before, 2) if now is not None and before is not None else None
+
+
 def bridge_pull(config: Path, env: dict[str, str]) -> tuple[float, int, str, float]:
     """Seconds, peak RSS (KiB), the pull's summary line and the CPU seconds of its process."""
     cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
@@ -168,14 +184,20 @@ def run(issues: int, seed: int) -> dict[str, Any]:
             subprocess.run([sys.executable, "-m", "bridge.cli", "db", "upgrade", "--config", str(config)],
                            env=env, check=True, capture_output=True)  # fmt: skip
             before = request_counts(url)
+            server_cpu = process_cpu_seconds(server.pid)
             pull_seconds, peak_kb, summary, pull_cpu = bridge_pull(config, env)
+            pull_server_cpu = used_since(server.pid, server_cpu)
             after_pull = request_counts(url)
             fields, expand = bridge_search(url)
+            server_cpu = process_cpu_seconds(server.pid)
             bare_seconds, bare_issues, bare_pages, bare_cpu = bare_pass(
                 url, info["email"], info["token"], fields, expand
             )
+            bare_server_cpu = used_since(server.pid, server_cpu)
             after_bare = request_counts(url)
+            server_cpu = process_cpu_seconds(server.pid)
             _, _, idle_summary, _ = bridge_pull(config, env)
+            idle_server_cpu = used_since(server.pid, server_cpu)
             after_idle = request_counts(url)
         finally:
             server.terminate()
@@ -196,6 +218,7 @@ def run(issues: int, seed: int) -> dict[str, Any]:
         "bridge_pull": {
             "seconds": round(pull_seconds, 2),
             "cpu_seconds": round(pull_cpu, 2),
+            "server_cpu_seconds": pull_server_cpu,
             **split(before, after_pull),
             "peak_rss_mb": round(peak_kb / 1024, 1),
             "summary": summary,
@@ -203,6 +226,7 @@ def run(issues: int, seed: int) -> dict[str, Any]:
         "bare_client": {
             "seconds": round(bare_seconds, 2),
             "cpu_seconds": round(bare_cpu, 2),
+            "server_cpu_seconds": bare_server_cpu,
             "issues": bare_issues,
             "pages": bare_pages,
             "fields": fields,
@@ -212,7 +236,7 @@ def run(issues: int, seed: int) -> dict[str, Any]:
         "ratio_pull_to_bare": round(ratio, 3),
         # the same in CPU seconds: steadier than wall time on a machine other work shares
         "cpu_ratio_pull_to_bare": round(pull_cpu / bare_cpu, 3) if bare_cpu else None,
-        "no_change_cycle": {**idle, "summary": idle_summary},
+        "no_change_cycle": {**idle, "server_cpu_seconds": idle_server_cpu, "summary": idle_summary},
         "targets": {"ratio_at_most": 1.5, "no_change_requests_at_most": 1, "peak_rss_mb_under": 500},
         "meets_targets": ratio <= 1.5 and idle["requests"] <= 1 and peak_kb / 1024 < 500,
     }

@@ -6,9 +6,15 @@
 In one run, against one Jira sandbox in its own process:
 1. `bridge pull` (its own process, SQLite store) reads everything: seconds, requests (setup apart),
    and the process's peak RSS;
-2. the bare `jira` client (`json_result=True`) pages through the same issues, same fields and
-   changelogs, storing nothing: seconds and requests;
+2. the bare `jira` client (`json_result=True`) pages through the same issues, storing nothing: seconds
+   and requests. It asks for exactly the `fields` and `expand` the bridge's issue search asked for,
+   read from the sandbox's request log (the last `search/jql` request) after the pull, so both fetch
+   the same payload; its JQL and page size are fixed here (the bridge's first query, 100 a page). The
+   output names the fields (`bare_client.fields`);
 3. a second `bridge pull` with nothing changed: its requests and rows written.
+Each phase also reports the sandbox server's CPU seconds (`server_cpu_seconds`, from /proc/<pid>/stat;
+null without /proc): the emulator shares the machine's cores with the client being timed, so its work
+weighs on the timings too.
 Prints JSON. Targets: pull/bare at most 1.5; the no-change cycle at most one request per stream besides
 setup, and no writes; peak RSS under 500 MB.
 """

@@ -6,9 +6,15 @@
 In one run, against one Jira sandbox in its own process:
 1. `bridge pull` (its own process, SQLite store) reads everything: seconds, requests (setup apart),
    and the process's peak RSS;
-2. the bare `jira` client (`json_result=True`) pages through the same issues, same fields and
-   changelogs, storing nothing: seconds and requests;
+2. the bare `jira` client (`json_result=True`) pages through the same issues, storing nothing: seconds
+   and requests. It asks for exactly the `fields` and `expand` the bridge's issue search asked for,
+   read from the sandbox's request log (the last `search/jql` request) after the pull, so both fetch
+   the same payload; its JQL and page size are fixed here (the bridge's first query, 100 a page). The
+   output names the fields (`bare_client.fields`);
 3. a second `bridge pull` with nothing changed: its requests and rows written.
+Each phase also reports the sandbox server's CPU seconds (`server_cpu_seconds`, from /proc/<pid>/stat;
+null without /proc): the emulator shares the machine's cores with the client being timed, so its work
+weighs on the timings too.
 Prints JSON. Targets: pull/bare at most 1.5; the no-change cycle at most one request per stream besides
 setup, and no writes; peak RSS under 500 MB.
 """
@@ -41,9 +47,7 @@ signal.signal(signal.SIGTERM, lambda *a: stop.set())
 stop.wait()
 server.stop()
 """
-FIELDS = (
-    "summary,status,issuetype,project,labels,components,fixVersions,parent,issuelinks,duedate,created,updated"
-)
+SEARCH_ROUTE = "/rest/api/{version}/search/jql"
 STATUS_MAP = {
     "10000": "todo",
     "3": "in_progress",
@@ -81,6 +85,25 @@ def request_counts(url: str) -> dict[str, int]:
     return dict(requests.get(f"{url}/_sandbox/requests", timeout=30).json()["by_route"])
 
 
+def bridge_search(url: str) -> tuple[str, str | None]:
+    """The `fields` (de-duplicated, in order) and `expand` of the last issue search in the sandbox's log."""
+    log = requests.get(f"{url}/_sandbox/requests", timeout=30).json()["log"]
+    searches = [entry for entry in log if entry.get("route") == SEARCH_ROUTE]
+    if not searches:
+        raise SystemExit(f"no issue search ({SEARCH_ROUTE}) in the sandbox request log after the bridge pull")
+    query = searches[-1].get("query") or {}
+    if not query.get("fields"):
+        raise SystemExit(f"the bridge's last issue search asked for no fields: {searches[-1]}")
+
+    def joined(value: str | list[str]) -> str:
+        return ",".join(value) if isinstance(value, list) else value
+
+    names = (name.strip() for name in joined(query["fields"]).split(","))
+    fields = ",".join(dict.fromkeys(name for name in names if name))
+    expand = query.get("expand")
+    return fields, joined(expand) if expand else None
+
+
 # The pull reports its own peak RSS from /proc (VmHWM belongs to the process's own memory map): getrusage
 # would also count the moment between fork and exec, when the child still maps this large bench process.
 PULL = """
@@ -99,6 +122,22 @@ def cpu_seconds(who: int) -> float:
     return used.ru_utime + used.ru_stime
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU seconds of process `pid` (all its threads) from /proc; None without /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    # Fields 14 and 15 (utime, stime) in clock ticks; the name (field 2) may hold spaces, so count after it.
+    after_name = stat.rsplit(")", 1)[1].split()
+    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def used_since(pid: int, before: float | None) -> float | None:
+    now = process_cpu_seconds(pid)
+    return round(now - before, 2) if now is not None and before is not None else None
+
+
 def bridge_pull(config: Path, env: dict[str, str]) -> tuple[float, int, str, float]:
     """Seconds, peak RSS (KiB), the pull's summary line and the CPU seconds of its process."""
     cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
@@ -113,8 +152,10 @@ def bridge_pull(config: Path, env: dict[str, str]) -> tuple[float, int, str, flo
     return seconds, peak_kb, done.stdout.strip(), cpu_seconds(resource.RUSAGE_CHILDREN) - cpu
 
 
-def bare_pass(url: str, email: str, token: str) -> tuple[float, int, int, float]:
-    """Seconds, issues, pages and the CPU seconds of this process while it paged."""
+def bare_pass(
+    url: str, email: str, token: str, fields: str, expand: str | None
+) -> tuple[float, int, int, float]:
+    """Seconds, issues, pages and the CPU seconds of this process while it paged `fields` (and `expand`)."""
     client = JIRA(server=url, basic_auth=(email, token), max_retries=0)
     cpu = cpu_seconds(resource.RUSAGE_SELF)
     started = time.perf_counter()
@@ -123,7 +164,7 @@ def bare_pass(url: str, email: str, token: str) -> tuple[float, int, int, float]
     while True:
         page: Any = client.enhanced_search_issues(
             "project in (PAY, MOB) ORDER BY updated ASC, key ASC", nextPageToken=next_token, maxResults=100,
-            fields=FIELDS, expand="changelog", json_result=True,
+            fields=fields, expand=expand, json_result=True,
         )  # fmt: skip
         pages += 1
         seen += len(page["issues"])
@@ -149,11 +190,20 @@ def run(issues: int, seed: int) -> dict[str, Any]:
             subprocess.run([sys.executable, "-m", "bridge.cli", "db", "upgrade", "--config", str(config)],
                            env=env, check=True, capture_output=True)  # fmt: skip
             before = request_counts(url)
+            server_cpu = process_cpu_seconds(server.pid)
             pull_seconds, peak_kb, summary, pull_cpu = bridge_pull(config, env)
+            pull_server_cpu = used_since(server.pid, server_cpu)
             after_pull = request_counts(url)
-            bare_seconds, bare_issues, bare_pages, bare_cpu = bare_pass(url, info["email"], info["token"])
+            fields, expand = bridge_search(url)
+            server_cpu = process_cpu_seconds(server.pid)
+            bare_seconds, bare_issues, bare_pages, bare_cpu = bare_pass(
+                url, info["email"], info["token"], fields, expand
+            )
+            bare_server_cpu = used_since(server.pid, server_cpu)
             after_bare = request_counts(url)
+            server_cpu = process_cpu_seconds(server.pid)
             _, _, idle_summary, _ = bridge_pull(config, env)
+            idle_server_cpu = used_since(server.pid, server_cpu)
             after_idle = request_counts(url)
         finally:
             server.terminate()
@@ -174,6 +224,7 @@ def run(issues: int, seed: int) -> dict[str, Any]:
         "bridge_pull": {
             "seconds": round(pull_seconds, 2),
             "cpu_seconds": round(pull_cpu, 2),
+            "server_cpu_seconds": pull_server_cpu,
             **split(before, after_pull),
             "peak_rss_mb": round(peak_kb / 1024, 1),
             "summary": summary,
@@ -181,14 +232,17 @@ def run(issues: int, seed: int) -> dict[str, Any]:
         "bare_client": {
             "seconds": round(bare_seconds, 2),
             "cpu_seconds": round(bare_cpu, 2),
+            "server_cpu_seconds": bare_server_cpu,
             "issues": bare_issues,
             "pages": bare_pages,
+            "fields": fields,
+            "expand": expand,
             **split(after_pull, after_bare),
         },
         "ratio_pull_to_bare": round(ratio, 3),
         # the same in CPU seconds: steadier than wall time on a machine other work shares
         "cpu_ratio_pull_to_bare": round(pull_cpu / bare_cpu, 3) if bare_cpu else None,
-        "no_change_cycle": {**idle, "summary": idle_summary},
+        "no_change_cycle": {**idle, "server_cpu_seconds": idle_server_cpu, "summary": idle_summary},
         "targets": {"ratio_at_most": 1.5, "no_change_requests_at_most": 1, "peak_rss_mb_under": 500},
         "meets_targets": ratio <= 1.5 and idle["requests"] <= 1 and peak_kb / 1024 < 500,
     }

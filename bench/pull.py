@@ -4,8 +4,10 @@
     python bench/pull.py --issues 10000     # a quicker run
 
 In one run, against one Jira sandbox in its own process:
-1. `bridge pull` (its own process, SQLite store) reads everything: seconds, requests (setup apart),
-   and the process's peak RSS;
+1. `bridge pull` (its own process, SQLite store) reads everything: seconds, CPU seconds, requests (setup
+   apart), and peak RSS. A first pull reads its stream in a worker process it forks (see
+   `bridge.sync.pull_worker`): the CPU seconds are both processes', the peak RSS the sum of both peaks
+   (an upper bound: what they share after the fork is counted twice);
 2. the bare `jira` client (`json_result=True`) pages through the same issues, storing nothing: seconds
    and requests. It asks for exactly the `fields` and `expand` the bridge's issue search asked for,
    read from the sandbox's request log (the last `search/jql` request) after the pull, so both fetch
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -106,12 +109,25 @@ def bridge_search(url: str) -> tuple[str, str | None]:
 
 # The pull reports its own peak RSS from /proc (VmHWM belongs to the process's own memory map): getrusage
 # would also count the moment between fork and exec, when the child still maps this large bench process.
+# A first pull reads its stream in a worker process (`bridge.sync.pull_worker`), which ends by `os._exit`:
+# the worker's own peak is printed from a wrapper around its body, as WORKER_PEAK_RSS_KB.
 PULL = """
-import atexit, re, sys
-def peak():
+import atexit, re, resource, sys
+def peak(label="PEAK_RSS_KB"):
     status = open("/proc/self/status").read()
-    print("PEAK_RSS_KB", re.search(r"VmHWM:\\s+(\\d+)", status).group(1), file=sys.stderr)
+    print(label, re.search(r"VmHWM:\\s+(\\d+)", status).group(1), file=sys.stderr, flush=True)
+    if label.startswith("WORKER"):
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        print("WORKER_CPU_S", used.ru_utime + used.ru_stime, file=sys.stderr, flush=True)
 atexit.register(peak)
+from bridge.sync import pull_worker
+body = pull_worker._child
+def child(*args, **kwargs):
+    try:
+        return body(*args, **kwargs)
+    finally:
+        peak("WORKER_PEAK_RSS_KB")
+pull_worker._child = child
 from bridge.cli import main
 main(["pull", "--config", sys.argv[1]])
 """
@@ -138,8 +154,9 @@ def used_since(pid: int, before: float | None) -> float | None:
     return round(now - before, 2) if now is not None and before is not None else None
 
 
-def bridge_pull(config: Path, env: dict[str, str]) -> tuple[float, int, str, float]:
-    """Seconds, peak RSS (KiB), the pull's summary line and the CPU seconds of its process."""
+def bridge_pull(config: Path, env: dict[str, str]) -> tuple[float, int, str, float, float | None]:
+    """Seconds, peak RSS (KiB: the pull process's and its worker's added), the pull's summary line, the
+    CPU seconds of both, and the worker's (None without one)."""
     cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
@@ -148,8 +165,12 @@ def bridge_pull(config: Path, env: dict[str, str]) -> tuple[float, int, str, flo
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"bridge pull failed: {done.stderr[-2000:]}")
-    peak_kb = int(done.stderr.rsplit("PEAK_RSS_KB", 1)[1].split()[0])
-    return seconds, peak_kb, done.stdout.strip(), cpu_seconds(resource.RUSAGE_CHILDREN) - cpu
+    # the pull's own peak plus its worker's, when it had one: an upper bound (pages the two processes
+    # share after the fork are counted in both)
+    peak_kb = sum(int(found.split()[0]) for found in re.findall(r"PEAK_RSS_KB (\d+)", done.stderr))
+    worker = re.search(r"WORKER_CPU_S ([\d.]+)", done.stderr)
+    worker_cpu = float(worker.group(1)) if worker else None
+    return seconds, peak_kb, done.stdout.strip(), cpu_seconds(resource.RUSAGE_CHILDREN) - cpu, worker_cpu
 
 
 def bare_pass(
@@ -191,7 +212,7 @@ def run(issues: int, seed: int) -> dict[str, Any]:
                            env=env, check=True, capture_output=True)  # fmt: skip
             before = request_counts(url)
             server_cpu = process_cpu_seconds(server.pid)
-            pull_seconds, peak_kb, summary, pull_cpu = bridge_pull(config, env)
+            pull_seconds, peak_kb, summary, pull_cpu, worker_cpu = bridge_pull(config, env)
             pull_server_cpu = used_since(server.pid, server_cpu)
             after_pull = request_counts(url)
             fields, expand = bridge_search(url)
@@ -202,7 +223,7 @@ def run(issues: int, seed: int) -> dict[str, Any]:
             bare_server_cpu = used_since(server.pid, server_cpu)
             after_bare = request_counts(url)
             server_cpu = process_cpu_seconds(server.pid)
-            _, _, idle_summary, _ = bridge_pull(config, env)
+            _, _, idle_summary, _, _ = bridge_pull(config, env)
             idle_server_cpu = used_since(server.pid, server_cpu)
             after_idle = request_counts(url)
         finally:
@@ -224,6 +245,8 @@ def run(issues: int, seed: int) -> dict[str, Any]:
         "bridge_pull": {
             "seconds": round(pull_seconds, 2),
             "cpu_seconds": round(pull_cpu, 2),
+            # of which its worker process's (None when the pull read in one process)
+            "worker_cpu_seconds": round(worker_cpu, 2) if worker_cpu is not None else None,
             "server_cpu_seconds": pull_server_cpu,
             **split(before, after_pull),
             "peak_rss_mb": round(peak_kb / 1024, 1),

@@ -73,6 +73,32 @@ def _pids(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return forked
 
 
+def _at_page(monkeypatch: pytest.MonkeyPatch, number: int, then: Any) -> Any:
+    """Map pages of five issues, calling `then()` in place of mapping page `number` (counted from 1) in
+    the worker; returns the mapping as it was."""
+    monkeypatch.setattr(bridge_jira.pull, "PAGE_SIZE", 5)
+    original = bridge_jira.pull.JiraPuller._page
+    made: list[int] = []
+
+    def mapping(self: Any, *args: Any) -> RemotePage:
+        if len(made) == number - 1:
+            then()
+        made.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(bridge_jira.pull.JiraPuller, "_page", mapping)
+    return original
+
+
+def _resumes_whole(rig: Jira, monkeypatch: pytest.MonkeyPatch, original: Any) -> None:
+    """The next pull goes on from the last page stored, in this process, and ends as a whole pull does."""
+    monkeypatch.setattr(bridge_jira.pull.JiraPuller, "_page", original)
+    (rest,) = pull_all(rig.store, rig.config, now=datetime.now(UTC))
+    assert rest.ok, rest.error
+    (again,) = pull_all(rig.store, rig.config, now=datetime.now(UTC), full=True)
+    assert again.ok and again.changed == 0, "nothing was left out"
+
+
 def _reaped(pid: int) -> bool:
     try:
         os.waitpid(pid, os.WNOHANG)
@@ -148,76 +174,43 @@ def test_an_error_in_the_worker_is_this_pulls_error_after_its_pages_are_stored(
     jira: Jira,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(bridge_jira.pull, "PAGE_SIZE", 5)
-    original = bridge_jira.pull.JiraPuller._page
-    made: list[int] = []
+    def fail() -> None:
+        raise RetriableAPIError("t: the fifth page failed", status=503, tracker="t")
 
-    def failing(self: Any, *args: Any) -> RemotePage:
-        if len(made) == 4:
-            raise RetriableAPIError("t: the fifth page failed", status=503, tracker="t")
-        made.append(1)
-        return original(self, *args)
-
-    monkeypatch.setattr(bridge_jira.pull.JiraPuller, "_page", failing)
+    original = _at_page(monkeypatch, 5, fail)
     (result,) = pull_all(jira.store, jira.config, now=datetime.now(UTC))
     assert not result.ok and result.error == "t: the fifth page failed"
     assert result.pages == 4 and result.items > 0
     with jira.store.read() as conn:
         cursor = get_cursor(conn, "t", "issues")
     assert cursor is not None and cursor.value is not None
-
-    # the next pull goes on from the fourth page's cursor, in this process, and ends as a whole pull does
-    monkeypatch.setattr(bridge_jira.pull.JiraPuller, "_page", original)
-    (rest,) = pull_all(jira.store, jira.config, now=datetime.now(UTC))
-    assert rest.ok, rest.error
-    (again,) = pull_all(jira.store, jira.config, now=datetime.now(UTC), full=True)
-    assert again.ok and again.changed == 0
+    _resumes_whole(jira, monkeypatch, original)
 
 
 def test_a_worker_killed_mid_stream_ends_the_pull_with_an_error_and_nothing_lost(
     jira: Jira,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(bridge_jira.pull, "PAGE_SIZE", 5)
-    original = bridge_jira.pull.JiraPuller._page
     here = os.getpid()
-    made: list[int] = []
 
-    def dying(self: Any, *args: Any) -> RemotePage:
-        if len(made) == 3 and os.getpid() != here:
+    def die() -> None:
+        if os.getpid() != here:
             os.kill(os.getpid(), signal.SIGKILL)
-        made.append(1)
-        return original(self, *args)
 
-    monkeypatch.setattr(bridge_jira.pull.JiraPuller, "_page", dying)
+    original = _at_page(monkeypatch, 4, die)
     (result,) = pull_all(jira.store, jira.config, now=datetime.now(UTC))
     assert not result.ok and result.error is not None
     assert "worker process ended before its stream did (killed by signal 9)" in result.error
     assert result.pages == 3
-
-    monkeypatch.setattr(bridge_jira.pull.JiraPuller, "_page", original)
-    (rest,) = pull_all(jira.store, jira.config, now=datetime.now(UTC))
-    assert rest.ok, rest.error
-    (again,) = pull_all(jira.store, jira.config, now=datetime.now(UTC), full=True)
-    assert again.ok and again.changed == 0, "nothing was left out"
+    _resumes_whole(jira, monkeypatch, original)
 
 
 def test_a_stop_while_the_worker_is_slow_does_not_wait_for_it(
     jira: Jira,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(bridge_jira.pull, "PAGE_SIZE", 5)
     forked = _pids(monkeypatch)
-    original = bridge_jira.pull.JiraPuller._page
-    made: list[int] = []
-
-    def stuck(self: Any, *args: Any) -> RemotePage:
-        if len(made) == 2:
-            time.sleep(60)  # in the worker, which the stop does not reach
-        made.append(1)
-        return original(self, *args)
-
-    monkeypatch.setattr(bridge_jira.pull.JiraPuller, "_page", stuck)
+    _at_page(monkeypatch, 3, lambda: time.sleep(60))  # in the worker, which the stop does not reach
     stop = threading.Event()
     threading.Timer(1.0, stop.set).start()
     started = time.monotonic()

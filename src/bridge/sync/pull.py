@@ -215,14 +215,9 @@ def _pull_stream(
     with fewer_collections():  # a page makes hundreds of thousands of short-lived objects
         pages: Iterator[RemotePage]
         # a stream read from its start is read in a worker process (see `bridge.sync.pull_worker`)
-        in_worker = heard is not None and worker_wanted(connector, cursor)
-        if in_worker:
-            assert heard is not None
-            pages = worker_pages(
-                connector, stream, cursor, now, dialect=store.dialect, tracker=name, heard=heard, stop=stop
-            )
-        else:
-            pages = iter(connector.pull(stream, cursor, now))
+        pages = _worker_pages(store, connector, name, stream, cursor, now, heard, stop) or iter(
+            connector.pull(stream, cursor, now)
+        )
         # Pages are stored several to a transaction only on SQLite, and only when they are fetched ahead
         # (so a page waiting to be stored is seen without waiting on the network with the lock held).
         together = store.dialect == "sqlite" and isinstance(pages, Prefetched | WorkerPages)
@@ -236,6 +231,29 @@ def _pull_stream(
                 finished = getattr(connector, "worker_finished", None)
                 if callable(finished):
                     finished()
+
+
+def _worker_pages(
+    store: Store,
+    connector: Connector,
+    name: str,
+    stream: str,
+    cursor: str | None,
+    now: datetime,
+    heard: RequestsHeard | None,
+    stop: threading.Event | None,
+) -> WorkerPages | None:
+    """The stream's pages from a worker process when it is read from its start (see
+    `bridge.sync.pull_worker`); None to read it here (also when the process cannot be made)."""
+    if heard is None or not worker_wanted(connector, cursor):
+        return None
+    try:
+        return worker_pages(
+            connector, stream, cursor, now, dialect=store.dialect, tracker=name, heard=heard, stop=stop
+        )
+    except OSError as exc:  # no process to be had (memory, a process limit): read in this one
+        log.warning("%s: %s read in this process: no worker process (%s)", name, stream, exc)
+        return None
 
 
 def _store_pages(

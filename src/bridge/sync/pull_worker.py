@@ -98,6 +98,8 @@ class WorkerPages(Iterator[RemotePage]):
         self, pid: int, read_end: int, tracker: str, heard: RequestsHeard, stop: threading.Event | None
     ) -> None:
         self._pid: int | None = pid
+        self._reaping = threading.Lock()
+        """Held while the child is reaped: the reading thread and `close` may both end it."""
         self._stop = stop
         self._read_end = read_end
         self._tracker = tracker
@@ -158,16 +160,17 @@ class WorkerPages(Iterator[RemotePage]):
 
     def _stop_child(self) -> str:
         """Reap the child (killing it first when it still runs); how it ended."""
-        pid, self._pid = self._pid, None
-        if pid is None:
-            return "already reaped"
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done == 0:
-                os.kill(pid, signal.SIGKILL)
-                _, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            return "reaped elsewhere"
+        with self._reaping:
+            pid, self._pid = self._pid, None
+            if pid is None:
+                return "already reaped"
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done == 0:
+                    os.kill(pid, signal.SIGKILL)
+                    _, status = os.waitpid(pid, 0)
+            except ChildProcessError:
+                return "reaped elsewhere"
         if os.WIFSIGNALED(status):
             return f"killed by signal {os.WTERMSIG(status)}"
         return f"exit status {os.WEXITSTATUS(status)}"

@@ -20,7 +20,7 @@ import bridge_jira.pull
 from bridge.config import load_config
 from bridge.connector import ConnectorRegistry
 from bridge.domain import RemotePage, StatusCategory, StatusChange, Task
-from bridge.errors import RetriableAPIError
+from bridge.errors import ConfigError, Problem, RetriableAPIError
 from bridge.flow_facts import facts_of, steps_of
 from bridge.http import RETRY_EVENTS, ShutdownRequested
 from bridge.store import Store
@@ -281,3 +281,19 @@ def test_a_packed_history_holding_nul_is_cleaned_and_counted_as_any_other() -> N
     assert cleaned.flow_facts is None, "facts are made again from the cleaned history"
     clean, none = clean_page(unpack_page(pack_page(_page(), "sqlite")))
     assert none == 0 and isinstance(clean.status_changes, PackedChanges)
+
+
+def test_an_error_comes_back_from_the_worker_as_the_same_error() -> None:
+    problems = [Problem("trackers.t.url", "not a URL")]
+    back = pull_worker._rebuilt_error(pull_worker._portable_error(ConfigError("bridge.toml", problems)))
+    # ConfigError's `__init__` takes other arguments than its `args`: rebuilt from its class and state
+    assert isinstance(back, ConfigError) and back.problems == problems
+    assert str(back) == "bridge.toml: 1 problem\n  trackers.t.url: not a URL"
+    limited = pull_worker._rebuilt_error(
+        pull_worker._portable_error(RetriableAPIError("t: 429", status=429, tracker="t", retry_after=3.0))
+    )
+    assert isinstance(limited, RetriableAPIError) and (limited.status, limited.tracker) == (429, "t")
+    odd = RuntimeError("a lock inside")
+    odd.lock = threading.Lock()  # type: ignore[attr-defined]
+    back_odd = pull_worker._rebuilt_error(pull_worker._portable_error(odd))
+    assert isinstance(back_odd, RuntimeError) and str(back_odd) == "a lock inside"

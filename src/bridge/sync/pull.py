@@ -2,7 +2,9 @@
 
 A tracker that fails is recorded (its `run` row carries the error) and the others go on. Each page is
 stored in its own transaction together with the cursor that covers it, so a process killed between pages
-resumes from the last page that landed and loses nothing.
+resumes from the last page that landed and loses nothing. A stream read from its start (a first pull,
+`--full`) is fetched and mapped in a worker process while this one stores its pages
+(`bridge.sync.pull_worker`); what lands is the same.
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ from bridge.domain import (
     Team,
     display_name,
     require_utc,
+    slot_builder,
     unchecked_constructor,
 )
 from bridge.gc_pacing import hold_loaded, release_loaded
@@ -455,53 +456,6 @@ def _slot_setter(cls: type[Any], name: str) -> Callable[[Any, Any], None]:
     return setter
 
 
-def _settled_builder() -> Callable[..., SettledTask]:
-    slot = _slot_setter
-    set_source, set_remote_id, set_milestone, set_team, set_work_type = (
-        slot(Task, "source"),
-        slot(Task, "remote_id"),
-        slot(Task, "milestone_id"),
-        slot(Task, "team"),
-        slot(Task, "work_type"),
-    )
-    set_category, set_created, set_started, set_done, set_deleted = (
-        slot(Task, "category"),
-        slot(Task, "created"),
-        slot(Task, "started"),
-        slot(Task, "done"),
-        slot(Task, "deleted"),
-    )
-    set_details = slot(SettledTask, "_details")
-    new, cls, done_category = object.__new__, SettledTask, StatusCategory.DONE
-
-    def build(
-        source: str,
-        remote_id: str,
-        milestone_id: str | None,
-        team: str | None,
-        work_type: str | None,
-        created: datetime | None,
-        started: datetime | None,
-        done: datetime,
-        details: SettledDetails | None,
-    ) -> SettledTask:
-        made: SettledTask = new(cls)
-        set_source(made, source)
-        set_remote_id(made, remote_id)
-        set_milestone(made, milestone_id)
-        set_team(made, team)
-        set_work_type(made, work_type)
-        set_category(made, done_category)
-        set_created(made, created)
-        set_started(made, started)
-        set_done(made, done)
-        set_deleted(made, False)
-        set_details(made, details)
-        return made
-
-    return build
-
-
 class SettledDetails:
     """The fields of the settled tasks of one load that `read_tasks` left out, read on demand in one
     query (a later read transaction of the same store) the first time any of them is asked for: a
@@ -555,7 +509,11 @@ class SettledDetails:
 
 _LAZY_SETTERS = tuple(_slot_setter(Task, name) for name in _LAZY_FIELDS)
 _set_details = _slot_setter(SettledTask, "_details")
-_build_settled = _settled_builder()
+_build_settled: Callable[..., SettledTask] = slot_builder(
+    SettledTask,
+    ("source", "remote_id", "milestone_id", "team", "work_type", "created", "started", "done", "_details"),
+    {"category": StatusCategory.DONE, "deleted": False},
+)
 
 
 _build_task: Callable[..., Task] = unchecked_constructor(Task)

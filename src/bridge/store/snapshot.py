@@ -254,7 +254,6 @@ def _as_column(column: Any, dialect: str) -> Any:
 
 
 def _read_tasks_sqlite(conn: Connection, query: Any) -> list[Task]:
-    rows = conn.execute(query)
     # One shared string for each source, milestone, team and work type, rather than one a row.
     shared = sys.intern
     category = _CATEGORY
@@ -268,7 +267,7 @@ def _read_tasks_sqlite(conn: Connection, query: Any) -> list[Task]:
     for (
         source, remote_id, key, title, milestone_id, team, work_type, raw_status, state, created,
         updated, started, done, url, labels, watchers,
-    ) in chain.from_iterable(rows.partitions(_FETCH)):  # fmt: skip
+    ) in chain.from_iterable(driver_batches(conn, query, _FETCH)):  # fmt: skip
         created = parse(created + "+00:00") if created is not None else None
         updated = parse(updated + "+00:00") if updated is not None else None
         started = parse(started + "+00:00") if started is not None else None

@@ -12,7 +12,7 @@ import gc
 import json
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -178,38 +178,39 @@ def _as_is(value: datetime | None) -> datetime | None:
     return value
 
 
+def _utc_time_reader(dialect: str) -> Callable[[Any], datetime | None]:
+    """`_time_reader`, with a server's values in another zone than `datetime.UTC` converted to it."""
+    if dialect == "sqlite":
+        return _time_reader(dialect)
+    return _as_utc
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    return value if value is None or value.tzinfo is UTC else require_utc(value)
+
+
 def read_milestones(conn: Connection, where: ColumnElement[bool] | None = None) -> list[Milestone]:
     """Milestones that are not deleted, or those `where` selects."""
     t = _table(MilestoneRow)
     dialect = conn.dialect.name
-    when = _time_reader(dialect)
+    when = _utc_time_reader(dialect)
     _utc_zone(conn)
-    rows = conn.execute(
+    rows = _small_read(
+        conn,
         select(
             t.c.source, t.c.remote_id, t.c.key, t.c.title, t.c.team, t.c.value, t.c.effort,
             _time(t.c.due, dialect), t.c.raw_status, t.c.category, _time(t.c.created, dialect),
             _time(t.c.updated, dialect), t.c.url, t.c.description, type_coerce(t.c.labels, String),
             t.c.watchers,
-        ).where(t.c.deleted.is_(False) if where is None else where)
+        ).where(t.c.deleted.is_(False) if where is None else where),
     )  # fmt: skip
+    # the driver's tuples, built without `Milestone`'s checks: the times are made UTC here
+    build = _build_milestone
     return [
-        Milestone(
-            source=source,
-            remote_id=remote_id,
-            key=key,
-            title=title,
-            team=team,
-            value=value,
-            effort=effort,
-            due=when(due),
-            raw_status=raw_status,
-            category=_CATEGORY[category],  # type: ignore[arg-type]
-            created=when(created),
-            updated=when(updated),
-            url=url,
-            description=description,
-            labels=_labels(labels),
-            watchers=watchers,
+        build(
+            source, remote_id, key, title, team, value, effort, when(due), raw_status,
+            _CATEGORY[category], when(created), when(updated), url, False, watchers, description,
+            _labels(labels),
         )
         for (
             source, remote_id, key, title, team, value, effort, due, raw_status, category, created,
@@ -285,6 +286,15 @@ def _read_tasks(
         ).where(and_(t.c.deleted.is_(False), settled))  # fmt: skip
         tasks += _read_settled(conn, light, SettledDetails(store, settled_before))
     return tasks, found, analysed
+
+
+def _small_read(conn: Connection, query: Any) -> Iterable[Sequence[Any]]:
+    """The rows of a query of no more than thousands of rows, as tuples of the driver's values: on
+    SQLite without SQLAlchemy's rows (`driver_batches`); on a server, its rows as they are, without the
+    round trips of a server-side cursor."""
+    if conn.dialect.name == "sqlite":
+        return chain.from_iterable(driver_batches(conn, query, _FETCH))
+    return conn.execute(query)
 
 
 def _as_column(column: Any, dialect: str) -> Any:
@@ -650,8 +660,9 @@ def read_status_changes(
 
 def read_dependencies(conn: Connection) -> list[Dependency]:
     t = _table(DependencyRow)
-    rows = conn.execute(select(t.c.source, t.c.blocker_id, t.c.blocked_id)).all()
-    return [Dependency(source, blocker, blocked) for source, blocker, blocked in rows]
+    rows = _small_read(conn, select(t.c.source, t.c.blocker_id, t.c.blocked_id))
+    build = _build_dependency
+    return [build(source, blocker, blocked) for source, blocker, blocked in rows]
 
 
 def read_objectives(conn: Connection) -> list[Objective]:
@@ -691,15 +702,18 @@ def read_links(conn: Connection, *, origin: LinkOrigin | None = None) -> list[Ke
     query = select(t.c.milestone_source, t.c.milestone_id, t.c.kr_source, t.c.kr_id, t.c.origin, t.c.score)
     if origin is not None:
         query = query.where(and_(t.c.origin == origin.value))
+    ref, link, origin_of = _build_ref, _build_link, _ORIGIN
     return [
-        KeyResultLink(
-            Ref(r.milestone_source, r.milestone_id),
-            Ref(r.kr_source, r.kr_id),
-            LinkOrigin(r.origin),
-            r.score,
-        )
-        for r in conn.execute(query)
+        link(ref(milestone_source, milestone_id), ref(kr_source, kr_id), origin_of[origin_code], score)
+        for milestone_source, milestone_id, kr_source, kr_id, origin_code, score in _small_read(conn, query)
     ]
+
+
+_ORIGIN = {origin.value: origin for origin in LinkOrigin}
+_build_ref: Callable[..., Ref] = unchecked_constructor(Ref)
+_build_link: Callable[..., KeyResultLink] = unchecked_constructor(KeyResultLink)
+_build_dependency: Callable[..., Dependency] = unchecked_constructor(Dependency)
+_build_milestone: Callable[..., Milestone] = unchecked_constructor(Milestone)
 
 
 def read_teams(conn: Connection) -> list[Team]:

@@ -422,7 +422,7 @@ def slot_builder(
     The value is made as an unfrozen twin of `cls` (the same slots, on the same base) and given the
     class `cls` once its slots are set: plain attribute stores, which the interpreter specialises for
     slots, cost half of a call of each slot's setter (measured at 100,000 tasks of 17 fields: 0.070 ->
-    0.033 s of CPU). A class whose layout the twin cannot share is built through the setters."""
+    0.033 s of CPU)."""
     base = cls.__base__ or object
     twin = type(
         f"_Unfrozen{cls.__name__}",
@@ -438,29 +438,14 @@ def slot_builder(
     scope: dict[str, Any] = {"_new": object.__new__, "_twin": twin, "_cls": cls}
     scope.update({f"_fixed_{name}": value for name, value in fixed.items()})
     values = {**{name: name for name in names}, **{name: f"_fixed_{name}" for name in fixed}}
+    probe: Any = object.__new__(twin)
+    probe.__class__ = cls  # a TypeError here, at import, for a layout the twin cannot share
     lines = [f"def build({', '.join(names)}):", "    made = _new(_twin)"]
-    try:
-        probe: Any = object.__new__(twin)
-        probe.__class__ = cls
-    except TypeError:  # a layout `__class__` cannot move between
-        scope.update({f"_set_{name}": _slot_descriptor(cls, name).__set__ for name in values})
-        scope["_twin"] = cls
-        lines += [f"    _set_{name}(made, {value})" for name, value in values.items()]
-    else:
-        lines += [f"    made.{name} = {value}" for name, value in values.items()]
-        lines.append("    made.__class__ = _cls")
-    lines.append("    return made")
+    lines += [f"    made.{name} = {value}" for name, value in values.items()]
+    lines += ["    made.__class__ = _cls", "    return made"]
     exec("\n".join(lines), scope)  # source made of the class's own slot names only
     built: Callable[..., Any] = scope["build"]
     return built
-
-
-def _slot_descriptor(cls: type[Any], name: str) -> Any:
-    """The descriptor of slot `name` of `cls` (its own or a base's), past any property over it."""
-    for klass in cls.__mro__:
-        if name in vars(klass).get("__slots__", ()):
-            return vars(klass)[name]
-    raise AttributeError(f"{cls.__name__} has no slot {name}")
 
 
 def flow_times(

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from bridge.domain import StatusCategory, Task, categorise, display_name, flow_times
+from bridge.domain import (
+    StatusCategory,
+    Task,
+    categorise,
+    display_name,
+    flow_times,
+    slot_builder,
+    unchecked_constructor,
+)
 from bridge.text import plural
 
 TODO, DOING, WAITING, DONE = (
@@ -108,3 +118,31 @@ def test_plural_and_category_labels_read_as_english() -> None:
     assert [plural(n, "open task") for n in (0, 1, 2)] == ["0 open tasks", "1 open task", "2 open tasks"]
     assert plural(2, "entry", "entries") == "2 entries"
     assert StatusCategory.IN_PROGRESS.label == "in progress"
+
+
+def test_unchecked_constructor_makes_the_value_the_class_makes() -> None:
+    fields = ("jira", "t1", "PAY-1", "Pay", "m1", "payments", "backend", "Done", DONE, day(0), day(2))
+    fields += (day(1), day(2), None, ("urgent",), False, 3)
+    built = unchecked_constructor(Task)(*fields)
+    made = Task(*fields)
+    assert type(built) is Task
+    assert built == made and hash(built) == hash(made) and repr(built) == repr(made)
+    assert pickle.loads(pickle.dumps(built)) == made
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.title = "changed"  # type: ignore[misc]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Child(Task):
+    note: str = ""
+
+
+def test_slot_builder_sets_the_named_and_fixed_slots_of_a_subclass_only() -> None:
+    build = slot_builder(_Child, ("source", "remote_id", "note"), {"category": DONE})
+    built = build("jira", "t1", "a note")
+    assert type(built) is _Child
+    assert (built.source, built.remote_id, built.note, built.category) == ("jira", "t1", "a note", DONE)
+    with pytest.raises(AttributeError):
+        _ = built.title  # left unset
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.note = "changed"  # type: ignore[misc]

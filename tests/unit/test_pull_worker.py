@@ -201,7 +201,8 @@ def test_a_worker_killed_mid_stream_ends_the_pull_with_an_error_and_nothing_lost
     (result,) = pull_all(jira.store, jira.config, now=datetime.now(UTC))
     assert not result.ok and result.error is not None
     assert "worker process ended before its stream did (killed by signal 9)" in result.error
-    assert result.pages == 3
+    # pages 1 to 3 were mapped; the worker may have died before it sent the last of them
+    assert 0 < result.pages <= 3
     _resumes_whole(jira, monkeypatch, original)
 
 

@@ -152,13 +152,12 @@ def finished_flows(index: Index, now: datetime, window: timedelta) -> dict[Group
 def _finished_flows(index: Index, now: datetime, window: timedelta) -> dict[GroupKey, list[Flow]]:
     since = now - window
     groups: defaultdict[GroupKey, list[Flow]] = defaultdict(list)
-    tasks, team_of, build = index.tasks, index.team_of, _build_flow
+    team_of, build = index.team_of, _build_flow
     # `days` inline and `Flow` built without the frozen class's `__init__`: once per task finished in
-    # the window, tens of thousands in a big store
-    for key, flow in index.flows.items():
+    # the window, tens of thousands in a big store (a task's own team is `team_of`'s answer)
+    for key, task, flow in index.finished:
         if since <= flow.finished <= now:
-            task = tasks[key]
-            groups[(team_of(task), task.work_type)].append(
+            groups[(task.team or team_of(task), task.work_type)].append(
                 build(key, flow.cycle_time.total_seconds() / DAY, flow.active_time.total_seconds() / DAY)
             )
     return dict(groups)
@@ -603,7 +602,7 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
             category_of[name] = category
         if not spent_in:
             continue
-        team = team_of(task)
+        team = task.team or team_of(task)
         days = team_days.get(team)
         if days is None:
             days, items, categories = team_days[team], team_items[team], team_categories[team] = {}, {}, {}

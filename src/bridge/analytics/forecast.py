@@ -62,11 +62,11 @@ def daily_throughput(index: Index, now: datetime, window: timedelta) -> dict[str
     span = max(1, math.ceil(window / _DAY))
     since = now - span * _DAY
     counts: defaultdict[str, list[int]] = defaultdict(lambda: [0] * span)
-    tasks, team_of, day = index.tasks, index.team_of, _DAY
-    for key, flow in index.flows.items():
+    team_of, day = index.team_of, _DAY
+    for _, task, flow in index.finished:
         finished = flow.finished
         if since <= finished < now:
-            counts[team_of(tasks[key])][int((finished - since) / day)] += 1
+            counts[task.team or team_of(task)][int((finished - since) / day)] += 1
     return dict(counts)
 
 
@@ -307,9 +307,8 @@ def _at_least(day: int | None, floor: int) -> int | None:
 def median_cycle_days(index: Index) -> dict[tuple[str, str], float]:
     """The median cycle time in days of the finished tasks of each (team, work type)."""
     cycles: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
-    tasks, day = index.tasks, _DAY
-    for key, flow in index.flows.items():
-        task = tasks[key]
+    day = _DAY
+    for _, task, flow in index.finished:
         cycles[(task.team or "", task.work_type or "")].append(flow.cycle_time / day)
     return {place: statistics.median(days) for place, days in cycles.items()}
 

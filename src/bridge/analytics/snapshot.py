@@ -109,6 +109,10 @@ class Index:
     open_tasks: dict[Key, Task] = field(default_factory=dict)
     """The tasks not done, in `tasks` order: the few that several parts of the analysis look at one by
     one (in a long-lived store most tasks are done)."""
+    finished: list[tuple[Key, Task, FlowTimes]] = field(default_factory=list)
+    """Each task of `flows` with its key and flow, in `flows` order: the passes over the finished work
+    (work types, throughput, cycle medians) read the task beside its flow instead of looking it up by
+    key again, tens of thousands of times each in a big store."""
 
     def status_name(self, source: str, status: str | None) -> str | None:
         """A raw status as a person reads it: its name, or the id itself until a pull names it."""
@@ -138,6 +142,7 @@ def build_index(snapshot: Snapshot, since: datetime | None = None) -> Index:
     tasks = dict(zip(map(_TASK_KEY, live), live, strict=True))
     facts = task_facts(tasks, snapshot)
     flows: dict[Key, FlowTimes] = {}
+    finished: list[tuple[Key, Task, FlowTimes]] = []
     open_tasks: dict[Key, Task] = {}
     done = StatusCategory.DONE
     # `last_done` inline, for done tasks only: most tasks are done; the finish is compared in
@@ -157,6 +162,7 @@ def build_index(snapshot: Snapshot, since: datetime | None = None) -> Index:
         flow = task_flow(task, found)
         if flow is not None:
             flows[key] = flow
+            finished.append((key, task, flow))
     tasks_of = _tasks_of(tasks.values(), milestones)
     return Index(
         since=since,
@@ -168,6 +174,7 @@ def build_index(snapshot: Snapshot, since: datetime | None = None) -> Index:
         tasks_of=tasks_of,
         status_names={(s.source, s.remote_id): s.name for s in snapshot.statuses},
         open_tasks=open_tasks,
+        finished=finished,
     )
 
 

@@ -150,15 +150,16 @@ def finished_flows(index: Index, now: datetime, window: timedelta) -> dict[Group
 
 
 def _finished_flows(index: Index, now: datetime, window: timedelta) -> dict[GroupKey, list[Flow]]:
-    since = now - window
+    since, until = micros(now - window), micros(now)
     groups: defaultdict[GroupKey, list[Flow]] = defaultdict(list)
     team_of, build = index.team_of, _build_flow
-    # `days` inline and `Flow` built without the frozen class's `__init__`: once per task finished in
-    # the window, tens of thousands in a big store (a task's own team is `team_of`'s answer)
-    for key, task, flow in index.finished:
-        if since <= flow.finished <= now:
+    # `days` inline, in microseconds (`timedelta.total_seconds` is the count over 10**6, so the days are
+    # the same to the bit), and `Flow` built without the frozen class's `__init__`: once per task
+    # finished in the window, tens of thousands in a big store (a task's own team is `team_of`'s answer)
+    for key, (task, started, finished, active) in index.finish.items():
+        if since <= finished <= until:
             groups[(task.team or team_of(task), task.work_type)].append(
-                build(key, flow.cycle_time.total_seconds() / DAY, flow.active_time.total_seconds() / DAY)
+                build(key, (finished - started) / 1_000_000 / DAY, active / 1_000_000 / DAY)
             )
     return dict(groups)
 
@@ -285,19 +286,20 @@ class Deliveries:
 
 def last_to_finish(index: Index, now: datetime, window: timedelta) -> Deliveries:
     """Which work type held each milestone delivered in the window: the type of its last task to finish."""
-    since = now - window
+    since, until = micros(now - window), micros(now)
     delivered: defaultdict[str, int] = defaultdict(int)
     held: defaultdict[GroupKey, int] = defaultdict(int)
     waited: defaultdict[GroupKey, set[Key]] = defaultdict(set)
     for tasks in index.tasks_of.values():
         if len(tasks) < 2 or any(t.category is not StatusCategory.DONE for t in tasks):
             continue  # open, or a single task that waits on nothing
-        # a done task without a flow finished before the index reaches (or has no dates): not the last
-        finishes = [(index.flows.get(key_of(t)), t) for t in tasks]
-        last = max((flow.finished for flow, _ in finishes if flow is not None), default=None)
-        if last is None or not since <= last <= now:
+        # a done task without a flow finished before the index reaches (or has no dates): not the last;
+        # finishes compared in exact microseconds
+        finishes = [(index.finish.get(key_of(t)), t) for t in tasks]
+        last = max((flow[2] for flow, _ in finishes if flow is not None), default=None)
+        if last is None or not since <= last <= until:
             continue
-        holders = {(index.team_of(t), t.work_type) for flow, t in finishes if flow and flow.finished == last}
+        holders = {(index.team_of(t), t.work_type) for flow, t in finishes if flow and flow[2] == last}
         for group in holders:
             held[group] += 1
             waited[group].update(key_of(t) for _, t in finishes if (index.team_of(t), t.work_type) != group)
@@ -571,7 +573,7 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
     team_items: dict[str, dict[str, int]] = {}
     team_categories: dict[str, dict[str, StatusCategory]] = {}
     names = _names_by_source(index)
-    tasks, flows, done, team_of = index.tasks, index.flows, StatusCategory.DONE, index.team_of
+    tasks, flows, done, team_of = index.tasks, index.finish, StatusCategory.DONE, index.team_of
     # The loop runs once per span (a few hundred thousand in a large store): each task's time is summed
     # per status name in exact microseconds first, then added to its team's row once.
     for key, facts in index.facts.items():

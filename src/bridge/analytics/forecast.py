@@ -30,11 +30,13 @@ from bridge.analytics.snapshot import Index, Key
 from bridge.analytics.stats import generator
 from bridge.config import AnalyticsConfig
 from bridge.domain import Ref, StatusCategory, Task, display_name
+from bridge.flow_facts import micros
 from bridge.text import plural
 
 HORIZON_DAYS = 3650
 """Trials stop after ten years; a finish date beyond that is reported as none."""
 _DAY = timedelta(days=1)
+_DAY_MICROS = 86_400_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +62,12 @@ class Forecast:
 def daily_throughput(index: Index, now: datetime, window: timedelta) -> dict[str, list[int]]:
     """Per team, the tasks finished on each of the `window` days before now (oldest first)."""
     span = max(1, math.ceil(window / _DAY))
-    since = now - span * _DAY
+    # in exact microseconds: a timedelta over a timedelta is the quotient of their microseconds
+    since, until = micros(now - span * _DAY), micros(now)
     counts: defaultdict[str, list[int]] = defaultdict(lambda: [0] * span)
-    team_of, day = index.team_of, _DAY
-    for _, task, flow in index.finished:
-        finished = flow.finished
-        if since <= finished < now:
+    team_of, day = index.team_of, _DAY_MICROS
+    for task, _, finished, _ in index.finish.values():
+        if since <= finished < until:
             counts[task.team or team_of(task)][int((finished - since) / day)] += 1
     return dict(counts)
 
@@ -307,9 +309,9 @@ def _at_least(day: int | None, floor: int) -> int | None:
 def median_cycle_days(index: Index) -> dict[tuple[str, str], float]:
     """The median cycle time in days of the finished tasks of each (team, work type)."""
     cycles: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
-    day = _DAY
-    for _, task, flow in index.finished:
-        cycles[(task.team or "", task.work_type or "")].append(flow.cycle_time / day)
+    day = _DAY_MICROS
+    for task, started, finished, _ in index.finish.values():
+        cycles[(task.team or "", task.work_type or "")].append((finished - started) / day)
     return {place: statistics.median(days) for place, days in cycles.items()}
 
 

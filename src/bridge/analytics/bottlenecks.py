@@ -569,24 +569,26 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
     since = micros(now - window)
     until = micros(now)
     # per team, per status name: days, items, and the category of the last span counted
-    team_days: dict[str, dict[str, float]] = {}
-    team_items: dict[str, dict[str, int]] = {}
-    team_categories: dict[str, dict[str, StatusCategory]] = {}
+    team_rows: dict[str, dict[str, _StatusRow]] = {}
     names = _names_by_source(index)
-    tasks, flows, done, team_of = index.tasks, index.finish, StatusCategory.DONE, index.team_of
+    tasks, finish, done, team_of = index.tasks, index.finish.get, StatusCategory.DONE, index.team_of
     # The loop runs once per span (a few hundred thousand in a large store): each task's time is summed
     # per status name in exact microseconds first, then added to its team's row once.
     for key, facts in index.facts.items():
         spans = facts.spans
         if not spans:
             continue  # never started: no in-flight time
-        task = tasks[key]
-        if task.category is done:
+        finished = finish(key)  # a done task with a flow (its task beside it: one lookup, not two)
+        open_until: int | None
+        if finished is not None:
             # the index's flow of a task is made from these very facts: it finished at `facts.flow[1]`
-            if key not in flows or facts.flow is None or facts.flow[1] < since:
+            if facts.flow is None or facts.flow[1] < since:
                 continue
-            open_until: int | None = None
+            task, open_until = finished[0], None
         else:
+            task = tasks[key]
+            if task.category is done:
+                continue  # done with no flow: finished before the index reaches
             open_until = until
         named = names.get(key[0])  # None where the tracker's statuses have no stored names
         spent_in: dict[str, int] = {}
@@ -605,28 +607,41 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
         if not spent_in:
             continue
         team = task.team or team_of(task)
-        days = team_days.get(team)
-        if days is None:
-            days, items, categories = team_days[team], team_items[team], team_categories[team] = {}, {}, {}
-        else:
-            items, categories = team_items[team], team_categories[team]
+        rows_of = team_rows.get(team)
+        if rows_of is None:
+            rows_of = team_rows[team] = {}
+        # one lookup a row, its three figures updated in place (not three dicts read and written)
         for name, in_status in spent_in.items():
-            days[name] = days.get(name, 0.0) + in_status / 1_000_000 / DAY
-            items[name] = items.get(name, 0) + 1  # a task adds to each of its team's rows once
-            categories[name] = category_of[name]
+            row = rows_of.get(name)
+            if row is None:
+                rows_of[name] = _StatusRow(in_status / 1_000_000 / DAY, 1, category_of[name])
+            else:
+                row.days += in_status / 1_000_000 / DAY
+                row.items += 1  # a task adds to each of its team's rows once
+                row.category = category_of[name]
     order = {category: i for i, category in enumerate(StatusCategory)}
     rows: list[StatusTime] = []
-    for team, days in team_days.items():
+    for team, rows_of in team_rows.items():
         total = 0.0
-        for spent in days.values():
-            total += spent
-        items, categories = team_items[team], team_categories[team]
+        for row in rows_of.values():
+            total += row.days
         rows.extend(
-            StatusTime(team, name, categories[name], spent, items[name], spent / total)
-            for name, spent in days.items()
+            StatusTime(team, name, row.category, row.days, row.items, row.days / total)
+            for name, row in rows_of.items()
         )
     rows.sort(key=lambda r: (r.team, order[r.category], -r.days, r.status))
     return rows
+
+
+class _StatusRow:
+    """One team's time in one status as it is summed: days, items, the last span's category."""
+
+    __slots__ = ("category", "days", "items")
+
+    def __init__(self, days: float, items: int, category: StatusCategory) -> None:
+        self.days = days
+        self.items = items
+        self.category = category
 
 
 def _names_by_source(index: Index) -> dict[str, dict[str, str]]:

@@ -163,10 +163,16 @@ def team_queues(ranks: Sequence[Rank], index: Index) -> dict[str, dict[Ref, int]
     """Per team, each milestone's position in the team's remaining work taken in rank order: the
     count of open tasks up to and including the milestone's last one."""
     remaining: defaultdict[str, defaultdict[Ref, int]] = defaultdict(lambda: defaultdict(int))
+    tasks_of, team_of, done = index.tasks_of, index.team_of, StatusCategory.DONE
     for rank in ranks:
-        for task in index.tasks_of.get(_key(rank.milestone), ()):
-            if task.category is not StatusCategory.DONE:
-                remaining[index.team_of(task)][rank.milestone] += 1
+        # counted per team first, by name: a `Ref` hashes in Python, a name's hash is kept
+        open_in: dict[str, int] = {}
+        for task in tasks_of.get(_key(rank.milestone), ()):
+            if task.category is not done:
+                team = task.team or team_of(task)
+                open_in[team] = open_in.get(team, 0) + 1
+        for team, count in open_in.items():
+            remaining[team][rank.milestone] += count
     position = {rank.milestone: rank.portfolio_rank for rank in ranks}
     queues: dict[str, dict[Ref, int]] = {}
     for team, counts in remaining.items():

@@ -55,6 +55,14 @@ def from_micros(value: int) -> datetime:
 _build_flow_times: Callable[..., FlowTimes] = unchecked_constructor(FlowTimes)
 
 
+def flow_times_of(started: int, finished: int, active: int) -> FlowTimes:
+    """The flow times of facts' `flow` (microseconds): start, finish, cycle and active time."""
+    start, finish = _EPOCH + timedelta(0, 0, started), _EPOCH + timedelta(0, 0, finished)
+    # built without `__init__` (a frozen class's is three times as slow): an analysis that asks for
+    # them makes one for each task finished in its window, tens of thousands in a big store
+    return _build_flow_times(start, finish, finish - start, timedelta(0, 0, active))
+
+
 @dataclass(frozen=True, slots=True)
 class FlowFacts:
     """One task's flow facts (see the module's docstring); equal whether computed at pull time or from
@@ -83,10 +91,7 @@ class FlowFacts:
         if current is not StatusCategory.DONE or self.flow is None:
             return None
         started, finished, active = self.flow
-        start, finish = _EPOCH + timedelta(0, 0, started), _EPOCH + timedelta(0, 0, finished)
-        # built without `__init__` (a frozen class's is three times as slow): an analysis makes one
-        # for each task finished in its window, tens of thousands in a big store
-        return _build_flow_times(start, finish, finish - start, timedelta(0, 0, active))
+        return flow_times_of(started, finished, active)
 
     def to_json(self) -> str:
         """The facts as the store keeps them: compact JSON (numbers, null and status ids; orjson writes

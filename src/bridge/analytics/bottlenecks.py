@@ -150,16 +150,16 @@ def finished_flows(index: Index, now: datetime, window: timedelta) -> dict[Group
 
 
 def _finished_flows(index: Index, now: datetime, window: timedelta) -> dict[GroupKey, list[Flow]]:
-    since = now - window
+    since, until = micros(now - window), micros(now)
     groups: defaultdict[GroupKey, list[Flow]] = defaultdict(list)
-    tasks, team_of, build = index.tasks, index.team_of, _build_flow
-    # `days` inline and `Flow` built without the frozen class's `__init__`: once per task finished in
-    # the window, tens of thousands in a big store
-    for key, flow in index.flows.items():
-        if since <= flow.finished <= now:
-            task = tasks[key]
-            groups[(team_of(task), task.work_type)].append(
-                build(key, flow.cycle_time.total_seconds() / DAY, flow.active_time.total_seconds() / DAY)
+    team_of, build = index.team_of, _build_flow
+    # `days` inline, in microseconds (`timedelta.total_seconds` is the count over 10**6, so the days are
+    # the same to the bit), and `Flow` built without the frozen class's `__init__`: once per task
+    # finished in the window, tens of thousands in a big store (a task's own team is `team_of`'s answer)
+    for key, (task, started, finished, active) in index.finish.items():
+        if since <= finished <= until:
+            groups[(task.team or team_of(task), task.work_type)].append(
+                build(key, (finished - started) / 1_000_000 / DAY, active / 1_000_000 / DAY)
             )
     return dict(groups)
 
@@ -286,19 +286,20 @@ class Deliveries:
 
 def last_to_finish(index: Index, now: datetime, window: timedelta) -> Deliveries:
     """Which work type held each milestone delivered in the window: the type of its last task to finish."""
-    since = now - window
+    since, until = micros(now - window), micros(now)
     delivered: defaultdict[str, int] = defaultdict(int)
     held: defaultdict[GroupKey, int] = defaultdict(int)
     waited: defaultdict[GroupKey, set[Key]] = defaultdict(set)
     for tasks in index.tasks_of.values():
         if len(tasks) < 2 or any(t.category is not StatusCategory.DONE for t in tasks):
             continue  # open, or a single task that waits on nothing
-        # a done task without a flow finished before the index reaches (or has no dates): not the last
-        finishes = [(index.flows.get(key_of(t)), t) for t in tasks]
-        last = max((flow.finished for flow, _ in finishes if flow is not None), default=None)
-        if last is None or not since <= last <= now:
+        # a done task without a flow finished before the index reaches (or has no dates): not the last;
+        # finishes compared in exact microseconds
+        finishes = [(index.finish.get(key_of(t)), t) for t in tasks]
+        last = max((flow[2] for flow, _ in finishes if flow is not None), default=None)
+        if last is None or not since <= last <= until:
             continue
-        holders = {(index.team_of(t), t.work_type) for flow, t in finishes if flow and flow.finished == last}
+        holders = {(index.team_of(t), t.work_type) for flow, t in finishes if flow and flow[2] == last}
         for group in holders:
             held[group] += 1
             waited[group].update(key_of(t) for _, t in finishes if (index.team_of(t), t.work_type) != group)
@@ -568,24 +569,26 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
     since = micros(now - window)
     until = micros(now)
     # per team, per status name: days, items, and the category of the last span counted
-    team_days: dict[str, dict[str, float]] = {}
-    team_items: dict[str, dict[str, int]] = {}
-    team_categories: dict[str, dict[str, StatusCategory]] = {}
+    team_rows: dict[str, dict[str, _StatusRow]] = {}
     names = _names_by_source(index)
-    tasks, flows, done, team_of = index.tasks, index.flows, StatusCategory.DONE, index.team_of
+    tasks, finish, done, team_of = index.tasks, index.finish.get, StatusCategory.DONE, index.team_of
     # The loop runs once per span (a few hundred thousand in a large store): each task's time is summed
     # per status name in exact microseconds first, then added to its team's row once.
     for key, facts in index.facts.items():
         spans = facts.spans
         if not spans:
             continue  # never started: no in-flight time
-        task = tasks[key]
-        if task.category is done:
+        finished = finish(key)  # a done task with a flow (its task beside it: one lookup, not two)
+        open_until: int | None
+        if finished is not None:
             # the index's flow of a task is made from these very facts: it finished at `facts.flow[1]`
-            if key not in flows or facts.flow is None or facts.flow[1] < since:
+            if facts.flow is None or facts.flow[1] < since:
                 continue
-            open_until: int | None = None
+            task, open_until = finished[0], None
         else:
+            task = tasks[key]
+            if task.category is done:
+                continue  # done with no flow: finished before the index reaches
             open_until = until
         named = names.get(key[0])  # None where the tracker's statuses have no stored names
         spent_in: dict[str, int] = {}
@@ -603,29 +606,42 @@ def time_in_status(index: Index, now: datetime, window: timedelta) -> list[Statu
             category_of[name] = category
         if not spent_in:
             continue
-        team = team_of(task)
-        days = team_days.get(team)
-        if days is None:
-            days, items, categories = team_days[team], team_items[team], team_categories[team] = {}, {}, {}
-        else:
-            items, categories = team_items[team], team_categories[team]
+        team = task.team or team_of(task)
+        rows_of = team_rows.get(team)
+        if rows_of is None:
+            rows_of = team_rows[team] = {}
+        # one lookup a row, its three figures updated in place (not three dicts read and written)
         for name, in_status in spent_in.items():
-            days[name] = days.get(name, 0.0) + in_status / 1_000_000 / DAY
-            items[name] = items.get(name, 0) + 1  # a task adds to each of its team's rows once
-            categories[name] = category_of[name]
+            row = rows_of.get(name)
+            if row is None:
+                rows_of[name] = _StatusRow(in_status / 1_000_000 / DAY, 1, category_of[name])
+            else:
+                row.days += in_status / 1_000_000 / DAY
+                row.items += 1  # a task adds to each of its team's rows once
+                row.category = category_of[name]
     order = {category: i for i, category in enumerate(StatusCategory)}
     rows: list[StatusTime] = []
-    for team, days in team_days.items():
+    for team, rows_of in team_rows.items():
         total = 0.0
-        for spent in days.values():
-            total += spent
-        items, categories = team_items[team], team_categories[team]
+        for row in rows_of.values():
+            total += row.days
         rows.extend(
-            StatusTime(team, name, categories[name], spent, items[name], spent / total)
-            for name, spent in days.items()
+            StatusTime(team, name, row.category, row.days, row.items, row.days / total)
+            for name, row in rows_of.items()
         )
     rows.sort(key=lambda r: (r.team, order[r.category], -r.days, r.status))
     return rows
+
+
+class _StatusRow:
+    """One team's time in one status as it is summed: days, items, the last span's category."""
+
+    __slots__ = ("category", "days", "items")
+
+    def __init__(self, days: float, items: int, category: StatusCategory) -> None:
+        self.days = days
+        self.items = items
+        self.category = category
 
 
 def _names_by_source(index: Index) -> dict[str, dict[str, str]]:

@@ -180,8 +180,9 @@ def team_flows(index: Index, now: datetime, settings: AnalyticsConfig) -> list[T
 
 def _finishes(index: Index, groups: Mapping[GroupKey, Sequence[Flow]]) -> list[tuple[datetime, Flow]]:
     """These finished flows with when each task finished."""
-    finished_of = index.flows
-    return [(finished_of[flow.task].finished, flow) for flows in groups.values() for flow in flows]
+    finished_at = index.finished_at
+    pairs = ((finished_at(flow.task), flow) for flows in groups.values() for flow in flows)
+    return [(at, flow) for at, flow in pairs if at is not None]  # every grouped flow has its finish
 
 
 def _cycles_by_type(groups: Mapping[GroupKey, Sequence[Flow]]) -> dict[str | None, list[float]]:
@@ -340,8 +341,8 @@ def _dated_entries(task: Task, start: datetime, origin: int) -> list[tuple[int, 
 
 def weekly_throughput(index: Index, tasks: Iterable[Task], now: datetime, window: timedelta) -> list[Week]:
     """Tasks finished in each whole week of the window, oldest first; the last week ends now."""
-    flows = (index.flows.get((task.source, task.remote_id)) for task in tasks)
-    return _weeks((flow.finished for flow in flows if flow is not None), now, window)
+    finishes = (index.finished_at((task.source, task.remote_id)) for task in tasks)
+    return _weeks((at for at in finishes if at is not None), now, window)
 
 
 def _weeks(finishes: Iterable[datetime], now: datetime, window: timedelta) -> list[Week]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
@@ -24,7 +24,7 @@ from bridge.domain import (
     StatusChange,
     Task,
 )
-from bridge.flow_facts import FlowFacts, Step, facts_of, from_micros, micros
+from bridge.flow_facts import FlowFacts, Step, facts_of, flow_times_of, from_micros, micros
 
 NO_TEAM = "(no team)"
 """The team name used for work that no team rule matched."""
@@ -33,6 +33,10 @@ NO_TEAM = "(no team)"
 Key = tuple[str, str]
 """An item's (source, remote_id): the lookups below use plain tuples, which hash far faster than `Ref`
 over a million status changes."""
+
+Finish = tuple[Task, int, int, int]
+"""A finished task with its flow in exact microseconds since the epoch: (task, started, finished,
+active time). Cycle time is finished - started."""
 
 
 def key_of(item: Milestone | Task) -> Key:
@@ -98,7 +102,10 @@ class Index:
     tasks: dict[Key, Task]
     facts: dict[Key, FlowFacts]
     """Each task's flow facts: stored ones, else computed from its history (tasks with none have none)."""
-    flows: dict[Key, FlowTimes]
+    finish: dict[Key, Finish]
+    """The tasks with flow times (done, finished since `since`), each with its flow in microseconds:
+    what the passes over finished work (work types, throughput, cycle medians, deliveries) read, without
+    a datetime made for each of tens of thousands of tasks; `flows` gives them as datetimes."""
     milestone_team: dict[Key, str]
     tasks_of: dict[Key, list[Task]] = field(default_factory=dict)
     derived: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -109,6 +116,27 @@ class Index:
     open_tasks: dict[Key, Task] = field(default_factory=dict)
     """The tasks not done, in `tasks` order: the few that several parts of the analysis look at one by
     one (in a long-lived store most tasks are done)."""
+    dated: dict[Key, FlowTimes] = field(default_factory=dict)
+    """The flows of `finish` taken from tasks' own dates (tasks without facts), as made."""
+    _flows: dict[Key, FlowTimes] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def flows(self) -> dict[Key, FlowTimes]:
+        """The flow times of `finish`, in its order, made on first asking: only the flow charts (and a
+        report that is not a cycle's) read them as datetimes."""
+        if self._flows is None:
+            found = {key: flow_times_of(s, f, a) for key, (_, s, f, a) in self.finish.items()}
+            found.update(self.dated)  # a key already there keeps its place
+            self._flows = found
+        return self._flows
+
+    def finished_at(self, key: Key) -> datetime | None:
+        """When a task of `finish` finished (`flows[key].finished`, without making its whole flow)."""
+        found = self.finish.get(key)
+        if found is None:
+            return None
+        dated = self.dated.get(key)
+        return dated.finished if dated is not None else from_micros(found[2])
 
     def status_name(self, source: str, status: str | None) -> str | None:
         """A raw status as a person reads it: its name, or the id itself until a pull names it."""
@@ -137,7 +165,8 @@ def build_index(snapshot: Snapshot, since: datetime | None = None) -> Index:
     # this runs over every task of the store, a hundred thousand in a big one
     tasks = dict(zip(map(_TASK_KEY, live), live, strict=True))
     facts = task_facts(tasks, snapshot)
-    flows: dict[Key, FlowTimes] = {}
+    finish: dict[Key, Finish] = {}
+    dated: dict[Key, FlowTimes] = {}
     open_tasks: dict[Key, Task] = {}
     done = StatusCategory.DONE
     # `last_done` inline, for done tasks only: most tasks are done; the finish is compared in
@@ -154,23 +183,31 @@ def build_index(snapshot: Snapshot, since: datetime | None = None) -> Index:
                 continue
         elif task.done is None or (since is not None and task.done < since):
             continue
-        flow = task_flow(task, found)
+        # `task_flow` of a done task, kept in microseconds: the datetimes are made only if asked for
+        if found is not None:
+            if found.flow is not None:
+                finish[key] = (task, *found.flow)
+            continue
+        flow = task_flow(task, None)
         if flow is not None:
-            flows[key] = flow
+            finish[key] = (task, micros(flow.started), micros(flow.finished), flow.active_time // _MICRO)
+            dated[key] = flow
     tasks_of = _tasks_of(tasks.values(), milestones)
     return Index(
         since=since,
         milestones=milestones,
         tasks=tasks,
         facts=facts,
-        flows=flows,
+        finish=finish,
         milestone_team=milestone_teams(milestones, tasks_of),
         tasks_of=tasks_of,
         status_names={(s.source, s.remote_id): s.name for s in snapshot.statuses},
         open_tasks=open_tasks,
+        dated=dated,
     )
 
 
+_MICRO = timedelta(microseconds=1)
 _DELETED = attrgetter("deleted")
 _TASK_KEY = attrgetter("source", "remote_id")
 _PARENT = attrgetter("source", "milestone_id")

@@ -27,6 +27,7 @@ import pickle
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -46,6 +47,8 @@ RequestsHeard = Callable[[int, int], None]
 """Told of requests the worker made: (requests, setup requests) since it last told."""
 
 _HEADER = 8
+EXIT_GRACE_SECONDS = 5.0
+"""How long a worker that ended its stream (or closed the pipe) is given to exit before it is killed."""
 STOP_POLL_SECONDS = 0.05
 """How often a wait for the worker's next page looks at the stop event."""
 
@@ -138,8 +141,9 @@ class WorkerPages(Iterator[RemotePage]):
                 elif kind == "error":
                     raise _rebuilt_error(payload)
                 elif kind == "done":
+                    self._stop_child(EXIT_GRACE_SECONDS)
                     return
-            status = self._stop_child()
+            status = self._stop_child(EXIT_GRACE_SECONDS)
             raise BridgeError(
                 f"{self._tracker}: the pull's worker process ended before its stream did ({status}); "
                 "the pages it sent are stored, the next pull goes on from them"
@@ -158,14 +162,19 @@ class WorkerPages(Iterator[RemotePage]):
             for _ in range(requests + setup):
                 REQUEST_EVENTS.notify(self._tracker)
 
-    def _stop_child(self) -> str:
-        """Reap the child (killing it first when it still runs); how it ended."""
+    def _stop_child(self, grace: float = 0.0) -> str:
+        """Reap the child, killing it first when it still runs after `grace` seconds (a child that sent
+        its last message or closed the pipe is on its way out); how it ended."""
         with self._reaping:
             pid, self._pid = self._pid, None
             if pid is None:
                 return "already reaped"
             try:
+                deadline = time.monotonic() + grace
                 done, status = os.waitpid(pid, os.WNOHANG)
+                while done == 0 and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                    done, status = os.waitpid(pid, os.WNOHANG)
                 if done == 0:
                     os.kill(pid, signal.SIGKILL)
                     _, status = os.waitpid(pid, 0)

@@ -19,6 +19,7 @@ whichever process made it). Incremental pulls (a few pages) stay in this process
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import importlib
 import logging
@@ -81,11 +82,13 @@ def worker_pages(
     read to its end (the child is stopped). `stop` set while the next page is awaited stops the child and
     raises `ShutdownRequested`, as a retry's wait in this process would (the child does not see it)."""
     read_end, write_end = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         code = 1
         try:
             os.close(read_end)
+            die_with_parent(parent)
             code = _child(write_end, connector, stream, cursor, signpost, dialect)
         finally:
             os._exit(code)
@@ -284,6 +287,20 @@ def _settle_after_fork(channel: _Channel) -> None:
         if isinstance(logger, logging.Logger):
             logger.handlers = []
     logging.getLogger().addHandler(_Forwarding(channel))
+
+
+PR_SET_PDEATHSIG = 1
+"""Linux's `prctl` option: the signal the calling process gets when the thread that forked it ends."""
+
+
+def die_with_parent(parent: int) -> None:
+    """In a forked child of `parent`: have the kernel kill this process when the parent's thread that
+    forked it ends (the parent killed, say), so a worker asleep in a long retry does not outlive it,
+    holding what it inherited (a daemon's listening port); and end at once when that already happened."""
+    with contextlib.suppress(Exception):  # without it, the worker ends at its next write instead
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _portable_record(record: logging.LogRecord) -> logging.LogRecord:

@@ -24,7 +24,7 @@ from bridge.connector import ConnectorRegistry
 from bridge.domain import RemotePage, StatusCategory, StatusChange, Task
 from bridge.errors import ConfigError, Problem, RetriableAPIError
 from bridge.flow_facts import facts_of, steps_of
-from bridge.http import RETRY_EVENTS, ShutdownRequested
+from bridge.http import RETRY_EVENTS, RateLimiter, ShutdownRequested
 from bridge.store import Store
 from bridge.store.packed import PackedChanges, pack_page, unpack_page
 from bridge.store.pages import clean_page, get_cursor
@@ -332,3 +332,14 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_after_a_worker_the_rate_limit_starts_from_an_empty_bucket() -> None:
+    limiter = RateLimiter(20.0, burst=20)
+    started = time.monotonic()
+    limiter.acquire()
+    assert time.monotonic() - started < 0.04, "a full bucket lends at once"
+    limiter.spend()  # what `SessionConnector.worker_finished` does: the worker spent this tracker's rate
+    started = time.monotonic()
+    limiter.acquire()
+    assert time.monotonic() - started >= 0.04, "an empty bucket makes the next request wait its turn"

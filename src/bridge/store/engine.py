@@ -509,11 +509,7 @@ def insert_new(
     if conn.dialect.name != "sqlite":
         return _postgres_copy_new(conn, table, rows, columns, checked=times_as_text)
     head = f"INSERT INTO {table.name} ({', '.join(columns)})"
-    timestamps = (
-        []
-        if times_as_text
-        else [i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime)]
-    )
+    timestamps = [] if times_as_text else _time_columns(table, columns)
     prepared: Sequence[Any] = rows
     if timestamps:
         # column by column: the time columns converted in one comprehension each, then the rows put
@@ -549,6 +545,11 @@ def _sqlite_insert_rows(conn: Connection, head: str, tail: str, width: int, rows
     return total
 
 
+def _time_columns(table: Table, columns: Sequence[str]) -> list[int]:
+    """The positions in `columns` of `table`'s time columns (`UTCDateTime`)."""
+    return [i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime)]
+
+
 def _postgres_copy_new(
     conn: Connection, table: Table, rows: Sequence[Sequence[Any]], columns: Sequence[str], *, checked: bool
 ) -> int:
@@ -557,11 +558,7 @@ def _postgres_copy_new(
     (the driver connection is the one SQLAlchemy holds), so a page's history still lands with its cursor.
     Timestamps are checked for an offset first, as `UTCDateTime` would (unless `checked`: text made with
     its offset by `bridge.store.packed`)."""
-    timestamps = (
-        []
-        if checked
-        else [i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime)]
-    )
+    timestamps = [] if checked else _time_columns(table, columns)
     for row in rows:
         for i in timestamps:
             value = row[i]

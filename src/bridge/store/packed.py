@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, overload
 
 from bridge.domain import RemotePage, StatusCategory, StatusChange
+from bridge.store.facts import page_flow_facts
 
 UNSTORABLE = "\x00"
 """The character no store keeps in text (see `bridge.store.pages`)."""
@@ -124,8 +125,6 @@ def _holds_unstorable(rows: list[tuple[Any, ...]]) -> bool:
 def pack_page(page: RemotePage, dialect: str) -> bytes:
     """`page` as bytes for `unpack_page`, its history packed for a store of `dialect` and its tasks' flow
     facts (computed here when the connector did not) as the JSON text the store keeps."""
-    from bridge.store.facts import page_flow_facts
-
     facts = page_flow_facts(page)
     texts = None if facts is None else {k: v if isinstance(v, str) else v.to_json() for k, v in facts.items()}
     changes = pack_changes(page.status_changes, dialect)

@@ -147,12 +147,12 @@ def save_page(
     for kind, values in carried:
         changed += upsert(conn, _table(ITEM_TABLES[kind]), ITEM_ROWS[kind](values, now))
     changed += _one_role(conn, page, now)
-    history = page.status_changes
+    history, table = page.status_changes, _table(StatusChangeRow)
     if isinstance(history, PackedChanges) and history.dialect == conn.dialect.name:
         # packed by the pull's worker process as this store's rows, times already its text
-        changed += insert_new(conn, _table(CHANGES), history.rows, CHANGE_COLUMNS, times_as_text=True)
+        changed += insert_new(conn, table, history.rows, CHANGE_COLUMNS, times_as_text=True)
     else:
-        changed += insert_new(conn, _table(CHANGES), [_status_change(c) for c in history], CHANGE_COLUMNS)
+        changed += insert_new(conn, table, [_status_change(c) for c in history], CHANGE_COLUMNS)
     save_page_facts(conn, page, now)
     changed += _replace_dependencies(conn, page, now)
     changed += _replace_tracker_links(conn, page, now)
@@ -454,7 +454,6 @@ _IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 pages each ask about a few hundred)."""
 
 
-CHANGES = StatusChangeRow
 CHANGE_COLUMNS = tuple(f.name for f in fields(StatusChange))
 _status_change = attrgetter(*CHANGE_COLUMNS)
 """A status change as the tuple `insert_new` binds (the largest table: no dict per row). StatusCategory

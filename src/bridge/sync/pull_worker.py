@@ -312,11 +312,17 @@ def _portable_record(record: logging.LogRecord) -> logging.LogRecord:
         copy.exc_text = logging.Formatter().formatException(record.exc_info)
     copy.exc_info = None
     for name, value in list(vars(copy).items()):
-        try:
-            pickle.dumps(value)
-        except Exception:
+        if not _picklable(value):
             setattr(copy, name, repr(value))
     return copy
+
+
+def _picklable(value: Any) -> bool:
+    try:
+        pickle.dumps(value)
+    except Exception:
+        return False
+    return True
 
 
 def _handle_record(record: logging.LogRecord) -> None:
@@ -334,13 +340,7 @@ def _portable_error(error: BaseException) -> bytes:
         return data
     except Exception:
         pass
-    state = {}
-    for name, value in vars(error).items():
-        try:
-            pickle.dumps(value)
-        except Exception:
-            continue
-        state[name] = value
+    state = {name: value for name, value in vars(error).items() if _picklable(value)}
     kind = type(error)
     return pickle.dumps(("rebuild", kind.__module__, kind.__qualname__, [str(a) for a in error.args], state))
 

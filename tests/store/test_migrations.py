@@ -95,3 +95,43 @@ def test_open_from_config_migrates_on_start(tmp_path: Path) -> None:
         assert (tmp_path / "state" / "bridge.db").exists()
     finally:
         store.close()
+
+
+def test_schema_head_is_the_migrations_head(store_url: str) -> None:
+    """`SCHEMA_HEAD` (how a command tells a current store without loading Alembic) is the one head; a
+    store at it is current, one before it or without a schema is not."""
+    from bridge.store.engine import SCHEMA_HEAD
+    from bridge.store.migrate import run_downgrade
+
+    assert SCHEMA_HEAD == head_revision()
+    store = Store(store_url)
+    try:
+        assert not store.at_head()
+        store.upgrade()
+        assert store.at_head()
+        run_downgrade(store, "-1")
+        assert not store.at_head()
+    finally:
+        store.close()
+
+
+def test_a_command_on_a_current_store_does_not_load_alembic(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'bridge.db'}")
+    store.upgrade()
+    store.close()
+    config = tmp_path / "bridge.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "bridge.db"}"\n\n[trackers.t]\nkind = "jira"\n'
+        'url = "http://127.0.0.1:9"\nemail_env = "T_EMAIL"\ntoken_env = "T_TOKEN"\nprojects = ["P"]\n\n'
+        '[trackers.t.status_map]\n"1" = "todo"\n"2" = "done"\n',
+        encoding="utf-8",
+    )
+    probe = (
+        "import sys\nfrom bridge.config import load_config\nfrom bridge.connector import ConnectorRegistry\n"
+        "from bridge.store import Store\n"
+        f"config = load_config({str(config)!r}, ConnectorRegistry.default())\n"
+        "Store.open(config).close()\nStore.open(config, upgrade=False).close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

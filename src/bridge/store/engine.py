@@ -38,10 +38,14 @@ UPSERT_CHUNK = 5000
 SQLITE_BUSY_TIMEOUT_S = 60
 SQLITE_CHECKPOINT_PAGES = 10_000
 SQLITE_CACHE_KIB = 32 * 1024
+"""Page cache per connection: large enough for the indexes a page of upserts touches."""
 SQLITE_VALUES = 999
 """Values bound in one multi-row SQLite `INSERT` (the limit of SQLite before 3.32; 124 rows of status
 history a statement)."""
-"""Page cache per connection: large enough for the indexes a page of upserts touches."""
+SCHEMA_HEAD = "announce01"
+"""The newest migration's revision (a test holds it equal to the migrations' one head): a store found at
+it is current, told by one query, without loading the migration tooling (Alembic: a tenth of a second
+at every command's start)."""
 PROBE_TIMEOUT_S = 5
 """How long the connection that tells a lost store from a failed statement waits for the server."""
 
@@ -102,7 +106,7 @@ class Store:
             raise StoreMissing(f"{exc}; {held_back}") from None
         try:
             store.ping()
-            if migrate:
+            if migrate and not store.at_head():
                 store.upgrade()
             else:
                 store.require_current(held_back=upgrade)
@@ -114,6 +118,8 @@ class Store:
     def require_current(self, *, held_back: bool = False) -> None:
         """Raise `StoreMissing` unless the schema is at the newest revision this version knows;
         `held_back` says the command would have migrated it but for `store.auto_upgrade = false`."""
+        if self.at_head():
+            return
         from bridge.store.migrate import head_revision, is_known
 
         current, head = self.current_revision(), head_revision()
@@ -242,6 +248,16 @@ class Store:
             return step(self, revision)
         except OperationalError as exc:
             raise self._failure(exc, "could not be migrated") from exc
+
+    def at_head(self) -> bool:
+        """Whether the schema is at `SCHEMA_HEAD` (one revision, this version's newest), read directly.
+        False also when there is no schema or no database: the migration path then says which."""
+        try:
+            with self.read() as conn:
+                found = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+        except StoreError:
+            return False
+        return list(found) == [SCHEMA_HEAD]
 
     def current_revision(self) -> str | None:
         from bridge.store.migrate import current_revision

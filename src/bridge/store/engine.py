@@ -106,8 +106,9 @@ class Store:
             raise StoreMissing(f"{exc}; {held_back}") from None
         try:
             store.ping()
-            if migrate and not store.at_head():
-                store.upgrade()
+            if migrate:
+                if not store.at_head():
+                    store.upgrade()
             else:
                 store.require_current(held_back=upgrade)
         except BaseException:

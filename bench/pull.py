@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,20 @@ def bridge_pull(config: Path, env: dict[str, str]) -> tuple[float, int, str, flo
     return seconds, peak_kb, done.stdout.strip(), cpu_seconds(resource.RUSAGE_CHILDREN) - cpu, worker_cpu
 
 
+def bare_pages(client: JIRA, fields: str, expand: str | None) -> Iterator[Any]:
+    """Every page of the bare client's search for `fields` (and `expand`), as the JSON it decoded."""
+    next_token: str | None = None
+    while True:
+        page: Any = client.enhanced_search_issues(
+            "project in (PAY, MOB) ORDER BY updated ASC, key ASC", nextPageToken=next_token, maxResults=100,
+            fields=fields, expand=expand, json_result=True,
+        )  # fmt: skip
+        yield page
+        next_token = page.get("nextPageToken")
+        if page.get("isLast", True) or not next_token:
+            return
+
+
 def bare_pass(
     url: str, email: str, token: str, fields: str, expand: str | None
 ) -> tuple[float, int, int, float]:
@@ -192,17 +207,9 @@ def bare_pass(
     cpu = cpu_seconds(resource.RUSAGE_SELF)
     started = time.perf_counter()
     seen = pages = 0
-    next_token: str | None = None
-    while True:
-        page: Any = client.enhanced_search_issues(
-            "project in (PAY, MOB) ORDER BY updated ASC, key ASC", nextPageToken=next_token, maxResults=100,
-            fields=fields, expand=expand, json_result=True,
-        )  # fmt: skip
+    for page in bare_pages(client, fields, expand):
         pages += 1
         seen += len(page["issues"])
-        next_token = page.get("nextPageToken")
-        if page.get("isLast", True) or not next_token:
-            break
     return time.perf_counter() - started, seen, pages, cpu_seconds(resource.RUSAGE_SELF) - cpu
 
 
@@ -234,15 +241,10 @@ def floor_pass(
     store = sqlite3.connect(database, isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-32768"):
         store.execute(f"PRAGMA {pragma}")
-    seen = changes = pages = 0
-    next_token: str | None = None
+    seen = changes = 0
     synced = datetime.now(UTC).isoformat(" ", "microseconds")[:-6]
     store.execute("BEGIN")
-    while True:
-        page: Any = client.enhanced_search_issues(
-            "project in (PAY, MOB) ORDER BY updated ASC, key ASC", nextPageToken=next_token, maxResults=100,
-            fields=fields, expand=expand, json_result=True,
-        )  # fmt: skip
+    for pages, page in enumerate(bare_pages(client, fields, expand), start=1):
         tasks, history = [], []
         for issue in page["issues"]:
             issue_id, found = issue["id"], issue["fields"]
@@ -263,15 +265,11 @@ def floor_pass(
                         ))  # fmt: skip
         store.executemany(FLOOR_TASK, tasks)
         store.executemany(FLOOR_CHANGE, history)
-        pages += 1
         seen += len(page["issues"])
         changes += len(history)
         if pages % 10 == 0:
             store.execute("COMMIT")
             store.execute("BEGIN")
-        next_token = page.get("nextPageToken")
-        if page.get("isLast", True) or not next_token:
-            break
     store.execute("COMMIT")
     store.close()
     return time.perf_counter() - started, seen, changes, cpu_seconds(resource.RUSAGE_SELF) - cpu

@@ -255,6 +255,9 @@ class Store:
         False also when there is no schema or no database: the migration path then says which."""
         try:
             with self.read() as conn:
+                # asked first, so a new store's first start leaves no error in PostgreSQL's log
+                if not conn.dialect.has_table(conn, "alembic_version"):
+                    return False
                 found = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
         except StoreError:
             return False

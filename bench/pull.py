@@ -300,7 +300,8 @@ def run(issues: int, seed: int, latency_ms: int = 0, with_floor: bool = False) -
                            env=env, check=True, capture_output=True)  # fmt: skip
             add_latency(url, latency_ms)
             empty_store = folder / "floor.db"
-            shutil.copyfile(folder / "bench.db", empty_store)  # the migrated store, before any pull
+            if with_floor:
+                shutil.copyfile(folder / "bench.db", empty_store)  # the migrated store, before any pull
             before = request_counts(url)
             server_cpu = process_cpu_seconds(server.pid)
             pull_seconds, peak_kb, summary, pull_cpu, worker_cpu = bridge_pull(config, env)
